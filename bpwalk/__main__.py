@@ -1,0 +1,3 @@
+from bpwalk.cli import main
+
+main()

@@ -1,0 +1,220 @@
+"""Activations and losses: each one entry holding its value, its derivative and its notation.
+
+Adding an activation or a loss means adding one entry here; the engine, the views and the
+scenario validator all read these tables. Every function works on float64 NumPy arrays.
+
+Notation fields are templates a view fills in: ``{net}``, ``{out}``, ``{t}`` stand for the
+symbols of one neuron (the view chooses Unicode, ASCII or LaTeX) and ``{K}`` for the number
+of outputs. Each template exists in three flavours so no view has to translate math.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def _sigmoid(net: Array) -> Array:
+    # exp(-net) overflows to inf for net << 0; 1 / (1 + inf) is the right limit, 0.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-net))
+
+
+def _softmax(net: Array) -> Array:
+    # Subtracting the row maximum keeps exp() finite for any net; the result is unchanged.
+    shifted = net - net.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    value: Callable[[Array, float], Array]
+    # d out / d net, written the way tutorials write it (in terms of out where that is usual).
+    derivative: Callable[[Array, Array, float], Array]
+    # Notation: the function applied to net, and its derivative, in unicode / ascii / latex.
+    formula: tuple[str, str, str]
+    derivative_formula: tuple[str, str, str]
+    output_only: bool = False
+    description: str = ""
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in [
+        Activation(
+            "sigmoid",
+            value=lambda net, slope: _sigmoid(net),
+            derivative=lambda net, out, slope: out * (1.0 - out),
+            formula=("1/(1 + e^(−{net}))", "1/(1 + e^(-{net}))", r"\frac{1}{1 + e^{-{net}}}"),
+            derivative_formula=("{out}(1 − {out})", "{out}(1 - {out})", r"{out}(1 - {out})"),
+            description="logistic sigmoid 1/(1+e^-net), output in (0, 1)",
+        ),
+        Activation(
+            "tanh",
+            value=lambda net, slope: np.tanh(net),
+            derivative=lambda net, out, slope: 1.0 - out * out,
+            formula=("tanh({net})", "tanh({net})", r"\tanh({net})"),
+            derivative_formula=("1 − {out}²", "1 - {out}^2", r"1 - {out}^2"),
+            description="hyperbolic tangent, output in (-1, 1)",
+        ),
+        Activation(
+            "relu",
+            value=lambda net, slope: np.maximum(net, 0.0),
+            # The derivative at exactly 0 is taken as 0 (a convention; the kink has none).
+            derivative=lambda net, out, slope: (net > 0).astype(np.float64),
+            formula=("max(0, {net})", "max(0, {net})", r"\max(0, {net})"),
+            derivative_formula=(
+                "1 if {net} > 0 else 0",
+                "1 if {net} > 0 else 0",
+                r"\begin{cases} 1 & {net} > 0 \\ 0 & {net} \le 0 \end{cases}",
+            ),
+            description="rectified linear unit max(0, net); derivative 0 at net = 0",
+        ),
+        Activation(
+            "leaky_relu",
+            value=lambda net, slope: np.where(net > 0, net, slope * net),
+            derivative=lambda net, out, slope: np.where(net > 0, 1.0, slope),
+            formula=(
+                "{net} if {net} > 0 else {slope}·{net}",
+                "{net} if {net} > 0 else {slope}*{net}",
+                r"\begin{cases} {net} & {net} > 0 \\ {slope} \cdot {net} & {net} \le 0 \end{cases}",
+            ),
+            derivative_formula=(
+                "1 if {net} > 0 else {slope}",
+                "1 if {net} > 0 else {slope}",
+                r"\begin{cases} 1 & {net} > 0 \\ {slope} & {net} \le 0 \end{cases}",
+            ),
+            description="leaky ReLU: net, or slope*net below 0 (slope 0.01 unless set)",
+        ),
+        Activation(
+            "linear",
+            value=lambda net, slope: net.copy(),
+            derivative=lambda net, out, slope: np.ones_like(net),
+            formula=("{net}", "{net}", "{net}"),
+            derivative_formula=("1", "1", "1"),
+            description="identity: out = net",
+        ),
+        Activation(
+            "softmax",
+            value=lambda net, slope: _softmax(net),
+            # The diagonal of the Jacobian; the engine uses the full Jacobian
+            # d out_j / d net_k = out_j (delta_jk - out_k) for softmax layers.
+            derivative=lambda net, out, slope: out * (1.0 - out),
+            formula=(
+                "e^{net} / Σⱼ e^(net_j)",
+                "e^{net} / sum_j e^(net_j)",
+                r"\frac{e^{{net}}}{\sum_j e^{net_j}}",
+            ),
+            derivative_formula=(
+                "{out}(δ − {out2})",
+                "{out}(delta - {out2})",
+                r"{out}(\delta - {out2})",
+            ),
+            output_only=True,
+            description="softmax over the layer, outputs sum to 1 (output layer only)",
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    # Per-output terms of one sample's loss; the sample's loss is their sum.
+    term: Callable[[Array, Array, int], Array]  # (out, target, K) -> terms
+    # d E / d out for each output.
+    derivative: Callable[[Array, Array, int], Array]
+    # Notation of one output's term and of its derivative, unicode / ascii / latex.
+    term_formula: tuple[str, str, str]
+    derivative_formula: tuple[str, str, str]
+    total_formula: tuple[str, str, str]
+    description: str = ""
+
+
+def _xlogy(t: Array, o: Array) -> Array:
+    # t ln o with the convention 0 ln 0 = 0, so a zero target never produces nan.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(t == 0, 0.0, t * np.log(o))
+
+
+def _bce_term(o: Array, t: Array, k: int) -> Array:
+    return -(_xlogy(t, o) + _xlogy(1.0 - t, 1.0 - o)) / k
+
+
+def _bce_derivative(o: Array, t: Array, k: int) -> Array:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (o - t) / (o * (1.0 - o)) / k
+
+
+def _ce_derivative(o: Array, t: Array, k: int) -> Array:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(t == 0, 0.0, -t / o)
+
+
+LOSSES: dict[str, Loss] = {
+    loss.name: loss
+    for loss in [
+        Loss(
+            "half_squared_error",
+            term=lambda o, t, k: 0.5 * (t - o) ** 2,
+            derivative=lambda o, t, k: -(t - o),
+            term_formula=("½({t} − {out})²", "1/2 ({t} - {out})^2", r"\tfrac{1}{2}({t} - {out})^2"),
+            derivative_formula=("−({t} − {out})", "-({t} - {out})", r"-({t} - {out})"),
+            total_formula=("E = Σ ½(target − out)²", "E = sum 1/2 (target - out)^2",
+                           r"E = \sum_k \tfrac{1}{2}(target_k - out_k)^2"),
+            description="sum over outputs of 1/2 (target - out)^2 (Mazur's E_total)",
+        ),
+        Loss(
+            "squared_error",
+            term=lambda o, t, k: (t - o) ** 2,
+            derivative=lambda o, t, k: -2.0 * (t - o),
+            term_formula=("({t} − {out})²", "({t} - {out})^2", r"({t} - {out})^2"),
+            derivative_formula=("−2({t} − {out})", "-2({t} - {out})", r"-2({t} - {out})"),
+            total_formula=("E = Σ (target − out)²", "E = sum (target - out)^2",
+                           r"E = \sum_k (target_k - out_k)^2"),
+            description="sum over outputs of (target - out)^2",
+        ),
+        Loss(
+            "mean_squared_error",
+            term=lambda o, t, k: (t - o) ** 2 / k,
+            derivative=lambda o, t, k: -2.0 * (t - o) / k,
+            term_formula=("({t} − {out})²/{K}", "({t} - {out})^2/{K}", r"\frac{({t} - {out})^2}{{K}}"),
+            derivative_formula=("−2({t} − {out})/{K}", "-2({t} - {out})/{K}",
+                                r"-\frac{2({t} - {out})}{{K}}"),
+            total_formula=("E = (1/K) Σ (target − out)²", "E = (1/K) sum (target - out)^2",
+                           r"E = \frac{1}{K}\sum_k (target_k - out_k)^2"),
+            description="mean over the K outputs of (target - out)^2",
+        ),
+        Loss(
+            "binary_cross_entropy",
+            term=_bce_term,
+            derivative=_bce_derivative,
+            term_formula=("−[{t} ln {out} + (1 − {t}) ln(1 − {out})]/{K}",
+                          "-[{t} ln {out} + (1 - {t}) ln(1 - {out})]/{K}",
+                          r"-\frac{{t} \ln {out} + (1 - {t}) \ln(1 - {out})}{{K}}"),
+            derivative_formula=("({out} − {t}) / ({out}(1 − {out})·{K})",
+                                "({out} - {t}) / ({out}(1 - {out})*{K})",
+                                r"\frac{{out} - {t}}{{out}(1 - {out}) \cdot {K}}"),
+            total_formula=("E = −(1/K) Σ [t ln out + (1 − t) ln(1 − out)]",
+                           "E = -(1/K) sum [t ln out + (1 - t) ln(1 - out)]",
+                           r"E = -\frac{1}{K}\sum_k \left[t_k \ln out_k + (1 - t_k)\ln(1 - out_k)\right]"),
+            description="binary cross-entropy, averaged over outputs (sigmoid outputs)",
+        ),
+        Loss(
+            "cross_entropy",
+            term=lambda o, t, k: -_xlogy(t, o),
+            derivative=_ce_derivative,
+            term_formula=("−{t} ln {out}", "-{t} ln {out}", r"-{t} \ln {out}"),
+            derivative_formula=("−{t}/{out}", "-{t}/{out}", r"-\frac{{t}}{{out}}"),
+            total_formula=("E = −Σ target ln out", "E = -sum target ln out",
+                           r"E = -\sum_k target_k \ln out_k"),
+            description="categorical cross-entropy -sum t ln out (softmax output)",
+        ),
+    ]
+}

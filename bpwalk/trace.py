@@ -1,0 +1,107 @@
+"""The Trace: plain data the engine produces and every view reads.
+
+A Step is one line of a worked solution: its id (``net:h1``, ``grad:w5``), its phase, the
+value it produced, and its formula as structure: ``terms`` is a sum of products of Operands,
+each operand naming what went in (``param:w5``, ``out:h1``, ``dnet:o1``) with its value.
+``kind`` says which formula the terms fill in; ``fn`` names the activation, loss or
+reduction involved. Views turn that structure into Unicode, ASCII or LaTeX; they never compute.
+
+Reference grammar (ids of steps and refs of operands share it): ``KIND:NAME`` with an optional
+``@S`` (1-based sample in ``data``) when a batch holds several samples. Kinds:
+
+====== ============================================ ====================================
+kind    meaning                                      terms
+====== ============================================ ====================================
+net     weighted input of a neuron                   (param:w, in:i or out:h) ... (param:b, 1)
+out     activation of a neuron                       (net:h) -- softmax: every net of the layer
+loss    one output's loss term (id ``loss:o1``)       (target:o1), (out:o1)
+        a sample's loss (``loss`` or ``loss@S``)     (loss:o1), (loss:o2) ... summed
+        the batch loss ``loss`` (several samples)    (loss@1), (loss@2) ... reduced by fn
+dout    dE/dout, output neuron                       (target:o1), (out:o1); fn = the loss
+        dE/dout, hidden neuron                       (dnet:o1, param:w5) + ... (old weights)
+dact    dout/dnet of an element-wise activation      (net:h1), (out:h1); fn = the activation
+dnet    dE/dnet, the neuron's delta                  (dout:h1, dact:h1)
+        softmax: the Jacobian sum                    (dout:oj, jac:oj/ok) + ...
+grad    dE/dparam for one sample                     (dout, dact, input) or (dnet, input);
+                                                     a shared bias: (dnet:h1) + (dnet:h2) ...
+        batch gradient (several samples)             (grad:w5@1), (grad:w5@2) ... reduced by fn
+new     the parameter after the update               (param:w5), (lr), (grad:w5)
+====== ============================================ ====================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+PHASES = ("forward", "loss", "backward", "update")
+
+
+class Operand(NamedTuple):
+    ref: str
+    value: float
+
+
+@dataclass(slots=True)
+class Step:
+    id: str
+    phase: str
+    kind: str
+    subject: str  # the neuron, output or parameter the step is about ("" for a total loss)
+    layer: int | None  # 1-based network layer, None for loss totals
+    sample: int | None  # 1-based sample in data, None when the batch has one sample
+    value: float
+    terms: tuple[tuple[Operand, ...], ...]
+    fn: str = ""
+    note: str = ""
+    aux: tuple[Operand, ...] = ()  # extra operands a view may show (softmax+CE: out, target)
+    exact: float | None = None  # the full-precision value when the trace is rounded
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id, "phase": self.phase, "kind": self.kind, "subject": self.subject,
+            "layer": self.layer, "sample": self.sample, "value": self.value,
+            "terms": [[[o.ref, o.value] for o in term] for term in self.terms],
+        }
+        if self.fn:
+            d["fn"] = self.fn
+        if self.note:
+            d["note"] = self.note
+        if self.aux:
+            d["aux"] = [[o.ref, o.value] for o in self.aux]
+        if self.exact is not None:
+            d["exact"] = self.exact
+        return d
+
+
+@dataclass
+class Iteration:
+    number: int  # 1-based update number
+    samples: list[int]  # 1-based positions in data of this update's batch
+    steps: list[Step]
+    params_before: dict[str, float]
+    params_after: dict[str, float]
+    _values: dict[str, float] | None = field(default=None, repr=False)
+
+    @property
+    def values(self) -> dict[str, float]:
+        if self._values is None:
+            self._values = {s.id: s.value for s in self.steps}
+        return self._values
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+
+@dataclass
+class Trace:
+    scenario: Any  # bpwalk.scenario.Scenario (not imported: the trace is plain data)
+    iterations: list[Iteration]  # only the iterations that are shown
+    loss_history: list[float]  # data-set loss before each update and after the last
+    params_first: dict[str, float]  # before the first update
+    params_final: dict[str, float]  # after the last update
+    total_iterations: int
+    round_to: int | None = None

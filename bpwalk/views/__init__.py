@@ -1,0 +1,1 @@
+"""Views: turn a Trace into text. They format; they never compute a number."""

@@ -1,0 +1,18 @@
+"""A plain-text summary of a trace (placeholder until the rich walkthrough lands)."""
+
+from __future__ import annotations
+
+from bpwalk.trace import Trace
+
+
+def render(trace: Trace) -> str:
+    sc = trace.scenario
+    lines = [sc.title or sc.name, ""]
+    for it in trace.iterations:
+        lines.append(f"update {it.number} (samples {', '.join(map(str, it.samples))})")
+        for s in it.steps:
+            lines.append(f"  {s.id:<16} {s.value:.9f}")
+    lines.append("")
+    lines.append(f"loss before: {trace.loss_history[0]:.9f}")
+    lines.append(f"loss after {trace.total_iterations} update(s): {trace.loss_history[-1]:.9f}")
+    return "\n".join(lines) + "\n"

@@ -325,6 +325,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
     loss_name, reduction = scenario.loss, scenario.reduction
     outputs = scenario.outputs
     last = len(layers) - 1
+    k_aux = (Operand("K", float(len(outputs))),)  # the loss formulas that average over outputs
 
     def in_refs(li: int, s: str) -> list[str]:
         src = "in" if li == 0 else "out"
@@ -350,7 +351,8 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                 add(Step(f"net:{name}{s}", "forward", "net", name, li + 1, smp, net[j], ops))
                 if not softmax:
                     add(Step(f"out:{name}{s}", "forward", "out", name, li + 1, smp, out[j],
-                             ((Operand(f"net:{name}{s}", net[j]),),), fn=lay.activation))
+                             ((Operand(f"net:{name}{s}", net[j]),),), fn=lay.activation,
+                             aux=_slope(lay)))
             if softmax:
                 all_nets = tuple((Operand(f"net:{n}{s}", net[k]),) for k, n in enumerate(lay.neurons))
                 for j, name in enumerate(lay.neurons):
@@ -364,7 +366,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
         for k, name in enumerate(outputs):
             add(Step(f"loss:{name}{s}", "loss", "loss", name, last + 1, smp, term[k],
                      ((Operand(f"target:{name}{s}", tt[k]),), (Operand(f"out:{name}{s}", o[k]),)),
-                     fn=loss_name))
+                     fn=loss_name, aux=k_aux))
         add(Step(f"loss{s}", "loss", "loss", "", None, smp, float(sample_loss[b]),
                  tuple((Operand(f"loss:{name}{s}", term[k]),) for k, name in enumerate(outputs)),
                  fn="sum"))
@@ -386,7 +388,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                     tt = scenario.targets[idx[b]].tolist()
                     ops = ((Operand(f"target:{name}{s}", tt[j]),), (Operand(f"out:{name}{s}", out[j]),))
                     add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, dout[j],
-                             ops, fn=loss_name))
+                             ops, fn=loss_name, aux=k_aux))
                 else:
                     nxt = layers[li + 1]
                     w_next = params.weights[li + 1][:, j].tolist()
@@ -399,7 +401,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                 if dact is not None:
                     add(Step(f"dact:{name}{s}", "backward", "dact", name, li + 1, smp, dact[j],
                              ((Operand(f"net:{name}{s}", net[j]),), (Operand(f"out:{name}{s}", out[j]),)),
-                             fn=lay.activation))
+                             fn=lay.activation, aux=_slope(lay)))
                     add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[j],
                              ((Operand(f"dout:{name}{s}", dout[j]), Operand(f"dact:{name}{s}", dact[j])),),
                              fn=lay.activation))
@@ -455,6 +457,10 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
     return steps
 
 
+def _slope(layer) -> tuple[Operand, ...]:
+    return (Operand("slope", layer.slope),) if layer.activation == "leaky_relu" else ()
+
+
 def _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, per_b, gsfx):
     """dE/dparam of one sample for layer li: delta times the input the parameter carries."""
     lay = scenario.layers[li]
@@ -473,16 +479,19 @@ def _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, 
 
     for j, row in enumerate(lay.weight_names):
         d = delta(j)
+        name = lay.neurons[j]
         for i, wn in enumerate(row):
+            # the last factor is d net_j / d w_ji, which is the input the weight carries
+            carried = Operand(f"{src}:{inputs[i]}{s}", a[i])
             add(Step(f"grad:{wn}{gsfx}", "backward", "grad", wn, li + 1, smp, gw[j][i],
-                     (d + (Operand(f"{src}:{inputs[i]}{s}", a[i]),),)))
+                     (d + (Operand(f"wrt:{name}/{wn}{s}", a[i]),),), aux=(carried,)))
     if not per_b[li].size:
         return
     gb = per_b[li][b].tolist()
     if lay.bias == "per_neuron":
         for j, bn in enumerate(lay.bias_names):
             add(Step(f"grad:{bn}{gsfx}", "backward", "grad", bn, li + 1, smp, gb[j],
-                     (delta(j) + (ONE,),)))
+                     (delta(j) + (Operand(f"wrt:{lay.neurons[j]}/{bn}{s}", 1.0),),), aux=(ONE,)))
     else:
         bn = lay.bias_names[0]
         ops = tuple((Operand(f"dnet:{n}{s}", dnet[j]),) for j, n in enumerate(lay.neurons))

@@ -22,11 +22,17 @@ dout    dE/dout, output neuron                       (target:o1), (out:o1); fn =
 dact    dout/dnet of an element-wise activation      (net:h1), (out:h1); fn = the activation
 dnet    dE/dnet, the neuron's delta                  (dout:h1, dact:h1)
         softmax: the Jacobian sum                    (dout:oj, jac:oj/ok) + ...
-grad    dE/dparam for one sample                     (dout, dact, input) or (dnet, input);
+grad    dE/dparam for one sample                     (dout:o1, dact:o1, wrt:o1/w5), or
+                                                     (dnet:o1, wrt:o1/w5) after softmax;
                                                      a shared bias: (dnet:h1) + (dnet:h2) ...
         batch gradient (several samples)             (grad:w5@1), (grad:w5@2) ... reduced by fn
 new     the parameter after the update               (param:w5), (lr), (grad:w5)
 ====== ============================================ ====================================
+
+``wrt:o1/w5`` is d net_o1 / d w5, whose value is the input the weight carries (1 for a bias).
+``aux`` holds operands a view may add: ``slope`` (leaky_relu out/dact), ``K`` (number of
+outputs, loss steps), the carried input (grad: ``out:h1``), out and target (softmax with
+cross-entropy, whose delta is out - target).
 """
 
 from __future__ import annotations

@@ -1,0 +1,302 @@
+"""Notation: how symbols, numbers and whole formulas are written, in three styles.
+
+``unicode`` for the terminal (∂E/∂w₅, η, σ), ``ascii`` for plain text (dE/dw5, eta), and
+``latex`` for Markdown math (\\frac{\\partial E_{total}}{\\partial w_{5}}). Every view asks this
+module how a step reads; a new view is a new file that lays these strings out, not a new set
+of formulas. Nothing here computes a value: numbers are only formatted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.trace import Operand, Step
+
+STYLES = ("unicode", "ascii", "latex")
+_STYLE_INDEX = {s: i for i, s in enumerate(STYLES)}
+
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_SUP = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
+_SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
+_GREEK = {
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega",
+}
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def number(value: float, decimals: int = 9) -> str:
+    """A number as a person writes it: at most `decimals` decimals, trailing zeros trimmed.
+
+    Scientific notation only when fixed notation would hide the number (it would round to 0,
+    or it is 1e15 or more); then with 4 significant digits, like 3.51e-10.
+    """
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("0", "-0"):
+        if value == 0:
+            return "0"
+        return f"{value:.4g}"
+    if abs(value) >= 1e15:
+        return f"{value:.4g}"
+    return text
+
+
+# ----------------------------------------------------------------------------- symbols
+
+
+def _name(name: str, style: str) -> str:
+    """A parameter or input name: w5 -> w₅ / w5 / w_{5}; theta4 -> θ... / \\theta_{4}."""
+    m = _SPLIT.match(name)
+    if style == "ascii":
+        return name
+    if style == "unicode":
+        return m.group(1) + m.group(2).translate(_SUB) if m else name
+    if m:
+        head = "\\" + m.group(1) if m.group(1) in _GREEK else m.group(1)
+        return f"{head}_{{{m.group(2)}}}"
+    return "\\" + name if name in _GREEK else _text(name)
+
+
+def _text(name: str) -> str:
+    """A free-form name inside LaTeX math: upright, underscores escaped."""
+    return "\\mathrm{" + name.replace("_", "\\_") + "}"
+
+
+def _sub(base: str, name: str, style: str) -> str:
+    """A quantity of a neuron: out_h1, net_o1; in LaTeX out_{h1}."""
+    if style == "latex":
+        inner = name.replace("_", "\\_")
+        return f"{base}_{{{inner}}}"
+    return f"{base}_{name}"
+
+
+def _sample(text: str, sample: str | None, style: str) -> str:
+    if not sample:
+        return text
+    if style == "unicode":
+        return text + f"({sample})".translate(_SUP)
+    if style == "ascii":
+        return f"{text}@{sample}"
+    return f"{{{text}}}^{{({sample})}}"
+
+
+def _partial(top: str, bottom: str, style: str) -> str:
+    if style == "unicode":
+        return f"∂{top}/∂{bottom}"
+    if style == "ascii":
+        return f"d{top}/d{bottom}"
+    return f"\\frac{{\\partial {top}}}{{\\partial {bottom}}}"
+
+
+def _loss_symbol(style: str) -> str:
+    return "E_{total}" if style == "latex" else "E"
+
+
+def symbol(ref: str, style: str) -> str:
+    """The symbol for a step id or operand ref, e.g. ``grad:w5`` -> ∂E/∂w₅."""
+    base, _, sample = ref.partition("@")
+    kind, _, name = base.partition(":")
+    if kind == "1" and not name:
+        return "1"
+    if kind == "lr":
+        return {"unicode": "η", "ascii": "eta", "latex": "\\eta"}[style]
+    E = _loss_symbol(style)
+    if kind == "loss":
+        text = _sub("E", name, style) if name else E
+        return _sample(text, sample, style)
+    if kind == "param":
+        return _name(name, style)
+    if kind == "new":
+        plus = {"unicode": "⁺", "ascii": "+", "latex": "^{+}"}[style]
+        return _name(name, style) + plus
+    if kind == "in":
+        return _sample(_name(name, style), sample, style)
+    if kind in ("out", "net", "target"):
+        return _sample(_sub(kind, name, style), sample, style)
+    if kind == "dout":
+        text = _partial(E, _sub("out", name, style), style)
+    elif kind == "dnet":
+        text = _partial(E, _sub("net", name, style), style)
+    elif kind == "dact":
+        text = _partial(_sub("out", name, style), _sub("net", name, style), style)
+    elif kind == "jac":
+        j, _, k = name.partition("/")
+        text = _partial(_sub("out", j, style), _sub("net", k, style), style)
+    elif kind == "wrt":  # d net_j / d param: the input the parameter carries (1 for a bias)
+        j, _, p = name.partition("/")
+        text = _partial(_sub("net", j, style), _name(p, style), style)
+    elif kind == "grad":
+        text = _partial(E, _name(name, style), style)
+    else:
+        raise ValueError(f"unknown reference {ref!r}")
+    return _sample(text, sample, style) if style != "latex" or not sample else \
+        _sample_partial(text, sample)
+
+
+def _sample_partial(text: str, sample: str) -> str:
+    return f"\\left({text}\\right)^{{({sample})}}"
+
+
+# ----------------------------------------------------------------------------- formulas
+
+
+@dataclass(frozen=True)
+class Formula:
+    """One step written out: lhs = symbolic = numeric = result."""
+
+    lhs: str
+    symbolic: str
+    numeric: str
+    result: str
+
+
+_OPS = {
+    "unicode": {"times": "·", "minus": " − ", "plus": " + "},
+    "ascii": {"times": "*", "minus": " - ", "plus": " + "},
+    "latex": {"times": " \\cdot ", "minus": " - ", "plus": " + "},
+}
+
+
+def _fill(template: str, **slots: str) -> str:
+    for key, value in slots.items():
+        template = template.replace("{" + key + "}", value)
+    return template
+
+
+def _num(style: str, decimals: int) -> Callable[[float], str]:
+    def fmt(value: float) -> str:
+        text = number(value, decimals)
+        if style == "latex" and "e" in text:
+            mant, _, exp = text.partition("e")
+            text = f"{mant} \\times 10^{{{int(exp)}}}"
+        return text
+
+    return fmt
+
+
+def _paren(text: str, style: str) -> str:
+    if style == "latex":
+        return f"\\left({text}\\right)"
+    return f"({text})"
+
+
+def _operand(op: Operand, style: str, fmt: Callable[[float], str], numeric: bool,
+             in_product: bool) -> str:
+    if not numeric:
+        return symbol(op.ref, style)
+    text = fmt(op.value)
+    if in_product and text.startswith("-"):
+        return _paren(text, style)
+    return text
+
+
+def _sum_of_products(terms, style: str, fmt, numeric: bool) -> str:
+    ops = _OPS[style]
+    parts = []
+    for term in terms:
+        product = len(term) > 1 or len(terms) > 1
+        parts.append(ops["times"].join(_operand(o, style, fmt, numeric, product) for o in term))
+    return ops["plus"].join(parts)
+
+
+def formula(step: Step, style: str, decimals: int = 9) -> Formula:
+    """How `step` reads in `style`: its symbol, the formula in symbols and in numbers, the value."""
+    fmt = _num(style, decimals)
+    ops = _OPS[style]
+    lhs = symbol(step.id, style)
+    result = fmt(step.value)
+    kind, terms = step.kind, step.terms
+    si = _STYLE_INDEX[style]
+
+    def sym_num(builder: Callable[[bool], str]) -> tuple[str, str]:
+        return builder(False), builder(True)
+
+    if kind == "out" and step.fn != "softmax":
+        act = ACTIVATIONS[step.fn]
+        net = terms[0][0]
+        slope = fmt(_slope(step))
+        symbolic = _fill(act.formula[si], net=symbol(net.ref, style), slope=slope)
+        numeric = _fill(act.formula[si], net=_maybe_paren(fmt(net.value), style), slope=slope)
+    elif kind == "out":  # softmax
+        mine = next(t[0] for t in terms if t[0].ref.split("@")[0] == f"net:{step.subject}")
+
+        def soft(numeric: bool) -> str:
+            def e(op: Operand) -> str:
+                v = _maybe_paren(fmt(op.value), style) if numeric else symbol(op.ref, style)
+                return f"e^{{{v}}}" if style == "latex" else f"e^{v}"
+            den = ops["plus"].join(e(t[0]) for t in terms)
+            if style == "latex":
+                return f"\\frac{{{e(mine)}}}{{{den}}}"
+            return f"{e(mine)} / ({den})"
+
+        symbolic, numeric = sym_num(soft)
+    elif kind == "loss" and step.subject:  # one output's term
+        symbolic, numeric = _loss_templates(step, LOSSES[step.fn].term_formula[si], style, fmt)
+    elif kind == "dout" and step.fn != "sum":  # output neuron: the loss's derivative
+        symbolic, numeric = _loss_templates(step, LOSSES[step.fn].derivative_formula[si], style, fmt)
+    elif kind == "dact":
+        act = ACTIVATIONS[step.fn]
+        net, out = terms[0][0], terms[1][0]
+        slope = fmt(_slope(step))
+        template = act.derivative_formula[si]
+        symbolic = _fill(template, net=symbol(net.ref, style), out=symbol(out.ref, style),
+                         slope=slope)
+        numeric = _fill(template, net=_maybe_paren(fmt(net.value), style),
+                        out=_maybe_paren(fmt(out.value), style), slope=slope)
+    elif kind == "new":
+        old, lr, grad = terms[0][0], terms[1][0], terms[2][0]
+
+        def upd(numeric: bool) -> str:
+            def o(op: Operand, product: bool) -> str:
+                return _operand(op, style, fmt, numeric, product)
+            return f"{o(old, False)}{ops['minus']}{o(lr, True)}{ops['times']}{o(grad, True)}"
+
+        symbolic, numeric = sym_num(upd)
+    elif step.fn in ("mean", "sum") and kind in ("loss", "grad") and step.sample is None \
+            and all(len(t) == 1 and "@" in t[0].ref for t in terms):
+        # a batch combination of per-sample values
+        def combine(numeric: bool) -> str:
+            inner = _sum_of_products(terms, style, fmt, numeric)
+            if step.fn == "sum":
+                return inner
+            if style == "latex":
+                return f"\\frac{{{inner}}}{{{len(terms)}}}"
+            return f"({inner}) / {len(terms)}"
+
+        symbolic, numeric = sym_num(combine)
+    else:  # net, a sample's loss, hidden dout, dnet, grad: a sum of products
+        symbolic, numeric = sym_num(lambda n: _sum_of_products(terms, style, fmt, n))
+    return Formula(lhs, symbolic, numeric, result)
+
+
+def _maybe_paren(text: str, style: str) -> str:
+    return _paren(text, style) if text.startswith("-") else text
+
+
+def _aux(step: Step, ref: str, default: float) -> float:
+    return next((o.value for o in step.aux if o.ref == ref), default)
+
+
+def _slope(step: Step) -> float:
+    return _aux(step, "slope", 0.0)  # only leaky_relu's formulas show a slope
+
+
+def _loss_templates(step: Step, template: str, style: str, fmt) -> tuple[str, str]:
+    t, out = step.terms[0][0], step.terms[1][0]
+    k = str(_outputs(step))
+    symbolic = _fill(template, t=symbol(t.ref, style), out=symbol(out.ref, style), K=k)
+    numeric = _fill(template, t=_maybe_paren(fmt(t.value), style),
+                    out=_maybe_paren(fmt(out.value), style), K=k)
+    return symbolic, numeric
+
+
+def _outputs(step: Step) -> int:
+    return int(_aux(step, "K", 1))

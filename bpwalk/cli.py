@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -38,7 +38,7 @@ ScenarioArg = Annotated[
     str, typer.Argument(metavar="SCENARIO", help="A scenario YAML file (or a bundled example's name).")
 ]
 IterationsOpt = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--iterations", "-n", min=1, metavar="N",
                  help="Number of updates to run (default: the scenario's 'iterations', else 1)."),
 ]
@@ -48,7 +48,7 @@ ShowOpt = Annotated[
                  help="Updates to explain in full: first, last, all, or numbers like 1,5,10."),
 ]
 RoundOpt = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--round", min=0, max=15, metavar="D",
                  help="Round every result to D decimals as soon as it is computed and carry the "
                       "rounded value forward, as a hand calculation does."),
@@ -157,7 +157,7 @@ def export(
         str, typer.Option("--format", "-f", metavar="FORMAT", help="Output format: json.")
     ] = "json",
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", metavar="FILE",
+        Path | None, typer.Option("--output", "-o", metavar="FILE",
                                      help="Write to FILE (atomically) instead of stdout.")
     ] = None,
     iterations: IterationsOpt = None,

@@ -10,8 +10,8 @@ of outputs. Each template exists in three flavours so no view has to translate m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -8,9 +8,10 @@ of formulas. Nothing here computes a value: numbers are only formatted.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.trace import Operand, Step
@@ -35,7 +36,7 @@ def number(value: float, decimals: int = 9) -> str:
     Scientific notation only when fixed notation would hide the number (it would round to 0,
     or it is 1e15 or more); then with 4 significant digits, like 3.51e-10.
     """
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return str(value)
     text = f"{value:.{decimals}f}"
     if "." in text:

@@ -156,7 +156,10 @@ def bundled_dir() -> Path:
     """The folder of bundled example scenarios (inside the installed package)."""
     from importlib.resources import files
 
-    return Path(str(files("bpwalk.scenarios")))
+    try:
+        return Path(str(files("bpwalk.scenarios")))
+    except ModuleNotFoundError:  # running from a source checkout that is not installed
+        return Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def bundled_names() -> list[str]:
@@ -257,7 +260,8 @@ class _Validator:
             return None
         if not isinstance(root, yaml.MappingNode):
             self.err(root, "a scenario must be a mapping of keys (inputs:, layers:, ...), "
-                           f"not a {_kind(root)}")
+                           f"not a {_kind(root)}; see 'bpwalk export mazur' or the README for "
+                           "the format")
             return None
         return root
 
@@ -305,13 +309,14 @@ class _Validator:
 
     def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...]) -> dict | None:
         if not isinstance(node, yaml.MappingNode):
-            self.err(node, f"{what} must be a mapping (key: value lines), not a {_kind(node)}")
+            self.err(node, f"{what} must be a mapping, not a {_kind(node)}; write it as "
+                           "'key: value' lines")
             return None
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for k, v in node.value:
             key = self.scalar(k)
             if not isinstance(key, str):
-                self.err(k, f"keys in {what} must be words, not {key!r}")
+                self.err(k, f"keys in {what} must be words, not {key!r}; check the spelling")
                 continue
             if key in out:
                 self.err(k, f"'{key}' appears twice in {what}; keep one")
@@ -352,8 +357,9 @@ class _Validator:
     def integer(self, node: yaml.Node, what: str, minimum: int) -> int | None:
         value = self.scalar(node)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.err(node, f"{what} must be a whole number of at least {minimum}, not "
-                           f"{value if isinstance(node, yaml.ScalarNode) else 'a ' + _kind(node)!r}")
+            shown = value if isinstance(node, yaml.ScalarNode) else "a " + _kind(node)
+            self.err(node, f"{what} must be a whole number of at least {minimum}, not {shown!r}; "
+                           f"write it like {max(minimum, 1)}0")
             return None
         return value
 
@@ -361,14 +367,14 @@ class _Validator:
         value = self.scalar(node)
         if isinstance(node, yaml.ScalarNode) and value is not None and not isinstance(value, (list, dict)):
             return str(value)
-        self.err(node, f"{what} must be text, not a {_kind(node)}")
+        self.err(node, f"{what} must be text, not a {_kind(node)}; write it on one line")
         return None
 
     def vector(self, node: yaml.Node, what: str, length: int | None = None) -> list[float] | None:
         """A list of numbers (a lone number counts as a list of one)."""
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
         if isinstance(node, yaml.MappingNode):
-            self.err(node, f"{what} must be a list of numbers like [0.1, 0.2], not a mapping")
+            self.err(node, f"{what} must be a list of numbers, not a mapping; write it like [0.1, 0.2]")
             return None
         values = [self.number(n, f"{what} entry {i + 1}") for i, n in enumerate(items)]
         if any(v is None for v in values):
@@ -385,11 +391,11 @@ class _Validator:
             count = self.scalar(node)
             if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
                 return [f"{default_prefix}{i + 1}" for i in range(count)]
-            self.err(node, f"{what} must be a list of names like [h1, h2] or a count like 2, "
-                           f"not {count!r}")
+            self.err(node, f"{what} must be names or a count, not {count!r}; write it like "
+                           "[h1, h2] or 2")
             return None
         if not isinstance(node, yaml.SequenceNode) or not node.value:
-            self.err(node, f"{what} must be a non-empty list of names like [h1, h2] or a count")
+            self.err(node, f"{what} must be a non-empty list of names or a count; write it like [h1, h2] or 2")
             return None
         out = []
         for n in node.value:
@@ -452,7 +458,8 @@ class _Validator:
             if isinstance(value, bool):
                 update_biases = value
             else:
-                self.err(top["update_biases"][1], f"update_biases must be true or false, not {value!r}")
+                self.err(top["update_biases"][1],
+                         f"update_biases must be true or false, not {value!r}; write true or false")
 
         n_out = len(layers[-1][0]) if layers else None
         x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out)
@@ -473,7 +480,7 @@ class _Validator:
                     batch = None
             else:
                 self.err(node, f"batch must be 'full' or a whole number of samples per update, "
-                               f"not {value!r}")
+                               f"not {value!r}; write 'batch: full' or 'batch: 1'")
 
         reduction = "mean"
         if "reduction" in top:
@@ -482,7 +489,7 @@ class _Validator:
                 reduction = value
             elif value is not None:
                 self.err(top["reduction"][1], f"reduction must be 'mean' or 'sum', not '{value}'"
-                         f"{did_you_mean(value, REDUCTIONS)}")
+                         f"{did_you_mean(value, REDUCTIONS) or '; write mean or sum'}")
 
         iterations = 1
         if "iterations" in top:
@@ -500,7 +507,7 @@ class _Validator:
     def layers(self, node: yaml.Node, inputs: list[str]) -> list | None:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.err(node, "layers must be a list with one entry per layer, from the first hidden "
-                           "layer to the output layer (each '- neurons: ...')")
+                           "layer to the output layer; start each with '- neurons: ...'")
             return None
         out = []
         fan_in = len(inputs)
@@ -607,8 +614,9 @@ class _Validator:
     def matrix(self, node: yaml.Node, what: str, rows: int, cols: int,
                row_names: list[str], col_names: list[str]) -> list[list[float]] | None:
         if not isinstance(node, yaml.SequenceNode):
-            self.err(node, f"{what} must be a list of rows, one per neuron "
-                           f"({rows} row{'s' * (rows != 1)} of {cols} number{'s' * (cols != 1)})")
+            self.err(node, f"{what} must be a list of rows, one per neuron; write {rows} "
+                           f"row{'s' * (rows != 1)} of {cols} number{'s' * (cols != 1)}, "
+                           "like [[0.1, 0.2], [0.3, 0.4]]")
             return None
         if len(node.value) != rows:
             self.err(node, f"{what} has {len(node.value)} row{'s' * (len(node.value) != 1)} but the "
@@ -618,8 +626,9 @@ class _Validator:
         out = []
         for r, rnode in enumerate(node.value):
             if not isinstance(rnode, yaml.SequenceNode):
-                self.err(rnode, f"{what} row {r + 1} ({row_names[r]}) must be a list of {cols} "
-                                f"numbers, one per input ({', '.join(col_names)})")
+                self.err(rnode, f"{what} row {r + 1} ({row_names[r]}) must be a list; write {cols} "
+                                f"number{'s' * (cols != 1)} in brackets, one per input "
+                                f"({', '.join(col_names)})")
                 return None
             if len(rnode.value) != cols:
                 self.err(rnode, f"{what} row {r + 1} ({row_names[r]}) has {len(rnode.value)} "
@@ -636,7 +645,7 @@ class _Validator:
         if (not isinstance(node, yaml.SequenceNode) or len(node.value) != rows
                 or any(not isinstance(r, yaml.SequenceNode) or len(r.value) != cols
                        for r in node.value)):
-            self.err(node, f"{what} must have the same shape as weights: {rows} row"
+            self.err(node, f"{what} must have the same shape as weights; write {rows} row"
                            f"{'s' * (rows != 1)} of {cols} name{'s' * (cols != 1)}")
             return None
         out = [[self.name(c, what) for c in r.value] for r in node.value]
@@ -644,8 +653,8 @@ class _Validator:
 
     def data(self, node: yaml.Node, n_in: int | None, n_out: int | None):
         if not isinstance(node, yaml.SequenceNode) or not node.value:
-            self.err(node, "data must be a list of samples, each '- inputs: [...]' with "
-                           "'targets: [...]'")
+            self.err(node, "data must be a list of samples; write each as '- inputs: [...]' "
+                           "with 'targets: [...]' below it")
             return None, None
         xs, ts = [], []
         for i, snode in enumerate(node.value):

@@ -5,7 +5,7 @@ The only module that does arithmetic. Two paths share the formulas of bpwalk.fun
 * ``_explain``: one update computed quantity by quantity (net, out, loss terms, dE/dout,
   dout/dnet, delta, gradients, new parameters), each optionally rounded to D decimals as a
   hand calculation would, then written out as Steps. Used for the iterations a user sees.
-* ``_fast_update``: the same update as a tight vectorised loop that only records the loss,
+* ``_fast_updates``: the same updates as a tight vectorised loop that only records the loss,
   for the iterations nobody reads.
 
 Conventions (the README repeats them): E is the loss of the batch (mean or sum of the
@@ -16,6 +16,7 @@ update; new = old - learning_rate * dE/dparam.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -83,21 +84,23 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     first = params.named(scenario)
     history: list[float] = []
     shown: list[Iteration] = []
+    fast = _FastPath(scenario, plan)
 
     with np.errstate(all="ignore"):  # non-finite values are detected and reported, not warned
-        for number, idx in enumerate(plan, start=1):
+        number = 1  # the next update to make
+        for explained in [*sorted(show), n_iter + 1]:
+            # the updates before the next explained one, nobody reads: one tight loop
+            params = _fast_updates(fast, scenario, params, plan, number, explained, history)
+            if explained > n_iter:
+                break
+            idx = plan[explained - 1]
             if not full_batch:
                 history.append(_dataset_loss(scenario, params))
-            if number in show:
-                it, new_params, loss = _explained(scenario, params, number, idx, round_to)
-                shown.append(it)
-            else:
-                new_params, loss = _fast_update(scenario, params, idx)
-                if not math.isfinite(loss):
-                    _locate_nonfinite(scenario, params, number, idx)
+            it, params, loss = _explained(scenario, params, explained, idx, round_to)
+            shown.append(it)
             if full_batch:
                 history.append(loss)
-            params = new_params
+            number = explained + 1
         history.append(_dataset_loss(scenario, params))
         if not math.isfinite(history[-1]):
             _locate_nonfinite(scenario, params, n_iter + 1, plan[0] if plan else [0])
@@ -161,42 +164,96 @@ def _dataset_loss(scenario: Scenario, params: Params) -> float:
     return float(per_sample.mean() if scenario.reduction == "mean" else per_sample.sum())
 
 
-def _fast_update(scenario: Scenario, params: Params, idx: list[int]) -> tuple[Params, float]:
-    """One update, vectorised over the batch; returns the new parameters and the batch loss."""
-    x, t = scenario.x[idx], scenario.targets[idx]
-    layers = scenario.layers
-    loss = LOSSES[scenario.loss]
-    nets, outs = [], [x]
-    for lay, w, b in zip(layers, params.weights, params.biases):
-        net = outs[-1] @ w.T
-        if b.size:
-            net += b
-        nets.append(net)
-        outs.append(ACTIVATIONS[lay.activation].value(net, lay.slope))
-    k = t.shape[1]
-    terms = loss.term(outs[-1], t, k)
-    scale = 1.0 / len(idx) if scenario.reduction == "mean" else 1.0
-    batch_loss = float(terms.sum()) * scale
+@dataclass(frozen=True)
+class _FastLayer:
+    """What the fast loop needs of one layer, looked up once per run rather than per update."""
 
-    lr = scenario.learning_rate
-    dout = loss.derivative(outs[-1], t, k)
-    new_w, new_b = list(params.weights), list(params.biases)
-    for li in range(len(layers) - 1, -1, -1):
-        lay, w, b = layers[li], params.weights[li], params.biases[li]
-        act = ACTIVATIONS[lay.activation]
-        out = outs[li + 1]
-        if lay.activation == "softmax":
-            # sum_j dout_j * out_j (delta_jk - out_k) = out_k (dout_k - sum_j dout_j out_j)
-            dnet = out * (dout - (dout * out).sum(axis=1, keepdims=True))
-        else:
-            dnet = dout * act.derivative(nets[li], out, lay.slope)
-        if li:
-            dout = dnet @ w  # with the weights from before the update
-        new_w[li] = w - (lr * scale) * (dnet.T @ outs[li])
-        if b.size and scenario.update_biases:
-            g = dnet.sum(axis=0) if lay.bias == "per_neuron" else dnet.sum(keepdims=True)[0]
-            new_b[li] = b - (lr * scale) * g
-    return Params(new_w, new_b), batch_loss
+    value: Callable[[np.ndarray, float], np.ndarray]
+    derivative: Callable[[np.ndarray, np.ndarray, float], np.ndarray]
+    slope: float
+    softmax: bool
+    has_bias: bool
+    bias_grad: str  # "per_neuron" or "shared" when the bias updates, else ""
+
+
+class _FastPath:
+    """Per-run constants of the fast loop: layer functions, loss, and each batch's arrays.
+
+    A long run repeats the same few batches (one per position in an epoch), so their inputs,
+    targets and 1/size are sliced once here instead of at every update. A batch is known by
+    its first sample: batches are consecutive runs of samples.
+    """
+
+    def __init__(self, scenario: Scenario, plan: list[list[int]]):
+        update_biases = scenario.update_biases
+        self.layers = [
+            _FastLayer(ACTIVATIONS[lay.activation].value, ACTIVATIONS[lay.activation].derivative,
+                       lay.slope, lay.activation == "softmax", lay.bias != "none",
+                       lay.bias if update_biases and lay.bias != "none" else "")
+            for lay in scenario.layers]
+        loss = LOSSES[scenario.loss]
+        self.term, self.derivative = loss.term, loss.derivative
+        self.k = scenario.targets.shape[1]
+        self.lr = scenario.learning_rate
+        mean = scenario.reduction == "mean"
+        self.batches: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
+        for idx in plan:
+            if idx[0] not in self.batches:
+                self.batches[idx[0]] = (scenario.x[idx], scenario.targets[idx],
+                                        1.0 / len(idx) if mean else 1.0)
+
+
+def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: list[list[int]],
+                  start: int, stop: int, history: list[float]) -> Params:
+    """Updates number start..stop-1, vectorised over each batch; appends their losses to history.
+
+    The arithmetic is the explained path's, operation for operation, so both give the same
+    float64 numbers. This loop runs every update nobody reads (thousands, for a loss
+    curve), so it keeps Python's work per update small: plain lists of arrays, the layer
+    functions looked up once, no objects built per update.
+    """
+    layers, weights, biases = fast.layers, params.weights, params.biases
+    backward = range(len(layers) - 1, -1, -1)
+    term, derivative, k, lr, per_batch = fast.term, fast.derivative, fast.k, fast.lr, fast.batches
+    full_batch = scenario.batch is None
+    for number in range(start, stop):
+        idx = plan[number - 1]
+        if not full_batch:  # the data set's loss before the update; full batch: the batch's
+            history.append(_dataset_loss(scenario, Params(weights, biases)))
+        x, t, scale = per_batch[idx[0]]
+        nets, outs = [], [x]
+        a = x
+        for lay, w, b in zip(layers, weights, biases):
+            net = a.dot(w.T)  # same numbers as a @ w.T, with less overhead on small arrays
+            if lay.has_bias:
+                net += b
+            nets.append(net)
+            a = lay.value(net, lay.slope)
+            outs.append(a)
+        loss = float(term(a, t, k).sum()) * scale
+        if not math.isfinite(loss):
+            _locate_nonfinite(scenario, Params(weights, biases), number, idx)
+        if full_batch:
+            history.append(loss)
+
+        step = lr * scale
+        dout = derivative(a, t, k)
+        new_w, new_b = weights[:], biases[:]
+        for li in backward:
+            lay, w, out = layers[li], weights[li], outs[li + 1]
+            if lay.softmax:
+                # sum_j dout_j * out_j (delta_jk - out_k) = out_k (dout_k - sum_j dout_j out_j)
+                dnet = out * (dout - (dout * out).sum(axis=1, keepdims=True))
+            else:
+                dnet = dout * lay.derivative(nets[li], out, lay.slope)
+            if li:
+                dout = dnet.dot(w)  # with the weights from before the update
+            new_w[li] = w - step * dnet.T.dot(outs[li])
+            if lay.bias_grad:
+                g = dnet.sum(axis=0) if lay.bias_grad == "per_neuron" else dnet.sum(keepdims=True)[0]
+                new_b[li] = biases[li] - step * g
+        weights, biases = new_w, new_b
+    return Params(weights, biases)
 
 
 # ----------------------------------------------------------------------------- explained path

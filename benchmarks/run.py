@@ -56,6 +56,7 @@ WIDE_BPWALK = "bpwalk engine (none explained)"
 NUMPY = "NumPy loop"
 RUN = "bpwalk run scenarios/mazur.yaml"
 FLOOR = "import numpy, rich, typer, yaml"
+NOT_INSTALLED = "skipped: not installed (see below)"
 
 # Linux carries a process's peak RSS across exec, and a child starts as a copy of its
 # parent, so a program started straight from this script may report this script's peak as
@@ -181,7 +182,7 @@ def json_loss(out: Path) -> float:
 
 def missing_tools() -> dict[str, str]:
     """Comparison libraries that are not installed, each with the note printed instead."""
-    return {module: f"skipped: {module} not installed (pip install -e '.[bench]')"
+    return {module: NOT_INSTALLED
             for module in ("micrograd", "torch") if importlib.util.find_spec(module) is None}
 
 
@@ -299,12 +300,13 @@ def case_table(title: str, results: list[Result], lines: list[str]) -> bool:
     for r in results:
         label = f"  {r.program.label:<32}"
         if r.program.skip or r.error:
-            lines.append((label + (r.program.skip or r.error))[:100])
+            lines += textwrap.wrap(label + (r.program.skip or r.error), 80,
+                                   subsequent_indent=" " * 34)
             continue
         check, ok = agreement(r, ref)
         agree &= ok
         lines.append(f"{label}{r.median:>7.3f}{r.cpu_median:>7.3f}{r.median / ref.median:>9.2f}x"
-                     f"{r.peak_mb:>6.0f}  {check}")
+                     f"{r.peak_mb:>6.0f}  {check}".rstrip())
     return agree
 
 
@@ -336,7 +338,8 @@ def scaling_table(results: list[Result], params: dict[str, int], note: str,
             targets.append((f"{fmt} export, {a} -> {b}: time per 10x params", f, "<= 12",
                             f <= 12))
     if note:
-        lines.append(f"  Markdown {note}"[:100])
+        lines += textwrap.wrap(f"Markdown {note}", 78, initial_indent="  ",
+                               subsequent_indent="    ")
     return targets
 
 
@@ -375,6 +378,8 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
     lines.append(f"{'Targets':<52}{'measured':>9}{'target':>8}")
     for name, value, limit, ok in targets:
         lines.append(f"  {name:<50}{value:>8.2f}x{limit:>8}  {'met' if ok else 'MISSED'}")
+    if any(r.program.skip == NOT_INSTALLED for results in cases.values() for r in results):
+        lines += ["", "Not installed: micrograd and torch come with pip install -e '.[bench]'."]
     if not agree:
         lines += ["", "WARNING: a program's final loss DIFFERS from bpwalk's: it does other work."]
     data = {

@@ -410,7 +410,7 @@ def main() -> int:
                         help="also write the report to FILE (all figures as JSON if it ends "
                              "in .json)")
     args = parser.parse_args()
-    repeat = args.repeat or (3 if args.quick else 5)
+    repeat = args.repeat if args.repeat is not None else 3 if args.quick else 5
     if repeat < 1:
         parser.error("--repeat must be 1 or more")
     only = {c.strip() for c in args.only.split(",")}

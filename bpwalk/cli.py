@@ -200,6 +200,53 @@ def validate(
         raise typer.Exit(2)
 
 
+@app.command()
+def check(
+    scenario: ScenarioArg,
+    answers: Annotated[
+        Path, typer.Argument(metavar="ANSWERS",
+                             help="A YAML file of 'step-id: number' lines (e.g. 'grad:w5: 0.0822').")
+    ],
+    format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="Output format: text or json.")
+    ] = "text",
+    round_to: Annotated[
+        Optional[int],
+        typer.Option("--round", min=0, max=15, metavar="D",
+                     help="Also accept the values of a calculation rounded to D decimals at "
+                          "every step (rounding drift). Answers are always compared with that "
+                          "rounding at their own decimals too."),
+    ] = None,
+) -> None:
+    """Mark a student's numbers: find the first wrong step and name the mistake.
+
+    Exit 0 when every answer is right, 1 when any is wrong, 2 for bad input.
+    """
+    if format not in ("text", "json"):
+        raise fail(f"--format {format!r} is not known; use text or json")
+    sc = load_scenario(scenario)
+    from bpwalk.engine import EngineError
+    from bpwalk.judge import Judge
+    from bpwalk.scenario import ScenarioError, load_answers
+    from bpwalk.views import check as check_view
+
+    try:
+        answers_list = load_answers(answers)
+        judge = Judge(sc, round_to)
+        report = judge.check(answers_list, str(answers))
+    except ScenarioError as e:
+        raise fail(str(e)) from None
+    except EngineError as e:
+        raise fail(f"{sc.path}: {e}") from None
+    if format == "json":
+        sys.stdout.write(check_view.render_json(report))
+    else:
+        from rich.console import Console
+
+        Console(highlight=False).print(check_view.render(report, str(answers)))
+    raise typer.Exit(0 if report.all_correct else 1)
+
+
 def main() -> None:
     try:
         app()

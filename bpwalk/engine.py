@@ -68,12 +68,14 @@ def batches(scenario: Scenario, iterations: int) -> list[list[int]]:
 
 
 def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None = None,
-        round_to: int | None = None) -> Trace:
+        round_to: int | None = None, mistakes: tuple[Mistake, ...] = ()) -> Trace:
     """Train for `iterations` updates; explain the updates numbered in `show` (1-based).
 
     With `round_to`, every explained step's value is rounded to that many decimals as soon
     as it is computed and the rounded value is used from then on (including the parameters
     carried into later updates); each step also keeps its full-precision value in `exact`.
+    With `mistakes`, the explained updates compute the targeted steps with those classic
+    mistakes (see Mistake); ``bpwalk check`` uses this to name a student's mistake.
     """
     n_iter = scenario.iterations if iterations is None else iterations
     show = {1} if show is None else {i for i in show if 1 <= i <= n_iter}
@@ -89,7 +91,8 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
             if not full_batch:
                 history.append(_dataset_loss(scenario, params))
             if number in show:
-                it, new_params, loss = _explained(scenario, params, number, idx, round_to)
+                it, new_params, loss = _explained(scenario, params, number, idx, round_to,
+                                                   mistakes)
                 shown.append(it)
             else:
                 new_params, loss = _fast_update(scenario, params, idx)
@@ -108,10 +111,11 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
 
 
 def _explained(scenario: Scenario, params: Params, number: int, idx: list[int],
-               round_to: int | None) -> tuple[Iteration, Params, float]:
-    steps, new_params, loss = _explain(scenario, params, idx, round_to)
+               round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+               ) -> tuple[Iteration, Params, float]:
+    steps, new_params, loss = _explain(scenario, params, idx, round_to, mistakes)
     if round_to is not None:
-        exact_steps, _, loss = _explain(scenario, params, idx, None)
+        exact_steps, _, loss = _explain(scenario, params, idx, None, mistakes)
         for s, e in zip(steps, exact_steps):
             s.exact = e.value
     _check_finite(steps, number)
@@ -199,6 +203,78 @@ def _fast_update(scenario: Scenario, params: Params, idx: list[int]) -> tuple[Pa
     return Params(new_w, new_b), batch_loss
 
 
+# ----------------------------------------------------------------------------- mistakes
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A classic hand-calculation mistake made in the formula of one step.
+
+    `target` is a step id (``grad:w6``); the explained path computes that step with the
+    wrong formula and everything after it from the wrong value, as a student would.
+    ``bpwalk check`` re-runs the engine with each kind to name the one a student made.
+    """
+
+    kind: str  # a key of MISTAKES
+    target: str
+
+
+# kind -> (what the student did, the step kinds whose formula it can change)
+MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sign": ("the sign is flipped", ("net", "out", "loss", "dout", "dact", "dnet", "grad")),
+    "double": ("a factor of 2 too many (the ½ of the loss dropped)",
+               ("loss", "dout", "dnet", "grad")),
+    "half": ("a factor of ½ too many (a ½ added to the loss)", ("loss", "dout", "dnet", "grad")),
+    "dact_at_out": ("the activation's derivative taken at out instead of net",
+                    ("dact", "dnet", "grad")),
+    "dact_at_net": ("the activation's derivative written in out but fed net",
+                    ("dact", "dnet", "grad")),
+    "dact_left_out": ("the activation's derivative dout/dnet left out", ("dnet", "grad")),
+    "updated_weights": ("the updated weights used in the backward pass, not the old ones",
+                        ("dout", "dnet", "grad")),
+    "lr_left_out": ("the learning rate left out of the update", ("new",)),
+    "lr_twice": ("the learning rate applied twice", ("new",)),
+    "update_added": ("the update added instead of subtracted", ("new",)),
+    "reduction": ("mean and sum over the batch mixed up", ("loss", "grad")),
+    "neighbour_neuron": ("a neighbouring neuron's value used", ("net", "out", "dout", "dnet",
+                                                               "grad")),
+    "neighbour_input": ("the wrong input used (a neighbour's)", ("net", "grad")),
+}
+
+
+class _Inject:
+    """Swaps the formula of the targeted steps; free when there are no mistakes.
+
+    `ids` builds an array of step ids shaped like the quantity; `variants` maps a mistake
+    kind to the wrong formula for the whole array. Only the targeted entries take it.
+    """
+
+    def __init__(self, mistakes: tuple[Mistake, ...]):
+        self.mistakes = mistakes
+
+    def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
+        out = right
+        for m in self.mistakes:
+            if m.kind in variants:
+                mask = ids() == m.target
+                if mask.any():
+                    out = np.where(mask, variants[m.kind](), out)
+        return out
+
+
+def _ids(kind: str, names, sfx: list[str]) -> np.ndarray:
+    """Step ids of a per-sample quantity: rows are samples, columns are `names`."""
+    return np.array([[f"{kind}:{n}{s}" for n in names] for s in sfx], dtype=object)
+
+
+def _param_ids(kind: str, names, sfx: list[str] | None = None) -> np.ndarray:
+    """Step ids of a parameter quantity (neurons x inputs), per sample when `sfx` is given."""
+    grid = [[f"{kind}:{n}" for n in row] for row in names]
+    if sfx is None:
+        return np.array(grid, dtype=object)
+    return np.array([[[g + s for g in row] for row in grid] for s in sfx], dtype=object)
+
+
 # ----------------------------------------------------------------------------- explained path
 
 
@@ -221,10 +297,16 @@ def _rounder(round_to: int | None):
     return rnd
 
 
-def _explain(scenario: Scenario, params: Params, idx: list[int],
-             round_to: int | None) -> tuple[list[Step], Params, float]:
+def _scaled(value: np.ndarray) -> dict:
+    """The mistakes any quantity can suffer: its sign, or a stray factor of 2."""
+    return {"sign": lambda: -value, "double": lambda: 2.0 * value, "half": lambda: 0.5 * value}
+
+
+def _explain(scenario: Scenario, params: Params, idx: list[int], round_to: int | None,
+             mistakes: tuple[Mistake, ...] = ()) -> tuple[list[Step], Params, float]:
     """One update, quantity by quantity, written out as Steps in computation order."""
     r = _rounder(round_to)
+    inj = _Inject(mistakes)
     layers = scenario.layers
     n_layers = len(layers)
     loss_fn = LOSSES[scenario.loss]
@@ -232,71 +314,103 @@ def _explain(scenario: Scenario, params: Params, idx: list[int],
     B, K = len(idx), t.shape[1]
     mean = scenario.reduction == "mean"
     sfx = [f"@{i + 1}" if B > 1 else "" for i in idx]
+    gsfx = sfx if B > 1 else [""]
     samples = [i + 1 if B > 1 else None for i in idx]
     lr = scenario.learning_rate
+    outputs = scenario.outputs
 
     # ---- forward: net = W·a + b, out = f(net), layer by layer (rows are samples)
     nets, outs = [], [x]
     for lay, w, b in zip(layers, params.weights, params.biases):
-        net = outs[-1] @ w.T
+        a, names = outs[-1], lay.neurons
+        net = a @ w.T
         if b.size:
             net = net + b
-        net = r(net)
+        net = r(inj(lambda: _ids("net", names, sfx), net, {
+            "sign": lambda: -net,
+            "neighbour_neuron": lambda: np.roll(net, 1, axis=1),
+            "neighbour_input": lambda: np.roll(a, 1, axis=1) @ w.T + (b if b.size else 0.0)}))
         nets.append(net)
-        outs.append(r(ACTIVATIONS[lay.activation].value(net, lay.slope)))
+        out = ACTIVATIONS[lay.activation].value(net, lay.slope)
+        outs.append(r(inj(lambda: _ids("out", names, sfx), out, {
+            "sign": lambda: -out, "neighbour_neuron": lambda: np.roll(out, 1, axis=1)})))
     out = outs[-1]
 
     # ---- loss: per-output terms, per-sample sums, the batch's mean or sum
-    terms = r(loss_fn.term(out, t, K))
-    sample_loss = r(terms.sum(axis=1))
-    batch_loss = float(r(np.array(sample_loss.mean() if mean else sample_loss.sum())))
-    if B == 1:
-        batch_loss = float(sample_loss[0])
+    terms = loss_fn.term(out, t, K)
+    terms = r(inj(lambda: _ids("loss", outputs, sfx), terms, _scaled(terms)))
+    sample_loss = terms.sum(axis=1)
+    sample_loss = r(inj(lambda: np.array([f"loss{s}" for s in sfx], dtype=object), sample_loss,
+                        _scaled(sample_loss)))
+    batch_loss = float(sample_loss[0])
+    if B > 1:
+        combined = np.array(sample_loss.mean() if mean else sample_loss.sum())
+        other = np.array(sample_loss.sum() if mean else sample_loss.mean())
+        batch_loss = float(r(inj(lambda: np.array("loss", dtype=object), combined,
+                                 {**_scaled(combined), "reduction": lambda: other})))
 
-    # ---- backward, output layer first; dE/dout of a hidden layer uses the old weights
+    # ---- backward, output layer first; dE/dout of a hidden layer uses the old weights.
+    # Each layer's gradients are found as soon as its deltas are, so that the mistake
+    # "updated weights in the backward pass" has the updated weights to use.
     douts: list = [None] * n_layers
     dacts: list = [None] * n_layers
     dnets: list = [None] * n_layers
     jacs: list = [None] * n_layers
     prods: list = [None] * n_layers  # dout * dact before rounding: the factor grads multiply
-    dout = r(loss_fn.derivative(out, t, K))
+    upd: list = [None] * n_layers  # dE/dout from the updated weights (only for that mistake)
+    grads_w: list = [None] * n_layers
+    grads_b: list = [None] * n_layers
+    per_w: list = [None] * n_layers
+    per_b: list = [None] * n_layers
+    dout = loss_fn.derivative(out, t, K)
+    dout = r(inj(lambda: _ids("dout", outputs, sfx), dout,
+                 {**_scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1)}))
     for li in range(n_layers - 1, -1, -1):
-        lay = layers[li]
+        lay, names = layers[li], layers[li].neurons
+        act = ACTIVATIONS[lay.activation]
         douts[li] = dout
+        wrong: dict = {}  # the mistaken delta formulas of this layer, for dnet and grad steps
         if lay.activation == "softmax":
             o = outs[li + 1]
             # Jacobian d out_j / d net_k = out_j (delta_jk - out_k), per sample: (B, j, k)
             jac = o[:, :, None] * (np.eye(o.shape[1])[None] - o[:, None, :])
             jacs[li] = jac
-            dnets[li] = r(np.einsum("bj,bjk->bk", dout, jac))
+            dnet = np.einsum("bj,bjk->bk", dout, jac)
+            dnets[li] = r(inj(lambda: _ids("dnet", names, sfx), dnet, {
+                **_scaled(dnet), "neighbour_neuron": lambda: np.roll(dnet, 1, axis=1)}))
             prods[li] = dnets[li]  # gradients show delta itself as their first factor
         else:
-            dacts[li] = r(ACTIVATIONS[lay.activation].derivative(nets[li], outs[li + 1], lay.slope))
-            prods[li] = dout * dacts[li]
+            net, o = nets[li], outs[li + 1]
+            dact = act.derivative(net, o, lay.slope)
+            at_out = lambda: act.derivative(o, act.value(o, lay.slope), lay.slope)  # noqa: E731
+            at_net = lambda: act.derivative(net, net, lay.slope)  # noqa: E731
+            dacts[li] = r(inj(lambda: _ids("dact", names, sfx), dact, {
+                "sign": lambda: -dact, "dact_at_out": at_out, "dact_at_net": at_net}))
+            wrong = {"dact_at_out": lambda: dout * r(at_out()),
+                     "dact_at_net": lambda: dout * r(at_net()),
+                     "dact_left_out": lambda: dout}
+            if upd[li] is not None:
+                wrong["updated_weights"] = lambda: upd[li] * dacts[li]
+            p = dout * dacts[li]
+            prods[li] = inj(lambda: _ids("dnet", names, sfx), p, {
+                **_scaled(p), "neighbour_neuron": lambda: np.roll(p, 1, axis=1), **wrong})
             dnets[li] = r(prods[li])
+        _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
+                   per_w, per_b, grads_w, grads_b)
         if li:
-            dout = r(dnets[li] @ params.weights[li])
-
-    # ---- gradients: per sample, then combined over the batch
-    grads_w, grads_b, per_w, per_b = [], [], [], []
-    for li, lay in enumerate(layers):
-        p, a = prods[li], outs[li]
-        # dE/dw_ji = (dE/dout_j * dout_j/dnet_j) * a_i, multiplied in the order it is written
-        gw_s = r(p[:, :, None] * a[:, None, :])
-        per_w.append(gw_s)
-        grads_w.append(_combine(gw_s, mean, r))
-        if lay.bias == "none" or not scenario.update_biases:
-            gb_s = np.zeros((B, 0))
-        elif lay.bias == "per_neuron":
-            gb_s = r(p * 1.0)
-        else:  # one bias shared by every neuron of the layer: the sum of their deltas
-            gb_s = r(dnets[li].sum(axis=1, keepdims=True))
-        per_b.append(gb_s)
-        grads_b.append(_combine(gb_s, mean, r) if gb_s.size else np.zeros(0))
+            w_here = params.weights[li]
+            w_new = r(w_here - lr * grads_w[li])
+            upd[li - 1] = r(dnets[li] @ w_new)
+            dout = dnets[li] @ w_here
+            dout = r(inj(lambda: _ids("dout", layers[li - 1].neurons, sfx), dout, {
+                **_scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1),
+                "updated_weights": lambda: dnets[li] @ w_new}))
 
     # ---- update: new = old - learning_rate * gradient
-    new_w = [r(w - lr * g) for w, g in zip(params.weights, grads_w)]
-    new_b = [r(b - lr * g) if g.size else b.copy() for b, g in zip(params.biases, grads_b)]
+    new_w = [_updated(r, inj, w, g, lr, lambda li=li: _param_ids("new", layers[li].weight_names))
+             for li, (w, g) in enumerate(zip(params.weights, grads_w))]
+    new_b = [_updated(r, inj, b, g, lr, lambda li=li: _param_ids("new", [layers[li].bias_names])[0])
+             if g.size else b.copy() for li, (b, g) in enumerate(zip(params.biases, grads_b))]
 
     steps = _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_loss,
                          batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w, grads_b,
@@ -304,11 +418,53 @@ def _explain(scenario: Scenario, params: Params, idx: list[int],
     return steps, Params(new_w, new_b), batch_loss
 
 
-def _combine(per_sample: np.ndarray, mean: bool, r) -> np.ndarray:
+def _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
+               per_w, per_b, grads_w, grads_b) -> None:
+    """dE/dparam of layer li, per sample and combined over the batch (fills the lists)."""
+    lay = scenario.layers[li]
+    p, a = prods[li], outs[li]
+
+    def times_input(factor: np.ndarray) -> np.ndarray:
+        return factor[:, :, None] * a[:, None, :]
+
+    # dE/dw_ji = (dE/dout_j * dout_j/dnet_j) * a_i, multiplied in the order it is written
+    gw = times_input(p)
+    gw_s = r(inj(lambda: _param_ids("grad", lay.weight_names, gsfx), gw, {
+        **_scaled(gw),
+        "neighbour_neuron": lambda: times_input(np.roll(p, 1, axis=1)),
+        "neighbour_input": lambda: p[:, :, None] * np.roll(a, 1, axis=1)[:, None, :],
+        **{k: (lambda f=f: times_input(f())) for k, f in wrong.items()}}))
+    per_w[li] = gw_s
+    grads_w[li] = _combine(gw_s, mean, r, inj, lambda: _param_ids("grad", lay.weight_names))
+    if lay.bias == "none" or not scenario.update_biases:
+        gb = np.zeros((len(sfx), 0))
+    elif lay.bias == "per_neuron":
+        gb = p * 1.0
+    else:  # one bias shared by every neuron of the layer: the sum of their deltas
+        gb = dnets[li].sum(axis=1, keepdims=True)
+    bias_ids = lambda: _param_ids("grad", [lay.bias_names], gsfx)[:, 0, :]  # noqa: E731
+    gb_s = r(inj(bias_ids, gb, _scaled(gb))) if gb.size else gb
+    per_b[li] = gb_s
+    grads_b[li] = (_combine(gb_s, mean, r, inj, lambda: _param_ids("grad", [lay.bias_names])[0])
+                   if gb_s.size else np.zeros(0))
+
+
+def _combine(per_sample: np.ndarray, mean: bool, r, inj=None, ids=None) -> np.ndarray:
     if per_sample.shape[0] == 1:
         return per_sample[0]
     total = per_sample.sum(axis=0)
-    return r(total / per_sample.shape[0] if mean else total)
+    right, other = (total / per_sample.shape[0], total) if mean else (total, total / per_sample.shape[0])
+    if inj is not None:
+        right = inj(ids, right, {**_scaled(right), "reduction": lambda: other})
+    return r(right)
+
+
+def _updated(r, inj, old: np.ndarray, grad: np.ndarray, lr: float, ids) -> np.ndarray:
+    """new = old - learning_rate * gradient (and the update mistakes, when injected)."""
+    return r(inj(ids, old - lr * grad, {"lr_left_out": lambda: old - grad,
+                                        "lr_twice": lambda: old - lr * lr * grad,
+                                        "update_added": lambda: old + lr * grad}))
+
 
 
 # ----------------------------------------------------------------------------- steps

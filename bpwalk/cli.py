@@ -211,7 +211,7 @@ def check(
         str, typer.Option("--format", "-f", metavar="FORMAT", help="Output format: text or json.")
     ] = "text",
     round_to: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--round", min=0, max=15, metavar="D",
                      help="Also accept the values of a calculation rounded to D decimals at "
                           "every step (rounding drift). Answers are always compared with that "

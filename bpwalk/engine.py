@@ -322,18 +322,9 @@ def _explain(scenario: Scenario, params: Params, idx: list[int], round_to: int |
     # ---- forward: net = W·a + b, out = f(net), layer by layer (rows are samples)
     nets, outs = [], [x]
     for lay, w, b in zip(layers, params.weights, params.biases):
-        a, names = outs[-1], lay.neurons
-        net = a @ w.T
-        if b.size:
-            net = net + b
-        net = r(inj(lambda: _ids("net", names, sfx), net, {
-            "sign": lambda: -net,
-            "neighbour_neuron": lambda: np.roll(net, 1, axis=1),
-            "neighbour_input": lambda: np.roll(a, 1, axis=1) @ w.T + (b if b.size else 0.0)}))
+        net, out = _forward_layer(r, inj, lay, w, b, outs[-1], sfx)
         nets.append(net)
-        out = ACTIVATIONS[lay.activation].value(net, lay.slope)
-        outs.append(r(inj(lambda: _ids("out", names, sfx), out, {
-            "sign": lambda: -out, "neighbour_neuron": lambda: np.roll(out, 1, axis=1)})))
+        outs.append(out)
     out = outs[-1]
 
     # ---- loss: per-output terms, per-sample sums, the batch's mean or sum
@@ -366,45 +357,14 @@ def _explain(scenario: Scenario, params: Params, idx: list[int], round_to: int |
     dout = r(inj(lambda: _ids("dout", outputs, sfx), dout,
                  {**_scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1)}))
     for li in range(n_layers - 1, -1, -1):
-        lay, names = layers[li], layers[li].neurons
-        act = ACTIVATIONS[lay.activation]
         douts[li] = dout
-        wrong: dict = {}  # the mistaken delta formulas of this layer, for dnet and grad steps
-        if lay.activation == "softmax":
-            o = outs[li + 1]
-            # Jacobian d out_j / d net_k = out_j (delta_jk - out_k), per sample: (B, j, k)
-            jac = o[:, :, None] * (np.eye(o.shape[1])[None] - o[:, None, :])
-            jacs[li] = jac
-            dnet = np.einsum("bj,bjk->bk", dout, jac)
-            dnets[li] = r(inj(lambda: _ids("dnet", names, sfx), dnet, {
-                **_scaled(dnet), "neighbour_neuron": lambda: np.roll(dnet, 1, axis=1)}))
-            prods[li] = dnets[li]  # gradients show delta itself as their first factor
-        else:
-            net, o = nets[li], outs[li + 1]
-            dact = act.derivative(net, o, lay.slope)
-            at_out = lambda: act.derivative(o, act.value(o, lay.slope), lay.slope)  # noqa: E731
-            at_net = lambda: act.derivative(net, net, lay.slope)  # noqa: E731
-            dacts[li] = r(inj(lambda: _ids("dact", names, sfx), dact, {
-                "sign": lambda: -dact, "dact_at_out": at_out, "dact_at_net": at_net}))
-            wrong = {"dact_at_out": lambda: dout * r(at_out()),
-                     "dact_at_net": lambda: dout * r(at_net()),
-                     "dact_left_out": lambda: dout}
-            if upd[li] is not None:
-                wrong["updated_weights"] = lambda: upd[li] * dacts[li]
-            p = dout * dacts[li]
-            prods[li] = inj(lambda: _ids("dnet", names, sfx), p, {
-                **_scaled(p), "neighbour_neuron": lambda: np.roll(p, 1, axis=1), **wrong})
-            dnets[li] = r(prods[li])
+        wrong = _deltas(r, inj, layers[li], li, sfx, nets, outs, dout, upd, dacts, dnets,
+                        jacs, prods)
         _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
                    per_w, per_b, grads_w, grads_b)
         if li:
-            w_here = params.weights[li]
-            w_new = r(w_here - lr * grads_w[li])
-            upd[li - 1] = r(dnets[li] @ w_new)
-            dout = dnets[li] @ w_here
-            dout = r(inj(lambda: _ids("dout", layers[li - 1].neurons, sfx), dout, {
-                **_scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1),
-                "updated_weights": lambda: dnets[li] @ w_new}))
+            dout = _hidden_dout(r, inj, layers[li - 1], sfx, dnets[li], params.weights[li],
+                                grads_w[li], lr, upd, li - 1)
 
     # ---- update: new = old - learning_rate * gradient
     new_w = [_updated(r, inj, w, g, lr, lambda li=li: _param_ids("new", layers[li].weight_names))
@@ -416,6 +376,76 @@ def _explain(scenario: Scenario, params: Params, idx: list[int], round_to: int |
                          batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w, grads_b,
                          new_w, new_b)
     return steps, Params(new_w, new_b), batch_loss
+
+
+def _forward_layer(r, inj: _Inject, lay, w: np.ndarray, b: np.ndarray, a: np.ndarray,
+                   sfx: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """net = W·a + b and out = f(net) of one layer, for every sample of the batch."""
+    names = lay.neurons
+    net = a @ w.T
+    if b.size:
+        net = net + b
+    net = r(inj(lambda: _ids("net", names, sfx), net, {
+        "sign": lambda: -net,
+        "neighbour_neuron": lambda: np.roll(net, 1, axis=1),
+        "neighbour_input": lambda: np.roll(a, 1, axis=1) @ w.T + (b if b.size else 0.0)}))
+    out = ACTIVATIONS[lay.activation].value(net, lay.slope)
+    out = r(inj(lambda: _ids("out", names, sfx), out, {
+        "sign": lambda: -out, "neighbour_neuron": lambda: np.roll(out, 1, axis=1)}))
+    return net, out
+
+
+def _deltas(r, inj: _Inject, lay, li: int, sfx: list[str], nets, outs, dout: np.ndarray,
+            upd, dacts, dnets, jacs, prods) -> dict:
+    """dout/dnet and delta = dE/dnet of layer li (fills the lists).
+
+    Returns the mistaken delta formulas of this layer, which its gradient steps can suffer
+    too (a student may leave dout/dnet out of dE/dw5 only).
+    """
+    names = lay.neurons
+    act = ACTIVATIONS[lay.activation]
+    if lay.activation == "softmax":
+        o = outs[li + 1]
+        # Jacobian d out_j / d net_k = out_j (delta_jk - out_k), per sample: (B, j, k)
+        jac = o[:, :, None] * (np.eye(o.shape[1])[None] - o[:, None, :])
+        jacs[li] = jac
+        dnet = np.einsum("bj,bjk->bk", dout, jac)
+        dnets[li] = r(inj(lambda: _ids("dnet", names, sfx), dnet, {
+            **_scaled(dnet), "neighbour_neuron": lambda: np.roll(dnet, 1, axis=1)}))
+        prods[li] = dnets[li]  # gradients show delta itself as their first factor
+        return {}
+    net, o = nets[li], outs[li + 1]
+    dact = act.derivative(net, o, lay.slope)
+
+    def at_out() -> np.ndarray:  # the derivative (a function of net) evaluated at out
+        return act.derivative(o, act.value(o, lay.slope), lay.slope)
+
+    def at_net() -> np.ndarray:  # the formula written in out (like out(1 - out)) fed net
+        return act.derivative(net, net, lay.slope)
+
+    dacts[li] = r(inj(lambda: _ids("dact", names, sfx), dact, {
+        "sign": lambda: -dact, "dact_at_out": at_out, "dact_at_net": at_net}))
+    wrong = {"dact_at_out": lambda: dout * r(at_out()),
+             "dact_at_net": lambda: dout * r(at_net()),
+             "dact_left_out": lambda: dout}
+    if upd[li] is not None:
+        wrong["updated_weights"] = lambda: upd[li] * dacts[li]
+    p = dout * dacts[li]
+    prods[li] = inj(lambda: _ids("dnet", names, sfx), p, {
+        **_scaled(p), "neighbour_neuron": lambda: np.roll(p, 1, axis=1), **wrong})
+    dnets[li] = r(prods[li])
+    return wrong
+
+
+def _hidden_dout(r, inj: _Inject, lay, sfx: list[str], dnet_next: np.ndarray,
+                 w_next: np.ndarray, g_next: np.ndarray, lr: float, upd, li: int) -> np.ndarray:
+    """dE/dout of hidden layer li: the next layer's deltas through its old weights."""
+    if inj.mistakes:  # kept for the mistake "updated weights", whichever step it is made in
+        upd[li] = r(dnet_next @ r(w_next - lr * g_next))
+    dout = dnet_next @ w_next
+    return r(inj(lambda: _ids("dout", lay.neurons, sfx), dout, {
+        **_scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1),
+        "updated_weights": lambda: upd[li]}))
 
 
 def _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
@@ -442,7 +472,9 @@ def _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
         gb = p * 1.0
     else:  # one bias shared by every neuron of the layer: the sum of their deltas
         gb = dnets[li].sum(axis=1, keepdims=True)
-    bias_ids = lambda: _param_ids("grad", [lay.bias_names], gsfx)[:, 0, :]  # noqa: E731
+    def bias_ids() -> np.ndarray:
+        return _param_ids("grad", [lay.bias_names], gsfx)[:, 0, :]
+
     gb_s = r(inj(bias_ids, gb, _scaled(gb))) if gb.size else gb
     per_b[li] = gb_s
     grads_b[li] = (_combine(gb_s, mean, r, inj, lambda: _param_ids("grad", [lay.bias_names])[0])

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Iterable, Sequence
 
 from bpwalk.engine import MISTAKES, EngineError, Mistake, run
 from bpwalk.notation import Formula, formula

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from bpwalk.scenario import Scenario
 from bpwalk.trace import Iteration, Operand, Step, Trace
 
 ONE = Operand("1", 1.0)
+_WIDE = Context(prec=400)  # for rounding any float64 to a few decimals exactly
 
 
 class EngineError(Exception):
@@ -225,10 +226,10 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "double": ("a factor of 2 too many (the ½ of the loss dropped)",
                ("loss", "dout", "dnet", "grad")),
     "half": ("a factor of ½ too many (a ½ added to the loss)", ("loss", "dout", "dnet", "grad")),
-    "dact_at_out": ("the activation's derivative taken at out instead of net",
-                    ("dact", "dnet", "grad")),
-    "dact_at_net": ("the activation's derivative written in out but fed net",
-                    ("dact", "dnet", "grad")),
+    "dact_at_out": (("the activation's derivative taken at out instead of net: f′(out), "
+                     "not f′(net)"), ("dact", "dnet", "grad")),
+    "dact_at_net": (("net put where out belongs in the activation's derivative (for sigmoid: "
+                     "net(1 − net), not out(1 − out))"), ("dact", "dnet", "grad")),
     "dact_left_out": ("the activation's derivative dout/dnet left out", ("dnet", "grad")),
     "updated_weights": ("the updated weights used in the backward pass, not the old ones",
                         ("dout", "dnet", "grad")),
@@ -288,7 +289,9 @@ def _rounder(round_to: int | None):
         # (numpy's round is half-even on the binary value: 0.125 -> 0.12).
         if not math.isfinite(v):
             return v
-        return float(Decimal(repr(v)).quantize(quantum, rounding=ROUND_HALF_UP))
+        # A context wide enough for any float64 (up to 309 integer digits) at 15 decimals:
+        # the default 28 digits raise InvalidOperation on numbers like 1e300.
+        return float(Decimal(repr(v)).quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE))
 
     def rnd(a: np.ndarray) -> np.ndarray:
         flat = [one(v) for v in np.asarray(a, dtype=np.float64).ravel().tolist()]

@@ -19,7 +19,7 @@ import difflib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from bpwalk.engine import MISTAKES, EngineError, Mistake, run
 from bpwalk.notation import Formula, formula
@@ -27,6 +27,9 @@ from bpwalk.scenario import Answer, Problem, Scenario, ScenarioError
 from bpwalk.trace import Step
 
 MAX_DRIFT_DECIMALS = 15  # the engine's --round range
+MAX_DECIMALS = 340  # compare at most this many decimals (a float has fewer significant ones)
+# Wide enough for any float64 at MAX_DECIMALS (309 integer digits + 340 decimals).
+_EXACT = Context(prec=1000, rounding=ROUND_HALF_UP)
 
 
 # ----------------------------------------------------------------------------- results
@@ -80,14 +83,14 @@ class Report:
 def decimals_of(text: str) -> int:
     """How many decimals a written number gives: 0.5933 -> 4, 1.50 -> 2, 4.386e-4 -> 7."""
     exponent = Decimal(text).as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
+    return min(MAX_DECIMALS, max(0, -exponent)) if isinstance(exponent, int) else 0
 
 
 def at_decimals(value: float, decimals: int) -> str:
     """`value` rounded half-up to `decimals`, keeping trailing zeros (as a student writes it)."""
     if not math.isfinite(value):
         return str(value)
-    return str(Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP))
+    return str(_EXACT.quantize(Decimal(repr(value)), Decimal(1).scaleb(-decimals)))
 
 
 def agrees(text: str, value: float) -> bool:
@@ -96,7 +99,7 @@ def agrees(text: str, value: float) -> bool:
         return False
     d = decimals_of(text)
     quantum = Decimal(1).scaleb(-d)
-    return abs(Decimal(text) - Decimal(at_decimals(value, d))) <= quantum
+    return _EXACT.abs(_EXACT.subtract(Decimal(text), Decimal(at_decimals(value, d)))) <= quantum
 
 
 # ----------------------------------------------------------------------------- step ids
@@ -166,9 +169,10 @@ class Judge:
     def __init__(self, scenario: Scenario, round_to: int | None = None):
         self.scenario = scenario
         self.round_to = round_to
-        self._runs: dict[tuple, dict[str, Step] | None] = {}
-        base = self.steps()
-        assert base is not None  # the caller's own run of the scenario raised first otherwise
+        # The right calculation: an EngineError here is the scenario's own, for the caller.
+        trace = run(scenario, iterations=1, show={1})
+        base = {s.id: s for s in trace.iterations[0].steps}
+        self._runs: dict[tuple, dict[str, Step] | None] = {((), None): base}
         self.by_id = base
         self.order = {sid: i for i, sid in enumerate(base)}
         self.ids = _Ids(list(base))

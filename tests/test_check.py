@@ -347,6 +347,32 @@ def test_answers_loader_reports_empty_and_duplicate_keys():
         loads_answers("a: yes\n", "f")
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_answers_text_is_read_or_refused_without_a_traceback(text):
+    judge = Judge(scenario("mazur"))
+    try:
+        answers = loads_answers(text, "f")
+        judge.check(answers, "f")
+    except ScenarioError as e:
+        assert all(str(p).startswith("f:") for p in e.problems)
+
+
+@pytest.mark.parametrize("hidden,code", [("sigmoid", 1), ("linear", 2)])
+def test_huge_numbers_are_judged_and_overflow_exits_2(tmp_path, hidden, code):
+    """Inputs near the float64 limit: judged (sigmoid saturates), or the engine's overflow
+    error (linear) reported as bad input; never a traceback."""
+    text = (FIXTURES / "drift_scenario.yaml").read_text(encoding="utf-8")
+    text = text.replace("[1.23, 4.56]", "[1.0e308, 1.0e308]").replace(
+        "activation: sigmoid", f"activation: {hidden}")
+    path = tmp_path / "big.yaml"
+    path.write_text(text, encoding="utf-8")
+    ok = answers_file(tmp_path / "a.yaml", {"net:h1": "0.5", "out:h1": "1e-300"})
+    result = runner.invoke(app, ["check", str(path), str(ok)])
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_load_answers_from_a_file_keeps_positions(tmp_path):
     path = answers_file(tmp_path / "a.yaml", {"net:h1": "0.3775", "w5+": "0.3589"})
     assert load_answers(path) == [Answer("net:h1", 0.3775, "0.3775", 1, 1),
@@ -376,3 +402,18 @@ def test_piped_output_has_no_escape_codes_and_respects_no_color(tmp_path):
     no_color = subprocess.run(cmd, check=False, capture_output=True, text=True,
                               env={**env, "FORCE_COLOR": "1", "NO_COLOR": "1"})
     assert "\x1b[31m" not in no_color.stdout and "\x1b[32m" not in no_color.stdout  # ... none here
+
+
+def test_readme_example_is_real_output(tmp_path):
+    """The README's answers file and output are what bpwalk prints for them."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Checking a student's answers", 1)[1]
+    answers = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    shown = section.split("$ bpwalk check mazur answers.yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "answers.yaml").write_text(answers, encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "bpwalk", "check", "mazur", "answers.yaml"],
+                            check=False, capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "80"})
+    assert result.returncode == 1
+    printed = "\n".join(line.rstrip() for line in result.stdout.splitlines())
+    assert printed == shown.rstrip("\n")

@@ -31,7 +31,7 @@ def render(report: Report, answers_name: str = "answers") -> RenderableType:
     table.add_column("given", justify="right", no_wrap=True)
     table.add_column("expected", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True)  # the mark: right or wrong, readable without colour
-    table.add_column("diagnosis", overflow="fold", ratio=1)
+    table.add_column("diagnosis", overflow="fold")
     for r in report.results:
         first = r.id == report.first_wrong
         table.add_row(("→ " if first else "") + r.id, r.text, r.expected_text, _mark(r),

@@ -243,8 +243,10 @@ class Judge:
                 res.diagnosis = (f"carried forward from {where} ({self.describe(ms[0].kind)}); "
                                  "fix that step first")
                 return
-        # 2. a mistake in this step's own formula, then 3. in a step it is built from
-        for source in [step.id, *self.ancestors(step.id)]:
+        # 2. a mistake in this step's own formula, then 3. in a step it is built from that
+        # the student did not answer right (a mistake there would contradict that answer)
+        right = {r.id for r in earlier if r.correct}
+        for source in [step.id, *(a for a in self.ancestors(step.id) if a not in right)]:
             kinds = self.fits(step.id, res.text, source)
             if kinds:
                 res.mistake, res.source, res.also = kinds[0], source, kinds[1:]

@@ -143,8 +143,10 @@ def test_every_mistake_kind_has_a_paired_fixture():
 @pytest.mark.parametrize("sc_name,kind,target", PAIRED)
 def test_answers_made_with_a_mistake_are_diagnosed_as_that_mistake(tmp_path, sc_name, kind, target):
     sc = scenario(sc_name)
-    made = values(sc, [Mistake(kind, target)])
-    assert made[target] != values(sc)[target]  # the mistake changes the computation
+    made, right = values(sc, [Mistake(kind, target)]), values(sc)
+    assert made[target] != right[target]  # the mistake changes the computation ...
+    before = list(right)[:list(right).index(target)]
+    assert [made[k] for k in before] == [right[k] for k in before]  # ... from the target on
     ans = {k: written(v, 6) for k, v in made.items()}
     code, out, _ = check_json(sc_name, answers_file(tmp_path / "a.yaml", ans))
     assert code == 1
@@ -176,6 +178,18 @@ def test_a_mistake_only_an_earlier_step_explains_is_traced_there():
     assert result.mistake == "updated_weights"
     assert result.source in ("dout:h1", "dnet:h1", "grad:w1")
     assert f"in {result.source}, carried into this step" in result.diagnosis
+
+
+def test_a_step_answered_right_is_not_blamed():
+    """new:w1 made with the updated weights in dout:h1, but dout:h1 and dnet:h1 answered
+    right: the mistake is placed in grad:w1, the first step the student did not get right."""
+    sc = scenario("mazur")
+    right = values(sc)
+    made = values(sc, [Mistake("updated_weights", "dout:h1")])
+    ans = {"dout:h1": written(right["dout:h1"], 6), "dnet:h1": written(right["dnet:h1"], 6),
+           "new:w1": written(made["new:w1"], 9)}
+    [*_, last] = Judge(sc).check(as_answers(ans)).results
+    assert (last.id, last.mistake, last.source) == ("new:w1", "updated_weights", "grad:w1")
 
 
 def test_no_mistake_reproduces_a_random_number_so_the_formula_is_shown():
@@ -417,3 +431,15 @@ def test_readme_example_is_real_output(tmp_path):
     assert result.returncode == 1
     printed = "\n".join(line.rstrip() for line in result.stdout.splitlines())
     assert printed == shown.rstrip("\n")
+
+
+def test_judge_one_for_the_quiz_takes_text_or_a_number_and_aliases():
+    """The quiz will judge one typed answer at a time with one Judge."""
+    sc = scenario("mazur")
+    judge = Judge(sc)
+    right = values(sc)
+    assert judge.ids.resolve("dE/dw5") == "grad:w5"
+    assert judge.judge_one("grad:w5", right["grad:w5"]).correct  # a float: full precision
+    assert judge.judge_one("grad:w5", "0.0822").correct
+    wrong = judge.judge_one("grad:w5", written(-right["grad:w5"], 4))
+    assert (wrong.correct, wrong.mistake, wrong.expected_text) == (False, "sign", "0.0822")

@@ -247,6 +247,80 @@ def check(
     raise typer.Exit(0 if report.all_correct else 1)
 
 
+@app.command()
+def examples() -> None:
+    """List the bundled example scenarios; run one with 'bpwalk run NAME'."""
+    import textwrap
+
+    from bpwalk.scenario import ScenarioError, bundled_dir, bundled_names, load
+
+    names = bundled_names()
+    width = max(len(n) for n in names)
+    for name in names:
+        try:
+            description = load(bundled_dir() / f"{name}.yaml", display_name=name).description
+        except ScenarioError as e:  # a broken bundled file is a bug; say so, keep listing
+            description = f"(does not load: {e.problems[0].message})"
+        # wrapped so that a long description stays inside 80 columns
+        lines = textwrap.wrap(description, width=max(30, 78 - width)) or [""]
+        typer.echo(f"{name:<{width}}  {lines[0]}")
+        for line in lines[1:]:
+            typer.echo(f"{'':<{width}}  {line}")
+    first = "mazur" if "mazur" in names else names[0]
+    typer.echo(f"\nRun one with: bpwalk run {first}   (every command takes a name or a path)")
+
+
+@app.command()
+def new(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The scenario file to write.")],
+    shape: Annotated[str, typer.Option("--shape", metavar="SIZES",
+                                       help="Layer sizes from inputs to outputs.")] = "2-2-1",
+    activation: Annotated[str, typer.Option("--activation", metavar="NAME",
+                                            help="Activation of the hidden layers (and of the "
+                                                 "output layer unless the loss needs another).")
+                          ] = "sigmoid",
+    loss: Annotated[str, typer.Option("--loss", metavar="NAME",
+                                      help="Loss; cross_entropy gives a softmax output layer.")
+                    ] = "half_squared_error",
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, metavar="N",
+                                                help="Seed of the numbers (default: a new one, "
+                                                     "written into the file).")] = None,
+    decimals: Annotated[int, typer.Option("--decimals", min=1, max=4, metavar="D",
+                                          help="Decimals of the drawn numbers.")] = 2,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Write a practice problem: a commented scenario with random, hand-friendly numbers."""
+    from bpwalk.files import OutputError, write_atomic
+    from bpwalk.practice import fresh_seed
+    from bpwalk.template import PracticeError, practice_text
+
+    if file.exists() and not force:
+        raise fail(f"{file}: already exists; choose another name, or add --force to overwrite it")
+    seed = fresh_seed() if seed is None else seed
+    try:
+        text = practice_text(shape, activation, loss, seed, decimals, file.name)
+        write_atomic(file, text)
+    except (PracticeError, OutputError) as e:
+        raise fail(str(e)) from None
+    typer.echo(f"wrote {file} (seed {seed}); work it out, then compare: bpwalk run {file}",
+               err=True)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE",
+                                     help="Write to FILE (atomically) instead of stdout.")
+    ] = None,
+) -> None:
+    """Print a JSON Schema of the scenario format, for editors (YAML language server)."""
+    import json
+
+    from bpwalk.scenario import json_schema
+
+    emit(json.dumps(json_schema(), indent=2) + "\n", output)
+
+
 def main() -> None:
     try:
         app()

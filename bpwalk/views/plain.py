@@ -8,6 +8,9 @@ from bpwalk.trace import Trace
 def render(trace: Trace) -> str:
     sc = trace.scenario
     lines = [sc.title or sc.name, ""]
+    if sc.init:  # values drawn by init: show them before they are used
+        drawn = ", ".join(f"{n} = {trace.params_first[n]:g}" for n in sc.init["drawn"])
+        lines += [f"drawn by init ({sc.init['scheme']}, seed {sc.init['seed']}): {drawn}", ""]
     for it in trace.iterations:
         lines.append(f"update {it.number} (samples {', '.join(map(str, it.samples))})")
         for s in it.steps:

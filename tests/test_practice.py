@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from bpwalk.cli import app
 from bpwalk.engine import run
-from bpwalk.scenario import ScenarioError, loads
+from bpwalk.scenario import INIT_SCHEMES, ScenarioError, loads
 from bpwalk.template import PracticeError, practice_text
 
 runner = CliRunner()
@@ -185,3 +187,27 @@ def test_missing_weights_without_init_is_still_an_error():
     text = INIT.replace("init: {init}\n", "")
     with pytest.raises(ScenarioError, match="layer 1 is missing 'weights'"):
         loads(text)
+
+
+init_values = st.one_of(st.none(), st.booleans(), st.integers(-3, 2**33), st.floats(),
+                        st.text(max_size=6), st.sampled_from(INIT_SCHEMES),
+                        st.lists(st.integers(), max_size=2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(init_values, st.dictionaries(st.sampled_from(["seed", "scheme", "decimals", "x"]),
+                                              init_values, max_size=4)),
+       st.booleans(), st.booleans())
+def test_random_init_never_crashes(init, drop_weights, drop_bias):
+    doc = yaml.safe_load(INIT.format(init="{seed: 1}"))
+    doc["init"] = init
+    if drop_weights:
+        del doc["layers"][1]["weights"]
+    if drop_bias:
+        del doc["layers"][1]["bias"]
+    try:
+        sc = loads(yaml.safe_dump(doc), "fuzz.yaml")
+    except ScenarioError as e:
+        assert all(str(p).startswith("fuzz.yaml:") for p in e.problems)
+        return
+    run(sc)

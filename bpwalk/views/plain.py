@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from bpwalk.trace import Trace
 
 
@@ -9,8 +11,9 @@ def render(trace: Trace) -> str:
     sc = trace.scenario
     lines = [sc.title or sc.name, ""]
     if sc.init:  # values drawn by init: show them before they are used
-        drawn = ", ".join(f"{n} = {trace.params_first[n]:g}" for n in sc.init["drawn"])
-        lines += [f"drawn by init ({sc.init['scheme']}, seed {sc.init['seed']}): {drawn}", ""]
+        drawn = ", ".join(f"{n}={trace.params_first[n]:g}" for n in sc.init["drawn"])
+        head = f"drawn by init ({sc.init['scheme']}, seed {sc.init['seed']}): {drawn}"
+        lines += [*textwrap.wrap(head, width=78, subsequent_indent="  "), ""]
     for it in trace.iterations:
         lines.append(f"update {it.number} (samples {', '.join(map(str, it.samples))})")
         for s in it.steps:

@@ -43,8 +43,9 @@ _PLAIN_TAGS = {
 #
 # One declarative table of every key a scenario may hold: its type, whether it is required,
 # its choices and bounds, and the hint a "missing key" message gives. The validator reads its
-# key lists, required keys, choices, bounds and hints from here, and json_schema() turns the
-# same table into a JSON Schema for editors, so the two cannot drift apart. What a table cannot
+# key lists, required keys and hints from here (and init's bounds and choices); the other
+# choices are the same ACTIVATIONS / LOSSES / REDUCTIONS the table names. json_schema() turns
+# the table into a JSON Schema for editors, so the two cannot drift apart. What a table cannot
 # say (shapes that depend on other keys, unique names, loss/activation pairs) stays in the
 # validator below.
 
@@ -132,7 +133,7 @@ def keys(table: str) -> tuple[str, ...]:
     return tuple(k.name for k in FORMAT[table])
 
 
-def key(table: str, name: str) -> Key:
+def key_of(table: str, name: str) -> Key:
     return next(k for k in FORMAT[table] if k.name == name)
 
 
@@ -210,14 +211,13 @@ def json_schema() -> dict[str, Any]:
     # Keys required unless the scenario has another key (weights, unless init draws them).
     conditions = []
     for k in FORMAT["scenario"]:
-        inner = [c.name for c in FORMAT.get(k.table, ()) if c.required and c.unless]
-        for c_unless in sorted({c.unless for c in FORMAT.get(k.table, ()) if c.unless}):
-            needed = [c for c in inner if key(k.table, c).unless == c_unless]
-            items = {"required": needed}
-            conditions.append({
-                "if": {"not": {"required": [c_unless]}},
-                "then": {"properties": {k.name: {"items": items} if k.type == "list" else items}},
-            })
+        for c in FORMAT.get(k.table, ()):
+            if c.required and c.unless:
+                need = {"required": [c.name]}
+                conditions.append({
+                    "if": {"not": {"required": [c.unless]}},
+                    "then": {"properties": {k.name: {"items": need} if k.type == "list" else need}},
+                })
     if conditions:
         schema["allOf"] = conditions
     return schema
@@ -405,7 +405,6 @@ class _Validator:
         self.problems: list[Problem] = []
         self._constructor = yaml.constructor.SafeConstructor()
         self.declared: list[tuple[str, str, yaml.Node]] = []  # (name, what it names, where)
-        self.declared_inputs: list[str] = []
 
     # -- reporting
 
@@ -622,7 +621,6 @@ class _Validator:
         inputs = self.names(get("inputs")[1], "inputs", "x") if "inputs" in top else None
         if inputs:
             self.declare(inputs, "an input", top["inputs"][1])
-        self.declared_inputs = inputs or []
         init = self.init(top["init"][1]) if "init" in top else None
         layers = (self.layers(get("layers")[1], inputs, "init" in top)
                   if "layers" in top and inputs else None)
@@ -681,7 +679,8 @@ class _Validator:
 
         iterations = 1
         if "iterations" in top:
-            iterations = self.integer(top["iterations"][1], "iterations", 1) or 1
+            least = int(key_of("scenario", "iterations").minimum or 1)
+            iterations = self.integer(top["iterations"][1], "iterations", least) or 1
 
         if layers and loss:
             self.compatibility(top, layers, loss, t)
@@ -691,7 +690,7 @@ class _Validator:
             return None
         drawn: dict[str, Any] | None = None
         if init is not None:
-            drawn = self.draw(init, layers, top["init"][0])
+            drawn = self.draw(init, layers, len(inputs), top["init"][0])
             if drawn is None:
                 return None
         return self.build(name, title, source, description, inputs, layers, loss, lr,
@@ -728,7 +727,8 @@ class _Validator:
             out[k.name] = value
         return out if ok else None
 
-    def draw(self, init: dict[str, Any], layers: list, where: yaml.Node) -> dict[str, Any] | None:
+    def draw(self, init: dict[str, Any], layers: list, n_inputs: int,
+             where: yaml.Node) -> dict[str, Any] | None:
         """Fill in the weights and biases the layers left out, with numbers drawn from `init`.
 
         Drawing is arithmetic, so it lives in bpwalk.practice; this only decides what to draw.
@@ -737,7 +737,7 @@ class _Validator:
 
         rng = practice.generator(init["seed"])
         names: list[str] = []
-        fan_in = len(self.declared_inputs)
+        fan_in = n_inputs
         for index, layer in enumerate(layers):
             neurons, _, _, weights, wnames, bkind, bvals, bnames = layer
             n = len(neurons)

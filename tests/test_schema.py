@@ -80,3 +80,10 @@ def test_schema_accepts_weights_left_to_init(schema):
     data["init"] = {"seed": 3, "scheme": "xavier"}
     jsonschema.validate(data, schema)
     loads(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_practice_files_validate_against_the_schema(schema):
+    from bpwalk.template import practice_text
+
+    for loss in ("half_squared_error", "cross_entropy", "binary_cross_entropy"):
+        jsonschema.validate(yaml.safe_load(practice_text("2-3-2", "tanh", loss, 4, 2)), schema)

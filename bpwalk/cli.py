@@ -135,19 +135,42 @@ def emit(text: str, output: Path | None) -> None:
 # ----------------------------------------------------------------------------- commands
 
 
+PHASE_CHOICES = ("forward", "loss", "backward", "update")
+
+
 @app.command()
 def run(
     scenario: ScenarioArg,
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
+    decimals: Annotated[
+        int, typer.Option("--decimals", min=0, max=15, metavar="D",
+                          help="Show numbers with up to D decimals (trailing zeros trimmed).")
+    ] = 9,
+    ascii_only: Annotated[
+        bool, typer.Option("--ascii", help="Plain ASCII notation (dE/dw5, eta) and tables.")
+    ] = False,
+    phase: Annotated[
+        str | None, typer.Option("--phase", metavar="PHASE",
+                                    help="Show only one part of each update: forward, loss, "
+                                         "backward or update.")
+    ] = None,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour or bold, even on a terminal "
+                                              "(NO_COLOR does the same).")
+    ] = False,
 ) -> None:
     """Show the worked solution: forward pass, loss, backward pass, update."""
+    if phase is not None and phase not in PHASE_CHOICES:
+        raise fail(f"--phase {phase!r}: use one of {', '.join(PHASE_CHOICES)}")
     sc = load_scenario(scenario)
     trace = compute(sc, iterations, show, round_to)
-    from bpwalk.views import plain
+    from bpwalk.views import terminal
 
-    sys.stdout.write(plain.render(trace))
+    console = terminal.console(no_color=no_color)
+    console.print(terminal.Walkthrough(trace, style="ascii" if ascii_only else "unicode",
+                                       decimals=decimals, phase=phase))
 
 
 @app.command()

@@ -106,9 +106,19 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
         if not math.isfinite(history[-1]):
             _locate_nonfinite(scenario, params, n_iter + 1, plan[0] if plan else [0])
 
+    final = params.named(scenario)
     return Trace(scenario=scenario, iterations=shown, loss_history=history,
-                 params_first=first, params_final=params.named(scenario),
-                 total_iterations=n_iter, round_to=round_to)
+                 params_first=first, params_final=final,
+                 total_iterations=n_iter, round_to=round_to,
+                 param_change=_changes(first, final, round_to))
+
+
+def _changes(first: dict[str, float], final: dict[str, float],
+             round_to: int | None) -> dict[str, float]:
+    """final - first per parameter (rounded like the trace, so 0.35891648 - 0.4 reads -0.04108352)."""
+    names = list(first)
+    diff = _rounder(round_to)(np.array([final[n] - first[n] for n in names], dtype=np.float64))
+    return dict(zip(names, diff.tolist()))
 
 
 def _explained(scenario: Scenario, params: Params, number: int, idx: list[int],

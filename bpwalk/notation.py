@@ -301,3 +301,31 @@ def _loss_templates(step: Step, template: str, style: str, fmt) -> tuple[str, st
 
 def _outputs(step: Step) -> int:
     return int(_aux(step, "K", 1))
+
+
+def shortcut(step: Step, style: str, decimals: int = 9) -> Formula | None:
+    """The softmax + cross-entropy delta written the short way, out − target, or None.
+
+    The engine stores out and target in the dnet step's ``aux`` for that pairing; the value
+    is the step's own (the Jacobian sum), so the shortcut adds a derivation, not a number.
+    """
+    out = next((o for o in step.aux if o.ref.startswith("out:")), None)
+    target = next((o for o in step.aux if o.ref.startswith("target:")), None)
+    if step.kind != "dnet" or out is None or target is None:
+        return None
+    fmt = _num(style, decimals)
+    minus = _OPS[style]["minus"]
+    symbolic = f"{symbol(out.ref, style)}{minus}{symbol(target.ref, style)}"
+    numeric = f"{fmt(out.value)}{minus}{_maybe_paren(fmt(target.value), style)}"
+    return Formula(symbol(step.id, style), symbolic, numeric, fmt(step.value))
+
+
+def loss_formula(loss: str, style: str) -> str:
+    """The loss of one sample written out, e.g. E = Σ ½(target − out)²."""
+    return LOSSES[loss].total_formula[_STYLE_INDEX[style]]
+
+
+def activation_formula(activation: str, style: str) -> str:
+    """out = f(net) for an activation, in general symbols (net, out)."""
+    act = ACTIVATIONS[activation]
+    return "out = " + _fill(act.formula[_STYLE_INDEX[style]], net="net", slope="slope")

@@ -25,6 +25,8 @@ from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.rule import Rule
+from rich.segment import Segment
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -152,12 +154,9 @@ def heading(trace: Trace, style: str, decimals: int) -> Iterator[RenderableType]
     its = _plural(trace.total_iterations, "update")
     shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
     lines.append(("Updates", f"{its}; explained in full: {shown}"))
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True, style=DIM)
-    grid.add_column(overflow="fold")
+    pad = max(len(label) for label, _ in lines) + 2
     for label, text in lines:
-        grid.add_row(label + ":", Text(text))
-    yield grid
+        yield Text.assemble((f"{label}:".ljust(pad), DIM), text)
     if trace.round_to is not None:
         yield _note(f"Values are rounded to {trace.round_to} decimals as soon as they are "
                     "computed, and the rounded value is carried forward, as a hand calculation "
@@ -224,27 +223,66 @@ def data_table(console: Console, options: ConsoleOptions, trace: Trace, style: s
 # ----------------------------------------------------------------------------- steps
 
 
-def steps_grid(steps: Iterable[Step], style: str, decimals: int) -> Table:
-    """Steps as 'symbol = formula = numbers = result', one line each, the '=' aligned.
+@dataclass(frozen=True)
+class StepBlock:
+    """Steps as 'symbol = formula = numbers = result', one '=' line each, the '=' aligned::
 
-    A blank row separates neurons; a step's note (e.g. 'weights from before the update')
-    follows it. Public so other views (the stepper) can show a single step the same way.
+        net_h1 = w₁·i₁ + w₂·i₂ + b₁·1
+               = 0.15·0.05 + 0.2·0.1 + 0.35·1
+               = 0.3775
+
+    An expression too long for the line wraps at a space (between terms) and continues under
+    its own start; a number is one word, so it is never split. A blank line separates neurons
+    and a step's note (e.g. 'weights from before the update') follows it. Laid out by hand
+    rather than as a rich grid table: this is most of the output, and a table measures every
+    cell several times (it was half of `bpwalk run`'s time). Public so other views (the
+    stepper) can show a step the same way.
     """
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)  # the symbol: short
-    grid.add_column(no_wrap=True)  # '='
-    grid.add_column()  # the expression: wraps at spaces, between terms
-    subject = None
-    for step in steps:
-        if subject is not None and step.subject != subject:
-            grid.add_row()
-        subject = step.subject
-        for lhs, expr, style_ in _step_rows(step, style, decimals):
-            if lhs is None:  # a note: no '='
-                grid.add_row("", "", Text(expr, style=style_))
+
+    steps: tuple[Step, ...]
+    style: str = "unicode"
+    decimals: int = 9
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rows: list[tuple[str | None, str, str] | None] = []
+        subject = None
+        for step in self.steps:
+            if subject is not None and step.subject != subject:
+                rows.append(None)  # a blank line between neurons
+            subject = step.subject
+            rows.extend(_step_rows(step, self.style, self.decimals))
+        lhs_width = max(cell_len(r[0]) for r in rows if r is not None and r[0] is not None)
+        width = options.max_width
+        # A very long symbol would leave no room: then it gets a line of its own and the
+        # expressions follow as '  = ...'.
+        narrow = width - (lhs_width + 3) < 24
+        indent = 4 if narrow else lhs_width + 3
+        new_line = Segment.line()
+        for row in rows:
+            if row is None:
+                yield new_line
+                continue
+            lhs, expr, style = row
+            if lhs is None:  # a note, under the expressions
+                first = " " * indent
+            elif narrow:
+                if lhs:
+                    yield Segment(lhs)
+                    yield new_line
+                first = "  = "
             else:
-                grid.add_row(lhs, "=", Text(expr, style=style_))
-    return grid
+                first = lhs + " " * (lhs_width - cell_len(lhs)) + " = "
+            lines = Text(expr, style=style).wrap(console, width - indent, overflow="fold")
+            for k, line in enumerate(lines):
+                line.rstrip()
+                # Segments, not Text: the line is already wrapped, wrapping it again costs.
+                yield Segment(first if k == 0 else " " * indent)
+                yield from line.render(console)
+                yield new_line
+
+
+def steps_grid(steps: Iterable[Step], style: str, decimals: int) -> StepBlock:
+    return StepBlock(tuple(steps), style, decimals)
 
 
 def _step_rows(step: Step, style: str, decimals: int) -> list[tuple[str | None, str, str]]:

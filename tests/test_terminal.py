@@ -372,3 +372,14 @@ def test_help_and_version_import_neither_numpy_nor_the_engine(flag: str) -> None
     done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True,
                           env=_env(COLUMNS="80"), timeout=60)
     assert "LOADED True True" in done.stdout
+
+
+def test_readme_sample_is_a_real_run(mazur: Trace) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    part = readme[readme.index("## Reading `bpwalk run`"):]
+    sample = part[part.index("```text\n") + 8:part.index("```\n", part.index("```text\n") + 8)]
+    real = [line.rstrip() for line in render(mazur, 80).splitlines()]
+    lines = [line for line in sample.splitlines() if line != "[...]"]
+    assert len(lines) > 40
+    for line in lines:
+        assert line in real, line

@@ -175,7 +175,8 @@ def network_table(trace: Trace, style: str, decimals: int) -> Table:
     table.add_column(f"from {arrow} to", overflow="fold")
     table.add_column("value", justify="right", no_wrap=True)
     for li, lay in enumerate(sc.layers):
-        sources = sc.layer_inputs(li)
+        # inputs are written as in the formulas (i₁); neurons by name, as in net_h1
+        sources = [symbol("in:" + n, style) for n in sc.inputs] if li == 0 else sc.layers[li - 1].neurons
         for j, row in enumerate(lay.weight_names):
             for i, wn in enumerate(row):
                 table.add_row(symbol("param:" + wn, style), f"{sources[i]} {arrow} {lay.neurons[j]}",
@@ -421,7 +422,8 @@ def _update(trace: Trace, steps: list[Step], style: str, decimals: int) -> Rende
         yield _sub(_layer_name(trace, layer))
         yield steps_grid(group, style, decimals)
         yield Text()
-    fixed = [b for lay in sc.layers for b in lay.bias_names] if not sc.update_biases else []
+    fixed = ([symbol("param:" + b, style) for lay in sc.layers for b in lay.bias_names]
+             if not sc.update_biases else [])
     if fixed:
         yield _note(f"{', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} not updated "
                     "(update_biases: false).")

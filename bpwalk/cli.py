@@ -146,10 +146,10 @@ def run(
     round_to: RoundOpt = None,
     decimals: Annotated[
         int, typer.Option("--decimals", min=0, max=15, metavar="D",
-                          help="Show numbers with up to D decimals (trailing zeros trimmed).")
+                          help="Show numbers with at most D decimals (trailing zeros trimmed).")
     ] = 9,
-    ascii_only: Annotated[
-        bool, typer.Option("--ascii", help="Plain ASCII notation (dE/dw5, eta) and tables.")
+    ascii: Annotated[
+        bool, typer.Option("--ascii", help="Plain ASCII notation (dE/dw5, eta) instead of Unicode.")
     ] = False,
     phase: Annotated[
         str | None, typer.Option("--phase", metavar="PHASE",
@@ -169,7 +169,7 @@ def run(
     from bpwalk.views import terminal
 
     console = terminal.console(no_color=no_color)
-    console.print(terminal.Walkthrough(trace, style="ascii" if ascii_only else "unicode",
+    console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
                                        decimals=decimals, phase=phase))
 
 

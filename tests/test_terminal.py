@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from bpwalk.cli import app
 from bpwalk.engine import run
 from bpwalk.notation import formula, number, shortcut
-from bpwalk.scenario import load, loads
+from bpwalk.scenario import bundled_dir, bundled_names, load, loads
 from bpwalk.trace import Trace
 from bpwalk.views.terminal import Walkthrough, console
 
@@ -82,8 +82,9 @@ def render(trace: Trace, width: int = 80, **kwargs) -> str:
 
 
 def flat(text: str) -> str:
-    """Whitespace runs as one space: a formula wrapped over lines reads as one line again."""
-    return re.sub(r"\s+", " ", text)
+    """A formula wrapped over lines read as one line again: whitespace runs as one space,
+    none after a product's operator (the view may break a line after '·' or '*')."""
+    return re.sub(r"([·*])\s+", r"\1", re.sub(r"\s+", " ", text))
 
 
 def positions(text: str, numbers: list[str], start: int = 0) -> list[int]:
@@ -383,3 +384,34 @@ def test_readme_sample_is_a_real_run(mazur: Trace) -> None:
     assert len(lines) > 40
     for line in lines:
         assert line in real, line
+
+
+@pytest.mark.parametrize("name", bundled_names())
+@pytest.mark.parametrize("style,width", [("unicode", 80), ("ascii", 80), ("unicode", 50)])
+def test_every_bundled_example_in_full_and_uncut(name: str, style: str, width: int) -> None:
+    trace = run(load(bundled_dir() / f"{name}.yaml"), iterations=3, show={1, 3})
+    text = render(trace, width, style=style)
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    for value in list(trace.params_final.values()) + trace.loss_history:
+        assert number(value) in text  # the summary and loss table, whole
+    if style == "ascii":
+        assert text.isascii()
+    flat_text = flat(text)
+    for it in trace.iterations:
+        for step in it.steps:
+            f = formula(step, style)
+            assert f"{f.lhs} = {f.symbolic}" in flat_text, (name, step.id)
+            assert f"= {f.numeric}" in flat_text and f"= {f.result}" in flat_text, (name, step.id)
+
+
+def test_drawn_starting_values_are_named_in_the_heading() -> None:
+    text = XOR.replace("    weights: [[0.5, -0.4], [0.3, 0.8]]\n", "")
+    text = text.replace("    bias: [0.1, -0.2]\n", "") + "init: {seed: 3, scheme: uniform}\n"
+    trace = run(loads(text))
+    head = flat(render(trace))
+    drawn = ", ".join(f"{n[0]}{n[1:].translate(str.maketrans('0123456789', '₀₁₂₃₄₅₆₇₈₉'))}"
+                      for n in trace.scenario.init["drawn"])
+    assert f"Drawn: {drawn} by init (uniform, seed 3)" in head
+    for name in trace.scenario.init["drawn"]:  # the drawn values themselves, in the table
+        assert number(trace.params_first[name]) in head

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -92,7 +93,7 @@ class Walkthrough:
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
             yield from loss_history(self.trace, options.max_width, self.style, self.decimals)
         if self.phase in (None, "update"):
-            yield from summary(self.trace, self.style, self.decimals)
+            yield from summary(console, options, self.trace, self.style, self.decimals)
 
 
 # ----------------------------------------------------------------------------- small pieces
@@ -151,6 +152,10 @@ def heading(trace: Trace, style: str, decimals: int) -> Iterator[RenderableType]
         per = "full batch" if sc.batch is None else f"batches of {sc.batch}"
         data = f"{_plural(n, 'sample')}, {per}, E is the {sc.reduction} of the samples' losses"
         lines.append(("Data", data))
+    if sc.init:  # starting values drawn by init: say which, and how to draw them again
+        drawn = ", ".join(symbol("param:" + n, style) for n in sc.init["drawn"])
+        how = f"init ({sc.init['scheme']}, seed {sc.init['seed']})"
+        lines.append(("Drawn", f"{drawn} by {how}; values in the network table"))
     its = _plural(trace.total_iterations, "update")
     shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
     lines.append(("Updates", f"{its}; explained in full: {shown}"))
@@ -205,8 +210,7 @@ def data_table(console: Console, options: ConsoleOptions, trace: Trace, style: s
         wide.add_column(name, no_wrap=True, justify="right")
     for s, (x, t) in enumerate(rows, 1):
         wide.add_row(str(s), *x, *t)
-    # Measure against an unlimited width: Measurement.get clamps to the width it is given.
-    if Measurement.get(console, options.update_width(10**6), wide).minimum <= options.max_width:
+    if _fits(console, options, wide):
         yield wide
         return
     # Too many columns for the terminal: name=value words wrap between pairs, never inside.
@@ -273,13 +277,44 @@ class StepBlock:
                 first = "  = "
             else:
                 first = lhs + " " * (lhs_width - cell_len(lhs)) + " = "
-            lines = Text(expr, style=style).wrap(console, width - indent, overflow="fold")
-            for k, line in enumerate(lines):
-                line.rstrip()
+            rich_style = console.get_style(style) if style else None
+            for k, line in enumerate(wrap_expression(expr, width - indent)):
                 # Segments, not Text: the line is already wrapped, wrapping it again costs.
                 yield Segment(first if k == 0 else " " * indent)
-                yield from line.render(console)
+                yield Segment(line, rich_style)
                 yield new_line
+
+
+# Where a formula may break: after a space, or after a product's '·' / '*'. Numbers contain
+# neither, so a number is never split.
+_ATOM = re.compile(r"[^ ·*]+[·*]? *|[·*] *| +")
+
+
+def wrap_expression(expr: str, width: int) -> list[str]:
+    """Greedy line filling over atoms; an atom wider than the line (never a number at any
+    usable width) is folded as a last resort rather than pushed past the edge."""
+    lines: list[str] = []
+    line = ""
+    for atom in _ATOM.findall(expr):
+        if line and cell_len((line + atom).rstrip()) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += atom
+        while cell_len(line.rstrip()) > width:  # a single atom too wide for the line
+            cut = _fit(line, width)
+            lines.append(line[:cut])
+            line = line[cut:]
+    if line.strip() or not lines:
+        lines.append(line.rstrip())
+    return lines
+
+
+def _fit(text: str, width: int) -> int:
+    """How many characters of text fit in width cells (at least one)."""
+    n = 0
+    while n < len(text) and cell_len(text[:n + 1]) <= width:
+        n += 1
+    return max(n, 1)
 
 
 def steps_grid(steps: Iterable[Step], style: str, decimals: int) -> StepBlock:
@@ -497,26 +532,41 @@ def curve(history: list[float], width: int, style: str, decimals: int) -> Text:
 # ----------------------------------------------------------------------------- summary
 
 
-def summary(trace: Trace, style: str, decimals: int) -> RenderResult:
+def summary(console: Console, options: ConsoleOptions, trace: Trace, style: str,
+            decimals: int) -> RenderResult:
     sc = trace.scenario
     arrow = _arrow(style)
     n = trace.total_iterations
     yield Text()
     yield _rule(f"Summary after {_plural(n, 'update')}", style)
+    rows = [(symbol("param:" + name, style), number(trace.params_first[name], decimals),
+             number(trace.params_final[name], decimals), number(trace.param_change[name], decimals))
+            for name in sc.param_names]
     table = Table(box=_box(style))
     table.add_column("parameter", no_wrap=True)
     table.add_column("before", justify="right", no_wrap=True)
-    table.add_column(arrow)
+    table.add_column(arrow, no_wrap=True)
     table.add_column("after", justify="right", no_wrap=True)
     table.add_column("change", justify="right", no_wrap=True)
-    for name in sc.param_names:
-        table.add_row(symbol("param:" + name, style), number(trace.params_first[name], decimals),
-                      arrow, Text(number(trace.params_final[name], decimals), style=RESULT),
-                      number(trace.param_change[name], decimals))
-    yield table
+    for name, before, after, change in rows:
+        table.add_row(name, before, arrow, Text(after, style=RESULT), change)
+    if _fits(console, options, table):
+        yield table
+    else:  # a narrow terminal: one line per parameter, wrapping between the numbers
+        for name, before, after, change in rows:
+            yield Text.assemble(f"{name}: {before} {arrow} ", (after, RESULT),
+                                f"  (change {change})")
     yield Text(f"Loss before: E = {number(trace.loss_history[0], decimals)}")
     yield Text.assemble(f"Loss after {_plural(n, 'update')}: E = ",
                         (number(trace.loss_history[-1], decimals), RESULT))
+
+
+def _fits(console: Console, options: ConsoleOptions, table: Table) -> bool:
+    """Whether a table's no-wrap columns fit, so rich need not cut a number to make room.
+
+    Measured against an unlimited width: Measurement.get clamps to the width it is given.
+    """
+    return Measurement.get(console, options.update_width(10**6), table).minimum <= options.max_width
 
 
 def walkthrough(trace: Trace, style: str = "unicode", decimals: int = 9,

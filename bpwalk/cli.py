@@ -160,12 +160,30 @@ def run(
         bool, typer.Option("--no-color", help="No colour or bold, even on a terminal "
                                               "(NO_COLOR does the same).")
     ] = False,
+    step: Annotated[
+        bool, typer.Option("--step", help="Step through the solution one key press at a time "
+                                          "(n next, b back, ] [ pass, g go to, ? keys, q quit).")
+    ] = False,
 ) -> None:
     """Show the worked solution: forward pass, loss, backward pass, update."""
     if phase is not None and phase not in PHASE_CHOICES:
         raise fail(f"--phase {phase!r}: use one of {', '.join(PHASE_CHOICES)}")
+    if step:
+        from bpwalk.stepper import is_terminal
+
+        not_tty = is_terminal()
+        if not_tty:
+            raise fail(f"--step needs a terminal, and {not_tty} is not one; "
+                       "run without --step to print the whole solution")
     sc = load_scenario(scenario)
     trace = compute(sc, iterations, show, round_to)
+    if step:
+        from bpwalk import stepper
+
+        code = stepper.run(trace, "ascii" if ascii else "unicode", decimals)
+        if code == 130:
+            raise fail("interrupted", 130)
+        raise typer.Exit(code)
     from bpwalk.views import terminal
 
     console = terminal.console(no_color=no_color)

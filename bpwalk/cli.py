@@ -169,9 +169,9 @@ def run(
     if phase is not None and phase not in PHASE_CHOICES:
         raise fail(f"--phase {phase!r}: use one of {', '.join(PHASE_CHOICES)}")
     if step:
-        from bpwalk.stepper import is_terminal
+        from bpwalk.stepper import not_a_terminal
 
-        not_tty = is_terminal()
+        not_tty = not_a_terminal()
         if not_tty:
             raise fail(f"--step needs a terminal, and {not_tty} is not one; "
                        "run without --step to print the whole solution")

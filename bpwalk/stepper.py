@@ -292,18 +292,21 @@ def current(walk: Walk, index: int, style: str, decimals: int) -> RenderableType
                  border_style="cyan")
 
 
-def _history_lines(walk: Walk, index: int, style: str, decimals: int) -> list[Text]:
-    """The steps already seen, one line each, with a heading where a pass begins."""
+def _history_lines(walk: Walk, index: int, room: int, style: str, decimals: int) -> list[Text]:
+    """The last `room` lines of the steps already seen: one line each, with a heading where
+    a pass begins. Built backwards from `index`, so a long walk costs only what fits."""
     lines: list[Text] = []
-    for i in range(index):
+    starts = frozenset(walk.pass_starts)
+    for i in range(index - 1, -1, -1):
+        if len(lines) >= room:
+            break
         e = walk.entries[i]
-        if i in walk.pass_starts:
-            lines.append(Text(_plain(style, f"update {e.iteration} · "
-                                            f"{PHASE_NAMES.get(e.step.phase, e.step.phase)}"),
-                              style="bold dim"))
         f = formula(e.step, style, decimals)
         lines.append(Text(f"  {f.lhs} = {f.result}", style="dim"))
-    return lines
+        if i in starts:
+            phase = PHASE_NAMES.get(e.step.phase, e.step.phase)
+            lines.append(Text(_plain(style, f"update {e.iteration} · {phase}"), style="bold dim"))
+    return lines[:room][::-1]
 
 
 def help_table(style: str) -> RenderableType:
@@ -358,7 +361,7 @@ def screen(walk: Walk, state: State, console: Console, style: str = "unicode",
     room = height - len(title) - len(body) - len(bottom)
     history: list[str] = []
     if room > 0 and state.mode != "help":
-        seen = _history_lines(walk, state.index, style, decimals)[-room:]
+        seen = _history_lines(walk, state.index, room, style, decimals)
         history = _lines(console, Group(*seen), one_line=True) if seen else []
     top = (title + history + body)[: max(height - len(bottom), 0)]
     filler = [""] * (height - len(top) - len(bottom))
@@ -539,7 +542,7 @@ def _terminated(signum: int, frame: object) -> None:
 # ----------------------------------------------------------------------------- the loop
 
 
-def is_terminal() -> str | None:
+def not_a_terminal() -> str | None:
     """None when stepping can run; else which stream is not a terminal."""
     if not sys.stdin.isatty():
         return "standard input"

@@ -437,7 +437,7 @@ def test_pass_jumps(session, walk):
     session.press("n", "n")
     text = session.press("]")
     assert session.position()[0] == first_of_phase(walk, "loss") + 1
-    assert "loss" in text
+    assert "update 1 of 1 · loss · layer 2 (output) · output o1" in text
     session.press("]")
     assert session.position()[0] == first_of_phase(walk, "backward") + 1
     session.press("[")
@@ -508,6 +508,33 @@ def test_ctrl_c_exits_130_without_a_traceback_and_restores_the_terminal():
     assert "Traceback" not in s.raw
     assert "\x1b[?1049l" in s.raw
     assert _stty_restored(rest.split("exit=130", 1)[1])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the program's pid in /proc")
+def test_sigterm_restores_the_terminal():
+    s = Session(shell_tail="stty -a")
+    s.press("n")
+    python = next(p for p in _children(s.child.pid))
+    os.kill(python, signal.SIGTERM)
+    rest = s.finish()
+    assert "exit=143" in rest and "Traceback" not in s.raw
+    assert "\x1b[?1049l" in s.raw
+    assert _stty_restored(rest.split("exit=143", 1)[1])
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
 
 
 @pytest.mark.skipif(not os.path.exists("/bin/bash"), reason="needs bash for job control")

@@ -272,12 +272,14 @@ def current(walk: Walk, index: int, style: str, decimals: int) -> RenderableType
     """The step on screen: where it is, its formula in symbols, in numbers, and the result."""
     s = walk.entries[index].step
     f = formula(s, style, decimals)
+    # lhs | = | expression: a long expression wraps under itself, not under the "=".
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True)
     grid.add_column()
-    grid.add_row(Text(f.lhs, style="bold"), Text(f"= {f.symbolic}"))
-    grid.add_row("", Text(f"= {f.numeric}"))
-    grid.add_row("", Text(f"= {f.result}", style="bold green"))
+    grid.add_row(Text(f.lhs, style="bold"), "=", Text(f.symbolic))
+    grid.add_row("", "=", Text(f.numeric))
+    grid.add_row("", "=", Text(f.result, style="bold green"))
     parts: list[RenderableType] = [Text(context(walk, index, style), style="bold")]
     label = _label(s)
     if label:

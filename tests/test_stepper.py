@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import termios
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -207,6 +208,22 @@ def test_screen_fits_and_ends_with_the_status_line(walk, width, height):
         assert f"step {index + 1}/{len(walk)}" in rows[-1]
         for key in ("n next", "b back", "] [ pass", "g go to", "? keys", "q quit"):
             assert key in rows[-1]
+
+
+BUNDLED = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_every_step_of_every_bundled_scenario_fits_80_columns(path):
+    walk = Walk.of(engine_run(load(path)))
+    console = plain_console(80, 24)
+    for style in ("unicode", "ascii"):
+        for index in range(len(walk)):
+            rows = screen(walk, State(index=index), console, style)
+            assert len(rows) == 24 and all(cell_len(r) <= 80 for r in rows)
+            assert f"step {index + 1}/{len(walk)}" in rows[-1]
+            if style == "ascii":  # the title is the scenario's own text; the rest is ours
+                assert all(r.isascii() for r in rows[1:]), (index, rows)
 
 
 def test_screen_shows_the_formula_numbers_and_result_of_the_step(walk):

@@ -382,10 +382,11 @@ class Session:
         self.raw = ""
         self.wait_for_screen()
 
-    def wait_for_screen(self) -> str:
-        """Wait for a redraw to finish; the screen as text."""
-        self.child.expect(_STATUS)
-        self.raw += self.child.before + self.child.after
+    def wait_for_screen(self, redraws: int = 1) -> str:
+        """Wait for `redraws` redraws to finish (the status line is drawn last); the screen."""
+        for _ in range(redraws):
+            self.child.expect(_STATUS)
+            self.raw += self.child.before + self.child.after
         while True:
             try:
                 self.raw += self.child.read_nonblocking(65536, timeout=0.3)
@@ -400,7 +401,7 @@ class Session:
     def press(self, *pressed: str) -> str:
         for key in pressed:
             self.child.send(key)
-        return self.wait_for_screen()
+        return self.wait_for_screen(redraws=len(pressed))  # every key redraws once
 
     def position(self) -> tuple[int, int]:
         k, n = _STATUS.findall(self.screen())[-1]

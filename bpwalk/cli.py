@@ -180,7 +180,7 @@ def run(
     if step:
         from bpwalk import stepper
 
-        code = stepper.run(trace, "ascii" if ascii else "unicode", decimals)
+        code = stepper.run(trace, "ascii" if ascii else "unicode", decimals, phase, no_color)
         if code == 130:
             raise fail("interrupted", 130)
         raise typer.Exit(code)

@@ -54,8 +54,10 @@ class Walk:
     trace: Trace
 
     @classmethod
-    def of(cls, trace: Trace) -> Walk:
-        entries = tuple(Entry(it.number, s) for it in trace.iterations for s in it.steps)
+    def of(cls, trace: Trace, phase: str | None = None) -> Walk:
+        """The walk over every explained step, or over one phase of each update."""
+        entries = tuple(Entry(it.number, s) for it in trace.iterations for s in it.steps
+                        if phase is None or s.phase == phase)
         starts = tuple(i for i, e in enumerate(entries)
                        if i == 0 or _pass_of(entries[i - 1]) != _pass_of(e))
         return cls(entries, starts, trace)
@@ -553,12 +555,15 @@ def not_a_terminal() -> str | None:
     return None
 
 
-def run(trace: Trace, style: str = "unicode", decimals: int = 9) -> int:
+def run(trace: Trace, style: str = "unicode", decimals: int = 9, phase: str | None = None,
+        no_color: bool = False) -> int:
     """Step through `trace` on this terminal; the exit code (0 quit, 130 Ctrl-C)."""
-    walk = Walk.of(trace)
+    from bpwalk.views.terminal import console as make_console  # the same colour policy
+
+    walk = Walk.of(trace, phase)
     if not walk.entries:
         return 0
-    console = Console(file=sys.stdout, force_terminal=True, highlight=False, emoji=False)
+    console = make_console(no_color=no_color, file=sys.stdout, force_terminal=True)
     state = State()
     try:
         with Terminal(sys.stdin.fileno(), sys.stdout) as term:

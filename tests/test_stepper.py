@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import pty
 import re
+import select
 import signal
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -342,13 +344,24 @@ def test_a_resize_interrupts_the_wait_for_a_key(terminal):
         assert term.read_key() == "resize"
 
 
+def _read_until(fd: int, end: bytes, timeout: float = 5.0) -> bytes:
+    """Read a pty master until `end` arrives: a pty passes writes on in pieces, not at once."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(end) and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            data += os.read(fd, 4096)
+    return data
+
+
 def test_terminal_is_restored_after_an_exception(terminal):
     master, slave, out, before = terminal
     with pytest.raises(RuntimeError), Terminal(slave, out):
         assert not termios.tcgetattr(slave)[3] & termios.ICANON  # cbreak while inside
         raise RuntimeError("boom")
     assert termios.tcgetattr(slave) == before
-    written = os.read(master, 4096)
+    written = _read_until(master, b"\x1b[?1049l")
     assert written.startswith(b"\x1b[?1049h") and written.endswith(b"\x1b[?1049l")
     assert signal.getsignal(signal.SIGWINCH) in (signal.SIG_DFL, None)
 
@@ -370,14 +383,16 @@ def _env() -> dict[str, str]:
 class Session:
     """The real `bpwalk run --step` in a pseudo-terminal, read as screens."""
 
-    def __init__(self, *args: str, shell_tail: str = "") -> None:
+    def __init__(self, *args: str, shell_tail: str = "", env: dict[str, str] | None = None
+                 ) -> None:
         cmd = [sys.executable, "-m", "bpwalk", "run", "mazur", "--step", *args]
         if shell_tail:  # run it from a shell that reports afterwards (exit code, stty)
             quoted = " ".join(f"'{c}'" for c in cmd)
             # the shell catches SIGINT (a caught signal is reset for the child, an ignored one
             # would be inherited) so that Ctrl-C leaves it alive to report
             cmd = ["/bin/sh", "-c", f"trap : INT; {quoted}; echo \"exit=$?\"; {shell_tail}"]
-        self.child = pexpect.spawn(cmd[0], cmd[1:], dimensions=(ROWS, COLS), env=_env(),
+        self.child = pexpect.spawn(cmd[0], cmd[1:], dimensions=(ROWS, COLS),
+                                   env=_env() | (env or {}),
                                    encoding="utf-8", timeout=15)
         self.raw = ""
         self.wait_for_screen()
@@ -596,6 +611,29 @@ def test_options_iterations_show_ascii_decimals():
     s.child.send("q")
     s.finish()
     assert s.child.exitstatus == 0
+
+
+def test_phase_option_steps_through_one_pass_of_each_update():
+    trace = mazur_trace(iterations=2, show={1, 2})
+    backward = [e for e in Walk.of(trace).entries if e.step.phase == "backward"]
+    s = Session("--iterations", "2", "--show", "all", "--phase", "backward")
+    assert s.position() == (1, len(backward))
+    assert "∂E/∂out_o1 = −(target_o1 − out_o1)" in s.screen()
+    s.press("]")  # the next pass is update 2's backward pass
+    assert s.position()[0] == len(backward) // 2 + 1
+    assert "update 2 of 2 · backward pass" in s.screen()
+    s.child.send("q")
+    s.finish()
+    assert s.child.exitstatus == 0
+
+
+@pytest.mark.parametrize("how", ["--no-color", "NO_COLOR"])
+def test_no_color_means_no_colour_codes(how):
+    s = Session("--no-color") if how == "--no-color" else Session(env={"NO_COLOR": "1"})
+    s.press("n")
+    assert not re.search(r"\x1b\[[0-9;]*m", s.raw)  # no SGR (colour, bold) sequences
+    s.child.send("q")
+    s.finish()
 
 
 def test_round_option_reaches_the_stepper():

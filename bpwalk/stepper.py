@@ -271,24 +271,18 @@ def _label(s: Step) -> str:
 
 
 def current(walk: Walk, index: int, style: str, decimals: int) -> RenderableType:
-    """The step on screen: where it is, its formula in symbols, in numbers, and the result."""
+    """The step on screen: where it is, its formula in symbols, in numbers, and the result.
+
+    The formula lines are the terminal view's StepBlock, so a step reads the same in
+    ``bpwalk run`` and here (same wrapping, shortcut line and note)."""
+    from bpwalk.views.terminal import StepBlock
+
     s = walk.entries[index].step
-    f = formula(s, style, decimals)
-    # lhs | = | expression: a long expression wraps under itself, not under the "=".
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True)
-    grid.add_column(no_wrap=True)
-    grid.add_column()
-    grid.add_row(Text(f.lhs, style="bold"), "=", Text(f.symbolic))
-    grid.add_row("", "=", Text(f.numeric))
-    grid.add_row("", "=", Text(f.result, style="bold green"))
     parts: list[RenderableType] = [Text(context(walk, index, style), style="bold")]
     label = _label(s)
     if label:
         parts.append(Text(label, style="dim italic"))
-    parts += [Text(""), grid]
-    if s.note:
-        parts.append(Text(f"({s.note})", style="italic"))
+    parts += [Text(""), StepBlock((s,), style, decimals)]
     if s.exact is not None and walk.trace.round_to is not None:
         parts.append(Text(f"before rounding to {walk.trace.round_to} decimals: "
                           f"{number(s.exact, 15)}", style="dim"))

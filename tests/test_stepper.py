@@ -239,6 +239,21 @@ def test_screen_shows_the_formula_numbers_and_result_of_the_step(walk):
     assert "parameter w5 (h1 → o1)" in text
 
 
+def test_a_step_reads_as_in_bpwalk_run(walk):
+    from bpwalk.views.terminal import StepBlock
+
+    i = index_of(walk, "dout:h1")
+    rows = screen(walk, State(index=i), plain_console(80, 30))
+    inner = plain_console(76, 30)  # the panel's inside: 80 columns less border and padding
+    with inner.capture() as cap:
+        inner.print(StepBlock((walk.entries[i].step,), "unicode", 9))
+    block = [line.rstrip() for line in cap.get().splitlines()]
+    shown = [r[2:-1].rstrip() for r in rows if r.startswith("│ ")]
+    assert len(block) >= 4 and "(weights from before the update)" in block[-1]
+    start = shown.index(block[0])
+    assert shown[start:start + len(block)] == block
+
+
 def test_first_screen_shows_mazurs_first_number(walk):
     text = "\n".join(screen(walk, State(), plain_console(80, 24)))
     assert "net_h1" in text and "0.3775" in text  # Mazur: net_h1 = 0.3775

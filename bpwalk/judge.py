@@ -253,6 +253,11 @@ class Judge:
                 res.diagnosis = self.describe(kinds[0])
                 if source != step.id:
                     res.diagnosis += f", in {source}, carried into this step"
+                if kinds[0] == "sign" and self.by_id[source].kind == "dnet":
+                    # Not always a slip: some textbooks define the error term with the
+                    # opposite sign, e.g. Han & Kamber's Err_j = out(1 - out)(target - out).
+                    res.diagnosis += (" (if your book's error term is Err = −∂E/∂net, as "
+                                      "Han & Kamber's is, negate it: bpwalk's δ is ∂E/∂net)")
                 if res.also:
                     res.diagnosis += f" (or: {'; '.join(self.describe(k) for k in res.also)})"
                 return

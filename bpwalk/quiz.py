@@ -36,7 +36,8 @@ from bpwalk.scenario import Scenario
 from bpwalk.stepper import State, Walk
 from bpwalk.trace import Trace
 
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# At most 3 exponent digits: the judge's exact arithmetic overflows near 1e999999.
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?")
 NUMBER_KEYS = frozenset("0123456789.,-+eE−")
 MAX_TYPED = 40  # characters; no hand-calculated answer is longer
 
@@ -129,7 +130,8 @@ def _answer_key(qs: QuizState, key: str, quiz: Quiz) -> QuizState:
         return replace(qs, typed=qs.typed[:-1])
     if key == "enter" and qs.typed:
         if not NUMBER.fullmatch(qs.typed):
-            return _say(qs, f"{qs.typed!r} is not a number; Backspace edits it, Esc reveals")
+            return _say(qs, f"{qs.typed!r} is not a number like 0.5933 or 4.4e-4; "
+                            "Backspace edits it, Esc reveals")
         result = quiz.judge(i, qs.typed, qs.answers)
         return replace(qs, typed="", answers={**qs.answers, i: Answer(qs.typed, result)})
     if key == "esc" or (not qs.typed and key in stepper.NEXT):
@@ -177,6 +179,8 @@ def below(qs: QuizState, quiz: Quiz, style: str) -> tuple[RenderableType, ...]:
     verdict = Text.assemble(("your answer: ", "bold"), answer.text or "", "  ")
     if r.correct:
         verdict.append("right", style="bold green")
+        # said, because the judge's tolerance follows what was typed: "0" is 0.3775 at 0
+        verdict.append(f" at {r.decimals} decimal{'s' * (r.decimals != 1)}")
         return (verdict, Text(_words(r.note, style), style="dim")) if r.note else (verdict,)
     verdict.append("wrong", style="bold red")
     verdict.append(f"  (expected {r.expected_text})")

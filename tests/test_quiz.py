@@ -158,8 +158,15 @@ def test_rounding_drift_is_right_with_the_note():
     assert "right" in view and "rounding drift" in view
 
 
+def test_a_right_verdict_says_at_how_many_decimals(quiz):
+    for text, shown in (("0.3775", "right at 4 decimals"), ("0.4", "right at 1 decimal")):
+        qs = typed(QuizState(), quiz, text)  # Mazur: net_h1 = 0.3775
+        view = "\n".join(screen(qs, quiz, plain_console(80, 24)))
+        assert f"your answer: {text}  {shown}" in view
+
+
 def test_not_a_number_is_refused_and_kept(quiz):
-    for text in ("1.2.3", "-", "e5", "1e"):
+    for text in ("1.2.3", "-", "e5", "1e", "9e999999999"):
         qs = typed(QuizState(), quiz, text)
         assert asking(qs, quiz) and qs.typed == text and not qs.answers
         assert "not a number" in qs.step.message
@@ -351,7 +358,7 @@ def test_program_right_then_sign_flipped_then_summary(quiz):
         text = s.press(*"0.3775")  # Mazur: net_h1 = 0.3775
         assert "your answer: 0.3775_" in text
         text = s.press(ENTER)
-        assert "0.3775  right" in text and "right 1/1" in text
+        assert "0.3775  right at 4 decimals" in text and "right 1/1" in text
         s.press("g", "w", "6", ENTER)
         assert s.position()[0] == index_of(quiz, "grad:w6") + 1
         flipped = mistaken("grad:w6", "sign")
@@ -379,7 +386,7 @@ def test_program_next_pass_key_reaches_a_gradient(quiz):
         assert s.position()[0] == backward + 1 and "your answer: _" in s.screen()
         s.press("g", "w", "5", ENTER)
         text = s.press(*"0.0822", ENTER)  # Mazur: dE/dw5 = 0.082167041
-        assert "0.0822  right" in text and "0.082167041" in text
+        assert "0.0822  right at 4 decimals" in text and "0.082167041" in text
         s.child.send("q")
         s.finish()
         assert s.child.exitstatus == 0

@@ -21,8 +21,9 @@ import os
 import select
 import signal
 import sys
+from collections.abc import Callable, Container
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -270,11 +271,13 @@ def _label(s: Step) -> str:
     return KIND_LABELS.get(s.kind, "")
 
 
-def current(walk: Walk, index: int, style: str, decimals: int) -> RenderableType:
+def current(walk: Walk, index: int, style: str, decimals: int, ask: bool = False,
+            below: tuple[RenderableType, ...] = ()) -> RenderableType:
     """The step on screen: where it is, its formula in symbols, in numbers, and the result.
 
     The formula lines are the terminal view's StepBlock, so a step reads the same in
-    ``bpwalk run`` and here (same wrapping, shortcut line and note)."""
+    ``bpwalk run`` and here (same wrapping, shortcut line and note). The quiz asks with
+    `ask` (the result is '?') and puts its prompt or verdict `below`."""
     from bpwalk.views.terminal import StepBlock
 
     s = walk.entries[index].step
@@ -282,17 +285,21 @@ def current(walk: Walk, index: int, style: str, decimals: int) -> RenderableType
     label = _label(s)
     if label:
         parts.append(Text(label, style="dim italic"))
-    parts += [Text(""), StepBlock((s,), style, decimals)]
-    if s.exact is not None and walk.trace.round_to is not None:
+    parts += [Text(""), StepBlock((s,), style, decimals, ask)]
+    if s.exact is not None and walk.trace.round_to is not None and not ask:
         parts.append(Text(f"before rounding to {walk.trace.round_to} decimals: "
                           f"{number(s.exact, 15)}", style="dim"))
+    if below:
+        parts += [Text(""), *below]
     return Panel(Group(*parts), box=box.ASCII if style == "ascii" else box.ROUNDED,
                  border_style="cyan")
 
 
-def _history_lines(walk: Walk, index: int, room: int, style: str, decimals: int) -> list[Text]:
+def _history_lines(walk: Walk, index: int, room: int, style: str, decimals: int,
+                   hidden: Container[int] = ()) -> list[Text]:
     """The last `room` lines of the steps already seen: one line each, with a heading where
-    a pass begins. Built backwards from `index`, so a long walk costs only what fits."""
+    a pass begins. Built backwards from `index`, so a long walk costs only what fits.
+    The steps in `hidden` (questions the quiz has not revealed yet) show '?'."""
     lines: list[Text] = []
     starts = frozenset(walk.pass_starts)
     for i in range(index - 1, -1, -1):
@@ -300,18 +307,18 @@ def _history_lines(walk: Walk, index: int, room: int, style: str, decimals: int)
             break
         e = walk.entries[i]
         f = formula(e.step, style, decimals)
-        lines.append(Text(f"  {f.lhs} = {f.result}", style="dim"))
+        lines.append(Text(f"  {f.lhs} = {'?' if i in hidden else f.result}", style="dim"))
         if i in starts:
             phase = PHASE_NAMES.get(e.step.phase, e.step.phase)
             lines.append(Text(_plain(style, f"update {e.iteration} · {phase}"), style="bold dim"))
     return lines[:room][::-1]
 
 
-def help_table(style: str) -> RenderableType:
+def help_table(style: str, extra: tuple[tuple[str, str], ...] = ()) -> RenderableType:
     grid = Table.grid(padding=(0, 3))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
-    for keys, action in HELP:
+    for keys, action in extra + HELP:
         grid.add_row(_plain(style, keys), action)
     return Panel(grid, title="keys", title_align="left",
                  box=box.ASCII if style == "ascii" else box.ROUNDED)
@@ -346,20 +353,27 @@ def _lines(console: Console, renderable: RenderableType, one_line: bool = False)
 
 
 def screen(walk: Walk, state: State, console: Console, style: str = "unicode",
-           decimals: int = 9) -> list[str]:
-    """Every row of the screen for `state`, at most the console's height."""
+           decimals: int = 9, *, panel: RenderableType | None = None,
+           status_line: Text | None = None, hidden: Container[int] = ()) -> list[str]:
+    """Every row of the screen for `state`, at most the console's height.
+
+    The quiz draws its own `panel` (question, verdict or help) and `status_line`, and hides
+    the results of the questions it has not revealed."""
     height = console.size.height
     title = _lines(console, Text(walk.trace.scenario.title or walk.trace.scenario.name,
                                  style="bold"), one_line=True)
-    bottom = _lines(console, _message(state), True) + _lines(console, status(walk, state), True)
-    if state.mode == "help":
+    bottom = (_lines(console, _message(state), True)
+              + _lines(console, status_line or status(walk, state), True))
+    if panel is not None:
+        body = _lines(console, panel)
+    elif state.mode == "help":
         body = _lines(console, help_table(style))
     else:
         body = _lines(console, current(walk, state.index, style, decimals))
     room = height - len(title) - len(body) - len(bottom)
     history: list[str] = []
     if room > 0 and state.mode != "help":
-        seen = _history_lines(walk, state.index, room, style, decimals)
+        seen = _history_lines(walk, state.index, room, style, decimals, hidden)
         history = _lines(console, Group(*seen), one_line=True) if seen else []
     top = (title + history + body)[: max(height - len(bottom), 0)]
     filler = [""] * (height - len(top) - len(bottom))
@@ -552,19 +566,36 @@ def not_a_terminal() -> str | None:
 def run(trace: Trace, style: str = "unicode", decimals: int = 9, phase: str | None = None,
         no_color: bool = False) -> int:
     """Step through `trace` on this terminal; the exit code (0 quit, 130 Ctrl-C)."""
-    from bpwalk.views.terminal import console as make_console  # the same colour policy
-
     walk = Walk.of(trace, phase)
     if not walk.entries:
         return 0
+    code, _ = interact(State(), lambda st, key: press(st, key, walk),
+                       lambda st, console: screen(walk, st, console, style, decimals), no_color)
+    return code
+
+
+class _Ends(Protocol):
+    @property
+    def done(self) -> bool: ...
+
+
+S = TypeVar("S", bound=_Ends)
+
+
+def interact(state: S, on_key: Callable[[S, str], S], rows: Callable[[S, Console], list[str]],
+             no_color: bool = False) -> tuple[int, S]:
+    """Draw `rows` for the state, read a key, repeat until the state is done (the stepper's
+    State, or any state with a `.done`, like the quiz's). The exit code (0, or 130 for
+    Ctrl-C) and the last state, so the quiz can sum it up after the screen is restored."""
+    from bpwalk.views.terminal import console as make_console  # the same colour policy
+
     console = make_console(no_color=no_color, file=sys.stdout, force_terminal=True)
-    state = State()
     try:
         with Terminal(sys.stdin.fileno(), sys.stdout) as term:
             while not state.done:
                 console.size = term.size()
-                term.draw(screen(walk, state, console, style, decimals), console.size.height)
-                state = press(state, term.read_key(), walk)
+                term.draw(rows(state, console), console.size.height)
+                state = on_key(state, term.read_key())
     except KeyboardInterrupt:
-        return 130
-    return 0
+        return 130, state
+    return 0, state

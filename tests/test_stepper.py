@@ -417,6 +417,10 @@ class Session:
         for _ in range(redraws):
             self.child.expect(_STATUS)
             self.raw += self.child.before + self.child.after
+        # expect() keeps what it read past the match (the rest of the status line) in its
+        # buffer, where read_nonblocking does not look
+        self.raw += self.child.buffer
+        self.child.buffer = self.child.string_type()
         while True:
             try:
                 self.raw += self.child.read_nonblocking(65536, timeout=0.3)

@@ -1104,7 +1104,8 @@ def _answers_root(v: _Validator, text: str) -> yaml.MappingNode | None:
 def _answer_text(v: _Validator, key: str, node: yaml.Node) -> str | None | bool:
     """The number as written, None for a blank, or False (reported) when it is not a number."""
     if not isinstance(node, yaml.ScalarNode):
-        v.err(node, f"the answer for '{key}' must be a number, not a {_kind(node)}")
+        v.err(node, f"the answer for '{key}' must be a number, not a {_kind(node)}; "
+                    "write one number after the colon")
         return False
     raw = node.value.strip()
     if not node.style and raw in _BLANK:
@@ -1115,5 +1116,9 @@ def _answer_text(v: _Validator, key: str, node: yaml.Node) -> str | None | bool:
         number = None
     if number is None or not number.is_finite():
         v.err(node, f"the answer for '{key}' must be a number, not {raw!r}; write it like 0.5933")
+        return False
+    if number and not -330 < number.adjusted() < 310:  # beyond float64: no step has that value
+        v.err(node, f"the answer for '{key}' is {raw}, beyond what a float64 can hold; "
+                    "check the exponent")
         return False
     return raw.replace("_", "")

@@ -455,3 +455,13 @@ def test_han_kamber_error_term_sign_is_explained(tmp_path):
     assert result.returncode == 1
     diagnosis = json.loads(result.stdout)["results"][0]["diagnosis"]
     assert "sign is flipped" in diagnosis and "Han & Kamber" in diagnosis
+
+
+@pytest.mark.parametrize("written", ["9e999999999", "1e400", "-1e310"])
+def test_answers_beyond_float64_are_input_errors(tmp_path, written):
+    answers = tmp_path / "big.yaml"
+    answers.write_text(f"net:h1: {written}\n")
+    result = run_cli("check", "mazur", str(answers))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{answers}:1:9: the answer for 'net:h1' is {written}")
+    assert "Traceback" not in result.stderr

@@ -22,10 +22,11 @@ _STYLE_INDEX = {s: i for i, s in enumerate(STYLES)}
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUP = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
 _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
-_GREEK = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega",
-}
+_GREEK = dict(zip(
+    ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+     "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"),
+    "αβγδεζηθικλμνξπρστφχψω",
+))
 
 # ----------------------------------------------------------------------------- numbers
 
@@ -58,8 +59,10 @@ def _name(name: str, style: str) -> str:
     m = _SPLIT.match(name)
     if style == "ascii":
         return name
-    if style == "unicode":
-        return m.group(1) + m.group(2).translate(_SUB) if m else name
+    if style == "unicode":  # theta4 -> θ₄, as the textbook prints it
+        if m:
+            return _GREEK.get(m.group(1), m.group(1)) + m.group(2).translate(_SUB)
+        return _GREEK.get(name, name)
     if m:
         head = "\\" + m.group(1) if m.group(1) in _GREEK else m.group(1)
         return f"{head}_{{{m.group(2)}}}"
@@ -301,3 +304,31 @@ def _loss_templates(step: Step, template: str, style: str, fmt) -> tuple[str, st
 
 def _outputs(step: Step) -> int:
     return int(_aux(step, "K", 1))
+
+
+def shortcut(step: Step, style: str, decimals: int = 9) -> Formula | None:
+    """The softmax + cross-entropy delta written the short way, out − target, or None.
+
+    The engine stores out and target in the dnet step's ``aux`` for that pairing; the value
+    is the step's own (the Jacobian sum), so the shortcut adds a derivation, not a number.
+    """
+    out = next((o for o in step.aux if o.ref.startswith("out:")), None)
+    target = next((o for o in step.aux if o.ref.startswith("target:")), None)
+    if step.kind != "dnet" or out is None or target is None:
+        return None
+    fmt = _num(style, decimals)
+    minus = _OPS[style]["minus"]
+    symbolic = f"{symbol(out.ref, style)}{minus}{symbol(target.ref, style)}"
+    numeric = f"{fmt(out.value)}{minus}{_maybe_paren(fmt(target.value), style)}"
+    return Formula(symbol(step.id, style), symbolic, numeric, fmt(step.value))
+
+
+def loss_formula(loss: str, style: str) -> str:
+    """The loss of one sample written out, e.g. E = Σ ½(target − out)²."""
+    return LOSSES[loss].total_formula[_STYLE_INDEX[style]]
+
+
+def activation_formula(activation: str, style: str) -> str:
+    """out = f(net) for an activation, in general symbols (net, out)."""
+    act = ACTIVATIONS[activation]
+    return "out = " + _fill(act.formula[_STYLE_INDEX[style]], net="net", slope="slope")

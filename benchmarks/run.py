@@ -69,7 +69,9 @@ TIME = shutil.which("time", path="/usr/bin:/bin")
 # PYTHONDONTWRITEBYTECODE set (some machines set it), an editable install would recompile
 # bpwalk's source at every start. main() points PYTHONPYCACHEPREFIX into the temporary
 # folder, so nothing is written into the repository.
+# COLUMNS=80 lays `bpwalk run` out for the narrowest terminal it supports, as the tests do.
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+CHILD_ENV["COLUMNS"] = "80"
 
 
 # ----------------------------------------------------------------------------- running

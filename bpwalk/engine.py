@@ -114,6 +114,7 @@ def _explained(scenario: Scenario, params: Params, number: int, idx: list[int],
         exact_steps, _, loss = _explain(scenario, params, idx, None)
         for s, e in zip(steps, exact_steps):
             s.exact = e.value
+            s.drift = s.value - e.value  # views show the drift; they never compute it
     _check_finite(steps, number)
     it = Iteration(number=number, samples=[i + 1 for i in idx], steps=steps,
                    params_before=params.named(scenario), params_after=new_params.named(scenario))

@@ -29,11 +29,13 @@ _GREEK = {
 # ----------------------------------------------------------------------------- numbers
 
 
-def number(value: float, decimals: int = 9) -> str:
+def number(value: float, decimals: int = 9, fixed: bool = False) -> str:
     """A number as a person writes it: at most `decimals` decimals, trailing zeros trimmed.
 
     Scientific notation only when fixed notation would hide the number (it would round to 0,
-    or it is 1e15 or more); then with 4 significant digits, like 3.51e-10.
+    or it is 1e15 or more); then with 4 significant digits, like 3.51e-10. With `fixed`, a
+    number too small for `decimals` is written 0: for differences such as rounding drift,
+    where anything below the last shown digit is float noise, not news.
     """
     if value != value or value in (float("inf"), float("-inf")):
         return str(value)
@@ -41,7 +43,7 @@ def number(value: float, decimals: int = 9) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     if text in ("0", "-0"):
-        if value == 0:
+        if value == 0 or fixed:
             return "0"
         return f"{value:.4g}"
     if abs(value) >= 1e15:

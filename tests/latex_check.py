@@ -1,0 +1,106 @@
+"""Does every math expression of a Markdown file parse? Checked with KaTeX itself.
+
+KaTeX is what VS Code's preview and many Markdown sites use; the markdown-katex package
+(a test dependency) ships its command-line build, run here in strict mode, which also
+refuses what real LaTeX would not accept. Expressions are checked in one KaTeX run per mode
+(wrapped in braces side by side); only when that run fails are they checked one by one to
+name the culprits. A brace-balance check first, per expression, catches what wrapping in
+braces could otherwise hide ("a}{b" parses once wrapped).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+_DISPLAY = re.compile(r"^\$\$(.+)\$\$$")
+_INLINE = re.compile(r"(?<![\\$])\$(?!\$)(.+?)(?<!\\)\$")
+_CODE = re.compile(r"`[^`]*`")
+
+
+def extract(markdown: str) -> tuple[list[str], list[str]]:
+    """(display expressions, inline expressions) of a document, in order."""
+    display, inline = [], []
+    for line in markdown.splitlines():
+        m = _DISPLAY.match(line)
+        if m:
+            display.append(m.group(1))
+            continue
+        inline += _INLINE.findall(_CODE.sub("", line))
+    return display, inline
+
+
+def stray_dollars(markdown: str) -> list[str]:
+    """Lines with a $ left over once code spans and math are removed (broken math)."""
+    bad = []
+    for line in markdown.splitlines():
+        if _DISPLAY.match(line):
+            continue
+        rest = _INLINE.sub("", _CODE.sub("", line)).replace("\\$", "")
+        if "$" in rest:
+            bad.append(line)
+    return bad
+
+
+def brace_problems(expr: str) -> str | None:
+    depth = 0
+    for ch in re.sub(r"\\[{}]", "", expr):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth < 0:
+            return "a } closes a group that was never opened"
+    if depth:
+        return f"{depth} unclosed {{"
+    if expr.count("\\left") != expr.count("\\right"):
+        return "\\left and \\right do not pair up"
+    if expr != expr.strip():
+        return "space just inside the $ signs (GitHub then does not see math)"
+    return None
+
+
+def katex_command() -> list[str]:
+    from markdown_katex.wrapper import get_bin_cmd
+
+    return [*get_bin_cmd(), "--strict"]
+
+
+def _katex(expr: str, display: bool) -> str | None:
+    cmd = katex_command() + (["--display-mode"] if display else [])
+    r = subprocess.run(cmd, input=expr.encode(), capture_output=True, timeout=120,
+                       check=False)
+    if r.returncode == 0:
+        return None
+    err = r.stderr.decode(errors="replace")
+    line = next((s for s in err.splitlines() if "ParseError" in s), err.strip()[-300:])
+    return line
+
+
+def errors(expressions: list[str], display: bool) -> list[str]:
+    """'expression: what is wrong' for each expression that does not parse."""
+    out = [f"{e}: {p}" for e in expressions if (p := brace_problems(e))]
+    unique = sorted({e for e in expressions if not brace_problems(e)})
+    if not unique or _katex(" \\quad ".join("{" + e + "}" for e in unique), display) is None:
+        return out
+    return out + [f"{e}: {p}" for e in unique if (p := _katex(e, display))]
+
+
+def check_document(markdown: str) -> list[str]:
+    return check_documents({"": markdown})
+
+
+def check_documents(docs: dict[str, str]) -> list[str]:
+    """Problems of several documents, checked together (KaTeX takes seconds to start)."""
+    display: dict[str, list[str]] = {}
+    inline: dict[str, list[str]] = {}
+    problems = []
+    for name, markdown in docs.items():
+        d, i = extract(markdown)
+        for e in d:
+            display.setdefault(e, []).append(name)
+        for e in i:
+            inline.setdefault(e, []).append(name)
+        problems += [f"{name}: stray $: {line}" for line in stray_dollars(markdown)]
+    for where, is_display in ((display, True), (inline, False)):
+        for problem in errors(list(where), is_display):
+            expr = problem.split(": ")[0]
+            problems.append(f"{', '.join(sorted(set(where.get(expr, ['?']))))}: {problem}")
+    return [p.lstrip(": ") if p.startswith(": ") else p for p in problems]

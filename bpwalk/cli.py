@@ -57,7 +57,8 @@ RoundOpt = Annotated[
 DecimalsOpt = Annotated[
     int,
     typer.Option("--decimals", "-d", min=0, max=17, metavar="N",
-                 help="Show numbers with at most N decimals (trailing zeros trimmed)."),
+                 help="Show numbers with at most N decimals (trailing zeros trimmed; the JSON "
+                      "trace always keeps full precision)."),
 ]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="FILE",

@@ -18,10 +18,21 @@ _INLINE = re.compile(r"(?<![\\$])\$(?!\$)(.+?)(?<!\\)\$")
 _CODE = re.compile(r"`[^`]*`")
 
 
+def prose_lines(markdown: str) -> list[str]:
+    """The lines outside fenced code blocks (a $ in a shell example is not math)."""
+    out, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            out.append(line)
+    return out
+
+
 def extract(markdown: str) -> tuple[list[str], list[str]]:
     """(display expressions, inline expressions) of a document, in order."""
     display, inline = [], []
-    for line in markdown.splitlines():
+    for line in prose_lines(markdown):
         m = _DISPLAY.match(line)
         if m:
             display.append(m.group(1))
@@ -33,7 +44,7 @@ def extract(markdown: str) -> tuple[list[str], list[str]]:
 def stray_dollars(markdown: str) -> list[str]:
     """Lines with a $ left over once code spans and math are removed (broken math)."""
     bad = []
-    for line in markdown.splitlines():
+    for line in prose_lines(markdown):
         if _DISPLAY.match(line):
             continue
         rest = _INLINE.sub("", _CODE.sub("", line)).replace("\\$", "")

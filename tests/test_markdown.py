@@ -153,11 +153,13 @@ def test_every_math_expression_parses():
     for name, md in EXPORTS.items():
         display, inline = latex_check.extract(md)
         assert len(display) > 10 and len(inline) > 10, name
-    assert latex_check.check_documents(EXPORTS) == []
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")  # its examples must render too
+    assert latex_check.check_documents({**EXPORTS, "README.md": readme}) == []
 
 
 def test_the_latex_check_can_fail():
-    bad = "$$\\frac{1}{2$$\n\n| $\\undefinedmacro{x}$ | $a}{b$ |\n\nprice $5\n"
+    bad = ("$$\\frac{1}{2$$\n\n| $\\undefinedmacro{x}$ | $a}{b$ |\n\nprice $5\n"
+           "```sh\n$ echo $HOME\n```\n")  # the fenced $ is not math
     problems = latex_check.check_document(bad)
     assert len(problems) == 4, problems
     assert any("undefinedmacro" in p and "Undefined control sequence" in p for p in problems)

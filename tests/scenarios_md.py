@@ -95,3 +95,21 @@ MINIBATCH = BATCH.replace("reduction: mean", "reduction: sum\nbatch: 2\niteratio
 
 ALL = {"named": NAMED, "leaky": LEAKY, "softmax": SOFTMAX, "batch": BATCH,
        "minibatch": MINIBATCH}
+
+# One layer, no bias, many updates: no hidden layer to note, a long loss table.
+PERCEPTRON = """
+name: perceptron
+inputs: 3
+layers:
+  - neurons: 1
+    activation: linear
+    weights: [[0.2, -0.1, 0.4]]
+loss: mean_squared_error
+learning_rate: 0.1
+iterations: 30
+data:
+  - inputs: [1.0, 2.0, -1.0]
+    targets: [0.5]
+"""
+
+ALL["perceptron"] = PERCEPTRON

@@ -15,7 +15,9 @@ update; new = old - learning_rate * dE/dparam.
 
 from __future__ import annotations
 
+import gc
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -89,7 +91,8 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
             if not full_batch:
                 history.append(_dataset_loss(scenario, params))
             if number in show:
-                it, new_params, loss = _explained(scenario, params, number, idx, round_to)
+                with _collector_paused():
+                    it, new_params, loss = _explained(scenario, params, number, idx, round_to)
                 shown.append(it)
             else:
                 new_params, loss = _fast_update(scenario, params, idx)
@@ -105,6 +108,23 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     return Trace(scenario=scenario, iterations=shown, loss_history=history,
                  params_first=first, params_final=params.named(scenario),
                  total_iterations=n_iter, round_to=round_to)
+
+
+@contextmanager
+def _collector_paused():
+    """Pause Python's cyclic garbage collector while Steps are built.
+
+    A wide network's update makes hundreds of thousands of Steps and Operand tuples, none in
+    a reference cycle; the collector would rescan them over and over as they pile up, which
+    took 80% of the engine's time for 100,000 parameters and grew faster than linearly.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _explained(scenario: Scenario, params: Params, number: int, idx: list[int],

@@ -64,7 +64,8 @@ def _name(name: str, style: str) -> str:
     if m:
         head = "\\" + m.group(1) if m.group(1) in _GREEK else m.group(1)
         return f"{head}_{{{m.group(2)}}}"
-    return "\\" + name if name in _GREEK else _text(name)
+    # a parameter called eta stays a word: a bare \eta is the learning rate
+    return "\\" + name if name in _GREEK and name != "eta" else _text(name)
 
 
 def _text(name: str) -> str:

@@ -113,3 +113,28 @@ data:
 """
 
 ALL["perceptron"] = PERCEPTRON
+
+# Names that could trip LaTeX up: Greek words (with and without digits), capitals, command
+# names, several underscores, digits after underscores.
+TRICKY = """
+name: tricky
+inputs: [pi2, Delta, x]
+layers:
+  - neurons: [a_b_c, frac]
+    activation: sigmoid
+    weights: [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]
+    weight_names: [[eta, sum, le], [E, theta_1, w00]]
+    bias: [0.1, 0.2]
+    bias_names: [b_1_2, lambda3]
+  - neurons: [h1_2]
+    activation: tanh
+    weights: [[0.7, -0.8]]
+    weight_names: [[omega, Sigma9]]
+loss: half_squared_error
+learning_rate: 0.5
+data:
+  - inputs: [1, 2, 3]
+    targets: [0.5]
+"""
+
+ALL["tricky"] = TRICKY

@@ -335,3 +335,12 @@ def test_unknown_format():
 def test_bundled_name_and_path_give_the_same_document():
     path, _ = resolve("mazur")
     assert markdown.render(run(load(path))) == markdown.render(run(load(MAZUR)))
+
+
+def test_tricky_names():
+    md = EXPORTS["tricky"]
+    for piece in ("\\pi_{2}", "\\mathrm{Delta}", "\\mathrm{b\\_1\\_2}", "\\lambda_{3}",
+                  "\\mathrm{theta\\_1}", "net_{a\\_b\\_c}"):
+        assert piece in md, piece
+    # a weight named eta must not read as the learning rate
+    assert "$$\\mathrm{eta}^{+} = \\mathrm{eta} - \\eta \\cdot " in md

@@ -57,8 +57,7 @@ RoundOpt = Annotated[
 DecimalsOpt = Annotated[
     int,
     typer.Option("--decimals", "-d", min=0, max=17, metavar="N",
-                 help="Show numbers with at most N decimals (trailing zeros trimmed; the JSON "
-                      "trace always keeps full precision)."),
+                 help="Show numbers with at most N decimals (trailing zeros trimmed)."),
 ]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="FILE",
@@ -175,7 +174,10 @@ def export(
     round_to: RoundOpt = None,
     decimals: DecimalsOpt = 9,
 ) -> None:
-    """Write the worked solution as Markdown (md) or the full step trace as JSON."""
+    """Write the worked solution as Markdown (md) or the full step trace as JSON.
+
+    The JSON trace keeps every number at full precision; --decimals applies to md.
+    """
     if format not in ("md", "json"):
         raise fail(f"--format {format!r} is not known; use md or json")
     sc = load_scenario(scenario)

@@ -138,7 +138,9 @@ def test_short_run_lists_every_update():
 # ----------------------------------------------------------------------------- LaTeX parses
 
 
-def _exports() -> dict[str, str]:
+@functools.cache
+def exports() -> dict[str, str]:
+    """Every export the LaTeX check covers, made once (the check runs them all together)."""
     docs = {"mazur": mazur_md(), "mazur --round 4": mazur_md("--round", "4")}
     for name, text in ALL.items():
         sc = loads(text, name)
@@ -146,15 +148,12 @@ def _exports() -> dict[str, str]:
     return docs
 
 
-EXPORTS = _exports()
-
-
 def test_every_math_expression_parses():
-    for name, md in EXPORTS.items():
+    for name, md in exports().items():
         display, inline = latex_check.extract(md)
         assert len(display) > 10 and len(inline) > 10, name
     readme = (ROOT / "README.md").read_text(encoding="utf-8")  # its examples must render too
-    assert latex_check.check_documents({**EXPORTS, "README.md": readme}) == []
+    assert latex_check.check_documents({**exports(), "README.md": readme}) == []
 
 
 def test_the_latex_check_can_fail():
@@ -166,7 +165,7 @@ def test_the_latex_check_can_fail():
 
 
 def test_user_names_come_out_as_latex():
-    md = EXPORTS["named"]
+    md = exports()["named"]
     for piece in ("\\mathrm{w\\_a1}", "\\theta_{4}", "\\alpha", "\\beta_{2}", "c_{0}",
                   "net_{out\\_1}", "\\mathrm{x\\_1}"):
         assert piece in md, piece
@@ -174,7 +173,7 @@ def test_user_names_come_out_as_latex():
 
 
 def test_batch_ids_and_headings():
-    md = EXPORTS["batch"]
+    md = exports()["batch"]
     table = rows(md)
     for step_id in ("net:h1@1", "out:o2@3", "loss@2", "loss", "grad:w5@2", "grad:w5", "new:b3"):
         assert step_id in table, step_id
@@ -199,7 +198,7 @@ def test_no_escape_codes_even_when_colour_is_forced():
     assert r.returncode == 0
     assert "\x1b" not in r.stdout
     assert "[bold" not in r.stdout and "[/" not in r.stdout
-    for name, md in EXPORTS.items():
+    for name, md in exports().items():
         assert "\x1b" not in md, name
 
 
@@ -243,8 +242,8 @@ def test_round_drift_comes_from_the_engine():
 
 
 def test_unrounded_export_has_no_drift_column():
-    assert "Full precision" not in EXPORTS["mazur"]
-    assert "Drift" not in EXPORTS["mazur"]
+    assert "Full precision" not in exports()["mazur"]
+    assert "Drift" not in exports()["mazur"]
 
 
 # ----------------------------------------------------------------------------- -o FILE
@@ -338,7 +337,7 @@ def test_bundled_name_and_path_give_the_same_document():
 
 
 def test_tricky_names():
-    md = EXPORTS["tricky"]
+    md = exports()["tricky"]
     for piece in ("\\pi_{2}", "\\mathrm{Delta}", "\\mathrm{b\\_1\\_2}", "\\lambda_{3}",
                   "\\mathrm{theta\\_1}", "net_{a\\_b\\_c}"):
         assert piece in md, piece

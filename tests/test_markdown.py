@@ -343,3 +343,11 @@ def test_tricky_names():
         assert piece in md, piece
     # a weight named eta must not read as the learning rate
     assert "$$\\mathrm{eta}^{+} = \\mathrm{eta} - \\eta \\cdot " in md
+
+
+def test_user_text_is_literal_markdown():
+    assert markdown.text("a *b* [c] <d> e|f $5 #g h_i") == \
+        "a \\*b\\* \\[c\\] \\<d\\> e\\|f \\$5 \\#g h\\_i"
+    # a web address becomes an autolink, its underscores untouched; the full stop stays out
+    assert markdown.text("see https://x.org/a_b.") == "see <https://x.org/a_b>."
+    assert "| Source | Matt Mazur, 2015, <https://mattmazur.com/2015/03/17/" in mazur_md()

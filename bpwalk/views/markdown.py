@@ -25,6 +25,7 @@ from bpwalk.trace import Iteration, Step, Trace
 
 BLANK_MATH = r"\underline{\qquad\qquad}"  # where a worksheet's result goes
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|$#])")
+_URL = re.compile(r"^(https?://[^\s<>]+?)([.,;:)]*)$")
 
 PHASE_TITLES = {
     "forward": "Forward pass",
@@ -50,8 +51,13 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False) -> str:
 
 
 def text(s: str) -> str:
-    """User text (title, description) made literal in Markdown."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(s.split()))
+    """User text (title, source, description) made literal in Markdown; a web address becomes
+    an autolink, inside which Markdown reads nothing (so its _ need no escaping)."""
+    words = []
+    for word in s.split():
+        m = _URL.match(word)
+        words.append(f"<{m.group(1)}>{m.group(2)}" if m else _MD_SPECIAL.sub(r"\\\1", word))
+    return " ".join(words)
 
 
 def code(s: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -38,7 +38,7 @@ ScenarioArg = Annotated[
     str, typer.Argument(metavar="SCENARIO", help="A scenario YAML file (or a bundled example's name).")
 ]
 IterationsOpt = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--iterations", "-n", min=1, metavar="N",
                  help="Number of updates to run (default: the scenario's 'iterations', else 1)."),
 ]
@@ -48,20 +48,20 @@ ShowOpt = Annotated[
                  help="Updates to explain in full: first, last, all, or numbers like 1,5,10."),
 ]
 RoundOpt = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--round", min=0, max=15, metavar="D",
                  help="Round every result to D decimals as soon as it is computed and carry the "
                       "rounded value forward, as a hand calculation does."),
 ]
 
-DecimalsOpt = Annotated[
+DecimalsOpt = Annotated[  # the same option as run's --decimals
     int,
-    typer.Option("--decimals", "-d", min=0, max=17, metavar="N",
-                 help="Show numbers with at most N decimals (trailing zeros trimmed)."),
+    typer.Option("--decimals", min=0, max=15, metavar="D",
+                 help="Show numbers with at most D decimals (trailing zeros trimmed)."),
 ]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="FILE",
-                                 help="Write to FILE (atomically) instead of stdout."),
+                              help="Write to FILE (atomically) instead of stdout."),
 ]
 
 
@@ -145,19 +145,42 @@ def emit(text: str, output: Path | None) -> None:
 # ----------------------------------------------------------------------------- commands
 
 
+PHASE_CHOICES = ("forward", "loss", "backward", "update")
+
+
 @app.command()
 def run(
     scenario: ScenarioArg,
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
+    decimals: Annotated[
+        int, typer.Option("--decimals", min=0, max=15, metavar="D",
+                          help="Show numbers with at most D decimals (trailing zeros trimmed).")
+    ] = 9,
+    ascii: Annotated[
+        bool, typer.Option("--ascii", help="Plain ASCII notation (dE/dw5, eta) instead of Unicode.")
+    ] = False,
+    phase: Annotated[
+        str | None, typer.Option("--phase", metavar="PHASE",
+                                    help="Show only one part of each update: forward, loss, "
+                                         "backward or update.")
+    ] = None,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour or bold, even on a terminal "
+                                              "(NO_COLOR does the same).")
+    ] = False,
 ) -> None:
     """Show the worked solution: forward pass, loss, backward pass, update."""
+    if phase is not None and phase not in PHASE_CHOICES:
+        raise fail(f"--phase {phase!r}: use one of {', '.join(PHASE_CHOICES)}")
     sc = load_scenario(scenario)
     trace = compute(sc, iterations, show, round_to)
-    from bpwalk.views import plain
+    from bpwalk.views import terminal
 
-    sys.stdout.write(plain.render(trace))
+    console = terminal.console(no_color=no_color)
+    console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
+                                       decimals=decimals, phase=phase))
 
 
 @app.command()
@@ -240,6 +263,127 @@ def validate(
                    f"sample{'s' * (len(sc.x) != 1)})")
     if bad:
         raise typer.Exit(2)
+
+
+@app.command()
+def check(
+    scenario: ScenarioArg,
+    answers: Annotated[
+        Path, typer.Argument(metavar="ANSWERS",
+                             help="A YAML file of 'step-id: number' lines (e.g. 'grad:w5: 0.0822').")
+    ],
+    format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="Output format: text or json.")
+    ] = "text",
+    round_to: Annotated[
+        int | None,
+        typer.Option("--round", min=0, max=15, metavar="D",
+                     help="Also accept the values of a calculation rounded to D decimals at "
+                          "every step (rounding drift). Answers are always compared with that "
+                          "rounding at their own decimals too."),
+    ] = None,
+) -> None:
+    """Mark a student's numbers: find the first wrong step and name the mistake.
+
+    Exit 0 when every answer is right, 1 when any is wrong, 2 for bad input.
+    """
+    if format not in ("text", "json"):
+        raise fail(f"--format {format!r} is not known; use text or json")
+    sc = load_scenario(scenario)
+    from bpwalk.engine import EngineError
+    from bpwalk.judge import Judge
+    from bpwalk.scenario import ScenarioError, load_answers
+    from bpwalk.views import check as check_view
+
+    try:
+        answers_list = load_answers(answers)
+        judge = Judge(sc, round_to)
+        report = judge.check(answers_list, str(answers))
+    except ScenarioError as e:
+        raise fail(str(e)) from None
+    except EngineError as e:
+        raise fail(f"{sc.path}: {e}") from None
+    if format == "json":
+        sys.stdout.write(check_view.render_json(report))
+    else:
+        from rich.console import Console
+
+        Console(highlight=False).print(check_view.render(report, str(answers)))
+    raise typer.Exit(0 if report.all_correct else 1)
+
+
+@app.command()
+def examples() -> None:
+    """List the bundled example scenarios; run one with 'bpwalk run NAME'."""
+    import textwrap
+
+    from bpwalk.scenario import ScenarioError, bundled_dir, bundled_names, load
+
+    names = bundled_names()
+    width = max(len(n) for n in names)
+    for name in names:
+        try:
+            description = load(bundled_dir() / f"{name}.yaml", display_name=name).description
+        except ScenarioError as e:  # a broken bundled file is a bug; say so, keep listing
+            description = f"(does not load: {e.problems[0].message})"
+        # wrapped so that a long description stays inside 80 columns
+        lines = textwrap.wrap(description, width=max(30, 78 - width)) or [""]
+        typer.echo(f"{name:<{width}}  {lines[0]}")
+        for line in lines[1:]:
+            typer.echo(f"{'':<{width}}  {line}")
+    first = "mazur" if "mazur" in names else names[0]
+    typer.echo(f"\nRun one with: bpwalk run {first}   (every command takes a name or a path)")
+
+
+@app.command()
+def new(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The scenario file to write.")],
+    shape: Annotated[str, typer.Option("--shape", metavar="SIZES",
+                                       help="Layer sizes from inputs to outputs.")] = "2-2-1",
+    activation: Annotated[str, typer.Option("--activation", metavar="NAME",
+                                            help="Activation of the hidden layers (and of the "
+                                                 "output layer unless the loss needs another).")
+                          ] = "sigmoid",
+    loss: Annotated[str, typer.Option("--loss", metavar="NAME",
+                                      help="Loss; cross_entropy gives a softmax output layer.")
+                    ] = "half_squared_error",
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, metavar="N",
+                                                help="Seed of the numbers (default: a new one, "
+                                                     "written into the file).")] = None,
+    decimals: Annotated[int, typer.Option("--decimals", min=1, max=4, metavar="D",
+                                          help="Decimals of the drawn numbers.")] = 2,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+) -> None:
+    """Write a practice problem: a commented scenario with random, hand-friendly numbers."""
+    from bpwalk.files import OutputError, write_atomic
+    from bpwalk.practice import fresh_seed
+    from bpwalk.template import PracticeError, practice_text
+
+    if file.exists() and not force:
+        raise fail(f"{file}: already exists; choose another name, or add --force to overwrite it")
+    seed = fresh_seed() if seed is None else seed
+    try:
+        text = practice_text(shape, activation, loss, seed, decimals, file.name)
+        write_atomic(file, text)
+    except (PracticeError, OutputError) as e:
+        raise fail(str(e)) from None
+    typer.echo(f"wrote {file} (seed {seed}); work it out, then compare: bpwalk run {file}",
+               err=True)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="FILE",
+                                     help="Write to FILE (atomically) instead of stdout.")
+    ] = None,
+) -> None:
+    """Print a JSON Schema of the scenario format, for editors (YAML language server)."""
+    import json
+
+    from bpwalk.scenario import json_schema
+
+    emit(json.dumps(json_schema(), indent=2) + "\n", output)
 
 
 def main() -> None:

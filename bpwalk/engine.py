@@ -19,7 +19,7 @@ import gc
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from bpwalk.scenario import Scenario
 from bpwalk.trace import Iteration, Operand, Step, Trace
 
 ONE = Operand("1", 1.0)
+_WIDE = Context(prec=400)  # for rounding any float64 to a few decimals exactly
 
 
 class EngineError(Exception):
@@ -70,12 +71,14 @@ def batches(scenario: Scenario, iterations: int) -> list[list[int]]:
 
 
 def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None = None,
-        round_to: int | None = None) -> Trace:
+        round_to: int | None = None, mistakes: tuple[Mistake, ...] = ()) -> Trace:
     """Train for `iterations` updates; explain the updates numbered in `show` (1-based).
 
     With `round_to`, every explained step's value is rounded to that many decimals as soon
     as it is computed and the rounded value is used from then on (including the parameters
     carried into later updates); each step also keeps its full-precision value in `exact`.
+    With `mistakes`, the explained updates compute the targeted steps with those classic
+    mistakes (see Mistake); ``bpwalk check`` uses this to name a student's mistake.
     """
     n_iter = scenario.iterations if iterations is None else iterations
     show = {1} if show is None else {i for i in show if 1 <= i <= n_iter}
@@ -92,7 +95,8 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
                 history.append(_dataset_loss(scenario, params))
             if number in show:
                 with _collector_paused():
-                    it, new_params, loss = _explained(scenario, params, number, idx, round_to)
+                    it, new_params, loss = _explained(scenario, params, number, idx, round_to,
+                                                       mistakes)
                 shown.append(it)
             else:
                 new_params, loss = _fast_update(scenario, params, idx)
@@ -105,9 +109,19 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
         if not math.isfinite(history[-1]):
             _locate_nonfinite(scenario, params, n_iter + 1, plan[0] if plan else [0])
 
+    final = params.named(scenario)
     return Trace(scenario=scenario, iterations=shown, loss_history=history,
-                 params_first=first, params_final=params.named(scenario),
-                 total_iterations=n_iter, round_to=round_to)
+                 params_first=first, params_final=final,
+                 total_iterations=n_iter, round_to=round_to,
+                 param_change=_changes(first, final, round_to))
+
+
+def _changes(first: dict[str, float], final: dict[str, float],
+             round_to: int | None) -> dict[str, float]:
+    """final - first per parameter (rounded like the trace, so 0.35891648 - 0.4 reads -0.04108352)."""
+    names = list(first)
+    diff = _rounder(round_to)(np.array([final[n] - first[n] for n in names], dtype=np.float64))
+    return dict(zip(names, diff.tolist()))
 
 
 @contextmanager
@@ -128,10 +142,11 @@ def _collector_paused():
 
 
 def _explained(scenario: Scenario, params: Params, number: int, idx: list[int],
-               round_to: int | None) -> tuple[Iteration, Params, float]:
-    steps, new_params, loss = _explain(scenario, params, idx, round_to)
+               round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+               ) -> tuple[Iteration, Params, float]:
+    steps, new_params, loss = _explain(scenario, params, idx, round_to, mistakes)
     if round_to is not None:
-        exact_steps, _, loss = _explain(scenario, params, idx, None)
+        exact_steps, _, loss = _explain(scenario, params, idx, None, mistakes)
         for s, e in zip(steps, exact_steps):
             s.exact = e.value
             s.drift = s.value - e.value  # views show the drift; they never compute it
@@ -220,6 +235,78 @@ def _fast_update(scenario: Scenario, params: Params, idx: list[int]) -> tuple[Pa
     return Params(new_w, new_b), batch_loss
 
 
+# ----------------------------------------------------------------------------- mistakes
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A classic hand-calculation mistake made in the formula of one step.
+
+    `target` is a step id (``grad:w6``); the explained path computes that step with the
+    wrong formula and everything after it from the wrong value, as a student would.
+    ``bpwalk check`` re-runs the engine with each kind to name the one a student made.
+    """
+
+    kind: str  # a key of MISTAKES
+    target: str
+
+
+# kind -> (what the student did, the step kinds whose formula it can change)
+MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sign": ("the sign is flipped", ("net", "out", "loss", "dout", "dact", "dnet", "grad")),
+    "double": ("a factor of 2 too many (the ½ of the loss dropped)",
+               ("loss", "dout", "dnet", "grad")),
+    "half": ("a factor of ½ too many (a ½ added to the loss)", ("loss", "dout", "dnet", "grad")),
+    "dact_at_out": (("the activation's derivative taken at out instead of net: f′(out), "
+                     "not f′(net)"), ("dact", "dnet", "grad")),
+    "dact_at_net": (("net put where out belongs in the activation's derivative (for sigmoid: "
+                     "net(1 − net), not out(1 − out))"), ("dact", "dnet", "grad")),
+    "dact_left_out": ("the activation's derivative dout/dnet left out", ("dnet", "grad")),
+    "updated_weights": ("the updated weights used in the backward pass, not the old ones",
+                        ("dout", "dnet", "grad")),
+    "lr_left_out": ("the learning rate left out of the update", ("new",)),
+    "lr_twice": ("the learning rate applied twice", ("new",)),
+    "update_added": ("the update added instead of subtracted", ("new",)),
+    "reduction": ("mean and sum over the batch mixed up", ("loss", "grad")),
+    "neighbour_neuron": ("a neighbouring neuron's value used", ("net", "out", "dout", "dnet",
+                                                               "grad")),
+    "neighbour_input": ("the wrong input used (a neighbour's)", ("net", "grad")),
+}
+
+
+class _Inject:
+    """Swaps the formula of the targeted steps; free when there are no mistakes.
+
+    `ids` builds an array of step ids shaped like the quantity; `variants` maps a mistake
+    kind to the wrong formula for the whole array. Only the targeted entries take it.
+    """
+
+    def __init__(self, mistakes: tuple[Mistake, ...]):
+        self.mistakes = mistakes
+
+    def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
+        out = right
+        for m in self.mistakes:
+            if m.kind in variants:
+                mask = ids() == m.target
+                if mask.any():
+                    out = np.where(mask, variants[m.kind](), out)
+        return out
+
+
+def _ids(kind: str, names, sfx: list[str]) -> np.ndarray:
+    """Step ids of a per-sample quantity: rows are samples, columns are `names`."""
+    return np.array([[f"{kind}:{n}{s}" for n in names] for s in sfx], dtype=object)
+
+
+def _param_ids(kind: str, names, sfx: list[str] | None = None) -> np.ndarray:
+    """Step ids of a parameter quantity (neurons x inputs), per sample when `sfx` is given."""
+    grid = [[f"{kind}:{n}" for n in row] for row in names]
+    if sfx is None:
+        return np.array(grid, dtype=object)
+    return np.array([[[g + s for g in row] for row in grid] for s in sfx], dtype=object)
+
+
 # ----------------------------------------------------------------------------- explained path
 
 
@@ -233,7 +320,9 @@ def _rounder(round_to: int | None):
         # (numpy's round is half-even on the binary value: 0.125 -> 0.12).
         if not math.isfinite(v):
             return v
-        return float(Decimal(repr(v)).quantize(quantum, rounding=ROUND_HALF_UP))
+        # A context wide enough for any float64 (up to 309 integer digits) at 15 decimals:
+        # the default 28 digits raise InvalidOperation on numbers like 1e300.
+        return float(Decimal(repr(v)).quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE))
 
     def rnd(a: np.ndarray) -> np.ndarray:
         flat = [one(v) for v in np.asarray(a, dtype=np.float64).ravel().tolist()]
@@ -242,10 +331,16 @@ def _rounder(round_to: int | None):
     return rnd
 
 
-def _explain(scenario: Scenario, params: Params, idx: list[int],
-             round_to: int | None) -> tuple[list[Step], Params, float]:
+def _scaled(value: np.ndarray) -> dict:
+    """The mistakes any quantity can suffer: its sign, or a stray factor of 2."""
+    return {"sign": lambda: -value, "double": lambda: 2.0 * value, "half": lambda: 0.5 * value}
+
+
+def _explain(scenario: Scenario, params: Params, idx: list[int], round_to: int | None,
+             mistakes: tuple[Mistake, ...] = ()) -> tuple[list[Step], Params, float]:
     """One update, quantity by quantity, written out as Steps in computation order."""
     r = _rounder(round_to)
+    inj = _Inject(mistakes)
     layers = scenario.layers
     n_layers = len(layers)
     loss_fn = LOSSES[scenario.loss]
@@ -253,71 +348,63 @@ def _explain(scenario: Scenario, params: Params, idx: list[int],
     B, K = len(idx), t.shape[1]
     mean = scenario.reduction == "mean"
     sfx = [f"@{i + 1}" if B > 1 else "" for i in idx]
+    gsfx = sfx if B > 1 else [""]
     samples = [i + 1 if B > 1 else None for i in idx]
     lr = scenario.learning_rate
+    outputs = scenario.outputs
 
     # ---- forward: net = W·a + b, out = f(net), layer by layer (rows are samples)
     nets, outs = [], [x]
     for lay, w, b in zip(layers, params.weights, params.biases):
-        net = outs[-1] @ w.T
-        if b.size:
-            net = net + b
-        net = r(net)
+        net, out = _forward_layer(r, inj, lay, w, b, outs[-1], sfx)
         nets.append(net)
-        outs.append(r(ACTIVATIONS[lay.activation].value(net, lay.slope)))
+        outs.append(out)
     out = outs[-1]
 
     # ---- loss: per-output terms, per-sample sums, the batch's mean or sum
-    terms = r(loss_fn.term(out, t, K))
-    sample_loss = r(terms.sum(axis=1))
-    batch_loss = float(r(np.array(sample_loss.mean() if mean else sample_loss.sum())))
-    if B == 1:
-        batch_loss = float(sample_loss[0])
+    terms = loss_fn.term(out, t, K)
+    terms = r(inj(lambda: _ids("loss", outputs, sfx), terms, _scaled(terms)))
+    sample_loss = terms.sum(axis=1)
+    sample_loss = r(inj(lambda: np.array([f"loss{s}" for s in sfx], dtype=object), sample_loss,
+                        _scaled(sample_loss)))
+    batch_loss = float(sample_loss[0])
+    if B > 1:
+        combined = np.array(sample_loss.mean() if mean else sample_loss.sum())
+        other = np.array(sample_loss.sum() if mean else sample_loss.mean())
+        batch_loss = float(r(inj(lambda: np.array("loss", dtype=object), combined,
+                                 {**_scaled(combined), "reduction": lambda: other})))
 
-    # ---- backward, output layer first; dE/dout of a hidden layer uses the old weights
+    # ---- backward, output layer first; dE/dout of a hidden layer uses the old weights.
+    # Each layer's gradients are found as soon as its deltas are, so that the mistake
+    # "updated weights in the backward pass" has the updated weights to use.
     douts: list = [None] * n_layers
     dacts: list = [None] * n_layers
     dnets: list = [None] * n_layers
     jacs: list = [None] * n_layers
     prods: list = [None] * n_layers  # dout * dact before rounding: the factor grads multiply
-    dout = r(loss_fn.derivative(out, t, K))
+    upd: list = [None] * n_layers  # dE/dout from the updated weights (only for that mistake)
+    grads_w: list = [None] * n_layers
+    grads_b: list = [None] * n_layers
+    per_w: list = [None] * n_layers
+    per_b: list = [None] * n_layers
+    dout = loss_fn.derivative(out, t, K)
+    dout = r(inj(lambda: _ids("dout", outputs, sfx), dout,
+                 {**_scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1)}))
     for li in range(n_layers - 1, -1, -1):
-        lay = layers[li]
         douts[li] = dout
-        if lay.activation == "softmax":
-            o = outs[li + 1]
-            # Jacobian d out_j / d net_k = out_j (delta_jk - out_k), per sample: (B, j, k)
-            jac = o[:, :, None] * (np.eye(o.shape[1])[None] - o[:, None, :])
-            jacs[li] = jac
-            dnets[li] = r(np.einsum("bj,bjk->bk", dout, jac))
-            prods[li] = dnets[li]  # gradients show delta itself as their first factor
-        else:
-            dacts[li] = r(ACTIVATIONS[lay.activation].derivative(nets[li], outs[li + 1], lay.slope))
-            prods[li] = dout * dacts[li]
-            dnets[li] = r(prods[li])
+        wrong = _deltas(r, inj, layers[li], li, sfx, nets, outs, dout, upd, dacts, dnets,
+                        jacs, prods)
+        _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
+                   per_w, per_b, grads_w, grads_b)
         if li:
-            dout = r(dnets[li] @ params.weights[li])
-
-    # ---- gradients: per sample, then combined over the batch
-    grads_w, grads_b, per_w, per_b = [], [], [], []
-    for li, lay in enumerate(layers):
-        p, a = prods[li], outs[li]
-        # dE/dw_ji = (dE/dout_j * dout_j/dnet_j) * a_i, multiplied in the order it is written
-        gw_s = r(p[:, :, None] * a[:, None, :])
-        per_w.append(gw_s)
-        grads_w.append(_combine(gw_s, mean, r))
-        if lay.bias == "none" or not scenario.update_biases:
-            gb_s = np.zeros((B, 0))
-        elif lay.bias == "per_neuron":
-            gb_s = r(p * 1.0)
-        else:  # one bias shared by every neuron of the layer: the sum of their deltas
-            gb_s = r(dnets[li].sum(axis=1, keepdims=True))
-        per_b.append(gb_s)
-        grads_b.append(_combine(gb_s, mean, r) if gb_s.size else np.zeros(0))
+            dout = _hidden_dout(r, inj, layers[li - 1], sfx, dnets[li], params.weights[li],
+                                grads_w[li], lr, upd, li - 1)
 
     # ---- update: new = old - learning_rate * gradient
-    new_w = [r(w - lr * g) for w, g in zip(params.weights, grads_w)]
-    new_b = [r(b - lr * g) if g.size else b.copy() for b, g in zip(params.biases, grads_b)]
+    new_w = [_updated(r, inj, w, g, lr, lambda li=li: _param_ids("new", layers[li].weight_names))
+             for li, (w, g) in enumerate(zip(params.weights, grads_w))]
+    new_b = [_updated(r, inj, b, g, lr, lambda li=li: _param_ids("new", [layers[li].bias_names])[0])
+             if g.size else b.copy() for li, (b, g) in enumerate(zip(params.biases, grads_b))]
 
     steps = _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_loss,
                          batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w, grads_b,
@@ -325,11 +412,125 @@ def _explain(scenario: Scenario, params: Params, idx: list[int],
     return steps, Params(new_w, new_b), batch_loss
 
 
-def _combine(per_sample: np.ndarray, mean: bool, r) -> np.ndarray:
+def _forward_layer(r, inj: _Inject, lay, w: np.ndarray, b: np.ndarray, a: np.ndarray,
+                   sfx: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """net = W·a + b and out = f(net) of one layer, for every sample of the batch."""
+    names = lay.neurons
+    net = a @ w.T
+    if b.size:
+        net = net + b
+    net = r(inj(lambda: _ids("net", names, sfx), net, {
+        "sign": lambda: -net,
+        "neighbour_neuron": lambda: np.roll(net, 1, axis=1),
+        "neighbour_input": lambda: np.roll(a, 1, axis=1) @ w.T + (b if b.size else 0.0)}))
+    out = ACTIVATIONS[lay.activation].value(net, lay.slope)
+    out = r(inj(lambda: _ids("out", names, sfx), out, {
+        "sign": lambda: -out, "neighbour_neuron": lambda: np.roll(out, 1, axis=1)}))
+    return net, out
+
+
+def _deltas(r, inj: _Inject, lay, li: int, sfx: list[str], nets, outs, dout: np.ndarray,
+            upd, dacts, dnets, jacs, prods) -> dict:
+    """dout/dnet and delta = dE/dnet of layer li (fills the lists).
+
+    Returns the mistaken delta formulas of this layer, which its gradient steps can suffer
+    too (a student may leave dout/dnet out of dE/dw5 only).
+    """
+    names = lay.neurons
+    act = ACTIVATIONS[lay.activation]
+    if lay.activation == "softmax":
+        o = outs[li + 1]
+        # Jacobian d out_j / d net_k = out_j (delta_jk - out_k), per sample: (B, j, k)
+        jac = o[:, :, None] * (np.eye(o.shape[1])[None] - o[:, None, :])
+        jacs[li] = jac
+        dnet = np.einsum("bj,bjk->bk", dout, jac)
+        dnets[li] = r(inj(lambda: _ids("dnet", names, sfx), dnet, {
+            **_scaled(dnet), "neighbour_neuron": lambda: np.roll(dnet, 1, axis=1)}))
+        prods[li] = dnets[li]  # gradients show delta itself as their first factor
+        return {}
+    net, o = nets[li], outs[li + 1]
+    dact = act.derivative(net, o, lay.slope)
+
+    def at_out() -> np.ndarray:  # the derivative (a function of net) evaluated at out
+        return act.derivative(o, act.value(o, lay.slope), lay.slope)
+
+    def at_net() -> np.ndarray:  # the formula written in out (like out(1 - out)) fed net
+        return act.derivative(net, net, lay.slope)
+
+    dacts[li] = r(inj(lambda: _ids("dact", names, sfx), dact, {
+        "sign": lambda: -dact, "dact_at_out": at_out, "dact_at_net": at_net}))
+    wrong = {"dact_at_out": lambda: dout * r(at_out()),
+             "dact_at_net": lambda: dout * r(at_net()),
+             "dact_left_out": lambda: dout}
+    if upd[li] is not None:
+        wrong["updated_weights"] = lambda: upd[li] * dacts[li]
+    p = dout * dacts[li]
+    prods[li] = inj(lambda: _ids("dnet", names, sfx), p, {
+        **_scaled(p), "neighbour_neuron": lambda: np.roll(p, 1, axis=1), **wrong})
+    dnets[li] = r(prods[li])
+    return wrong
+
+
+def _hidden_dout(r, inj: _Inject, lay, sfx: list[str], dnet_next: np.ndarray,
+                 w_next: np.ndarray, g_next: np.ndarray, lr: float, upd, li: int) -> np.ndarray:
+    """dE/dout of hidden layer li: the next layer's deltas through its old weights."""
+    if inj.mistakes:  # kept for the mistake "updated weights", whichever step it is made in
+        upd[li] = r(dnet_next @ r(w_next - lr * g_next))
+    dout = dnet_next @ w_next
+    return r(inj(lambda: _ids("dout", lay.neurons, sfx), dout, {
+        **_scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1),
+        "updated_weights": lambda: upd[li]}))
+
+
+def _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
+               per_w, per_b, grads_w, grads_b) -> None:
+    """dE/dparam of layer li, per sample and combined over the batch (fills the lists)."""
+    lay = scenario.layers[li]
+    p, a = prods[li], outs[li]
+
+    def times_input(factor: np.ndarray) -> np.ndarray:
+        return factor[:, :, None] * a[:, None, :]
+
+    # dE/dw_ji = (dE/dout_j * dout_j/dnet_j) * a_i, multiplied in the order it is written
+    gw = times_input(p)
+    gw_s = r(inj(lambda: _param_ids("grad", lay.weight_names, gsfx), gw, {
+        **_scaled(gw),
+        "neighbour_neuron": lambda: times_input(np.roll(p, 1, axis=1)),
+        "neighbour_input": lambda: p[:, :, None] * np.roll(a, 1, axis=1)[:, None, :],
+        **{k: (lambda f=f: times_input(f())) for k, f in wrong.items()}}))
+    per_w[li] = gw_s
+    grads_w[li] = _combine(gw_s, mean, r, inj, lambda: _param_ids("grad", lay.weight_names))
+    if lay.bias == "none" or not scenario.update_biases:
+        gb = np.zeros((len(sfx), 0))
+    elif lay.bias == "per_neuron":
+        gb = p * 1.0
+    else:  # one bias shared by every neuron of the layer: the sum of their deltas
+        gb = dnets[li].sum(axis=1, keepdims=True)
+    def bias_ids() -> np.ndarray:
+        return _param_ids("grad", [lay.bias_names], gsfx)[:, 0, :]
+
+    gb_s = r(inj(bias_ids, gb, _scaled(gb))) if gb.size else gb
+    per_b[li] = gb_s
+    grads_b[li] = (_combine(gb_s, mean, r, inj, lambda: _param_ids("grad", [lay.bias_names])[0])
+                   if gb_s.size else np.zeros(0))
+
+
+def _combine(per_sample: np.ndarray, mean: bool, r, inj=None, ids=None) -> np.ndarray:
     if per_sample.shape[0] == 1:
         return per_sample[0]
     total = per_sample.sum(axis=0)
-    return r(total / per_sample.shape[0] if mean else total)
+    right, other = (total / per_sample.shape[0], total) if mean else (total, total / per_sample.shape[0])
+    if inj is not None:
+        right = inj(ids, right, {**_scaled(right), "reduction": lambda: other})
+    return r(right)
+
+
+def _updated(r, inj, old: np.ndarray, grad: np.ndarray, lr: float, ids) -> np.ndarray:
+    """new = old - learning_rate * gradient (and the update mistakes, when injected)."""
+    return r(inj(ids, old - lr * grad, {"lr_left_out": lambda: old - grad,
+                                        "lr_twice": lambda: old - lr * lr * grad,
+                                        "update_added": lambda: old + lr * grad}))
+
 
 
 # ----------------------------------------------------------------------------- steps

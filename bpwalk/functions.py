@@ -10,8 +10,8 @@ of outputs. Each template exists in three flavours so no view has to translate m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -215,6 +215,18 @@ LOSSES: dict[str, Loss] = {
             total_formula=("E = −Σ target ln out", "E = -sum target ln out",
                            r"E_{total} = -\sum_k target_k \ln out_k"),
             description="categorical cross-entropy -sum t ln out (softmax output)",
+        ),
+        Loss(
+            "output",
+            # E is the sum of the outputs themselves, so dE/dout = 1: backpropagating it gives
+            # the gradient of the network's output (CS231n's circuits start from df/df = 1).
+            # Targets are ignored.
+            term=lambda o, t, k: o.copy(),
+            derivative=lambda o, t, k: np.ones_like(o),
+            term_formula=("{out}", "{out}", "{out}"),
+            derivative_formula=("1", "1", "1"),
+            total_formula=("E = Σ out", "E = sum out", r"E = \sum_k out_k"),
+            description="the outputs themselves (dE/dout = 1): gradients of the output, targets ignored",
         ),
     ]
 }

@@ -8,9 +8,10 @@ of formulas. Nothing here computes a value: numbers are only formatted.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.trace import Operand, Step
@@ -37,7 +38,7 @@ def number(value: float, decimals: int = 9, fixed: bool = False) -> str:
     number too small for `decimals` is written 0: for differences such as rounding drift,
     where anything below the last shown digit is float noise, not news.
     """
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return str(value)
     text = f"{value:.{decimals}f}"
     if "." in text:
@@ -303,3 +304,31 @@ def _loss_templates(step: Step, template: str, style: str, fmt) -> tuple[str, st
 
 def _outputs(step: Step) -> int:
     return int(_aux(step, "K", 1))
+
+
+def shortcut(step: Step, style: str, decimals: int = 9) -> Formula | None:
+    """The softmax + cross-entropy delta written the short way, out − target, or None.
+
+    The engine stores out and target in the dnet step's ``aux`` for that pairing; the value
+    is the step's own (the Jacobian sum), so the shortcut adds a derivation, not a number.
+    """
+    out = next((o for o in step.aux if o.ref.startswith("out:")), None)
+    target = next((o for o in step.aux if o.ref.startswith("target:")), None)
+    if step.kind != "dnet" or out is None or target is None:
+        return None
+    fmt = _num(style, decimals)
+    minus = _OPS[style]["minus"]
+    symbolic = f"{symbol(out.ref, style)}{minus}{symbol(target.ref, style)}"
+    numeric = f"{fmt(out.value)}{minus}{_maybe_paren(fmt(target.value), style)}"
+    return Formula(symbol(step.id, style), symbolic, numeric, fmt(step.value))
+
+
+def loss_formula(loss: str, style: str) -> str:
+    """The loss of one sample written out, e.g. E = Σ ½(target − out)²."""
+    return LOSSES[loss].total_formula[_STYLE_INDEX[style]]
+
+
+def activation_formula(activation: str, style: str) -> str:
+    """out = f(net) for an activation, in general symbols (net, out)."""
+    act = ACTIVATIONS[activation]
+    return "out = " + _fill(act.formula[_STYLE_INDEX[style]], net="net", slope="slope")

@@ -14,7 +14,9 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +27,200 @@ from bpwalk.functions import ACTIVATIONS, LOSSES
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-TOP_KEYS = (
-    "name", "title", "source", "description", "inputs", "layers", "loss", "learning_rate",
-    "update_biases", "data", "batch", "reduction", "iterations",
-)
-LAYER_KEYS = ("neurons", "activation", "weights", "bias", "slope", "weight_names", "bias_names")
-SAMPLE_KEYS = ("inputs", "targets")
-REQUIRED_TOP = ("inputs", "layers", "loss", "learning_rate", "data")
 REDUCTIONS = ("mean", "sum")
+INIT_SCHEMES = ("uniform", "xavier", "he")
 DEFAULT_LEAKY_SLOPE = 0.01
 MAX_NODES = 2_000_000  # expanded size limit: far above any real network, far below a bomb
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_DRAW: Any = object()  # a layer's weights or biases that init will draw
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 }
+
+
+# ----------------------------------------------------------------------------- the format
+#
+# One declarative table of every key a scenario may hold: its type, whether it is required,
+# its choices and bounds, and the hint a "missing key" message gives. The validator reads its
+# key lists, required keys and hints from here (and init's bounds and choices); the other
+# choices are the same ACTIVATIONS / LOSSES / REDUCTIONS the table names. json_schema() turns
+# the table into a JSON Schema for editors, so the two cannot drift apart. What a table cannot
+# say (shapes that depend on other keys, unique names, loss/activation pairs) stays in the
+# validator below.
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: str  # text, names, name, names_or_name, choice, number, integer, bool, batch,
+    #            vector, bias, matrix, name_matrix, list (of `table` maps), map (a `table`)
+    doc: str  # what the key means: the schema's description, an editor's hover text
+    required: bool = False
+    fix: str = ""  # how to write it, after "missing key ..."
+    choices: Callable[[], tuple[str, ...]] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    above: bool = False  # the minimum itself is not allowed (learning_rate > 0)
+    default: Any = None
+    table: str = ""
+    unless: str = ""  # required, unless the scenario has this top-level key
+
+
+FORMAT: dict[str, tuple[Key, ...]] = {
+    "scenario": (
+        Key("name", "text", "Short name of the scenario (default: the file name)."),
+        Key("title", "text", "Title shown above the walkthrough."),
+        Key("source", "text", "Where the example comes from: author, year, link."),
+        Key("description", "text", "One line describing the example ('bpwalk examples')."),
+        Key("inputs", "names", "Names of the network's inputs, or how many there are.",
+            required=True, fix="write 'inputs: [i1, i2]' (names) or 'inputs: 2'"),
+        Key("layers", "list", "One entry per layer, first hidden layer to output layer.",
+            required=True, table="layer",
+            fix="write 'layers:' with one '- neurons: ...' entry per layer"),
+        Key("loss", "choice", "The loss E that the backward pass differentiates.",
+            required=True, choices=lambda: tuple(LOSSES),
+            fix=f"write 'loss: half_squared_error' (or one of {', '.join(LOSSES)})"),
+        Key("learning_rate", "number", "Step size: new = old - learning_rate * dE/dparam.",
+            required=True, minimum=0, above=True, fix="write 'learning_rate: 0.5'"),
+        Key("update_biases", "bool", "Whether biases are updated too.", default=True),
+        Key("data", "list", "Training samples, each with inputs and targets.",
+            required=True, table="sample",
+            fix="write 'data:' with '- inputs: [...]' and 'targets: [...]' per sample"),
+        Key("batch", "batch", "Samples per update: 'full' (all of data) or a number; 1 is "
+            "stochastic gradient descent.", default="full"),
+        Key("reduction", "choice", "How a batch combines per-sample losses and gradients.",
+            choices=lambda: REDUCTIONS, default="mean"),
+        Key("iterations", "integer", "Number of updates to run.", minimum=1, default=1),
+        Key("init", "map", "Draw the weights (and biases) that layers leave out, reproducibly.",
+            table="init"),
+    ),
+    "layer": (
+        Key("neurons", "names", "Names of the layer's neurons, or how many there are.",
+            required=True, fix="write 'neurons: [h1, h2]' or a count like 'neurons: 2'"),
+        Key("activation", "choice", "The layer's activation function.", required=True,
+            choices=lambda: tuple(ACTIVATIONS),
+            fix=f"write 'activation: sigmoid' (or one of {', '.join(ACTIVATIONS)})"),
+        Key("weights", "matrix", "One row per neuron, one number per input of the layer.",
+            required=True, unless="init",
+            fix="write 'weights:' with one row per neuron, one number per input"),
+        Key("bias", "bias", "One number shared by the layer's neurons, one per neuron, or "
+            "null for none."),
+        Key("slope", "number", "leaky_relu's slope below zero.", default=DEFAULT_LEAKY_SLOPE),
+        Key("weight_names", "name_matrix", "Names of the weights, in the shape of weights."),
+        Key("bias_names", "names_or_name", "Names of the bias values."),
+    ),
+    "sample": (
+        Key("inputs", "vector", "One number per input.", required=True,
+            fix="write 'inputs: [...]'"),
+        Key("targets", "vector", "One number per output neuron.", required=True,
+            fix="write 'targets: [...]'"),
+    ),
+    "init": (
+        Key("seed", "integer", "Seed of the random numbers: the same seed draws the same "
+            "values.", required=True, minimum=0, maximum=2**32 - 1,
+            fix="write 'init: {seed: 1, scheme: uniform}'"),
+        Key("scheme", "choice", "uniform: between -1 and 1; xavier: Glorot & Bengio (2010), "
+            "biases 0; he: He et al. (2015), biases 0.", choices=lambda: INIT_SCHEMES,
+            default="uniform"),
+        Key("decimals", "integer", "Decimals the drawn values are rounded to.", minimum=1,
+            maximum=9, default=2),
+    ),
+}
+
+
+def keys(table: str) -> tuple[str, ...]:
+    return tuple(k.name for k in FORMAT[table])
+
+
+def key_of(table: str, name: str) -> Key:
+    return next(k for k in FORMAT[table] if k.name == name)
+
+
+TOP_KEYS = keys("scenario")
+LAYER_KEYS = keys("layer")
+SAMPLE_KEYS = keys("sample")
+INIT_KEYS = keys("init")
+REQUIRED_TOP = tuple(k.name for k in FORMAT["scenario"] if k.required)
+
+
+_NAME_SCHEMA = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"}
+
+
+def _list_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "items": item}
+
+
+def _type_schema(k: Key) -> dict[str, Any]:
+    """The JSON Schema of one key's value. It accepts what the loader accepts (the loader
+    then checks what a schema cannot: shapes against other keys, unique names)."""
+    number = {"type": "number"}
+    simple: dict[str, dict[str, Any]] = {
+        "text": {"type": ["string", "number", "boolean"]},
+        "name": _NAME_SCHEMA,
+        "names": {"oneOf": [{"type": "integer", "minimum": 1}, _list_of(_NAME_SCHEMA)]},
+        "names_or_name": {"oneOf": [_NAME_SCHEMA, _list_of(_NAME_SCHEMA)]},
+        "bool": {"type": "boolean"},
+        "batch": {"oneOf": [{"const": "full"}, {"type": "integer", "minimum": 1}]},
+        "vector": {"oneOf": [number, {"type": "array", "items": number}]},
+        "bias": {"oneOf": [number, {"type": "null"}, _list_of(number)]},
+        "matrix": _list_of(_list_of(number)),
+        "name_matrix": _list_of(_list_of(_NAME_SCHEMA)),
+    }
+    if k.type in simple:
+        return dict(simple[k.type])
+    if k.type == "choice":
+        return {"enum": list(k.choices() if k.choices else ())}
+    if k.type in ("number", "integer"):
+        out: dict[str, Any] = {"type": k.type}
+        if k.minimum is not None:
+            out["exclusiveMinimum" if k.above else "minimum"] = k.minimum
+        if k.maximum is not None:
+            out["maximum"] = k.maximum
+        return out
+    if k.type == "list":
+        return _list_of(_table_schema(k.table))
+    if k.type == "map":
+        return _table_schema(k.table)
+    raise ValueError(f"no schema for key type {k.type!r}")  # a new type needs a line above
+
+
+def _table_schema(table: str) -> dict[str, Any]:
+    properties = {}
+    for k in FORMAT[table]:
+        prop = {"description": k.doc, **_type_schema(k)}
+        if k.default is not None:
+            prop["default"] = k.default
+        properties[k.name] = prop
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [k.name for k in FORMAT[table] if k.required and not k.unless],
+        "additionalProperties": False,
+    }
+
+
+def json_schema() -> dict[str, Any]:
+    """A JSON Schema (draft 7, what the YAML language server reads) of the scenario format."""
+    schema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "bpwalk scenario",
+        "description": "A tiny neural network with concrete numbers, for 'bpwalk run'.",
+        **_table_schema("scenario"),
+    }
+    # Keys required unless the scenario has another key (weights, unless init draws them).
+    conditions = []
+    for k in FORMAT["scenario"]:
+        for c in FORMAT.get(k.table, ()):
+            if c.required and c.unless:
+                need = {"required": [c.name]}
+                conditions.append({
+                    "if": {"not": {"required": [c.unless]}},
+                    "then": {"properties": {k.name: {"items": need} if k.type == "list" else need}},
+                })
+    if conditions:
+        schema["allOf"] = conditions
+    return schema
 
 
 # ----------------------------------------------------------------------------- errors
@@ -104,6 +285,8 @@ class Scenario:
     reduction: str
     iterations: int
     param_names: tuple[str, ...] = field(default=())  # every parameter, layer by layer
+    # `init:` as given (seed, scheme, decimals) plus "drawn": the parameters it drew; else None
+    init: dict[str, Any] | None = None
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -146,6 +329,7 @@ class Scenario:
             "batch": "full" if self.batch is None else self.batch,
             "reduction": self.reduction,
             "iterations": self.iterations,
+            **({"init": self.init} if self.init else {}),
         }
 
 
@@ -156,7 +340,10 @@ def bundled_dir() -> Path:
     """The folder of bundled example scenarios (inside the installed package)."""
     from importlib.resources import files
 
-    return Path(str(files("bpwalk.scenarios")))
+    try:
+        return Path(str(files("bpwalk.scenarios")))
+    except ModuleNotFoundError:  # running from a source checkout that is not installed
+        return Path(__file__).resolve().parent.parent / "scenarios"
 
 
 def bundled_names() -> list[str]:
@@ -257,7 +444,8 @@ class _Validator:
             return None
         if not isinstance(root, yaml.MappingNode):
             self.err(root, "a scenario must be a mapping of keys (inputs:, layers:, ...), "
-                           f"not a {_kind(root)}")
+                           f"not a {_kind(root)}; see 'bpwalk export mazur' or the README for "
+                           "the format")
             return None
         return root
 
@@ -305,13 +493,14 @@ class _Validator:
 
     def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...]) -> dict | None:
         if not isinstance(node, yaml.MappingNode):
-            self.err(node, f"{what} must be a mapping (key: value lines), not a {_kind(node)}")
+            self.err(node, f"{what} must be a mapping, not a {_kind(node)}; write it as "
+                           "'key: value' lines")
             return None
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for k, v in node.value:
             key = self.scalar(k)
             if not isinstance(key, str):
-                self.err(k, f"keys in {what} must be words, not {key!r}")
+                self.err(k, f"keys in {what} must be words, not {key!r}; check the spelling")
                 continue
             if key in out:
                 self.err(k, f"'{key}' appears twice in {what}; keep one")
@@ -352,8 +541,9 @@ class _Validator:
     def integer(self, node: yaml.Node, what: str, minimum: int) -> int | None:
         value = self.scalar(node)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.err(node, f"{what} must be a whole number of at least {minimum}, not "
-                           f"{value if isinstance(node, yaml.ScalarNode) else 'a ' + _kind(node)!r}")
+            shown = value if isinstance(node, yaml.ScalarNode) else "a " + _kind(node)
+            self.err(node, f"{what} must be a whole number of at least {minimum}, not {shown!r}; "
+                           f"write it like {max(minimum, 1)}0")
             return None
         return value
 
@@ -361,14 +551,14 @@ class _Validator:
         value = self.scalar(node)
         if isinstance(node, yaml.ScalarNode) and value is not None and not isinstance(value, (list, dict)):
             return str(value)
-        self.err(node, f"{what} must be text, not a {_kind(node)}")
+        self.err(node, f"{what} must be text, not a {_kind(node)}; write it on one line")
         return None
 
     def vector(self, node: yaml.Node, what: str, length: int | None = None) -> list[float] | None:
         """A list of numbers (a lone number counts as a list of one)."""
         items = node.value if isinstance(node, yaml.SequenceNode) else [node]
         if isinstance(node, yaml.MappingNode):
-            self.err(node, f"{what} must be a list of numbers like [0.1, 0.2], not a mapping")
+            self.err(node, f"{what} must be a list of numbers, not a mapping; write it like [0.1, 0.2]")
             return None
         values = [self.number(n, f"{what} entry {i + 1}") for i, n in enumerate(items)]
         if any(v is None for v in values):
@@ -385,11 +575,11 @@ class _Validator:
             count = self.scalar(node)
             if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
                 return [f"{default_prefix}{i + 1}" for i in range(count)]
-            self.err(node, f"{what} must be a list of names like [h1, h2] or a count like 2, "
-                           f"not {count!r}")
+            self.err(node, f"{what} must be names or a count, not {count!r}; write it like "
+                           "[h1, h2] or 2")
             return None
         if not isinstance(node, yaml.SequenceNode) or not node.value:
-            self.err(node, f"{what} must be a non-empty list of names like [h1, h2] or a count")
+            self.err(node, f"{what} must be a non-empty list of names or a count; write it like [h1, h2] or 2")
             return None
         out = []
         for n in node.value:
@@ -431,7 +621,9 @@ class _Validator:
         inputs = self.names(get("inputs")[1], "inputs", "x") if "inputs" in top else None
         if inputs:
             self.declare(inputs, "an input", top["inputs"][1])
-        layers = self.layers(get("layers")[1], inputs) if "layers" in top and inputs else None
+        init = self.init(top["init"][1]) if "init" in top else None
+        layers = (self.layers(get("layers")[1], inputs, "init" in top)
+                  if "layers" in top and inputs else None)
 
         loss = None
         if "loss" in top:
@@ -452,7 +644,8 @@ class _Validator:
             if isinstance(value, bool):
                 update_biases = value
             else:
-                self.err(top["update_biases"][1], f"update_biases must be true or false, not {value!r}")
+                self.err(top["update_biases"][1],
+                         f"update_biases must be true or false, not {value!r}; write true or false")
 
         n_out = len(layers[-1][0]) if layers else None
         x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out)
@@ -473,7 +666,7 @@ class _Validator:
                     batch = None
             else:
                 self.err(node, f"batch must be 'full' or a whole number of samples per update, "
-                               f"not {value!r}")
+                               f"not {value!r}; write 'batch: full' or 'batch: 1'")
 
         reduction = "mean"
         if "reduction" in top:
@@ -482,25 +675,90 @@ class _Validator:
                 reduction = value
             elif value is not None:
                 self.err(top["reduction"][1], f"reduction must be 'mean' or 'sum', not '{value}'"
-                         f"{did_you_mean(value, REDUCTIONS)}")
+                         f"{did_you_mean(value, REDUCTIONS) or '; write mean or sum'}")
 
         iterations = 1
         if "iterations" in top:
-            iterations = self.integer(top["iterations"][1], "iterations", 1) or 1
+            least = int(key_of("scenario", "iterations").minimum or 1)
+            iterations = self.integer(top["iterations"][1], "iterations", least) or 1
 
         if layers and loss:
             self.compatibility(top, layers, loss, t)
         self.unique_names()
 
-        if self.problems or None in (inputs, layers, loss, lr, x):
+        if self.problems or None in (inputs, layers, loss, lr, x) or ("init" in top and not init):
             return None
+        drawn: dict[str, Any] | None = None
+        if init is not None:
+            drawn = self.draw(init, layers, len(inputs), top["init"][0])
+            if drawn is None:
+                return None
         return self.build(name, title, source, description, inputs, layers, loss, lr,
-                          update_biases, x, t, batch, reduction, iterations)
+                          update_biases, x, t, batch, reduction, iterations, drawn)
 
-    def layers(self, node: yaml.Node, inputs: list[str]) -> list | None:
+    def init(self, node: yaml.Node) -> dict[str, Any] | None:
+        """The `init:` mapping: seed, scheme and decimals of the values to draw."""
+        m = self.mapping(node, "init", INIT_KEYS)
+        if m is None:
+            return None
+        ok = True
+        out: dict[str, Any] = {k.name: k.default for k in FORMAT["init"]}
+        for k in FORMAT["init"]:
+            if k.name not in m:
+                if k.required:
+                    self.err(node, f"init is missing '{k.name}'; {k.fix}")
+                    ok = False
+                continue
+            vnode = m[k.name][1]
+            if k.type == "integer":
+                value = self.integer(vnode, f"init {k.name}", int(k.minimum or 0))
+                if value is not None and k.maximum is not None and value > k.maximum:
+                    self.err(vnode, f"init {k.name} must be at most {k.maximum:g}, not {value}")
+                    value = None
+            else:  # the scheme
+                value = self.text(vnode, f"init {k.name}")
+                choices = k.choices() if k.choices else ()
+                if value is not None and value not in choices:
+                    self.err(vnode, f"unknown init scheme '{value}'{did_you_mean(value, choices)}"
+                                    f"; choose one of: {', '.join(choices)}")
+                    value = None
+            if value is None:
+                ok = False
+            out[k.name] = value
+        return out if ok else None
+
+    def draw(self, init: dict[str, Any], layers: list, n_inputs: int,
+             where: yaml.Node) -> dict[str, Any] | None:
+        """Fill in the weights and biases the layers left out, with numbers drawn from `init`.
+
+        Drawing is arithmetic, so it lives in bpwalk.practice; this only decides what to draw.
+        """
+        from bpwalk import practice
+
+        rng = practice.generator(init["seed"])
+        names: list[str] = []
+        fan_in = n_inputs
+        for index, layer in enumerate(layers):
+            neurons, _, _, weights, wnames, bkind, bvals, bnames = layer
+            n = len(neurons)
+            if weights is _DRAW:
+                weights = practice.init_weights(rng, init["scheme"], fan_in, n, init["decimals"])
+                names += [w for row in wnames for w in row]
+            if bvals is _DRAW:
+                bvals = practice.init_biases(rng, init["scheme"], n, init["decimals"])
+                names += list(bnames)
+            layers[index] = (neurons, layer[1], layer[2], weights, wnames, bkind, bvals, bnames)
+            fan_in = n
+        if not names:
+            self.err(where, "init has nothing to draw: every layer gives its weights and bias; "
+                            "remove 'init', or leave out the weights you want drawn")
+            return None
+        return {**init, "drawn": names}
+
+    def layers(self, node: yaml.Node, inputs: list[str], has_init: bool = False) -> list | None:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.err(node, "layers must be a list with one entry per layer, from the first hidden "
-                           "layer to the output layer (each '- neurons: ...')")
+                           "layer to the output layer; start each with '- neurons: ...'")
             return None
         out = []
         fan_in = len(inputs)
@@ -512,9 +770,9 @@ class _Validator:
             m = self.mapping(lnode, where, LAYER_KEYS)
             if m is None:
                 return None
-            for key in ("neurons", "activation", "weights"):
-                if key not in m:
-                    self.err(lnode, f"{where} is missing '{key}'; {_HELP[key]}")
+            for k in FORMAT["layer"]:
+                if k.required and k.name not in m and not (k.unless == "init" and has_init):
+                    self.err(lnode, f"{where} is missing '{k.name}'; {_HELP[k.name]}")
             if "neurons" not in m:
                 return None
             is_output = index == n_layers - 1
@@ -548,7 +806,7 @@ class _Validator:
 
             weights = self.matrix(m["weights"][1], f"{where} weights", n, fan_in,
                                   neurons, self._inputs_names(index, inputs, out)) \
-                if "weights" in m else None
+                if "weights" in m else (_DRAW if has_init else None)
 
             if "weight_names" in m:
                 weight_names = self.name_matrix(m["weight_names"][1], f"{where} weight_names", n, fan_in)
@@ -560,7 +818,9 @@ class _Validator:
                          m.get("weight_names", m.get("weights", (None, lnode)))[1])
 
             bias_kind, bias_values = "none", []
-            if "bias" in m:
+            if "bias" not in m and has_init:  # init draws one bias per neuron
+                bias_kind, bias_values = "per_neuron", _DRAW
+            elif "bias" in m:
                 bnode = m["bias"][1]
                 if isinstance(bnode, yaml.SequenceNode):
                     vals = self.vector(bnode, f"{where} bias", n)
@@ -607,8 +867,9 @@ class _Validator:
     def matrix(self, node: yaml.Node, what: str, rows: int, cols: int,
                row_names: list[str], col_names: list[str]) -> list[list[float]] | None:
         if not isinstance(node, yaml.SequenceNode):
-            self.err(node, f"{what} must be a list of rows, one per neuron "
-                           f"({rows} row{'s' * (rows != 1)} of {cols} number{'s' * (cols != 1)})")
+            self.err(node, f"{what} must be a list of rows, one per neuron; write {rows} "
+                           f"row{'s' * (rows != 1)} of {cols} number{'s' * (cols != 1)}, "
+                           "like [[0.1, 0.2], [0.3, 0.4]]")
             return None
         if len(node.value) != rows:
             self.err(node, f"{what} has {len(node.value)} row{'s' * (len(node.value) != 1)} but the "
@@ -618,8 +879,9 @@ class _Validator:
         out = []
         for r, rnode in enumerate(node.value):
             if not isinstance(rnode, yaml.SequenceNode):
-                self.err(rnode, f"{what} row {r + 1} ({row_names[r]}) must be a list of {cols} "
-                                f"numbers, one per input ({', '.join(col_names)})")
+                self.err(rnode, f"{what} row {r + 1} ({row_names[r]}) must be a list; write {cols} "
+                                f"number{'s' * (cols != 1)} in brackets, one per input "
+                                f"({', '.join(col_names)})")
                 return None
             if len(rnode.value) != cols:
                 self.err(rnode, f"{what} row {r + 1} ({row_names[r]}) has {len(rnode.value)} "
@@ -636,7 +898,7 @@ class _Validator:
         if (not isinstance(node, yaml.SequenceNode) or len(node.value) != rows
                 or any(not isinstance(r, yaml.SequenceNode) or len(r.value) != cols
                        for r in node.value)):
-            self.err(node, f"{what} must have the same shape as weights: {rows} row"
+            self.err(node, f"{what} must have the same shape as weights; write {rows} row"
                            f"{'s' * (rows != 1)} of {cols} name{'s' * (cols != 1)}")
             return None
         out = [[self.name(c, what) for c in r.value] for r in node.value]
@@ -644,8 +906,8 @@ class _Validator:
 
     def data(self, node: yaml.Node, n_in: int | None, n_out: int | None):
         if not isinstance(node, yaml.SequenceNode) or not node.value:
-            self.err(node, "data must be a list of samples, each '- inputs: [...]' with "
-                           "'targets: [...]'")
+            self.err(node, "data must be a list of samples; write each as '- inputs: [...]' "
+                           "with 'targets: [...]' below it")
             return None, None
         xs, ts = [], []
         for i, snode in enumerate(node.value):
@@ -653,9 +915,9 @@ class _Validator:
             m = self.mapping(snode, where, SAMPLE_KEYS)
             if m is None:
                 continue
-            for key in SAMPLE_KEYS:
-                if key not in m:
-                    self.err(snode, f"{where} is missing '{key}'; write '{key}: [...]'")
+            for k in FORMAT["sample"]:
+                if k.required and k.name not in m:
+                    self.err(snode, f"{where} is missing '{k.name}'; {k.fix}")
             if "inputs" in m:
                 x = self.vector(m["inputs"][1], f"{where} inputs", n_in)
                 xs.append(x)
@@ -700,7 +962,7 @@ class _Validator:
                 seen[name] = where
 
     def build(self, name, title, source, description, inputs, layers, loss, lr, update_biases,
-              x, t, batch, reduction, iterations) -> Scenario:
+              x, t, batch, reduction, iterations, init=None) -> Scenario:
         built = []
         params: list[str] = []
         for neurons, activation, slope, weights, wnames, bkind, bvals, bnames in layers:
@@ -714,7 +976,7 @@ class _Validator:
             name=name, title=title, source=source, description=description, path=self.file,
             inputs=tuple(inputs), layers=tuple(built), loss=loss, learning_rate=lr,
             update_biases=update_biases, x=_frozen(x), targets=_frozen(t), batch=batch,
-            reduction=reduction, iterations=iterations, param_names=tuple(params),
+            reduction=reduction, iterations=iterations, param_names=tuple(params), init=init,
         )
 
 
@@ -740,13 +1002,114 @@ def _per(what: str) -> str:
     return "neuron"
 
 
-_HELP = {
-    "inputs": "write 'inputs: [i1, i2]' (names) or 'inputs: 2'",
-    "layers": "write 'layers:' with one '- neurons: ...' entry per layer",
-    "loss": f"write 'loss: half_squared_error' (or one of {', '.join(LOSSES)})",
-    "learning_rate": "write 'learning_rate: 0.5'",
-    "data": "write 'data:' with '- inputs: [...]' and 'targets: [...]' per sample",
-    "neurons": "write 'neurons: [h1, h2]' or a count like 'neurons: 2'",
-    "activation": f"write 'activation: sigmoid' (or one of {', '.join(ACTIVATIONS)})",
-    "weights": "write 'weights:' with one row per neuron, one number per input",
-}
+# "missing key" hints, from the format table (top-level and layer keys share no names)
+_HELP = {k.name: k.fix for table in ("scenario", "layer") for k in FORMAT[table] if k.fix}
+
+
+# ----------------------------------------------------------------------------- answers files
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One line of a student's answers file: `key: value`, with where it was written.
+
+    `text` is the number exactly as written (``1.50``, not YAML's 1.5), so the judge knows
+    how many decimals the student gave; `value` and `text` are None when left blank.
+    """
+
+    key: str
+    value: float | None
+    text: str | None
+    line: int  # 1-based, of the key
+    col: int
+
+
+_BLANK = {"", "~", "null", "Null", "NULL"}
+
+
+def load_answers(path: str | Path, display_name: str | None = None) -> list[Answer]:
+    """Read an answers file (a mapping from step ids to numbers). Raises ScenarioError."""
+    shown = display_name or str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([Problem(shown, None, None, "no such file; check the path "
+                                     "(an answers file maps step ids to numbers)")]) from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError([Problem(shown, None, None,
+                                     f"is not UTF-8 text (byte {e.start}); save it as UTF-8")]) from None
+    except OSError as e:
+        raise ScenarioError([Problem(shown, None, None,
+                                     f"cannot be read ({e.strerror}); check the path")]) from None
+    return loads_answers(text, shown)
+
+
+def loads_answers(text: str, filename: str = "<answers>") -> list[Answer]:
+    """Parse answers text; every problem is reported with its line and column."""
+    v = _Validator(filename)
+    root = _answers_root(v, text)
+    answers: list[Answer] = []
+    seen: dict[str, int] = {}
+    for knode, vnode in root.value if root is not None else ():
+        m = knode.start_mark
+        key = knode.value if isinstance(knode, yaml.ScalarNode) else None
+        if not key:
+            v.err(knode, "each key must be a step id like 'net:h1' or 'grad:w5'")
+            continue
+        if key in seen:
+            v.err(knode, f"'{key}' appears twice (first on line {seen[key]}); keep one")
+            continue
+        seen[key] = m.line + 1
+        written = _answer_text(v, key, vnode)
+        if written is not False:
+            value = None if written is None else float(written)
+            answers.append(Answer(str(key), value, written, m.line + 1, m.column + 1))
+    if v.problems:
+        raise ScenarioError(v.problems)
+    return answers
+
+
+def _answers_root(v: _Validator, text: str) -> yaml.MappingNode | None:
+    try:
+        docs = [d for d in yaml.compose_all(text, Loader=_Loader) if d is not None]
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        what = (e.problem or e.context or "invalid YAML").strip()
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        v.problems.append(Problem(v.file, line, col, f"YAML syntax error: {what}; write one "
+                                  "'id: number' per line, like 'grad:w5: 0.0822'"))
+        raise ScenarioError(v.problems) from None
+    except yaml.YAMLError as e:
+        raise ScenarioError([Problem(v.file, 1, 1, f"YAML error: {e}; fix the file's syntax")]) from None
+    if not docs:
+        raise ScenarioError([Problem(v.file, 1, 1, "the answers file is empty; write one "
+                                     "'id: number' per line, like 'net:h1: 0.3775'")])
+    root = docs[0]
+    if len(docs) > 1:
+        v.err(docs[1], "the file holds more than one YAML document; keep one set of answers")
+    elif not v._safe(root):
+        pass
+    elif not isinstance(root, yaml.MappingNode):
+        v.err(root, f"answers must be a mapping of 'id: number' lines, not a {_kind(root)}; "
+                    "write e.g. 'net:h1: 0.3775'")
+    if v.problems:
+        raise ScenarioError(v.problems)
+    return root
+
+
+def _answer_text(v: _Validator, key: str, node: yaml.Node) -> str | None | bool:
+    """The number as written, None for a blank, or False (reported) when it is not a number."""
+    if not isinstance(node, yaml.ScalarNode):
+        v.err(node, f"the answer for '{key}' must be a number, not a {_kind(node)}")
+        return False
+    raw = node.value.strip()
+    if not node.style and raw in _BLANK:
+        return None  # left blank, as in an answers template
+    try:
+        number = Decimal(raw.replace("_", ""))
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        v.err(node, f"the answer for '{key}' must be a number, not {raw!r}; write it like 0.5933")
+        return False
+    return raw.replace("_", "")

@@ -112,3 +112,5 @@ class Trace:
     params_final: dict[str, float]  # after the last update
     total_iterations: int
     round_to: int | None = None
+    # final - first for every parameter, computed by the engine so views need not subtract
+    param_change: dict[str, float] = field(default_factory=dict)

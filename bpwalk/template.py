@@ -1,0 +1,124 @@
+"""The text of a new practice scenario (`bpwalk new`): commented YAML around drawn numbers.
+
+The numbers come from bpwalk.practice; this module only lays them out, with the comments a
+student needs to map each number to its symbol (w1: i1 -> h1, ...). Weight and bias names
+follow the loader's defaults, so the comments match what `bpwalk run` shows.
+"""
+
+from __future__ import annotations
+
+from bpwalk.notation import number
+from bpwalk.practice import Numbers
+
+SCHEMA_MODELINE = "# yaml-language-server: $schema=bpwalk.schema.json"
+
+
+def neuron_names(sizes: list[int]) -> list[list[str]]:
+    """Input names, then each layer's neuron names, as the loader would name them."""
+    n_layers = len(sizes) - 1
+    names = [[f"i{k + 1}" for k in range(sizes[0])]]
+    for index, n in enumerate(sizes[1:]):
+        prefix = "o" if index == n_layers - 1 else ("h" if n_layers == 2 else f"h{index + 1}_")
+        names.append([f"{prefix}{k + 1}" for k in range(n)])
+    return names
+
+
+def _list(values: list[float], decimals: int) -> str:
+    return "[" + ", ".join(number(v, decimals) for v in values) + "]"
+
+
+def render(numbers: Numbers, sizes: list[int], activations: list[str], loss: str, seed: int,
+           decimals: int, command: list[str], file_name: str) -> str:
+    names = neuron_names(sizes)
+    shape = "-".join(map(str, sizes))
+    lines = [
+        SCHEMA_MODELINE,
+        f"# A practice problem drawn by 'bpwalk new' (seed {seed}): a {shape} network.",
+        "# Work out the forward pass, the loss, every gradient and the updated weights by",
+        f"# hand, then compare with:  bpwalk run {file_name}",
+        "# The same numbers again:",
+        *(f"#   {line}" for line in command),
+        f"title: Practice problem, {shape} {activations[0]} network (seed {seed})",
+        f"source: bpwalk new, seed {seed}",
+        f"description: a {shape} practice problem, {activations[-1]} outputs, {loss}",
+        f"inputs: [{', '.join(names[0])}]",
+        "layers:",
+    ]
+    w_count = b_count = 0
+    for li, (w_rows, biases) in enumerate(zip(numbers.weights, numbers.biases)):
+        ins, outs = names[li], names[li + 1]
+        lines += [f"  - neurons: [{', '.join(outs)}]",
+                  f"    activation: {activations[li]}",
+                  "    weights:"]
+        rows = [_list(row, decimals) for row in w_rows]
+        width = max(len(r) for r in rows)
+        for j, row in enumerate(rows):
+            labels = ", ".join(f"w{w_count + j * len(ins) + i + 1}: {ins[i]} -> {outs[j]}"
+                               for i in range(len(ins)))
+            lines.append(f"      - {row:<{width}}  # {labels}")
+        w_count += len(outs) * len(ins)
+        bias_labels = ", ".join(f"b{b_count + j + 1} ({outs[j]})" for j in range(len(outs)))
+        lines.append(f"    bias: {_list(biases, decimals)}  # {bias_labels}")
+        b_count += len(outs)
+    lines += [
+        f"loss: {loss}",
+        f"learning_rate: {number(numbers.learning_rate)}",
+        "data:",
+        f"  - inputs: {_list(numbers.inputs, decimals)}",
+        f"    targets: {_list(numbers.targets, decimals)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class PracticeError(ValueError):
+    """An option of `bpwalk new` that cannot make a problem; the message says how to fix it."""
+
+
+MAX_LAYER_SIZE = 6  # a hand calculation stays a hand calculation
+
+
+def parse_shape(shape: str) -> list[int]:
+    parts = shape.replace("x", "-").split("-")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        sizes = []
+    if len(sizes) < 2 or not all(1 <= n <= MAX_LAYER_SIZE for n in sizes) or len(sizes) > 5:
+        raise PracticeError(f"--shape {shape!r}: give the layer sizes from inputs to outputs, "
+                            f"like 2-2-1 (2 to 5 numbers, each 1 to {MAX_LAYER_SIZE})")
+    return sizes
+
+
+def activations_for(activation: str, loss: str, n_layers: int) -> list[str]:
+    """The hidden layers use `activation`; the output layer follows what the loss needs."""
+    from bpwalk.functions import ACTIVATIONS, LOSSES
+    from bpwalk.scenario import did_you_mean
+
+    if loss not in LOSSES:
+        raise PracticeError(f"--loss {loss!r} is not known{did_you_mean(loss, LOSSES)}; "
+                            f"choose one of: {', '.join(LOSSES)}")
+    if activation not in ACTIVATIONS:
+        raise PracticeError(f"--activation {activation!r} is not known"
+                            f"{did_you_mean(activation, ACTIVATIONS)}; choose one of: "
+                            f"{', '.join(a for a in ACTIVATIONS if not ACTIVATIONS[a].output_only)}")
+    if ACTIVATIONS[activation].output_only:
+        raise PracticeError(f"--activation {activation} is only for the output layer; use "
+                            "--loss cross_entropy to get a softmax output layer")
+    output = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}.get(loss, activation)
+    return [activation] * (n_layers - 1) + [output]
+
+
+def practice_text(shape: str, activation: str, loss: str, seed: int, decimals: int,
+                  file_name: str = "practice.yaml") -> str:
+    """The whole file `bpwalk new` writes; checked by the loader before anyone sees it."""
+    from bpwalk.practice import problem
+    from bpwalk.scenario import loads
+
+    sizes = parse_shape(shape)
+    activations = activations_for(activation, loss, len(sizes) - 1)
+    numbers = problem(seed, sizes, activations, loss, decimals)
+    command = [f"bpwalk new {file_name} --seed {seed} --shape {'-'.join(map(str, sizes))} \\",
+               f"  --activation {activation} --loss {loss} --decimals {decimals}"]
+    text = render(numbers, sizes, activations, loss, seed, decimals, command, file_name)
+    loads(text, "<new practice problem>")  # a ScenarioError here is a bug in this module
+    return text

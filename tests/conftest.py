@@ -1,0 +1,26 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+
+def run_cli(*args: str, input: str | None = None, env: dict | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real bpwalk program (python -m bpwalk) as a user would, capturing output."""
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "80", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bpwalk", *args], check=False, capture_output=True,
+                          text=True, input=input, env=full_env, cwd=cwd or ROOT, timeout=120)
+
+
+@pytest.fixture
+def mazur_path() -> Path:
+    return SCENARIOS / "mazur.yaml"

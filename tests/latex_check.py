@@ -3,15 +3,18 @@
 KaTeX is what VS Code's preview and many Markdown sites use; the markdown-katex package
 (a test dependency) ships its command-line build, run here in strict mode, which also
 refuses what real LaTeX would not accept. Expressions are checked in one KaTeX run per mode
-(wrapped in braces side by side); only when that run fails are they checked one by one to
-name the culprits. A brace-balance check first, per expression, catches what wrapping in
+(wrapped in braces side by side); only when that run fails are they split in halves, down
+to the culprits. A brace-balance check first, per expression, catches what wrapping in
 braces could otherwise hide ("a}{b" parses once wrapped).
 """
 
 from __future__ import annotations
 
+import functools
+import platform
 import re
 import subprocess
+from pathlib import Path
 
 _DISPLAY = re.compile(r"^\$\$(.+)\$\$$")
 _INLINE = re.compile(r"(?<![\\$])\$(?!\$)(.+?)(?<!\\)\$")
@@ -68,10 +71,19 @@ def brace_problems(expr: str) -> str | None:
     return None
 
 
+@functools.cache
 def katex_command() -> list[str]:
-    from markdown_katex.wrapper import get_bin_cmd
+    """The KaTeX binary inside the markdown-katex package, found directly: the package's own
+    get_bin_cmd() first tries 'npx --no-install katex', which can hang without a network."""
+    import markdown_katex
 
-    return [*get_bin_cmd(), "--strict"]
+    bin_dir = Path(markdown_katex.__file__).parent / "bin"
+    machine = platform.machine().replace("AMD64", "x86_64")
+    found = sorted(bin_dir.glob(f"*_{machine}-{platform.system()}*"))
+    if not found:
+        raise RuntimeError(f"markdown-katex has no KaTeX binary for {machine}-{platform.system()} "
+                           f"in {bin_dir}")
+    return [str(found[-1]), "--strict"]
 
 
 def _katex(expr: str, display: bool) -> str | None:
@@ -89,9 +101,20 @@ def errors(expressions: list[str], display: bool) -> list[str]:
     """'expression: what is wrong' for each expression that does not parse."""
     out = [f"{e}: {p}" for e in expressions if (p := brace_problems(e))]
     unique = sorted({e for e in expressions if not brace_problems(e)})
-    if not unique or _katex(" \\quad ".join("{" + e + "}" for e in unique), display) is None:
-        return out
-    return out + [f"{e}: {p}" for e in unique if (p := _katex(e, display))]
+    return out + _bisect(unique, display)
+
+
+def _bisect(exprs: list[str], display: bool) -> list[str]:
+    """KaTeX on all at once; when that fails, on each half, down to the culprits."""
+    if not exprs:
+        return []
+    problem = _katex(" \\quad ".join("{" + e + "}" for e in exprs), display)
+    if problem is None:
+        return []
+    if len(exprs) == 1:
+        return [f"{exprs[0]}: {problem}"]
+    half = len(exprs) // 2
+    return _bisect(exprs[:half], display) + _bisect(exprs[half:], display)
 
 
 def check_document(markdown: str) -> list[str]:

@@ -16,7 +16,7 @@ import pytest
 from bpwalk import files
 from bpwalk.engine import run
 from bpwalk.notation import formula, number
-from bpwalk.scenario import load, loads, resolve
+from bpwalk.scenario import bundled_names, load, loads, resolve
 from bpwalk.views import markdown
 from tests import latex_check
 from tests.scenarios_md import ALL
@@ -145,6 +145,9 @@ def exports() -> dict[str, str]:
     for name, text in ALL.items():
         sc = loads(text, name)
         docs[name] = markdown.render(run(sc, show={1, 2, 3}))
+    for name in bundled_names():  # every bundled example, explained in full for 2 updates
+        docs[f"bundled {name}"] = markdown.render(run(load(resolve(name)[0]), iterations=2,
+                                                      show={1, 2}))
     return docs
 
 

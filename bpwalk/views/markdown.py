@@ -19,11 +19,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 
-from bpwalk.functions import LOSSES
-from bpwalk.notation import formula, number, symbol
+from bpwalk.notation import (
+    Formula,
+    activation_formula,
+    formula,
+    loss_formula,
+    number,
+    shortcut,
+    symbol,
+)
 from bpwalk.trace import Iteration, Step, Trace
 
 BLANK_MATH = r"\underline{\qquad\qquad}"  # where a worksheet's result goes
+NET_RULE = r"net = \sum w \cdot input + b \cdot 1"  # as the terminal's layer headings say
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|$#])")
 _URL = re.compile(r"^(https?://[^\s<>]+?)([.,;:)]*)$")
 
@@ -125,8 +133,7 @@ class _Doc:
             f"layer {i + 1}: {lay.activation}"
             + (f" (slope {self.num(lay.slope)})" if lay.activation == "leaky_relu" else "")
             for i, lay in enumerate(sc.layers))])
-        total = LOSSES[sc.loss].total_formula[2]
-        rows.append(["Loss", f"{code(sc.loss)}: {math(total)}"])
+        rows.append(["Loss", f"{code(sc.loss)}: {math(loss_formula(sc.loss, 'latex'))}"])
         if len(sc.x) > 1:
             how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
             rows.append(["Batch", (f"{_plural(len(sc.x), 'sample')}, {how}; the batch's loss "
@@ -197,25 +204,46 @@ class _Doc:
             self.add(f"### {PHASE_TITLES[phase]}", "")
             if phase == "backward":
                 self.add(*self._backward_note(it))
+            elif phase == "loss":
+                self.add(math(loss_formula(self.sc.loss, "latex")), "")
+            elif phase == "update":
+                self.add("Every parameter takes a step against its gradient, scaled by the "
+                         f"learning rate {math(symbol('lr', 'latex'))}: new value = old value "
+                         f"- {math(symbol('lr', 'latex'))} times the gradient.", "")
             for key, group in groupby(steps, key=_group_key):
                 self.group(key, list(group))
+            if phase == "update" and not self.sc.update_biases:
+                fixed = [math(symbol("param:" + b, "latex"))
+                         for lay in self.sc.layers for b in lay.bias_names]
+                if fixed:
+                    self.add(f"{', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} not "
+                             "updated (`update_biases: false`).", "")
 
     def group(self, key: tuple, steps: list[Step]) -> None:
         title = self._group_title(key)
         if title:
             self.add(f"#### {title}", "")
+        phase, _, layer = key
+        if phase == "forward" and layer is not None:
+            act = self.sc.layers[layer - 1].activation
+            self.add(f"{math(NET_RULE)}, then {math(activation_formula(act, 'latex'))}", "")
         for s in steps:
-            f = formula(s, "latex", self.decimals)
-            parts = [f.lhs, f.symbolic] + ([BLANK_MATH] if self.blanks else [f.numeric, f.result])
-            # "= 1 = 1" or a one-term sum's "= 0.4482 = 0.4482" says nothing twice
-            kept = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
-            self.add("$$" + " = ".join(kept) + "$$", "")
+            self.add(self._display(formula(s, "latex", self.decimals)), "")
+            short = shortcut(s, "latex", self.decimals)
+            if short is not None:  # softmax with cross-entropy: delta = out - target
+                self.add(self._display(short), "")
             if s.note:
                 self.add(f"*Note: {text(s.note)}.*", "")
         header = ["Id", "Quantity", "Your answer" if self.blanks else "Value"]
         if self.rounded:
             header += ["Full precision", "Drift"]
         self.add(*table(header, (self._row(s) for s in steps)))
+
+    def _display(self, f: Formula) -> str:
+        parts = [f.lhs, f.symbolic] + ([BLANK_MATH] if self.blanks else [f.numeric, f.result])
+        # "= 1 = 1" or a one-term sum's "= 0.4482 = 0.4482" says nothing twice
+        kept = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
+        return "$$" + " = ".join(kept) + "$$"
 
     def _row(self, s: Step) -> list[str]:
         row = [code(s.id), math(symbol(s.id, "latex")), "" if self.blanks else self.num(s.value)]
@@ -262,9 +290,10 @@ class _Doc:
         n = tr.total_iterations
         after = f"After {_plural(n, 'update')}"
         rows = [[code(f"param:{p}"), math(symbol(f"param:{p}", "latex")), self.num(v),
-                 "" if self.blanks else self.num(tr.params_final[p])]
+                 "" if self.blanks else self.num(tr.params_final[p]),
+                 "" if self.blanks else self.num(tr.param_change[p])]
                 for p, v in tr.params_first.items()]
-        self.add(*table(["Id", "Parameter", "Before", after], rows))
+        self.add(*table(["Id", "Parameter", "Before", after, "Change"], rows))
         if self.blanks:  # the worksheet asks for the loss its update computes, no more
             loss_rows = [["Before the first update", ""]]
         else:

@@ -112,3 +112,20 @@ def test_cli_template_in_a_missing_folder(tmp_path):
     assert r.returncode == 2
     assert "does not exist" in r.stderr and "Traceback" not in r.stderr
     assert r.stdout == ""
+
+
+def test_filled_template_is_marked_by_check(tmp_path):
+    """The template's ids are check's ids: filled in at 4 decimals, every answer is right."""
+    template = tmp_path / "answers.yaml"
+    assert bpwalk("worksheet", "mazur", "--answers-template", str(template)).returncode == 0
+    blank = bpwalk("check", "mazur", str(template))
+    assert blank.returncode == 0 and "left blank" in blank.stdout
+    values = run(load(MAZUR)).iterations[0].values  # the engine's numbers
+    filled = []
+    for line in template.read_text().splitlines():
+        m = re.match(r"^(\S+):(\s+#.*)$", line)
+        filled.append(f"{m.group(1)}: {values[m.group(1)]:.4f}{m.group(2)}" if m else line)
+    template.write_text("\n".join(filled) + "\n")
+    r = bpwalk("check", "mazur", str(template))
+    assert r.returncode == 0, r.stdout
+    assert f"{len(values)} of {len(values)} right" in r.stdout

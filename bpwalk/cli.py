@@ -170,12 +170,42 @@ def run(
         bool, typer.Option("--no-color", help="No colour or bold, even on a terminal "
                                               "(NO_COLOR does the same).")
     ] = False,
+    step: Annotated[
+        bool, typer.Option("--step", help="Step through the solution one key press at a time "
+                                          "(n next, b back, ] [ pass, g go to, ? keys, q quit).")
+    ] = False,
+    quiz: Annotated[
+        bool, typer.Option("--quiz", help="With --step: type each value before it is revealed; "
+                                          "bpwalk check's judge marks it and names the mistake.")
+    ] = False,
 ) -> None:
     """Show the worked solution: forward pass, loss, backward pass, update."""
     if phase is not None and phase not in PHASE_CHOICES:
         raise fail(f"--phase {phase!r}: use one of {', '.join(PHASE_CHOICES)}")
+    if quiz and not step:
+        raise fail("--quiz works while stepping; use: bpwalk run SCENARIO --step --quiz")
+    if step:
+        from bpwalk.stepper import not_a_terminal
+
+        not_tty = not_a_terminal()
+        if not_tty:
+            raise fail(f"--step needs a terminal, and {not_tty} is not one; "
+                       "run without --step to print the whole solution")
     sc = load_scenario(scenario)
     trace = compute(sc, iterations, show, round_to)
+    if step:
+        from bpwalk import stepper
+
+        notation = "ascii" if ascii else "unicode"
+        if quiz:
+            from bpwalk import quiz as quiz_mode
+
+            code = quiz_mode.run(trace, sc, round_to, notation, decimals, phase, no_color)
+        else:
+            code = stepper.run(trace, notation, decimals, phase, no_color)
+        if code == 130:
+            raise fail("interrupted", 130)
+        raise typer.Exit(code)
     from bpwalk.views import terminal
 
     console = terminal.console(no_color=no_color)

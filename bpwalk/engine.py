@@ -638,7 +638,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                     if scenario.loss == "cross_entropy":
                         tt = scenario.targets[idx[b]].tolist()
                         aux = (Operand(f"out:{name}{s}", out[k]), Operand(f"target:{name}{s}", tt[k]))
-                        note = "softmax with cross-entropy: dE/dnet = out - target"
+                        note = "softmax with cross-entropy: this sum equals out minus target"
                     add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[k],
                              ops, fn="softmax", note=note, aux=aux))
             _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, per_b,

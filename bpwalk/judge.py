@@ -164,13 +164,15 @@ class _Ids:
 
 
 class Judge:
-    """Judges answers about the first update of a scenario (the one a worksheet shows)."""
+    """Judges answers about one update of a scenario: the first (the one a worksheet shows),
+    or `iteration` (the quiz judges every update it shows; mistakes go into that one only)."""
 
-    def __init__(self, scenario: Scenario, round_to: int | None = None):
+    def __init__(self, scenario: Scenario, round_to: int | None = None, iteration: int = 1):
         self.scenario = scenario
         self.round_to = round_to
+        self.iteration = iteration
         # The right calculation: an EngineError here is the scenario's own, for the caller.
-        trace = run(scenario, iterations=1, show={1})
+        trace = run(scenario, iterations=iteration, show={iteration})
         base = {s.id: s for s in trace.iterations[0].steps}
         self._runs: dict[tuple, dict[str, Step] | None] = {((), None): base}
         self.by_id = base
@@ -185,8 +187,8 @@ class Judge:
         key = (mistakes, round_to)
         if key not in self._runs:
             try:
-                trace = run(self.scenario, iterations=1, show={1}, round_to=round_to,
-                            mistakes=mistakes)
+                trace = run(self.scenario, iterations=self.iteration, show={self.iteration},
+                            round_to=round_to, mistakes=mistakes)
                 self._runs[key] = {s.id: s for s in trace.iterations[0].steps}
             except EngineError:
                 self._runs[key] = None  # a mistake that blows up reproduces nothing
@@ -253,6 +255,11 @@ class Judge:
                 res.diagnosis = self.describe(kinds[0])
                 if source != step.id:
                     res.diagnosis += f", in {source}, carried into this step"
+                if kinds[0] == "sign" and self.by_id[source].kind == "dnet":
+                    # Not always a slip: some textbooks define the error term with the
+                    # opposite sign, e.g. Han & Kamber's Err_j = out(1 - out)(target - out).
+                    res.diagnosis += (" (if your book's error term is Err = −∂E/∂net, as "
+                                      "Han & Kamber's is, negate it: bpwalk's δ is ∂E/∂net)")
                 if res.also:
                     res.diagnosis += f" (or: {'; '.join(self.describe(k) for k in res.also)})"
                 return

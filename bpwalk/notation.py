@@ -22,10 +22,11 @@ _STYLE_INDEX = {s: i for i, s in enumerate(STYLES)}
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUP = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
 _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
-_GREEK = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega",
-}
+_GREEK = dict(zip(
+    ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+     "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"),
+    "αβγδεζηθικλμνξπρστφχψω",
+))
 
 # ----------------------------------------------------------------------------- numbers
 
@@ -60,8 +61,10 @@ def _name(name: str, style: str) -> str:
     m = _SPLIT.match(name)
     if style == "ascii":
         return name
-    if style == "unicode":
-        return m.group(1) + m.group(2).translate(_SUB) if m else name
+    if style == "unicode":  # theta4 -> θ₄, as the textbook prints it
+        if m:
+            return _GREEK.get(m.group(1), m.group(1)) + m.group(2).translate(_SUB)
+        return name if name == "eta" else _GREEK.get(name, name)  # η alone: the learning rate
     if m:
         head = "\\" + m.group(1) if m.group(1) in _GREEK else m.group(1)
         return f"{head}_{{{m.group(2)}}}"

@@ -252,6 +252,13 @@ def did_you_mean(word: str, choices: Any) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def choice_hint(word: str, choices: Any) -> str:
+    """The end of an 'unknown name' message: the closest choice, and all of them."""
+    names = ", ".join(choices)
+    close = did_you_mean(word, choices)
+    return f"{close} (one of: {names})" if close else f"; choose one of: {names}"
+
+
 # ----------------------------------------------------------------------------- the model
 
 
@@ -629,8 +636,7 @@ class _Validator:
         if "loss" in top:
             loss = self.text(top["loss"][1], "loss")
             if loss is not None and loss not in LOSSES:
-                self.err(top["loss"][1], f"unknown loss '{loss}'{did_you_mean(loss, LOSSES)}"
-                         f"; choose one of: {', '.join(LOSSES)}")
+                self.err(top["loss"][1], f"unknown loss '{loss}'{choice_hint(loss, LOSSES)}")
                 loss = None
         lr = self.number(top["learning_rate"][1], "learning_rate") if "learning_rate" in top else None
         if lr is not None and lr <= 0:
@@ -719,8 +725,7 @@ class _Validator:
                 value = self.text(vnode, f"init {k.name}")
                 choices = k.choices() if k.choices else ()
                 if value is not None and value not in choices:
-                    self.err(vnode, f"unknown init scheme '{value}'{did_you_mean(value, choices)}"
-                                    f"; choose one of: {', '.join(choices)}")
+                    self.err(vnode, f"unknown init scheme '{value}'{choice_hint(value, choices)}")
                     value = None
             if value is None:
                 ok = False
@@ -788,8 +793,7 @@ class _Validator:
                 activation = self.text(m["activation"][1], f"{where} activation")
                 if activation is not None and activation not in ACTIVATIONS:
                     self.err(m["activation"][1], f"unknown activation '{activation}'"
-                             f"{did_you_mean(activation, ACTIVATIONS)}; choose one of: "
-                             f"{', '.join(ACTIVATIONS)}")
+                             f"{choice_hint(activation, ACTIVATIONS)}")
                     activation = None
                 elif activation and ACTIVATIONS[activation].output_only and not is_output:
                     self.err(m["activation"][1], f"{activation} is only for the output layer; "
@@ -1100,7 +1104,8 @@ def _answers_root(v: _Validator, text: str) -> yaml.MappingNode | None:
 def _answer_text(v: _Validator, key: str, node: yaml.Node) -> str | None | bool:
     """The number as written, None for a blank, or False (reported) when it is not a number."""
     if not isinstance(node, yaml.ScalarNode):
-        v.err(node, f"the answer for '{key}' must be a number, not a {_kind(node)}")
+        v.err(node, f"the answer for '{key}' must be a number, not a {_kind(node)}; "
+                    "write one number after the colon")
         return False
     raw = node.value.strip()
     if not node.style and raw in _BLANK:
@@ -1111,5 +1116,9 @@ def _answer_text(v: _Validator, key: str, node: yaml.Node) -> str | None | bool:
         number = None
     if number is None or not number.is_finite():
         v.err(node, f"the answer for '{key}' must be a number, not {raw!r}; write it like 0.5933")
+        return False
+    if number and not -330 < number.adjusted() < 310:  # beyond float64: no step has that value
+        v.err(node, f"the answer for '{key}' is {raw}, beyond what a float64 can hold; "
+                    "check the exponent")
         return False
     return raw.replace("_", "")

@@ -92,15 +92,14 @@ def parse_shape(shape: str) -> list[int]:
 def activations_for(activation: str, loss: str, n_layers: int) -> list[str]:
     """The hidden layers use `activation`; the output layer follows what the loss needs."""
     from bpwalk.functions import ACTIVATIONS, LOSSES
-    from bpwalk.scenario import did_you_mean
+    from bpwalk.scenario import choice_hint
 
     if loss not in LOSSES:
-        raise PracticeError(f"--loss {loss!r} is not known{did_you_mean(loss, LOSSES)}; "
-                            f"choose one of: {', '.join(LOSSES)}")
+        raise PracticeError(f"--loss {loss!r} is not known{choice_hint(loss, LOSSES)}")
     if activation not in ACTIVATIONS:
+        hidden = [a for a in ACTIVATIONS if not ACTIVATIONS[a].output_only]
         raise PracticeError(f"--activation {activation!r} is not known"
-                            f"{did_you_mean(activation, ACTIVATIONS)}; choose one of: "
-                            f"{', '.join(a for a in ACTIVATIONS if not ACTIVATIONS[a].output_only)}")
+                            f"{choice_hint(activation, hidden)}")
     if ACTIVATIONS[activation].output_only:
         raise PracticeError(f"--activation {activation} is only for the output layer; use "
                             "--loss cross_entropy to get a softmax output layer")

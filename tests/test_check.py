@@ -25,6 +25,8 @@ from bpwalk.judge import Judge, agrees, at_decimals, decimals_of, judge_one
 from bpwalk.scenario import Answer, ScenarioError, load, load_answers, loads_answers, resolve
 from bpwalk.views import check as check_view
 
+from .conftest import run_cli
+
 FIXTURES = Path(__file__).parent / "fixtures" / "answers"
 BATCH = FIXTURES / "batch_scenario.yaml"
 runner = CliRunner()
@@ -443,3 +445,23 @@ def test_judge_one_for_the_quiz_takes_text_or_a_number_and_aliases():
     assert judge.judge_one("grad:w5", "0.0822").correct
     wrong = judge.judge_one("grad:w5", written(-right["grad:w5"], 4))
     assert (wrong.correct, wrong.mistake, wrong.expected_text) == (False, "sign", "0.0822")
+
+
+def test_han_kamber_error_term_sign_is_explained(tmp_path):
+    # Han & Kamber print Err6 = 0.1311 (their Err_j = -dE/dnet_j); bpwalk's delta is -0.1312.
+    answers = tmp_path / "hk.yaml"
+    answers.write_text("dnet:u6: 0.1311\n")
+    result = run_cli("check", "han_kamber", str(answers), "--format", "json")
+    assert result.returncode == 1
+    diagnosis = json.loads(result.stdout)["results"][0]["diagnosis"]
+    assert "sign is flipped" in diagnosis and "Han & Kamber" in diagnosis
+
+
+@pytest.mark.parametrize("written", ["9e999999999", "1e400", "-1e310"])
+def test_answers_beyond_float64_are_input_errors(tmp_path, written):
+    answers = tmp_path / "big.yaml"
+    answers.write_text(f"net:h1: {written}\n")
+    result = run_cli("check", "mazur", str(answers))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{answers}:1:9: the answer for 'net:h1' is {written}")
+    assert "Traceback" not in result.stderr

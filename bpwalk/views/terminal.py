@@ -247,6 +247,7 @@ class StepBlock:
     steps: tuple[Step, ...]
     style: str = "unicode"
     decimals: int = 9
+    ask: bool = False  # the quiz: '= ?' where the result goes, so it can be asked for
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rows: list[tuple[str | None, str, str] | None] = []
@@ -255,7 +256,7 @@ class StepBlock:
             if subject is not None and step.subject != subject:
                 rows.append(None)  # a blank line between neurons
             subject = step.subject
-            rows.extend(_step_rows(step, self.style, self.decimals))
+            rows.extend(_step_rows(step, self.style, self.decimals, self.ask))
         lhs_width = max(cell_len(r[0]) for r in rows if r is not None and r[0] is not None)
         width = options.max_width
         # A very long symbol would leave no room: then it gets a line of its own and the
@@ -321,11 +322,18 @@ def steps_grid(steps: Iterable[Step], style: str, decimals: int) -> StepBlock:
     return StepBlock(tuple(steps), style, decimals)
 
 
-def _step_rows(step: Step, style: str, decimals: int) -> list[tuple[str | None, str, str]]:
+def _step_rows(step: Step, style: str, decimals: int, ask: bool = False
+               ) -> list[tuple[str | None, str, str]]:
     f = formula(step, style, decimals)
     rows: list[tuple[str | None, str, str]] = [(f.lhs, f.symbolic, "")]
     if f.numeric != f.symbolic:
         rows.append(("", f.numeric, ""))
+    if ask:
+        rows.append(("", "?", RESULT))
+        short = shortcut(step, style, decimals)
+        if short is not None:
+            rows.append(("", f"{short.symbolic} = {short.numeric}", ""))
+        return rows + ([(None, f"({step.note})", NOTE)] if step.note else [])
     if f.result != f.numeric:
         rows.append(("", f.result, RESULT))
     else:  # the formula is the value itself (a bias input of 1, a linear unit)

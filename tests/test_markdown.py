@@ -15,7 +15,7 @@ import pytest
 
 from bpwalk import files
 from bpwalk.engine import run
-from bpwalk.notation import formula, number
+from bpwalk.notation import formula, number, symbol
 from bpwalk.scenario import bundled_names, load, loads, resolve
 from bpwalk.views import markdown
 from tests import latex_check
@@ -344,8 +344,9 @@ def test_tricky_names():
     for piece in ("\\pi_{2}", "\\mathrm{Delta}", "\\mathrm{b\\_1\\_2}", "\\lambda_{3}",
                   "\\mathrm{theta\\_1}", "net_{a\\_b\\_c}"):
         assert piece in md, piece
-    # a weight named eta must not read as the learning rate
+    # a weight named eta must not read as the learning rate, in LaTeX nor in the terminal
     assert "$$\\mathrm{eta}^{+} = \\mathrm{eta} - \\eta \\cdot " in md
+    assert symbol("param:eta", "unicode") == "eta" and symbol("lr", "unicode") == "η"
 
 
 def test_user_text_is_literal_markdown():

@@ -54,6 +54,16 @@ RoundOpt = Annotated[
                       "rounded value forward, as a hand calculation does."),
 ]
 
+DecimalsOpt = Annotated[  # the same option as run's --decimals
+    int,
+    typer.Option("--decimals", min=0, max=15, metavar="D",
+                 help="Show numbers with at most D decimals (trailing zeros trimmed)."),
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", metavar="FILE",
+                              help="Write to FILE (atomically) instead of stdout."),
+]
+
 
 def _version(value: bool) -> None:
     if value:
@@ -207,24 +217,56 @@ def run(
 def export(
     scenario: ScenarioArg,
     format: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="Output format: json.")
+        str, typer.Option("--format", "-f", metavar="FORMAT",
+                          help="md: Markdown with LaTeX math, for people; json: the trace, for "
+                               "programs.")
     ] = "json",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", metavar="FILE",
-                                     help="Write to FILE (atomically) instead of stdout.")
-    ] = None,
+    output: OutputOpt = None,
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
+    decimals: DecimalsOpt = 9,
 ) -> None:
-    """Write the full step trace as JSON for programs."""
-    if format != "json":
-        raise fail(f"--format {format!r} is not known; use json")
+    """Write the worked solution as Markdown (md) or the full step trace as JSON.
+
+    The JSON trace keeps every number at full precision; --decimals applies to md.
+    """
+    if format not in ("md", "json"):
+        raise fail(f"--format {format!r} is not known; use md or json")
     sc = load_scenario(scenario)
     trace = compute(sc, iterations, show, round_to)
+    if format == "md":
+        from bpwalk.views import markdown
+
+        emit(markdown.render(trace, decimals=decimals), output)
+        return
     from bpwalk.views import json as json_view
 
     emit(json_view.render(trace), output)
+
+
+@app.command()
+def worksheet(
+    scenario: ScenarioArg,
+    output: OutputOpt = None,
+    answers_template: Annotated[
+        Path | None, typer.Option("--answers-template", metavar="FILE",
+                                     help="Also write a YAML answers file with every step id "
+                                          "and no values, ready for 'bpwalk check'.")
+    ] = None,
+    decimals: DecimalsOpt = 9,
+) -> None:
+    """Write a Markdown worksheet: the first update's formulas with blanks for the results."""
+    if output is not None and answers_template is not None and \
+            output.resolve() == answers_template.resolve():
+        raise fail(f"{output}: given as both -o and --answers-template; use two file names")
+    sc = load_scenario(scenario)
+    trace = compute(sc, 1, "first", None)
+    from bpwalk.views import answers, markdown
+
+    if answers_template is not None:
+        emit(answers.render(trace), answers_template)
+    emit(markdown.render(trace, decimals=decimals, blanks=True), output)
 
 
 @app.command()

@@ -16,8 +16,24 @@ def write_atomic(path: Path, text: str) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name, like {path / 'trace.md'}")
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{path}: {folder} is a file, not a folder; give a path inside a folder")
     if not folder.is_dir():
         raise OutputError(f"{path}: the folder {folder} does not exist; create it first")
+    if path.exists() and not path.is_file():
+        # A device or a pipe (/dev/null, /dev/stdout): write into it; renaming a temporary
+        # file over it would replace the device itself.
+        try:
+            with open(path, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+        except OSError as e:
+            raise OutputError(f"{path}: cannot be written ({e.strerror})") from None
+        return
+    if path.exists() and not path.stat().st_mode & 0o222:
+        # The rename would replace a read-only file (and root may write anything): refuse,
+        # as cp and editors do, rather than overwrite a file someone protected.
+        raise OutputError(f"{path}: the file is read-only; make it writable (chmod u+w) or "
+                          "choose another name")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:

@@ -168,7 +168,7 @@ LOSSES: dict[str, Loss] = {
             term_formula=("½({t} − {out})²", "1/2 ({t} - {out})^2", r"\tfrac{1}{2}({t} - {out})^2"),
             derivative_formula=("−({t} − {out})", "-({t} - {out})", r"-({t} - {out})"),
             total_formula=("E = Σ ½(target − out)²", "E = sum 1/2 (target - out)^2",
-                           r"E = \sum_k \tfrac{1}{2}(target_k - out_k)^2"),
+                           r"E_{total} = \sum_k \tfrac{1}{2}(target_k - out_k)^2"),
             description="sum over outputs of 1/2 (target - out)^2 (Mazur's E_total)",
         ),
         Loss(
@@ -178,7 +178,7 @@ LOSSES: dict[str, Loss] = {
             term_formula=("({t} − {out})²", "({t} - {out})^2", r"({t} - {out})^2"),
             derivative_formula=("−2({t} − {out})", "-2({t} - {out})", r"-2({t} - {out})"),
             total_formula=("E = Σ (target − out)²", "E = sum (target - out)^2",
-                           r"E = \sum_k (target_k - out_k)^2"),
+                           r"E_{total} = \sum_k (target_k - out_k)^2"),
             description="sum over outputs of (target - out)^2",
         ),
         Loss(
@@ -189,7 +189,7 @@ LOSSES: dict[str, Loss] = {
             derivative_formula=("−2({t} − {out})/{K}", "-2({t} - {out})/{K}",
                                 r"-\frac{2({t} - {out})}{{K}}"),
             total_formula=("E = (1/K) Σ (target − out)²", "E = (1/K) sum (target - out)^2",
-                           r"E = \frac{1}{K}\sum_k (target_k - out_k)^2"),
+                           r"E_{total} = \frac{1}{K}\sum_k (target_k - out_k)^2"),
             description="mean over the K outputs of (target - out)^2",
         ),
         Loss(
@@ -204,7 +204,7 @@ LOSSES: dict[str, Loss] = {
                                 r"\frac{{out} - {t}}{{out}(1 - {out}) \cdot {K}}"),
             total_formula=("E = −(1/K) Σ [t ln out + (1 − t) ln(1 − out)]",
                            "E = -(1/K) sum [t ln out + (1 - t) ln(1 - out)]",
-                           r"E = -\frac{1}{K}\sum_k \left[t_k \ln out_k + (1 - t_k)\ln(1 - out_k)\right]"),
+                           r"E_{total} = -\frac{1}{K}\sum_k \left[t_k \ln out_k + (1 - t_k)\ln(1 - out_k)\right]"),
             description="binary cross-entropy, averaged over outputs (sigmoid outputs)",
         ),
         Loss(
@@ -214,7 +214,7 @@ LOSSES: dict[str, Loss] = {
             term_formula=("−{t} ln {out}", "-{t} ln {out}", r"-{t} \ln {out}"),
             derivative_formula=("−{t}/{out}", "-{t}/{out}", r"-\frac{{t}}{{out}}"),
             total_formula=("E = −Σ target ln out", "E = -sum target ln out",
-                           r"E = -\sum_k target_k \ln out_k"),
+                           r"E_{total} = -\sum_k target_k \ln out_k"),
             description="categorical cross-entropy -sum t ln out (softmax output)",
         ),
         Loss(

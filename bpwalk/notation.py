@@ -31,11 +31,13 @@ _GREEK = dict(zip(
 # ----------------------------------------------------------------------------- numbers
 
 
-def number(value: float, decimals: int = 9) -> str:
+def number(value: float, decimals: int = 9, fixed: bool = False) -> str:
     """A number as a person writes it: at most `decimals` decimals, trailing zeros trimmed.
 
     Scientific notation only when fixed notation would hide the number (it would round to 0,
-    or it is 1e15 or more); then with 4 significant digits, like 3.51e-10.
+    or it is 1e15 or more); then with 4 significant digits, like 3.51e-10. With `fixed`, a
+    number too small for `decimals` is written 0: for differences such as rounding drift,
+    where anything below the last shown digit is float noise, not news.
     """
     if not math.isfinite(value):
         return str(value)
@@ -43,7 +45,7 @@ def number(value: float, decimals: int = 9) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     if text in ("0", "-0"):
-        if value == 0:
+        if value == 0 or fixed:
             return "0"
         return f"{value:.4g}"
     if abs(value) >= 1e15:
@@ -62,11 +64,12 @@ def _name(name: str, style: str) -> str:
     if style == "unicode":  # theta4 -> θ₄, as the textbook prints it
         if m:
             return _GREEK.get(m.group(1), m.group(1)) + m.group(2).translate(_SUB)
-        return _GREEK.get(name, name)
+        return name if name == "eta" else _GREEK.get(name, name)  # η alone: the learning rate
     if m:
         head = "\\" + m.group(1) if m.group(1) in _GREEK else m.group(1)
         return f"{head}_{{{m.group(2)}}}"
-    return "\\" + name if name in _GREEK else _text(name)
+    # a parameter called eta stays a word: a bare \eta is the learning rate
+    return "\\" + name if name in _GREEK and name != "eta" else _text(name)
 
 
 def _text(name: str) -> str:

@@ -62,6 +62,7 @@ class Step:
     note: str = ""
     aux: tuple[Operand, ...] = ()  # extra operands a view may show (softmax+CE: out, target)
     exact: float | None = None  # the full-precision value when the trace is rounded
+    drift: float | None = None  # value - exact: what rounding carried forward (rounded traces)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {

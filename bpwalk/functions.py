@@ -22,7 +22,9 @@ def _sigmoid(net: Array) -> Array:
     # exp(-net) overflows to inf for net << 0; 1 / (1 + inf) is the right limit, 0. The
     # engine computes under np.errstate(all="ignore"), so the overflow is not warned about;
     # a guard of its own here would cost more than the sigmoid itself on small networks.
-    return 1.0 / (1.0 + np.exp(-net))
+    e = np.exp(-net)
+    e += 1.0  # in place: on a network this small, fewer new arrays is most of the cost
+    return np.reciprocal(e, out=e)  # exactly 1.0 / e
 
 
 def _softmax(net: Array) -> Array:
@@ -164,7 +166,7 @@ LOSSES: dict[str, Loss] = {
         Loss(
             "half_squared_error",
             term=lambda o, t, k: 0.5 * (t - o) ** 2,
-            derivative=lambda o, t, k: -(t - o),
+            derivative=lambda o, t, k: o - t,  # = -(t - o), bit for bit
             term_formula=("½({t} − {out})²", "1/2 ({t} - {out})^2", r"\tfrac{1}{2}({t} - {out})^2"),
             derivative_formula=("−({t} − {out})", "-({t} - {out})", r"-({t} - {out})"),
             total_formula=("E = Σ ½(target − out)²", "E = sum 1/2 (target - out)^2",
@@ -174,7 +176,7 @@ LOSSES: dict[str, Loss] = {
         Loss(
             "squared_error",
             term=lambda o, t, k: (t - o) ** 2,
-            derivative=lambda o, t, k: -2.0 * (t - o),
+            derivative=lambda o, t, k: 2.0 * (o - t),
             term_formula=("({t} − {out})²", "({t} - {out})^2", r"({t} - {out})^2"),
             derivative_formula=("−2({t} − {out})", "-2({t} - {out})", r"-2({t} - {out})"),
             total_formula=("E = Σ (target − out)²", "E = sum (target - out)^2",

@@ -45,7 +45,7 @@ IterationsOpt = Annotated[
 ShowOpt = Annotated[
     str,
     typer.Option("--show", metavar="WHICH",
-                 help="Updates to explain in full: first, last, all, or numbers like 1,5,10."),
+                 help="Updates to explain in full: first, last, all, none, or numbers like 1,5,10."),
 ]
 RoundOpt = Annotated[
     int | None,
@@ -108,10 +108,13 @@ def parse_show(spec: str, iterations: int) -> set[int]:
         return {iterations}
     if spec == "all":
         return set(range(1, iterations + 1))
+    if spec == "none":  # train only: the loss history and the final parameters
+        return set()
     try:
         chosen = {int(part) for part in spec.split(",") if part.strip()}
     except ValueError:
-        raise fail(f"--show {spec!r}: use first, last, all, or update numbers like 1,5,10") from None
+        raise fail(f"--show {spec!r}: use first, last, all, none, or update numbers like "
+                   "1,5,10") from None
     outside = sorted(i for i in chosen if not 1 <= i <= iterations)
     if outside or not chosen:
         raise fail(f"--show {spec!r}: there {'is' if iterations == 1 else 'are'} {iterations} "
@@ -191,6 +194,9 @@ def run(
         if not_tty:
             raise fail(f"--step needs a terminal, and {not_tty} is not one; "
                        "run without --step to print the whole solution")
+        if show.strip().lower() == "none":
+            raise fail("--step walks through explained updates, and --show none explains none; "
+                       "use --show first, last, all or update numbers")
     sc = load_scenario(scenario)
     trace = compute(sc, iterations, show, round_to)
     if step:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -112,3 +113,14 @@ def test_divergence_names_the_first_non_finite_step(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith(f"{path}: update ") and "smaller learning_rate" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_show_none_trains_without_explaining():
+    result = run_cli("export", "mazur", "--iterations", "50", "--show", "none")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["iterations"] == [] and len(data["loss_history"]) == 51
+    shown = json.loads(run_cli("export", "mazur", "--iterations", "50").stdout)
+    assert data["loss_history"] == shown["loss_history"]  # explaining update 1 changes nothing
+    text = run_cli("run", "mazur", "--iterations", "50", "--show", "none").stdout
+    assert "Forward pass" not in text and "Loss after 50 updates" in text

@@ -35,10 +35,11 @@ def render(trace: Trace) -> str:
     if trace.round_to is not None:
         head.append(f'"round": {trace.round_to}')
     iterations = ",\n  ".join(_iteration(it) for it in trace.iterations)
+    iterations = f"[\n  {iterations}]" if iterations else "[]"
     final = {"params": trace.params_final, "loss": trace.loss_history[-1]}
     return (
         "{" + ",\n ".join(head) + ",\n"
-        f' "iterations": [\n  {iterations}],\n'
+        f' "iterations": {iterations},\n'
         f' "loss_history": {_dump(trace.loss_history)},\n'
         f' "final": {_dump(final)}}}\n'
     )

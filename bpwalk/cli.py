@@ -182,7 +182,10 @@ def run(
                                           "bpwalk check's judge marks it and names the mistake.")
     ] = False,
 ) -> None:
-    """Show the worked solution: forward pass, loss, backward pass, update."""
+    """The worked solution in the terminal, step by step.
+
+    Each quantity is written as its formula, the numbers substituted, and the result.
+    """
     if phase is not None and phase not in PHASE_CHOICES:
         raise fail(f"--phase {phase!r}: use one of {', '.join(PHASE_CHOICES)}")
     if quiz and not step:
@@ -233,7 +236,7 @@ def export(
     round_to: RoundOpt = None,
     decimals: DecimalsOpt = 9,
 ) -> None:
-    """Write the worked solution as Markdown (md) or the full step trace as JSON.
+    """Export the solution: Markdown with LaTeX math, or JSON.
 
     The JSON trace keeps every number at full precision; --decimals applies to md.
     """
@@ -262,7 +265,11 @@ def worksheet(
     ] = None,
     decimals: DecimalsOpt = 9,
 ) -> None:
-    """Write a Markdown worksheet: the first update's formulas with blanks for the results."""
+    """Write a Markdown worksheet with blanks where the results go.
+
+    The first update's formulas, the given numbers, and an empty line for each result;
+    --answers-template writes the matching answers file for 'bpwalk check'.
+    """
     if output is not None and answers_template is not None and \
             output.resolve() == answers_template.resolve():
         raise fail(f"{output}: given as both -o and --answers-template; use two file names")
@@ -281,7 +288,7 @@ def validate(
         list[str], typer.Argument(metavar="SCENARIO...", help="Scenario files to check.")
     ],
 ) -> None:
-    """Check scenario files and report every problem found (exit 2 if any)."""
+    """Check scenario files; report every problem found (exit 2 if any)."""
     from bpwalk.scenario import ScenarioError, load, resolve
 
     bad = 0
@@ -319,7 +326,7 @@ def check(
                           "rounding at their own decimals too."),
     ] = None,
 ) -> None:
-    """Mark a student's numbers: find the first wrong step and name the mistake.
+    """Mark a student's answers and name the first mistake.
 
     Exit 0 when every answer is right, 1 when any is wrong, 2 for bad input.
     """
@@ -350,7 +357,7 @@ def check(
 
 @app.command()
 def examples() -> None:
-    """List the bundled example scenarios; run one with 'bpwalk run NAME'."""
+    """List the bundled examples (run one with 'bpwalk run NAME')."""
     import textwrap
 
     from bpwalk.scenario import ScenarioError, bundled_dir, bundled_names, load
@@ -390,7 +397,10 @@ def new(
                                           help="Decimals of the drawn numbers.")] = 2,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
 ) -> None:
-    """Write a practice problem: a commented scenario with random, hand-friendly numbers."""
+    """Write a practice problem with random, hand-friendly numbers.
+
+    A commented scenario file, reproducible from --seed; never overwrites without --force.
+    """
     from bpwalk.files import OutputError, write_atomic
     from bpwalk.practice import fresh_seed
     from bpwalk.template import PracticeError, practice_text
@@ -414,7 +424,10 @@ def schema(
                                      help="Write to FILE (atomically) instead of stdout.")
     ] = None,
 ) -> None:
-    """Print a JSON Schema of the scenario format, for editors (YAML language server)."""
+    """Print a JSON Schema of the scenario format, for editors.
+
+    Point the YAML language server at it to complete and check scenario files.
+    """
     import json
 
     from bpwalk.scenario import json_schema

@@ -34,11 +34,16 @@ def test_version():
     assert result.stdout.strip() == f"bpwalk {__version__}"
 
 
+COMMANDS = ("run", "export", "worksheet", "validate", "check", "examples", "new", "schema")
+
+
 def test_help_lists_every_command_with_one_line():
-    result = run_cli("--help")
+    result = run_cli("--help")  # at COLUMNS=80
     assert result.returncode == 0
-    for command in ("run", "export", "validate"):
+    for command in COMMANDS:
         assert re.search(rf"^\W*{command}\s+\S", result.stdout, re.MULTILINE), command
+    box = result.stdout.split("Commands")[1].split("╰")[0].splitlines()[1:]  # the rows
+    assert len(box) == len(COMMANDS), "each command's help fits one line at 80 columns"
 
 
 def test_help_and_version_do_not_import_numpy_or_the_engine():

@@ -32,6 +32,8 @@ INIT_SCHEMES = ("uniform", "xavier", "he")
 DEFAULT_LEAKY_SLOPE = 0.01
 MAX_NODES = 2_000_000  # expanded size limit: far above any real network, far below a bomb
 
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_PLAIN_FLOAT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")  # finite, no "_"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _DRAW: Any = object()  # a layer's weights or biases that init will draw
 _PLAIN_TAGS = {
@@ -526,6 +528,10 @@ class _Validator:
         return self._constructor.construct_object(node)
 
     def number(self, node: yaml.Node, what: str) -> float | None:
+        if node.tag == _FLOAT_TAG and _PLAIN_FLOAT.match(node.value):
+            value = float(node.value)  # the common case: what the constructor would return
+            if math.isfinite(value):  # 1.0e400 goes on to the error below
+                return value
         value = self.scalar(node) if isinstance(node, yaml.ScalarNode) else None
         if isinstance(value, str):
             # YAML 1.1 reads 1e-3 (no dot) as a string; a user means the number.

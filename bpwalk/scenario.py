@@ -17,8 +17,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
@@ -264,6 +265,13 @@ def choice_hint(word: str, choices: Any) -> str:
 # ----------------------------------------------------------------------------- the model
 
 
+class Connection(NamedTuple):
+    param: str  # w5, b1
+    layer: int  # 0-based
+    source: str | None  # the input or neuron a weight carries; None for a bias
+    targets: tuple[str, ...]  # the neuron it feeds (a shared bias: every neuron of the layer)
+
+
 @dataclass(frozen=True)
 class Layer:
     neurons: tuple[str, ...]
@@ -304,6 +312,23 @@ class Scenario:
     def layer_inputs(self, index: int) -> tuple[str, ...]:
         """Names of what feeds layer `index` (0-based): the inputs or the previous neurons."""
         return self.inputs if index == 0 else self.layers[index - 1].neurons
+
+    @cached_property  # frozen, so computed once; the stepper asks at every key press
+    def connections(self) -> tuple[Connection, ...]:
+        """What every parameter connects, layer by layer, weights row by row, then biases.
+
+        Tutorials number weights differently; every view shows this, so "w6" is never
+        ambiguous.
+        """
+        out: list[Connection] = []
+        for li, lay in enumerate(self.layers):
+            feeds = self.layer_inputs(li)
+            for j, row in enumerate(lay.weight_names):
+                out += [Connection(w, li, feeds[i], (lay.neurons[j],)) for i, w in enumerate(row)]
+            for j, b in enumerate(lay.bias_names):
+                fed = lay.neurons if lay.bias == "shared" else (lay.neurons[j],)
+                out.append(Connection(b, li, None, fed))
+        return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised scenario, as written into the JSON trace."""

@@ -253,15 +253,11 @@ def _where(sc: Any, s: Step) -> str:
     """What a parameter connects, so "w5" is never ambiguous: (h1 → o1), or a bias's neurons."""
     if s.layer is None:
         return ""
-    lay = sc.layers[s.layer - 1]
-    feeds = sc.layer_inputs(s.layer - 1)
-    for j, row in enumerate(lay.weight_names):
-        if s.subject in row:
-            return f" ({feeds[row.index(s.subject)]} → {lay.neurons[j]})"
-    if s.subject in lay.bias_names:
-        if lay.bias == "shared":
-            return f" (bias of {', '.join(lay.neurons)})"
-        return f" (bias of {lay.neurons[lay.bias_names.index(s.subject)]})"
+    for c in sc.connections:
+        if c.param == s.subject:
+            if c.source is None:
+                return f" (bias of {', '.join(c.targets)})"
+            return f" ({c.source} → {c.targets[0]})"
     return ""
 
 

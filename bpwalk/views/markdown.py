@@ -169,18 +169,11 @@ class _Doc:
         sc = self.sc
         self.add("## The network", "", "### Parameters", "")
         rows = []
-        for li, lay in enumerate(sc.layers):
-            inputs = sc.layer_inputs(li)
-            for j, row in enumerate(lay.weight_names):
-                for i, wn in enumerate(row):
-                    rows.append([code(f"param:{wn}"), math(symbol(f"param:{wn}", "latex")),
-                                 code(inputs[i]), code(lay.neurons[j]),
-                                 self.num(float(lay.weights[j, i]))])
-            for j, bn in enumerate(lay.bias_names):
-                to = lay.neurons if lay.bias == "shared" else (lay.neurons[j],)
-                rows.append([code(f"param:{bn}"), math(symbol(f"param:{bn}", "latex")),
-                             "1 (bias)", ", ".join(code(n) for n in to),
-                             self.num(float(lay.bias_values[j]))])
+        for c in sc.connections:
+            rows.append([code(f"param:{c.param}"), math(symbol(f"param:{c.param}", "latex")),
+                         "1 (bias)" if c.source is None else code(c.source),
+                         ", ".join(code(n) for n in c.targets),
+                         self.num(self.trace.params_first[c.param])])
         self.add(*table(["Id", "Parameter", "From", "To", "Value"], rows))
         self.add("### Data", "")
         many = len(sc.x) > 1

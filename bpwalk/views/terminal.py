@@ -179,19 +179,17 @@ def network_table(trace: Trace, style: str, decimals: int) -> Table:
     table.add_column("parameter", no_wrap=True)
     table.add_column(f"from {arrow} to", overflow="fold")
     table.add_column("value", justify="right", no_wrap=True)
-    for li, lay in enumerate(sc.layers):
-        # inputs are written as in the formulas (i₁); neurons by name, as in net_h1
-        sources = [symbol("in:" + n, style) for n in sc.inputs] if li == 0 else sc.layers[li - 1].neurons
-        for j, row in enumerate(lay.weight_names):
-            for i, wn in enumerate(row):
-                table.add_row(symbol("param:" + wn, style), f"{sources[i]} {arrow} {lay.neurons[j]}",
-                              number(trace.params_first[wn], decimals))
-        for k, bn in enumerate(lay.bias_names):
-            fed = lay.neurons if lay.bias == "shared" else (lay.neurons[k],)
-            table.add_row(symbol("param:" + bn, style), f"bias {arrow} {', '.join(fed)}",
-                          number(trace.params_first[bn], decimals))
-        if li < len(sc.layers) - 1:
+    layer = 0
+    for c in sc.connections:
+        if c.layer != layer:
             table.add_section()
+            layer = c.layer
+        # inputs are written as in the formulas (i₁); neurons by name, as in net_h1
+        source = ("bias" if c.source is None else
+                  symbol("in:" + c.source, style) if c.layer == 0 else c.source)
+        table.add_row(symbol("param:" + c.param, style),
+                      f"{source} {arrow} {', '.join(c.targets)}",
+                      number(trace.params_first[c.param], decimals))
     return table
 
 

@@ -32,7 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bpwalk.notation import formula, number
-from bpwalk.trace import Step, Trace
+from bpwalk.trace import PHASE_TITLES, Step, Trace
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -208,8 +208,7 @@ HELP = (
 )
 STATUS_KEYS = "n next  b back  ] [ pass  g go to  ? keys  q quit"
 
-PHASE_NAMES = {"forward": "forward pass", "loss": "loss", "backward": "backward pass",
-               "update": "update"}
+PHASE_NAMES = {phase: title.lower() for phase, title in PHASE_TITLES.items()}
 KIND_LABELS = {
     "net": "net input: the weighted sum of what feeds the neuron",
     "out": "output: the activation applied to the net input",

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 PHASES = ("forward", "loss", "backward", "update")
+PHASE_TITLES = {"forward": "Forward pass", "loss": "Loss", "backward": "Backward pass",
+                "update": "Update"}  # how every view heads each phase
 
 
 class Operand(NamedTuple):

@@ -28,19 +28,13 @@ from bpwalk.notation import (
     shortcut,
     symbol,
 )
-from bpwalk.trace import Iteration, Step, Trace
+from bpwalk.trace import PHASE_TITLES, Iteration, Step, Trace
 
 BLANK_MATH = r"\underline{\qquad\qquad}"  # where a worksheet's result goes
 NET_RULE = r"net = \sum w \cdot input + b \cdot 1"  # as the terminal's layer headings say
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|$#])")
 _URL = re.compile(r"^(https?://[^\s<>]+?)([.,;:)]*)$")
 
-PHASE_TITLES = {
-    "forward": "Forward pass",
-    "loss": "Loss",
-    "backward": "Backward pass",
-    "update": "Update",
-}
 
 
 def render(trace: Trace, decimals: int = 9, blanks: bool = False) -> str:

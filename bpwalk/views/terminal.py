@@ -21,6 +21,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 
 from rich import box
 from rich.cells import cell_len
@@ -39,7 +40,7 @@ from bpwalk.notation import (
     shortcut,
     symbol,
 )
-from bpwalk.trace import PHASES, Iteration, Step, Trace
+from bpwalk.trace import PHASE_TITLES, PHASES, Iteration, Step, Trace
 
 # Styles are names, not colours, so --no-color / NO_COLOR / a pipe drop them in one place.
 TITLE = "bold"
@@ -49,12 +50,6 @@ RESULT = "bold green"
 NOTE = "italic yellow"
 DIM = "dim"
 
-PHASE_TITLES = {
-    "forward": "Forward pass",
-    "loss": "Loss",
-    "backward": "Backward pass",
-    "update": "Update",
-}
 LOSS_TABLE_ROWS = 11  # iterations listed in the loss table when there are more
 CURVE_HEIGHT = 8
 
@@ -364,21 +359,12 @@ def iteration(trace: Trace, it: Iteration, phases: Iterable[str], style: str,
 
 def _by_sample(steps: list[Step]) -> list[tuple[int | None, list[Step]]]:
     """Consecutive runs of steps with the same sample, in trace order."""
-    groups: list[tuple[int | None, list[Step]]] = []
-    for s in steps:
-        if not groups or groups[-1][0] != s.sample:
-            groups.append((s.sample, []))
-        groups[-1][1].append(s)
-    return groups
+    return [(k, list(g)) for k, g in groupby(steps, key=lambda s: s.sample)]
 
 
 def _by_layer(steps: list[Step]) -> list[tuple[int | None, list[Step]]]:
-    groups: list[tuple[int | None, list[Step]]] = []
-    for s in steps:
-        if not groups or groups[-1][0] != s.layer:
-            groups.append((s.layer, []))
-        groups[-1][1].append(s)
-    return groups
+    """Consecutive runs of steps in the same layer, in trace order."""
+    return [(k, list(g)) for k, g in groupby(steps, key=lambda s: s.layer)]
 
 
 def _sample_heading(trace: Trace, sample: int, style: str, decimals: int) -> Text:

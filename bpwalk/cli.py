@@ -300,9 +300,7 @@ def validate(
             typer.echo(str(e), err=True)
             bad += 1
             continue
-        n_params = len(sc.param_names)
-        shape = "-".join(str(n) for n in [len(sc.inputs)] + [len(lay.neurons) for lay in sc.layers])
-        typer.echo(f"{shown}: ok ({shape} network, {n_params} parameters, {len(sc.x)} "
+        typer.echo(f"{shown}: ok ({sc.shape} network, {len(sc.param_names)} parameters, {len(sc.x)} "
                    f"sample{'s' * (len(sc.x) != 1)})")
     if bad:
         raise typer.Exit(2)

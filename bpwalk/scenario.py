@@ -309,6 +309,11 @@ class Scenario:
     def outputs(self) -> tuple[str, ...]:
         return self.layers[-1].neurons
 
+    @property
+    def shape(self) -> str:
+        """Layer sizes from the inputs to the outputs, as tutorials write them: 2-2-2."""
+        return "-".join(str(len(n)) for n in [self.inputs, *(lay.neurons for lay in self.layers)])
+
     def layer_inputs(self, index: int) -> tuple[str, ...]:
         """Names of what feeds layer `index` (0-based): the inputs or the previous neurons."""
         return self.inputs if index == 0 else self.layers[index - 1].neurons

@@ -152,10 +152,9 @@ class _Doc:
 
     def _shape(self) -> str:
         sc = self.sc
-        sizes = [len(sc.inputs)] + [len(lay.neurons) for lay in sc.layers]
         parts = [f"inputs {_names(sc.inputs)}"]
         parts += [f"layer {i + 1} {_names(lay.neurons)}" for i, lay in enumerate(sc.layers)]
-        return "-".join(map(str, sizes)) + ": " + "; ".join(parts)
+        return sc.shape + ": " + "; ".join(parts)
 
     # -- the network: parameters and data (the given numbers, shown in a worksheet too)
 

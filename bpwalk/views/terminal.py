@@ -134,10 +134,9 @@ def heading(trace: Trace, style: str, decimals: int) -> Iterator[RenderableType]
     yield Text(sc.title or sc.name, style=TITLE)
     if sc.source:
         yield Text(f"Source: {sc.source}")
-    shape = "-".join(str(len(n)) for n in [sc.inputs] + [lay.neurons for lay in sc.layers])
     acts = ", ".join(f"layer {i} {lay.activation}" for i, lay in enumerate(sc.layers, 1))
     lines = [
-        ("Network", f"{shape} ({acts})"),
+        ("Network", f"{sc.shape} ({acts})"),
         ("Loss", f"{loss_formula(sc.loss, style)}  ({sc.loss})"),
         ("Learning rate", f"{symbol('lr', style)} = {number(sc.learning_rate, decimals)}"),
         ("Biases", "updated" if sc.update_biases else "fixed (update_biases: false)"),

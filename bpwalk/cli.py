@@ -399,7 +399,6 @@ def new(
 
     A commented scenario file, reproducible from --seed; never overwrites without --force.
     """
-    from bpwalk.files import OutputError, write_atomic
     from bpwalk.practice import fresh_seed
     from bpwalk.template import PracticeError, practice_text
 
@@ -408,20 +407,15 @@ def new(
     seed = fresh_seed() if seed is None else seed
     try:
         text = practice_text(shape, activation, loss, seed, decimals, file.name)
-        write_atomic(file, text)
-    except (PracticeError, OutputError) as e:
+    except PracticeError as e:
         raise fail(str(e)) from None
+    emit(text, file)
     typer.echo(f"wrote {file} (seed {seed}); work it out, then compare: bpwalk run {file}",
                err=True)
 
 
 @app.command()
-def schema(
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", metavar="FILE",
-                                     help="Write to FILE (atomically) instead of stdout.")
-    ] = None,
-) -> None:
+def schema(output: OutputOpt = None) -> None:
     """Print a JSON Schema of the scenario format, for editors.
 
     Point the YAML language server at it to complete and check scenario files.

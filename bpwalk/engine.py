@@ -100,7 +100,7 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
                 break
             idx = plan[explained - 1]
             if not full_batch:
-                history.append(_dataset_loss(scenario, params))
+                history.append(_dataset_loss(fast, scenario, params))
             with _collector_paused():
                 it, params, loss = _explained(scenario, params, explained, idx, round_to,
                                               mistakes)
@@ -108,7 +108,7 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
             if full_batch:
                 history.append(loss)
             number = explained + 1
-        history.append(_dataset_loss(scenario, params))
+        history.append(_dataset_loss(fast, scenario, params))
         if not math.isfinite(history[-1]):
             _locate_nonfinite(scenario, params, n_iter + 1, plan[0] if plan else [0])
 
@@ -183,23 +183,6 @@ def _locate_nonfinite(scenario: Scenario, params: Params, number: int, idx: list
 # ----------------------------------------------------------------------------- fast path
 
 
-def _forward(scenario: Scenario, params: Params, x: np.ndarray) -> list[np.ndarray]:
-    """Outputs of every layer, inputs first: [x, out_1, ..., out_L] (rows are samples)."""
-    outs = [x]
-    for lay, w, b in zip(scenario.layers, params.weights, params.biases):
-        net = outs[-1] @ w.T
-        if b.size:
-            net += b
-        outs.append(ACTIVATIONS[lay.activation].value(net, lay.slope))
-    return outs
-
-
-def _dataset_loss(scenario: Scenario, params: Params) -> float:
-    out = _forward(scenario, params, scenario.x)[-1]
-    per_sample = LOSSES[scenario.loss].term(out, scenario.targets, out.shape[1]).sum(axis=1)
-    return float(per_sample.mean() if scenario.reduction == "mean" else per_sample.sum())
-
-
 @dataclass(frozen=True)
 class _FastLayer:
     """What the fast loop needs of one layer, looked up once per run rather than per update."""
@@ -239,6 +222,28 @@ class _FastPath:
                                         1.0 / len(idx) if mean else 1.0)
 
 
+def _forward(layers: list[_FastLayer], weights: list[np.ndarray], biases: list[np.ndarray],
+             x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """net of every layer, and out of every layer with the inputs first (rows are samples)."""
+    nets, outs = [], [x]
+    a = x
+    for lay, w, b in zip(layers, weights, biases):
+        net = a.dot(w.T)  # same numbers as a @ w.T, with less overhead on small arrays
+        if lay.has_bias:
+            net += b
+        nets.append(net)
+        a = lay.value(net, lay.slope)
+        outs.append(a)
+    return nets, outs
+
+
+def _dataset_loss(fast: _FastPath, scenario: Scenario, params: Params) -> float:
+    """The loss over the whole data set, per `reduction` (loss_history's entries)."""
+    out = _forward(fast.layers, params.weights, params.biases, scenario.x)[1][-1]
+    per_sample = fast.term(out, scenario.targets, fast.k).sum(axis=1)
+    return float(per_sample.mean() if scenario.reduction == "mean" else per_sample.sum())
+
+
 def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: list[list[int]],
                   start: int, stop: int, history: list[float]) -> Params:
     """Updates number start..stop-1, vectorised over each batch; appends their losses to history.
@@ -255,17 +260,10 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: lis
     for number in range(start, stop):
         idx = plan[number - 1]
         if not full_batch:  # the data set's loss before the update; full batch: the batch's
-            history.append(_dataset_loss(scenario, Params(weights, biases)))
+            history.append(_dataset_loss(fast, scenario, Params(weights, biases)))
         x, t, scale = per_batch[idx[0]]
-        nets, outs = [], [x]
-        a = x
-        for lay, w, b in zip(layers, weights, biases):
-            net = a.dot(w.T)  # same numbers as a @ w.T, with less overhead on small arrays
-            if lay.has_bias:
-                net += b
-            nets.append(net)
-            a = lay.value(net, lay.slope)
-            outs.append(a)
+        nets, outs = _forward(layers, weights, biases, x)
+        a = outs[-1]
         loss = float(term(a, t, k).sum()) * scale
         if not math.isfinite(loss):
             _locate_nonfinite(scenario, Params(weights, biases), number, idx)

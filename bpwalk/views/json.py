@@ -8,7 +8,6 @@ times slower on a 100,000-parameter trace).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from bpwalk import __version__
 from bpwalk.trace import Iteration, Trace
@@ -16,11 +15,6 @@ from bpwalk.trace import Iteration, Trace
 _dump = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
 # allow_nan=False: the engine never lets a non-finite number through; if one slipped,
 # failing loudly beats writing invalid JSON.
-
-
-def to_data(trace: Trace) -> dict[str, Any]:
-    """The whole document as Python data (what `render` writes)."""
-    return json.loads(render(trace))
 
 
 def _iteration(it: Iteration) -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from bpwalk.scenario.errors import Problem, ScenarioError
-from bpwalk.scenario.yamlread import Loader, Reader, kind
+from bpwalk.scenario.errors import ScenarioError
+from bpwalk.scenario.yamlread import Expect, Reader, kind, read_text
 
 
 @dataclass(frozen=True)
@@ -30,27 +30,28 @@ class Answer:
 _BLANK = {"", "~", "null", "Null", "NULL"}
 
 
+ANSWERS = Expect(
+    what="an answers",
+    missing="check the path (an answers file maps step ids to numbers)",
+    syntax="write one 'id: number' per line, like 'grad:w5: 0.0822'",
+    empty="the answers file is empty; write one 'id: number' per line, like "
+          "'net:h1: 0.3775'",
+    one="one set of answers",
+    mapping="answers must be a mapping of 'id: number' lines, not a {kind}; write e.g. "
+            "'net:h1: 0.3775'",
+)
+
+
 def load_answers(path: str | Path, display_name: str | None = None) -> list[Answer]:
     """Read an answers file (a mapping from step ids to numbers). Raises ScenarioError."""
     shown = display_name or str(path)
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([Problem(shown, None, None, "no such file; check the path "
-                                     "(an answers file maps step ids to numbers)")]) from None
-    except UnicodeDecodeError as e:
-        raise ScenarioError([Problem(shown, None, None,
-                                     f"is not UTF-8 text (byte {e.start}); save it as UTF-8")]) from None
-    except OSError as e:
-        raise ScenarioError([Problem(shown, None, None,
-                                     f"cannot be read ({e.strerror}); check the path")]) from None
-    return loads_answers(text, shown)
+    return loads_answers(read_text(path, shown, ANSWERS), shown)
 
 
 def loads_answers(text: str, filename: str = "<answers>") -> list[Answer]:
     """Parse answers text; every problem is reported with its line and column."""
     v = Reader(filename)
-    root = _answers_root(v, text)
+    root = v.compose(text, ANSWERS)
     answers: list[Answer] = []
     seen: dict[str, int] = {}
     for knode, vnode in root.value if root is not None else ():
@@ -70,34 +71,6 @@ def loads_answers(text: str, filename: str = "<answers>") -> list[Answer]:
     if v.problems:
         raise ScenarioError(v.problems)
     return answers
-
-
-def _answers_root(v: Reader, text: str) -> yaml.MappingNode | None:
-    try:
-        docs = [d for d in yaml.compose_all(text, Loader=Loader) if d is not None]
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        what = (e.problem or e.context or "invalid YAML").strip()
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        v.problems.append(Problem(v.file, line, col, f"YAML syntax error: {what}; write one "
-                                  "'id: number' per line, like 'grad:w5: 0.0822'"))
-        raise ScenarioError(v.problems) from None
-    except yaml.YAMLError as e:
-        raise ScenarioError([Problem(v.file, 1, 1, f"YAML error: {e}; fix the file's syntax")]) from None
-    if not docs:
-        raise ScenarioError([Problem(v.file, 1, 1, "the answers file is empty; write one "
-                                     "'id: number' per line, like 'net:h1: 0.3775'")])
-    root = docs[0]
-    if len(docs) > 1:
-        v.err(docs[1], "the file holds more than one YAML document; keep one set of answers")
-    elif not v._safe(root):
-        pass
-    elif not isinstance(root, yaml.MappingNode):
-        v.err(root, f"answers must be a mapping of 'id: number' lines, not a {kind(root)}; "
-                    "write e.g. 'net:h1: 0.3775'")
-    if v.problems:
-        raise ScenarioError(v.problems)
-    return root
 
 
 def _answer_text(v: Reader, key: str, node: yaml.Node) -> str | None | bool:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
-from bpwalk.scenario.errors import Problem, ScenarioError, choice_hint, did_you_mean
+from bpwalk.scenario.errors import ScenarioError, choice_hint, did_you_mean
 from bpwalk.scenario.format import (
     DEFAULT_LEAKY_SLOPE,
     FORMAT,
@@ -26,44 +26,37 @@ from bpwalk.scenario.format import (
     key_of,
 )
 from bpwalk.scenario.model import Layer, Scenario, frozen
-from bpwalk.scenario.yamlread import Loader, Reader, kind
+from bpwalk.scenario.yamlread import Expect, Reader, read_text
 
 _DRAW: Any = object()  # a layer's weights or biases that init will draw
+
+
+SCENARIO = Expect(
+    what="a scenario",
+    missing="check the path, or run 'bpwalk examples' for the bundled scenarios",
+    syntax="check the indentation, colons and brackets here",
+    empty="the file is empty; a scenario needs at least inputs, layers, loss, learning_rate and data (see "
+          "'bpwalk run mazur' for an example)",
+    one="one scenario per file",
+    mapping="a scenario must be a mapping of keys (inputs:, layers:, ...), not a {kind}; see "
+            "'bpwalk export mazur' or the README for the format",
+)
 
 
 def load(path: str | Path, display_name: str | None = None) -> Scenario:
     """Read and validate a scenario file. Raises ScenarioError with every problem found."""
     shown = display_name or str(path)
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ScenarioError([Problem(shown, None, None,
-                                     "no such file; check the path, or run 'bpwalk examples' "
-                                     "for the bundled scenarios")]) from None
-    except IsADirectoryError:
-        raise ScenarioError([Problem(shown, None, None,
-                                     "is a folder, not a scenario file; name a .yaml file")]) from None
-    except OSError as e:
-        raise ScenarioError([Problem(shown, None, None,
-                                     f"cannot be read ({e.strerror}); check its permissions")]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ScenarioError([Problem(shown, None, None,
-                                     f"is not UTF-8 text (byte {e.start}); save it as UTF-8")]) from None
-    return loads(text, shown, default_name=p.stem)
+    return loads(read_text(path, shown, SCENARIO), shown, default_name=Path(path).stem)
 
 
 def loads(text: str, filename: str = "<scenario>", default_name: str = "scenario") -> Scenario:
     """Validate scenario text; `filename` is used in messages only."""
     v = _Validator(filename)
-    root = v.compose(text)
+    root = v.compose(text, SCENARIO)
     scenario = v.scenario(root, default_name) if root is not None else None
     if v.problems or scenario is None:
         raise ScenarioError(v.problems)
     return scenario
-
 
 
 class _Validator(Reader):
@@ -72,38 +65,6 @@ class _Validator(Reader):
     def __init__(self, filename: str):
         super().__init__(filename)
         self.declared: list[tuple[str, str, yaml.Node]] = []  # (name, what it names, where)
-
-    def compose(self, text: str) -> yaml.Node | None:
-        try:
-            docs = list(yaml.compose_all(text, Loader=Loader))
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            what = (e.problem or e.context or "invalid YAML").strip()
-            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            self.problems.append(Problem(
-                self.file, line, col,
-                f"YAML syntax error: {what}; check the indentation, colons and brackets here"))
-            return None
-        except yaml.YAMLError as e:
-            self.problems.append(Problem(self.file, 1, 1, f"YAML error: {e}; fix the file's syntax"))
-            return None
-        docs = [d for d in docs if d is not None]
-        if not docs:
-            self.err(None, "the file is empty; a scenario needs at least inputs, layers, loss, "
-                           "learning_rate and data (see 'bpwalk run mazur' for an example)")
-            return None
-        if len(docs) > 1:
-            self.err(docs[1], "the file holds more than one YAML document; keep one scenario per file")
-            return None
-        root = docs[0]
-        if not self._safe(root):
-            return None
-        if not isinstance(root, yaml.MappingNode):
-            self.err(root, "a scenario must be a mapping of keys (inputs:, layers:, ...), "
-                           f"not a {kind(root)}; see 'bpwalk export mazur' or the README for "
-                           "the format")
-            return None
-        return root
 
     def scenario(self, root: yaml.Node, default_name: str) -> Scenario | None:
         top = self.mapping(root, "the scenario", TOP_KEYS)

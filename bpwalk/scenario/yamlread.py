@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bpwalk.scenario.errors import Problem, did_you_mean
+from bpwalk.scenario.errors import Problem, ScenarioError, did_you_mean
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 2_000_000  # expanded size limit: far above any real network, far below a bomb
+MAX_FILE_BYTES = 10 * 2**20  # 10 MiB: Mazur's file is 2 KB; /dev/zero would never end
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")  # finite, no "_"
@@ -28,6 +31,41 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 }
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a kind of file holds, for the messages of read_text() and Reader.compose()."""
+
+    what: str  # "a scenario"
+    missing: str  # after "no such file; "
+    syntax: str  # after "YAML syntax error: ...; "
+    empty: str  # the message for an empty file
+    one: str  # after "...more than one YAML document; keep "
+    mapping: str  # the top level is not a mapping: the message, with {kind} for what it is
+
+
+def read_text(path: str | Path, shown: str, expect: Expect) -> str:
+    """The UTF-8 text of a file, at most MAX_FILE_BYTES; every failure a ScenarioError."""
+    def fail(message: str) -> ScenarioError:
+        return ScenarioError([Problem(shown, None, None, message)])
+
+    try:
+        with open(path, "rb") as f:  # a FIFO or a device is read like a file, up to the cap
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise fail(f"no such file; {expect.missing}") from None
+    except IsADirectoryError:
+        raise fail(f"is a folder, not {expect.what} file; name a .yaml file") from None
+    except OSError as e:
+        raise fail(f"cannot be read ({e.strerror}); check the path and its permissions") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise fail(f"is larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for {expect.what} "
+                   "file; is it the right file?")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise fail(f"is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
 
 
 class Reader:
@@ -48,6 +86,36 @@ class Reader:
             self.problems.append(Problem(self.file, m.line + 1, m.column + 1, message))
 
     # -- parsing
+
+    def compose(self, text: str, expect: Expect) -> yaml.MappingNode | None:
+        """The one document of `text` as a node tree, or None with the problem recorded:
+        the one place a YAML error becomes FILE:LINE:COL."""
+        try:
+            docs = [d for d in yaml.compose_all(text, Loader=Loader) if d is not None]
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            what = (e.problem or e.context or "invalid YAML").strip()
+            line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            self.problems.append(Problem(self.file, line, col,
+                                         f"YAML syntax error: {what}; {expect.syntax}"))
+            return None
+        except yaml.YAMLError as e:
+            self.err(None, f"YAML error: {e}; fix the file's syntax")
+            return None
+        if not docs:
+            self.err(None, expect.empty)
+            return None
+        if len(docs) > 1:
+            self.err(docs[1], f"the file holds more than one YAML document; keep {expect.one}")
+            return None
+        root = docs[0]
+        if not self._safe(root):
+            return None
+        if not isinstance(root, yaml.MappingNode):
+            self.err(root, expect.mapping.format(kind=kind(root)))
+            return None
+        return root
+
     def _safe(self, root: yaml.Node) -> bool:
         """Refuse foreign tags and alias bombs before any value is built."""
         sizes: dict[int, int] = {}

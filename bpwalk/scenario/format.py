@@ -114,7 +114,8 @@ INIT_KEYS = keys("init")
 REQUIRED_TOP = tuple(k.name for k in FORMAT["scenario"] if k.required)
 
 
-_NAME_SCHEMA = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"}
+NAME_PATTERN = "^[A-Za-z][A-Za-z0-9_]*$"  # a usable name: h1, w_in, o2 (the validator's test too)
+_NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN}
 
 
 def _list_of(item: dict[str, Any]) -> dict[str, Any]:
@@ -192,6 +193,30 @@ def json_schema() -> dict[str, Any]:
         schema["allOf"] = conditions
     return schema
 
+
+
+# ----------------------------------------------------------------------------- default names
+#
+# What a scenario leaves unnamed is named here, and only here: the validator names inputs,
+# neurons, weights and biases with these, and `bpwalk new` writes its comments with them, so
+# the "w6" of a comment is the w6 that `bpwalk run` shows.
+
+
+def numbered(prefix: str, count: int, first: int = 0) -> list[str]:
+    """prefix1..prefixN, counting on from `first` (weights and biases number across layers)."""
+    return [f"{prefix}{first + k + 1}" for k in range(count)]
+
+
+def neuron_prefix(index: int, n_layers: int) -> str:
+    """o for the output layer; h for a lone hidden layer, else h1_, h2_, ... per layer."""
+    if index == n_layers - 1:
+        return "o"
+    return "h" if n_layers == 2 else f"h{index + 1}_"
+
+
+def weight_names(first: int, rows: int, cols: int) -> list[list[str]]:
+    """One row per neuron, one name per input, numbered row by row after w{first}."""
+    return [numbered("w", cols, first + r * cols) for r in range(rows)]
 
 
 # "missing key" hints, from the format table (top-level and layer keys share no names)

@@ -24,7 +24,10 @@ from bpwalk.scenario.format import (
     SAMPLE_KEYS,
     TOP_KEYS,
     key_of,
+    neuron_prefix,
+    numbered,
 )
+from bpwalk.scenario.format import weight_names as default_weight_names
 from bpwalk.scenario.model import Layer, Scenario, frozen
 from bpwalk.scenario.yamlread import Expect, Reader, read_text
 
@@ -35,8 +38,8 @@ SCENARIO = Expect(
     what="a scenario",
     missing="check the path, or run 'bpwalk examples' for the bundled scenarios",
     syntax="check the indentation, colons and brackets here",
-    empty="the file is empty; a scenario needs at least inputs, layers, loss, learning_rate and data (see "
-          "'bpwalk run mazur' for an example)",
+    empty="the file is empty; a scenario needs at least inputs, layers, loss, learning_rate "
+          "and data (see 'bpwalk run mazur' for an example)",
     one="one scenario per file",
     mapping="a scenario must be a mapping of keys (inputs:, layers:, ...), not a {kind}; see "
             "'bpwalk export mazur' or the README for the format",
@@ -241,8 +244,8 @@ class _Validator(Reader):
             if "neurons" not in m:
                 return None
             is_output = index == n_layers - 1
-            prefix = "o" if is_output else ("h" if n_layers == 2 else f"h{index + 1}_")
-            neurons = self.names(m["neurons"][1], f"{where} neurons", prefix)
+            neurons = self.names(m["neurons"][1], f"{where} neurons",
+                                 neuron_prefix(index, n_layers))
             if neurons is None:
                 return None
             self.declare(neurons, f"a neuron of {where}", m["neurons"][1])
@@ -275,8 +278,7 @@ class _Validator(Reader):
             if "weight_names" in m:
                 weight_names = self.name_matrix(m["weight_names"][1], f"{where} weight_names", n, fan_in)
             else:
-                weight_names = [[f"w{w_counter + r * fan_in + c + 1}" for c in range(fan_in)]
-                                for r in range(n)]
+                weight_names = default_weight_names(w_counter, n, fan_in)
             w_counter += n * fan_in
             self.declare([x for row in weight_names or [] for x in row], f"a weight of {where}",
                          m.get("weight_names", m.get("weights", (None, lnode)))[1])
@@ -313,7 +315,7 @@ class _Validator(Reader):
                                      "; give one name per bias value")
                         bias_names = None
             else:
-                bias_names = [f"b{b_counter + i + 1}" for i in range(n_bias)]
+                bias_names = numbered("b", n_bias, b_counter)
             b_counter += n_bias
             self.declare(bias_names, f"a bias of {where}",
                          m.get("bias_names", m.get("bias", (None, lnode)))[1])

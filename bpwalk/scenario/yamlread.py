@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from bpwalk.scenario.errors import Problem, ScenarioError, did_you_mean
+from bpwalk.scenario.format import NAME_PATTERN, numbered
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 2_000_000  # expanded size limit: far above any real network, far below a bomb
@@ -27,7 +28,7 @@ MAX_FILE_BYTES = 10 * 2**20  # 10 MiB: Mazur's file is 2 KB; /dev/zero would nev
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")  # finite, no "_"
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_NAME = re.compile(NAME_PATTERN)
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
 }
@@ -245,7 +246,7 @@ class Reader:
         if isinstance(node, yaml.ScalarNode):
             count = self.scalar(node)
             if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
-                return [f"{default_prefix}{i + 1}" for i in range(count)]
+                return numbered(default_prefix, count)
             self.err(node, f"{what} must be names or a count, not {count!r}; write it like "
                            "[h1, h2] or 2")
             return None

@@ -15,7 +15,7 @@ import difflib
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
@@ -97,6 +97,9 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("iterations", "integer", "Number of updates to run.", minimum=1, default=1),
         Key("init", "map", "Draw the weights (and biases) that layers leave out, reproducibly.",
             table="init"),
+        Key("notation", "choice", "Whose symbols the walkthrough uses (bpwalk's --notation "
+            "wins): mazur, nielsen, ng, han-kamber, mitchell or cs231n.",
+            choices=lambda: tuple(_profiles()), default="mazur"),
     ),
     "layer": (
         Key("neurons", "names", "Names of the layer's neurons, or how many there are.",
@@ -130,6 +133,12 @@ FORMAT: dict[str, tuple[Key, ...]] = {
             maximum=9, default=2),
     ),
 }
+
+
+def _profiles() -> dict:
+    from bpwalk.notation import PROFILES  # the notations' one table
+
+    return PROFILES
 
 
 def keys(table: str) -> tuple[str, ...]:
@@ -304,6 +313,7 @@ class Scenario:
     param_names: tuple[str, ...] = field(default=())  # every parameter, layer by layer
     # `init:` as given (seed, scheme, decimals) plus "drawn": the parameters it drew; else None
     init: dict[str, Any] | None = None
+    notation: str | None = None  # a profile of bpwalk.notation; None: the default (mazur)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -369,6 +379,7 @@ class Scenario:
             "reduction": self.reduction,
             "iterations": self.iterations,
             **({"init": self.init} if self.init else {}),
+            **({"notation": self.notation} if self.notation else {}),
         }
 
 
@@ -724,6 +735,13 @@ class _Validator:
             least = int(key_of("scenario", "iterations").minimum or 1)
             iterations = self.integer(top["iterations"][1], "iterations", least) or 1
 
+        notation = None
+        if "notation" in top:
+            notation = self.text(top["notation"][1], "notation")
+            if notation is not None and notation not in _profiles():
+                self.err(top["notation"][1], f"unknown notation '{notation}'"
+                                             f"{choice_hint(notation, _profiles())}")
+
         if layers and loss:
             self.compatibility(top, layers, loss, t)
         self.unique_names()
@@ -735,8 +753,9 @@ class _Validator:
             drawn = self.draw(init, layers, len(inputs), top["init"][0])
             if drawn is None:
                 return None
-        return self.build(name, title, source, description, inputs, layers, loss, lr,
-                          update_biases, x, t, batch, reduction, iterations, drawn)
+        built = self.build(name, title, source, description, inputs, layers, loss, lr,
+                           update_biases, x, t, batch, reduction, iterations, drawn)
+        return replace(built, notation=notation) if notation else built
 
     def init(self, node: yaml.Node) -> dict[str, Any] | None:
         """The `init:` mapping: seed, scheme and decimals of the values to draw."""

@@ -17,21 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import groupby
 
-from bpwalk.notation import (
-    Formula,
-    Pen,
-    backward_rule,
-    forward_rule,
-    hidden_rule,
-    jacobian_rule,
-    loss_rule,
-    number,
-    profile,
-    update_caption,
-)
-from bpwalk.trace import PHASE_TITLES, Iteration, Step, Trace
+from bpwalk.notation import Formula, Pen, loss_rule, number, profile
+from bpwalk.trace import Step, Trace
+from bpwalk.views import outline
+from bpwalk.views.outline import Group, Update
 
 BLANK_MATH = r"\underline{\qquad\qquad}"  # where a worksheet's result goes
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|$#])")
@@ -46,8 +36,8 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation), keep_zeros))
     doc.heading()
     doc.network()
-    for it in trace.iterations:
-        doc.iteration(it)
+    for up in outline.updates(trace, doc.pen.profile):
+        doc.iteration(up)
     doc.summary()
     doc.loss_table()
     return "\n".join(doc.lines).rstrip("\n") + "\n"
@@ -62,8 +52,13 @@ def text(s: str) -> str:
     words = []
     for word in s.split():
         m = _URL.match(word)
-        words.append(f"<{m.group(1)}>{m.group(2)}" if m else _MD_SPECIAL.sub(r"\\\1", word))
+        words.append(f"<{m.group(1)}>{m.group(2)}" if m else _escape(word))
     return " ".join(words)
+
+
+def _escape(s: str) -> str:
+    """Characters Markdown would read, made literal; spaces kept as they are."""
+    return _MD_SPECIAL.sub(r"\\\1", s)
 
 
 def code(s: str) -> str:
@@ -141,7 +136,7 @@ class _Doc:
             rows.append(["Batch", (f"{_plural(len(sc.x), 'sample')}, {how}; the batch's loss "
                                    f"is the {sc.reduction} of its samples' losses")])
         rows.append(["Learning rate", math(f"{self.pen.sym('lr')} = {self.num(sc.learning_rate)}")])
-        rows.append(["Biases", "none" if not self._biases() else "updated" if sc.update_biases
+        rows.append(["Biases", "none" if not outline.has_biases(self.trace) else "updated" if sc.update_biases
                      else "not updated (`update_biases: false`)"])
         if self.pen.profile.name != "mazur":
             p = self.pen.profile
@@ -163,9 +158,6 @@ class _Doc:
 
     def _loss_rule(self):
         return loss_rule(self.sc.loss, self.pen.profile)
-
-    def _biases(self) -> bool:
-        return any(lay.bias != "none" for lay in self.sc.layers)
 
     def _shape(self) -> str:
         sc = self.sc
@@ -198,53 +190,41 @@ class _Doc:
 
     # -- one update
 
-    def iteration(self, it: Iteration) -> None:
-        self.batch = len(it.samples) > 1
-        samples = ", ".join(map(str, it.samples))
-        self.add(f"## Update {it.number}", "",
-                 f"Sample{'s' * (len(it.samples) != 1)} {samples} of the data.", "")
-        if it.number > 1:  # the weights this update starts from are not the table's any more
-            self.add(f"Parameters at the start of update {it.number}:", "")
+    def iteration(self, up: Update) -> None:
+        self.batch = len(up.samples) > 1
+        samples = ", ".join(map(str, up.samples))
+        self.add(f"## Update {up.number}", "",
+                 f"Sample{'s' * (len(up.samples) != 1)} {samples} of the data.", "")
+        if up.params is not None:  # the weights this update starts from are not the table's
+            self.add(f"Parameters at the start of update {up.number}:", "")
             self.add(*table(["Id", "Parameter", "Value"],
                             ([code(f"param:{p}"), self.sym(f"param:{p}"),
                               "" if self.blanks else self.num(v)]
-                             for p, v in it.params_before.items())))
-        for phase, steps in groupby(it.steps, key=lambda s: s.phase):
-            self.add(f"### {PHASE_TITLES[phase]}", "")
-            if phase == "backward":
-                self.add(*self._backward_note(it))
-            elif phase == "loss":
-                self.add(math(self.pen.write(self._loss_rule())), "")
-            elif phase == "update":
+                             for p, v in up.params.items())))
+        for phase in up.phases:
+            self.add(f"### {phase.title}", "")
+            if phase.name == "update":
                 self.add("Every parameter takes a step against its gradient, scaled by the "
-                         f"learning rate {self.sym('lr')}: "
-                         f"{math(self.pen.write(update_caption(self.pen.profile)))}.", "")
-            for key, group in groupby(steps, key=_group_key):
-                self.group(key, list(group))
-            if phase == "update" and not self.sc.update_biases:
-                fixed = [self.sym("param:" + b)
-                         for lay in self.sc.layers for b in lay.bias_names]
-                if fixed:
-                    self.add(f"{', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} not "
-                             "updated (`update_biases: false`).", "")
+                         f"learning rate {self.sym('lr')}: {self.write(phase.rule)}.", "")
+            elif phase.rule:
+                self.add(self.write(phase.rule) + ("." if phase.name == "backward" else ""), "")
+            for g in phase.groups:
+                self.group(phase.name, g)
+            for note in phase.after:
+                self.add(self.write(note), "")
 
-    def group(self, key: tuple, steps: list[Step]) -> None:
-        title = self._group_title(key)
+    def write(self, parts) -> str:
+        """A caption or note of the outline: words escaped, formulas as inline math."""
+        return "".join(_escape(p) if isinstance(p, str) else math(self.pen.write(p))
+                       for p in parts)
+
+    def group(self, phase: str, g: Group) -> None:
+        title = self._group_title(phase, g)
         if title:
             self.add(f"#### {title}", "")
-        phase, _, layer = key
-        p = self.pen.profile
-        if phase == "forward" and layer is not None:
-            lay = self.sc.layers[layer - 1]
-            self.add(math(self.pen.write(forward_rule(lay.activation, lay.bias != "none", p))),
-                     "")
-        if phase == "backward" and layer is not None and not steps[0].batch:
-            if layer < len(self.sc.layers):
-                self.add(f"A hidden neuron: {math(self.pen.write(hidden_rule(p)))}.", "")
-            if self.sc.layers[layer - 1].activation == "softmax":
-                self.add(f"Softmax: {math(self.pen.write(jacobian_rule(p)))}, so each error "
-                         "term sums over every output (the Jacobian).", "")
-        for s in steps:
+        for caption in ([g.rule] if g.rule else []) + list(g.notes):
+            self.add(self.write(caption), "")
+        for s in g.steps:
             self.add(self._display(self.pen.formula(s)), "")
             short = self.pen.shortcut(s)
             if short is not None:  # softmax with cross-entropy: delta = out - target
@@ -254,7 +234,7 @@ class _Doc:
         header = ["Id", "Quantity", "Your answer" if self.blanks else "Value"]
         if self.rounded:
             header += ["Full precision", "Drift"]
-        self.add(*table(header, (self._row(s) for s in steps)))
+        self.add(*table(header, (self._row(s) for s in g.steps)))
 
     def _display(self, f: Formula) -> str:
         parts = [f.lhs, f.symbolic] + ([BLANK_MATH] if self.blanks else [f.numeric, f.result])
@@ -271,33 +251,20 @@ class _Doc:
             row += [exact, drift]
         return row
 
-    def _group_title(self, key: tuple) -> str:
-        phase, sample, layer = key
+    def _group_title(self, phase: str, g: Group) -> str:
         sc = self.sc
         where = ""
-        if layer is not None:
-            lay = sc.layers[layer - 1]
-            role = "output layer" if layer == len(sc.layers) else "hidden layer"
-            where = f"Layer {layer} ({role}): {_names(lay.neurons)}"
+        if g.layer is not None:
+            lay = sc.layers[g.layer - 1]
+            role = "output layer" if g.layer == len(sc.layers) else "hidden layer"
+            where = f"Layer {g.layer} ({role}): {_names(lay.neurons)}"
         if phase == "loss":
             where = "Outputs " + _names(sc.outputs)
-        if sample is not None:
-            return f"Sample {sample}: {where}" if where else f"Sample {sample}"
+        if g.sample is not None:
+            return f"Sample {g.sample}: {where}" if where else f"Sample {g.sample}"
         if self.batch and phase in ("loss", "backward"):
             return f"The batch: {where}" if phase == "backward" else "The batch"
         return where
-
-    def _backward_note(self, it: Iteration) -> tuple[str, ...]:
-        first = (f"{math(self.pen.write(backward_rule(self.pen.profile)))}. Output layer first, "
-                 "as the chain rule needs it.")
-        hidden = next((s for s in it.steps if s.kind == "dout" and s.fn == "sum"), None)
-        if hidden is None:
-            return (first, "")
-        example = self.sym(hidden.id)
-        note = (f"{first} The hidden neurons' sums, such as {example}, use the weights from "
-                "before the update: every gradient of the update is found before any weight "
-                "changes.")
-        return (note, "")
 
     # -- summary and loss history
 
@@ -337,13 +304,6 @@ class _Doc:
 
 def _names(names: Iterable[str]) -> str:
     return ", ".join(code(n) for n in names)
-
-
-def _group_key(s: Step) -> tuple:
-    """Steps that share a heading: by sample and layer (the loss: by sample)."""
-    if s.phase == "loss":
-        return (s.phase, s.sample, None)
-    return (s.phase, s.sample, s.layer)
 
 
 def _history_rows(total: int, shown: set[int]) -> list[int]:

@@ -21,7 +21,6 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
 
 from rich import box
 from rich.cells import cell_len
@@ -32,18 +31,10 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from bpwalk.notation import (
-    KRONECKER,
-    Pen,
-    backward_rule,
-    forward_rule,
-    hidden_rule,
-    jacobian_rule,
-    loss_rule,
-    profile,
-    update_caption,
-)
-from bpwalk.trace import PHASE_TITLES, PHASES, Iteration, Step, Trace
+from bpwalk.notation import Pen, loss_rule, profile
+from bpwalk.trace import PHASES, Step, Trace
+from bpwalk.views import outline
+from bpwalk.views.outline import Phase, Update
 
 # Styles are names, not colours, so --no-color / NO_COLOR / a pipe drop them in one place.
 TITLE = "bold"
@@ -89,8 +80,8 @@ class Walkthrough:
         yield Text()
         yield from data_table(console, options, self.trace, pen)
         phases = PHASES if self.phase is None else (self.phase,)
-        for it in self.trace.iterations:
-            yield from iteration(self.trace, it, phases, pen)
+        for up in outline.updates(self.trace, pen.profile, phases):
+            yield from iteration(self.trace, up, pen)
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
             yield from loss_history(self.trace, options.max_width, pen)
         if self.phase in (None, "update"):
@@ -145,7 +136,7 @@ def heading(trace: Trace, pen: Pen) -> Iterator[RenderableType]:
         ("Network", f"{sc.shape} ({acts})"),
         ("Loss", f"{pen.write(loss_rule(sc.loss, pen.profile))}  ({sc.loss})"),
         ("Learning rate", f"{pen.sym('lr')} = {pen.num(sc.learning_rate)}"),
-        ("Biases", "none" if not _has_biases(trace) else
+        ("Biases", "none" if not outline.has_biases(trace) else
          "updated" if sc.update_biases else "fixed (update_biases: false)"),
     ]
     if pen.profile.name != "mazur":
@@ -348,38 +339,54 @@ def _step_rows(step: Step, pen: Pen, ask: bool = False) -> list[tuple[str | None
 # ----------------------------------------------------------------------------- one update
 
 
-def iteration(trace: Trace, it: Iteration, phases: Iterable[str], pen: Pen
-              ) -> Iterator[RenderableType]:
+def iteration(trace: Trace, up: Update, pen: Pen) -> Iterator[RenderableType]:
     n = trace.total_iterations
-    title = f"Update {it.number} of {n}" if n > 1 else f"Update {it.number}"
+    title = f"Update {up.number} of {n}" if n > 1 else f"Update {up.number}"
     if len(trace.scenario.x) > 1:
-        title += f" (sample{'s' * (len(it.samples) != 1)} {', '.join(map(str, it.samples))})"
+        title += f" (sample{'s' * (len(up.samples) != 1)} {', '.join(map(str, up.samples))})"
     yield Text()
     yield _rule(title, pen.style)
-    if it.number > 1:  # the weights this update starts from are no longer the network table's
+    if up.params is not None:  # the weights this update starts from are not the table's
         yield Text()
-        yield network_table(trace, pen, it.params_before,
-                            f"Parameters at the start of update {it.number}")
-    by_phase = {p: [s for s in it.steps if s.phase == p] for p in PHASES}
-    for phase in phases:
+        yield network_table(trace, pen, up.params, f"Parameters at the start of update {up.number}")
+    for phase in up.phases:
         yield Text()
-        yield Text(PHASE_TITLES[phase], style=HEADING)
-        yield from _PHASE_VIEWS[phase](trace, it, by_phase[phase], pen)
+        yield Text(phase.title, style=HEADING)
+        if phase.rule:
+            yield Text(_write(phase.rule, pen), style=DIM)
+        yield from _groups(trace, phase, pen)
+        for note in phase.after:
+            yield _note(_write(note, pen))
 
 
-def _by_sample(steps: list[Step]) -> list[tuple[int | None, list[Step]]]:
-    """Consecutive runs of steps with the same sample, in trace order."""
-    return [(k, list(g)) for k, g in groupby(steps, key=lambda s: s.sample)]
+def _write(parts, pen: Pen) -> str:
+    """A caption or note of the outline: words as they are, formulas in the pen's style."""
+    return "".join(p if isinstance(p, str) else pen.write(p) for p in parts)
 
 
-def _by_layer(steps: list[Step]) -> list[tuple[int | None, list[Step]]]:
-    """Consecutive runs of steps in the same layer, in trace order."""
-    return [(k, list(g)) for k, g in groupby(steps, key=lambda s: s.layer)]
-
-
-def _has_biases(trace: Trace, layer: int | None = None) -> bool:
-    layers = trace.scenario.layers if layer is None else [trace.scenario.layers[layer - 1]]
-    return any(lay.bias != "none" for lay in layers)
+def _groups(trace: Trace, phase: Phase, pen: Pen) -> RenderResult:
+    sample = None
+    combined = False
+    for g in phase.groups:
+        if g.batch and not combined and phase.name == "backward":
+            how = "mean" if trace.scenario.reduction == "mean" else "sum"
+            yield _sub(f"Gradients of the batch: the {how} of the per-sample gradients")
+        combined = combined or g.batch
+        if g.sample is not None and g.sample != sample:
+            yield (_sample_heading(trace, g.sample, pen) if phase.name == "forward"
+                   else _sub(f"Sample {g.sample}"))
+        elif g.batch and phase.name == "loss":
+            yield _sub(f"The batch: the {trace.scenario.reduction} of the samples' losses")
+        sample = g.sample
+        if g.layer is not None and not g.batch:
+            yield _sub(_layer_name(trace, g.layer))
+        if g.rule:
+            yield Text(_write(g.rule, pen), style=DIM)
+        for note in g.notes:
+            yield _note(_write(note, pen))
+        yield steps_grid(g.steps, pen)
+        if phase.name != "loss":
+            yield Text()
 
 
 def _sample_heading(trace: Trace, sample: int, pen: Pen) -> Text:
@@ -387,78 +394,6 @@ def _sample_heading(trace: Trace, sample: int, pen: Pen) -> Text:
     x = ", ".join(f"{pen.sym('in:' + n)} = {pen.num(v)}"
                   for n, v in zip(sc.inputs, sc.x[sample - 1].tolist()))
     return _sub(f"Sample {sample} ({x})")
-
-
-def _forward(trace: Trace, it: Iteration, steps: list[Step], pen: Pen) -> RenderResult:
-    for sample, group in _by_sample(steps):
-        if sample is not None:
-            yield _sample_heading(trace, sample, pen)
-        for layer, layer_steps in _by_layer(group):
-            act = trace.scenario.layers[layer - 1].activation
-            yield _sub(_layer_name(trace, layer))
-            rule = forward_rule(act, _has_biases(trace, layer), pen.profile)
-            yield Text(pen.write(rule), style=DIM)
-            yield steps_grid(layer_steps, pen)
-            yield Text()
-
-
-def _loss(trace: Trace, it: Iteration, steps: list[Step], pen: Pen) -> RenderResult:
-    yield Text(pen.write(loss_rule(trace.scenario.loss, pen.profile)), style=DIM)
-    for sample, group in _by_sample(steps):
-        if sample is not None:
-            yield _sub(f"Sample {sample}")
-        elif any(s.batch for s in group):
-            yield _sub(f"The batch: the {trace.scenario.reduction} of the samples' losses")
-        yield steps_grid(group, pen)
-
-
-def _backward(trace: Trace, it: Iteration, steps: list[Step], pen: Pen) -> RenderResult:
-    sc = trace.scenario
-    last = len(sc.layers)
-    per_sample = [s for s in steps if not s.batch]
-    combined = [s for s in steps if s.batch]
-    yield Text(f"{pen.write(backward_rule(pen.profile))} (the input the weight carries); "
-               "output layer first", style=DIM)
-    table = "the network table" if it.number == 1 else "the table above"
-    for sample, group in _by_sample(per_sample):
-        if sample is not None:
-            yield _sub(f"Sample {sample}")
-        for layer, layer_steps in _by_layer(group):
-            yield _sub(_layer_name(trace, layer))
-            if layer < last:
-                nxt = ", ".join(pen.sym("param:" + w)
-                                for row in sc.layers[layer].weight_names for w in row)
-                yield _note(f"A hidden neuron: {pen.write(hidden_rule(pen.profile))} over the "
-                            f"next layer, with the weights from before the update ({nxt} as in "
-                            f"{table}, not their new values).")
-            if sc.layers[layer - 1].activation == "softmax":
-                yield _note(f"softmax: {pen.write(jacobian_rule(pen.profile))} "
-                            f"({pen.write(KRONECKER)} is 1 when j = k, else 0), so each error "
-                            "term sums over every output (the Jacobian).")
-            yield steps_grid(layer_steps, pen)
-            yield Text()
-    if combined:
-        how = "mean" if sc.reduction == "mean" else "sum"
-        yield _sub(f"Gradients of the batch: the {how} of the per-sample gradients")
-        yield steps_grid(combined, pen)
-        yield Text()
-
-
-def _update(trace: Trace, it: Iteration, steps: list[Step], pen: Pen) -> RenderResult:
-    sc = trace.scenario
-    yield Text(pen.write(update_caption(pen.profile)), style=DIM)
-    for layer, group in _by_layer(steps):
-        yield _sub(_layer_name(trace, layer))
-        yield steps_grid(group, pen)
-        yield Text()
-    fixed = ([pen.sym("param:" + b) for lay in sc.layers for b in lay.bias_names]
-             if not sc.update_biases else [])
-    if fixed:
-        yield _note(f"{', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} not updated "
-                    "(update_biases: false).")
-
-
-_PHASE_VIEWS = {"forward": _forward, "loss": _loss, "backward": _backward, "update": _update}
 
 
 # ----------------------------------------------------------------------------- many updates

@@ -420,11 +420,9 @@ def schema(output: OutputOpt = None) -> None:
 
     Point the YAML language server at it to complete and check scenario files.
     """
-    import json
+    from bpwalk.scenario.examples import schema_path
 
-    from bpwalk.scenario import json_schema
-
-    emit(json.dumps(json_schema(), indent=2) + "\n", output)
+    emit(schema_path().read_text(encoding="utf-8"), output)
 
 
 def main() -> None:

@@ -17,6 +17,16 @@ def bundled_dir() -> Path:
         return Path(__file__).resolve().parents[2] / "scenarios"
 
 
+SCHEMA_FILE = "bpwalk.schema.json"  # the bundled scenarios' modeline names it: it sits beside them
+SCHEMA_HINT = f"# (no {SCHEMA_FILE} beside this file? 'bpwalk schema -o {SCHEMA_FILE}' writes it)"
+
+
+def schema_path() -> Path:
+    """The JSON Schema of the format, shipped beside the bundled scenarios. Kept equal to
+    format.json_schema() by a test; reading it needs neither NumPy nor PyYAML."""
+    return bundled_dir() / SCHEMA_FILE
+
+
 def bundled_names() -> list[str]:
     return sorted(p.stem for p in bundled_dir().glob("*.yaml"))
 

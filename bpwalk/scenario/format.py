@@ -9,6 +9,8 @@ loss/activation pairs) stays in the validator (validate.py).
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -195,6 +197,11 @@ def json_schema() -> dict[str, Any]:
 
 
 
+def schema_text() -> str:
+    """json_schema() as the file bpwalk ships (scenarios/bpwalk.schema.json) and prints."""
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
 # ----------------------------------------------------------------------------- default names
 #
 # What a scenario leaves unnamed is named here, and only here: the validator names inputs,
@@ -221,3 +228,7 @@ def weight_names(first: int, rows: int, cols: int) -> list[list[str]]:
 
 # "missing key" hints, from the format table (top-level and layer keys share no names)
 HELP = {k.name: k.fix for table in ("scenario", "layer") for k in FORMAT[table] if k.fix}
+
+
+if __name__ == "__main__":  # regenerate the shipped file: see tests/test_schema.py
+    sys.stdout.write(schema_text())

@@ -94,7 +94,8 @@ def test_new_comments_name_every_weight():
     (["--shape", "2-40-1"], "--shape"),
     (["--activation", "sigmod"], "did you mean 'sigmoid'"),
     (["--activation", "softmax"], "only for the output layer"),
-    (["--loss", "mse"], "choose one of"),
+    (["--loss", "hinge"], "choose one of"),
+    (["--loss", "mse"], "did you mean 'mean_squared_error'"),  # the alias table (#13)
 ])
 def test_new_refuses_bad_options(tmp_path, args, message):
     out = bpwalk("new", str(tmp_path / "p.yaml"), *args)

@@ -43,7 +43,7 @@ def _target(path: Path) -> tuple[Path, bool]:
         return path, True  # `-o /dev/stdout > file`: write into the open stream
     try:
         mode = os.stat(path).st_mode  # follows links
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # _check says what is missing
         mode = None
     except OSError as e:
         raise OutputError(f"{path}: cannot be written ({e.strerror}); check the path") from None

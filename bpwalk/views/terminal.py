@@ -54,6 +54,9 @@ LOSS_TABLE_ROWS = 11  # iterations listed in the loss table when there are more
 CURVE_HEIGHT = 8
 
 
+MIN_WIDTH = 40  # narrower, rich's tables cannot lay out (COLUMNS=2 looped for ever)
+
+
 def console(no_color: bool = False, ascii_only: bool = False, **kwargs) -> Console:
     """A console for the walkthrough: colour only on a terminal, never with NO_COLOR.
 
@@ -63,8 +66,11 @@ def console(no_color: bool = False, ascii_only: bool = False, **kwargs) -> Conso
     plain = no_color or bool(os.environ.get("NO_COLOR"))
     if plain:
         kwargs["color_system"] = None
-    return Console(highlight=False, emoji=False, markup=False, safe_box=True,
-                   no_color=plain, **kwargs)
+    out = Console(highlight=False, emoji=False, markup=False, safe_box=True,
+                  no_color=plain, **kwargs)
+    if out.width < MIN_WIDTH:  # COLUMNS=0..3 or a 2-column window: tables cannot lay out
+        out.size = (MIN_WIDTH, out.height)  # pinned only then: a wider terminal may resize
+    return out
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ are fixtures in tests/fixtures/bad/, checked by test_scenario_errors.py.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from bpwalk import files
+from bpwalk import engine, files
 from bpwalk.cli import _exit_on_signal
+from bpwalk.engine import run
+from bpwalk.scenario import load, resolve
+from bpwalk.views import json as json_view
 
 from .conftest import ROOT, SCENARIOS, run_cli
 
@@ -220,6 +224,32 @@ def test_a_wide_network_with_many_samples_asks_for_force(tmp_path):
     r = run_cli("export", str(scenario), "-f", "md", "-o", str(tmp_path / "out.md"))
     assert r.returncode == 2 and "add --force" in r.stderr
     assert not (tmp_path / "out.md").exists()
+
+
+@pytest.mark.parametrize("batch", ["full", 1])
+def test_a_long_runs_loss_history_is_kept_in_bounded_memory(monkeypatch, batch):
+    # 1e8 updates kept 1e8 losses (3.2 GB as Python floats). Past engine.MAX_HISTORY updates
+    # the history keeps the losses at multiples of a round stride and the last one; here
+    # MAX_HISTORY is made 10 so that 25 updates show it on Mazur's network and on XOR's
+    # one-sample batches.
+    name = "mazur" if batch == "full" else "xor_sgd"
+    sc = load(*resolve(name))
+    whole = run(sc, iterations=25, show={1}).loss_history  # 26 entries: 0..25 updates
+    monkeypatch.setattr(engine, "MAX_HISTORY", 10)
+    kept = run(sc, iterations=25, show={1})
+    assert kept.loss_updates == [0, 5, 10, 15, 20, 25]  # stride 5: 1, 2 and 5 are round
+    assert kept.loss_history == [whole[i] for i in kept.loss_updates]  # the same numbers
+    assert kept.loss_after(10) == whole[10] and kept.loss_after(11) is None
+    data = json.loads(json_view.render(kept))  # the JSON says which updates it kept
+    assert data["loss_history_updates"] == kept.loss_updates
+    assert data["final"]["loss"] == whole[-1]
+    assert "loss_history_updates" not in json.loads(json_view.render(run(sc, iterations=2)))
+
+
+def test_the_loss_history_stride_keeps_1e8_updates_small():
+    every = engine._stride(10**8)
+    assert every == 1000 and 10**8 // every + 1 <= engine.MAX_HISTORY + 1
+    assert [engine._stride(n) for n in (1, engine.MAX_HISTORY)] == [1, 1]
 
 
 # ----------------------------------------------------------------------------- messages

@@ -483,12 +483,14 @@ def loss_history(trace: Trace, width: int, style: str, decimals: int) -> RenderR
     table.add_column("after update", justify="right", no_wrap=True)
     table.add_column("loss E", justify="right", no_wrap=True)
     for i in _sampled(len(history), LOSS_TABLE_ROWS):
-        table.add_row("start" if i == 0 else str(i), number(history[i], decimals))
+        table.add_row("start" if i == 0 else str(trace.loss_updates_of(i)),
+                      number(history[i], decimals))
     yield table
-    yield curve(history, width, style, decimals)
+    yield curve(history, width, style, decimals, trace.total_iterations)
 
 
-def curve(history: list[float], width: int, style: str, decimals: int) -> Text:
+def curve(history: list[float], width: int, style: str, decimals: int,
+          updates: int | None = None) -> Text:
     """The loss drawn as dots: x is the update, y the loss, min to max.
 
     The y axis is logarithmic when the loss spans two decades or more (training curves
@@ -522,7 +524,8 @@ def curve(history: list[float], width: int, style: str, decimals: int) -> Text:
         text.append("".join(line).rstrip() + "\n")
     corner, dash = ("+", "-") if style == "ascii" else ("└", "─")
     text.append(" " * label + " " + corner + dash * cols + "\n", style=DIM)
-    text.append(" " * (label + 2) + "0" + str(last).rjust(cols - 1) + suffix, style=DIM)
+    end = str(last if updates is None else updates)  # a long run keeps some losses only
+    text.append(" " * (label + 2) + "0" + end.rjust(cols - 1) + suffix, style=DIM)
     return text
 
 

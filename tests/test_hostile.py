@@ -311,6 +311,17 @@ def test_every_option_error_is_one_line(args):
     assert r.stderr.count("\n") == 1 and "; see '" in r.stderr and "--help'" in r.stderr
 
 
+@pytest.mark.parametrize("env, coloured", [({"FORCE_COLOR": "1"}, True),
+                                           ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),
+                                           ({}, False)])
+def test_force_color_in_a_pipe_and_no_color_wins(env, coloured):
+    # README documents FORCE_COLOR beside NO_COLOR (#13): colour in a pipe, unless NO_COLOR.
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    r = subprocess.run([sys.executable, "-m", "bpwalk", "run", "mazur"], capture_output=True,
+                       text=True, env={**base, **env}, cwd=ROOT, timeout=120, check=False)
+    assert bool(re.search(r"\x1b\[[0-9;]*m", r.stdout)) == coloured
+
+
 def test_help_starts_with_a_command_that_works_anywhere(tmp_path):
     r = run_cli("--help")
     start = re.search(r"Start with:\s+(bpwalk run \w+)", r.stdout)
@@ -404,3 +415,27 @@ def test_a_paste_into_the_quiz_is_one_redraw_not_one_per_character():
     redraws = drawn().count("\x1b[1;1H")  # each redraw starts at the top row
     assert 1 <= redraws <= 40, redraws  # a few chunks of the paste, not 3,001 redraws
     child.terminate(force=True)
+
+
+# ----------------------------------------------------------------------------- the README
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_readmes_exit_code_examples_are_real_messages(tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("Exit codes: 0 success")[1].split("```text\n")[1].split("```")[0]
+    (tmp_path / "mazur.yaml").write_text(MAZUR.read_text().replace("learning_rate:", "lr:"))
+    run_cli("worksheet", "mazur", "--answers-template", "answers.yaml", cwd=tmp_path)
+    with open("/dev/full", "w") as full:
+        disk = _python_bpwalk("export", "mazur", stdout=full, stderr=subprocess.PIPE, text=True)
+    produced = [
+        run_cli("validate", "mazur.yaml", cwd=tmp_path).stderr.splitlines()[0],
+        run_cli("run", "mazur", "--decimals", "99").stderr,
+        run_cli("run", "mazur", "-n", "100000", "--show", "all").stderr,
+        run_cli("check", "mazur", "answers.yaml", cwd=tmp_path).stderr,
+        disk.stderr,
+        _python_bpwalk("run", "mazur", "--step", capture_output=True, text=True,
+                       preexec_fn=lambda: os.close(0)).stderr,
+    ]
+    for line in produced:
+        assert line.strip().replace("python -m bpwalk", "bpwalk") in block.splitlines(), line

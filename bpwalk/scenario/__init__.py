@@ -26,7 +26,7 @@ _HOME = {  # public name -> the module that defines it
     **dict.fromkeys(("Connection", "Layer", "Scenario"), "model"),
     **dict.fromkeys(("load", "loads"), "validate"),
     **dict.fromkeys(("bundled_dir", "bundled_names", "resolve"), "examples"),
-    **dict.fromkeys(("Answer", "load_answers", "loads_answers"), "answers"),
+    **dict.fromkeys(("Answer", "load_answers", "loads_answers", "read_answers"), "answers"),
 }
 
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
-from bpwalk.numbers import half_up
 from bpwalk.scenario import Scenario
 from bpwalk.trace import Iteration, Operand, Step, Trace
 
@@ -405,6 +404,7 @@ def _param_ids(kind: str, names, sfx: list[str] | None = None) -> np.ndarray:
 def _rounder(round_to: int | None):
     if round_to is None:
         return lambda a: a
+    from bpwalk.numbers import half_up  # decimal: only a --round run pays for it
 
     def one(v: float) -> float:
         return float(half_up(v, round_to)) if math.isfinite(v) else v

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +116,8 @@ def _stage(shown: Path, text: str) -> _Staged:
         return staged
     _check(path, shown)
     folder = path.parent if str(path.parent) else Path(".")
+    import tempfile  # here: it imports random, which every other command would pay for
+
     try:
         fd, staged.tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:

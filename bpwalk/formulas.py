@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from html import escape
 
 GREEK = dict(zip(
     ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -545,6 +544,14 @@ class MathMLPrinter(Printer):
         rows = "".join(f"<mtr><mtd>{self(v)}</mtd><mtd>{self(c)}</mtd></mtr>"
                        for v, c in node.rows)
         return f"<mrow><mo>{{</mo><mtable>{rows}</mtable></mrow>"
+
+
+def escape(text: str) -> str:
+    """html.escape, imported on first use: only MathML needs it, and html pulls in a 2,000-entry
+    table that every `bpwalk run` would otherwise load."""
+    from html import escape as html_escape
+
+    return html_escape(text)
 
 
 def _mi(text: str) -> str:

@@ -13,7 +13,6 @@ LaTeX (Markdown) or MathML (HTML). Every view asks this module how a step reads.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -112,6 +111,8 @@ def profile(name: str | Profile | None) -> Profile:
     key = name.strip().lower().replace("_", "-").replace("&", "-")
     if key in PROFILES:
         return PROFILES[key]
+    import difflib  # only when a name is wrong: not at every start
+
     close = difflib.get_close_matches(key, PROFILES, n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UnknownProfile(f"unknown notation {name!r}; {hint}choose one of {', '.join(PROFILES)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +59,8 @@ def did_you_mean(word: str, choices: Any) -> str:
     alias = ALIASES.get(str(word).strip().lower().replace("-", "_").replace(" ", "_"))
     if alias in choices:
         return f"; did you mean '{alias}'?"
+    import difflib  # only when a name is wrong: not at every start
+
     close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.5)
     return f"; did you mean '{close[0]}'?" if close else ""
 

@@ -9,12 +9,17 @@ from bpwalk.scenario.errors import Problem, ScenarioError, did_you_mean
 
 def bundled_dir() -> Path:
     """The folder of bundled example scenarios (inside the installed package)."""
-    from importlib.resources import files
+    # find_spec, not importlib.resources.files: the same folder without importing zipfile
+    # and importlib.resources at every start (a few ms of `bpwalk run`)
+    from importlib.util import find_spec
 
     try:
-        return Path(str(files("bpwalk.scenarios")))
-    except ModuleNotFoundError:  # running from a source checkout that is not installed
-        return Path(__file__).resolve().parents[2] / "scenarios"
+        spec = find_spec("bpwalk.scenarios")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[2] / "scenarios"  # a source checkout, not installed
 
 
 SCHEMA_FILE = "bpwalk.schema.json"  # the bundled scenarios' modeline names it: it sits beside them

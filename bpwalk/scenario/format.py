@@ -9,7 +9,6 @@ loss/activation pairs) stays in the validator (validate.py).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,6 +224,8 @@ def json_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     """json_schema() as the file bpwalk ships (scenarios/bpwalk.schema.json) and prints."""
+    import json
+
     return json.dumps(json_schema(), indent=2) + "\n"
 
 

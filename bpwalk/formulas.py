@@ -187,6 +187,14 @@ class Seq(Node):
     prec = 0
 
 
+@dataclass(frozen=True)
+class Substituted(Node):
+    """A formula with its numbers put in, inside a caption: out_j(1 − out_k) as 0.3(1 − 0.5)."""
+
+    tree: Node
+    prec = 0
+
+
 E_CONST = Sym("e")  # Euler's number
 
 
@@ -252,6 +260,13 @@ class Printer:
 
     def p_Word(self, node: Word) -> str:
         return node.text
+
+    def p_Substituted(self, node: Substituted) -> str:
+        numeric, self.numeric = self.numeric, True
+        try:
+            return self(node.tree)
+        finally:
+            self.numeric = numeric
 
     def num_text(self, value: float, quantity: bool = False) -> str:
         """A constant of a formula (1, 2) as written; a quantity at the decimals shown,
@@ -464,7 +479,8 @@ class LatexPrinter(Printer):
         return f"\\text{{{node.text}}}"
 
     def p_Seq(self, node: Seq) -> str:
-        return f"\\text{{{node.sep}}}".join(self(p) for p in node.parts)
+        sep = node.sep if node.sep.strip() == "=" else f"\\text{{{node.sep}}}"
+        return sep.join(self(p) for p in node.parts)
 
 
 def _mathrm(name: str) -> str:

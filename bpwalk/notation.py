@@ -29,6 +29,7 @@ from bpwalk.formulas import (
     Partial,
     Rel,
     Seq,
+    Substituted,
     Sym,
     Val,
     Word,
@@ -404,6 +405,23 @@ def jacobian_rule(p: Profile | str | None = None) -> Node:
     p = profile(p)
     return Rel(Partial(p.sym("out", "j"), p.sym("net", "k")), "=",
                mul(p.sym("out", "j"), sub(KRONECKER, p.sym("out", "k")), dot=False))
+
+
+def jacobian_entries(step: Step, outs: dict[str, float], p: Profile | str | None = None
+                     ) -> list[Node]:
+    """The softmax Jacobian entries a delta uses, each derived with its numbers:
+    ∂out_j/∂net_k = out_j(δ_jk − out_k) = 0.30(0 − 0.48) = −0.143. `outs` holds the layer's
+    outputs by neuron; the entry's value is the engine's."""
+    p = profile(p)
+    entries = []
+    for term in step.terms:
+        jac = term[-1]
+        j, _, k = jac.ref.partition(":")[2].partition("@")[0].partition("/")
+        oj, ok = (Val(p.sym("out", n, step.sample), outs[n]) for n in (j, k))
+        tree = mul(oj, sub(1.0 if j == k else 0.0, ok), dot=False)
+        entries.append(Rel(node(jac.ref, p), "=",
+                           Seq((tree, Substituted(tree), quantity(jac.value)), " = ")))
+    return entries
 
 
 def update_caption(p: Profile | str | None = None) -> Node:

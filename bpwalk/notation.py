@@ -50,7 +50,7 @@ _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
 # ----------------------------------------------------------------------------- profiles
 
 
-@dataclass(frozen=True)
+@dataclass
 class Profile:
     """One textbook's notation. `sign` is the sign of the profile's error term relative to
     bpwalk's δ = ∂E/∂net (Han & Kamber's Err_j = −∂E/∂I_j has sign −1); `additive` writes
@@ -436,7 +436,7 @@ def caption(tree: Node, style: str) -> str:
     return render(tree, style)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Pen:
     """What a view needs to write things down: a style, the decimals, a profile. Views hold
     one and ask it for symbols, numbers, formulas and rule captions."""

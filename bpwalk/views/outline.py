@@ -36,7 +36,7 @@ Part = str | Node  # words, or a formula
 Text = tuple[Part, ...]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Group:
     """Steps under one heading: where they are (sample, layer), whether they combine a
     batch, the rule the layer follows, notes, then the steps (formula → numbers → result)."""
@@ -49,7 +49,7 @@ class Group:
     steps: tuple[Step, ...]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Phase:
     name: str  # forward, loss, backward, update
     title: str
@@ -58,7 +58,7 @@ class Phase:
     after: tuple[Text, ...]  # notes after the steps (biases that are not updated)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Update:
     number: int
     samples: tuple[int, ...]

@@ -63,10 +63,7 @@ class Node:
         cls._fields = cls._fields + tuple(f for f in own if f not in cls._fields)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        for name, value in zip(self._fields, args):
-            setattr(self, name, value)
-        for name, value in kwargs.items():
-            setattr(self, name, value)
+        self.__dict__.update(zip(self._fields, args), **kwargs)
 
     def _key(self) -> tuple:
         return (type(self), *(getattr(self, f) for f in self._fields))
@@ -241,6 +238,9 @@ _REL = {
 _LATEX_FUNCS = {"tanh", "max", "ln", "exp", "log", "min"}
 
 
+_METHODS: dict[tuple[type, type], object] = {}
+
+
 class Printer:
     """Shared walk over the tree; each style overrides how the pieces are written."""
 
@@ -251,9 +251,13 @@ class Printer:
         self.numeric = numeric
         self.keep_zeros = keep_zeros
 
-    # the walk
+    # the walk: one method per node class, looked up once per (printer, node) class
     def __call__(self, node: Node) -> str:
-        return getattr(self, "p_" + type(node).__name__)(node)
+        key = (type(self), type(node))
+        method = _METHODS.get(key)
+        if method is None:
+            method = _METHODS[key] = getattr(type(self), "p_" + type(node).__name__)
+        return method(self, node)
 
     def wrap(self, node: Node, prec: int) -> str:
         """node printed, in parentheses when it binds less tightly than `prec` needs."""

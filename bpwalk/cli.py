@@ -105,6 +105,10 @@ OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="FILE", parser=_output_path,
                               help="Write to FILE (atomically) instead of stdout."),
 ]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bar on stderr while a long run trains "
+                                             "(there is none in a pipe either).")
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Explain even when the output would pass 50 MB.")
 ]
@@ -187,8 +191,13 @@ BYTES_PER_STEP = 400  # measured: 300 to 600 per step in Markdown and JSON
 
 
 def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int | None,
-            force: bool = False) -> Trace:
+            force: bool = False, quiet: bool = True) -> tuple[Trace, str]:
+    """The trace, and "" or, when Ctrl-C stopped training early, what to say on leaving.
+
+    A run longer than a second shows a progress bar on stderr (a terminal's, unless quiet).
+    """
     from bpwalk.engine import EngineError, run
+    from bpwalk.views.progress import Watch
 
     n = iterations or scenario.iterations
     shown = parse_show(show, n)
@@ -198,9 +207,13 @@ def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int
                    f"of this {scenario.shape} network makes about {size // 10**6:,} MB of "
                    "output; explain fewer (--show first, last or none), or add --force")
     try:
-        return run(scenario, iterations=n, show=shown, round_to=round_to)
+        watch = Watch(n, bar=not quiet)
+        with watch:
+            trace = run(scenario, iterations=n, show=shown, round_to=round_to, watch=watch)
     except EngineError as e:
         raise fail(f"{scenario.path}: {e}") from None
+    made = trace.total_iterations
+    return trace, (f"interrupted after {made:,} of {n:,} updates" if watch.stopped else "")
 
 
 def emit(text: str, output: Path | None) -> None:
@@ -251,6 +264,7 @@ def run(
                                           "bpwalk check's judge marks it and names the mistake.")
     ] = False,
     force: ForceOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """The worked solution in the terminal, step by step.
 
@@ -272,7 +286,9 @@ def run(
                        "use --show first, last, all or update numbers")
     sc = load_scenario(scenario)
     notation = notation_of(notation, sc)
-    trace = compute(sc, iterations, show, round_to, force)
+    trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
+    if stopped and step:
+        raise fail(stopped, 130)
     decimals, keep_zeros = _shown(decimals)
     if step:
         from bpwalk import stepper
@@ -293,6 +309,8 @@ def run(
     console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
                                        decimals=decimals, phase=phase, notation=notation,
                                        keep_zeros=keep_zeros))
+    if stopped:  # Ctrl-C: the updates made so far were printed; exit as interrupted
+        raise fail(stopped, 130)
 
 
 @app.command()
@@ -310,6 +328,7 @@ def export(
     decimals: DecimalsOpt = None,
     notation: NotationOpt = None,
     force: ForceOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Export the solution: Markdown with LaTeX math, or JSON.
 
@@ -319,7 +338,9 @@ def export(
         raise fail(f"--format {format!r} is not known; use md or json")
     sc = load_scenario(scenario, writes=(output,))
     notation = notation_of(notation, sc)
-    trace = compute(sc, iterations, show, round_to, force)
+    trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
+    if stopped:  # a partial trace is not what was asked for: nothing is written
+        raise fail(f"{stopped}; nothing written", 130)
     if format == "md":
         from bpwalk.views import markdown
 
@@ -354,7 +375,7 @@ def worksheet(
         raise fail(f"{output}: given as both -o and --answers-template; use two file names")
     sc = load_scenario(scenario, writes=(output, answers_template))
     notation = notation_of(notation, sc)
-    trace = compute(sc, 1, "first", None, force)
+    trace, _ = compute(sc, 1, "first", None, force)
     from bpwalk.files import OutputError, write_together
     from bpwalk.views import answers, markdown
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import math
+import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,7 +103,8 @@ def _stride(n_iter: int) -> int:
 
 
 def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None = None,
-        round_to: int | None = None, mistakes: tuple[Mistake, ...] = ()) -> Trace:
+        round_to: int | None = None, mistakes: tuple[Mistake, ...] = (),
+        watch: Watch | None = None) -> Trace:
     """Train for `iterations` updates; explain the updates numbered in `show` (1-based).
 
     With `round_to`, every explained step's value is rounded to that many decimals as soon
@@ -110,6 +112,8 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     carried into later updates); each step also keeps its full-precision value in `exact`.
     With `mistakes`, the explained updates compute the targeted steps with those classic
     mistakes (see Mistake); ``bpwalk check`` uses this to name a student's mistake.
+    With `watch`, training tells it how far it is about ten times a second; when it answers
+    False, training stops there and the trace holds the updates made so far.
     """
     n_iter = scenario.iterations if iterations is None else iterations
     show = {1} if show is None else {i for i in show if 1 <= i <= n_iter}
@@ -126,9 +130,9 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
         number = 1  # the next update to make
         for explained in [*sorted(show), n_iter + 1]:
             # the updates before the next explained one, nobody reads: one tight loop
-            params = _fast_updates(fast, scenario, params, plan, number, explained, history,
-                                   every)
-            if explained > n_iter:
+            params, number = _watched(watch, fast, scenario, params, plan, number, explained,
+                                      history, every)
+            if number < explained or explained > n_iter:  # asked to stop, or done
                 break
             idx = plan[explained - 1]
             kept = (explained - 1) % every == 0
@@ -141,6 +145,9 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
             if full_batch and kept:
                 history.append(loss)
             number = explained + 1
+            if watch is not None and not watch(explained, loss):
+                break
+        n_iter = number - 1  # the updates made: fewer than asked when `watch` stopped the run
         history.append(_dataset_loss(fast, scenario, params))
         if not math.isfinite(history[-1]):
             _locate_nonfinite(scenario, params, n_iter + 1, plan[0] if plan else [0])
@@ -215,6 +222,33 @@ def _locate_nonfinite(scenario: Scenario, params: Params, number: int, idx: list
 
 
 # ----------------------------------------------------------------------------- fast path
+
+
+# Told (updates made, the latest loss) while training; answers whether to go on.
+Watch = Callable[[int, float], bool]
+WATCH_EVERY = 0.1  # seconds between two calls of a Watch, about
+
+
+def _watched(watch: Watch | None, fast: _FastPath, scenario: Scenario, params: Params,
+             plan: Plan, start: int, stop: int, history: list[float], every: int
+             ) -> tuple[Params, int]:
+    """_fast_updates from `start` to `stop` in spans of about WATCH_EVERY seconds, telling
+    `watch` after each; the parameters and the next update to make (below `stop` when
+    `watch` asked to stop). Splitting the loop changes no number: each update reads only
+    the parameters the one before left."""
+    if watch is None:
+        return _fast_updates(fast, scenario, params, plan, start, stop, history, every), stop
+    span = 16  # doubled until a span takes WATCH_EVERY / 2: a run's speed is unknown at first
+    while start < stop:
+        end = min(stop, start + span)
+        began = time.perf_counter()
+        params = _fast_updates(fast, scenario, params, plan, start, end, history, every)
+        if time.perf_counter() - began < WATCH_EVERY / 2:
+            span *= 2
+        start = end
+        if not watch(start - 1, history[-1]):
+            break
+    return params, start
 
 
 @dataclass(frozen=True)

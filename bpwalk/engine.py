@@ -237,12 +237,12 @@ def _watched(watch: Watch | None, fast: _FastPath, scenario: Scenario, params: P
     `watch` asked to stop). Splitting the loop changes no number: each update reads only
     the parameters the one before left."""
     if watch is None:
-        return _fast_updates(fast, scenario, params, plan, start, stop, history, every), stop
+        return _fast_span(fast, scenario, params, plan, start, stop, history, every), stop
     span = 16  # doubled until a span takes WATCH_EVERY / 2: a run's speed is unknown at first
     while start < stop:
         end = min(stop, start + span)
         began = time.perf_counter()
-        params = _fast_updates(fast, scenario, params, plan, start, end, history, every)
+        params = _fast_span(fast, scenario, params, plan, start, end, history, every)
         if time.perf_counter() - began < WATCH_EVERY / 2:
             span *= 2
         start = end
@@ -288,6 +288,7 @@ class _FastPath:
             if idx[0] not in self.batches:
                 self.batches[idx[0]] = (scenario.x[idx], scenario.targets[idx],
                                         1.0 / len(idx) if mean else 1.0)
+        self.tiny = _Tiny.of(scenario, self)
 
 
 def _forward(layers: list[_FastLayer], weights: list[np.ndarray], biases: list[np.ndarray],
@@ -358,6 +359,154 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: Pla
                 new_b[li] = biases[li] - step * g
         weights, biases = new_w, new_b
     return Params(weights, biases)
+
+
+def _fast_span(fast: _FastPath, scenario: Scenario, params: Params, plan: Plan, start: int,
+               stop: int, history: list[float], every: int) -> Params:
+    """Updates start..stop-1 nobody reads: in plain floats for a tiny network, else (and
+    from an update the floats could not make) vectorised."""
+    if fast.tiny is not None:
+        params, start = _tiny_updates(fast.tiny, scenario, params, plan, start, stop, history,
+                                      every)
+    return _fast_updates(fast, scenario, params, plan, start, stop, history, every)
+
+
+# A network is tiny when a batch's samples times its weights are at most this: below it, the
+# plain-float loop beats NumPy's calls, which cost about a microsecond each, whatever the size.
+TINY_WORK = 64
+
+
+class _Tiny:
+    """What the plain-float loop needs of a run, in Python lists and floats."""
+
+    def __init__(self, scenario: Scenario, fast: _FastPath):
+        acts = [ACTIVATIONS[lay.activation] for lay in scenario.layers]
+        self.layers = [(a.scalar, a.scalar_derivative, lay.slope,
+                        # the bias each neuron adds: its own, the layer's one, or none
+                        None if lay.bias == "none" else
+                        [0] * len(lay.neurons) if lay.bias == "shared" else
+                        list(range(len(lay.neurons))), f.bias_grad)
+                       for a, lay, f in zip(acts, scenario.layers, fast.layers)]
+        loss = LOSSES[scenario.loss]
+        self.term, self.derivative = loss.scalar_term, loss.scalar_derivative
+        self.k, self.lr, self.mean = fast.k, fast.lr, scenario.reduction == "mean"
+        self.x, self.t = scenario.x.tolist(), scenario.targets.tolist()
+        self.batches = {first: (x.tolist(), t.tolist(), scale)
+                        for first, (x, t, scale) in fast.batches.items()}
+
+    @classmethod
+    def of(cls, scenario: Scenario, fast: _FastPath) -> _Tiny | None:
+        loss = LOSSES[scenario.loss]
+        acts = [ACTIVATIONS[lay.activation] for lay in scenario.layers]
+        weights = sum(lay.weights.size for lay in scenario.layers)
+        batch = max(len(x) for x, _, _ in fast.batches.values())
+        if (batch * weights > TINY_WORK or loss.scalar_term is None
+                or any(a.scalar is None for a in acts)):
+            return None
+        return cls(scenario, fast)
+
+
+def _tiny_forward(tiny: _Tiny, W: list, B: list, x: list[float]) -> tuple[list, list]:
+    """nets and outs (inputs first) of one sample; each sum in the order it is written."""
+    nets, outs, a = [], [x], x
+    for (value, _, slope, bias_of, _), rows, b in zip(tiny.layers, W, B):
+        net = []
+        for j, row in enumerate(rows):
+            s = 0.0
+            for w, ai in zip(row, a):
+                s += w * ai
+            if bias_of is not None:
+                s += b[bias_of[j]]
+            net.append(s)
+        a = [value(v, slope) for v in net]
+        nets.append(net)
+        outs.append(a)
+    return nets, outs
+
+
+def _tiny_loss(tiny: _Tiny, W: list, B: list, xs: list, ts: list) -> float:
+    """The summed loss of samples xs (targets ts): the terms in the order NumPy adds them."""
+    total, term, k = 0.0, tiny.term, tiny.k
+    for x, t in zip(xs, ts):
+        for o, tk in zip(_tiny_forward(tiny, W, B, x)[1][-1], t):
+            total += term(o, tk, k)
+    return total
+
+
+def _tiny_updates(tiny: _Tiny, scenario: Scenario, params: Params, plan: Plan, start: int,
+                  stop: int, history: list[float], every: int) -> tuple[Params, int]:
+    """_fast_updates in Python floats, for networks where NumPy's cost per call, not the
+    arithmetic, is the time: the same formulas (the scalar forms of bpwalk.functions), in
+    the same order. Returns the parameters and the next update to make: `stop`, or an
+    earlier one that raised an arithmetic error or made a loss that is not finite, which
+    the vectorised loop then makes again (and reports, as it does)."""
+    W = [w.tolist() for w in params.weights]
+    B = [b.tolist() for b in params.biases]
+    derivative, k, full_batch = tiny.derivative, tiny.k, scenario.batch is None
+    layers = tiny.layers
+    backward = range(len(layers) - 1, -1, -1)
+    number = start
+    for number in range(start, stop):
+        idx = plan[number - 1]
+        kept = (number - 1) % every == 0
+        mark = len(history)
+        xs, ts, scale = tiny.batches[idx[0]]
+        try:
+            if not full_batch and kept:  # the data set's loss before the update
+                total = _tiny_loss(tiny, W, B, tiny.x, tiny.t)
+                history.append(total / len(tiny.x) if tiny.mean else total)
+            GW = [[[0.0] * len(row) for row in w] for w in W]
+            GB = [[0.0] * len(b) for b in B]
+            loss = 0.0
+            for x, t in zip(xs, ts):
+                nets, outs = _tiny_forward(tiny, W, B, x)
+                for o, tk in zip(outs[-1], t):
+                    loss += tiny.term(o, tk, k)
+                dout = [derivative(o, tk, k) for o, tk in zip(outs[-1], t)]
+                for li in backward:
+                    _, dact, slope, _, bias_grad = layers[li]
+                    dnet = [d * dact(n, o, slope) for d, n, o in zip(dout, nets[li], outs[li + 1])]
+                    rows = W[li]
+                    if li:  # with the weights from before the update
+                        dout = []
+                        for i in range(len(rows[0])):
+                            s = 0.0
+                            for dj, row in zip(dnet, rows):
+                                s += dj * row[i]
+                            dout.append(s)
+                    a, gw, gb = outs[li], GW[li], GB[li]
+                    for j, dj in enumerate(dnet):
+                        g = gw[j]
+                        for i, ai in enumerate(a):
+                            g[i] += dj * ai
+                        if bias_grad == "per_neuron":
+                            gb[j] += dj
+                        elif bias_grad:
+                            gb[0] += dj
+            loss *= scale
+            if not math.isfinite(loss):
+                raise ArithmeticError(loss)
+        except (ArithmeticError, ValueError):
+            del history[mark:]
+            break
+        if full_batch and kept:
+            history.append(loss)
+        _tiny_step(tiny, W, B, GW, GB, scale)
+    else:
+        number = stop
+    return Params([np.array(w) for w in W], [np.array(b) for b in B]), number
+
+
+def _tiny_step(tiny: _Tiny, W: list, B: list, GW: list, GB: list, scale: float) -> None:
+    """new = old - learning_rate * gradient, in place, as the vectorised loop computes it."""
+    step = tiny.lr * scale
+    for li, (w, gw, b, gb) in enumerate(zip(W, GW, B, GB)):
+        for row, grow in zip(w, gw):
+            for i, g in enumerate(grow):
+                row[i] = row[i] - step * g
+        if tiny.layers[li][4]:
+            for j, g in enumerate(gb):
+                b[j] = b[j] - step * g
 
 
 # ----------------------------------------------------------------------------- mistakes

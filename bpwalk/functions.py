@@ -1,7 +1,12 @@
 """Activations and losses: each one entry holding its value, its derivative and its notation.
 
 Adding an activation or a loss means adding one entry here; the engine, the views and the
-scenario validator all read these tables. Every function works on float64 NumPy arrays.
+scenario validator all read these tables. Every function works on float64 NumPy arrays;
+most entries also have a scalar form, the same formula on one Python float, which the
+engine's loop for tiny networks uses (NumPy's cost per call, not per element, dominates a
+2-2-2 network). A test checks that the two forms agree on random inputs. A scalar form may
+raise ArithmeticError or ValueError where the array form returns inf or nan; the engine then
+leaves that update to the array forms.
 
 The formulas are functions that build a formula tree (``bpwalk.formulas``) from the nodes
 they are given: the symbols of one neuron (or, when a step is written out, those symbols
@@ -11,6 +16,7 @@ MathML, in symbols and with the numbers substituted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +51,13 @@ def _sigmoid(net: Array) -> Array:
     return np.reciprocal(e, out=e)  # exactly 1.0 / e
 
 
+def _sigmoid1(net: float) -> float:
+    try:
+        return 1.0 / (1.0 + math.exp(-net))
+    except OverflowError:  # e^-net beyond float64: the limit, 0, as the array form gives
+        return 0.0
+
+
 def _softmax(net: Array) -> Array:
     # Subtracting the row maximum keeps exp() finite for any net; the result is unchanged.
     shifted = net - net.max(axis=-1, keepdims=True)
@@ -69,6 +82,9 @@ class Activation:
     derivative_formula: Callable[[Node, Node, Node], Node]
     output_only: bool = False
     description: str = ""
+    # The same value and derivative on one float (None: the activation has no scalar form)
+    scalar: Callable[[float, float], float] | None = None
+    scalar_derivative: Callable[[float, float, float], float] | None = None
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -81,6 +97,8 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=lambda net, slope, layer: Div(n(1), add(1, exp(Neg(net)))),
             derivative_formula=lambda net, out, slope: mul(out, sub(1, out), dot=False),
             description="logistic sigmoid 1/(1+e^-net), output in (0, 1)",
+            scalar=lambda net, slope: _sigmoid1(net),
+            scalar_derivative=lambda net, out, slope: out * (1.0 - out),
         ),
         Activation(
             "tanh",
@@ -89,6 +107,8 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=lambda net, slope, layer: Call("tanh", (net,)),
             derivative_formula=lambda net, out, slope: sub(1, Pow(out, n(2))),
             description="hyperbolic tangent, output in (-1, 1)",
+            scalar=lambda net, slope: math.tanh(net),
+            scalar_derivative=lambda net, out, slope: 1.0 - out * out,
         ),
         Activation(
             "relu",
@@ -98,6 +118,9 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=lambda net, slope, layer: Call("max", (n(0), net)),
             derivative_formula=lambda net, out, slope: _kink(net, n(1), n(0)),
             description="rectified linear unit max(0, net); derivative 0 at net = 0",
+            # like np.maximum, max keeps net when it is -0.0 or nan (0.0 is not greater)
+            scalar=lambda net, slope: max(net, 0.0),
+            scalar_derivative=lambda net, out, slope: 1.0 if net > 0 else 0.0,
         ),
         Activation(
             "leaky_relu",
@@ -106,6 +129,8 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=lambda net, slope, layer: _kink(net, net, mul(slope, net)),
             derivative_formula=lambda net, out, slope: _kink(net, n(1), slope),
             description="leaky ReLU: net, or slope*net below 0 (slope 0.01 unless set)",
+            scalar=lambda net, slope: net if net > 0 else slope * net,
+            scalar_derivative=lambda net, out, slope: 1.0 if net > 0 else slope,
         ),
         Activation(
             "linear",
@@ -114,6 +139,8 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=lambda net, slope, layer: net,
             derivative_formula=lambda net, out, slope: n(1),
             description="identity: out = net",
+            scalar=lambda net, slope: net,
+            scalar_derivative=lambda net, out, slope: 1.0,
         ),
         Activation(
             "softmax",
@@ -144,12 +171,19 @@ class Loss:
     term_formula: Callable[[Node, Node, Node], Node]
     derivative_formula: Callable[[Node, Node, Node], Node]
     description: str = ""
+    # term and derivative of one output, on floats (o, t, K): see the module's docstring
+    scalar_term: Callable[[float, float, int], float] | None = None
+    scalar_derivative: Callable[[float, float, int], float] | None = None
 
 
 def _xlogy(t: Array, o: Array) -> Array:
     # t ln o with the convention 0 ln 0 = 0, so a zero target never produces nan.
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(t == 0, 0.0, t * np.log(o))
+
+
+def _xlogy1(t: float, o: float) -> float:
+    return 0.0 if t == 0 else t * math.log(o)
 
 
 def _bce_term(o: Array, t: Array, k: int) -> Array:
@@ -176,6 +210,9 @@ LOSSES: dict[str, Loss] = {
             term_formula=lambda t, o, k: mul(HALF, Pow(sub(t, o), n(2)), dot=False),
             derivative_formula=lambda t, o, k: Neg(sub(t, o)),
             description="sum over outputs of 1/2 (target - out)^2 (Mazur's E_total)",
+            # d * d: NumPy squares x ** 2 as x * x, and so must this (pow may round otherwise)
+            scalar_term=lambda o, t, k: 0.5 * ((t - o) * (t - o)),
+            scalar_derivative=lambda o, t, k: o - t,
         ),
         Loss(
             "squared_error",
@@ -184,6 +221,8 @@ LOSSES: dict[str, Loss] = {
             term_formula=lambda t, o, k: Pow(sub(t, o), n(2)),
             derivative_formula=lambda t, o, k: Neg(mul(2, sub(t, o), dot=False)),
             description="sum over outputs of (target - out)^2",
+            scalar_term=lambda o, t, k: (t - o) * (t - o),
+            scalar_derivative=lambda o, t, k: 2.0 * (o - t),
         ),
         Loss(
             "mean_squared_error",
@@ -192,6 +231,8 @@ LOSSES: dict[str, Loss] = {
             term_formula=lambda t, o, k: Div(Pow(sub(t, o), n(2)), k),
             derivative_formula=lambda t, o, k: Neg(Div(mul(2, sub(t, o), dot=False), k)),
             description="mean over the K outputs of (target - out)^2",
+            scalar_term=lambda o, t, k: (t - o) * (t - o) / k,
+            scalar_derivative=lambda o, t, k: -2.0 * (t - o) / k,
         ),
         Loss(
             "binary_cross_entropy",
@@ -202,6 +243,8 @@ LOSSES: dict[str, Loss] = {
                                                  k)),
             derivative_formula=lambda t, o, k: Div(sub(o, t), mul(o, sub(1, o), k)),
             description="binary cross-entropy, averaged over outputs (sigmoid outputs)",
+            scalar_term=lambda o, t, k: -(_xlogy1(t, o) + _xlogy1(1.0 - t, 1.0 - o)) / k,
+            scalar_derivative=lambda o, t, k: (o - t) / (o * (1.0 - o)) / k,
         ),
         Loss(
             "cross_entropy",
@@ -210,6 +253,8 @@ LOSSES: dict[str, Loss] = {
             term_formula=lambda t, o, k: Neg(mul(t, Call("ln", (o,)))),
             derivative_formula=lambda t, o, k: Neg(Div(t, o)),
             description="categorical cross-entropy -sum t ln out (softmax output)",
+            scalar_term=lambda o, t, k: -_xlogy1(t, o),
+            scalar_derivative=lambda o, t, k: 0.0 if t == 0 else -t / o,
         ),
         Loss(
             "output",
@@ -221,6 +266,8 @@ LOSSES: dict[str, Loss] = {
             term_formula=lambda t, o, k: o,
             derivative_formula=lambda t, o, k: n(1),
             description="the outputs themselves (dE/dout = 1): gradients of the output, targets ignored",
+            scalar_term=lambda o, t, k: o,
+            scalar_derivative=lambda o, t, k: 1.0,
         ),
     ]
 }

@@ -1,0 +1,137 @@
+"""The matrix form: every entry is the scalar trace's value, and every equation holds.
+
+Each matrix equation is re-computed here with NumPy from its operands (W @ A + b, δ @ Aᵀ / m,
+Wᵀ @ δ, ...) and compared with the matrix the module assembled from the scalar steps: that
+checks the entry-to-id mapping (a wrong row order or a transposed grid breaks an equation)
+as well as the shapes. Then every entry is compared with the trace's step of that id.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from bpwalk.engine import EngineError, run
+from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.matrix import Apply, Equation, Matrix, Op, Scalar, matrix_form
+from bpwalk.scenario import bundled_dir, bundled_names, load, loads
+from tests.test_gradients import networks
+
+
+def _expected(eq: Equation, form, sc) -> np.ndarray:
+    """The right-hand side of `eq`, computed here from its operands' numbers."""
+    rhs = eq.rhs
+    scale, rest = (rhs[0].value, rhs[1:]) if isinstance(rhs[0], Scalar) else (1.0, rhs)
+    ops = [x.kind for x in rest if isinstance(x, Op)]
+    mats = [x.array() for x in rest if isinstance(x, Matrix)]
+    if eq.kind == "Z":
+        assert ops[0] == "matmul"
+        return mats[0] @ mats[1] + (mats[2] if len(mats) > 2 else 0.0)
+    if eq.kind in ("A", "fprime"):
+        spec = ACTIVATIONS[rest[0].fn]
+        slope = sc.layers[eq.layer - 1].slope
+        z = rest[0].args[0].array().T  # the engine's functions take samples as rows
+        if eq.kind == "A":
+            return spec.value(z, slope).T
+        return spec.derivative(z, spec.value(z, slope), slope).T
+    if eq.kind == "dA_out":
+        a, y = (m.array().T for m in rest[0].args)
+        return LOSSES[sc.loss].derivative(a, y, y.shape[1]).T
+    if eq.kind == "delta" and isinstance(rest[0], Apply):  # softmax: Jᵀ dA, column by column
+        da = rest[0].args[0].array()
+        a = next(e.result.array() for e in form.equations if e.kind == "A" and e.layer == eq.layer)
+        cols = []
+        for c in range(da.shape[1]):
+            o = a[:, c]
+            jac = np.diag(o) - np.outer(o, o)  # J[j, k] = d out_j / d net_k
+            cols.append(jac.T @ da[:, c])
+        return np.stack(cols, axis=1)
+    if eq.kind == "delta":
+        assert ops == ["hadamard"]
+        return mats[0] * mats[1]
+    if eq.kind in ("newW", "newb"):
+        assert ops == ["sub"] and isinstance(rest[2], Scalar)
+        return mats[0] - rest[2].value * mats[1]
+    assert eq.kind in ("dW", "db", "dA_prev") and set(ops) <= {"matmul"}
+    acc = mats[0]
+    for x in mats[1:]:
+        acc = acc @ x
+    return scale * acc
+
+
+def _check(trace) -> int:
+    """Every equation of every explained update holds; returns how many entries were seen."""
+    seen = 0
+    for it in trace.iterations:
+        form = matrix_form(trace, it)
+        for eq in form.equations:
+            want = _expected(eq, form, trace.scenario)
+            assert want.shape == eq.result.shape, (eq.kind, eq.layer)
+            np.testing.assert_allclose(eq.result.array(), want, rtol=1e-9, atol=1e-12,
+                                       err_msg=f"{eq.kind} layer {eq.layer}")
+            for mat in (eq.result, *eq.operands()):
+                for _, _, ref, value in mat.entries():
+                    if ref in it.values:  # a step (params and inputs are operands)
+                        assert value == it.step(ref).value, ref
+                        seen += 1
+    return seen
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_bundled_equations_hold(name):
+    sc = load(bundled_dir() / f"{name}.yaml")
+    trace = run(sc, iterations=min(sc.iterations, 3), show={1, 3})
+    assert _check(trace) > 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=networks(), update_biases=st.booleans())
+def test_random_networks_equations_hold(spec, update_biases):
+    spec["update_biases"] = update_biases
+    try:
+        trace = run(loads(yaml.safe_dump(spec)), iterations=1)
+    except EngineError:
+        assume(False)
+    _check(trace)
+
+
+def _form(name: str, **kw):
+    sc = load(bundled_dir() / f"{name}.yaml")
+    trace = run(sc, iterations=1, **kw)
+    return matrix_form(trace, trace.iterations[0])
+
+
+def test_mazur_ids_layout():
+    # The README's example: grad:w5 is row 1, column 1 of dE/dW2 (w5: h1 -> o1, w6: h2 -> o1)
+    form = _form("mazur")
+    mats = form.matrices()
+    assert mats["dW2"].ids == (("grad:w5", "grad:w6"), ("grad:w7", "grad:w8"))
+    assert mats["W1"].ids == (("param:w1", "param:w2"), ("param:w3", "param:w4"))
+    assert mats["A0"].ids == (("in:i1",), ("in:i2",))
+    # Mazur's shared, fixed biases: a 1x1 b in the forward pass, no gradient, no update
+    assert mats["b2"].shape == (1, 1)
+    assert not {"db1", "db2", "newb1", "newb2"} & set(mats)
+    # the update: W2 - eta dE/dW2 has w5's published new value, 0.35891648 (Mazur 2015)
+    assert mats["newW2"].values[0][0] == pytest.approx(0.35891648, abs=5e-9)
+
+
+def test_batch_columns_and_mean_once():
+    form = _form("regression")  # three samples, reduction mean
+    assert form.m == 3
+    dw = next(e for e in form.equations if e.kind == "dW" and e.layer == 2)
+    assert isinstance(dw.rhs[0], Scalar) and dw.rhs[0].fraction == Fraction(1, 3)
+    assert sum(isinstance(x, Scalar) for x in dw.rhs) == 1  # 1/m once
+    delta = dw.rhs[1]
+    assert isinstance(delta, Matrix) and delta.shape == (1, 3)
+    assert delta.ids[0] == ("dnet:score@1", "dnet:score@2", "dnet:score@3")
+
+
+def test_sum_reduction_has_no_1_over_m():
+    form = _form("xor")  # four samples, reduction sum
+    dw = next(e for e in form.equations if e.kind == "dW")
+    assert not any(isinstance(x, Scalar) for x in dw.rhs)

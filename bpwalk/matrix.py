@@ -264,3 +264,96 @@ def matrix_form(trace: Trace, it: Iteration) -> MatrixForm:
 
 def matrix_forms(trace: Trace) -> list[MatrixForm]:
     return [matrix_form(trace, it) for it in trace.iterations]
+
+
+# ----------------------------------------------------------------------------- symbols
+
+_SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+_FN = {  # how an activation is named in a matrix formula: unicode, ascii, latex
+    "sigmoid": ("σ", "sigma", r"\sigma"), "tanh": ("tanh", "tanh", r"\tanh"),
+    "relu": ("ReLU", "relu", r"\mathrm{ReLU}"),
+    "leaky_relu": ("LReLU", "leaky_relu", r"\mathrm{LReLU}"),
+    "linear": ("id", "id", r"\mathrm{id}"), "softmax": ("softmax", "softmax", r"\mathrm{softmax}"),
+}
+_STYLE = {"unicode": 0, "ascii": 1, "latex": 2}
+_OPS = {"matmul": (" · ", " * ", r" \, "), "hadamard": (" ⊙ ", " (.) ", r" \odot "),
+        "add": (" + ", " + ", " + "), "sub": (" − ", " - ", " - ")}
+
+
+def _layered(base: str, layer: int, style: str) -> str:
+    if style == "unicode":
+        return base + str(layer).translate(_SUP)
+    return f"{base}{layer}" if style == "ascii" else f"{base}^{{[{layer}]}}"
+
+
+def _d(of: str, style: str) -> str:
+    """∂E/∂of."""
+    return {"unicode": f"∂E/∂{of}", "ascii": f"dE/d{of}",
+            "latex": rf"\frac{{\partial E}}{{\partial {of}}}"}[style]
+
+
+def fn_symbol(fn: str, style: str, prime: bool = False) -> str:
+    name = _FN.get(fn, (fn, fn, rf"\mathrm{{{fn}}}"))[_STYLE[style]]
+    return name + ({"unicode": "′", "ascii": "'", "latex": "'"}[style] if prime else "")
+
+
+def symbol(mat: Matrix, style: str) -> str:
+    """A matrix's symbol: W², ∂E/∂W², δ¹, (A¹)ᵀ (ASCII W2, dE/dW2; LaTeX W^{[2]})."""
+    role, n = mat.role, mat.layer
+    if role == "ones":
+        text = {"unicode": "𝟏", "ascii": "1", "latex": r"\mathbf{1}"}[style]
+    elif role == "Y":
+        text = "Y"
+    elif role in ("W", "b", "A", "Z", "newW", "newb"):
+        text = _layered(role.removeprefix("new"), n, style)
+    elif role == "delta":
+        text = _layered({"unicode": "δ", "ascii": "delta", "latex": r"\delta"}[style], n, style)
+    elif role == "fprime":
+        text = f"{fn_symbol(mat.fn, style, True)}({_layered('Z', n, style)})"
+    elif role == "J":
+        text = _layered("J", n, style)
+    else:  # dA, dW, db
+        text = _d(_layered(role[1:], n, style), style)
+    if not mat.transposed:
+        return text
+    t = {"unicode": "ᵀ", "ascii": "^T", "latex": r"^{\top}"}[style]
+    return (rf"\left({text}\right){t}" if style == "latex" else f"({text}){t}")
+
+
+def scalar_symbol(s: Scalar, style: str) -> str:
+    if s.role == "lr":
+        return {"unicode": "η", "ascii": "eta", "latex": r"\eta"}[style]
+    return r"\frac{1}{m}" if style == "latex" else "1/m"
+
+
+def op_symbol(op: Op, style: str) -> str:
+    return _OPS[op.kind][_STYLE[style]]
+
+
+def apply_symbol(ap: Apply, style: str, args: list[str]) -> str:
+    """f(Z), f′(Z), E′(A, Y), softmax′(Z)ᵀ ∂E/∂A with the arguments already written."""
+    joined = ", ".join(args)
+    if ap.kind == "value":
+        return f"{fn_symbol(ap.fn, style)}({joined})"
+    if ap.kind == "derivative":
+        return f"{fn_symbol(ap.fn, style, True)}({joined})"
+    if ap.kind == "loss_derivative":
+        return f"E{'′' if style == 'unicode' else chr(39)}({joined})"
+    j = {"unicode": "Jᵀ", "ascii": "J^T", "latex": r"J^{\top}"}[style]
+    return f"{j}{' ' if style != 'ascii' else ' * '}{joined}"
+
+
+def equation_symbols(eq: Equation, style: str) -> tuple[str, str]:
+    """(left-hand side, right-hand side) of `eq` in symbols."""
+    out: list[str] = []
+    for i, item in enumerate(eq.rhs):
+        if isinstance(item, Matrix):
+            out.append(symbol(item, style))
+        elif isinstance(item, Scalar):
+            out.append(scalar_symbol(item, style) + op_symbol(Op("matmul"), style))
+        elif isinstance(item, Op):
+            out.append(op_symbol(item, style))
+        else:
+            out.append(apply_symbol(item, style, [symbol(a, style) for a in item.args]))
+    lhs = symbol(eq.result, style)
+    return lhs, "".join(out)

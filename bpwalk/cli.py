@@ -59,6 +59,27 @@ DecimalsOpt = Annotated[  # the same option as run's --decimals
     typer.Option("--decimals", min=0, max=15, metavar="D",
                  help="Show numbers with at most D decimals (trailing zeros trimmed)."),
 ]
+FormOpt = Annotated[
+    str,
+    typer.Option("--form", metavar="FORM",
+                 help="scalar: one neuron and one weight at a time; matrix: each layer as "
+                      "matrix equations (Z = W·A + b, δ = ∂E/∂A ⊙ f′(Z), ∂E/∂W = δ·Aᵀ) with "
+                      "the numbers in the matrices and their shapes."),
+]
+IdsOpt = Annotated[
+    bool, typer.Option("--ids", help="With --form matrix: write each matrix entry as the step "
+                                     "id it equals (grad:w5) instead of its number."),
+]
+FORMS = ("scalar", "matrix")
+
+
+def check_form(form: str, ids: bool) -> None:
+    if form not in FORMS:
+        raise fail(f"--form {form!r}: use scalar or matrix")
+    if ids and form != "matrix":
+        raise fail("--ids labels the entries of matrices; add --form matrix")
+
+
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="FILE",
                               help="Write to FILE (atomically) instead of stdout."),
@@ -181,6 +202,8 @@ def run(
         bool, typer.Option("--quiz", help="With --step: type each value before it is revealed; "
                                           "bpwalk check's judge marks it and names the mistake.")
     ] = False,
+    form: FormOpt = "scalar",
+    ids: IdsOpt = False,
 ) -> None:
     """The worked solution in the terminal, step by step.
 
@@ -190,6 +213,9 @@ def run(
         raise fail(f"--phase {phase!r}: use one of {', '.join(PHASE_CHOICES)}")
     if quiz and not step:
         raise fail("--quiz works while stepping; use: bpwalk run SCENARIO --step --quiz")
+    check_form(form, ids)
+    if step and form == "matrix":
+        raise fail("--step walks through the scalar steps; run --form matrix without --step")
     if step:
         from bpwalk.stepper import not_a_terminal
 
@@ -218,6 +244,12 @@ def run(
     from bpwalk.views import terminal
 
     console = terminal.console(no_color=no_color)
+    if form == "matrix":
+        from bpwalk.views.matrix import MatrixWalkthrough
+
+        console.print(MatrixWalkthrough(trace, style="ascii" if ascii else "unicode",
+                                        decimals=decimals, phase=phase, ids=ids))
+        return
     console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
                                        decimals=decimals, phase=phase))
 
@@ -235,6 +267,8 @@ def export(
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
     decimals: DecimalsOpt = 9,
+    form: FormOpt = "scalar",
+    ids: IdsOpt = False,
 ) -> None:
     """Export the solution: Markdown with LaTeX math, or JSON.
 
@@ -242,8 +276,15 @@ def export(
     """
     if format not in ("md", "json"):
         raise fail(f"--format {format!r} is not known; use md or json")
+    check_form(form, ids)
     sc = load_scenario(scenario)
     trace = compute(sc, iterations, show, round_to)
+    if form == "matrix":
+        from bpwalk.views import matrix as matrix_view
+
+        emit(matrix_view.markdown(trace, decimals=decimals, ids=ids) if format == "md"
+             else matrix_view.render_json(trace), output)
+        return
     if format == "md":
         from bpwalk.views import markdown
 
@@ -264,6 +305,7 @@ def worksheet(
                                           "and no values, ready for 'bpwalk check'.")
     ] = None,
     decimals: DecimalsOpt = 9,
+    form: FormOpt = "scalar",
 ) -> None:
     """Write a Markdown worksheet with blanks where the results go.
 
@@ -273,12 +315,18 @@ def worksheet(
     if output is not None and answers_template is not None and \
             output.resolve() == answers_template.resolve():
         raise fail(f"{output}: given as both -o and --answers-template; use two file names")
+    check_form(form, False)
     sc = load_scenario(scenario)
     trace = compute(sc, 1, "first", None)
     from bpwalk.views import answers, markdown
 
     if answers_template is not None:
         emit(answers.render(trace), answers_template)
+    if form == "matrix":
+        from bpwalk.views import matrix as matrix_view
+
+        emit(matrix_view.markdown(trace, decimals=decimals, blanks=True), output)
+        return
     emit(markdown.render(trace, decimals=decimals, blanks=True), output)
 
 

@@ -8,6 +8,8 @@ as well as the shapes. Then every entry is compared with the trace's step of tha
 
 from __future__ import annotations
 
+import io
+import json
 from fractions import Fraction
 
 import numpy as np
@@ -15,11 +17,16 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from bpwalk.engine import EngineError, run
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.matrix import Apply, Equation, Matrix, Op, Scalar, matrix_form
 from bpwalk.scenario import bundled_dir, bundled_names, load, loads
+from bpwalk.views import matrix as matrix_view
+from bpwalk.views.matrix import MatrixWalkthrough
+from tests import latex_check
+from tests.conftest import run_cli
 from tests.test_gradients import networks
 
 
@@ -135,3 +142,127 @@ def test_sum_reduction_has_no_1_over_m():
     form = _form("xor")  # four samples, reduction sum
     dw = next(e for e in form.equations if e.kind == "dW")
     assert not any(isinstance(x, Scalar) for x in dw.rhs)
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def _terminal(trace, width: int = 80, **kw) -> str:
+    console = Console(record=True, width=width, color_system=None, file=io.StringIO())
+    console.print(MatrixWalkthrough(trace, **kw))
+    return console.export_text()
+
+
+def test_terminal_snapshot_dw2():
+    # Mazur (2015) publishes delta_o1 = 0.138498562, delta_o2 = -0.038098236, out_h1 =
+    # 0.593269992, out_h2 = 0.596884378 and dE/dw5..w8 = 0.082167041, 0.082667628,
+    # -0.022602540, -0.022740242; at 4 decimals they read as below. The brackets of the
+    # three operands line up on the middle row, and the shapes sit under each operand.
+    text = _terminal(run(load(bundled_dir() / "mazur.yaml"), iterations=1), decimals=4,
+                     phase="backward")
+    start = text.index("∂E/∂W² = ")
+    assert text[start:].split("\n\n")[0] == (
+        "∂E/∂W² = δ² · (A¹)ᵀ\n"
+        "⎡  0.0822   0.0827 ⎤   ⎡  0.1385 ⎤\n"
+        "⎣ -0.0226  -0.0227 ⎦ = ⎣ -0.0381 ⎦ · [ 0.5933  0.5969 ]\n"
+        "        2×2          =     2×1     ·        1×2")
+
+
+def test_terminal_ids_snapshot():
+    text = _terminal(run(load(bundled_dir() / "mazur.yaml"), iterations=1), ids=True,
+                     phase="update")
+    start = text.index("W² ← ")
+    assert text[start:].split("\n\n")[0] == (
+        "W² ← W² − η · ∂E/∂W²\n"
+        "⎡ new:w5  new:w6 ⎤   ⎡ param:w5  param:w6 ⎤        ⎡ grad:w5  grad:w6 ⎤\n"
+        "⎣ new:w7  new:w8 ⎦ = ⎣ param:w7  param:w8 ⎦ − lr · ⎣ grad:w7  grad:w8 ⎦\n"
+        "       2×2         =          2×2           −    ·         2×2")
+
+
+WIDE = """
+inputs: 14
+layers:
+  - neurons: 3
+    activation: tanh
+    weights: [[0.123456, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8, 0.9, -0.1, 0.2, -0.3, 0.4, -0.5],
+              [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+              [-0.2, -0.3, -0.4, -0.5, -0.6, -0.7, -0.8, -0.9, -0.1, -0.2, -0.3, -0.4, -0.5, 0.6]]
+    bias: 0.1
+  - neurons: 1
+    activation: linear
+    weights: [[0.5, -0.5, 0.25]]
+loss: half_squared_error
+learning_rate: 0.1
+data:
+  - {inputs: [1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0], targets: [1]}
+  - {inputs: [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1], targets: [0]}
+"""
+
+
+@pytest.mark.parametrize("style", ["unicode", "ascii"])
+def test_too_wide_is_shown_in_parts_within_80_columns(style):
+    text = _terminal(run(loads(WIDE), iterations=1), style=style, decimals=6)
+    assert "shown in parts" in text
+    assert "(cols 1-" in text  # W1 (3x14) is cut into column slices, and says which
+    assert max(len(line) for line in text.splitlines()) <= 80
+    if style == "ascii":
+        assert text.isascii()
+
+
+def test_markdown_renders_in_katex():
+    docs = {}
+    for name in bundled_names():
+        trace = run(load(bundled_dir() / f"{name}.yaml"), iterations=1)
+        docs[name] = matrix_view.markdown(trace)
+        docs[f"{name} --ids"] = matrix_view.markdown(trace, ids=True)
+        docs[f"{name} worksheet"] = matrix_view.markdown(trace, blanks=True)
+    docs["wide"] = matrix_view.markdown(run(loads(WIDE), iterations=1))
+    assert latex_check.check_documents(docs) == []
+    assert r"\begin{bmatrix}" in docs["mazur"] and r"\underbrace" in docs["mazur"]
+
+
+def test_worksheet_blanks_results_keeps_given_numbers():
+    md = matrix_view.markdown(run(load(bundled_dir() / "mazur.yaml"), iterations=1),
+                              blanks=True)
+    assert r"\underline{\qquad}" in md
+    assert "0.593269992" not in md  # out_h1 is a result: blank
+    assert "0.15 & 0.2" in md  # W1 is given
+
+
+def test_json_has_matrices_and_id_map():
+    trace = run(load(bundled_dir() / "xor.yaml"), iterations=1)
+    doc = json.loads(matrix_view.render_json(trace))
+    it = doc["iterations"][0]
+    mats = it["matrices"]
+    assert mats["Z1"]["shape"] == [2, 4] and mats["Z1"]["ids"][0][3] == "net:h1@4"
+    for key, m in mats.items():
+        for ids, vals in zip(m["ids"], m["values"]):
+            for ref, v in zip(ids, vals):
+                if ref in trace.iterations[0].values:
+                    assert trace.iterations[0].values[ref] == v, (key, ref)
+    kinds = [e["kind"] for e in it["equations"]]
+    assert kinds[:2] == ["Z", "A"] and "dW" in kinds and "newW" in kinds
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_form_matrix():
+    r = run_cli("run", "mazur", "--form", "matrix", "--ids", "--ascii")
+    assert r.returncode == 0, r.stderr
+    assert "[ grad:w5  grad:w6 ]" in r.stdout and r.stdout.isascii()
+    r = run_cli("export", "mazur", "--form", "matrix", "-f", "md")
+    assert r.returncode == 0 and r"\begin{bmatrix}" in r.stdout
+    r = run_cli("worksheet", "mazur", "--form", "matrix")
+    assert r.returncode == 0 and r"\underline{\qquad}" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("run", "mazur", "--form", "matrx"), "--form 'matrx': use scalar or matrix"),
+    (("run", "mazur", "--ids"), "add --form matrix"),
+    (("export", "mazur", "--ids"), "add --form matrix"),
+    (("worksheet", "mazur", "--form", "tensor"), "use scalar or matrix"),
+])
+def test_cli_form_errors(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr

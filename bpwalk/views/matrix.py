@@ -51,7 +51,8 @@ def _captions(trace: Trace, form: MatrixForm, style: str) -> list[str]:
     for n, lay in enumerate(sc.layers, 1):
         b = _layered_text("b", n, style)
         if lay.bias == "shared":
-            out.append(f"{b} is one bias shared by layer {n}: a 1×1 matrix added to every entry"
+            out.append(f"{b} is one bias shared by layer {n}: a 1{_times(style)}1 matrix added "
+                       "to every entry"
                        + (f"; its gradient sums every entry of {_layered_text('delta', n, style)}."
                           if sc.update_biases else "."))
         elif lay.bias == "none":
@@ -72,7 +73,7 @@ def equation_text(eq: Equation, style: str) -> str:
     lhs, rhs = equation_symbols(eq, style)
     if lhs == rhs:  # f′(Z): the symbol says it all
         return lhs
-    arrow = {"unicode": " ← ", "ascii": " <- ", "latex": r" \leftarrow "}[style]
+    arrow = {"unicode": " ← ", "ascii": " <- ", "latex": r" \gets "}[style]
     return lhs + (arrow if eq.phase == "update" else " = ") + rhs
 
 
@@ -138,7 +139,8 @@ def _blocks(eq: Equation, style: str, decimals: int, ids: bool) -> list[Block]:
             out.append(_text_block(text, text))
         elif isinstance(item, Scalar):
             text = (f"{item.fraction.numerator}/{item.fraction.denominator}"
-                    if item.fraction is not None else number(item.value, decimals))
+                    if item.fraction is not None else item.role if ids
+                    else number(item.value, decimals))
             dot = op_symbol(Op("matmul"), style)
             out += [_text_block(text), _text_block(dot, dot)]
         else:
@@ -317,7 +319,7 @@ def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = 
     given = {"W", "b", "Y", "ones"}
     for form in matrix_forms(trace):
         lines += [f"## Update {form.number}", ""]
-        lines += [text(c) for c in _captions(trace, form, "unicode")]
+        lines += [f"- {text(c)}" for c in _captions(trace, form, "unicode")]
         lines.append("")
 
         def blank(m: Matrix, eq_result: Matrix | None = None) -> str:
@@ -347,22 +349,21 @@ def _item(item) -> dict:
     return {"apply": item.fn, "kind": item.kind, "args": [_item(a) for a in item.args]}
 
 
-def to_data(trace: Trace) -> dict:
-    """Every update's matrices (shape, ids, values) and equations, for programs."""
+def render_json(trace: Trace) -> str:
+    """Every update's matrices (shape, ids, values: one matrix a line) and equations."""
+    dump = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
     forms = []
     for form in matrix_forms(trace):
-        mats = {k: {"shape": list(m.shape), "ids": [list(r) for r in m.ids],
-                    "values": [list(r) for r in m.values]}
-                for k, m in form.matrices().items()}
-        eqs = [{"kind": e.kind, "phase": e.phase, "layer": e.layer,
-                "result": e.result.key, "rhs": [_item(i) for i in e.rhs]}
-               for e in form.equations]
-        forms.append({"iteration": form.number, "samples": list(form.samples),
-                      "matrices": mats, "equations": eqs})
-    return {"bpwalk": __version__, "form": "matrix", "scenario": trace.scenario.name,
-            "iterations": forms}
-
-
-def render_json(trace: Trace) -> str:
-    return json.dumps(to_data(trace), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
-
+        mats = ",\n    ".join(
+            f"{dump(k)}: " + dump({"shape": list(m.shape), "ids": m.ids, "values": m.values})
+            for k, m in form.matrices().items())
+        eqs = ",\n    ".join(dump({"kind": e.kind, "phase": e.phase, "layer": e.layer,
+                                    "result": e.result.key, "rhs": [_item(i) for i in e.rhs]})
+                              for e in form.equations)
+        forms.append(f'{{"iteration": {form.number}, "samples": {dump(list(form.samples))},\n'
+                     f'   "matrices": {{\n    {mats}}},\n'
+                     f'   "equations": [\n    {eqs}]}}')
+    body = ",\n  ".join(forms)
+    return (f'{{"bpwalk": {dump(__version__)}, "form": "matrix", '
+            f'"scenario": {dump(trace.scenario.name)},\n'
+            f' "iterations": [\n  {body}]}}\n')

@@ -87,6 +87,7 @@ class Block:
     lines: tuple[str, ...]
     under: str = ""  # the shape of a matrix, or the operator repeated in the shape row
     source: Matrix | None = None  # the matrix drawn (to cut into column slices)
+    first_col: int = 0  # a column slice's first column (0-based)
 
     @property
     def width(self) -> int:
@@ -118,7 +119,7 @@ def matrix_block(mat: Matrix, style: str, decimals: int, ids: bool = False,
         body = "  ".join(e.rjust(w) for e, w in zip(row, widths))
         lines.append(f"{left} {body} {right}")
     part = "" if len(cols) == c else f" (cols {cols.start + 1}-{cols.stop})"
-    return Block(tuple(lines), f"{r}{_times(style)}{c}{part}", mat)
+    return Block(tuple(lines), f"{r}{_times(style)}{c}{part}", mat, cols.start)
 
 
 def _text_block(text: str, under: str = "") -> Block:
@@ -189,7 +190,8 @@ def _split_wide(blocks: list[Block], style: str, decimals: int, ids: bool,
             continue
         c = m.shape[1]
         per = c
-        while per > 1 and matrix_block(m, style, decimals, ids, range(per)).width > width:
+        room = width - 4  # an operator may stand before a slice
+        while per > 1 and matrix_block(m, style, decimals, ids, range(per)).width > room:
             per -= 1
         out += [matrix_block(m, style, decimals, ids, range(s, min(s + per, c)))
                 for s in range(0, c, per)]
@@ -207,8 +209,8 @@ def layout(eq: Equation, style: str, decimals: int, width: int, ids: bool = Fals
     # pieces that stay together: an operator and what follows it up to the next operator
     pieces: list[list[Block]] = [[]]
     for b in blocks:
-        if pieces[-1] and len(b.lines) == 1 and b.under == b.lines[0]:
-            pieces.append([])
+        if pieces[-1] and (len(b.lines) == 1 and b.under == b.lines[0] or b.first_col):
+            pieces.append([])  # an operator, or the next slice of a wide matrix
         pieces[-1].append(b)
     parts: list[list[Block]] = [[]]
     for piece in pieces:

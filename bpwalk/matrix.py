@@ -266,6 +266,60 @@ def matrix_forms(trace: Trace) -> list[MatrixForm]:
     return [matrix_form(trace, it) for it in trace.iterations]
 
 
+# ----------------------------------------------------------------------------- mistakes
+
+MATRIX_MISTAKES = {  # name -> what a student did
+    "transposed": "a transposed result: rows and columns swapped",
+    "a_delta_T": "a·δᵀ written for δ·aᵀ: the gradient comes out transposed",
+    "W_not_transposed": "W·δ where Wᵀ·δ is needed",
+    "hadamard_as_matmul": "the ⊙ (entry by entry) done as a matrix product",
+    "inv_m_missing": "1/m not applied: the batch's sum, not its mean",
+    "inv_m_twice": "1/m applied twice",
+}
+
+
+def _product(mats: list[np.ndarray]) -> np.ndarray:
+    out = mats[0]
+    for x in mats[1:]:
+        out = out @ x
+    return out
+
+
+def mistaken(eq: Equation) -> list[tuple[str, np.ndarray]]:
+    """The matrices the classic matrix mistakes give for `eq`'s result, from its operands.
+
+    Several may apply; each is computed from the same operands the right result is
+    assembled from, so a student's wrong matrix can be recognised entry by entry.
+    """
+    right = eq.result.array()
+    mats = [x.array() for x in eq.rhs if isinstance(x, Matrix)]
+    inv_m = next((x.value for x in eq.rhs if isinstance(x, Scalar) and x.role == "inv_m"), None)
+    out: list[tuple[str, np.ndarray]] = []
+    if eq.kind == "dW":  # a δᵀ: (δ aᵀ)ᵀ, found from the operands
+        delta, a_t = mats
+        out.append(("a_delta_T", (inv_m or 1.0) * (a_t.T @ delta.T)))
+    elif right.size > 1:
+        out.append(("transposed", right.T))
+    if eq.kind == "dA_prev":
+        w = mats[0].T  # the operand is Wᵀ
+        if w.shape[1] == mats[1].shape[0]:
+            out.append(("W_not_transposed", w @ mats[1]))
+    if eq.kind == "delta" and len(mats) == 2:
+        da, fp = mats
+        for a, b in ((da, fp), (da, fp.T), (da.T, fp)):
+            if a.shape[1] == b.shape[0]:
+                out.append(("hadamard_as_matmul", a @ b))
+    if inv_m is not None:  # dW, db of a mean over m > 1 samples
+        total = _product(mats)
+        out += [("inv_m_missing", total), ("inv_m_twice", inv_m * inv_m * total)]
+    return out
+
+
+def equation_for(form: MatrixForm, key: str) -> Equation | None:
+    """The equation whose result is the matrix called `key` (None for a given matrix)."""
+    return next((e for e in form.equations if e.result.key == key), None)
+
+
 # ----------------------------------------------------------------------------- symbols
 
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")

@@ -1062,6 +1062,7 @@ class Answer:
     text: str | None
     line: int  # 1-based, of the key
     col: int
+    rows: tuple[tuple[str, ...], ...] | None = None  # a matrix answer, each entry as written
 
 
 _BLANK = {"", "~", "null", "Null", "NULL"}
@@ -1100,6 +1101,11 @@ def loads_answers(text: str, filename: str = "<answers>") -> list[Answer]:
             v.err(knode, f"'{key}' appears twice (first on line {seen[key]}); keep one")
             continue
         seen[key] = m.line + 1
+        if isinstance(vnode, yaml.SequenceNode):  # a matrix: dW2: [[0.08, 0.08], [...]]
+            rows = _matrix_text(v, key, vnode)
+            if rows is not None:
+                answers.append(Answer(str(key), None, None, m.line + 1, m.column + 1, rows))
+            continue
         written = _answer_text(v, key, vnode)
         if written is not False:
             value = None if written is None else float(written)
@@ -1135,6 +1141,31 @@ def _answers_root(v: _Validator, text: str) -> yaml.MappingNode | None:
     if v.problems:
         raise ScenarioError(v.problems)
     return root
+
+
+def _matrix_text(v: _Validator, key: str, node: yaml.SequenceNode
+                 ) -> tuple[tuple[str, ...], ...] | None:
+    """A matrix answer's entries as written, row by row (None when reported as wrong)."""
+    how = "write a matrix as a list of rows, like [[0.0822, 0.0827], [-0.0226, -0.0227]]"
+    rows = node.value
+    if not rows or not all(isinstance(r, yaml.SequenceNode) and r.value for r in rows):
+        bad = next((r for r in rows if not isinstance(r, yaml.SequenceNode) or not r.value),
+                   node)
+        v.err(bad, f"the matrix '{key}' must be a list of rows; {how}")
+        return None
+    ragged = next((r for r in rows if len(r.value) != len(rows[0].value)), None)
+    if ragged is not None:
+        v.err(ragged, f"the rows of '{key}' differ in length "
+                      f"({', '.join(str(len(r.value)) for r in rows)} entries); give every "
+                      "row the same number of entries")
+        return None
+    texts = [[_answer_text(v, key, e) for e in r.value] for r in rows]
+    if any(t is False or t is None for row in texts for t in row):
+        if not any(t is False for row in texts for t in row):
+            v.err(node, f"the matrix '{key}' has a blank entry; fill in every entry or leave "
+                        "the whole matrix out")
+        return None
+    return tuple(tuple(str(t) for t in row) for row in texts)
 
 
 def _answer_text(v: _Validator, key: str, node: yaml.Node) -> str | None | bool:

@@ -21,8 +21,9 @@ from rich.console import Console
 
 from bpwalk.engine import EngineError, run
 from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.judge import Judge
 from bpwalk.matrix import Apply, Equation, Matrix, Op, Scalar, matrix_form
-from bpwalk.scenario import bundled_dir, bundled_names, load, loads
+from bpwalk.scenario import ScenarioError, bundled_dir, bundled_names, load, loads, loads_answers
 from bpwalk.views import matrix as matrix_view
 from bpwalk.views.matrix import MatrixWalkthrough
 from tests import latex_check
@@ -266,3 +267,93 @@ def test_cli_form_matrix():
 def test_cli_form_errors(args, message):
     r = run_cli(*args)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+# ----------------------------------------------------------------------------- check
+
+
+def _fmt(values) -> str:
+    """A matrix written as a student would, at 6 decimals."""
+    return "[" + ", ".join("[" + ", ".join(f"{v:.6f}" for v in row) + "]"
+                           for row in np.atleast_2d(values)) + "]"
+
+
+def _mats(name: str) -> tuple:
+    sc = load(bundled_dir() / f"{name}.yaml")
+    trace = run(sc, iterations=1)
+    return sc, {k: m.array() for k, m in matrix_form(trace, trace.iterations[0]).matrices().items()}
+
+
+def _verdict(sc, text: str):
+    report = Judge(sc).check(loads_answers(text), "answers.yaml")
+    return report, report.matrices[0]
+
+
+def test_check_cli_matrix_right_and_transposed():
+    r = run_cli("check", "mazur", "tests/fixtures/answers/matrix_mazur_right.yaml")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Matrix dW2 (2×2): right." in " ".join(r.stdout.split())
+    r = run_cli("check", "mazur", "tests/fixtures/answers/matrix_mazur_transposed.yaml",
+                "--format", "json")
+    assert r.returncode == 1
+    doc = json.loads(r.stdout)
+    assert doc["matrices"][0]["mistake"] == "a_delta_T"
+    assert {x["id"]: x["correct"] for x in doc["results"]} == {
+        "grad:w5": True, "grad:w6": False, "grad:w7": False, "grad:w8": True}
+
+
+# Each mistaken matrix below is computed here, by the test, from the right operands.
+def test_check_names_w_not_transposed():
+    sc, m = _mats("mazur")
+    report, v = _verdict(sc, f"dA1: {_fmt(m['W2'] @ m['delta2'])}")
+    assert v.mistake == "W_not_transposed" and not report.all_correct
+
+
+def test_check_names_hadamard_as_matmul():
+    sc, m = _mats("mazur")
+    outer = m["dA2"] @ m["fprime2"].T  # 2x1 times 1x2: a 2x2 instead of a 2x1
+    _, v = _verdict(sc, f"delta2: {_fmt(outer)}")
+    assert v.mistake == "hadamard_as_matmul" and v.given_shape == (2, 2)
+
+
+def test_check_names_transposed_vector():
+    sc, m = _mats("mazur")
+    _, v = _verdict(sc, f"Z2: {_fmt(m['Z2'].T)}")
+    assert v.mistake == "transposed" and v.shape == (2, 1)
+
+
+@pytest.mark.parametrize("factor, mistake", [(3.0, "inv_m_missing"), (1 / 3, "inv_m_twice")])
+def test_check_names_1_over_m(factor, mistake):
+    sc, m = _mats("regression")  # three samples, the mean: dW2 = 1/3 delta2 A1^T
+    _, v = _verdict(sc, f"dW2: {_fmt(factor * m['dW2'])}")
+    assert v.mistake == mistake
+
+
+def test_check_matrix_right_marks_every_entry():
+    sc, m = _mats("regression")
+    report, v = _verdict(sc, f"dE/dW1: {_fmt(m['dW1'])}\ndelta2: {_fmt(m['delta2'])}")
+    assert v.correct and report.all_correct
+    assert len(report.results) == m["dW1"].size + m["delta2"].size
+
+
+def test_check_unnamed_wrong_matrix():
+    sc, m = _mats("mazur")
+    wrong = m["dW2"].copy()
+    wrong[0, 0] += 0.5
+    report, v = _verdict(sc, f"dW2: {_fmt(wrong)}")
+    assert not v.correct and v.mistake is None and report.first_wrong == "grad:w5"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("dW9: [[1, 2]]", "'dW9' is not a matrix this update computes"),
+    ("W2: [[1, 2], [3, 4]]", "'W2' is not a matrix this update computes"),
+    ("dW2: [[1, 2], [3]]", "the rows of 'dW2' differ in length"),
+    ("dW2: [1, 2]", "must be a list of rows"),
+    ("dW2: [[1, x], [3, 4]]", "must be a number"),
+    ("dW2: [[1, ~], [3, 4]]", "has a blank entry"),
+])
+def test_check_matrix_answer_errors(text, message):
+    sc = load(bundled_dir() / "mazur.yaml")
+    with pytest.raises(ScenarioError) as e:
+        Judge(sc).check(loads_answers(text, "answers.yaml"), "answers.yaml")
+    assert message in str(e.value) and "answers.yaml:1:" in str(e.value)

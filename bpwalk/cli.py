@@ -320,13 +320,15 @@ def worksheet(
     trace = compute(sc, 1, "first", None)
     from bpwalk.views import answers, markdown
 
-    if answers_template is not None:
-        emit(answers.render(trace), answers_template)
     if form == "matrix":
         from bpwalk.views import matrix as matrix_view
 
+        if answers_template is not None:
+            emit(matrix_view.answers_template(trace), answers_template)
         emit(matrix_view.markdown(trace, decimals=decimals, blanks=True), output)
         return
+    if answers_template is not None:
+        emit(answers.render(trace), answers_template)
     emit(markdown.render(trace, decimals=decimals, blanks=True), output)
 
 

@@ -121,6 +121,9 @@ def split(judge: Judge, answers: Sequence[Answer], filename: str
             problems.append(Problem(filename, a.line, a.col,
                                     f"'{a.key}' is not a matrix this update computes; {hint}"))
             continue
+        if not a.rows:  # left blank: its entries are not answered
+            out += [Answer(ref, None, None, a.line, a.col) for _, _, ref, _ in mat.entries()]
+            continue
         given = (len(a.rows), len(a.rows[0]))
         verdict = MatrixVerdict(a.key, mat.key, a.line, given, mat.shape)
         if given == mat.shape:

@@ -357,3 +357,19 @@ def test_check_matrix_answer_errors(text, message):
     with pytest.raises(ScenarioError) as e:
         Judge(sc).check(loads_answers(text, "answers.yaml"), "answers.yaml")
     assert message in str(e.value) and "answers.yaml:1:" in str(e.value)
+
+
+def test_matrix_answers_template_round_trip():
+    sc = load(bundled_dir() / "xor.yaml")
+    trace = run(sc, iterations=1)
+    template = matrix_view.answers_template(trace)
+    report = Judge(sc).check(loads_answers(template), "t.yaml")
+    assert report.results == [] and len(report.unanswered) > 0 and report.all_correct
+    # fill every matrix with its own values (from the matrix form): every entry is right
+    mats = matrix_form(trace, trace.iterations[0]).matrices()
+    filled = "\n".join(f"{k}: {_fmt(mats[k].array())}" for k in
+                       (line.split(":")[0] for line in template.splitlines()
+                        if line and not line.startswith("#")))
+    report = Judge(sc).check(loads_answers(filled), "t.yaml")
+    assert report.all_correct and not report.unanswered
+    assert len(report.matrices) == template.count(": [[")

@@ -25,7 +25,8 @@ class Answer:
     text: str | None
     line: int  # 1-based, of the key
     col: int
-    rows: tuple[tuple[str, ...], ...] | None = None  # a matrix answer, each entry as written
+    # a matrix answer, each entry as written (an empty tuple: every entry left blank)
+    rows: tuple[tuple[str, ...], ...] | None = None
 
 
 _BLANK = {"", "~", "null", "Null", "NULL"}
@@ -96,10 +97,13 @@ def _matrix_text(v: Reader, key: str, node: yaml.SequenceNode
                       "row the same number of entries")
         return None
     texts = [[_answer_text(v, key, e) for e in r.value] for r in rows]
-    if any(t is False or t is None for row in texts for t in row):
-        if not any(t is False for row in texts for t in row):
+    flat = [t for row in texts for t in row]
+    if all(t is None for t in flat):
+        return ()  # left blank, as in an answers template: not answered
+    if any(t is False or t is None for t in flat):
+        if False not in flat:
             v.err(node, f"the matrix '{key}' has a blank entry; fill in every entry or leave "
-                        "the whole matrix out")
+                        "them all blank")
         return None
     return tuple(tuple(str(t) for t in row) for row in texts)
 

@@ -338,6 +338,29 @@ def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = 
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+# ----------------------------------------------------------------------------- answers
+
+
+def answers_template(trace: Trace) -> str:
+    """An answers file with every computed matrix of the first update, its entries blank."""
+    sc = trace.scenario
+    form = matrix_forms(trace)[0]
+    lines = [
+        f"# Answers for {sc.path}, update {form.number}, as matrices. Replace each ~ with a",
+        "# number (every entry of a matrix, or none), then run:",
+        f"#   bpwalk check {sc.path} THIS_FILE",
+    ]
+    for phase, group in groupby(form.equations, key=lambda e: e.phase):
+        lines += ["", f"# {phase}"]
+        for eq in group:
+            m = eq.result
+            rows = ", ".join("[" + ", ".join(["~"] * m.shape[1]) + "]"
+                             for _ in range(m.shape[0]))
+            lines.append(f"# {equation_text(eq, 'ascii')}  ({m.shape[0]}x{m.shape[1]})")
+            lines.append(f"{m.key}: [{rows}]")
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- JSON
 
 

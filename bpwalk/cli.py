@@ -214,6 +214,9 @@ def run(
     if quiz and not step:
         raise fail("--quiz works while stepping; use: bpwalk run SCENARIO --step --quiz")
     check_form(form, ids)
+    if phase == "loss" and form == "matrix":
+        raise fail("--phase loss: the loss is one number per sample, with no matrix equation; "
+                   "use --form scalar, or --phase forward, backward or update")
     if step and form == "matrix":
         raise fail("--step walks through the scalar steps; run --form matrix without --step")
     if step:

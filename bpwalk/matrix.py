@@ -232,7 +232,10 @@ def matrix_form(trace: Trace, it: Iteration) -> MatrixForm:
             back.append(Equation("dA_out", n, dA,
                                  (Apply(sc.loss, "loss_derivative", (acts[n], Y)),)))
         delta = per_sample("delta", n, "dnet", lay.neurons)
-        if lay.activation == "softmax":
+        if lay.activation == "softmax" and m == 1:  # δ = Jᵀ ∂E/∂A, J[j, k] = ∂out_j/∂net_k
+            J = mat("J", n, [[f"jac:{j}/{k}" for k in lay.neurons] for j in lay.neurons])
+            back.append(Equation("delta", n, delta, (J.T(), Op("matmul"), dA)))
+        elif lay.activation == "softmax":  # one Jacobian per sample: column by column
             back.append(Equation("delta", n, delta, (Apply("softmax", "softmax_delta", (dA,)),)))
         else:
             fp = per_sample("fprime", n, "dact", lay.neurons, lay.activation)
@@ -304,7 +307,7 @@ def mistaken(eq: Equation) -> list[tuple[str, np.ndarray]]:
         w = mats[0].T  # the operand is Wᵀ
         if w.shape[1] == mats[1].shape[0]:
             out.append(("W_not_transposed", w @ mats[1]))
-    if eq.kind == "delta" and len(mats) == 2:
+    if eq.kind == "delta" and Op("hadamard") in eq.rhs:
         da, fp = mats
         for a, b in ((da, fp), (da, fp.T), (da.T, fp)):
             if a.shape[1] == b.shape[0]:

@@ -59,6 +59,11 @@ def _expected(eq: Equation, form, sc) -> np.ndarray:
             jac = np.diag(o) - np.outer(o, o)  # J[j, k] = d out_j / d net_k
             cols.append(jac.T @ da[:, c])
         return np.stack(cols, axis=1)
+    if eq.kind == "delta" and ops == ["matmul"]:  # softmax, one sample: Jᵀ dA
+        o = next(e.result.array() for e in form.equations
+                 if e.kind == "A" and e.layer == eq.layer)[:, 0]
+        np.testing.assert_allclose(mats[0], (np.diag(o) - np.outer(o, o)).T, atol=1e-15)
+        return mats[0] @ mats[1]
     if eq.kind == "delta":
         assert ops == ["hadamard"]
         return mats[0] * mats[1]

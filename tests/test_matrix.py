@@ -268,6 +268,7 @@ def test_cli_form_matrix():
     (("run", "mazur", "--ids"), "add --form matrix"),
     (("export", "mazur", "--ids"), "add --form matrix"),
     (("worksheet", "mazur", "--form", "tensor"), "use scalar or matrix"),
+    (("run", "mazur", "--form", "matrix", "--phase", "loss"), "no matrix equation"),
 ])
 def test_cli_form_errors(args, message):
     r = run_cli(*args)

@@ -356,7 +356,18 @@ def fn_symbol(fn: str, style: str, prime: bool = False) -> str:
 
 def symbol(mat: Matrix, style: str) -> str:
     """A matrix's symbol: W², ∂E/∂W², δ¹, (A¹)ᵀ (ASCII W2, dE/dW2; LaTeX W^{[2]})."""
-    role, n = mat.role, mat.layer
+    text = role_symbol(mat.role, mat.layer, style, mat.fn)
+    if not mat.transposed:
+        return text
+    t = {"unicode": "ᵀ", "ascii": "^T", "latex": r"^{\top}"}[style]
+    return (rf"\left({text}\right){t}" if style == "latex" else f"({text}){t}")
+
+
+def role_symbol(role: str, n: int, style: str, fn: str = "") -> str:
+    """The symbol of the matrix `role` of layer `n` (0: no layer written: ∂E/∂b)."""
+    if n == 0 and role not in ("A", "ones"):
+        return {"unicode": f"∂E/∂{role[1:]}", "ascii": f"dE/d{role[1:]}",
+                "latex": rf"\frac{{\partial E}}{{\partial {role[1:]}}}"}[style]
     if role == "ones":
         text = {"unicode": "𝟏", "ascii": "1", "latex": r"\mathbf{1}"}[style]
     elif role == "Y":
@@ -366,15 +377,12 @@ def symbol(mat: Matrix, style: str) -> str:
     elif role == "delta":
         text = _layered({"unicode": "δ", "ascii": "delta", "latex": r"\delta"}[style], n, style)
     elif role == "fprime":
-        text = f"{fn_symbol(mat.fn, style, True)}({_layered('Z', n, style)})"
+        text = f"{fn_symbol(fn, style, True)}({_layered('Z', n, style)})"
     elif role == "J":
         text = _layered("J", n, style)
     else:  # dA, dW, db
         text = _d(_layered(role[1:], n, style), style)
-    if not mat.transposed:
-        return text
-    t = {"unicode": "ᵀ", "ascii": "^T", "latex": r"^{\top}"}[style]
-    return (rf"\left({text}\right){t}" if style == "latex" else f"({text}){t}")
+    return text
 
 
 def scalar_symbol(s: Scalar, style: str) -> str:

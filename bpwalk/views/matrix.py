@@ -28,6 +28,7 @@ from bpwalk.matrix import (
     fn_symbol,
     matrix_forms,
     op_symbol,
+    role_symbol,
     symbol,
 )
 from bpwalk.notation import number
@@ -49,23 +50,18 @@ def _captions(trace: Trace, form: MatrixForm, style: str) -> list[str]:
             line += "; E is their sum: no 1/m."
         out.append(line)
     for n, lay in enumerate(sc.layers, 1):
-        b = _layered_text("b", n, style)
+        b = role_symbol("b", n, style)
         if lay.bias == "shared":
             out.append(f"{b} is one bias shared by layer {n}: a 1{_times(style)}1 matrix added "
                        "to every entry"
-                       + (f"; its gradient sums every entry of {_layered_text('delta', n, style)}."
+                       + (f"; its gradient sums every entry of {role_symbol('delta', n, style)}."
                           if sc.update_biases else "."))
         elif lay.bias == "none":
             out.append(f"Layer {n} has no bias: no {b} term.")
     if not sc.update_biases and any(lay.bias != "none" for lay in sc.layers):
-        out.append("The biases stay fixed (update_biases: false): no ∂E/∂b, no bias update."
-                   if style == "unicode" else
-                   "The biases stay fixed (update_biases: false): no dE/db, no bias update.")
+        out.append("The biases stay fixed (update_biases: false): "
+                   f"no {role_symbol('db', 0, style)}, no bias update.")
     return out
-
-
-def _layered_text(role: str, layer: int, style: str) -> str:
-    return symbol(Matrix(role, layer, (("",),), ((0.0,),)), style)
 
 
 def equation_text(eq: Equation, style: str) -> str:

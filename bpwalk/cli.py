@@ -54,10 +54,11 @@ RoundOpt = Annotated[
                       "rounded value forward, as a hand calculation does."),
 ]
 
-DecimalsOpt = Annotated[  # the same option as run's --decimals
-    int,
+DecimalsOpt = Annotated[  # run, export and worksheet
+    int | None,
     typer.Option("--decimals", min=0, max=15, metavar="D",
-                 help="Show numbers with at most D decimals (trailing zeros trimmed)."),
+                 help="Show numbers with D decimals, trailing zeros kept as a hand calculation "
+                      "writes them (0.0310); default: up to 9, trailing zeros trimmed."),
 ]
 FormOpt = Annotated[
     str,
@@ -78,6 +79,31 @@ def check_form(form: str, ids: bool) -> None:
         raise fail(f"--form {form!r}: use scalar or matrix")
     if ids and form != "matrix":
         raise fail("--ids labels the entries of matrices; add --form matrix")
+
+
+NotationOpt = Annotated[
+    str | None,
+    typer.Option("--notation", metavar="NAME",
+                 help="Whose symbols to write the steps in: mazur (default), nielsen, ng, "
+                      "han-kamber, mitchell or cs231n (wins over the scenario's 'notation:'). "
+                      "Values never change, only how they are written."),
+]
+
+
+def notation_of(option: str | None, sc) -> str | None:
+    """The profile to use: the option, else the scenario's, else None (mazur); a wrong name
+    is a usage error with a did-you-mean."""
+    from bpwalk.notation import UnknownProfile, profile
+
+    try:
+        return profile(option or sc.notation).name
+    except UnknownProfile as e:
+        raise fail(f"--notation: {e}") from None
+
+
+def _shown(decimals: int | None) -> tuple[int, bool]:
+    """(decimals, keep trailing zeros): a D given keeps them, the default trims."""
+    return (9, False) if decimals is None else (decimals, True)
 
 
 OutputOpt = Annotated[
@@ -178,10 +204,8 @@ def run(
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
-    decimals: Annotated[
-        int, typer.Option("--decimals", min=0, max=15, metavar="D",
-                          help="Show numbers with at most D decimals (trailing zeros trimmed).")
-    ] = 9,
+    decimals: DecimalsOpt = None,
+    notation: NotationOpt = None,
     ascii: Annotated[
         bool, typer.Option("--ascii", help="Plain ASCII notation (dE/dw5, eta) instead of Unicode.")
     ] = False,
@@ -230,17 +254,19 @@ def run(
             raise fail("--step walks through explained updates, and --show none explains none; "
                        "use --show first, last, all or update numbers")
     sc = load_scenario(scenario)
+    notation = notation_of(notation, sc)
     trace = compute(sc, iterations, show, round_to)
+    decimals, keep_zeros = _shown(decimals)
     if step:
         from bpwalk import stepper
 
-        notation = "ascii" if ascii else "unicode"
+        style = "ascii" if ascii else "unicode"
         if quiz:
             from bpwalk import quiz as quiz_mode
 
-            code = quiz_mode.run(trace, sc, round_to, notation, decimals, phase, no_color)
+            code = quiz_mode.run(trace, sc, round_to, style, decimals, phase, no_color, notation)
         else:
-            code = stepper.run(trace, notation, decimals, phase, no_color)
+            code = stepper.run(trace, style, decimals, phase, no_color, notation)
         if code == 130:
             raise fail("interrupted", 130)
         raise typer.Exit(code)
@@ -251,10 +277,12 @@ def run(
         from bpwalk.views.matrix import MatrixWalkthrough
 
         console.print(MatrixWalkthrough(trace, style="ascii" if ascii else "unicode",
-                                        decimals=decimals, phase=phase, ids=ids))
+                                        decimals=decimals, phase=phase, ids=ids,
+                                        notation=notation))
         return
     console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
-                                       decimals=decimals, phase=phase))
+                                       decimals=decimals, phase=phase, notation=notation,
+                                       keep_zeros=keep_zeros))
 
 
 @app.command()
@@ -269,7 +297,8 @@ def export(
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
-    decimals: DecimalsOpt = 9,
+    decimals: DecimalsOpt = None,
+    notation: NotationOpt = None,
     form: FormOpt = "scalar",
     ids: IdsOpt = False,
 ) -> None:
@@ -281,17 +310,19 @@ def export(
         raise fail(f"--format {format!r} is not known; use md or json")
     check_form(form, ids)
     sc = load_scenario(scenario)
+    notation = notation_of(notation, sc)
     trace = compute(sc, iterations, show, round_to)
     if form == "matrix":
         from bpwalk.views import matrix as matrix_view
 
-        emit(matrix_view.markdown(trace, decimals=decimals, ids=ids) if format == "md"
-             else matrix_view.render_json(trace), output)
+        emit(matrix_view.markdown(trace, _shown(decimals)[0], ids, notation=notation)
+             if format == "md" else matrix_view.render_json(trace), output)
         return
     if format == "md":
         from bpwalk.views import markdown
 
-        emit(markdown.render(trace, decimals=decimals), output)
+        decimals, keep_zeros = _shown(decimals)
+        emit(markdown.render(trace, decimals, notation=notation, keep_zeros=keep_zeros), output)
         return
     from bpwalk.views import json as json_view
 
@@ -307,7 +338,8 @@ def worksheet(
                                      help="Also write a YAML answers file with every step id "
                                           "and no values, ready for 'bpwalk check'.")
     ] = None,
-    decimals: DecimalsOpt = 9,
+    decimals: DecimalsOpt = None,
+    notation: NotationOpt = None,
     form: FormOpt = "scalar",
 ) -> None:
     """Write a Markdown worksheet with blanks where the results go.
@@ -320,6 +352,7 @@ def worksheet(
         raise fail(f"{output}: given as both -o and --answers-template; use two file names")
     check_form(form, False)
     sc = load_scenario(scenario)
+    notation = notation_of(notation, sc)
     trace = compute(sc, 1, "first", None)
     from bpwalk.views import answers, markdown
 
@@ -327,12 +360,14 @@ def worksheet(
         from bpwalk.views import matrix as matrix_view
 
         if answers_template is not None:
-            emit(matrix_view.answers_template(trace), answers_template)
-        emit(matrix_view.markdown(trace, decimals=decimals, blanks=True), output)
+            emit(matrix_view.answers_template(trace, notation), answers_template)
+        emit(matrix_view.markdown(trace, _shown(decimals)[0], blanks=True, notation=notation),
+             output)
         return
     if answers_template is not None:
         emit(answers.render(trace), answers_template)
-    emit(markdown.render(trace, decimals=decimals, blanks=True), output)
+    decimals, keep_zeros = _shown(decimals)
+    emit(markdown.render(trace, decimals, True, notation, keep_zeros), output)
 
 
 @app.command()
@@ -376,14 +411,19 @@ def check(
                           "every step (rounding drift). Answers are always compared with that "
                           "rounding at their own decimals too."),
     ] = None,
+    notation: NotationOpt = None,
 ) -> None:
     """Mark a student's answers and name the first mistake.
+
+    Answers may use the notation's names (Err:o1 under han-kamber, dz_o1 under ng) and its
+    sign convention (Han & Kamber's Err = -dE/dI).
 
     Exit 0 when every answer is right, 1 when any is wrong, 2 for bad input.
     """
     if format not in ("text", "json"):
         raise fail(f"--format {format!r} is not known; use text or json")
     sc = load_scenario(scenario)
+    notation = notation_of(notation, sc)
     from bpwalk.engine import EngineError
     from bpwalk.judge import Judge
     from bpwalk.scenario import ScenarioError, load_answers
@@ -391,7 +431,7 @@ def check(
 
     try:
         answers_list = load_answers(answers)
-        judge = Judge(sc, round_to)
+        judge = Judge(sc, round_to, notation=notation)
         report = judge.check(answers_list, str(answers))
     except ScenarioError as e:
         raise fail(str(e)) from None

@@ -32,6 +32,21 @@ from fractions import Fraction
 
 import numpy as np
 
+from bpwalk.formulas import (
+    Add,
+    Div,
+    FnCall,
+    Hadamard,
+    Mul,
+    Node,
+    Num,
+    Partial,
+    Postfix,
+    Rel,
+    Sym,
+    render,
+)
+from bpwalk.notation import Profile, profile, update_rule
 from bpwalk.trace import Iteration, Trace
 
 # The role of each matrix: what it is, whatever the notation profile calls it.
@@ -324,101 +339,130 @@ def equation_for(form: MatrixForm, key: str) -> Equation | None:
 
 
 # ----------------------------------------------------------------------------- symbols
+#
+# Each equation is written once as a formula tree (bpwalk.formulas) in the symbols of a
+# notation profile, and printed in any style. The letters are the profile's own one-letter
+# names for net, out and target (Ng's and Nielsen's z, a, y), capitalised as the vectorised
+# courses write a whole batch (Ng: Z^[2]); Nielsen keeps his lower-case z^l, a^l, w^l.
 
-_SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-_FN = {  # how an activation is named in a matrix formula: unicode, ascii, latex
-    "sigmoid": ("σ", "sigma", r"\sigma"), "tanh": ("tanh", "tanh", r"\tanh"),
-    "relu": ("ReLU", "relu", r"\mathrm{ReLU}"),
-    "leaky_relu": ("LReLU", "leaky_relu", r"\mathrm{LReLU}"),
-    "linear": ("id", "id", r"\mathrm{id}"), "softmax": ("softmax", "softmax", r"\mathrm{softmax}"),
-}
-_STYLE = {"unicode": 0, "ascii": 1, "latex": 2}
+_LOWER_CASE = {"nielsen"}  # w^l, a^l, z^l (Nielsen, ch. 2)
+_BRACKETED = {"ng"}  # W^[2], A^[1] (Ng's course)
+_FN_SYMBOL = {"sigmoid": "sigma", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "LReLU",
+              "linear": "id", "softmax": "softmax"}
 _OPS = {"matmul": (" · ", " * ", r" \, "), "hadamard": (" ⊙ ", " (.) ", r" \odot "),
         "add": (" + ", " + ", " + "), "sub": (" − ", " - ", " - ")}
+_STYLE = {"unicode": 0, "ascii": 1, "latex": 2}
 
 
-def _layered(base: str, layer: int, style: str) -> str:
-    if style == "unicode":
-        return base + str(layer).translate(_SUP)
-    return f"{base}{layer}" if style == "ascii" else f"{base}^{{[{layer}]}}"
+def _letter(p: Profile, name: str, default: str) -> str:
+    letter = name if len(name) == 1 else default
+    return letter.lower() if p.name in _LOWER_CASE else letter.upper()
 
 
-def _d(of: str, style: str) -> str:
-    """∂E/∂of."""
-    return {"unicode": f"∂E/∂{of}", "ascii": f"dE/d{of}",
-            "latex": rf"\frac{{\partial E}}{{\partial {of}}}"}[style]
+def fn_node(fn: str, prime: bool = False) -> Node:
+    """An activation as a function symbol: σ, tanh, ReLU (σ′ with `prime`)."""
+    f = Sym(_FN_SYMBOL.get(fn, fn))
+    return Postfix(f, "prime") if prime else f
 
 
-def fn_symbol(fn: str, style: str, prime: bool = False) -> str:
-    name = _FN.get(fn, (fn, fn, rf"\mathrm{{{fn}}}"))[_STYLE[style]]
-    return name + ({"unicode": "′", "ascii": "'", "latex": "'"}[style] if prime else "")
-
-
-def symbol(mat: Matrix, style: str) -> str:
-    """A matrix's symbol: W², ∂E/∂W², δ¹, (A¹)ᵀ (ASCII W2, dE/dW2; LaTeX W^{[2]})."""
-    text = role_symbol(mat.role, mat.layer, style, mat.fn)
-    if not mat.transposed:
-        return text
-    t = {"unicode": "ᵀ", "ascii": "^T", "latex": r"^{\top}"}[style]
-    return (rf"\left({text}\right){t}" if style == "latex" else f"({text}){t}")
-
-
-def role_symbol(role: str, n: int, style: str, fn: str = "") -> str:
-    """The symbol of the matrix `role` of layer `n` (0: no layer written: ∂E/∂b)."""
-    if n == 0 and role not in ("A", "ones"):
-        return {"unicode": f"∂E/∂{role[1:]}", "ascii": f"dE/d{role[1:]}",
-                "latex": rf"\frac{{\partial E}}{{\partial {role[1:]}}}"}[style]
+def role_node(role: str, n: int, p: Profile | str | None = None, fn: str = "") -> Node:
+    """The symbol of the matrix `role` of layer `n` in profile `p`: W², ∂E/∂W², dW^[2]."""
+    p = profile(p)
+    sup = f"[{n}]" if p.name in _BRACKETED else str(n)
+    letters = {"W": _letter(p, "w", "w"), "b": "b",  # b stays lower case (Ng: b^[l])
+               "A": _letter(p, p.out, "a"), "Z": _letter(p, p.net, "z"), "J": "J"}
     if role == "ones":
-        text = {"unicode": "𝟏", "ascii": "1", "latex": r"\mathbf{1}"}[style]
-    elif role == "Y":
-        text = "Y"
-    elif role in ("W", "b", "A", "Z", "newW", "newb"):
-        text = _layered(role.removeprefix("new"), n, style)
-    elif role == "delta":
-        text = _layered({"unicode": "δ", "ascii": "delta", "latex": r"\delta"}[style], n, style)
-    elif role == "fprime":
-        text = f"{fn_symbol(fn, style, True)}({_layered('Z', n, style)})"
-    elif role == "J":
-        text = _layered("J", n, style)
-    else:  # dA, dW, db
-        text = _d(_layered(role[1:], n, style), style)
-    return text
+        return Num(1.0)
+    if role == "Y":
+        return Sym(_letter(p, p.target, "y"))
+    if role in ("newW", "newb"):
+        role = role[3:]
+    if role in letters:
+        return Sym(letters[role], sup=sup)
+    z = Sym(letters["Z"], sup=sup)
+    if role == "fprime":
+        return FnCall(fn_node(fn, prime=True), (z,))
+    if role == "delta":
+        if p.grad_prefix:
+            return Sym(p.grad_prefix + z.base, sup=sup)  # Ng's dZ^[2]
+        if p.sign == 1:
+            return Sym(p.delta or "delta", sup=sup)  # δ^l, as Nielsen writes it
+        return Partial(Sym(p.loss), z)  # not the profile's error term, which is −∂E/∂net
+    of = Sym(letters[role[1:]], sup=sup)  # dA, dW, db
+    return Sym(p.grad_prefix + of.base, sup=sup) if p.grad_prefix else Partial(Sym(p.loss), of)
 
 
-def scalar_symbol(s: Scalar, style: str) -> str:
-    if s.role == "lr":
-        return {"unicode": "η", "ascii": "eta", "latex": r"\eta"}[style]
-    return r"\frac{1}{m}" if style == "latex" else "1/m"
+def matrix_node(mat: Matrix, p: Profile | str | None = None) -> Node:
+    node = role_node(mat.role, mat.layer, p, mat.fn)
+    return Postfix(node, "T") if mat.transposed else node
+
+
+def scalar_node(s: Scalar, p: Profile | str | None = None) -> Node:
+    return Sym(profile(p).lr) if s.role == "lr" else Div(Num(1.0), Sym("m"))
+
+
+def scalar_value_node(s: Scalar) -> Node:
+    """The scalar's number: 1/3 as a fraction (the 1/m of a mean), η as its value."""
+    if s.fraction is not None:
+        return Div(Num(float(s.fraction.numerator)), Num(float(s.fraction.denominator)))
+    return Num(s.value)
+
+
+def apply_node(ap: Apply, p: Profile | str | None = None) -> Node:
+    """f(Z), f′(Z), E′(A, Y) or Jᵀ·∂E/∂A (a softmax layer, sample by sample)."""
+    args = tuple(matrix_node(a, p) for a in ap.args)
+    if ap.kind == "softmax_delta":
+        return Mul((apply_head(ap, p), *args))
+    return FnCall(apply_head(ap, p), args)
+
+
+def apply_head(ap: Apply, p: Profile | str | None = None) -> Node:
+    """The function's symbol: σ, σ′, E′, or Jᵀ for a softmax layer's delta."""
+    if ap.kind == "softmax_delta":
+        return Postfix(Sym("J"), "T")
+    if ap.kind == "loss_derivative":
+        return Postfix(Sym(profile(p).loss), "prime")
+    return fn_node(ap.fn, prime=ap.kind == "derivative")
+
+
+def _rhs_node(items: tuple[Item, ...], p: Profile) -> Node:
+    """A sum of products (matrix or entry by entry), scalars multiplying what follows."""
+    terms: list[list[Node]] = [[]]
+    hadamard = False
+    for item in items:
+        if isinstance(item, Op):
+            if item.kind == "add":
+                terms.append([])
+            hadamard = hadamard or item.kind == "hadamard"
+        elif isinstance(item, Matrix):
+            terms[-1].append(matrix_node(item, p))
+        elif isinstance(item, Scalar):
+            terms[-1].append(scalar_node(item, p))
+        else:
+            terms[-1].append(apply_node(item, p))
+    nodes = [t[0] if len(t) == 1 else Hadamard(tuple(t)) if hadamard else Mul(tuple(t))
+             for t in terms]
+    return nodes[0] if len(nodes) == 1 else Add(tuple(nodes))
+
+
+def equation_node(eq: Equation, p: Profile | str | None = None) -> Node:
+    """The equation in symbols: Z² = W²·A¹ + b², W² ← W² − η·∂E/∂W², or f′(Z) alone."""
+    p = profile(p)
+    lhs = matrix_node(eq.result, p)
+    if eq.kind == "fprime":
+        return lhs
+    if eq.phase == "update":
+        old, _, _, grad = eq.rhs
+        assert isinstance(old, Matrix) and isinstance(grad, Matrix)
+        return Rel(lhs, "<-", update_rule(matrix_node(old, p), Sym(p.lr),
+                                          matrix_node(grad, p), p))
+    return Rel(lhs, "=", _rhs_node(eq.rhs, p))
+
+
+def symbol(mat: Matrix, style: str, p: Profile | str | None = None) -> str:
+    return render(matrix_node(mat, p), style)
 
 
 def op_symbol(op: Op, style: str) -> str:
+    """How an operator is spaced between laid-out matrices (the formula tree has its own)."""
     return _OPS[op.kind][_STYLE[style]]
-
-
-def apply_symbol(ap: Apply, style: str, args: list[str]) -> str:
-    """f(Z), f′(Z), E′(A, Y), softmax′(Z)ᵀ ∂E/∂A with the arguments already written."""
-    joined = ", ".join(args)
-    if ap.kind == "value":
-        return f"{fn_symbol(ap.fn, style)}({joined})"
-    if ap.kind == "derivative":
-        return f"{fn_symbol(ap.fn, style, True)}({joined})"
-    if ap.kind == "loss_derivative":
-        return f"E{'′' if style == 'unicode' else chr(39)}({joined})"
-    j = {"unicode": "Jᵀ", "ascii": "J^T", "latex": r"J^{\top}"}[style]
-    return f"{j}{' ' if style != 'ascii' else ' * '}{joined}"
-
-
-def equation_symbols(eq: Equation, style: str) -> tuple[str, str]:
-    """(left-hand side, right-hand side) of `eq` in symbols."""
-    out: list[str] = []
-    for i, item in enumerate(eq.rhs):
-        if isinstance(item, Matrix):
-            out.append(symbol(item, style))
-        elif isinstance(item, Scalar):
-            out.append(scalar_symbol(item, style) + op_symbol(Op("matmul"), style))
-        elif isinstance(item, Op):
-            out.append(op_symbol(item, style))
-        else:
-            out.append(apply_symbol(item, style, [symbol(a, style) for a in item.args]))
-    lhs = symbol(eq.result, style)
-    return lhs, "".join(out)

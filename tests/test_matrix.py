@@ -166,9 +166,9 @@ def test_terminal_snapshot_dw2():
     # three operands line up on the middle row, and the shapes sit under each operand.
     text = _terminal(run(load(bundled_dir() / "mazur.yaml"), iterations=1), decimals=4,
                      phase="backward")
-    start = text.index("∂E/∂W² = ")
+    start = text.index("∂E/∂W² = δ²")
     assert text[start:].split("\n\n")[0] == (
-        "∂E/∂W² = δ² · (A¹)ᵀ\n"
+        "∂E/∂W² = δ²·(A¹)ᵀ\n"
         "⎡  0.0822   0.0827 ⎤   ⎡  0.1385 ⎤\n"
         "⎣ -0.0226  -0.0227 ⎦ = ⎣ -0.0381 ⎦ · [ 0.5933  0.5969 ]\n"
         "        2×2          =     2×1     ·        1×2")
@@ -179,7 +179,7 @@ def test_terminal_ids_snapshot():
                      phase="update")
     start = text.index("W² ← ")
     assert text[start:].split("\n\n")[0] == (
-        "W² ← W² − η · ∂E/∂W²\n"
+        "W² ← W² − η·∂E/∂W²\n"
         "⎡ new:w5  new:w6 ⎤   ⎡ param:w5  param:w6 ⎤        ⎡ grad:w5  grad:w6 ⎤\n"
         "⎣ new:w7  new:w8 ⎦ = ⎣ param:w7  param:w8 ⎦ − lr · ⎣ grad:w7  grad:w8 ⎦\n"
         "       2×2         =          2×2           −    ·         2×2")
@@ -379,3 +379,26 @@ def test_matrix_answers_template_round_trip():
     report = Judge(sc).check(loads_answers(filled), "t.yaml")
     assert report.all_correct and not report.unanswered
     assert len(report.matrices) == template.count(": [[")
+
+
+@pytest.mark.parametrize("notation, dw2, delta1, update", [
+    # Ng's course: W^[l], dW^[l], dZ^[l] for the delta, alpha for the learning rate
+    ("ng", "dW[2] = dZ[2]·(A[1])ᵀ", "dZ[1] = dA[1] ⊙ σ′(Z[1])", "W[2] ← W[2] − α·dW[2]"),
+    # Nielsen, ch. 2: lower-case w^l, a^l, z^l, delta^l, the cost C
+    ("nielsen", "∂C/∂w² = δ²·(a¹)ᵀ", "δ¹ = ∂C/∂a¹ ⊙ σ′(z¹)", "w² ← w² − η·∂C/∂w²"),
+    (None, "∂E/∂W² = δ²·(A¹)ᵀ", "δ¹ = ∂E/∂A¹ ⊙ σ′(Z¹)", "W² ← W² − η·∂E/∂W²"),
+])
+def test_profiles_symbols(notation, dw2, delta1, update):
+    trace = run(load(bundled_dir() / "mazur.yaml"), iterations=1)
+    eqs = {(e.kind, e.layer): e for e in matrix_form(trace, trace.iterations[0]).equations}
+    text = {k: matrix_view.equation_text(e, "unicode", notation) for k, e in eqs.items()}
+    assert text[("dW", 2)] == dw2
+    assert text[("delta", 1)] == delta1
+    assert text[("newW", 2)] == update
+
+
+def test_cli_notation_with_matrix_form():
+    r = run_cli("run", "mazur", "--form", "matrix", "--notation", "ng", "--phase", "backward")
+    assert r.returncode == 0 and "dW[2] = dZ[2]·(A[1])ᵀ" in r.stdout
+    r = run_cli("export", "mazur", "--form", "matrix", "-f", "md", "--notation", "nielsen")
+    assert r.returncode == 0 and r"\frac{\partial C}{\partial w^{2}}" in r.stdout

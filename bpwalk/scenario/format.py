@@ -64,6 +64,9 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("iterations", "integer", "Number of updates to run.", minimum=1, default=1),
         Key("init", "map", "Draw the weights (and biases) that layers leave out, reproducibly.",
             table="init"),
+        Key("notation", "choice", "Whose symbols the walkthrough uses (bpwalk's --notation "
+            "wins): mazur, nielsen, ng, han-kamber, mitchell or cs231n.",
+            choices=lambda: tuple(_profiles()), default="mazur"),
     ),
     "layer": (
         Key("neurons", "names", "Names of the layer's neurons, or how many there are.",
@@ -97,6 +100,12 @@ FORMAT: dict[str, tuple[Key, ...]] = {
             maximum=9, default=2),
     ),
 }
+
+
+def _profiles() -> dict:
+    from bpwalk.notation import PROFILES  # the notations' one table
+
+    return PROFILES
 
 
 def keys(table: str) -> tuple[str, ...]:

@@ -48,6 +48,7 @@ class Scenario:
     param_names: tuple[str, ...] = field(default=())  # every parameter, layer by layer
     # `init:` as given (seed, scheme, decimals) plus "drawn": the parameters it drew; else None
     init: dict[str, Any] | None = None
+    notation: str | None = None  # a profile of bpwalk.notation; None: the default (mazur)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -113,6 +114,7 @@ class Scenario:
             "reduction": self.reduction,
             "iterations": self.iterations,
             **({"init": self.init} if self.init else {}),
+            **({"notation": self.notation} if self.notation else {}),
         }
 
 

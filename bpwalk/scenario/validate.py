@@ -6,6 +6,7 @@ say on its own, and builds the model. Nothing downstream re-validates a Scenario
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,14 @@ class _Validator(Reader):
             least = int(key_of("scenario", "iterations").minimum or 1)
             iterations = self.integer(top["iterations"][1], "iterations", least) or 1
 
+        notation = None
+        if "notation" in top:
+            notation = self.text(top["notation"][1], "notation")
+            profiles = tuple(key_of("scenario", "notation").choices())
+            if notation is not None and notation not in profiles:
+                self.err(top["notation"][1], f"unknown notation '{notation}'"
+                                             f"{choice_hint(notation, profiles)}")
+
         if layers and loss:
             self.compatibility(top, layers, loss, t)
         self.unique_names()
@@ -162,8 +171,9 @@ class _Validator(Reader):
             drawn = self.draw(init, layers, len(inputs), top["init"][0])
             if drawn is None:
                 return None
-        return self.build(name, title, source, description, inputs, layers, loss, lr,
-                          update_biases, x, t, batch, reduction, iterations, drawn)
+        built = self.build(name, title, source, description, inputs, layers, loss, lr,
+                           update_biases, x, t, batch, reduction, iterations, drawn)
+        return replace(built, notation=notation) if notation else built
 
     def init(self, node: yaml.Node) -> dict[str, Any] | None:
         """The `init:` mapping: seed, scheme and decimals of the values to draw."""

@@ -16,6 +16,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from bpwalk import __version__
+from bpwalk.formulas import render
 from bpwalk.matrix import (
     Apply,
     Equation,
@@ -23,12 +24,14 @@ from bpwalk.matrix import (
     MatrixForm,
     Op,
     Scalar,
-    apply_symbol,
-    equation_symbols,
-    fn_symbol,
+    apply_head,
+    equation_node,
+    fn_node,
     matrix_forms,
     op_symbol,
-    role_symbol,
+    role_node,
+    scalar_node,
+    scalar_value_node,
     symbol,
 )
 from bpwalk.notation import number
@@ -37,7 +40,7 @@ from bpwalk.trace import PHASE_TITLES, Trace
 # ----------------------------------------------------------------------------- captions
 
 
-def _captions(trace: Trace, form: MatrixForm, style: str) -> list[str]:
+def _captions(trace: Trace, form: MatrixForm, style: str, p: str | None) -> list[str]:
     """What a reader must know to read the matrices of one update: columns, 1/m, biases."""
     sc = trace.scenario
     out = []
@@ -50,27 +53,23 @@ def _captions(trace: Trace, form: MatrixForm, style: str) -> list[str]:
             line += "; E is their sum: no 1/m."
         out.append(line)
     for n, lay in enumerate(sc.layers, 1):
-        b = role_symbol("b", n, style)
+        b = render(role_node("b", n, p), style)
         if lay.bias == "shared":
             out.append(f"{b} is one bias shared by layer {n}: a 1{_times(style)}1 matrix added "
                        "to every entry"
-                       + (f"; its gradient sums every entry of {role_symbol('delta', n, style)}."
+                       + (f"; its gradient sums every entry of {render(role_node('delta', n, p), style)}."
                           if sc.update_biases else "."))
         elif lay.bias == "none":
             out.append(f"Layer {n} has no bias: no {b} term.")
     if not sc.update_biases and any(lay.bias != "none" for lay in sc.layers):
-        out.append("The biases stay fixed (update_biases: false): "
-                   f"no {role_symbol('db', 0, style)}, no bias update.")
+        out.append("The biases stay fixed (update_biases: false): no bias gradients, "
+                   "no bias update.")
     return out
 
 
-def equation_text(eq: Equation, style: str) -> str:
-    """The equation in symbols: Z² = W² · A¹ + b², W² ← W² − η · ∂E/∂W²."""
-    lhs, rhs = equation_symbols(eq, style)
-    if lhs == rhs:  # f′(Z): the symbol says it all
-        return lhs
-    arrow = {"unicode": " ← ", "ascii": " <- ", "latex": r" \gets "}[style]
-    return lhs + (arrow if eq.phase == "update" else " = ") + rhs
+def equation_text(eq: Equation, style: str, p: str | None = None) -> str:
+    """The equation in symbols (Z² = W²·A¹ + b²), from the matrix module's formula tree."""
+    return render(equation_node(eq, p), style)
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -122,7 +121,8 @@ def _text_block(text: str, under: str = "") -> Block:
     return Block((text,), under)
 
 
-def _blocks(eq: Equation, style: str, decimals: int, ids: bool) -> list[Block]:
+def _blocks(eq: Equation, style: str, decimals: int, ids: bool, p: str | None
+            ) -> list[Block]:
     """The equation `result = rhs` as blocks: matrices, operators, scalars, function names."""
     def mat(m: Matrix) -> Block:
         return matrix_block(m, style, decimals, ids)
@@ -135,23 +135,21 @@ def _blocks(eq: Equation, style: str, decimals: int, ids: bool) -> list[Block]:
             text = op_symbol(item, style)
             out.append(_text_block(text, text))
         elif isinstance(item, Scalar):
-            text = (f"{item.fraction.numerator}/{item.fraction.denominator}"
-                    if item.fraction is not None else item.role if ids
-                    else number(item.value, decimals))
+            text = (item.role if ids and item.fraction is None
+                    else render(scalar_value_node(item), style, decimals))
             dot = op_symbol(Op("matmul"), style)
             out += [_text_block(text), _text_block(dot, dot)]
         else:
-            out += _apply_blocks(item, style, mat)
+            out += _apply_blocks(item, style, mat, p)
     return out
 
 
-def _apply_blocks(ap: Apply, style: str, mat) -> list[Block]:
-    if ap.kind == "softmax_delta":  # Jᵀ ∂E/∂A per column: the Jacobian's numbers are in the
-        head = apply_symbol(ap, style, [""]).rstrip(" *")  # scalar steps (jac:)
-        return [_text_block(head + " "), mat(ap.args[0]), _text_block(" (column by column)")]
-    name = apply_symbol(ap, style, [""] * len(ap.args))
-    head = name.split("(")[0] + "("
-    out = [_text_block(head)]
+def _apply_blocks(ap: Apply, style: str, mat, p: str | None) -> list[Block]:
+    head = render(apply_head(ap, p), style)
+    if ap.kind == "softmax_delta":  # one Jacobian per column: its numbers are in the
+        return [_text_block(head + " "), mat(ap.args[0]),  # scalar steps (jac:)
+                _text_block(" (column by column)")]
+    out = [_text_block(head + "(")]
     for k, a in enumerate(ap.args):
         out += ([_text_block(", ")] if k else []) + [mat(a)]
     return out + [_text_block(")")]
@@ -194,10 +192,10 @@ def _split_wide(blocks: list[Block], style: str, decimals: int, ids: bool,
     return out
 
 
-def layout(eq: Equation, style: str, decimals: int, width: int, ids: bool = False
-           ) -> tuple[list[str], bool]:
+def layout(eq: Equation, style: str, decimals: int, width: int, ids: bool = False,
+           p: str | None = None) -> tuple[list[str], bool]:
     """The numeric lines of `eq` within `width` columns, and whether it had to be split."""
-    blocks = _blocks(eq, style, decimals, ids)
+    blocks = _blocks(eq, style, decimals, ids, p)
     lines = _stack(blocks)
     if max(len(x) for x in lines) <= width:
         return lines, False
@@ -231,16 +229,18 @@ class MatrixWalkthrough:
     decimals: int = 9
     phase: str | None = None
     ids: bool = False
+    notation: str | None = None  # a notation profile's name (None: the default)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from bpwalk.notation import Pen, profile
         from bpwalk.views.terminal import HEADING, NOTE, SUBHEADING, _rule, heading
 
-        yield from heading(self.trace, self.style, self.decimals)
+        yield from heading(self.trace, Pen(self.style, self.decimals, profile(self.notation)))
         width = options.max_width
         for form in matrix_forms(self.trace):
             yield Text()
             yield _rule(f"Update {form.number}, matrix form", self.style)
-            for line in _captions(self.trace, form, self.style):
+            for line in _captions(self.trace, form, self.style, self.notation):
                 yield Text(line, style=NOTE)
             eqs = [e for e in form.equations if self.phase in (None, e.phase)]
             for phase, group in groupby(eqs, key=lambda e: e.phase):
@@ -248,8 +248,9 @@ class MatrixWalkthrough:
                 yield Text(PHASE_TITLES[phase], style=HEADING)
                 for eq in group:
                     yield Text()
-                    yield Text(equation_text(eq, self.style), style=SUBHEADING)
-                    lines, split = layout(eq, self.style, self.decimals, width, self.ids)
+                    yield Text(equation_text(eq, self.style, self.notation), style=SUBHEADING)
+                    lines, split = layout(eq, self.style, self.decimals, width, self.ids,
+                                          self.notation)
                     if split:
                         yield Text("(wider than the terminal: shown in parts)", style=NOTE)
                     for line in lines:
@@ -272,14 +273,14 @@ def _latex_matrix(mat: Matrix, decimals: int, ids: bool) -> str:
     return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
 
-def _latex_numeric(eq: Equation, decimals: int, ids: bool, blanks=None) -> str:
+def _latex_numeric(eq: Equation, decimals: int, ids: bool, p: str | None, blanks=None) -> str:
     def mat(m: Matrix) -> str:
         shape = f"{m.shape[0]}" + r"\times " + f"{m.shape[1]}"
         if blanks is not None and blanks(m) == "blank":
             body = r"\begin{bmatrix}" + r" \\ ".join(
                 " & ".join([_BLANK] * m.shape[1]) for _ in range(m.shape[0])) + r"\end{bmatrix}"
         elif blanks is not None and blanks(m):
-            body = symbol(m, "latex")
+            body = symbol(m, "latex", p)
         else:
             body = _latex_matrix(m, decimals, ids)
         return r"\underbrace{" + body + "}_{" + shape + "}"
@@ -291,18 +292,18 @@ def _latex_numeric(eq: Equation, decimals: int, ids: bool, blanks=None) -> str:
         elif isinstance(item, Op):
             out.append(op_symbol(item, "latex"))
         elif isinstance(item, Scalar):
-            text = (rf"\frac{{{item.fraction.numerator}}}{{{item.fraction.denominator}}}"
-                    if item.fraction is not None else number(item.value, decimals))
-            out.append(text + r" \, ")
+            out.append(render(scalar_value_node(item), "latex", decimals) + r" \, ")
         elif item.kind == "softmax_delta":
-            out.append(r"J^{\top} " + mat(item.args[0]) + r"\ \text{(column by column)}")
+            out.append(render(apply_head(item, p), "latex") + " " + mat(item.args[0])
+                       + r"\ \text{(column by column)}")
         else:
-            head = apply_symbol(item, "latex", [""] * len(item.args)).split("(")[0]
-            out.append(head + r"\left(" + ", ".join(mat(a) for a in item.args) + r"\right)")
+            out.append(render(apply_head(item, p), "latex") + r"\left("
+                       + ", ".join(mat(a) for a in item.args) + r"\right)")
     return "".join(out)
 
 
-def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = False) -> str:
+def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = False,
+             notation: str | None = None) -> str:
     """The matrix form as Markdown with LaTeX (bmatrix, shapes under braces)."""
     from bpwalk.views.markdown import text
 
@@ -311,13 +312,15 @@ def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = 
     if sc.description:
         lines += [text(sc.description), ""]
     lines += [f"Network {sc.shape}; activations "
-              + ", ".join(f"layer {n}: ${fn_symbol(lay.activation, 'latex')}$"
+              + ", ".join(f"layer {n}: ${render(fn_node(lay.activation), 'latex')}$"
                           for n, lay in enumerate(sc.layers, 1))
-              + f"; loss `{sc.loss}`; learning rate $\\eta = {number(sc.learning_rate)}$.", ""]
+              + f"; loss `{sc.loss}`; learning rate "
+              f"${render(scalar_node(Scalar('lr', sc.learning_rate), notation), 'latex')} = "
+              f"{number(sc.learning_rate)}$.", ""]
     given = {"W", "b", "Y", "ones"}
     for form in matrix_forms(trace):
         lines += [f"## Update {form.number}", ""]
-        lines += [f"- {text(c)}" for c in _captions(trace, form, "unicode")]
+        lines += [f"- {text(c)}" for c in _captions(trace, form, "unicode", notation)]
         lines.append("")
 
         def blank(m: Matrix, eq_result: Matrix | None = None) -> str:
@@ -328,16 +331,16 @@ def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = 
         for phase, group in groupby(form.equations, key=lambda e: e.phase):
             lines += [f"### {PHASE_TITLES[phase]}", ""]
             for eq in group:
-                lines += [f"$${equation_text(eq, 'latex')}$$", ""]
+                lines += [f"$${equation_text(eq, 'latex', notation)}$$", ""]
                 fill = (lambda m, eq=eq: blank(m, eq.result)) if blanks else None
-                lines += [f"$${_latex_numeric(eq, decimals, ids, fill)}$$", ""]
+                lines += [f"$${_latex_numeric(eq, decimals, ids, notation, fill)}$$", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
 # ----------------------------------------------------------------------------- answers
 
 
-def answers_template(trace: Trace) -> str:
+def answers_template(trace: Trace, notation: str | None = None) -> str:
     """An answers file with every computed matrix of the first update, its entries blank."""
     sc = trace.scenario
     form = matrix_forms(trace)[0]
@@ -352,7 +355,7 @@ def answers_template(trace: Trace) -> str:
             m = eq.result
             rows = ", ".join("[" + ", ".join(["~"] * m.shape[1]) + "]"
                              for _ in range(m.shape[0]))
-            lines.append(f"# {equation_text(eq, 'ascii')}  ({m.shape[0]}x{m.shape[1]})")
+            lines.append(f"# {equation_text(eq, 'ascii', notation)}  ({m.shape[0]}x{m.shape[1]})")
             lines.append(f"{m.key}: [{rows}]")
     return "\n".join(lines) + "\n"
 

@@ -278,7 +278,7 @@ def run(
 
         console.print(MatrixWalkthrough(trace, style="ascii" if ascii else "unicode",
                                         decimals=decimals, phase=phase, ids=ids,
-                                        notation=notation))
+                                        notation=notation, keep_zeros=keep_zeros))
         return
     console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
                                        decimals=decimals, phase=phase, notation=notation,
@@ -315,7 +315,8 @@ def export(
     if form == "matrix":
         from bpwalk.views import matrix as matrix_view
 
-        emit(matrix_view.markdown(trace, _shown(decimals)[0], ids, notation=notation)
+        digits, keep_zeros = _shown(decimals)
+        emit(matrix_view.markdown(trace, digits, ids, notation=notation, keep_zeros=keep_zeros)
              if format == "md" else matrix_view.render_json(trace), output)
         return
     if format == "md":
@@ -361,8 +362,9 @@ def worksheet(
 
         if answers_template is not None:
             emit(matrix_view.answers_template(trace, notation), answers_template)
-        emit(matrix_view.markdown(trace, _shown(decimals)[0], blanks=True, notation=notation),
-             output)
+        digits, keep_zeros = _shown(decimals)
+        emit(matrix_view.markdown(trace, digits, blanks=True, notation=notation,
+                                  keep_zeros=keep_zeros), output)
         return
     if answers_template is not None:
         emit(answers.render(trace), answers_template)

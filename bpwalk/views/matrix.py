@@ -34,7 +34,7 @@ from bpwalk.matrix import (
     scalar_value_node,
     symbol,
 )
-from bpwalk.notation import number
+from bpwalk.notation import Pen, number, profile
 from bpwalk.trace import PHASE_TITLES, Trace
 
 # ----------------------------------------------------------------------------- captions
@@ -99,12 +99,12 @@ def _times(style: str) -> str:
     return "x" if style == "ascii" else "×"
 
 
-def matrix_block(mat: Matrix, style: str, decimals: int, ids: bool = False,
-                 cols: range | None = None) -> Block:
+def matrix_block(mat: Matrix, pen: Pen, ids: bool = False, cols: range | None = None) -> Block:
     """A matrix with brackets that line up; its entries right-aligned per column."""
+    style = pen.style
     r, c = mat.shape
     cols = cols if cols is not None else range(c)
-    grid = [[mat.ids[i][j] if ids else number(mat.values[i][j], decimals) for j in cols]
+    grid = [[mat.ids[i][j] if ids else pen.num(mat.values[i][j]) for j in cols]
             for i in range(r)]
     widths = [max(len(grid[i][k]) for i in range(r)) for k in range(len(cols))]
     one, top, mid, bot = _BRACKETS[style]
@@ -121,11 +121,12 @@ def _text_block(text: str, under: str = "") -> Block:
     return Block((text,), under)
 
 
-def _blocks(eq: Equation, style: str, decimals: int, ids: bool, p: str | None
-            ) -> list[Block]:
+def _blocks(eq: Equation, pen: Pen, ids: bool) -> list[Block]:
     """The equation `result = rhs` as blocks: matrices, operators, scalars, function names."""
+    style = pen.style
+
     def mat(m: Matrix) -> Block:
-        return matrix_block(m, style, decimals, ids)
+        return matrix_block(m, pen, ids)
 
     out = [mat(eq.result), _text_block(" = ", " = ")]
     for i, item in enumerate(eq.rhs):
@@ -136,16 +137,16 @@ def _blocks(eq: Equation, style: str, decimals: int, ids: bool, p: str | None
             out.append(_text_block(text, text))
         elif isinstance(item, Scalar):
             text = (item.role if ids and item.fraction is None
-                    else render(scalar_value_node(item), style, decimals))
+                    else pen.write(scalar_value_node(item)))
             dot = op_symbol(Op("matmul"), style)
             out += [_text_block(text), _text_block(dot, dot)]
         else:
-            out += _apply_blocks(item, style, mat, p)
+            out += _apply_blocks(item, pen, mat)
     return out
 
 
-def _apply_blocks(ap: Apply, style: str, mat, p: str | None) -> list[Block]:
-    head = render(apply_head(ap, p), style)
+def _apply_blocks(ap: Apply, pen: Pen, mat) -> list[Block]:
+    head = pen.write(apply_head(ap, pen.profile))
     if ap.kind == "softmax_delta":  # one Jacobian per column: its numbers are in the
         return [_text_block(head + " "), mat(ap.args[0]),  # scalar steps (jac:)
                 _text_block(" (column by column)")]
@@ -173,8 +174,7 @@ def _stack(blocks: list[Block]) -> list[str]:
     return [r.rstrip() for r in rows] + [under.rstrip()]
 
 
-def _split_wide(blocks: list[Block], style: str, decimals: int, ids: bool,
-                width: int) -> list[Block]:
+def _split_wide(blocks: list[Block], pen: Pen, ids: bool, width: int) -> list[Block]:
     """Matrices wider than `width` replaced by column slices that fit."""
     out = []
     for b in blocks:
@@ -185,21 +185,20 @@ def _split_wide(blocks: list[Block], style: str, decimals: int, ids: bool,
         c = m.shape[1]
         per = c
         room = width - 4  # an operator may stand before a slice
-        while per > 1 and matrix_block(m, style, decimals, ids, range(per)).width > room:
+        while per > 1 and matrix_block(m, pen, ids, range(per)).width > room:
             per -= 1
-        out += [matrix_block(m, style, decimals, ids, range(s, min(s + per, c)))
+        out += [matrix_block(m, pen, ids, range(s, min(s + per, c)))
                 for s in range(0, c, per)]
     return out
 
 
-def layout(eq: Equation, style: str, decimals: int, width: int, ids: bool = False,
-           p: str | None = None) -> tuple[list[str], bool]:
+def layout(eq: Equation, pen: Pen, width: int, ids: bool = False) -> tuple[list[str], bool]:
     """The numeric lines of `eq` within `width` columns, and whether it had to be split."""
-    blocks = _blocks(eq, style, decimals, ids, p)
+    blocks = _blocks(eq, pen, ids)
     lines = _stack(blocks)
     if max(len(x) for x in lines) <= width:
         return lines, False
-    blocks = _split_wide(blocks, style, decimals, ids, width)
+    blocks = _split_wide(blocks, pen, ids, width)
     # pieces that stay together: an operator and what follows it up to the next operator
     pieces: list[list[Block]] = [[]]
     for b in blocks:
@@ -230,12 +229,13 @@ class MatrixWalkthrough:
     phase: str | None = None
     ids: bool = False
     notation: str | None = None  # a notation profile's name (None: the default)
+    keep_zeros: bool = False  # --decimals D given: 0.0310, as a hand calculation writes it
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from bpwalk.notation import Pen, profile
         from bpwalk.views.terminal import HEADING, NOTE, SUBHEADING, _rule, heading
 
-        yield from heading(self.trace, Pen(self.style, self.decimals, profile(self.notation)))
+        pen = Pen(self.style, self.decimals, profile(self.notation), self.keep_zeros)
+        yield from heading(self.trace, pen)
         width = options.max_width
         for form in matrix_forms(self.trace):
             yield Text()
@@ -249,8 +249,7 @@ class MatrixWalkthrough:
                 for eq in group:
                     yield Text()
                     yield Text(equation_text(eq, self.style, self.notation), style=SUBHEADING)
-                    lines, split = layout(eq, self.style, self.decimals, width, self.ids,
-                                          self.notation)
+                    lines, split = layout(eq, pen, width, self.ids)
                     if split:
                         yield Text("(wider than the terminal: shown in parts)", style=NOTE)
                     for line in lines:
@@ -262,18 +261,19 @@ class MatrixWalkthrough:
 _BLANK = r"\underline{\qquad}"
 
 
-def _latex_matrix(mat: Matrix, decimals: int, ids: bool) -> str:
+def _latex_matrix(mat: Matrix, pen: Pen, ids: bool) -> str:
     def entry(ref: str, value: float) -> str:
         if ids:
             return r"\texttt{" + ref.replace("_", r"\_") + "}"
-        return number(value, decimals)
+        return pen.num(value)
 
     rows = [" & ".join(entry(i, v) for i, v in zip(ir, vr))
             for ir, vr in zip(mat.ids, mat.values)]
     return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
 
 
-def _latex_numeric(eq: Equation, decimals: int, ids: bool, p: str | None, blanks=None) -> str:
+def _latex_numeric(eq: Equation, pen: Pen, ids: bool, blanks=None) -> str:
+    p = pen.profile
     def mat(m: Matrix) -> str:
         shape = f"{m.shape[0]}" + r"\times " + f"{m.shape[1]}"
         if blanks is not None and blanks(m) == "blank":
@@ -282,7 +282,7 @@ def _latex_numeric(eq: Equation, decimals: int, ids: bool, p: str | None, blanks
         elif blanks is not None and blanks(m):
             body = symbol(m, "latex", p)
         else:
-            body = _latex_matrix(m, decimals, ids)
+            body = _latex_matrix(m, pen, ids)
         return r"\underbrace{" + body + "}_{" + shape + "}"
 
     out = [mat(eq.result), " = "]
@@ -292,7 +292,7 @@ def _latex_numeric(eq: Equation, decimals: int, ids: bool, p: str | None, blanks
         elif isinstance(item, Op):
             out.append(op_symbol(item, "latex"))
         elif isinstance(item, Scalar):
-            out.append(render(scalar_value_node(item), "latex", decimals) + r" \, ")
+            out.append(pen.write(scalar_value_node(item)) + r" \, ")
         elif item.kind == "softmax_delta":
             out.append(render(apply_head(item, p), "latex") + " " + mat(item.args[0])
                        + r"\ \text{(column by column)}")
@@ -303,11 +303,12 @@ def _latex_numeric(eq: Equation, decimals: int, ids: bool, p: str | None, blanks
 
 
 def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = False,
-             notation: str | None = None) -> str:
+             notation: str | None = None, keep_zeros: bool = False) -> str:
     """The matrix form as Markdown with LaTeX (bmatrix, shapes under braces)."""
     from bpwalk.views.markdown import text
 
     sc = trace.scenario
+    pen = Pen("latex", decimals, profile(notation), keep_zeros)
     lines = [f"# {'Worksheet: ' if blanks else ''}{text(sc.title or sc.name)}: matrix form", ""]
     if sc.description:
         lines += [text(sc.description), ""]
@@ -333,7 +334,7 @@ def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = 
             for eq in group:
                 lines += [f"$${equation_text(eq, 'latex', notation)}$$", ""]
                 fill = (lambda m, eq=eq: blank(m, eq.result)) if blanks else None
-                lines += [f"$${_latex_numeric(eq, decimals, ids, notation, fill)}$$", ""]
+                lines += [f"$${_latex_numeric(eq, pen, ids, fill)}$$", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

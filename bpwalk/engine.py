@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -58,13 +58,45 @@ class Params:
         return out
 
 
-def batches(scenario: Scenario, iterations: int) -> list[list[int]]:
+class Plan(Sequence):
+    """The batches of `length` updates: one epoch's batches, cycled. Never built out: a list
+    for 1e8 updates would take 800 MB."""
+
+    def __init__(self, epoch: list[list[int]], length: int):
+        self.epoch, self.length = epoch, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i):  # an update's 0-based sample indices (slices: a list of them)
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self.length))]
+        if not -self.length <= i < self.length:
+            raise IndexError(i)
+        return self.epoch[i % self.length % len(self.epoch)]
+
+
+def batches(scenario: Scenario, iterations: int) -> Plan:
     """0-based sample indices of each update: consecutive in file order, cycling per epoch."""
     n = len(scenario.x)
     if scenario.batch is None:
-        return [list(range(n))] * iterations
-    per_epoch = [list(range(i, min(i + scenario.batch, n))) for i in range(0, n, scenario.batch)]
-    return [per_epoch[i % len(per_epoch)] for i in range(iterations)]
+        return Plan([list(range(n))], iterations)
+    return Plan([list(range(i, min(i + scenario.batch, n))) for i in range(0, n, scenario.batch)],
+                iterations)
+
+
+# The loss history keeps every entry of a run up to this many updates; a longer run keeps
+# those at multiples of a stride, and the last, so that 1e8 updates fit in about 1 MB.
+MAX_HISTORY = 100_000
+
+
+def _stride(n_iter: int) -> int:
+    """1 up to MAX_HISTORY updates, else the smallest of 2, 5, 10, 20, 50, ... that keeps
+    at most MAX_HISTORY entries (a round stride reads well in the JSON)."""
+    need, every = -(-n_iter // MAX_HISTORY), 1
+    while every < need:
+        every = every * 5 // 2 if str(every).startswith("2") else every * 2
+    return every
 
 
 # ----------------------------------------------------------------------------- the run
@@ -87,6 +119,7 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     params = Params.of(scenario)
     first = params.named(scenario)
     history: list[float] = []
+    every = _stride(n_iter)
     shown: list[Iteration] = []
     fast = _FastPath(scenario, plan)
 
@@ -94,17 +127,19 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
         number = 1  # the next update to make
         for explained in [*sorted(show), n_iter + 1]:
             # the updates before the next explained one, nobody reads: one tight loop
-            params = _fast_updates(fast, scenario, params, plan, number, explained, history)
+            params = _fast_updates(fast, scenario, params, plan, number, explained, history,
+                                   every)
             if explained > n_iter:
                 break
             idx = plan[explained - 1]
-            if not full_batch:
+            kept = (explained - 1) % every == 0
+            if not full_batch and kept:
                 history.append(_dataset_loss(fast, scenario, params))
             with _collector_paused():
                 it, params, loss = _explained(scenario, params, explained, idx, round_to,
                                               mistakes)
             shown.append(it)
-            if full_batch:
+            if full_batch and kept:
                 history.append(loss)
             number = explained + 1
         history.append(_dataset_loss(fast, scenario, params))
@@ -113,6 +148,7 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
 
     final = params.named(scenario)
     return Trace(scenario=scenario, iterations=shown, loss_history=history,
+                 loss_updates=[*range(0, n_iter, every), n_iter] if every > 1 else None,
                  params_first=first, params_final=final,
                  total_iterations=n_iter, round_to=round_to,
                  param_change=_changes(first, final, round_to))
@@ -202,7 +238,7 @@ class _FastPath:
     its first sample: batches are consecutive runs of samples.
     """
 
-    def __init__(self, scenario: Scenario, plan: list[list[int]]):
+    def __init__(self, scenario: Scenario, plan: Plan):
         update_biases = scenario.update_biases
         self.layers = [
             _FastLayer(ACTIVATIONS[lay.activation].value, ACTIVATIONS[lay.activation].derivative,
@@ -215,7 +251,7 @@ class _FastPath:
         self.lr = scenario.learning_rate
         mean = scenario.reduction == "mean"
         self.batches: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
-        for idx in plan:
+        for idx in plan.epoch:
             if idx[0] not in self.batches:
                 self.batches[idx[0]] = (scenario.x[idx], scenario.targets[idx],
                                         1.0 / len(idx) if mean else 1.0)
@@ -243,9 +279,10 @@ def _dataset_loss(fast: _FastPath, scenario: Scenario, params: Params) -> float:
     return float(per_sample.mean() if scenario.reduction == "mean" else per_sample.sum())
 
 
-def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: list[list[int]],
-                  start: int, stop: int, history: list[float]) -> Params:
-    """Updates number start..stop-1, vectorised over each batch; appends their losses to history.
+def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: Plan,
+                  start: int, stop: int, history: list[float], every: int = 1) -> Params:
+    """Updates number start..stop-1, vectorised over each batch; appends their losses to history
+    (those of every `every`-th update: see MAX_HISTORY).
 
     The arithmetic is the explained path's, operation for operation, so both give the same
     float64 numbers. This loop runs every update nobody reads (thousands, for a loss
@@ -258,7 +295,8 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: lis
     full_batch = scenario.batch is None
     for number in range(start, stop):
         idx = plan[number - 1]
-        if not full_batch:  # the data set's loss before the update; full batch: the batch's
+        kept = (number - 1) % every == 0
+        if not full_batch and kept:  # the data set's loss before the update; full: the batch's
             history.append(_dataset_loss(fast, scenario, Params(weights, biases)))
         x, t, scale = per_batch[idx[0]]
         nets, outs = _forward(layers, weights, biases, x)
@@ -266,7 +304,7 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: lis
         loss = float(term(a, t, k).sum()) * scale
         if not math.isfinite(loss):
             _locate_nonfinite(scenario, Params(weights, biases), number, idx)
-        if full_batch:
+        if full_batch and kept:
             history.append(loss)
 
         step = lr * scale

@@ -27,6 +27,7 @@ from bpwalk.notation import spelling as _normal
 from bpwalk.numbers import EXACT as _EXACT
 from bpwalk.numbers import half_up
 from bpwalk.scenario import Answer, Problem, Scenario, ScenarioError
+from bpwalk.scenario.errors import SHOWN_PROBLEMS
 from bpwalk.trace import Step
 
 MAX_DRIFT_DECIMALS = 15  # the engine's --round range
@@ -294,8 +295,8 @@ class Judge:
         problems, out, first = [], [], {}
         for a in answers:
             sid = self.ids.resolve(a.key)
-            if sid is None:
-                close = self.ids.suggest(a.key)
+            if sid is None:  # suggestions only for the ids a message shows (100k would take minutes)
+                close = self.ids.suggest(a.key) if len(problems) < SHOWN_PROBLEMS else []
                 hint = (f"did you mean {_or(close)}?" if close else
                         "use step ids like net:h1, out:o1, dnet:o1, grad:w5, new:w5 "
                         "(see 'bpwalk export SCENARIO --format json')")

@@ -455,12 +455,18 @@ class Terminal:
     def _stop(self) -> None:
         import termios
 
+        # After a hang-up the terminal is gone: there is nothing left to restore, and an
+        # error here would replace the exit the hang-up asked for (129) with a traceback.
         try:
             self.out.write("\x1b[?25h\x1b[?1049l")  # show the cursor, leave the alt. screen
             self.out.flush()
-        finally:
-            if self._saved is not None:
+        except OSError:
+            pass
+        if self._saved is not None:
+            try:
                 termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            except (termios.error, OSError):
+                pass
 
     def _suspend(self, signum: int, frame: object) -> None:
         """Ctrl-Z: give the shell its terminal back, stop; on fg, take it again."""
@@ -492,7 +498,10 @@ class Terminal:
         if self._pipe[0] in ready:
             _drain(self._pipe[0])
             return "resize"
-        byte = os.read(self.fd, 1)
+        try:
+            byte = os.read(self.fd, 1)
+        except OSError:  # EIO: the terminal hung up
+            return "eof"
         if not byte:
             return "eof"
         b = byte[0]
@@ -505,6 +514,10 @@ class Terminal:
         if b >= 0x80:
             return self._utf8(byte)
         return byte.decode("ascii")
+
+    def pending(self) -> bool:
+        """Are more keys waiting (a paste)? Then they are read before the next redraw."""
+        return bool(select.select([self.fd], [], [], 0)[0])
 
     def _more(self, wait: float) -> bytes:
         ready, _, _ = select.select([self.fd], [], [], wait)
@@ -555,11 +568,14 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def not_a_terminal() -> str | None:
-    """None when stepping can run; else which stream is not a terminal."""
-    if not sys.stdin.isatty():
-        return "standard input"
-    if not sys.stdout.isatty():
-        return "standard output"
+    """None when stepping can run; else why not: which stream is not a terminal, or that
+    the terminal cannot move its cursor (TERM=dumb: an editor's shell, a plain serial line)."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        return "standard input is not one" if sys.stdin else "standard input is closed"
+    if sys.stdout is None or not sys.stdout.isatty():
+        return "standard output is not one" if sys.stdout else "standard output is closed"
+    if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+        return f"this terminal (TERM={os.environ['TERM']}) cannot move its cursor"
     return None
 
 
@@ -587,15 +603,22 @@ def interact(state: S, on_key: Callable[[S, str], S], rows: Callable[[S, Console
     """Draw `rows` for the state, read a key, repeat until the state is done (the stepper's
     State, or any state with a `.done`, like the quiz's). The exit code (0, or 130 for
     Ctrl-C) and the last state, so the quiz can sum it up after the screen is restored."""
+    from bpwalk.views.terminal import MIN_WIDTH
     from bpwalk.views.terminal import console as make_console  # the same colour policy
 
     console = make_console(no_color=no_color, file=sys.stdout, force_terminal=True)
     try:
         with Terminal(sys.stdin.fileno(), sys.stdout) as term:
             while not state.done:
-                console.size = term.size()
-                term.draw(rows(state, console), console.size.height)
+                width, height = term.size()
+                if width < MIN_WIDTH:  # a layout cannot fit: say so instead of looping on it
+                    term.draw([f"widen to {MIN_WIDTH} columns"[:width]], height)
+                else:
+                    console.size = width, height
+                    term.draw(rows(state, console), height)
                 state = on_key(state, term.read_key())
+                while not state.done and term.pending():  # a paste: one redraw, not one per key
+                    state = on_key(state, term.read_key())
     except KeyboardInterrupt:
         return 130, state
     return 0, state

@@ -115,9 +115,23 @@ class Trace:
     scenario: Any  # bpwalk.scenario.Scenario (not imported: the trace is plain data)
     iterations: list[Iteration]  # only the iterations that are shown
     loss_history: list[float]  # data-set loss before each update and after the last
+    # ... unless the run is longer than engine.MAX_HISTORY updates: then only some are kept,
+    # and this says how many updates came before each kept entry (None: entry i, i updates)
     params_first: dict[str, float]  # before the first update
     params_final: dict[str, float]  # after the last update
     total_iterations: int
     round_to: int | None = None
+    loss_updates: list[int] | None = None
     # final - first for every parameter, computed by the engine so views need not subtract
     param_change: dict[str, float] = field(default_factory=dict)
+
+    def loss_updates_of(self, index: int) -> int:
+        """How many updates came before loss_history[index]."""
+        return index if self.loss_updates is None else self.loss_updates[index]
+
+    def loss_after(self, updates: int) -> float | None:
+        """The data-set loss after `updates` updates, or None when a long run did not keep it."""
+        if self.loss_updates is None:
+            return self.loss_history[updates]
+        kept = dict(zip(self.loss_updates, self.loss_history))
+        return kept.get(updates)

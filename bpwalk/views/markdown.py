@@ -298,7 +298,9 @@ class _Doc:
             label = f"before update {n}" if n <= tr.total_iterations else \
                 f"after update {tr.total_iterations}"
             mark = " (worked out above)" if n in shown else ""
-            rows.append([label + mark, self.result_num(tr.loss_history[n - 1])])
+            loss = tr.loss_after(n - 1)
+            if loss is not None:  # a run past engine.MAX_HISTORY keeps some losses only
+                rows.append([label + mark, self.result_num(loss)])
         self.add(*table(["When", self.sym("loss")], rows))
 
 

@@ -48,6 +48,9 @@ LOSS_TABLE_ROWS = 11  # iterations listed in the loss table when there are more
 CURVE_HEIGHT = 8
 
 
+MIN_WIDTH = 40  # narrower, rich's tables cannot lay out (COLUMNS=2 looped for ever)
+
+
 def console(no_color: bool = False, ascii_only: bool = False, **kwargs) -> Console:
     """A console for the walkthrough: colour only on a terminal, never with NO_COLOR.
 
@@ -57,8 +60,11 @@ def console(no_color: bool = False, ascii_only: bool = False, **kwargs) -> Conso
     plain = no_color or bool(os.environ.get("NO_COLOR"))
     if plain:
         kwargs["color_system"] = None
-    return Console(highlight=False, emoji=False, markup=False, safe_box=True,
-                   no_color=plain, **kwargs)
+    out = Console(highlight=False, emoji=False, markup=False, safe_box=True,
+                  no_color=plain, **kwargs)
+    if out.width < MIN_WIDTH:  # COLUMNS=0..3 or a 2-column window: tables cannot lay out
+        out.size = (MIN_WIDTH, out.height)  # pinned only then: a wider terminal may resize
+    return out
 
 
 @dataclass(frozen=True)
@@ -416,12 +422,12 @@ def loss_history(trace: Trace, width: int, pen: Pen) -> RenderResult:
     table.add_column("after update", justify="right", no_wrap=True)
     table.add_column(f"loss {pen.sym('loss')}", justify="right", no_wrap=True)
     for i in _sampled(len(history), LOSS_TABLE_ROWS):
-        table.add_row("start" if i == 0 else str(i), pen.num(history[i]))
+        table.add_row("start" if i == 0 else str(trace.loss_updates_of(i)), pen.num(history[i]))
     yield table
-    yield curve(history, width, pen)
+    yield curve(history, width, pen, trace.total_iterations)
 
 
-def curve(history: list[float], width: int, pen: Pen) -> Text:
+def curve(history: list[float], width: int, pen: Pen, updates: int | None = None) -> Text:
     """The loss drawn as dots: x is the update, y the loss, min to max.
 
     The y axis is logarithmic when the loss spans two decades or more (training curves
@@ -456,7 +462,8 @@ def curve(history: list[float], width: int, pen: Pen) -> Text:
         text.append("".join(line).rstrip() + "\n")
     corner, dash = ("+", "-") if style == "ascii" else ("└", "─")
     text.append(" " * label + " " + corner + dash * cols + "\n", style=DIM)
-    text.append(" " * (label + 2) + "0" + str(last).rjust(cols - 1) + suffix, style=DIM)
+    end = str(last if updates is None else updates)  # a long run keeps some losses only
+    text.append(" " * (label + 2) + "0" + end.rjust(cols - 1) + suffix, style=DIM)
     return text
 
 

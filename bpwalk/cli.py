@@ -69,6 +69,27 @@ DecimalsOpt = Annotated[  # run, export and worksheet
                  help="Show numbers with D decimals, trailing zeros kept as a hand calculation "
                       "writes them (0.0310); default: up to 9, trailing zeros trimmed."),
 ]
+FormOpt = Annotated[
+    str,
+    typer.Option("--form", metavar="FORM",
+                 help="scalar: one neuron and one weight at a time; matrix: each layer as "
+                      "matrix equations (Z = W·A + b, δ = ∂E/∂A ⊙ f′(Z), ∂E/∂W = δ·Aᵀ) with "
+                      "the numbers in the matrices and their shapes."),
+]
+IdsOpt = Annotated[
+    bool, typer.Option("--ids", help="With --form matrix: write each matrix entry as the step "
+                                     "id it equals (grad:w5) instead of its number."),
+]
+FORMS = ("scalar", "matrix")
+
+
+def check_form(form: str, ids: bool) -> None:
+    if form not in FORMS:
+        raise fail(f"--form {form!r}: use scalar or matrix")
+    if ids and form != "matrix":
+        raise fail("--ids labels the entries of matrices; add --form matrix")
+
+
 NotationOpt = Annotated[
     str | None,
     typer.Option("--notation", metavar="NAME",
@@ -264,6 +285,8 @@ def run(
                                           "bpwalk check's judge marks it and names the mistake.")
     ] = False,
     force: ForceOpt = False,
+    form: FormOpt = "scalar",
+    ids: IdsOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """The worked solution in the terminal, step by step.
@@ -274,6 +297,12 @@ def run(
         raise fail(f"--phase {phase!r}: use one of {', '.join(PHASE_CHOICES)}")
     if quiz and not step:
         raise fail("--quiz works while stepping; use: bpwalk run SCENARIO --step --quiz")
+    check_form(form, ids)
+    if phase == "loss" and form == "matrix":
+        raise fail("--phase loss: the loss is one number per sample, with no matrix equation; "
+                   "use --form scalar, or --phase forward, backward or update")
+    if step and form == "matrix":
+        raise fail("--step walks through the scalar steps; run --form matrix without --step")
     if step:
         from bpwalk.stepper import not_a_terminal
 
@@ -306,9 +335,16 @@ def run(
     from bpwalk.views import terminal
 
     console = terminal.console(no_color=no_color)
-    console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
-                                       decimals=decimals, phase=phase, notation=notation,
-                                       keep_zeros=keep_zeros))
+    if form == "matrix":
+        from bpwalk.views.matrix import MatrixWalkthrough
+
+        console.print(MatrixWalkthrough(trace, style="ascii" if ascii else "unicode",
+                                        decimals=decimals, phase=phase, ids=ids,
+                                        notation=notation, keep_zeros=keep_zeros))
+    else:
+        console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
+                                           decimals=decimals, phase=phase, notation=notation,
+                                           keep_zeros=keep_zeros))
     if stopped:  # Ctrl-C: the updates made so far were printed; exit as interrupted
         raise fail(stopped, 130)
 
@@ -328,6 +364,8 @@ def export(
     decimals: DecimalsOpt = None,
     notation: NotationOpt = None,
     force: ForceOpt = False,
+    form: FormOpt = "scalar",
+    ids: IdsOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Export the solution: Markdown with LaTeX math, or JSON.
@@ -336,11 +374,19 @@ def export(
     """
     if format not in ("md", "json"):
         raise fail(f"--format {format!r} is not known; use md or json")
+    check_form(form, ids)
     sc = load_scenario(scenario, writes=(output,))
     notation = notation_of(notation, sc)
     trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
     if stopped:  # a partial trace is not what was asked for: nothing is written
         raise fail(f"{stopped}; nothing written", 130)
+    if form == "matrix":
+        from bpwalk.views import matrix as matrix_view
+
+        digits, keep_zeros = _shown(decimals)
+        emit(matrix_view.markdown(trace, digits, ids, notation=notation, keep_zeros=keep_zeros)
+             if format == "md" else matrix_view.render_json(trace), output)
+        return
     if format == "md":
         from bpwalk.views import markdown
 
@@ -364,6 +410,7 @@ def worksheet(
     decimals: DecimalsOpt = None,
     notation: NotationOpt = None,
     force: ForceOpt = False,
+    form: FormOpt = "scalar",
 ) -> None:
     """Write a Markdown worksheet with blanks where the results go.
 
@@ -373,6 +420,7 @@ def worksheet(
     if output is not None and answers_template is not None and \
             output.resolve() == answers_template.resolve():
         raise fail(f"{output}: given as both -o and --answers-template; use two file names")
+    check_form(form, False)
     sc = load_scenario(scenario, writes=(output, answers_template))
     notation = notation_of(notation, sc)
     trace, _ = compute(sc, 1, "first", None, force)
@@ -380,12 +428,20 @@ def worksheet(
     from bpwalk.views import answers, markdown
 
     decimals, keep_zeros = _shown(decimals)
-    sheet = markdown.render(trace, decimals, True, notation, keep_zeros)
+    if form == "matrix":
+        from bpwalk.views import matrix as matrix_view
+
+        sheet = matrix_view.markdown(trace, decimals, blanks=True, notation=notation,
+                                     keep_zeros=keep_zeros)
+    else:
+        sheet = markdown.render(trace, decimals, True, notation, keep_zeros)
     if answers_template is None:
         emit(sheet, output)
         return
     # Both files or neither: a worksheet whose -o fails must not leave the template alone.
-    files = [(answers_template, answers.render(trace))]
+    template = (matrix_view.answers_template(trace, notation) if form == "matrix"
+                else answers.render(trace))
+    files = [(answers_template, template)]
     try:
         write_together(files + ([(output, sheet)] if output is not None else []))
     except OutputError as e:
@@ -448,6 +504,7 @@ def check(
         raise fail(f"--format {format!r} is not known; use text or json")
     sc = load_scenario(scenario)
     notation = notation_of(notation, sc)
+    from bpwalk import judge_matrix
     from bpwalk.engine import EngineError
     from bpwalk.judge import Judge
     from bpwalk.scenario import ScenarioError, read_answers
@@ -457,12 +514,14 @@ def check(
         answers_list, problems = read_answers(answers)
         judge = Judge(sc, round_to, notation=notation)
         try:  # unknown step ids, reported in the same round as the file's other problems
-            judge.resolve(answers_list, str(answers))
+            # (answers written as matrices are checked as their entries' step ids)
+            judge.resolve(judge_matrix.split(judge, answers_list, str(answers))[0],
+                          str(answers))
         except ScenarioError as e:
             problems += e.problems
         if problems:
             raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
-        if not any(a.value is not None for a in answers_list):
+        if not any(a.value is not None or a.rows for a in answers_list):
             raise fail(f"{answers}: no answer is filled in ({len(answers_list)} blank "
                        f"id{'s' * (len(answers_list) != 1)}); write the numbers you worked "
                        "out after their ids, like 'net:h1: 0.3775'")

@@ -1,0 +1,122 @@
+"""The plain-float loop for tiny networks, against the array forms and the vectorised loop.
+
+The two loops do the same operations in the same order, but not always with the same
+rounding: OpenBLAS's dot products fuse a multiply and an add (one rounding, where Python
+rounds twice), and NumPy's exp and tanh are its own, not the C library's (math.exp). Each
+gives at most one unit in the last place (ulp) per operation; the tests bound the result.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from bpwalk import engine
+from bpwalk.engine import EngineError, run
+from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.scenario import bundled_names, load, loads, resolve
+
+RNG = np.random.default_rng(17)
+NO_SCALAR_FORM = {"softmax"}  # a function of the whole layer: the vectorised loop only
+
+
+def _within_ulps(scalar: float, array: float, ulps: int = 2) -> bool:
+    return scalar == array or abs(scalar - array) <= ulps * math.ulp(array)
+
+
+def test_every_activation_but_softmax_has_a_scalar_form():
+    assert {n for n, a in ACTIVATIONS.items() if a.scalar is None} == NO_SCALAR_FORM
+    assert all((a.scalar is None) == (a.scalar_derivative is None) for a in ACTIVATIONS.values())
+    assert all(loss.scalar_term and loss.scalar_derivative for loss in LOSSES.values())
+
+
+@pytest.mark.parametrize("name", sorted(set(ACTIVATIONS) - NO_SCALAR_FORM))
+def test_scalar_activation_agrees_with_the_array_form(name):
+    act = ACTIVATIONS[name]
+    net = np.concatenate([RNG.normal(0, 4, 500), [0.0, -0.0, 1e-300, -30.0, 30.0, -800.0]])
+    for slope in (0.01, 0.3):
+        with np.errstate(over="ignore"):  # e^800: inf, and the sigmoid's limit 0
+            out = act.value(net, slope)
+            dact = act.derivative(net, out, slope)
+        for n, o, d in zip(net.tolist(), out.tolist(), dact.tolist()):
+            assert _within_ulps(act.scalar(n, slope), o), (name, n)
+            assert _within_ulps(act.scalar_derivative(n, o, slope), d), (name, n)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_scalar_loss_agrees_with_the_array_form(name):
+    loss = LOSSES[name]
+    o = RNG.uniform(0.01, 0.99, (300, 3))
+    t = np.where(RNG.random((300, 3)) < 0.3, RNG.integers(0, 2, (300, 3)).astype(float),
+                 RNG.uniform(0, 1, (300, 3)))
+    terms, derivs = loss.term(o, t, 3), loss.derivative(o, t, 3)
+    for oo, tt, e, d in zip(o.ravel().tolist(), t.ravel().tolist(), terms.ravel().tolist(),
+                            derivs.ravel().tolist()):
+        assert _within_ulps(loss.scalar_term(oo, tt, 3), e), (name, oo, tt)
+        assert _within_ulps(loss.scalar_derivative(oo, tt, 3), d), (name, oo, tt)
+
+
+def _both_loops(monkeypatch, scenario, iterations):
+    tiny = run(scenario, iterations=iterations, show=set())
+    with monkeypatch.context() as m:
+        m.setattr(engine, "TINY_WORK", -1)  # no network is tiny: the vectorised loop only
+        vectorised = run(scenario, iterations=iterations, show=set())
+    return tiny, vectorised
+
+
+def _relative(a: dict[str, float], b: dict[str, float]) -> float:
+    scale = max(1.0, *(abs(v) for v in b.values()))
+    return max(abs(a[n] - b[n]) for n in b) / scale
+
+
+TINY = [n for n in bundled_names() if n not in ("softmax",)]
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_loop_makes_the_vectorised_updates(monkeypatch, name):
+    """One update: the parameters agree to a few ulps (at most 2e-15 of the largest, on the
+    bundled examples); 300 updates drift no further than 1e-13."""
+    scenario = load(resolve(name)[0])
+    assert engine._FastPath(scenario, engine.batches(scenario, 1)).tiny is not None, name
+    tiny, vectorised = _both_loops(monkeypatch, scenario, 2)  # update 2 runs in the loop
+    assert _relative(tiny.params_final, vectorised.params_final) <= 2e-15
+    tiny, vectorised = _both_loops(monkeypatch, scenario, 300)
+    assert _relative(tiny.params_final, vectorised.params_final) <= 1e-13
+    np.testing.assert_allclose(tiny.loss_history, vectorised.loss_history, rtol=1e-12,
+                               atol=1e-15 * vectorised.loss_history[0])
+    assert tiny.loss_updates == vectorised.loss_updates
+
+
+def _network(inputs: int, hidden: int, extra: str = "") -> str:
+    xs = ", ".join(f"x{i}" for i in range(1, inputs + 1))
+    row = "[" + ", ".join(["0.1"] * inputs) + "]"
+    return (f"inputs: [{xs}]\nloss: half_squared_error\nlearning_rate: 0.5\n{extra}layers:\n"
+            f"  - neurons: {hidden}\n    activation: sigmoid\n"
+            f"    weights: [{', '.join([row] * hidden)}]\n    bias: 0.1\n"
+            f"  - neurons: [o1]\n    activation: sigmoid\n"
+            f"    weights: [[{', '.join(['0.2'] * hidden)}]]\n    bias: 0.1\n"
+            f"data:\n  - inputs: {row}\n    targets: [0.5]\n")
+
+
+def test_softmax_and_wide_networks_are_not_tiny():
+    tiny = loads(_network(2, 2))
+    wide = loads(_network(8, 8))  # 72 weights, past TINY_WORK
+    for scenario, expected in ((tiny, True), (wide, False), (load(resolve("softmax")[0]), False)):
+        fast = engine._FastPath(scenario, engine.batches(scenario, 1))
+        assert (fast.tiny is not None) == expected
+
+
+def test_an_update_the_floats_cannot_make_is_left_to_the_vectorised_loop(monkeypatch):
+    """ln(0) raises in Python and is -inf in NumPy: the same error, at the same update."""
+    scenario = loads(_network(2, 2).replace("half_squared_error", "binary_cross_entropy")
+                     .replace("learning_rate: 0.5", "learning_rate: 1e6")
+                     .replace("targets: [0.5]", "targets: [1]"))
+    messages = []
+    for work in (engine.TINY_WORK, -1):
+        monkeypatch.setattr(engine, "TINY_WORK", work)
+        with pytest.raises(EngineError) as caught:
+            run(scenario, iterations=50, show=set())
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]

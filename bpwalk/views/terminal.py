@@ -41,6 +41,7 @@ from bpwalk.notation import (
     symbol,
 )
 from bpwalk.trace import PHASE_TITLES, PHASES, Iteration, Step, Trace
+from bpwalk.views import drawing
 
 # Styles are names, not colours, so --no-color / NO_COLOR / a pipe drop them in one place.
 TITLE = "bold"
@@ -79,12 +80,17 @@ class Walkthrough:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield from heading(self.trace, self.style, self.decimals)
         yield Text()
+        yield drawing.opening(self.trace, self.decimals, self.style == "ascii")
+        yield Text()
         yield network_table(self.trace, self.style, self.decimals)
         yield Text()
         yield from data_table(console, options, self.trace, self.style, self.decimals)
         phases = PHASES if self.phase is None else (self.phase,)
         for it in self.trace.iterations:
             yield from iteration(self.trace, it, phases, self.style, self.decimals)
+            if self.phase is None:  # the network with this update's values filled in
+                yield from (Text(), drawing.after(self.trace, it, self.decimals,
+                                                  self.style == "ascii"))
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
             yield from loss_history(self.trace, options.max_width, self.style, self.decimals)
         if self.phase in (None, "update"):

@@ -132,10 +132,14 @@ def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int
         raise fail(f"{scenario.path}: {e}") from None
 
 
-def emit(text: str, output: Path | None) -> None:
+def emit(text: str | bytes, output: Path | None) -> None:
     """Write to stdout, or atomically to a file (a failed write leaves the old file intact)."""
     if output is None:
-        sys.stdout.write(text)
+        if isinstance(text, bytes):  # a PDF
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
         return
     from bpwalk.files import OutputError, write_atomic
 
@@ -227,8 +231,9 @@ def export(
     scenario: ScenarioArg,
     format: Annotated[
         str, typer.Option("--format", "-f", metavar="FORMAT",
-                          help="md: Markdown with LaTeX math, for people; json: the trace, for "
-                               "programs.")
+                          help="md: Markdown with LaTeX math; html: one self-contained page "
+                               "that steps and prints; pdf: that page printed (needs Chromium "
+                               "or Chrome); json: the trace, for programs.")
     ] = "json",
     output: OutputOpt = None,
     iterations: IterationsOpt = None,
@@ -236,28 +241,48 @@ def export(
     round_to: RoundOpt = None,
     decimals: DecimalsOpt = 9,
 ) -> None:
-    """Export the solution: Markdown with LaTeX math, or JSON.
+    """Export the solution: Markdown, an HTML page, a PDF, or JSON.
 
-    The JSON trace keeps every number at full precision; --decimals applies to md.
+    The JSON trace keeps every number at full precision; --decimals applies to the others.
     """
-    if format not in ("md", "json"):
-        raise fail(f"--format {format!r} is not known; use md or json")
+    _check_format(format, output)
     sc = load_scenario(scenario)
     trace = compute(sc, iterations, show, round_to)
-    if format == "md":
-        from bpwalk.views import markdown
+    emit(_document(trace, format, decimals), output)
 
-        emit(markdown.render(trace, decimals=decimals), output)
-        return
-    from bpwalk.views import json as json_view
 
-    emit(json_view.render(trace), output)
+def _check_format(format: str, *outputs: Path | None) -> None:
+    from bpwalk.api import FORMATS
+
+    if format not in FORMATS:
+        raise fail(f"--format {format!r} is not known; use {', '.join(FORMATS)}")
+    if format == "pdf" and None in outputs and sys.stdout.isatty():
+        raise fail("--format pdf writes a binary file; give it a name with -o FILE.pdf")
+
+
+def _document(trace: Trace, format: str, decimals: int, blanks: bool = False) -> str | bytes:
+    from bpwalk.api import document
+    from bpwalk.browser import BrowserError
+
+    try:
+        return document(trace, format, decimals, blanks)
+    except BrowserError as e:
+        raise fail(str(e)) from None
 
 
 @app.command()
 def worksheet(
     scenario: ScenarioArg,
     output: OutputOpt = None,
+    format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT",
+                          help="md, html (a printable page) or pdf (needs Chromium or Chrome).")
+    ] = "md",
+    key: Annotated[
+        Path | None, typer.Option("--key", metavar="FILE",
+                                  help="Also write the answer key: the worked solution, in the "
+                                       "same format.")
+    ] = None,
     answers_template: Annotated[
         Path | None, typer.Option("--answers-template", metavar="FILE",
                                      help="Also write a YAML answers file with every step id "
@@ -265,21 +290,29 @@ def worksheet(
     ] = None,
     decimals: DecimalsOpt = 9,
 ) -> None:
-    """Write a Markdown worksheet with blanks where the results go.
+    """Write a worksheet with blanks where the results go, to print and hand out.
 
-    The first update's formulas, the given numbers, and an empty line for each result;
-    --answers-template writes the matching answers file for 'bpwalk check'.
+    The first update's formulas, the given numbers, the network and a space for each result;
+    --key writes the matching answer key; --answers-template the answers file for 'bpwalk
+    check'.
     """
-    if output is not None and answers_template is not None and \
-            output.resolve() == answers_template.resolve():
-        raise fail(f"{output}: given as both -o and --answers-template; use two file names")
+    named = [p.resolve() for p in (output, key, answers_template) if p is not None]
+    if len(set(named)) < len(named):
+        raise fail("one file given for both of -o, --key and --answers-template; "
+                   "use a different name for each")
+    if format not in ("md", "html", "pdf"):
+        raise fail(f"--format {format!r} is not known for a worksheet; use md, html or pdf")
+    _check_format(format, output)
     sc = load_scenario(scenario)
     trace = compute(sc, 1, "first", None)
-    from bpwalk.views import answers, markdown
+    from bpwalk.views import answers
 
+    sheet = _document(trace, format, decimals, blanks=True)
+    if key is not None:
+        emit(_document(trace, format, decimals), key)
     if answers_template is not None:
         emit(answers.render(trace), answers_template)
-    emit(markdown.render(trace, decimals=decimals, blanks=True), output)
+    emit(sheet, output)
 
 
 @app.command()

@@ -11,8 +11,9 @@ class OutputError(Exception):
     """The output file cannot be written; the message says why and what to do."""
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the whole new one, never half."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` (or bytes: a PDF) to `path` so that readers see the old file or the whole
+    new one, never half."""
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name, like {path / 'trace.md'}")
@@ -24,7 +25,7 @@ def write_atomic(path: Path, text: str) -> None:
         # A device or a pipe (/dev/null, /dev/stdout): write into it; renaming a temporary
         # file over it would replace the device itself.
         try:
-            with open(path, "w", encoding="utf-8", newline="\n") as f:
+            with _open(path, text) as f:
                 f.write(text)
         except OSError as e:
             raise OutputError(f"{path}: cannot be written ({e.strerror})") from None
@@ -40,7 +41,7 @@ def write_atomic(path: Path, text: str) -> None:
         raise OutputError(f"{path}: cannot write in {folder} ({e.strerror}); "
                           "check the folder's permissions") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with _open(fd, text) as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -61,3 +62,9 @@ def write_atomic(path: Path, text: str) -> None:
             raise OutputError(f"{path}: cannot be written ({e.strerror}); check the path and "
                               "its permissions") from None
         raise
+
+
+def _open(file: Path | int, data: str | bytes):
+    if isinstance(data, bytes):
+        return open(file, "wb")
+    return open(file, "w", encoding="utf-8", newline="\n")

@@ -487,8 +487,8 @@ nav button{font:inherit;padding:.1em .6em}
 #picture{position:sticky;top:3em;margin:0}
 #picture svg{width:100%;height:auto;max-height:80vh}
 figcaption{color:var(--soft);font-size:.9em}
-svg text{font-size:13px;text-anchor:middle;paint-order:stroke;stroke:#fff;stroke-width:3px}
-svg line{stroke:var(--line);stroke-width:1.5}
+#net text{font-size:13px;text-anchor:middle;paint-order:stroke;stroke:#fff;stroke-width:3px}
+#net line{stroke:var(--line);stroke-width:1.5}
 .node circle{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
 .bias rect{fill:#f4f4f4;stroke:#888}
 .edge text{fill:#444;font-size:12px}
@@ -499,7 +499,7 @@ svg line{stroke:var(--line);stroke-width:1.5}
 #loss svg{width:100%;max-width:640px;height:auto}
 #loss polyline{fill:none;stroke:#4a6fa5;stroke-width:2}
 #loss circle{fill:#4a6fa5;opacity:.25}#loss circle:hover{opacity:1}
-#loss text{font-size:12px;stroke:none;text-anchor:inherit}
+#loss text{font-size:12px}
 .axis{stroke:#333}
 .eq{display:flex;flex-wrap:wrap;align-items:baseline;gap:.3em .5em;margin:.3em 0;
  max-width:100%}

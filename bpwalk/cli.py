@@ -241,7 +241,7 @@ def export(
     round_to: RoundOpt = None,
     decimals: DecimalsOpt = 9,
 ) -> None:
-    """Export the solution: Markdown, an HTML page, a PDF, or JSON.
+    """Export the solution: Markdown, an HTML page, PDF or JSON.
 
     The JSON trace keeps every number at full precision; --decimals applies to the others.
     """
@@ -290,7 +290,7 @@ def worksheet(
     ] = None,
     decimals: DecimalsOpt = 9,
 ) -> None:
-    """Write a worksheet with blanks where the results go, to print and hand out.
+    """Write a printable worksheet with blanks where the results go.
 
     The first update's formulas, the given numbers, the network and a space for each result;
     --key writes the matching answer key; --answers-template the answers file for 'bpwalk

@@ -526,8 +526,8 @@ math{font-size:1.1em}
  .step.current{background:none;border-left-color:transparent}
  .lit circle,.lit rect{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
  .lit line{stroke:var(--line);stroke-width:1.5}.lit text{fill:inherit;font-weight:normal}
- .pass{break-inside:avoid-page}.update{break-before:page}
- h2,h3,h4{break-after:avoid}
+ .pass{break-inside:avoid-page}
+ h2,h3,h4,.update>p{break-after:avoid-page}
  a{color:inherit;text-decoration:none}
 }
 """

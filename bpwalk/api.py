@@ -32,9 +32,11 @@ def load(path_or_name: str | Path) -> Problem:
     return Problem(load_file(path, display_name=shown))
 
 
-def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False) -> str | bytes:
+def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
+             notation: str | None = None, keep_zeros: bool = False) -> str | bytes:
     """The trace as a document: "md", "json", "html" (text) or "pdf" (bytes; needs a local
-    Chromium or Chrome, else bpwalk.browser.BrowserError). `blanks`: the worksheet."""
+    Chromium or Chrome, else bpwalk.browser.BrowserError). `blanks`: the worksheet;
+    `notation`: a profile's name (None: mazur); `keep_zeros`: 0.0310, not 0.031."""
     if fmt == "json":
         from bpwalk.views import json as json_view
 
@@ -42,12 +44,12 @@ def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False) ->
     if fmt == "md":
         from bpwalk.views import markdown
 
-        return markdown.render(trace, decimals=decimals, blanks=blanks)
+        return markdown.render(trace, decimals, blanks, notation, keep_zeros)
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not known; use one of {', '.join(FORMATS)}")
     from bpwalk.views import html as html_view
 
-    page = html_view.render(trace, decimals=decimals, blanks=blanks)
+    page = html_view.render(trace, decimals, blanks, notation, keep_zeros)
     if fmt == "html":
         return page
     from bpwalk.browser import to_pdf

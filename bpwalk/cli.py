@@ -54,11 +54,35 @@ RoundOpt = Annotated[
                       "rounded value forward, as a hand calculation does."),
 ]
 
-DecimalsOpt = Annotated[  # the same option as run's --decimals
-    int,
+DecimalsOpt = Annotated[  # run, export and worksheet
+    int | None,
     typer.Option("--decimals", min=0, max=15, metavar="D",
-                 help="Show numbers with at most D decimals (trailing zeros trimmed)."),
+                 help="Show numbers with D decimals, trailing zeros kept as a hand calculation "
+                      "writes them (0.0310); default: up to 9, trailing zeros trimmed."),
 ]
+NotationOpt = Annotated[
+    str | None,
+    typer.Option("--notation", metavar="NAME",
+                 help="Whose symbols to write the steps in: mazur (default), nielsen, ng, "
+                      "han-kamber, mitchell or cs231n (wins over the scenario's 'notation:'). "
+                      "Values never change, only how they are written."),
+]
+
+
+def notation_of(option: str | None, sc) -> str | None:
+    """The profile to use: the option, else the scenario's, else None (mazur); a wrong name
+    is a usage error with a did-you-mean."""
+    from bpwalk.notation import UnknownProfile, profile
+
+    try:
+        return profile(option or sc.notation).name
+    except UnknownProfile as e:
+        raise fail(f"--notation: {e}") from None
+
+
+def _shown(decimals: int | None) -> tuple[int, bool]:
+    """(decimals, keep trailing zeros): a D given keeps them, the default trims."""
+    return (9, False) if decimals is None else (decimals, True)
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="FILE",
                               help="Write to FILE (atomically) instead of stdout."),
@@ -161,10 +185,8 @@ def run(
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
-    decimals: Annotated[
-        int, typer.Option("--decimals", min=0, max=15, metavar="D",
-                          help="Show numbers with at most D decimals (trailing zeros trimmed).")
-    ] = 9,
+    decimals: DecimalsOpt = None,
+    notation: NotationOpt = None,
     ascii: Annotated[
         bool, typer.Option("--ascii", help="Plain ASCII notation (dE/dw5, eta) instead of Unicode.")
     ] = False,
@@ -205,17 +227,19 @@ def run(
             raise fail("--step walks through explained updates, and --show none explains none; "
                        "use --show first, last, all or update numbers")
     sc = load_scenario(scenario)
+    notation = notation_of(notation, sc)
     trace = compute(sc, iterations, show, round_to)
+    decimals, keep_zeros = _shown(decimals)
     if step:
         from bpwalk import stepper
 
-        notation = "ascii" if ascii else "unicode"
+        style = "ascii" if ascii else "unicode"
         if quiz:
             from bpwalk import quiz as quiz_mode
 
-            code = quiz_mode.run(trace, sc, round_to, notation, decimals, phase, no_color)
+            code = quiz_mode.run(trace, sc, round_to, style, decimals, phase, no_color, notation)
         else:
-            code = stepper.run(trace, notation, decimals, phase, no_color)
+            code = stepper.run(trace, style, decimals, phase, no_color, notation)
         if code == 130:
             raise fail("interrupted", 130)
         raise typer.Exit(code)
@@ -223,7 +247,8 @@ def run(
 
     console = terminal.console(no_color=no_color)
     console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
-                                       decimals=decimals, phase=phase))
+                                       decimals=decimals, phase=phase, notation=notation,
+                                       keep_zeros=keep_zeros))
 
 
 @app.command()
@@ -239,7 +264,8 @@ def export(
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
-    decimals: DecimalsOpt = 9,
+    decimals: DecimalsOpt = None,
+    notation: NotationOpt = None,
 ) -> None:
     """Export the solution: Markdown, an HTML page, PDF or JSON.
 
@@ -247,8 +273,9 @@ def export(
     """
     _check_format(format, output)
     sc = load_scenario(scenario)
+    notation = notation_of(notation, sc)
     trace = compute(sc, iterations, show, round_to)
-    emit(_document(trace, format, decimals), output)
+    emit(_document(trace, format, decimals, notation), output)
 
 
 def _check_format(format: str, *outputs: Path | None) -> None:
@@ -260,12 +287,14 @@ def _check_format(format: str, *outputs: Path | None) -> None:
         raise fail("--format pdf writes a binary file; give it a name with -o FILE.pdf")
 
 
-def _document(trace: Trace, format: str, decimals: int, blanks: bool = False) -> str | bytes:
+def _document(trace: Trace, format: str, decimals: int | None, notation: str | None,
+              blanks: bool = False) -> str | bytes:
     from bpwalk.api import document
     from bpwalk.browser import BrowserError
 
+    decimals, keep_zeros = _shown(decimals)
     try:
-        return document(trace, format, decimals, blanks)
+        return document(trace, format, decimals, blanks, notation, keep_zeros)
     except BrowserError as e:
         raise fail(str(e)) from None
 
@@ -288,7 +317,8 @@ def worksheet(
                                      help="Also write a YAML answers file with every step id "
                                           "and no values, ready for 'bpwalk check'.")
     ] = None,
-    decimals: DecimalsOpt = 9,
+    decimals: DecimalsOpt = None,
+    notation: NotationOpt = None,
 ) -> None:
     """Write a printable worksheet with blanks where the results go.
 
@@ -304,12 +334,13 @@ def worksheet(
         raise fail(f"--format {format!r} is not known for a worksheet; use md, html or pdf")
     _check_format(format, output)
     sc = load_scenario(scenario)
+    notation = notation_of(notation, sc)
     trace = compute(sc, 1, "first", None)
     from bpwalk.views import answers
 
-    sheet = _document(trace, format, decimals, blanks=True)
+    sheet = _document(trace, format, decimals, notation, blanks=True)
     if key is not None:
-        emit(_document(trace, format, decimals), key)
+        emit(_document(trace, format, decimals, notation), key)
     if answers_template is not None:
         emit(answers.render(trace), answers_template)
     emit(sheet, output)
@@ -356,14 +387,19 @@ def check(
                           "every step (rounding drift). Answers are always compared with that "
                           "rounding at their own decimals too."),
     ] = None,
+    notation: NotationOpt = None,
 ) -> None:
     """Mark a student's answers and name the first mistake.
+
+    Answers may use the notation's names (Err:o1 under han-kamber, dz_o1 under ng) and its
+    sign convention (Han & Kamber's Err = -dE/dI).
 
     Exit 0 when every answer is right, 1 when any is wrong, 2 for bad input.
     """
     if format not in ("text", "json"):
         raise fail(f"--format {format!r} is not known; use text or json")
     sc = load_scenario(scenario)
+    notation = notation_of(notation, sc)
     from bpwalk.engine import EngineError
     from bpwalk.judge import Judge
     from bpwalk.scenario import ScenarioError, load_answers
@@ -371,7 +407,7 @@ def check(
 
     try:
         answers_list = load_answers(answers)
-        judge = Judge(sc, round_to)
+        judge = Judge(sc, round_to, notation=notation)
         report = judge.check(answers_list, str(answers))
     except ScenarioError as e:
         raise fail(str(e)) from None

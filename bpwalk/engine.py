@@ -20,16 +20,15 @@ import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Context, Decimal
 
 import numpy as np
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.numbers import half_up
 from bpwalk.scenario import Scenario
 from bpwalk.trace import Iteration, Operand, Step, Trace
 
 ONE = Operand("1", 1.0)
-_WIDE = Context(prec=400)  # for rounding any float64 to a few decimals exactly
 
 
 class EngineError(Exception):
@@ -368,16 +367,9 @@ def _param_ids(kind: str, names, sfx: list[str] | None = None) -> np.ndarray:
 def _rounder(round_to: int | None):
     if round_to is None:
         return lambda a: a
-    quantum = Decimal(1).scaleb(-round_to)
 
     def one(v: float) -> float:
-        # Half-up on the shortest decimal form, as a person rounds what they read
-        # (numpy's round is half-even on the binary value: 0.125 -> 0.12).
-        if not math.isfinite(v):
-            return v
-        # A context wide enough for any float64 (up to 309 integer digits) at 15 decimals:
-        # the default 28 digits raise InvalidOperation on numbers like 1e300.
-        return float(Decimal(repr(v)).quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE))
+        return float(half_up(v, round_to)) if math.isfinite(v) else v
 
     def rnd(a: np.ndarray) -> np.ndarray:
         flat = [one(v) for v in np.asarray(a, dtype=np.float64).ravel().tolist()]
@@ -650,7 +642,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
     if B > 1:
         add(Step("loss", "loss", "loss", "", None, None, batch_loss,
                  tuple((Operand(f"loss{sfx[b]}", float(sample_loss[b])),) for b in range(B)),
-                 fn=reduction))
+                 fn=reduction, batch=True))
 
     # backward, sample by sample, output layer first
     for b in range(B):
@@ -665,7 +657,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                     tt = scenario.targets[idx[b]].tolist()
                     ops = ((Operand(f"target:{name}{s}", tt[j]),), (Operand(f"out:{name}{s}", out[j]),))
                     add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, dout[j],
-                             ops, fn=loss_name, aux=k_aux))
+                             ops, fn=loss_name, aux=k_aux, output=li == last))
                 else:
                     nxt = layers[li + 1]
                     w_next = params.weights[li + 1][:, j].tolist()
@@ -678,10 +670,10 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                 if dact is not None:
                     add(Step(f"dact:{name}{s}", "backward", "dact", name, li + 1, smp, dact[j],
                              ((Operand(f"net:{name}{s}", net[j]),), (Operand(f"out:{name}{s}", out[j]),)),
-                             fn=lay.activation, aux=_slope(lay)))
+                             fn=lay.activation, aux=_slope(lay), output=li == last))
                     add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[j],
                              ((Operand(f"dout:{name}{s}", dout[j]), Operand(f"dact:{name}{s}", dact[j])),),
-                             fn=lay.activation))
+                             fn=lay.activation, output=li == last))
             if dact is None:  # softmax: each delta is a sum over the Jacobian's column
                 jac = jacs[li][b].tolist()
                 for k, name in enumerate(lay.neurons):
@@ -695,7 +687,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                         aux = (Operand(f"out:{name}{s}", out[k]), Operand(f"target:{name}{s}", tt[k]))
                         note = "softmax with cross-entropy: this sum equals out minus target"
                     add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[k],
-                             ops, fn="softmax", note=note, aux=aux))
+                             ops, fn="softmax", note=note, aux=aux, output=li == last))
             _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, per_b,
                         "" if B == 1 else s)
 
@@ -709,11 +701,12 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                     ops = tuple((Operand(f"grad:{wn}{sfx[b]}", float(per_w[li][b, j, i])),)
                                 for b in range(B))
                     add(Step(f"grad:{wn}", "backward", "grad", wn, li + 1, None, gw[j][i], ops,
-                             fn=reduction))
+                             fn=reduction, batch=True))
             gb = grads_b[li].tolist()
             for j, bn in enumerate(lay.bias_names if per_b[li].size else ()):
                 ops = tuple((Operand(f"grad:{bn}{sfx[b]}", float(per_b[li][b, j])),) for b in range(B))
-                add(Step(f"grad:{bn}", "backward", "grad", bn, li + 1, None, gb[j], ops, fn=reduction))
+                add(Step(f"grad:{bn}", "backward", "grad", bn, li + 1, None, gb[j], ops, fn=reduction,
+                             batch=True))
 
     # update, in the order the gradients were found (output layer first, like Mazur)
     lr = Operand("lr", scenario.learning_rate)
@@ -761,14 +754,16 @@ def _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, 
             # the last factor is d net_j / d w_ji, which is the input the weight carries
             carried = Operand(f"{src}:{inputs[i]}{s}", a[i])
             add(Step(f"grad:{wn}{gsfx}", "backward", "grad", wn, li + 1, smp, gw[j][i],
-                     (d + (Operand(f"wrt:{name}/{wn}{s}", a[i]),),), aux=(carried,)))
+                     (d + (Operand(f"wrt:{name}/{wn}{s}", a[i]),),),
+                     aux=(carried, Operand(f"dnet:{name}{s}", dnet[j]))))
     if not per_b[li].size:
         return
     gb = per_b[li][b].tolist()
     if lay.bias == "per_neuron":
         for j, bn in enumerate(lay.bias_names):
             add(Step(f"grad:{bn}{gsfx}", "backward", "grad", bn, li + 1, smp, gb[j],
-                     (delta(j) + (Operand(f"wrt:{lay.neurons[j]}/{bn}{s}", 1.0),),), aux=(ONE,)))
+                     (delta(j) + (Operand(f"wrt:{lay.neurons[j]}/{bn}{s}", 1.0),),),
+                     aux=(ONE, Operand(f"dnet:{lay.neurons[j]}{s}", dnet[j]))))
     else:
         bn = lay.bias_names[0]
         ops = tuple((Operand(f"dnet:{n}{s}", dnet[j]),) for j, n in enumerate(lay.neurons))

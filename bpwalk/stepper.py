@@ -31,7 +31,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bpwalk.notation import formula, number
+from bpwalk.notation import Pen, Profile, aliases, number, profile
+from bpwalk.notation import spelling as _normal
 from bpwalk.trace import PHASE_TITLES, Step, Trace
 
 if TYPE_CHECKING:
@@ -53,15 +54,19 @@ class Walk:
     entries: tuple[Entry, ...]
     pass_starts: tuple[int, ...]  # indexes where a new (update, phase) run begins
     trace: Trace
+    notation: str | None = None  # the profile the steps are written in (None: mazur)
+
+    def pen(self, style: str, decimals: int) -> Pen:
+        return Pen(style, decimals, profile(self.notation))
 
     @classmethod
-    def of(cls, trace: Trace, phase: str | None = None) -> Walk:
+    def of(cls, trace: Trace, phase: str | None = None, notation: str | None = None) -> Walk:
         """The walk over every explained step, or over one phase of each update."""
         entries = tuple(Entry(it.number, s) for it in trace.iterations for s in it.steps
                         if phase is None or s.phase == phase)
         starts = tuple(i for i, e in enumerate(entries)
                        if i == 0 or _pass_of(entries[i - 1]) != _pass_of(e))
-        return cls(entries, starts, trace)
+        return cls(entries, starts, trace, notation)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -74,7 +79,9 @@ class Walk:
         """The first step about `name` (a subject like w5 or an id like grad:w5).
 
         Searches the update on screen first, then the whole walk, so that ``g w5`` during
-        update 3 stays in update 3.
+        update 3 stays in update 3. Every name ``check`` accepts works (delta_h1, E_total,
+        the profile's Err:o1, ...); a whole id wins over a sample's part of it, so in a batch
+        ``g grad:b1`` goes to the batch gradient, not to sample 1's term.
         """
         wanted = _normal(name)
         if not wanted:
@@ -82,9 +89,11 @@ class Walk:
         here = self.entries[index].iteration
         order = [i for i, e in enumerate(self.entries) if e.iteration == here]
         order += [i for i, e in enumerate(self.entries) if e.iteration != here]
-        for i in order:
-            if _matches(self.entries[i].step, wanted):
-                return i
+        p = profile(self.notation)
+        for rank in range(3):
+            for i in order:
+                if wanted in _spellings(self.entries[i].step, rank, p):
+                    return i
         return None
 
     def names(self) -> list[str]:
@@ -101,17 +110,13 @@ def _pass_of(entry: Entry) -> tuple[int, str]:
     return entry.iteration, entry.step.phase
 
 
-_FROM_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
-
-
-def _normal(name: str) -> str:
-    """What a person typed, made comparable: case, spaces and Unicode subscripts ignored."""
-    return name.strip().translate(_FROM_SUB).replace(" ", "").casefold()
-
-
-def _matches(step: Step, wanted: str) -> bool:
-    ids = (step.id, step.id.partition("@")[0])
-    return _normal(step.subject) == wanted or any(_normal(i) == wanted for i in ids)
+def _spellings(step: Step, rank: int, p: Profile) -> set[str]:
+    """The names of a step, best first: 0 its id and aliases, 1 the id without its sample,
+    2 what it is about (w5, h1)."""
+    if rank == 2:
+        return {_normal(step.subject)}
+    sid = step.id if rank == 0 else step.id.partition("@")[0]
+    return {_normal(a) for a in (sid, *aliases(sid, p))}
 
 
 # ----------------------------------------------------------------------------- keys -> state
@@ -283,7 +288,7 @@ def current(walk: Walk, index: int, style: str, decimals: int, ask: bool = False
     label = _label(s)
     if label:
         parts.append(Text(label, style="dim italic"))
-    parts += [Text(""), StepBlock((s,), style, decimals, ask)]
+    parts += [Text(""), StepBlock((s,), walk.pen(style, decimals), ask)]
     if s.exact is not None and walk.trace.round_to is not None and not ask:
         parts.append(Text(f"before rounding to {walk.trace.round_to} decimals: "
                           f"{number(s.exact, 15)}", style="dim"))
@@ -304,7 +309,7 @@ def _history_lines(walk: Walk, index: int, room: int, style: str, decimals: int,
         if len(lines) >= room:
             break
         e = walk.entries[i]
-        f = formula(e.step, style, decimals)
+        f = walk.pen(style, decimals).formula(e.step)
         lines.append(Text(f"  {f.lhs} = {'?' if i in hidden else f.result}", style="dim"))
         if i in starts:
             phase = PHASE_NAMES.get(e.step.phase, e.step.phase)
@@ -573,9 +578,9 @@ def not_a_terminal() -> str | None:
 
 
 def run(trace: Trace, style: str = "unicode", decimals: int = 9, phase: str | None = None,
-        no_color: bool = False) -> int:
+        no_color: bool = False, notation: str | None = None) -> int:
     """Step through `trace` on this terminal; the exit code (0 quit, 130 Ctrl-C)."""
-    walk = Walk.of(trace, phase)
+    walk = Walk.of(trace, phase, notation)
     if not walk.entries:
         return 0
     code, _ = interact(State(), lambda st, key: press(st, key, walk),

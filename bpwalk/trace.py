@@ -31,8 +31,9 @@ new     the parameter after the update               (param:w5), (lr), (grad:w5)
 
 ``wrt:o1/w5`` is d net_o1 / d w5, whose value is the input the weight carries (1 for a bias).
 ``aux`` holds operands a view may add: ``slope`` (leaky_relu out/dact), ``K`` (number of
-outputs, loss steps), the carried input (grad: ``out:h1``), out and target (softmax with
-cross-entropy, whose delta is out - target).
+outputs, loss steps), the carried input and the neuron's delta (grad: ``out:h1``,
+``dnet:o1``; a notation with a named error term writes the gradient as delta times input),
+out and target (softmax with cross-entropy, whose delta is out - target).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class Step:
     aux: tuple[Operand, ...] = ()  # extra operands a view may show (softmax+CE: out, target)
     exact: float | None = None  # the full-precision value when the trace is rounded
     drift: float | None = None  # value - exact: what rounding carried forward (rounded traces)
+    batch: bool = False  # combines the samples of a batch (the batch loss or a batch gradient)
+    output: bool = False  # about an output neuron (dout, dact, dnet of the last layer)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -80,6 +83,8 @@ class Step:
             d["aux"] = [[o.ref, o.value] for o in self.aux]
         if self.exact is not None:
             d["exact"] = self.exact
+        if self.batch:
+            d["batch"] = True
         return d
 
 

@@ -1,12 +1,14 @@
 """The HTML view: one self-contained page that steps like the terminal and prints as a handout.
 
 Everything is inline (CSS, JavaScript, SVG, MathML): the file works offline, with no fetch, no
-CDN and no web font. Math is MathML written at export time (``mathml``); the network is an SVG
+CDN and no web font. Math is MathML written at export time by the notation's MathML printer
+(``bpwalk.formulas``), one <math> element per piece of a formula; the network is an SVG
 whose nodes and connections carry the values of the step shown and highlight its operands (the
 picture model of ``bpwalk.views.drawing``); when several updates ran, the loss is an SVG chart.
 
-Content and order follow the Markdown view (``_passes``): heading, the given numbers, then
-per shown update the forward pass, the loss, the backward pass and the update, then a summary.
+Content and order are the outline's (``bpwalk.views.outline``), as in the terminal and the
+Markdown: heading, the given numbers, then per shown update the forward pass, the loss, the
+backward pass and the update with their captions and notes, then a summary.
 Every number is formatted here from the Trace; the script only shows and hides what the page
 already holds and copies the preformatted values of the steps onto the picture.
 
@@ -20,30 +22,32 @@ import html
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import groupby
 
-from bpwalk.notation import activation_formula, formula, loss_formula, number, shortcut, symbol
-from bpwalk.trace import PHASE_TITLES, Iteration, Step, Trace
-from bpwalk.views import drawing
+from bpwalk.formulas import Node
+from bpwalk.notation import Formula, Pen, loss_rule, number, profile
+from bpwalk.trace import Step, Trace
+from bpwalk.views import drawing, outline
+from bpwalk.views.outline import Group, Phase, Update
 
-NET_RULE = r"net = \sum w \cdot input + b \cdot 1"
 _SEED = re.compile(r"\s*\(seed \d+\)")
 
 
-def render(trace: Trace, decimals: int = 9, blanks: bool = False) -> str:
-    """The whole page as one HTML document."""
+def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str | None = None,
+           keep_zeros: bool = False) -> str:
+    """The whole page as one HTML document, in the notation of the profile `notation`."""
+    pen = Pen("mathml", decimals, profile(notation), keep_zeros)
     sc = trace.scenario
     title = sc.title or sc.name
-    parts = [_heading(trace, decimals, blanks),
+    parts = [_heading(trace, pen, blanks),
              '<div id="walk">',
-             (f'<figure id="picture">{_svg(trace, decimals, blanks)}'
-             '<figcaption id="where"></figcaption></figure>'),
+             (f'<figure id="picture">{_svg(trace, pen, blanks)}'
+              '<figcaption id="where"></figcaption></figure>'),
              '<div id="steps">']
-    parts += [_update(trace, it, passes, decimals, blanks) for it, passes in _passes(trace)]
+    parts += [_update(trace, it, up, pen, blanks)
+              for it, up in zip(trace.iterations, outline.updates(trace, pen.profile))]
     parts.append("</div></div>")
     if not blanks:
-        parts += [_summary(trace, decimals), _loss_chart(trace)]
+        parts += [_summary(trace, pen), _loss_chart(trace)]
     body = "\n".join(parts)
     mode = "sheet" if blanks else "stepping"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -53,164 +57,78 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False) -> str:
             f"<script>{'' if blanks else SCRIPT}</script></body></html>\n")
 
 
-# ----------------------------------------------------------------------------- the walk
-
-# (update, [(phase, [(group title, steps)])]): the sections every view shows, in order.
-Passes = list[tuple[str, list[tuple[str, list[Step]]]]]
-
-
-def _passes(trace: Trace) -> list[tuple[Iteration, Passes]]:
-    """The trace walked as the Markdown view walks it: per update, per phase, per group of
-    steps that share a heading (sample, layer). One function, to be replaced by the outline."""
-    out = []
-    for it in trace.iterations:
-        passes: Passes = []
-        for phase, steps in groupby(it.steps, key=lambda s: s.phase):
-            groups = [(_group_title(trace, key, len(it.samples) > 1), list(g))
-                      for key, g in groupby(steps, key=_group_key)]
-            passes.append((phase, groups))
-        out.append((it, passes))
-    return out
-
-
-def _group_key(s: Step) -> tuple:
-    return (s.phase, s.sample, None if s.phase == "loss" else s.layer)
-
-
-def _group_title(trace: Trace, key: tuple, batch: bool) -> str:
-    phase, sample, layer = key
-    sc = trace.scenario
-    where = ""
-    if layer is not None:
-        role = "output layer" if layer == len(sc.layers) else "hidden layer"
-        where = f"Layer {layer} ({role}): {', '.join(sc.layers[layer - 1].neurons)}"
-    if phase == "loss":
-        where = "Outputs " + ", ".join(sc.outputs)
-    if sample is not None:
-        return f"Sample {sample}: {where}" if where else f"Sample {sample}"
-    if batch and phase in ("loss", "backward"):
-        return f"The batch: {where}" if phase == "backward" else "The batch"
-    return where
-
-
 # ----------------------------------------------------------------------------- math
 
 
-def mathml(latex: str) -> str:
-    """One formula as a MathML element. The single place that makes MathML: today from the
-    LaTeX that ``bpwalk.notation`` writes (latex2mathml), compacted (literal characters for
-    entities, no namespace: HTML5 knows <math>).
-
-    Formulas repeat in shape and differ in their numbers: each shape is converted once (its
-    numbers replaced by a stand-in) and the numbers are put back in order, which makes a page
-    of 100,000 steps take seconds rather than minutes."""
-    latex = _WORD_BASE.sub(r"{\1}", latex)  # net_{h1}: "net" is one name, not n·e·t
-    numbers = _NUMBER.findall(latex)
-    shape = _convert(_NUMBER.sub(_STAND_IN, latex))
-    pieces = shape.split(f"<mn>{_STAND_IN}</mn>")
-    if len(pieces) != len(numbers) + 1:  # a number not read as one <mn>: convert as it is
-        return _convert(latex)
-    out = [pieces[0]]
-    for n, rest in zip(numbers, pieces[1:]):
-        out += ["<mn>", n, "</mn>", rest]
-    out_ = _NAME.sub(r"<mi>\1\2</mi>", "".join(out))  # h1, o1: a neuron's name, one word
-    return _SAMPLE.sub(r"<mn>(\1)</mn>", out_)  # the sample's ⁽¹⁾: one label
+def mathml(inner: str) -> str:
+    """One formula as a <math> element: the single place the page makes one. The inside is
+    printed by ``bpwalk.formulas`` (the notation's MathML printer); HTML5 needs no namespace."""
+    return f"<math>{inner}</math>"
 
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_STAND_IN = "7"
-
-
-@lru_cache(maxsize=8192)
-def _convert(latex: str) -> str:
-    from latex2mathml.converter import convert
-
-    out = convert(latex).replace(' xmlns="http://www.w3.org/1998/Math/MathML"', "")
-    out = out.replace(' display="inline"', "")
-    out = _ENTITY.sub(lambda m: _literal(int(m.group(1), 16)), out)
-    out = _LETTERS.sub(lambda m: "<mi>" + re.sub("</?mi>", "", m.group(0)) + "</mi>", out)
-    # stretchy fences are what MathML's operator dictionary makes of ( and ) anyway
-    out = out.replace(' stretchy="true" fence="true" form="prefix"', "")
-    out = out.replace(' stretchy="true" fence="true" form="postfix"', "")
-    out = _LONE.sub(r"\1", out)  # an <mrow> around one leaf says nothing
-    return _outer_row(out)
-
-
-def _outer_row(out: str) -> str:
-    """<math><mrow>…</mrow></math> without the <mrow>, when it holds everything."""
-    head, tail = "<math><mrow>", "</mrow></math>"
-    if not (out.startswith(head) and out.endswith(tail)):
-        return out
-    depth = 0
-    for m in re.finditer(r"<(/?)mrow>", out):
-        depth += -1 if m.group(1) else 1
-        if depth == 0:
-            return out if m.end() != len(out) - len("</math>") else \
-                "<math>" + out[len(head):-len(tail)] + "</math>"
-    return out
-
-
-_WORD_BASE = re.compile(r"(?<![\\A-Za-z])([A-Za-z]{2,})(?=_)")
-_NAME = re.compile(r"<mrow><mi>([A-Za-z]+)</mi><mn>(\d+)</mn></mrow>")
-_SAMPLE = re.compile(r'<mrow><mo stretchy="false">\(</mo><mn>(\d+)</mn>'
-                     r'<mo stretchy="false">\)</mo></mrow>')
-_LETTERS = re.compile(r"(?:<mi>[A-Za-z]</mi>){2,}")
-_LONE = re.compile(r"<mrow>(<(m[a-z]+)>[^<]*</\2>)</mrow>")
-
-
-_ENTITY = re.compile(r"&#x([0-9A-Fa-f]+);")
-
-
-def _literal(code: int) -> str:
-    ch = chr(code)
-    return html.escape(ch) if ch in "<>&\"'" else ch
-
-
-def _terms(latex: str) -> list[str]:
-    """A sum split at its top-level + and − (outside braces and \\left( \\right)), each piece
-    but the last keeping its sign, so that a long sum wraps between terms."""
-    pieces, depth, start, i = [], 0, 0, 0
-    while i < len(latex):
-        c = latex[i]
-        if c == "{" or latex.startswith("\\left", i):
-            depth += 1
-        elif c == "}" or latex.startswith("\\right", i):
+def _terms(inner: str) -> list[str]:
+    """A printed sum split at its top-level + and −, each piece but the last keeping its
+    sign, so that a long sum wraps between terms; anything else is one piece."""
+    if not inner.startswith("<mrow>"):
+        return [inner]
+    pieces, depth, start = [], 0, len("<mrow>")
+    for m in _TAG.finditer(inner):
+        closing, self_closing = m.group(1) == "/", m.group(0).endswith("/>")
+        if closing:
             depth -= 1
-        elif depth == 0 and latex.startswith((" + ", " - "), i):
-            pieces.append(latex[start:i + 2])
-            start = i + 3
-            i += 2
-        i += 1
-    return pieces + [latex[start:]]
+            if depth == 0 and m.end() != len(inner):
+                return [inner]  # the <mrow> does not hold everything
+        elif not self_closing:
+            depth += 1
+        # an operator of the outer <mrow> itself (its <mo> just opened: depth 2)
+        if depth == 2 and m.group(0) == "<mo>" and inner.startswith(("+</mo>", "−</mo>"),
+                                                                      m.end()):
+            end = m.end() + len("+</mo>")
+            pieces.append(inner[start:end])
+            start = end
+    last = inner[start:-len("</mrow>")]
+    return [p for p in pieces + [last] if p]
 
 
-def _lines(terms: list[str], width: int = 60) -> list[str]:
-    """Terms joined into pieces of about `width` LaTeX characters: where a line may break."""
+_TAG = re.compile(r"<(/?)[a-z]+[^>]*>")
+
+
+def _lines(terms: list[str], width: int = 200) -> list[str]:
+    """Terms joined into pieces of about `width` characters of MathML: where a line may
+    break (a product of two 9-decimal numbers prints to about 60)."""
     out = [terms[0]]
     for t in terms[1:]:
         if len(out[-1]) + len(t) > width:
             out.append(t)
         else:
-            out[-1] += " " + t
+            out[-1] += t
     return out
 
 
-def _equation(step: Step, decimals: int, blanks: bool) -> str:
+def _side(inner: str, cls: str) -> str:
+    maths = "".join(mathml(("<mo>=</mo>" if j == 0 else "") + piece)
+                    for j, piece in enumerate(_lines(_terms(inner))))
+    return f'<span class="{cls}">{maths}</span>'
+
+
+def _equation(f: Formula, blanks: bool) -> str:
     """lhs = symbols = numbers = result, each side as MathML pieces that wrap between terms."""
-    f = formula(step, "latex", decimals)
-    sides = [[f.symbolic]] if blanks else [[f.symbolic], [f.numeric], [f.result]]
-    sides = [s for i, s in enumerate(sides) if i == 0 or s != sides[i - 1]]
-    sides = [s for s in sides if s != [f.lhs]]
+    sides = [f.symbolic] if blanks else [f.symbolic, f.numeric, f.result]
+    sides = [x for i, x in enumerate(sides) if i == 0 or x != sides[i - 1]]
+    sides = [x for x in sides if x != f.lhs]
     out = [mathml(f.lhs)]
-    for k, (side,) in enumerate(sides):
-        cls = "result" if not blanks and k == len(sides) - 1 else "side"
-        maths = "".join(mathml(("= " if j == 0 else "") + p)
-                        for j, p in enumerate(_lines(_terms(side))))
-        out.append(f'<span class="{cls}">{maths}</span>')
+    out += [_side(x, "result" if not blanks and k == len(sides) - 1 else "side")
+            for k, x in enumerate(sides)]
     if blanks:
-        out.append(f'<span class="side">{mathml("=")}</span>'
+        out.append(f'<span class="side">{mathml("<mo>=</mo>")}</span>'
                    '<span class="blank" aria-label="your answer"></span>')
-    return '<div class="eq">' + "".join(out) + "</div>"
+    label = f'<span class="label">({_e(f.label)})</span>' if f.label else ""
+    return '<div class="eq">' + "".join(out) + label + "</div>"
+
+
+def _write(parts: tuple[str | Node, ...], pen: Pen) -> str:
+    """A caption or note of the outline: words escaped, formulas as MathML."""
+    return "".join(_e(p) if isinstance(p, str) else mathml(pen.write(p)) for p in parts)
 
 
 # ----------------------------------------------------------------------------- page parts
@@ -226,37 +144,37 @@ def _link(text: str) -> str:
                   lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', _e(text))
 
 
-def _heading(trace: Trace, decimals: int, blanks: bool) -> str:
+def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
     sc = trace.scenario
-    num = lambda v: number(v, decimals)
+    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)  # symbols in table cells
     rows = []
     if sc.source:
         rows.append(("Source", _link(sc.source)))
     acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1))
     rows += [("Network", f"{sc.shape} ({_e(acts)})"),
-             ("Loss", f"{_e(sc.loss)}: {mathml(loss_formula(sc.loss, 'latex'))}"),
-             ("Learning rate", mathml(f"\\eta = {num(sc.learning_rate)}")),
+             ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
+             ("Learning rate", f"{_e(text.sym('lr'))} = {pen.num(sc.learning_rate)}"),
              ("Biases", "updated" if sc.update_biases else "not updated")]
     if len(sc.x) > 1:
         how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
         rows.append(("Batch", (f"{len(sc.x)} samples, {how}; the batch's loss is the "
-                              f"{sc.reduction} of its samples' losses")))
+                               f"{sc.reduction} of its samples' losses")))
     if not blanks:
         shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
         rows.append(("Updates", f"{trace.total_iterations} (worked out: {shown})"))
     facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     params = "".join(
-        f"<tr><td>{_e(symbol('param:' + c.param, 'unicode'))}</td>"
+        f"<tr><td>{_e(text.sym('param:' + c.param))}</td>"
         f"<td>{'bias' if c.source is None else _e(c.source)} → {_e(', '.join(c.targets))}</td>"
-        f"<td class=\"n\">{num(trace.params_first[c.param])}</td></tr>"
+        f"<td class=\"n\">{pen.num(trace.params_first[c.param])}</td></tr>"
         for c in sc.connections)
     many = len(sc.x) > 1
     data = []
-    for s, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), start=1):
-        cells = [f"{_e(symbol('in:' + n, 'unicode'))} = {num(v)}" for n, v in zip(sc.inputs, x)]
-        cells += [f"{_e(symbol('target:' + n, 'unicode'))} = {num(v)}"
+    for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), start=1):
+        cells = [f"{_e(text.sym('in:' + n))} = {pen.num(v)}" for n, v in zip(sc.inputs, x)]
+        cells += [f"{_e(text.sym('target:' + n))} = {pen.num(v)}"
                   for n, v in zip(sc.outputs, t)]
-        data.append(f"<tr>{f'<td>{s}</td>' if many else ''}<td>{', '.join(cells)}</td></tr>")
+        data.append(f"<tr>{f'<td>{k}</td>' if many else ''}<td>{', '.join(cells)}</td></tr>")
     name = ('<p class="name">Name: <span class="line"></span></p>' if blanks else "")
     intro = ('<p class="hint">Work out every result in the box below its formula. The '
              "given numbers are in the tables and on the picture.</p>" if blanks else
@@ -270,79 +188,78 @@ def _heading(trace: Trace, decimals: int, blanks: bool) -> str:
     # a handout's title names the problem, not the random seed that drew its numbers
     head = f"Worksheet: {_SEED.sub('', sc.title or sc.name)}" if blanks else (sc.title or sc.name)
     desc = f"<p>{_link(sc.description)}</p>" if sc.description else ""
-    return (f"<header><h1>{_e(head)}</h1>{name}{desc}<div class=\"given\"><table class=\"facts\">{facts}</table>"
+    return (f"<header><h1>{_e(head)}</h1>{name}{desc}<div class=\"given\">"
+            f"<table class=\"facts\">{facts}</table>"
             f"<table><caption>Parameters</caption><tr><th>Parameter</th>"
             f"<th>From → to</th><th>Value</th></tr>{params}</table>"
             f"<table><caption>Data</caption>{''.join(data)}</table></div>"
             f"{intro}</header>")
 
 
-def _update(trace: Trace, it: Iteration, passes: Passes, decimals: int, blanks: bool) -> str:
-    given = {f"{el} {f}": number(v, decimals)
-             for (el, f), v in drawing.given(trace, it).items()}
+def _update(trace: Trace, it, up: Update, pen: Pen, blanks: bool) -> str:
+    given = {f"{el} {f}": pen.num(v) for (el, f), v in drawing.given(trace, it).items()}
     out = [(f'<article class="update" data-given="{_e(json.dumps(given))}">'
-           f"<h2>Update {it.number}</h2>"
-           f"<p>Sample{'s' * (len(it.samples) != 1)} {', '.join(map(str, it.samples))} "
-           "of the data.</p>")]
-    for phase, groups in passes:
-        out.append(f'<section class="pass"><h3>{PHASE_TITLES[phase]} '
-                   f'<small>update {it.number}</small></h3>{_pass_note(trace, phase)}')
-        for title, steps in groups:
+            f"<h2>Update {up.number}</h2>"
+            f"<p>Sample{'s' * (len(up.samples) != 1)} {', '.join(map(str, up.samples))} "
+            "of the data.</p>")]
+    for phase in up.phases:
+        rule = f"<p>{_write(phase.rule, pen)}</p>" if phase.rule else ""
+        out.append(f'<section class="pass"><h3>{phase.title} '
+                   f'<small>update {up.number}</small></h3>{rule}')
+        for g in phase.groups:
+            title = _group_title(trace, phase, g, len(up.samples) > 1)
             out.append(f'<div class="group">{f"<h4>{_e(title)}</h4>" if title else ""}')
-            layer = steps[0].layer
-            if phase == "forward" and layer is not None:
-                act = trace.scenario.layers[layer - 1].activation
-                out.append(f"<p>{mathml(NET_RULE)}, then "
-                           f"{mathml(activation_formula(act, 'latex'))}</p>")
-            out += [_step(s, it.number, decimals, blanks) for s in steps]
+            out += [f"<p>{_write(c, pen)}</p>" for c in ([g.rule] if g.rule else []) + list(g.notes)]
+            out += [_step(s, pen, blanks) for s in g.steps]
             out.append("</div>")
+        out += [f"<p>{_write(note, pen)}</p>" for note in phase.after]
         out.append("</section>")
     out.append("</article>")
     return "\n".join(out)
 
 
-def _pass_note(trace: Trace, phase: str) -> str:
-    if phase == "loss":
-        return f"<p>{mathml(loss_formula(trace.scenario.loss, 'latex'))}</p>"
-    if phase == "backward":
-        return "<p>Output layer first, as the chain rule needs it.</p>"
-    if phase == "update":
-        return (f"<p>Every parameter takes a step against its gradient: new value = old value "
-                f"− {mathml(symbol('lr', 'latex'))} × gradient.</p>")
-    return ""
+def _group_title(trace: Trace, phase: Phase, g: Group, batch: bool) -> str:
+    sc = trace.scenario
+    where = ""
+    if g.layer is not None:
+        role = "output layer" if g.layer == len(sc.layers) else "hidden layer"
+        where = f"Layer {g.layer} ({role}): {', '.join(sc.layers[g.layer - 1].neurons)}"
+    if phase.name == "loss":
+        where = "Outputs " + ", ".join(sc.outputs)
+    if g.sample is not None:
+        return f"Sample {g.sample}: {where}" if where else f"Sample {g.sample}"
+    if batch and phase.name in ("loss", "backward"):
+        return f"The batch: {where}" if phase.name == "backward" else "The batch"
+    return where
 
 
-def _step(s: Step, update: int, decimals: int, blanks: bool) -> str:
+def _step(s: Step, pen: Pen, blanks: bool) -> str:
     where = drawing.slot(s)
     attrs = f' data-id="{_e(s.id)}" data-ops="{_e(" ".join(sorted(drawing.operands(s))))}"'
     if where is not None and not blanks:
         el, f = where
         attrs += (f' data-slot="{_e(el)} {"value" if f == "new" else f}"'
-                  f' data-v="{number(s.value, decimals)}"')
-    extra = ""
-    short = shortcut(s, "latex", decimals)
-    if short is not None and not blanks:
-        extra = (f'<div class="eq">{mathml(short.lhs)}<span class="side">'
-                 f'{mathml("= " + short.symbolic)}</span><span class="side">'
-                 f"{mathml('= ' + short.numeric)}</span><span class=\"result\">"
-                 f"{mathml('= ' + short.result)}</span></div>")
+                  f' data-v="{pen.num(s.value)}"')
+    short = pen.shortcut(s)
+    extra = _equation(short, False) if short is not None and not blanks else ""
     note = f'<p class="note">Note: {_e(s.note)}.</p>' if s.note else ""
     work = '<div class="work"></div>' if blanks else ""
-    return (f'<div class="step"{attrs}>{_equation(s, decimals, blanks)}{extra}{note}{work}'
+    return (f'<div class="step"{attrs}>{_equation(pen.formula(s), blanks)}{extra}{note}{work}'
             "</div>")
 
 
-def _summary(trace: Trace, decimals: int) -> str:
+def _summary(trace: Trace, pen: Pen) -> str:
+    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)
     rows = "".join(
-        f"<tr><td>{_e(symbol('param:' + p, 'unicode'))}</td><td class=\"n\">"
-        f"{number(v, decimals)}</td><td class=\"n\">{number(trace.params_final[p], decimals)}"
-        f"</td><td class=\"n\">{number(trace.param_change[p], decimals)}</td></tr>"
+        f"<tr><td>{_e(text.sym('param:' + p))}</td><td class=\"n\">{pen.num(v)}</td>"
+        f"<td class=\"n\">{pen.num(trace.params_final[p])}</td>"
+        f"<td class=\"n\">{pen.num(trace.param_change[p])}</td></tr>"
         for p, v in trace.params_first.items())
     n = trace.total_iterations
     return (f'<section id="summary"><h2>Summary</h2><table><tr><th>Parameter</th><th>Before'
             f"</th><th>After {n} update{'s' * (n != 1)}</th><th>Change</th></tr>{rows}</table>"
-            f"<p>Loss on the data: {number(trace.loss_history[0], decimals)} before the first "
-            f"update, {number(trace.loss_history[-1], decimals)} after the last.</p></section>")
+            f"<p>Loss on the data: {pen.num(trace.loss_history[0])} before the first "
+            f"update, {pen.num(trace.loss_history[-1])} after the last.</p></section>")
 
 
 # ----------------------------------------------------------------------------- pictures
@@ -357,7 +274,7 @@ class _Layout:
     labels: bool  # room for values and weight labels (small networks)
 
 
-def _svg(trace: Trace, decimals: int, blanks: bool) -> str:
+def _svg(trace: Trace, pen: Pen, blanks: bool) -> str:
     """The network; without a script (or printed) it shows the given numbers, and in a
     solution the values of the whole first update."""
     sc = trace.scenario
@@ -367,7 +284,7 @@ def _svg(trace: Trace, decimals: int, blanks: bool) -> str:
 
     def shown(el: str, f: str) -> str:
         v = values.get((el, "new"), values.get((el, f))) if f == "value" else values.get((el, f))
-        return "" if v is None else number(v, decimals)
+        return "" if v is None else pen.num(v)
 
     columns = [list(sc.inputs), *(list(lay.neurons) for lay in sc.layers)]
     small = drawing.drawable(trace) is None

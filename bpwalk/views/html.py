@@ -190,8 +190,8 @@ def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
     desc = f"<p>{_link(sc.description)}</p>" if sc.description else ""
     return (f"<header><h1>{_e(head)}</h1>{name}{desc}<div class=\"given\">"
             f"<table class=\"facts\">{facts}</table>"
-            f"<table><caption>Parameters</caption><tr><th>Parameter</th>"
-            f"<th>From → to</th><th>Value</th></tr>{params}</table>"
+            f"<div class=\"scroll\"><table><caption>Parameters</caption><tr><th>Parameter</th>"
+            f"<th>From → to</th><th>Value</th></tr>{params}</table></div>"
             f"<table><caption>Data</caption>{''.join(data)}</table></div>"
             f"{intro}</header>")
 
@@ -433,6 +433,7 @@ math{font-size:1.1em}
 .blank{display:inline-block;width:9em;border-bottom:1px solid #000;height:1.2em}
 .work{height:4.5em;border:1px dashed #bbb;margin:.3em 0 .8em}
 .sheet #walk{display:block}.sheet #picture{position:static}
+@media screen{.scroll{max-height:15em;overflow:auto}}
 @media (max-width:900px){#walk{display:block}#picture{position:static}}
 @media print{
  body{max-width:none;padding:0;font-size:11pt}

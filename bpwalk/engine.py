@@ -442,47 +442,45 @@ def _tiny_updates(tiny: _Tiny, scenario: Scenario, params: Params, plan: Plan, s
     the vectorised loop then makes again (and reports, as it does)."""
     W = [w.tolist() for w in params.weights]
     B = [b.tolist() for b in params.biases]
-    derivative, k, full_batch = tiny.derivative, tiny.k, scenario.batch is None
-    layers = tiny.layers
+    derivative, term, k, full_batch = tiny.derivative, tiny.term, tiny.k, scenario.batch is None
+    layers, epoch, batches = tiny.layers, plan.epoch, tiny.batches
     backward = range(len(layers) - 1, -1, -1)
     number = start
     for number in range(start, stop):
-        idx = plan[number - 1]
         kept = (number - 1) % every == 0
         mark = len(history)
-        xs, ts, scale = tiny.batches[idx[0]]
+        xs, ts, scale = batches[epoch[(number - 1) % len(epoch)][0]]
         try:
             if not full_batch and kept:  # the data set's loss before the update
                 total = _tiny_loss(tiny, W, B, tiny.x, tiny.t)
                 history.append(total / len(tiny.x) if tiny.mean else total)
-            GW = [[[0.0] * len(row) for row in w] for w in W]
-            GB = [[0.0] * len(b) for b in B]
+            GW: list = [None] * len(W)  # summed over the batch, sample by sample
+            GB: list = [None] * len(W)
             loss = 0.0
             for x, t in zip(xs, ts):
                 nets, outs = _tiny_forward(tiny, W, B, x)
                 for o, tk in zip(outs[-1], t):
-                    loss += tiny.term(o, tk, k)
+                    loss += term(o, tk, k)
                 dout = [derivative(o, tk, k) for o, tk in zip(outs[-1], t)]
                 for li in backward:
                     _, dact, slope, _, bias_grad = layers[li]
                     dnet = [d * dact(n, o, slope) for d, n, o in zip(dout, nets[li], outs[li + 1])]
-                    rows = W[li]
                     if li:  # with the weights from before the update
                         dout = []
-                        for i in range(len(rows[0])):
+                        for column in zip(*W[li]):
                             s = 0.0
-                            for dj, row in zip(dnet, rows):
-                                s += dj * row[i]
+                            for dj, wj in zip(dnet, column):
+                                s += dj * wj
                             dout.append(s)
-                    a, gw, gb = outs[li], GW[li], GB[li]
-                    for j, dj in enumerate(dnet):
-                        g = gw[j]
-                        for i, ai in enumerate(a):
-                            g[i] += dj * ai
-                        if bias_grad == "per_neuron":
-                            gb[j] += dj
-                        elif bias_grad:
-                            gb[0] += dj
+                    a = outs[li]
+                    gw = [[dj * ai for ai in a] for dj in dnet]
+                    gb = dnet if bias_grad == "per_neuron" else [_sum(dnet)] if bias_grad else []
+                    if GW[li] is None:
+                        GW[li], GB[li] = gw, gb
+                    else:
+                        GW[li] = [[s + g for s, g in zip(srow, grow)]
+                                  for srow, grow in zip(GW[li], gw)]
+                        GB[li] = [s + g for s, g in zip(GB[li], gb)]
             loss *= scale
             if not math.isfinite(loss):
                 raise ArithmeticError(loss)
@@ -495,6 +493,14 @@ def _tiny_updates(tiny: _Tiny, scenario: Scenario, params: Params, plan: Plan, s
     else:
         number = stop
     return Params([np.array(w) for w in W], [np.array(b) for b in B]), number
+
+
+def _sum(values: list[float]) -> float:
+    """A sum in the order written (Python 3.12's sum() compensates, NumPy's does not)."""
+    s = 0.0
+    for v in values:
+        s += v
+    return s
 
 
 def _tiny_step(tiny: _Tiny, W: list, B: list, GW: list, GB: list, scale: float) -> None:

@@ -79,7 +79,8 @@ class Quiz:
         earlier = [a.result for i, a in sorted(answers.items())
                    if i < index and a.result is not None
                    and self.walk.entries[i].iteration == entry.iteration]
-        return self._judges[entry.iteration].judge_one(entry.step.id, text, earlier)
+        return self._judges[entry.iteration].judge_one(entry.step.id, text, earlier,
+                                                       own_only=True)
 
 
 def _computed(step) -> bool:

@@ -20,8 +20,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bpwalk.cli import app
-from bpwalk.engine import MISTAKES, Mistake, run
+from bpwalk.engine import run
 from bpwalk.judge import Judge, agrees, at_decimals, decimals_of, judge_one
+from bpwalk.mistakes import MISTAKES, Mistake
 from bpwalk.scenario import Answer, ScenarioError, load, load_answers, loads_answers, resolve
 from bpwalk.views import check as check_view
 
@@ -33,7 +34,7 @@ runner = CliRunner()
 
 
 def scenario(name: str):
-    return load(resolve(name)[0]) if name == "mazur" else load(FIXTURES / name)
+    return load(FIXTURES / name) if name.endswith(".yaml") else load(resolve(name)[0])
 
 
 def values(sc, mistakes=(), round_to=None) -> dict[str, float]:
@@ -63,7 +64,7 @@ def as_answers(answers: dict[str, str]) -> list[Answer]:
 
 
 def check_json(sc_name: str, path: Path, *extra: str):
-    target = str(FIXTURES / sc_name) if sc_name != "mazur" else "mazur"
+    target = str(FIXTURES / sc_name) if sc_name.endswith(".yaml") else sc_name
     result = runner.invoke(app, ["check", target, str(path), "--format", "json", *extra])
     return result.exit_code, (json.loads(result.stdout) if result.exit_code in (0, 1) else None), result
 
@@ -135,6 +136,12 @@ PAIRED = [
     ("batch_scenario.yaml", "reduction", "loss"),
     ("batch_scenario.yaml", "sign", "dnet:h2@2"),
     ("batch_scenario.yaml", "update_added", "new:b3"),
+    ("batch_scenario.yaml", "one_sample", "grad:b3"),
+    ("batch_scenario.yaml", "mean_twice", "grad:w6"),
+    ("bce_scenario.yaml", "dact_again", "dnet:o1@1"),
+    ("bce_scenario.yaml", "bias_not_summed", "grad:b1@2"),
+    ("softmax", "dact_again", "dnet:o2"),
+    ("softmax", "jacobian_diagonal", "dnet:o1"),
 ]
 
 
@@ -465,3 +472,80 @@ def test_answers_beyond_float64_are_input_errors(tmp_path, written):
     assert result.returncode == 2
     assert result.stderr.startswith(f"{answers}:1:9: the answer for 'net:h1' is {written}")
     assert "Traceback" not in result.stderr
+
+
+# ----------------------------------------------------------------------------- the marking rule
+# (README, "How answers are marked": right is what the student's own earlier numbers give,
+# rounded to the digits written, within the rounding error those numbers carry)
+
+
+def test_a_product_of_the_students_own_rounded_numbers_is_judged_at_one_decimal():
+    """Mazur: the student wrote dE/dout_o1 = 0.74 and dout_o1/dnet_o1 = 0.19; 0.74 × 0.19 =
+    0.1406, and any numbers those two stand for (0.735..0.745 times 0.185..0.195) give 0.14
+    at most 0.1453, which is 0.1 at one decimal: 0.2 is wrong, 0.1 right."""
+    judge = Judge(scenario("mazur"))
+    own = {"dout:o1": "0.74", "dact:o1": "0.19"}
+    for text, right in (("0.2", False), ("0.1", True)):
+        report = judge.check(as_answers({**own, "dnet:o1": text}))
+        verdict = {r.id: r.correct for r in report.results}
+        assert verdict == {"dout:o1": True, "dact:o1": True, "dnet:o1": right}, text
+
+
+def test_a_rounding_slip_is_not_named_a_factor_of_a_half():
+    """Mazur at 2 decimals with grad:w7 written 0.00: the right value -0.0226 is -0.02, half
+    of it (-0.0113) is -0.01 at 2 decimals, so neither ½ nor anything else explains 0.00."""
+    sc = scenario("mazur")
+    ans = {k: at_decimals(v, 2) for k, v in values(sc).items()}
+    ans["grad:w7"] = "0.00"
+    report = Judge(sc).check(as_answers(ans))
+    [wrong] = [r for r in report.results if not r.correct]
+    assert wrong.id == "grad:w7" and wrong.expected_text == "-0.02"
+    assert wrong.mistake != "half" and "½" not in wrong.diagnosis
+
+
+def test_the_quiz_does_not_call_001_a_factor_of_a_half():
+    """The quiz judges one answer: dE/dout_h2 = 0.0414 (Mazur), typed 0.01. Half of it,
+    0.0207, is 0.02 at two decimals, not 0.01. (The quiz has shown every earlier value, so
+    only this step's own formula is searched, as the quiz asks with own_only.)"""
+    sc = scenario("mazur")
+    assert at_decimals(values(sc)["dout:h2"], 4) == "0.0414"
+    result = Judge(sc).judge_one("dout:h2", "0.01", own_only=True)
+    assert not result.correct and result.mistake != "half" and "½" not in result.diagnosis
+
+
+def test_a_mistake_must_explain_the_number_better_than_rounding():
+    """At 4 decimals the same ½ is told apart from rounding: 2.3 % of the way it is named."""
+    sc = scenario("mazur")
+    half = values(sc, [Mistake("half", "grad:w7")])["grad:w7"]
+    result = Judge(sc).judge_one("grad:w7", at_decimals(half, 4))
+    assert (result.correct, result.mistake) == (False, "half")
+
+
+@pytest.mark.parametrize("step_id,given,right", [
+    ("net:h1", "-1", False),  # 0.3775 is 0 at no decimals (issue: marked right before)
+    ("dnet:o1", "-1", False),  # 0.1385 is 0
+    ("net:h1", "-0", False),  # a minus sign on 0 says negative; 0.3775 is not
+    ("net:h1", "0", True),  # 0.3775 at 0 decimals, judged like any other precision
+    ("net:h1", "1", False),
+])
+def test_an_integer_is_a_precision_of_no_decimals(step_id, given, right):
+    assert Judge(scenario("mazur")).judge_one(step_id, given).correct is right
+
+
+def test_blame_is_carried_only_along_the_students_own_chain():
+    """dE/dout_o1 sign-flipped, but dE/dw5 answered right: a new w5 that was added (the same
+    number the flipped sign would carry) is the update's sign, not carried from dout:o1."""
+    sc = scenario("mazur")
+    right = values(sc)
+    flipped = values(sc, [Mistake("sign", "dout:o1")])
+    added = values(sc, [Mistake("update_added", "new:w5")])["new:w5"]
+    assert at_decimals(added, 6) == at_decimals(flipped["new:w5"], 6)  # the trap
+    ans = {"dout:o1": written(flipped["dout:o1"], 6), "grad:w5": written(right["grad:w5"], 6),
+           "new:w5": written(added, 6)}
+    by_id = {r.id: r for r in Judge(sc).check(as_answers(ans)).results}
+    assert by_id["grad:w5"].correct
+    assert (by_id["new:w5"].mistake, by_id["new:w5"].source) == ("update_added", "new:w5")
+    # without the right gradient in between, the chain runs through it: carried forward
+    del ans["grad:w5"]
+    by_id = {r.id: r for r in Judge(sc).check(as_answers(ans)).results}
+    assert by_id["new:w5"].source == "dout:o1" and "carried forward" in by_id["new:w5"].diagnosis

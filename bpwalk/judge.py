@@ -216,6 +216,10 @@ class Judge:
         self.order = {sid: i for i, sid in enumerate(base)}
         self.ids = _Ids(list(base))
         self._ancestors: dict[str, list[str]] = {}
+        self._upstream: dict[str, set[str]] = {}
+        self._answered: dict[str, Result] = {}  # a whole file's answers, while check runs
+        self._memo: dict[str, frozenset[str]] = {}
+        self.refs = {sid: _operand_refs(s) for sid, s in base.items()}
 
     # -- the engine: each set of mistakes run once
 
@@ -261,7 +265,7 @@ class Judge:
         for kind, pairs in by_kind.items():
             packs: list[tuple[set[str], set[str], list[tuple[str, str]]]] = []
             for source, step_id in pairs:
-                upstream = {step_id, *self.ancestors(step_id)}
+                upstream = self.upstream(step_id)
                 for sources, reach, members in packs:
                     if (source in sources or source not in reach) and not (sources - {source}) & upstream:
                         break
@@ -289,7 +293,7 @@ class Judge:
         otherwise at their right values. Operands not answered are exact.
         """
         boxes: dict[str, tuple[float, float]] = {}
-        for ref in _operand_refs(step):
+        for ref in self.refs[step.id]:
             r = answered.get(ref)
             if r is None or not (r.correct or own_wrong):
                 continue
@@ -349,7 +353,7 @@ class Judge:
                 rounded = self.rounded(places)
                 if (rounded is not None and agrees(text, rounded[step.id])
                         and all(agrees(answered[ref].text, rounded[ref])
-                                for ref in _operand_refs(step) if ref in answered)):
+                                for ref in self.refs[step.id] if ref in answered)):
                     return places
         return None
 
@@ -366,7 +370,7 @@ class Judge:
         wrong = self._wrong_frontier(res.id, answered)
         if wrong:
             first = wrong[0]
-            direct = [w for w in wrong if w.id in _operand_refs(step)]
+            direct = [w for w in wrong if w.id in self.refs[step.id]]
             carried = direct and fits(res.text, *self.expected_range(step, answered, True))
             named = [Mistake(w.mistake, w.source) for w in wrong if w.mistake and w.source]
             if not carried and named:
@@ -424,18 +428,21 @@ class Judge:
     def _wrong_frontier(self, step_id: str, answered: dict[str, Result]) -> list[Result]:
         """The wrong answers this step is computed from through steps left unanswered (the
         student's own chain), nearest first: blame is carried only along it."""
-        out, seen, todo = [], set(), [step_id]
-        while todo:
-            for ref in _operand_refs(self.by_id[todo.pop()]):
-                if ref in seen or ref not in self.by_id:
-                    continue
-                seen.add(ref)
-                r = answered.get(ref)
-                if r is None:
-                    todo.append(ref)
-                elif not r.correct:
-                    out.append(r)
+        reach = self._reach(step_id, answered, self._memo if answered is self._answered else {})
+        out = [answered[ref] for ref in reach if not answered[ref].correct]
         return sorted(out, key=lambda r: self.order[r.id], reverse=True)
+
+    def _reach(self, step_id: str, answered: dict[str, Result], memo: dict) -> frozenset[str]:
+        """The answered steps step_id is computed from through unanswered ones."""
+        if step_id not in memo:
+            found: set[str] = set()
+            for ref in self.refs[step_id]:
+                if ref in answered:
+                    found.add(ref)
+                elif ref in self.by_id:
+                    found |= self._reach(ref, answered, memo)
+            memo[step_id] = frozenset(found)
+        return memo[step_id]
 
     def _sources(self, step_id: str, answered: dict[str, Result]) -> list[str]:
         """Where a mistake may be: this step, then the unanswered steps it is built from."""
@@ -451,13 +458,19 @@ class Judge:
         return [k for k in self._kinds(source)
                 if (m := self.mistaken(k, source, step_id)) is not None and fits(text, m, m)]
 
+    def upstream(self, step_id: str) -> set[str]:
+        """The step and every step it is computed from."""
+        if step_id not in self._upstream:
+            self._upstream[step_id] = {step_id, *self.ancestors(step_id)}
+        return self._upstream[step_id]
+
     def ancestors(self, step_id: str) -> list[str]:
         """The steps `step_id` is computed from, directly or not, the nearest first."""
         if step_id not in self._ancestors:
             seen: set[str] = set()
             todo = [step_id]
             while todo:
-                for ref in _operand_refs(self.by_id[todo.pop()]):
+                for ref in self.refs[todo.pop()]:
                     if ref in self.by_id and ref not in seen:
                         seen.add(ref)
                         todo.append(ref)
@@ -513,20 +526,15 @@ class Judge:
                 unanswered.append(sid)
                 continue
             results.append(self.mark(sid, a.text, results, key=a.key))
-        # Diagnose in computation order, each with the verdicts before it; the engine runs
-        # every answer may need are made first, packed (see prefetch).
-        answered: dict[str, Result] = {}
-        wanted = []
-        for r in results:
-            if not r.correct:
-                wanted += self.candidates(r, answered)
-            answered[r.id] = r
-        self.prefetch(wanted)
-        answered = {}
-        for r in results:
-            if not r.correct:
-                self.diagnose(r, answered)
-            answered[r.id] = r
+        # Diagnose with every verdict at hand (a step is computed only from steps before it,
+        # so the later ones never matter); the engine runs every answer may need are made
+        # first, packed (see prefetch).
+        self._answered, self._memo = {r.id: r for r in results}, {}
+        wrong = [r for r in results if not r.correct]
+        self.prefetch(w for r in wrong for w in self.candidates(r, self._answered))
+        for r in wrong:
+            self.diagnose(r, self._answered)
+        self._answered, self._memo = {}, {}
         first = next((r.id for r in results if not r.correct), None)
         return Report(self.scenario, results, unanswered, first)
 

@@ -306,16 +306,26 @@ def validate(
         raise typer.Exit(2)
 
 
+MAX_UPDATE = 10**6  # check --update K runs K updates: keep it to seconds
+
+
 @app.command()
 def check(
     scenario: ScenarioArg,
     answers: Annotated[
-        Path, typer.Argument(metavar="ANSWERS",
-                             help="A YAML file of 'step-id: number' lines (e.g. 'grad:w5: 0.0822').")
+        list[Path], typer.Argument(metavar="ANSWERS...",
+                                   help="YAML files of 'step-id: number' lines (e.g. "
+                                        "'grad:w5: 0.0822'), one per student.")
     ],
     format: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="Output format: text or json.")
+        str, typer.Option("--format", "-f", metavar="FORMAT",
+                          help="Output format: text, json, or csv (one row per file, for a "
+                               "gradebook).")
     ] = "text",
+    update: Annotated[
+        int, typer.Option("--update", min=1, max=MAX_UPDATE, metavar="K",
+                          help="Mark the answers for update K (after K - 1 updates).")
+    ] = 1,
     round_to: Annotated[
         int | None,
         typer.Option("--round", min=0, max=15, metavar="D",
@@ -324,33 +334,79 @@ def check(
                           "rounding at their own decimals too."),
     ] = None,
 ) -> None:
-    """Mark a student's answers and name the first mistake.
+    """Mark students' answers and name the first mistake in each file.
 
-    Exit 0 when every answer is right, 1 when any is wrong, 2 for bad input.
+    One file: every answer with its verdict. Several (answers/*.yaml): one row per file.
+    A 'seed: N' line in an answers file marks it against the problem 'bpwalk new --seed N'
+    draws with SCENARIO's other options (SCENARIO made by 'bpwalk new').
+    Exit 0 when every answer is right, 1 when any file has a wrong answer or none answered,
+    2 for bad input.
     """
-    if format not in ("text", "json"):
-        raise fail(f"--format {format!r} is not known; use text or json")
+    if format not in ("text", "json", "csv"):
+        raise fail(f"--format {format!r} is not known; use text, json or csv")
     sc = load_scenario(scenario)
     from bpwalk.engine import EngineError
     from bpwalk.judge import Judge
     from bpwalk.scenario import ScenarioError, load_answers
     from bpwalk.views import check as check_view
 
-    try:
-        answers_list = load_answers(answers)
-        judge = Judge(sc, round_to)
-        report = judge.check(answers_list, str(answers))
-    except ScenarioError as e:
-        raise fail(str(e)) from None
-    except EngineError as e:
-        raise fail(f"{sc.path}: {e}") from None
+    judges: dict[int | None, Judge] = {}
+    reports, bad = [], 0
+    for path in answers:
+        try:
+            answers_list, seed = _split_seed(load_answers(path), str(path))
+            if seed not in judges:
+                judges[seed] = Judge(_seeded(sc, seed, str(path)), round_to, update)
+            reports.append((str(path), judges[seed].check(answers_list, str(path))))
+        except ScenarioError as e:
+            typer.echo(str(e), err=True)
+            bad += 1
+        except EngineError as e:
+            typer.echo(f"{sc.path}: {e}", err=True)
+            bad += 1
+    if len(answers) == 1 and bad:
+        raise typer.Exit(2)
     if format == "json":
-        sys.stdout.write(check_view.render_json(report))
+        sys.stdout.write(check_view.render_json(reports, many=len(answers) > 1))
+    elif format == "csv":
+        sys.stdout.write(check_view.render_csv(reports))
     else:
         from rich.console import Console
 
-        Console(highlight=False).print(check_view.render(report, str(answers)))
-    raise typer.Exit(0 if report.all_correct else 1)
+        Console(highlight=False).print(check_view.render(reports[0][1], reports[0][0])
+                                       if len(answers) == 1 else check_view.render_class(reports))
+    raise typer.Exit(2 if bad else 0 if all(r.passed for _, r in reports) else 1)
+
+
+def _split_seed(answers: list, filename: str) -> tuple[list, int | None]:
+    """An answers file's 'seed: N' line (the student's own problem), and the other lines."""
+    from bpwalk.scenario import Problem, ScenarioError
+
+    seeds = [a for a in answers if a.key == "seed"]
+    if not seeds:
+        return answers, None
+    a = seeds[0]
+    if a.text is None or not a.text.isdigit() or int(a.text) > 2**32 - 1:
+        raise ScenarioError([Problem(filename, a.line, a.col,
+                                     f"seed must be a whole number from 0 to {2**32 - 1} (the "
+                                     f"--seed of 'bpwalk new'), not {a.text!r}")])
+    return [x for x in answers if x.key != "seed"], int(a.text)
+
+
+def _seeded(sc: Scenario, seed: int | None, filename: str) -> Scenario:
+    """The scenario the answers are about: SCENARIO, or its problem redrawn with `seed`."""
+    if seed is None:
+        return sc
+    from bpwalk.scenario import Problem, ScenarioError, loads
+    from bpwalk.template import redraw
+
+    text = redraw(sc.source or "", seed)
+    if text is None:
+        raise ScenarioError([Problem(filename, None, None,
+                                     f"has a seed, but {sc.path} was not made by 'bpwalk new' "
+                                     "(its source line does not say how); give the student's "
+                                     "own scenario instead")])
+    return loads(text, f"{sc.path} with seed {seed}")
 
 
 @app.command()

@@ -70,14 +70,27 @@ class Report:
     results: list[Result]  # in computation order
     unanswered: list[str]  # ids left blank
     first_wrong: str | None
+    iteration: int = 1  # the update the answers are about
 
     @property
     def all_correct(self) -> bool:
         return self.first_wrong is None
 
+    @property
+    def passed(self) -> bool:
+        """Every answer right, and at least one given (a blank template passes nothing)."""
+        return self.all_correct and bool(self.results)
+
+    @property
+    def right(self) -> int:
+        return sum(r.correct for r in self.results)
+
+    def first(self) -> Result | None:
+        return next((r for r in self.results if r.id == self.first_wrong), None)
+
     def to_dict(self) -> dict:
-        return {"results": [r.to_dict() for r in self.results], "first_wrong": self.first_wrong,
-                "unanswered": self.unanswered}
+        return {"update": self.iteration, "results": [r.to_dict() for r in self.results],
+                "first_wrong": self.first_wrong, "unanswered": self.unanswered}
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -536,7 +549,7 @@ class Judge:
             self.diagnose(r, self._answered)
         self._answered, self._memo = {}, {}
         first = next((r.id for r in results if not r.correct), None)
-        return Report(self.scenario, results, unanswered, first)
+        return Report(self.scenario, results, unanswered, first, self.iteration)
 
 
 def _operand_refs(step: Step) -> list[str]:

@@ -119,7 +119,8 @@ def test_filled_template_is_marked_by_check(tmp_path):
     template = tmp_path / "answers.yaml"
     assert bpwalk("worksheet", "mazur", "--answers-template", str(template)).returncode == 0
     blank = bpwalk("check", "mazur", str(template))
-    assert blank.returncode == 0 and "left blank" in blank.stdout
+    # a blank template has nothing right: exit 1 and say so (it used to say "0 of 0 right")
+    assert blank.returncode == 1 and "Nothing answered: 39 steps left blank" in blank.stdout
     values = run(load(MAZUR)).iterations[0].values  # the engine's numbers
     filled = []
     for line in template.read_text().splitlines():

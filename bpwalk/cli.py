@@ -129,6 +129,14 @@ def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int
     try:
         return run(scenario, iterations=n, show=parse_show(show, n), round_to=round_to)
     except EngineError as e:
+        if len(e.history) > 1:  # training diverged: show how, on stderr (stdout may be data)
+            from rich.console import Console
+
+            from bpwalk.views.terminal import loss_history
+
+            console = Console(stderr=True, highlight=False)
+            console.print(*loss_history(e.history, console.width, "unicode", 6,
+                                        "Loss until training stopped"))
         raise fail(f"{scenario.path}: {e}") from None
 
 

@@ -16,6 +16,7 @@ update; new = old - learning_rate * dE/dparam.
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -33,8 +34,17 @@ ONE = Operand("1", 1.0)
 _WIDE = Context(prec=400)  # for rounding any float64 to a few decimals exactly
 
 
+DIVERGED = 1e6  # a loss this many times the starting loss (or 1, if larger) means divergence
+
+
 class EngineError(Exception):
-    """A computation produced a non-finite value; the message names the first step."""
+    """Training left the finite range or diverged; the message names the update and the
+    value. `history` is the data-set loss before each update up to there (finite values),
+    for the loss table and curve a view prints."""
+
+    def __init__(self, message: str, history: list[float] | None = None):
+        super().__init__(message)
+        self.history = history or []
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -90,8 +100,26 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     first = params.named(scenario)
     history: list[float] = []
     shown: list[Iteration] = []
-    fast = _FastPath(scenario, plan)
 
+    try:
+        params = _train(scenario, params, plan, n_iter, show, full_batch, round_to, mistakes,
+                        history, shown)
+    except EngineError as e:
+        e.history = list(itertools.takewhile(math.isfinite, history))
+        raise
+    final = params.named(scenario)
+    return Trace(scenario=scenario, iterations=shown, loss_history=history,
+                 params_first=first, params_final=final,
+                 total_iterations=n_iter, round_to=round_to,
+                 param_change=_changes(first, final, round_to))
+
+
+def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: int,
+           show: set[int], full_batch: bool, round_to: int | None,
+           mistakes: tuple[Mistake, ...], history: list[float], shown: list[Iteration]
+           ) -> Params:
+    """The updates of `run`: fast where nobody reads them, explained where shown."""
+    fast = _FastPath(scenario, plan)
     with np.errstate(all="ignore"):  # non-finite values are detected and reported, not warned
         number = 1  # the next update to make
         for explained in [*sorted(show), n_iter + 1]:
@@ -108,16 +136,22 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
             shown.append(it)
             if full_batch:
                 history.append(loss)
+            _check_bound(scenario, history, explained)
             number = explained + 1
         history.append(_dataset_loss(fast, scenario, params))
         if not math.isfinite(history[-1]):
             _locate_nonfinite(scenario, params, n_iter + 1, plan[0] if plan else [0])
+        _check_bound(scenario, history, n_iter + 1)
+    return params
 
-    final = params.named(scenario)
-    return Trace(scenario=scenario, iterations=shown, loss_history=history,
-                 params_first=first, params_final=final,
-                 total_iterations=n_iter, round_to=round_to,
-                 param_change=_changes(first, final, round_to))
+
+def _check_bound(scenario: Scenario, history: list[float], number: int) -> None:
+    """Refuse a loss past DIVERGED times the start: finite, but training has diverged."""
+    if history and history[-1] > DIVERGED * max(history[0], 1.0):
+        raise EngineError(
+            f"update {number}: the loss E = {history[-1]:.4g} is more than {DIVERGED:.0e} times "
+            f"the starting loss ({history[0]:.4g}): training diverged; try a smaller "
+            f"learning_rate (now {scenario.learning_rate:g})")
 
 
 def _changes(first: dict[str, float], final: dict[str, float],
@@ -178,7 +212,8 @@ def _locate_nonfinite(scenario: Scenario, params: Params, number: int, idx: list
     """Re-run one update explained, to name the first step that is not finite."""
     steps, _, _ = _explain(scenario, params, idx, None)
     _check_finite(steps, number)
-    raise EngineError(f"update {number}: the loss is not finite; try a smaller learning_rate")
+    raise EngineError(f"update {number}: the loss is not finite; try a smaller learning_rate "
+                      f"(now {scenario.learning_rate:g})")
 
 
 # ----------------------------------------------------------------------------- fast path
@@ -270,6 +305,7 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: lis
             _locate_nonfinite(scenario, Params(weights, biases), number, idx)
         if full_batch:
             history.append(loss)
+        _check_bound(scenario, history, number)
 
         step = lr * scale
         dout = derivative(a, t, k)

@@ -86,7 +86,8 @@ class Walkthrough:
         for it in self.trace.iterations:
             yield from iteration(self.trace, it, phases, self.style, self.decimals)
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
-            yield from loss_history(self.trace, options.max_width, self.style, self.decimals)
+            yield from loss_history(self.trace.loss_history, options.max_width, self.style,
+                                    self.decimals)
         if self.phase in (None, "update"):
             yield from summary(console, options, self.trace, self.style, self.decimals)
 
@@ -469,10 +470,10 @@ def _sampled(n: int, rows: int) -> list[int]:
     return sorted(picks)
 
 
-def loss_history(trace: Trace, width: int, style: str, decimals: int) -> RenderResult:
-    history = trace.loss_history
+def loss_history(history: list[float], width: int, style: str, decimals: int,
+                 title: str = "Loss over all updates") -> RenderResult:
     yield Text()
-    yield _rule("Loss over all updates", style)
+    yield _rule(title, style)
     table = Table(box=_box(style))
     table.add_column("after update", justify="right", no_wrap=True)
     table.add_column("loss E", justify="right", no_wrap=True)

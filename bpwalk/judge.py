@@ -1,14 +1,13 @@
 """The judge: compares a student's numbers with the trace and names their mistakes.
 
-Only the engine computes. To decide whether an answer is right the judge compares it with
-the engine's value at the decimals the student wrote; to name a mistake it re-runs the
-engine with that mistake injected (``engine.Mistake``) and compares again. It never
-pattern-matches numbers or strings.
-
-An answer with d decimals is right when it equals the true value rounded to d decimals,
-give or take one in the last digit (hand rounding and truncation both happen). An answer
-that only matches the calculation rounded to d decimals at every step (``run(...,
-round_to=d)``) is right too, with a note that the difference is rounding drift.
+Only the engine computes. An answer is right when it is what the student's own earlier
+numbers give (``engine.bounds`` evaluates the step's formula over the range each of them
+stands for), rounded or truncated to the decimals the student wrote. To name a mistake the
+judge re-runs the engine with it injected (``mistakes.Mistake``) and compares again; a
+mistake is named only when it explains the number better than rounding does (the answer is
+more than one unit in its last digit from the right range). It never pattern-matches
+numbers or strings. Blame is carried forward only along the student's own chain: through
+steps left blank, never past a step answered right.
 
 The quiz mode judges one answer at a time: ``Judge(scenario).judge_one("grad:w5", "0.0822")``.
 """

@@ -10,7 +10,7 @@ from bpwalk.scenario import load
 
 from .conftest import ROOT, run_cli
 
-DIVERGES = ROOT / "tests" / "fixtures" / "bad" / "diverges.yaml"
+DIVERGES = ROOT / "tests" / "fixtures" / "diverges.yaml"  # valid, but diverges
 
 
 @pytest.mark.parametrize("show", [set(), {1, 2, 3}])

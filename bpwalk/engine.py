@@ -830,8 +830,10 @@ def evaluate(step: Step, values: dict[str, float]) -> float:
             return float(ACTIVATIONS[fn].derivative(net, out, slope)[0])
         if kind == "new" and fn == "update":
             return v(terms[0][0]) - v(terms[1][0]) * v(terms[2][0])
-        total = math.fsum(math.prod(v(o) for o in term) for term in terms)
-        return total / len(terms) if fn == "mean" else total
+        if kind in ("net", "dout", "dnet", "grad", "loss"):  # sums of products, or their mean
+            total = math.fsum(math.prod(v(o) for o in term) for term in terms)
+            return total / len(terms) if fn == "mean" else total
+    return step.value  # a formula this function does not know: its own value, no slack
 
 
 def bounds(step: Step, boxes: dict[str, tuple[float, float]]) -> tuple[float, float]:

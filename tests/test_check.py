@@ -549,3 +549,37 @@ def test_blame_is_carried_only_along_the_students_own_chain():
     del ans["grad:w5"]
     by_id = {r.id: r for r in Judge(sc).check(as_answers(ans)).results}
     assert by_id["new:w5"].source == "dout:o1" and "carried forward" in by_id["new:w5"].diagnosis
+
+
+def test_the_two_sign_conventions_mixed_are_named_in_the_update():
+    """Err = target − out (Han & Kamber's sign) with new = old − η·Err·input gives the same
+    new weight as adding the update: the diagnosis names both readings."""
+    sc = scenario("mazur")
+    made = values(sc, [Mistake("update_added", "new:w5")])
+    right = values(sc)
+    ans = {"grad:w5": written(right["grad:w5"], 6), "new:w5": written(made["new:w5"], 6)}
+    [_, last] = Judge(sc).check(as_answers(ans)).results
+    assert last.mistake == "update_added" and "sign conventions mixed" in last.diagnosis
+
+
+def test_formulas_the_judge_does_not_know_keep_their_value():
+    """engine.evaluate recomputes every bundled step kind; an unknown one is left alone."""
+    from dataclasses import replace as with_
+
+    from bpwalk.engine import evaluate
+    step = run(scenario("mazur"), iterations=1, show={1}).iterations[0].step("new:w5")
+    odd = with_(step, fn="some_optimizer")
+    assert evaluate(odd, {"grad:w5": 1.0}) == step.value
+    assert evaluate(step, {"grad:w5": 1.0}) == 0.4 - 0.5 * 1.0  # Mazur: w5 = 0.4, η = 0.5
+
+
+@pytest.mark.parametrize("sc_name", ["mazur", "softmax", "relu", "tanh", "han_kamber",
+                                     "regression", "xor", "batch_scenario.yaml",
+                                     "bce_scenario.yaml"])
+def test_evaluate_recomputes_every_step_from_its_operands(sc_name):
+    """The judge's 'what the student's numbers give' is engine.evaluate on the step's own
+    operands: with none replaced it must give the engine's value back, on every kind."""
+    from bpwalk.engine import evaluate
+    for it in run(scenario(sc_name), iterations=2, show={1, 2}).iterations:
+        for s in it.steps:
+            assert evaluate(s, {}) == pytest.approx(s.value, rel=1e-12, abs=1e-15), s.id

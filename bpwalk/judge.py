@@ -275,20 +275,25 @@ class Judge:
         for kind, source, step_id in todo:
             by_kind.setdefault(kind, []).append((source, step_id))
         for kind, pairs in by_kind.items():
-            packs: list[tuple[set[str], set[str], list[tuple[str, str]]]] = []
+            # each pack: its sources, the steps upstream of its steps, its steps, its pairs
+            packs: list[tuple[set[str], set[str], set[str], list[tuple[str, str]]]] = []
             for source, step_id in pairs:
                 upstream = self.upstream(step_id)
-                for sources, reach, members in packs:
-                    if (source in sources or source not in reach) and not (sources - {source}) & upstream:
+                for sources, reach, steps, members in packs:
+                    if (source in sources or source not in reach) and _only(sources, upstream,
+                                                                            source):
                         break
                 else:
-                    sources, reach, members = set(), set(), []
-                    packs.append((sources, reach, members))
+                    sources, reach, steps, members = set(), set(), set(), []
+                    packs.append((sources, reach, steps, members))
                 sources.add(source)
-                reach |= upstream
+                if step_id not in steps:
+                    steps.add(step_id)
+                    reach |= upstream
                 members.append((source, step_id))
-            for sources, _, members in packs:
-                got = self.values(Mistake(kind, s) for s in sources)
+            for sources, _, _, members in packs:
+                # not kept whole: a class's files would pile up a run per pack each
+                got = self._run(tuple(Mistake(kind, s) for s in sorted(sources)))
                 for source, step_id in members:
                     v = None if got is None else got[step_id]
                     same = v is not None and v == self.by_id[step_id].value
@@ -332,19 +337,19 @@ class Judge:
         `own_only` (the quiz, which shows every earlier value before asking), a mistake is
         searched in this step's own formula only.
         """
-        earlier = list(earlier)
-        res = self.mark(step_id, given, earlier, key)
+        answered = {r.id: r for r in earlier}
+        res = self.mark(step_id, given, answered, key)
         if not res.correct:
-            self.diagnose(res, {r.id: r for r in earlier}, own_only)
+            self.diagnose(res, answered, own_only)
         return res
 
-    def mark(self, step_id: str, given: str | float, earlier: Iterable[Result] = (),
+    def mark(self, step_id: str, given: str | float, answered: dict[str, Result],
              key: str | None = None) -> Result:
-        """Right or wrong, without naming a mistake (no engine runs but the drift's)."""
+        """Right or wrong against the `answered` steps before it, without naming a mistake
+        (no engine runs but the drift's)."""
         text = given if isinstance(given, str) else repr(float(given))
         step = self.by_id[step_id]
         d = decimals_of(text)
-        answered = {r.id: r for r in earlier}
         lo, hi = self.expected_range(step, answered)
         res = Result(step_id, key or step_id, float(text), text, d, step.value,
                      at_decimals(step.value, d), correct=fits(text, lo, hi))
@@ -533,11 +538,13 @@ class Judge:
         resolved = sorted(self.resolve(answers, filename), key=lambda p: self.order[p[0]])
         results: list[Result] = []
         unanswered: list[str] = []
+        answered: dict[str, Result] = {}
         for sid, a in resolved:
             if a.text is None:
                 unanswered.append(sid)
                 continue
-            results.append(self.mark(sid, a.text, results, key=a.key))
+            results.append(self.mark(sid, a.text, answered, key=a.key))
+            answered[sid] = results[-1]
         # Diagnose with every verdict at hand (a step is computed only from steps before it,
         # so the later ones never matter); the engine runs every answer may need are made
         # first, packed (see prefetch).
@@ -549,6 +556,16 @@ class Judge:
         self._answered, self._memo = {}, {}
         first = next((r.id for r in results if not r.correct), None)
         return Report(self.scenario, results, unanswered, first, self.iteration)
+
+
+def _only(sources: set[str], upstream: set[str], source: str) -> bool:
+    """Is `source` the only one of `sources` in `upstream`? (without copying either set)"""
+    had = source in sources
+    sources.discard(source)
+    alone = upstream.isdisjoint(sources)
+    if had:
+        sources.add(source)
+    return alone
 
 
 def _operand_refs(step: Step) -> list[str]:

@@ -234,7 +234,7 @@ def test_score_counts_answers_not_reveals(quiz):
 
 
 KEYS = st.sampled_from(["n", " ", "enter", "right", "b", "left", "]", "[", "g", "?", "q",
-                        "esc", "backspace", "resize", "w", "5", "0", ".", "-", "e", "x"])
+                        "esc", "backspace", "resize", "w", "5", "0", ".", "-", "e", "x", "r"])
 
 
 @settings(max_examples=150, deadline=None)

@@ -344,11 +344,12 @@ def check(
 ) -> None:
     """Mark students' answers and name the first mistake in each file.
 
-    One file: every answer with its verdict. Several (answers/*.yaml): one row per file.
-    A 'seed: N' line in an answers file marks it against the problem 'bpwalk new --seed N'
-    draws with SCENARIO's other options (SCENARIO made by 'bpwalk new').
-    Exit 0 when every answer is right, 1 when any file has a wrong answer or none answered,
-    2 for bad input.
+    One file: every answer and its verdict. Several files: one row each.
+
+    A 'seed: N' line in an answers file: marked against 'bpwalk new --seed N'
+    with SCENARIO's other options (SCENARIO made by 'bpwalk new').
+
+    Exit 0: all right; 1: a wrong answer, or none given; 2: bad input.
     """
     if format not in ("text", "json", "csv"):
         raise fail(f"--format {format!r} is not known; use text, json or csv")

@@ -393,7 +393,9 @@ class Judge:
             if not carried and named:
                 got = self.values(dict.fromkeys(named))
                 carried = got is not None and fits(res.text, *self._around(res, got[res.id]))
-            res.mistake, res.source = first.mistake, first.source or first.id
+            # the source is where to look; a mistake only when it reproduces this number
+            res.mistake = first.mistake if carried else None
+            res.source = first.source or first.id
             where = ", ".join(w.id for w in wrong[:3])
             if carried:
                 why = f" ({self.describe(first.mistake)})" if first.mistake else ""
@@ -469,11 +471,6 @@ class Judge:
         step = self.by_id[source]
         return [k for k, (_, applies) in MISTAKES.items()
                 if step.kind in applies and _relevant(k, step, self.scenario)]
-
-    def fits(self, step_id: str, text: str, source: str) -> list[str]:
-        """The mistake kinds that, made in the formula of `source`, turn step_id into `text`."""
-        return [k for k in self._kinds(source)
-                if (m := self.mistaken(k, source, step_id)) is not None and fits(text, m, m)]
 
     def upstream(self, step_id: str) -> set[str]:
         """The step and every step it is computed from."""

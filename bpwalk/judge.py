@@ -418,9 +418,9 @@ class Judge:
         res.formula = formula(step, "unicode", max(4, res.decimals))
         f = res.formula
         close = self._gap(res) <= _unit(res.decimals)
-        lead = (f"off by rounding: at {res.decimals} decimal{'s' * (res.decimals != 1)} the "
-                f"right value is {res.expected_text}; with this few digits no mistake can be "
-                "told from a rounding slip" if close else "no classic mistake gives this number")
+        lead = (f"at {res.decimals} decimal{'s' * (res.decimals != 1)} the right value is "
+                f"{res.expected_text}; this few digits cannot tell a mistake from a rounding "
+                "slip (write more)" if close else "no classic mistake gives this number")
         res.diagnosis = (f"{lead}; the right calculation is "
                          f"{f.lhs} = {f.symbolic} = {f.numeric} = {f.result}")
 

@@ -55,6 +55,8 @@ class Result:
     formula: Formula | None = None  # the right calculation, when no mistake reproduces it
     low: float = 0.0  # the range the student's own earlier numbers give (expected within)
     high: float = 0.0
+    slip: bool = False  # wrong, but within a unit of the last digit: no mistake can be told
+    reason: str = ""  # the diagnosis without the right calculation (when formula is set)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "given": self.given, "expected": self.expected,
@@ -417,10 +419,11 @@ class Judge:
         # 3. nothing reproduces it: show the right calculation
         res.formula = formula(step, "unicode", max(4, res.decimals))
         f = res.formula
-        close = self._gap(res) <= _unit(res.decimals)
+        close = res.slip = self._gap(res) <= _unit(res.decimals)
         lead = (f"at {res.decimals} decimal{'s' * (res.decimals != 1)} the right value is "
                 f"{res.expected_text}; this few digits cannot tell a mistake from a rounding "
                 "slip (write more)" if close else "no classic mistake gives this number")
+        res.reason = lead
         res.diagnosis = (f"{lead}; the right calculation is "
                          f"{f.lhs} = {f.symbolic} = {f.numeric} = {f.result}")
 

@@ -185,7 +185,7 @@ def _diagnosis(result: Result) -> str:
     # When no mistake reproduces the number, the judge appends the right calculation, which
     # the panel shows just above in the chosen notation.
     if result.formula is not None:
-        return "no classic mistake gives this number; compare with the calculation above"
+        return result.reason + "; compare with the calculation above"
     return result.diagnosis
 
 
@@ -193,6 +193,9 @@ def _hint(result: Result) -> str:
     """What went wrong, without the right value (the student may try again)."""
     if result.mistake:
         return result.diagnosis
+    if result.slip:
+        return (f"close, but not right at {result.decimals} decimal"
+                f"{'s' * (result.decimals != 1)}: check the last digit's rounding")
     return "no classic mistake gives this number; check the arithmetic of the line above"
 
 

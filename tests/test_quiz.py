@@ -473,3 +473,16 @@ def test_the_status_line_fits_80_columns_at_the_widest_score(state):
     line = "\n".join(screen(qs, q, plain_console(80, 24))).splitlines()[-1]
     assert cell_len(line) <= 80
     assert line.rstrip().endswith(("q quit", "Esc reveal")), line
+
+
+def test_a_slip_in_the_last_digit_is_said_without_the_value(quiz):
+    """dE/dout_h2 = 0.0414 (engine); 0.05 is within one unit of 0.04 at two decimals: no
+    mistake can be told from a slip, and the value stays hidden until revealed."""
+    i = index_of(quiz, "dout:h2")
+    qs = typed(at(quiz, "dout:h2"), quiz, "0.05")
+    r = qs.answers[i].result
+    assert not r.correct and r.slip and r.mistake is None
+    view = "\n".join(screen(qs, quiz, plain_console(100, 30)))
+    assert "close, but not right at 2 decimals" in view and "0.04" not in view
+    view = "\n".join(screen(press(qs, "enter", quiz), quiz, plain_console(200, 30)))
+    assert "cannot tell a mistake from a rounding slip" in view and "expected 0.04" in view

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal
 
-from bpwalk.engine import EngineError, bounds, run
+from bpwalk.engine import EngineError, bounds, evaluate, run
 from bpwalk.mistakes import MISTAKES, Mistake
 from bpwalk.notation import Formula, formula
 from bpwalk.scenario import Answer, Problem, Scenario, ScenarioError
@@ -208,6 +208,7 @@ class _Ids:
 
 # ----------------------------------------------------------------------------- the judge
 
+FLOAT_SLACK = 1e-12  # relative: float64 arithmetic is not the decimal arithmetic of a hand
 MAX_SOURCES = 6  # steps searched for a mistake per wrong answer: its own, then 5 it is built from
 MAX_UNKNOWN_SHOWN = 20  # unknown ids listed one by one; the rest are counted
 
@@ -309,7 +310,10 @@ class Judge:
         they carry: each answered operand lies within half a unit of its last written digit
         (or at its exact value, the student may have kept more digits than written). With
         `own_wrong`, wrong operands count at what the student wrote (the student's chain);
-        otherwise at their right values. Operands not answered are exact.
+        otherwise at their right values. Operands not answered are exact. The formula at
+        exactly the numbers written is in the range too (out(1 − out) peaks inside a box),
+        and so is a few float64 units around it: 0.45 by hand may be 0.44999999999999996
+        in binary, which must round to 0.5 as well as to 0.4.
         """
         boxes: dict[str, tuple[float, float]] = {}
         for ref in self.refs[step.id]:
@@ -321,12 +325,15 @@ class Judge:
             if r.correct:
                 lo, hi = min(lo, r.expected), max(hi, r.expected)
             boxes[ref] = (lo, hi)
-        if not boxes:
-            return step.value, step.value
-        lo, hi = bounds(step, boxes)
-        if own_wrong:
-            return lo, hi
-        return min(lo, step.value), max(hi, step.value)
+        lo = hi = step.value
+        if boxes:
+            lo, hi = bounds(step, boxes)
+            own = evaluate(step, {ref: answered[ref].given for ref in boxes})
+            lo, hi = min(lo, own), max(hi, own)
+            if not own_wrong:
+                lo, hi = min(lo, step.value), max(hi, step.value)
+        slack = FLOAT_SLACK * max(abs(lo), abs(hi))
+        return lo - slack, hi + slack
 
     # -- one answer
 

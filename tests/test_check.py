@@ -583,3 +583,45 @@ def test_evaluate_recomputes_every_step_from_its_operands(sc_name):
     for it in run(scenario(sc_name), iterations=2, show={1, 2}).iterations:
         for s in it.steps:
             assert evaluate(s, {}) == pytest.approx(s.value, rel=1e-12, abs=1e-15), s.id
+
+
+def test_the_formula_at_the_numbers_written_is_always_right():
+    """out_h2 = 0.5969 (Mazur) cut to 0.5; 0.5 · (1 − 0.5) = 0.25 exactly. out(1 − out) peaks
+    at 0.5, inside the range 0.5 stands for, so the corners of that range miss it."""
+    sc = scenario("mazur")
+    report = Judge(sc).check(as_answers({"out:h2": "0.5", "dact:h2": "0.25000"}))
+    assert [r.correct for r in report.results] == [True, True]
+
+
+def test_a_half_that_binary_puts_below_rounds_up_too():
+    """A hand calculation is decimal: 0.25·0.05 + 0.3·0.1 + 0.35 = 0.3925 exactly (Mazur's
+    net_h2), which float64 sums to 0.39249999999999996; at 3 decimals half-up gives 0.393."""
+    judge = Judge(scenario("mazur"))
+    assert judge.by_id["net:h2"].value < 0.3925
+    assert judge.judge_one("net:h2", "0.393").correct and judge.judge_one("net:h2", "0.392").correct
+
+
+@settings(max_examples=40, deadline=None)
+@given(sc_name=st.sampled_from(["mazur", "softmax", "tanh", "batch_scenario.yaml",
+                                "bce_scenario.yaml"]),
+       seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_a_student_working_from_their_own_numbers_is_never_flagged(sc_name, seed):
+    """Each step computed from the student's own earlier numbers (engine.evaluate, as by
+    hand), then rounded or cut at 1 to 6 decimals, some left blank: every answer is right."""
+    import random
+
+    from bpwalk.engine import evaluate
+    from bpwalk.judge import _operand_refs
+    rng = random.Random(seed)
+    sc = scenario(sc_name)
+    mine: dict[str, float] = {}
+    ans: dict[str, str] = {}
+    for s in run(sc, iterations=1, show={1}).iterations[0].steps:
+        v = evaluate(s, {r: mine[r] for r in _operand_refs(s) if r in mine})
+        d = rng.randint(1, 6)
+        text = at_decimals(v, d) if rng.random() < 0.7 else truncated(v, d)
+        if rng.random() < 0.3:
+            continue  # left blank: kept at full precision
+        ans[s.id], mine[s.id] = text, float(text)
+    report = Judge(sc).check(as_answers(ans))
+    assert [(r.id, r.text) for r in report.results if not r.correct] == []

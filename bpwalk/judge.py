@@ -274,10 +274,14 @@ class Judge:
         not the number of answers (a class's 2,000 wrong answers would take minutes).
         """
         todo = [w for w in dict.fromkeys(wanted) if w not in self._mistaken]
-        by_kind: dict[str, list[tuple[str, str]]] = {}
+        # Packed by kind and by the source's level (step kind and layer) too: a mistaken
+        # formula may read more than its operands (a neighbouring neuron's value, the
+        # updated weights), which a source of another level may already have changed.
+        by_kind: dict[tuple[str, str, int | None], list[tuple[str, str]]] = {}
         for kind, source, step_id in todo:
-            by_kind.setdefault(kind, []).append((source, step_id))
-        for kind, pairs in by_kind.items():
+            level = self.by_id[source].kind, self.by_id[source].layer
+            by_kind.setdefault((kind, *level), []).append((source, step_id))
+        for (kind, *_), pairs in by_kind.items():
             # each pack: its sources, the steps upstream of its steps, its steps, its pairs
             packs: list[tuple[set[str], set[str], set[str], list[tuple[str, str]]]] = []
             for source, step_id in pairs:
@@ -295,12 +299,19 @@ class Judge:
                     reach |= upstream
                 members.append((source, step_id))
             for sources, _, _, members in packs:
-                # not kept whole: a class's files would pile up a run per pack each
-                got = self._run(tuple(Mistake(kind, s) for s in sorted(sources)))
-                for source, step_id in members:
-                    v = None if got is None else got[step_id]
-                    same = v is not None and v == self.by_id[step_id].value
-                    self._mistaken[(kind, source, step_id)] = None if same else v
+                self._run_pack(kind, sources, members)
+
+    def _run_pack(self, kind: str, sources: set[str], members: list[tuple[str, str]]) -> None:
+        # not kept whole: a class's files would pile up a run per pack each
+        got = self._run(tuple(Mistake(kind, s) for s in sorted(sources)))
+        if got is None and len(sources) > 1:  # one of them blows up (ln of a negative out):
+            for s in sources:  # find which, running each alone
+                self._run_pack(kind, {s}, [m for m in members if m[0] == s])
+            return
+        for source, step_id in members:
+            v = None if got is None else got[step_id]
+            same = v is not None and v == self.by_id[step_id].value
+            self._mistaken[(kind, source, step_id)] = None if same else v
 
     # -- what the student's own numbers give
 

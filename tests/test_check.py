@@ -20,7 +20,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bpwalk.cli import app
-from bpwalk.engine import run
+from bpwalk.engine import EngineError, run
 from bpwalk.judge import Judge, agrees, at_decimals, decimals_of, judge_one
 from bpwalk.mistakes import MISTAKES, Mistake
 from bpwalk.scenario import Answer, ScenarioError, load, load_answers, loads_answers, resolve
@@ -625,3 +625,27 @@ def test_a_student_working_from_their_own_numbers_is_never_flagged(sc_name, seed
         ans[s.id], mine[s.id] = text, float(text)
     report = Judge(sc).check(as_answers(ans))
     assert [(r.id, r.text) for r in report.results if not r.correct] == []
+
+
+@pytest.mark.parametrize("sc_name", ["mazur", "batch_scenario.yaml", "softmax",
+                                     "bce_scenario.yaml"])
+def test_packed_mistake_runs_give_what_one_run_per_mistake_gives(sc_name):
+    """prefetch injects one kind at many steps in one engine run; each (kind, source, step)
+    it stores must be what a run with only that mistake gives at that step."""
+    sc = scenario(sc_name)
+    judge = Judge(sc)
+    ids = list(judge.by_id)
+    wanted = [(k, src, sid) for sid in ids for src in judge._sources(sid, {})
+              for k in judge._kinds(src)]
+    judge.prefetch(wanted)
+    assert len(judge._mistaken) == len(set(wanted)) > 100
+    runs = {}
+    for kind, src, sid in wanted:
+        if (kind, src) not in runs:
+            try:
+                runs[kind, src] = values(sc, [Mistake(kind, src)])
+            except EngineError:  # e.g. a negative softmax output: ln of it
+                runs[kind, src] = None
+        alone = None if runs[kind, src] is None else runs[kind, src][sid]
+        packed = judge._mistaken[(kind, src, sid)]
+        assert packed == (None if alone == judge.by_id[sid].value else alone), (kind, src, sid)

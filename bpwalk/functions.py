@@ -3,9 +3,10 @@
 Adding an activation or a loss means adding one entry here; the engine, the views and the
 scenario validator all read these tables. Every function works on float64 NumPy arrays.
 
-Notation fields are templates a view fills in: ``{net}``, ``{out}``, ``{t}`` stand for the
-symbols of one neuron (the view chooses Unicode, ASCII or LaTeX) and ``{K}`` for the number
-of outputs. Each template exists in three flavours so no view has to translate math.
+The formulas are functions that build a formula tree (``bpwalk.formulas``) from the nodes
+they are given: the symbols of one neuron (or, when a step is written out, those symbols
+together with their values), so one definition is printed in Unicode, ASCII, LaTeX and
+MathML, in symbols and with the numbers substituted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from bpwalk.formulas import (
+    HALF,
+    BigSum,
+    Call,
+    Cases,
+    Div,
+    Neg,
+    Node,
+    Pow,
+    Rel,
+    add,
+    exp,
+    mul,
+    n,
+    sub,
+)
 
 Array = np.ndarray
 
@@ -34,15 +52,21 @@ def _softmax(net: Array) -> Array:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _kink(net: Node, above: Node, below: Node) -> Cases:
+    """above if net > 0, else below (ReLU and leaky ReLU)."""
+    return Cases(((above, Rel(net, ">", n(0))), (below, Rel(net, "<=", n(0)))))
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str
     value: Callable[[Array, float], Array]
     # d out / d net, written the way tutorials write it (in terms of out where that is usual).
     derivative: Callable[[Array, Array, float], Array]
-    # Notation: the function applied to net, and its derivative, in unicode / ascii / latex.
-    formula: tuple[str, str, str]
-    derivative_formula: tuple[str, str, str]
+    # Notation: out as a tree of (net, slope, the layer's nets: a tuple, or net_j for Σ_j),
+    # and d out / d net as a tree of (net, out, slope).
+    formula: Callable[[Node, Node, object], Node]
+    derivative_formula: Callable[[Node, Node, Node], Node]
     output_only: bool = False
     description: str = ""
 
@@ -54,16 +78,16 @@ ACTIVATIONS: dict[str, Activation] = {
             "sigmoid",
             value=lambda net, slope: _sigmoid(net),
             derivative=lambda net, out, slope: out * (1.0 - out),
-            formula=("1/(1 + e^(−{net}))", "1/(1 + e^(-{net}))", r"\frac{1}{1 + e^{-{net}}}"),
-            derivative_formula=("{out}(1 − {out})", "{out}(1 - {out})", r"{out}(1 - {out})"),
+            formula=lambda net, slope, layer: Div(n(1), add(1, exp(Neg(net)))),
+            derivative_formula=lambda net, out, slope: mul(out, sub(1, out), dot=False),
             description="logistic sigmoid 1/(1+e^-net), output in (0, 1)",
         ),
         Activation(
             "tanh",
             value=lambda net, slope: np.tanh(net),
             derivative=lambda net, out, slope: 1.0 - out * out,
-            formula=("tanh({net})", "tanh({net})", r"\tanh({net})"),
-            derivative_formula=("1 − {out}²", "1 - {out}^2", r"1 - {out}^2"),
+            formula=lambda net, slope, layer: Call("tanh", (net,)),
+            derivative_formula=lambda net, out, slope: sub(1, Pow(out, n(2))),
             description="hyperbolic tangent, output in (-1, 1)",
         ),
         Activation(
@@ -71,36 +95,24 @@ ACTIVATIONS: dict[str, Activation] = {
             value=lambda net, slope: np.maximum(net, 0.0),
             # The derivative at exactly 0 is taken as 0 (a convention; the kink has none).
             derivative=lambda net, out, slope: (net > 0).astype(np.float64),
-            formula=("max(0, {net})", "max(0, {net})", r"\max(0, {net})"),
-            derivative_formula=(
-                "1 if {net} > 0 else 0",
-                "1 if {net} > 0 else 0",
-                r"\begin{cases} 1 & {net} > 0 \\ 0 & {net} \le 0 \end{cases}",
-            ),
+            formula=lambda net, slope, layer: Call("max", (n(0), net)),
+            derivative_formula=lambda net, out, slope: _kink(net, n(1), n(0)),
             description="rectified linear unit max(0, net); derivative 0 at net = 0",
         ),
         Activation(
             "leaky_relu",
             value=lambda net, slope: np.where(net > 0, net, slope * net),
             derivative=lambda net, out, slope: np.where(net > 0, 1.0, slope),
-            formula=(
-                "{net} if {net} > 0 else {slope}·{net}",
-                "{net} if {net} > 0 else {slope}*{net}",
-                r"\begin{cases} {net} & {net} > 0 \\ {slope} \cdot {net} & {net} \le 0 \end{cases}",
-            ),
-            derivative_formula=(
-                "1 if {net} > 0 else {slope}",
-                "1 if {net} > 0 else {slope}",
-                r"\begin{cases} 1 & {net} > 0 \\ {slope} & {net} \le 0 \end{cases}",
-            ),
+            formula=lambda net, slope, layer: _kink(net, net, mul(slope, net)),
+            derivative_formula=lambda net, out, slope: _kink(net, n(1), slope),
             description="leaky ReLU: net, or slope*net below 0 (slope 0.01 unless set)",
         ),
         Activation(
             "linear",
             value=lambda net, slope: net.copy(),
             derivative=lambda net, out, slope: np.ones_like(net),
-            formula=("{net}", "{net}", "{net}"),
-            derivative_formula=("1", "1", "1"),
+            formula=lambda net, slope, layer: net,
+            derivative_formula=lambda net, out, slope: n(1),
             description="identity: out = net",
         ),
         Activation(
@@ -109,16 +121,11 @@ ACTIVATIONS: dict[str, Activation] = {
             # The diagonal of the Jacobian; the engine uses the full Jacobian
             # d out_j / d net_k = out_j (delta_jk - out_k) for softmax layers.
             derivative=lambda net, out, slope: out * (1.0 - out),
-            formula=(
-                "e^{net} / Σⱼ e^(net_j)",
-                "e^{net} / sum_j e^(net_j)",
-                r"\frac{e^{{net}}}{\sum_j e^{net_j}}",
-            ),
-            derivative_formula=(
-                "{out}(δ − {out2})",
-                "{out}(delta - {out2})",
-                r"{out}(\delta - {out2})",
-            ),
+            # over the layer's nets when written out, Σ_j e^net_j in general
+            formula=lambda net, slope, layer: Div(exp(net), add(*(exp(x) for x in layer))
+                                                  if isinstance(layer, tuple)
+                                                  else BigSum("j", exp(layer))),
+            derivative_formula=lambda net, out, slope: mul(out, sub(1, out), dot=False),
             output_only=True,
             description="softmax over the layer, outputs sum to 1 (output layer only)",
         ),
@@ -133,10 +140,9 @@ class Loss:
     term: Callable[[Array, Array, int], Array]  # (out, target, K) -> terms
     # d E / d out for each output.
     derivative: Callable[[Array, Array, int], Array]
-    # Notation of one output's term and of its derivative, unicode / ascii / latex.
-    term_formula: tuple[str, str, str]
-    derivative_formula: tuple[str, str, str]
-    total_formula: tuple[str, str, str]
+    # Notation: one output's term and its derivative, trees of (target, out, K).
+    term_formula: Callable[[Node, Node, Node], Node]
+    derivative_formula: Callable[[Node, Node, Node], Node]
     description: str = ""
 
 
@@ -167,56 +173,42 @@ LOSSES: dict[str, Loss] = {
             "half_squared_error",
             term=lambda o, t, k: 0.5 * (t - o) ** 2,
             derivative=lambda o, t, k: o - t,  # = -(t - o), bit for bit
-            term_formula=("½({t} − {out})²", "1/2 ({t} - {out})^2", r"\tfrac{1}{2}({t} - {out})^2"),
-            derivative_formula=("−({t} − {out})", "-({t} - {out})", r"-({t} - {out})"),
-            total_formula=("E = Σ ½(target − out)²", "E = sum 1/2 (target - out)^2",
-                           r"E_{total} = \sum_k \tfrac{1}{2}(target_k - out_k)^2"),
+            term_formula=lambda t, o, k: mul(HALF, Pow(sub(t, o), n(2)), dot=False),
+            derivative_formula=lambda t, o, k: Neg(sub(t, o)),
             description="sum over outputs of 1/2 (target - out)^2 (Mazur's E_total)",
         ),
         Loss(
             "squared_error",
             term=lambda o, t, k: (t - o) ** 2,
             derivative=lambda o, t, k: 2.0 * (o - t),
-            term_formula=("({t} − {out})²", "({t} - {out})^2", r"({t} - {out})^2"),
-            derivative_formula=("−2({t} − {out})", "-2({t} - {out})", r"-2({t} - {out})"),
-            total_formula=("E = Σ (target − out)²", "E = sum (target - out)^2",
-                           r"E_{total} = \sum_k (target_k - out_k)^2"),
+            term_formula=lambda t, o, k: Pow(sub(t, o), n(2)),
+            derivative_formula=lambda t, o, k: Neg(mul(2, sub(t, o), dot=False)),
             description="sum over outputs of (target - out)^2",
         ),
         Loss(
             "mean_squared_error",
             term=lambda o, t, k: (t - o) ** 2 / k,
             derivative=lambda o, t, k: -2.0 * (t - o) / k,
-            term_formula=("({t} − {out})²/{K}", "({t} - {out})^2/{K}", r"\frac{({t} - {out})^2}{{K}}"),
-            derivative_formula=("−2({t} − {out})/{K}", "-2({t} - {out})/{K}",
-                                r"-\frac{2({t} - {out})}{{K}}"),
-            total_formula=("E = (1/K) Σ (target − out)²", "E = (1/K) sum (target - out)^2",
-                           r"E_{total} = \frac{1}{K}\sum_k (target_k - out_k)^2"),
+            term_formula=lambda t, o, k: Div(Pow(sub(t, o), n(2)), k),
+            derivative_formula=lambda t, o, k: Neg(Div(mul(2, sub(t, o), dot=False), k)),
             description="mean over the K outputs of (target - out)^2",
         ),
         Loss(
             "binary_cross_entropy",
             term=_bce_term,
             derivative=_bce_derivative,
-            term_formula=("−[{t} ln {out} + (1 − {t}) ln(1 − {out})]/{K}",
-                          "-[{t} ln {out} + (1 - {t}) ln(1 - {out})]/{K}",
-                          r"-\frac{{t} \ln {out} + (1 - {t}) \ln(1 - {out})}{{K}}"),
-            derivative_formula=("({out} − {t}) / ({out}(1 − {out})·{K})",
-                                "({out} - {t}) / ({out}(1 - {out})*{K})",
-                                r"\frac{{out} - {t}}{{out}(1 - {out}) \cdot {K}}"),
-            total_formula=("E = −(1/K) Σ [t ln out + (1 − t) ln(1 − out)]",
-                           "E = -(1/K) sum [t ln out + (1 - t) ln(1 - out)]",
-                           r"E_{total} = -\frac{1}{K}\sum_k \left[t_k \ln out_k + (1 - t_k)\ln(1 - out_k)\right]"),
+            term_formula=lambda t, o, k: Neg(Div(add(mul(t, Call("ln", (o,))),
+                                                     mul(sub(1, t), Call("ln", (sub(1, o),)))),
+                                                 k)),
+            derivative_formula=lambda t, o, k: Div(sub(o, t), mul(o, sub(1, o), k)),
             description="binary cross-entropy, averaged over outputs (sigmoid outputs)",
         ),
         Loss(
             "cross_entropy",
             term=lambda o, t, k: -_xlogy(t, o),
             derivative=_ce_derivative,
-            term_formula=("−{t} ln {out}", "-{t} ln {out}", r"-{t} \ln {out}"),
-            derivative_formula=("−{t}/{out}", "-{t}/{out}", r"-\frac{{t}}{{out}}"),
-            total_formula=("E = −Σ target ln out", "E = -sum target ln out",
-                           r"E_{total} = -\sum_k target_k \ln out_k"),
+            term_formula=lambda t, o, k: Neg(mul(t, Call("ln", (o,)))),
+            derivative_formula=lambda t, o, k: Neg(Div(t, o)),
             description="categorical cross-entropy -sum t ln out (softmax output)",
         ),
         Loss(
@@ -226,9 +218,8 @@ LOSSES: dict[str, Loss] = {
             # Targets are ignored.
             term=lambda o, t, k: o.copy(),
             derivative=lambda o, t, k: np.ones_like(o),
-            term_formula=("{out}", "{out}", "{out}"),
-            derivative_formula=("1", "1", "1"),
-            total_formula=("E = Σ out", "E = sum out", r"E = \sum_k out_k"),
+            term_formula=lambda t, o, k: o,
+            derivative_formula=lambda t, o, k: n(1),
             description="the outputs themselves (dE/dout = 1): gradients of the output, targets ignored",
         ),
     ]

@@ -18,18 +18,29 @@ import difflib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import Decimal
 
 from bpwalk.engine import EngineError, bounds, evaluate, run
 from bpwalk.mistakes import MISTAKES, Mistake
-from bpwalk.notation import Formula, formula
+from bpwalk.notation import (
+    Formula,
+    Profile,
+    aliases,
+    formula,
+    in_trace_sign,
+    negated,
+    profile,
+    sign_note,
+)
+from bpwalk.notation import spelling as _normal
+from bpwalk.numbers import EXACT as _EXACT
+from bpwalk.numbers import half_up
 from bpwalk.scenario import Answer, Problem, Scenario, ScenarioError
+from bpwalk.scenario.errors import SHOWN_PROBLEMS
 from bpwalk.trace import Step
 
 MAX_DRIFT_DECIMALS = 15  # the engine's --round range
 MAX_DECIMALS = 340  # compare at most this many decimals (a float has fewer significant ones)
-# Wide enough for any float64 at MAX_DECIMALS (309 integer digits + 340 decimals).
-_EXACT = Context(prec=1000, rounding=ROUND_HALF_UP)
 
 
 # ----------------------------------------------------------------------------- results
@@ -41,7 +52,7 @@ class Result:
 
     id: str  # the step id (canonical, even when the student wrote an alias)
     key: str  # the id as the student wrote it
-    given: float
+    given: float  # given, text, expected and expected_text in the profile's sign (as written)
     text: str  # the number as written
     decimals: int
     expected: float  # the engine's full-precision value
@@ -57,6 +68,23 @@ class Result:
     high: float = 0.0
     slip: bool = False  # wrong, but within a unit of the last digit: no mistake can be told
     reason: str = ""  # the diagnosis without the right calculation (when formula is set)
+    sign: int = 1  # -1: the profile writes this step with the trace's other sign (Err = −δ)
+
+    # the judge's arithmetic is in the trace's sign (low, high are too)
+    @property
+    def value(self) -> float:
+        """The answer in the trace's sign."""
+        return self.sign * self.given
+
+    @property
+    def exact(self) -> float:
+        """The right value in the trace's sign."""
+        return self.sign * self.expected
+
+    @property
+    def trace_text(self) -> str:
+        """The answer as the trace's sign writes it."""
+        return self.text if self.sign > 0 else negated(self.text)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "given": self.given, "expected": self.expected,
@@ -107,7 +135,7 @@ def at_decimals(value: float, decimals: int) -> str:
     """`value` rounded half-up to `decimals`, keeping trailing zeros (as a student writes it)."""
     if not math.isfinite(value):
         return str(value)
-    return str(_EXACT.quantize(Decimal(repr(value)), Decimal(1).scaleb(-decimals)))
+    return str(half_up(value, decimals))
 
 
 def cell(text: str) -> tuple[Decimal, Decimal]:
@@ -151,41 +179,14 @@ def _unit(decimals: int) -> Decimal:
 # ----------------------------------------------------------------------------- step ids
 
 
-def _normal(key: str) -> str:
-    """Spelling-insensitive form of an id: case, spaces, ∂/δ/subscripts do not matter."""
-    key = key.strip().lower().translate(str.maketrans("₀₁₂₃₄₅₆₇₈₉⁺", "0123456789+"))
-    return key.replace(" ", "").replace("∂", "d").replace("δ", "delta").replace("’", "'")
-
-
-def _aliases(step_id: str) -> list[str]:
-    """Friendly spellings of a step id: net_h1, dE/dw5, w5+, w5_new, delta_o1, ..."""
-    base, at, sample = step_id.partition("@")
-    kind, _, n = base.partition(":")
-    names = {
-        "net": [f"net_{n}", f"net{n}"],
-        "out": [f"out_{n}", f"out{n}"],
-        "loss": ([f"loss_{n}", f"e_{n}", f"e{n}"] if n else
-                 ["e", "e_total", "etotal", "e_tot", "error", "total_loss"]),
-        "dout": [f"dout_{n}", f"de/dout_{n}", f"de/dout{n}", f"de_total/dout_{n}"],
-        "dact": [f"dact_{n}", f"dout_{n}/dnet_{n}", f"dout{n}/dnet{n}"],
-        "dnet": [f"dnet_{n}", f"delta_{n}", f"delta{n}", f"de/dnet_{n}", f"de/dnet{n}",
-                 f"de_total/dnet_{n}"],
-        "grad": [f"grad_{n}", f"de/d{n}", f"de_total/d{n}", f"detotal/d{n}", f"de/d_{n}",
-                 f"grad{n}"],
-        "new": [f"new_{n}", f"{n}_new", f"{n}+", f"{n}new", f"new{n}", f"{n}'", f"{n}^+",
-                f"{n}_plus"],
-    }.get(kind, [])
-    return [a + at + sample for a in names]
-
-
 class _Ids:
     """Resolves what a student wrote to a step id, and suggests close ids when it cannot."""
 
-    def __init__(self, step_ids: Sequence[str]):
+    def __init__(self, step_ids: Sequence[str], p: Profile | None = None):
         self.ids = list(step_ids)
         table: dict[str, str | None] = {}
         for sid in self.ids:
-            for spelling in [sid, *_aliases(sid)]:
+            for spelling in [sid, *aliases(sid, p)]:
                 key = _normal(spelling)
                 # two steps sharing a spelling (names differing only in case): neither wins
                 table[key] = sid if table.get(key, sid) == sid else None
@@ -210,15 +211,17 @@ class _Ids:
 
 FLOAT_SLACK = 1e-12  # relative: float64 arithmetic is not the decimal arithmetic of a hand
 MAX_SOURCES = 6  # steps searched for a mistake per wrong answer: its own, then 5 it is built from
-MAX_UNKNOWN_SHOWN = 20  # unknown ids listed one by one; the rest are counted
 
 
 class Judge:
     """Judges answers about one update of a scenario: the first (the one a worksheet shows),
     or `iteration` (``check --update K``, and the quiz judges every update it shows)."""
 
-    def __init__(self, scenario: Scenario, round_to: int | None = None, iteration: int = 1):
+    def __init__(self, scenario: Scenario, round_to: int | None = None, iteration: int = 1,
+                 notation: str | None = None):
         self.scenario = scenario
+        # answers are read in this profile's names and sign (Han & Kamber's Err = −δ)
+        self.profile = profile(notation or scenario.notation)
         self.round_to = round_to
         self.iteration = iteration
         # The right calculation: an EngineError here is the scenario's own, for the caller.
@@ -229,7 +232,7 @@ class Judge:
         self._mistaken: dict[tuple[str, str, str], float | None] = {}
         self.by_id = base
         self.order = {sid: i for i, sid in enumerate(base)}
-        self.ids = _Ids(list(base))
+        self.ids = _Ids(list(base), self.profile)
         self._ancestors: dict[str, list[str]] = {}
         self._upstream: dict[str, set[str]] = {}
         self._answered: dict[str, Result] = {}  # a whole file's answers, while check runs
@@ -332,14 +335,14 @@ class Judge:
             if r is None or not (r.correct or own_wrong):
                 continue
             half = 0.5 * 10.0 ** -r.decimals
-            lo, hi = r.given - half, r.given + half
+            lo, hi = r.value - half, r.value + half
             if r.correct:
-                lo, hi = min(lo, r.expected), max(hi, r.expected)
+                lo, hi = min(lo, r.exact), max(hi, r.exact)
             boxes[ref] = (lo, hi)
         lo = hi = step.value
         if boxes:
             lo, hi = bounds(step, boxes)
-            own = evaluate(step, {ref: answered[ref].given for ref in boxes})
+            own = evaluate(step, {ref: answered[ref].value for ref in boxes})
             lo, hi = min(lo, own), max(hi, own)
             if not own_wrong:
                 lo, hi = min(lo, step.value), max(hi, step.value)
@@ -350,7 +353,8 @@ class Judge:
 
     def judge_one(self, step_id: str, given: str | float, earlier: Iterable[Result] = (),
                   key: str | None = None, own_only: bool = False) -> Result:
-        """Judge one answer to `step_id` (a number, or its text as written).
+        """Judge one answer to `step_id` (a number, or its text as written), written in the
+        profile's sign convention (an Err answer is judged as −δ and reported as written).
 
         `earlier` are verdicts on steps computed before it: the student's own numbers, from
         which this answer should follow, and whose mistakes it may carry forward. With
@@ -366,13 +370,16 @@ class Judge:
     def mark(self, step_id: str, given: str | float, answered: dict[str, Result],
              key: str | None = None) -> Result:
         """Right or wrong against the `answered` steps before it, without naming a mistake
-        (no engine runs but the drift's)."""
-        text = given if isinstance(given, str) else repr(float(given))
+        (no engine runs but the drift's). The answer is in the profile's sign; it is
+        compared in the trace's and reported as written."""
+        written = given if isinstance(given, str) else repr(float(given))
         step = self.by_id[step_id]
+        text = in_trace_sign(written, step.kind, self.profile)
         d = decimals_of(text)
         lo, hi = self.expected_range(step, answered)
-        res = Result(step_id, key or step_id, float(text), text, d, step.value,
-                     at_decimals(step.value, d), correct=fits(text, lo, hi))
+        sign = 1 if text == written else -1
+        res = Result(step_id, key or step_id, sign * float(text), written, d, sign * step.value,
+                     at_decimals(sign * step.value, d), correct=fits(text, lo, hi), sign=sign)
         res.low, res.high = lo, hi
         if not res.correct:
             drift = self._drift(step, text, d, answered)
@@ -389,7 +396,7 @@ class Judge:
             if 1 <= places <= MAX_DRIFT_DECIMALS:
                 rounded = self.rounded(places)
                 if (rounded is not None and agrees(text, rounded[step.id])
-                        and all(agrees(answered[ref].text, rounded[ref])
+                        and all(agrees(answered[ref].trace_text, rounded[ref])
                                 for ref in self.refs[step.id] if ref in answered)):
                     return places
         return None
@@ -408,11 +415,13 @@ class Judge:
         if wrong:
             first = wrong[0]
             direct = [w for w in wrong if w.id in self.refs[step.id]]
-            carried = direct and fits(res.text, *self.expected_range(step, answered, True))
+            carried = direct and fits(res.trace_text,
+                                      *self.expected_range(step, answered, True))
             named = [Mistake(w.mistake, w.source) for w in wrong if w.mistake and w.source]
             if not carried and named:
                 got = self.values(dict.fromkeys(named))
-                carried = got is not None and fits(res.text, *self._around(res, got[res.id]))
+                carried = got is not None and fits(res.trace_text,
+                                                   *self._around(res, got[res.id]))
             # the source is where to look; a mistake only when it reproduces this number
             res.mistake = first.mistake if carried else None
             res.source = first.source or first.id
@@ -430,12 +439,12 @@ class Judge:
             for source in self._sources(res.id, answered)[:1 if own_only else MAX_SOURCES]:
                 kinds = [k for k in self._kinds(source)
                          if (m := self.mistaken(k, source, res.id)) is not None
-                         and fits(res.text, *self._around(res, m))]
+                         and fits(res.trace_text, *self._around(res, m))]
                 if kinds:
                     self._name(res, source, kinds)
                     return
         # 3. nothing reproduces it: show the right calculation
-        res.formula = formula(step, "unicode", max(4, res.decimals))
+        res.formula = formula(step, "unicode", max(4, res.decimals), self.profile)
         f = res.formula
         close = res.slip = self._gap(res) <= _unit(res.decimals)
         lead = (f"at {res.decimals} decimal{'s' * (res.decimals != 1)} the right value is "
@@ -453,17 +462,16 @@ class Judge:
         if kinds[0] == "sign" and self.by_id[source].kind == "dnet":
             # Not always a slip: some textbooks define the error term with the
             # opposite sign, e.g. Han & Kamber's Err_j = out(1 - out)(target - out).
-            res.diagnosis += (" (if your book's error term is Err = −∂E/∂net, as "
-                              "Han & Kamber's is, negate it: bpwalk's δ is ∂E/∂net)")
+            res.diagnosis += f" ({sign_note(self.profile)})"
         if res.also:
             res.diagnosis += f" (or: {'; '.join(self.describe(k) for k in res.also)})"
 
     def _around(self, res: Result, value: float) -> tuple[float, float]:
         """A mistaken value with the same rounding slack as the right one."""
-        return value - (res.expected - res.low), value + (res.high - res.expected)
+        return value - (res.exact - res.low), value + (res.high - res.exact)
 
     def _gap(self, res: Result) -> Decimal:
-        return gap(res.text, res.low, res.high)
+        return gap(res.trace_text, res.low, res.high)
 
     def _wrong_frontier(self, step_id: str, answered: dict[str, Result]) -> list[Result]:
         """The wrong answers this step is computed from through steps left unanswered (the
@@ -521,16 +529,12 @@ class Judge:
     # -- a whole answers file
 
     def resolve(self, answers: Sequence[Answer], filename: str) -> list[tuple[str, Answer]]:
-        """Map each answer to its step id; unknown or repeated ids raise ScenarioError
-        (the first MAX_UNKNOWN_SHOWN unknown ids listed with suggestions, the rest counted)."""
-        problems, out, first, unknown = [], [], {}, 0
+        """Map each answer to its step id; unknown or repeated ids raise ScenarioError."""
+        problems, out, first = [], [], {}
         for a in answers:
             sid = self.ids.resolve(a.key)
-            if sid is None:
-                unknown += 1
-                if unknown > MAX_UNKNOWN_SHOWN:
-                    continue
-                close = self.ids.suggest(a.key)
+            if sid is None:  # suggestions only for the ids a message shows (100k would take minutes)
+                close = self.ids.suggest(a.key) if len(problems) < SHOWN_PROBLEMS else []
                 hint = (f"did you mean {_or(close)}?" if close else
                         "use step ids like net:h1, out:o1, dnet:o1, grad:w5, new:w5 "
                         "(see 'bpwalk export SCENARIO --format json')")
@@ -543,11 +547,6 @@ class Judge:
             else:
                 first[sid] = a.line
                 out.append((sid, a))
-        if unknown > MAX_UNKNOWN_SHOWN:
-            problems.append(Problem(filename, None, None,
-                                    f"and {unknown - MAX_UNKNOWN_SHOWN} more unknown step ids "
-                                    f"({unknown} in all); is this the answers file for "
-                                    f"{self.scenario.name}?"))
         if problems:
             raise ScenarioError(problems)
         return out

@@ -11,9 +11,10 @@ import io
 import json
 
 from bpwalk.engine import run
-from bpwalk.judge import MAX_UNKNOWN_SHOWN, at_decimals
+from bpwalk.judge import at_decimals
 from bpwalk.mistakes import Mistake
 from bpwalk.scenario import load, loads, resolve
+from bpwalk.scenario.errors import SHOWN_PROBLEMS
 from bpwalk.template import practice_text, redraw
 
 from .conftest import run_cli
@@ -40,19 +41,28 @@ def test_a_class_gets_one_row_per_file_and_the_exit_code_says_if_any_is_wrong(tm
     sign = values(sc, mistakes=[Mistake("sign", "grad:w6")])
     good = write(tmp_path / "ann.yaml", {k: at_decimals(v, 4) for k, v in right.items()})
     bad = write(tmp_path / "bob.yaml", {k: at_decimals(v, 6) for k, v in sign.items()})
-    blank = tmp_path / "cat.yaml"
-    blank.write_text("net:h1:\nout:h1:\n", encoding="utf-8")
-    result = run_cli("check", "mazur", good.name, bad.name, blank.name, cwd=tmp_path)
+    result = run_cli("check", "mazur", good.name, bad.name, cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert any("ann.yaml" in line and "39/39" in line and "all right" in line for line in lines)
     assert any("bob.yaml" in line and "grad:w6" in line and "sign" in line for line in lines)
-    assert any("cat.yaml" in line and "0/0" in line and "nothing answered" in line
-               for line in lines)
-    assert "1 of 3 files all right." in result.stdout
+    assert "1 of 2 files all right." in result.stdout
     assert max(map(len, lines)) <= 80
     only_good = run_cli("check", "mazur", good.name, good.name, cwd=tmp_path)
     assert only_good.returncode == 0
+
+
+def test_a_blank_file_in_a_class_is_an_input_error_and_the_others_are_marked(tmp_path):
+    sc = mazur()
+    good = write(tmp_path / "ann.yaml", {k: at_decimals(v, 4) for k, v in values(sc).items()})
+    blank = tmp_path / "cat.yaml"
+    blank.write_text("net:h1:\nout:h1:\n", encoding="utf-8")
+    result = run_cli("check", "mazur", good.name, blank.name, "--format", "csv", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == ("cat.yaml: no answer is filled in (2 blank ids); write the numbers "
+                             "you worked out after their ids, like 'net:h1: 0.3775'\n")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["file"], r["right"], r["answered"]) for r in rows] == [("ann.yaml", "39", "39")]
 
 
 def test_csv_is_a_gradebook(tmp_path):
@@ -120,9 +130,9 @@ def test_a_blank_template_says_nothing_was_answered(tmp_path):
     blank = tmp_path / "a.yaml"
     blank.write_text("net:h1:\nout:h1: ~\n", encoding="utf-8")
     result = run_cli("check", "mazur", str(blank))
-    assert result.returncode == 1
-    assert "Nothing answered: 2 steps left blank" in result.stdout
-    assert "0 of 0" not in result.stdout
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"{blank}: no answer is filled in (2 blank ids)" in result.stderr
+    assert "0 of 0" not in result.stderr
 
 
 def test_many_unknown_ids_are_summarised(tmp_path):
@@ -131,6 +141,5 @@ def test_many_unknown_ids_are_summarised(tmp_path):
     result = run_cli("check", "mazur", str(path))
     assert result.returncode == 2
     lines = result.stderr.splitlines()
-    assert len(lines) == MAX_UNKNOWN_SHOWN + 1
-    assert lines[-1].endswith(f"and {5000 - MAX_UNKNOWN_SHOWN} more unknown step ids (5000 in "
-                              "all); is this the answers file for mazur?")
+    assert len(lines) == SHOWN_PROBLEMS + 1
+    assert lines[-1] == f"{path}: ... and {5000 - SHOWN_PROBLEMS} more problems; fix these first"

@@ -46,3 +46,17 @@ def test_run_prints_the_loss_until_it_stopped_and_exits_2():
     assert result.stderr.rstrip().splitlines()[-1].startswith(f"{DIVERGES}: update 3: the loss")
     assert "Traceback" not in result.stderr
     assert max(len(line) for line in result.stderr.splitlines()[:-1]) <= 80
+
+
+def test_a_long_runs_history_says_which_updates_it_kept(monkeypatch):
+    """A run longer than MAX_HISTORY keeps every `stride`-th loss; a divergence keeps the
+    labels, so the loss table names the right updates."""
+    from bpwalk import engine
+
+    monkeypatch.setattr(engine, "MAX_HISTORY", 2)  # 10 updates: a stride of 5 (1, 2, 5)
+    with pytest.raises(EngineError) as e:
+        run(load(DIVERGES), iterations=10, show=set())
+    assert e.value.updates == [0, 5]  # the losses before updates 1 and 6
+    # the fixture's comment: the loss is 0.5 · 14161^k after k updates
+    assert [round(h / 0.5 / 14161 ** k, 6) for h, k in zip(e.value.history, [0, 5])] == [1, 1]
+    assert str(e.value).startswith("update 6: the loss E")

@@ -246,7 +246,7 @@ def test_a_step_reads_as_in_bpwalk_run(walk):
     rows = screen(walk, State(index=i), plain_console(80, 30))
     inner = plain_console(76, 30)  # the panel's inside: 80 columns less border and padding
     with inner.capture() as cap:
-        inner.print(StepBlock((walk.entries[i].step,), "unicode", 9))
+        inner.print(StepBlock((walk.entries[i].step,), walk.pen("unicode", 9)))
     block = [line.rstrip() for line in cap.get().splitlines()]
     shown = [r[2:-1].rstrip() for r in rows if r.startswith("│ ")]
     assert len(block) >= 4 and "(weights from before the update)" in block[-1]

@@ -672,7 +672,8 @@ def main() -> None:
         finally:
             sys.stdout.flush()  # a full disk shows here, while we can still say so
     except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted\n")
+        if sys.stderr is not None:
+            sys.stderr.write("\ninterrupted\n")
         sys.exit(130)
     except BrokenPipeError:
         # The reader went away (| head): not worth a traceback (Python's signal docs).

@@ -12,8 +12,6 @@ Nothing here computes a value of the walkthrough: numbers are only formatted.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from html import escape
 
 GREEK = dict(zip(
     ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -50,12 +48,35 @@ def number(value: float, decimals: int = 9, fixed: bool = False, keep_zeros: boo
 
 
 class Node:
-    """Base of every node; `prec` says how tightly it binds (parentheses go by it)."""
+    """Base of every node; `prec` says how tightly it binds (parentheses go by it).
+
+    A node's fields are its annotated attributes (with their defaults), as in a dataclass;
+    this base writes __init__, == and repr for them once. Not dataclasses: creating sixteen
+    of them cost a few milliseconds of every `bpwalk run`. Nodes are treated as immutable.
+    """
 
     prec = 9
+    _fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        own = tuple(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063 (only its own)
+        cls._fields = cls._fields + tuple(f for f in own if f not in cls._fields)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.__dict__.update(zip(self._fields, args), **kwargs)
+
+    def _key(self) -> tuple:
+        return (type(self), *(getattr(self, f) for f in self._fields))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self._fields)})"
 
 
-@dataclass(frozen=True)
 class Sym(Node):
     """A symbol: base (a word, a letter or a Greek letter's name), subscript, superscript.
 
@@ -72,7 +93,6 @@ class Sym(Node):
     sample: int | None = None
 
 
-@dataclass(frozen=True)
 class Num(Node):
     value: float
 
@@ -81,14 +101,12 @@ class _Quantity(Num):
     """A number that is a value of the trace (printed at the decimals shown)."""
 
 
-@dataclass(frozen=True)
 class Word(Node):
     """Upright text inside a formula ('if', 'otherwise')."""
 
     text: str
 
 
-@dataclass(frozen=True)
 class Val(Node):
     """A quantity of the trace: printed as its symbol, or as its number when substituted."""
 
@@ -96,7 +114,6 @@ class Val(Node):
     value: float
 
 
-@dataclass(frozen=True)
 class Add(Node):
     """A sum; a term that is a Neg is written with a minus: a − b."""
 
@@ -104,13 +121,11 @@ class Add(Node):
     prec = 1
 
 
-@dataclass(frozen=True)
 class Neg(Node):
     arg: Node
     prec = 2
 
 
-@dataclass(frozen=True)
 class Mul(Node):
     """A product; `dot=False` writes the factors side by side, out(1 − out)."""
 
@@ -119,21 +134,18 @@ class Mul(Node):
     prec = 3
 
 
-@dataclass(frozen=True)
 class Div(Node):
     num: Node
     den: Node
     prec = 3
 
 
-@dataclass(frozen=True)
 class Pow(Node):
     base: Node
     exp: Node
     prec = 5
 
 
-@dataclass(frozen=True)
 class Call(Node):
     """A named function applied to arguments: tanh(x), max(0, x), ln(x), exp."""
 
@@ -142,7 +154,6 @@ class Call(Node):
     prec = 6
 
 
-@dataclass(frozen=True)
 class Partial(Node):
     """∂top/∂bottom."""
 
@@ -151,7 +162,6 @@ class Partial(Node):
     prec = 4
 
 
-@dataclass(frozen=True)
 class BigSum(Node):
     """Σ over an index: Σ_k body."""
 
@@ -160,7 +170,6 @@ class BigSum(Node):
     prec = 1
 
 
-@dataclass(frozen=True)
 class Rel(Node):
     """A relation used as a condition: net > 0."""
 
@@ -170,7 +179,6 @@ class Rel(Node):
     prec = 0
 
 
-@dataclass(frozen=True)
 class Cases(Node):
     """A piecewise definition: ((value, condition), ...)."""
 
@@ -178,12 +186,18 @@ class Cases(Node):
     prec = 0
 
 
-@dataclass(frozen=True)
 class Seq(Node):
     """Several formulas side by side, separated by a word or a comma: 'a = b, then c'."""
 
     parts: tuple[Node, ...]
     sep: str = ", "
+    prec = 0
+
+
+class Substituted(Node):
+    """A formula with its numbers put in, inside a caption: out_j(1 − out_k) as 0.3(1 − 0.5)."""
+
+    tree: Node
     prec = 0
 
 
@@ -224,6 +238,9 @@ _REL = {
 _LATEX_FUNCS = {"tanh", "max", "ln", "exp", "log", "min"}
 
 
+_METHODS: dict[tuple[type, type], object] = {}
+
+
 class Printer:
     """Shared walk over the tree; each style overrides how the pieces are written."""
 
@@ -234,9 +251,13 @@ class Printer:
         self.numeric = numeric
         self.keep_zeros = keep_zeros
 
-    # the walk
+    # the walk: one method per node class, looked up once per (printer, node) class
     def __call__(self, node: Node) -> str:
-        return getattr(self, "p_" + type(node).__name__)(node)
+        key = (type(self), type(node))
+        method = _METHODS.get(key)
+        if method is None:
+            method = _METHODS[key] = getattr(type(self), "p_" + type(node).__name__)
+        return method(self, node)
 
     def wrap(self, node: Node, prec: int) -> str:
         """node printed, in parentheses when it binds less tightly than `prec` needs."""
@@ -252,6 +273,13 @@ class Printer:
 
     def p_Word(self, node: Word) -> str:
         return node.text
+
+    def p_Substituted(self, node: Substituted) -> str:
+        numeric, self.numeric = self.numeric, True
+        try:
+            return self(node.tree)
+        finally:
+            self.numeric = numeric
 
     def num_text(self, value: float, quantity: bool = False) -> str:
         """A constant of a formula (1, 2) as written; a quantity at the decimals shown,
@@ -464,7 +492,8 @@ class LatexPrinter(Printer):
         return f"\\text{{{node.text}}}"
 
     def p_Seq(self, node: Seq) -> str:
-        return f"\\text{{{node.sep}}}".join(self(p) for p in node.parts)
+        sep = node.sep if node.sep.strip() == "=" else f"\\text{{{node.sep}}}"
+        return sep.join(self(p) for p in node.parts)
 
 
 def _mathrm(name: str) -> str:
@@ -545,6 +574,11 @@ class MathMLPrinter(Printer):
         rows = "".join(f"<mtr><mtd>{self(v)}</mtd><mtd>{self(c)}</mtd></mtr>"
                        for v, c in node.rows)
         return f"<mrow><mo>{{</mo><mtable>{rows}</mtable></mrow>"
+
+
+def escape(text: str) -> str:
+    """Text made safe inside MathML (the html module would cost start-up time)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _mi(text: str) -> str:

@@ -29,6 +29,7 @@ from bpwalk.formulas import (
     Partial,
     Rel,
     Seq,
+    Substituted,
     Sym,
     Val,
     Word,
@@ -49,7 +50,7 @@ _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
 # ----------------------------------------------------------------------------- profiles
 
 
-@dataclass(frozen=True)
+@dataclass
 class Profile:
     """One textbook's notation. `sign` is the sign of the profile's error term relative to
     bpwalk's δ = ∂E/∂net (Han & Kamber's Err_j = −∂E/∂I_j has sign −1); `additive` writes
@@ -409,6 +410,23 @@ def jacobian_rule(p: Profile | str | None = None) -> Node:
                mul(p.sym("out", "j"), sub(KRONECKER, p.sym("out", "k")), dot=False))
 
 
+def jacobian_entries(step: Step, outs: dict[str, float], p: Profile | str | None = None
+                     ) -> list[Node]:
+    """The softmax Jacobian entries a delta uses, each derived with its numbers:
+    ∂out_j/∂net_k = out_j(δ_jk − out_k) = 0.30(0 − 0.48) = −0.143. `outs` holds the layer's
+    outputs by neuron; the entry's value is the engine's."""
+    p = profile(p)
+    entries = []
+    for term in step.terms:
+        jac = term[-1]
+        j, _, k = jac.ref.partition(":")[2].partition("@")[0].partition("/")
+        oj, ok = (Val(p.sym("out", n, step.sample), outs[n]) for n in (j, k))
+        tree = mul(oj, sub(1.0 if j == k else 0.0, ok), dot=False)
+        entries.append(Rel(node(jac.ref, p), "=",
+                           Seq((tree, Substituted(tree), quantity(jac.value)), " = ")))
+    return entries
+
+
 def update_caption(p: Profile | str | None = None) -> Node:
     """new = old − η·gradient (or the profile's additive form)."""
     p = profile(p)
@@ -421,7 +439,7 @@ def caption(tree: Node, style: str) -> str:
     return render(tree, style)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Pen:
     """What a view needs to write things down: a style, the decimals, a profile. Views hold
     one and ask it for symbols, numbers, formulas and rule captions."""

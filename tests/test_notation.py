@@ -302,6 +302,20 @@ def test_a_later_update_opens_with_its_parameters():
         pytest.fail("no parameter changed in update 1")
 
 
+def test_softmax_jacobian_entries_are_derived_with_their_numbers():
+    # ∂out_j/∂net_k = out_j(δ_jk − out_k); the entries' values are the engine's jac operands,
+    # checked here against the outputs: out_o1(1 − out_o1) and out_o2(0 − out_o1)
+    tr = trace_of("softmax")
+    o1, o2 = step(tr, "out:o1").value, step(tr, "out:o2").value
+    out = text(tr, phase="backward")
+    num = Pen("unicode").num
+    assert (f"∂out_o1/∂net_o1 = out_o1(1 − out_o1) = {num(o1)}(1 − {num(o1)}) = "
+            f"{num(o1 * (1 - o1))}") in out
+    assert f"∂out_o2/∂net_o1 = out_o2(0 − out_o1) = {num(o2)}(0 − {num(o1)}) = " in out
+    md = markdown.render(tr)
+    assert "\\mathrm{out}_{o2}\\left(0 - \\mathrm{out}_{o1}\\right) = " in md
+
+
 def test_the_quiz_prompt_does_not_give_the_answer_away():
     tr = trace_of("softmax")
     s = step(tr, "dnet:o1")

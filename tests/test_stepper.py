@@ -433,9 +433,15 @@ class Session:
         return _CSI.sub("", _MOVE.sub("\n", last))
 
     def press(self, *pressed: str) -> str:
-        for key in pressed:
+        # One key at a time, each after the redraw of the one before: keys that arrive
+        # together (a paste) are all read before a single redraw, so a burst would make the
+        # number of redraws depend on timing.
+        for key in pressed[:-1]:
             self.child.send(key)
-        return self.wait_for_screen(redraws=len(pressed))  # every key redraws once
+            self.child.expect(_STATUS)
+            self.raw += self.child.before + self.child.after
+        self.child.send(pressed[-1])
+        return self.wait_for_screen()
 
     def position(self) -> tuple[int, int]:
         k, n = _STATUS.findall(self.screen())[-1]

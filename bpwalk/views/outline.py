@@ -24,6 +24,7 @@ from bpwalk.notation import (
     backward_rule,
     forward_rule,
     hidden_rule,
+    jacobian_entries,
     jacobian_rule,
     loss_rule,
     node,
@@ -35,7 +36,7 @@ Part = str | Node  # words, or a formula
 Text = tuple[Part, ...]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Group:
     """Steps under one heading: where they are (sample, layer), whether they combine a
     batch, the rule the layer follows, notes, then the steps (formula → numbers → result)."""
@@ -48,7 +49,7 @@ class Group:
     steps: tuple[Step, ...]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Phase:
     name: str  # forward, loss, backward, update
     title: str
@@ -57,7 +58,7 @@ class Phase:
     after: tuple[Text, ...]  # notes after the steps (biases that are not updated)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Update:
     number: int
     samples: tuple[int, ...]
@@ -120,7 +121,11 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         if sc.layers[layer - 1].activation == "softmax":
             every = " is 1 when j = k, else 0), so each error term sums over every output"
             notes.append(("softmax: ", jacobian_rule(p), " (", KRONECKER, every,
-                          " (the Jacobian)."))
+                          " (the Jacobian). Its entries:"))
+            outs = {s.subject: s.value for s in it.steps
+                    if s.kind == "out" and s.layer == layer and s.sample == first.sample}
+            notes += [(e,) for s in steps if s.kind == "dnet" and s.fn == "softmax"
+                      for e in jacobian_entries(s, outs, p)]
     return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps))
 
 

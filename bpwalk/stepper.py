@@ -55,18 +55,20 @@ class Walk:
     pass_starts: tuple[int, ...]  # indexes where a new (update, phase) run begins
     trace: Trace
     notation: str | None = None  # the profile the steps are written in (None: mazur)
+    keep_zeros: bool = False  # --decimals D given: 0.0310, as in ``bpwalk run``
 
     def pen(self, style: str, decimals: int) -> Pen:
-        return Pen(style, decimals, profile(self.notation))
+        return Pen(style, decimals, profile(self.notation), self.keep_zeros)
 
     @classmethod
-    def of(cls, trace: Trace, phase: str | None = None, notation: str | None = None) -> Walk:
+    def of(cls, trace: Trace, phase: str | None = None, notation: str | None = None,
+           keep_zeros: bool = False) -> Walk:
         """The walk over every explained step, or over one phase of each update."""
         entries = tuple(Entry(it.number, s) for it in trace.iterations for s in it.steps
                         if phase is None or s.phase == phase)
         starts = tuple(i for i, e in enumerate(entries)
                        if i == 0 or _pass_of(entries[i - 1]) != _pass_of(e))
-        return cls(entries, starts, trace, notation)
+        return cls(entries, starts, trace, notation, keep_zeros)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -580,9 +582,9 @@ def not_a_terminal() -> str | None:
 
 
 def run(trace: Trace, style: str = "unicode", decimals: int = 9, phase: str | None = None,
-        no_color: bool = False, notation: str | None = None) -> int:
+        no_color: bool = False, notation: str | None = None, keep_zeros: bool = False) -> int:
     """Step through `trace` on this terminal; the exit code (0 quit, 130 Ctrl-C)."""
-    walk = Walk.of(trace, phase, notation)
+    walk = Walk.of(trace, phase, notation, keep_zeros)
     if not walk.entries:
         return 0
     code, _ = interact(State(), lambda st, key: press(st, key, walk),

@@ -31,6 +31,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bpwalk.formulas import render
 from bpwalk.notation import Pen, Profile, aliases, number, profile
 from bpwalk.notation import spelling as _normal
 from bpwalk.trace import PHASE_TITLES, Step, Trace
@@ -58,7 +59,7 @@ class Walk:
     keep_zeros: bool = False  # --decimals D given: 0.0310, as in ``bpwalk run``
 
     def pen(self, style: str, decimals: int) -> Pen:
-        return Pen(style, decimals, profile(self.notation), self.keep_zeros)
+        return Pen(style, decimals, profile(self.notation, self.trace.scenario), self.keep_zeros)
 
     @classmethod
     def of(cls, trace: Trace, phase: str | None = None, notation: str | None = None,
@@ -91,7 +92,7 @@ class Walk:
         here = self.entries[index].iteration
         order = [i for i, e in enumerate(self.entries) if e.iteration == here]
         order += [i for i, e in enumerate(self.entries) if e.iteration != here]
-        p = profile(self.notation)
+        p = profile(self.notation, self.trace.scenario)
         for rank in range(3):
             for i in order:
                 if wanted in _spellings(self.entries[i].step, rank, p):
@@ -115,8 +116,10 @@ def _pass_of(entry: Entry) -> tuple[int, str]:
 def _spellings(step: Step, rank: int, p: Profile) -> set[str]:
     """The names of a step, best first: 0 its id and aliases, 1 the id without its sample,
     2 what it is about (w5, h1)."""
-    if rank == 2:
-        return {_normal(step.subject)}
+    if rank == 2:  # w5, or its layer-indexed name under nielsen or ng: w^3_11
+        layered = p.places.get(step.subject, ("neuron",))[0] != "neuron"
+        return {_normal(step.subject)} | ({_normal(render(p.param(step.subject), "ascii"))}
+                                          if layered else set())
     sid = step.id if rank == 0 else step.id.partition("@")[0]
     return {_normal(a) for a in (sid, *aliases(sid, p))}
 

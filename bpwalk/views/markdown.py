@@ -33,7 +33,8 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
            notation: str | None = None, keep_zeros: bool = False) -> str:
     """The whole document as Markdown text (ends with one newline), in the notation of the
     profile called `notation` (None: mazur)."""
-    doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation), keep_zeros))
+    doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation, trace.scenario),
+                                            keep_zeros))
     doc.heading()
     doc.network()
     for up in outline.updates(trace, doc.pen.profile):

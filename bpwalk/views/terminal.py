@@ -79,7 +79,8 @@ class Walkthrough:
     keep_zeros: bool = False  # --decimals given: trailing zeros kept
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        pen = Pen(self.style, self.decimals, profile(self.notation), self.keep_zeros)
+        pen = Pen(self.style, self.decimals, profile(self.notation, self.trace.scenario),
+                  self.keep_zeros)
         yield from heading(self.trace, pen)
         yield Text()
         yield network_table(self.trace, pen)

@@ -381,3 +381,24 @@ def test_markdown_in_every_profile_passes_the_latex_check():
     tr = trace_of("softmax")
     docs = {f"{p}.md": markdown.render(tr, notation=p) for p in PROFILES}
     assert latex_check.check_documents(docs) == []
+
+
+def test_the_outline_holds_the_whole_documents_data():
+    # Mazur's post: w5 = 0.40 connects h1 -> o1 and becomes 0.35891648; the shared bias b1
+    # (0.35) feeds h1 and h2 and is not updated; the one sample is i1 = 0.05, i2 = 0.10 with
+    # targets 0.01, 0.99.
+    from bpwalk.views import outline
+
+    tr = trace_of("mazur")
+    doc = outline.document(tr, profile("mazur"))
+    by = {c.name: c for c in doc.params}
+    assert [c.name for c in doc.params] == list(tr.scenario.param_names)
+    w5 = by["w5"]
+    assert (w5.layer, w5.source, w5.targets, w5.before) == (1, "h1", ("o1",), 0.4)
+    assert round(w5.after, 8) == 0.35891648 and w5.change == w5.after - w5.before
+    assert (by["b1"].source, by["b1"].targets, by["b1"].change) == (None, ("h1", "h2"), 0)
+    assert [(s.number, s.inputs, s.targets) for s in doc.samples] == [
+        (1, (("i1", 0.05), ("i2", 0.1)), (("o1", 0.01), ("o2", 0.99)))]
+    assert [u.number for u in doc.updates] == [1]
+    assert [ph.name for ph in outline.document(tr, profile("mazur"), ["loss"]).updates[0].phases
+            ] == ["loss"]

@@ -35,11 +35,12 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     profile called `notation` (None: mazur)."""
     doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation, trace.scenario),
                                             keep_zeros))
+    content = outline.document(trace, doc.pen.profile)
     doc.heading()
-    doc.network()
-    for up in outline.updates(trace, doc.pen.profile):
+    doc.network(content)
+    for up in content.updates:
         doc.iteration(up)
-    doc.summary()
+    doc.summary(content.params)
     doc.loss_table()
     return "\n".join(doc.lines).rstrip("\n") + "\n"
 
@@ -168,25 +169,23 @@ class _Doc:
 
     # -- the network: parameters and data (the given numbers, shown in a worksheet too)
 
-    def network(self) -> None:
-        sc = self.sc
+    def network(self, content: outline.Document) -> None:
         self.add("## The network", "", "### Parameters", "")
         rows = []
-        for c in sc.connections:
-            rows.append([code(f"param:{c.param}"), self.sym(f"param:{c.param}"),
+        for c in content.params:
+            rows.append([code(f"param:{c.name}"), self.sym(f"param:{c.name}"),
                          "1 (bias)" if c.source is None else code(c.source),
-                         ", ".join(code(n) for n in c.targets),
-                         self.num(self.trace.params_first[c.param])])
+                         ", ".join(code(n) for n in c.targets), self.num(c.before)])
         self.add(*table(["Id", "Parameter", "From", "To", "Value"], rows))
         self.add("### Data", "")
-        many = len(sc.x) > 1
+        many = len(content.samples) > 1
         rows = []
-        for s, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), start=1):
-            sfx = f"@{s}" if many else ""
+        for sample in content.samples:
+            sfx = f"@{sample.number}" if many else ""
             rows += [[code(f"in:{n}{sfx}"), self.sym(f"in:{n}{sfx}"), self.num(v)]
-                     for n, v in zip(sc.inputs, x)]
+                     for n, v in sample.inputs]
             rows += [[code(f"target:{n}{sfx}"), self.sym(f"target:{n}{sfx}"), self.num(v)]
-                     for n, v in zip(sc.outputs, t)]
+                     for n, v in sample.targets]
         self.add(*table(["Id", "Quantity", "Value"], rows))
 
     # -- one update
@@ -269,17 +268,17 @@ class _Doc:
 
     # -- summary and loss history
 
-    def summary(self) -> None:
+    def summary(self, params: Iterable[outline.Param]) -> None:
         tr = self.trace
         self.add("## Summary", "")
         if tr.round_to is not None and not self.blanks:
             self.add(f"Values as carried by the rounded calculation ({tr.round_to} decimals).", "")
         n = tr.total_iterations
         after = f"After {_plural(n, 'update')}"
-        rows = [[code(f"param:{p}"), self.sym(f"param:{p}"), self.num(v),
-                 "" if self.blanks else self.num(tr.params_final[p]),
-                 "" if self.blanks else self.num(tr.param_change[p])]
-                for p, v in tr.params_first.items()]
+        rows = [[code(f"param:{c.name}"), self.sym(f"param:{c.name}"), self.num(c.before),
+                 "" if self.blanks else self.num(c.after),
+                 "" if self.blanks else self.num(c.change)]
+                for c in params]
         self.add(*table(["Id", "Parameter", "Before", after, "Change"], rows))
         if self.blanks:  # the worksheet asks for the loss its update computes, no more
             loss_rows = [["Before the first update", ""]]

@@ -67,6 +67,50 @@ class Update:
     phases: tuple[Phase, ...]
 
 
+@dataclass
+class Param:
+    """One parameter: what it connects (the network table) and its values (the summary)."""
+
+    name: str  # w5; its id is param:w5
+    layer: int  # 0-based index of the layer it feeds: the network table's sections
+    source: str | None  # the input (layer 0) or the neuron whose output it carries; None: a bias
+    targets: tuple[str, ...]  # the neurons it feeds
+    before: float  # at the start of the run
+    after: float  # after the last update
+    change: float
+
+
+@dataclass
+class Sample:
+    """One sample of the data: its inputs and targets by name."""
+
+    number: int  # 1-based
+    inputs: tuple[tuple[str, float], ...]
+    targets: tuple[tuple[str, float], ...]
+
+
+@dataclass
+class Document:
+    """The worked solution's content as data, in order: the network's parameters and the
+    data (the given numbers), the explained updates, then each parameter's change (in
+    `params`). Views lay it out; none reads the scenario's tables itself."""
+
+    params: tuple[Param, ...]
+    samples: tuple[Sample, ...]
+    updates: list[Update]
+
+
+def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Document:
+    """The outline of the whole document, with the phases asked for in each update."""
+    sc = trace.scenario
+    params = tuple(Param(c.param, c.layer, c.source, c.targets, trace.params_first[c.param],
+                         trace.params_final[c.param], trace.param_change[c.param])
+                   for c in sc.connections)
+    samples = tuple(Sample(k, tuple(zip(sc.inputs, x)), tuple(zip(sc.outputs, t)))
+                    for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1))
+    return Document(params, samples, updates(trace, p, phases))
+
+
 def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> list[Update]:
     """The outline of every explained update, with the phases asked for."""
     wanted = tuple(phases)

@@ -81,18 +81,19 @@ class Walkthrough:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         pen = Pen(self.style, self.decimals, profile(self.notation, self.trace.scenario),
                   self.keep_zeros)
+        phases = PHASES if self.phase is None else (self.phase,)
+        doc = outline.document(self.trace, pen.profile, phases)
         yield from heading(self.trace, pen)
         yield Text()
-        yield network_table(self.trace, pen)
+        yield network_table(doc.params, pen)
         yield Text()
-        yield from data_table(console, options, self.trace, pen)
-        phases = PHASES if self.phase is None else (self.phase,)
-        for up in outline.updates(self.trace, pen.profile, phases):
-            yield from iteration(self.trace, up, pen)
+        yield from data_table(console, options, doc.samples, pen)
+        for up in doc.updates:
+            yield from iteration(self.trace, doc, up, pen)
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
             yield from loss_history(self.trace, options.max_width, pen)
         if self.phase in (None, "update"):
-            yield from summary(console, options, self.trace, pen)
+            yield from summary(console, options, self.trace, doc.params, pen)
 
 
 # ----------------------------------------------------------------------------- small pieces
@@ -172,40 +173,37 @@ def heading(trace: Trace, pen: Pen) -> Iterator[RenderableType]:
 # ----------------------------------------------------------------------------- network
 
 
-def network_table(trace: Trace, pen: Pen, params: dict[str, float] | None = None,
-                  title: str = "Network") -> Table:
-    """Every parameter: name, what it connects, value (at the start unless `params`)."""
-    sc = trace.scenario
+def network_table(params: Iterable[outline.Param], pen: Pen,
+                  values: dict[str, float] | None = None, title: str = "Network") -> Table:
+    """Every parameter: name, what it connects, value (at the start unless `values`)."""
     style = pen.style
-    params = trace.params_first if params is None else params
     arrow = _arrow(style)
     table = Table(title=title, title_justify="left", title_style=HEADING, box=_box(style))
     table.add_column("parameter", no_wrap=True)
     table.add_column(f"from {arrow} to", overflow="fold")
     table.add_column("value", justify="right", no_wrap=True)
     layer = 0
-    for c in sc.connections:
+    for c in params:
         if c.layer != layer:
             table.add_section()
             layer = c.layer
         # inputs are written as in the formulas (i₁); neurons by name, as in net_h1
         source = ("bias" if c.source is None else
                   pen.sym("in:" + c.source) if c.layer == 0 else c.source)
-        table.add_row(pen.sym("param:" + c.param),
+        table.add_row(pen.sym("param:" + c.name),
                       f"{source} {arrow} {', '.join(c.targets)}",
-                      pen.num(params[c.param]))
+                      pen.num(c.before if values is None else values[c.name]))
     return table
 
 
-def data_table(console: Console, options: ConsoleOptions, trace: Trace, pen: Pen
-               ) -> Iterator[RenderableType]:
+def data_table(console: Console, options: ConsoleOptions, samples: tuple[outline.Sample, ...],
+               pen: Pen) -> Iterator[RenderableType]:
     """Inputs and targets: one column per value if that fits, else one cell per sample."""
-    sc = trace.scenario
     style = pen.style
-    names = [pen.sym("in:" + n) for n in sc.inputs]
-    outs = [pen.sym("target:" + n) for n in sc.outputs]
-    rows = [([pen.num(v) for v in x], [pen.num(v) for v in t])
-            for x, t in zip(sc.x.tolist(), sc.targets.tolist())]
+    names = [pen.sym("in:" + n) for n, _ in samples[0].inputs]
+    outs = [pen.sym("target:" + n) for n, _ in samples[0].targets]
+    rows = [([pen.num(v) for _, v in s.inputs], [pen.num(v) for _, v in s.targets])
+            for s in samples]
     wide = Table(title="Inputs and targets", title_justify="left", title_style=HEADING,
                  box=_box(style))
     wide.add_column("sample", no_wrap=True, justify="right")
@@ -346,7 +344,8 @@ def _step_rows(step: Step, pen: Pen, ask: bool = False) -> list[tuple[str | None
 # ----------------------------------------------------------------------------- one update
 
 
-def iteration(trace: Trace, up: Update, pen: Pen) -> Iterator[RenderableType]:
+def iteration(trace: Trace, doc: outline.Document, up: Update, pen: Pen
+              ) -> Iterator[RenderableType]:
     n = trace.total_iterations
     title = f"Update {up.number} of {n}" if n > 1 else f"Update {up.number}"
     if len(trace.scenario.x) > 1:
@@ -355,13 +354,14 @@ def iteration(trace: Trace, up: Update, pen: Pen) -> Iterator[RenderableType]:
     yield _rule(title, pen.style)
     if up.params is not None:  # the weights this update starts from are not the table's
         yield Text()
-        yield network_table(trace, pen, up.params, f"Parameters at the start of update {up.number}")
+        yield network_table(doc.params, pen, up.params,
+                            f"Parameters at the start of update {up.number}")
     for phase in up.phases:
         yield Text()
         yield Text(phase.title, style=HEADING)
         if phase.rule:
             yield Text(_write(phase.rule, pen), style=DIM)
-        yield from _groups(trace, phase, pen)
+        yield from _groups(trace, doc, phase, pen)
         for note in phase.after:
             yield _note(_write(note, pen))
 
@@ -371,7 +371,7 @@ def _write(parts, pen: Pen) -> str:
     return "".join(p if isinstance(p, str) else pen.write(p) for p in parts)
 
 
-def _groups(trace: Trace, phase: Phase, pen: Pen) -> RenderResult:
+def _groups(trace: Trace, doc: outline.Document, phase: Phase, pen: Pen) -> RenderResult:
     sample = None
     combined = False
     for g in phase.groups:
@@ -380,7 +380,7 @@ def _groups(trace: Trace, phase: Phase, pen: Pen) -> RenderResult:
             yield _sub(f"Gradients of the batch: the {how} of the per-sample gradients")
         combined = combined or g.batch
         if g.sample is not None and g.sample != sample:
-            yield (_sample_heading(trace, g.sample, pen) if phase.name == "forward"
+            yield (_sample_heading(doc.samples[g.sample - 1], pen) if phase.name == "forward"
                    else _sub(f"Sample {g.sample}"))
         elif g.batch and phase.name == "loss":
             yield _sub(f"The batch: the {trace.scenario.reduction} of the samples' losses")
@@ -396,11 +396,9 @@ def _groups(trace: Trace, phase: Phase, pen: Pen) -> RenderResult:
             yield Text()
 
 
-def _sample_heading(trace: Trace, sample: int, pen: Pen) -> Text:
-    sc = trace.scenario
-    x = ", ".join(f"{pen.sym('in:' + n)} = {pen.num(v)}"
-                  for n, v in zip(sc.inputs, sc.x[sample - 1].tolist()))
-    return _sub(f"Sample {sample} ({x})")
+def _sample_heading(sample: outline.Sample, pen: Pen) -> Text:
+    x = ", ".join(f"{pen.sym('in:' + n)} = {pen.num(v)}" for n, v in sample.inputs)
+    return _sub(f"Sample {sample.number} ({x})")
 
 
 # ----------------------------------------------------------------------------- many updates
@@ -471,17 +469,15 @@ def curve(history: list[float], width: int, pen: Pen, updates: int | None = None
 # ----------------------------------------------------------------------------- summary
 
 
-def summary(console: Console, options: ConsoleOptions, trace: Trace, pen: Pen
-            ) -> RenderResult:
-    sc = trace.scenario
+def summary(console: Console, options: ConsoleOptions, trace: Trace,
+            params: Iterable[outline.Param], pen: Pen) -> RenderResult:
     style = pen.style
     arrow = _arrow(style)
     n = trace.total_iterations
     yield Text()
     yield _rule(f"Summary after {_plural(n, 'update')}", style)
-    rows = [(pen.sym("param:" + name), pen.num(trace.params_first[name]),
-             pen.num(trace.params_final[name]), pen.num(trace.param_change[name]))
-            for name in sc.param_names]
+    rows = [(pen.sym("param:" + c.name), pen.num(c.before), pen.num(c.after),
+             pen.num(c.change)) for c in params]
     table = Table(box=_box(style))
     table.add_column("parameter", no_wrap=True)
     table.add_column("before", justify="right", no_wrap=True)

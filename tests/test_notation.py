@@ -400,5 +400,10 @@ def test_the_outline_holds_the_whole_documents_data():
     assert [(s.number, s.inputs, s.targets) for s in doc.samples] == [
         (1, (("i1", 0.05), ("i2", 0.1)), (("o1", 0.01), ("o2", 0.99)))]
     assert [u.number for u in doc.updates] == [1]
+    h = doc.heading  # Mazur's 2-2-2 sigmoid net, η = 0.5, biases not updated in the post
+    assert (h.shape, h.learning_rate, h.biases, h.samples, h.shown) == ("2-2-2", 0.5, "fixed",
+                                                                          1, (1,))
+    assert [(lay.neurons, lay.output) for lay in h.layers] == [(("h1", "h2"), False),
+                                                             (("o1", "o2"), True)]
     assert [ph.name for ph in outline.document(tr, profile("mazur"), ["loss"]).updates[0].phases
             ] == ["loss"]

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bpwalk.notation import Formula, Pen, loss_rule, number, profile
+from bpwalk.notation import Formula, Pen, number, profile
 from bpwalk.trace import Step, Trace
 from bpwalk.views import outline
 from bpwalk.views.outline import Group, Update
@@ -36,7 +36,7 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation, trace.scenario),
                                             keep_zeros))
     content = outline.document(trace, doc.pen.profile)
-    doc.heading()
+    doc.heading(content.heading)
     doc.network(content)
     for up in content.updates:
         doc.iteration(up)
@@ -94,7 +94,6 @@ class _Doc:
 
     def __post_init__(self) -> None:
         self.lines: list[str] = []
-        self.sc = self.trace.scenario
         # Drift columns only in a solution of a rounded trace; a worksheet has no values.
         self.rounded = self.trace.round_to is not None and not self.blanks
         self.batch = False  # the current update has several samples
@@ -118,36 +117,36 @@ class _Doc:
 
     # -- heading
 
-    def heading(self) -> None:
-        sc = self.sc
-        title = sc.title or sc.name
-        self.add(f"# {'Worksheet: ' if self.blanks else ''}{text(title)}", "")
-        if sc.description:
-            self.add(text(sc.description), "")
+    def heading(self, h: outline.Heading) -> None:
+        self.layers = h.layers
+        self.outputs = h.layers[-1].neurons
+        self.add(f"# {'Worksheet: ' if self.blanks else ''}{text(h.title)}", "")
+        if h.description:
+            self.add(text(h.description), "")
         rows = []
-        if sc.source:
-            rows.append(["Source", text(sc.source)])
-        rows.append(["Network", self._shape()])
+        if h.source:
+            rows.append(["Source", text(h.source)])
+        rows.append(["Network", _shape(h)])
         rows.append(["Activations", "; ".join(
-            f"layer {i + 1}: {lay.activation}"
+            f"layer {lay.number}: {lay.activation}"
             + (f" (slope {self.num(lay.slope)})" if lay.activation == "leaky_relu" else "")
-            for i, lay in enumerate(sc.layers))])
-        rows.append(["Loss", f"{code(sc.loss)}: {math(self.pen.write(self._loss_rule()))}"])
-        if len(sc.x) > 1:
-            how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
-            rows.append(["Batch", (f"{_plural(len(sc.x), 'sample')}, {how}; the batch's loss "
-                                   f"is the {sc.reduction} of its samples' losses")])
-        rows.append(["Learning rate", math(f"{self.pen.sym('lr')} = {self.num(sc.learning_rate)}")])
-        rows.append(["Biases", "none" if not outline.has_biases(self.trace) else "updated" if sc.update_biases
-                     else "not updated (`update_biases: false`)"])
+            for lay in h.layers)])
+        rows.append(["Loss", f"{code(h.loss)}: {math(self.pen.write(h.loss_rule))}"])
+        if h.samples > 1:
+            how = "full batch" if h.batch is None else f"batches of {h.batch}"
+            rows.append(["Batch", (f"{_plural(h.samples, 'sample')}, {how}; the batch's loss "
+                                   f"is the {h.reduction} of its samples' losses")])
+        rows.append(["Learning rate", math(f"{self.pen.sym('lr')} = {self.num(h.learning_rate)}")])
+        rows.append(["Biases", {"fixed": "not updated (`update_biases: false`)"}.get(h.biases,
+                                                                                     h.biases)])
         if self.pen.profile.name != "mazur":
             p = self.pen.profile
             rows.append(["Notation", f"{code(p.name)}: {text(p.source)}"])
-        shown = ", ".join(str(it.number) for it in self.trace.iterations)
-        rows.append(["Updates", f"{self.trace.total_iterations} (worked out below: {shown})"])
+        shown = ", ".join(map(str, h.shown))
+        rows.append(["Updates", f"{h.updates} (worked out below: {shown})"])
         self.add(*table(["Scenario", ""], rows))
-        if self.trace.round_to is not None and not self.blanks:
-            d = self.trace.round_to
+        if h.round_to is not None and not self.blanks:
+            d = h.round_to
             self.add(f"> **Rounded to {d} decimals.** Every result below was rounded to {d} "
                      "decimals (half up) as soon as it was computed, and the rounded value was "
                      "used in every later step, as in a hand calculation. The *full precision* "
@@ -157,15 +156,6 @@ class _Doc:
             self.add("> Fill in every blank. The given numbers (inputs, targets, parameters, "
                      "learning rate) are in the tables; each result has its id, the key to "
                      "use in an answers file for `bpwalk check`.", "")
-
-    def _loss_rule(self):
-        return loss_rule(self.sc.loss, self.pen.profile)
-
-    def _shape(self) -> str:
-        sc = self.sc
-        parts = [f"inputs {_names(sc.inputs)}"]
-        parts += [f"layer {i + 1} {_names(lay.neurons)}" for i, lay in enumerate(sc.layers)]
-        return sc.shape + ": " + "; ".join(parts)
 
     # -- the network: parameters and data (the given numbers, shown in a worksheet too)
 
@@ -252,14 +242,13 @@ class _Doc:
         return row
 
     def _group_title(self, phase: str, g: Group) -> str:
-        sc = self.sc
         where = ""
         if g.layer is not None:
-            lay = sc.layers[g.layer - 1]
-            role = "output layer" if g.layer == len(sc.layers) else "hidden layer"
+            lay = self.layers[g.layer - 1]
+            role = "output layer" if lay.output else "hidden layer"
             where = f"Layer {g.layer} ({role}): {_names(lay.neurons)}"
         if phase == "loss":
-            where = "Outputs " + _names(sc.outputs)
+            where = "Outputs " + _names(self.outputs)
         if g.sample is not None:
             return f"Sample {g.sample}: {where}" if where else f"Sample {g.sample}"
         if self.batch and phase in ("loss", "backward"):
@@ -302,6 +291,12 @@ class _Doc:
             if loss is not None:  # a run past engine.MAX_HISTORY keeps some losses only
                 rows.append([label + mark, self.result_num(loss)])
         self.add(*table(["When", self.sym("loss")], rows))
+
+
+def _shape(h: outline.Heading) -> str:
+    parts = [f"inputs {_names(h.inputs)}"]
+    parts += [f"layer {lay.number} {_names(lay.neurons)}" for lay in h.layers]
+    return h.shape + ": " + "; ".join(parts)
 
 
 def _names(names: Iterable[str]) -> str:

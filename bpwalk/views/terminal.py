@@ -31,7 +31,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from bpwalk.notation import Pen, loss_rule, profile
+from bpwalk.notation import Pen, profile
 from bpwalk.trace import PHASES, Step, Trace
 from bpwalk.views import outline
 from bpwalk.views.outline import Phase, Update
@@ -83,13 +83,13 @@ class Walkthrough:
                   self.keep_zeros)
         phases = PHASES if self.phase is None else (self.phase,)
         doc = outline.document(self.trace, pen.profile, phases)
-        yield from heading(self.trace, pen)
+        yield from heading(doc.heading, pen)
         yield Text()
         yield network_table(doc.params, pen)
         yield Text()
         yield from data_table(console, options, doc.samples, pen)
         for up in doc.updates:
-            yield from iteration(self.trace, doc, up, pen)
+            yield from iteration(doc, up, pen)
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
             yield from loss_history(self.trace, options.max_width, pen)
         if self.phase in (None, "update"):
@@ -124,48 +124,44 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def _layer_name(trace: Trace, layer: int) -> str:
-    sc = trace.scenario
-    lay = sc.layers[layer - 1]
-    kind = "output layer" if layer == len(sc.layers) else "hidden layer"
-    return f"Layer {layer}, {kind}: {', '.join(lay.neurons)} ({lay.activation})"
+def _layer_name(lay: outline.Layer) -> str:
+    kind = "output layer" if lay.output else "hidden layer"
+    return f"Layer {lay.number}, {kind}: {', '.join(lay.neurons)} ({lay.activation})"
 
 
 # ----------------------------------------------------------------------------- heading
 
 
-def heading(trace: Trace, pen: Pen) -> Iterator[RenderableType]:
-    sc = trace.scenario
-    yield Text(sc.title or sc.name, style=TITLE)
-    if sc.source:
-        yield Text(f"Source: {sc.source}")
-    acts = ", ".join(f"layer {i} {lay.activation}" for i, lay in enumerate(sc.layers, 1))
+def heading(h: outline.Heading, pen: Pen) -> Iterator[RenderableType]:
+    yield Text(h.title, style=TITLE)
+    if h.source:
+        yield Text(f"Source: {h.source}")
+    acts = ", ".join(f"layer {lay.number} {lay.activation}" for lay in h.layers)
     lines = [
-        ("Network", f"{sc.shape} ({acts})"),
-        ("Loss", f"{pen.write(loss_rule(sc.loss, pen.profile))}  ({sc.loss})"),
-        ("Learning rate", f"{pen.sym('lr')} = {pen.num(sc.learning_rate)}"),
-        ("Biases", "none" if not outline.has_biases(trace) else
-         "updated" if sc.update_biases else "fixed (update_biases: false)"),
+        ("Network", f"{h.shape} ({acts})"),
+        ("Loss", f"{pen.write(h.loss_rule)}  ({h.loss})"),
+        ("Learning rate", f"{pen.sym('lr')} = {pen.num(h.learning_rate)}"),
+        ("Biases", {"fixed": "fixed (update_biases: false)"}.get(h.biases, h.biases)),
     ]
     if pen.profile.name != "mazur":
         lines.append(("Notation", f"{pen.profile.name}: {pen.profile.source}"))
-    n = len(sc.x)
+    n = h.samples
     if n > 1:
-        per = "full batch" if sc.batch is None else f"batches of {sc.batch}"
-        data = f"{_plural(n, 'sample')}, {per}, E is the {sc.reduction} of the samples' losses"
+        per = "full batch" if h.batch is None else f"batches of {h.batch}"
+        data = f"{_plural(n, 'sample')}, {per}, E is the {h.reduction} of the samples' losses"
         lines.append(("Data", data))
-    if sc.init:  # starting values drawn by init: say which, and how to draw them again
-        drawn = ", ".join(pen.sym("param:" + n) for n in sc.init["drawn"])
-        how = f"init ({sc.init['scheme']}, seed {sc.init['seed']})"
+    if h.init:  # starting values drawn by init: say which, and how to draw them again
+        drawn = ", ".join(pen.sym("param:" + n) for n in h.drawn)
+        how = f"init ({h.init[0]}, seed {h.init[1]})"
         lines.append(("Drawn", f"{drawn} by {how}; values in the network table"))
-    its = _plural(trace.total_iterations, "update")
-    shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
+    its = _plural(h.updates, "update")
+    shown = ", ".join(map(str, h.shown)) or "none"
     lines.append(("Updates", f"{its}; explained in full: {shown}"))
     pad = max(len(label) for label, _ in lines) + 2
     for label, text in lines:
         yield Text.assemble((f"{label}:".ljust(pad), DIM), text)
-    if trace.round_to is not None:
-        yield _note(f"Values are rounded to {trace.round_to} decimals as soon as they are "
+    if h.round_to is not None:
+        yield _note(f"Values are rounded to {h.round_to} decimals as soon as they are "
                     "computed, and the rounded value is carried forward, as a hand calculation "
                     "would.")
 
@@ -344,11 +340,10 @@ def _step_rows(step: Step, pen: Pen, ask: bool = False) -> list[tuple[str | None
 # ----------------------------------------------------------------------------- one update
 
 
-def iteration(trace: Trace, doc: outline.Document, up: Update, pen: Pen
-              ) -> Iterator[RenderableType]:
-    n = trace.total_iterations
+def iteration(doc: outline.Document, up: Update, pen: Pen) -> Iterator[RenderableType]:
+    n = doc.heading.updates
     title = f"Update {up.number} of {n}" if n > 1 else f"Update {up.number}"
-    if len(trace.scenario.x) > 1:
+    if doc.heading.samples > 1:
         title += f" (sample{'s' * (len(up.samples) != 1)} {', '.join(map(str, up.samples))})"
     yield Text()
     yield _rule(title, pen.style)
@@ -361,7 +356,7 @@ def iteration(trace: Trace, doc: outline.Document, up: Update, pen: Pen
         yield Text(phase.title, style=HEADING)
         if phase.rule:
             yield Text(_write(phase.rule, pen), style=DIM)
-        yield from _groups(trace, doc, phase, pen)
+        yield from _groups(doc, phase, pen)
         for note in phase.after:
             yield _note(_write(note, pen))
 
@@ -371,22 +366,22 @@ def _write(parts, pen: Pen) -> str:
     return "".join(p if isinstance(p, str) else pen.write(p) for p in parts)
 
 
-def _groups(trace: Trace, doc: outline.Document, phase: Phase, pen: Pen) -> RenderResult:
+def _groups(doc: outline.Document, phase: Phase, pen: Pen) -> RenderResult:
     sample = None
     combined = False
     for g in phase.groups:
         if g.batch and not combined and phase.name == "backward":
-            how = "mean" if trace.scenario.reduction == "mean" else "sum"
+            how = "mean" if doc.heading.reduction == "mean" else "sum"
             yield _sub(f"Gradients of the batch: the {how} of the per-sample gradients")
         combined = combined or g.batch
         if g.sample is not None and g.sample != sample:
             yield (_sample_heading(doc.samples[g.sample - 1], pen) if phase.name == "forward"
                    else _sub(f"Sample {g.sample}"))
         elif g.batch and phase.name == "loss":
-            yield _sub(f"The batch: the {trace.scenario.reduction} of the samples' losses")
+            yield _sub(f"The batch: the {doc.heading.reduction} of the samples' losses")
         sample = g.sample
         if g.layer is not None and not g.batch:
-            yield _sub(_layer_name(trace, g.layer))
+            yield _sub(_layer_name(doc.heading.layers[g.layer - 1]))
         if g.rule:
             yield Text(_write(g.rule, pen), style=DIM)
         for note in g.notes:

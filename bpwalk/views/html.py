@@ -60,39 +60,31 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str 
 # ----------------------------------------------------------------------------- math
 
 
-def mathml(inner: str) -> str:
+def mathml(inner: str, cls: str = "") -> str:
     """One formula as a <math> element: the single place the page makes one. The inside is
-    printed by ``bpwalk.formulas`` (the notation's MathML printer); HTML5 needs no namespace,
-    and a name of several letters is upright without saying so (MathML Core), which keeps a
-    page of 100,000 steps about 5% smaller."""
-    return "<math>" + _UPRIGHT.sub(r"<mi>\1</mi>", inner) + "</math>"
+    printed by ``bpwalk.formulas`` (the notation's MathML printer); HTML5 needs no namespace."""
+    return f'<math class="{cls}">{inner}</math>' if cls else f"<math>{inner}</math>"
 
 
-_UPRIGHT = re.compile(r'<mi mathvariant="normal">([^<]{2,})</mi>')
-
-
-def _terms(inner: str) -> list[str]:
+def _terms(inner: str, width: int = 200) -> list[str]:
     """A printed sum split at its top-level + and −, each piece but the last keeping its
-    sign, so that a long sum wraps between terms; anything else is one piece."""
-    if not inner.startswith("<mrow>"):
+    sign, so that a long sum wraps between terms; anything else is one piece. The printer
+    writes a sum as a row of its terms (no <mrow> around it), so these are the operators
+    outside every element. A side shorter than a line is not looked at."""
+    if len(inner) <= width:
         return [inner]
-    pieces, depth, start = [], 0, len("<mrow>")
+    pieces, depth, start = [], 0, 0
     for m in _TAG.finditer(inner):
-        closing, self_closing = m.group(1) == "/", m.group(0).endswith("/>")
-        if closing:
+        if m.group(1):
             depth -= 1
-            if depth == 0 and m.end() != len(inner):
-                return [inner]  # the <mrow> does not hold everything
-        elif not self_closing:
+        elif not m.group(0).endswith("/>"):
             depth += 1
-        # an operator of the outer <mrow> itself (its <mo> just opened: depth 2)
-        if depth == 2 and m.group(0) == "<mo>" and inner.startswith(("+</mo>", "−</mo>"),
-                                                                      m.end()):
-            end = m.end() + len("+</mo>")
-            pieces.append(inner[start:end])
-            start = end
-    last = inner[start:-len("</mrow>")]
-    return [p for p in pieces + [last] if p]
+            if depth == 1 and m.group(0) == "<mo>" and inner.startswith(("+</mo>", "−</mo>"),
+                                                                          m.end()):
+                end = m.end() + len("+</mo>")
+                pieces.append(inner[start:end])
+                start = end
+    return [p for p in [*pieces, inner[start:]] if p]
 
 
 _TAG = re.compile(r"<(/?)[a-z]+[^>]*>")
@@ -111,8 +103,12 @@ def _lines(terms: list[str], width: int = 200) -> list[str]:
 
 
 def _side(inner: str, cls: str) -> str:
+    """= and one side of an equation: one <math>, or a span of pieces when it is long."""
+    pieces = _lines(_terms(inner))
+    if len(pieces) == 1:  # no class for a plain side: 100,000 steps have 200,000 of them
+        return mathml("<mo>=</mo>" + pieces[0], "" if cls == "side" else cls)
     maths = "".join(mathml(("<mo>=</mo>" if j == 0 else "") + piece)
-                    for j, piece in enumerate(_lines(_terms(inner))))
+                    for j, piece in enumerate(pieces))
     return f'<span class="{cls}">{maths}</span>'
 
 

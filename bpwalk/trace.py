@@ -125,10 +125,6 @@ class Trace:
     # final - first for every parameter, computed by the engine so views need not subtract
     param_change: dict[str, float] = field(default_factory=dict)
 
-    def loss_updates_of(self, index: int) -> int:
-        """How many updates came before loss_history[index]."""
-        return index if self.loss_updates is None else self.loss_updates[index]
-
     def loss_after(self, updates: int) -> float | None:
         """The data-set loss after `updates` updates, or None when a long run did not keep it."""
         if self.loss_updates is None:

@@ -33,12 +33,14 @@ _SEED = re.compile(r"\s*\(seed \d+\)")
 
 
 def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str | None = None,
-           keep_zeros: bool = False) -> str:
-    """The whole page as one HTML document, in the notation of the profile `notation`."""
+           keep_zeros: bool = False, key: bool = False) -> str:
+    """The whole page as one HTML document, in the notation of the profile `notation`.
+
+    `key`: the worksheet's answer key, a handout laid out like the worksheet (no stepping,
+    no script) with every side of every step and its result filled in."""
     pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros)
-    sc = trace.scenario
-    title = sc.title or sc.name
-    parts = [_heading(trace, pen, blanks),
+    sheet = blanks or key
+    parts = [_heading(trace, pen, blanks, key),
              '<div id="walk">',
              (f'<figure id="picture">{_svg(trace, pen, blanks)}'
               '<figcaption id="where"></figcaption></figure>'),
@@ -46,15 +48,23 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str 
     parts += [_update(trace, it, up, pen, blanks)
               for it, up in zip(trace.iterations, outline.updates(trace, pen.profile))]
     parts.append("</div></div>")
-    if not blanks:
+    if not sheet:
         parts += [_summary(trace, pen), _loss_chart(trace)]
     body = "\n".join(parts)
-    mode = "sheet" if blanks else "stepping"
+    mode = "sheet" if sheet else "stepping"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>{_e(("Worksheet: " + _SEED.sub("", title)) if blanks else title)}</title>'
+            f"<title>{_e(_title(trace, blanks, key))}</title>"
             f"<style>{CSS}</style></head>\n<body class=\"{mode}\">\n{body}\n"
-            f"<script>{'' if blanks else SCRIPT}</script></body></html>\n")
+            f"<script>{'' if sheet else SCRIPT}</script></body></html>\n")
+
+
+def _title(trace: Trace, blanks: bool, key: bool) -> str:
+    """The page's title; a handout's names the problem, not the random seed that drew it."""
+    title = trace.scenario.title or trace.scenario.name
+    if blanks or key:
+        return f"{'Answer key' if key else 'Worksheet'}: {_SEED.sub('', title)}"
+    return title
 
 
 # ----------------------------------------------------------------------------- math
@@ -145,7 +155,7 @@ def _link(text: str) -> str:
                   lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', _e(text))
 
 
-def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
+def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
     sc = trace.scenario
     text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)  # symbols in table cells
     rows = []
@@ -160,7 +170,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
         how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
         rows.append(("Batch", (f"{len(sc.x)} samples, {how}; the batch's loss is the "
                                f"{sc.reduction} of its samples' losses")))
-    if not blanks:
+    if not (blanks or key):
         shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
         rows.append(("Updates", f"{trace.total_iterations} (worked out: {shown})"))
     facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
@@ -179,6 +189,9 @@ def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
     name = ('<p class="name">Name: <span class="line"></span></p>' if blanks else "")
     intro = ('<p class="hint">Work out every result in the box below its formula. The '
              "given numbers are in the tables and on the picture.</p>" if blanks else
+             '<p class="hint">The worked solution of the worksheet: each formula with its '
+             "numbers and, in bold, its result; the picture holds the update's values.</p>"
+             if key else
              '<nav id="controls" aria-label="stepping"><button data-key="Home" title="first '
              'step (Home)">⇤</button><button data-key="[" title="previous pass ([)">«</button>'
              '<button data-key="ArrowLeft" title="previous step (← or b)">‹ back</button>'
@@ -186,8 +199,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
              'n)">next ›</button><button data-key="]" title="next pass (])">»</button>'
              '<button data-key="End" title="last step (End)">⇥</button><label><input '
              'type="checkbox" id="all"> show all</label></nav>')
-    # a handout's title names the problem, not the random seed that drew its numbers
-    head = f"Worksheet: {_SEED.sub('', sc.title or sc.name)}" if blanks else (sc.title or sc.name)
+    head = _title(trace, blanks, key)
     desc = f"<p>{_link(sc.description)}</p>" if sc.description else ""
     return (f"<header><h1>{_e(head)}</h1>{name}{desc}<div class=\"given\">"
             f"<table class=\"facts\">{facts}</table>"

@@ -29,8 +29,6 @@ from bpwalk.trace import Step, Trace
 from bpwalk.views import drawing, outline
 from bpwalk.views.outline import Group, Phase, Update
 
-_SEED = re.compile(r"\s*\(seed \d+\)")
-
 
 def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str | None = None,
            keep_zeros: bool = False, key: bool = False) -> str:
@@ -63,7 +61,7 @@ def _title(trace: Trace, blanks: bool, key: bool) -> str:
     """The page's title; a handout's names the problem, not the random seed that drew it."""
     title = trace.scenario.title or trace.scenario.name
     if blanks or key:
-        return f"{'Answer key' if key else 'Worksheet'}: {_SEED.sub('', title)}"
+        return f"{'Answer key' if key else 'Worksheet'}: {outline.handout_title(title)}"
     return title
 
 

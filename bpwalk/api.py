@@ -33,10 +33,12 @@ def load(path_or_name: str | Path) -> Problem:
 
 
 def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
-             notation: str | None = None, keep_zeros: bool = False) -> str | bytes:
+             notation: str | None = None, keep_zeros: bool = False,
+             key: bool = False) -> str | bytes:
     """The trace as a document: "md", "json", "html" (text) or "pdf" (bytes; needs a local
     Chromium or Chrome, else bpwalk.browser.BrowserError). `blanks`: the worksheet;
-    `notation`: a profile's name (None: mazur); `keep_zeros`: 0.0310, not 0.031."""
+    `key`: its answer key (a page laid out as the worksheet, every result filled in; in
+    Markdown the solution); `notation`: a profile's name (None: mazur); `keep_zeros`: 0.0310, not 0.031."""
     if fmt == "json":
         from bpwalk.views import json as json_view
 
@@ -49,7 +51,7 @@ def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
         raise ValueError(f"format {fmt!r} is not known; use one of {', '.join(FORMATS)}")
     from bpwalk.views import html as html_view
 
-    page = html_view.render(trace, decimals, blanks, notation, keep_zeros)
+    page = html_view.render(trace, decimals, blanks, notation, keep_zeros, key)
     if fmt == "html":
         return page
     from bpwalk.browser import to_pdf

@@ -416,13 +416,13 @@ def _check_format(format: str, *outputs: Path | None) -> None:
 
 
 def _document(trace: Trace, format: str, decimals: int | None, notation: str | None,
-              blanks: bool = False) -> str | bytes:
+              blanks: bool = False, key: bool = False) -> str | bytes:
     from bpwalk.api import document
     from bpwalk.browser import BrowserError
 
     decimals, keep_zeros = _shown(decimals)
     try:
-        return document(trace, format, decimals, blanks, notation, keep_zeros)
+        return document(trace, format, decimals, blanks, notation, keep_zeros, key)
     except BrowserError as e:
         raise fail(str(e)) from None
 
@@ -438,7 +438,8 @@ def worksheet(
     key: Annotated[
         Path | None, typer.Option("--key", metavar="FILE",
                                   help="Also write the answer key: the worked solution, in the "
-                                       "same format.")
+                                       "same format (html, pdf: a handout laid out like the "
+                                       "worksheet, every result filled in).")
     ] = None,
     answers_template: Annotated[
         Path | None, typer.Option("--answers-template", metavar="FILE",
@@ -482,7 +483,8 @@ def worksheet(
         template = matrix_view.answers_template(trace, notation)
     else:
         sheet = _document(trace, format, decimals, notation, blanks=True)
-        solution = _document(trace, format, decimals, notation) if key is not None else ""
+        solution = (_document(trace, format, decimals, notation, key=True)
+                    if key is not None else "")
         template = answers.render(trace)
     others = [(path, text) for path, text in ((key, solution), (answers_template, template))
               if path is not None]

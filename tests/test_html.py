@@ -225,10 +225,14 @@ def test_worksheet_html_and_its_key(browser, tmp_path, mazur_trace):
     assert page.locator(".work").count() == len(trace.iterations[0].steps)
     assert page.locator("#net").count() == 1  # the drawing
     page.close()
+    # the key is a handout like the sheet: no stepping controls, no script, every step shown
+    assert "<script></script>" in key.read_text(encoding="utf-8")
     page = open_page(browser, key)
-    page.check("#all")
+    assert page.title().startswith("Answer key: Practice problem") and "seed" not in page.title()
+    assert page.locator("#controls").count() == 0 and page.locator(".work").count() == 0
     key_text = re.sub(r"\s+", "", page.inner_text("#steps")).replace("\u2212", "-")
     assert [s.id for s in trace.iterations[0].steps if number(s.value) not in key_text] == []
+    assert page.locator(".step:visible").count() == len(trace.iterations[0].steps)
     page.close()
 
 

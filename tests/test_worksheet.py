@@ -14,7 +14,7 @@ from bpwalk.scenario import load, loads
 from bpwalk.views import answers, markdown
 from tests import latex_check
 from tests.scenarios_md import ALL
-from tests.test_markdown import MAZUR, bpwalk, rows
+from tests.test_markdown import MAZUR, bpwalk
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +35,45 @@ def test_results_are_blank(mazur_trace, sheet):
     for s in mazur_trace.iterations[0].steps:
         if number(s.value) not in given:
             assert number(s.value) not in tokens, s.id
-    table = rows(sheet)
-    for s in mazur_trace.iterations[0].steps:
-        assert table[s.id][-1] == "", s.id
+
+
+def test_a_printable_exercise_without_ids(mazur_trace, sheet):
+    """A name line, room to work under every blank, and no ids (they are in the answers
+    template): what a student prints and fills in by hand."""
+    lines = sheet.splitlines()
+    assert lines[2].startswith("Name: ___")
+    blanks = [i for i, line in enumerate(lines) if line.endswith(f"{markdown.BLANK_MATH}$$")]
+    assert len(blanks) == len(mazur_trace.iterations[0].steps)
+    # the working line follows its formula (after the step's note, if it has one)
+    assert all(markdown.WORK in (lines[i + 2], lines[i + 4]) for i in blanks)
+    assert lines.count(markdown.WORK) == len(blanks)
+    assert not re.search(r"`(net|out|grad|dnet|new|param|in|target):", sheet)
+    assert "| Id |" not in sheet
+
+
+def test_the_title_has_no_seed(tmp_path):
+    practice = tmp_path / "p.yaml"
+    assert bpwalk("new", str(practice), "--seed", "3").returncode == 0
+    assert "(seed 3)" in practice.read_text()  # the scenario's title names it ...
+    out = bpwalk("worksheet", str(practice))
+    assert out.returncode == 0, out.stderr
+    title = out.stdout.splitlines()[0]
+    assert title.startswith("# Worksheet: Practice problem") and "seed" not in title  # ... not
+
+
+def given_rows(md: str) -> dict[str, list[str]]:
+    """A worksheet's table rows keyed by their first cell (the symbol: $w_{5}$), the first
+    table that has it (the given numbers come before the summary)."""
+    out: dict[str, list[str]] = {}
+    for m in re.finditer(r"^\| (\$[^|]+\$) \| (.*) \|$", md, re.MULTILINE):
+        out.setdefault(m.group(1), [c.strip() for c in m.group(2).split(" | ")])
+    return out
 
 
 def test_given_numbers_and_symbolic_formulas_are_shown(mazur_trace, sheet):
-    table = rows(sheet)
-    assert table["param:w5"][-1] == "0.4" and table["in:i1"][-1] == "0.05"
-    assert table["target:o1"][-1] == "0.01" and "$\\eta = 0.5$" in sheet
+    table = given_rows(sheet)
+    assert table["$w_{5}$"][-1] == "0.4" and table["$i_{1}$"][-1] == "0.05"
+    assert table[r"$\mathrm{target}_{o1}$"][-1] == "0.01" and "$\\eta = 0.5$" in sheet
     for s in mazur_trace.iterations[0].steps:
         f = formula(s, "latex")
         assert f"$${f.lhs} = {f.symbolic} = {markdown.BLANK_MATH}$$" in sheet, s.id

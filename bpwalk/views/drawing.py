@@ -75,13 +75,18 @@ def given(trace: Trace, it: Iteration | None, sample: int | None = None) -> dict
                                                                                    float]:
     """The numbers on the picture before any step: inputs of `sample` (default: the update's
     first sample) and the parameters as the update starts."""
-    sc = trace.scenario
     params = it.params_before if it is not None else trace.params_first
     if sample is None:
         sample = it.samples[0] if it is not None else 1
-    values = {(f"node:{n}", "in"): v for n, v in zip(sc.inputs, sc.x[sample - 1].tolist())}
+    values = _inputs(trace, sample)
     values.update({(f"param:{p}", "value"): v for p, v in params.items()})
     return values
+
+
+def _inputs(trace: Trace, sample: int) -> dict[tuple[str, str], float]:
+    """The input nodes of the picture at `sample`'s inputs."""
+    sc = trace.scenario
+    return {(f"node:{n}", "in"): v for n, v in zip(sc.inputs, sc.x[sample - 1].tolist())}
 
 
 def values_at(trace: Trace, it: Iteration, upto: int) -> dict[tuple[str, str], float]:
@@ -89,11 +94,13 @@ def values_at(trace: Trace, it: Iteration, upto: int) -> dict[tuple[str, str], f
 
     In a batch, a node shows the values of the sample of the latest step that filled it."""
     values = given(trace, it)
+    shown = it.samples[0]
     for s in it.steps[: upto + 1]:
         where = slot(s)
         if where is not None:
-            if s.sample is not None:  # the inputs of the sample whose values are shown
-                values.update(given(trace, it, s.sample))
+            if s.sample is not None and s.sample != shown:  # that sample's inputs are shown
+                shown = s.sample
+                values.update(_inputs(trace, shown))
             values[where] = s.value
     return values
 

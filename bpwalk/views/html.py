@@ -29,16 +29,16 @@ from bpwalk.trace import Step, Trace
 from bpwalk.views import drawing, outline
 from bpwalk.views.outline import Group, Phase, Update
 
-_SEED = re.compile(r"\s*\(seed \d+\)")
-
 
 def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str | None = None,
-           keep_zeros: bool = False) -> str:
-    """The whole page as one HTML document, in the notation of the profile `notation`."""
+           keep_zeros: bool = False, key: bool = False) -> str:
+    """The whole page as one HTML document, in the notation of the profile `notation`.
+
+    `key`: the worksheet's answer key, a handout laid out like the worksheet (no stepping,
+    no script) with every side of every step and its result filled in."""
     pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros)
-    sc = trace.scenario
-    title = sc.title or sc.name
-    parts = [_heading(trace, pen, blanks),
+    sheet = blanks or key
+    parts = [_heading(trace, pen, blanks, key),
              '<div id="walk">',
              (f'<figure id="picture">{_svg(trace, pen, blanks)}'
               '<figcaption id="where"></figcaption></figure>'),
@@ -46,53 +46,53 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str 
     parts += [_update(trace, it, up, pen, blanks)
               for it, up in zip(trace.iterations, outline.updates(trace, pen.profile))]
     parts.append("</div></div>")
-    if not blanks:
+    if not sheet:
         parts += [_summary(trace, pen), _loss_chart(trace)]
     body = "\n".join(parts)
-    mode = "sheet" if blanks else "stepping"
+    mode = "sheet" if sheet else "stepping"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>{_e(("Worksheet: " + _SEED.sub("", title)) if blanks else title)}</title>'
+            f"<title>{_e(_title(trace, blanks, key))}</title>"
             f"<style>{CSS}</style></head>\n<body class=\"{mode}\">\n{body}\n"
-            f"<script>{'' if blanks else SCRIPT}</script></body></html>\n")
+            f"<script>{'' if sheet else SCRIPT}</script></body></html>\n")
+
+
+def _title(trace: Trace, blanks: bool, key: bool) -> str:
+    """The page's title; a handout's names the problem, not the random seed that drew it."""
+    title = trace.scenario.title or trace.scenario.name
+    if blanks or key:
+        return f"{'Answer key' if key else 'Worksheet'}: {outline.handout_title(title)}"
+    return title
 
 
 # ----------------------------------------------------------------------------- math
 
 
-def mathml(inner: str) -> str:
+def mathml(inner: str, cls: str = "") -> str:
     """One formula as a <math> element: the single place the page makes one. The inside is
-    printed by ``bpwalk.formulas`` (the notation's MathML printer); HTML5 needs no namespace,
-    and a name of several letters is upright without saying so (MathML Core), which keeps a
-    page of 100,000 steps about 5% smaller."""
-    return "<math>" + _UPRIGHT.sub(r"<mi>\1</mi>", inner) + "</math>"
+    printed by ``bpwalk.formulas`` (the notation's MathML printer); HTML5 needs no namespace."""
+    return f'<math class="{cls}">{inner}</math>' if cls else f"<math>{inner}</math>"
 
 
-_UPRIGHT = re.compile(r'<mi mathvariant="normal">([^<]{2,})</mi>')
-
-
-def _terms(inner: str) -> list[str]:
+def _terms(inner: str, width: int = 200) -> list[str]:
     """A printed sum split at its top-level + and −, each piece but the last keeping its
-    sign, so that a long sum wraps between terms; anything else is one piece."""
-    if not inner.startswith("<mrow>"):
+    sign, so that a long sum wraps between terms; anything else is one piece. The printer
+    writes a sum as a row of its terms (no <mrow> around it), so these are the operators
+    outside every element. A side shorter than a line is not looked at."""
+    if len(inner) <= width:
         return [inner]
-    pieces, depth, start = [], 0, len("<mrow>")
+    pieces, depth, start = [], 0, 0
     for m in _TAG.finditer(inner):
-        closing, self_closing = m.group(1) == "/", m.group(0).endswith("/>")
-        if closing:
+        if m.group(1):
             depth -= 1
-            if depth == 0 and m.end() != len(inner):
-                return [inner]  # the <mrow> does not hold everything
-        elif not self_closing:
+        elif not m.group(0).endswith("/>"):
             depth += 1
-        # an operator of the outer <mrow> itself (its <mo> just opened: depth 2)
-        if depth == 2 and m.group(0) == "<mo>" and inner.startswith(("+</mo>", "−</mo>"),
-                                                                      m.end()):
-            end = m.end() + len("+</mo>")
-            pieces.append(inner[start:end])
-            start = end
-    last = inner[start:-len("</mrow>")]
-    return [p for p in pieces + [last] if p]
+            if depth == 1 and m.group(0) == "<mo>" and inner.startswith(("+</mo>", "−</mo>"),
+                                                                          m.end()):
+                end = m.end() + len("+</mo>")
+                pieces.append(inner[start:end])
+                start = end
+    return [p for p in [*pieces, inner[start:]] if p]
 
 
 _TAG = re.compile(r"<(/?)[a-z]+[^>]*>")
@@ -111,8 +111,12 @@ def _lines(terms: list[str], width: int = 200) -> list[str]:
 
 
 def _side(inner: str, cls: str) -> str:
+    """= and one side of an equation: one <math>, or a span of pieces when it is long."""
+    pieces = _lines(_terms(inner))
+    if len(pieces) == 1:  # no class for a plain side: 100,000 steps have 200,000 of them
+        return mathml("<mo>=</mo>" + pieces[0], "" if cls == "side" else cls)
     maths = "".join(mathml(("<mo>=</mo>" if j == 0 else "") + piece)
-                    for j, piece in enumerate(_lines(_terms(inner))))
+                    for j, piece in enumerate(pieces))
     return f'<span class="{cls}">{maths}</span>'
 
 
@@ -149,7 +153,7 @@ def _link(text: str) -> str:
                   lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', _e(text))
 
 
-def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
+def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
     sc = trace.scenario
     text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)  # symbols in table cells
     rows = []
@@ -164,7 +168,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
         how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
         rows.append(("Batch", (f"{len(sc.x)} samples, {how}; the batch's loss is the "
                                f"{sc.reduction} of its samples' losses")))
-    if not blanks:
+    if not (blanks or key):
         shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
         rows.append(("Updates", f"{trace.total_iterations} (worked out: {shown})"))
     facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
@@ -183,6 +187,9 @@ def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
     name = ('<p class="name">Name: <span class="line"></span></p>' if blanks else "")
     intro = ('<p class="hint">Work out every result in the box below its formula. The '
              "given numbers are in the tables and on the picture.</p>" if blanks else
+             '<p class="hint">The worked solution of the worksheet: each formula with its '
+             "numbers and, in bold, its result; the picture holds the update's values.</p>"
+             if key else
              '<nav id="controls" aria-label="stepping"><button data-key="Home" title="first '
              'step (Home)">⇤</button><button data-key="[" title="previous pass ([)">«</button>'
              '<button data-key="ArrowLeft" title="previous step (← or b)">‹ back</button>'
@@ -190,8 +197,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
              'n)">next ›</button><button data-key="]" title="next pass (])">»</button>'
              '<button data-key="End" title="last step (End)">⇥</button><label><input '
              'type="checkbox" id="all"> show all</label></nav>')
-    # a handout's title names the problem, not the random seed that drew its numbers
-    head = f"Worksheet: {_SEED.sub('', sc.title or sc.name)}" if blanks else (sc.title or sc.name)
+    head = _title(trace, blanks, key)
     desc = f"<p>{_link(sc.description)}</p>" if sc.description else ""
     return (f"<header><h1>{_e(head)}</h1>{name}{desc}<div class=\"given\">"
             f"<table class=\"facts\">{facts}</table>"

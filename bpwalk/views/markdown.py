@@ -24,6 +24,7 @@ from bpwalk.views import outline
 from bpwalk.views.outline import Group, Update
 
 BLANK_MATH = r"\underline{\qquad\qquad}"  # where a worksheet's result goes
+WORK = "Working: " + "_" * 62  # room to work under each blank (literal: no emphasis, no rule)
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|$#])")
 _URL = re.compile(r"^(https?://[^\s<>]+?)([.,;:)]*)$")
 
@@ -120,7 +121,11 @@ class _Doc:
     def heading(self, h: outline.Heading) -> None:
         self.layers = h.layers
         self.outputs = h.layers[-1].neurons
-        self.add(f"# {'Worksheet: ' if self.blanks else ''}{text(h.title)}", "")
+        if self.blanks:
+            self.add(f"# Worksheet: {text(outline.handout_title(h.title))}", "",
+                     "Name: " + "_" * 40, "")
+        else:
+            self.add(f"# {text(h.title)}", "")
         if h.description:
             self.add(text(h.description), "")
         rows = []
@@ -153,9 +158,9 @@ class _Doc:
                      "column gives the value without any rounding; *drift* is rounded minus "
                      "full precision, the error that rounding has carried forward.", "")
         if self.blanks:
-            self.add("> Fill in every blank. The given numbers (inputs, targets, parameters, "
-                     "learning rate) are in the tables; each result has its id, the key to "
-                     "use in an answers file for `bpwalk check`.", "")
+            self.add("> Work out every result on the line below its formula and write it in "
+                     "the blank. The given numbers (inputs, targets, parameters, learning rate) "
+                     "are in the tables.", "")
 
     # -- the network: parameters and data (the given numbers, shown in a worksheet too)
 
@@ -163,20 +168,25 @@ class _Doc:
         self.add("## The network", "", "### Parameters", "")
         rows = []
         for c in content.params:
-            rows.append([code(f"param:{c.name}"), self.sym(f"param:{c.name}"),
+            rows.append([*self.ids(f"param:{c.name}"), self.sym(f"param:{c.name}"),
                          "1 (bias)" if c.source is None else code(c.source),
                          ", ".join(code(n) for n in c.targets), self.num(c.before)])
-        self.add(*table(["Id", "Parameter", "From", "To", "Value"], rows))
+        self.add(*table([*self.ids("Id"), "Parameter", "From", "To", "Value"], rows))
         self.add("### Data", "")
         many = len(content.samples) > 1
         rows = []
         for sample in content.samples:
             sfx = f"@{sample.number}" if many else ""
-            rows += [[code(f"in:{n}{sfx}"), self.sym(f"in:{n}{sfx}"), self.num(v)]
+            rows += [[*self.ids(f"in:{n}{sfx}"), self.sym(f"in:{n}{sfx}"), self.num(v)]
                      for n, v in sample.inputs]
-            rows += [[code(f"target:{n}{sfx}"), self.sym(f"target:{n}{sfx}"), self.num(v)]
+            rows += [[*self.ids(f"target:{n}{sfx}"), self.sym(f"target:{n}{sfx}"), self.num(v)]
                      for n, v in sample.targets]
-        self.add(*table(["Id", "Quantity", "Value"], rows))
+        self.add(*table([*self.ids("Id"), "Quantity", "Value"], rows))
+
+    def ids(self, ref: str) -> list[str]:
+        """The id column's cell: none in a worksheet, a printed exercise (the answers
+        template, --answers-template, holds the ids for `bpwalk check`)."""
+        return [] if self.blanks else [ref if ref == "Id" else code(ref)]
 
     # -- one update
 
@@ -187,8 +197,8 @@ class _Doc:
                  f"Sample{'s' * (len(up.samples) != 1)} {samples} of the data.", "")
         if up.params is not None:  # the weights this update starts from are not the table's
             self.add(f"Parameters at the start of update {up.number}:", "")
-            self.add(*table(["Id", "Parameter", "Value"],
-                            ([code(f"param:{p}"), self.sym(f"param:{p}"),
+            self.add(*table([*self.ids("Id"), "Parameter", "Value"],
+                            ([*self.ids(f"param:{p}"), self.sym(f"param:{p}"),
                               "" if self.blanks else self.num(v)]
                              for p, v in up.params.items())))
         for phase in up.phases:
@@ -221,7 +231,11 @@ class _Doc:
                 self.add(self._display(short), "")
             if s.note:
                 self.add(f"*Note: {text(s.note)}.*", "")
-        header = ["Id", "Quantity", "Your answer" if self.blanks else "Value"]
+            if self.blanks:
+                self.add(WORK, "")
+        if self.blanks:  # each result is the blank of its formula: no table to fill twice
+            return
+        header = ["Id", "Quantity", "Value"]
         if self.rounded:
             header += ["Full precision", "Drift"]
         self.add(*table(header, (self._row(s) for s in g.steps)))
@@ -234,7 +248,7 @@ class _Doc:
         return "$$" + " = ".join(kept) + tag + "$$"
 
     def _row(self, s: Step) -> list[str]:
-        row = [code(s.id), self.sym(s.id), "" if self.blanks else self.num(self.pen.value(s))]
+        row = [code(s.id), self.sym(s.id), self.num(self.pen.value(s))]
         if self.rounded:
             exact = "" if s.exact is None else self.num(s.exact)
             drift = "" if s.drift is None else number(s.drift, self.decimals, fixed=True)
@@ -264,11 +278,11 @@ class _Doc:
             self.add(f"Values as carried by the rounded calculation ({tr.round_to} decimals).", "")
         n = tr.total_iterations
         after = f"After {_plural(n, 'update')}"
-        rows = [[code(f"param:{c.name}"), self.sym(f"param:{c.name}"), self.num(c.before),
+        rows = [[*self.ids(f"param:{c.name}"), self.sym(f"param:{c.name}"), self.num(c.before),
                  "" if self.blanks else self.num(c.after),
                  "" if self.blanks else self.num(c.change)]
                 for c in params]
-        self.add(*table(["Id", "Parameter", "Before", after, "Change"], rows))
+        self.add(*table([*self.ids("Id"), "Parameter", "Before", after, "Change"], rows))
         if self.blanks:  # the worksheet asks for the loss its update computes, no more
             loss_rows = [["Before the first update", ""]]
         else:

@@ -13,6 +13,7 @@ the batch's gradients one per layer; the update one per layer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
@@ -164,6 +165,15 @@ def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> list[Up
     return [Update(it.number, tuple(it.samples), it.params_before if it.number > 1 else None,
                    tuple(_phase(trace, it, ph, p) for ph in PHASES if ph in wanted))
             for it in trace.iterations]
+
+
+def handout_title(title: str) -> str:
+    """A worksheet's title: the problem's, without the random seed that drew its numbers
+    (``bpwalk new`` writes "Practice problem (seed 3)"): the answer key alone holds it."""
+    return _SEED.sub("", title)
+
+
+_SEED = re.compile(r"\s*\(seed \d+\)")
 
 
 def has_biases(trace: Trace, layer: int | None = None) -> bool:

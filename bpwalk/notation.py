@@ -107,6 +107,33 @@ def _loss_symbol(style: str) -> str:
     return "E_{total}" if style == "latex" else "E"
 
 
+# The optimizers' settings (operands without a name): unicode, ascii, latex
+_HYPER = {
+    "momentum": ("μ", "mu", "\\mu"), "alpha": ("α", "alpha", "\\alpha"),
+    "beta1": ("β₁", "beta1", "\\beta_1"), "beta2": ("β₂", "beta2", "\\beta_2"),
+    "eps": ("ε", "eps", "\\epsilon"), "lambda": ("λ", "lambda", "\\lambda"),
+    "1-alpha": ("(1 − α)", "(1 - alpha)", "(1 - \\alpha)"),
+    "1-beta1": ("(1 − β₁)", "(1 - beta1)", "(1 - \\beta_1)"),
+    "1-beta2": ("(1 − β₂)", "(1 - beta2)", "(1 - \\beta_2)"),
+    "1-beta1^t": ("(1 − β₁ᵗ)", "(1 - beta1^t)", "(1 - \\beta_1^t)"),
+    "1-beta2^t": ("(1 − β₂ᵗ)", "(1 - beta2^t)", "(1 - \\beta_2^t)"),
+    "1-lr*lambda": ("(1 − ηλ)", "(1 - eta*lambda)", "(1 - \\eta\\lambda)"),
+}
+# An optimizer's quantity of one parameter: the letter before the parameter's name
+_STATE = {"vel": ("v", "v", "v"), "sq": ("s", "s", "s"), "m": ("m", "m", "m"),
+          "v": ("v", "v", "v"), "mhat": ("m\u0302", "mhat", "\\hat{m}"),
+          "vhat": ("v\u0302", "vhat", "\\hat{v}"), "l2": ("g", "g", "g")}
+
+
+def _state(kind: str, name: str, style: str) -> str:
+    """m_w5 (this update's m of w5); prev_m:w5 is the m carried in, m_w5[t−1]."""
+    prev = kind.startswith("prev_")
+    text = _sub(_STATE[kind.removeprefix("prev_")][_STYLE_INDEX[style]], name, style)
+    if not prev:
+        return text
+    return {"unicode": f"{text}[t−1]", "ascii": f"{text}[t-1]", "latex": f"{text}^{{(t-1)}}"}[style]
+
+
 def symbol(ref: str, style: str) -> str:
     """The symbol for a step id or operand ref, e.g. ``grad:w5`` -> ∂E/∂w₅."""
     base, _, sample = ref.partition("@")
@@ -115,6 +142,12 @@ def symbol(ref: str, style: str) -> str:
         return "1"
     if kind == "lr":
         return {"unicode": "η", "ascii": "eta", "latex": "\\eta"}[style]
+    if kind in _HYPER and not name:
+        return _HYPER[kind][_STYLE_INDEX[style]]
+    if kind.removeprefix("prev_") in _STATE:
+        return _state(kind, name, style)
+    if kind == "decay":  # AdamW's decayed parameter, before the Adam step
+        return _name(name, style) + {"unicode": "′", "ascii": "'", "latex": "'"}[style]
     E = _loss_symbol(style)
     if kind == "loss":
         text = _sub("E", name, style) if name else E
@@ -258,6 +291,18 @@ def formula(step: Step, style: str, decimals: int = 9) -> Formula:
                          slope=slope)
         numeric = _fill(template, net=_maybe_paren(fmt(net.value), style),
                         out=_maybe_paren(fmt(out.value), style), slope=slope)
+    elif kind.startswith("prev_"):  # the state carried in: a value, not a formula
+        symbolic = numeric = result
+    elif kind == "new" and step.fn in ("adaptive", "nesterov"):
+        symbolic, numeric = sym_num(lambda n: _optimizer_step(step, style, fmt, n))
+    elif step.fn == "quotient":  # a bias correction: m / (1 − β₁ᵗ)
+        def quotient(numeric: bool) -> str:
+            top, bottom = (_operand(t[0], style, fmt, numeric, False) for t in terms)
+            if style == "latex":
+                return f"\\frac{{{top}}}{{{bottom.strip('()')}}}"
+            return f"{top} / {bottom}"
+
+        symbolic, numeric = sym_num(quotient)
     elif kind == "new":
         old, lr, grad = terms[0][0], terms[1][0], terms[2][0]
 
@@ -282,6 +327,25 @@ def formula(step: Step, style: str, decimals: int = 9) -> Formula:
     else:  # net, a sample's loss, hidden dout, dnet, grad: a sum of products
         symbolic, numeric = sym_num(lambda n: _sum_of_products(terms, style, fmt, n))
     return Formula(lhs, symbolic, numeric, result)
+
+
+def _optimizer_step(step: Step, style: str, fmt, numeric: bool) -> str:
+    """p − η·m̂/(√v̂ + ε) (RMSprop, Adam) or p − η·(g + μ·v) (Nesterov)."""
+    ops = _OPS[style]
+
+    def o(op: Operand, product: bool = True) -> str:
+        return _operand(op, style, fmt, numeric, product)
+
+    old, lr = step.terms[0][0], step.terms[1][0]
+    head = f"{o(old, False)}{ops['minus']}{o(lr)}{ops['times']}"
+    if step.fn == "nesterov":
+        g, (mu, vel) = step.terms[2][0], step.terms[3]
+        return head + _paren(f"{o(g, False)}{ops['plus']}{o(mu)}{ops['times']}{o(vel)}", style)
+    num, den, eps = step.terms[2][0], step.terms[3][0], step.terms[4][0]
+    if style == "latex":
+        return head + f"\\frac{{{o(num, False)}}}{{\\sqrt{{{o(den, False)}}} + {o(eps, False)}}}"
+    root = "√" if style == "unicode" else "sqrt"
+    return head + f"{o(num)} / ({root}({o(den, False)}){ops['plus']}{o(eps, False)})"
 
 
 def _maybe_paren(text: str, style: str) -> str:
@@ -329,6 +393,54 @@ def shortcut(step: Step, style: str, decimals: int = 9) -> Formula | None:
 def loss_formula(loss: str, style: str) -> str:
     """The loss of one sample written out, e.g. E = Σ ½(target − out)²."""
     return LOSSES[loss].total_formula[_STYLE_INDEX[style]]
+
+
+# Each optimizer's rule in general symbols (p a parameter, g its gradient), for a caption
+_RULES = {
+    "sgd": ("p⁺ = p − η·g", "p+ = p - eta*g", r"p^{+} = p - \eta g"),
+    "momentum": ("v = μ·v[t−1] + g,  p⁺ = p − η·v", "v = mu*v[t-1] + g,  p+ = p - eta*v",
+                 r"v = \mu v^{(t-1)} + g,\quad p^{+} = p - \eta v"),
+    "nesterov": ("v = μ·v[t−1] + g,  p⁺ = p − η·(g + μ·v)",
+                 "v = mu*v[t-1] + g,  p+ = p - eta*(g + mu*v)",
+                 r"v = \mu v^{(t-1)} + g,\quad p^{+} = p - \eta (g + \mu v)"),
+    "rmsprop": ("s = α·s[t−1] + (1 − α)·g²,  p⁺ = p − η·g / (√s + ε)",
+                "s = alpha*s[t-1] + (1 - alpha)*g^2,  p+ = p - eta*g / (sqrt(s) + eps)",
+                (r"s = \alpha s^{(t-1)} + (1 - \alpha) g^2,\quad "
+                r"p^{+} = p - \eta \frac{g}{\sqrt{s} + \epsilon}")),
+    "adam": (("m = β₁·m[t−1] + (1 − β₁)·g,  v = β₂·v[t−1] + (1 − β₂)·g²,  "
+             "m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ),  p⁺ = p − η·m̂ / (√v̂ + ε)"),
+             ("m = beta1*m[t-1] + (1 - beta1)*g,  v = beta2*v[t-1] + (1 - beta2)*g^2,  "
+             "mhat = m / (1 - beta1^t),  vhat = v / (1 - beta2^t),  "
+             "p+ = p - eta*mhat / (sqrt(vhat) + eps)"),
+             (r"m = \beta_1 m^{(t-1)} + (1 - \beta_1) g,\quad v = \beta_2 v^{(t-1)} + "
+             r"(1 - \beta_2) g^2,\quad \hat{m} = \frac{m}{1 - \beta_1^t},\quad "
+             r"\hat{v} = \frac{v}{1 - \beta_2^t},\quad "
+             r"p^{+} = p - \eta \frac{\hat{m}}{\sqrt{\hat{v}} + \epsilon}")),
+}
+
+
+def optimizer_settings(optimizer, style: str, decimals: int = 9) -> str:
+    """An optimizer's settings: β₁ = 0.9, β₂ = 0.999, ε = 1e-08, λ = 0 (for adam)."""
+    fmt = _num(style, decimals)
+    values = optimizer.to_dict()
+    del values["name"]
+    refs = {"weight_decay": "lambda"}
+    return ", ".join(f"{symbol(refs.get(k, k), style)} = {fmt(v)}" for k, v in values.items())
+
+
+def update_rule(optimizer, style: str) -> str:
+    """The optimizer's rule in general symbols, with its weight decay, for a caption."""
+    rule = _RULES["adam" if optimizer.name == "adamw" else optimizer.name][_STYLE_INDEX[style]]
+    if not optimizer.weight_decay:
+        return rule
+    if optimizer.name == "adamw":
+        first = {"unicode": "p′ = p·(1 − ηλ), then ", "ascii": "p' = p*(1 - eta*lambda), then ",
+                 "latex": r"p' = p (1 - \eta\lambda),\ \text{then}\ "}[style]
+        return first + rule.replace("p⁺ = p ", "p⁺ = p′ ").replace("p+ = p ", "p+ = p' ") \
+            .replace("p^{+} = p ", "p^{+} = p' ")
+    first = {"unicode": "g = ∂E/∂p + λ·p,  ", "ascii": "g = dE/dp + lambda*p,  ",
+             "latex": r"g = \frac{\partial E}{\partial p} + \lambda p,\quad "}[style]
+    return first + rule
 
 
 def activation_formula(activation: str, style: str) -> str:

@@ -15,7 +15,7 @@ import difflib
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.optimizers import ADAMW_WEIGHT_DECAY, DEFAULTS, HYPERPARAMETERS, SGD, Optimizer
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -65,6 +66,7 @@ class Key:
     minimum: float | None = None
     maximum: float | None = None
     above: bool = False  # the minimum itself is not allowed (learning_rate > 0)
+    below: bool = False  # the maximum itself is not allowed (beta1 < 1)
     default: Any = None
     table: str = ""
     unless: str = ""  # required, unless the scenario has this top-level key
@@ -97,6 +99,10 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("iterations", "integer", "Number of updates to run.", minimum=1, default=1),
         Key("init", "map", "Draw the weights (and biases) that layers leave out, reproducibly.",
             table="init"),
+        Key("optimizer", "map", "The update rule and its settings, as torch.optim computes "
+            "them (default: plain SGD).", table="optimizer"),
+        Key("input_gradients", "bool", "Also work out dE/d(input) after the backward pass.",
+            default=False),
     ),
     "layer": (
         Key("neurons", "names", "Names of the layer's neurons, or how many there are.",
@@ -118,6 +124,24 @@ FORMAT: dict[str, tuple[Key, ...]] = {
             fix="write 'inputs: [...]'"),
         Key("targets", "vector", "One number per output neuron.", required=True,
             fix="write 'targets: [...]'"),
+    ),
+    "optimizer": (
+        Key("name", "choice", "sgd, momentum (SGD with momentum), nesterov, rmsprop, adam or "
+            "adamw.", required=True, choices=lambda: tuple(HYPERPARAMETERS),
+            fix="write 'optimizer: {name: adam}'"),
+        Key("momentum", "number", "momentum, nesterov: the velocity's decay mu.", minimum=0,
+            maximum=1, below=True, default=DEFAULTS["momentum"]),
+        Key("alpha", "number", "rmsprop: decay of the running mean of squared gradients.",
+            minimum=0, maximum=1, below=True, default=DEFAULTS["alpha"]),
+        Key("beta1", "number", "adam, adamw: decay of the running mean of gradients.",
+            minimum=0, maximum=1, below=True, default=DEFAULTS["beta1"]),
+        Key("beta2", "number", "adam, adamw: decay of the running mean of squared gradients.",
+            minimum=0, maximum=1, below=True, default=DEFAULTS["beta2"]),
+        Key("eps", "number", "rmsprop, adam, adamw: added to the root in the denominator.",
+            minimum=0, above=True, default=DEFAULTS["eps"]),
+        Key("weight_decay", "number", "L2 added to the gradient (lambda * p); adamw decays "
+            f"the weights instead, p * (1 - lr * lambda), default {ADAMW_WEIGHT_DECAY} there.",
+            minimum=0, default=DEFAULTS["weight_decay"]),
     ),
     "init": (
         Key("seed", "integer", "Seed of the random numbers: the same seed draws the same "
@@ -179,7 +203,7 @@ def _type_schema(k: Key) -> dict[str, Any]:
         if k.minimum is not None:
             out["exclusiveMinimum" if k.above else "minimum"] = k.minimum
         if k.maximum is not None:
-            out["maximum"] = k.maximum
+            out["exclusiveMaximum" if k.below else "maximum"] = k.maximum
         return out
     if k.type == "list":
         return _list_of(_table_schema(k.table))
@@ -304,6 +328,8 @@ class Scenario:
     param_names: tuple[str, ...] = field(default=())  # every parameter, layer by layer
     # `init:` as given (seed, scheme, decimals) plus "drawn": the parameters it drew; else None
     init: dict[str, Any] | None = None
+    optimizer: Optimizer = SGD
+    input_gradients: bool = False  # also work out dE/d(input)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -369,6 +395,8 @@ class Scenario:
             "reduction": self.reduction,
             "iterations": self.iterations,
             **({"init": self.init} if self.init else {}),
+            **({"optimizer": self.optimizer.to_dict()} if self.optimizer != SGD else {}),
+            **({"input_gradients": True} if self.input_gradients else {}),
         }
 
 
@@ -680,14 +708,9 @@ class _Validator:
                                               "a typical value is 0.5 or 0.1")
             lr = None
 
-        update_biases = True
-        if "update_biases" in top:
-            value = self.scalar(top["update_biases"][1])
-            if isinstance(value, bool):
-                update_biases = value
-            else:
-                self.err(top["update_biases"][1],
-                         f"update_biases must be true or false, not {value!r}; write true or false")
+        update_biases = self.flag(top, "update_biases", True)
+        input_gradients = self.flag(top, "input_gradients", False)
+        optimizer = self.optimizer(top["optimizer"][1]) if "optimizer" in top else SGD
 
         n_out = len(layers[-1][0]) if layers else None
         x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out)
@@ -728,15 +751,78 @@ class _Validator:
             self.compatibility(top, layers, loss, t)
         self.unique_names()
 
-        if self.problems or None in (inputs, layers, loss, lr, x) or ("init" in top and not init):
+        if self.problems or None in (inputs, layers, loss, lr, x, optimizer) or (
+                "init" in top and not init):
             return None
         drawn: dict[str, Any] | None = None
         if init is not None:
             drawn = self.draw(init, layers, len(inputs), top["init"][0])
             if drawn is None:
                 return None
-        return self.build(name, title, source, description, inputs, layers, loss, lr,
-                          update_biases, x, t, batch, reduction, iterations, drawn)
+        built = self.build(name, title, source, description, inputs, layers, loss, lr,
+                           update_biases, x, t, batch, reduction, iterations, drawn)
+        return replace(built, optimizer=optimizer, input_gradients=input_gradients)
+
+    def flag(self, top: dict, key: str, default: bool) -> bool:
+        """A true/false key of the scenario."""
+        if key not in top:
+            return default
+        value = self.scalar(top[key][1])
+        if isinstance(value, bool):
+            return value
+        self.err(top[key][1], f"{key} must be true or false, not {value!r}; write true or false")
+        return default
+
+    def optimizer(self, node: yaml.Node) -> Optimizer | None:
+        """The `optimizer:` mapping: a name, and the settings that optimizer reads."""
+        m = self.mapping(node, "optimizer", keys("optimizer"))
+        if m is None:
+            return None
+        if "name" not in m:
+            self.err(node, f"optimizer is missing 'name'; {key_of('optimizer', 'name').fix}")
+            return None
+        name = self.text(m["name"][1], "optimizer name")
+        if name not in HYPERPARAMETERS:
+            if name is not None:
+                self.err(m["name"][1], f"unknown optimizer '{name}'"
+                                       f"{choice_hint(name, HYPERPARAMETERS)}")
+            return None
+        reads = HYPERPARAMETERS[name]
+        values: dict[str, float] = {}
+        if name == "adamw":
+            values["weight_decay"] = ADAMW_WEIGHT_DECAY
+        ok = True
+        for k in FORMAT["optimizer"][1:]:
+            if k.name not in m:
+                continue
+            knode, vnode = m[k.name]
+            if k.name not in reads:
+                users = [n for n, r in HYPERPARAMETERS.items() if k.name in r]
+                self.err(knode, f"{k.name} applies to {', '.join(users)}, not {name}; remove it "
+                                f"(or choose one of those optimizers)")
+                ok = False
+                continue
+            value = self.number(vnode, f"optimizer {k.name}")
+            if value is None:
+                ok = False
+                continue
+            low = k.minimum if k.minimum is not None else -math.inf
+            high = k.maximum if k.maximum is not None else math.inf
+            if (value <= low if k.above else value < low) or (
+                    value >= high if k.below else value > high):
+                rng = (f"{'above' if k.above else 'at least'} {low:g}"
+                       + (f" and {'below' if k.below else 'at most'} {high:g}"
+                          if math.isfinite(high) else ""))
+                self.err(vnode, f"optimizer {k.name} must be {rng}, not {value:g}; "
+                                f"the usual value is {k.default:g}")
+                ok = False
+                continue
+            values[k.name] = value
+        if ok and name == "nesterov" and values.get("momentum", DEFAULTS["momentum"]) == 0:
+            self.err(m["momentum"][1], "nesterov needs a momentum above 0 (as torch does); "
+                                       "write 'momentum: 0.9', or use 'name: sgd'")
+            ok = False
+        return Optimizer(name, **values) if ok else None
 
     def init(self, node: yaml.Node) -> dict[str, Any] | None:
         """The `init:` mapping: seed, scheme and decimals of the values to draw."""

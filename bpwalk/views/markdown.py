@@ -25,8 +25,10 @@ from bpwalk.notation import (
     formula,
     loss_formula,
     number,
+    optimizer_settings,
     shortcut,
     symbol,
+    update_rule,
 )
 from bpwalk.trace import PHASE_TITLES, Iteration, Step, Trace
 
@@ -133,6 +135,9 @@ class _Doc:
             rows.append(["Batch", (f"{_plural(len(sc.x), 'sample')}, {how}; the batch's loss "
                                    f"is the {sc.reduction} of its samples' losses")])
         rows.append(["Learning rate", math(f"\\eta = {self.num(sc.learning_rate)}")])
+        if not sc.optimizer.plain:
+            rows.append(["Optimizer", (f"{code(sc.optimizer.name)}: "
+                         f"{math(optimizer_settings(sc.optimizer, 'latex', self.decimals))}")])
         rows.append(["Biases", "updated" if sc.update_biases else
                      "not updated (`update_biases: false`)"])
         shown = ", ".join(str(it.number) for it in self.trace.iterations)
@@ -192,6 +197,11 @@ class _Doc:
                 self.add(*self._backward_note(it))
             elif phase == "loss":
                 self.add(math(loss_formula(self.sc.loss, "latex")), "")
+            elif phase == "update" and not self.sc.optimizer.plain:
+                self.add(f"The optimizer is {self.sc.optimizer.name} (as torch.optim computes "
+                         f"it): {math(update_rule(self.sc.optimizer, 'latex'))}, with t = "
+                         f"{it.number}, the number of this update. Its state carried in from "
+                         "the last update comes first.", "")
             elif phase == "update":
                 self.add("Every parameter takes a step against its gradient, scaled by the "
                          f"learning rate {math(symbol('lr', 'latex'))}: new value = old value "

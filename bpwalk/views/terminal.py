@@ -37,8 +37,10 @@ from bpwalk.notation import (
     formula,
     loss_formula,
     number,
+    optimizer_settings,
     shortcut,
     symbol,
+    update_rule,
 )
 from bpwalk.trace import PHASE_TITLES, PHASES, Iteration, Step, Trace
 
@@ -139,6 +141,9 @@ def heading(trace: Trace, style: str, decimals: int) -> Iterator[RenderableType]
         ("Network", f"{sc.shape} ({acts})"),
         ("Loss", f"{loss_formula(sc.loss, style)}  ({sc.loss})"),
         ("Learning rate", f"{symbol('lr', style)} = {number(sc.learning_rate, decimals)}"),
+        *([("Optimizer", (f"{sc.optimizer.name} "
+                          f"({optimizer_settings(sc.optimizer, style, decimals)})"))]
+          if not sc.optimizer.plain else []),
         ("Biases", "updated" if sc.update_biases else "fixed (update_biases: false)"),
     ]
     n = len(sc.x)
@@ -442,8 +447,12 @@ def _is_batch_grad(step: Step) -> bool:
 def _update(trace: Trace, steps: list[Step], style: str, decimals: int) -> RenderResult:
     sc = trace.scenario
     lr = symbol("lr", style)
-    yield Text(f"new = old − {lr}·gradient" if style == "unicode"
-               else f"new = old - {lr}*gradient", style=DIM)
+    if sc.optimizer.plain:
+        yield Text(f"new = old − {lr}·gradient" if style == "unicode"
+                   else f"new = old - {lr}*gradient", style=DIM)
+    else:
+        for part in update_rule(sc.optimizer, style).split(",  "):
+            yield Text(part, style=DIM)
     for layer, group in _by_layer(steps):
         yield _sub(_layer_name(trace, layer))
         yield steps_grid(group, style, decimals)

@@ -20,17 +20,16 @@ import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Context, Decimal
 
 import numpy as np
 
 from bpwalk import optimizers
 from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.numbers import half_up
 from bpwalk.scenario import Scenario
 from bpwalk.trace import Iteration, Operand, Step, Trace
 
 ONE = Operand("1", 1.0)
-_WIDE = Context(prec=400)  # for rounding any float64 to a few decimals exactly
 
 
 class EngineError(Exception):
@@ -441,16 +440,9 @@ def _param_ids(kind: str, names, sfx: list[str] | None = None) -> np.ndarray:
 def _rounder(round_to: int | None):
     if round_to is None:
         return lambda a: a
-    quantum = Decimal(1).scaleb(-round_to)
 
     def one(v: float) -> float:
-        # Half-up on the shortest decimal form, as a person rounds what they read
-        # (numpy's round is half-even on the binary value: 0.125 -> 0.12).
-        if not math.isfinite(v):
-            return v
-        # A context wide enough for any float64 (up to 309 integer digits) at 15 decimals:
-        # the default 28 digits raise InvalidOperation on numbers like 1e300.
-        return float(Decimal(repr(v)).quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE))
+        return float(half_up(v, round_to)) if math.isfinite(v) else v
 
     def rnd(a: np.ndarray) -> np.ndarray:
         flat = [one(v) for v in np.asarray(a, dtype=np.float64).ravel().tolist()]

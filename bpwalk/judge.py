@@ -19,17 +19,17 @@ import difflib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import Decimal
 
 from bpwalk.engine import MISTAKES, EngineError, Mistake, run
 from bpwalk.notation import Formula, formula
+from bpwalk.numbers import EXACT as _EXACT
+from bpwalk.numbers import half_up
 from bpwalk.scenario import Answer, Problem, Scenario, ScenarioError
 from bpwalk.trace import Step
 
 MAX_DRIFT_DECIMALS = 15  # the engine's --round range
 MAX_DECIMALS = 340  # compare at most this many decimals (a float has fewer significant ones)
-# Wide enough for any float64 at MAX_DECIMALS (309 integer digits + 340 decimals).
-_EXACT = Context(prec=1000, rounding=ROUND_HALF_UP)
 
 
 # ----------------------------------------------------------------------------- results
@@ -90,7 +90,7 @@ def at_decimals(value: float, decimals: int) -> str:
     """`value` rounded half-up to `decimals`, keeping trailing zeros (as a student writes it)."""
     if not math.isfinite(value):
         return str(value)
-    return str(_EXACT.quantize(Decimal(repr(value)), Decimal(1).scaleb(-decimals)))
+    return str(half_up(value, decimals))
 
 
 def agrees(text: str, value: float) -> bool:

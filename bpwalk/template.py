@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bpwalk.notation import number
 from bpwalk.practice import Numbers
+from bpwalk.scenario.format import neuron_prefix, numbered, weight_names
 
 SCHEMA_MODELINE = "# yaml-language-server: $schema=bpwalk.schema.json"
 
@@ -16,11 +17,8 @@ SCHEMA_MODELINE = "# yaml-language-server: $schema=bpwalk.schema.json"
 def neuron_names(sizes: list[int]) -> list[list[str]]:
     """Input names, then each layer's neuron names, as the loader would name them."""
     n_layers = len(sizes) - 1
-    names = [[f"i{k + 1}" for k in range(sizes[0])]]
-    for index, n in enumerate(sizes[1:]):
-        prefix = "o" if index == n_layers - 1 else ("h" if n_layers == 2 else f"h{index + 1}_")
-        names.append([f"{prefix}{k + 1}" for k in range(n)])
-    return names
+    return [numbered("i", sizes[0])] + [numbered(neuron_prefix(index, n_layers), n)
+                                        for index, n in enumerate(sizes[1:])]
 
 
 def _list(values: list[float], decimals: int) -> str:
@@ -52,12 +50,11 @@ def render(numbers: Numbers, sizes: list[int], activations: list[str], loss: str
                   "    weights:"]
         rows = [_list(row, decimals) for row in w_rows]
         width = max(len(r) for r in rows)
-        for j, row in enumerate(rows):
-            labels = ", ".join(f"w{w_count + j * len(ins) + i + 1}: {ins[i]} -> {outs[j]}"
-                               for i in range(len(ins)))
+        for j, (row, wnames) in enumerate(zip(rows, weight_names(w_count, len(outs), len(ins)))):
+            labels = ", ".join(f"{w}: {ins[i]} -> {outs[j]}" for i, w in enumerate(wnames))
             lines.append(f"      - {row:<{width}}  # {labels}")
         w_count += len(outs) * len(ins)
-        bias_labels = ", ".join(f"b{b_count + j + 1} ({outs[j]})" for j in range(len(outs)))
+        bias_labels = ", ".join(f"{b} ({o})" for b, o in zip(numbered("b", len(outs), b_count), outs))
         lines.append(f"    bias: {_list(biases, decimals)}  # {bias_labels}")
         b_count += len(outs)
     lines += [

@@ -1,0 +1,96 @@
+"""Answers files: a student's `step-id: number` lines, with where each was written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import yaml
+
+from bpwalk.scenario.errors import ScenarioError
+from bpwalk.scenario.yamlread import Expect, Reader, kind, read_text
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One line of a student's answers file: `key: value`, with where it was written.
+
+    `text` is the number exactly as written (``1.50``, not YAML's 1.5), so the judge knows
+    how many decimals the student gave; `value` and `text` are None when left blank.
+    """
+
+    key: str
+    value: float | None
+    text: str | None
+    line: int  # 1-based, of the key
+    col: int
+
+
+_BLANK = {"", "~", "null", "Null", "NULL"}
+
+
+ANSWERS = Expect(
+    what="an answers",
+    missing="check the path (an answers file maps step ids to numbers)",
+    syntax="write one 'id: number' per line, like 'grad:w5: 0.0822'",
+    empty="the answers file is empty; write one 'id: number' per line, like "
+          "'net:h1: 0.3775'",
+    one="one set of answers",
+    mapping="answers must be a mapping of 'id: number' lines, not a {kind}; write e.g. "
+            "'net:h1: 0.3775'",
+)
+
+
+def load_answers(path: str | Path, display_name: str | None = None) -> list[Answer]:
+    """Read an answers file (a mapping from step ids to numbers). Raises ScenarioError."""
+    shown = display_name or str(path)
+    return loads_answers(read_text(path, shown, ANSWERS), shown)
+
+
+def loads_answers(text: str, filename: str = "<answers>") -> list[Answer]:
+    """Parse answers text; every problem is reported with its line and column."""
+    v = Reader(filename)
+    root = v.compose(text, ANSWERS)
+    answers: list[Answer] = []
+    seen: dict[str, int] = {}
+    for knode, vnode in root.value if root is not None else ():
+        m = knode.start_mark
+        key = knode.value if isinstance(knode, yaml.ScalarNode) else None
+        if not key:
+            v.err(knode, "each key must be a step id like 'net:h1' or 'grad:w5'")
+            continue
+        if key in seen:
+            v.err(knode, f"'{key}' appears twice (first on line {seen[key]}); keep one")
+            continue
+        seen[key] = m.line + 1
+        written = _answer_text(v, key, vnode)
+        if written is not False:
+            value = None if written is None else float(written)
+            answers.append(Answer(str(key), value, written, m.line + 1, m.column + 1))
+    if v.problems:
+        raise ScenarioError(v.problems)
+    return answers
+
+
+def _answer_text(v: Reader, key: str, node: yaml.Node) -> str | None | bool:
+    """The number as written, None for a blank, or False (reported) when it is not a number."""
+    if not isinstance(node, yaml.ScalarNode):
+        v.err(node, f"the answer for '{key}' must be a number, not a {kind(node)}; "
+                    "write one number after the colon")
+        return False
+    raw = node.value.strip()
+    if not node.style and raw in _BLANK:
+        return None  # left blank, as in an answers template
+    try:
+        number = Decimal(raw.replace("_", ""))
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        v.err(node, f"the answer for '{key}' must be a number, not {raw!r}; write it like 0.5933")
+        return False
+    if number and not -330 < number.adjusted() < 310:  # beyond float64: no step has that value
+        v.err(node, f"the answer for '{key}' is {raw}, beyond what a float64 can hold; "
+                    "check the exponent")
+        return False
+    return raw.replace("_", "")

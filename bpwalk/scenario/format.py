@@ -1,0 +1,247 @@
+"""The scenario format: one declarative table of every key a scenario may hold.
+
+Its type, whether it is required, its choices and bounds, and the hint a "missing key" message
+gives. The validator reads its key lists, required keys and hints from here (and init's bounds
+and choices); json_schema() turns the table into a JSON Schema for editors, so the two cannot
+drift apart. What a table cannot say (shapes that depend on other keys, unique names,
+loss/activation pairs) stays in the validator (validate.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.optimizers import ADAMW_WEIGHT_DECAY, DEFAULTS, HYPERPARAMETERS
+
+REDUCTIONS = ("mean", "sum")
+INIT_SCHEMES = ("uniform", "xavier", "he")
+DEFAULT_LEAKY_SLOPE = 0.01
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: str  # text, names, name, names_or_name, choice, number, integer, bool, batch,
+    #            vector, bias, matrix, name_matrix, list (of `table` maps), map (a `table`)
+    doc: str  # what the key means: the schema's description, an editor's hover text
+    required: bool = False
+    fix: str = ""  # how to write it, after "missing key ..."
+    choices: Callable[[], tuple[str, ...]] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    above: bool = False  # the minimum itself is not allowed (learning_rate > 0)
+    below: bool = False  # the maximum itself is not allowed (beta1 < 1)
+    default: Any = None
+    table: str = ""
+    unless: str = ""  # required, unless the scenario has this top-level key
+
+
+FORMAT: dict[str, tuple[Key, ...]] = {
+    "scenario": (
+        Key("name", "text", "Short name of the scenario (default: the file name)."),
+        Key("title", "text", "Title shown above the walkthrough."),
+        Key("source", "text", "Where the example comes from: author, year, link."),
+        Key("description", "text", "One line describing the example ('bpwalk examples')."),
+        Key("inputs", "names", "Names of the network's inputs, or how many there are.",
+            required=True, fix="write 'inputs: [i1, i2]' (names) or 'inputs: 2'"),
+        Key("layers", "list", "One entry per layer, first hidden layer to output layer.",
+            required=True, table="layer",
+            fix="write 'layers:' with one '- neurons: ...' entry per layer"),
+        Key("loss", "choice", "The loss E that the backward pass differentiates.",
+            required=True, choices=lambda: tuple(LOSSES),
+            fix=f"write 'loss: half_squared_error' (or one of {', '.join(LOSSES)})"),
+        Key("learning_rate", "number", "Step size: new = old - learning_rate * dE/dparam.",
+            required=True, minimum=0, above=True, fix="write 'learning_rate: 0.5'"),
+        Key("update_biases", "bool", "Whether biases are updated too.", default=True),
+        Key("data", "list", "Training samples, each with inputs and targets.",
+            required=True, table="sample",
+            fix="write 'data:' with '- inputs: [...]' and 'targets: [...]' per sample"),
+        Key("batch", "batch", "Samples per update: 'full' (all of data) or a number; 1 is "
+            "stochastic gradient descent.", default="full"),
+        Key("reduction", "choice", "How a batch combines per-sample losses and gradients.",
+            choices=lambda: REDUCTIONS, default="mean"),
+        Key("iterations", "integer", "Number of updates to run.", minimum=1, default=1),
+        Key("init", "map", "Draw the weights (and biases) that layers leave out, reproducibly.",
+            table="init"),
+        Key("optimizer", "map", "The update rule and its settings, as torch.optim computes "
+            "them (default: plain SGD).", table="optimizer"),
+        Key("input_gradients", "bool", "Also work out dE/d(input) after the backward pass.",
+            default=False),
+    ),
+    "layer": (
+        Key("neurons", "names", "Names of the layer's neurons, or how many there are.",
+            required=True, fix="write 'neurons: [h1, h2]' or a count like 'neurons: 2'"),
+        Key("activation", "choice", "The layer's activation function.", required=True,
+            choices=lambda: tuple(ACTIVATIONS),
+            fix=f"write 'activation: sigmoid' (or one of {', '.join(ACTIVATIONS)})"),
+        Key("weights", "matrix", "One row per neuron, one number per input of the layer.",
+            required=True, unless="init",
+            fix="write 'weights:' with one row per neuron, one number per input"),
+        Key("bias", "bias", "One number shared by the layer's neurons, one per neuron, or "
+            "null for none."),
+        Key("slope", "number", "leaky_relu's slope below zero.", default=DEFAULT_LEAKY_SLOPE),
+        Key("weight_names", "name_matrix", "Names of the weights, in the shape of weights."),
+        Key("bias_names", "names_or_name", "Names of the bias values."),
+    ),
+    "sample": (
+        Key("inputs", "vector", "One number per input.", required=True,
+            fix="write 'inputs: [...]'"),
+        Key("targets", "vector", "One number per output neuron.", required=True,
+            fix="write 'targets: [...]'"),
+    ),
+    "optimizer": (
+        Key("name", "choice", "sgd, momentum (SGD with momentum), nesterov, rmsprop, adam or "
+            "adamw.", required=True, choices=lambda: tuple(HYPERPARAMETERS),
+            fix="write 'optimizer: {name: adam}'"),
+        Key("momentum", "number", "momentum, nesterov: the velocity's decay mu.", minimum=0,
+            maximum=1, below=True, default=DEFAULTS["momentum"]),
+        Key("alpha", "number", "rmsprop: decay of the running mean of squared gradients.",
+            minimum=0, maximum=1, below=True, default=DEFAULTS["alpha"]),
+        Key("beta1", "number", "adam, adamw: decay of the running mean of gradients.",
+            minimum=0, maximum=1, below=True, default=DEFAULTS["beta1"]),
+        Key("beta2", "number", "adam, adamw: decay of the running mean of squared gradients.",
+            minimum=0, maximum=1, below=True, default=DEFAULTS["beta2"]),
+        Key("eps", "number", "rmsprop, adam, adamw: added to the root in the denominator.",
+            minimum=0, above=True, default=DEFAULTS["eps"]),
+        Key("weight_decay", "number", "L2 added to the gradient (lambda * p); adamw decays "
+            f"the weights instead, p * (1 - lr * lambda), default {ADAMW_WEIGHT_DECAY} there.",
+            minimum=0, default=DEFAULTS["weight_decay"]),
+    ),
+    "init": (
+        Key("seed", "integer", "Seed of the random numbers: the same seed draws the same "
+            "values.", required=True, minimum=0, maximum=2**32 - 1,
+            fix="write 'init: {seed: 1, scheme: uniform}'"),
+        Key("scheme", "choice", "uniform: between -1 and 1; xavier: Glorot & Bengio (2010), "
+            "biases 0; he: He et al. (2015), biases 0.", choices=lambda: INIT_SCHEMES,
+            default="uniform"),
+        Key("decimals", "integer", "Decimals the drawn values are rounded to.", minimum=1,
+            maximum=9, default=2),
+    ),
+}
+
+
+def keys(table: str) -> tuple[str, ...]:
+    return tuple(k.name for k in FORMAT[table])
+
+
+def key_of(table: str, name: str) -> Key:
+    return next(k for k in FORMAT[table] if k.name == name)
+
+
+TOP_KEYS = keys("scenario")
+LAYER_KEYS = keys("layer")
+SAMPLE_KEYS = keys("sample")
+INIT_KEYS = keys("init")
+REQUIRED_TOP = tuple(k.name for k in FORMAT["scenario"] if k.required)
+
+
+NAME_PATTERN = "^[A-Za-z][A-Za-z0-9_]*$"  # a usable name: h1, w_in, o2 (the validator's test too)
+_NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN}
+
+
+def _list_of(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "items": item}
+
+
+def _type_schema(k: Key) -> dict[str, Any]:
+    """The JSON Schema of one key's value. It accepts what the loader accepts (the loader
+    then checks what a schema cannot: shapes against other keys, unique names)."""
+    number = {"type": "number"}
+    simple: dict[str, dict[str, Any]] = {
+        "text": {"type": ["string", "number", "boolean"]},
+        "name": _NAME_SCHEMA,
+        "names": {"oneOf": [{"type": "integer", "minimum": 1}, _list_of(_NAME_SCHEMA)]},
+        "names_or_name": {"oneOf": [_NAME_SCHEMA, _list_of(_NAME_SCHEMA)]},
+        "bool": {"type": "boolean"},
+        "batch": {"oneOf": [{"const": "full"}, {"type": "integer", "minimum": 1}]},
+        "vector": {"oneOf": [number, {"type": "array", "items": number}]},
+        "bias": {"oneOf": [number, {"type": "null"}, _list_of(number)]},
+        "matrix": _list_of(_list_of(number)),
+        "name_matrix": _list_of(_list_of(_NAME_SCHEMA)),
+    }
+    if k.type in simple:
+        return dict(simple[k.type])
+    if k.type == "choice":
+        return {"enum": list(k.choices() if k.choices else ())}
+    if k.type in ("number", "integer"):
+        out: dict[str, Any] = {"type": k.type}
+        if k.minimum is not None:
+            out["exclusiveMinimum" if k.above else "minimum"] = k.minimum
+        if k.maximum is not None:
+            out["exclusiveMaximum" if k.below else "maximum"] = k.maximum
+        return out
+    if k.type == "list":
+        return _list_of(_table_schema(k.table))
+    if k.type == "map":
+        return _table_schema(k.table)
+    raise ValueError(f"no schema for key type {k.type!r}")  # a new type needs a line above
+
+
+def _table_schema(table: str) -> dict[str, Any]:
+    properties = {}
+    for k in FORMAT[table]:
+        prop = {"description": k.doc, **_type_schema(k)}
+        if k.default is not None:
+            prop["default"] = k.default
+        properties[k.name] = prop
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [k.name for k in FORMAT[table] if k.required and not k.unless],
+        "additionalProperties": False,
+    }
+
+
+def json_schema() -> dict[str, Any]:
+    """A JSON Schema (draft 7, what the YAML language server reads) of the scenario format."""
+    schema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "bpwalk scenario",
+        "description": "A tiny neural network with concrete numbers, for 'bpwalk run'.",
+        **_table_schema("scenario"),
+    }
+    # Keys required unless the scenario has another key (weights, unless init draws them).
+    conditions = []
+    for k in FORMAT["scenario"]:
+        for c in FORMAT.get(k.table, ()):
+            if c.required and c.unless:
+                need = {"required": [c.name]}
+                conditions.append({
+                    "if": {"not": {"required": [c.unless]}},
+                    "then": {"properties": {k.name: {"items": need} if k.type == "list" else need}},
+                })
+    if conditions:
+        schema["allOf"] = conditions
+    return schema
+
+
+
+# ----------------------------------------------------------------------------- default names
+#
+# What a scenario leaves unnamed is named here, and only here: the validator names inputs,
+# neurons, weights and biases with these, and `bpwalk new` writes its comments with them, so
+# the "w6" of a comment is the w6 that `bpwalk run` shows.
+
+
+def numbered(prefix: str, count: int, first: int = 0) -> list[str]:
+    """prefix1..prefixN, counting on from `first` (weights and biases number across layers)."""
+    return [f"{prefix}{first + k + 1}" for k in range(count)]
+
+
+def neuron_prefix(index: int, n_layers: int) -> str:
+    """o for the output layer; h for a lone hidden layer, else h1_, h2_, ... per layer."""
+    if index == n_layers - 1:
+        return "o"
+    return "h" if n_layers == 2 else f"h{index + 1}_"
+
+
+def weight_names(first: int, rows: int, cols: int) -> list[list[str]]:
+    """One row per neuron, one name per input, numbered row by row after w{first}."""
+    return [numbered("w", cols, first + r * cols) for r in range(rows)]
+
+
+# "missing key" hints, from the format table (top-level and layer keys share no names)
+HELP = {k.name: k.fix for table in ("scenario", "layer") for k in FORMAT[table] if k.fix}

@@ -1,0 +1,128 @@
+"""The frozen, validated model of a scenario: what the engine and the views read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from bpwalk.optimizers import SGD, Optimizer
+
+
+class Connection(NamedTuple):
+    param: str  # w5, b1
+    layer: int  # 0-based
+    source: str | None  # the input or neuron a weight carries; None for a bias
+    targets: tuple[str, ...]  # the neuron it feeds (a shared bias: every neuron of the layer)
+
+
+@dataclass(frozen=True)
+class Layer:
+    neurons: tuple[str, ...]
+    activation: str
+    slope: float  # leaky_relu's slope below zero (unused by other activations)
+    weights: np.ndarray  # (neurons, inputs of this layer), read-only float64
+    weight_names: tuple[tuple[str, ...], ...]
+    bias: str  # "none" | "shared" | "per_neuron"
+    bias_values: np.ndarray  # 0, 1 or len(neurons) values
+    bias_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    source: str
+    description: str
+    path: str  # how the file was named to bpwalk, for messages
+    inputs: tuple[str, ...]
+    layers: tuple[Layer, ...]
+    loss: str
+    learning_rate: float
+    update_biases: bool
+    x: np.ndarray  # (samples, inputs)
+    targets: np.ndarray  # (samples, outputs)
+    batch: int | None  # None means full batch
+    reduction: str
+    iterations: int
+    param_names: tuple[str, ...] = field(default=())  # every parameter, layer by layer
+    # `init:` as given (seed, scheme, decimals) plus "drawn": the parameters it drew; else None
+    init: dict[str, Any] | None = None
+    optimizer: Optimizer = SGD
+    input_gradients: bool = False  # also work out dE/d(input)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.layers[-1].neurons
+
+    @property
+    def shape(self) -> str:
+        """Layer sizes from the inputs to the outputs, as tutorials write them: 2-2-2."""
+        return "-".join(str(len(n)) for n in [self.inputs, *(lay.neurons for lay in self.layers)])
+
+    def layer_inputs(self, index: int) -> tuple[str, ...]:
+        """Names of what feeds layer `index` (0-based): the inputs or the previous neurons."""
+        return self.inputs if index == 0 else self.layers[index - 1].neurons
+
+    @cached_property  # frozen, so computed once; the stepper asks at every key press
+    def connections(self) -> tuple[Connection, ...]:
+        """What every parameter connects, layer by layer, weights row by row, then biases.
+
+        Tutorials number weights differently; every view shows this, so "w6" is never
+        ambiguous.
+        """
+        out: list[Connection] = []
+        for li, lay in enumerate(self.layers):
+            feeds = self.layer_inputs(li)
+            for j, row in enumerate(lay.weight_names):
+                out += [Connection(w, li, feeds[i], (lay.neurons[j],)) for i, w in enumerate(row)]
+            for j, b in enumerate(lay.bias_names):
+                fed = lay.neurons if lay.bias == "shared" else (lay.neurons[j],)
+                out.append(Connection(b, li, None, fed))
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised scenario, as written into the JSON trace."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "source": self.source,
+            "inputs": list(self.inputs),
+            "layers": [
+                {
+                    "neurons": list(lay.neurons),
+                    "activation": lay.activation,
+                    **({"slope": lay.slope} if lay.activation == "leaky_relu" else {}),
+                    "weights": lay.weights.tolist(),
+                    "weight_names": [list(r) for r in lay.weight_names],
+                    "bias": (
+                        None if lay.bias == "none"
+                        else float(lay.bias_values[0]) if lay.bias == "shared"
+                        else lay.bias_values.tolist()
+                    ),
+                    "bias_names": list(lay.bias_names),
+                }
+                for lay in self.layers
+            ],
+            "loss": self.loss,
+            "learning_rate": self.learning_rate,
+            "update_biases": self.update_biases,
+            "data": [
+                {"inputs": x.tolist(), "targets": t.tolist()}
+                for x, t in zip(self.x, self.targets)
+            ],
+            "batch": "full" if self.batch is None else self.batch,
+            "reduction": self.reduction,
+            "iterations": self.iterations,
+            **({"init": self.init} if self.init else {}),
+            **({"optimizer": self.optimizer.to_dict()} if self.optimizer != SGD else {}),
+            **({"input_gradients": True} if self.input_gradients else {}),
+        }
+
+
+def frozen(values: Any) -> np.ndarray:
+    a = np.array(values, dtype=np.float64)
+    a.flags.writeable = False
+    return a

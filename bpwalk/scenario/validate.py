@@ -1,0 +1,509 @@
+"""Scenario files: YAML text -> a validated, frozen Scenario.
+
+The validator walks the node tree (yamlread), checks what the format table (format) cannot
+say on its own, and builds the model. Nothing downstream re-validates a Scenario.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.optimizers import ADAMW_WEIGHT_DECAY, DEFAULTS, HYPERPARAMETERS, SGD, Optimizer
+from bpwalk.scenario.errors import ScenarioError, choice_hint, did_you_mean
+from bpwalk.scenario.format import (
+    DEFAULT_LEAKY_SLOPE,
+    FORMAT,
+    HELP,
+    INIT_KEYS,
+    LAYER_KEYS,
+    REDUCTIONS,
+    REQUIRED_TOP,
+    SAMPLE_KEYS,
+    TOP_KEYS,
+    key_of,
+    keys,
+    neuron_prefix,
+    numbered,
+)
+from bpwalk.scenario.format import weight_names as default_weight_names
+from bpwalk.scenario.model import Layer, Scenario, frozen
+from bpwalk.scenario.yamlread import Expect, Reader, read_text
+
+_DRAW: Any = object()  # a layer's weights or biases that init will draw
+
+
+SCENARIO = Expect(
+    what="a scenario",
+    missing="check the path, or run 'bpwalk examples' for the bundled scenarios",
+    syntax="check the indentation, colons and brackets here",
+    empty="the file is empty; a scenario needs at least inputs, layers, loss, learning_rate "
+          "and data (see 'bpwalk run mazur' for an example)",
+    one="one scenario per file",
+    mapping="a scenario must be a mapping of keys (inputs:, layers:, ...), not a {kind}; see "
+            "'bpwalk export mazur' or the README for the format",
+)
+
+
+def load(path: str | Path, display_name: str | None = None) -> Scenario:
+    """Read and validate a scenario file. Raises ScenarioError with every problem found."""
+    shown = display_name or str(path)
+    return loads(read_text(path, shown, SCENARIO), shown, default_name=Path(path).stem)
+
+
+def loads(text: str, filename: str = "<scenario>", default_name: str = "scenario") -> Scenario:
+    """Validate scenario text; `filename` is used in messages only."""
+    v = _Validator(filename)
+    root = v.compose(text, SCENARIO)
+    scenario = v.scenario(root, default_name) if root is not None else None
+    if v.problems or scenario is None:
+        raise ScenarioError(v.problems)
+    return scenario
+
+
+class _Validator(Reader):
+    """Walks the node tree, collecting every problem rather than stopping at the first."""
+
+    def __init__(self, filename: str):
+        super().__init__(filename)
+        self.declared: list[tuple[str, str, yaml.Node]] = []  # (name, what it names, where)
+
+    def scenario(self, root: yaml.Node, default_name: str) -> Scenario | None:
+        top = self.mapping(root, "the scenario", TOP_KEYS)
+        if top is None:
+            return None
+        for key in REQUIRED_TOP:
+            if key not in top:
+                self.err(root, f"missing key '{key}'; {HELP[key]}")
+        get = top.get
+
+        def opt_text(key: str, default: str) -> str:
+            if key not in top:
+                return default
+            return self.text(top[key][1], key) or default
+
+        name = opt_text("name", default_name)
+        title = opt_text("title", "")
+        source = opt_text("source", "")
+        description = opt_text("description", "")
+
+        inputs = self.names(get("inputs")[1], "inputs", "x") if "inputs" in top else None
+        if inputs:
+            self.declare(inputs, "an input", top["inputs"][1])
+        init = self.init(top["init"][1]) if "init" in top else None
+        layers = (self.layers(get("layers")[1], inputs, "init" in top)
+                  if "layers" in top and inputs else None)
+
+        loss = None
+        if "loss" in top:
+            loss = self.text(top["loss"][1], "loss")
+            if loss is not None and loss not in LOSSES:
+                self.err(top["loss"][1], f"unknown loss '{loss}'{choice_hint(loss, LOSSES)}")
+                loss = None
+        lr = self.number(top["learning_rate"][1], "learning_rate") if "learning_rate" in top else None
+        if lr is not None and lr <= 0:
+            self.err(top["learning_rate"][1], f"learning_rate must be above 0, not {lr:g}; "
+                                              "a typical value is 0.5 or 0.1")
+            lr = None
+
+        update_biases = self.flag(top, "update_biases", True)
+        input_gradients = self.flag(top, "input_gradients", False)
+        optimizer = self.optimizer(top["optimizer"][1]) if "optimizer" in top else SGD
+
+        n_out = len(layers[-1][0]) if layers else None
+        x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out)
+                if "data" in top else (None, None))
+
+        batch: int | None = None
+        if "batch" in top:
+            node = top["batch"][1]
+            value = self.scalar(node)
+            if value == "full":
+                batch = None
+            elif isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+                batch = value
+                if x is not None and value > len(x):
+                    self.err(node, f"batch {value} is larger than the {len(x)} samples in data; "
+                                   f"use 'full' or a number up to {len(x)}")
+                elif x is not None and value == len(x):
+                    batch = None
+            else:
+                self.err(node, f"batch must be 'full' or a whole number of samples per update, "
+                               f"not {value!r}; write 'batch: full' or 'batch: 1'")
+
+        reduction = "mean"
+        if "reduction" in top:
+            value = self.text(top["reduction"][1], "reduction")
+            if value in REDUCTIONS:
+                reduction = value
+            elif value is not None:
+                self.err(top["reduction"][1], f"reduction must be 'mean' or 'sum', not '{value}'"
+                         f"{did_you_mean(value, REDUCTIONS) or '; write mean or sum'}")
+
+        iterations = 1
+        if "iterations" in top:
+            least = int(key_of("scenario", "iterations").minimum or 1)
+            iterations = self.integer(top["iterations"][1], "iterations", least) or 1
+
+        if layers and loss:
+            self.compatibility(top, layers, loss, t)
+        self.unique_names()
+
+        if self.problems or None in (inputs, layers, loss, lr, x, optimizer) or (
+                "init" in top and not init):
+            return None
+        drawn: dict[str, Any] | None = None
+        if init is not None:
+            drawn = self.draw(init, layers, len(inputs), top["init"][0])
+            if drawn is None:
+                return None
+        built = self.build(name, title, source, description, inputs, layers, loss, lr,
+                           update_biases, x, t, batch, reduction, iterations, drawn)
+        return replace(built, optimizer=optimizer, input_gradients=input_gradients)
+
+    def flag(self, top: dict, key: str, default: bool) -> bool:
+        """A true/false key of the scenario."""
+        if key not in top:
+            return default
+        value = self.scalar(top[key][1])
+        if isinstance(value, bool):
+            return value
+        self.err(top[key][1], f"{key} must be true or false, not {value!r}; write true or false")
+        return default
+
+    def optimizer(self, node: yaml.Node) -> Optimizer | None:
+        """The `optimizer:` mapping: a name, and the settings that optimizer reads."""
+        m = self.mapping(node, "optimizer", keys("optimizer"))
+        if m is None:
+            return None
+        if "name" not in m:
+            self.err(node, f"optimizer is missing 'name'; {key_of('optimizer', 'name').fix}")
+            return None
+        name = self.text(m["name"][1], "optimizer name")
+        if name not in HYPERPARAMETERS:
+            if name is not None:
+                self.err(m["name"][1], f"unknown optimizer '{name}'"
+                                       f"{choice_hint(name, HYPERPARAMETERS)}")
+            return None
+        reads = HYPERPARAMETERS[name]
+        values: dict[str, float] = {}
+        if name == "adamw":
+            values["weight_decay"] = ADAMW_WEIGHT_DECAY
+        ok = True
+        for k in FORMAT["optimizer"][1:]:
+            if k.name not in m:
+                continue
+            knode, vnode = m[k.name]
+            if k.name not in reads:
+                users = [n for n, r in HYPERPARAMETERS.items() if k.name in r]
+                self.err(knode, f"{k.name} applies to {', '.join(users)}, not {name}; remove it "
+                                f"(or choose one of those optimizers)")
+                ok = False
+                continue
+            value = self.number(vnode, f"optimizer {k.name}")
+            if value is None:
+                ok = False
+                continue
+            low = k.minimum if k.minimum is not None else -math.inf
+            high = k.maximum if k.maximum is not None else math.inf
+            if (value <= low if k.above else value < low) or (
+                    value >= high if k.below else value > high):
+                rng = (f"{'above' if k.above else 'at least'} {low:g}"
+                       + (f" and {'below' if k.below else 'at most'} {high:g}"
+                          if math.isfinite(high) else ""))
+                self.err(vnode, f"optimizer {k.name} must be {rng}, not {value:g}; "
+                                f"the usual value is {k.default:g}")
+                ok = False
+                continue
+            values[k.name] = value
+        if ok and name == "nesterov" and values.get("momentum", DEFAULTS["momentum"]) == 0:
+            self.err(m["momentum"][1], "nesterov needs a momentum above 0 (as torch does); "
+                                       "write 'momentum: 0.9', or use 'name: sgd'")
+            ok = False
+        return Optimizer(name, **values) if ok else None
+
+    def init(self, node: yaml.Node) -> dict[str, Any] | None:
+        """The `init:` mapping: seed, scheme and decimals of the values to draw."""
+        m = self.mapping(node, "init", INIT_KEYS)
+        if m is None:
+            return None
+        ok = True
+        out: dict[str, Any] = {k.name: k.default for k in FORMAT["init"]}
+        for k in FORMAT["init"]:
+            if k.name not in m:
+                if k.required:
+                    self.err(node, f"init is missing '{k.name}'; {k.fix}")
+                    ok = False
+                continue
+            vnode = m[k.name][1]
+            if k.type == "integer":
+                value = self.integer(vnode, f"init {k.name}", int(k.minimum or 0))
+                if value is not None and k.maximum is not None and value > k.maximum:
+                    self.err(vnode, f"init {k.name} must be at most {k.maximum:g}, not {value}")
+                    value = None
+            else:  # the scheme
+                value = self.text(vnode, f"init {k.name}")
+                choices = k.choices() if k.choices else ()
+                if value is not None and value not in choices:
+                    self.err(vnode, f"unknown init scheme '{value}'{choice_hint(value, choices)}")
+                    value = None
+            if value is None:
+                ok = False
+            out[k.name] = value
+        return out if ok else None
+
+    def draw(self, init: dict[str, Any], layers: list, n_inputs: int,
+             where: yaml.Node) -> dict[str, Any] | None:
+        """Fill in the weights and biases the layers left out, with numbers drawn from `init`.
+
+        Drawing is arithmetic, so it lives in bpwalk.practice; this only decides what to draw.
+        """
+        from bpwalk import practice
+
+        rng = practice.generator(init["seed"])
+        names: list[str] = []
+        fan_in = n_inputs
+        for index, layer in enumerate(layers):
+            neurons, _, _, weights, wnames, bkind, bvals, bnames = layer
+            n = len(neurons)
+            if weights is _DRAW:
+                weights = practice.init_weights(rng, init["scheme"], fan_in, n, init["decimals"])
+                names += [w for row in wnames for w in row]
+            if bvals is _DRAW:
+                bvals = practice.init_biases(rng, init["scheme"], n, init["decimals"])
+                names += list(bnames)
+            layers[index] = (neurons, layer[1], layer[2], weights, wnames, bkind, bvals, bnames)
+            fan_in = n
+        if not names:
+            self.err(where, "init has nothing to draw: every layer gives its weights and bias; "
+                            "remove 'init', or leave out the weights you want drawn")
+            return None
+        return {**init, "drawn": names}
+
+    def layers(self, node: yaml.Node, inputs: list[str], has_init: bool = False) -> list | None:
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.err(node, "layers must be a list with one entry per layer, from the first hidden "
+                           "layer to the output layer; start each with '- neurons: ...'")
+            return None
+        out = []
+        fan_in = len(inputs)
+        n_layers = len(node.value)
+        w_counter, b_counter = 0, 0
+        ok = True
+        for index, lnode in enumerate(node.value):
+            where = f"layer {index + 1}"
+            m = self.mapping(lnode, where, LAYER_KEYS)
+            if m is None:
+                return None
+            for k in FORMAT["layer"]:
+                if k.required and k.name not in m and not (k.unless == "init" and has_init):
+                    self.err(lnode, f"{where} is missing '{k.name}'; {HELP[k.name]}")
+            if "neurons" not in m:
+                return None
+            is_output = index == n_layers - 1
+            neurons = self.names(m["neurons"][1], f"{where} neurons",
+                                 neuron_prefix(index, n_layers))
+            if neurons is None:
+                return None
+            self.declare(neurons, f"a neuron of {where}", m["neurons"][1])
+            n = len(neurons)
+
+            activation = None
+            if "activation" in m:
+                activation = self.text(m["activation"][1], f"{where} activation")
+                if activation is not None and activation not in ACTIVATIONS:
+                    self.err(m["activation"][1], f"unknown activation '{activation}'"
+                             f"{choice_hint(activation, ACTIVATIONS)}")
+                    activation = None
+                elif activation and ACTIVATIONS[activation].output_only and not is_output:
+                    self.err(m["activation"][1], f"{activation} is only for the output layer; "
+                                                 f"use sigmoid, tanh or relu in {where}")
+                    activation = None
+            slope = DEFAULT_LEAKY_SLOPE
+            if "slope" in m:
+                s = self.number(m["slope"][1], f"{where} slope")
+                if s is not None:
+                    slope = s
+                if activation and activation != "leaky_relu":
+                    self.err(m["slope"][0], f"slope applies to leaky_relu only, not {activation}; "
+                                            "remove it or change the activation")
+
+            weights = self.matrix(m["weights"][1], f"{where} weights", n, fan_in,
+                                  neurons, self._inputs_names(index, inputs, out)) \
+                if "weights" in m else (_DRAW if has_init else None)
+
+            if "weight_names" in m:
+                weight_names = self.name_matrix(m["weight_names"][1], f"{where} weight_names", n, fan_in)
+            else:
+                weight_names = default_weight_names(w_counter, n, fan_in)
+            w_counter += n * fan_in
+            self.declare([x for row in weight_names or [] for x in row], f"a weight of {where}",
+                         m.get("weight_names", m.get("weights", (None, lnode)))[1])
+
+            bias_kind, bias_values = "none", []
+            if "bias" not in m and has_init:  # init draws one bias per neuron
+                bias_kind, bias_values = "per_neuron", _DRAW
+            elif "bias" in m:
+                bnode = m["bias"][1]
+                if isinstance(bnode, yaml.SequenceNode):
+                    vals = self.vector(bnode, f"{where} bias", n)
+                    bias_kind, bias_values = "per_neuron", vals
+                elif isinstance(bnode, yaml.ScalarNode) and self.scalar(bnode) is None:
+                    bias_kind = "none"
+                else:
+                    v = self.number(bnode, f"{where} bias")
+                    bias_kind, bias_values = "shared", [v] if v is not None else None
+                if bias_values is None:
+                    ok = False
+                    bias_values = []
+            n_bias = {"none": 0, "shared": 1, "per_neuron": n}[bias_kind]
+            if "bias_names" in m:
+                bn = m["bias_names"][1]
+                if bias_kind == "none":
+                    self.err(m["bias_names"][0], f"{where} has bias_names but no bias; add 'bias:'")
+                    bias_names = []
+                else:
+                    bias_names = (self.names(bn, f"{where} bias_names", "b")
+                                  if isinstance(bn, yaml.SequenceNode) else
+                                  [self.name(bn, f"{where} bias_names")])
+                    if bias_names and None not in bias_names and len(bias_names) != n_bias:
+                        self.err(bn, f"{where} bias_names has {len(bias_names)} names but the "
+                                     f"{'shared bias needs 1' if n_bias == 1 else f'bias has {n_bias} values'}"
+                                     "; give one name per bias value")
+                        bias_names = None
+            else:
+                bias_names = numbered("b", n_bias, b_counter)
+            b_counter += n_bias
+            self.declare(bias_names, f"a bias of {where}",
+                         m.get("bias_names", m.get("bias", (None, lnode)))[1])
+
+            if None in (activation, weights, weight_names, bias_names) or not ok:
+                ok = False
+            out.append((neurons, activation, slope, weights, weight_names, bias_kind,
+                        bias_values, bias_names))
+            fan_in = n
+        return out if ok else None
+
+    def _inputs_names(self, index: int, inputs: list[str], done: list) -> list[str]:
+        return inputs if index == 0 else list(done[-1][0])
+
+    def matrix(self, node: yaml.Node, what: str, rows: int, cols: int,
+               row_names: list[str], col_names: list[str]) -> list[list[float]] | None:
+        if not isinstance(node, yaml.SequenceNode):
+            self.err(node, f"{what} must be a list of rows, one per neuron; write {rows} "
+                           f"row{'s' * (rows != 1)} of {cols} number{'s' * (cols != 1)}, "
+                           "like [[0.1, 0.2], [0.3, 0.4]]")
+            return None
+        if len(node.value) != rows:
+            self.err(node, f"{what} has {len(node.value)} row{'s' * (len(node.value) != 1)} but the "
+                           f"layer has {rows} neuron{'s' * (rows != 1)} ({', '.join(row_names)}); "
+                           "give one row per neuron")
+            return None
+        out = []
+        for r, rnode in enumerate(node.value):
+            if not isinstance(rnode, yaml.SequenceNode):
+                self.err(rnode, f"{what} row {r + 1} ({row_names[r]}) must be a list; write {cols} "
+                                f"number{'s' * (cols != 1)} in brackets, one per input "
+                                f"({', '.join(col_names)})")
+                return None
+            if len(rnode.value) != cols:
+                self.err(rnode, f"{what} row {r + 1} ({row_names[r]}) has {len(rnode.value)} "
+                                f"number{'s' * (len(rnode.value) != 1)} but the layer has {cols} "
+                                f"input{'s' * (cols != 1)} ({', '.join(col_names)}); give one per input")
+                return None
+            row = [self.number(c, f"{what} row {r + 1} entry {i + 1}") for i, c in enumerate(rnode.value)]
+            if None in row:
+                return None
+            out.append(row)
+        return out
+
+    def name_matrix(self, node: yaml.Node, what: str, rows: int, cols: int) -> list[list[str]] | None:
+        if (not isinstance(node, yaml.SequenceNode) or len(node.value) != rows
+                or any(not isinstance(r, yaml.SequenceNode) or len(r.value) != cols
+                       for r in node.value)):
+            self.err(node, f"{what} must have the same shape as weights; write {rows} row"
+                           f"{'s' * (rows != 1)} of {cols} name{'s' * (cols != 1)}")
+            return None
+        out = [[self.name(c, what) for c in r.value] for r in node.value]
+        return None if any(None in r for r in out) else out
+
+    def data(self, node: yaml.Node, n_in: int | None, n_out: int | None):
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.err(node, "data must be a list of samples; write each as '- inputs: [...]' "
+                           "with 'targets: [...]' below it")
+            return None, None
+        xs, ts = [], []
+        for i, snode in enumerate(node.value):
+            where = f"data sample {i + 1}"
+            m = self.mapping(snode, where, SAMPLE_KEYS)
+            if m is None:
+                continue
+            for k in FORMAT["sample"]:
+                if k.required and k.name not in m:
+                    self.err(snode, f"{where} is missing '{k.name}'; {k.fix}")
+            if "inputs" in m:
+                x = self.vector(m["inputs"][1], f"{where} inputs", n_in)
+                xs.append(x)
+            if "targets" in m:
+                t = self.vector(m["targets"][1], f"{where} targets", n_out)
+                ts.append(t)
+        if self.problems or len(xs) != len(node.value) or len(ts) != len(node.value):
+            return None, None
+        if None in xs or None in ts:
+            return None, None
+        return xs, ts
+
+    def compatibility(self, top: dict, layers: list, loss: str, targets) -> None:
+        out_activation = layers[-1][1]
+        where = top["loss"][1]
+        if loss == "cross_entropy" and out_activation != "softmax":
+            self.err(where, "cross_entropy needs a softmax output layer; set the last layer's "
+                            "activation to softmax, or use binary_cross_entropy with sigmoid")
+        if loss == "binary_cross_entropy" and out_activation not in (None, "sigmoid"):
+            self.err(where, f"binary_cross_entropy needs sigmoid outputs (values in (0, 1)), not "
+                            f"{out_activation}; set the last layer's activation to sigmoid")
+        if targets is None or loss not in ("binary_cross_entropy", "cross_entropy"):
+            return
+        low, high = (0.0, 1.0)
+        for i, t in enumerate(targets):
+            if any(v < low or v > high for v in t):
+                self.err(top["data"][1].value[i],
+                         f"{loss} needs targets between 0 and 1, but data sample {i + 1} has "
+                         f"{', '.join(f'{v:g}' for v in t)}; use 0/1 labels or probabilities")
+
+    def declare(self, names: list[str] | None, where: str, node: yaml.Node) -> None:
+        for n in names or []:
+            self.declared.append((n, where, node))
+
+    def unique_names(self) -> None:
+        seen: dict[str, str] = {}
+        for name, where, node in self.declared:
+            if name in seen:
+                self.err(node, f"the name '{name}' is used twice ({seen[name]} and {where}); "
+                               "every input, neuron, weight and bias needs its own name")
+            else:
+                seen[name] = where
+
+    def build(self, name, title, source, description, inputs, layers, loss, lr, update_biases,
+              x, t, batch, reduction, iterations, init=None) -> Scenario:
+        built = []
+        params: list[str] = []
+        for neurons, activation, slope, weights, wnames, bkind, bvals, bnames in layers:
+            built.append(Layer(
+                neurons=tuple(neurons), activation=activation, slope=slope,
+                weights=frozen(weights), weight_names=tuple(tuple(r) for r in wnames),
+                bias=bkind, bias_values=frozen(bvals), bias_names=tuple(bnames),
+            ))
+            params += [n for row in wnames for n in row] + list(bnames)
+        return Scenario(
+            name=name, title=title, source=source, description=description, path=self.file,
+            inputs=tuple(inputs), layers=tuple(built), loss=loss, learning_rate=lr,
+            update_biases=update_biases, x=frozen(x), targets=frozen(t), batch=batch,
+            reduction=reduction, iterations=iterations, param_names=tuple(params), init=init,
+        )
+

@@ -59,6 +59,11 @@ DecimalsOpt = Annotated[  # the same option as run's --decimals
     typer.Option("--decimals", min=0, max=15, metavar="D",
                  help="Show numbers with at most D decimals (trailing zeros trimmed)."),
 ]
+InputGradOpt = Annotated[
+    bool, typer.Option("--input-gradients",
+                       help="Also work out dE/d(input), din:i1, after the backward pass (as "
+                            "'input_gradients: true' in the scenario)."),
+]
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="FILE",
                               help="Write to FILE (atomically) instead of stdout."),
@@ -90,14 +95,19 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_scenario(name: str) -> Scenario:
+def load_scenario(name: str, input_gradients: bool = False) -> Scenario:
     from bpwalk.scenario import ScenarioError, load, resolve
 
     try:
         path, shown = resolve(name)
-        return load(path, display_name=shown)
+        sc = load(path, display_name=shown)
     except ScenarioError as e:
         raise fail(str(e)) from None
+    if input_gradients and not sc.input_gradients:
+        from dataclasses import replace
+
+        sc = replace(sc, input_gradients=True)
+    return sc
 
 
 def parse_show(spec: str, iterations: int) -> set[int]:
@@ -157,6 +167,7 @@ def run(
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
+    input_gradients: InputGradOpt = False,
     decimals: Annotated[
         int, typer.Option("--decimals", min=0, max=15, metavar="D",
                           help="Show numbers with at most D decimals (trailing zeros trimmed).")
@@ -200,7 +211,7 @@ def run(
         if show.strip().lower() == "none":
             raise fail("--step walks through explained updates, and --show none explains none; "
                        "use --show first, last, all or update numbers")
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, input_gradients)
     trace = compute(sc, iterations, show, round_to)
     if step:
         from bpwalk import stepper
@@ -235,6 +246,7 @@ def export(
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
     decimals: DecimalsOpt = 9,
+    input_gradients: InputGradOpt = False,
 ) -> None:
     """Export the solution: Markdown with LaTeX math, or JSON.
 
@@ -242,7 +254,7 @@ def export(
     """
     if format not in ("md", "json"):
         raise fail(f"--format {format!r} is not known; use md or json")
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, input_gradients)
     trace = compute(sc, iterations, show, round_to)
     if format == "md":
         from bpwalk.views import markdown

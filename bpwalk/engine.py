@@ -323,6 +323,7 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
     backward = range(len(layers) - 1, -1, -1)
     term, derivative, k, lr, per_batch = fast.term, fast.derivative, fast.k, fast.lr, fast.batches
     opt, grad, views, update = fast.optimizer, fast.grad, fast.grad_views, optimizers.update
+    plain = opt.plain
     full_batch = scenario.batch is None
     for number in range(start, stop):
         idx = plan[number - 1]
@@ -338,6 +339,8 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
             history.append(loss)
 
         dout = derivative(a, t, k)
+        if not plain:  # the batch's mean: scaled once here, on the smallest array
+            dout *= scale
         for li in backward:
             lay, w, out = layers[li], weights[li], outs[li + 1]
             if lay.softmax:
@@ -353,10 +356,10 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
             elif lay.bias_grad:
                 views[li, True][:] = dnet.sum(keepdims=True)[0]
         # The rules never keep `grad` itself, so its buffer is reused by the next update.
-        if opt.plain:  # lr * (scale * sum) as (lr * scale) * sum: today's numbers, bit for bit
+        if plain:  # lr * (scale * sum) as (lr * scale) * sum: plain SGD's numbers as before
             flat, state = update(opt, flat, grad, state, number, lr * scale)
         else:
-            flat, state = update(opt, flat, grad * scale, state, number, lr)
+            flat, state = update(opt, flat, grad, state, number, lr)
         for s in layout:
             (biases if s.bias else weights)[s.layer] = flat[s.span].reshape(s.shape)
     return Params(weights, biases), state
@@ -398,6 +401,18 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "neighbour_neuron": ("a neighbouring neuron's value used", ("net", "out", "dout", "dnet",
                                                                "grad")),
     "neighbour_input": ("the wrong input used (a neighbour's)", ("net", "grad")),
+    # the optimizers' (bpwalk.optimizers writes each wrong formula beside the right one)
+    "velocity_sign": (("the velocity's sign mixed up: μ·v − g (CS231n's v = μv − ηg has η "
+                      "inside and adds v; torch's v = μv + g is subtracted)"), ("vel",)),
+    "nesterov_plain": ("Nesterov's look-ahead left out: p − η·v, not p − η·(g + μ·v)", ("new",)),
+    "bias_correction_left_out": ("the bias correction left out: m (or v) used for m̂ (or v̂)",
+                                 ("mhat", "vhat")),
+    "t_from_0": ("t counted from 0: 1 − β^(t−1) instead of 1 − βᵗ", ("mhat", "vhat")),
+    "sqrt_left_out": ("the square root left out of the denominator: v̂ + ε, not √v̂ + ε",
+                      ("new",)),
+    "eps_inside_sqrt": ("ε put inside the square root: √(v̂ + ε), not √v̂ + ε", ("new",)),
+    "l2_not_decoupled": (("weight decay added to the gradient (L2, Adam's) where AdamW "
+                         "decouples it"), ("m", "v")),
 }
 
 
@@ -528,7 +543,7 @@ def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], n
 
     def see(kind: str, value: np.ndarray, terms=(), fn: str = "", variants=None) -> np.ndarray:
         value = r(inj(lambda: np.array([f"{kind}:{n}" for n in names], dtype=object), value,
-                      variants or {}))
+                      variants() if variants and inj.mistakes else {}))
         seen.append((kind, value, terms, fn))
         return value
 
@@ -539,6 +554,11 @@ def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], n
 
     steps = _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_loss,
                          batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w, grads_b)
+    if scenario.input_gradients:  # each sample's right after its own backward pass
+        for din in _input_gradient_steps(scenario, params, sfx, samples, dnets[0], r, inj):
+            at = max(k for k, s in enumerate(steps) if s.phase == "backward"
+                     and (s.sample == din.sample or din.sample is None))
+            steps.insert(at + 1, din)
     steps += _update_steps(scenario, layout, state, number, seen)
     return steps, new, new_state, batch_loss
 
@@ -788,6 +808,29 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
     return steps
 
 
+def _input_gradient_steps(scenario: Scenario, params: Params, sfx: list[str], samples: list,
+                          dnet: np.ndarray, r, inj) -> list[Step]:
+    """dE/d(input): the first layer's deltas through its weights, like a hidden neuron's dout.
+
+    Nothing depends on these (inputs are not trained); CS231n's exercises ask for them.
+    """
+    w = params.weights[0]
+    din = dnet @ w
+    din = r(inj(lambda: _ids("din", scenario.inputs, sfx), din, {
+        **_scaled(din), "neighbour_neuron": lambda: np.roll(din, 1, axis=1)}))
+    lay = scenario.layers[0]
+    wl, dl, values = w.tolist(), dnet.tolist(), din.tolist()
+    steps = []
+    for b, (s, smp) in enumerate(zip(sfx, samples)):
+        for i, name in enumerate(scenario.inputs):
+            ops = tuple((Operand(f"dnet:{n}{s}", dl[b][j]),
+                         Operand("param:" + lay.weight_names[j][i], wl[j][i]))
+                        for j, n in enumerate(lay.neurons))
+            steps.append(Step(f"din:{name}{s}", "backward", "din", name, 0, smp, values[b][i],
+                              ops, fn="sum", note="weights from before the update"))
+    return steps
+
+
 def _update_steps(scenario: Scenario, layout: list[_Slot], state: dict[str, np.ndarray],
                   number: int, seen: list) -> list[Step]:
     """The update's Steps, in the order the gradients were found (output layer first, like
@@ -823,7 +866,7 @@ def _update_steps(scenario: Scenario, layout: list[_Slot], state: dict[str, np.n
 
 
 def _slope(layer) -> tuple[Operand, ...]:
-    return (Operand("slope", layer.slope),) if layer.activation == "leaky_relu" else ()
+    return (Operand("slope", layer.slope),) if ACTIVATIONS[layer.activation].parameter else ()
 
 
 def _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, per_b, gsfx):

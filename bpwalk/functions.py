@@ -10,8 +10,9 @@ of outputs. Each template exists in three flavours so no view has to translate m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,6 +35,41 @@ def _softmax(net: Array) -> Array:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+_ERF = np.frompyfunc(math.erf, 1, 1)  # NumPy has no erf; math.erf is exact to float64
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+_GELU_C = math.sqrt(2.0 / math.pi)  # the tanh approximation of Hendrycks & Gimpel (2016)
+# SELU's constants (Klambauer et al., 2017), as torch.nn.SELU writes them
+SELU_LAMBDA = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def _erf(x: Array) -> Array:
+    return _ERF(x).astype(np.float64)
+
+
+def _softplus(net: Array) -> Array:
+    return np.logaddexp(0.0, net)  # ln(1 + e^net) without overflow for large net
+
+
+def _elu(net: Array, alpha: float) -> Array:
+    return np.where(net > 0, net, alpha * np.expm1(np.minimum(net, 0.0)))
+
+
+def _gelu_tanh_parts(net: Array) -> tuple[Array, Array]:
+    u = _GELU_C * (net + 0.044715 * net ** 3)
+    return u, np.tanh(u)
+
+
+def _gelu_tanh_derivative(net: Array) -> Array:
+    _, t = _gelu_tanh_parts(net)
+    return 0.5 * (1.0 + t) + 0.5 * net * (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * net ** 2)
+
+
+def _mish_derivative(net: Array) -> Array:
+    t = np.tanh(_softplus(net))
+    return t + net * (1.0 - t * t) * _sigmoid(net)
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str
@@ -45,6 +81,10 @@ class Activation:
     derivative_formula: tuple[str, str, str]
     output_only: bool = False
     description: str = ""
+    # The layer key of the activation's one setting ("slope" for leaky_relu, "alpha" for
+    # elu), shown as {slope} in the formulas, and its default; "" when it has none.
+    parameter: str = ""
+    default: float = 0.0
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -94,6 +134,112 @@ ACTIVATIONS: dict[str, Activation] = {
                 r"\begin{cases} 1 & {net} > 0 \\ {slope} & {net} \le 0 \end{cases}",
             ),
             description="leaky ReLU: net, or slope*net below 0 (slope 0.01 unless set)",
+            parameter="slope",
+            default=0.01,
+        ),
+        Activation(
+            "elu",
+            value=lambda net, alpha: _elu(net, alpha),
+            derivative=lambda net, out, alpha: np.where(net > 0, 1.0, alpha * np.exp(np.minimum(net, 0.0))),
+            formula=(
+                "{net} if {net} > 0 else {slope}·(e^{net} − 1)",
+                "{net} if {net} > 0 else {slope}*(e^{net} - 1)",
+                r"\begin{cases} {net} & {net} > 0 \\ {slope} (e^{{net}} - 1) & {net} \le 0 \end{cases}",
+            ),
+            derivative_formula=(
+                "1 if {net} > 0 else {slope}·e^{net}",
+                "1 if {net} > 0 else {slope}*e^{net}",
+                r"\begin{cases} 1 & {net} > 0 \\ {slope} e^{{net}} & {net} \le 0 \end{cases}",
+            ),
+            description="ELU (Clevert et al., 2016): net, or alpha(e^net - 1) below 0 (alpha 1)",
+            parameter="alpha",
+            default=1.0,
+        ),
+        Activation(
+            "selu",
+            value=lambda net, slope: SELU_LAMBDA * _elu(net, SELU_ALPHA),
+            derivative=lambda net, out, slope: SELU_LAMBDA * np.where(
+                net > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(net, 0.0))),
+            formula=(
+                "λ·({net} if {net} > 0 else α·(e^{net} − 1))",
+                "lambda*({net} if {net} > 0 else alpha*(e^{net} - 1))",
+                r"\lambda \begin{cases} {net} & {net} > 0 \\ \alpha (e^{{net}} - 1) & {net} \le 0 \end{cases}",
+            ),
+            derivative_formula=(
+                "λ if {net} > 0 else λ·α·e^{net}",
+                "lambda if {net} > 0 else lambda*alpha*e^{net}",
+                r"\begin{cases} \lambda & {net} > 0 \\ \lambda \alpha e^{{net}} & {net} \le 0 \end{cases}",
+            ),
+            description="SELU (Klambauer et al., 2017): ELU scaled, lambda 1.0507, alpha 1.6733",
+        ),
+        Activation(
+            "softplus",
+            value=lambda net, slope: _softplus(net),
+            derivative=lambda net, out, slope: _sigmoid(net),
+            formula=("ln(1 + e^{net})", "ln(1 + e^{net})", r"\ln(1 + e^{{net}})"),
+            derivative_formula=("1/(1 + e^(−{net}))", "1/(1 + e^(-{net}))",
+                                r"\frac{1}{1 + e^{-{net}}}"),
+            description="softplus ln(1 + e^net), a smooth ReLU; its derivative is the sigmoid",
+        ),
+        Activation(
+            "softsign",
+            value=lambda net, slope: net / (1.0 + np.abs(net)),
+            derivative=lambda net, out, slope: 1.0 / (1.0 + np.abs(net)) ** 2,
+            formula=("{net} / (1 + |{net}|)", "{net} / (1 + |{net}|)",
+                     r"\frac{{net}}{1 + |{net}|}"),
+            derivative_formula=("1 / (1 + |{net}|)²", "1 / (1 + |{net}|)^2",
+                                r"\frac{1}{(1 + |{net}|)^2}"),
+            description="softsign net/(1 + |net|), output in (-1, 1)",
+        ),
+        Activation(
+            "silu",
+            value=lambda net, slope: net * _sigmoid(net),
+            derivative=lambda net, out, slope: _sigmoid(net) * (1.0 + net * (1.0 - _sigmoid(net))),
+            formula=("{net}·σ({net})", "{net}*sigmoid({net})", r"{net} \, \sigma({net})"),
+            derivative_formula=("σ({net})·(1 + {net}·(1 − σ({net})))",
+                                "sigmoid({net})*(1 + {net}*(1 - sigmoid({net})))",
+                                r"\sigma({net}) \left(1 + {net} (1 - \sigma({net}))\right)"),
+            description="SiLU (swish) net*sigmoid(net) (Hendrycks & Gimpel; Ramachandran et al.)",
+        ),
+        Activation(
+            "gelu",
+            value=lambda net, slope: 0.5 * net * (1.0 + _erf(net / math.sqrt(2.0))),
+            derivative=lambda net, out, slope: (0.5 * (1.0 + _erf(net / math.sqrt(2.0)))
+                                                + net * np.exp(-0.5 * net * net) / _SQRT_2PI),
+            formula=("{net}·Φ({net}) = ½·{net}·(1 + erf({net}/√2))",
+                     "{net}*Phi({net}) = 0.5*{net}*(1 + erf({net}/sqrt(2)))",
+                     r"\tfrac{1}{2} {net} \left(1 + \operatorname{erf}({net}/\sqrt{2})\right)"),
+            derivative_formula=("Φ({net}) + {net}·e^(−{net}²/2)/√(2π)",
+                                "Phi({net}) + {net}*e^(-{net}^2/2)/sqrt(2 pi)",
+                                r"\Phi({net}) + \frac{{net} \, e^{-{net}^2/2}}{\sqrt{2\pi}}"),
+            description="GELU, exact: net*Phi(net), Phi the normal CDF (Hendrycks & Gimpel, 2016)",
+        ),
+        Activation(
+            "gelu_tanh",
+            value=lambda net, slope: 0.5 * net * (1.0 + _gelu_tanh_parts(net)[1]),
+            derivative=lambda net, out, slope: _gelu_tanh_derivative(net),
+            formula=("½·{net}·(1 + tanh(√(2/π)·({net} + 0.044715·{net}³)))",
+                     "0.5*{net}*(1 + tanh(sqrt(2/pi)*({net} + 0.044715*{net}^3)))",
+                     r"\tfrac{1}{2} {net} \left(1 + \tanh\left(\sqrt{2/\pi}\,({net} + 0.044715\,{net}^3)\right)\right)"),
+            derivative_formula=(("½(1 + t) + ½·{net}·(1 − t²)·√(2/π)·(1 + 0.134145·{net}²), "
+                                "t = tanh(√(2/π)·({net} + 0.044715·{net}³))"),
+                                ("0.5(1 + t) + 0.5*{net}*(1 - t^2)*sqrt(2/pi)*(1 + 0.134145*{net}^2), "
+                                "t = tanh(sqrt(2/pi)*({net} + 0.044715*{net}^3))"),
+                                (r"\tfrac{1}{2}(1 + t) + \tfrac{1}{2} {net} (1 - t^2) \sqrt{2/\pi}\,"
+                                r"(1 + 0.134145\,{net}^2),\ t = \tanh\left(\sqrt{2/\pi}\,({net} + "
+                                r"0.044715\,{net}^3)\right)")),
+            description="GELU, tanh approximation (torch's approximate='tanh')",
+        ),
+        Activation(
+            "mish",
+            value=lambda net, slope: net * np.tanh(_softplus(net)),
+            derivative=lambda net, out, slope: _mish_derivative(net),
+            formula=("{net}·tanh(ln(1 + e^{net}))", "{net}*tanh(ln(1 + e^{net}))",
+                     r"{net} \tanh\left(\ln(1 + e^{{net}})\right)"),
+            derivative_formula=("t + {net}·(1 − t²)·σ({net}), t = tanh(ln(1 + e^{net}))",
+                                "t + {net}*(1 - t^2)*sigmoid({net}), t = tanh(ln(1 + e^{net}))",
+                                r"t + {net} (1 - t^2) \sigma({net}),\ t = \tanh\left(\ln(1 + e^{{net}})\right)"),
+            description="Mish (Misra, 2019): net*tanh(softplus(net))",
         ),
         Activation(
             "linear",
@@ -124,6 +270,9 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
     ]
 }
+# swish is another name for silu (Ramachandran et al., 2017, with beta = 1)
+ACTIVATIONS["swish"] = replace(ACTIVATIONS["silu"], name="swish",
+                               description="swish: another name for silu, net*sigmoid(net)")
 
 
 @dataclass(frozen=True)

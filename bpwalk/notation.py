@@ -173,7 +173,7 @@ def symbol(ref: str, style: str) -> str:
     elif kind == "wrt":  # d net_j / d param: the input the parameter carries (1 for a bias)
         j, _, p = name.partition("/")
         text = _partial(_sub("net", j, style), _name(p, style), style)
-    elif kind == "grad":
+    elif kind in ("grad", "din"):  # din: dE/d(input), with input_gradients
         text = _partial(E, _name(name, style), style)
     else:
         raise ValueError(f"unknown reference {ref!r}")
@@ -357,7 +357,7 @@ def _aux(step: Step, ref: str, default: float) -> float:
 
 
 def _slope(step: Step) -> float:
-    return _aux(step, "slope", 0.0)  # only leaky_relu's formulas show a slope
+    return _aux(step, "slope", 0.0)  # leaky_relu's slope, elu's alpha
 
 
 def _loss_templates(step: Step, template: str, style: str, fmt) -> tuple[str, str]:
@@ -446,4 +446,5 @@ def update_rule(optimizer, style: str) -> str:
 def activation_formula(activation: str, style: str) -> str:
     """out = f(net) for an activation, in general symbols (net, out)."""
     act = ACTIVATIONS[activation]
-    return "out = " + _fill(act.formula[_STYLE_INDEX[style]], net="net", slope="slope")
+    return "out = " + _fill(act.formula[_STYLE_INDEX[style]], net="net",
+                            slope=act.parameter or "slope")

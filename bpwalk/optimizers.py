@@ -11,8 +11,13 @@ micrograd writes an operation's derivative beside its value:
 
 ``terms`` is a sum of products of (ref kind, operand) pairs: an operand that is an array is
 per parameter (ref ``m:w5``), a float is a scalar (ref ``beta1``). ``fn`` names a formula
-that is not a sum of products (a quotient, the adaptive step). ``variants`` maps a mistake
-kind to the wrong formula, for ``bpwalk check``.
+that is not a sum of products (a quotient, the adaptive step). ``variants`` returns a dict
+that maps a mistake kind to the wrong formula, for ``bpwalk check`` (built only when asked).
+
+The fast loop runs a rule thousands of times on small vectors, where NumPy's cost is per
+operation, not per element: so the rules compute into their own temporaries in place
+(``m *= ...``), which gives the same float64 numbers as the textbook expression and saves
+an array per operation. Arrays passed in (p, g, the state) are never changed.
 
 The rules follow torch.optim (2.x, defaults ``foreach``/single-tensor, not fused):
 
@@ -126,22 +131,24 @@ def update(opt: Optimizer, p: Array, g: Array, state: dict[str, Array], t: int, 
 
 def _sgd(opt, p, g, gref, state, t, lr, see):
     new = see("new", p - lr * g, ((("param", p),), (("lr", lr),), ((gref, g),)), fn="update",
-              variants={"lr_left_out": lambda: p - g, "lr_twice": lambda: p - lr * lr * g,
-                        "update_added": lambda: p + lr * g})
+              variants=lambda: {"lr_left_out": lambda: p - g, "lr_twice": lambda: p - lr * lr * g,
+                                "update_added": lambda: p + lr * g})
     return new, {}
 
 
 def _velocity(opt, g, gref, state, see) -> Array:
     mu, v0 = opt.momentum, state["vel"]
     # torch starts the buffer as a copy of the first gradient: mu * 0 + g is that, exactly
-    return see("vel", mu * v0 + g, ((("momentum", mu), ("prev_vel", v0)), ((gref, g),)),
-               variants={"velocity_sign": lambda: mu * v0 - g})
+    v = mu * v0
+    v += g
+    return see("vel", v, ((("momentum", mu), ("prev_vel", v0)), ((gref, g),)),
+               variants=lambda: {"velocity_sign": lambda: mu * v0 - g})
 
 
 def _momentum(opt, p, g, gref, state, t, lr, see):
     v = _velocity(opt, g, gref, state, see)
     new = see("new", p - lr * v, ((("param", p),), (("lr", lr),), (("vel", v),)), fn="update",
-              variants={"lr_left_out": lambda: p - v, "update_added": lambda: p + lr * v})
+              variants=lambda: {"lr_left_out": lambda: p - v, "update_added": lambda: p + lr * v})
     return new, {"vel": v}
 
 
@@ -151,28 +158,34 @@ def _nesterov(opt, p, g, gref, state, t, lr, see):
     # torch: g <- g + mu * v, then p <- p - lr * g (the look-ahead of Sutskever et al., 2013)
     new = see("new", p - lr * (g + mu * v),
               ((("param", p),), (("lr", lr),), ((gref, g),), (("momentum", mu), ("vel", v))),
-              fn="nesterov", variants={"update_added": lambda: p + lr * (g + mu * v),
-                                       "nesterov_plain": lambda: p - lr * v})
+              fn="nesterov", variants=lambda: {"update_added": lambda: p + lr * (g + mu * v),
+                                               "nesterov_plain": lambda: p - lr * v})
     return new, {"vel": v}
 
 
 def _rmsprop(opt, p, g, gref, state, t, lr, see):
     a, eps = opt.alpha, opt.eps
     s0 = state["sq"]
-    s = see("sq", a * s0 + (1.0 - a) * (g * g),
-            ((("alpha", a), ("prev_sq", s0)), (("1-alpha", 1.0 - a), (gref, g), (gref, g))))
+    s = g * g
+    s *= 1.0 - a
+    s += a * s0
+    s = see("sq", s, ((("alpha", a), ("prev_sq", s0)), (("1-alpha", 1.0 - a), (gref, g), (gref, g))))
     new = _adaptive(p, g, gref, s, "sq", lr, eps, see)
     return new, {"sq": s}
 
 
 def _adaptive(p, num, num_ref, den, den_ref, lr, eps, see, start="param") -> Array:
     """p − η·num / (√den + ε): the step of RMSprop and Adam, with its classic mistakes."""
-    new = see("new", p - lr * (num / (np.sqrt(den) + eps)),
+    step = np.sqrt(den)
+    step += eps
+    np.divide(num, step, out=step)
+    step *= lr  # lr * (num / (sqrt(den) + eps))
+    new = see("new", p - step,
               (((start, p),), (("lr", lr),), ((num_ref, num),), ((den_ref, den),), (("eps", eps),)),
               fn="adaptive",
-              variants={"sqrt_left_out": lambda: p - lr * (num / (den + eps)),
-                        "eps_inside_sqrt": lambda: p - lr * (num / np.sqrt(den + eps)),
-                        "update_added": lambda: p + lr * (num / (np.sqrt(den) + eps))})
+              variants=lambda: {"sqrt_left_out": lambda: p - lr * (num / (den + eps)),
+                                "eps_inside_sqrt": lambda: p - lr * (num / np.sqrt(den + eps)),
+                                "update_added": lambda: p + step})
     return new
 
 
@@ -188,20 +201,25 @@ def _adam(opt, p, g, gref, state, t, lr, see):
         wrong_g = g + lam * p_old
         start = "decay"
     m0, v0 = state["m"], state["v"]
-    m = see("m", b1 * m0 + (1.0 - b1) * g,
-            ((("beta1", b1), ("prev_m", m0)), (("1-beta1", 1.0 - b1), (gref, g))),
-            variants={"l2_not_decoupled": lambda: b1 * m0 + (1.0 - b1) * wrong_g})
-    v = see("v", b2 * v0 + (1.0 - b2) * (g * g),
+    m = b1 * m0
+    m += (1.0 - b1) * g  # b1 * m0 + (1 - b1) * g
+    m = see("m", m, ((("beta1", b1), ("prev_m", m0)), (("1-beta1", 1.0 - b1), (gref, g))),
+            variants=lambda: {"l2_not_decoupled": lambda: b1 * m0 + (1.0 - b1) * wrong_g})
+    v = g * g
+    v *= 1.0 - b2
+    v += b2 * v0  # b2 * v0 + (1 - b2) * g²
+    v = see("v", v,
             ((("beta2", b2), ("prev_v", v0)), (("1-beta2", 1.0 - b2), (gref, g), (gref, g))),
-            variants={"l2_not_decoupled": lambda: b2 * v0 + (1.0 - b2) * (wrong_g * wrong_g)})
+            variants=lambda: {"l2_not_decoupled":
+                              lambda: b2 * v0 + (1.0 - b2) * (wrong_g * wrong_g)})
     c1, c2 = 1.0 - b1 ** t, 1.0 - b2 ** t
     # t counted from 0: the first update divides by 1 − β⁰ = 0, so that mistake shows from t = 2
     mhat = see("mhat", m / c1, ((("m", m),), (("1-beta1^t", c1),)), fn="quotient",
-               variants={"bias_correction_left_out": lambda: m,
-                         "t_from_0": lambda: m / (1.0 - b1 ** (t - 1))})
+               variants=lambda: {"bias_correction_left_out": lambda: m,
+                                 "t_from_0": lambda: m / (1.0 - b1 ** (t - 1))})
     vhat = see("vhat", v / c2, ((("v", v),), (("1-beta2^t", c2),)), fn="quotient",
-               variants={"bias_correction_left_out": lambda: v,
-                         "t_from_0": lambda: v / (1.0 - b2 ** (t - 1))})
+               variants=lambda: {"bias_correction_left_out": lambda: v,
+                                 "t_from_0": lambda: v / (1.0 - b2 ** (t - 1))})
     new = _adaptive(p, mhat, "mhat", vhat, "vhat", lr, eps, see, start)
     return new, {"m": m, "v": v}
 

@@ -163,3 +163,56 @@ def test_rounded_trace_carries_rounded_state():
     trace = run(scenario({"name": "adam"}), iterations=2, show={1, 2}, round_to=4)
     one, two = trace.iterations
     assert two.values["prev_m:w1"] == one.values["m:w1"] == round(one.values["m:w1"], 4)
+
+
+# (optimizer, weight decay, mistake kind, the step whose formula the student got wrong,
+# the update it is made in: t counted from 0 divides by zero in update 1, so update 2)
+OPTIMIZER_MISTAKES = [
+    ("momentum", 0.0, "velocity_sign", "vel:w5", 2),
+    ("momentum", 0.0, "lr_left_out", "new:w2", 2),
+    ("nesterov", 0.0, "nesterov_plain", "new:w3", 2),
+    ("rmsprop", 0.0, "sqrt_left_out", "new:w6", 1),
+    ("rmsprop", 0.0, "eps_inside_sqrt", "new:b4", 1),
+    ("adam", 0.0, "bias_correction_left_out", "mhat:w1", 2),
+    ("adam", 0.0, "bias_correction_left_out", "vhat:w7", 2),
+    ("adam", 0.0, "t_from_0", "mhat:w4", 2),
+    ("adam", 0.0, "t_from_0", "vhat:b5", 3),
+    ("adam", 0.0, "sqrt_left_out", "new:w9", 1),
+    ("adam", 0.0, "eps_inside_sqrt", "new:w8", 2),
+    ("adam", 0.0, "update_added", "new:w5", 1),
+    ("adamw", 0.1, "l2_not_decoupled", "m:w6", 1),
+    ("adamw", 0.1, "l2_not_decoupled", "v:w2", 2),
+]
+
+
+def test_every_optimizer_mistake_has_a_paired_case():
+    from bpwalk.engine import MISTAKES
+
+    optimizer_kinds = {k for k, (_, kinds) in MISTAKES.items()
+                       if set(kinds) & {"vel", "sq", "m", "v", "mhat", "vhat"} or
+                       k in ("nesterov_plain", "sqrt_left_out", "eps_inside_sqrt")}
+    assert optimizer_kinds <= {kind for _, _, kind, _, _ in OPTIMIZER_MISTAKES}
+
+
+@pytest.mark.parametrize("name,wd,kind,target,update", OPTIMIZER_MISTAKES,
+                         ids=[f"{k}-{t}" for _, _, k, t, _ in OPTIMIZER_MISTAKES])
+def test_optimizer_mistakes_are_named_by_rerunning_the_engine(name, wd, kind, target, update):
+    from bpwalk.engine import Mistake
+    from bpwalk.judge import Judge
+
+    sc = scenario({"name": name, "weight_decay": wd})
+    show = {update}
+
+    def steps(mistakes=()):
+        trace = run(sc, iterations=update, show=show, mistakes=mistakes)
+        return {s.id: s.value for s in trace.iterations[0].steps}
+
+    right, made = steps(), steps((Mistake(kind, target),))
+    assert made[target] != pytest.approx(right[target], rel=1e-6)  # the mistake shows ...
+    before = list(right)[:list(right).index(target)]
+    assert all(made[k] == right[k] for k in before)  # ... from its step on
+    judge = Judge(sc, iteration=update)
+    verdict = judge.judge_one(target, f"{made[target]:.10g}")
+    assert not verdict.correct
+    assert verdict.mistake == kind or kind in verdict.also, (verdict.mistake, verdict.also)
+    assert verdict.source == target

@@ -83,6 +83,7 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("bias", "bias", "One number shared by the layer's neurons, one per neuron, or "
             "null for none."),
         Key("slope", "number", "leaky_relu's slope below zero.", default=DEFAULT_LEAKY_SLOPE),
+        Key("alpha", "number", "elu's alpha: out = alpha (e^net - 1) below zero.", default=1.0),
         Key("weight_names", "name_matrix", "Names of the weights, in the shape of weights."),
         Key("bias_names", "names_or_name", "Names of the bias values."),
     ),

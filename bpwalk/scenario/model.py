@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bpwalk.functions import ACTIVATIONS
 from bpwalk.optimizers import SGD, Optimizer
 
 
@@ -22,7 +23,7 @@ class Connection(NamedTuple):
 class Layer:
     neurons: tuple[str, ...]
     activation: str
-    slope: float  # leaky_relu's slope below zero (unused by other activations)
+    slope: float  # the activation's setting: leaky_relu's slope, elu's alpha (else unused)
     weights: np.ndarray  # (neurons, inputs of this layer), read-only float64
     weight_names: tuple[tuple[str, ...], ...]
     bias: str  # "none" | "shared" | "per_neuron"
@@ -94,7 +95,8 @@ class Scenario:
                 {
                     "neurons": list(lay.neurons),
                     "activation": lay.activation,
-                    **({"slope": lay.slope} if lay.activation == "leaky_relu" else {}),
+                    **({ACTIVATIONS[lay.activation].parameter: lay.slope}
+                       if ACTIVATIONS[lay.activation].parameter else {}),
                     "weights": lay.weights.tolist(),
                     "weight_names": [list(r) for r in lay.weight_names],
                     "bias": (

@@ -324,14 +324,18 @@ class _Validator(Reader):
                     self.err(m["activation"][1], f"{activation} is only for the output layer; "
                                                  f"use sigmoid, tanh or relu in {where}")
                     activation = None
-            slope = DEFAULT_LEAKY_SLOPE
-            if "slope" in m:
-                s = self.number(m["slope"][1], f"{where} slope")
+            # the activation's one setting (leaky_relu's slope, elu's alpha), kept as `slope`
+            act = ACTIVATIONS[activation] if activation else None
+            slope = act.default if act and act.parameter else DEFAULT_LEAKY_SLOPE
+            for key, user in (("slope", "leaky_relu"), ("alpha", "elu")):
+                if key not in m:
+                    continue
+                s = self.number(m[key][1], f"{where} {key}")
                 if s is not None:
                     slope = s
-                if activation and activation != "leaky_relu":
-                    self.err(m["slope"][0], f"slope applies to leaky_relu only, not {activation}; "
-                                            "remove it or change the activation")
+                if activation and activation != user:
+                    self.err(m[key][0], f"{key} applies to {user} only, not {activation}; "
+                                        "remove it or change the activation")
 
             weights = self.matrix(m["weights"][1], f"{where} weights", n, fan_in,
                                   neurons, self._inputs_names(index, inputs, out)) \

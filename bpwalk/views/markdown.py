@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
 
+from bpwalk.functions import ACTIVATIONS
 from bpwalk.notation import (
     Formula,
     activation_formula,
@@ -127,7 +128,8 @@ class _Doc:
         rows.append(["Network", self._shape()])
         rows.append(["Activations", "; ".join(
             f"layer {i + 1}: {lay.activation}"
-            + (f" (slope {self.num(lay.slope)})" if lay.activation == "leaky_relu" else "")
+            + (f" ({ACTIVATIONS[lay.activation].parameter} {self.num(lay.slope)})"
+               if ACTIVATIONS[lay.activation].parameter else "")
             for i, lay in enumerate(sc.layers))])
         rows.append(["Loss", f"{code(sc.loss)}: {math(loss_formula(sc.loss, 'latex'))}"])
         if len(sc.x) > 1:
@@ -253,7 +255,9 @@ class _Doc:
         phase, sample, layer = key
         sc = self.sc
         where = ""
-        if layer is not None:
+        if layer == 0:  # dE/d(input) steps (input_gradients)
+            where = f"Inputs {_names(sc.inputs)}: the gradient of the loss with respect to them"
+        elif layer is not None:
             lay = sc.layers[layer - 1]
             role = "output layer" if layer == len(sc.layers) else "hidden layer"
             where = f"Layer {layer} ({role}): {_names(lay.neurons)}"

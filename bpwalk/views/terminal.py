@@ -123,6 +123,8 @@ def _plural(n: int, word: str) -> str:
 
 def _layer_name(trace: Trace, layer: int) -> str:
     sc = trace.scenario
+    if layer == 0:  # dE/d(input) steps (input_gradients)
+        return f"Inputs: {', '.join(sc.inputs)}, dE/d(input) (input_gradients)"
     lay = sc.layers[layer - 1]
     kind = "output layer" if layer == len(sc.layers) else "hidden layer"
     return f"Layer {layer}, {kind}: {', '.join(lay.neurons)} ({lay.activation})"
@@ -421,13 +423,13 @@ def _backward(trace: Trace, steps: list[Step], style: str, decimals: int) -> Ren
             yield _sub(f"Sample {sample}")
         for layer, layer_steps in _by_layer(group):
             yield _sub(_layer_name(trace, layer))
-            if layer < last:
+            if 0 < layer < last:
                 nxt = ", ".join(symbol("param:" + w, style)
                                 for row in sc.layers[layer].weight_names for w in row)
                 yield _note(f"{d}E/{d}out of a hidden neuron sums {delta}{times}weight over the next "
                             f"layer, with the weights from before the update ({nxt} as in the "
                             "network table, not their new values).")
-            if sc.layers[layer - 1].activation == "softmax":
+            if layer and sc.layers[layer - 1].activation == "softmax":
                 yield _note(f"softmax: {d}out_j/{d}net_k = out_j({delta}_jk − out_k), so each "
                             f"{delta} sums over every output (the Jacobian)."
                             .replace("−", "-" if style == "ascii" else "−"))

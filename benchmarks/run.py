@@ -228,7 +228,7 @@ def wide_case(bp: list[str], missing: dict[str, str], work: Path, quick: bool) -
     if not quick:  # the command line explains update 1: 64 samples, ~120,000 steps
         programs.append(Program("bpwalk export, 1st explained",
                                 bp + ["export", str(scenario), "--format", "json",
-                                      "--iterations", str(n)], json_loss))
+                                      "--iterations", str(n), "--force"], json_loss))
     return programs
 
 
@@ -278,7 +278,9 @@ def scaling_case(bp: list[str], work: Path, sizes: list[str]
                            for lay in net["layers"])
         path = work / f"square{size}.yaml"
         path.write_text(nets.to_yaml(net, f"square{size}"))
-        groups.append([Program(f"{fmt} {size}", bp + ["export", str(path), "--format", fmt],
+        # --force: a 100,000-parameter export passes the 50 MB that bpwalk asks it for
+        groups.append([Program(f"{fmt} {size}", bp + ["export", str(path), "--format", fmt,
+                                                      "--force"],
                                skip=md_skip if fmt == "md" else "") for fmt in ("json", "md")])
     return groups, params, md_skip
 

@@ -6,7 +6,10 @@ Heavy modules (numpy, the engine, the views) are imported inside the commands, s
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,6 +17,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bpwalk import __version__
+from bpwalk.scenario.format import MAX_ITERATIONS
+
+try:  # typer 0.2x carries its own copy of click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer, with click installed beside it
+    from click.exceptions import ClickException  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from bpwalk.scenario import Scenario
@@ -25,7 +34,7 @@ app = typer.Typer(
     "A YAML scenario describes a tiny network (inputs, weights, biases, targets, activations, "
     "loss, learning rate); bpwalk computes every forward value, chain-rule derivative and "
     "updated weight, and shows how each was found.\n\n"
-    "Start with:  bpwalk run scenarios/mazur.yaml",
+    "Start with:  bpwalk run mazur   ('bpwalk examples' lists the other examples)",
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -39,7 +48,7 @@ ScenarioArg = Annotated[
 ]
 IterationsOpt = Annotated[
     int | None,
-    typer.Option("--iterations", "-n", min=1, metavar="N",
+    typer.Option("--iterations", "-n", min=1, max=MAX_ITERATIONS, metavar="N",
                  help="Number of updates to run (default: the scenario's 'iterations', else 1)."),
 ]
 ShowOpt = Annotated[
@@ -54,19 +63,55 @@ RoundOpt = Annotated[
                       "rounded value forward, as a hand calculation does."),
 ]
 
-DecimalsOpt = Annotated[  # the same option as run's --decimals
-    int,
+DecimalsOpt = Annotated[  # run, export and worksheet
+    int | None,
     typer.Option("--decimals", min=0, max=15, metavar="D",
-                 help="Show numbers with at most D decimals (trailing zeros trimmed)."),
+                 help="Show numbers with D decimals, trailing zeros kept as a hand calculation "
+                      "writes them (0.0310); default: up to 9, trailing zeros trimmed."),
 ]
 InputGradOpt = Annotated[
     bool, typer.Option("--input-gradients",
                        help="Also work out dE/d(input), din:i1, after the backward pass (as "
                             "'input_gradients: true' in the scenario)."),
 ]
+NotationOpt = Annotated[
+    str | None,
+    typer.Option("--notation", metavar="NAME",
+                 help="Whose symbols to write the steps in: mazur (default), nielsen, ng, "
+                      "han-kamber, mitchell or cs231n (wins over the scenario's 'notation:'). "
+                      "Values never change, only how they are written."),
+]
+
+
+def notation_of(option: str | None, sc) -> str | None:
+    """The profile to use: the option, else the scenario's, else None (mazur); a wrong name
+    is a usage error with a did-you-mean."""
+    from bpwalk.notation import UnknownProfile, profile
+
+    try:
+        return profile(option or sc.notation).name
+    except UnknownProfile as e:
+        raise fail(f"--notation: {e}") from None
+
+
+def _shown(decimals: int | None) -> tuple[int, bool]:
+    """(decimals, keep trailing zeros): a D given keeps them, the default trims."""
+    return (9, False) if decimals is None else (decimals, True)
+
+
+def _output_path(value: str) -> Path:
+    if value.endswith(("/", os.sep)):  # Path() would drop the slash and write a file "dir"
+        raise typer.BadParameter(f"{value!r} names a folder; give a file name, like "
+                                 f"{value}trace.md")
+    return Path(value)
+
+
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", metavar="FILE",
+    Path | None, typer.Option("--output", "-o", metavar="FILE", parser=_output_path,
                               help="Write to FILE (atomically) instead of stdout."),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Explain even when the output would pass 50 MB.")
 ]
 
 
@@ -90,16 +135,33 @@ def main_options(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print a one-line error on stderr; the caller raises the returned Exit."""
-    typer.echo(message, err=True)
+    """Print a one-line error on stderr; the caller raises the returned Exit. Control
+    characters (from a file name, say) are escaped: they must not drive the terminal."""
+    from bpwalk.scenario.errors import printable
+
+    typer.echo(printable(message), err=True)
     return typer.Exit(code)
 
 
-def load_scenario(name: str, input_gradients: bool = False) -> Scenario:
+def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
+                  input_gradients: bool = False) -> Scenario:
+    """The scenario `name` names; refuses when one of `writes` (the outputs) is that file;
+    --input-gradients turns the scenario's input_gradients on."""
+    from bpwalk.files import same_file
     from bpwalk.scenario import ScenarioError, load, resolve
+    from bpwalk.scenario.examples import shadows
 
     try:
         path, shown = resolve(name)
+    except ScenarioError as e:
+        raise fail(str(e)) from None
+    for output in writes:
+        if output is not None and same_file(output, path):
+            raise fail(f"{output}: is the scenario this command reads; write to another file")
+    if shadows(name, path):
+        typer.echo(f"note: {name} is the file in this folder, not the bundled example of that "
+                   "name; rename the file to run the bundled one", err=True)
+    try:
         sc = load(path, display_name=shown)
     except ScenarioError as e:
         raise fail(str(e)) from None
@@ -132,12 +194,23 @@ def parse_show(spec: str, iterations: int) -> set[int]:
     return chosen
 
 
-def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int | None) -> Trace:
+TRACE_LIMIT = 50 * 10**6  # bytes of output, about, beyond which --force is asked for
+BYTES_PER_STEP = 400  # measured: 300 to 600 per step in Markdown and JSON
+
+
+def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int | None,
+            force: bool = False) -> Trace:
     from bpwalk.engine import EngineError, run
 
     n = iterations or scenario.iterations
+    shown = parse_show(show, n)
+    size = len(shown) * scenario.steps_per_update() * BYTES_PER_STEP
+    if size > TRACE_LIMIT and not force:
+        raise fail(f"{scenario.path}: explaining {len(shown):,} update{'s' * (len(shown) != 1)} "
+                   f"of this {scenario.shape} network makes about {size // 10**6:,} MB of "
+                   "output; explain fewer (--show first, last or none), or add --force")
     try:
-        return run(scenario, iterations=n, show=parse_show(show, n), round_to=round_to)
+        return run(scenario, iterations=n, show=shown, round_to=round_to)
     except EngineError as e:
         raise fail(f"{scenario.path}: {e}") from None
 
@@ -168,10 +241,8 @@ def run(
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
     input_gradients: InputGradOpt = False,
-    decimals: Annotated[
-        int, typer.Option("--decimals", min=0, max=15, metavar="D",
-                          help="Show numbers with at most D decimals (trailing zeros trimmed).")
-    ] = 9,
+    decimals: DecimalsOpt = None,
+    notation: NotationOpt = None,
     ascii: Annotated[
         bool, typer.Option("--ascii", help="Plain ASCII notation (dE/dw5, eta) instead of Unicode.")
     ] = False,
@@ -192,6 +263,7 @@ def run(
         bool, typer.Option("--quiz", help="With --step: type each value before it is revealed; "
                                           "bpwalk check's judge marks it and names the mistake.")
     ] = False,
+    force: ForceOpt = False,
 ) -> None:
     """The worked solution in the terminal, step by step.
 
@@ -206,23 +278,25 @@ def run(
 
         not_tty = not_a_terminal()
         if not_tty:
-            raise fail(f"--step needs a terminal, and {not_tty} is not one; "
+            raise fail(f"--step needs a terminal, and {not_tty}; "
                        "run without --step to print the whole solution")
         if show.strip().lower() == "none":
             raise fail("--step walks through explained updates, and --show none explains none; "
                        "use --show first, last, all or update numbers")
-    sc = load_scenario(scenario, input_gradients)
-    trace = compute(sc, iterations, show, round_to)
+    sc = load_scenario(scenario, input_gradients=input_gradients)
+    notation = notation_of(notation, sc)
+    trace = compute(sc, iterations, show, round_to, force)
+    decimals, keep_zeros = _shown(decimals)
     if step:
         from bpwalk import stepper
 
-        notation = "ascii" if ascii else "unicode"
+        style = "ascii" if ascii else "unicode"
         if quiz:
             from bpwalk import quiz as quiz_mode
 
-            code = quiz_mode.run(trace, sc, round_to, notation, decimals, phase, no_color)
+            code = quiz_mode.run(trace, sc, round_to, style, decimals, phase, no_color, notation)
         else:
-            code = stepper.run(trace, notation, decimals, phase, no_color)
+            code = stepper.run(trace, style, decimals, phase, no_color, notation)
         if code == 130:
             raise fail("interrupted", 130)
         raise typer.Exit(code)
@@ -230,7 +304,8 @@ def run(
 
     console = terminal.console(no_color=no_color)
     console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
-                                       decimals=decimals, phase=phase))
+                                       decimals=decimals, phase=phase, notation=notation,
+                                       keep_zeros=keep_zeros))
 
 
 @app.command()
@@ -245,8 +320,10 @@ def export(
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
-    decimals: DecimalsOpt = 9,
+    decimals: DecimalsOpt = None,
     input_gradients: InputGradOpt = False,
+    notation: NotationOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Export the solution: Markdown with LaTeX math, or JSON.
 
@@ -254,12 +331,14 @@ def export(
     """
     if format not in ("md", "json"):
         raise fail(f"--format {format!r} is not known; use md or json")
-    sc = load_scenario(scenario, input_gradients)
-    trace = compute(sc, iterations, show, round_to)
+    sc = load_scenario(scenario, writes=(output,), input_gradients=input_gradients)
+    notation = notation_of(notation, sc)
+    trace = compute(sc, iterations, show, round_to, force)
     if format == "md":
         from bpwalk.views import markdown
 
-        emit(markdown.render(trace, decimals=decimals), output)
+        decimals, keep_zeros = _shown(decimals)
+        emit(markdown.render(trace, decimals, notation=notation, keep_zeros=keep_zeros), output)
         return
     from bpwalk.views import json as json_view
 
@@ -275,7 +354,9 @@ def worksheet(
                                      help="Also write a YAML answers file with every step id "
                                           "and no values, ready for 'bpwalk check'.")
     ] = None,
-    decimals: DecimalsOpt = 9,
+    decimals: DecimalsOpt = None,
+    notation: NotationOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Write a Markdown worksheet with blanks where the results go.
 
@@ -285,13 +366,25 @@ def worksheet(
     if output is not None and answers_template is not None and \
             output.resolve() == answers_template.resolve():
         raise fail(f"{output}: given as both -o and --answers-template; use two file names")
-    sc = load_scenario(scenario)
-    trace = compute(sc, 1, "first", None)
+    sc = load_scenario(scenario, writes=(output, answers_template))
+    notation = notation_of(notation, sc)
+    trace = compute(sc, 1, "first", None, force)
+    from bpwalk.files import OutputError, write_together
     from bpwalk.views import answers, markdown
 
-    if answers_template is not None:
-        emit(answers.render(trace), answers_template)
-    emit(markdown.render(trace, decimals=decimals, blanks=True), output)
+    decimals, keep_zeros = _shown(decimals)
+    sheet = markdown.render(trace, decimals, True, notation, keep_zeros)
+    if answers_template is None:
+        emit(sheet, output)
+        return
+    # Both files or neither: a worksheet whose -o fails must not leave the template alone.
+    files = [(answers_template, answers.render(trace))]
+    try:
+        write_together(files + ([(output, sheet)] if output is not None else []))
+    except OutputError as e:
+        raise fail(str(e)) from None
+    if output is None:
+        emit(sheet, None)
 
 
 @app.command()
@@ -335,22 +428,37 @@ def check(
                           "every step (rounding drift). Answers are always compared with that "
                           "rounding at their own decimals too."),
     ] = None,
+    notation: NotationOpt = None,
 ) -> None:
     """Mark a student's answers and name the first mistake.
+
+    Answers may use the notation's names (Err:o1 under han-kamber, dz_o1 under ng) and its
+    sign convention (Han & Kamber's Err = -dE/dI).
 
     Exit 0 when every answer is right, 1 when any is wrong, 2 for bad input.
     """
     if format not in ("text", "json"):
         raise fail(f"--format {format!r} is not known; use text or json")
     sc = load_scenario(scenario)
+    notation = notation_of(notation, sc)
     from bpwalk.engine import EngineError
     from bpwalk.judge import Judge
-    from bpwalk.scenario import ScenarioError, load_answers
+    from bpwalk.scenario import ScenarioError, read_answers
     from bpwalk.views import check as check_view
 
     try:
-        answers_list = load_answers(answers)
-        judge = Judge(sc, round_to)
+        answers_list, problems = read_answers(answers)
+        judge = Judge(sc, round_to, notation=notation)
+        try:  # unknown step ids, reported in the same round as the file's other problems
+            judge.resolve(answers_list, str(answers))
+        except ScenarioError as e:
+            problems += e.problems
+        if problems:
+            raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
+        if not any(a.value is not None for a in answers_list):
+            raise fail(f"{answers}: no answer is filled in ({len(answers_list)} blank "
+                       f"id{'s' * (len(answers_list) != 1)}); write the numbers you worked "
+                       "out after their ids, like 'net:h1: 0.3775'")
         report = judge.check(answers_list, str(answers))
     except ScenarioError as e:
         raise fail(str(e)) from None
@@ -359,20 +467,41 @@ def check(
     if format == "json":
         sys.stdout.write(check_view.render_json(report))
     else:
-        from rich.console import Console
+        from bpwalk.views import terminal
 
-        Console(highlight=False).print(check_view.render(report, str(answers)))
+        terminal.console().print(check_view.render(report, str(answers)))
     raise typer.Exit(0 if report.all_correct else 1)
 
 
 @app.command()
-def examples() -> None:
-    """List the bundled examples (run one with 'bpwalk run NAME')."""
+def examples(
+    copy: Annotated[str | None, typer.Option("--copy", metavar="NAME",
+                                             help="Write the bundled example NAME into DIR "
+                                                  "(default: this folder), to edit it.")] = None,
+    folder: Annotated[Path | None, typer.Argument(metavar="[DIR]", show_default=False,
+                                                  help="Where --copy writes NAME.yaml.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --copy: overwrite.")] = False,
+) -> None:
+    """List the bundled examples; --copy NAME writes one out to edit."""
     import textwrap
 
     from bpwalk.scenario import ScenarioError, bundled_dir, bundled_names, load
+    from bpwalk.scenario.errors import did_you_mean
 
     names = bundled_names()
+    if copy is not None:
+        if copy not in names:
+            raise fail(f"--copy {copy!r}: no bundled example of that name"
+                       f"{did_you_mean(copy, names)}; run 'bpwalk examples' for the list")
+        target = (folder or Path(".")) / f"{copy}.yaml"
+        if target.exists() and not force:
+            raise fail(f"{target}: already exists; choose another DIR, or add --force")
+        emit((bundled_dir() / f"{copy}.yaml").read_text(encoding="utf-8"), target)
+        typer.echo(f"wrote {target}; edit it, then: bpwalk run {target}", err=True)
+        return
+    if folder is not None:
+        raise fail(f"{folder}: a folder is for --copy NAME; use: bpwalk examples --copy NAME "
+                   f"{folder}")
     width = max(len(n) for n in names)
     for name in names:
         try:
@@ -414,6 +543,9 @@ def new(
     from bpwalk.practice import fresh_seed
     from bpwalk.template import PracticeError, practice_text
 
+    if not file.name.isprintable():  # the name goes into the file's comments, one per line
+        raise fail(f"{str(file)!r}: the name holds a control character or a line break; "
+                   "choose a plain file name")
     if file.exists() and not force:
         raise fail(f"{file}: already exists; choose another name, or add --force to overwrite it")
     seed = fresh_seed() if seed is None else seed
@@ -432,22 +564,64 @@ def schema(output: OutputOpt = None) -> None:
 
     Point the YAML language server at it to complete and check scenario files.
     """
-    import json
+    from bpwalk.scenario.examples import schema_path
 
-    from bpwalk.scenario import json_schema
+    emit(schema_path().read_text(encoding="utf-8"), output)
 
-    emit(json.dumps(json_schema(), indent=2) + "\n", output)
+
+class _ClosedStream(io.TextIOBase):
+    """Stands in for a standard output that was closed (bpwalk run >&-): writing to it
+    fails, so the output is not lost without a word."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    # SIGTERM or SIGHUP: leave through the normal path, so that an atomic write removes its
+    # temporary file (as on Ctrl-C) and the terminal is restored; exit 128 + the signal.
+    raise SystemExit(128 + signum)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
 
 
 def main() -> None:
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:  # keep nohup's SIG_IGN
+            signal.signal(sig, _exit_on_signal)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStream()
     try:
-        app()
+        try:
+            code = app(standalone_mode=False)
+        finally:
+            sys.stdout.flush()  # a full disk shows here, while we can still say so
     except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted\n")
+        if sys.stderr is not None:
+            sys.stderr.write("\ninterrupted\n")
         sys.exit(130)
     except BrokenPipeError:
-        # The reader went away (| head): not worth a traceback. Point stdout at devnull so
-        # the interpreter's final flush does not raise again (Python's signal docs).
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # The reader went away (| head): not worth a traceback (Python's signal docs).
+        _quiet_stdout()
         sys.exit(1)
+    except ClickException as e:  # a usage error: one line, like every other error
+        if type(e).__name__ == "NoArgsIsHelpError":  # `bpwalk` alone: the help was printed
+            sys.exit(e.exit_code)
+        ctx = getattr(e, "ctx", None)
+        command = ctx.command_path if ctx is not None else "bpwalk"
+        fail(f"{command}: {e.format_message().rstrip('.')}; see '{command} --help'")
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except OSError as e:  # standard output on a full disk, closed, or a terminal gone
+        if isinstance(sys.stdout, io.TextIOWrapper):
+            _quiet_stdout()
+        reason = e.strerror or str(e)
+        fail(f"bpwalk: cannot write the output ({reason}); it is incomplete. Write to a file "
+             "with -o FILE, or check the disk")
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

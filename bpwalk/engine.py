@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -100,13 +100,45 @@ def _unflat(layout: list[_Slot], flat: np.ndarray, params: Params) -> Params:
     return Params(weights, biases)
 
 
-def batches(scenario: Scenario, iterations: int) -> list[list[int]]:
+class Plan(Sequence):
+    """The batches of `length` updates: one epoch's batches, cycled. Never built out: a list
+    for 1e8 updates would take 800 MB."""
+
+    def __init__(self, epoch: list[list[int]], length: int):
+        self.epoch, self.length = epoch, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i):  # an update's 0-based sample indices (slices: a list of them)
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self.length))]
+        if not -self.length <= i < self.length:
+            raise IndexError(i)
+        return self.epoch[i % self.length % len(self.epoch)]
+
+
+def batches(scenario: Scenario, iterations: int) -> Plan:
     """0-based sample indices of each update: consecutive in file order, cycling per epoch."""
     n = len(scenario.x)
     if scenario.batch is None:
-        return [list(range(n))] * iterations
-    per_epoch = [list(range(i, min(i + scenario.batch, n))) for i in range(0, n, scenario.batch)]
-    return [per_epoch[i % len(per_epoch)] for i in range(iterations)]
+        return Plan([list(range(n))], iterations)
+    return Plan([list(range(i, min(i + scenario.batch, n))) for i in range(0, n, scenario.batch)],
+                iterations)
+
+
+# The loss history keeps every entry of a run up to this many updates; a longer run keeps
+# those at multiples of a stride, and the last, so that 1e8 updates fit in about 1 MB.
+MAX_HISTORY = 100_000
+
+
+def _stride(n_iter: int) -> int:
+    """1 up to MAX_HISTORY updates, else the smallest of 2, 5, 10, 20, 50, ... that keeps
+    at most MAX_HISTORY entries (a round stride reads well in the JSON)."""
+    need, every = -(-n_iter // MAX_HISTORY), 1
+    while every < need:
+        every = every * 5 // 2 if str(every).startswith("2") else every * 2
+    return every
 
 
 # ----------------------------------------------------------------------------- the run
@@ -129,6 +161,7 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     params = Params.of(scenario)
     first = params.named(scenario)
     history: list[float] = []
+    every = _stride(n_iter)
     shown: list[Iteration] = []
     fast = _FastPath(scenario, plan)
     state = optimizers.zero_state(scenario.optimizer, fast.size)
@@ -138,17 +171,18 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
         for explained in [*sorted(show), n_iter + 1]:
             # the updates before the next explained one, nobody reads: one tight loop
             params, state = _fast_updates(fast, scenario, params, state, plan, number,
-                                          explained, history)
+                                          explained, history, every)
             if explained > n_iter:
                 break
             idx = plan[explained - 1]
-            if not full_batch:
+            kept = (explained - 1) % every == 0
+            if not full_batch and kept:
                 history.append(_dataset_loss(fast, scenario, params))
             with _collector_paused():
                 it, params, state, loss = _explained(scenario, params, state, explained, idx,
                                                      round_to, mistakes)
             shown.append(it)
-            if full_batch:
+            if full_batch and kept:
                 history.append(loss)
             number = explained + 1
         history.append(_dataset_loss(fast, scenario, params))
@@ -157,6 +191,7 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
 
     final = params.named(scenario)
     return Trace(scenario=scenario, iterations=shown, loss_history=history,
+                 loss_updates=[*range(0, n_iter, every), n_iter] if every > 1 else None,
                  params_first=first, params_final=final,
                  total_iterations=n_iter, round_to=round_to,
                  param_change=_changes(first, final, round_to),
@@ -255,7 +290,7 @@ class _FastPath:
     its first sample: batches are consecutive runs of samples.
     """
 
-    def __init__(self, scenario: Scenario, plan: list[list[int]]):
+    def __init__(self, scenario: Scenario, plan: Plan):
         update_biases = scenario.update_biases
         self.layers = [
             _FastLayer(ACTIVATIONS[lay.activation].value, ACTIVATIONS[lay.activation].derivative,
@@ -275,7 +310,7 @@ class _FastPath:
                            for s in self.layout}
         mean = scenario.reduction == "mean"
         self.batches: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
-        for idx in plan:
+        for idx in plan.epoch:
             if idx[0] not in self.batches:
                 self.batches[idx[0]] = (scenario.x[idx], scenario.targets[idx],
                                         1.0 / len(idx) if mean else 1.0)
@@ -304,9 +339,10 @@ def _dataset_loss(fast: _FastPath, scenario: Scenario, params: Params) -> float:
 
 
 def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
-                  state: dict[str, np.ndarray], plan: list[list[int]], start: int, stop: int,
-                  history: list[float]) -> tuple[Params, dict[str, np.ndarray]]:
-    """Updates number start..stop-1, vectorised over each batch; appends their losses to history.
+                  state: dict[str, np.ndarray], plan: Plan, start: int, stop: int,
+                  history: list[float], every: int = 1) -> tuple[Params, dict[str, np.ndarray]]:
+    """Updates number start..stop-1, vectorised over each batch; appends their losses to history
+    (those of every `every`-th update: see MAX_HISTORY).
 
     The arithmetic is the explained path's, operation for operation, so both give the same
     float64 numbers (up to the order of a batch's sums). This loop runs every update nobody
@@ -327,7 +363,8 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
     full_batch = scenario.batch is None
     for number in range(start, stop):
         idx = plan[number - 1]
-        if not full_batch:  # the data set's loss before the update; full batch: the batch's
+        kept = (number - 1) % every == 0
+        if not full_batch and kept:  # the data set's loss before the update; full: the batch's
             history.append(_dataset_loss(fast, scenario, Params(weights, biases)))
         x, t, scale = per_batch[idx[0]]
         nets, outs = _forward(layers, weights, biases, x)
@@ -335,7 +372,7 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
         loss = float(term(a, t, k).sum()) * scale
         if not math.isfinite(loss):
             _locate_nonfinite(scenario, Params(weights, biases), state, number, idx)
-        if full_batch:
+        if full_batch and kept:
             history.append(loss)
 
         dout = derivative(a, t, k)
@@ -740,7 +777,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
     if B > 1:
         add(Step("loss", "loss", "loss", "", None, None, batch_loss,
                  tuple((Operand(f"loss{sfx[b]}", float(sample_loss[b])),) for b in range(B)),
-                 fn=reduction))
+                 fn=reduction, batch=True))
 
     # backward, sample by sample, output layer first
     for b in range(B):
@@ -755,7 +792,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                     tt = scenario.targets[idx[b]].tolist()
                     ops = ((Operand(f"target:{name}{s}", tt[j]),), (Operand(f"out:{name}{s}", out[j]),))
                     add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, dout[j],
-                             ops, fn=loss_name, aux=k_aux))
+                             ops, fn=loss_name, aux=k_aux, output=li == last))
                 else:
                     nxt = layers[li + 1]
                     w_next = params.weights[li + 1][:, j].tolist()
@@ -768,10 +805,10 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                 if dact is not None:
                     add(Step(f"dact:{name}{s}", "backward", "dact", name, li + 1, smp, dact[j],
                              ((Operand(f"net:{name}{s}", net[j]),), (Operand(f"out:{name}{s}", out[j]),)),
-                             fn=lay.activation, aux=_slope(lay)))
+                             fn=lay.activation, aux=_slope(lay), output=li == last))
                     add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[j],
                              ((Operand(f"dout:{name}{s}", dout[j]), Operand(f"dact:{name}{s}", dact[j])),),
-                             fn=lay.activation))
+                             fn=lay.activation, output=li == last))
             if dact is None:  # softmax: each delta is a sum over the Jacobian's column
                 jac = jacs[li][b].tolist()
                 for k, name in enumerate(lay.neurons):
@@ -785,7 +822,7 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                         aux = (Operand(f"out:{name}{s}", out[k]), Operand(f"target:{name}{s}", tt[k]))
                         note = "softmax with cross-entropy: this sum equals out minus target"
                     add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[k],
-                             ops, fn="softmax", note=note, aux=aux))
+                             ops, fn="softmax", note=note, aux=aux, output=li == last))
             _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, per_b,
                         "" if B == 1 else s)
 
@@ -799,11 +836,12 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                     ops = tuple((Operand(f"grad:{wn}{sfx[b]}", float(per_w[li][b, j, i])),)
                                 for b in range(B))
                     add(Step(f"grad:{wn}", "backward", "grad", wn, li + 1, None, gw[j][i], ops,
-                             fn=reduction))
+                             fn=reduction, batch=True))
             gb = grads_b[li].tolist()
             for j, bn in enumerate(lay.bias_names if per_b[li].size else ()):
                 ops = tuple((Operand(f"grad:{bn}{sfx[b]}", float(per_b[li][b, j])),) for b in range(B))
-                add(Step(f"grad:{bn}", "backward", "grad", bn, li + 1, None, gb[j], ops, fn=reduction))
+                add(Step(f"grad:{bn}", "backward", "grad", bn, li + 1, None, gb[j], ops, fn=reduction,
+                             batch=True))
 
     return steps
 
@@ -892,14 +930,16 @@ def _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, 
             # the last factor is d net_j / d w_ji, which is the input the weight carries
             carried = Operand(f"{src}:{inputs[i]}{s}", a[i])
             add(Step(f"grad:{wn}{gsfx}", "backward", "grad", wn, li + 1, smp, gw[j][i],
-                     (d + (Operand(f"wrt:{name}/{wn}{s}", a[i]),),), aux=(carried,)))
+                     (d + (Operand(f"wrt:{name}/{wn}{s}", a[i]),),),
+                     aux=(carried, Operand(f"dnet:{name}{s}", dnet[j]))))
     if not per_b[li].size:
         return
     gb = per_b[li][b].tolist()
     if lay.bias == "per_neuron":
         for j, bn in enumerate(lay.bias_names):
             add(Step(f"grad:{bn}{gsfx}", "backward", "grad", bn, li + 1, smp, gb[j],
-                     (delta(j) + (Operand(f"wrt:{lay.neurons[j]}/{bn}{s}", 1.0),),), aux=(ONE,)))
+                     (delta(j) + (Operand(f"wrt:{lay.neurons[j]}/{bn}{s}", 1.0),),),
+                     aux=(ONE, Operand(f"dnet:{lay.neurons[j]}{s}", dnet[j]))))
     else:
         bn = lay.bias_names[0]
         ops = tuple((Operand(f"dnet:{n}{s}", dnet[j]),) for j, n in enumerate(lay.neurons))

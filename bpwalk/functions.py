@@ -3,9 +3,10 @@
 Adding an activation or a loss means adding one entry here; the engine, the views and the
 scenario validator all read these tables. Every function works on float64 NumPy arrays.
 
-Notation fields are templates a view fills in: ``{net}``, ``{out}``, ``{t}`` stand for the
-symbols of one neuron (the view chooses Unicode, ASCII or LaTeX) and ``{K}`` for the number
-of outputs. Each template exists in three flavours so no view has to translate math.
+The formulas are functions that build a formula tree (``bpwalk.formulas``) from the nodes
+they are given: the symbols of one neuron (or, when a step is written out, those symbols
+together with their values), so one definition is printed in Unicode, ASCII, LaTeX and
+MathML, in symbols and with the numbers substituted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+
+from bpwalk.formulas import (
+    HALF,
+    Abs,
+    BigSum,
+    Call,
+    Cases,
+    Div,
+    Neg,
+    Node,
+    Pow,
+    Rel,
+    Root,
+    Seq,
+    Sym,
+    add,
+    exp,
+    mul,
+    n,
+    sub,
+)
 
 Array = np.ndarray
 
@@ -70,15 +92,45 @@ def _mish_derivative(net: Array) -> Array:
     return t + net * (1.0 - t * t) * _sigmoid(net)
 
 
+def _kink(net: Node, above: Node, below: Node) -> Cases:
+    """above if net > 0, else below (ReLU and leaky ReLU)."""
+    return Cases(((above, Rel(net, ">", n(0))), (below, Rel(net, "<=", n(0)))))
+
+
+# Symbols of the newer activations' formulas
+_LAMBDA, _ALPHA, _PI, _T = Sym("lambda"), Sym("alpha"), Sym("pi"), Sym("t")
+_SQRT_2_PI = Root(Div(n(2), _PI))  # √(2/π)
+
+
+def _sigma(net: Node) -> Call:
+    return Call("sigma", (net,))
+
+
+def _ln_1p_exp(net: Node) -> Call:
+    """ln(1 + e^net), softplus."""
+    return Call("ln", (add(1, exp(net)),))
+
+
+def _gelu_tanh_t(net: Node) -> Call:
+    """tanh(√(2/π)·(net + 0.044715·net³))."""
+    return Call("tanh", (mul(_SQRT_2_PI, add(net, mul(0.044715, Pow(net, n(3))))),))
+
+
+def _where_t(expr: Node, t: Node) -> Seq:
+    """expr, t = ...: a derivative written with its tanh as t."""
+    return Seq((expr, Rel(_T, "=", t)), ", ")
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str
     value: Callable[[Array, float], Array]
     # d out / d net, written the way tutorials write it (in terms of out where that is usual).
     derivative: Callable[[Array, Array, float], Array]
-    # Notation: the function applied to net, and its derivative, in unicode / ascii / latex.
-    formula: tuple[str, str, str]
-    derivative_formula: tuple[str, str, str]
+    # Notation: out as a tree of (net, slope, the layer's nets: a tuple, or net_j for Σ_j),
+    # and d out / d net as a tree of (net, out, slope).
+    formula: Callable[[Node, Node, object], Node]
+    derivative_formula: Callable[[Node, Node, Node], Node]
     output_only: bool = False
     description: str = ""
     # The layer key of the activation's one setting ("slope" for leaky_relu, "alpha" for
@@ -94,16 +146,16 @@ ACTIVATIONS: dict[str, Activation] = {
             "sigmoid",
             value=lambda net, slope: _sigmoid(net),
             derivative=lambda net, out, slope: out * (1.0 - out),
-            formula=("1/(1 + e^(−{net}))", "1/(1 + e^(-{net}))", r"\frac{1}{1 + e^{-{net}}}"),
-            derivative_formula=("{out}(1 − {out})", "{out}(1 - {out})", r"{out}(1 - {out})"),
+            formula=lambda net, slope, layer: Div(n(1), add(1, exp(Neg(net)))),
+            derivative_formula=lambda net, out, slope: mul(out, sub(1, out), dot=False),
             description="logistic sigmoid 1/(1+e^-net), output in (0, 1)",
         ),
         Activation(
             "tanh",
             value=lambda net, slope: np.tanh(net),
             derivative=lambda net, out, slope: 1.0 - out * out,
-            formula=("tanh({net})", "tanh({net})", r"\tanh({net})"),
-            derivative_formula=("1 − {out}²", "1 - {out}^2", r"1 - {out}^2"),
+            formula=lambda net, slope, layer: Call("tanh", (net,)),
+            derivative_formula=lambda net, out, slope: sub(1, Pow(out, n(2))),
             description="hyperbolic tangent, output in (-1, 1)",
         ),
         Activation(
@@ -111,28 +163,16 @@ ACTIVATIONS: dict[str, Activation] = {
             value=lambda net, slope: np.maximum(net, 0.0),
             # The derivative at exactly 0 is taken as 0 (a convention; the kink has none).
             derivative=lambda net, out, slope: (net > 0).astype(np.float64),
-            formula=("max(0, {net})", "max(0, {net})", r"\max(0, {net})"),
-            derivative_formula=(
-                "1 if {net} > 0 else 0",
-                "1 if {net} > 0 else 0",
-                r"\begin{cases} 1 & {net} > 0 \\ 0 & {net} \le 0 \end{cases}",
-            ),
+            formula=lambda net, slope, layer: Call("max", (n(0), net)),
+            derivative_formula=lambda net, out, slope: _kink(net, n(1), n(0)),
             description="rectified linear unit max(0, net); derivative 0 at net = 0",
         ),
         Activation(
             "leaky_relu",
             value=lambda net, slope: np.where(net > 0, net, slope * net),
             derivative=lambda net, out, slope: np.where(net > 0, 1.0, slope),
-            formula=(
-                "{net} if {net} > 0 else {slope}·{net}",
-                "{net} if {net} > 0 else {slope}*{net}",
-                r"\begin{cases} {net} & {net} > 0 \\ {slope} \cdot {net} & {net} \le 0 \end{cases}",
-            ),
-            derivative_formula=(
-                "1 if {net} > 0 else {slope}",
-                "1 if {net} > 0 else {slope}",
-                r"\begin{cases} 1 & {net} > 0 \\ {slope} & {net} \le 0 \end{cases}",
-            ),
+            formula=lambda net, slope, layer: _kink(net, net, mul(slope, net)),
+            derivative_formula=lambda net, out, slope: _kink(net, n(1), slope),
             description="leaky ReLU: net, or slope*net below 0 (slope 0.01 unless set)",
             parameter="slope",
             default=0.01,
@@ -141,16 +181,8 @@ ACTIVATIONS: dict[str, Activation] = {
             "elu",
             value=lambda net, alpha: _elu(net, alpha),
             derivative=lambda net, out, alpha: np.where(net > 0, 1.0, alpha * np.exp(np.minimum(net, 0.0))),
-            formula=(
-                "{net} if {net} > 0 else {slope}·(e^{net} − 1)",
-                "{net} if {net} > 0 else {slope}*(e^{net} - 1)",
-                r"\begin{cases} {net} & {net} > 0 \\ {slope} (e^{{net}} - 1) & {net} \le 0 \end{cases}",
-            ),
-            derivative_formula=(
-                "1 if {net} > 0 else {slope}·e^{net}",
-                "1 if {net} > 0 else {slope}*e^{net}",
-                r"\begin{cases} 1 & {net} > 0 \\ {slope} e^{{net}} & {net} \le 0 \end{cases}",
-            ),
+            formula=lambda net, alpha, layer: _kink(net, net, mul(alpha, sub(exp(net), 1))),
+            derivative_formula=lambda net, out, alpha: _kink(net, n(1), mul(alpha, exp(net))),
             description="ELU (Clevert et al., 2016): net, or alpha(e^net - 1) below 0 (alpha 1)",
             parameter="alpha",
             default=1.0,
@@ -160,45 +192,35 @@ ACTIVATIONS: dict[str, Activation] = {
             value=lambda net, slope: SELU_LAMBDA * _elu(net, SELU_ALPHA),
             derivative=lambda net, out, slope: SELU_LAMBDA * np.where(
                 net > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(net, 0.0))),
-            formula=(
-                "λ·({net} if {net} > 0 else α·(e^{net} − 1))",
-                "lambda*({net} if {net} > 0 else alpha*(e^{net} - 1))",
-                r"\lambda \begin{cases} {net} & {net} > 0 \\ \alpha (e^{{net}} - 1) & {net} \le 0 \end{cases}",
-            ),
-            derivative_formula=(
-                "λ if {net} > 0 else λ·α·e^{net}",
-                "lambda if {net} > 0 else lambda*alpha*e^{net}",
-                r"\begin{cases} \lambda & {net} > 0 \\ \lambda \alpha e^{{net}} & {net} \le 0 \end{cases}",
-            ),
+            formula=lambda net, slope, layer: mul(
+                _LAMBDA, _kink(net, net, mul(_ALPHA, sub(exp(net), 1)))),
+            derivative_formula=lambda net, out, slope: _kink(
+                net, _LAMBDA, mul(_LAMBDA, _ALPHA, exp(net))),
             description="SELU (Klambauer et al., 2017): ELU scaled, lambda 1.0507, alpha 1.6733",
         ),
         Activation(
             "softplus",
             value=lambda net, slope: _softplus(net),
             derivative=lambda net, out, slope: _sigmoid(net),
-            formula=("ln(1 + e^{net})", "ln(1 + e^{net})", r"\ln(1 + e^{{net}})"),
-            derivative_formula=("1/(1 + e^(−{net}))", "1/(1 + e^(-{net}))",
-                                r"\frac{1}{1 + e^{-{net}}}"),
+            formula=lambda net, slope, layer: _ln_1p_exp(net),
+            derivative_formula=lambda net, out, slope: Div(n(1), add(1, exp(Neg(net)))),
             description="softplus ln(1 + e^net), a smooth ReLU; its derivative is the sigmoid",
         ),
         Activation(
             "softsign",
             value=lambda net, slope: net / (1.0 + np.abs(net)),
             derivative=lambda net, out, slope: 1.0 / (1.0 + np.abs(net)) ** 2,
-            formula=("{net} / (1 + |{net}|)", "{net} / (1 + |{net}|)",
-                     r"\frac{{net}}{1 + |{net}|}"),
-            derivative_formula=("1 / (1 + |{net}|)²", "1 / (1 + |{net}|)^2",
-                                r"\frac{1}{(1 + |{net}|)^2}"),
+            formula=lambda net, slope, layer: Div(net, add(1, Abs(net))),
+            derivative_formula=lambda net, out, slope: Div(n(1), Pow(add(1, Abs(net)), n(2))),
             description="softsign net/(1 + |net|), output in (-1, 1)",
         ),
         Activation(
             "silu",
             value=lambda net, slope: net * _sigmoid(net),
             derivative=lambda net, out, slope: _sigmoid(net) * (1.0 + net * (1.0 - _sigmoid(net))),
-            formula=("{net}·σ({net})", "{net}*sigmoid({net})", r"{net} \, \sigma({net})"),
-            derivative_formula=("σ({net})·(1 + {net}·(1 − σ({net})))",
-                                "sigmoid({net})*(1 + {net}*(1 - sigmoid({net})))",
-                                r"\sigma({net}) \left(1 + {net} (1 - \sigma({net}))\right)"),
+            formula=lambda net, slope, layer: mul(net, _sigma(net)),
+            derivative_formula=lambda net, out, slope: mul(
+                _sigma(net), add(1, mul(net, sub(1, _sigma(net))))),
             description="SiLU (swish) net*sigmoid(net) (Hendrycks & Gimpel; Ramachandran et al.)",
         ),
         Activation(
@@ -206,47 +228,42 @@ ACTIVATIONS: dict[str, Activation] = {
             value=lambda net, slope: 0.5 * net * (1.0 + _erf(net / math.sqrt(2.0))),
             derivative=lambda net, out, slope: (0.5 * (1.0 + _erf(net / math.sqrt(2.0)))
                                                 + net * np.exp(-0.5 * net * net) / _SQRT_2PI),
-            formula=("{net}·Φ({net}) = ½·{net}·(1 + erf({net}/√2))",
-                     "{net}*Phi({net}) = 0.5*{net}*(1 + erf({net}/sqrt(2)))",
-                     r"\tfrac{1}{2} {net} \left(1 + \operatorname{erf}({net}/\sqrt{2})\right)"),
-            derivative_formula=("Φ({net}) + {net}·e^(−{net}²/2)/√(2π)",
-                                "Phi({net}) + {net}*e^(-{net}^2/2)/sqrt(2 pi)",
-                                r"\Phi({net}) + \frac{{net} \, e^{-{net}^2/2}}{\sqrt{2\pi}}"),
+            formula=lambda net, slope, layer: Rel(
+                mul(net, Call("Phi", (net,))), "=",
+                mul(HALF, net, add(1, Call("erf", (Div(net, Root(n(2))),))))),
+            derivative_formula=lambda net, out, slope: add(
+                Call("Phi", (net,)),
+                Div(mul(net, exp(Neg(Div(Pow(net, n(2)), n(2))))), Root(mul(2, _PI, dot=False)))),
             description="GELU, exact: net*Phi(net), Phi the normal CDF (Hendrycks & Gimpel, 2016)",
         ),
         Activation(
             "gelu_tanh",
             value=lambda net, slope: 0.5 * net * (1.0 + _gelu_tanh_parts(net)[1]),
             derivative=lambda net, out, slope: _gelu_tanh_derivative(net),
-            formula=("½·{net}·(1 + tanh(√(2/π)·({net} + 0.044715·{net}³)))",
-                     "0.5*{net}*(1 + tanh(sqrt(2/pi)*({net} + 0.044715*{net}^3)))",
-                     r"\tfrac{1}{2} {net} \left(1 + \tanh\left(\sqrt{2/\pi}\,({net} + 0.044715\,{net}^3)\right)\right)"),
-            derivative_formula=(("½(1 + t) + ½·{net}·(1 − t²)·√(2/π)·(1 + 0.134145·{net}²), "
-                                "t = tanh(√(2/π)·({net} + 0.044715·{net}³))"),
-                                ("0.5(1 + t) + 0.5*{net}*(1 - t^2)*sqrt(2/pi)*(1 + 0.134145*{net}^2), "
-                                "t = tanh(sqrt(2/pi)*({net} + 0.044715*{net}^3))"),
-                                (r"\tfrac{1}{2}(1 + t) + \tfrac{1}{2} {net} (1 - t^2) \sqrt{2/\pi}\,"
-                                r"(1 + 0.134145\,{net}^2),\ t = \tanh\left(\sqrt{2/\pi}\,({net} + "
-                                r"0.044715\,{net}^3)\right)")),
+            formula=lambda net, slope, layer: mul(HALF, net, add(1, _gelu_tanh_t(net))),
+            derivative_formula=lambda net, out, slope: _where_t(
+                add(mul(HALF, add(1, _T)),
+                    mul(HALF, net, sub(1, Pow(_T, n(2))), _SQRT_2_PI,
+                        add(1, mul(0.134145, Pow(net, n(2)))))),
+                _gelu_tanh_t(net)),
             description="GELU, tanh approximation (torch's approximate='tanh')",
         ),
         Activation(
             "mish",
             value=lambda net, slope: net * np.tanh(_softplus(net)),
             derivative=lambda net, out, slope: _mish_derivative(net),
-            formula=("{net}·tanh(ln(1 + e^{net}))", "{net}*tanh(ln(1 + e^{net}))",
-                     r"{net} \tanh\left(\ln(1 + e^{{net}})\right)"),
-            derivative_formula=("t + {net}·(1 − t²)·σ({net}), t = tanh(ln(1 + e^{net}))",
-                                "t + {net}*(1 - t^2)*sigmoid({net}), t = tanh(ln(1 + e^{net}))",
-                                r"t + {net} (1 - t^2) \sigma({net}),\ t = \tanh\left(\ln(1 + e^{{net}})\right)"),
+            formula=lambda net, slope, layer: mul(net, Call("tanh", (_ln_1p_exp(net),))),
+            derivative_formula=lambda net, out, slope: _where_t(
+                add(_T, mul(net, sub(1, Pow(_T, n(2))), _sigma(net))),
+                Call("tanh", (_ln_1p_exp(net),))),
             description="Mish (Misra, 2019): net*tanh(softplus(net))",
         ),
         Activation(
             "linear",
             value=lambda net, slope: net.copy(),
             derivative=lambda net, out, slope: np.ones_like(net),
-            formula=("{net}", "{net}", "{net}"),
-            derivative_formula=("1", "1", "1"),
+            formula=lambda net, slope, layer: net,
+            derivative_formula=lambda net, out, slope: n(1),
             description="identity: out = net",
         ),
         Activation(
@@ -255,16 +272,11 @@ ACTIVATIONS: dict[str, Activation] = {
             # The diagonal of the Jacobian; the engine uses the full Jacobian
             # d out_j / d net_k = out_j (delta_jk - out_k) for softmax layers.
             derivative=lambda net, out, slope: out * (1.0 - out),
-            formula=(
-                "e^{net} / Σⱼ e^(net_j)",
-                "e^{net} / sum_j e^(net_j)",
-                r"\frac{e^{{net}}}{\sum_j e^{net_j}}",
-            ),
-            derivative_formula=(
-                "{out}(δ − {out2})",
-                "{out}(delta - {out2})",
-                r"{out}(\delta - {out2})",
-            ),
+            # over the layer's nets when written out, Σ_j e^net_j in general
+            formula=lambda net, slope, layer: Div(exp(net), add(*(exp(x) for x in layer))
+                                                  if isinstance(layer, tuple)
+                                                  else BigSum("j", exp(layer))),
+            derivative_formula=lambda net, out, slope: mul(out, sub(1, out), dot=False),
             output_only=True,
             description="softmax over the layer, outputs sum to 1 (output layer only)",
         ),
@@ -282,10 +294,9 @@ class Loss:
     term: Callable[[Array, Array, int], Array]  # (out, target, K) -> terms
     # d E / d out for each output.
     derivative: Callable[[Array, Array, int], Array]
-    # Notation of one output's term and of its derivative, unicode / ascii / latex.
-    term_formula: tuple[str, str, str]
-    derivative_formula: tuple[str, str, str]
-    total_formula: tuple[str, str, str]
+    # Notation: one output's term and its derivative, trees of (target, out, K).
+    term_formula: Callable[[Node, Node, Node], Node]
+    derivative_formula: Callable[[Node, Node, Node], Node]
     description: str = ""
 
 
@@ -316,56 +327,42 @@ LOSSES: dict[str, Loss] = {
             "half_squared_error",
             term=lambda o, t, k: 0.5 * (t - o) ** 2,
             derivative=lambda o, t, k: o - t,  # = -(t - o), bit for bit
-            term_formula=("½({t} − {out})²", "1/2 ({t} - {out})^2", r"\tfrac{1}{2}({t} - {out})^2"),
-            derivative_formula=("−({t} − {out})", "-({t} - {out})", r"-({t} - {out})"),
-            total_formula=("E = Σ ½(target − out)²", "E = sum 1/2 (target - out)^2",
-                           r"E_{total} = \sum_k \tfrac{1}{2}(target_k - out_k)^2"),
+            term_formula=lambda t, o, k: mul(HALF, Pow(sub(t, o), n(2)), dot=False),
+            derivative_formula=lambda t, o, k: Neg(sub(t, o)),
             description="sum over outputs of 1/2 (target - out)^2 (Mazur's E_total)",
         ),
         Loss(
             "squared_error",
             term=lambda o, t, k: (t - o) ** 2,
             derivative=lambda o, t, k: 2.0 * (o - t),
-            term_formula=("({t} − {out})²", "({t} - {out})^2", r"({t} - {out})^2"),
-            derivative_formula=("−2({t} − {out})", "-2({t} - {out})", r"-2({t} - {out})"),
-            total_formula=("E = Σ (target − out)²", "E = sum (target - out)^2",
-                           r"E_{total} = \sum_k (target_k - out_k)^2"),
+            term_formula=lambda t, o, k: Pow(sub(t, o), n(2)),
+            derivative_formula=lambda t, o, k: Neg(mul(2, sub(t, o), dot=False)),
             description="sum over outputs of (target - out)^2",
         ),
         Loss(
             "mean_squared_error",
             term=lambda o, t, k: (t - o) ** 2 / k,
             derivative=lambda o, t, k: -2.0 * (t - o) / k,
-            term_formula=("({t} − {out})²/{K}", "({t} - {out})^2/{K}", r"\frac{({t} - {out})^2}{{K}}"),
-            derivative_formula=("−2({t} − {out})/{K}", "-2({t} - {out})/{K}",
-                                r"-\frac{2({t} - {out})}{{K}}"),
-            total_formula=("E = (1/K) Σ (target − out)²", "E = (1/K) sum (target - out)^2",
-                           r"E_{total} = \frac{1}{K}\sum_k (target_k - out_k)^2"),
+            term_formula=lambda t, o, k: Div(Pow(sub(t, o), n(2)), k),
+            derivative_formula=lambda t, o, k: Neg(Div(mul(2, sub(t, o), dot=False), k)),
             description="mean over the K outputs of (target - out)^2",
         ),
         Loss(
             "binary_cross_entropy",
             term=_bce_term,
             derivative=_bce_derivative,
-            term_formula=("−[{t} ln {out} + (1 − {t}) ln(1 − {out})]/{K}",
-                          "-[{t} ln {out} + (1 - {t}) ln(1 - {out})]/{K}",
-                          r"-\frac{{t} \ln {out} + (1 - {t}) \ln(1 - {out})}{{K}}"),
-            derivative_formula=("({out} − {t}) / ({out}(1 − {out})·{K})",
-                                "({out} - {t}) / ({out}(1 - {out})*{K})",
-                                r"\frac{{out} - {t}}{{out}(1 - {out}) \cdot {K}}"),
-            total_formula=("E = −(1/K) Σ [t ln out + (1 − t) ln(1 − out)]",
-                           "E = -(1/K) sum [t ln out + (1 - t) ln(1 - out)]",
-                           r"E_{total} = -\frac{1}{K}\sum_k \left[t_k \ln out_k + (1 - t_k)\ln(1 - out_k)\right]"),
+            term_formula=lambda t, o, k: Neg(Div(add(mul(t, Call("ln", (o,))),
+                                                     mul(sub(1, t), Call("ln", (sub(1, o),)))),
+                                                 k)),
+            derivative_formula=lambda t, o, k: Div(sub(o, t), mul(o, sub(1, o), k)),
             description="binary cross-entropy, averaged over outputs (sigmoid outputs)",
         ),
         Loss(
             "cross_entropy",
             term=lambda o, t, k: -_xlogy(t, o),
             derivative=_ce_derivative,
-            term_formula=("−{t} ln {out}", "-{t} ln {out}", r"-{t} \ln {out}"),
-            derivative_formula=("−{t}/{out}", "-{t}/{out}", r"-\frac{{t}}{{out}}"),
-            total_formula=("E = −Σ target ln out", "E = -sum target ln out",
-                           r"E_{total} = -\sum_k target_k \ln out_k"),
+            term_formula=lambda t, o, k: Neg(mul(t, Call("ln", (o,)))),
+            derivative_formula=lambda t, o, k: Neg(Div(t, o)),
             description="categorical cross-entropy -sum t ln out (softmax output)",
         ),
         Loss(
@@ -375,9 +372,8 @@ LOSSES: dict[str, Loss] = {
             # Targets are ignored.
             term=lambda o, t, k: o.copy(),
             derivative=lambda o, t, k: np.ones_like(o),
-            term_formula=("{out}", "{out}", "{out}"),
-            derivative_formula=("1", "1", "1"),
-            total_formula=("E = Σ out", "E = sum out", r"E = \sum_k out_k"),
+            term_formula=lambda t, o, k: o,
+            derivative_formula=lambda t, o, k: n(1),
             description="the outputs themselves (dE/dout = 1): gradients of the output, targets ignored",
         ),
     ]

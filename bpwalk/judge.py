@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from bpwalk.engine import MISTAKES, EngineError, Mistake, run
-from bpwalk.notation import Formula, formula
+from bpwalk.notation import Formula, Profile, aliases, formula, in_trace_sign, profile, sign_note
+from bpwalk.notation import spelling as _normal
 from bpwalk.numbers import EXACT as _EXACT
 from bpwalk.numbers import half_up
 from bpwalk.scenario import Answer, Problem, Scenario, ScenarioError
+from bpwalk.scenario.errors import SHOWN_PROBLEMS
 from bpwalk.trace import Step
 
 MAX_DRIFT_DECIMALS = 15  # the engine's --round range
@@ -105,41 +107,14 @@ def agrees(text: str, value: float) -> bool:
 # ----------------------------------------------------------------------------- step ids
 
 
-def _normal(key: str) -> str:
-    """Spelling-insensitive form of an id: case, spaces, ∂/δ/subscripts do not matter."""
-    key = key.strip().lower().translate(str.maketrans("₀₁₂₃₄₅₆₇₈₉⁺", "0123456789+"))
-    return key.replace(" ", "").replace("∂", "d").replace("δ", "delta").replace("’", "'")
-
-
-def _aliases(step_id: str) -> list[str]:
-    """Friendly spellings of a step id: net_h1, dE/dw5, w5+, w5_new, delta_o1, ..."""
-    base, at, sample = step_id.partition("@")
-    kind, _, n = base.partition(":")
-    names = {
-        "net": [f"net_{n}", f"net{n}"],
-        "out": [f"out_{n}", f"out{n}"],
-        "loss": ([f"loss_{n}", f"e_{n}", f"e{n}"] if n else
-                 ["e", "e_total", "etotal", "e_tot", "error", "total_loss"]),
-        "dout": [f"dout_{n}", f"de/dout_{n}", f"de/dout{n}", f"de_total/dout_{n}"],
-        "dact": [f"dact_{n}", f"dout_{n}/dnet_{n}", f"dout{n}/dnet{n}"],
-        "dnet": [f"dnet_{n}", f"delta_{n}", f"delta{n}", f"de/dnet_{n}", f"de/dnet{n}",
-                 f"de_total/dnet_{n}"],
-        "grad": [f"grad_{n}", f"de/d{n}", f"de_total/d{n}", f"detotal/d{n}", f"de/d_{n}",
-                 f"grad{n}"],
-        "new": [f"new_{n}", f"{n}_new", f"{n}+", f"{n}new", f"new{n}", f"{n}'", f"{n}^+",
-                f"{n}_plus"],
-    }.get(kind, [])
-    return [a + at + sample for a in names]
-
-
 class _Ids:
     """Resolves what a student wrote to a step id, and suggests close ids when it cannot."""
 
-    def __init__(self, step_ids: Sequence[str]):
+    def __init__(self, step_ids: Sequence[str], p: Profile | None = None):
         self.ids = list(step_ids)
         table: dict[str, str | None] = {}
         for sid in self.ids:
-            for spelling in [sid, *_aliases(sid)]:
+            for spelling in [sid, *aliases(sid, p)]:
                 key = _normal(spelling)
                 # two steps sharing a spelling (names differing only in case): neither wins
                 table[key] = sid if table.get(key, sid) == sid else None
@@ -167,8 +142,11 @@ class Judge:
     """Judges answers about one update of a scenario: the first (the one a worksheet shows),
     or `iteration` (the quiz judges every update it shows; mistakes go into that one only)."""
 
-    def __init__(self, scenario: Scenario, round_to: int | None = None, iteration: int = 1):
+    def __init__(self, scenario: Scenario, round_to: int | None = None, iteration: int = 1,
+                 notation: str | None = None):
         self.scenario = scenario
+        # answers are read in this profile's names and sign (Han & Kamber's Err = −δ)
+        self.profile = profile(notation or scenario.notation)
         self.round_to = round_to
         self.iteration = iteration
         # The right calculation: an EngineError here is the scenario's own, for the caller.
@@ -177,7 +155,7 @@ class Judge:
         self._runs: dict[tuple, dict[str, Step] | None] = {((), None): base}
         self.by_id = base
         self.order = {sid: i for i, sid in enumerate(base)}
-        self.ids = _Ids(list(base))
+        self.ids = _Ids(list(base), self.profile)
         self._ancestors: dict[str, list[str]] = {}
 
     # -- the engine, run once per (mistakes, rounding)
@@ -202,12 +180,23 @@ class Judge:
 
     def judge_one(self, step_id: str, given: str | float, earlier: Iterable[Result] = (),
                   key: str | None = None) -> Result:
-        """Judge one answer to `step_id` (a number, or its text as written).
+        """Judge one answer to `step_id` (a number, or its text as written), written in the
+        profile's sign convention (an Err answer is judged as −δ and reported as written).
 
         `earlier` are verdicts on steps computed before it: a mistake found there that
         explains this answer too is reported as carried forward.
         """
         text = given if isinstance(given, str) else repr(float(given))
+        kind = self.by_id[step_id].kind
+        flipped = in_trace_sign(text, kind, self.profile)
+        res = self._judge(step_id, flipped, earlier, key)
+        if flipped != text:
+            res.given, res.text, res.expected = -res.given, text, -res.expected
+            res.expected_text = at_decimals(res.expected, res.decimals)
+        return res
+
+    def _judge(self, step_id: str, text: str, earlier: Iterable[Result], key: str | None
+               ) -> Result:
         step = self.by_id[step_id]
         d = decimals_of(text)
         res = Result(step_id, key or step_id, float(text), text, d, step.value,
@@ -258,13 +247,12 @@ class Judge:
                 if kinds[0] == "sign" and self.by_id[source].kind == "dnet":
                     # Not always a slip: some textbooks define the error term with the
                     # opposite sign, e.g. Han & Kamber's Err_j = out(1 - out)(target - out).
-                    res.diagnosis += (" (if your book's error term is Err = −∂E/∂net, as "
-                                      "Han & Kamber's is, negate it: bpwalk's δ is ∂E/∂net)")
+                    res.diagnosis += f" ({sign_note(self.profile)})"
                 if res.also:
                     res.diagnosis += f" (or: {'; '.join(self.describe(k) for k in res.also)})"
                 return
         # 4. nothing reproduces it: show the right calculation
-        res.formula = formula(step, "unicode", max(4, res.decimals))
+        res.formula = formula(step, "unicode", max(4, res.decimals), self.profile)
         f = res.formula
         res.diagnosis = (f"no classic mistake gives this number; the right calculation is "
                          f"{f.lhs} = {f.symbolic} = {f.numeric} = {f.result}")
@@ -302,8 +290,8 @@ class Judge:
         problems, out, first = [], [], {}
         for a in answers:
             sid = self.ids.resolve(a.key)
-            if sid is None:
-                close = self.ids.suggest(a.key)
+            if sid is None:  # suggestions only for the ids a message shows (100k would take minutes)
+                close = self.ids.suggest(a.key) if len(problems) < SHOWN_PROBLEMS else []
                 hint = (f"did you mean {_or(close)}?" if close else
                         "use step ids like net:h1, out:o1, dnet:o1, grad:w5, new:w5 "
                         "(see 'bpwalk export SCENARIO --format json')")

@@ -1,188 +1,261 @@
-"""Notation: how symbols, numbers and whole formulas are written, in three styles.
+"""Notation: which symbols a step uses (a profile) and how it reads in four styles.
 
-``unicode`` for the terminal (∂E/∂w₅, η, σ), ``ascii`` for plain text (dE/dw5, eta), and
-``latex`` for Markdown math (\\frac{\\partial E_{total}}{\\partial w_{5}}). Every view asks this
-module how a step reads; a new view is a new file that lays these strings out, not a new set
-of formulas. Nothing here computes a value: numbers are only formatted.
+A *profile* is the notation of one textbook or course: its symbols (Mazur's net, out, E;
+Nielsen's z, a, C; Han & Kamber's I, O, Err, l; ...), the sign of its error term and the
+written form of its update. It never changes a value: the trace is the same under every
+profile, only the way a step is written differs.
+
+The chain-rule form of each kind of step (net, out, loss, dout, dact, dnet, grad, batch
+combination, softmax, shared bias, update) is defined once below as a formula tree
+(``bpwalk.formulas``), from which ``formula(step, style)`` prints Unicode (terminal), ASCII,
+LaTeX (Markdown) or MathML (HTML). Every view asks this module how a step reads.
 """
 
 from __future__ import annotations
 
-import math
+import difflib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.formulas import (
+    GREEK,
+    STYLES,
+    BigSum,
+    Div,
+    Hat,
+    Mul,
+    Neg,
+    Node,
+    Num,
+    Partial,
+    Pow,
+    Rel,
+    Root,
+    Seq,
+    Substituted,
+    Sym,
+    Val,
+    Word,
+    add,
+    mul,
+    number,
+    quantity,
+    render,
+    sub,
+)
 from bpwalk.trace import Operand, Step
 
-STYLES = ("unicode", "ascii", "latex")
-_STYLE_INDEX = {s: i for i, s in enumerate(STYLES)}
+__all__ = ["PROFILES", "STYLES", "Formula", "Pen", "Profile", "formula", "number", "profile",
+           "symbol"]
 
-_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-_SUP = str.maketrans("0123456789()", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾")
 _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
-_GREEK = dict(zip(
-    ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
-     "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"),
-    "αβγδεζηθικλμνξπρστφχψω",
-))
 
-# ----------------------------------------------------------------------------- numbers
+# ----------------------------------------------------------------------------- profiles
 
 
-def number(value: float, decimals: int = 9, fixed: bool = False) -> str:
-    """A number as a person writes it: at most `decimals` decimals, trailing zeros trimmed.
+@dataclass
+class Profile:
+    """One textbook's notation. `sign` is the sign of the profile's error term relative to
+    bpwalk's δ = ∂E/∂net (Han & Kamber's Err_j = −∂E/∂I_j has sign −1); `additive` writes
+    the update as w ← w + rate·(−∂E/∂w), the way books with such an error term do."""
 
-    Scientific notation only when fixed notation would hide the number (it would round to 0,
-    or it is 1e15 or more); then with 4 significant digits, like 3.51e-10. With `fixed`, a
-    number too small for `decimals` is written 0: for differences such as rounding drift,
-    where anything below the last shown digit is float noise, not news.
-    """
-    if not math.isfinite(value):
-        return str(value)
-    text = f"{value:.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text in ("0", "-0"):
-        if value == 0 or fixed:
-            return "0"
-        return f"{value:.4g}"
-    if abs(value) >= 1e15:
-        return f"{value:.4g}"
-    return text
+    name: str
+    source: str
+    author: str
+    net: str = "net"
+    out: str = "out"
+    target: str = "target"
+    loss: str = "E"
+    lr: str = "eta"
+    delta: str = ""  # a name for the error term of a neuron ("" : written ∂E/∂net)
+    sign: int = 1
+    additive: bool = False
+    grad_prefix: str = ""  # "d": gradients written dw5, dz_h1 (Ng, CS231n code)
+    local_first: bool = False  # CS231n's gates: local gradient × upstream gradient
+    equations: dict[str, str] = field(default_factory=dict)  # step role -> name (BP1..)
+    # the optimizers' symbols where the source has its own (else _HYPER and _STATE below):
+    # a setting -> (base, subscript); a state kind -> (base, superscript), "^" a hat
+    hyper: dict[str, tuple[str, str]] = field(default_factory=dict)
+    state: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def sym(self, kind: str, name: str = "", sample: int | None = None) -> Sym:
+        base = {"net": self.net, "out": self.out, "target": self.target, "loss": self.loss,
+                "delta": self.delta}.get(kind, kind)
+        return Sym(base, name, sample=sample)
+
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (
+    Profile("mazur", "Matt Mazur, A Step by Step Backpropagation Example (2015)", "Mazur"),
+    Profile("nielsen", "Michael Nielsen, Neural Networks and Deep Learning, ch. 2 (2015)",
+            "Nielsen",
+            net="z", out="a", target="y", loss="C", delta="delta",
+            equations={"dnet_output": "BP1", "dnet_hidden": "BP2", "grad_bias": "BP3",
+                       "grad_weight": "BP4"}),
+    Profile("ng", "Andrew Ng, Deep Learning Specialization, course 1 week 3 (2017)", "Ng",
+            net="z", out="a", target="y", loss="J", lr="alpha", delta="dz",
+            grad_prefix="d",
+            # course 2, week 2 (optimization algorithms): V_dW, S_dW, β, V^corrected_dW
+            hyper={"momentum": ("beta", ""), "alpha": ("beta", "")},
+            state={"vel": ("V", ""), "sq": ("S", ""), "m": ("V", ""), "v": ("S", ""),
+                   "mhat": ("V", "corrected"), "vhat": ("S", "corrected")}),
+    Profile("han-kamber", "Han, Kamber & Pei, Data Mining, 3rd ed., section 9.2.3 (2012)",
+            "Han & Kamber",
+            net="I", out="O", target="T", lr="l", delta="Err", sign=-1, additive=True),
+    Profile("mitchell", "Tom Mitchell, Machine Learning, section 4.5.2, table 4.2 (1997)",
+            "Mitchell",
+            net="net", out="o", target="t", delta="delta", sign=-1, additive=True,
+            hyper={"momentum": ("alpha", "")}),  # section 4.5.2.1: Δw(n) = ηδx + αΔw(n−1)
+    Profile("cs231n", "Stanford CS231n notes, Backpropagation, intuitions (2016)", "CS231n",
+            loss="f", lr="step_size", delta="ddot", grad_prefix="d", local_first=True,
+            # Neural Networks Part 3, parameter updates: cache, decay_rate, mt, vt
+            hyper={"alpha": ("decay_rate", "")},
+            state={"sq": ("cache", ""), "mhat": ("mt", ""), "vhat": ("vt", "")}),
+)}
+DEFAULT = "mazur"
+
+
+class UnknownProfile(ValueError):
+    pass
+
+
+def profile(name: str | Profile | None) -> Profile:
+    """The profile called `name` (None: the default); a wrong name raises UnknownProfile
+    with a did-you-mean."""
+    if isinstance(name, Profile):
+        return name
+    if name is None:
+        return PROFILES[DEFAULT]
+    key = name.strip().lower().replace("_", "-").replace("&", "-")
+    if key in PROFILES:
+        return PROFILES[key]
+    close = difflib.get_close_matches(key, PROFILES, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UnknownProfile(f"unknown notation {name!r}; {hint}choose one of {', '.join(PROFILES)}")
 
 
 # ----------------------------------------------------------------------------- symbols
 
 
-def _name(name: str, style: str) -> str:
-    """A parameter or input name: w5 -> w₅ / w5 / w_{5}; theta4 -> θ... / \\theta_{4}."""
+def _name(name: str, sample: int | None = None) -> Sym:
+    """A parameter or input name: w5 -> w₅ / w_{5}; theta4 -> θ₄; a free name as typed."""
     m = _SPLIT.match(name)
-    if style == "ascii":
-        return name
-    if style == "unicode":  # theta4 -> θ₄, as the textbook prints it
-        if m:
-            return _GREEK.get(m.group(1), m.group(1)) + m.group(2).translate(_SUB)
-        return name if name == "eta" else _GREEK.get(name, name)  # η alone: the learning rate
     if m:
-        head = "\\" + m.group(1) if m.group(1) in _GREEK else m.group(1)
-        return f"{head}_{{{m.group(2)}}}"
-    # a parameter called eta stays a word: a bare \eta is the learning rate
-    return "\\" + name if name in _GREEK and name != "eta" else _text(name)
+        return Sym(m.group(1), m.group(2), sample=sample)
+    # a parameter called eta stays a word: a bare η is the learning rate
+    if name in GREEK and name != "eta":
+        return Sym(name, sample=sample)
+    return Sym(name, literal=True, sample=sample)
 
 
-def _text(name: str) -> str:
-    """A free-form name inside LaTeX math: upright, underscores escaped."""
-    return "\\mathrm{" + name.replace("_", "\\_") + "}"
+def _grad_name(p: Profile, name: Sym) -> Node:
+    if p.grad_prefix:  # dw5, db1: the gradient named after its parameter, as in code
+        return Sym(p.grad_prefix + name.base, name.sub, literal=name.literal,
+                   sample=name.sample)
+    return Partial(p.sym("loss"), name)
 
 
-def _sub(base: str, name: str, style: str) -> str:
-    """A quantity of a neuron: out_h1, net_o1; in LaTeX out_{h1}."""
-    if style == "latex":
-        inner = name.replace("_", "\\_")
-        return f"{base}_{{{inner}}}"
-    return f"{base}_{name}"
+# The optimizers' settings and state, unless the profile names them (Profile.hyper, .state)
+_HYPER = {"momentum": ("mu", ""), "alpha": ("alpha", ""), "beta1": ("beta", "1"),
+          "beta2": ("beta", "2"), "eps": ("epsilon", ""), "lambda": ("lambda", "")}
+_STATE = {"vel": ("v", ""), "sq": ("s", ""), "m": ("m", ""), "v": ("v", ""),
+          "mhat": ("m", "^"), "vhat": ("v", "^"), "l2": ("g", "")}
+_T = Sym("t")  # the number of the update (Adam's bias correction)
 
 
-def _sample(text: str, sample: str | None, style: str) -> str:
-    if not sample:
-        return text
-    if style == "unicode":
-        return text + f"({sample})".translate(_SUP)
-    if style == "ascii":
-        return f"{text}@{sample}"
-    return f"{{{text}}}^{{({sample})}}"
+def hyper(kind: str, p: Profile | str | None = None) -> Node:
+    """An optimizer's setting (β₁) or a factor built from settings (1 − β₁ᵗ, 1 − ηλ)."""
+    p = profile(p)
+    head, _, tail = kind.partition("-")
+    if head == "1" and tail:  # 1-beta1, 1-beta1^t, 1-lr*lambda
+        setting, _, power = tail.partition("^")
+        if "*" in setting:
+            return sub(1, mul(*(hyper(k, p) for k in setting.split("*"))))
+        return sub(1, Pow(hyper(setting, p), _T) if power else hyper(setting, p))
+    if kind == "lr":
+        return Sym(p.lr)
+    return Sym(*p.hyper.get(kind, _HYPER[kind]))
 
 
-def _partial(top: str, bottom: str, style: str) -> str:
-    if style == "unicode":
-        return f"∂{top}/∂{bottom}"
-    if style == "ascii":
-        return f"d{top}/d{bottom}"
-    return f"\\frac{{\\partial {top}}}{{\\partial {bottom}}}"
+def state_sym(kind: str, name: str, p: Profile | str | None = None,
+              prev: bool = False) -> Node:
+    """A parameter's optimizer quantity: m_w5 (prev: m_w5[t-1], the value carried in);
+    named after the gradient (V_dw5) where the profile names gradients dw5."""
+    p = profile(p)
+    base, mark = p.state.get(kind, _STATE[kind])
+    prefix = p.grad_prefix if kind != "l2" else ""  # g_w5: the gradient itself, with decay
+    sym = Sym(base, prefix + name, "[t-1]" if prev else "" if mark == "^" else mark)
+    return Hat(sym) if mark == "^" else sym
 
 
-def _loss_symbol(style: str) -> str:
-    return "E_{total}" if style == "latex" else "E"
-
-
-# The optimizers' settings (operands without a name): unicode, ascii, latex
-_HYPER = {
-    "momentum": ("μ", "mu", "\\mu"), "alpha": ("α", "alpha", "\\alpha"),
-    "beta1": ("β₁", "beta1", "\\beta_1"), "beta2": ("β₂", "beta2", "\\beta_2"),
-    "eps": ("ε", "eps", "\\epsilon"), "lambda": ("λ", "lambda", "\\lambda"),
-    "1-alpha": ("(1 − α)", "(1 - alpha)", "(1 - \\alpha)"),
-    "1-beta1": ("(1 − β₁)", "(1 - beta1)", "(1 - \\beta_1)"),
-    "1-beta2": ("(1 − β₂)", "(1 - beta2)", "(1 - \\beta_2)"),
-    "1-beta1^t": ("(1 − β₁ᵗ)", "(1 - beta1^t)", "(1 - \\beta_1^t)"),
-    "1-beta2^t": ("(1 − β₂ᵗ)", "(1 - beta2^t)", "(1 - \\beta_2^t)"),
-    "1-lr*lambda": ("(1 − ηλ)", "(1 - eta*lambda)", "(1 - \\eta\\lambda)"),
-}
-# An optimizer's quantity of one parameter: the letter before the parameter's name
-_STATE = {"vel": ("v", "v", "v"), "sq": ("s", "s", "s"), "m": ("m", "m", "m"),
-          "v": ("v", "v", "v"), "mhat": ("m\u0302", "mhat", "\\hat{m}"),
-          "vhat": ("v\u0302", "vhat", "\\hat{v}"), "l2": ("g", "g", "g")}
-
-
-def _state(kind: str, name: str, style: str) -> str:
-    """m_w5 (this update's m of w5); prev_m:w5 is the m carried in, m_w5[t−1]."""
-    prev = kind.startswith("prev_")
-    text = _sub(_STATE[kind.removeprefix("prev_")][_STYLE_INDEX[style]], name, style)
-    if not prev:
-        return text
-    return {"unicode": f"{text}[t−1]", "ascii": f"{text}[t-1]", "latex": f"{text}^{{(t-1)}}"}[style]
-
-
-def symbol(ref: str, style: str) -> str:
-    """The symbol for a step id or operand ref, e.g. ``grad:w5`` -> ∂E/∂w₅."""
-    base, _, sample = ref.partition("@")
+def node(ref: str, p: Profile | str | None = None) -> Node:
+    """The symbol of a step id or operand ref as a tree: ``grad:w5`` -> ∂E/∂w₅."""
+    p = profile(p)
+    base, _, at = ref.partition("@")
+    sample = int(at) if at else None
     kind, _, name = base.partition(":")
     if kind == "1" and not name:
-        return "1"
+        return Num(1.0)
     if kind == "lr":
-        return {"unicode": "η", "ascii": "eta", "latex": "\\eta"}[style]
-    if kind in _HYPER and not name:
-        return _HYPER[kind][_STYLE_INDEX[style]]
+        return Sym(p.lr)
+    if kind in ("slope", "K"):
+        return Sym(kind)
+    if not name and (kind in _HYPER or kind.startswith("1-")):
+        return hyper(kind, p)
     if kind.removeprefix("prev_") in _STATE:
-        return _state(kind, name, style)
-    if kind == "decay":  # AdamW's decayed parameter, before the Adam step
-        return _name(name, style) + {"unicode": "′", "ascii": "'", "latex": "'"}[style]
-    E = _loss_symbol(style)
+        return state_sym(kind.removeprefix("prev_"), name, p, kind.startswith("prev_"))
+    if kind == "decay":  # AdamW's decayed parameter, before the Adam step: w5'
+        return Sym(_name(name).base, _name(name).sub, "'", _name(name).literal)
     if kind == "loss":
-        text = _sub("E", name, style) if name else E
-        return _sample(text, sample, style)
+        return p.sym("loss", name, sample)
     if kind == "param":
-        return _name(name, style)
+        return _name(name)
     if kind == "new":
-        plus = {"unicode": "⁺", "ascii": "+", "latex": "^{+}"}[style]
-        return _name(name, style) + plus
+        return Sym(_name(name).base, _name(name).sub, "+", _name(name).literal)
     if kind == "in":
-        return _sample(_name(name, style), sample, style)
+        return _name(name, sample)
     if kind in ("out", "net", "target"):
-        return _sample(_sub(kind, name, style), sample, style)
+        return p.sym(kind, name, sample)
+    E = p.sym("loss")
+    j, _, k = name.partition("/")
     if kind == "dout":
-        text = _partial(E, _sub("out", name, style), style)
+        d = _partial_or_d(p, E, p.sym("out", name), "out", name)
     elif kind == "dnet":
-        text = _partial(E, _sub("net", name, style), style)
+        if p.delta:
+            return p.sym("delta", name, sample)
+        d = Partial(E, p.sym("net", name))
     elif kind == "dact":
-        text = _partial(_sub("out", name, style), _sub("net", name, style), style)
+        d = Partial(p.sym("out", name), p.sym("net", name))
     elif kind == "jac":
-        j, _, k = name.partition("/")
-        text = _partial(_sub("out", j, style), _sub("net", k, style), style)
+        d = Partial(p.sym("out", j), p.sym("net", k))
     elif kind == "wrt":  # d net_j / d param: the input the parameter carries (1 for a bias)
-        j, _, p = name.partition("/")
-        text = _partial(_sub("net", j, style), _name(p, style), style)
+        d = Partial(p.sym("net", j), _name(k))
     elif kind in ("grad", "din"):  # din: dE/d(input), with input_gradients
-        text = _partial(E, _name(name, style), style)
+        d = _grad_name(p, _name(name))
     else:
         raise ValueError(f"unknown reference {ref!r}")
-    return _sample(text, sample, style) if style != "latex" or not sample else \
-        _sample_partial(text, sample)
+    return _with_sample(d, sample)
 
 
-def _sample_partial(text: str, sample: str) -> str:
-    return f"\\left({text}\\right)^{{({sample})}}"
+def _partial_or_d(p: Profile, E: Node, wrt: Sym, kind: str, name: str) -> Node:
+    if p.grad_prefix:  # Ng's da_h1
+        return Sym(p.grad_prefix + getattr(p, kind), name)
+    return Partial(E, wrt)
+
+
+def _with_sample(d: Node, sample: int | None) -> Node:
+    """A derivative of one sample: the marker goes on the variable it is taken at."""
+    if sample is None:
+        return d
+    if isinstance(d, Sym):
+        return Sym(d.base, d.sub, d.sup, d.literal, sample)
+    assert isinstance(d, Partial) and isinstance(d.bottom, Sym)
+    b = d.bottom
+    return Partial(d.top, Sym(b.base, b.sub, b.sup, b.literal, sample))
+
+
+def symbol(ref: str, style: str, p: Profile | str | None = None) -> str:
+    """The symbol for a step id or operand ref, e.g. ``grad:w5`` -> ∂E/∂w₅."""
+    return render(node(ref, p), style)
 
 
 # ----------------------------------------------------------------------------- formulas
@@ -190,190 +263,145 @@ def _sample_partial(text: str, sample: str) -> str:
 
 @dataclass(frozen=True)
 class Formula:
-    """One step written out: lhs = symbolic = numeric = result."""
+    """One step written out: lhs = symbolic = numeric = result; `label` names the equation
+    of the profile the step uses (Nielsen's BP1..BP4), "" when it has none."""
 
     lhs: str
     symbolic: str
     numeric: str
     result: str
+    label: str = ""
 
 
-_OPS = {
-    "unicode": {"times": "·", "minus": " − ", "plus": " + "},
-    "ascii": {"times": "*", "minus": " - ", "plus": " + "},
-    "latex": {"times": " \\cdot ", "minus": " - ", "plus": " + "},
-}
+def _sign(step_kind: str, p: Profile) -> int:
+    """How the profile writes this kind of value relative to the trace (Err = −δ)."""
+    return p.sign if step_kind == "dnet" and p.delta else 1
 
 
-def _fill(template: str, **slots: str) -> str:
-    for key, value in slots.items():
-        template = template.replace("{" + key + "}", value)
-    return template
-
-
-def _num(style: str, decimals: int) -> Callable[[float], str]:
-    def fmt(value: float) -> str:
-        text = number(value, decimals)
-        if style == "latex" and "e" in text:
-            mant, _, exp = text.partition("e")
-            text = f"{mant} \\times 10^{{{int(exp)}}}"
+def in_trace_sign(text: str, kind: str, p: Profile) -> str:
+    """A number written in the profile's convention, as the trace writes it: an answer for
+    Han & Kamber's Err_j = −∂E/∂I_j is negated before it is compared with ∂E/∂net."""
+    if _sign(kind, p) > 0:
         return text
-
-    return fmt
-
-
-def _paren(text: str, style: str) -> str:
-    if style == "latex":
-        return f"\\left({text}\\right)"
-    return f"({text})"
+    t = text.strip()
+    return t[1:] if t[:1] in "-−" else "-" + t.lstrip("+")
 
 
-def _operand(op: Operand, style: str, fmt: Callable[[float], str], numeric: bool,
-             in_product: bool) -> str:
-    if not numeric:
-        return symbol(op.ref, style)
-    text = fmt(op.value)
-    if in_product and text.startswith("-"):
-        return _paren(text, style)
-    return text
+def _val(op: Operand, p: Profile) -> Node:
+    kind = op.ref.partition(":")[0]
+    return Val(node(op.ref, p), op.value * _sign(kind, p))
 
 
-def _sum_of_products(terms, style: str, fmt, numeric: bool) -> str:
-    ops = _OPS[style]
-    parts = []
-    for term in terms:
-        product = len(term) > 1 or len(terms) > 1
-        parts.append(ops["times"].join(_operand(o, style, fmt, numeric, product) for o in term))
-    return ops["plus"].join(parts)
+def _signed(expr: Node, sign: int) -> Node:
+    return Neg(expr) if sign < 0 else expr
 
 
-def formula(step: Step, style: str, decimals: int = 9) -> Formula:
-    """How `step` reads in `style`: its symbol, the formula in symbols and in numbers, the value."""
-    fmt = _num(style, decimals)
-    ops = _OPS[style]
-    lhs = symbol(step.id, style)
-    result = fmt(step.value)
-    kind, terms = step.kind, step.terms
-    si = _STYLE_INDEX[style]
+def _products(step: Step, p: Profile) -> Node:
+    """A sum of products of the step's operands (net, hidden dout, dnet, grad, ...).
 
-    def sym_num(builder: Callable[[bool], str]) -> tuple[str, str]:
-        return builder(False), builder(True)
-
-    if kind == "out" and step.fn != "softmax":
-        act = ACTIVATIONS[step.fn]
-        net = terms[0][0]
-        slope = fmt(_slope(step))
-        symbolic = _fill(act.formula[si], net=symbol(net.ref, style), slope=slope)
-        numeric = _fill(act.formula[si], net=_maybe_paren(fmt(net.value), style), slope=slope)
-    elif kind == "out":  # softmax
-        mine = next(t[0] for t in terms if t[0].ref.split("@")[0] == f"net:{step.subject}")
-
-        def soft(numeric: bool) -> str:
-            def e(op: Operand) -> str:
-                v = _maybe_paren(fmt(op.value), style) if numeric else symbol(op.ref, style)
-                return f"e^{{{v}}}" if style == "latex" else f"e^{v}"
-            den = ops["plus"].join(e(t[0]) for t in terms)
-            if style == "latex":
-                return f"\\frac{{{e(mine)}}}{{{den}}}"
-            return f"{e(mine)} / ({den})"
-
-        symbolic, numeric = sym_num(soft)
-    elif kind == "loss" and step.subject:  # one output's term
-        symbolic, numeric = _loss_templates(step, LOSSES[step.fn].term_formula[si], style, fmt)
-    elif kind == "dout" and step.fn != "sum":  # output neuron: the loss's derivative
-        symbolic, numeric = _loss_templates(step, LOSSES[step.fn].derivative_formula[si], style, fmt)
-    elif kind == "dact":
-        act = ACTIVATIONS[step.fn]
-        net, out = terms[0][0], terms[1][0]
-        slope = fmt(_slope(step))
-        template = act.derivative_formula[si]
-        symbolic = _fill(template, net=symbol(net.ref, style), out=symbol(out.ref, style),
-                         slope=slope)
-        numeric = _fill(template, net=_maybe_paren(fmt(net.value), style),
-                        out=_maybe_paren(fmt(out.value), style), slope=slope)
-    elif kind.startswith("prev_"):  # the state carried in: a value, not a formula
-        symbolic = numeric = result
-    elif kind == "new" and step.fn in ("adaptive", "nesterov"):
-        symbolic, numeric = sym_num(lambda n: _optimizer_step(step, style, fmt, n))
-    elif step.fn == "quotient":  # a bias correction: m / (1 − β₁ᵗ)
-        def quotient(numeric: bool) -> str:
-            top, bottom = (_operand(t[0], style, fmt, numeric, False) for t in terms)
-            if style == "latex":
-                return f"\\frac{{{top}}}{{{bottom.strip('()')}}}"
-            return f"{top} / {bottom}"
-
-        symbolic, numeric = sym_num(quotient)
-    elif kind == "new":
-        old, lr, grad = terms[0][0], terms[1][0], terms[2][0]
-
-        def upd(numeric: bool) -> str:
-            def o(op: Operand, product: bool) -> str:
-                return _operand(op, style, fmt, numeric, product)
-            return f"{o(old, False)}{ops['minus']}{o(lr, True)}{ops['times']}{o(grad, True)}"
-
-        symbolic, numeric = sym_num(upd)
-    elif step.fn in ("mean", "sum") and kind in ("loss", "grad") and step.sample is None \
-            and all(len(t) == 1 and "@" in t[0].ref for t in terms):
-        # a batch combination of per-sample values
-        def combine(numeric: bool) -> str:
-            inner = _sum_of_products(terms, style, fmt, numeric)
-            if step.fn == "sum":
-                return inner
-            if style == "latex":
-                return f"\\frac{{{inner}}}{{{len(terms)}}}"
-            return f"({inner}) / {len(terms)}"
-
-        symbolic, numeric = sym_num(combine)
-    else:  # net, a sample's loss, hidden dout, dnet, grad: a sum of products
-        symbolic, numeric = sym_num(lambda n: _sum_of_products(terms, style, fmt, n))
-    return Formula(lhs, symbolic, numeric, result)
-
-
-def _optimizer_step(step: Step, style: str, fmt, numeric: bool) -> str:
-    """p − η·m̂/(√v̂ + ε) (RMSprop, Adam) or p − η·(g + μ·v) (Nesterov)."""
-    ops = _OPS[style]
-
-    def o(op: Operand, product: bool = True) -> str:
-        return _operand(op, style, fmt, numeric, product)
-
-    old, lr = step.terms[0][0], step.terms[1][0]
-    head = f"{o(old, False)}{ops['minus']}{o(lr)}{ops['times']}"
-    if step.fn == "nesterov":
-        g, (mu, vel) = step.terms[2][0], step.terms[3]
-        return head + _paren(f"{o(g, False)}{ops['plus']}{o(mu)}{ops['times']}{o(vel)}", style)
-    num, den, eps = step.terms[2][0], step.terms[3][0], step.terms[4][0]
-    if style == "latex":
-        return head + f"\\frac{{{o(num, False)}}}{{\\sqrt{{{o(den, False)}}} + {o(eps, False)}}}"
-    root = "√" if style == "unicode" else "sqrt"
-    return head + f"{o(num)} / ({root}({o(den, False)}){ops['plus']}{o(eps, False)})"
-
-
-def _maybe_paren(text: str, style: str) -> str:
-    return _paren(text, style) if text.startswith("-") else text
+    An operand written with the opposite sign (Err = −δ) is multiplied back by −1, so the
+    formula stays true of the numbers shown."""
+    terms = []
+    flip = 1
+    for term in step.terms:
+        factors = [_val(o, p) for o in term]
+        if p.local_first and step.kind == "dnet":  # the gate's local gradient, then upstream
+            factors.reverse()
+        flip = min(flip, *(_sign(o.ref.partition(":")[0], p) for o in term))
+        terms.append(factors[0] if len(factors) == 1 else Mul(tuple(factors)))
+    body = terms[0] if len(terms) == 1 else add(*terms)
+    return _signed(body, flip)
 
 
 def _aux(step: Step, ref: str, default: float) -> float:
     return next((o.value for o in step.aux if o.ref == ref), default)
 
 
-def _slope(step: Step) -> float:
-    return _aux(step, "slope", 0.0)  # leaky_relu's slope, elu's alpha
+def rhs(step: Step, p: Profile) -> Node:
+    """The right-hand side of a step, one tree printed both in symbols and in numbers."""
+    from bpwalk.functions import ACTIVATIONS, LOSSES  # (NumPy: not needed to name profiles)
+
+    kind, terms, fn = step.kind, step.terms, step.fn
+    slope = Num(_aux(step, "slope", 0.0))
+    if kind == "out" and fn == "softmax":
+        mine = next(o for t in terms for o in t if o.ref.split("@")[0] == f"net:{step.subject}")
+        return ACTIVATIONS[fn].formula(_val(mine, p), slope, tuple(_val(t[0], p) for t in terms))
+    if kind == "out":
+        return ACTIVATIONS[fn].formula(_val(terms[0][0], p), slope, None)
+    if kind == "dact":
+        return ACTIVATIONS[fn].derivative_formula(_val(terms[0][0], p), _val(terms[1][0], p),
+                                                  slope)
+    if kind in ("loss", "dout") and step.subject and fn in LOSSES:
+        loss = LOSSES[fn]
+        make = loss.term_formula if kind == "loss" else loss.derivative_formula
+        return make(_val(terms[0][0], p), _val(terms[1][0], p), Num(_aux(step, "K", 1.0)))
+    if kind == "grad" and p.delta and len(step.aux) == 2:  # Nielsen's BP4: a_in·δ_out
+        carried, delta = step.aux
+        factors = [_val(delta, p), _val(carried, p)]
+        return _signed(mul(*(factors[::-1] if p.local_first else factors)), p.sign)
+    if kind.startswith("prev_"):  # the state carried in: a value, not a formula
+        return quantity(step.value)
+    if kind == "new" and fn == "adaptive":  # p − η·m̂/(√v̂ + ε), RMSprop's and Adam's step
+        num, den, eps = (_val(t[0], p) for t in terms[2:5])
+        return _descend(_val(terms[0][0], p), _val(terms[1][0], p),
+                        Div(num, add(Root(den), eps)), p)
+    if kind == "new" and fn == "nesterov":  # p − η·(g + μ·v)
+        (mu, vel), g = terms[3], _val(terms[2][0], p)
+        return _descend(_val(terms[0][0], p), _val(terms[1][0], p),
+                        add(g, mul(_val(mu, p), _val(vel, p))), p)
+    if kind == "new":
+        return update_rule(_val(terms[0][0], p), _val(terms[1][0], p), terms[2][0], p)
+    if fn == "quotient":  # a bias correction, m / (1 − β₁ᵗ)
+        return Div(_val(terms[0][0], p), _val(terms[1][0], p))
+    if step.batch and fn == "mean":
+        return Div(_products(step, p), Num(float(len(terms))))
+    return _signed(_products(step, p), _sign(kind, p))
 
 
-def _loss_templates(step: Step, template: str, style: str, fmt) -> tuple[str, str]:
-    t, out = step.terms[0][0], step.terms[1][0]
-    k = str(_outputs(step))
-    symbolic = _fill(template, t=symbol(t.ref, style), out=symbol(out.ref, style), K=k)
-    numeric = _fill(template, t=_maybe_paren(fmt(t.value), style),
-                    out=_maybe_paren(fmt(out.value), style), K=k)
-    return symbolic, numeric
+def update_rule(old: Node, lr: Node, grad: Operand | Node, p: Profile) -> Node:
+    """The update, as the profile writes it: w − η·∂E/∂w, or w + l·(−∂E/∂w)."""
+    if isinstance(grad, Operand):
+        g, value = node(grad.ref, p), grad.value
+    else:
+        g, value = grad, 0.0
+    if p.additive:
+        return add(old, Mul((lr, Val(Neg(g), -value))))
+    return sub(old, Mul((lr, Val(g, value))))
 
 
-def _outputs(step: Step) -> int:
-    return int(_aux(step, "K", 1))
+def _descend(old: Node, lr: Node, direction: Node, p: Profile) -> Node:
+    """old − η·direction, or old + l·(−direction) where the profile writes updates that way."""
+    if p.additive:
+        return add(old, mul(lr, Neg(direction)))
+    return sub(old, mul(lr, direction))
 
 
-def shortcut(step: Step, style: str, decimals: int = 9) -> Formula | None:
+def _label(step: Step, p: Profile) -> str:
+    """Which of the profile's named equations the step uses (Nielsen's BP1..BP4)."""
+    role = ""
+    if step.kind == "dnet":
+        role = "dnet_output" if step.output else "dnet_hidden"
+    elif step.kind == "grad" and not step.batch:  # a weight's carries an input, not 1
+        role = "grad_weight" if step.aux and step.aux[0].ref != "1" else "grad_bias"
+    return p.equations.get(role, "")
+
+
+def formula(step: Step, style: str, decimals: int = 9, p: Profile | str | None = None,
+            keep_zeros: bool = False) -> Formula:
+    """How `step` reads in `style` under profile `p`: symbol, formula in symbols and in
+    numbers, and the value (negated where the profile's error term has the other sign)."""
+    p = profile(p)
+    tree = rhs(step, p)
+    lhs = node(step.id, p)
+    value = step.value * _sign(step.kind, p)
+    return Formula(render(lhs, style), render(tree, style, decimals),
+                   render(tree, style, decimals, numeric=True, keep_zeros=keep_zeros),
+                   render(quantity(value), style, decimals, keep_zeros=keep_zeros),
+                   _label(step, p))
+
+
+def shortcut(step: Step, style: str, decimals: int = 9, p: Profile | str | None = None
+             ) -> Formula | None:
     """The softmax + cross-entropy delta written the short way, out − target, or None.
 
     The engine stores out and target in the dnet step's ``aux`` for that pairing; the value
@@ -383,68 +411,244 @@ def shortcut(step: Step, style: str, decimals: int = 9) -> Formula | None:
     target = next((o for o in step.aux if o.ref.startswith("target:")), None)
     if step.kind != "dnet" or out is None or target is None:
         return None
-    fmt = _num(style, decimals)
-    minus = _OPS[style]["minus"]
-    symbolic = f"{symbol(out.ref, style)}{minus}{symbol(target.ref, style)}"
-    numeric = f"{fmt(out.value)}{minus}{_maybe_paren(fmt(target.value), style)}"
-    return Formula(symbol(step.id, style), symbolic, numeric, fmt(step.value))
+    p = profile(p)
+    tree = _signed(sub(_val(out, p), _val(target, p)), _sign("dnet", p))
+    sign = _sign("dnet", p)
+    return Formula(render(node(step.id, p), style), render(tree, style, decimals),
+                   render(tree, style, decimals, numeric=True),
+                   render(quantity(step.value * sign), style, decimals))
 
 
-def loss_formula(loss: str, style: str) -> str:
-    """The loss of one sample written out, e.g. E = Σ ½(target − out)²."""
-    return LOSSES[loss].total_formula[_STYLE_INDEX[style]]
+# ----------------------------------------------------------------------------- rule captions
 
 
-# Each optimizer's rule in general symbols (p a parameter, g its gradient), for a caption
-_RULES = {
-    "sgd": ("p⁺ = p − η·g", "p+ = p - eta*g", r"p^{+} = p - \eta g"),
-    "momentum": ("v = μ·v[t−1] + g,  p⁺ = p − η·v", "v = mu*v[t-1] + g,  p+ = p - eta*v",
-                 r"v = \mu v^{(t-1)} + g,\quad p^{+} = p - \eta v"),
-    "nesterov": ("v = μ·v[t−1] + g,  p⁺ = p − η·(g + μ·v)",
-                 "v = mu*v[t-1] + g,  p+ = p - eta*(g + mu*v)",
-                 r"v = \mu v^{(t-1)} + g,\quad p^{+} = p - \eta (g + \mu v)"),
-    "rmsprop": ("s = α·s[t−1] + (1 − α)·g²,  p⁺ = p − η·g / (√s + ε)",
-                "s = alpha*s[t-1] + (1 - alpha)*g^2,  p+ = p - eta*g / (sqrt(s) + eps)",
-                (r"s = \alpha s^{(t-1)} + (1 - \alpha) g^2,\quad "
-                r"p^{+} = p - \eta \frac{g}{\sqrt{s} + \epsilon}")),
-    "adam": (("m = β₁·m[t−1] + (1 − β₁)·g,  v = β₂·v[t−1] + (1 − β₂)·g²,  "
-             "m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ),  p⁺ = p − η·m̂ / (√v̂ + ε)"),
-             ("m = beta1*m[t-1] + (1 - beta1)*g,  v = beta2*v[t-1] + (1 - beta2)*g^2,  "
-             "mhat = m / (1 - beta1^t),  vhat = v / (1 - beta2^t),  "
-             "p+ = p - eta*mhat / (sqrt(vhat) + eps)"),
-             (r"m = \beta_1 m^{(t-1)} + (1 - \beta_1) g,\quad v = \beta_2 v^{(t-1)} + "
-             r"(1 - \beta_2) g^2,\quad \hat{m} = \frac{m}{1 - \beta_1^t},\quad "
-             r"\hat{v} = \frac{v}{1 - \beta_2^t},\quad "
-             r"p^{+} = p - \eta \frac{\hat{m}}{\sqrt{\hat{v}} + \epsilon}")),
-}
+def loss_rule(loss: str, p: Profile | str | None = None) -> Node:
+    """The loss of one sample, E = Σₖ term(target_k, out_k)."""
+    p = profile(p)
+    from bpwalk.functions import LOSSES
+
+    term = LOSSES[loss].term_formula(p.sym("target", "k"), p.sym("out", "k"), Sym("K"))
+    return Rel(p.sym("loss"), "=", BigSum("k", term))
 
 
-def optimizer_settings(optimizer, style: str, decimals: int = 9) -> str:
-    """An optimizer's settings: β₁ = 0.9, β₂ = 0.999, ε = 1e-08, λ = 0 (for adam)."""
-    fmt = _num(style, decimals)
-    values = optimizer.to_dict()
-    del values["name"]
-    refs = {"weight_decay": "lambda"}
-    return ", ".join(f"{symbol(refs.get(k, k), style)} = {fmt(v)}" for k, v in values.items())
+def activation_rule(activation: str, p: Profile | str | None = None) -> Node:
+    """out = f(net) for an activation, in general symbols."""
+    p = profile(p)
+    from bpwalk.functions import ACTIVATIONS
 
-
-def update_rule(optimizer, style: str) -> str:
-    """The optimizer's rule in general symbols, with its weight decay, for a caption."""
-    rule = _RULES["adam" if optimizer.name == "adamw" else optimizer.name][_STYLE_INDEX[style]]
-    if not optimizer.weight_decay:
-        return rule
-    if optimizer.name == "adamw":
-        first = {"unicode": "p′ = p·(1 − ηλ), then ", "ascii": "p' = p*(1 - eta*lambda), then ",
-                 "latex": r"p' = p (1 - \eta\lambda),\ \text{then}\ "}[style]
-        return first + rule.replace("p⁺ = p ", "p⁺ = p′ ").replace("p+ = p ", "p+ = p' ") \
-            .replace("p^{+} = p ", "p^{+} = p' ")
-    first = {"unicode": "g = ∂E/∂p + λ·p,  ", "ascii": "g = dE/dp + lambda*p,  ",
-             "latex": r"g = \frac{\partial E}{\partial p} + \lambda p,\quad "}[style]
-    return first + rule
-
-
-def activation_formula(activation: str, style: str) -> str:
-    """out = f(net) for an activation, in general symbols (net, out)."""
     act = ACTIVATIONS[activation]
-    return "out = " + _fill(act.formula[_STYLE_INDEX[style]], net="net",
-                            slope=act.parameter or "slope")
+    f = act.formula(p.sym("net"), Sym(act.parameter or "slope"), p.sym("net", "j"))
+    return Rel(p.sym("out"), "=", f)
+
+
+def net_rule(biases: bool, p: Profile | str | None = None) -> Node:
+    """net = Σᵢ w·input (+ b·1 when the layer has biases)."""
+    p = profile(p)
+    s = BigSum("i", mul(Sym("w"), Word("input")))
+    return Rel(p.sym("net"), "=", add(s, mul(Sym("b"), 1)) if biases else s)
+
+
+def forward_rule(activation: str, biases: bool, p: Profile | str | None = None) -> Node:
+    return Seq((net_rule(biases, p), activation_rule(activation, p)), ", then ")
+
+
+def backward_rule(p: Profile | str | None = None) -> Node:
+    """δ = ∂E/∂net; ∂E/∂w = δ·input (with the profile's names and sign)."""
+    p = profile(p)
+    delta = p.sym("delta") if p.delta else Sym("delta")
+    d = Partial(p.sym("loss"), p.sym("net"))
+    return Seq((Rel(delta, "=", _signed(d, p.sign if p.delta else 1)),
+                Rel(_grad_name(p, Sym("w")), "=",
+                    mul(_signed(delta, p.sign if p.delta else 1), Word("input")))), "; ")
+
+
+def hidden_rule(p: Profile | str | None = None) -> Node:
+    """∂E/∂out of a hidden neuron: Σ over the next layer of δ·w."""
+    p = profile(p)
+    return _through_weights(node("dout:j", p), "k", "kj", p)
+
+
+def _through_weights(lhs: Node, k: str, w: str, p: Profile) -> Node:
+    """lhs = Σ_k δ_k·w: an error sent back through the weights (to an out, to an input)."""
+    delta = p.sym("delta", k) if p.delta else Partial(p.sym("loss"), p.sym("net", k))
+    return Rel(lhs, "=", _signed(BigSum(k, mul(delta, Sym("w", w))), p.sign if p.delta else 1))
+
+
+def input_rule(p: Profile | str | None = None) -> Node:
+    """∂E/∂input of an input: Σ over the first layer of δ·w, like a hidden neuron's."""
+    p = profile(p)
+    return _through_weights(_grad_name(p, Sym("input", "i")), "j", "ji", p)
+
+
+KRONECKER = Sym("delta", "jk")  # 1 when j = k, else 0
+
+
+def jacobian_rule(p: Profile | str | None = None) -> Node:
+    """softmax: ∂out_j/∂net_k = out_j(δ_jk − out_k)."""
+    p = profile(p)
+    return Rel(Partial(p.sym("out", "j"), p.sym("net", "k")), "=",
+               mul(p.sym("out", "j"), sub(KRONECKER, p.sym("out", "k")), dot=False))
+
+
+def jacobian_entries(step: Step, outs: dict[str, float], p: Profile | str | None = None
+                     ) -> list[Node]:
+    """The softmax Jacobian entries a delta uses, each derived with its numbers:
+    ∂out_j/∂net_k = out_j(δ_jk − out_k) = 0.30(0 − 0.48) = −0.143. `outs` holds the layer's
+    outputs by neuron; the entry's value is the engine's."""
+    p = profile(p)
+    entries = []
+    for term in step.terms:
+        jac = term[-1]
+        j, _, k = jac.ref.partition(":")[2].partition("@")[0].partition("/")
+        oj, ok = (Val(p.sym("out", n, step.sample), outs[n]) for n in (j, k))
+        tree = mul(oj, sub(1.0 if j == k else 0.0, ok), dot=False)
+        entries.append(Rel(node(jac.ref, p), "=",
+                           Seq((tree, Substituted(tree), quantity(jac.value)), " = ")))
+    return entries
+
+
+def update_caption(p: Profile | str | None = None) -> Node:
+    """new = old − η·gradient (or the profile's additive form)."""
+    p = profile(p)
+    w = Sym("w")
+    rule = update_rule(w, Sym(p.lr), _grad_name(p, w), p)
+    return Rel(Sym("w", sup="+"), "=", rule)
+
+
+def optimizer_rule(optimizer, p: Profile | str | None = None) -> Node:
+    """An optimizer's rule in general symbols (w a parameter), with its weight decay, the
+    way torch.optim computes it: the steps of each update in order."""
+    p = profile(p)
+    w, g = Sym("w"), _grad_name(p, Sym("w"))
+    name, h = optimizer.name, (lambda kind: hyper(kind, p))
+
+    def s(kind: str, prev: bool = False) -> Node:
+        return state_sym(kind, "w", p, prev)
+
+    parts: list[Node] = []
+    start = w
+    if optimizer.weight_decay and name == "adamw":  # decoupled: the weight first
+        start = Sym("w", sup="'")
+        parts.append(Rel(start, "=", mul(w, h("1-lr*lambda"))))
+    elif optimizer.weight_decay:  # L2: added to the gradient
+        parts.append(Rel(s("l2"), "=", add(g, mul(h("lambda"), w))))
+        g = s("l2")
+    direction: Node = g
+    if name in ("momentum", "nesterov"):
+        parts.append(Rel(s("vel"), "=", add(mul(h("momentum"), s("vel", True)), g)))
+        direction = s("vel") if name == "momentum" else add(g, mul(h("momentum"), s("vel")))
+    elif name == "rmsprop":
+        parts.append(Rel(s("sq"), "=", add(mul(h("alpha"), s("sq", True)),
+                                           mul(h("1-alpha"), Pow(g, Num(2.0))))))
+        direction = Div(g, add(Root(s("sq")), h("eps")))
+    elif name in ("adam", "adamw"):
+        parts += [Rel(s("m"), "=", add(mul(h("beta1"), s("m", True)), mul(h("1-beta1"), g))),
+                  Rel(s("v"), "=", add(mul(h("beta2"), s("v", True)),
+                                       mul(h("1-beta2"), Pow(g, Num(2.0))))),
+                  Rel(s("mhat"), "=", Div(s("m"), h("1-beta1^t"))),
+                  Rel(s("vhat"), "=", Div(s("v"), h("1-beta2^t")))]
+        direction = Div(s("mhat"), add(Root(s("vhat")), h("eps")))
+    parts.append(Rel(Sym("w", sup="+"), "=", _descend(start, Sym(p.lr), direction, p)))
+    return Seq(tuple(parts), "; ")
+
+
+def optimizer_settings(optimizer, p: Profile | str | None = None) -> Node:
+    """An optimizer's settings: β₁ = 0.9, β₂ = 0.999, ε = 1e-08, λ = 0 (for adam)."""
+    p = profile(p)
+    values = {k: v for k, v in optimizer.to_dict().items() if k != "name"}
+    return Seq(tuple(Rel(hyper("lambda" if k == "weight_decay" else k, p), "=", Num(v))
+                     for k, v in values.items()), ", ")
+
+
+def caption(tree: Node, style: str) -> str:
+    return render(tree, style)
+
+
+@dataclass
+class Pen:
+    """What a view needs to write things down: a style, the decimals, a profile. Views hold
+    one and ask it for symbols, numbers, formulas and rule captions."""
+
+    style: str = "unicode"
+    decimals: int = 9
+    profile: Profile = field(default_factory=lambda: PROFILES[DEFAULT])
+    keep_zeros: bool = False  # --decimals D given: 0.0310, as a hand calculation writes it
+
+    def sym(self, ref: str) -> str:
+        return symbol(ref, self.style, self.profile)
+
+    def num(self, value: float, fixed: bool = False) -> str:
+        text = number(value, self.decimals, fixed, self.keep_zeros)
+        return "−" + text[1:] if self.style == "unicode" and text.startswith("-") else text
+
+    def formula(self, step: Step) -> Formula:
+        return formula(step, self.style, self.decimals, self.profile, self.keep_zeros)
+
+    def shortcut(self, step: Step) -> Formula | None:
+        return shortcut(step, self.style, self.decimals, self.profile)
+
+    def write(self, tree: Node) -> str:
+        return render(tree, self.style, self.decimals, keep_zeros=self.keep_zeros)
+
+    def value(self, step: Step) -> float:
+        """The step's value as the profile writes it (Err = −δ under Han & Kamber)."""
+        return step.value * _sign(step.kind, self.profile)
+
+
+# ----------------------------------------------------------------------------- answer names
+
+
+_FROM_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉⁺", "0123456789+")
+
+
+def spelling(key: str) -> str:
+    """What a person typed, made comparable: case, spaces, ∂/δ and subscripts ignored."""
+    key = key.strip().lower().translate(_FROM_SUB)
+    return key.replace(" ", "").replace("∂", "d").replace("δ", "delta").replace("’", "'")
+
+
+def aliases(step_id: str, p: Profile | str | None = None) -> list[str]:
+    """Friendly spellings of a step id, bpwalk's own (net_h1, dE/dw5, w5+, delta_o1, ...)
+    and the profile's (Err:o1 and Err_o1 under han-kamber, dz_o1 under ng, ...).
+
+    One table for `check`, the quiz and the stepper's `g`."""
+    p = profile(p)
+    base, at, sample = step_id.partition("@")
+    kind, _, n = base.partition(":")
+    own = {
+        "net": [f"net_{n}", f"net{n}"],
+        "out": [f"out_{n}", f"out{n}"],
+        "loss": ([f"loss_{n}", f"e_{n}", f"e{n}"] if n else
+                 ["e", "e_total", "etotal", "e_tot", "error", "total_loss"]),
+        "dout": [f"dout_{n}", f"de/dout_{n}", f"de/dout{n}", f"de_total/dout_{n}"],
+        "dact": [f"dact_{n}", f"dout_{n}/dnet_{n}", f"dout{n}/dnet{n}"],
+        "dnet": [f"dnet_{n}", f"delta_{n}", f"delta{n}", f"de/dnet_{n}", f"de/dnet{n}",
+                 f"de_total/dnet_{n}"],
+        "grad": [f"grad_{n}", f"de/d{n}", f"de_total/d{n}", f"detotal/d{n}", f"de/d_{n}",
+                 f"grad{n}"],
+        "new": [f"new_{n}", f"{n}_new", f"{n}+", f"{n}new", f"new{n}", f"{n}'", f"{n}^+",
+                f"{n}_plus"],
+    }.get(kind, [])
+    word = {"net": p.net, "out": p.out, "dnet": p.delta, "loss": p.loss}.get(kind, "")
+    if kind == "grad" and p.grad_prefix:
+        word = p.grad_prefix
+        own += [f"{word}{n}", f"{word}_{n}"]
+    elif kind == "dout" and p.grad_prefix:
+        own += [f"{p.grad_prefix}{p.out}_{n}", f"{p.grad_prefix}{p.out}:{n}"]
+    elif word and n:
+        own += [f"{word}:{n}", f"{word}_{n}", f"{word}{n}"]
+    elif word:
+        own += [word]
+    if kind == "dnet" and p.sign > 0:  # ∂E/∂net itself only where it is the error term
+        own += [f"d{p.loss}/d{p.net}_{n}"]
+    return [a + at + sample for a in own]
+
+
+def sign_note(p: Profile | str | None = None) -> str:
+    """What to add when an error term's answer has the other sign."""
+    p = profile(p)
+    if p.sign < 0:
+        delta, net = render(p.sym("delta", "j"), "unicode"), render(p.sym("net", "j"), "unicode")
+        return (f"{p.author}'s {delta} is −∂{p.loss}/∂{net}: your value has the other sign")
+    return ("if your book's error term is Err = −∂E/∂net, as Han & Kamber's is, negate it "
+            "(or use --notation han-kamber): bpwalk's δ is ∂E/∂net")

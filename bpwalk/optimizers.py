@@ -38,10 +38,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where a rule runs: the scenario format reads the
+    import numpy as np  # tables below, and `bpwalk --help` and `schema` run without NumPy
 
-Array = np.ndarray
+    Array = np.ndarray
 
 NAMES = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
 
@@ -105,7 +107,7 @@ class Optimizer:
 
 SGD = Optimizer()
 
-See = Callable[..., Array]
+See = Callable[..., "Array"]
 
 
 def unseen(kind: str, value: Array, terms=(), fn: str = "", variants=None) -> Array:
@@ -176,6 +178,7 @@ def _rmsprop(opt, p, g, gref, state, t, lr, see):
 
 def _adaptive(p, num, num_ref, den, den_ref, lr, eps, see, start="param") -> Array:
     """p − η·num / (√den + ε): the step of RMSprop and Adam, with its classic mistakes."""
+    import numpy as np
     step = np.sqrt(den)
     step += eps
     np.divide(num, step, out=step)
@@ -230,4 +233,6 @@ _RULES = {"sgd": _sgd, "momentum": _momentum, "nesterov": _nesterov, "rmsprop": 
 
 def zero_state(opt: Optimizer, size: int) -> dict[str, Array]:
     """The state before the first update: zeros, as torch starts it."""
+    import numpy as np
+
     return {k: np.zeros(size) for k in opt.state_kinds}

@@ -75,7 +75,8 @@ class Quiz:
         the same update (a mistake made there can explain this one: "carried forward")."""
         entry = self.walk.entries[index]
         if entry.iteration not in self._judges:
-            self._judges[entry.iteration] = Judge(self.scenario, self.round_to, entry.iteration)
+            self._judges[entry.iteration] = Judge(self.scenario, self.round_to, entry.iteration,
+                                                  self.walk.notation)
         earlier = [a.result for i, a in sorted(answers.items())
                    if i < index and a.result is not None
                    and self.walk.entries[i].iteration == entry.iteration]
@@ -234,10 +235,11 @@ def summary(qs: QuizState, quiz: Quiz, style: str = "unicode") -> str:
 
 
 def run(trace: Trace, scenario: Scenario, round_to: int | None = None, style: str = "unicode",
-        decimals: int = 9, phase: str | None = None, no_color: bool = False) -> int:
+        decimals: int = 9, phase: str | None = None, no_color: bool = False,
+        notation: str | None = None) -> int:
     """Quiz on this terminal; print the summary once the screen is restored. The exit code:
     0 (practice, not a check, whatever the score), 130 for Ctrl-C."""
-    walk = Walk.of(trace, phase)
+    walk = Walk.of(trace, phase, notation)
     if not walk.entries:
         return 0
     quiz = Quiz(walk, scenario, round_to)

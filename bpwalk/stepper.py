@@ -31,7 +31,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bpwalk.notation import formula, number
+from bpwalk.notation import Pen, Profile, aliases, number, profile
+from bpwalk.notation import spelling as _normal
 from bpwalk.trace import PHASE_TITLES, Step, Trace
 
 if TYPE_CHECKING:
@@ -53,15 +54,19 @@ class Walk:
     entries: tuple[Entry, ...]
     pass_starts: tuple[int, ...]  # indexes where a new (update, phase) run begins
     trace: Trace
+    notation: str | None = None  # the profile the steps are written in (None: mazur)
+
+    def pen(self, style: str, decimals: int) -> Pen:
+        return Pen(style, decimals, profile(self.notation))
 
     @classmethod
-    def of(cls, trace: Trace, phase: str | None = None) -> Walk:
+    def of(cls, trace: Trace, phase: str | None = None, notation: str | None = None) -> Walk:
         """The walk over every explained step, or over one phase of each update."""
         entries = tuple(Entry(it.number, s) for it in trace.iterations for s in it.steps
                         if phase is None or s.phase == phase)
         starts = tuple(i for i, e in enumerate(entries)
                        if i == 0 or _pass_of(entries[i - 1]) != _pass_of(e))
-        return cls(entries, starts, trace)
+        return cls(entries, starts, trace, notation)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -74,7 +79,9 @@ class Walk:
         """The first step about `name` (a subject like w5 or an id like grad:w5).
 
         Searches the update on screen first, then the whole walk, so that ``g w5`` during
-        update 3 stays in update 3.
+        update 3 stays in update 3. Every name ``check`` accepts works (delta_h1, E_total,
+        the profile's Err:o1, ...); a whole id wins over a sample's part of it, so in a batch
+        ``g grad:b1`` goes to the batch gradient, not to sample 1's term.
         """
         wanted = _normal(name)
         if not wanted:
@@ -82,9 +89,11 @@ class Walk:
         here = self.entries[index].iteration
         order = [i for i, e in enumerate(self.entries) if e.iteration == here]
         order += [i for i, e in enumerate(self.entries) if e.iteration != here]
-        for i in order:
-            if _matches(self.entries[i].step, wanted):
-                return i
+        p = profile(self.notation)
+        for rank in range(3):
+            for i in order:
+                if wanted in _spellings(self.entries[i].step, rank, p):
+                    return i
         return None
 
     def names(self) -> list[str]:
@@ -101,17 +110,13 @@ def _pass_of(entry: Entry) -> tuple[int, str]:
     return entry.iteration, entry.step.phase
 
 
-_FROM_SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
-
-
-def _normal(name: str) -> str:
-    """What a person typed, made comparable: case, spaces and Unicode subscripts ignored."""
-    return name.strip().translate(_FROM_SUB).replace(" ", "").casefold()
-
-
-def _matches(step: Step, wanted: str) -> bool:
-    ids = (step.id, step.id.partition("@")[0])
-    return _normal(step.subject) == wanted or any(_normal(i) == wanted for i in ids)
+def _spellings(step: Step, rank: int, p: Profile) -> set[str]:
+    """The names of a step, best first: 0 its id and aliases, 1 the id without its sample,
+    2 what it is about (w5, h1)."""
+    if rank == 2:
+        return {_normal(step.subject)}
+    sid = step.id if rank == 0 else step.id.partition("@")[0]
+    return {_normal(a) for a in (sid, *aliases(sid, p))}
 
 
 # ----------------------------------------------------------------------------- keys -> state
@@ -293,7 +298,7 @@ def current(walk: Walk, index: int, style: str, decimals: int, ask: bool = False
     label = _label(s)
     if label:
         parts.append(Text(label, style="dim italic"))
-    parts += [Text(""), StepBlock((s,), style, decimals, ask)]
+    parts += [Text(""), StepBlock((s,), walk.pen(style, decimals), ask)]
     if s.exact is not None and walk.trace.round_to is not None and not ask:
         parts.append(Text(f"before rounding to {walk.trace.round_to} decimals: "
                           f"{number(s.exact, 15)}", style="dim"))
@@ -314,7 +319,7 @@ def _history_lines(walk: Walk, index: int, room: int, style: str, decimals: int,
         if len(lines) >= room:
             break
         e = walk.entries[i]
-        f = formula(e.step, style, decimals)
+        f = walk.pen(style, decimals).formula(e.step)
         lines.append(Text(f"  {f.lhs} = {'?' if i in hidden else f.result}", style="dim"))
         if i in starts:
             phase = PHASE_NAMES.get(e.step.phase, e.step.phase)
@@ -463,12 +468,18 @@ class Terminal:
     def _stop(self) -> None:
         import termios
 
+        # After a hang-up the terminal is gone: there is nothing left to restore, and an
+        # error here would replace the exit the hang-up asked for (129) with a traceback.
         try:
             self.out.write("\x1b[?25h\x1b[?1049l")  # show the cursor, leave the alt. screen
             self.out.flush()
-        finally:
-            if self._saved is not None:
+        except OSError:
+            pass
+        if self._saved is not None:
+            try:
                 termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            except (termios.error, OSError):
+                pass
 
     def _suspend(self, signum: int, frame: object) -> None:
         """Ctrl-Z: give the shell its terminal back, stop; on fg, take it again."""
@@ -500,7 +511,10 @@ class Terminal:
         if self._pipe[0] in ready:
             _drain(self._pipe[0])
             return "resize"
-        byte = os.read(self.fd, 1)
+        try:
+            byte = os.read(self.fd, 1)
+        except OSError:  # EIO: the terminal hung up
+            return "eof"
         if not byte:
             return "eof"
         b = byte[0]
@@ -513,6 +527,10 @@ class Terminal:
         if b >= 0x80:
             return self._utf8(byte)
         return byte.decode("ascii")
+
+    def pending(self) -> bool:
+        """Are more keys waiting (a paste)? Then they are read before the next redraw."""
+        return bool(select.select([self.fd], [], [], 0)[0])
 
     def _more(self, wait: float) -> bytes:
         ready, _, _ = select.select([self.fd], [], [], wait)
@@ -563,18 +581,21 @@ def _terminated(signum: int, frame: object) -> None:
 
 
 def not_a_terminal() -> str | None:
-    """None when stepping can run; else which stream is not a terminal."""
-    if not sys.stdin.isatty():
-        return "standard input"
-    if not sys.stdout.isatty():
-        return "standard output"
+    """None when stepping can run; else why not: which stream is not a terminal, or that
+    the terminal cannot move its cursor (TERM=dumb: an editor's shell, a plain serial line)."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        return "standard input is not one" if sys.stdin else "standard input is closed"
+    if sys.stdout is None or not sys.stdout.isatty():
+        return "standard output is not one" if sys.stdout else "standard output is closed"
+    if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
+        return f"this terminal (TERM={os.environ['TERM']}) cannot move its cursor"
     return None
 
 
 def run(trace: Trace, style: str = "unicode", decimals: int = 9, phase: str | None = None,
-        no_color: bool = False) -> int:
+        no_color: bool = False, notation: str | None = None) -> int:
     """Step through `trace` on this terminal; the exit code (0 quit, 130 Ctrl-C)."""
-    walk = Walk.of(trace, phase)
+    walk = Walk.of(trace, phase, notation)
     if not walk.entries:
         return 0
     code, _ = interact(State(), lambda st, key: press(st, key, walk),
@@ -595,15 +616,22 @@ def interact(state: S, on_key: Callable[[S, str], S], rows: Callable[[S, Console
     """Draw `rows` for the state, read a key, repeat until the state is done (the stepper's
     State, or any state with a `.done`, like the quiz's). The exit code (0, or 130 for
     Ctrl-C) and the last state, so the quiz can sum it up after the screen is restored."""
+    from bpwalk.views.terminal import MIN_WIDTH
     from bpwalk.views.terminal import console as make_console  # the same colour policy
 
     console = make_console(no_color=no_color, file=sys.stdout, force_terminal=True)
     try:
         with Terminal(sys.stdin.fileno(), sys.stdout) as term:
             while not state.done:
-                console.size = term.size()
-                term.draw(rows(state, console), console.size.height)
+                width, height = term.size()
+                if width < MIN_WIDTH:  # a layout cannot fit: say so instead of looping on it
+                    term.draw([f"widen to {MIN_WIDTH} columns"[:width]], height)
+                else:
+                    console.size = width, height
+                    term.draw(rows(state, console), height)
                 state = on_key(state, term.read_key())
+                while not state.done and term.pending():  # a paste: one redraw, not one per key
+                    state = on_key(state, term.read_key())
     except KeyboardInterrupt:
         return 130, state
     return 0, state

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from bpwalk.notation import number
 from bpwalk.practice import Numbers
+from bpwalk.scenario.examples import SCHEMA_FILE, SCHEMA_HINT
 from bpwalk.scenario.format import neuron_prefix, numbered, weight_names
 
-SCHEMA_MODELINE = "# yaml-language-server: $schema=bpwalk.schema.json"
+SCHEMA_MODELINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
 
 
 def neuron_names(sizes: list[int]) -> list[list[str]]:
@@ -31,6 +32,7 @@ def render(numbers: Numbers, sizes: list[int], activations: list[str], loss: str
     shape = "-".join(map(str, sizes))
     lines = [
         SCHEMA_MODELINE,
+        SCHEMA_HINT,
         f"# A practice problem drawn by 'bpwalk new' (seed {seed}): a {shape} network.",
         "# Work out the forward pass, the loss, every gradient and the updated weights by",
         f"# hand, then compare with:  bpwalk run {file_name}",

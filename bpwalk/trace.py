@@ -53,8 +53,9 @@ weight-decay step the rules read ``l2:w5`` where the table says ``grad:w5``.
 
 ``wrt:o1/w5`` is d net_o1 / d w5, whose value is the input the weight carries (1 for a bias).
 ``aux`` holds operands a view may add: ``slope`` (leaky_relu out/dact), ``K`` (number of
-outputs, loss steps), the carried input (grad: ``out:h1``), out and target (softmax with
-cross-entropy, whose delta is out - target).
+outputs, loss steps), the carried input and the neuron's delta (grad: ``out:h1``,
+``dnet:o1``; a notation with a named error term writes the gradient as delta times input),
+out and target (softmax with cross-entropy, whose delta is out - target).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Step:
     aux: tuple[Operand, ...] = ()  # extra operands a view may show (softmax+CE: out, target)
     exact: float | None = None  # the full-precision value when the trace is rounded
     drift: float | None = None  # value - exact: what rounding carried forward (rounded traces)
+    batch: bool = False  # combines the samples of a batch (the batch loss or a batch gradient)
+    output: bool = False  # about an output neuron (dout, dact, dnet of the last layer)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -102,6 +105,8 @@ class Step:
             d["aux"] = [[o.ref, o.value] for o in self.aux]
         if self.exact is not None:
             d["exact"] = self.exact
+        if self.batch:
+            d["batch"] = True
         return d
 
 
@@ -132,11 +137,25 @@ class Trace:
     scenario: Any  # bpwalk.scenario.Scenario (not imported: the trace is plain data)
     iterations: list[Iteration]  # only the iterations that are shown
     loss_history: list[float]  # data-set loss before each update and after the last
+    # ... unless the run is longer than engine.MAX_HISTORY updates: then only some are kept,
+    # and this says how many updates came before each kept entry (None: entry i, i updates)
     params_first: dict[str, float]  # before the first update
     params_final: dict[str, float]  # after the last update
     total_iterations: int
     round_to: int | None = None
+    loss_updates: list[int] | None = None
     # final - first for every parameter, computed by the engine so views need not subtract
     param_change: dict[str, float] = field(default_factory=dict)
     # the optimizer's state after the last update, per kind and parameter: {"m": {"w1": ...}}
     state_final: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def loss_updates_of(self, index: int) -> int:
+        """How many updates came before loss_history[index]."""
+        return index if self.loss_updates is None else self.loss_updates[index]
+
+    def loss_after(self, updates: int) -> float | None:
+        """The data-set loss after `updates` updates, or None when a long run did not keep it."""
+        if self.loss_updates is None:
+            return self.loss_history[updates]
+        kept = dict(zip(self.loss_updates, self.loss_history))
+        return kept.get(updates)

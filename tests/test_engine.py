@@ -31,9 +31,9 @@ def scenario(**over):
 
 
 def test_batches_are_consecutive_and_cycle():
-    assert batches(scenario(batch=3), 4) == [[0, 1, 2], [3], [0, 1, 2], [3]]
-    assert batches(scenario(batch=1), 5) == [[0], [1], [2], [3], [0]]
-    assert batches(scenario(), 2) == [[0, 1, 2, 3]] * 2
+    assert list(batches(scenario(batch=3), 4)) == [[0, 1, 2], [3], [0, 1, 2], [3]]
+    assert list(batches(scenario(batch=1), 5)) == [[0], [1], [2], [3], [0]]
+    assert list(batches(scenario(), 2)) == [[0, 1, 2, 3]] * 2
 
 
 def test_per_sample_ids_and_batch_gradient_is_mean_of_terms():

@@ -16,6 +16,8 @@ import pytest
 
 from bpwalk.engine import run
 from bpwalk.scenario import bundled_dir, bundled_names, load, loads
+from bpwalk.scenario.examples import SCHEMA_HINT
+from bpwalk.template import SCHEMA_MODELINE
 from bpwalk.trace import Trace
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -53,7 +55,8 @@ def test_every_bundled_example_cites_its_source(name):
     assert sc.name == name
     assert sc.source and sc.title
     assert sc.description and "\n" not in sc.description and len(sc.description) <= 64
-    assert text.startswith("# yaml-language-server: $schema=bpwalk.schema.json\n")
+    # the modeline names the schema file; the next line says how to make it (#13)
+    assert text.startswith(f"{SCHEMA_MODELINE}\n{SCHEMA_HINT}\n")
     assert text.count("\n#") >= 3  # comments that explain the source and its conventions
 
 

@@ -72,12 +72,14 @@ def test_mazur_numbers_in_tables():
 def test_mazur_numbers_in_latex():
     md = mazur_md()
     # The post's chain rule for w5: 0.74136507 * 0.186815602 * 0.593269992 = 0.082167041
-    assert ("$$\\frac{\\partial E_{total}}{\\partial w_{5}} = \\frac{\\partial E_{total}}"
-            "{\\partial out_{o1}} \\cdot \\frac{\\partial out_{o1}}{\\partial net_{o1}} \\cdot "
-            "\\frac{\\partial net_{o1}}{\\partial w_{5}} = 0.74136507 \\cdot 0.186815602 \\cdot "
+    # E as in the terminal (one symbol for the loss everywhere), net and out upright (issue 13)
+    assert ("$$\\frac{\\partial E}{\\partial w_{5}} = \\frac{\\partial E}"
+            "{\\partial \\mathrm{out}_{o1}} \\cdot \\frac{\\partial \\mathrm{out}_{o1}}"
+            "{\\partial \\mathrm{net}_{o1}} \\cdot "
+            "\\frac{\\partial \\mathrm{net}_{o1}}{\\partial w_{5}} = 0.74136507 \\cdot 0.186815602 \\cdot "
             "0.593269992 = 0.082167041$$") in md
     assert "= 0.274811083 + 0.023560026 = 0.298371109$$" in md  # the post's E_total
-    assert "$$w_{5}^{+} = w_{5} - \\eta \\cdot \\frac{\\partial E_{total}}{\\partial w_{5}} = " \
+    assert "$$w_{5}^{+} = w_{5} - \\eta \\cdot \\frac{\\partial E}{\\partial w_{5}} = " \
            "0.4 - 0.5 \\cdot 0.082167041 = 0.35891648$$" in md
 
 
@@ -170,7 +172,7 @@ def test_the_latex_check_can_fail():
 def test_user_names_come_out_as_latex():
     md = exports()["named"]
     for piece in ("\\mathrm{w\\_a1}", "\\theta_{4}", "\\alpha", "\\beta_{2}", "c_{0}",
-                  "net_{out\\_1}", "\\mathrm{x\\_1}"):
+                  "\\mathrm{net}_{out\\_1}", "\\mathrm{x\\_1}"):
         assert piece in md, piece
     assert "# Names with underscores\\_and digits" in md  # title text escaped for Markdown
 
@@ -342,7 +344,7 @@ def test_bundled_name_and_path_give_the_same_document():
 def test_tricky_names():
     md = exports()["tricky"]
     for piece in ("\\pi_{2}", "\\mathrm{Delta}", "\\mathrm{b\\_1\\_2}", "\\lambda_{3}",
-                  "\\mathrm{theta\\_1}", "net_{a\\_b\\_c}"):
+                  "\\mathrm{theta\\_1}", "\\mathrm{net}_{a\\_b\\_c}"):
         assert piece in md, piece
     # a weight named eta must not read as the learning rate, in LaTeX nor in the terminal
     assert "$$\\mathrm{eta}^{+} = \\mathrm{eta} - \\eta \\cdot " in md

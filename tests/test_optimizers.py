@@ -216,3 +216,37 @@ def test_optimizer_mistakes_are_named_by_rerunning_the_engine(name, wd, kind, ta
     assert not verdict.correct
     assert verdict.mistake == kind or kind in verdict.also, (verdict.mistake, verdict.also)
     assert verdict.source == target
+
+
+def test_every_profile_writes_the_optimizer_steps():
+    """Each notation profile renders the optimizers' walkthroughs (terminal and Markdown,
+    KaTeX-parsed), with its own symbols where its source has them (Ng's V_dw, S_dw)."""
+    import io
+    from dataclasses import replace
+
+    from bpwalk.notation import PROFILES
+    from bpwalk.optimizers import Optimizer
+    from bpwalk.views import markdown, terminal
+    from tests import latex_check
+
+    adam = load(SCENARIOS / "mazur_adam.yaml")
+    cases = {"adam": adam, "adamw": replace(adam, optimizer=Optimizer("adamw", weight_decay=0.01)),
+             "nesterov": replace(adam, optimizer=Optimizer("nesterov", weight_decay=0.1),
+                                 input_gradients=True),
+             "rmsprop": load(SCENARIOS / "mazur_rmsprop.yaml"),
+             "momentum": load(SCENARIOS / "mazur_momentum.yaml")}
+    docs = {}
+    for name, sc in cases.items():
+        tr = run(sc, 2, {2})
+        for p in PROFILES:
+            docs[f"{name}-{p}.md"] = md = markdown.render(tr, notation=p)
+            out = io.StringIO()
+            terminal.console(no_color=True, file=out, width=80).print(
+                terminal.walkthrough(tr, notation=p))
+            text = out.getvalue()
+            assert "Optimizer:" in text and "Optimizer |" in md, (name, p)
+            assert "w₅⁺ " in text and "`new:w5`" in md, (name, p)
+    assert latex_check.check_documents(docs) == []
+    assert "V_{dw5}" in docs["adam-ng.md"] and "S_{dw5}^{corrected}" in docs["adam-ng.md"]
+    assert "\\mathrm{cache}_{dw5}" in docs["rmsprop-cs231n.md"]
+    assert "\\hat{m}_{w5}" in docs["adam-mazur.md"]

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from bpwalk.cli import app
 from bpwalk.engine import run
 from bpwalk.scenario import INIT_SCHEMES, ScenarioError, loads
-from bpwalk.template import PracticeError, practice_text
+from bpwalk.scenario.examples import SCHEMA_HINT
+from bpwalk.template import SCHEMA_MODELINE, PracticeError, practice_text
 
 runner = CliRunner()
 
@@ -83,7 +84,8 @@ def test_new_comments_name_every_weight():
     row = data["layers"][0]["weights"][0]
     line = next(li for li in text.splitlines() if "# w1: i1 -> h1, w2: i2 -> h1" in li)
     assert line.split("#")[0].strip() == "- [" + ", ".join(f"{v:g}" for v in row) + "]"
-    assert text.startswith("# yaml-language-server: $schema=bpwalk.schema.json\n")
+    # the modeline names the schema file; the next line says how to make it (#13)
+    assert text.startswith(f"{SCHEMA_MODELINE}\n{SCHEMA_HINT}\n")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -92,7 +94,8 @@ def test_new_comments_name_every_weight():
     (["--shape", "2-40-1"], "--shape"),
     (["--activation", "sigmod"], "did you mean 'sigmoid'"),
     (["--activation", "softmax"], "only for the output layer"),
-    (["--loss", "mse"], "choose one of"),
+    (["--loss", "hinge"], "choose one of"),
+    (["--loss", "mse"], "did you mean 'mean_squared_error'"),  # the alias table (#13)
 ])
 def test_new_refuses_bad_options(tmp_path, args, message):
     out = bpwalk("new", str(tmp_path / "p.yaml"), *args)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -13,6 +15,8 @@ from typer.testing import CliRunner
 from bpwalk.cli import app
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.scenario import FORMAT, LAYER_KEYS, TOP_KEYS, ScenarioError, json_schema, loads
+from bpwalk.scenario.examples import schema_path
+from bpwalk.scenario.format import schema_text
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 runner = CliRunner()
@@ -41,6 +45,31 @@ def test_schema_is_generated_from_the_loaders_table(schema):
     assert schema["properties"]["loss"]["enum"] == list(LOSSES)
     assert schema["required"] == [k.name for k in FORMAT["scenario"] if k.required]
     assert all(p.get("description") for p in schema["properties"].values())
+
+
+def test_shipped_schema_file_is_the_tables_schema():
+    # `bpwalk schema` prints the file shipped beside the bundled scenarios (their modeline
+    # names it), so that it needs neither NumPy nor PyYAML; it must stay the table's schema.
+    shipped = schema_path().read_text(encoding="utf-8")
+    assert shipped == schema_text(), (
+        "scenarios/bpwalk.schema.json is out of date with the format table; regenerate it: "
+        "python -m bpwalk.scenario.format > scenarios/bpwalk.schema.json")
+
+
+@pytest.mark.parametrize("args", [["schema"], ["schema", "-o", "{tmp}/s.json"], ["--version"]])
+def test_schema_and_version_import_neither_numpy_nor_pyyaml(args, tmp_path):
+    args = [a.format(tmp=tmp_path) for a in args]
+    code = ("import sys\nfrom bpwalk.cli import app\n"
+            f"try:\n    app({args!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print(sorted(m for m in ('numpy', 'yaml') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+    # the check can fail: loading a scenario imports both
+    code = code.replace(repr(args), repr(["validate", "mazur"]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "['numpy', 'yaml']", out.stderr
 
 
 def test_schema_output_file(tmp_path):

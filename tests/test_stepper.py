@@ -246,7 +246,7 @@ def test_a_step_reads_as_in_bpwalk_run(walk):
     rows = screen(walk, State(index=i), plain_console(80, 30))
     inner = plain_console(76, 30)  # the panel's inside: 80 columns less border and padding
     with inner.capture() as cap:
-        inner.print(StepBlock((walk.entries[i].step,), "unicode", 9))
+        inner.print(StepBlock((walk.entries[i].step,), walk.pen("unicode", 9)))
     block = [line.rstrip() for line in cap.get().splitlines()]
     shown = [r[2:-1].rstrip() for r in rows if r.startswith("│ ")]
     assert len(block) >= 4 and "(weights from before the update)" in block[-1]
@@ -433,9 +433,15 @@ class Session:
         return _CSI.sub("", _MOVE.sub("\n", last))
 
     def press(self, *pressed: str) -> str:
-        for key in pressed:
+        # One key at a time, each after the redraw of the one before: keys that arrive
+        # together (a paste) are all read before a single redraw, so a burst would make the
+        # number of redraws depend on timing.
+        for key in pressed[:-1]:
             self.child.send(key)
-        return self.wait_for_screen(redraws=len(pressed))  # every key redraws once
+            self.child.expect(_STATUS)
+            self.raw += self.child.before + self.child.after
+        self.child.send(pressed[-1])
+        return self.wait_for_screen()
 
     def position(self) -> tuple[int, int]:
         k, n = _STATUS.findall(self.screen())[-1]

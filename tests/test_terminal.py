@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from typer.testing import CliRunner
 
 from bpwalk.cli import app
@@ -25,6 +26,11 @@ from bpwalk.trace import Trace
 from bpwalk.views.terminal import Walkthrough, console
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def unum(value: float) -> str:
+    """A number as the Unicode walkthrough prints it: with a true minus sign (issue 13)."""
+    return number(value).replace("-", "−")
 MAZUR = ROOT / "scenarios" / "mazur.yaml"
 
 # Mazur's post, in the order the post computes them within each pass.
@@ -161,7 +167,7 @@ def test_heading_network_table_and_summary(mazur: Trace) -> None:
     assert "A Step by Step Backpropagation Example" in head
     assert "Matt Mazur" in head
     assert "2-2-2" in head and "sigmoid" in head
-    assert "E = Σ ½(target − out)²" in head
+    assert "E = Σₖ ½(target_k − out_k)²" in head  # the loss rule, one tree (issue 12)
     assert "η = 0.5" in head
     assert "update_biases: false" in head
     # which weight is which: w6 connects h2 to o1 (Mazur's numbering)
@@ -170,11 +176,11 @@ def test_heading_network_table_and_summary(mazur: Trace) -> None:
     assert re.search(r"1\s+0\.05\s+0\.1\s+0\.01\s+0\.99", text)  # inputs and targets
     summary = text[text.index("Summary"):]
     for name in mazur.scenario.param_names:
-        assert re.search(rf"{number(mazur.params_first[name])}\s+→\s+"
-                         rf"{re.escape(number(mazur.params_final[name]))}\s+"
-                         rf"{re.escape(number(mazur.param_change[name]))}", summary), name
-    assert f"Loss before: E = {number(mazur.loss_history[0])}" in summary
-    assert f"E = {number(mazur.loss_history[-1])}" in summary
+        assert re.search(rf"{unum(mazur.params_first[name])}\s+→\s+"
+                         rf"{re.escape(unum(mazur.params_final[name]))}\s+"
+                         rf"{re.escape(unum(mazur.param_change[name]))}", summary), name
+    assert f"Loss before: E = {unum(mazur.loss_history[0])}" in summary
+    assert f"E = {unum(mazur.loss_history[-1])}" in summary
 
 
 def test_hidden_layer_says_it_uses_the_old_weights(mazur: Trace) -> None:
@@ -199,11 +205,11 @@ def test_iterations_and_show() -> None:
     assert "Update 1 of 20" in out and "Update 20 of 20" in out and "Update 2 of 20" not in out
     table = out[out.index("Loss over all updates"):out.index("Summary")]
     for loss in (trace.loss_history[0], trace.loss_history[10], trace.loss_history[20]):
-        assert number(loss) in table
+        assert unum(loss) in table
     assert "•" in table  # the curve
     summary = out[out.index("Summary after 20 updates"):]
-    assert number(trace.params_final["w5"]) in summary
-    assert f"E = {number(trace.loss_history[-1])}" in summary
+    assert unum(trace.params_final["w5"]) in summary
+    assert f"E = {unum(trace.loss_history[-1])}" in summary
 
 
 def test_show_last_explains_only_the_last() -> None:
@@ -225,7 +231,7 @@ def test_ascii() -> None:
     assert out.isascii()
     assert "dE/dw5 = dE/dout_o1*dout_o1/dnet_o1*dnet_o1/dw5" in flat(out)
     assert "w5+ = w5 - eta*dE/dw5" in flat(out)
-    assert "E = sum 1/2 (target - out)^2" in out
+    assert "E = sum_k 1/2*(target_k - out_k)^2" in out
 
 
 @pytest.mark.parametrize("phase,title", [("forward", "Forward pass"), ("loss", "Loss"),
@@ -271,7 +277,7 @@ def test_round() -> None:
     head = out[:re.search(r"\nNetwork *\n", out).start()]
     assert "rounded to 4 decimals" in head
     trace = run(load(MAZUR), round_to=4)
-    assert f"= {number(trace.iterations[0].step('out:h1').value)}" in out
+    assert f"= {unum(trace.iterations[0].step('out:h1').value)}" in out
     assert "0.593269992" not in out
 
 
@@ -296,7 +302,8 @@ def test_batch_per_sample_then_combined() -> None:
     assert starts == sorted(starts) and starts[-1] < combined
     flat_text = flat(text)
     g = formula(trace.iterations[0].step("grad:w1"), "unicode")
-    assert g.symbolic == "(∂E/∂w₁⁽¹⁾ + ∂E/∂w₁⁽²⁾ + ∂E/∂w₁⁽³⁾ + ∂E/∂w₁⁽⁴⁾) / 4"
+    # the sample marker cannot be read as a power or a layer (issue 13, item 10)
+    assert g.symbolic == "(∂E/∂w₁[#1] + ∂E/∂w₁[#2] + ∂E/∂w₁[#3] + ∂E/∂w₁[#4]) / 4"
     assert f"{g.lhs} = {g.symbolic} = {g.numeric} = {g.result}" in flat_text
     loss = formula(trace.iterations[0].step("loss"), "unicode")
     assert f"E = {loss.symbolic} = {loss.numeric} = {loss.result}" in flat_text
@@ -392,9 +399,11 @@ def test_every_bundled_example_in_full_and_uncut(name: str, style: str, width: i
     trace = run(load(bundled_dir() / f"{name}.yaml"), iterations=3, show={1, 3})
     text = render(trace, width, style=style)
     assert "…" not in text
-    assert max(len(line) for line in text.splitlines()) <= width
+    # columns, not characters: m̂ is m and a combining hat, one column
+    assert max(cell_len(line) for line in text.splitlines()) <= width
     for value in list(trace.params_final.values()) + trace.loss_history:
-        assert number(value) in text  # the summary and loss table, whole
+        # the summary and loss table, whole
+        assert (unum if style == "unicode" else number)(value) in text
     if style == "ascii":
         assert text.isascii()
     flat_text = flat(text)
@@ -414,4 +423,4 @@ def test_drawn_starting_values_are_named_in_the_heading() -> None:
                       for n in trace.scenario.init["drawn"])
     assert f"Drawn: {drawn} by init (uniform, seed 3)" in head
     for name in trace.scenario.init["drawn"]:  # the drawn values themselves, in the table
-        assert number(trace.params_first[name]) in head
+        assert unum(trace.params_first[name]) in head

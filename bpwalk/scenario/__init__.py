@@ -9,8 +9,8 @@ The only package that reads YAML. By concern:
 - answers.py: the answers-file reader of ``bpwalk check``;
 - examples.py: the bundled examples; errors.py: Problem and ScenarioError.
 
-Names are re-exported here and imported on first use, so ``bpwalk schema`` (format only)
-does not pay for NumPy or PyYAML.
+Names are re-exported here and imported on first use, so that the command line, which
+reads only the format's limits at start-up, does not pay for NumPy or PyYAML.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ _HOME = {  # public name -> the module that defines it
     **dict.fromkeys(("Connection", "Layer", "Scenario"), "model"),
     **dict.fromkeys(("load", "loads"), "validate"),
     **dict.fromkeys(("bundled_dir", "bundled_names", "resolve"), "examples"),
-    **dict.fromkeys(("Answer", "load_answers", "loads_answers"), "answers"),
+    **dict.fromkeys(("Answer", "load_answers", "loads_answers", "read_answers"), "answers"),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from bpwalk.scenario.errors import ScenarioError
+from bpwalk.scenario.errors import Problem, ScenarioError
 from bpwalk.scenario.yamlread import Expect, Reader, kind, read_text
 
 
@@ -44,12 +44,30 @@ ANSWERS = Expect(
 
 def load_answers(path: str | Path, display_name: str | None = None) -> list[Answer]:
     """Read an answers file (a mapping from step ids to numbers). Raises ScenarioError."""
+    answers, problems = read_answers(path, display_name)
+    if problems:
+        raise ScenarioError(problems)
+    return answers
+
+
+def read_answers(path: str | Path, display_name: str | None = None
+                 ) -> tuple[list[Answer], list[Problem]]:
+    """The answers that read well, and the problems of the others, so that a caller can
+    report them together with its own (bpwalk check: unknown step ids). A file that cannot
+    be read at all raises ScenarioError."""
     shown = display_name or str(path)
-    return loads_answers(read_text(path, shown, ANSWERS), shown)
+    return _parse(read_text(path, shown, ANSWERS), shown)
 
 
 def loads_answers(text: str, filename: str = "<answers>") -> list[Answer]:
     """Parse answers text; every problem is reported with its line and column."""
+    answers, problems = _parse(text, filename)
+    if problems:
+        raise ScenarioError(problems)
+    return answers
+
+
+def _parse(text: str, filename: str) -> tuple[list[Answer], list[Problem]]:
     v = Reader(filename)
     root = v.compose(text, ANSWERS)
     answers: list[Answer] = []
@@ -68,9 +86,7 @@ def loads_answers(text: str, filename: str = "<answers>") -> list[Answer]:
         if written is not False:
             value = None if written is None else float(written)
             answers.append(Answer(str(key), value, written, m.line + 1, m.column + 1))
-    if v.problems:
-        raise ScenarioError(v.problems)
-    return answers
+    return answers, v.problems
 
 
 def _answer_text(v: Reader, key: str, node: yaml.Node) -> str | None | bool:

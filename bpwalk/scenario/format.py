@@ -9,16 +9,35 @@ loss/activation pairs) stays in the validator (validate.py).
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.optimizers import ADAMW_WEIGHT_DECAY, DEFAULTS, HYPERPARAMETERS
 
 REDUCTIONS = ("mean", "sum")
 INIT_SCHEMES = ("uniform", "xavier", "he")
 DEFAULT_LEAKY_SLOPE = 0.01
+
+# Limits (README, "Limits"): far above a network anyone works through, low enough that a
+# careless or hostile file is refused with its line instead of eating the machine's memory.
+MAX_ITERATIONS = 10**8  # updates: a run of 1e8 updates on a tiny network takes hours already
+MAX_LAYER_SIZE = 10_000  # inputs or neurons of one layer
+MAX_PARAMETERS = 1_000_000  # weights and biases in all: 8 MB a copy, a few copies in flight
+
+
+def _losses() -> tuple[str, ...]:
+    from bpwalk.functions import LOSSES  # imports NumPy: only when the names are needed
+
+    return tuple(LOSSES)
+
+
+def _activations() -> tuple[str, ...]:
+    from bpwalk.functions import ACTIVATIONS
+
+    return tuple(ACTIVATIONS)
 
 
 @dataclass(frozen=True)
@@ -28,7 +47,7 @@ class Key:
     #            vector, bias, matrix, name_matrix, list (of `table` maps), map (a `table`)
     doc: str  # what the key means: the schema's description, an editor's hover text
     required: bool = False
-    fix: str = ""  # how to write it, after "missing key ..."
+    fix: str = ""  # how to write it, after "missing key ..."; {choices} lists the choices
     choices: Callable[[], tuple[str, ...]] | None = None
     minimum: float | None = None
     maximum: float | None = None
@@ -51,8 +70,8 @@ FORMAT: dict[str, tuple[Key, ...]] = {
             required=True, table="layer",
             fix="write 'layers:' with one '- neurons: ...' entry per layer"),
         Key("loss", "choice", "The loss E that the backward pass differentiates.",
-            required=True, choices=lambda: tuple(LOSSES),
-            fix=f"write 'loss: half_squared_error' (or one of {', '.join(LOSSES)})"),
+            required=True, choices=_losses,
+            fix="write 'loss: half_squared_error' (or one of {choices})"),
         Key("learning_rate", "number", "Step size: new = old - learning_rate * dE/dparam.",
             required=True, minimum=0, above=True, fix="write 'learning_rate: 0.5'"),
         Key("update_biases", "bool", "Whether biases are updated too.", default=True),
@@ -63,20 +82,24 @@ FORMAT: dict[str, tuple[Key, ...]] = {
             "stochastic gradient descent.", default="full"),
         Key("reduction", "choice", "How a batch combines per-sample losses and gradients.",
             choices=lambda: REDUCTIONS, default="mean"),
-        Key("iterations", "integer", "Number of updates to run.", minimum=1, default=1),
+        Key("iterations", "integer", "Number of updates to run.", minimum=1,
+            maximum=MAX_ITERATIONS, default=1),
         Key("init", "map", "Draw the weights (and biases) that layers leave out, reproducibly.",
             table="init"),
         Key("optimizer", "map", "The update rule and its settings, as torch.optim computes "
             "them (default: plain SGD).", table="optimizer"),
         Key("input_gradients", "bool", "Also work out dE/d(input) after the backward pass.",
             default=False),
+        Key("notation", "choice", "Whose symbols the walkthrough uses (bpwalk's --notation "
+            "wins): mazur, nielsen, ng, han-kamber, mitchell or cs231n.",
+            choices=lambda: tuple(_profiles()), default="mazur"),
     ),
     "layer": (
         Key("neurons", "names", "Names of the layer's neurons, or how many there are.",
             required=True, fix="write 'neurons: [h1, h2]' or a count like 'neurons: 2'"),
         Key("activation", "choice", "The layer's activation function.", required=True,
-            choices=lambda: tuple(ACTIVATIONS),
-            fix=f"write 'activation: sigmoid' (or one of {', '.join(ACTIVATIONS)})"),
+            choices=_activations,
+            fix="write 'activation: sigmoid' (or one of {choices})"),
         Key("weights", "matrix", "One row per neuron, one number per input of the layer.",
             required=True, unless="init",
             fix="write 'weights:' with one row per neuron, one number per input"),
@@ -122,6 +145,12 @@ FORMAT: dict[str, tuple[Key, ...]] = {
             maximum=9, default=2),
     ),
 }
+
+
+def _profiles() -> dict:
+    from bpwalk.notation import PROFILES  # the notations' one table
+
+    return PROFILES
 
 
 def keys(table: str) -> tuple[str, ...]:
@@ -220,6 +249,11 @@ def json_schema() -> dict[str, Any]:
 
 
 
+def schema_text() -> str:
+    """json_schema() as the file bpwalk ships (scenarios/bpwalk.schema.json) and prints."""
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
 # ----------------------------------------------------------------------------- default names
 #
 # What a scenario leaves unnamed is named here, and only here: the validator names inputs,
@@ -244,5 +278,36 @@ def weight_names(first: int, rows: int, cols: int) -> list[list[str]]:
     return [numbered("w", cols, first + r * cols) for r in range(rows)]
 
 
-# "missing key" hints, from the format table (top-level and layer keys share no names)
-HELP = {k.name: k.fix for table in ("scenario", "layer") for k in FORMAT[table] if k.fix}
+def hint(table: str, name: str) -> str:
+    """How to write a missing key, from the table."""
+    k = key_of(table, name)
+    return k.fix.format(choices=", ".join(k.choices() if k.choices else ()))
+
+
+# What people write for the format's words, from other tools and courses: "unknown key 'lr'"
+# then suggests learning_rate, where spelling alone would not find it.
+ALIASES = {
+    **dict.fromkeys(("lr", "eta", "alpha", "step_size", "learningrate", "rate"), "learning_rate"),
+    **dict.fromkeys(("epochs", "epoch", "steps", "updates", "n_iter", "iters"), "iterations"),
+    **dict.fromkeys(("batch_size", "minibatch", "mini_batch"), "batch"),
+    **dict.fromkeys(("units", "nodes", "size", "width", "neuron"), "neurons"),
+    **dict.fromkeys(("activation_function", "act", "fn", "function"), "activation"),
+    **dict.fromkeys(("weight", "w", "kernel"), "weights"),
+    **dict.fromkeys(("biases", "b", "bias_values"), "bias"),
+    **dict.fromkeys(("x", "input", "features"), "inputs"),
+    **dict.fromkeys(("y", "target", "labels", "label", "outputs", "output"), "targets"),
+    **dict.fromkeys(("samples", "dataset", "examples", "training"), "data"),
+    **dict.fromkeys(("cost", "loss_function", "objective", "criterion"), "loss"),
+    "mse": "mean_squared_error", "l2": "squared_error", "sse": "squared_error",
+    "half_mse": "half_squared_error", "bce": "binary_cross_entropy",
+    **dict.fromkeys(("ce", "categorical_cross_entropy", "cce", "log_loss", "nll",
+                     "softmax_cross_entropy", "crossentropy"), "cross_entropy"),
+    **dict.fromkeys(("logistic", "sigma", "logit"), "sigmoid"),
+    **dict.fromkeys(("identity", "none", "linear_activation"), "linear"),
+    **dict.fromkeys(("lrelu", "leakyrelu", "leaky"), "leaky_relu"),
+    "rectifier": "relu", "hyperbolic_tangent": "tanh", "glorot": "xavier", "kaiming": "he",
+}
+
+
+if __name__ == "__main__":  # regenerate the shipped file: see tests/test_schema.py
+    sys.stdout.write(schema_text())

@@ -53,6 +53,7 @@ class Scenario:
     init: dict[str, Any] | None = None
     optimizer: Optimizer = SGD
     input_gradients: bool = False  # also work out dE/d(input)
+    notation: str | None = None  # a profile of bpwalk.notation; None: the default (mazur)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -62,6 +63,16 @@ class Scenario:
     def shape(self) -> str:
         """Layer sizes from the inputs to the outputs, as tutorials write them: 2-2-2."""
         return "-".join(str(len(n)) for n in [self.inputs, *(lay.neurons for lay in self.layers)])
+
+    def steps_per_update(self) -> int:
+        """About how many steps the engine explains in one update: per sample, five for each
+        neuron (net, out, dout, dact, dnet) and a gradient term per parameter; per update, a
+        gradient and a new value per parameter. It sizes a trace before it is built (the
+        engine's own count differs by a few per cent)."""
+        neurons = sum(len(lay.neurons) for lay in self.layers)
+        params = len(self.param_names)
+        samples = len(self.x) if self.batch is None else self.batch
+        return samples * (5 * neurons + params) + 2 * params
 
     def layer_inputs(self, index: int) -> tuple[str, ...]:
         """Names of what feeds layer `index` (0-based): the inputs or the previous neurons."""
@@ -121,6 +132,7 @@ class Scenario:
             **({"init": self.init} if self.init else {}),
             **({"optimizer": self.optimizer.to_dict()} if self.optimizer != SGD else {}),
             **({"input_gradients": True} if self.input_gradients else {}),
+            **({"notation": self.notation} if self.notation else {}),
         }
 
 

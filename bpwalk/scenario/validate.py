@@ -15,17 +15,18 @@ import yaml
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.optimizers import ADAMW_WEIGHT_DECAY, DEFAULTS, HYPERPARAMETERS, SGD, Optimizer
-from bpwalk.scenario.errors import ScenarioError, choice_hint, did_you_mean
+from bpwalk.scenario.errors import ScenarioError, choice_hint, did_you_mean, printable
 from bpwalk.scenario.format import (
     DEFAULT_LEAKY_SLOPE,
     FORMAT,
-    HELP,
     INIT_KEYS,
     LAYER_KEYS,
+    MAX_PARAMETERS,
     REDUCTIONS,
     REQUIRED_TOP,
     SAMPLE_KEYS,
     TOP_KEYS,
+    hint,
     key_of,
     keys,
     neuron_prefix,
@@ -53,7 +54,7 @@ SCENARIO = Expect(
 def load(path: str | Path, display_name: str | None = None) -> Scenario:
     """Read and validate a scenario file. Raises ScenarioError with every problem found."""
     shown = display_name or str(path)
-    return loads(read_text(path, shown, SCENARIO), shown, default_name=Path(path).stem)
+    return loads(read_text(path, shown, SCENARIO), shown, default_name=printable(Path(path).stem))
 
 
 def loads(text: str, filename: str = "<scenario>", default_name: str = "scenario") -> Scenario:
@@ -79,7 +80,7 @@ class _Validator(Reader):
             return None
         for key in REQUIRED_TOP:
             if key not in top:
-                self.err(root, f"missing key '{key}'; {HELP[key]}")
+                self.err(root, f"missing key '{key}'; {hint('scenario', key)}")
         get = top.get
 
         def opt_text(key: str, default: str) -> str:
@@ -147,8 +148,17 @@ class _Validator(Reader):
 
         iterations = 1
         if "iterations" in top:
-            least = int(key_of("scenario", "iterations").minimum or 1)
-            iterations = self.integer(top["iterations"][1], "iterations", least) or 1
+            k = key_of("scenario", "iterations")
+            iterations = self.integer(top["iterations"][1], "iterations", int(k.minimum or 1),
+                                      k.maximum, "bpwalk's limit; see README, Limits") or 1
+
+        notation = None
+        if "notation" in top:
+            notation = self.text(top["notation"][1], "notation")
+            profiles = tuple(key_of("scenario", "notation").choices())
+            if notation is not None and notation not in profiles:
+                self.err(top["notation"][1], f"unknown notation '{notation}'"
+                                             f"{choice_hint(notation, profiles)}")
 
         if layers and loss:
             self.compatibility(top, layers, loss, t)
@@ -164,7 +174,8 @@ class _Validator(Reader):
                 return None
         built = self.build(name, title, source, description, inputs, layers, loss, lr,
                            update_biases, x, t, batch, reduction, iterations, drawn)
-        return replace(built, optimizer=optimizer, input_gradients=input_gradients)
+        return replace(built, optimizer=optimizer, input_gradients=input_gradients,
+                       notation=notation)
 
     def flag(self, top: dict, key: str, default: bool) -> bool:
         """A true/false key of the scenario."""
@@ -242,10 +253,7 @@ class _Validator(Reader):
                 continue
             vnode = m[k.name][1]
             if k.type == "integer":
-                value = self.integer(vnode, f"init {k.name}", int(k.minimum or 0))
-                if value is not None and k.maximum is not None and value > k.maximum:
-                    self.err(vnode, f"init {k.name} must be at most {k.maximum:g}, not {value}")
-                    value = None
+                value = self.integer(vnode, f"init {k.name}", int(k.minimum or 0), k.maximum)
             else:  # the scheme
                 value = self.text(vnode, f"init {k.name}")
                 choices = k.choices() if k.choices else ()
@@ -302,7 +310,7 @@ class _Validator(Reader):
                 return None
             for k in FORMAT["layer"]:
                 if k.required and k.name not in m and not (k.unless == "init" and has_init):
-                    self.err(lnode, f"{where} is missing '{k.name}'; {HELP[k.name]}")
+                    self.err(lnode, f"{where} is missing '{k.name}'; {hint('layer', k.name)}")
             if "neurons" not in m:
                 return None
             is_output = index == n_layers - 1
@@ -312,6 +320,11 @@ class _Validator(Reader):
                 return None
             self.declare(neurons, f"a neuron of {where}", m["neurons"][1])
             n = len(neurons)
+            if w_counter + b_counter + n * (fan_in + 1) > MAX_PARAMETERS:
+                self.err(m["neurons"][1], f"{where} takes the network past {MAX_PARAMETERS:,} "
+                                          "weights and biases, bpwalk's limit (see README, "
+                                          "Limits); a walkthrough is for networks you can follow")
+                return None
 
             activation = None
             if "activation" in m:
@@ -323,6 +336,12 @@ class _Validator(Reader):
                 elif activation and ACTIVATIONS[activation].output_only and not is_output:
                     self.err(m["activation"][1], f"{activation} is only for the output layer; "
                                                  f"use sigmoid, tanh or relu in {where}")
+                    activation = None
+                elif activation == "softmax" and n == 1:
+                    self.err(m["activation"][1], "softmax over one neuron always outputs 1 "
+                             "(e^net / e^net), so the loss and every gradient stay 0 and "
+                             "nothing learns; use sigmoid for one output, or give the layer "
+                             "2 or more neurons")
                     activation = None
             # the activation's one setting (leaky_relu's slope, elu's alpha), kept as `slope`
             act = ACTIVATIONS[activation] if activation else None
@@ -403,6 +422,14 @@ class _Validator(Reader):
                            f"row{'s' * (rows != 1)} of {cols} number{'s' * (cols != 1)}, "
                            "like [[0.1, 0.2], [0.3, 0.4]]")
             return None
+        if node.value and all(isinstance(c, yaml.ScalarNode) for c in node.value):
+            written = ", ".join(c.value for c in node.value)
+            self.err(node, f"{what} is a flat list, but weights are rows, one per neuron, of one "
+                           f"number per input, even for a single neuron ({', '.join(row_names)}); "
+                           + (f"write [[{written}]]" if rows == 1 and len(node.value) == cols else
+                              f"write {rows} row{'s' * (rows != 1)} of {cols} number"
+                              f"{'s' * (cols != 1)}, like [[0.1, 0.2], [0.3, 0.4]]"))
+            return None
         if len(node.value) != rows:
             self.err(node, f"{what} has {len(node.value)} row{'s' * (len(node.value) != 1)} but the "
                            f"layer has {rows} neuron{'s' * (rows != 1)} ({', '.join(row_names)}); "
@@ -479,6 +506,13 @@ class _Validator(Reader):
                 self.err(top["data"][1].value[i],
                          f"{loss} needs targets between 0 and 1, but data sample {i + 1} has "
                          f"{', '.join(f'{v:g}' for v in t)}; use 0/1 labels or probabilities")
+            elif loss == "cross_entropy" and not math.isclose(sum(t), 1.0, rel_tol=0, abs_tol=1e-9):
+                # softmax outputs add up to 1, so dE/dnet = out - target needs targets that do
+                self.err(top["data"][1].value[i],
+                         f"cross_entropy needs each sample's targets to add up to 1, but data "
+                         f"sample {i + 1}'s add up to {sum(t):g}: softmax outputs add up to 1, "
+                         "and the walkthrough's dE/dnet = out - target holds only then; give "
+                         "probabilities or one-hot labels like [0, 1, 0]")
 
     def declare(self, names: list[str] | None, where: str, node: yaml.Node) -> None:
         for n in names or []:

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from bpwalk.scenario.errors import Problem, ScenarioError, did_you_mean
-from bpwalk.scenario.format import NAME_PATTERN, numbered
+from bpwalk.scenario.errors import Problem, ScenarioError, control_character, did_you_mean
+from bpwalk.scenario.format import MAX_LAYER_SIZE, NAME_PATTERN, numbered
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_NODES = 2_000_000  # expanded size limit: far above any real network, far below a bomb
@@ -184,7 +184,10 @@ class Reader:
     def scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             return node
-        return self._constructor.construct_object(node)
+        try:
+            return self._constructor.construct_object(node)
+        except ValueError:  # an integer of more than 4300 digits (Python's limit): as text
+            return node.value
 
     def number(self, node: yaml.Node, what: str) -> float | None:
         if node.tag == _FLOAT_TAG and _PLAIN_FLOAT.match(node.value):
@@ -204,27 +207,42 @@ class Reader:
                      if isinstance(node, yaml.ScalarNode) else
                      f"{what} must be a number, not {shown}; write it like 0.25")
             return None
-        value = float(value)
-        if not math.isfinite(value):
-            self.err(node, f"{what} is {value}; only finite numbers are allowed")
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond float64's range: say it as written
+            value = shorten(node.value)
+        if isinstance(value, str) or not math.isfinite(value):
+            self.err(node, f"{what} is {value}; only finite numbers are allowed "
+                           "(a float64 holds up to about 1.8e308)")
             return None
         return value
 
-    def integer(self, node: yaml.Node, what: str, minimum: int) -> int | None:
+    def integer(self, node: yaml.Node, what: str, minimum: int,
+                maximum: float | None = None, why: str = "") -> int | None:
         value = self.scalar(node)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            shown = value if isinstance(node, yaml.ScalarNode) else "a " + kind(node)
-            self.err(node, f"{what} must be a whole number of at least {minimum}, not {shown!r}; "
+            shown = repr(shorten(node.value)) if isinstance(node, yaml.ScalarNode) else \
+                "a " + kind(node)
+            self.err(node, f"{what} must be a whole number of at least {minimum}, not {shown}; "
                            f"write it like {max(minimum, 1)}0")
+            return None
+        if maximum is not None and value > maximum:
+            self.err(node, f"{what} must be at most {maximum:,.0f}, not {shorten(node.value)}"
+                           + (f" ({why})" if why else ""))
             return None
         return value
 
     def text(self, node: yaml.Node, what: str) -> str | None:
         value = self.scalar(node)
-        if isinstance(node, yaml.ScalarNode) and value is not None and not isinstance(value, (list, dict)):
-            return str(value)
-        self.err(node, f"{what} must be text, not a {kind(node)}; write it on one line")
-        return None
+        if not isinstance(node, yaml.ScalarNode) or value is None:
+            self.err(node, f"{what} must be text, not a {kind(node)}; write it on one line")
+            return None
+        control = control_character(str(value))
+        if control:
+            self.err(node, f"{what} holds the control character {control}, which would drive "
+                           "the terminal that shows it; remove it")
+            return None
+        return str(value)
 
     def vector(self, node: yaml.Node, what: str, length: int | None = None) -> list[float] | None:
         """A list of numbers (a lone number counts as a list of one)."""
@@ -246,12 +264,18 @@ class Reader:
         if isinstance(node, yaml.ScalarNode):
             count = self.scalar(node)
             if isinstance(count, int) and not isinstance(count, bool) and count >= 1:
+                if count > MAX_LAYER_SIZE:
+                    self.err(node, too_many(what, count))
+                    return None
                 return numbered(default_prefix, count)
             self.err(node, f"{what} must be names or a count, not {count!r}; write it like "
                            "[h1, h2] or 2")
             return None
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.err(node, f"{what} must be a non-empty list of names or a count; write it like [h1, h2] or 2")
+            return None
+        if len(node.value) > MAX_LAYER_SIZE:
+            self.err(node, too_many(what, len(node.value)))
             return None
         out = []
         for n in node.value:
@@ -287,3 +311,12 @@ def _per(what: str) -> str:
         return "input"
     return "neuron"
 
+
+def shorten(text: str, keep: int = 24) -> str:
+    """A value as written, cut when long (a 400-digit number need not fill the screen)."""
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
+
+
+def too_many(what: str, count: int) -> str:
+    return (f"{what} has {count:,}, more than bpwalk's limit of {MAX_LAYER_SIZE:,} per layer "
+            "(see README, Limits); a walkthrough is for networks you can follow")

@@ -28,6 +28,11 @@ def render(trace: Trace) -> str:
     head = [f'"bpwalk": {_dump(__version__)}', f'"scenario": {_dump(trace.scenario.to_dict())}']
     if trace.round_to is not None:
         head.append(f'"round": {trace.round_to}')
+    # A run longer than engine.MAX_HISTORY keeps some losses only; this says which ones
+    # (updates made before each entry of loss_history). Absent: entry i, i updates.
+    kept = "" if trace.loss_updates is None else \
+        f' "loss_history_updates": {_dump(trace.loss_updates)},\n'
+
     iterations = ",\n  ".join(_iteration(it) for it in trace.iterations)
     iterations = f"[\n  {iterations}]" if iterations else "[]"
     final = {"params": trace.params_final, "loss": trace.loss_history[-1]}
@@ -37,5 +42,6 @@ def render(trace: Trace) -> str:
         "{" + ",\n ".join(head) + ",\n"
         f' "iterations": {iterations},\n'
         f' "loss_history": {_dump(trace.loss_history)},\n'
+        f'{kept}'
         f' "final": {_dump(final)}}}\n'
     )

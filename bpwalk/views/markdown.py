@@ -17,36 +17,28 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import groupby
 
 from bpwalk.functions import ACTIVATIONS
-from bpwalk.notation import (
-    Formula,
-    activation_formula,
-    formula,
-    loss_formula,
-    number,
-    optimizer_settings,
-    shortcut,
-    symbol,
-    update_rule,
-)
-from bpwalk.trace import PHASE_TITLES, Iteration, Step, Trace
+from bpwalk.notation import Formula, Pen, loss_rule, number, optimizer_settings, profile
+from bpwalk.trace import Step, Trace
+from bpwalk.views import outline
+from bpwalk.views.outline import Group, Update
 
 BLANK_MATH = r"\underline{\qquad\qquad}"  # where a worksheet's result goes
-NET_RULE = r"net = \sum w \cdot input + b \cdot 1"  # as the terminal's layer headings say
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|$#])")
 _URL = re.compile(r"^(https?://[^\s<>]+?)([.,;:)]*)$")
 
 
 
-def render(trace: Trace, decimals: int = 9, blanks: bool = False) -> str:
-    """The whole document as Markdown text (ends with one newline)."""
-    doc = _Doc(trace, decimals, blanks)
+def render(trace: Trace, decimals: int = 9, blanks: bool = False,
+           notation: str | None = None, keep_zeros: bool = False) -> str:
+    """The whole document as Markdown text (ends with one newline), in the notation of the
+    profile called `notation` (None: mazur)."""
+    doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation), keep_zeros))
     doc.heading()
     doc.network()
-    for it in trace.iterations:
-        doc.iteration(it)
+    for up in outline.updates(trace, doc.pen.profile):
+        doc.iteration(up)
     doc.summary()
     doc.loss_table()
     return "\n".join(doc.lines).rstrip("\n") + "\n"
@@ -61,8 +53,13 @@ def text(s: str) -> str:
     words = []
     for word in s.split():
         m = _URL.match(word)
-        words.append(f"<{m.group(1)}>{m.group(2)}" if m else _MD_SPECIAL.sub(r"\\\1", word))
+        words.append(f"<{m.group(1)}>{m.group(2)}" if m else _escape(word))
     return " ".join(words)
+
+
+def _escape(s: str) -> str:
+    """Characters Markdown would read, made literal; spaces kept as they are."""
+    return _MD_SPECIAL.sub(r"\\\1", s)
 
 
 def code(s: str) -> str:
@@ -92,6 +89,7 @@ class _Doc:
     trace: Trace
     decimals: int
     blanks: bool
+    pen: Pen
 
     def __post_init__(self) -> None:
         self.lines: list[str] = []
@@ -106,7 +104,10 @@ class _Doc:
         self.lines.extend(lines)
 
     def num(self, value: float) -> str:
-        return number(value, self.decimals)
+        return self.pen.num(value)
+
+    def sym(self, ref: str) -> str:
+        return math(self.pen.sym(ref))
 
     def result_num(self, value: float) -> str:
         """A computed number outside the steps (loss history, final loss): in a rounded
@@ -131,17 +132,20 @@ class _Doc:
             + (f" ({ACTIVATIONS[lay.activation].parameter} {self.num(lay.slope)})"
                if ACTIVATIONS[lay.activation].parameter else "")
             for i, lay in enumerate(sc.layers))])
-        rows.append(["Loss", f"{code(sc.loss)}: {math(loss_formula(sc.loss, 'latex'))}"])
+        rows.append(["Loss", f"{code(sc.loss)}: {math(self.pen.write(self._loss_rule()))}"])
         if len(sc.x) > 1:
             how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
             rows.append(["Batch", (f"{_plural(len(sc.x), 'sample')}, {how}; the batch's loss "
                                    f"is the {sc.reduction} of its samples' losses")])
-        rows.append(["Learning rate", math(f"\\eta = {self.num(sc.learning_rate)}")])
+        rows.append(["Learning rate", math(f"{self.pen.sym('lr')} = {self.num(sc.learning_rate)}")])
         if not sc.optimizer.plain:
-            rows.append(["Optimizer", (f"{code(sc.optimizer.name)}: "
-                         f"{math(optimizer_settings(sc.optimizer, 'latex', self.decimals))}")])
-        rows.append(["Biases", "updated" if sc.update_biases else
-                     "not updated (`update_biases: false`)"])
+            settings = self.pen.write(optimizer_settings(sc.optimizer, self.pen.profile))
+            rows.append(["Optimizer", f"{code(sc.optimizer.name)}: {math(settings)}"])
+        rows.append(["Biases", "none" if not outline.has_biases(self.trace) else "updated" if sc.update_biases
+                     else "not updated (`update_biases: false`)"])
+        if self.pen.profile.name != "mazur":
+            p = self.pen.profile
+            rows.append(["Notation", f"{code(p.name)}: {text(p.source)}"])
         shown = ", ".join(str(it.number) for it in self.trace.iterations)
         rows.append(["Updates", f"{self.trace.total_iterations} (worked out below: {shown})"])
         self.add(*table(["Scenario", ""], rows))
@@ -157,6 +161,9 @@ class _Doc:
                      "learning rate) are in the tables; each result has its id, the key to "
                      "use in an answers file for `bpwalk check`.", "")
 
+    def _loss_rule(self):
+        return loss_rule(self.sc.loss, self.pen.profile)
+
     def _shape(self) -> str:
         sc = self.sc
         parts = [f"inputs {_names(sc.inputs)}"]
@@ -170,7 +177,7 @@ class _Doc:
         self.add("## The network", "", "### Parameters", "")
         rows = []
         for c in sc.connections:
-            rows.append([code(f"param:{c.param}"), math(symbol(f"param:{c.param}", "latex")),
+            rows.append([code(f"param:{c.param}"), self.sym(f"param:{c.param}"),
                          "1 (bias)" if c.source is None else code(c.source),
                          ", ".join(code(n) for n in c.targets),
                          self.num(self.trace.params_first[c.param])])
@@ -180,54 +187,51 @@ class _Doc:
         rows = []
         for s, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), start=1):
             sfx = f"@{s}" if many else ""
-            rows += [[code(f"in:{n}{sfx}"), math(symbol(f"in:{n}{sfx}", "latex")), self.num(v)]
+            rows += [[code(f"in:{n}{sfx}"), self.sym(f"in:{n}{sfx}"), self.num(v)]
                      for n, v in zip(sc.inputs, x)]
-            rows += [[code(f"target:{n}{sfx}"), math(symbol(f"target:{n}{sfx}", "latex")),
-                      self.num(v)] for n, v in zip(sc.outputs, t)]
+            rows += [[code(f"target:{n}{sfx}"), self.sym(f"target:{n}{sfx}"), self.num(v)]
+                     for n, v in zip(sc.outputs, t)]
         self.add(*table(["Id", "Quantity", "Value"], rows))
 
     # -- one update
 
-    def iteration(self, it: Iteration) -> None:
-        self.batch = len(it.samples) > 1
-        samples = ", ".join(map(str, it.samples))
-        self.add(f"## Update {it.number}", "",
-                 f"Sample{'s' * (len(it.samples) != 1)} {samples} of the data.", "")
-        for phase, steps in groupby(it.steps, key=lambda s: s.phase):
-            self.add(f"### {PHASE_TITLES[phase]}", "")
-            if phase == "backward":
-                self.add(*self._backward_note(it))
-            elif phase == "loss":
-                self.add(math(loss_formula(self.sc.loss, "latex")), "")
-            elif phase == "update" and not self.sc.optimizer.plain:
-                self.add(f"The optimizer is {self.sc.optimizer.name} (as torch.optim computes "
-                         f"it): {math(update_rule(self.sc.optimizer, 'latex'))}, with t = "
-                         f"{it.number}, the number of this update. Its state carried in from "
-                         "the last update comes first.", "")
-            elif phase == "update":
+    def iteration(self, up: Update) -> None:
+        self.batch = len(up.samples) > 1
+        samples = ", ".join(map(str, up.samples))
+        self.add(f"## Update {up.number}", "",
+                 f"Sample{'s' * (len(up.samples) != 1)} {samples} of the data.", "")
+        if up.params is not None:  # the weights this update starts from are not the table's
+            self.add(f"Parameters at the start of update {up.number}:", "")
+            self.add(*table(["Id", "Parameter", "Value"],
+                            ([code(f"param:{p}"), self.sym(f"param:{p}"),
+                              "" if self.blanks else self.num(v)]
+                             for p, v in up.params.items())))
+        for phase in up.phases:
+            self.add(f"### {phase.title}", "")
+            if phase.name == "update" and self.sc.optimizer.plain:
                 self.add("Every parameter takes a step against its gradient, scaled by the "
-                         f"learning rate {math(symbol('lr', 'latex'))}: new value = old value "
-                         f"- {math(symbol('lr', 'latex'))} times the gradient.", "")
-            for key, group in groupby(steps, key=_group_key):
-                self.group(key, list(group))
-            if phase == "update" and not self.sc.update_biases:
-                fixed = [math(symbol("param:" + b, "latex"))
-                         for lay in self.sc.layers for b in lay.bias_names]
-                if fixed:
-                    self.add(f"{', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} not "
-                             "updated (`update_biases: false`).", "")
+                         f"learning rate {self.sym('lr')}: {self.write(phase.rule)}.", "")
+            elif phase.rule:
+                self.add(self.write(phase.rule) + ("." if phase.name == "backward" else ""), "")
+            for g in phase.groups:
+                self.group(phase.name, g)
+            for note in phase.after:
+                self.add(self.write(note), "")
 
-    def group(self, key: tuple, steps: list[Step]) -> None:
-        title = self._group_title(key)
+    def write(self, parts) -> str:
+        """A caption or note of the outline: words escaped, formulas as inline math."""
+        return "".join(_escape(p) if isinstance(p, str) else math(self.pen.write(p))
+                       for p in parts)
+
+    def group(self, phase: str, g: Group) -> None:
+        title = self._group_title(phase, g)
         if title:
             self.add(f"#### {title}", "")
-        phase, _, layer = key
-        if phase == "forward" and layer is not None:
-            act = self.sc.layers[layer - 1].activation
-            self.add(f"{math(NET_RULE)}, then {math(activation_formula(act, 'latex'))}", "")
-        for s in steps:
-            self.add(self._display(formula(s, "latex", self.decimals)), "")
-            short = shortcut(s, "latex", self.decimals)
+        for caption in ([g.rule] if g.rule else []) + list(g.notes):
+            self.add(self.write(caption), "")
+        for s in g.steps:
+            self.add(self._display(self.pen.formula(s)), "")
+            short = self.pen.shortcut(s)
             if short is not None:  # softmax with cross-entropy: delta = out - target
                 self.add(self._display(short), "")
             if s.note:
@@ -235,50 +239,39 @@ class _Doc:
         header = ["Id", "Quantity", "Your answer" if self.blanks else "Value"]
         if self.rounded:
             header += ["Full precision", "Drift"]
-        self.add(*table(header, (self._row(s) for s in steps)))
+        self.add(*table(header, (self._row(s) for s in g.steps)))
 
     def _display(self, f: Formula) -> str:
         parts = [f.lhs, f.symbolic] + ([BLANK_MATH] if self.blanks else [f.numeric, f.result])
         # "= 1 = 1" or a one-term sum's "= 0.4482 = 0.4482" says nothing twice
         kept = [p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1]]
-        return "$$" + " = ".join(kept) + "$$"
+        tag = f" \\tag{{{f.label}}}" if f.label else ""  # Nielsen's BP1..BP4
+        return "$$" + " = ".join(kept) + tag + "$$"
 
     def _row(self, s: Step) -> list[str]:
-        row = [code(s.id), math(symbol(s.id, "latex")), "" if self.blanks else self.num(s.value)]
+        row = [code(s.id), self.sym(s.id), "" if self.blanks else self.num(self.pen.value(s))]
         if self.rounded:
             exact = "" if s.exact is None else self.num(s.exact)
             drift = "" if s.drift is None else number(s.drift, self.decimals, fixed=True)
             row += [exact, drift]
         return row
 
-    def _group_title(self, key: tuple) -> str:
-        phase, sample, layer = key
+    def _group_title(self, phase: str, g: Group) -> str:
         sc = self.sc
         where = ""
-        if layer == 0:  # dE/d(input) steps (input_gradients)
+        if g.layer == 0:  # dE/d(input) steps (input_gradients)
             where = f"Inputs {_names(sc.inputs)}: the gradient of the loss with respect to them"
-        elif layer is not None:
-            lay = sc.layers[layer - 1]
-            role = "output layer" if layer == len(sc.layers) else "hidden layer"
-            where = f"Layer {layer} ({role}): {_names(lay.neurons)}"
+        elif g.layer is not None:
+            lay = sc.layers[g.layer - 1]
+            role = "output layer" if g.layer == len(sc.layers) else "hidden layer"
+            where = f"Layer {g.layer} ({role}): {_names(lay.neurons)}"
         if phase == "loss":
             where = "Outputs " + _names(sc.outputs)
-        if sample is not None:
-            return f"Sample {sample}: {where}" if where else f"Sample {sample}"
+        if g.sample is not None:
+            return f"Sample {g.sample}: {where}" if where else f"Sample {g.sample}"
         if self.batch and phase in ("loss", "backward"):
             return f"The batch: {where}" if phase == "backward" else "The batch"
         return where
-
-    def _backward_note(self, it: Iteration) -> tuple[str, ...]:
-        first = "Output layer first, as the chain rule needs it."
-        hidden = next((s for s in it.steps if s.kind == "dout" and s.fn == "sum"), None)
-        if hidden is None:
-            return (first, "")
-        example = math(symbol(hidden.id, "latex"))
-        note = (f"{first} The hidden neurons' sums, such as {example}, use the weights from "
-                "before the update: every gradient of the update is found before any weight "
-                "changes.")
-        return (note, "")
 
     # -- summary and loss history
 
@@ -289,7 +282,7 @@ class _Doc:
             self.add(f"Values as carried by the rounded calculation ({tr.round_to} decimals).", "")
         n = tr.total_iterations
         after = f"After {_plural(n, 'update')}"
-        rows = [[code(f"param:{p}"), math(symbol(f"param:{p}", "latex")), self.num(v),
+        rows = [[code(f"param:{p}"), self.sym(f"param:{p}"), self.num(v),
                  "" if self.blanks else self.num(tr.params_final[p]),
                  "" if self.blanks else self.num(tr.param_change[p])]
                 for p, v in tr.params_first.items()]
@@ -299,7 +292,7 @@ class _Doc:
         else:
             loss_rows = [["Before the first update", self.result_num(tr.loss_history[0])],
                          [after, self.result_num(tr.loss_history[-1])]]
-        self.add(*table(["Loss on the data", math("E_{total}")], loss_rows))
+        self.add(*table(["Loss on the data", self.sym("loss")], loss_rows))
 
     def loss_table(self) -> None:
         tr = self.trace
@@ -312,19 +305,14 @@ class _Doc:
             label = f"before update {n}" if n <= tr.total_iterations else \
                 f"after update {tr.total_iterations}"
             mark = " (worked out above)" if n in shown else ""
-            rows.append([label + mark, self.result_num(tr.loss_history[n - 1])])
-        self.add(*table(["When", math("E_{total}")], rows))
+            loss = tr.loss_after(n - 1)
+            if loss is not None:  # a run past engine.MAX_HISTORY keeps some losses only
+                rows.append([label + mark, self.result_num(loss)])
+        self.add(*table(["When", self.sym("loss")], rows))
 
 
 def _names(names: Iterable[str]) -> str:
     return ", ".join(code(n) for n in names)
-
-
-def _group_key(s: Step) -> tuple:
-    """Steps that share a heading: by sample and layer (the loss: by sample)."""
-    if s.phase == "loss":
-        return (s.phase, s.sample, None)
-    return (s.phase, s.sample, s.layer)
 
 
 def _history_rows(total: int, shown: set[int]) -> list[int]:

@@ -20,8 +20,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from itertools import groupby
+from dataclasses import dataclass, field
 
 from rich import box
 from rich.cells import cell_len
@@ -32,17 +31,10 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from bpwalk.notation import (
-    activation_formula,
-    formula,
-    loss_formula,
-    number,
-    optimizer_settings,
-    shortcut,
-    symbol,
-    update_rule,
-)
-from bpwalk.trace import PHASE_TITLES, PHASES, Iteration, Step, Trace
+from bpwalk.notation import Pen, loss_rule, optimizer_settings, profile
+from bpwalk.trace import PHASES, Step, Trace
+from bpwalk.views import outline
+from bpwalk.views.outline import Phase, Update
 
 # Styles are names, not colours, so --no-color / NO_COLOR / a pipe drop them in one place.
 TITLE = "bold"
@@ -56,6 +48,9 @@ LOSS_TABLE_ROWS = 11  # iterations listed in the loss table when there are more
 CURVE_HEIGHT = 8
 
 
+MIN_WIDTH = 40  # narrower, rich's tables cannot lay out (COLUMNS=2 looped for ever)
+
+
 def console(no_color: bool = False, ascii_only: bool = False, **kwargs) -> Console:
     """A console for the walkthrough: colour only on a terminal, never with NO_COLOR.
 
@@ -65,8 +60,11 @@ def console(no_color: bool = False, ascii_only: bool = False, **kwargs) -> Conso
     plain = no_color or bool(os.environ.get("NO_COLOR"))
     if plain:
         kwargs["color_system"] = None
-    return Console(highlight=False, emoji=False, markup=False, safe_box=True,
-                   no_color=plain, **kwargs)
+    out = Console(highlight=False, emoji=False, markup=False, safe_box=True,
+                  no_color=plain, **kwargs)
+    if out.width < MIN_WIDTH:  # COLUMNS=0..3 or a 2-column window: tables cannot lay out
+        out.size = (MIN_WIDTH, out.height)  # pinned only then: a wider terminal may resize
+    return out
 
 
 @dataclass(frozen=True)
@@ -77,20 +75,23 @@ class Walkthrough:
     style: str = "unicode"  # or "ascii"
     decimals: int = 9
     phase: str | None = None  # show only this phase of each update
+    notation: str | None = None  # a profile name (bpwalk.notation.PROFILES); None: mazur
+    keep_zeros: bool = False  # --decimals given: trailing zeros kept
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield from heading(self.trace, self.style, self.decimals)
+        pen = Pen(self.style, self.decimals, profile(self.notation), self.keep_zeros)
+        yield from heading(self.trace, pen)
         yield Text()
-        yield network_table(self.trace, self.style, self.decimals)
+        yield network_table(self.trace, pen)
         yield Text()
-        yield from data_table(console, options, self.trace, self.style, self.decimals)
+        yield from data_table(console, options, self.trace, pen)
         phases = PHASES if self.phase is None else (self.phase,)
-        for it in self.trace.iterations:
-            yield from iteration(self.trace, it, phases, self.style, self.decimals)
+        for up in outline.updates(self.trace, pen.profile, phases):
+            yield from iteration(self.trace, up, pen)
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
-            yield from loss_history(self.trace, options.max_width, self.style, self.decimals)
+            yield from loss_history(self.trace, options.max_width, pen)
         if self.phase in (None, "update"):
-            yield from summary(console, options, self.trace, self.style, self.decimals)
+            yield from summary(console, options, self.trace, pen)
 
 
 # ----------------------------------------------------------------------------- small pieces
@@ -124,7 +125,7 @@ def _plural(n: int, word: str) -> str:
 def _layer_name(trace: Trace, layer: int) -> str:
     sc = trace.scenario
     if layer == 0:  # dE/d(input) steps (input_gradients)
-        return f"Inputs: {', '.join(sc.inputs)}, dE/d(input) (input_gradients)"
+        return f"Inputs: {', '.join(sc.inputs)} (input_gradients)"
     lay = sc.layers[layer - 1]
     kind = "output layer" if layer == len(sc.layers) else "hidden layer"
     return f"Layer {layer}, {kind}: {', '.join(lay.neurons)} ({lay.activation})"
@@ -133,7 +134,7 @@ def _layer_name(trace: Trace, layer: int) -> str:
 # ----------------------------------------------------------------------------- heading
 
 
-def heading(trace: Trace, style: str, decimals: int) -> Iterator[RenderableType]:
+def heading(trace: Trace, pen: Pen) -> Iterator[RenderableType]:
     sc = trace.scenario
     yield Text(sc.title or sc.name, style=TITLE)
     if sc.source:
@@ -141,20 +142,23 @@ def heading(trace: Trace, style: str, decimals: int) -> Iterator[RenderableType]
     acts = ", ".join(f"layer {i} {lay.activation}" for i, lay in enumerate(sc.layers, 1))
     lines = [
         ("Network", f"{sc.shape} ({acts})"),
-        ("Loss", f"{loss_formula(sc.loss, style)}  ({sc.loss})"),
-        ("Learning rate", f"{symbol('lr', style)} = {number(sc.learning_rate, decimals)}"),
+        ("Loss", f"{pen.write(loss_rule(sc.loss, pen.profile))}  ({sc.loss})"),
+        ("Learning rate", f"{pen.sym('lr')} = {pen.num(sc.learning_rate)}"),
         *([("Optimizer", (f"{sc.optimizer.name} "
-                          f"({optimizer_settings(sc.optimizer, style, decimals)})"))]
+                          f"({pen.write(optimizer_settings(sc.optimizer, pen.profile))})"))]
           if not sc.optimizer.plain else []),
-        ("Biases", "updated" if sc.update_biases else "fixed (update_biases: false)"),
+        ("Biases", "none" if not outline.has_biases(trace) else
+         "updated" if sc.update_biases else "fixed (update_biases: false)"),
     ]
+    if pen.profile.name != "mazur":
+        lines.append(("Notation", f"{pen.profile.name}: {pen.profile.source}"))
     n = len(sc.x)
     if n > 1:
         per = "full batch" if sc.batch is None else f"batches of {sc.batch}"
         data = f"{_plural(n, 'sample')}, {per}, E is the {sc.reduction} of the samples' losses"
         lines.append(("Data", data))
     if sc.init:  # starting values drawn by init: say which, and how to draw them again
-        drawn = ", ".join(symbol("param:" + n, style) for n in sc.init["drawn"])
+        drawn = ", ".join(pen.sym("param:" + n) for n in sc.init["drawn"])
         how = f"init ({sc.init['scheme']}, seed {sc.init['seed']})"
         lines.append(("Drawn", f"{drawn} by {how}; values in the network table"))
     its = _plural(trace.total_iterations, "update")
@@ -172,11 +176,14 @@ def heading(trace: Trace, style: str, decimals: int) -> Iterator[RenderableType]
 # ----------------------------------------------------------------------------- network
 
 
-def network_table(trace: Trace, style: str, decimals: int) -> Table:
-    """Every parameter: name, what it connects, starting value (numbered row by row)."""
+def network_table(trace: Trace, pen: Pen, params: dict[str, float] | None = None,
+                  title: str = "Network") -> Table:
+    """Every parameter: name, what it connects, value (at the start unless `params`)."""
     sc = trace.scenario
+    style = pen.style
+    params = trace.params_first if params is None else params
     arrow = _arrow(style)
-    table = Table(title="Network", title_justify="left", title_style=HEADING, box=_box(style))
+    table = Table(title=title, title_justify="left", title_style=HEADING, box=_box(style))
     table.add_column("parameter", no_wrap=True)
     table.add_column(f"from {arrow} to", overflow="fold")
     table.add_column("value", justify="right", no_wrap=True)
@@ -187,20 +194,21 @@ def network_table(trace: Trace, style: str, decimals: int) -> Table:
             layer = c.layer
         # inputs are written as in the formulas (i₁); neurons by name, as in net_h1
         source = ("bias" if c.source is None else
-                  symbol("in:" + c.source, style) if c.layer == 0 else c.source)
-        table.add_row(symbol("param:" + c.param, style),
+                  pen.sym("in:" + c.source) if c.layer == 0 else c.source)
+        table.add_row(pen.sym("param:" + c.param),
                       f"{source} {arrow} {', '.join(c.targets)}",
-                      number(trace.params_first[c.param], decimals))
+                      pen.num(params[c.param]))
     return table
 
 
-def data_table(console: Console, options: ConsoleOptions, trace: Trace, style: str,
-               decimals: int) -> Iterator[RenderableType]:
+def data_table(console: Console, options: ConsoleOptions, trace: Trace, pen: Pen
+               ) -> Iterator[RenderableType]:
     """Inputs and targets: one column per value if that fits, else one cell per sample."""
     sc = trace.scenario
-    names = [symbol("in:" + n, style) for n in sc.inputs]
-    outs = [symbol("target:" + n, style) for n in sc.outputs]
-    rows = [([number(v, decimals) for v in x], [number(v, decimals) for v in t])
+    style = pen.style
+    names = [pen.sym("in:" + n) for n in sc.inputs]
+    outs = [pen.sym("target:" + n) for n in sc.outputs]
+    rows = [([pen.num(v) for v in x], [pen.num(v) for v in t])
             for x, t in zip(sc.x.tolist(), sc.targets.tolist())]
     wide = Table(title="Inputs and targets", title_justify="left", title_style=HEADING,
                  box=_box(style))
@@ -244,8 +252,7 @@ class StepBlock:
     """
 
     steps: tuple[Step, ...]
-    style: str = "unicode"
-    decimals: int = 9
+    pen: Pen = field(default_factory=Pen)
     ask: bool = False  # the quiz: '= ?' where the result goes, so it can be asked for
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -255,7 +262,7 @@ class StepBlock:
             if subject is not None and step.subject != subject:
                 rows.append(None)  # a blank line between neurons
             subject = step.subject
-            rows.extend(_step_rows(step, self.style, self.decimals, self.ask))
+            rows.extend(_step_rows(step, self.pen, self.ask))
         lhs_width = max(cell_len(r[0]) for r in rows if r is not None and r[0] is not None)
         width = options.max_width
         # A very long symbol would leave no room: then it gets a line of its own and the
@@ -317,156 +324,87 @@ def _fit(text: str, width: int) -> int:
     return max(n, 1)
 
 
-def steps_grid(steps: Iterable[Step], style: str, decimals: int) -> StepBlock:
-    return StepBlock(tuple(steps), style, decimals)
+def steps_grid(steps: Iterable[Step], pen: Pen) -> StepBlock:
+    return StepBlock(tuple(steps), pen)
 
 
-def _step_rows(step: Step, style: str, decimals: int, ask: bool = False
-               ) -> list[tuple[str | None, str, str]]:
-    f = formula(step, style, decimals)
+def _step_rows(step: Step, pen: Pen, ask: bool = False) -> list[tuple[str | None, str, str]]:
+    f = pen.formula(step)
     rows: list[tuple[str | None, str, str]] = [(f.lhs, f.symbolic, "")]
     if f.numeric != f.symbolic:
         rows.append(("", f.numeric, ""))
-    if ask:
+    notes = [f"({n})" for n in (f.label, step.note) if n]
+    if ask:  # no shortcut: out − target would give the answer away
         rows.append(("", "?", RESULT))
-        short = shortcut(step, style, decimals)
-        if short is not None:
-            rows.append(("", f"{short.symbolic} = {short.numeric}", ""))
-        return rows + ([(None, f"({step.note})", NOTE)] if step.note else [])
+        return rows + [(None, n, NOTE) for n in notes]
     if f.result != f.numeric:
         rows.append(("", f.result, RESULT))
     else:  # the formula is the value itself (a bias input of 1, a linear unit)
         rows[-1] = (rows[-1][0], rows[-1][1], RESULT)
-    short = shortcut(step, style, decimals)
+    short = pen.shortcut(step)
     if short is not None:
         rows.append(("", f"{short.symbolic} = {short.numeric} = {short.result}", ""))
-    if step.note:
-        rows.append((None, f"({step.note})", NOTE))
-    return rows
+    return rows + [(None, n, NOTE) for n in notes]
 
 
 # ----------------------------------------------------------------------------- one update
 
 
-def iteration(trace: Trace, it: Iteration, phases: Iterable[str], style: str,
-              decimals: int) -> Iterator[RenderableType]:
+def iteration(trace: Trace, up: Update, pen: Pen) -> Iterator[RenderableType]:
     n = trace.total_iterations
-    title = f"Update {it.number} of {n}" if n > 1 else f"Update {it.number}"
+    title = f"Update {up.number} of {n}" if n > 1 else f"Update {up.number}"
     if len(trace.scenario.x) > 1:
-        title += f" (sample{'s' * (len(it.samples) != 1)} {', '.join(map(str, it.samples))})"
+        title += f" (sample{'s' * (len(up.samples) != 1)} {', '.join(map(str, up.samples))})"
     yield Text()
-    yield _rule(title, style)
-    by_phase = {p: [s for s in it.steps if s.phase == p] for p in PHASES}
-    for phase in phases:
+    yield _rule(title, pen.style)
+    if up.params is not None:  # the weights this update starts from are not the table's
         yield Text()
-        yield Text(PHASE_TITLES[phase], style=HEADING)
-        yield from _PHASE_VIEWS[phase](trace, by_phase[phase], style, decimals)
+        yield network_table(trace, pen, up.params, f"Parameters at the start of update {up.number}")
+    for phase in up.phases:
+        yield Text()
+        yield Text(phase.title, style=HEADING)
+        if phase.rule:
+            yield Text(_write(phase.rule, pen), style=DIM)
+        yield from _groups(trace, phase, pen)
+        for note in phase.after:
+            yield _note(_write(note, pen))
 
 
-def _by_sample(steps: list[Step]) -> list[tuple[int | None, list[Step]]]:
-    """Consecutive runs of steps with the same sample, in trace order."""
-    return [(k, list(g)) for k, g in groupby(steps, key=lambda s: s.sample)]
+def _write(parts, pen: Pen) -> str:
+    """A caption or note of the outline: words as they are, formulas in the pen's style."""
+    return "".join(p if isinstance(p, str) else pen.write(p) for p in parts)
 
 
-def _by_layer(steps: list[Step]) -> list[tuple[int | None, list[Step]]]:
-    """Consecutive runs of steps in the same layer, in trace order."""
-    return [(k, list(g)) for k, g in groupby(steps, key=lambda s: s.layer)]
+def _groups(trace: Trace, phase: Phase, pen: Pen) -> RenderResult:
+    sample = None
+    combined = False
+    for g in phase.groups:
+        if g.batch and not combined and phase.name == "backward":
+            how = "mean" if trace.scenario.reduction == "mean" else "sum"
+            yield _sub(f"Gradients of the batch: the {how} of the per-sample gradients")
+        combined = combined or g.batch
+        if g.sample is not None and g.sample != sample:
+            yield (_sample_heading(trace, g.sample, pen) if phase.name == "forward"
+                   else _sub(f"Sample {g.sample}"))
+        elif g.batch and phase.name == "loss":
+            yield _sub(f"The batch: the {trace.scenario.reduction} of the samples' losses")
+        sample = g.sample
+        if g.layer is not None and not g.batch:
+            yield _sub(_layer_name(trace, g.layer))
+        if g.rule:
+            yield Text(_write(g.rule, pen), style=DIM)
+        for note in g.notes:
+            yield _note(_write(note, pen))
+        yield steps_grid(g.steps, pen)
+        if phase.name != "loss":
+            yield Text()
 
 
-def _sample_heading(trace: Trace, sample: int, style: str, decimals: int) -> Text:
+def _sample_heading(trace: Trace, sample: int, pen: Pen) -> Text:
     sc = trace.scenario
-    x = ", ".join(f"{symbol('in:' + n, style)} = {number(v, decimals)}"
+    x = ", ".join(f"{pen.sym('in:' + n)} = {pen.num(v)}"
                   for n, v in zip(sc.inputs, sc.x[sample - 1].tolist()))
     return _sub(f"Sample {sample} ({x})")
-
-
-def _forward(trace: Trace, steps: list[Step], style: str, decimals: int) -> RenderResult:
-    for sample, group in _by_sample(steps):
-        if sample is not None:
-            yield _sample_heading(trace, sample, style, decimals)
-        for layer, layer_steps in _by_layer(group):
-            act = trace.scenario.layers[layer - 1].activation
-            yield _sub(_layer_name(trace, layer))
-            yield Text(f"net = Σ w·input + b·1, then {activation_formula(act, style)}"
-                       if style == "unicode" else
-                       f"net = sum w*input + b*1, then {activation_formula(act, style)}",
-                       style=DIM)
-            yield steps_grid(layer_steps, style, decimals)
-            yield Text()
-
-
-def _loss(trace: Trace, steps: list[Step], style: str, decimals: int) -> RenderResult:
-    yield Text(loss_formula(trace.scenario.loss, style), style=DIM)
-    for sample, group in _by_sample(steps):
-        if sample is not None:
-            yield _sub(f"Sample {sample}")
-        else:
-            batch = [s for s in group if s.id == "loss" and any("@" in t[0].ref for t in s.terms)]
-            if batch:
-                yield _sub(f"The batch: the {trace.scenario.reduction} of the samples' losses")
-        yield steps_grid(group, style, decimals)
-
-
-def _backward(trace: Trace, steps: list[Step], style: str, decimals: int) -> RenderResult:
-    sc = trace.scenario
-    last = len(sc.layers)
-    per_sample = [s for s in steps if not (s.sample is None and len(sc.x) > 1
-                                           and _is_batch_grad(s))]
-    combined = [s for s in steps if s not in per_sample]
-    d = "∂" if style == "unicode" else "d"
-    delta = "δ" if style == "unicode" else "delta"
-    times = "·" if style == "unicode" else "*"
-    yield Text(f"{delta} = {d}E/{d}net; {d}E/{d}w = {delta}{times}(the input the weight carries); "
-               "output layer first", style=DIM)
-    for sample, group in _by_sample(per_sample):
-        if sample is not None:
-            yield _sub(f"Sample {sample}")
-        for layer, layer_steps in _by_layer(group):
-            yield _sub(_layer_name(trace, layer))
-            if 0 < layer < last:
-                nxt = ", ".join(symbol("param:" + w, style)
-                                for row in sc.layers[layer].weight_names for w in row)
-                yield _note(f"{d}E/{d}out of a hidden neuron sums {delta}{times}weight over the next "
-                            f"layer, with the weights from before the update ({nxt} as in the "
-                            "network table, not their new values).")
-            if layer and sc.layers[layer - 1].activation == "softmax":
-                yield _note(f"softmax: {d}out_j/{d}net_k = out_j({delta}_jk − out_k), so each "
-                            f"{delta} sums over every output (the Jacobian)."
-                            .replace("−", "-" if style == "ascii" else "−"))
-            yield steps_grid(layer_steps, style, decimals)
-            yield Text()
-    if combined:
-        how = "mean" if sc.reduction == "mean" else "sum"
-        yield _sub(f"Gradients of the batch: the {how} of the per-sample gradients")
-        yield steps_grid(combined, style, decimals)
-        yield Text()
-
-
-def _is_batch_grad(step: Step) -> bool:
-    return step.kind == "grad" and all(len(t) == 1 and "@" in t[0].ref for t in step.terms)
-
-
-def _update(trace: Trace, steps: list[Step], style: str, decimals: int) -> RenderResult:
-    sc = trace.scenario
-    lr = symbol("lr", style)
-    if sc.optimizer.plain:
-        yield Text(f"new = old − {lr}·gradient" if style == "unicode"
-                   else f"new = old - {lr}*gradient", style=DIM)
-    else:
-        for part in update_rule(sc.optimizer, style).split(",  "):
-            yield Text(part, style=DIM)
-    for layer, group in _by_layer(steps):
-        yield _sub(_layer_name(trace, layer))
-        yield steps_grid(group, style, decimals)
-        yield Text()
-    fixed = ([symbol("param:" + b, style) for lay in sc.layers for b in lay.bias_names]
-             if not sc.update_biases else [])
-    if fixed:
-        yield _note(f"{', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} not updated "
-                    "(update_biases: false).")
-
-
-_PHASE_VIEWS = {"forward": _forward, "loss": _loss, "backward": _backward, "update": _update}
 
 
 # ----------------------------------------------------------------------------- many updates
@@ -480,20 +418,21 @@ def _sampled(n: int, rows: int) -> list[int]:
     return sorted(picks)
 
 
-def loss_history(trace: Trace, width: int, style: str, decimals: int) -> RenderResult:
+def loss_history(trace: Trace, width: int, pen: Pen) -> RenderResult:
     history = trace.loss_history
+    style = pen.style
     yield Text()
     yield _rule("Loss over all updates", style)
     table = Table(box=_box(style))
     table.add_column("after update", justify="right", no_wrap=True)
-    table.add_column("loss E", justify="right", no_wrap=True)
+    table.add_column(f"loss {pen.sym('loss')}", justify="right", no_wrap=True)
     for i in _sampled(len(history), LOSS_TABLE_ROWS):
-        table.add_row("start" if i == 0 else str(i), number(history[i], decimals))
+        table.add_row("start" if i == 0 else str(trace.loss_updates_of(i)), pen.num(history[i]))
     yield table
-    yield curve(history, width, style, decimals)
+    yield curve(history, width, pen, trace.total_iterations)
 
 
-def curve(history: list[float], width: int, style: str, decimals: int) -> Text:
+def curve(history: list[float], width: int, pen: Pen, updates: int | None = None) -> Text:
     """The loss drawn as dots: x is the update, y the loss, min to max.
 
     The y axis is logarithmic when the loss spans two decades or more (training curves
@@ -501,7 +440,8 @@ def curve(history: list[float], width: int, style: str, decimals: int) -> Text:
     dots on a grid: no number it computes is shown, the axis labels are values of the trace.
     """
     hi, lo = max(history), min(history)
-    top, bottom = number(hi, decimals), number(lo, decimals)
+    style = pen.style
+    top, bottom = pen.num(hi), pen.num(lo)
     label = max(len(top), len(bottom))
     suffix = "  updates"
     cols = max(10, min(60, width - label - 2 - len(suffix)))
@@ -520,29 +460,31 @@ def curve(history: list[float], width: int, style: str, decimals: int) -> Text:
         r = 0 if span == 0 else round((y(hi) - y(v)) / span * (rows - 1))
         grid[r][c] = dot
     bar = "|" if style == "ascii" else "│"
-    text = Text(f"loss E by update{' (log scale)' if log else ''}\n", style=DIM)
+    text = Text(f"loss {pen.sym('loss')} by update{' (log scale)' if log else ''}\n", style=DIM)
     for r, line in enumerate(grid):
         tick = top if r == 0 else bottom if r == rows - 1 else ""
         text.append(f"{tick:>{label}} {bar}", style=DIM)
         text.append("".join(line).rstrip() + "\n")
     corner, dash = ("+", "-") if style == "ascii" else ("└", "─")
     text.append(" " * label + " " + corner + dash * cols + "\n", style=DIM)
-    text.append(" " * (label + 2) + "0" + str(last).rjust(cols - 1) + suffix, style=DIM)
+    end = str(last if updates is None else updates)  # a long run keeps some losses only
+    text.append(" " * (label + 2) + "0" + end.rjust(cols - 1) + suffix, style=DIM)
     return text
 
 
 # ----------------------------------------------------------------------------- summary
 
 
-def summary(console: Console, options: ConsoleOptions, trace: Trace, style: str,
-            decimals: int) -> RenderResult:
+def summary(console: Console, options: ConsoleOptions, trace: Trace, pen: Pen
+            ) -> RenderResult:
     sc = trace.scenario
+    style = pen.style
     arrow = _arrow(style)
     n = trace.total_iterations
     yield Text()
     yield _rule(f"Summary after {_plural(n, 'update')}", style)
-    rows = [(symbol("param:" + name, style), number(trace.params_first[name], decimals),
-             number(trace.params_final[name], decimals), number(trace.param_change[name], decimals))
+    rows = [(pen.sym("param:" + name), pen.num(trace.params_first[name]),
+             pen.num(trace.params_final[name]), pen.num(trace.param_change[name]))
             for name in sc.param_names]
     table = Table(box=_box(style))
     table.add_column("parameter", no_wrap=True)
@@ -558,9 +500,10 @@ def summary(console: Console, options: ConsoleOptions, trace: Trace, style: str,
         for name, before, after, change in rows:
             yield Text.assemble(f"{name}: {before} {arrow} ", (after, RESULT),
                                 f"  (change {change})")
-    yield Text(f"Loss before: E = {number(trace.loss_history[0], decimals)}")
-    yield Text.assemble(f"Loss after {_plural(n, 'update')}: E = ",
-                        (number(trace.loss_history[-1], decimals), RESULT))
+    E = pen.sym("loss")
+    yield Text(f"Loss before: {E} = {pen.num(trace.loss_history[0])}")
+    yield Text.assemble(f"Loss after {_plural(n, 'update')}: {E} = ",
+                        (pen.num(trace.loss_history[-1]), RESULT))
 
 
 def _fits(console: Console, options: ConsoleOptions, table: Table) -> bool:
@@ -572,6 +515,6 @@ def _fits(console: Console, options: ConsoleOptions, table: Table) -> bool:
 
 
 def walkthrough(trace: Trace, style: str = "unicode", decimals: int = 9,
-                phase: str | None = None) -> Group:
+                phase: str | None = None, notation: str | None = None) -> Group:
     """The walkthrough as a Group (convenience for callers that want a plain renderable)."""
-    return Group(Walkthrough(trace, style, decimals, phase))
+    return Group(Walkthrough(trace, style, decimals, phase, notation))

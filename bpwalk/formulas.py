@@ -1,0 +1,665 @@
+"""A small expression tree, and one printer per output: Unicode, ASCII, LaTeX and MathML.
+
+Every formula bpwalk shows (an activation and its derivative, a loss term, the chain rule at
+each kind of step, the update) is built once as a tree of the nodes below. A leaf that stands
+for a quantity of the trace is a ``Val``: its symbol and its value. Printing the same tree
+with ``numeric=False`` gives the formula in symbols, with ``numeric=True`` the numbers
+substituted, so the two lines of a step can never disagree.
+
+Nothing here computes a value of the walkthrough: numbers are only formatted.
+"""
+
+from __future__ import annotations
+
+import math
+
+GREEK = dict(zip(
+    ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+     "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"),
+    "αβγδεζηθικλμνξπρστφχψω",
+))
+GREEK["Phi"] = "Φ"  # the normal distribution's CDF (GELU)
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+MINUS = "−"  # U+2212, the minus sign of typeset mathematics (Unicode output)
+
+
+def number(value: float, decimals: int = 9, fixed: bool = False, keep_zeros: bool = False) -> str:
+    """A number as a person writes it: at most `decimals` decimals, trailing zeros trimmed
+    (kept with `keep_zeros`: 0.0310, as a hand calculation at 4 decimals writes it).
+
+    Scientific notation only when fixed notation would hide the number (it would round to 0,
+    or it is 1e15 or more); then with 4 significant digits, like 3.51e-10. With `fixed`, a
+    number too small for `decimals` is written 0: for differences such as rounding drift,
+    where anything below the last shown digit is float noise, not news.
+    """
+    if not math.isfinite(value):
+        return str(value)
+    text = f"{value:.{decimals}f}"
+    trimmed = text.rstrip("0").rstrip(".") if "." in text else text
+    if trimmed in ("0", "-0"):
+        if value == 0 or fixed:
+            return text.lstrip("-") if keep_zeros else "0"
+        return f"{value:.4g}"
+    if abs(value) >= 1e15:
+        return f"{value:.4g}"
+    return text if keep_zeros else trimmed
+
+
+# ----------------------------------------------------------------------------- nodes
+
+
+class Node:
+    """Base of every node; `prec` says how tightly it binds (parentheses go by it).
+
+    A node's fields are its annotated attributes (with their defaults), as in a dataclass;
+    this base writes __init__, == and repr for them once. Not dataclasses: creating sixteen
+    of them cost a few milliseconds of every `bpwalk run`. Nodes are treated as immutable.
+    """
+
+    prec = 9
+    _fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        own = tuple(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063 (only its own)
+        cls._fields = cls._fields + tuple(f for f in own if f not in cls._fields)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.__dict__.update(zip(self._fields, args), **kwargs)
+
+    def _key(self) -> tuple:
+        return (type(self), *(getattr(self, f) for f in self._fields))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Node) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(repr(getattr(self, f)) for f in self._fields)})"
+
+
+class Sym(Node):
+    """A symbol: base (a word, a letter or a Greek letter's name), subscript, superscript.
+
+    `literal` marks a user's own name (kept as typed, upright in LaTeX); `sample` the
+    1-based sample of a batch it belongs to, printed as a marker that cannot be read as a
+    power or a layer: ``net_h1[#2]`` (ASCII ``net_h1@2``, the id's own spelling; LaTeX
+    ``\\mathrm{net}_{h1}\\,[\\text{sample 2}]``).
+    """
+
+    base: str
+    sub: str = ""
+    sup: str = ""
+    literal: bool = False
+    sample: int | None = None
+
+
+class Num(Node):
+    value: float
+
+
+class _Quantity(Num):
+    """A number that is a value of the trace (printed at the decimals shown)."""
+
+
+class Word(Node):
+    """Upright text inside a formula ('if', 'otherwise')."""
+
+    text: str
+
+
+class Val(Node):
+    """A quantity of the trace: printed as its symbol, or as its number when substituted."""
+
+    symbol: Node
+    value: float
+
+
+class Add(Node):
+    """A sum; a term that is a Neg is written with a minus: a − b."""
+
+    terms: tuple[Node, ...]
+    prec = 1
+
+
+class Neg(Node):
+    arg: Node
+    prec = 2
+
+
+class Mul(Node):
+    """A product; `dot=False` writes the factors side by side, out(1 − out)."""
+
+    factors: tuple[Node, ...]
+    dot: bool = True
+    prec = 3
+
+
+class Div(Node):
+    num: Node
+    den: Node
+    prec = 3
+
+
+class Pow(Node):
+    base: Node
+    exp: Node
+    prec = 5
+
+
+class Call(Node):
+    """A named function applied to arguments: tanh(x), max(0, x), ln(x), exp."""
+
+    name: str
+    args: tuple[Node, ...]
+    prec = 6
+
+
+class Hat(Node):
+    """A symbol with a hat, m̂ (Adam's bias-corrected moments): the hat on its base only."""
+
+    sym: Sym
+
+
+class Root(Node):
+    """√arg (a square root)."""
+
+    arg: Node
+    prec = 6
+
+
+class Abs(Node):
+    """|arg|."""
+
+    arg: Node
+    prec = 9
+
+
+class Partial(Node):
+    """∂top/∂bottom."""
+
+    top: Node
+    bottom: Node
+    prec = 4
+
+
+class BigSum(Node):
+    """Σ over an index: Σ_k body."""
+
+    index: str
+    body: Node
+    prec = 1
+
+
+class Rel(Node):
+    """A relation used as a condition: net > 0."""
+
+    left: Node
+    op: str  # ">", "<=", "=", "<-" (assignment)
+    right: Node
+    prec = 0
+
+
+class Cases(Node):
+    """A piecewise definition: ((value, condition), ...)."""
+
+    rows: tuple[tuple[Node, Node], ...]
+    prec = 0
+
+
+class Seq(Node):
+    """Several formulas side by side, separated by a word or a comma: 'a = b, then c'."""
+
+    parts: tuple[Node, ...]
+    sep: str = ", "
+    prec = 0
+
+
+class Substituted(Node):
+    """A formula with its numbers put in, inside a caption: out_j(1 − out_k) as 0.3(1 − 0.5)."""
+
+    tree: Node
+    prec = 0
+
+
+E_CONST = Sym("e")  # Euler's number
+
+
+def n(x: float | Node) -> Node:
+    """A plain number as a node (formulas read better with 1 than with Num(1))."""
+    return x if isinstance(x, Node) else Num(float(x))
+
+
+def sub(a: Node | float, b: Node | float) -> Add:
+    return Add((n(a), Neg(n(b))))
+
+
+def mul(*factors: Node | float, dot: bool = True) -> Mul:
+    return Mul(tuple(n(f) for f in factors), dot)
+
+
+def add(*terms: Node | float) -> Add:
+    return Add(tuple(n(t) for t in terms))
+
+
+def exp(x: Node) -> Pow:
+    return Pow(E_CONST, x)
+
+
+HALF = Div(Num(1.0), Num(2.0))
+
+# ----------------------------------------------------------------------------- printers
+
+_REL = {
+    "unicode": {">": " > ", "<=": " ≤ ", "=": " = ", "<-": " ← "},
+    "ascii": {">": " > ", "<=": " <= ", "=": " = ", "<-": " <- "},
+    "latex": {">": " > ", "<=": " \\le ", "=": " = ", "<-": " \\leftarrow "},
+    "mathml": {">": "&gt;", "<=": "≤", "=": "=", "<-": "←"},
+}
+_LATEX_FUNCS = {"tanh", "max", "ln", "exp", "log", "min"}
+
+
+_METHODS: dict[tuple[type, type], object] = {}
+
+
+class Printer:
+    """Shared walk over the tree; each style overrides how the pieces are written."""
+
+    style = ""
+
+    def __init__(self, decimals: int = 9, numeric: bool = False, keep_zeros: bool = False):
+        self.decimals = decimals
+        self.numeric = numeric
+        self.keep_zeros = keep_zeros
+
+    # the walk: one method per node class, looked up once per (printer, node) class
+    def __call__(self, node: Node) -> str:
+        key = (type(self), type(node))
+        method = _METHODS.get(key)
+        if method is None:
+            method = _METHODS[key] = getattr(type(self), "p_" + type(node).__name__)
+        return method(self, node)
+
+    def wrap(self, node: Node, prec: int) -> str:
+        """node printed, in parentheses when it binds less tightly than `prec` needs."""
+        text = self(node)
+        return self.paren(text) if _prec(node, self.numeric) < prec else text
+
+    def p_Val(self, node: Val) -> str:
+        if not self.numeric:
+            return self(node.symbol)
+        if isinstance(node.symbol, Num):  # a constant such as a bias's input 1
+            return self(node.symbol)
+        return self(_Quantity(node.value))
+
+    def p_Word(self, node: Word) -> str:
+        return node.text
+
+    def p_Substituted(self, node: Substituted) -> str:
+        numeric, self.numeric = self.numeric, True
+        try:
+            return self(node.tree)
+        finally:
+            self.numeric = numeric
+
+    def num_text(self, value: float, quantity: bool = False) -> str:
+        """A constant of a formula (1, 2) as written; a quantity at the decimals shown,
+        with trailing zeros when asked (0.0310)."""
+        if not quantity:
+            return number(value)
+        return number(value, self.decimals, keep_zeros=self.keep_zeros)
+
+    def p__Quantity(self, node: _Quantity) -> str:
+        return self.p_Num(node)
+
+    def p_Seq(self, node: Seq) -> str:
+        return node.sep.join(self(p) for p in node.parts)
+
+    def p_Rel(self, node: Rel) -> str:
+        return self(node.left) + _REL[self.style][node.op] + self(node.right)
+
+    def add_terms(self, node: Add) -> list[tuple[bool, str]]:
+        """(negative?, text) for each term of a sum; a negative number after the first
+        term keeps its parentheses, a Neg term is written as subtraction."""
+        out = []
+        for i, t in enumerate(node.terms):
+            if isinstance(t, Neg) and i:  # a − (b + c), a − (−b)
+                out.append((True, self.wrap(t.arg, 3)))
+            else:
+                out.append((False, self.wrap(t, 2) if i else self(t)))
+        return out
+
+
+def _prec(node: Node, numeric: bool) -> int:
+    if isinstance(node, Val):
+        node = Num(node.value) if numeric else node.symbol
+    if isinstance(node, Num) and node.value < 0:
+        return 2  # a negative number reads like a Neg
+    return node.prec
+
+
+class TextPrinter(Printer):
+    """Unicode and ASCII: linear text."""
+
+    minus = "−"
+    times = "·"
+    partial = "∂"
+    sigma = "Σ"
+
+    def paren(self, text: str) -> str:
+        return f"({text})"
+
+    def p_Num(self, node: Num) -> str:
+        text = self.num_text(node.value, isinstance(node, _Quantity))
+        return self.minus + text[1:] if text.startswith("-") else text
+
+    def p_Sym(self, node: Sym) -> str:
+        base = node.base
+        if self.style == "unicode" and not node.literal:
+            base = GREEK.get(base, base)
+        text = base + self.subscript(node.sub) + self.superscript(node.sup)
+        if node.sample is not None:
+            text += self.sample(node.sample)
+        return text
+
+    def subscript(self, s: str) -> str:
+        if not s:
+            return ""
+        if s.isdigit():
+            return s.translate(_SUB) if self.style == "unicode" else s
+        return "_" + s
+
+    def superscript(self, s: str) -> str:
+        if not s:
+            return ""
+        if s == "+" and self.style == "unicode":
+            return "⁺"
+        return s if len(s) == 1 or s.startswith("[") else "^" + s
+
+    def sample(self, k: int) -> str:
+        return f"[#{k}]"  # one word: the marker never wraps apart from its symbol
+
+    def p_Add(self, node: Add) -> str:
+        parts = self.add_terms(node)
+        text = parts[0][1]
+        for negative, t in parts[1:]:
+            text += f" {self.minus} {t}" if negative else f" + {t}"
+        return text
+
+    def p_Neg(self, node: Neg) -> str:
+        return self.minus + self.wrap(node.arg, 3)
+
+    def p_Mul(self, node: Mul) -> str:
+        if node.dot or self.style == "ascii":
+            return self.times.join(self.wrap(f, 3) for f in node.factors)
+        return "".join(self.wrap(f, 3) for f in node.factors)
+
+    def p_Div(self, node: Div) -> str:
+        if node == HALF and self.style == "unicode":
+            return "½"
+        num, den = self.wrap(node.num, 3), self.wrap(node.den, 4)
+        spaced = _prec(node.num, self.numeric) < 3
+        return f"{num} / {den}" if spaced else f"{num}/{den}"
+
+    def p_Pow(self, node: Pow) -> str:
+        base = self.wrap(node.base, 6)
+        if node.exp == Num(2.0) and self.style == "unicode":
+            return base + "²"
+        return base + "^" + self.wrap(node.exp, 9)
+
+    def p_Call(self, node: Call) -> str:
+        name = GREEK.get(node.name, node.name) if self.style == "unicode" else node.name
+        return f"{name}({', '.join(self(a) for a in node.args)})"
+
+    def p_Hat(self, node: Hat) -> str:
+        s = node.sym
+        mark = "hat" if self.style == "ascii" else "\u0302"
+        return self(Sym(s.base + mark, s.sub, s.sup, True, s.sample))
+
+    def p_Root(self, node: Root) -> str:
+        if self.style == "ascii":
+            return f"sqrt({self(node.arg)})"
+        return "√" + self.wrap(node.arg, 7)
+
+    def p_Abs(self, node: Abs) -> str:
+        return f"|{self(node.arg)}|"
+
+    def p_Partial(self, node: Partial) -> str:
+        d = self.partial
+        return f"{d}{self(node.top)}/{d}{self(node.bottom)}"
+
+    def p_BigSum(self, node: BigSum) -> str:
+        if self.style == "unicode":
+            head = self.sigma + _UNI_SUB_LETTERS.get(node.index, "_" + node.index)
+        else:
+            head = f"{self.sigma}_{node.index}"
+        return f"{head} {self.wrap(node.body, 2)}"
+
+    def p_Cases(self, node: Cases) -> str:
+        *first, (last, _) = node.rows
+        text = " else ".join(f"{self(v)} if {self(c)}" for v, c in first)
+        return f"{text} else {self(last)}"
+
+
+_UNI_SUB_LETTERS = {"j": "ⱼ", "k": "ₖ", "i": "ᵢ"}
+
+
+class UnicodePrinter(TextPrinter):
+    style = "unicode"
+
+
+class AsciiPrinter(TextPrinter):
+    style = "ascii"
+    minus = "-"
+    times = "*"
+    partial = "d"
+    sigma = "sum"
+
+    def sample(self, k: int) -> str:
+        return f"@{k}"
+
+
+class LatexPrinter(Printer):
+    style = "latex"
+
+    def paren(self, text: str) -> str:
+        return f"\\left({text}\\right)"
+
+    def p_Num(self, node: Num) -> str:
+        text = self.num_text(node.value, isinstance(node, _Quantity))
+        if "e" in text and "inf" not in text:
+            mant, _, e = text.partition("e")
+            text = f"{mant} \\times 10^{{{int(e)}}}"
+        return text
+
+    def p_Sym(self, node: Sym) -> str:
+        base = node.base
+        if node.literal:
+            base = _mathrm(base)
+        elif base in GREEK:
+            base = "\\" + base
+        elif len(base) > 1:
+            base = _mathrm(base)
+        if node.sub:
+            base += f"_{{{node.sub.replace('_', chr(92) + '_')}}}"
+        if node.sup:
+            base += f"^{{{node.sup}}}"
+        if node.sample is not None:
+            base += f"\\,[\\text{{sample {node.sample}}}]"
+        return base
+
+    def p_Add(self, node: Add) -> str:
+        parts = self.add_terms(node)
+        text = parts[0][1]
+        for negative, t in parts[1:]:
+            text += f" - {t}" if negative else f" + {t}"
+        return text
+
+    def p_Neg(self, node: Neg) -> str:
+        return "-" + self.wrap(node.arg, 3)
+
+    def p_Mul(self, node: Mul) -> str:
+        sep = " \\cdot " if node.dot else ""
+        return sep.join(self.wrap(f, 3) for f in node.factors)
+
+    def p_Div(self, node: Div) -> str:
+        cmd = "\\tfrac" if node == HALF else "\\frac"
+        return f"{cmd}{{{self(node.num)}}}{{{self(node.den)}}}"
+
+    def p_Pow(self, node: Pow) -> str:
+        return f"{{{self.wrap(node.base, 6)}}}^{{{self(node.exp)}}}"
+
+    def p_Hat(self, node: Hat) -> str:
+        base = self(Sym(node.sym.base))
+        return f"\\hat{{{base}}}" + self(node.sym)[len(base):]
+
+    def p_Root(self, node: Root) -> str:
+        return f"\\sqrt{{{self(node.arg)}}}"
+
+    def p_Abs(self, node: Abs) -> str:
+        return f"\\left|{self(node.arg)}\\right|"
+
+    def p_Call(self, node: Call) -> str:
+        name = "\\" + node.name if node.name in _LATEX_FUNCS or node.name in GREEK \
+            else f"\\operatorname{{{node.name}}}"
+        return f"{name}{self.paren(', '.join(self(a) for a in node.args))}"
+
+    def p_Partial(self, node: Partial) -> str:
+        return f"\\frac{{\\partial {self(node.top)}}}{{\\partial {self(node.bottom)}}}"
+
+    def p_BigSum(self, node: BigSum) -> str:
+        return f"\\sum_{{{node.index}}} {self.wrap(node.body, 2)}"
+
+    def p_Cases(self, node: Cases) -> str:
+        rows = " \\\\ ".join(f"{self(v)} & {self(c)}" for v, c in node.rows)
+        return f"\\begin{{cases}} {rows} \\end{{cases}}"
+
+    def p_Word(self, node: Word) -> str:
+        return f"\\text{{{node.text}}}"
+
+    def p_Seq(self, node: Seq) -> str:
+        sep = node.sep if node.sep.strip() == "=" else f"\\text{{{node.sep}}}"
+        return sep.join(self(p) for p in node.parts)
+
+
+def _mathrm(name: str) -> str:
+    return "\\mathrm{" + name.replace("_", "\\_") + "}"
+
+
+class MathMLPrinter(Printer):
+    """Presentation MathML: the inside of a <math> element (see `mathml`)."""
+
+    style = "mathml"
+
+    def paren(self, text: str) -> str:
+        return f"<mrow><mo>(</mo>{text}<mo>)</mo></mrow>"
+
+    def p_Num(self, node: Num) -> str:
+        text = self.num_text(node.value, isinstance(node, _Quantity))
+        if text.startswith("-"):
+            return f"<mrow><mo>−</mo><mn>{text[1:]}</mn></mrow>"
+        return f"<mn>{text}</mn>"
+
+    def p_Sym(self, node: Sym) -> str:
+        base = node.base if node.literal else GREEK.get(node.base, node.base)
+        variant = ' mathvariant="normal"' if len(base) > 1 else ""
+        text = f"<mi{variant}>{escape(base)}</mi>"
+        if node.sub and node.sup:
+            text = f"<msubsup>{text}{_mi(node.sub)}{_mi(node.sup)}</msubsup>"
+        elif node.sub:
+            text = f"<msub>{text}{_mi(node.sub)}</msub>"
+        elif node.sup:
+            text = f"<msup>{text}{_mi(node.sup)}</msup>"
+        if node.sample is not None:
+            text = f"<mrow>{text}<mtext>\u00a0[sample {node.sample}]</mtext></mrow>"
+        return text
+
+    def p_Word(self, node: Word) -> str:
+        return f"<mtext>{escape(node.text)}</mtext>"
+
+    def p_Seq(self, node: Seq) -> str:
+        sep = f"<mtext>{escape(node.sep)}</mtext>"
+        return "<mrow>" + sep.join(self(p) for p in node.parts) + "</mrow>"
+
+    def p_Rel(self, node: Rel) -> str:
+        return f"<mrow>{self(node.left)}<mo>{_REL['mathml'][node.op]}</mo>{self(node.right)}</mrow>"
+
+    def p_Add(self, node: Add) -> str:
+        parts = self.add_terms(node)
+        text = parts[0][1]
+        for negative, t in parts[1:]:
+            text += f"<mo>{'−' if negative else '+'}</mo>{t}"
+        return f"<mrow>{text}</mrow>"
+
+    def p_Neg(self, node: Neg) -> str:
+        return f"<mrow><mo>−</mo>{self.wrap(node.arg, 3)}</mrow>"
+
+    def p_Mul(self, node: Mul) -> str:
+        sep = "<mo>·</mo>" if node.dot else "<mo>&#x2062;</mo>"  # invisible times
+        return "<mrow>" + sep.join(self.wrap(f, 3) for f in node.factors) + "</mrow>"
+
+    def p_Div(self, node: Div) -> str:
+        return f"<mfrac>{self(node.num)}{self(node.den)}</mfrac>"
+
+    def p_Pow(self, node: Pow) -> str:
+        return f"<msup>{self.wrap(node.base, 6)}{self(node.exp)}</msup>"
+
+    def p_Call(self, node: Call) -> str:
+        args = "<mo>,</mo>".join(self(a) for a in node.args)
+        return f"<mrow><mi>{GREEK.get(node.name, node.name)}</mi>{self.paren(args)}</mrow>"
+
+    def p_Hat(self, node: Hat) -> str:
+        base = self(Sym(node.sym.base))
+        return self(node.sym).replace(base, f'<mover accent="true">{base}<mo>^</mo></mover>', 1)
+
+    def p_Root(self, node: Root) -> str:
+        return f"<msqrt>{self(node.arg)}</msqrt>"
+
+    def p_Abs(self, node: Abs) -> str:
+        return f"<mrow><mo>|</mo>{self(node.arg)}<mo>|</mo></mrow>"
+
+    def p_Partial(self, node: Partial) -> str:
+        return (f"<mfrac><mrow><mo>∂</mo>{self(node.top)}</mrow>"
+                f"<mrow><mo>∂</mo>{self(node.bottom)}</mrow></mfrac>")
+
+    def p_BigSum(self, node: BigSum) -> str:
+        return (f"<mrow><munder><mo>∑</mo><mi>{node.index}</mi></munder>"
+                f"{self.wrap(node.body, 2)}</mrow>")
+
+    def p_Cases(self, node: Cases) -> str:
+        rows = "".join(f"<mtr><mtd>{self(v)}</mtd><mtd>{self(c)}</mtd></mtr>"
+                       for v, c in node.rows)
+        return f"<mrow><mo>{{</mo><mtable>{rows}</mtable></mrow>"
+
+
+def escape(text: str) -> str:
+    """Text made safe inside MathML (the html module would cost start-up time)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mi(text: str) -> str:
+    return f"<mi>{escape(text)}</mi>" if not text.isdigit() else f"<mn>{text}</mn>"
+
+
+PRINTERS: dict[str, type[Printer]] = {
+    "unicode": UnicodePrinter, "ascii": AsciiPrinter, "latex": LatexPrinter,
+    "mathml": MathMLPrinter,
+}
+STYLES = tuple(PRINTERS)
+
+
+def render(node: Node, style: str, decimals: int = 9, numeric: bool = False,
+           keep_zeros: bool = False) -> str:
+    """`node` written in `style`; with `numeric`, every Val as its number."""
+    return PRINTERS[style](decimals, numeric, keep_zeros)(node)
+
+
+def quantity(value: float) -> Num:
+    """A value of the trace as a node of its own (a step's result)."""
+    return _Quantity(value)
+
+
+def mathml(inner: str, display: bool = False) -> str:
+    """A <math> element around printed MathML."""
+    block = ' display="block"' if display else ""
+    return f'<math xmlns="http://www.w3.org/1998/Math/MathML"{block}>{inner}</math>'

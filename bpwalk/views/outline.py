@@ -1,0 +1,150 @@
+"""The outline of a worked update: phases, groups of steps, rule captions and notes, in order.
+
+Built once from the trace; the terminal and Markdown views (and the HTML page) only render
+it. A caption or a note is a tuple of parts: plain words (str) and formula trees
+(``bpwalk.formulas.Node``), so each view writes the words its way and prints the trees in its
+own style (Unicode, LaTeX, MathML) through its Pen. Nothing here computes a value or chooses
+a symbol: the steps come from the trace, the formulas from ``bpwalk.notation``.
+
+Groups: the forward pass and the backward pass have one group per (sample, layer) in trace
+order (output layer first going backward); the loss one per sample and one for the batch;
+the batch's gradients one per layer; the update one per layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import groupby
+
+from bpwalk.formulas import Node
+from bpwalk.notation import (
+    KRONECKER,
+    Profile,
+    backward_rule,
+    forward_rule,
+    hidden_rule,
+    input_rule,
+    jacobian_entries,
+    jacobian_rule,
+    loss_rule,
+    node,
+    optimizer_rule,
+    update_caption,
+)
+from bpwalk.trace import PHASE_TITLES, PHASES, Iteration, Step, Trace
+
+Part = str | Node  # words, or a formula
+Text = tuple[Part, ...]
+
+
+@dataclass
+class Group:
+    """Steps under one heading: where they are (sample, layer), whether they combine a
+    batch, the rule the layer follows, notes, then the steps (formula → numbers → result)."""
+
+    sample: int | None  # the sample of a batch these steps are about, else None
+    layer: int | None  # 1-based layer, None for a loss total
+    batch: bool  # the batch's combination (its loss, its gradients)
+    rule: Text  # the layer's rule (forward pass: how net and out are found)
+    notes: tuple[Text, ...]  # e.g. the hidden neurons' weights are the old ones
+    steps: tuple[Step, ...]
+
+
+@dataclass
+class Phase:
+    name: str  # forward, loss, backward, update
+    title: str
+    rule: Text  # the phase's rule: the loss, the error term, the update
+    groups: tuple[Group, ...]
+    after: tuple[Text, ...]  # notes after the steps (biases that are not updated)
+
+
+@dataclass
+class Update:
+    number: int
+    samples: tuple[int, ...]
+    # the parameters this update starts from, when they are no longer the network table's
+    params: dict[str, float] | None
+    phases: tuple[Phase, ...]
+
+
+def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> list[Update]:
+    """The outline of every explained update, with the phases asked for."""
+    wanted = tuple(phases)
+    return [Update(it.number, tuple(it.samples), it.params_before if it.number > 1 else None,
+                   tuple(_phase(trace, it, ph, p) for ph in PHASES if ph in wanted))
+            for it in trace.iterations]
+
+
+def has_biases(trace: Trace, layer: int | None = None) -> bool:
+    layers = trace.scenario.layers if layer is None else [trace.scenario.layers[layer - 1]]
+    return any(lay.bias != "none" for lay in layers)
+
+
+def _phase(trace: Trace, it: Iteration, phase: str, p: Profile) -> Phase:
+    sc = trace.scenario
+    steps = [s for s in it.steps if s.phase == phase]
+    after: tuple[Text, ...] = ()
+    if phase == "forward":
+        rule: Text = ()
+    elif phase == "loss":
+        rule = (loss_rule(sc.loss, p),)
+    elif phase == "backward":
+        rule = (backward_rule(p), " (the input the weight carries); output layer first")
+    else:
+        rule = (update_caption(p),) if sc.optimizer.plain else _optimizer_caption(sc, it, p)
+        fixed = [b for lay in sc.layers for b in lay.bias_names] if not sc.update_biases else []
+        if fixed:
+            verb = "is" if len(fixed) == 1 else "are"
+            after = ((*_params(fixed, p), f" {verb} not updated (update_biases: false)."),)
+    key = (lambda s: (s.sample, s.batch)) if phase == "loss" else \
+        (lambda s: (s.sample, s.batch, s.layer))
+    groups = tuple(_group(trace, it, phase, list(g), p) for _, g in groupby(steps, key=key))
+    return Phase(phase, PHASE_TITLES[phase], rule, groups, after)
+
+
+def _optimizer_caption(sc, it: Iteration, p: Profile) -> Text:
+    t = f", with t = {it.number}, the number of this update" \
+        if sc.optimizer.name in ("adam", "adamw") else ""
+    return (f"The optimizer is {sc.optimizer.name} (as torch.optim computes it): ",
+            optimizer_rule(sc.optimizer, p),
+            f"{t}. Per layer, the state carried in from the last update comes first.")
+
+
+def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profile) -> Group:
+    sc = trace.scenario
+    first = steps[0]
+    layer = None if phase == "loss" else first.layer
+    rule: Text = ()
+    notes: list[Text] = []
+    if phase == "forward" and layer is not None:
+        lay = sc.layers[layer - 1]
+        rule = (forward_rule(lay.activation, lay.bias != "none", p),)
+    if phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
+        rule = (input_rule(p),
+                " (the first layer's error terms through its weights, from before the update)")
+    elif phase == "backward" and layer is not None and not first.batch:
+        if layer < len(sc.layers):
+            table = "the network table" if it.number == 1 else "the table above"
+            nxt = [w for row in sc.layers[layer].weight_names for w in row]
+            notes.append(("A hidden neuron: ", hidden_rule(p),
+                          " over the next layer, with the weights from before the update (",
+                          *_params(nxt, p), f" as in {table}, not their new values)."))
+        if sc.layers[layer - 1].activation == "softmax":
+            every = " is 1 when j = k, else 0), so each error term sums over every output"
+            notes.append(("softmax: ", jacobian_rule(p), " (", KRONECKER, every,
+                          " (the Jacobian). Its entries:"))
+            outs = {s.subject: s.value for s in it.steps
+                    if s.kind == "out" and s.layer == layer and s.sample == first.sample}
+            notes += [(e,) for s in steps if s.kind == "dnet" and s.fn == "softmax"
+                      for e in jacobian_entries(s, outs, p)]
+    return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps))
+
+
+def _params(names: list[str], p: Profile) -> Text:
+    """w₅, w₆, ...: parameter symbols with commas between."""
+    parts: list[Part] = []
+    for i, n in enumerate(names):
+        parts += ([", "] if i else []) + [node(f"param:{n}", p)]
+    return tuple(parts)

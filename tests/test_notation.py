@@ -1,0 +1,317 @@
+"""Notation profiles and the formula trees: each formula written once, printed four ways.
+
+Every profile is checked against the formula as its source prints it (chapter and section in
+each test); numbers typed here are the sources' published values, or derived in comments.
+"""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from bpwalk.engine import run
+from bpwalk.formulas import HALF, Div, Neg, Num, Pow, Sym, Val, add, exp, mathml, render, sub
+from bpwalk.judge import Judge
+from bpwalk.notation import (
+    PROFILES,
+    Pen,
+    UnknownProfile,
+    aliases,
+    formula,
+    profile,
+    shortcut,
+)
+from bpwalk.scenario import ScenarioError, bundled_dir, bundled_names, load, loads, loads_answers
+from bpwalk.stepper import Walk
+from bpwalk.views import markdown
+from bpwalk.views.terminal import StepBlock, Walkthrough, console
+from tests import latex_check
+from tests.conftest import run_cli
+
+XOR_SHARED = """\
+inputs: [x1, x2]
+layers:
+  - {neurons: [h1, h2], activation: sigmoid, weights: [[0.5, -0.4], [0.3, 0.8]], bias: 0.1}
+  - {neurons: [o1, o2], activation: sigmoid, weights: [[0.7, -0.6], [0.2, 0.1]], bias: 0.05}
+loss: half_squared_error
+learning_rate: 0.5
+data:
+  - {inputs: [0, 1], targets: [1, 0]}
+  - {inputs: [1, 0], targets: [1, 0]}
+"""
+
+
+def trace_of(name: str, **kw):
+    return run(load(bundled_dir() / f"{name}.yaml"), **kw)
+
+
+def step(trace, sid: str):
+    return trace.iterations[0].step(sid)
+
+
+def reads(trace, sid: str, notation: str, style: str = "unicode", decimals: int = 9) -> str:
+    f = formula(step(trace, sid), style, decimals, notation)
+    return f"{f.lhs} = {f.symbolic} = {f.numeric} = {f.result}"
+
+
+def text(trace, notation: str | None = None, **kw) -> str:
+    out = io.StringIO()
+    c = console(no_color=True, file=out, width=100)
+    c.print(Walkthrough(trace, notation=notation, **kw))
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------- the trees
+
+
+def test_one_tree_four_printers():
+    # the sigmoid 1/(1 + e^(−net)), in symbols and with net = 0.3775 (Mazur's net_h1)
+    net = Val(Sym("net", "h1"), 0.3775)
+    tree = Div(Num(1), add(1, exp(Neg(net))))
+    assert render(tree, "unicode") == "1/(1 + e^(−net_h1))"
+    assert render(tree, "ascii") == "1/(1 + e^(-net_h1))"
+    assert render(tree, "latex") == r"\frac{1}{1 + {e}^{-\mathrm{net}_{h1}}}"
+    assert render(tree, "unicode", numeric=True) == "1/(1 + e^(−0.3775))"
+    xml = mathml(render(tree, "mathml"))
+    root = ET.fromstring(xml)  # well-formed presentation MathML
+    assert root.tag.endswith("math") and "<mfrac>" in xml and 'mathvariant="normal"' in xml
+
+
+def test_negative_numbers_get_a_true_minus_and_parentheses():
+    t = Val(Sym("target", "o2"), 0.99)
+    o = Val(Sym("out", "o2"), -0.217)
+    tree = mul_ = add(t, Neg(o))
+    assert render(mul_, "unicode", numeric=True) == "0.99 − (−0.217)"
+    assert render(tree, "ascii", numeric=True) == "0.99 - (-0.217)"
+    assert render(Pow(sub(t, o), Num(2)), "unicode") == "(target_o2 − out_o2)²"
+    assert render(HALF, "unicode") == "½" and render(HALF, "latex") == r"\tfrac{1}{2}"
+
+
+def test_sample_marker_is_not_a_power_or_a_layer():
+    s = Sym("net", "h1", sample=2)
+    assert render(s, "unicode") == "net_h1[#2]"
+    assert render(s, "ascii") == "net_h1@2"  # the id's own spelling
+    assert render(s, "latex") == r"\mathrm{net}_{h1}\,[\text{sample 2}]"
+
+
+def test_decimals_keep_trailing_zeros_of_values_not_of_constants():
+    # Mazur: out_o1 = 0.75136507; at 4 decimals 0.7514, and (1 − out) keeps its bare 1
+    tr = trace_of("mazur")
+    f = Pen("unicode", 4, keep_zeros=True).formula(step(tr, "dact:o1"))
+    assert f.numeric == "0.7514(1 − 0.7514)" and f.result == "0.1868"
+    assert Pen("unicode", 4, keep_zeros=True).num(0.031) == "0.0310"
+    assert "0.2000" in run_cli("run", "mazur", "--decimals", "4").stdout  # w₂ = 0.2
+
+
+def test_views_hold_no_formula_text():
+    from pathlib import Path
+
+    from bpwalk import views
+
+    for path in Path(views.__file__).parent.glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        for literal in ("\\frac", "\\sum", "Σ", "e^", "∂"):
+            assert literal not in source, (path.name, literal)
+
+
+# ----------------------------------------------------------------------------- profiles
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_every_profile_ends_with_the_same_new_weights(name):
+    """A profile changes symbols, never a value: every new:* step and the summary read the
+    same numbers under every profile."""
+    trace = trace_of(name)
+    news = [s for s in trace.iterations[0].steps if s.kind == "new"]
+    mazur = [formula(s, "unicode", 9, "mazur").result for s in news]
+    for p in PROFILES:
+        assert [formula(s, "unicode", 9, p).result for s in news] == mazur, p
+        summary = text(trace, p)
+        summary = summary[summary.index("Summary"):]
+        for v in trace.params_final.values():
+            assert Pen("unicode").num(v) in summary, p
+
+
+def test_nielsen_bp1_to_bp4():
+    # Nielsen, Neural Networks and Deep Learning, ch. 2, "The four fundamental equations
+    # behind backpropagation": (BP1) δ^L_j = ∂C/∂a^L_j σ′(z^L_j); (BP2) δ^l = ((w^{l+1})^T
+    # δ^{l+1}) ⊙ σ′(z^l); (BP3) ∂C/∂b^l_j = δ^l_j; (BP4) ∂C/∂w^l_jk = a^{l−1}_k δ^l_j.
+    tr = trace_of("mazur")
+    f = formula(step(tr, "dnet:o1"), "unicode", 9, "nielsen")
+    assert (f.lhs, f.symbolic, f.label) == ("δ_o1", "∂C/∂a_o1·∂a_o1/∂z_o1", "BP1")
+    assert formula(step(tr, "dnet:h1"), "unicode", 9, "nielsen").label == "BP2"
+    f = formula(step(tr, "grad:w5"), "unicode", 9, "nielsen")
+    assert (f.lhs, f.symbolic, f.label) == ("∂C/∂w₅", "δ_o1·a_h1", "BP4")
+    assert f.numeric == "0.138498562·0.593269992"  # Mazur's δ_o1 and out_h1
+    # BP3 on a bias of its own (Han & Kamber's θ₆) and on a shared one (b₂ feeds o1, o2)
+    f = formula(step(trace_of("han_kamber"), "grad:theta6"), "unicode", 9, "nielsen")
+    assert (f.symbolic, f.label) == ("δ_u6·1", "BP3")
+    xor = run(loads(XOR_SHARED))
+    f = formula(step(xor, "grad:b2@1"), "unicode", 9, "nielsen")
+    assert (f.symbolic, f.label) == ("δ_o1[#1] + δ_o2[#1]", "BP3")
+    assert reads(tr, "net:h1", "nielsen").startswith("z_h1 = w₁·i₁ + w₂·i₂ + b₁·1")
+
+
+def test_ng_dz_dw_and_alpha():
+    # Ng, Deep Learning Specialization, course 1, week 3, "Gradient descent for neural
+    # networks": dz^[2] = a^[2] − y, dW^[2] = dz^[2] a^[1]T, W := W − α dW.
+    tr = trace_of("softmax")  # softmax with cross-entropy: dz = a − y exactly
+    short = shortcut(step(tr, "dnet:o1"), "unicode", 9, "ng")
+    assert (short.lhs, short.symbolic) == ("dz_o1", "a_o1 − y_o1")
+    assert reads(tr, "grad:w7", "ng").startswith("dw₇ = dz_o2·a_h1 = ")
+    assert reads(tr, "new:w7", "ng").startswith("w₇⁺ = w₇ − α·dw₇ = ")
+    assert formula(step(tr, "loss"), "unicode", 9, "ng").lhs == "J"
+
+
+def test_han_kamber_err_and_additive_update():
+    # Han, Kamber & Pei, Data Mining, 3rd ed., section 9.2.3, eqs. (9.6)-(9.10) and
+    # Example 9.1: Err_j = O_j(1 − O_j)(T_j − O_j) = −∂E/∂I_j; Δw_ij = (l) Err_j O_i,
+    # w_ij = w_ij + Δw_ij; θ_j = θ_j + (l) Err_j. Table 9.4 prints Err_6 = 0.1311 (from
+    # O_6 rounded to 0.474; the exact O_6 = 0.47389 gives 0.1312) and Table 9.5 θ_6 = 0.218,
+    # w_46 = −0.261.
+    tr = trace_of("han_kamber")
+    assert reads(tr, "dnet:u6", "han-kamber", decimals=4) == (
+        "Err_u6 = −∂E/∂O_u6·∂O_u6/∂I_u6 = −(−0.5261)·0.2493 = 0.1312")
+    assert reads(tr, "new:theta6", "han-kamber", decimals=3) == (
+        "θ₆⁺ = θ₆ + l·(−∂E/∂θ₆) = 0.1 + 0.9·0.131 = 0.218")
+    assert reads(tr, "new:w46", "han-kamber", decimals=3).endswith(" = −0.261")
+    assert reads(tr, "grad:w46", "han-kamber", decimals=4).startswith(
+        "∂E/∂w₄₆ = −Err_u6·O_u4 = ")
+
+
+def test_mitchell_delta_is_minus_de_dnet():
+    # Mitchell, Machine Learning (1997), section 4.5.2, Table 4.2 (T4.3): for an output unit
+    # δ_k ← o_k(1 − o_k)(t_k − o_k); (T4.5) w_ji ← w_ji + Δw_ji with Δw_ji = η δ_j x_ji.
+    tr = trace_of("mazur")
+    o, t = step(tr, "out:o1").value, 0.01  # Mazur's target_o1 = 0.01
+    f = formula(step(tr, "dnet:o1"), "unicode", 9, "mitchell")
+    assert f.lhs == "δ_o1" and f.result == Pen("unicode").num(o * (1 - o) * (t - o))
+    assert reads(tr, "new:w5", "mitchell").startswith("w₅⁺ = w₅ + η·(−∂E/∂w₅) = ")
+
+
+def test_cs231n_local_times_upstream():
+    # CS231n notes, "Backpropagation, Intuitions", sigmoid example: ddot = (1 - f) * f;
+    # dw = [x[0] * ddot, x[1] * ddot, 1.0 * ddot] = [-0.20, -0.39, 0.20].
+    tr = trace_of("cs231n_neuron")
+    assert reads(tr, "grad:w0", "cs231n", decimals=2) == "dw₀ = x₀·ddot_f = (−1)·0.2 = −0.2"
+    assert reads(tr, "grad:w1", "cs231n", decimals=2).endswith(" = −0.39")
+    assert reads(tr, "dnet:f", "cs231n").startswith("ddot_f = ∂out_f/∂net_f·dout_f = ")
+
+
+def test_mazur_is_the_default():
+    tr = trace_of("mazur")
+    assert reads(tr, "grad:w5", "mazur") == reads(tr, "grad:w5", None)
+    assert text(tr) == text(tr, "mazur")
+
+
+def test_profile_names_and_did_you_mean():
+    assert profile("Han_Kamber").name == "han-kamber"
+    with pytest.raises(UnknownProfile, match="did you mean 'nielsen'"):
+        profile("nielson")
+    r = run_cli("run", "mazur", "--notation", "nielson")
+    assert r.returncode == 2 and "did you mean 'nielsen'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_scenario_notation_key_and_the_option_wins(tmp_path):
+    src = (bundled_dir() / "mazur.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "m.yaml"
+    path.write_text(src + "notation: han-kamber\n", encoding="utf-8")
+    assert "Err_o1" in run_cli("run", str(path)).stdout
+    assert "δ_o1" in run_cli("run", str(path), "--notation", "nielsen").stdout
+    with pytest.raises(ScenarioError, match="unknown notation 'nielson'.*nielsen"):
+        loads(src + "notation: nielson\n")
+
+
+def test_export_md_in_nielsen_renders_in_katex():
+    md = run_cli("export", "mazur", "--format", "md", "--notation", "nielsen").stdout
+    assert "\\tag{BP1}" in md and "\\delta_{o1}" in md
+    assert latex_check.check_documents({"mazur-nielsen.md": md}) == []
+
+
+# ----------------------------------------------------------------------------- the judge
+
+
+def test_check_speaks_han_kamber():
+    sc = load(bundled_dir() / "han_kamber.yaml")
+    judge = Judge(sc, notation="han-kamber")
+    # Table 9.4: Err_6 = 0.1311 (book) / 0.1312 (exact O_6); both agree at 3 decimals: 0.131
+    report = judge.check(loads_answers("Err:u6: 0.131\nI_u6: -0.105\n"))
+    assert report.all_correct, [r.diagnosis for r in report.results]
+    wrong = judge.check(loads_answers("Err_u6: -0.1312\n")).results[0]
+    assert not wrong.correct
+    assert "Han & Kamber's Err_j is −∂E/∂I_j: your value has the other sign" in wrong.diagnosis
+    assert wrong.given == -0.1312 and wrong.expected > 0  # reported as the student wrote it
+
+
+def test_alias_table_is_the_profiles():
+    assert "Err:o1" in aliases("dnet:o1", "han-kamber")
+    assert "dz_o1@2" in aliases("dnet:o1@2", "ng")
+    assert "J" in aliases("loss", "ng") and "e_total" in aliases("loss", "mazur")
+
+
+def test_stepper_g_takes_every_alias_and_prefers_the_batch_gradient():
+    tr = run(loads((bundled_dir() / "xor.yaml").read_text(encoding="utf-8")))
+    walk = Walk.of(tr)
+    i = walk.find("grad:b1", 0)
+    assert walk.entries[i].step.id == "grad:b1" and walk.entries[i].step.batch
+    assert walk.entries[walk.find("E_total", 0)].step.id == "loss"
+    assert walk.entries[walk.find("delta_h1@2", 0)].step.id == "dnet:h1@2"
+    hk = Walk.of(trace_of("han_kamber"), notation="han-kamber")
+    assert hk.entries[hk.find("Err:u6", 0)].step.id == "dnet:u6"
+
+
+# ----------------------------------------------------------------------------- walkthrough
+
+
+def test_a_network_without_biases_says_so():
+    src = (bundled_dir() / "mazur.yaml").read_text(encoding="utf-8")
+    lines = [ln for ln in src.splitlines() if not ln.strip().startswith(("bias:", "bias_names:"))]
+    yaml = "\n".join(lines).replace("    activation: sigmoid", "    activation: sigmoid\n    bias: null")
+    out = text(run(loads(yaml)))
+    assert "Biases:" in out and "none" in out.split("Biases:")[1].split("\n")[0]
+    assert "b·1" not in out and "+ b" not in out
+
+
+def test_a_later_update_opens_with_its_parameters():
+    # issue 13: run xor_sgd --iterations 4 --show 2 --phase backward used updated weights
+    # while pointing at the network table
+    tr = trace_of("xor_sgd", iterations=4, show={2})
+    out = text(tr, phase="backward")
+    assert "Parameters at the start of update 2" in out and "as in the table above" in out
+    it = tr.iterations[0]
+    for name, v in it.params_before.items():
+        if v != tr.params_first[name]:
+            assert Pen("unicode").num(v) in out
+            break
+    else:
+        pytest.fail("no parameter changed in update 1")
+
+
+def test_softmax_jacobian_entries_are_derived_with_their_numbers():
+    # ∂out_j/∂net_k = out_j(δ_jk − out_k); the entries' values are the engine's jac operands,
+    # checked here against the outputs: out_o1(1 − out_o1) and out_o2(0 − out_o1)
+    tr = trace_of("softmax")
+    o1, o2 = step(tr, "out:o1").value, step(tr, "out:o2").value
+    out = text(tr, phase="backward")
+    num = Pen("unicode").num
+    assert (f"∂out_o1/∂net_o1 = out_o1(1 − out_o1) = {num(o1)}(1 − {num(o1)}) = "
+            f"{num(o1 * (1 - o1))}") in out
+    assert f"∂out_o2/∂net_o1 = out_o2(0 − out_o1) = {num(o2)}(0 − {num(o1)}) = " in out
+    md = markdown.render(tr)
+    assert "\\mathrm{out}_{o2}\\left(0 - \\mathrm{out}_{o1}\\right) = " in md
+
+
+def test_the_quiz_prompt_does_not_give_the_answer_away():
+    tr = trace_of("softmax")
+    s = step(tr, "dnet:o1")
+    out = io.StringIO()
+    console(no_color=True, file=out, width=100).print(StepBlock((s,), Pen(), ask=True))
+    assert "?" in out.getvalue() and "target_o1" not in out.getvalue()
+
+
+def test_markdown_in_every_profile_passes_the_latex_check():
+    tr = trace_of("softmax")
+    docs = {f"{p}.md": markdown.render(tr, notation=p) for p in PROFILES}
+    assert latex_check.check_documents(docs) == []

@@ -1,7 +1,8 @@
 """bpwalk against the tools people use instead, each timed as a whole process.
 
     python benchmarks/run.py                 # everything, 5 alternating rounds
-    python benchmarks/run.py --quick         # 3 rounds, no 100k-parameter export
+    python benchmarks/run.py --quick         # 3 rounds, no 100k-parameter export, no page sizes
+    python benchmarks/run.py --only page     # the HTML page: Mazur's export time, size vs md
     python benchmarks/run.py --repeat 9 --output results.txt   (or results.json)
 
 Every program runs as its own process (start-up and imports included), once untimed to
@@ -262,6 +263,34 @@ def startup_case(bp: list[str]) -> list[Program]:
     ]
 
 
+PAGE = "bpwalk export mazur --format html"
+PAGE_LIMIT = 2  # the page of the wide network's explained update: at most 2x the Markdown
+
+
+def page_case(bp: list[str]) -> list[Program]:
+    return [Program(PAGE, bp + ["export", "scenarios/mazur.yaml", "--format", "html"]),
+            Program("bpwalk export mazur --format md",
+                    bp + ["export", "scenarios/mazur.yaml", "--format", "md"])]
+
+
+def page_sizes(bp: list[str], work: Path) -> tuple[list[str], list[tuple[str, float, str, bool]]]:
+    """The wide network's explained update 1 (64 samples) as HTML and as Markdown: sizes."""
+    scenario = work / "wide.yaml"
+    scenario.write_text(nets.to_yaml(nets.wide(), "wide"))
+    sizes, lines = {}, []
+    for fmt in ("md", "html"):
+        out = work / f"page.{fmt}"
+        r = run_once(bp + ["export", str(scenario), "--format", fmt, "--iterations", "1"], out)
+        if r.code != 0:
+            return [f"  page sizes: export --format {fmt} failed: {r.stderr.strip()[-200:]}"], []
+        sizes[fmt] = out.stat().st_size
+        lines.append(f"  {'8-32-32-4 x 64, update 1, ' + fmt:<32}{sizes[fmt] / 1e6:>8.1f} MB"
+                     f"{r.seconds:>8.1f} s")
+    ratio = sizes["html"] / sizes["md"]
+    return lines, [("page size: html / md, 8-32-32-4 x 64 samples", ratio, f"<= {PAGE_LIMIT}",
+                    ratio <= PAGE_LIMIT)]
+
+
 def scaling_case(bp: list[str], work: Path, sizes: list[str]
                  ) -> tuple[list[list[Program]], dict[str, int], str]:
     """One explained update of square networks (1 sample), exported as JSON and Markdown."""
@@ -380,7 +409,7 @@ def ratio_target(by: dict, case: str, a: str, b: str, name: str, limit: float
 
 
 def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
-           md_note: str) -> tuple[str, dict, bool]:
+           md_note: str, page: tuple[list[str], list] = ([], [])) -> tuple[str, dict, bool]:
     about = machine()
     lines = [f"bpwalk benchmarks: whole processes, median of {repeat} alternating runs;",
              "x bpwalk = the program's wall time / bpwalk's (above 1: bpwalk is faster)",
@@ -388,7 +417,8 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
     titles = {"mazur": f"Mazur 2-2-2, {MAZUR_UPDATES:,} updates",
               "wide": f"8-32-32-4, 64 samples, {WIDE_UPDATES:,} upd.", "startup": "Start-up",
               "adam_wide": f"Adam, 8-32-32-4 x 64, {WIDE_UPDATES:,} upd.",
-              "adam_mazur": f"Adam, Mazur 2-2-2, {MAZUR_UPDATES:,} upd."}
+              "adam_mazur": f"Adam, Mazur 2-2-2, {MAZUR_UPDATES:,} upd.",
+              "page": "The HTML page"}
     agree = True
     for key, title in titles.items():
         if key in cases:
@@ -406,6 +436,9 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
     if "scaling" in cases:
         targets += scaling_table(cases["scaling"], params, md_note, lines)
         lines.append("")
+    if page[0]:
+        lines += ["Page size (one process each)", *page[0], ""]
+        targets += page[1]
     lines.append(f"{'Targets':<52}{'measured':>9}{'target':>8}")
     for name, value, limit, ok in targets:
         lines.append(f"  {name:<50}{value:>8.2f}x{limit:>8}  {'met' if ok else 'MISSED'}")
@@ -435,9 +468,10 @@ def main() -> int:
                         help="3 rounds unless --repeat; no 100k-parameter export and no "
                              "explained export of the wide network")
     parser.add_argument("--repeat", type=int, metavar="N", help="timed rounds (default 5)")
-    parser.add_argument("--only", metavar="CASES", default="mazur,wide,startup,adam,scaling",
+    parser.add_argument("--only", metavar="CASES",
+                        default="mazur,wide,startup,adam,scaling,page",
                         help="a comma-separated subset of: mazur, wide, startup, adam, "
-                             "scaling")
+                             "scaling, page")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="also write the report to FILE (all figures as JSON if it ends "
                              "in .json)")
@@ -446,7 +480,7 @@ def main() -> int:
     if repeat < 1:
         parser.error("--repeat must be 1 or more")
     only = {c.strip() for c in args.only.split(",")}
-    unknown = only - {"mazur", "wide", "startup", "adam", "scaling"}
+    unknown = only - {"mazur", "wide", "startup", "adam", "scaling", "page"}
     if unknown:
         parser.error(f"--only: unknown case(s) {', '.join(sorted(unknown))}")
     bp, missing = bpwalk_command(), missing_tools()
@@ -461,6 +495,7 @@ def main() -> int:
             "mazur": lambda: mazur_case(bp, missing),
             "wide": lambda: wide_case(bp, missing, work, args.quick),
             "startup": lambda: startup_case(bp),
+            "page": lambda: page_case(bp),
         }
         for key, build in plan.items():
             if key in only:
@@ -476,7 +511,11 @@ def main() -> int:
             # Each size alternates its two formats only: alternating a 10-second run with a
             # 0.3-second one would just add the big one's noise to the small one.
             cases["scaling"] = [r for group in groups for r in measure(group, repeat, work)]
-    text, data, agree = report(repeat, cases, params, md_note)
+        page = ([], [])
+        if "page" in only and not args.quick:  # two exports of ~120,000 steps: minutes
+            print("measuring page sizes ...", file=sys.stderr, flush=True)
+            page = page_sizes(bp, work)
+    text, data, agree = report(repeat, cases, params, md_note, page)
     sys.stdout.write(text)
     if args.output:
         args.output.write_text(json.dumps(data, indent=1) + "\n" if args.output.suffix == ".json"

@@ -74,6 +74,38 @@ InputGradOpt = Annotated[
                        help="Also work out dE/d(input), din:i1, after the backward pass (as "
                             "'input_gradients: true' in the scenario)."),
 ]
+FormOpt = Annotated[
+    str,
+    typer.Option("--form", metavar="FORM",
+                 help="scalar: one neuron and one weight at a time; matrix: each layer as "
+                      "matrix equations (Z = W·A + b, δ = ∂E/∂A ⊙ f′(Z), ∂E/∂W = δ·Aᵀ) with "
+                      "the numbers in the matrices and their shapes."),
+]
+IdsOpt = Annotated[
+    bool, typer.Option("--ids", help="With --form matrix: write each matrix entry as the step "
+                                     "id it equals (grad:w5) instead of its number."),
+]
+FORMS = ("scalar", "matrix")
+
+
+def check_form(form: str, ids: bool) -> None:
+    if form not in FORMS:
+        raise fail(f"--form {form!r}: use scalar or matrix")
+    if ids and form != "matrix":
+        raise fail("--ids labels the entries of matrices; add --form matrix")
+
+
+def matrix_form_of(sc: Scenario) -> None:
+    """The matrix form writes plain gradient descent and no input gradients: refuse the
+    rest rather than show an update the engine did not make."""
+    if not sc.optimizer.plain:
+        raise fail(f"--form matrix writes plain gradient descent, and {sc.name} uses "
+                   f"optimizer {sc.optimizer.name}; use --form scalar for its steps")
+    if sc.input_gradients:
+        raise fail("--form matrix does not write input gradients; use --form scalar, or "
+                   "leave out --input-gradients")
+
+
 NotationOpt = Annotated[
     str | None,
     typer.Option("--notation", metavar="NAME",
@@ -215,10 +247,14 @@ def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int
         raise fail(f"{scenario.path}: {e}") from None
 
 
-def emit(text: str, output: Path | None) -> None:
+def emit(text: str | bytes, output: Path | None) -> None:
     """Write to stdout, or atomically to a file (a failed write leaves the old file intact)."""
     if output is None:
-        sys.stdout.write(text)
+        if isinstance(text, bytes):  # a PDF
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+        else:
+            sys.stdout.write(text)
         return
     from bpwalk.files import OutputError, write_atomic
 
@@ -264,6 +300,8 @@ def run(
                                           "bpwalk check's judge marks it and names the mistake.")
     ] = False,
     force: ForceOpt = False,
+    form: FormOpt = "scalar",
+    ids: IdsOpt = False,
 ) -> None:
     """The worked solution in the terminal, step by step.
 
@@ -273,6 +311,12 @@ def run(
         raise fail(f"--phase {phase!r}: use one of {', '.join(PHASE_CHOICES)}")
     if quiz and not step:
         raise fail("--quiz works while stepping; use: bpwalk run SCENARIO --step --quiz")
+    check_form(form, ids)
+    if phase == "loss" and form == "matrix":
+        raise fail("--phase loss: the loss is one number per sample, with no matrix equation; "
+                   "use --form scalar, or --phase forward, backward or update")
+    if step and form == "matrix":
+        raise fail("--step walks through the scalar steps; run --form matrix without --step")
     if step:
         from bpwalk.stepper import not_a_terminal
 
@@ -284,6 +328,8 @@ def run(
             raise fail("--step walks through explained updates, and --show none explains none; "
                        "use --show first, last, all or update numbers")
     sc = load_scenario(scenario, input_gradients=input_gradients)
+    if form == "matrix":
+        matrix_form_of(sc)
     notation = notation_of(notation, sc)
     trace = compute(sc, iterations, show, round_to, force)
     decimals, keep_zeros = _shown(decimals)
@@ -303,6 +349,13 @@ def run(
     from bpwalk.views import terminal
 
     console = terminal.console(no_color=no_color)
+    if form == "matrix":
+        from bpwalk.views.matrix import MatrixWalkthrough
+
+        console.print(MatrixWalkthrough(trace, style="ascii" if ascii else "unicode",
+                                        decimals=decimals, phase=phase, ids=ids,
+                                        notation=notation, keep_zeros=keep_zeros))
+        return
     console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
                                        decimals=decimals, phase=phase, notation=notation,
                                        keep_zeros=keep_zeros))
@@ -313,8 +366,9 @@ def export(
     scenario: ScenarioArg,
     format: Annotated[
         str, typer.Option("--format", "-f", metavar="FORMAT",
-                          help="md: Markdown with LaTeX math, for people; json: the trace, for "
-                               "programs.")
+                          help="md: Markdown with LaTeX math; html: one self-contained page "
+                               "that steps and prints; pdf: that page printed (needs Chromium "
+                               "or Chrome); json: the trace, for programs.")
     ] = "json",
     output: OutputOpt = None,
     iterations: IterationsOpt = None,
@@ -324,31 +378,66 @@ def export(
     input_gradients: InputGradOpt = False,
     notation: NotationOpt = None,
     force: ForceOpt = False,
+    form: FormOpt = "scalar",
+    ids: IdsOpt = False,
 ) -> None:
-    """Export the solution: Markdown with LaTeX math, or JSON.
+    """Export the solution: Markdown, an HTML page, PDF or JSON.
 
-    The JSON trace keeps every number at full precision; --decimals applies to md.
+    The JSON trace keeps every number at full precision; --decimals applies to the others.
     """
-    if format not in ("md", "json"):
-        raise fail(f"--format {format!r} is not known; use md or json")
+    _check_format(format, output)
+    check_form(form, ids)
+    if form == "matrix" and format not in ("md", "json"):
+        raise fail(f"--form matrix exports md or json, not {format}; use --format md")
     sc = load_scenario(scenario, writes=(output,), input_gradients=input_gradients)
+    if form == "matrix":
+        matrix_form_of(sc)
     notation = notation_of(notation, sc)
     trace = compute(sc, iterations, show, round_to, force)
-    if format == "md":
-        from bpwalk.views import markdown
+    if form == "matrix":
+        from bpwalk.views import matrix as matrix_view
 
-        decimals, keep_zeros = _shown(decimals)
-        emit(markdown.render(trace, decimals, notation=notation, keep_zeros=keep_zeros), output)
+        digits, keep_zeros = _shown(decimals)
+        emit(matrix_view.markdown(trace, digits, ids, notation=notation, keep_zeros=keep_zeros)
+             if format == "md" else matrix_view.render_json(trace), output)
         return
-    from bpwalk.views import json as json_view
+    emit(_document(trace, format, decimals, notation), output)
 
-    emit(json_view.render(trace), output)
+
+def _check_format(format: str, *outputs: Path | None) -> None:
+    from bpwalk.api import FORMATS
+
+    if format not in FORMATS:
+        raise fail(f"--format {format!r} is not known; use {', '.join(FORMATS)}")
+    if format == "pdf" and None in outputs and sys.stdout.isatty():
+        raise fail("--format pdf writes a binary file; give it a name with -o FILE.pdf")
+
+
+def _document(trace: Trace, format: str, decimals: int | None, notation: str | None,
+              blanks: bool = False) -> str | bytes:
+    from bpwalk.api import document
+    from bpwalk.browser import BrowserError
+
+    decimals, keep_zeros = _shown(decimals)
+    try:
+        return document(trace, format, decimals, blanks, notation, keep_zeros)
+    except BrowserError as e:
+        raise fail(str(e)) from None
 
 
 @app.command()
 def worksheet(
     scenario: ScenarioArg,
     output: OutputOpt = None,
+    format: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT",
+                          help="md, html (a printable page) or pdf (needs Chromium or Chrome).")
+    ] = "md",
+    key: Annotated[
+        Path | None, typer.Option("--key", metavar="FILE",
+                                  help="Also write the answer key: the worked solution, in the "
+                                       "same format.")
+    ] = None,
     answers_template: Annotated[
         Path | None, typer.Option("--answers-template", metavar="FILE",
                                      help="Also write a YAML answers file with every step id "
@@ -357,30 +446,52 @@ def worksheet(
     decimals: DecimalsOpt = None,
     notation: NotationOpt = None,
     force: ForceOpt = False,
+    form: FormOpt = "scalar",
 ) -> None:
-    """Write a Markdown worksheet with blanks where the results go.
+    """Write a printable worksheet with blanks where the results go.
 
-    The first update's formulas, the given numbers, and an empty line for each result;
-    --answers-template writes the matching answers file for 'bpwalk check'.
+    The first update's formulas, the given numbers, the network and a space for each result;
+    --key writes the matching answer key; --answers-template the answers file for 'bpwalk
+    check'.
     """
-    if output is not None and answers_template is not None and \
-            output.resolve() == answers_template.resolve():
-        raise fail(f"{output}: given as both -o and --answers-template; use two file names")
-    sc = load_scenario(scenario, writes=(output, answers_template))
+    named = [p.resolve() for p in (output, key, answers_template) if p is not None]
+    if len(set(named)) < len(named):
+        raise fail("one file given for both of -o, --key and --answers-template; "
+                   "use a different name for each")
+    if format not in ("md", "html", "pdf"):
+        raise fail(f"--format {format!r} is not known for a worksheet; use md, html or pdf")
+    _check_format(format, output)
+    check_form(form, False)
+    if form == "matrix" and format != "md":
+        raise fail(f"--form matrix worksheets are Markdown, not {format}; use --format md")
+    sc = load_scenario(scenario, writes=(output, key, answers_template))
+    if form == "matrix":
+        matrix_form_of(sc)
     notation = notation_of(notation, sc)
     trace = compute(sc, 1, "first", None, force)
     from bpwalk.files import OutputError, write_together
-    from bpwalk.views import answers, markdown
+    from bpwalk.views import answers
 
-    decimals, keep_zeros = _shown(decimals)
-    sheet = markdown.render(trace, decimals, True, notation, keep_zeros)
-    if answers_template is None:
+    if form == "matrix":
+        from bpwalk.views import matrix as matrix_view
+
+        digits, keep_zeros = _shown(decimals)
+        sheet = matrix_view.markdown(trace, digits, blanks=True, notation=notation,
+                                     keep_zeros=keep_zeros)
+        solution = matrix_view.markdown(trace, digits, notation=notation, keep_zeros=keep_zeros)
+        template = matrix_view.answers_template(trace, notation)
+    else:
+        sheet = _document(trace, format, decimals, notation, blanks=True)
+        solution = _document(trace, format, decimals, notation) if key is not None else ""
+        template = answers.render(trace)
+    others = [(path, text) for path, text in ((key, solution), (answers_template, template))
+              if path is not None]
+    if not others:
         emit(sheet, output)
         return
-    # Both files or neither: a worksheet whose -o fails must not leave the template alone.
-    files = [(answers_template, answers.render(trace))]
+    # All the files or none: a worksheet whose -o fails must not leave a key or template alone.
     try:
-        write_together(files + ([(output, sheet)] if output is not None else []))
+        write_together(others + ([(output, sheet)] if output is not None else []))
     except OutputError as e:
         raise fail(str(e)) from None
     if output is None:
@@ -441,6 +552,7 @@ def check(
         raise fail(f"--format {format!r} is not known; use text or json")
     sc = load_scenario(scenario)
     notation = notation_of(notation, sc)
+    from bpwalk import judge_matrix
     from bpwalk.engine import EngineError
     from bpwalk.judge import Judge
     from bpwalk.scenario import ScenarioError, read_answers
@@ -450,12 +562,14 @@ def check(
         answers_list, problems = read_answers(answers)
         judge = Judge(sc, round_to, notation=notation)
         try:  # unknown step ids, reported in the same round as the file's other problems
-            judge.resolve(answers_list, str(answers))
+            # (answers written as matrices are checked as their entries' step ids)
+            judge.resolve(judge_matrix.split(judge, answers_list, str(answers))[0],
+                          str(answers))
         except ScenarioError as e:
             problems += e.problems
         if problems:
             raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
-        if not any(a.value is not None for a in answers_list):
+        if not any(a.value is not None or a.rows for a in answers_list):
             raise fail(f"{answers}: no answer is filled in ({len(answers_list)} blank "
                        f"id{'s' * (len(answers_list) != 1)}); write the numbers you worked "
                        "out after their ids, like 'net:h1: 0.3775'")

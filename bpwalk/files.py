@@ -68,10 +68,17 @@ def _check(path: Path, shown: Path) -> None:
                           "choose another name")
 
 
-def _write_direct(path: Path, text: str) -> None:
+def _open(path: Path, mode: str, text: str | bytes):
+    """A file object for `text`: binary for bytes (a PDF), UTF-8 with \\n line ends for str."""
+    if isinstance(text, bytes):
+        return open(path, mode + "b")
+    return open(path, mode, encoding="utf-8", newline="\n")
+
+
+def _write_direct(path: Path, text: str | bytes) -> None:
     try:
         # "a" on a stream name: `-o /dev/stdout >> log` must append, not truncate the log
-        with open(path, "a" if _is_fd_name(path) else "w", encoding="utf-8", newline="\n") as f:
+        with _open(path, "a" if _is_fd_name(path) else "w", text) as f:
             f.write(text)
     except OSError as e:
         raise OutputError(f"{path}: cannot be written ({e.strerror})") from None
@@ -84,7 +91,7 @@ class _Staged:
 
     path: Path
     shown: Path
-    text: str
+    text: str | bytes
     tmp: str | None = None
 
     def commit(self) -> None:
@@ -107,7 +114,7 @@ class _Staged:
                 pass
 
 
-def _stage(shown: Path, text: str) -> _Staged:
+def _stage(shown: Path, text: str | bytes) -> _Staged:
     """Write `text` to a temporary file beside its place. A failure removes the temporary
     file and raises OutputError; so does an interruption (Ctrl-C, or SIGTERM, which bpwalk's
     main turns into SystemExit)."""
@@ -123,7 +130,8 @@ def _stage(shown: Path, text: str) -> _Staged:
         raise OutputError(f"{shown}: cannot write in {folder} ({e.strerror}); "
                           "check the folder's permissions") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with (os.fdopen(fd, "wb") if isinstance(text, bytes)
+              else os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -142,12 +150,13 @@ def _stage(shown: Path, text: str) -> _Staged:
     return staged
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the whole new one, never half."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` (or bytes: a PDF) to `path` so that readers see the old file or the whole
+    new one, never half."""
     _stage(path, text).commit()
 
 
-def write_together(files: Iterable[tuple[Path, str]]) -> None:
+def write_together(files: Iterable[tuple[Path, str | bytes]]) -> None:
     """Write several files so that a failure leaves none of them changed: each is staged
     beside its place first, and only when all are staged are they put in place."""
     staged: list[_Staged] = []

@@ -20,6 +20,7 @@ GREEK = dict(zip(
 ))
 GREEK["Phi"] = "Φ"  # the normal distribution's CDF (GELU)
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+_SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 MINUS = "−"  # U+2212, the minus sign of typeset mathematics (Unicode output)
 
 
@@ -222,6 +223,29 @@ class Substituted(Node):
     prec = 0
 
 
+class FnCall(Node):
+    """A function written as a symbol, applied to arguments: σ(Z²), σ′(Z²)."""
+
+    fn: Node
+    args: tuple[Node, ...]
+    prec = 6
+
+
+class Postfix(Node):
+    """A mark after its argument: ``T`` (transpose, (A¹)ᵀ) or ``prime`` (σ′)."""
+
+    arg: Node
+    mark: str
+    prec = 7
+
+
+class Hadamard(Node):
+    """The entry-by-entry product of matrices: δ = ∂E/∂A ⊙ f′(Z)."""
+
+    factors: tuple[Node, ...]
+    prec = 3
+
+
 E_CONST = Sym("e")  # Euler's number
 
 
@@ -330,6 +354,11 @@ class Printer:
         return out
 
 
+def _has_sup(node: Node) -> bool:
+    """A symbol with a superscript (W²): transposed, it needs parentheses, (W²)ᵀ."""
+    return isinstance(node, Sym) and bool(node.sup)
+
+
 def _prec(node: Node, numeric: bool) -> int:
     if isinstance(node, Val):
         node = Num(node.value) if numeric else node.symbol
@@ -374,6 +403,8 @@ class TextPrinter(Printer):
             return ""
         if s == "+" and self.style == "unicode":
             return "⁺"
+        if s.isdigit() and self.style == "unicode":  # a layer: W², as the courses print it
+            return s.translate(_SUP)
         return s if len(s) == 1 or s.startswith("[") else "^" + s
 
     def sample(self, k: int) -> str:
@@ -406,6 +437,18 @@ class TextPrinter(Printer):
         if node.exp == Num(2.0) and self.style == "unicode":
             return base + "²"
         return base + "^" + self.wrap(node.exp, 9)
+
+    def p_FnCall(self, node: FnCall) -> str:
+        return f"{self.wrap(node.fn, 7)}({', '.join(self(a) for a in node.args)})"
+
+    def p_Postfix(self, node: Postfix) -> str:
+        mark = {"T": "ᵀ", "prime": "′"} if self.style == "unicode" else {"T": "^T", "prime": "'"}
+        return self.wrap(node.arg, 10 if node.mark == "T" and _has_sup(node.arg) else 7) + \
+            mark[node.mark]
+
+    def p_Hadamard(self, node: Hadamard) -> str:
+        sep = " ⊙ " if self.style == "unicode" else " (.) "
+        return sep.join(self.wrap(f, 4) for f in node.factors)
 
     def p_Call(self, node: Call) -> str:
         name = GREEK.get(node.name, node.name) if self.style == "unicode" else node.name
@@ -518,6 +561,15 @@ class LatexPrinter(Printer):
 
     def p_Abs(self, node: Abs) -> str:
         return f"\\left|{self(node.arg)}\\right|"
+    def p_FnCall(self, node: FnCall) -> str:
+        return self.wrap(node.fn, 7) + self.paren(", ".join(self(a) for a in node.args))
+
+    def p_Postfix(self, node: Postfix) -> str:
+        arg = self.wrap(node.arg, 10 if _has_sup(node.arg) else 7)
+        return f"{{{arg}}}^{{\\top}}" if node.mark == "T" else f"{arg}'"
+
+    def p_Hadamard(self, node: Hadamard) -> str:
+        return " \\odot ".join(self.wrap(f, 4) for f in node.factors)
 
     def p_Call(self, node: Call) -> str:
         name = "\\" + node.name if node.name in _LATEX_FUNCS or node.name in GREEK \
@@ -603,6 +655,17 @@ class MathMLPrinter(Printer):
 
     def p_Pow(self, node: Pow) -> str:
         return f"<msup>{self.wrap(node.base, 6)}{self(node.exp)}</msup>"
+
+    def p_FnCall(self, node: FnCall) -> str:
+        args = "<mo>,</mo>".join(self(a) for a in node.args)
+        return f"<mrow>{self.wrap(node.fn, 7)}{self.paren(args)}</mrow>"
+
+    def p_Postfix(self, node: Postfix) -> str:
+        mark = "<mi>T</mi>" if node.mark == "T" else "<mo>′</mo>"
+        return f"<msup>{self.wrap(node.arg, 10 if _has_sup(node.arg) else 7)}{mark}</msup>"
+
+    def p_Hadamard(self, node: Hadamard) -> str:
+        return "<mrow>" + "<mo>⊙</mo>".join(self.wrap(f, 4) for f in node.factors) + "</mrow>"
 
     def p_Call(self, node: Call) -> str:
         args = "<mo>,</mo>".join(self(a) for a in node.args)

@@ -69,14 +69,18 @@ class Report:
     results: list[Result]  # in computation order
     unanswered: list[str]  # ids left blank
     first_wrong: str | None
+    matrices: list = field(default_factory=list)  # judge_matrix.MatrixVerdict, in file order
 
     @property
     def all_correct(self) -> bool:
-        return self.first_wrong is None
+        return self.first_wrong is None and all(m.correct for m in self.matrices)
 
     def to_dict(self) -> dict:
-        return {"results": [r.to_dict() for r in self.results], "first_wrong": self.first_wrong,
-                "unanswered": self.unanswered}
+        d = {"results": [r.to_dict() for r in self.results], "first_wrong": self.first_wrong,
+             "unanswered": self.unanswered}
+        if self.matrices:
+            d["matrices"] = [m.to_dict() for m in self.matrices]
+        return d
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -151,6 +155,7 @@ class Judge:
         self.iteration = iteration
         # The right calculation: an EngineError here is the scenario's own, for the caller.
         trace = run(scenario, iterations=iteration, show={iteration})
+        self.trace = trace  # for answers written as matrices (judge_matrix)
         base = {s.id: s for s in trace.iterations[0].steps}
         self._runs: dict[tuple, dict[str, Step] | None] = {((), None): base}
         self.by_id = base
@@ -309,6 +314,9 @@ class Judge:
         return out
 
     def check(self, answers: Sequence[Answer], filename: str = "<answers>") -> Report:
+        from bpwalk import judge_matrix
+
+        answers, matrices = judge_matrix.split(self, answers, filename)
         resolved = sorted(self.resolve(answers, filename), key=lambda p: self.order[p[0]])
         results: list[Result] = []
         unanswered: list[str] = []
@@ -318,7 +326,10 @@ class Judge:
                 continue
             results.append(self.judge_one(sid, a.text, results, key=a.key))
         first = next((r.id for r in results if not r.correct), None)
-        return Report(self.scenario, results, unanswered, first)
+        report = Report(self.scenario, results, unanswered, first)
+        if matrices is not None:
+            matrices.finish(report)
+        return report
 
 
 def judge_one(scenario: Scenario, step_id: str, given: str | float,

@@ -125,7 +125,7 @@ def _spellings(step: Step, rank: int, p: Profile) -> set[str]:
 @dataclass(frozen=True)
 class State:
     index: int = 0  # 0-based position in the walk
-    mode: str = "step"  # "step", "goto" (typing a name after g) or "help"
+    mode: str = "step"  # "step", "goto" (typing a name after g), "help" or "drawing"
     typed: str = ""  # the name typed after g
     message: str = ""  # one line for the person: the end, a name not found, ...
     done: bool = False
@@ -143,7 +143,7 @@ def press(state: State, key: str, walk: Walk) -> State:
         return replace(state, done=True)
     if key == "resize":
         return state
-    if state.mode == "help":  # any key closes the help, as in less
+    if state.mode in ("help", "drawing"):  # any key closes the help, as in less
         return replace(state, mode="step", message="")
     if state.mode == "goto":
         return _goto_key(state, key, walk)
@@ -174,6 +174,8 @@ def press(state: State, key: str, walk: Walk) -> State:
         return replace(state, mode="goto", typed="")
     if key == "?":
         return replace(state, mode="help")
+    if key == "d":
+        return replace(state, mode="drawing")
     if key in QUIT:
         return replace(state, done=True)
     return replace(state, message="That key does nothing here; ? shows the keys.")
@@ -208,10 +210,11 @@ HELP = (
     ("]", "next pass (forward, loss, backward, update)"),
     ("[", "previous pass"),
     ("g NAME Enter", "go to the first step about NAME: w5, h1, o1, grad:w5, loss"),
+    ("d", "draw the network, this step's operands highlighted (any key returns)"),
     ("?", "show these keys (any key returns)"),
     ("q  Esc", "quit"),
 )
-STATUS_KEYS = "n next  b back  ] [ pass  g go to  ? keys  q quit"
+STATUS_KEYS = "n next  b back  ] [ pass  g go to  d draw  ? keys  q quit"
 
 PHASE_NAMES = {phase: title.lower() for phase, title in PHASE_TITLES.items()}
 KIND_LABELS = {
@@ -381,16 +384,27 @@ def screen(walk: Walk, state: State, console: Console, style: str = "unicode",
         body = _lines(console, panel)
     elif state.mode == "help":
         body = _lines(console, help_table(style))
+    elif state.mode == "drawing":
+        body = _lines(console, _drawing(walk, state.index, style, decimals))
     else:
         body = _lines(console, current(walk, state.index, style, decimals))
     room = height - len(title) - len(body) - len(bottom)
     history: list[str] = []
-    if room > 0 and state.mode != "help":
+    if room > 0 and state.mode not in ("help", "drawing"):
         seen = _history_lines(walk, state.index, room, style, decimals, hidden)
         history = _lines(console, Group(*seen), one_line=True) if seen else []
     top = (title + history + body)[: max(height - len(bottom), 0)]
     filler = [""] * (height - len(top) - len(bottom))
     return (top + filler + bottom)[-height:] if height > 0 else []
+
+
+def _drawing(walk: Walk, index: int, style: str, decimals: int) -> RenderableType:
+    from bpwalk.views import drawing
+
+    entry = walk.entries[index]
+    it = next(i for i in walk.trace.iterations if i.number == entry.iteration)
+    return drawing.at_step(walk.trace, it, it.steps.index(entry.step), decimals,
+                           style == "ascii")
 
 
 # ----------------------------------------------------------------------------- the terminal

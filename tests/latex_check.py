@@ -19,6 +19,8 @@ from pathlib import Path
 _DISPLAY = re.compile(r"^\$\$(.+)\$\$$")
 _INLINE = re.compile(r"(?<![\\$])\$(?!\$)(.+?)(?<!\\)\$")
 _CODE = re.compile(r"`[^`]*`")
+_LEFT = re.compile(r"\\left(?![a-zA-Z])")
+_RIGHT = re.compile(r"\\right(?![a-zA-Z])")
 
 
 def prose_lines(markdown: str) -> list[str]:
@@ -64,7 +66,8 @@ def brace_problems(expr: str) -> str | None:
             return "a } closes a group that was never opened"
     if depth:
         return f"{depth} unclosed {{"
-    if expr.count("\\left") != expr.count("\\right"):
+    # \left( and \right) as delimiters, not \leftarrow or \rightarrow
+    if len(_LEFT.findall(expr)) != len(_RIGHT.findall(expr)):
         return "\\left and \\right do not pair up"
     if expr != expr.strip():
         return "space just inside the $ signs (GitHub then does not see math)"

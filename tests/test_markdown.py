@@ -332,8 +332,8 @@ def test_cli_reports_a_failed_write(tmp_path, monkeypatch):
 
 
 def test_unknown_format():
-    r = bpwalk("export", "mazur", "-f", "html")
-    assert r.returncode == 2 and "use md or json" in r.stderr
+    r = bpwalk("export", "mazur", "-f", "docx")
+    assert r.returncode == 2 and "use md, json, html, pdf" in r.stderr
 
 
 def test_bundled_name_and_path_give_the_same_document():

@@ -219,14 +219,14 @@ def test_optimizer_mistakes_are_named_by_rerunning_the_engine(name, wd, kind, ta
 
 
 def test_every_profile_writes_the_optimizer_steps():
-    """Each notation profile renders the optimizers' walkthroughs (terminal and Markdown,
-    KaTeX-parsed), with its own symbols where its source has them (Ng's V_dw, S_dw)."""
+    """Each notation profile renders the optimizers' walkthroughs (terminal, HTML and
+    Markdown, KaTeX-parsed), with its own symbols where its source has them (Ng's V_dw, S_dw)."""
     import io
     from dataclasses import replace
 
     from bpwalk.notation import PROFILES
     from bpwalk.optimizers import Optimizer
-    from bpwalk.views import markdown, terminal
+    from bpwalk.views import html, markdown, terminal
     from tests import latex_check
 
     adam = load(SCENARIOS / "mazur_adam.yaml")
@@ -246,7 +246,22 @@ def test_every_profile_writes_the_optimizer_steps():
             text = out.getvalue()
             assert "Optimizer:" in text and "Optimizer |" in md, (name, p)
             assert "w₅⁺ " in text and "`new:w5`" in md, (name, p)
+            page = html.render(tr, notation=p)
+            assert "<th>Optimizer</th>" in page and 'data-id="new:w5"' in page, (name, p)
     assert latex_check.check_documents(docs) == []
     assert "V_{dw5}" in docs["adam-ng.md"] and "S_{dw5}^{corrected}" in docs["adam-ng.md"]
     assert "\\mathrm{cache}_{dw5}" in docs["rmsprop-cs231n.md"]
     assert "\\hat{m}_{w5}" in docs["adam-mazur.md"]
+
+
+@pytest.mark.parametrize("args", [["run", "mazur_adam", "--form", "matrix"],
+                                  ["export", "mazur", "--form", "matrix", "--input-gradients"]])
+def test_matrix_form_refuses_what_it_does_not_write(args):
+    """The matrix form writes plain gradient descent: an optimizer's steps (or input
+    gradients) are refused with exit 2, not shown as an SGD update the engine did not make."""
+    from typer.testing import CliRunner
+
+    from bpwalk.cli import app
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--form scalar" in result.output

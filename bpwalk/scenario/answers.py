@@ -25,6 +25,8 @@ class Answer:
     text: str | None
     line: int  # 1-based, of the key
     col: int
+    # a matrix answer, each entry as written (an empty tuple: every entry left blank)
+    rows: tuple[tuple[str, ...], ...] | None = None
 
 
 _BLANK = {"", "~", "null", "Null", "NULL"}
@@ -82,11 +84,44 @@ def _parse(text: str, filename: str) -> tuple[list[Answer], list[Problem]]:
             v.err(knode, f"'{key}' appears twice (first on line {seen[key]}); keep one")
             continue
         seen[key] = m.line + 1
+        if isinstance(vnode, yaml.SequenceNode):  # a matrix: dW2: [[0.08, 0.08], [...]]
+            rows = _matrix_text(v, key, vnode)
+            if rows is not None:
+                answers.append(Answer(str(key), None, None, m.line + 1, m.column + 1, rows))
+            continue
         written = _answer_text(v, key, vnode)
         if written is not False:
             value = None if written is None else float(written)
             answers.append(Answer(str(key), value, written, m.line + 1, m.column + 1))
     return answers, v.problems
+
+
+def _matrix_text(v: Reader, key: str, node: yaml.SequenceNode
+                 ) -> tuple[tuple[str, ...], ...] | None:
+    """A matrix answer's entries as written, row by row (None when reported as wrong)."""
+    how = "write a matrix as a list of rows, like [[0.0822, 0.0827], [-0.0226, -0.0227]]"
+    rows = node.value
+    if not rows or not all(isinstance(r, yaml.SequenceNode) and r.value for r in rows):
+        bad = next((r for r in rows if not isinstance(r, yaml.SequenceNode) or not r.value),
+                   node)
+        v.err(bad, f"the matrix '{key}' must be a list of rows; {how}")
+        return None
+    ragged = next((r for r in rows if len(r.value) != len(rows[0].value)), None)
+    if ragged is not None:
+        v.err(ragged, f"the rows of '{key}' differ in length "
+                      f"({', '.join(str(len(r.value)) for r in rows)} entries); give every "
+                      "row the same number of entries")
+        return None
+    texts = [[_answer_text(v, key, e) for e in r.value] for r in rows]
+    flat = [t for row in texts for t in row]
+    if all(t is None for t in flat):
+        return ()  # left blank, as in an answers template: not answered
+    if any(t is False or t is None for t in flat):
+        if False not in flat:
+            v.err(node, f"the matrix '{key}' has a blank entry; fill in every entry or leave "
+                        "them all blank")
+        return None
+    return tuple(tuple(str(t) for t in row) for row in texts)
 
 
 def _answer_text(v: Reader, key: str, node: yaml.Node) -> str | None | bool:

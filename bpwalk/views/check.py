@@ -61,6 +61,10 @@ def _summary(report: Report) -> Text:
              + (f", {len(wrong)} wrong." if wrong else ".")]
     if report.unanswered:
         lines.append(f"{len(report.unanswered)} left blank: not checked.")
+    for m in report.matrices:  # answers written as matrices: one verdict each
+        shape = f"{m.given_shape[0]}×{m.given_shape[1]}"
+        lines.append(f"Matrix {m.key} ({shape}): " + ("right." if m.correct else
+                                                       f"WRONG: {m.diagnosis}."))
     if report.first_wrong:
         first = report.first_wrong
         lines.append(f"First wrong step: {first} ({symbol(first, 'unicode')}). Steps computed "

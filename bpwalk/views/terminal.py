@@ -33,7 +33,7 @@ from rich.text import Text
 
 from bpwalk.notation import Pen, loss_rule, optimizer_settings, profile
 from bpwalk.trace import PHASES, Step, Trace
-from bpwalk.views import outline
+from bpwalk.views import drawing, outline
 from bpwalk.views.outline import Phase, Update
 
 # Styles are names, not colours, so --no-color / NO_COLOR / a pipe drop them in one place.
@@ -82,12 +82,17 @@ class Walkthrough:
         pen = Pen(self.style, self.decimals, profile(self.notation), self.keep_zeros)
         yield from heading(self.trace, pen)
         yield Text()
+        yield drawing.opening(self.trace, self.decimals, self.style == "ascii")
+        yield Text()
         yield network_table(self.trace, pen)
         yield Text()
         yield from data_table(console, options, self.trace, pen)
         phases = PHASES if self.phase is None else (self.phase,)
-        for up in outline.updates(self.trace, pen.profile, phases):
+        for it, up in zip(self.trace.iterations, outline.updates(self.trace, pen.profile, phases)):
             yield from iteration(self.trace, up, pen)
+            if self.phase is None:  # the network with this update's values filled in
+                yield from (Text(), drawing.after(self.trace, it, self.decimals,
+                                                  self.style == "ascii"))
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
             yield from loss_history(self.trace, options.max_width, pen)
         if self.phase in (None, "update"):

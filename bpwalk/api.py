@@ -1,0 +1,106 @@
+"""bpwalk from Python and notebooks.
+
+    >>> import bpwalk
+    >>> walk = bpwalk.load("mazur").run()          # a bundled name or a scenario file
+    >>> walk.trace.iterations[0].step("out:o1").value
+    0.7513650695523157
+    >>> page = walk.to_html()                       # also to_markdown(), to_json(), to_pdf()
+
+In Jupyter or Colab a Walkthrough shows the stepping page inline (``_repr_html_``).
+Bad input raises ``bpwalk.scenario.ScenarioError`` (a scenario file) or ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bpwalk.scenario import Scenario
+from bpwalk.trace import Trace
+
+FORMATS = ("md", "json", "html", "pdf")
+
+
+def load(path_or_name: str | Path) -> Problem:
+    """A scenario from a YAML file, or a bundled example by name ("mazur")."""
+    from bpwalk.scenario import load as load_file
+    from bpwalk.scenario import resolve
+
+    path, shown = resolve(str(path_or_name))
+    return Problem(load_file(path, display_name=shown))
+
+
+def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
+             notation: str | None = None, keep_zeros: bool = False) -> str | bytes:
+    """The trace as a document: "md", "json", "html" (text) or "pdf" (bytes; needs a local
+    Chromium or Chrome, else bpwalk.browser.BrowserError). `blanks`: the worksheet;
+    `notation`: a profile's name (None: mazur); `keep_zeros`: 0.0310, not 0.031."""
+    if fmt == "json":
+        from bpwalk.views import json as json_view
+
+        return json_view.render(trace)
+    if fmt == "md":
+        from bpwalk.views import markdown
+
+        return markdown.render(trace, decimals, blanks, notation, keep_zeros)
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r} is not known; use one of {', '.join(FORMATS)}")
+    from bpwalk.views import html as html_view
+
+    page = html_view.render(trace, decimals, blanks, notation, keep_zeros)
+    if fmt == "html":
+        return page
+    from bpwalk.browser import to_pdf
+
+    return to_pdf(page)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A loaded, validated scenario, ready to run."""
+
+    scenario: Scenario
+
+    def run(self, iterations: int | None = None, show: str | Iterable[int] = "first",
+            round_to: int | None = None) -> Walkthrough:
+        """Run the engine: `iterations` updates (default: the scenario's), explaining the
+        updates in `show` ("first", "last", "all", or update numbers) in full."""
+        from bpwalk.engine import run
+
+        n = iterations or self.scenario.iterations
+        named = {"first": {1}, "last": {n}, "all": set(range(1, n + 1))}
+        if isinstance(show, str):
+            if show not in named:
+                raise ValueError(f"show={show!r}: use 'first', 'last', 'all' or update numbers")
+            chosen = named[show]
+        else:
+            chosen = set(show)
+            if not all(isinstance(k, int) and 1 <= k <= n for k in chosen):
+                raise ValueError(f"show: update numbers from 1 to {n}")
+        return Walkthrough(run(self.scenario, iterations=n, show=chosen, round_to=round_to))
+
+
+@dataclass(frozen=True)
+class Walkthrough:
+    """A computed trace and its documents."""
+
+    trace: Trace
+
+    def to_markdown(self, decimals: int = 9) -> str:
+        return document(self.trace, "md", decimals)  # type: ignore[return-value]
+
+    def to_html(self, decimals: int = 9) -> str:
+        return document(self.trace, "html", decimals)  # type: ignore[return-value]
+
+    def to_json(self) -> str:
+        return document(self.trace, "json")  # type: ignore[return-value]
+
+    def to_pdf(self, decimals: int = 9) -> bytes:
+        return document(self.trace, "pdf", decimals)  # type: ignore[return-value]
+
+    def _repr_html_(self) -> str:
+        # In a frame of its own, so that the page's style, script and keys stay inside it.
+        return (f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" title="bpwalk" '
+                'style="width:100%;height:640px;border:1px solid #ddd"></iframe>')

@@ -1,0 +1,64 @@
+"""Printing the HTML page to PDF with a locally installed Chromium or Chrome (headless).
+
+No browser is downloaded: bpwalk looks for one on PATH (or in BPWALK_BROWSER) and, if there
+is none, says how to install one or to print the HTML page from any browser instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+TIMEOUT = 120  # seconds: a page of thousands of steps takes Chromium a while to lay out
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-pdf-header-footer", "--print-to-pdf-no-header")
+
+
+class BrowserError(Exception):
+    """No browser, or the browser failed; the message is one line saying what to do."""
+
+
+def find() -> str:
+    """The Chromium or Chrome to print with (BPWALK_BROWSER wins), or BrowserError."""
+    wanted = os.environ.get("BPWALK_BROWSER")
+    if wanted:
+        found = shutil.which(wanted)
+        if found is None:
+            raise BrowserError(f"BPWALK_BROWSER={wanted}: no such program; give the path of "
+                               "Chromium or Chrome, or unset it")
+        return found
+    for name in CANDIDATES:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    raise BrowserError("PDF needs Chromium or Chrome and none was found; install one (Debian "
+                       "and Ubuntu: apt-get install chromium), or write --format html and "
+                       "print that page from a browser")
+
+
+def to_pdf(page: str) -> bytes:
+    """`page` (a whole HTML document) printed to PDF by headless Chromium: the PDF's bytes."""
+    browser = find()
+    with tempfile.TemporaryDirectory(prefix="bpwalk-pdf-") as tmp:
+        src, out = Path(tmp) / "page.html", Path(tmp) / "page.pdf"
+        src.write_text(page, encoding="utf-8")
+        cmd = [browser, *FLAGS, f"--user-data-dir={Path(tmp) / 'profile'}",
+               f"--print-to-pdf={out}", src.as_uri()]
+        try:
+            done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=TIMEOUT,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise BrowserError(f"{browser} did not print the page within {TIMEOUT} s; write "
+                               "--format html and print it from a browser") from None
+        except OSError as e:
+            raise BrowserError(f"{browser} could not be started ({e.strerror})") from None
+        if not out.exists() or out.stat().st_size == 0:
+            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise BrowserError(f"{browser} wrote no PDF (exit {done.returncode}: {last}); "
+                               "write --format html and print it from a browser")
+        return out.read_bytes()

@@ -1,0 +1,262 @@
+"""The network as a picture: which value sits where, and the drawing for the terminal.
+
+Two parts, shared by the terminal and the HTML page so that both draw the same thing:
+
+- the *picture model*: what a step fills in (``slot``: a node's net, out or δ, a parameter's
+  new value) and which elements it reads (``operands``), and the values on the picture up to
+  a step (``values_at``). Elements are named ``node:h1`` (inputs and neurons) and
+  ``param:w5`` (weights and biases).
+- ``Drawing``: a rich renderable of the network in text, layers as columns, neurons as boxes
+  with their values, each weight named beside the connection it labels, each neuron's bias in
+  its box's title, and the given and updated parameter values in a legend underneath.
+  The operands of the step on screen get a double border (and colour where there is colour),
+  so the highlight survives NO_COLOR and a pipe.
+
+Placement arithmetic only (columns, widths): every value comes from the trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+
+from bpwalk.notation import number
+from bpwalk.trace import Iteration, Step, Trace
+
+MAX_COLUMNS = 4  # inputs + layers drawn: 4 layers (counting the inputs) of ...
+MAX_NEURONS = 4  # ... at most 4 neurons each fit 80 columns
+MIN_DECIMALS = 2  # the drawing shows fewer decimals before it gives up and says why
+NODE_FIELDS = ("net", "out", "δ")  # what a neuron's box shows, once the walk reaches it
+HIGHLIGHT = "bold reverse"
+
+# ----------------------------------------------------------------------------- picture model
+
+_NODE_KINDS = {"in", "out", "net", "dnet", "dout", "dact", "target", "loss"}
+_PARAM_KINDS = {"param", "grad", "new"}
+_SLOTS = {"net": "net", "out": "out", "dnet": "δ", "new": "new"}
+
+
+def _element(ref: str) -> list[str]:
+    """The picture elements an operand ref or step id stands for."""
+    kind, _, name = ref.partition("@")[0].partition(":")
+    if kind in _NODE_KINDS and name:
+        return [f"node:{name}"]
+    if kind in _PARAM_KINDS:
+        return [f"param:{name}"]
+    if kind == "wrt":  # d net_o1 / d w5: the weight w5 (its value is the input it carries)
+        return [f"param:{name.split('/')[1]}"]
+    if kind == "jac":  # d out_oj / d net_ok
+        return [f"node:{n}" for n in name.split("/")]
+    return []  # lr, 1, K, slope: not on the picture
+
+
+def slot(step: Step) -> tuple[str, str] | None:
+    """(element, field) that `step`'s value fills on the picture, or None."""
+    field_ = _SLOTS.get(step.kind)
+    if field_ is None or not step.subject:
+        return None
+    return (f"param:{step.subject}" if step.kind == "new" else f"node:{step.subject}"), field_
+
+
+def operands(step: Step) -> set[str]:
+    """The elements `step` reads, and the one it is about: what the picture highlights."""
+    out = set(_element(step.id))
+    for term in step.terms:
+        for op in term:
+            out.update(_element(op.ref))
+    return out
+
+
+def given(trace: Trace, it: Iteration | None, sample: int | None = None) -> dict[tuple[str, str],
+                                                                                   float]:
+    """The numbers on the picture before any step: inputs of `sample` (default: the update's
+    first sample) and the parameters as the update starts."""
+    sc = trace.scenario
+    params = it.params_before if it is not None else trace.params_first
+    if sample is None:
+        sample = it.samples[0] if it is not None else 1
+    values = {(f"node:{n}", "in"): v for n, v in zip(sc.inputs, sc.x[sample - 1].tolist())}
+    values.update({(f"param:{p}", "value"): v for p, v in params.items()})
+    return values
+
+
+def values_at(trace: Trace, it: Iteration, upto: int) -> dict[tuple[str, str], float]:
+    """What the picture shows once steps 0..upto of `it` are done (upto = -1: none yet).
+
+    In a batch, a node shows the values of the sample of the latest step that filled it."""
+    values = given(trace, it)
+    for s in it.steps[: upto + 1]:
+        where = slot(s)
+        if where is not None:
+            if s.sample is not None:  # the inputs of the sample whose values are shown
+                values.update(given(trace, it, s.sample))
+            values[where] = s.value
+    return values
+
+
+# ----------------------------------------------------------------------------- terminal drawing
+
+
+def drawable(trace: Trace) -> str | None:
+    """None if the network can be drawn, else one line saying why not."""
+    sc = trace.scenario
+    columns = [sc.inputs, *(lay.neurons for lay in sc.layers)]
+    if len(columns) > MAX_COLUMNS or max(len(c) for c in columns) > MAX_NEURONS:
+        return (f"Not drawn: {sc.shape} is more than {MAX_COLUMNS} layers (inputs counted) "
+                f"of {MAX_NEURONS} neurons.")
+    return None
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """The network in text at the values given (see ``values_at``), `lit` highlighted."""
+
+    trace: Trace
+    values: dict[tuple[str, str], float]
+    lit: frozenset[str] = frozenset()
+    decimals: int = 9
+    title: str = "The network"
+    ascii: bool = False
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        why = drawable(self.trace)
+        if why is not None:
+            yield Text(why, style="italic")
+            return
+        for d in range(min(self.decimals, 9), MIN_DECIMALS - 1, -1):
+            lines = self._lines(d)
+            if max(cell_len(t.plain) for t in lines) <= options.max_width:
+                yield Text(self.title + (f" (values to {d} decimals)" if d < self.decimals
+                                         else ""), style="bold cyan")
+                yield from lines
+                yield from self._legend(d, options.max_width)
+                return
+        yield Text(f"The network is not drawn: it needs more than {options.max_width} "
+                   "columns; the tables list every parameter.", style="italic")
+
+    # -- pieces
+
+    def _chars(self, lit: bool) -> str:
+        """Box corners and sides: ┌┐└┘─│, doubled when highlighted."""
+        if self.ascii:
+            return "####=#" if lit else "++++-|"
+        return "╔╗╚╝═║" if lit else "┌┐└┘─│"
+
+    def _node(self, name: str, rows: list[str], bias: str, width: int) -> list[Text]:
+        lit = f"node:{name}" in self.lit
+        tl, tr, bl, br, h, v = self._chars(lit)[:6]
+        style = HIGHLIGHT if lit else ""
+        head = f" {name}{' +' + bias if bias else ''} "
+        out = [Text(tl + head + h * (width - 2 - cell_len(head)) + tr, style=style)]
+        for r in rows:
+            out.append(Text(v + r.ljust(width - 2) + v, style=style))
+        out.append(Text(bl + h * (width - 2) + br, style=style))
+        return out
+
+    def _lines(self, d: int) -> list[Text]:
+        sc = self.trace.scenario
+        columns: list[list[tuple[str, list[str], str]]] = []
+        inputs = []
+        for n in sc.inputs:
+            v = self.values.get((f"node:{n}", "in"))
+            inputs.append((n, ["" if v is None else number(v, d), "", ""], ""))
+        columns.append(inputs)
+        for lay in sc.layers:
+            col = []
+            for j, n in enumerate(lay.neurons):
+                rows = []
+                for f in NODE_FIELDS:
+                    v = self.values.get((f"node:{n}", f))
+                    label = "d" if self.ascii and f == "δ" else f
+                    rows.append(f"{label} {'' if v is None else number(v, d)}".rstrip())
+                bias = (lay.bias_names[0] if lay.bias == "shared" else
+                        lay.bias_names[j] if lay.bias == "per_neuron" else "")
+                col.append((n, rows, bias))
+            columns.append(col)
+        # connectors: beside each source box, the weights it feeds, one per row: "w5→o1"
+        arrow = "->" if self.ascii else "→"
+        links: list[dict[str, list[tuple[str, str]]]] = []
+        for li, lay in enumerate(sc.layers):
+            feeds = sc.layer_inputs(li)
+            per_source: dict[str, list[tuple[str, str]]] = {s: [] for s in feeds}
+            for j, row in enumerate(lay.weight_names):
+                for i, w in enumerate(row):
+                    per_source[feeds[i]].append((w, f"{w}{arrow}{lay.neurons[j]}"))
+            links.append(per_source)
+        box_w = [max(max(cell_len(n) + 6 + cell_len(b), *(cell_len(r) + 2 for r in rows))
+                     for n, rows, b in col) for col in columns]
+        link_w = [max(cell_len(label) for labels in per.values() for _, label in labels) + 4
+                  for per in links]
+        height = 5  # a box: border, net, out, δ, border
+        n_rows = max(len(c) for c in columns) * height
+        grid = [Text() for _ in range(n_rows)]
+        for ci, col in enumerate(columns):
+            # centre a shorter column against the tallest one
+            top = (n_rows - len(col) * height) // 2
+            block: list[Text] = [Text(" " * box_w[ci]) for _ in range(n_rows)]
+            conn: list[Text] = [Text(" " * link_w[ci]) for _ in range(n_rows)] \
+                if ci < len(links) else []
+            for k, (name, rows, bias) in enumerate(col):
+                # inputs have one value row; pad so every box has the same height
+                lines = self._node(name, rows, bias, box_w[ci])
+                for r, t in enumerate(lines):
+                    block[top + k * height + r] = t
+                if conn:
+                    for r, (w, label) in enumerate(links[ci][name][: height - 1]):
+                        style = HIGHLIGHT if f"param:{w}" in self.lit else ""
+                        t = Text(" ─ " if not self.ascii else " - ")
+                        t.append(label, style=style)
+                        t.pad_right(link_w[ci] - cell_len(t.plain))
+                        conn[top + k * height + r + 1] = t
+            for r in range(n_rows):
+                grid[r].append_text(block[r])
+                if conn:
+                    grid[r].append_text(conn[r])
+        return [t for t in grid if t.plain.strip()] if n_rows else []
+
+    def _legend(self, d: int, width: int) -> Iterable[Text]:
+        """Every parameter's value: the given one, or the new one once the update set it."""
+        words = [Text("parameters (* updated):" if any(k[1] == "new" for k in self.values)
+                      else "parameters:")]
+        for p in self.trace.scenario.param_names:
+            new = self.values.get((f"param:{p}", "new"))
+            old = self.values.get((f"param:{p}", "value"))
+            shown = new if new is not None else old
+            t = Text(f"{p} {'' if shown is None else number(shown, d)}"
+                     + ("*" if new is not None else ""),
+                     style=HIGHLIGHT if f"param:{p}" in self.lit else "")
+            words.append(t)
+        line = Text()
+        for t in words:
+            if line.plain and cell_len(line.plain) + 2 + cell_len(t.plain) > width:
+                yield line
+                line = Text()
+            if line.plain:
+                line.append("  ")
+            line.append_text(t)
+        if line.plain:
+            yield line
+
+
+def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False
+            ) -> Drawing:
+    """The drawing at step `index` of `it`: values so far, the step's operands highlighted."""
+    step = it.steps[index]
+    return Drawing(trace, values_at(trace, it, index), frozenset(operands(step)), decimals,
+                   title=f"The network at {step.id}", ascii=ascii)
+
+
+def opening(trace: Trace, decimals: int, ascii: bool = False) -> Drawing:
+    """The drawing with the given numbers only (inputs, starting parameters)."""
+    it = trace.iterations[0] if trace.iterations else None
+    return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii)
+
+
+def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False) -> Drawing:
+    """The drawing once update `it` is done: out, δ and the new parameters filled in."""
+    return Drawing(trace, values_at(trace, it, len(it.steps) - 1), decimals=decimals,
+                   title=f"The network after update {it.number}", ascii=ascii)

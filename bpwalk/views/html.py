@@ -1,0 +1,516 @@
+"""The HTML view: one self-contained page that steps like the terminal and prints as a handout.
+
+Everything is inline (CSS, JavaScript, SVG, MathML): the file works offline, with no fetch, no
+CDN and no web font. Math is MathML written at export time by the notation's MathML printer
+(``bpwalk.formulas``), one <math> element per piece of a formula; the network is an SVG
+whose nodes and connections carry the values of the step shown and highlight its operands (the
+picture model of ``bpwalk.views.drawing``); when several updates ran, the loss is an SVG chart.
+
+Content and order are the outline's (``bpwalk.views.outline``), as in the terminal and the
+Markdown: heading, the given numbers, then per shown update the forward pass, the loss, the
+backward pass and the update with their captions and notes, then a summary.
+Every number is formatted here from the Trace; the script only shows and hides what the page
+already holds and copies the preformatted values of the steps onto the picture.
+
+``blanks=True`` makes the printable worksheet: a line for the student's name, the given
+numbers, the drawing, every formula in symbols and a box to work in where each result goes.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+
+from bpwalk.formulas import Node
+from bpwalk.notation import Formula, Pen, loss_rule, number, optimizer_settings, profile
+from bpwalk.trace import Step, Trace
+from bpwalk.views import drawing, outline
+from bpwalk.views.outline import Group, Phase, Update
+
+_SEED = re.compile(r"\s*\(seed \d+\)")
+
+
+def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str | None = None,
+           keep_zeros: bool = False) -> str:
+    """The whole page as one HTML document, in the notation of the profile `notation`."""
+    pen = Pen("mathml", decimals, profile(notation), keep_zeros)
+    sc = trace.scenario
+    title = sc.title or sc.name
+    parts = [_heading(trace, pen, blanks),
+             '<div id="walk">',
+             (f'<figure id="picture">{_svg(trace, pen, blanks)}'
+              '<figcaption id="where"></figcaption></figure>'),
+             '<div id="steps">']
+    parts += [_update(trace, it, up, pen, blanks)
+              for it, up in zip(trace.iterations, outline.updates(trace, pen.profile))]
+    parts.append("</div></div>")
+    if not blanks:
+        parts += [_summary(trace, pen), _loss_chart(trace)]
+    body = "\n".join(parts)
+    mode = "sheet" if blanks else "stepping"
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{_e(("Worksheet: " + _SEED.sub("", title)) if blanks else title)}</title>'
+            f"<style>{CSS}</style></head>\n<body class=\"{mode}\">\n{body}\n"
+            f"<script>{'' if blanks else SCRIPT}</script></body></html>\n")
+
+
+# ----------------------------------------------------------------------------- math
+
+
+def mathml(inner: str) -> str:
+    """One formula as a <math> element: the single place the page makes one. The inside is
+    printed by ``bpwalk.formulas`` (the notation's MathML printer); HTML5 needs no namespace,
+    and a name of several letters is upright without saying so (MathML Core), which keeps a
+    page of 100,000 steps about 5% smaller."""
+    return "<math>" + _UPRIGHT.sub(r"<mi>\1</mi>", inner) + "</math>"
+
+
+_UPRIGHT = re.compile(r'<mi mathvariant="normal">([^<]{2,})</mi>')
+
+
+def _terms(inner: str) -> list[str]:
+    """A printed sum split at its top-level + and −, each piece but the last keeping its
+    sign, so that a long sum wraps between terms; anything else is one piece."""
+    if not inner.startswith("<mrow>"):
+        return [inner]
+    pieces, depth, start = [], 0, len("<mrow>")
+    for m in _TAG.finditer(inner):
+        closing, self_closing = m.group(1) == "/", m.group(0).endswith("/>")
+        if closing:
+            depth -= 1
+            if depth == 0 and m.end() != len(inner):
+                return [inner]  # the <mrow> does not hold everything
+        elif not self_closing:
+            depth += 1
+        # an operator of the outer <mrow> itself (its <mo> just opened: depth 2)
+        if depth == 2 and m.group(0) == "<mo>" and inner.startswith(("+</mo>", "−</mo>"),
+                                                                      m.end()):
+            end = m.end() + len("+</mo>")
+            pieces.append(inner[start:end])
+            start = end
+    last = inner[start:-len("</mrow>")]
+    return [p for p in pieces + [last] if p]
+
+
+_TAG = re.compile(r"<(/?)[a-z]+[^>]*>")
+
+
+def _lines(terms: list[str], width: int = 200) -> list[str]:
+    """Terms joined into pieces of about `width` characters of MathML: where a line may
+    break (a product of two 9-decimal numbers prints to about 60)."""
+    out = [terms[0]]
+    for t in terms[1:]:
+        if len(out[-1]) + len(t) > width:
+            out.append(t)
+        else:
+            out[-1] += t
+    return out
+
+
+def _side(inner: str, cls: str) -> str:
+    maths = "".join(mathml(("<mo>=</mo>" if j == 0 else "") + piece)
+                    for j, piece in enumerate(_lines(_terms(inner))))
+    return f'<span class="{cls}">{maths}</span>'
+
+
+def _equation(f: Formula, blanks: bool) -> str:
+    """lhs = symbols = numbers = result, each side as MathML pieces that wrap between terms."""
+    sides = [f.symbolic] if blanks else [f.symbolic, f.numeric, f.result]
+    sides = [x for i, x in enumerate(sides) if i == 0 or x != sides[i - 1]]
+    sides = [x for x in sides if x != f.lhs]
+    out = [mathml(f.lhs)]
+    out += [_side(x, "result" if not blanks and k == len(sides) - 1 else "side")
+            for k, x in enumerate(sides)]
+    if blanks:
+        out.append(f'<span class="side">{mathml("<mo>=</mo>")}</span>'
+                   '<span class="blank" aria-label="your answer"></span>')
+    label = f'<span class="label">({_e(f.label)})</span>' if f.label else ""
+    return '<div class="eq">' + "".join(out) + label + "</div>"
+
+
+def _write(parts: tuple[str | Node, ...], pen: Pen) -> str:
+    """A caption or note of the outline: words escaped, formulas as MathML."""
+    return "".join(_e(p) if isinstance(p, str) else mathml(pen.write(p)) for p in parts)
+
+
+# ----------------------------------------------------------------------------- page parts
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _link(text: str) -> str:
+    """User text, escaped, with web addresses as links."""
+    return re.sub(r"(https?://[^\s<>&]+[^\s<>&.,;:)])",
+                  lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', _e(text))
+
+
+def _heading(trace: Trace, pen: Pen, blanks: bool) -> str:
+    sc = trace.scenario
+    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)  # symbols in table cells
+    rows = []
+    if sc.source:
+        rows.append(("Source", _link(sc.source)))
+    acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1))
+    rows += [("Network", f"{sc.shape} ({_e(acts)})"),
+             ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
+             ("Learning rate", f"{_e(text.sym('lr'))} = {pen.num(sc.learning_rate)}"),
+             *([("Optimizer", (f"{_e(sc.optimizer.name)}: "
+                  f"{mathml(pen.write(optimizer_settings(sc.optimizer, pen.profile)))}"))]
+               if not sc.optimizer.plain else []),
+             ("Biases", "updated" if sc.update_biases else "not updated")]
+    if len(sc.x) > 1:
+        how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
+        rows.append(("Batch", (f"{len(sc.x)} samples, {how}; the batch's loss is the "
+                               f"{sc.reduction} of its samples' losses")))
+    if not blanks:
+        shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
+        rows.append(("Updates", f"{trace.total_iterations} (worked out: {shown})"))
+    facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    params = "".join(
+        f"<tr><td>{_e(text.sym('param:' + c.param))}</td>"
+        f"<td>{'bias' if c.source is None else _e(c.source)} → {_e(', '.join(c.targets))}</td>"
+        f"<td class=\"n\">{pen.num(trace.params_first[c.param])}</td></tr>"
+        for c in sc.connections)
+    many = len(sc.x) > 1
+    data = []
+    for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), start=1):
+        cells = [f"{_e(text.sym('in:' + n))} = {pen.num(v)}" for n, v in zip(sc.inputs, x)]
+        cells += [f"{_e(text.sym('target:' + n))} = {pen.num(v)}"
+                  for n, v in zip(sc.outputs, t)]
+        data.append(f"<tr>{f'<td>{k}</td>' if many else ''}<td>{', '.join(cells)}</td></tr>")
+    name = ('<p class="name">Name: <span class="line"></span></p>' if blanks else "")
+    intro = ('<p class="hint">Work out every result in the box below its formula. The '
+             "given numbers are in the tables and on the picture.</p>" if blanks else
+             '<nav id="controls" aria-label="stepping"><button data-key="Home" title="first '
+             'step (Home)">⇤</button><button data-key="[" title="previous pass ([)">«</button>'
+             '<button data-key="ArrowLeft" title="previous step (← or b)">‹ back</button>'
+             '<span id="counter"></span><button data-key="ArrowRight" title="next step (→ or '
+             'n)">next ›</button><button data-key="]" title="next pass (])">»</button>'
+             '<button data-key="End" title="last step (End)">⇥</button><label><input '
+             'type="checkbox" id="all"> show all</label></nav>')
+    # a handout's title names the problem, not the random seed that drew its numbers
+    head = f"Worksheet: {_SEED.sub('', sc.title or sc.name)}" if blanks else (sc.title or sc.name)
+    desc = f"<p>{_link(sc.description)}</p>" if sc.description else ""
+    return (f"<header><h1>{_e(head)}</h1>{name}{desc}<div class=\"given\">"
+            f"<table class=\"facts\">{facts}</table>"
+            f"<div class=\"scroll\"><table><caption>Parameters</caption><tr><th>Parameter</th>"
+            f"<th>From → to</th><th>Value</th></tr>{params}</table></div>"
+            f"<table><caption>Data</caption>{''.join(data)}</table></div>"
+            f"{intro}</header>")
+
+
+def _update(trace: Trace, it, up: Update, pen: Pen, blanks: bool) -> str:
+    given = {f"{el} {f}": pen.num(v) for (el, f), v in drawing.given(trace, it).items()}
+    out = [(f'<article class="update" data-given="{_e(json.dumps(given))}">'
+            f"<h2>Update {up.number}</h2>"
+            f"<p>Sample{'s' * (len(up.samples) != 1)} {', '.join(map(str, up.samples))} "
+            "of the data.</p>")]
+    for phase in up.phases:
+        rule = f"<p>{_write(phase.rule, pen)}</p>" if phase.rule else ""
+        out.append(f'<section class="pass"><h3>{phase.title} '
+                   f'<small>update {up.number}</small></h3>{rule}')
+        for g in phase.groups:
+            title = _group_title(trace, phase, g, len(up.samples) > 1)
+            out.append(f'<div class="group">{f"<h4>{_e(title)}</h4>" if title else ""}')
+            out += [f"<p>{_write(c, pen)}</p>" for c in ([g.rule] if g.rule else []) + list(g.notes)]
+            out += [_step(s, pen, blanks) for s in g.steps]
+            out.append("</div>")
+        out += [f"<p>{_write(note, pen)}</p>" for note in phase.after]
+        out.append("</section>")
+    out.append("</article>")
+    return "\n".join(out)
+
+
+def _group_title(trace: Trace, phase: Phase, g: Group, batch: bool) -> str:
+    sc = trace.scenario
+    where = ""
+    if g.layer == 0:  # dE/d(input) steps (input_gradients)
+        where = f"Inputs {', '.join(sc.inputs)}: the gradient of the loss with respect to them"
+    elif g.layer is not None:
+        role = "output layer" if g.layer == len(sc.layers) else "hidden layer"
+        where = f"Layer {g.layer} ({role}): {', '.join(sc.layers[g.layer - 1].neurons)}"
+    if phase.name == "loss":
+        where = "Outputs " + ", ".join(sc.outputs)
+    if g.sample is not None:
+        return f"Sample {g.sample}: {where}" if where else f"Sample {g.sample}"
+    if batch and phase.name in ("loss", "backward"):
+        return f"The batch: {where}" if phase.name == "backward" else "The batch"
+    return where
+
+
+def _step(s: Step, pen: Pen, blanks: bool) -> str:
+    where = drawing.slot(s)
+    attrs = f' data-id="{_e(s.id)}" data-ops="{_e(" ".join(sorted(drawing.operands(s))))}"'
+    if where is not None and not blanks:
+        el, f = where
+        attrs += (f' data-slot="{_e(el)} {"value" if f == "new" else f}"'
+                  f' data-v="{pen.num(s.value)}"')
+    short = pen.shortcut(s)
+    extra = _equation(short, False) if short is not None and not blanks else ""
+    note = f'<p class="note">Note: {_e(s.note)}.</p>' if s.note else ""
+    work = '<div class="work"></div>' if blanks else ""
+    return (f'<div class="step"{attrs}>{_equation(pen.formula(s), blanks)}{extra}{note}{work}'
+            "</div>")
+
+
+def _summary(trace: Trace, pen: Pen) -> str:
+    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)
+    rows = "".join(
+        f"<tr><td>{_e(text.sym('param:' + p))}</td><td class=\"n\">{pen.num(v)}</td>"
+        f"<td class=\"n\">{pen.num(trace.params_final[p])}</td>"
+        f"<td class=\"n\">{pen.num(trace.param_change[p])}</td></tr>"
+        for p, v in trace.params_first.items())
+    n = trace.total_iterations
+    return (f'<section id="summary"><h2>Summary</h2><table><tr><th>Parameter</th><th>Before'
+            f"</th><th>After {n} update{'s' * (n != 1)}</th><th>Change</th></tr>{rows}</table>"
+            f"<p>Loss on the data: {pen.num(trace.loss_history[0])} before the first "
+            f"update, {pen.num(trace.loss_history[-1])} after the last.</p></section>")
+
+
+# ----------------------------------------------------------------------------- pictures
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where nodes go: placement only."""
+
+    col_gap: int
+    row_gap: int
+    labels: bool  # room for values and weight labels (small networks)
+
+
+def _svg(trace: Trace, pen: Pen, blanks: bool) -> str:
+    """The network; without a script (or printed) it shows the given numbers, and in a
+    solution the values of the whole first update."""
+    sc = trace.scenario
+    it = trace.iterations[0] if trace.iterations else None
+    values = drawing.given(trace, it) if blanks or it is None else \
+        drawing.values_at(trace, it, len(it.steps) - 1)
+
+    def shown(el: str, f: str) -> str:
+        v = values.get((el, "new"), values.get((el, f))) if f == "value" else values.get((el, f))
+        return "" if v is None else pen.num(v)
+
+    columns = [list(sc.inputs), *(list(lay.neurons) for lay in sc.layers)]
+    small = drawing.drawable(trace) is None
+    lay = _Layout(300, 120, True) if small else _Layout(120, 26, False)
+    tallest = max(len(c) for c in columns) + 1  # + a row for the biases
+    width = 90 + (len(columns) - 1) * lay.col_gap + (130 if small else 40)
+    height = 40 + tallest * lay.row_gap
+    pos: dict[str, tuple[float, float]] = {}
+    for ci, col in enumerate(columns):
+        top = 30 + (tallest - 1 - len(col)) * lay.row_gap / 2
+        for k, name in enumerate(col):
+            pos[name] = (60 + ci * lay.col_gap, top + k * lay.row_gap + lay.row_gap / 2)
+    edges, nodes = [], []
+    for c in sc.connections:
+        if c.source is None:  # a bias: a small square below the column that feeds the layer
+            k = sc.layers[c.layer].bias_names.index(c.param)
+            x = 60 + c.layer * lay.col_gap + (40 + 34 * k if small else 20 + 6 * k)
+            y = height - (34 if small else 16)
+            src = (x, y)
+            nodes.append(f'<g class="bias" data-el="param:{_e(c.param)}"><rect x="{x - 9}" '
+                         f'y="{y - 9}" width="18" height="18"/><text x="{x}" y="{y + 4}">'
+                         f"{_e(c.param)}</text></g>")
+        else:
+            src = pos[c.source]
+        for t in c.targets:
+            (x1, y1), (x2, y2) = src, pos[t]
+            label = ""
+            if small and (c.source is not None or t == c.targets[0]):
+                # the label sits near the source end, where the lines from one node fan out
+                k = 0.36 if c.source is not None else 0.5
+                lx, ly = x1 + (x2 - x1) * k, y1 + (y2 - y1) * k
+                value = _e(f"param:{c.param} value")
+                label = (f'<text x="{lx:.0f}" y="{ly - 3:.0f}">{_e(c.param)} '
+                         f'<tspan data-slot="{value}">{shown("param:" + c.param, "value")}'
+                         "</tspan></text>")
+            edges.append(f'<g class="edge" data-el="param:{_e(c.param)}"><title>{_e(c.param)}: '
+                         f'{_e(c.source or "bias")} → {_e(t)}</title><line x1="{x1:.0f}" '
+                         f'y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}"/>{label}</g>')
+    for ci, col in enumerate(columns):
+        for name in col:
+            x, y = pos[name]
+            fields = ("in",) if ci == 0 else drawing.NODE_FIELDS
+            texts = ""
+            if small:
+                texts = "".join(
+                    f'<text class="v" x="{x}" y="{y + 34 + 13 * k}">{"" if f == "in" else f} '
+                    f'<tspan data-slot="node:{_e(name)} {f}">{shown("node:" + name, f)}</tspan>'
+                    "</text>"
+                    for k, f in enumerate(fields))
+            nodes.append(f'<g class="node" data-el="node:{_e(name)}"><title>{_e(name)}</title>'
+                         f'<circle cx="{x}" cy="{y}" r="{20 if small else 9}"/>'
+                         f'<text x="{x}" y="{y + 5}">{_e(name) if small else ""}</text>{texts}'
+                         "</g>")
+    return (f'<svg id="net" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+            f'aria-label="The {sc.shape} network">{"".join(edges)}{"".join(nodes)}</svg>')
+
+
+def _loss_chart(trace: Trace) -> str:
+    """The loss on the data before each update and after the last, when several ran."""
+    history = trace.loss_history
+    if trace.total_iterations < 2:
+        return ""
+    w, h, left, bottom = 640, 260, 70, 40
+    lo, hi = min(history), max(history)
+    span = (hi - lo) or 1.0
+    n = len(history) - 1  # updates
+    # at most ~400 points on the line and 40 hover marks: placement, not new numbers
+    step = max(1, len(history) // 400)
+    idx = sorted(set(range(0, len(history), step)) | {len(history) - 1})
+
+    def xy(i: int) -> tuple[float, float]:
+        return (left + (w - left - 10) * i / n,
+                10 + (h - bottom - 10) * (1 - (history[i] - lo) / span))
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in map(xy, idx))
+    mark_step = max(1, len(history) // 40)
+    marks = "".join(
+        f'<circle cx="{xy(i)[0]:.1f}" cy="{xy(i)[1]:.1f}" r="4"><title>'
+        f"{'before update ' + str(i + 1) if i < n else 'after update ' + str(n)}: "
+        f"E = {number(history[i])}</title></circle>"
+        for i in sorted(set(range(0, len(history), mark_step)) | {len(history) - 1}))
+    return (f'<section id="loss"><h2>Loss over the {n} updates</h2>'
+            f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="loss curve">'
+            f'<line class="axis" x1="{left}" y1="{h - bottom}" x2="{w - 10}" y2="{h - bottom}"/>'
+            f'<line class="axis" x1="{left}" y1="10" x2="{left}" y2="{h - bottom}"/>'
+            f'<text x="{left - 6}" y="16" text-anchor="end">{number(hi, 4)}</text>'
+            f'<text x="{left - 6}" y="{h - bottom}" text-anchor="end">{number(lo, 4)}</text>'
+            f'<text x="{left}" y="{h - bottom + 16}">0</text>'
+            f'<text x="{w - 10}" y="{h - bottom + 16}" text-anchor="end">{n}</text>'
+            f'<text x="{(w + left) / 2}" y="{h - 6}" text-anchor="middle">update</text>'
+            f'<text transform="translate(14 {(h - bottom) / 2}) rotate(-90)" '
+            f'text-anchor="middle">loss on the data</text>'
+            f'<polyline points="{line}"/>{marks}</svg></section>')
+
+
+# ----------------------------------------------------------------------------- style, script
+
+CSS = """
+:root{--ink:#1b1b1b;--soft:#666;--lit:#d9480f;--litbg:#fff0e0;--line:#bbb}
+*{box-sizing:border-box}
+body{font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);
+ margin:0 auto;padding:1em;max-width:1200px}
+h1{font-size:1.5em;margin:.2em 0}h2{margin:1em 0 .3em}h3{margin:.8em 0 .3em}
+h3 small{font-weight:normal;color:var(--soft)}h4{margin:.6em 0 .2em}
+table{border-collapse:collapse;margin:.4em 0;max-width:100%}
+th,td{text-align:left;padding:.1em .5em;border-bottom:1px solid #e5e5e5;
+ overflow-wrap:anywhere;vertical-align:top}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+caption{text-align:left;font-weight:bold}
+.given{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start;font-size:.9em}
+header>table.facts{font-size:.95em}
+nav{position:sticky;top:0;background:#fff;padding:.4em 0;z-index:2;display:flex;
+ flex-wrap:wrap;gap:.4em;align-items:center;border-bottom:1px solid #ddd}
+nav button{font:inherit;padding:.1em .6em}
+#counter{min-width:10em;text-align:center;color:var(--soft)}
+#walk{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1.5em;
+ align-items:start}
+#picture{position:sticky;top:3em;margin:0}
+#picture svg{width:100%;height:auto;max-height:80vh}
+figcaption{color:var(--soft);font-size:.9em}
+#net text{font-size:13px;text-anchor:middle;paint-order:stroke;stroke:#fff;stroke-width:3px}
+#net line{stroke:var(--line);stroke-width:1.5}
+.node circle{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
+.bias rect{fill:#f4f4f4;stroke:#888}
+.edge text{fill:#444;font-size:12px}
+.node .v{font-size:12px}
+.lit circle,.lit rect{fill:var(--litbg);stroke:var(--lit);stroke-width:3}
+.lit line{stroke:var(--lit);stroke-width:3}.lit text{fill:var(--lit);font-weight:bold}
+.filled{fill:#0b6e4f;font-weight:bold}
+#loss svg{width:100%;max-width:640px;height:auto}
+#loss polyline{fill:none;stroke:#4a6fa5;stroke-width:2}
+#loss circle{fill:#4a6fa5;opacity:.25}#loss circle:hover{opacity:1}
+#loss text{font-size:12px}
+.axis{stroke:#333}
+.eq{display:flex;flex-wrap:wrap;align-items:baseline;gap:.3em .5em;margin:.3em 0;
+ max-width:100%}
+.eq>span{display:inline-flex;flex-wrap:wrap;gap:.3em;align-items:baseline}
+.result{font-weight:bold}
+math{font-size:1.1em}
+.step{padding:.3em .6em;border-left:3px solid transparent;break-inside:avoid}
+.step.current{border-left-color:var(--lit);background:var(--litbg)}
+.note{color:#8a6d00;font-style:italic;margin:.1em 0}
+.stepping:not(.all) .step:not(.current),.stepping:not(.all) .group:not(:has(.current)),
+.stepping:not(.all) .pass:not(:has(.current)),
+.stepping:not(.all) .update:not(:has(.current)){display:none}
+.name .line{display:inline-block;width:18em;border-bottom:1px solid #000}
+.blank{display:inline-block;width:9em;border-bottom:1px solid #000;height:1.2em}
+.work{height:4.5em;border:1px dashed #bbb;margin:.3em 0 .8em}
+.sheet #walk{display:block}.sheet #picture{position:static}
+@media screen{.scroll{max-height:15em;overflow:auto}}
+@media (max-width:900px){#walk{display:block}#picture{position:static}}
+@media print{
+ body{max-width:none;padding:0;font-size:11pt}
+ nav,#counter{display:none}
+ #walk{display:block}#picture{position:static;break-after:auto}
+ #picture svg{max-height:none;max-width:16cm}
+ .stepping .step,.stepping .group,.stepping .pass,.stepping .update{display:block!important}
+ .step.current{background:none;border-left-color:transparent}
+ .lit circle,.lit rect{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
+ .lit line{stroke:var(--line);stroke-width:1.5}.lit text{fill:inherit;font-weight:normal}
+ .pass{break-inside:avoid-page}
+ h2,h3,h4,.update>p{break-after:avoid-page}
+ a{color:inherit;text-decoration:none}
+}
+"""
+
+SCRIPT = r"""
+(function(){
+const body=document.body, steps=[...document.querySelectorAll('.step')];
+if(!steps.length) return;
+const counter=document.getElementById('counter'), where=document.getElementById('where');
+const all=document.getElementById('all'), svg=document.getElementById('net');
+const slots=new Map([...svg.querySelectorAll('[data-slot]')].map(e=>[e.dataset.slot,e]));
+const els=[...svg.querySelectorAll('[data-el]')];
+const passes=steps.map(s=>s.closest('.pass'));
+let i=0;
+function paint(s,lit){
+  // the picture as it is once step s is done: the update's given numbers, then its steps
+  const upd=s.closest('.update'), given=JSON.parse(upd.dataset.given);
+  for(const [key,e] of slots){e.textContent=given[key]||'';e.classList.remove('filled');}
+  for(const t of upd.querySelectorAll('.step')){
+    const e=t.dataset.slot&&slots.get(t.dataset.slot);
+    if(e){e.textContent=t.dataset.v;e.classList.add('filled');}
+    if(t===s) break;
+  }
+  const ops=new Set(lit?s.dataset.ops.split(' '):[]);
+  els.forEach(e=>e.classList.toggle('lit',ops.has(e.dataset.el)));
+}
+function show(k){
+  i=Math.max(0,Math.min(steps.length-1,k));
+  const s=steps[i], upd=s.closest('.update');
+  steps.forEach(t=>t.classList.toggle('current',t===s));
+  paint(s,true);
+  counter.textContent='step '+(i+1)+' of '+steps.length;
+  where.textContent=upd.querySelector('h2').textContent+' · '+
+    passes[i].querySelector('h3').firstChild.textContent.trim()+' · '+s.dataset.id;
+  if(body.classList.contains('all')) s.scrollIntoView({block:'nearest'});
+}
+function pass(dir){
+  const p=passes[i]; let k=i;
+  if(dir>0){while(k<steps.length&&passes[k]===p)k++; if(k<steps.length)show(k);}
+  else{while(k>0&&passes[k-1]===p)k--; if(k===i&&k>0){k--;const q=passes[k];
+    while(k>0&&passes[k-1]===q)k--;} show(k);}
+}
+const keys={ArrowRight:()=>show(i+1),n:()=>show(i+1),ArrowLeft:()=>show(i-1),b:()=>show(i-1),
+  ']':()=>pass(1),'[':()=>pass(-1),Home:()=>show(0),End:()=>show(steps.length-1)};
+document.addEventListener('keydown',ev=>{
+  if(ev.altKey||ev.ctrlKey||ev.metaKey||ev.target.tagName==='INPUT'&&ev.key===' ')return;
+  const f=keys[ev.key]; if(f){ev.preventDefault();f();}
+});
+document.querySelectorAll('nav button').forEach(b=>b.addEventListener('click',()=>keys[b.dataset.key]()));
+all.addEventListener('change',()=>{body.classList.toggle('all',all.checked);show(i);});
+steps.forEach((s,k)=>s.addEventListener('click',()=>show(k)));
+// printed, the picture shows the whole first update; on screen again, the step shown
+addEventListener('beforeprint',()=>{const u=document.querySelector('.update .step').closest('.update');
+  paint([...u.querySelectorAll('.step')].pop(),false);});
+addEventListener('afterprint',()=>show(i));
+show(0);
+})();
+"""

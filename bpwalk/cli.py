@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - older typer, with click installed besi
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
+    from bpwalk.judge import Report
     from bpwalk.scenario import Scenario
     from bpwalk.trace import Trace
 
@@ -244,6 +245,14 @@ def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int
     try:
         return run(scenario, iterations=n, show=shown, round_to=round_to)
     except EngineError as e:
+        if len(e.history) > 1:  # training diverged: show how, on stderr (stdout may be data)
+            from bpwalk.notation import Pen, profile
+            from bpwalk.views.terminal import console, loss_history
+
+            err = console(stderr=True)
+            pen = Pen("unicode", 6, profile(scenario.notation))
+            err.print(*loss_history(e.history, err.width, pen, e.updates,
+                                    "Loss until training stopped"))
         raise fail(f"{scenario.path}: {e}") from None
 
 
@@ -522,16 +531,26 @@ def validate(
         raise typer.Exit(2)
 
 
+MAX_UPDATE = 10**6  # check --update K runs K updates: keep it to seconds
+
+
 @app.command()
 def check(
     scenario: ScenarioArg,
     answers: Annotated[
-        Path, typer.Argument(metavar="ANSWERS",
-                             help="A YAML file of 'step-id: number' lines (e.g. 'grad:w5: 0.0822').")
+        list[Path], typer.Argument(metavar="ANSWERS...",
+                                   help="YAML files of 'step-id: number' lines (e.g. "
+                                        "'grad:w5: 0.0822'), one per student.")
     ],
     format: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="Output format: text or json.")
+        str, typer.Option("--format", "-f", metavar="FORMAT",
+                          help="Output format: text, json, or csv (one row per file, for a "
+                               "gradebook).")
     ] = "text",
+    update: Annotated[
+        int, typer.Option("--update", min=1, max=MAX_UPDATE, metavar="K",
+                          help="Mark the answers for update K (after K - 1 updates).")
+    ] = 1,
     round_to: Annotated[
         int | None,
         typer.Option("--round", min=0, max=15, metavar="D",
@@ -541,50 +560,115 @@ def check(
     ] = None,
     notation: NotationOpt = None,
 ) -> None:
-    """Mark a student's answers and name the first mistake.
+    """Mark students' answers and name the first mistake in each file.
 
-    Answers may use the notation's names (Err:o1 under han-kamber, dz_o1 under ng) and its
-    sign convention (Han & Kamber's Err = -dE/dI).
+    One file: every answer and its verdict. Several files: one row each.
 
-    Exit 0 when every answer is right, 1 when any is wrong, 2 for bad input.
+    Answers may use the notation's names (Err:o1 under han-kamber,
+    dz_o1 under ng) and its sign convention (Han & Kamber's Err = -dE/dI).
+
+    A 'seed: N' line in an answers file: marked against 'bpwalk new --seed N'
+    with SCENARIO's other options (SCENARIO made by 'bpwalk new').
+
+    Exit 0: all right; 1: a wrong answer; 2: bad input, a file with nothing
+    filled in too (the other files are still marked).
     """
-    if format not in ("text", "json"):
-        raise fail(f"--format {format!r} is not known; use text or json")
+    if format not in ("text", "json", "csv"):
+        raise fail(f"--format {format!r} is not known; use text, json or csv")
     sc = load_scenario(scenario)
     notation = notation_of(notation, sc)
-    from bpwalk import judge_matrix
     from bpwalk.engine import EngineError
     from bpwalk.judge import Judge
-    from bpwalk.scenario import ScenarioError, read_answers
+    from bpwalk.scenario import ScenarioError
+    from bpwalk.scenario.errors import printable
     from bpwalk.views import check as check_view
 
-    try:
-        answers_list, problems = read_answers(answers)
-        judge = Judge(sc, round_to, notation=notation)
-        try:  # unknown step ids, reported in the same round as the file's other problems
-            # (answers written as matrices are checked as their entries' step ids)
-            judge.resolve(judge_matrix.split(judge, answers_list, str(answers))[0],
-                          str(answers))
+    judges: dict[int | None, Judge] = {}
+    reports, bad = [], 0
+    for path in answers:
+        try:
+            reports.append((str(path), _marked(path, sc, judges, round_to, update, notation)))
         except ScenarioError as e:
-            problems += e.problems
-        if problems:
-            raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
-        if not any(a.value is not None or a.rows for a in answers_list):
-            raise fail(f"{answers}: no answer is filled in ({len(answers_list)} blank "
-                       f"id{'s' * (len(answers_list) != 1)}); write the numbers you worked "
-                       "out after their ids, like 'net:h1: 0.3775'")
-        report = judge.check(answers_list, str(answers))
-    except ScenarioError as e:
-        raise fail(str(e)) from None
-    except EngineError as e:
-        raise fail(f"{sc.path}: {e}") from None
+            typer.echo(str(e), err=True)
+            bad += 1
+        except EngineError as e:
+            typer.echo(printable(f"{sc.path}: {e}"), err=True)
+            bad += 1
+    if len(answers) == 1 and bad:
+        raise typer.Exit(2)
     if format == "json":
-        sys.stdout.write(check_view.render_json(report))
+        sys.stdout.write(check_view.render_json(reports, many=len(answers) > 1))
+    elif format == "csv":
+        sys.stdout.write(check_view.render_csv(reports))
     else:
         from bpwalk.views import terminal
 
-        terminal.console().print(check_view.render(report, str(answers)))
-    raise typer.Exit(0 if report.all_correct else 1)
+        terminal.console().print(check_view.render(reports[0][1], reports[0][0])
+                                 if len(answers) == 1 else check_view.render_class(reports))
+    raise typer.Exit(2 if bad else 0 if all(r.all_correct for _, r in reports) else 1)
+
+
+def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update: int,
+            notation: str | None) -> Report:
+    """One answers file marked. Its problems (bad lines, a bad seed, unknown ids) come in
+    one ScenarioError; so does a file with nothing filled in. `judges` are kept by seed,
+    for the other files of a class."""
+    from bpwalk import judge_matrix
+    from bpwalk.judge import Judge
+    from bpwalk.scenario import Problem, ScenarioError, read_answers
+
+    answers_list, problems = read_answers(path)
+    answers_list, seed, seed_problems = _split_seed(answers_list, str(path))
+    problems += seed_problems
+    if seed not in judges:
+        judges[seed] = Judge(_seeded(sc, seed, str(path)), round_to, update, notation=notation)
+    judge = judges[seed]
+    try:  # unknown step ids, reported in the same round as the file's other problems
+        # (answers written as matrices are checked as their entries' step ids)
+        judge.resolve(judge_matrix.split(judge, answers_list, str(path))[0], str(path))
+    except ScenarioError as e:
+        problems += e.problems
+    if problems:
+        raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
+    if not any(a.value is not None or a.rows for a in answers_list):
+        blank = len(answers_list)
+        raise ScenarioError([Problem(str(path), None, None,
+                                     f"no answer is filled in ({blank} blank id"
+                                     f"{'s' * (blank != 1)}); write the numbers you worked out "
+                                     "after their ids, like 'net:h1: 0.3775'")])
+    return judge.check(answers_list, str(path))
+
+
+def _split_seed(answers: list, filename: str) -> tuple[list, int | None, list]:
+    """An answers file's other lines, its 'seed: N' (the student's own problem), and the
+    problem of a seed that is not one."""
+    from bpwalk.scenario import Problem
+
+    seeds = [a for a in answers if a.key == "seed"]
+    if not seeds:
+        return answers, None, []
+    a, rest = seeds[0], [x for x in answers if x.key != "seed"]
+    if a.text is None or not a.text.isdigit() or int(a.text) > 2**32 - 1:
+        return rest, None, [Problem(filename, a.line, a.col,
+                                    f"seed must be a whole number from 0 to {2**32 - 1} (the "
+                                    f"--seed of 'bpwalk new'), not {a.text!r}")]
+    return rest, int(a.text), []
+
+
+def _seeded(sc: Scenario, seed: int | None, filename: str) -> Scenario:
+    """The scenario the answers are about: SCENARIO, or its problem redrawn with `seed`."""
+    if seed is None:
+        return sc
+    from bpwalk.scenario import Problem, ScenarioError, loads
+    from bpwalk.template import redraw
+
+    text = redraw(sc.source or "", seed)
+    if text is None:
+        raise ScenarioError([Problem(filename, None, None,
+                                     f"has a seed, but {sc.path} was not made by 'bpwalk new' "
+                                     "(its source line does not say how); give the student's "
+                                     "own scenario instead")])
+    return loads(text, f"{sc.path} with seed {seed}")
 
 
 @app.command()

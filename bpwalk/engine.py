@@ -16,6 +16,7 @@ update; new = old - learning_rate * dE/dparam.
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ import numpy as np
 
 from bpwalk import optimizers
 from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.mistakes import Mistake
 from bpwalk.numbers import half_up
 from bpwalk.scenario import Scenario
 from bpwalk.trace import Iteration, Operand, Step, Trace
@@ -32,8 +34,17 @@ from bpwalk.trace import Iteration, Operand, Step, Trace
 ONE = Operand("1", 1.0)
 
 
+DIVERGED = 1e6  # a loss this many times the starting loss (or 1, if larger) means divergence
+
+
 class EngineError(Exception):
-    """A computation produced a non-finite value; the message names the first step."""
+    """Training left the finite range or diverged; the message names the update and the
+    value. `history` is the data-set loss before each update up to there (finite values),
+    for the loss table and curve a view prints."""
+
+    def __init__(self, message: str, history: list[float] | None = None):
+        super().__init__(message)
+        self.history = history or []
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -163,9 +174,30 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     history: list[float] = []
     every = _stride(n_iter)
     shown: list[Iteration] = []
+
+    try:
+        params, state = _train(scenario, params, plan, n_iter, show, full_batch, round_to,
+                               mistakes, history, shown, every)
+    except EngineError as e:
+        e.history = list(itertools.takewhile(math.isfinite, history))
+        e.updates = [*range(0, n_iter, every)][:len(e.history)] if every > 1 else None
+        raise
+    final = params.named(scenario)
+    return Trace(scenario=scenario, iterations=shown, loss_history=history,
+                 loss_updates=[*range(0, n_iter, every), n_iter] if every > 1 else None,
+                 params_first=first, params_final=final,
+                 total_iterations=n_iter, round_to=round_to,
+                 param_change=_changes(first, final, round_to), state_final=state)
+
+
+def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: int,
+           show: set[int], full_batch: bool, round_to: int | None,
+           mistakes: tuple[Mistake, ...], history: list[float], shown: list[Iteration],
+           every: int) -> tuple[Params, dict[str, dict[str, float]]]:
+    """The updates of `run`: fast where nobody reads them, explained where shown; the
+    parameters after them and the optimizer's state, per parameter name."""
     fast = _FastPath(scenario, plan)
     state = optimizers.zero_state(scenario.optimizer, fast.size)
-
     with np.errstate(all="ignore"):  # non-finite values are detected and reported, not warned
         number = 1  # the next update to make
         for explained in [*sorted(show), n_iter + 1]:
@@ -184,24 +216,28 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
             shown.append(it)
             if full_batch and kept:
                 history.append(loss)
+            _check_bound(scenario, history, explained)
             number = explained + 1
         history.append(_dataset_loss(fast, scenario, params))
         if not math.isfinite(history[-1]):
             _locate_nonfinite(scenario, params, state, n_iter + 1, plan[0] if plan else [0])
-
-    final = params.named(scenario)
-    return Trace(scenario=scenario, iterations=shown, loss_history=history,
-                 loss_updates=[*range(0, n_iter, every), n_iter] if every > 1 else None,
-                 params_first=first, params_final=final,
-                 total_iterations=n_iter, round_to=round_to,
-                 param_change=_changes(first, final, round_to),
-                 state_final=_named_state(fast.layout, state))
+        _check_bound(scenario, history, n_iter + 1)
+    return params, _named_state(fast.layout, state)
 
 
 def _named_state(layout: list[_Slot], state: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """The optimizer's state per parameter name: {"m": {"w1": ...}, "v": {...}}."""
     names = [n for s in layout for n in s.names]
     return {kind: dict(zip(names, flat.tolist())) for kind, flat in state.items()}
+
+
+def _check_bound(scenario: Scenario, history: list[float], number: int) -> None:
+    """Refuse a loss past DIVERGED times the start: finite, but training has diverged."""
+    if history and history[-1] > DIVERGED * max(history[0], 1.0):
+        raise EngineError(
+            f"update {number}: the loss E = {history[-1]:.4g} is more than {DIVERGED:.0e} times "
+            f"the starting loss ({history[0]:.4g}): training diverged; try a smaller "
+            f"learning_rate (now {scenario.learning_rate:g})")
 
 
 def _changes(first: dict[str, float], final: dict[str, float],
@@ -264,7 +300,8 @@ def _locate_nonfinite(scenario: Scenario, params: Params, state: dict[str, np.nd
     """Re-run one update explained, to name the first step that is not finite."""
     steps, _, _, _ = _explain(scenario, params, state, number, idx, None)
     _check_finite(steps, number)
-    raise EngineError(f"update {number}: the loss is not finite; try a smaller learning_rate")
+    raise EngineError(f"update {number}: the loss is not finite; try a smaller learning_rate "
+                      f"(now {scenario.learning_rate:g})")
 
 
 # ----------------------------------------------------------------------------- fast path
@@ -374,6 +411,7 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
             _locate_nonfinite(scenario, Params(weights, biases), state, number, idx)
         if full_batch and kept:
             history.append(loss)
+        _check_bound(scenario, history, number)
 
         dout = derivative(a, t, k)
         if not plain:  # the batch's mean: scaled once here, on the smallest array
@@ -405,54 +443,6 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
 # ----------------------------------------------------------------------------- mistakes
 
 
-@dataclass(frozen=True)
-class Mistake:
-    """A classic hand-calculation mistake made in the formula of one step.
-
-    `target` is a step id (``grad:w6``); the explained path computes that step with the
-    wrong formula and everything after it from the wrong value, as a student would.
-    ``bpwalk check`` re-runs the engine with each kind to name the one a student made.
-    """
-
-    kind: str  # a key of MISTAKES
-    target: str
-
-
-# kind -> (what the student did, the step kinds whose formula it can change)
-MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "sign": ("the sign is flipped", ("net", "out", "loss", "dout", "dact", "dnet", "grad")),
-    "double": ("a factor of 2 too many (the ½ of the loss dropped)",
-               ("loss", "dout", "dnet", "grad")),
-    "half": ("a factor of ½ too many (a ½ added to the loss)", ("loss", "dout", "dnet", "grad")),
-    "dact_at_out": (("the activation's derivative taken at out instead of net: f′(out), "
-                     "not f′(net)"), ("dact", "dnet", "grad")),
-    "dact_at_net": (("net put where out belongs in the activation's derivative (for sigmoid: "
-                     "net(1 − net), not out(1 − out))"), ("dact", "dnet", "grad")),
-    "dact_left_out": ("the activation's derivative dout/dnet left out", ("dnet", "grad")),
-    "updated_weights": ("the updated weights used in the backward pass, not the old ones",
-                        ("dout", "dnet", "grad")),
-    "lr_left_out": ("the learning rate left out of the update", ("new",)),
-    "lr_twice": ("the learning rate applied twice", ("new",)),
-    "update_added": ("the update added instead of subtracted", ("new",)),
-    "reduction": ("mean and sum over the batch mixed up", ("loss", "grad")),
-    "neighbour_neuron": ("a neighbouring neuron's value used", ("net", "out", "dout", "dnet",
-                                                               "grad")),
-    "neighbour_input": ("the wrong input used (a neighbour's)", ("net", "grad")),
-    # the optimizers' (bpwalk.optimizers writes each wrong formula beside the right one)
-    "velocity_sign": (("the velocity's sign mixed up: μ·v − g (CS231n's v = μv − ηg has η "
-                      "inside and adds v; torch's v = μv + g is subtracted)"), ("vel",)),
-    "nesterov_plain": ("Nesterov's look-ahead left out: p − η·v, not p − η·(g + μ·v)", ("new",)),
-    "bias_correction_left_out": ("the bias correction left out: m (or v) used for m̂ (or v̂)",
-                                 ("mhat", "vhat")),
-    "t_from_0": ("t counted from 0: 1 − β^(t−1) instead of 1 − βᵗ", ("mhat", "vhat")),
-    "sqrt_left_out": ("the square root left out of the denominator: v̂ + ε, not √v̂ + ε",
-                      ("new",)),
-    "eps_inside_sqrt": ("ε put inside the square root: √(v̂ + ε), not √v̂ + ε", ("new",)),
-    "l2_not_decoupled": (("weight decay added to the gradient (L2, Adam's) where AdamW "
-                         "decouples it"), ("m", "v")),
-}
-
-
 class _Inject:
     """Swaps the formula of the targeted steps; free when there are no mistakes.
 
@@ -462,14 +452,24 @@ class _Inject:
 
     def __init__(self, mistakes: tuple[Mistake, ...]):
         self.mistakes = mistakes
+        # kind -> its targets: the judge injects one kind at many independent steps at once
+        self.by_kind: dict[str, list[str]] = {}
+        for m in mistakes:
+            self.by_kind.setdefault(m.kind, []).append(m.target)
 
     def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
         out = right
-        for m in self.mistakes:
-            if m.kind in variants:
-                mask = ids() == m.target
+        if not self.mistakes:
+            return out
+        names = None
+        for kind, targets in self.by_kind.items():
+            if kind in variants:
+                names = ids() if names is None else names
+                wanted = set(targets)  # a set: np.isin on strings sorts them every call
+                mask = np.fromiter((n in wanted for n in names.ravel()), dtype=bool,
+                                   count=names.size).reshape(names.shape)
                 if mask.any():
-                    out = np.where(mask, variants[m.kind](), out)
+                    out = np.where(mask, variants[kind](), out)
         return out
 
 
@@ -545,7 +545,8 @@ def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], n
         combined = np.array(sample_loss.mean() if mean else sample_loss.sum())
         other = np.array(sample_loss.sum() if mean else sample_loss.mean())
         batch_loss = float(r(inj(lambda: np.array("loss", dtype=object), combined,
-                                 {**_scaled(combined), "reduction": lambda: other})))
+                                 {**_scaled(combined), "reduction": lambda: other,
+                                  **_mean_twice(combined, B, mean)})))
 
     # ---- backward, output layer first; dE/dout of a hidden layer uses the old weights.
     # Each layer's gradients are found as soon as its deltas are, so that the mistake
@@ -632,10 +633,12 @@ def _deltas(r, inj: _Inject, lay, li: int, sfx: list[str], nets, outs, dout: np.
         jac = o[:, :, None] * (np.eye(o.shape[1])[None] - o[:, None, :])
         jacs[li] = jac
         dnet = np.einsum("bj,bjk->bk", dout, jac)
+        wrong = {"jacobian_diagonal": lambda: dout * o * (1.0 - o),
+                 "dact_again": lambda: dnet * o * (1.0 - o)}
         dnets[li] = r(inj(lambda: _ids("dnet", names, sfx), dnet, {
-            **_scaled(dnet), "neighbour_neuron": lambda: np.roll(dnet, 1, axis=1)}))
+            **_scaled(dnet), "neighbour_neuron": lambda: np.roll(dnet, 1, axis=1), **wrong}))
         prods[li] = dnets[li]  # gradients show delta itself as their first factor
-        return {}
+        return wrong
     net, o = nets[li], outs[li + 1]
     dact = act.derivative(net, o, lay.slope)
 
@@ -649,7 +652,8 @@ def _deltas(r, inj: _Inject, lay, li: int, sfx: list[str], nets, outs, dout: np.
         "sign": lambda: -dact, "dact_at_out": at_out, "dact_at_net": at_net}))
     wrong = {"dact_at_out": lambda: dout * r(at_out()),
              "dact_at_net": lambda: dout * r(at_net()),
-             "dact_left_out": lambda: dout}
+             "dact_left_out": lambda: dout,
+             "dact_again": lambda: dout * dacts[li] * dacts[li]}
     if upd[li] is not None:
         wrong["updated_weights"] = lambda: upd[li] * dacts[li]
     p = dout * dacts[li]
@@ -694,13 +698,19 @@ def _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
         gb = p * 1.0
     else:  # one bias shared by every neuron of the layer: the sum of their deltas
         gb = dnets[li].sum(axis=1, keepdims=True)
+    one_neuron = {"bias_not_summed": lambda: dnets[li][:, :1]} if lay.bias == "shared" else {}
     def bias_ids() -> np.ndarray:
         return _param_ids("grad", [lay.bias_names], gsfx)[:, 0, :]
 
-    gb_s = r(inj(bias_ids, gb, _scaled(gb))) if gb.size else gb
+    gb_s = r(inj(bias_ids, gb, {**_scaled(gb), **one_neuron})) if gb.size else gb
     per_b[li] = gb_s
     grads_b[li] = (_combine(gb_s, mean, r, inj, lambda: _param_ids("grad", [lay.bias_names])[0])
                    if gb_s.size else np.zeros(0))
+
+
+def _mean_twice(value: np.ndarray, m: int, mean: bool) -> dict:
+    """The mistake "1/m applied twice", which only a mean over the batch can make."""
+    return {"mean_twice": lambda: value / m} if mean else {}
 
 
 def _combine(per_sample: np.ndarray, mean: bool, r, inj=None, ids=None) -> np.ndarray:
@@ -709,7 +719,9 @@ def _combine(per_sample: np.ndarray, mean: bool, r, inj=None, ids=None) -> np.nd
     total = per_sample.sum(axis=0)
     right, other = (total / per_sample.shape[0], total) if mean else (total, total / per_sample.shape[0])
     if inj is not None:
-        right = inj(ids, right, {**_scaled(right), "reduction": lambda: other})
+        right = inj(ids, right, {**_scaled(right), "reduction": lambda: other,
+                                 "one_sample": lambda: per_sample[0],
+                                 **_mean_twice(right, per_sample.shape[0], mean)})
     return r(right)
 
 
@@ -945,3 +957,70 @@ def _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, 
         ops = tuple((Operand(f"dnet:{n}{s}", dnet[j]),) for j, n in enumerate(lay.neurons))
         add(Step(f"grad:{bn}{gsfx}", "backward", "grad", bn, li + 1, smp, gb[0], ops,
                  note="a shared bias: the sum of the deltas of the neurons it feeds"))
+
+
+# ----------------------------------------------------------------------------- one step again
+
+
+def evaluate(step: Step, values: dict[str, float]) -> float:
+    """The step's formula on other operand values: `values` maps operand refs (``out:h1``,
+    ``dnet:o1``) to numbers; operands not in it keep the step's own values.
+
+    The judge uses this to ask what a student's own earlier numbers give. A gradient's
+    ``wrt:o1/w5`` factor is the input the weight carries, so it follows that input's ref.
+    """
+    carried = {o.ref: step.aux[0].ref for term in step.terms for o in term
+               if o.ref.startswith("wrt:") and step.aux}
+
+    def v(op: Operand) -> float:
+        return values.get(carried.get(op.ref, op.ref), values.get(op.ref, op.value))
+
+    kind, fn, terms = step.kind, step.fn, step.terms
+    slope = next((o.value for o in step.aux if o.ref == "slope"), 0.0)
+    with np.errstate(all="ignore"):
+        if kind == "out":
+            nets = np.array([[v(t[0]) for t in terms]])
+            own = [t[0].ref for t in terms].index(f"net:{step.id.partition(':')[2]}")
+            return float(ACTIVATIONS[fn].value(nets, slope)[0, own])
+        if kind in ("loss", "dout") and fn in LOSSES:
+            k = int(next(o.value for o in step.aux if o.ref == "K"))
+            t, o = np.array([[v(terms[0][0])]]), np.array([[v(terms[1][0])]])
+            f = LOSSES[fn].term if kind == "loss" else LOSSES[fn].derivative
+            return float(f(o, t, k)[0, 0])
+        if kind == "dact":
+            net, out = np.array([v(terms[0][0])]), np.array([v(terms[1][0])])
+            return float(ACTIVATIONS[fn].derivative(net, out, slope)[0])
+        if kind == "new" and fn == "update":  # plain SGD, momentum (the velocity), L2
+            return v(terms[0][0]) - v(terms[1][0]) * v(terms[2][0])
+        if kind == "new" and fn == "adaptive":  # p − η·num/(√den + ε), RMSprop and Adam
+            p, lr, num, den, eps = (v(t[0]) for t in terms[:5])
+            return p - lr * (num / (math.sqrt(max(den, 0.0)) + eps))  # (a box may dip below 0)
+        if kind == "new" and fn == "nesterov":  # p − η·(g + μ·v)
+            (mu, vel) = terms[3]
+            return v(terms[0][0]) - v(terms[1][0]) * (v(terms[2][0]) + v(mu) * v(vel))
+        if fn == "quotient":  # Adam's bias corrections, m / (1 − β₁ᵗ)
+            return v(terms[0][0]) / v(terms[1][0])
+        # sums of products, or their mean; the optimizers' l2, decay, vel, sq, m, v; din
+        if kind in ("net", "dout", "dnet", "grad", "loss", "din", *optimizers.STEP_KINDS):
+            total = math.fsum(math.prod(v(o) for o in term) for term in terms)
+            return total / len(terms) if fn == "mean" else total
+    return step.value  # a formula this function does not know: its own value, no slack
+
+
+def bounds(step: Step, boxes: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    """The range of the step's formula when each operand in `boxes` lies in its (lo, hi).
+
+    Each operand is put at the end of its box that moves the result down (or up), found from
+    the formula's own response to that operand; then the two corners are evaluated. This is
+    exact for formulas monotone in each operand over the box (sums, products, activations,
+    losses over the small boxes rounding makes) and close for the others.
+    """
+    mid = {ref: (lo + hi) / 2 for ref, (lo, hi) in boxes.items()}
+    low, high = dict(mid), dict(mid)
+    for ref, (lo, hi) in boxes.items():
+        if lo == hi:
+            continue
+        up = evaluate(step, {**mid, ref: hi}) >= evaluate(step, {**mid, ref: lo})
+        low[ref], high[ref] = (lo, hi) if up else (hi, lo)
+    a, b, c = evaluate(step, low), evaluate(step, high), evaluate(step, mid)
+    return min(a, b, c), max(a, b, c)

@@ -1,14 +1,13 @@
 """The judge: compares a student's numbers with the trace and names their mistakes.
 
-Only the engine computes. To decide whether an answer is right the judge compares it with
-the engine's value at the decimals the student wrote; to name a mistake it re-runs the
-engine with that mistake injected (``engine.Mistake``) and compares again. It never
-pattern-matches numbers or strings.
-
-An answer with d decimals is right when it equals the true value rounded to d decimals,
-give or take one in the last digit (hand rounding and truncation both happen). An answer
-that only matches the calculation rounded to d decimals at every step (``run(...,
-round_to=d)``) is right too, with a note that the difference is rounding drift.
+Only the engine computes. An answer is right when it is what the student's own earlier
+numbers give (``engine.bounds`` evaluates the step's formula over the range each of them
+stands for), rounded or truncated to the decimals the student wrote. To name a mistake the
+judge re-runs the engine with it injected (``mistakes.Mistake``) and compares again; a
+mistake is named only when it explains the number better than rounding does (the answer is
+more than one unit in its last digit from the right range). It never pattern-matches
+numbers or strings. Blame is carried forward only along the student's own chain: through
+steps left blank, never past a step answered right.
 
 The quiz mode judges one answer at a time: ``Judge(scenario).judge_one("grad:w5", "0.0822")``.
 """
@@ -21,8 +20,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bpwalk.engine import MISTAKES, EngineError, Mistake, run
-from bpwalk.notation import Formula, Profile, aliases, formula, in_trace_sign, profile, sign_note
+from bpwalk.engine import EngineError, bounds, evaluate, run
+from bpwalk.mistakes import MISTAKES, Mistake
+from bpwalk.notation import (
+    Formula,
+    Profile,
+    aliases,
+    formula,
+    in_trace_sign,
+    negated,
+    profile,
+    sign_note,
+)
 from bpwalk.notation import spelling as _normal
 from bpwalk.numbers import EXACT as _EXACT
 from bpwalk.numbers import half_up
@@ -43,18 +52,39 @@ class Result:
 
     id: str  # the step id (canonical, even when the student wrote an alias)
     key: str  # the id as the student wrote it
-    given: float
+    given: float  # given, text, expected and expected_text in the profile's sign (as written)
     text: str  # the number as written
     decimals: int
     expected: float  # the engine's full-precision value
     expected_text: str  # the expected value at the student's decimals
     correct: bool
     diagnosis: str = ""  # what went wrong (empty when right)
-    mistake: str | None = None  # a key of engine.MISTAKES, when one reproduces the answer
+    mistake: str | None = None  # a key of mistakes.MISTAKES, when one reproduces the answer
     source: str | None = None  # the step whose formula the mistake was made in
     note: str = ""  # e.g. rounding drift on a right answer
     also: list[str] = field(default_factory=list)  # other mistakes that give the same number
     formula: Formula | None = None  # the right calculation, when no mistake reproduces it
+    low: float = 0.0  # the range the student's own earlier numbers give (expected within)
+    high: float = 0.0
+    slip: bool = False  # wrong, but within a unit of the last digit: no mistake can be told
+    reason: str = ""  # the diagnosis without the right calculation (when formula is set)
+    sign: int = 1  # -1: the profile writes this step with the trace's other sign (Err = −δ)
+
+    # the judge's arithmetic is in the trace's sign (low, high are too)
+    @property
+    def value(self) -> float:
+        """The answer in the trace's sign."""
+        return self.sign * self.given
+
+    @property
+    def exact(self) -> float:
+        """The right value in the trace's sign."""
+        return self.sign * self.expected
+
+    @property
+    def trace_text(self) -> str:
+        """The answer as the trace's sign writes it."""
+        return self.text if self.sign > 0 else negated(self.text)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "given": self.given, "expected": self.expected,
@@ -70,14 +100,27 @@ class Report:
     unanswered: list[str]  # ids left blank
     first_wrong: str | None
     matrices: list = field(default_factory=list)  # judge_matrix.MatrixVerdict, in file order
+    iteration: int = 1  # the update the answers are about
 
     @property
     def all_correct(self) -> bool:
         return self.first_wrong is None and all(m.correct for m in self.matrices)
 
+    @property
+    def passed(self) -> bool:
+        """Every answer right, and at least one given (a blank template passes nothing)."""
+        return self.all_correct and bool(self.results)
+
+    @property
+    def right(self) -> int:
+        return sum(r.correct for r in self.results)
+
+    def first(self) -> Result | None:
+        return next((r for r in self.results if r.id == self.first_wrong), None)
+
     def to_dict(self) -> dict:
-        d = {"results": [r.to_dict() for r in self.results], "first_wrong": self.first_wrong,
-             "unanswered": self.unanswered}
+        d = {"update": self.iteration, "results": [r.to_dict() for r in self.results],
+             "first_wrong": self.first_wrong, "unanswered": self.unanswered}
         if self.matrices:
             d["matrices"] = [m.to_dict() for m in self.matrices]
         return d
@@ -99,13 +142,42 @@ def at_decimals(value: float, decimals: int) -> str:
     return str(half_up(value, decimals))
 
 
+def cell(text: str) -> tuple[Decimal, Decimal]:
+    """The values whose rounding (half up) or truncation to the written decimals is `text`.
+
+    0.74 stands for [0.735, 0.75): rounded from 0.735 up, or cut from anything below 0.75.
+    A negative number mirrors it; 0.00 is [−0.005, 0.01) and −0.00 (−0.01, 0]: a minus sign
+    written on a zero says the value was negative.
+    """
+    g = Decimal(text)
+    q = Decimal(1).scaleb(-decimals_of(text))
+    half = q / 2
+    if g.is_signed():
+        return _EXACT.subtract(g, q), _EXACT.add(g, 0 if g.is_zero() else half)
+    return _EXACT.subtract(g, half), _EXACT.add(g, q)
+
+
+def gap(text: str, lo: float, hi: float) -> Decimal:
+    """How far the written number's cell lies from the range [lo, hi] (0 when they meet)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return Decimal("Infinity")
+    a, b = cell(text)
+    low, high = Decimal(repr(lo)), Decimal(repr(hi))
+    return max(Decimal(0), _EXACT.subtract(a, high), _EXACT.subtract(low, b))
+
+
+def fits(text: str, lo: float, hi: float) -> bool:
+    """Could `text` be a value in [lo, hi] rounded or truncated to its own decimals?"""
+    return gap(text, lo, hi) == 0
+
+
 def agrees(text: str, value: float) -> bool:
-    """Is `text` the value at its own decimals, give or take one in the last digit?"""
-    if not math.isfinite(value):
-        return False
-    d = decimals_of(text)
-    quantum = Decimal(1).scaleb(-d)
-    return _EXACT.abs(_EXACT.subtract(Decimal(text), Decimal(at_decimals(value, d)))) <= quantum
+    """Is `text` the value rounded or truncated to the decimals written?"""
+    return fits(text, value, value)
+
+
+def _unit(decimals: int) -> Decimal:
+    return Decimal(1).scaleb(-decimals)
 
 
 # ----------------------------------------------------------------------------- step ids
@@ -141,10 +213,13 @@ class _Ids:
 
 # ----------------------------------------------------------------------------- the judge
 
+FLOAT_SLACK = 1e-12  # relative: float64 arithmetic is not the decimal arithmetic of a hand
+MAX_SOURCES = 6  # steps searched for a mistake per wrong answer: its own, then 5 it is built from
+
 
 class Judge:
     """Judges answers about one update of a scenario: the first (the one a worksheet shows),
-    or `iteration` (the quiz judges every update it shows; mistakes go into that one only)."""
+    or `iteration` (``check --update K``, and the quiz judges every update it shows)."""
 
     def __init__(self, scenario: Scenario, round_to: int | None = None, iteration: int = 1,
                  notation: str | None = None):
@@ -157,116 +232,285 @@ class Judge:
         trace = run(scenario, iterations=iteration, show={iteration})
         self.trace = trace  # for answers written as matrices (judge_matrix)
         base = {s.id: s for s in trace.iterations[0].steps}
-        self._runs: dict[tuple, dict[str, Step] | None] = {((), None): base}
+        self._runs: dict[frozenset, dict[str, float] | None] = {}
+        self._rounded: dict[int, dict[str, float] | None] = {}
+        self._mistaken: dict[tuple[str, str, str], float | None] = {}
         self.by_id = base
         self.order = {sid: i for i, sid in enumerate(base)}
         self.ids = _Ids(list(base), self.profile)
         self._ancestors: dict[str, list[str]] = {}
+        self._upstream: dict[str, set[str]] = {}
+        self._answered: dict[str, Result] = {}  # a whole file's answers, while check runs
+        self._memo: dict[str, frozenset[str]] = {}
+        self.refs = {sid: _operand_refs(s) for sid, s in base.items()}
 
-    # -- the engine, run once per (mistakes, rounding)
+    # -- the engine: each set of mistakes run once
 
-    def steps(self, mistakes: tuple[Mistake, ...] = (), round_to: int | None = None
-              ) -> dict[str, Step] | None:
-        key = (mistakes, round_to)
+    def values(self, mistakes: Iterable[Mistake] = ()) -> dict[str, float] | None:
+        """Every step's value with `mistakes` injected (None when that run blows up)."""
+        key = frozenset(mistakes)
         if key not in self._runs:
-            try:
-                trace = run(self.scenario, iterations=self.iteration, show={self.iteration},
-                            round_to=round_to, mistakes=mistakes)
-                self._runs[key] = {s.id: s for s in trace.iterations[0].steps}
-            except EngineError:
-                self._runs[key] = None  # a mistake that blows up reproduces nothing
+            self._runs[key] = self._run(tuple(sorted(key, key=lambda m: (m.kind, m.target))))
         return self._runs[key]
 
-    def _reproduces(self, step_id: str, text: str, mistakes: tuple[Mistake, ...]) -> bool:
-        steps = self.steps(mistakes)
-        return steps is not None and agrees(text, steps[step_id].value)
+    def _run(self, mistakes: tuple[Mistake, ...], round_to: int | None = None
+             ) -> dict[str, float] | None:
+        try:
+            trace = run(self.scenario, iterations=self.iteration, show={self.iteration},
+                        round_to=round_to, mistakes=mistakes)
+        except EngineError:
+            return None  # a mistake that blows up reproduces nothing
+        return {s.id: s.value for s in trace.iterations[0].steps}
+
+    def rounded(self, places: int) -> dict[str, float] | None:
+        if places not in self._rounded:
+            self._rounded[places] = self._run((), places)
+        return self._rounded[places]
+
+    def mistaken(self, kind: str, source: str, step_id: str) -> float | None:
+        """step_id's value when `kind` is made in the formula of `source` (None: no change)."""
+        if (kind, source, step_id) not in self._mistaken:
+            self.prefetch([(kind, source, step_id)])
+        return self._mistaken[(kind, source, step_id)]
+
+    def prefetch(self, wanted: Iterable[tuple[str, str, str]]) -> None:
+        """Run the engine for many (kind, source, step) at once.
+
+        One run can inject one kind at many sources when no source lies upstream of another
+        pair's step: each step then sees only its own source's mistake. Packing the pairs
+        into such runs keeps the engine runs per answers file near the number of kinds,
+        not the number of answers (a class's 2,000 wrong answers would take minutes).
+        """
+        todo = [w for w in dict.fromkeys(wanted) if w not in self._mistaken]
+        # Packed by kind and by the source's level (step kind and layer) too: a mistaken
+        # formula may read more than its operands (a neighbouring neuron's value, the
+        # updated weights), which a source of another level may already have changed.
+        by_kind: dict[tuple[str, str, int | None], list[tuple[str, str]]] = {}
+        for kind, source, step_id in todo:
+            level = self.by_id[source].kind, self.by_id[source].layer
+            by_kind.setdefault((kind, *level), []).append((source, step_id))
+        for (kind, *_), pairs in by_kind.items():
+            # each pack: its sources, the steps upstream of its steps, its steps, its pairs
+            packs: list[tuple[set[str], set[str], set[str], list[tuple[str, str]]]] = []
+            for source, step_id in pairs:
+                upstream = self.upstream(step_id)
+                for sources, reach, steps, members in packs:
+                    if (source in sources or source not in reach) and _only(sources, upstream,
+                                                                            source):
+                        break
+                else:
+                    sources, reach, steps, members = set(), set(), set(), []
+                    packs.append((sources, reach, steps, members))
+                sources.add(source)
+                if step_id not in steps:
+                    steps.add(step_id)
+                    reach |= upstream
+                members.append((source, step_id))
+            for sources, _, _, members in packs:
+                self._run_pack(kind, sources, members)
+
+    def _run_pack(self, kind: str, sources: set[str], members: list[tuple[str, str]]) -> None:
+        # not kept whole: a class's files would pile up a run per pack each
+        got = self._run(tuple(Mistake(kind, s) for s in sorted(sources)))
+        if got is None and len(sources) > 1:  # one of them blows up (ln of a negative out):
+            for s in sources:  # find which, running each alone
+                self._run_pack(kind, {s}, [m for m in members if m[0] == s])
+            return
+        for source, step_id in members:
+            v = None if got is None else got[step_id]
+            same = v is not None and v == self.by_id[step_id].value
+            self._mistaken[(kind, source, step_id)] = None if same else v
+
+    # -- what the student's own numbers give
+
+    def expected_range(self, step: Step, answered: dict[str, Result], own_wrong: bool = False
+                       ) -> tuple[float, float]:
+        """The values `step` can take from the student's earlier answers and the rounding
+        they carry: each answered operand lies within half a unit of its last written digit
+        (or at its exact value, the student may have kept more digits than written). With
+        `own_wrong`, wrong operands count at what the student wrote (the student's chain);
+        otherwise at their right values. Operands not answered are exact. The formula at
+        exactly the numbers written is in the range too (out(1 − out) peaks inside a box),
+        and so is a few float64 units around it: 0.45 by hand may be 0.44999999999999996
+        in binary, which must round to 0.5 as well as to 0.4.
+        """
+        boxes: dict[str, tuple[float, float]] = {}
+        for ref in self.refs[step.id]:
+            r = answered.get(ref)
+            if r is None or not (r.correct or own_wrong):
+                continue
+            half = 0.5 * 10.0 ** -r.decimals
+            lo, hi = r.value - half, r.value + half
+            if r.correct:
+                lo, hi = min(lo, r.exact), max(hi, r.exact)
+            boxes[ref] = (lo, hi)
+        lo = hi = step.value
+        if boxes:
+            lo, hi = bounds(step, boxes)
+            own = evaluate(step, {ref: answered[ref].value for ref in boxes})
+            lo, hi = min(lo, own), max(hi, own)
+            if not own_wrong:
+                lo, hi = min(lo, step.value), max(hi, step.value)
+        slack = FLOAT_SLACK * max(abs(lo), abs(hi))
+        return lo - slack, hi + slack
 
     # -- one answer
 
     def judge_one(self, step_id: str, given: str | float, earlier: Iterable[Result] = (),
-                  key: str | None = None) -> Result:
+                  key: str | None = None, own_only: bool = False) -> Result:
         """Judge one answer to `step_id` (a number, or its text as written), written in the
         profile's sign convention (an Err answer is judged as −δ and reported as written).
 
-        `earlier` are verdicts on steps computed before it: a mistake found there that
-        explains this answer too is reported as carried forward.
+        `earlier` are verdicts on steps computed before it: the student's own numbers, from
+        which this answer should follow, and whose mistakes it may carry forward. With
+        `own_only` (the quiz, which shows every earlier value before asking), a mistake is
+        searched in this step's own formula only.
         """
-        text = given if isinstance(given, str) else repr(float(given))
-        kind = self.by_id[step_id].kind
-        flipped = in_trace_sign(text, kind, self.profile)
-        res = self._judge(step_id, flipped, earlier, key)
-        if flipped != text:
-            res.given, res.text, res.expected = -res.given, text, -res.expected
-            res.expected_text = at_decimals(res.expected, res.decimals)
+        answered = {r.id: r for r in earlier}
+        res = self.mark(step_id, given, answered, key)
+        if not res.correct:
+            self.diagnose(res, answered, own_only)
         return res
 
-    def _judge(self, step_id: str, text: str, earlier: Iterable[Result], key: str | None
-               ) -> Result:
+    def mark(self, step_id: str, given: str | float, answered: dict[str, Result],
+             key: str | None = None) -> Result:
+        """Right or wrong against the `answered` steps before it, without naming a mistake
+        (no engine runs but the drift's). The answer is in the profile's sign; it is
+        compared in the trace's and reported as written."""
+        written = given if isinstance(given, str) else repr(float(given))
         step = self.by_id[step_id]
+        text = in_trace_sign(written, step.kind, self.profile)
         d = decimals_of(text)
-        res = Result(step_id, key or step_id, float(text), text, d, step.value,
-                     at_decimals(step.value, d), correct=agrees(text, step.value))
-        if res.correct:
-            return res
-        drift = self._drift(step_id, text, d)
-        if drift is not None:
-            res.correct = True
-            res.note = (f"rounding drift: this is what rounding every step to {drift} decimals "
-                        "gives; the exact value differs")
-            return res
-        self._diagnose(res, step, list(earlier))
+        lo, hi = self.expected_range(step, answered)
+        sign = 1 if text == written else -1
+        res = Result(step_id, key or step_id, sign * float(text), written, d, sign * step.value,
+                     at_decimals(sign * step.value, d), correct=fits(text, lo, hi), sign=sign)
+        res.low, res.high = lo, hi
+        if not res.correct:
+            drift = self._drift(step, text, d, answered)
+            if drift is not None:
+                res.correct = True
+                res.note = (f"rounding drift: this is what rounding every step to {drift} "
+                            "decimals gives; the exact value differs")
         return res
 
-    def _drift(self, step_id: str, text: str, d: int) -> int | None:
+    def _drift(self, step: Step, text: str, d: int, answered: dict[str, Result]) -> int | None:
+        """The decimals of a calculation rounded at every step that gives `text`, if the
+        student's own earlier numbers are that calculation's (0.74 was not rounded to 1)."""
         for places in dict.fromkeys(x for x in (self.round_to, d) if x is not None):
             if 1 <= places <= MAX_DRIFT_DECIMALS:
-                rounded = self.steps((), places)
-                if rounded is not None and agrees(text, rounded[step_id].value):
+                rounded = self.rounded(places)
+                if (rounded is not None and agrees(text, rounded[step.id])
+                        and all(agrees(answered[ref].trace_text, rounded[ref])
+                                for ref in self.refs[step.id] if ref in answered)):
                     return places
         return None
 
-    def _diagnose(self, res: Result, step: Step, earlier: list[Result]) -> None:
-        # 1. carried forward: a mistake already found in an earlier step explains this one
-        found = [Mistake(r.mistake, r.source) for r in earlier
-                 if r.mistake and r.source and r.source != step.id
-                 and self.order[r.source] < self.order[step.id]]
-        found = list(dict.fromkeys(found))
-        trials = [(m,) for m in found] + ([tuple(found)] if len(found) > 1 else [])
-        for ms in trials:
-            if self._reproduces(step.id, res.text, ms):
-                res.mistake, res.source = ms[0].kind, ms[0].target
-                where = ", ".join(m.target for m in ms)
-                res.diagnosis = (f"carried forward from {where} ({self.describe(ms[0].kind)}); "
-                                 "fix that step first")
-                return
-        # 2. a mistake in this step's own formula, then 3. in a step it is built from that
-        # the student did not answer right (a mistake there would contradict that answer)
-        right = {r.id for r in earlier if r.correct}
-        for source in [step.id, *(a for a in self.ancestors(step.id) if a not in right)]:
-            kinds = self.fits(step.id, res.text, source)
-            if kinds:
-                res.mistake, res.source, res.also = kinds[0], source, kinds[1:]
-                res.diagnosis = self.describe(kinds[0])
-                if source != step.id:
-                    res.diagnosis += f", in {source}, carried into this step"
-                if kinds[0] == "sign" and self.by_id[source].kind == "dnet":
-                    # Not always a slip: some textbooks define the error term with the
-                    # opposite sign, e.g. Han & Kamber's Err_j = out(1 - out)(target - out).
-                    res.diagnosis += f" ({sign_note(self.profile)})"
-                if res.also:
-                    res.diagnosis += f" (or: {'; '.join(self.describe(k) for k in res.also)})"
-                return
-        # 4. nothing reproduces it: show the right calculation
+    def candidates(self, res: Result, answered: dict[str, Result]) -> list[tuple[str, str, str]]:
+        """The (kind, source, step) runs that diagnosing `res` may need (for prefetch)."""
+        if self._wrong_frontier(res.id, answered):
+            return []
+        return [(k, source, res.id) for source in self._sources(res.id, answered)
+                for k in self._kinds(source)]
+
+    def diagnose(self, res: Result, answered: dict[str, Result], own_only: bool = False) -> None:
+        step = self.by_id[res.id]
+        # 1. the student's own chain: what their wrong earlier numbers give
+        wrong = self._wrong_frontier(res.id, answered)
+        if wrong:
+            first = wrong[0]
+            direct = [w for w in wrong if w.id in self.refs[step.id]]
+            carried = direct and fits(res.trace_text,
+                                      *self.expected_range(step, answered, True))
+            named = [Mistake(w.mistake, w.source) for w in wrong if w.mistake and w.source]
+            if not carried and named:
+                got = self.values(dict.fromkeys(named))
+                carried = got is not None and fits(res.trace_text,
+                                                   *self._around(res, got[res.id]))
+            # the source is where to look; a mistake only when it reproduces this number
+            res.mistake = first.mistake if carried else None
+            res.source = first.source or first.id
+            where = ", ".join(w.id for w in wrong[:3])
+            if carried:
+                why = f" ({self.describe(first.mistake)})" if first.mistake else ""
+                res.diagnosis = f"carried forward from {where}{why}; fix that step first"
+            else:
+                res.diagnosis = (f"computed from {where}, which {'is' if len(wrong) == 1 else 'are'}"
+                                 " wrong; fix that first, then redo this step")
+            return
+        # 2. a mistake in this step's formula, then in an unanswered step it is built from,
+        # named only when it explains the number better than rounding does
+        if self._gap(res) > _unit(res.decimals):
+            for source in self._sources(res.id, answered)[:1 if own_only else MAX_SOURCES]:
+                kinds = [k for k in self._kinds(source)
+                         if (m := self.mistaken(k, source, res.id)) is not None
+                         and fits(res.trace_text, *self._around(res, m))]
+                if kinds:
+                    self._name(res, source, kinds)
+                    return
+        # 3. nothing reproduces it: show the right calculation
         res.formula = formula(step, "unicode", max(4, res.decimals), self.profile)
         f = res.formula
-        res.diagnosis = (f"no classic mistake gives this number; the right calculation is "
+        close = res.slip = self._gap(res) <= _unit(res.decimals)
+        lead = (f"at {res.decimals} decimal{'s' * (res.decimals != 1)} the right value is "
+                f"{res.expected_text}; this few digits cannot tell a mistake from a rounding "
+                "slip (write more)" if close else "no classic mistake gives this number")
+        res.reason = lead
+        res.diagnosis = (f"{lead}; the right calculation is "
                          f"{f.lhs} = {f.symbolic} = {f.numeric} = {f.result}")
 
-    def fits(self, step_id: str, text: str, source: str) -> list[str]:
-        """The mistake kinds that, made in the formula of `source`, turn step_id into `text`."""
-        kind = self.by_id[source].kind
+    def _name(self, res: Result, source: str, kinds: list[str]) -> None:
+        res.mistake, res.source, res.also = kinds[0], source, kinds[1:]
+        res.diagnosis = self.describe(kinds[0])
+        if source != res.id:
+            res.diagnosis += f", in {source}, carried into this step"
+        if kinds[0] == "sign" and self.by_id[source].kind == "dnet":
+            # Not always a slip: some textbooks define the error term with the
+            # opposite sign, e.g. Han & Kamber's Err_j = out(1 - out)(target - out).
+            res.diagnosis += f" ({sign_note(self.profile)})"
+        if res.also:
+            res.diagnosis += f" (or: {'; '.join(self.describe(k) for k in res.also)})"
+
+    def _around(self, res: Result, value: float) -> tuple[float, float]:
+        """A mistaken value with the same rounding slack as the right one."""
+        return value - (res.exact - res.low), value + (res.high - res.exact)
+
+    def _gap(self, res: Result) -> Decimal:
+        return gap(res.trace_text, res.low, res.high)
+
+    def _wrong_frontier(self, step_id: str, answered: dict[str, Result]) -> list[Result]:
+        """The wrong answers this step is computed from through steps left unanswered (the
+        student's own chain), nearest first: blame is carried only along it."""
+        reach = self._reach(step_id, answered, self._memo if answered is self._answered else {})
+        out = [answered[ref] for ref in reach if not answered[ref].correct]
+        return sorted(out, key=lambda r: self.order[r.id], reverse=True)
+
+    def _reach(self, step_id: str, answered: dict[str, Result], memo: dict) -> frozenset[str]:
+        """The answered steps step_id is computed from through unanswered ones."""
+        if step_id not in memo:
+            found: set[str] = set()
+            for ref in self.refs[step_id]:
+                if ref in answered:
+                    found.add(ref)
+                elif ref in self.by_id:
+                    found |= self._reach(ref, answered, memo)
+            memo[step_id] = frozenset(found)
+        return memo[step_id]
+
+    def _sources(self, step_id: str, answered: dict[str, Result]) -> list[str]:
+        """Where a mistake may be: this step, then the unanswered steps it is built from."""
+        return [step_id, *(a for a in self.ancestors(step_id) if a not in answered)][:MAX_SOURCES]
+
+    def _kinds(self, source: str) -> list[str]:
+        step = self.by_id[source]
         return [k for k, (_, applies) in MISTAKES.items()
-                if kind in applies and self._reproduces(step_id, text, (Mistake(k, source),))]
+                if step.kind in applies and _relevant(k, step, self.scenario)]
+
+    def upstream(self, step_id: str) -> set[str]:
+        """The step and every step it is computed from."""
+        if step_id not in self._upstream:
+            self._upstream[step_id] = {step_id, *self.ancestors(step_id)}
+        return self._upstream[step_id]
 
     def ancestors(self, step_id: str) -> list[str]:
         """The steps `step_id` is computed from, directly or not, the nearest first."""
@@ -274,11 +518,10 @@ class Judge:
             seen: set[str] = set()
             todo = [step_id]
             while todo:
-                for term in self.by_id[todo.pop()].terms:
-                    for op in term:
-                        if op.ref in self.by_id and op.ref not in seen:
-                            seen.add(op.ref)
-                            todo.append(op.ref)
+                for ref in self.refs[todo.pop()]:
+                    if ref in self.by_id and ref not in seen:
+                        seen.add(ref)
+                        todo.append(ref)
             self._ancestors[step_id] = sorted(seen, key=self.order.__getitem__, reverse=True)
         return self._ancestors[step_id]
 
@@ -320,16 +563,61 @@ class Judge:
         resolved = sorted(self.resolve(answers, filename), key=lambda p: self.order[p[0]])
         results: list[Result] = []
         unanswered: list[str] = []
+        answered: dict[str, Result] = {}
         for sid, a in resolved:
             if a.text is None:
                 unanswered.append(sid)
                 continue
-            results.append(self.judge_one(sid, a.text, results, key=a.key))
+            results.append(self.mark(sid, a.text, answered, key=a.key))
+            answered[sid] = results[-1]
+        # Diagnose with every verdict at hand (a step is computed only from steps before it,
+        # so the later ones never matter); the engine runs every answer may need are made
+        # first, packed (see prefetch).
+        self._answered, self._memo = {r.id: r for r in results}, {}
+        wrong = [r for r in results if not r.correct]
+        self.prefetch(w for r in wrong for w in self.candidates(r, self._answered))
+        for r in wrong:
+            self.diagnose(r, self._answered)
+        self._answered, self._memo = {}, {}
         first = next((r.id for r in results if not r.correct), None)
-        report = Report(self.scenario, results, unanswered, first)
+        report = Report(self.scenario, results, unanswered, first, iteration=self.iteration)
         if matrices is not None:
             matrices.finish(report)
         return report
+
+
+def _only(sources: set[str], upstream: set[str], source: str) -> bool:
+    """Is `source` the only one of `sources` in `upstream`? (without copying either set)"""
+    had = source in sources
+    sources.discard(source)
+    alone = upstream.isdisjoint(sources)
+    if had:
+        sources.add(source)
+    return alone
+
+
+def _operand_refs(step: Step) -> list[str]:
+    """The refs a step's formula reads. A gradient's wrt factor is the input it carries, and
+    a gradient written dE/dout · dout/dnet · input is δ · input: a student's δ goes in too."""
+    refs = [o.ref for term in step.terms for o in term if not o.ref.startswith("wrt:")]
+    if step.kind == "grad" and step.aux and any(o.ref.startswith("wrt:") for t in step.terms for o in t):
+        refs.append(step.aux[0].ref)
+        if refs[0].startswith("dout:"):
+            refs.append("dnet:" + refs[0].partition(":")[2])
+    return list(dict.fromkeys(refs))
+
+
+def _relevant(kind: str, step: Step, scenario: Scenario) -> bool:
+    """Mistakes that only make sense with some losses or layers."""
+    if kind == "dact_again":
+        return scenario.loss in ("binary_cross_entropy", "cross_entropy")
+    if kind == "jacobian_diagonal":
+        return any(lay.activation == "softmax" for lay in scenario.layers)
+    if kind in ("reduction", "mean_twice", "one_sample"):
+        return len(scenario.x) > 1
+    if kind == "bias_not_summed":
+        return any(lay.bias == "shared" for lay in scenario.layers)
+    return True
 
 
 def judge_one(scenario: Scenario, step_id: str, given: str | float,

@@ -281,8 +281,11 @@ def _sign(step_kind: str, p: Profile) -> int:
 def in_trace_sign(text: str, kind: str, p: Profile) -> str:
     """A number written in the profile's convention, as the trace writes it: an answer for
     Han & Kamber's Err_j = −∂E/∂I_j is negated before it is compared with ∂E/∂net."""
-    if _sign(kind, p) > 0:
-        return text
+    return text if _sign(kind, p) > 0 else negated(text)
+
+
+def negated(text: str) -> str:
+    """A written number with the other sign ('0.1' -> '-0.1', '−0.1' -> '0.1')."""
     t = text.strip()
     return t[1:] if t[:1] in "-−" else "-" + t.lstrip("+")
 

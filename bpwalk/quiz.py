@@ -12,6 +12,7 @@ Keys at a question (everything else is the stepper's):
 
 - digits, ``.`` (or ``,``), ``-``, ``+``, ``e``: type the answer; Backspace edits it;
 - Enter: judge the answer; with nothing typed, reveal the result without judging;
+- after a wrong answer the result stays hidden: ``r`` retries, Enter (or n, Esc) reveals;
 - n, space, →, Esc (with nothing typed): reveal without judging; a second Esc quits, as on
   any revealed step; ``q`` with nothing typed quits; while an answer is typed only Enter,
   Backspace and Esc act, so a stray key cannot throw it away.
@@ -46,9 +47,16 @@ QUIZ_HELP = (
     ("Enter", "judge the answer; with nothing typed, reveal the result"),
     ("Backspace", "edit the answer"),
     ("Esc", "reveal without answering (on a revealed step: quit)"),
+    ("r", "after a wrong answer: try again before the result is revealed"),
 )
-KEYS_ASKING = "number+Enter answer  Enter reveal  b back  g go to  ? keys  q quit"
+# The status line holds " step 999/999  right 999/999 " (28 columns) and these: 80 in all.
+KEYS_ASKING = "type+Enter answer  Enter reveal  ? keys  q quit"
 KEYS_TYPING = "Enter answer  Backspace edit  Esc reveal"
+KEYS_WRONG = "r retry  Enter reveal  b back  ? keys  q quit"
+# The stepper's own keys, less '] [ pass' (? lists it): with the score they would pass 80.
+KEYS_REVEALED = "n next  b back  g go to  d draw  ? keys  q quit"
+RETRY = "r"
+REVEAL = {"enter", "esc", "n", " ", "right"}
 
 
 # ----------------------------------------------------------------------------- the quiz
@@ -58,6 +66,8 @@ KEYS_TYPING = "Enter answer  Backspace edit  Esc reveal"
 class Answer:
     text: str | None  # as typed; None when revealed without an answer
     result: Result | None  # the Judge's verdict; None when revealed without an answer
+    revealed: bool = True  # False after a wrong answer, until Enter reveals (r retries)
+    tries: int = 1  # answers typed at this step (a retry adds one)
 
 
 class Quiz:
@@ -80,7 +90,8 @@ class Quiz:
         earlier = [a.result for i, a in sorted(answers.items())
                    if i < index and a.result is not None
                    and self.walk.entries[i].iteration == entry.iteration]
-        return self._judges[entry.iteration].judge_one(entry.step.id, text, earlier)
+        return self._judges[entry.iteration].judge_one(entry.step.id, text, earlier,
+                                                       own_only=True)
 
 
 def _computed(step) -> bool:
@@ -94,6 +105,7 @@ class QuizState:
     step: State = field(default_factory=State)  # the stepper's position, mode and message
     answers: Mapping[int, Answer] = field(default_factory=dict)  # walk index -> answer
     typed: str = ""  # the answer being typed
+    tries: Mapping[int, int] = field(default_factory=dict)  # wrong tries before a retry
 
     @property
     def done(self) -> bool:
@@ -111,6 +123,12 @@ def asking(qs: QuizState, quiz: Quiz) -> bool:
     return qs.step.mode == "step" and i in quiz.questions and i not in qs.answers
 
 
+def pending(qs: QuizState) -> bool:
+    """Is the step on screen answered wrong, its result not yet revealed (r retries)?"""
+    a = qs.answers.get(qs.step.index)
+    return qs.step.mode == "step" and a is not None and not a.revealed
+
+
 # ----------------------------------------------------------------------------- keys -> state
 
 
@@ -118,6 +136,13 @@ def press(qs: QuizState, key: str, quiz: Quiz) -> QuizState:
     """What `key` does: at a question, type, judge or reveal; elsewhere, as in the stepper."""
     if asking(qs, quiz) and key not in ("eof", "resize"):
         return _answer_key(replace(qs, step=replace(qs.step, message="")), key, quiz)
+    if pending(qs) and (key == RETRY or key in REVEAL):
+        i = qs.step.index
+        a = qs.answers[i]
+        if key == RETRY:  # back to the prompt; the tries so far are kept in the next answer
+            rest = {k: v for k, v in qs.answers.items() if k != i}
+            return replace(qs, answers=rest, tries={**qs.tries, i: a.tries})
+        return replace(qs, answers={**qs.answers, i: replace(a, revealed=True)})
     return replace(qs, step=stepper.press(qs.step, key, quiz.walk))
 
 
@@ -134,7 +159,8 @@ def _answer_key(qs: QuizState, key: str, quiz: Quiz) -> QuizState:
             return _say(qs, f"{qs.typed!r} is not a number like 0.5933 or 4.4e-4; "
                             "Backspace edits it, Esc reveals")
         result = quiz.judge(i, qs.typed, qs.answers)
-        return replace(qs, typed="", answers={**qs.answers, i: Answer(qs.typed, result)})
+        answer = Answer(qs.typed, result, revealed=result.correct, tries=qs.tries.get(i, 0) + 1)
+        return replace(qs, typed="", answers={**qs.answers, i: answer})
     if key == "esc" or (not qs.typed and key in stepper.NEXT):
         return replace(qs, typed="", answers={**qs.answers, i: Answer(None, None)})
     if qs.typed:  # a stray key must not throw the answer away
@@ -162,8 +188,18 @@ def _diagnosis(result: Result) -> str:
     # When no mistake reproduces the number, the judge appends the right calculation, which
     # the panel shows just above in the chosen notation.
     if result.formula is not None:
-        return "no classic mistake gives this number; compare with the calculation above"
+        return result.reason + "; compare with the calculation above"
     return result.diagnosis
+
+
+def _hint(result: Result) -> str:
+    """What went wrong, without the right value (the student may try again)."""
+    if result.mistake:
+        return result.diagnosis
+    if result.slip:
+        return (f"close, but not right at {result.decimals} decimal"
+                f"{'s' * (result.decimals != 1)}: check the last digit's rounding")
+    return "no classic mistake gives this number; check the arithmetic of the line above"
 
 
 def below(qs: QuizState, quiz: Quiz, style: str) -> tuple[RenderableType, ...]:
@@ -178,6 +214,10 @@ def below(qs: QuizState, quiz: Quiz, style: str) -> tuple[RenderableType, ...]:
         return (Text("not answered (revealed)", style="dim"),)
     r = answer.result
     verdict = Text.assemble(("your answer: ", "bold"), answer.text or "", "  ")
+    if not answer.revealed:
+        verdict.append("wrong", style="bold red")
+        return verdict, Text(_words(_hint(r), style), style="yellow"), Text(
+            "r: try again    Enter: reveal the result", style="bold")
     if r.correct:
         verdict.append("right", style="bold green")
         # said, because the judge's tolerance follows what was typed: "0" is 0.3775 at 0
@@ -190,7 +230,8 @@ def below(qs: QuizState, quiz: Quiz, style: str) -> tuple[RenderableType, ...]:
 
 def status(qs: QuizState, quiz: Quiz) -> Text:
     right, answered = qs.score()
-    keys = KEYS_TYPING if qs.typed else KEYS_ASKING if asking(qs, quiz) else stepper.STATUS_KEYS
+    keys = (KEYS_TYPING if qs.typed else KEYS_ASKING if asking(qs, quiz)
+            else KEYS_WRONG if pending(qs) else KEYS_REVEALED)
     text = Text(style="reverse")
     text.append(f" step {qs.step.index + 1}/{len(quiz.walk)} ", style="bold")
     text.append(f" right {right}/{answered} ", style="bold")
@@ -206,8 +247,9 @@ def screen(qs: QuizState, quiz: Quiz, console: Console, style: str = "unicode",
         panel = stepper.help_table(style, QUIZ_HELP)
     else:
         panel = stepper.current(quiz.walk, qs.step.index, style, decimals,
-                                ask=asking(qs, quiz), below=below(qs, quiz, style))
-    hidden = quiz.questions - qs.answers.keys()
+                                ask=asking(qs, quiz) or pending(qs),
+                                below=below(qs, quiz, style))
+    hidden = quiz.questions - {i for i, a in qs.answers.items() if a.revealed}
     return stepper.screen(quiz.walk, qs.step, console, style, decimals, panel=panel,
                           status_line=status(qs, quiz), hidden=hidden)
 

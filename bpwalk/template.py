@@ -27,7 +27,7 @@ def _list(values: list[float], decimals: int) -> str:
 
 
 def render(numbers: Numbers, sizes: list[int], activations: list[str], loss: str, seed: int,
-           decimals: int, command: list[str], file_name: str) -> str:
+           decimals: int, command: list[str], file_name: str, options: str = "") -> str:
     names = neuron_names(sizes)
     shape = "-".join(map(str, sizes))
     lines = [
@@ -39,7 +39,7 @@ def render(numbers: Numbers, sizes: list[int], activations: list[str], loss: str
         "# The same numbers again:",
         *(f"#   {line}" for line in command),
         f"title: Practice problem, {shape} {activations[0]} network (seed {seed})",
-        f"source: bpwalk new, seed {seed}",
+        f"source: bpwalk new {options}",
         f"description: a {shape} practice problem, {activations[-1]} outputs, {loss}",
         f"inputs: [{', '.join(names[0])}]",
         "layers:",
@@ -117,6 +117,24 @@ def practice_text(shape: str, activation: str, loss: str, seed: int, decimals: i
     numbers = problem(seed, sizes, activations, loss, decimals)
     command = [f"bpwalk new {file_name} --seed {seed} --shape {'-'.join(map(str, sizes))} \\",
                f"  --activation {activation} --loss {loss} --decimals {decimals}"]
-    text = render(numbers, sizes, activations, loss, seed, decimals, command, file_name)
+    # the source line says how the numbers were drawn: 'check' redraws them for a seed
+    options = (f"--seed {seed} --shape {'-'.join(map(str, sizes))} --activation {activation} "
+               f"--loss {loss} --decimals {decimals}")
+    text = render(numbers, sizes, activations, loss, seed, decimals, command, file_name, options)
     loads(text, "<new practice problem>")  # a ScenarioError here is a bug in this module
     return text
+
+
+def redraw(source: str, seed: int) -> str | None:
+    """The problem `bpwalk new` draws with another seed and the options written in a
+    scenario's source line (``bpwalk new --seed 7 --shape 2-2-1 ...``); None when the
+    source is not such a line. ``bpwalk check`` uses it for each student's own seed."""
+    words = source.split()
+    if words[:2] != ["bpwalk", "new"] or len(words) % 2:
+        return None
+    opts = dict(zip(words[2::2], words[3::2]))
+    try:
+        return practice_text(opts["--shape"], opts["--activation"], opts["--loss"], seed,
+                             int(opts["--decimals"]))
+    except (KeyError, ValueError, PracticeError):
+        return None

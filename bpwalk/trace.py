@@ -149,10 +149,6 @@ class Trace:
     # the optimizer's state after the last update, per kind and parameter: {"m": {"w1": ...}}
     state_final: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def loss_updates_of(self, index: int) -> int:
-        """How many updates came before loss_history[index]."""
-        return index if self.loss_updates is None else self.loss_updates[index]
-
     def loss_after(self, updates: int) -> float | None:
         """The data-set loss after `updates` updates, or None when a long run did not keep it."""
         if self.loss_updates is None:

@@ -20,8 +20,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bpwalk.cli import app
-from bpwalk.engine import MISTAKES, Mistake, run
+from bpwalk.engine import EngineError, run
 from bpwalk.judge import Judge, agrees, at_decimals, decimals_of, judge_one
+from bpwalk.mistakes import MISTAKES, Mistake
 from bpwalk.scenario import Answer, ScenarioError, load, load_answers, loads_answers, resolve
 from bpwalk.views import check as check_view
 
@@ -33,7 +34,7 @@ runner = CliRunner()
 
 
 def scenario(name: str):
-    return load(resolve(name)[0]) if name == "mazur" else load(FIXTURES / name)
+    return load(FIXTURES / name) if name.endswith(".yaml") else load(resolve(name)[0])
 
 
 def values(sc, mistakes=(), round_to=None) -> dict[str, float]:
@@ -63,7 +64,7 @@ def as_answers(answers: dict[str, str]) -> list[Answer]:
 
 
 def check_json(sc_name: str, path: Path, *extra: str):
-    target = str(FIXTURES / sc_name) if sc_name != "mazur" else "mazur"
+    target = str(FIXTURES / sc_name) if sc_name.endswith(".yaml") else sc_name
     result = runner.invoke(app, ["check", target, str(path), "--format", "json", *extra])
     return result.exit_code, (json.loads(result.stdout) if result.exit_code in (0, 1) else None), result
 
@@ -135,6 +136,12 @@ PAIRED = [
     ("batch_scenario.yaml", "reduction", "loss"),
     ("batch_scenario.yaml", "sign", "dnet:h2@2"),
     ("batch_scenario.yaml", "update_added", "new:b3"),
+    ("batch_scenario.yaml", "one_sample", "grad:b3"),
+    ("batch_scenario.yaml", "mean_twice", "grad:w6"),
+    ("bce_scenario.yaml", "dact_again", "dnet:o1@1"),
+    ("bce_scenario.yaml", "bias_not_summed", "grad:b1@2"),
+    ("softmax", "dact_again", "dnet:o2"),
+    ("softmax", "jacobian_diagonal", "dnet:o1"),
 ]
 
 
@@ -354,7 +361,7 @@ def test_missing_answers_file_and_bad_format(tmp_path):
     assert result.exit_code == 2 and "no such file" in result.stderr
     ok = answers_file(tmp_path / "a.yaml", {"net:h1": "0.3775"})
     result = runner.invoke(app, ["check", "mazur", str(ok), "--format", "xml"])
-    assert result.exit_code == 2 and "use text or json" in result.stderr
+    assert result.exit_code == 2 and "use text, json or csv" in result.stderr
 
 
 def test_answers_loader_reports_empty_and_duplicate_keys():
@@ -468,3 +475,180 @@ def test_answers_beyond_float64_are_input_errors(tmp_path, written):
     assert result.returncode == 2
     assert result.stderr.startswith(f"{answers}:1:9: the answer for 'net:h1' is {written}")
     assert "Traceback" not in result.stderr
+
+
+# ----------------------------------------------------------------------------- the marking rule
+# (README, "How answers are marked": right is what the student's own earlier numbers give,
+# rounded to the digits written, within the rounding error those numbers carry)
+
+
+def test_a_product_of_the_students_own_rounded_numbers_is_judged_at_one_decimal():
+    """Mazur: the student wrote dE/dout_o1 = 0.74 and dout_o1/dnet_o1 = 0.19; 0.74 × 0.19 =
+    0.1406, and any numbers those two stand for (0.735..0.745 times 0.185..0.195) give 0.14
+    at most 0.1453, which is 0.1 at one decimal: 0.2 is wrong, 0.1 right."""
+    judge = Judge(scenario("mazur"))
+    own = {"dout:o1": "0.74", "dact:o1": "0.19"}
+    for text, right in (("0.2", False), ("0.1", True)):
+        report = judge.check(as_answers({**own, "dnet:o1": text}))
+        verdict = {r.id: r.correct for r in report.results}
+        assert verdict == {"dout:o1": True, "dact:o1": True, "dnet:o1": right}, text
+
+
+def test_a_rounding_slip_is_not_named_a_factor_of_a_half():
+    """Mazur at 2 decimals with grad:w7 written 0.00: the right value -0.0226 is -0.02, half
+    of it (-0.0113) is -0.01 at 2 decimals, so neither ½ nor anything else explains 0.00."""
+    sc = scenario("mazur")
+    ans = {k: at_decimals(v, 2) for k, v in values(sc).items()}
+    ans["grad:w7"] = "0.00"
+    report = Judge(sc).check(as_answers(ans))
+    [wrong] = [r for r in report.results if not r.correct]
+    assert wrong.id == "grad:w7" and wrong.expected_text == "-0.02"
+    assert wrong.mistake != "half" and "½" not in wrong.diagnosis
+
+
+def test_the_quiz_does_not_call_001_a_factor_of_a_half():
+    """The quiz judges one answer: dE/dout_h2 = 0.0414 (Mazur), typed 0.01. Half of it,
+    0.0207, is 0.02 at two decimals, not 0.01. (The quiz has shown every earlier value, so
+    only this step's own formula is searched, as the quiz asks with own_only.)"""
+    sc = scenario("mazur")
+    assert at_decimals(values(sc)["dout:h2"], 4) == "0.0414"
+    result = Judge(sc).judge_one("dout:h2", "0.01", own_only=True)
+    assert not result.correct and result.mistake != "half" and "½" not in result.diagnosis
+
+
+def test_a_mistake_must_explain_the_number_better_than_rounding():
+    """At 4 decimals the same ½ is told apart from rounding: 2.3 % of the way it is named."""
+    sc = scenario("mazur")
+    half = values(sc, [Mistake("half", "grad:w7")])["grad:w7"]
+    result = Judge(sc).judge_one("grad:w7", at_decimals(half, 4))
+    assert (result.correct, result.mistake) == (False, "half")
+
+
+@pytest.mark.parametrize("step_id,given,right", [
+    ("net:h1", "-1", False),  # 0.3775 is 0 at no decimals (issue: marked right before)
+    ("dnet:o1", "-1", False),  # 0.1385 is 0
+    ("net:h1", "-0", False),  # a minus sign on 0 says negative; 0.3775 is not
+    ("net:h1", "0", True),  # 0.3775 at 0 decimals, judged like any other precision
+    ("net:h1", "1", False),
+])
+def test_an_integer_is_a_precision_of_no_decimals(step_id, given, right):
+    assert Judge(scenario("mazur")).judge_one(step_id, given).correct is right
+
+
+def test_blame_is_carried_only_along_the_students_own_chain():
+    """dE/dout_o1 sign-flipped, but dE/dw5 answered right: a new w5 that was added (the same
+    number the flipped sign would carry) is the update's sign, not carried from dout:o1."""
+    sc = scenario("mazur")
+    right = values(sc)
+    flipped = values(sc, [Mistake("sign", "dout:o1")])
+    added = values(sc, [Mistake("update_added", "new:w5")])["new:w5"]
+    assert at_decimals(added, 6) == at_decimals(flipped["new:w5"], 6)  # the trap
+    ans = {"dout:o1": written(flipped["dout:o1"], 6), "grad:w5": written(right["grad:w5"], 6),
+           "new:w5": written(added, 6)}
+    by_id = {r.id: r for r in Judge(sc).check(as_answers(ans)).results}
+    assert by_id["grad:w5"].correct
+    assert (by_id["new:w5"].mistake, by_id["new:w5"].source) == ("update_added", "new:w5")
+    # without the right gradient in between, the chain runs through it: carried forward
+    del ans["grad:w5"]
+    by_id = {r.id: r for r in Judge(sc).check(as_answers(ans)).results}
+    assert by_id["new:w5"].source == "dout:o1" and "carried forward" in by_id["new:w5"].diagnosis
+
+
+def test_the_two_sign_conventions_mixed_are_named_in_the_update():
+    """Err = target − out (Han & Kamber's sign) with new = old − η·Err·input gives the same
+    new weight as adding the update: the diagnosis names both readings."""
+    sc = scenario("mazur")
+    made = values(sc, [Mistake("update_added", "new:w5")])
+    right = values(sc)
+    ans = {"grad:w5": written(right["grad:w5"], 6), "new:w5": written(made["new:w5"], 6)}
+    [_, last] = Judge(sc).check(as_answers(ans)).results
+    assert last.mistake == "update_added" and "sign conventions mixed" in last.diagnosis
+
+
+def test_formulas_the_judge_does_not_know_keep_their_value():
+    """engine.evaluate recomputes every bundled step kind; an unknown one is left alone."""
+    from dataclasses import replace as with_
+
+    from bpwalk.engine import evaluate
+    step = run(scenario("mazur"), iterations=1, show={1}).iterations[0].step("new:w5")
+    odd = with_(step, fn="some_optimizer")
+    assert evaluate(odd, {"grad:w5": 1.0}) == step.value
+    assert evaluate(step, {"grad:w5": 1.0}) == 0.4 - 0.5 * 1.0  # Mazur: w5 = 0.4, η = 0.5
+
+
+@pytest.mark.parametrize("sc_name", ["mazur", "softmax", "relu", "tanh", "han_kamber",
+                                     "regression", "xor", "batch_scenario.yaml",
+                                     "bce_scenario.yaml"])
+def test_evaluate_recomputes_every_step_from_its_operands(sc_name):
+    """The judge's 'what the student's numbers give' is engine.evaluate on the step's own
+    operands: with none replaced it must give the engine's value back, on every kind."""
+    from bpwalk.engine import evaluate
+    for it in run(scenario(sc_name), iterations=2, show={1, 2}).iterations:
+        for s in it.steps:
+            assert evaluate(s, {}) == pytest.approx(s.value, rel=1e-12, abs=1e-15), s.id
+
+
+def test_the_formula_at_the_numbers_written_is_always_right():
+    """out_h2 = 0.5969 (Mazur) cut to 0.5; 0.5 · (1 − 0.5) = 0.25 exactly. out(1 − out) peaks
+    at 0.5, inside the range 0.5 stands for, so the corners of that range miss it."""
+    sc = scenario("mazur")
+    report = Judge(sc).check(as_answers({"out:h2": "0.5", "dact:h2": "0.25000"}))
+    assert [r.correct for r in report.results] == [True, True]
+
+
+def test_a_half_that_binary_puts_below_rounds_up_too():
+    """A hand calculation is decimal: 0.25·0.05 + 0.3·0.1 + 0.35 = 0.3925 exactly (Mazur's
+    net_h2), which float64 sums to 0.39249999999999996; at 3 decimals half-up gives 0.393."""
+    judge = Judge(scenario("mazur"))
+    assert judge.by_id["net:h2"].value < 0.3925
+    assert judge.judge_one("net:h2", "0.393").correct and judge.judge_one("net:h2", "0.392").correct
+
+
+@settings(max_examples=40, deadline=None)
+@given(sc_name=st.sampled_from(["mazur", "softmax", "tanh", "batch_scenario.yaml",
+                                "bce_scenario.yaml"]),
+       seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_a_student_working_from_their_own_numbers_is_never_flagged(sc_name, seed):
+    """Each step computed from the student's own earlier numbers (engine.evaluate, as by
+    hand), then rounded or cut at 1 to 6 decimals, some left blank: every answer is right."""
+    import random
+
+    from bpwalk.engine import evaluate
+    from bpwalk.judge import _operand_refs
+    rng = random.Random(seed)
+    sc = scenario(sc_name)
+    mine: dict[str, float] = {}
+    ans: dict[str, str] = {}
+    for s in run(sc, iterations=1, show={1}).iterations[0].steps:
+        v = evaluate(s, {r: mine[r] for r in _operand_refs(s) if r in mine})
+        d = rng.randint(1, 6)
+        text = at_decimals(v, d) if rng.random() < 0.7 else truncated(v, d)
+        if rng.random() < 0.3:
+            continue  # left blank: kept at full precision
+        ans[s.id], mine[s.id] = text, float(text)
+    report = Judge(sc).check(as_answers(ans))
+    assert [(r.id, r.text) for r in report.results if not r.correct] == []
+
+
+@pytest.mark.parametrize("sc_name", ["mazur", "batch_scenario.yaml", "softmax",
+                                     "bce_scenario.yaml"])
+def test_packed_mistake_runs_give_what_one_run_per_mistake_gives(sc_name):
+    """prefetch injects one kind at many steps in one engine run; each (kind, source, step)
+    it stores must be what a run with only that mistake gives at that step."""
+    sc = scenario(sc_name)
+    judge = Judge(sc)
+    ids = list(judge.by_id)
+    wanted = [(k, src, sid) for sid in ids for src in judge._sources(sid, {})
+              for k in judge._kinds(src)]
+    judge.prefetch(wanted)
+    assert len(judge._mistaken) == len(set(wanted)) > 100
+    runs = {}
+    for kind, src, sid in wanted:
+        if (kind, src) not in runs:
+            try:
+                runs[kind, src] = values(sc, [Mistake(kind, src)])
+            except EngineError:  # e.g. a negative softmax output: ln of it
+                runs[kind, src] = None
+        alone = None if runs[kind, src] is None else runs[kind, src][sid]
+        packed = judge._mistaken[(kind, src, sid)]
+        assert packed == (None if alone == judge.by_id[sid].value else alone), (kind, src, sid)

@@ -245,6 +245,19 @@ def test_check_speaks_han_kamber():
     assert wrong.given == -0.1312 and wrong.expected > 0  # reported as the student wrote it
 
 
+def test_later_steps_follow_from_an_err_answer_in_the_traces_sign():
+    """Mazur's δ_o1 = 0.138498562 and δ_o2 = −0.038098237 (Mazur's worked example), so Han &
+    Kamber's Err_o1 = −0.1385 and Err_o2 = 0.0381, written at 2 decimals as −0.14 and 0.04.
+    The student's δs are then 0.14 ± 0.005 and −0.04 ± 0.005, and ∂E/∂out_h1 = δ_o1·w5 +
+    δ_o2·w7 (w5 = 0.40, w7 = 0.50) lies in [0.054 − 0.0225, 0.058 − 0.0175] = [0.0315,
+    0.0405], which holds 0.0380. Read with the Err sign, the δs would give [−0.0405,
+    −0.0315], and the exact 0.0363503 is 0.0364 at 4 decimals: 0.0380 would be wrong."""
+    judge = Judge(load(bundled_dir() / "mazur.yaml"), notation="han-kamber")
+    report = judge.check(loads_answers("Err:o1: -0.14\nErr:o2: 0.04\ndout:h1: 0.0380\n"))
+    assert report.all_correct, [r.diagnosis for r in report.results]
+    assert not judge.check(loads_answers("dout:h1: 0.0380\n")).all_correct
+
+
 def test_alias_table_is_the_profiles():
     assert "Err:o1" in aliases("dnet:o1", "han-kamber")
     assert "dz_o1@2" in aliases("dnet:o1@2", "ng")

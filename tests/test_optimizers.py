@@ -186,7 +186,7 @@ OPTIMIZER_MISTAKES = [
 
 
 def test_every_optimizer_mistake_has_a_paired_case():
-    from bpwalk.engine import MISTAKES
+    from bpwalk.mistakes import MISTAKES
 
     optimizer_kinds = {k for k, (_, kinds) in MISTAKES.items()
                        if set(kinds) & {"vel", "sq", "m", "v", "mhat", "vhat"} or
@@ -197,8 +197,8 @@ def test_every_optimizer_mistake_has_a_paired_case():
 @pytest.mark.parametrize("name,wd,kind,target,update", OPTIMIZER_MISTAKES,
                          ids=[f"{k}-{t}" for _, _, k, t, _ in OPTIMIZER_MISTAKES])
 def test_optimizer_mistakes_are_named_by_rerunning_the_engine(name, wd, kind, target, update):
-    from bpwalk.engine import Mistake
     from bpwalk.judge import Judge
+    from bpwalk.mistakes import Mistake
 
     sc = scenario({"name": name, "weight_decay": wd})
     show = {update}
@@ -265,3 +265,21 @@ def test_matrix_form_refuses_what_it_does_not_write(args):
 
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "--form scalar" in result.output
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "nesterov", "rmsprop", "momentum", "sgd"])
+def test_evaluate_knows_every_optimizer_step(name):
+    """The judge marks an answer from the student's own earlier numbers through
+    engine.evaluate: each optimizer step's formula, on its own operands, gives its value,
+    and moving an operand moves the result (so the rule is not the step's value again)."""
+    from bpwalk.engine import evaluate
+
+    sc = loads(yaml.safe_dump(network({"name": name, "weight_decay": 0.01})))
+    steps = [s for s in run(sc, 2, {2}).iterations[0].steps
+             if s.phase == "update" and s.terms]
+    assert {s.kind for s in steps} >= {"new"}
+    for s in steps:
+        assert evaluate(s, {}) == pytest.approx(s.value, rel=1e-12, abs=1e-15), s.id
+        ref = s.terms[0][-1].ref  # a per-parameter operand (param, prev state, m, grad)
+        nudged = evaluate(s, {ref: s.terms[0][-1].value + 0.5})
+        assert nudged != pytest.approx(s.value, rel=1e-12, abs=1e-15), s.id

@@ -136,7 +136,8 @@ def test_earlier_answers_explain_a_carried_mistake(quiz):
     trace = engine_run(mazur(), iterations=1, show={1}, mistakes=(Mistake("sign", "dout:o1"),))
     wrong = {s.id: at_decimals(s.value, 4) for s in trace.iterations[0].steps}
     qs = typed(at(quiz, "dout:o1"), quiz, wrong["dout:o1"])
-    qs = keys(qs, quiz, "n", "enter", "n")  # on to dact:o1, reveal it, on to dnet:o1
+    # reveal the wrong answer, on to dact:o1, reveal it, on to dnet:o1
+    qs = keys(qs, quiz, "n", "n", "enter", "n")
     assert quiz.walk.entries[qs.step.index].step.id == "dnet:o1"
     qs = typed(qs, quiz, wrong["dnet:o1"])
     r = qs.answers[qs.step.index].result
@@ -215,7 +216,7 @@ def test_moving_keys_work_at_an_empty_prompt(quiz):
 def test_back_shows_the_earlier_answer_and_verdict(quiz):
     qs = typed(at(quiz, "grad:w6"), quiz, mistaken("grad:w6", "sign"))
     i = qs.step.index
-    qs = keys(qs, quiz, "n", "b")
+    qs = keys(qs, quiz, "enter", "n", "b")  # reveal, next, back
     assert qs.step.index == i and not asking(qs, quiz)
     assert keys(qs, quiz, "1", "enter").answers[i] == qs.answers[i]  # answered once
     view = "\n".join(screen(qs, quiz, plain_console(100, 30)))
@@ -233,7 +234,7 @@ def test_score_counts_answers_not_reveals(quiz):
 
 
 KEYS = st.sampled_from(["n", " ", "enter", "right", "b", "left", "]", "[", "g", "?", "q",
-                        "esc", "backspace", "resize", "w", "5", "0", ".", "-", "e", "x"])
+                        "esc", "backspace", "resize", "w", "5", "0", ".", "-", "e", "x", "r"])
 
 
 @settings(max_examples=150, deadline=None)
@@ -421,3 +422,67 @@ def test_quiz_without_step_is_a_usage_error():
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1
     assert "--quiz works while stepping" in done.stderr and "--step --quiz" in done.stderr
+
+
+# ----------------------------------------------------------------------------- retry
+
+
+def test_a_wrong_answer_can_be_retried_before_the_result_is_revealed(quiz):
+    i = index_of(quiz, "grad:w6")
+    flipped = mistaken("grad:w6", "sign")
+    qs = typed(at(quiz, "grad:w6"), quiz, flipped)
+    assert not qs.answers[i].revealed
+    view = "\n".join(screen(qs, quiz, plain_console(100, 30)))
+    assert "the sign is flipped" in view and "r: try again" in view
+    assert "0.082667628" not in view and "= ?" in view  # engine: dE/dw6, still hidden
+    assert "r retry" in view.splitlines()[-1]
+    qs = press(qs, "r", quiz)
+    assert asking(qs, quiz) and i not in qs.answers
+    qs = typed(qs, quiz, at_decimals(quiz.walk.entries[i].step.value, 4))
+    answer = qs.answers[i]
+    assert answer.result.correct and answer.revealed and answer.tries == 2
+    assert qs.score() == (1, 1)
+
+
+def test_enter_reveals_a_wrong_answer_and_then_it_is_final(quiz):
+    i = index_of(quiz, "grad:w6")
+    qs = keys(typed(at(quiz, "grad:w6"), quiz, mistaken("grad:w6", "sign")), quiz, "enter")
+    assert qs.answers[i].revealed and qs.step.index == i
+    view = "\n".join(screen(qs, quiz, plain_console(100, 30)))
+    assert "0.082667628" in view  # engine: dE/dw6, revealed now
+    assert press(qs, "r", quiz).answers[i] == qs.answers[i]  # no retry after the reveal
+
+
+def test_minus_zero_is_not_0_3775(quiz):
+    """An integer answer is judged at 0 decimals; '-0' says negative (Mazur: net_h1 = 0.3775)."""
+    assert not typed(QuizState(), quiz, "-0").answers[0].result.correct
+    assert not typed(QuizState(), quiz, "-1").answers[0].result.correct
+
+
+@pytest.mark.parametrize("state", ["asking", "typing", "wrong", "revealed"])
+def test_the_status_line_fits_80_columns_at_the_widest_score(state):
+    q = make_quiz(mazur(), iterations=30, show=set(range(1, 30)))
+    assert len(q.walk) >= 999  # "step 999/1131" is as wide as it gets here
+    i = index_of(q, "grad:w6", iteration=29)
+    qs = QuizState(step=State(index=i))
+    if state == "typing":
+        qs = keys(qs, q, "0", ".")
+    elif state in ("wrong", "revealed"):
+        qs = typed(qs, q, "0.5")
+        qs = press(qs, "enter", q) if state == "revealed" else qs
+    line = "\n".join(screen(qs, q, plain_console(80, 24))).splitlines()[-1]
+    assert cell_len(line) <= 80
+    assert line.rstrip().endswith(("q quit", "Esc reveal")), line
+
+
+def test_a_slip_in_the_last_digit_is_said_without_the_value(quiz):
+    """dE/dout_h2 = 0.0414 (engine); 0.05 is within one unit of 0.04 at two decimals: no
+    mistake can be told from a slip, and the value stays hidden until revealed."""
+    i = index_of(quiz, "dout:h2")
+    qs = typed(at(quiz, "dout:h2"), quiz, "0.05")
+    r = qs.answers[i].result
+    assert not r.correct and r.slip and r.mistake is None
+    view = "\n".join(screen(qs, quiz, plain_console(100, 30)))
+    assert "close, but not right at 2 decimals" in view and "0.04" not in view
+    view = "\n".join(screen(press(qs, "enter", quiz), quiz, plain_console(200, 30)))
+    assert "cannot tell a mistake from a rounding slip" in view and "expected 0.04" in view

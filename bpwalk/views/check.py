@@ -5,6 +5,8 @@ Only formatting: every number comes from the judge's Results (which come from th
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 from rich import box
@@ -18,14 +20,56 @@ from bpwalk.notation import symbol
 FIRST_WRONG_STYLE = "bold red"
 
 
-def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+def render_json(reports: list[tuple[str, Report]], many: bool = False) -> str:
+    """One file: its report. `many`: {"files": [each report with its "file"]}."""
+    docs = [{"file": name, **report.to_dict()} for name, report in reports]
+    data = {"files": docs} if many else docs[0]
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+CSV_COLUMNS = ("file", "right", "answered", "blank", "first_wrong", "mistake", "diagnosis")
+
+
+def render_csv(reports: list[tuple[str, Report]]) -> str:
+    """One row per answers file, for a gradebook (a file that could not be read has none)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for name, report in reports:
+        first = report.first()
+        writer.writerow([name, report.right, len(report.results), len(report.unanswered),
+                         report.first_wrong or "", (first.mistake or "") if first else "",
+                         first.diagnosis if first else ""])
+    return out.getvalue()
+
+
+def render_class(reports: list[tuple[str, Report]]) -> RenderableType:
+    """One row per file: right of answered, the first wrong step and what went wrong."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
+    table.add_column("file", overflow="fold")
+    table.add_column("right", justify="right", no_wrap=True)
+    table.add_column("first wrong", no_wrap=True)
+    table.add_column("what went wrong", overflow="fold")
+    for name, report in reports:
+        first = report.first()
+        mark = f"{report.right}/{len(report.results)}"
+        if not report.results:
+            what = Text("nothing answered", style="red")
+        elif first is None:
+            what = Text("all right", style="green")
+        else:
+            what = Text(first.diagnosis)
+        table.add_row(name, mark, report.first_wrong or "", what)
+    passed = sum(r.passed for _, r in reports)
+    summary = Text(f"{passed} of {len(reports)} file{'s' * (len(reports) != 1)} all right.")
+    return Group(table, summary)
 
 
 def render(report: Report, answers_name: str = "answers") -> RenderableType:
     """The verdict table in computation order, then a short summary."""
     sc = report.scenario
-    title = Text(f"{answers_name}: answers for {sc.name}, update 1", style="bold")
+    title = Text(f"{answers_name}: answers for {sc.name}, update {report.iteration}",
+                 style="bold")
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     table.add_column("step", no_wrap=True)
     table.add_column("given", justify="right", no_wrap=True)
@@ -54,6 +98,9 @@ def _diagnosis(r: Result, first: bool) -> str:
 
 def _summary(report: Report) -> Text:
     results = report.results
+    if not results:
+        return Text(f"Nothing answered: {len(report.unanswered)} steps left blank. Write a "
+                    "number after each 'step-id:' (like 'net:h1: 0.3775'), then check again.")
     wrong = [r for r in results if not r.correct]
     drift = sum(1 for r in results if r.note)
     lines = [f"{len(results) - len(wrong)} of {len(results)} right"

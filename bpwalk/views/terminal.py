@@ -94,7 +94,8 @@ class Walkthrough:
                 yield from (Text(), drawing.after(self.trace, it, self.decimals,
                                                   self.style == "ascii"))
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
-            yield from loss_history(self.trace, options.max_width, pen)
+            yield from loss_history(self.trace.loss_history, options.max_width, pen,
+                                    self.trace.loss_updates)
         if self.phase in (None, "update"):
             yield from summary(console, options, self.trace, pen)
 
@@ -423,18 +424,21 @@ def _sampled(n: int, rows: int) -> list[int]:
     return sorted(picks)
 
 
-def loss_history(trace: Trace, width: int, pen: Pen) -> RenderResult:
-    history = trace.loss_history
+def loss_history(history: list[float], width: int, pen: Pen, updates: list[int] | None = None,
+                 title: str = "Loss over all updates") -> RenderResult:
+    """The losses as a table of sampled rows and a curve. `updates[i]` counts the updates
+    before history[i] when a long run kept every few only (Trace.loss_updates); None: i."""
     style = pen.style
     yield Text()
-    yield _rule("Loss over all updates", style)
+    yield _rule(title, style)
     table = Table(box=_box(style))
     table.add_column("after update", justify="right", no_wrap=True)
     table.add_column(f"loss {pen.sym('loss')}", justify="right", no_wrap=True)
     for i in _sampled(len(history), LOSS_TABLE_ROWS):
-        table.add_row("start" if i == 0 else str(trace.loss_updates_of(i)), pen.num(history[i]))
+        table.add_row("start" if i == 0 else str(i if updates is None else updates[i]),
+                      pen.num(history[i]))
     yield table
-    yield curve(history, width, pen, trace.total_iterations)
+    yield curve(history, width, pen, None if updates is None else updates[-1])
 
 
 def curve(history: list[float], width: int, pen: Pen, updates: int | None = None) -> Text:

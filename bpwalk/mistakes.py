@@ -1,0 +1,72 @@
+"""The catalogue of classic hand-calculation mistakes that ``bpwalk check`` can name.
+
+Each entry says what the student did and in which step kinds' formulas it can be made. The
+engine holds the injection hooks (the wrong formula beside the right one, in
+``engine._explain``); the judge re-runs the engine with a Mistake injected and compares the
+student's number with what comes out. Nothing here computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A classic mistake made in the formula of one step.
+
+    `target` is a step id (``grad:w6``); the engine computes that step with the wrong formula
+    and everything after it from the wrong value, as a student would.
+    """
+
+    kind: str  # a key of MISTAKES
+    target: str
+
+
+# kind -> (what the student did, the step kinds whose formula it can change)
+MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sign": ("the sign is flipped", ("net", "out", "loss", "dout", "dact", "dnet", "grad")),
+    "double": ("a factor of 2 too many (the ½ of the loss dropped)",
+               ("loss", "dout", "dnet", "grad")),
+    "half": ("a factor of ½ too many (a ½ added to the loss, or applied twice)",
+             ("loss", "dout", "dnet", "grad")),
+    "dact_at_out": (("the activation's derivative taken at out instead of net: f′(out), "
+                     "not f′(net)"), ("dact", "dnet", "grad")),
+    "dact_at_net": (("net put where out belongs in the activation's derivative (for sigmoid: "
+                     "net(1 − net), not out(1 − out))"), ("dact", "dnet", "grad")),
+    "dact_left_out": ("the activation's derivative dout/dnet left out", ("dnet", "grad")),
+    "dact_again": (("the activation's derivative multiplied in again after the loss's "
+                    "derivative already cancelled it (cross-entropy: δ = out − target)"),
+                   ("dnet", "grad")),
+    "jacobian_diagonal": (("only the softmax Jacobian's diagonal out_k(1 − out_k) used; its "
+                           "off-diagonal terms −out_j·out_k left out"), ("dnet", "grad")),
+    "updated_weights": ("the updated weights used in the backward pass, not the old ones",
+                        ("dout", "dnet", "grad")),
+    "lr_left_out": ("the learning rate left out of the update", ("new",)),
+    "lr_twice": ("the learning rate applied twice", ("new",)),
+    "update_added": (("the update added instead of subtracted (or the error term taken as "
+                      "target − out while still subtracting: the two sign conventions mixed)"),
+                     ("new",)),
+    "reduction": ("mean and sum over the batch mixed up", ("loss", "grad")),
+    "mean_twice": ("the batch's 1/m applied twice", ("loss", "grad")),
+    "one_sample": ("one sample's gradient taken instead of combining the batch's", ("grad",)),
+    "bias_not_summed": (("a shared bias's gradient taken from one neuron instead of summed "
+                         "over the neurons it feeds"), ("grad",)),
+    "neighbour_neuron": ("a neighbouring neuron's value used", ("net", "out", "dout", "dnet",
+                                                               "grad")),
+    "neighbour_input": ("the wrong input used (a neighbour's)", ("net", "grad")),
+    # the optimizers' (bpwalk.optimizers writes each wrong formula beside the right one)
+    "velocity_sign": (("the velocity's sign mixed up: μ·v − g (CS231n's v = μv − ηg has η "
+                      "inside and adds v; torch's v = μv + g is subtracted)"), ("vel",)),
+    "nesterov_plain": ("Nesterov's look-ahead left out: p − η·v, not p − η·(g + μ·v)", ("new",)),
+    "bias_correction_left_out": ("the bias correction left out: m (or v) used for m̂ (or v̂)",
+                                 ("mhat", "vhat")),
+    "t_from_0": ("t counted from 0: 1 − β^(t−1) instead of 1 − βᵗ", ("mhat", "vhat")),
+    "sqrt_left_out": ("the square root left out of the denominator: v̂ + ε, not √v̂ + ε",
+                      ("new",)),
+    "eps_inside_sqrt": ("ε put inside the square root: √(v̂ + ε), not √v̂ + ε", ("new",)),
+    "l2_not_decoupled": (("weight decay added to the gradient (L2, Adam's) where AdamW "
+                         "decouples it"), ("m", "v")),
+}
+
+__all__ = ["MISTAKES", "Mistake"]

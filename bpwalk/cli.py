@@ -349,9 +349,10 @@ def run(
         if quiz:
             from bpwalk import quiz as quiz_mode
 
-            code = quiz_mode.run(trace, sc, round_to, style, decimals, phase, no_color, notation)
+            code = quiz_mode.run(trace, sc, round_to, style, decimals, phase, no_color, notation,
+                                 keep_zeros)
         else:
-            code = stepper.run(trace, style, decimals, phase, no_color, notation)
+            code = stepper.run(trace, style, decimals, phase, no_color, notation, keep_zeros)
         if code == 130:
             raise fail("interrupted", 130)
         raise typer.Exit(code)

@@ -85,7 +85,8 @@ class Sym(Node):
     `literal` marks a user's own name (kept as typed, upright in LaTeX); `sample` the
     1-based sample of a batch it belongs to, printed as a marker that cannot be read as a
     power or a layer: ``net_h1[#2]`` (ASCII ``net_h1@2``, the id's own spelling; LaTeX
-    ``\\mathrm{net}_{h1}\\,[\\text{sample 2}]``).
+    ``\\mathrm{net}_{h1}\\,[\\text{sample 2}]``). `layer` is a layer index written as a
+    superscript before the subscript: Nielsen's z³₁ (``z^3_1``), Ng's z^[2]₁ (``z^[2]_1``).
     """
 
     base: str
@@ -93,6 +94,11 @@ class Sym(Node):
     sup: str = ""
     literal: bool = False
     sample: int | None = None
+    layer: str = ""
+
+    def but(self, **changes: object) -> Sym:
+        """This symbol with some fields changed."""
+        return Sym(**{**{f: getattr(self, f) for f in self._fields}, **changes})
 
 
 class Num(Node):
@@ -386,7 +392,14 @@ class TextPrinter(Printer):
         base = node.base
         if self.style == "unicode" and not node.literal:
             base = GREEK.get(base, base)
-        text = base + self.subscript(node.sub) + self.superscript(node.sup)
+        if node.layer:  # z³₁, z^[2]₁; ASCII z^3_1: the subscript always marked
+            digits = self.style == "unicode" and node.layer.isdigit()
+            text = base + (node.layer.translate(_SUP) if digits else "^" + node.layer)
+            text += self.subscript(node.sub) if self.style == "unicode" else \
+                "_" * bool(node.sub) + node.sub
+        else:
+            text = base + self.subscript(node.sub)
+        text += self.superscript(node.sup)
         if node.sample is not None:
             text += self.sample(node.sample)
         return text
@@ -525,8 +538,8 @@ class LatexPrinter(Printer):
             base = _mathrm(base)
         if node.sub:
             base += f"_{{{node.sub.replace('_', chr(92) + '_')}}}"
-        if node.sup:
-            base += f"^{{{node.sup}}}"
+        if node.layer or node.sup:
+            base += f"^{{{node.layer}{node.sup}}}"
         if node.sample is not None:
             base += f"\\,[\\text{{sample {node.sample}}}]"
         return base
@@ -616,12 +629,13 @@ class MathMLPrinter(Printer):
         base = node.base if node.literal else GREEK.get(node.base, node.base)
         variant = ' mathvariant="normal"' if len(base) > 1 else ""
         text = f"<mi{variant}>{escape(base)}</mi>"
-        if node.sub and node.sup:
-            text = f"<msubsup>{text}{_mi(node.sub)}{_mi(node.sup)}</msubsup>"
+        sup = node.layer + node.sup
+        if node.sub and sup:
+            text = f"<msubsup>{text}{_mi(node.sub)}{_mi(sup)}</msubsup>"
         elif node.sub:
             text = f"<msub>{text}{_mi(node.sub)}</msub>"
-        elif node.sup:
-            text = f"<msup>{text}{_mi(node.sup)}</msup>"
+        elif sup:
+            text = f"<msup>{text}{_mi(sup)}</msup>"
         if node.sample is not None:
             text = f"<mrow>{text}<mtext>\u00a0[sample {node.sample}]</mtext></mrow>"
         return text

@@ -225,7 +225,7 @@ class Judge:
                  notation: str | None = None):
         self.scenario = scenario
         # answers are read in this profile's names and sign (Han & Kamber's Err = −δ)
-        self.profile = profile(notation or scenario.notation)
+        self.profile = profile(notation or scenario.notation, scenario)
         self.round_to = round_to
         self.iteration = iteration
         # The right calculation: an EngineError here is the scenario's own, for the caller.

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from bpwalk.formulas import (
     GREEK,
@@ -77,23 +78,80 @@ class Profile:
     # a setting -> (base, subscript); a state kind -> (base, superscript), "^" a hat
     hyper: dict[str, tuple[str, str]] = field(default_factory=dict)
     state: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Layer-indexed symbols (z^l_j, w^l_jk): the number of the input layer (Nielsen's is
+    # layer 1, Ng's layer [0]); None keeps the scenario's own names (net_h1, w5).
+    input_layer: int | None = None
+    brackets: bool = False  # Ng's z^[l]
+    weight: str = "w"
+    # Ng's batch of m examples: the error terms are entries of the matrix dZ^[l] (one column
+    # per example) and a batch gradient is written (1/m)·Σ, as in dW^[l] = (1/m) dZ^[l] A^[l−1]T
+    batch_delta: str = ""
+    one_over_m: bool = False
+    # a bound profile's table: the scenario's name -> (what it is, layer, indexes), see bind()
+    places: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     def sym(self, kind: str, name: str = "", sample: int | None = None) -> Sym:
         base = {"net": self.net, "out": self.out, "target": self.target, "loss": self.loss,
                 "delta": self.delta}.get(kind, kind)
+        if kind == "delta" and sample is not None and self.batch_delta:
+            base = self.batch_delta
+        if name in self.places:  # z^l_j; a target y_j and a loss term C_j: the output index
+            _, layer, index = self.places[name]
+            return Sym(base, index, sample=sample, layer="" if kind in ("target", "loss") else layer)
         return Sym(base, name, sample=sample)
+
+    def param(self, name: str, sample: int | None = None) -> Sym:
+        """A parameter or an input: w5 -> w₅ (its own name), or w³₁₁, b², x₁ (layer-indexed)."""
+        if name not in self.places:
+            return _name(name, sample)
+        what, layer, index = self.places[name]
+        base = {"weight": self.weight, "bias": "b", "input": "x"}[what]
+        return Sym(base, index, sample=sample, layer=layer)
+
+    def bind(self, scenario: Any) -> Profile:
+        """This profile with the layer-indexed names of `scenario`'s neurons, weights,
+        biases and inputs (itself when it keeps the scenario's names).
+
+        Nielsen ch. 2: w^l_jk is the weight from the k-th neuron in layer l−1 to the j-th
+        neuron in layer l, the input layer being layer 1; Ng numbers the input layer [0]."""
+        if self.input_layer is None:
+            return self
+        key = (self.name, id(scenario))
+        if key in _BOUND and _BOUND[key][0] is scenario:
+            return _BOUND[key][1]
+        places = {n: ("input", "", str(k)) for k, n in enumerate(scenario.inputs, 1)}
+        for number_, lay in enumerate(scenario.layers, self.input_layer + 1):
+            layer = f"[{number_}]" if self.brackets else str(number_)
+            wide = max(len(lay.neurons), len(lay.weight_names[0])) > 9  # w_{12,3}, not w_123
+            for j, n in enumerate(lay.neurons, 1):
+                places[n] = ("neuron", layer, str(j))
+                for k, w in enumerate(lay.weight_names[j - 1], 1):
+                    places[w] = ("weight", layer, f"{j},{k}" if wide else f"{j}{k}")
+            shared = lay.bias == "shared"
+            for j, b in enumerate(lay.bias_names, 1):
+                places[b] = ("bias", layer, "" if shared else str(j))
+        bound = replace(self, places=places)
+        if len(_BOUND) > 64:  # a cache of the scenarios in use, not of every one ever seen
+            _BOUND.clear()
+        _BOUND[key] = (scenario, bound)
+        return bound
+
+
+_BOUND: dict[tuple[str, int], tuple[Any, Profile]] = {}
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("mazur", "Matt Mazur, A Step by Step Backpropagation Example (2015)", "Mazur"),
     Profile("nielsen", "Michael Nielsen, Neural Networks and Deep Learning, ch. 2 (2015)",
             "Nielsen",
-            net="z", out="a", target="y", loss="C", delta="delta",
+            net="z", out="a", target="y", loss="C", delta="delta", input_layer=1,
             equations={"dnet_output": "BP1", "dnet_hidden": "BP2", "grad_bias": "BP3",
                        "grad_weight": "BP4"}),
-    Profile("ng", "Andrew Ng, Deep Learning Specialization, course 1 week 3 (2017)", "Ng",
+    Profile("ng", "Andrew Ng, Deep Learning Specialization, course 1 weeks 3 and 4 (2017)",
+            "Ng",
             net="z", out="a", target="y", loss="J", lr="alpha", delta="dz",
-            grad_prefix="d",
+            grad_prefix="d", input_layer=0, brackets=True, weight="W", batch_delta="dZ",
+            one_over_m=True,
             # course 2, week 2 (optimization algorithms): V_dW, S_dW, β, V^corrected_dW
             hyper={"momentum": ("beta", ""), "alpha": ("beta", "")},
             state={"vel": ("V", ""), "sq": ("S", ""), "m": ("V", ""), "v": ("S", ""),
@@ -118,9 +176,11 @@ class UnknownProfile(ValueError):
     pass
 
 
-def profile(name: str | Profile | None) -> Profile:
-    """The profile called `name` (None: the default); a wrong name raises UnknownProfile
-    with a did-you-mean."""
+def profile(name: str | Profile | None, scenario: Any = None) -> Profile:
+    """The profile called `name` (None: the default), bound to `scenario`'s names when one
+    is given; a wrong name raises UnknownProfile with a did-you-mean."""
+    if scenario is not None:
+        return profile(name).bind(scenario)
     if isinstance(name, Profile):
         return name
     if name is None:
@@ -149,8 +209,7 @@ def _name(name: str, sample: int | None = None) -> Sym:
 
 def _grad_name(p: Profile, name: Sym) -> Node:
     if p.grad_prefix:  # dw5, db1: the gradient named after its parameter, as in code
-        return Sym(p.grad_prefix + name.base, name.sub, literal=name.literal,
-                   sample=name.sample)
+        return name.but(base=p.grad_prefix + name.base, sup="")
     return Partial(p.sym("loss"), name)
 
 
@@ -208,11 +267,11 @@ def node(ref: str, p: Profile | str | None = None) -> Node:
     if kind == "loss":
         return p.sym("loss", name, sample)
     if kind == "param":
-        return _name(name)
+        return p.param(name)
     if kind == "new":
-        return Sym(_name(name).base, _name(name).sub, "+", _name(name).literal)
+        return p.param(name).but(sup="+")
     if kind == "in":
-        return _name(name, sample)
+        return p.param(name, sample)
     if kind in ("out", "net", "target"):
         return p.sym(kind, name, sample)
     E = p.sym("loss")
@@ -228,9 +287,9 @@ def node(ref: str, p: Profile | str | None = None) -> Node:
     elif kind == "jac":
         d = Partial(p.sym("out", j), p.sym("net", k))
     elif kind == "wrt":  # d net_j / d param: the input the parameter carries (1 for a bias)
-        d = Partial(p.sym("net", j), _name(k))
+        d = Partial(p.sym("net", j), p.param(k))
     elif kind in ("grad", "din"):  # din: dE/d(input), with input_gradients
-        d = _grad_name(p, _name(name))
+        d = _grad_name(p, p.param(name))
     else:
         raise ValueError(f"unknown reference {ref!r}")
     return _with_sample(d, sample)
@@ -238,7 +297,7 @@ def node(ref: str, p: Profile | str | None = None) -> Node:
 
 def _partial_or_d(p: Profile, E: Node, wrt: Sym, kind: str, name: str) -> Node:
     if p.grad_prefix:  # Ng's da_h1
-        return Sym(p.grad_prefix + getattr(p, kind), name)
+        return wrt.but(base=p.grad_prefix + getattr(p, kind))
     return Partial(E, wrt)
 
 
@@ -247,10 +306,9 @@ def _with_sample(d: Node, sample: int | None) -> Node:
     if sample is None:
         return d
     if isinstance(d, Sym):
-        return Sym(d.base, d.sub, d.sup, d.literal, sample)
+        return d.but(sample=sample)
     assert isinstance(d, Partial) and isinstance(d.bottom, Sym)
-    b = d.bottom
-    return Partial(d.top, Sym(b.base, b.sub, b.sup, b.literal, sample))
+    return Partial(d.top, d.bottom.but(sample=sample))
 
 
 def symbol(ref: str, style: str, p: Profile | str | None = None) -> str:
@@ -356,6 +414,8 @@ def rhs(step: Step, p: Profile) -> Node:
         return update_rule(_val(terms[0][0], p), _val(terms[1][0], p), terms[2][0], p)
     if fn == "quotient":  # a bias correction, m / (1 − β₁ᵗ)
         return Div(_val(terms[0][0], p), _val(terms[1][0], p))
+    if step.batch and fn == "mean" and p.one_over_m:
+        return mul(Div(Num(1.0), Num(float(len(terms)))), _products(step, p))
     if step.batch and fn == "mean":
         return Div(_products(step, p), Num(float(len(terms))))
     return _signed(_products(step, p), _sign(kind, p))
@@ -644,6 +704,8 @@ def aliases(step_id: str, p: Profile | str | None = None) -> list[str]:
         own += [word]
     if kind == "dnet" and p.sign > 0:  # ∂E/∂net itself only where it is the error term
         own += [f"d{p.loss}/d{p.net}_{n}"]
+    if n in p.places:  # the layer-indexed symbol as printed: z^3_1, dC/dw^3_11, dW^[2]_11
+        own += [render(node(base, p), "ascii")]
     return [a + at + sample for a in own]
 
 

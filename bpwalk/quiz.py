@@ -278,10 +278,10 @@ def summary(qs: QuizState, quiz: Quiz, style: str = "unicode") -> str:
 
 def run(trace: Trace, scenario: Scenario, round_to: int | None = None, style: str = "unicode",
         decimals: int = 9, phase: str | None = None, no_color: bool = False,
-        notation: str | None = None) -> int:
+        notation: str | None = None, keep_zeros: bool = False) -> int:
     """Quiz on this terminal; print the summary once the screen is restored. The exit code:
     0 (practice, not a check, whatever the score), 130 for Ctrl-C."""
-    walk = Walk.of(trace, phase, notation)
+    walk = Walk.of(trace, phase, notation, keep_zeros)
     if not walk.entries:
         return 0
     quiz = Quiz(walk, scenario, round_to)

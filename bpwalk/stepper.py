@@ -31,6 +31,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from bpwalk.formulas import render
 from bpwalk.notation import Pen, Profile, aliases, number, profile
 from bpwalk.notation import spelling as _normal
 from bpwalk.trace import PHASE_TITLES, Step, Trace
@@ -55,18 +56,20 @@ class Walk:
     pass_starts: tuple[int, ...]  # indexes where a new (update, phase) run begins
     trace: Trace
     notation: str | None = None  # the profile the steps are written in (None: mazur)
+    keep_zeros: bool = False  # --decimals D given: 0.0310, as in ``bpwalk run``
 
     def pen(self, style: str, decimals: int) -> Pen:
-        return Pen(style, decimals, profile(self.notation))
+        return Pen(style, decimals, profile(self.notation, self.trace.scenario), self.keep_zeros)
 
     @classmethod
-    def of(cls, trace: Trace, phase: str | None = None, notation: str | None = None) -> Walk:
+    def of(cls, trace: Trace, phase: str | None = None, notation: str | None = None,
+           keep_zeros: bool = False) -> Walk:
         """The walk over every explained step, or over one phase of each update."""
         entries = tuple(Entry(it.number, s) for it in trace.iterations for s in it.steps
                         if phase is None or s.phase == phase)
         starts = tuple(i for i, e in enumerate(entries)
                        if i == 0 or _pass_of(entries[i - 1]) != _pass_of(e))
-        return cls(entries, starts, trace, notation)
+        return cls(entries, starts, trace, notation, keep_zeros)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -89,7 +92,7 @@ class Walk:
         here = self.entries[index].iteration
         order = [i for i, e in enumerate(self.entries) if e.iteration == here]
         order += [i for i, e in enumerate(self.entries) if e.iteration != here]
-        p = profile(self.notation)
+        p = profile(self.notation, self.trace.scenario)
         for rank in range(3):
             for i in order:
                 if wanted in _spellings(self.entries[i].step, rank, p):
@@ -113,8 +116,10 @@ def _pass_of(entry: Entry) -> tuple[int, str]:
 def _spellings(step: Step, rank: int, p: Profile) -> set[str]:
     """The names of a step, best first: 0 its id and aliases, 1 the id without its sample,
     2 what it is about (w5, h1)."""
-    if rank == 2:
-        return {_normal(step.subject)}
+    if rank == 2:  # w5, or its layer-indexed name under nielsen or ng: w^3_11
+        layered = p.places.get(step.subject, ("neuron",))[0] != "neuron"
+        return {_normal(step.subject)} | ({_normal(render(p.param(step.subject), "ascii"))}
+                                          if layered else set())
     sid = step.id if rank == 0 else step.id.partition("@")[0]
     return {_normal(a) for a in (sid, *aliases(sid, p))}
 
@@ -607,9 +612,9 @@ def not_a_terminal() -> str | None:
 
 
 def run(trace: Trace, style: str = "unicode", decimals: int = 9, phase: str | None = None,
-        no_color: bool = False, notation: str | None = None) -> int:
+        no_color: bool = False, notation: str | None = None, keep_zeros: bool = False) -> int:
     """Step through `trace` on this terminal; the exit code (0 quit, 130 Ctrl-C)."""
-    walk = Walk.of(trace, phase, notation)
+    walk = Walk.of(trace, phase, notation, keep_zeros)
     if not walk.entries:
         return 0
     code, _ = interact(State(), lambda st, key: press(st, key, walk),

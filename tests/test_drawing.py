@@ -91,3 +91,12 @@ def test_a_weight_operand_is_marked_in_the_legend():
     console = Console(width=80, record=True, color_system="standard", force_terminal=True)
     console.print(d)
     assert "\x1b[1;7mw5→o1" in console.export_text(styles=True)
+
+
+def test_negative_values_get_a_true_minus_sign_as_in_the_walkthrough():
+    # Mazur's delta of o2 is -0.038098237 (the post prints -0.0380982366); the drawing after
+    # the update writes it like every formula does: with U+2212 in Unicode, '-' in ASCII.
+    text = "\n".join(lines(Walkthrough(mazur())))
+    assert "δ −0.038098237" in text and "δ -0.038098237" not in text
+    ascii_text = "\n".join(lines(Walkthrough(mazur(), style="ascii")))
+    assert "-0.038098237" in ascii_text and "−" not in ascii_text

@@ -51,8 +51,11 @@ def step(trace, sid: str):
     return trace.iterations[0].step(sid)
 
 
-def reads(trace, sid: str, notation: str, style: str = "unicode", decimals: int = 9) -> str:
-    f = formula(step(trace, sid), style, decimals, notation)
+def reads(trace, sid: str, notation: str, style: str = "unicode", decimals: int = 9,
+          bound: bool = False) -> str:
+    """How a step reads; `bound`: with the profile's layer-indexed names of the scenario."""
+    p = profile(notation, trace.scenario) if bound else notation
+    f = formula(step(trace, sid), style, decimals, p)
     return f"{f.lhs} = {f.symbolic} = {f.numeric} = {f.result}"
 
 
@@ -165,6 +168,69 @@ def test_ng_dz_dw_and_alpha():
     assert formula(step(tr, "loss"), "unicode", 9, "ng").lhs == "J"
 
 
+def test_nielsen_layer_indexed_symbols():
+    # Nielsen, Neural Networks and Deep Learning, ch. 2, "Warm up: a fast matrix-based
+    # approach": "w^l_jk ... the weight for the connection from the k-th neuron in the
+    # (l−1)-th layer to the j-th neuron in the l-th layer", b^l_j, a^l_j, z^l_j; the input
+    # layer is layer 1 (ch. 2, "The backpropagation algorithm": "set the corresponding
+    # activation a^1 for the input layer"). Mazur's 2-2-2 net: inputs layer 1, h1/h2 layer 2,
+    # o1/o2 layer 3; w5 runs h1 -> o1, so it is w^3_11, w6 (h2 -> o1) w^3_12, w7 (h1 -> o2)
+    # w^3_21; the shared biases b1, b2 are b^2, b^3.
+    tr = trace_of("mazur")
+    assert reads(tr, "net:o1", "nielsen", bound=True).startswith(
+        "z³₁ = w³₁₁·a²₁ + w³₁₂·a²₂ + b³·1 = ")
+    assert reads(tr, "net:h1", "nielsen", bound=True).startswith("z²₁ = w²₁₁·x₁ + w²₁₂·x₂ + b²·1")
+    assert reads(tr, "grad:w7", "nielsen", bound=True).startswith("∂C/∂w³₂₁ = δ³₂·a²₁ = ")
+    # BP4 in all four printers: ∂C/∂w^l_jk = a^{l−1}_k δ^l_j
+    p = profile("nielsen", tr.scenario)
+    forms = {style: formula(step(tr, "grad:w5"), style, 9, p) for style in
+             ("unicode", "ascii", "latex", "mathml")}
+    assert (forms["unicode"].lhs, forms["unicode"].symbolic) == ("∂C/∂w³₁₁", "δ³₁·a²₁")
+    assert (forms["ascii"].lhs, forms["ascii"].symbolic) == ("dC/dw^3_11", "delta^3_1*a^2_1")
+    assert forms["latex"].lhs == "\\frac{\\partial C}{\\partial w_{11}^{3}}"
+    assert "<msubsup><mi>w</mi><mn>11</mn><mn>3</mn></msubsup>" in forms["mathml"].lhs
+    assert reads(tr, "new:w5", "nielsen", bound=True).startswith("w³₁₁⁺ = w³₁₁ − η·∂C/∂w³₁₁")
+    # the scenario's own names stay answers' aliases, beside the layer-indexed ones
+    judge = Judge(load(bundled_dir() / "mazur.yaml"), notation="nielsen")
+    # Mazur: ∂E_total/∂w5 = 0.082167041, ∂E/∂out_o1 = 0.74136507
+    for answers in ("dC/dw^3_11: 0.0822\ndC/da^3_1: 0.7414\n",
+                    "grad:w5: 0.0822\ndE/dout_o1: 0.7414\n"):
+        report = judge.check(loads_answers(answers))
+        assert report.all_correct and report.results, answers
+    walk = Walk.of(tr, notation="nielsen")
+    assert walk.entries[walk.find("w^3_11", 0)].step.subject == "w5"
+    assert walk.entries[walk.find("delta^2_1", 0)].step.id == "dnet:h1"
+    assert walk.entries[walk.find("w5", 0)].step.subject == "w5"
+
+
+def test_ng_layer_indexed_symbols_and_the_batch():
+    # Ng, Deep Learning Specialization, course 1, week 3, "Neural network representation":
+    # the input layer is a^[0] = x, the first hidden layer [1]; W^[l] is (n^[l], n^[l−1]),
+    # so W^[l]_jk runs from neuron k of layer [l−1] to neuron j of layer [l]. Week 4,
+    # "Forward and backward propagation", for m examples: dZ^[l] = dA^[l] * g^[l]′(Z^[l]),
+    # dW^[l] = (1/m) dZ^[l] A^[l−1]T, db^[l] = (1/m) Σ dZ^[l], W^[l] := W^[l] − α dW^[l].
+    tr = trace_of("mazur")
+    assert reads(tr, "grad:w5", "ng", bound=True).startswith("dW^[2]₁₁ = dz^[2]₁·a^[1]₁ = ")
+    assert reads(tr, "new:w5", "ng", bound=True).startswith("W^[2]₁₁⁺ = W^[2]₁₁ − α·dW^[2]₁₁")
+    assert reads(tr, "grad:w5", "ng", "ascii", bound=True).startswith("dW^[2]_11 = dz^[2]_1*")
+    assert reads(tr, "net:h1", "ng", bound=True).startswith("z^[1]₁ = W^[1]₁₁·x₁ + ")
+    # regression: 2-3-1, a full batch of m = 3 examples, reduction mean; its output neuron
+    # `score` is neuron 1 of layer [2], w7 (h1 -> score) is W^[2]_11
+    reg = trace_of("regression")
+    assert reads(reg, "dnet:score@1", "ng", bound=True).startswith("dZ^[2]₁[#1] = ")
+    assert reads(reg, "grad:w7", "ng", bound=True).startswith(
+        "dW^[2]₁₁ = 1/3·(dW^[2]₁₁[#1] + dW^[2]₁₁[#2] + dW^[2]₁₁[#3]) = ")
+    walk = Walk.of(tr, notation="ng")
+    assert walk.entries[walk.find("dW^[2]_11", 0)].step.id == "grad:w5"
+
+
+def test_markdown_in_nielsen_and_ng_is_layer_indexed_and_parses():
+    md = {n: run_cli("export", "mazur", "--format", "md", "--notation", n).stdout
+          for n in ("nielsen", "ng")}
+    assert "w_{11}^{3}" in md["nielsen"] and "W_{11}^{[2]}" in md["ng"]
+    assert latex_check.check_documents({f"mazur-{n}.md": t for n, t in md.items()}) == []
+
+
 def test_han_kamber_err_and_additive_update():
     # Han, Kamber & Pei, Data Mining, 3rd ed., section 9.2.3, eqs. (9.6)-(9.10) and
     # Example 9.1: Err_j = O_j(1 − O_j)(T_j − O_j) = −∂E/∂I_j; Δw_ij = (l) Err_j O_i,
@@ -219,14 +285,14 @@ def test_scenario_notation_key_and_the_option_wins(tmp_path):
     path = tmp_path / "m.yaml"
     path.write_text(src + "notation: han-kamber\n", encoding="utf-8")
     assert "Err_o1" in run_cli("run", str(path)).stdout
-    assert "δ_o1" in run_cli("run", str(path), "--notation", "nielsen").stdout
+    assert "δ³₁" in run_cli("run", str(path), "--notation", "nielsen").stdout  # o1's δ
     with pytest.raises(ScenarioError, match="unknown notation 'nielson'.*nielsen"):
         loads(src + "notation: nielson\n")
 
 
 def test_export_md_in_nielsen_renders_in_katex():
     md = run_cli("export", "mazur", "--format", "md", "--notation", "nielsen").stdout
-    assert "\\tag{BP1}" in md and "\\delta_{o1}" in md
+    assert "\\tag{BP1}" in md and "\\delta_{1}^{3}" in md  # δ^3_1: o1 in layer 3
     assert latex_check.check_documents({"mazur-nielsen.md": md}) == []
 
 
@@ -328,3 +394,29 @@ def test_markdown_in_every_profile_passes_the_latex_check():
     tr = trace_of("softmax")
     docs = {f"{p}.md": markdown.render(tr, notation=p) for p in PROFILES}
     assert latex_check.check_documents(docs) == []
+
+
+def test_the_outline_holds_the_whole_documents_data():
+    # Mazur's post: w5 = 0.40 connects h1 -> o1 and becomes 0.35891648; the shared bias b1
+    # (0.35) feeds h1 and h2 and is not updated; the one sample is i1 = 0.05, i2 = 0.10 with
+    # targets 0.01, 0.99.
+    from bpwalk.views import outline
+
+    tr = trace_of("mazur")
+    doc = outline.document(tr, profile("mazur"))
+    by = {c.name: c for c in doc.params}
+    assert [c.name for c in doc.params] == list(tr.scenario.param_names)
+    w5 = by["w5"]
+    assert (w5.layer, w5.source, w5.targets, w5.before) == (1, "h1", ("o1",), 0.4)
+    assert round(w5.after, 8) == 0.35891648 and w5.change == w5.after - w5.before
+    assert (by["b1"].source, by["b1"].targets, by["b1"].change) == (None, ("h1", "h2"), 0)
+    assert [(s.number, s.inputs, s.targets) for s in doc.samples] == [
+        (1, (("i1", 0.05), ("i2", 0.1)), (("o1", 0.01), ("o2", 0.99)))]
+    assert [u.number for u in doc.updates] == [1]
+    h = doc.heading  # Mazur's 2-2-2 sigmoid net, η = 0.5, biases not updated in the post
+    assert (h.shape, h.learning_rate, h.biases, h.samples, h.shown) == ("2-2-2", 0.5, "fixed",
+                                                                          1, (1,))
+    assert [(lay.neurons, lay.output) for lay in h.layers] == [(("h1", "h2"), False),
+                                                             (("o1", "o2"), True)]
+    assert [ph.name for ph in outline.document(tr, profile("mazur"), ["loss"]).updates[0].phases
+            ] == ["loss"]

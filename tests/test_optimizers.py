@@ -224,7 +224,7 @@ def test_every_profile_writes_the_optimizer_steps():
     import io
     from dataclasses import replace
 
-    from bpwalk.notation import PROFILES
+    from bpwalk.notation import PROFILES, Pen, profile
     from bpwalk.optimizers import Optimizer
     from bpwalk.views import html, markdown, terminal
     from tests import latex_check
@@ -245,7 +245,9 @@ def test_every_profile_writes_the_optimizer_steps():
                 terminal.walkthrough(tr, notation=p))
             text = out.getvalue()
             assert "Optimizer:" in text and "Optimizer |" in md, (name, p)
-            assert "w₅⁺ " in text and "`new:w5`" in md, (name, p)
+            # w₅⁺, or the layer-indexed w³₁₁⁺ (nielsen), W^[2]₁₁⁺ (ng)
+            new = Pen(profile=profile(p, sc)).sym("new:w5")
+            assert f"{new} " in text and "`new:w5`" in md, (name, p)
             page = html.render(tr, notation=p)
             assert "<th>Optimizer</th>" in page and 'data-id="new:w5"' in page, (name, p)
     assert latex_check.check_documents(docs) == []

@@ -159,6 +159,16 @@ def test_rounding_drift_is_right_with_the_note():
     assert "right" in view and "rounding drift" in view
 
 
+def test_decimals_given_keep_trailing_zeros_in_the_quiz():
+    # Mazur: net_h1 = 0.3775 exactly; the quiz's history writes it as `--decimals 6` asks
+    sc = mazur()
+    trace = engine_run(sc, iterations=1, show={1})
+    q = Quiz(Walk.of(trace, keep_zeros=True), sc)
+    qs = typed(at(q, "net:h1"), q, "0.3775")
+    text = "\n".join(screen(qs, q, plain_console(100, 30), "unicode", 6))
+    assert "0.377500" in text
+
+
 def test_a_right_verdict_says_at_how_many_decimals(quiz):
     for text, shown in (("0.3775", "right at 4 decimals"), ("0.4", "right at 1 decimal")):
         qs = typed(QuizState(), quiz, text)  # Mazur: net_h1 = 0.3775

@@ -315,6 +315,18 @@ def test_decimals_and_rounding_show_on_the_screen():
     assert "before rounding to 4 decimals: 0.59326999" in text
 
 
+def test_decimals_given_keep_trailing_zeros_on_the_screen():
+    # Mazur: net_h1 = 0.15·0.05 + 0.2·0.1 + 0.35·1 = 0.3775; `--decimals 6` writes 0.377500 as
+    # `bpwalk run --decimals 6` does, the default (no --decimals) trims the zeros
+    trace = mazur_trace()
+    for keep, shown in ((True, "= 0.377500"), (False, "= 0.3775")):
+        walk = Walk.of(trace, keep_zeros=keep)
+        i = index_of(walk, "net:h1")
+        text = "\n".join(screen(walk, State(index=i + 1), plain_console(100, 30), "unicode", 6))
+        assert shown in text  # in the current step's formula and in the history line above
+        assert ("0.377500" in text) == keep
+
+
 # ----------------------------------------------------------------------------- key reader
 
 
@@ -629,6 +641,8 @@ def test_options_iterations_show_ascii_decimals():
     walk = Walk.of(trace)
     s = Session("--iterations", "2", "--show", "all", "--ascii", "--decimals", "4")
     assert s.position() == (1, len(walk))
+    # --decimals 4 keeps trailing zeros here as in `bpwalk run`: Mazur's i2 = 0.10 -> 0.1000
+    assert "0.1000" in s.screen()
     text = s.press("n")
     assert "out_h1 = 1/(1 + e^(-net_h1))" in text and "= 0.5933" in text  # Mazur: 0.593269992
     text = s.press("g", "w", "5", ENTER)

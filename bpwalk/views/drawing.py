@@ -24,7 +24,7 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from bpwalk.notation import number
+from bpwalk.notation import Pen
 from bpwalk.trace import Iteration, Step, Trace
 
 MAX_COLUMNS = 4  # inputs + layers drawn: 4 layers (counting the inputs) of ...
@@ -140,6 +140,10 @@ class Drawing:
 
     # -- pieces
 
+    def _num(self, value: float, decimals: int) -> str:
+        """A value as the walkthrough writes it (a true minus sign in Unicode)."""
+        return Pen("ascii" if self.ascii else "unicode", decimals).num(value)
+
     def _chars(self, lit: bool) -> str:
         """Box corners and sides: ┌┐└┘─│, doubled when highlighted."""
         if self.ascii:
@@ -163,7 +167,7 @@ class Drawing:
         inputs = []
         for n in sc.inputs:
             v = self.values.get((f"node:{n}", "in"))
-            inputs.append((n, ["" if v is None else number(v, d), "", ""], ""))
+            inputs.append((n, ["" if v is None else self._num(v, d), "", ""], ""))
         columns.append(inputs)
         for lay in sc.layers:
             col = []
@@ -172,7 +176,7 @@ class Drawing:
                 for f in NODE_FIELDS:
                     v = self.values.get((f"node:{n}", f))
                     label = "d" if self.ascii and f == "δ" else f
-                    rows.append(f"{label} {'' if v is None else number(v, d)}".rstrip())
+                    rows.append(f"{label} {'' if v is None else self._num(v, d)}".rstrip())
                 bias = (lay.bias_names[0] if lay.bias == "shared" else
                         lay.bias_names[j] if lay.bias == "per_neuron" else "")
                 col.append((n, rows, bias))
@@ -226,7 +230,7 @@ class Drawing:
             new = self.values.get((f"param:{p}", "new"))
             old = self.values.get((f"param:{p}", "value"))
             shown = new if new is not None else old
-            t = Text(f"{p} {'' if shown is None else number(shown, d)}"
+            t = Text(f"{p} {'' if shown is None else self._num(shown, d)}"
                      + ("*" if new is not None else ""),
                      style=HIGHLIGHT if f"param:{p}" in self.lit else "")
             words.append(t)

@@ -35,7 +35,7 @@ _SEED = re.compile(r"\s*\(seed \d+\)")
 def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str | None = None,
            keep_zeros: bool = False) -> str:
     """The whole page as one HTML document, in the notation of the profile `notation`."""
-    pen = Pen("mathml", decimals, profile(notation), keep_zeros)
+    pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros)
     sc = trace.scenario
     title = sc.title or sc.name
     parts = [_heading(trace, pen, blanks),

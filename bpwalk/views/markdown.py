@@ -18,8 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bpwalk.functions import ACTIVATIONS
-from bpwalk.notation import Formula, Pen, loss_rule, number, optimizer_settings, profile
+from bpwalk.notation import Formula, Pen, number, profile
 from bpwalk.trace import Step, Trace
 from bpwalk.views import outline
 from bpwalk.views.outline import Group, Update
@@ -34,12 +33,14 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
            notation: str | None = None, keep_zeros: bool = False) -> str:
     """The whole document as Markdown text (ends with one newline), in the notation of the
     profile called `notation` (None: mazur)."""
-    doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation), keep_zeros))
-    doc.heading()
-    doc.network()
-    for up in outline.updates(trace, doc.pen.profile):
+    doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation, trace.scenario),
+                                            keep_zeros))
+    content = outline.document(trace, doc.pen.profile)
+    doc.heading(content.heading)
+    doc.network(content)
+    for up in content.updates:
         doc.iteration(up)
-    doc.summary()
+    doc.summary(content.params)
     doc.loss_table()
     return "\n".join(doc.lines).rstrip("\n") + "\n"
 
@@ -93,7 +94,6 @@ class _Doc:
 
     def __post_init__(self) -> None:
         self.lines: list[str] = []
-        self.sc = self.trace.scenario
         # Drift columns only in a solution of a rounded trace; a worksheet has no values.
         self.rounded = self.trace.round_to is not None and not self.blanks
         self.batch = False  # the current update has several samples
@@ -117,40 +117,41 @@ class _Doc:
 
     # -- heading
 
-    def heading(self) -> None:
-        sc = self.sc
-        title = sc.title or sc.name
-        self.add(f"# {'Worksheet: ' if self.blanks else ''}{text(title)}", "")
-        if sc.description:
-            self.add(text(sc.description), "")
+    def heading(self, h: outline.Heading) -> None:
+        self.layers = h.layers
+        self.inputs = h.inputs
+        self.optimizer = h.optimizer  # "" for plain SGD
+        self.outputs = h.layers[-1].neurons
+        self.add(f"# {'Worksheet: ' if self.blanks else ''}{text(h.title)}", "")
+        if h.description:
+            self.add(text(h.description), "")
         rows = []
-        if sc.source:
-            rows.append(["Source", text(sc.source)])
-        rows.append(["Network", self._shape()])
+        if h.source:
+            rows.append(["Source", text(h.source)])
+        rows.append(["Network", _shape(h)])
         rows.append(["Activations", "; ".join(
-            f"layer {i + 1}: {lay.activation}"
-            + (f" ({ACTIVATIONS[lay.activation].parameter} {self.num(lay.slope)})"
-               if ACTIVATIONS[lay.activation].parameter else "")
-            for i, lay in enumerate(sc.layers))])
-        rows.append(["Loss", f"{code(sc.loss)}: {math(self.pen.write(self._loss_rule()))}"])
-        if len(sc.x) > 1:
-            how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
-            rows.append(["Batch", (f"{_plural(len(sc.x), 'sample')}, {how}; the batch's loss "
-                                   f"is the {sc.reduction} of its samples' losses")])
-        rows.append(["Learning rate", math(f"{self.pen.sym('lr')} = {self.num(sc.learning_rate)}")])
-        if not sc.optimizer.plain:
-            settings = self.pen.write(optimizer_settings(sc.optimizer, self.pen.profile))
-            rows.append(["Optimizer", f"{code(sc.optimizer.name)}: {math(settings)}"])
-        rows.append(["Biases", "none" if not outline.has_biases(self.trace) else "updated" if sc.update_biases
-                     else "not updated (`update_biases: false`)"])
+            f"layer {lay.number}: {lay.activation}"
+            + (f" ({lay.parameter} {self.num(lay.slope)})" if lay.parameter else "")
+            for lay in h.layers)])
+        rows.append(["Loss", f"{code(h.loss)}: {math(self.pen.write(h.loss_rule))}"])
+        if h.samples > 1:
+            how = "full batch" if h.batch is None else f"batches of {h.batch}"
+            rows.append(["Batch", (f"{_plural(h.samples, 'sample')}, {how}; the batch's loss "
+                                   f"is the {h.reduction} of its samples' losses")])
+        rows.append(["Learning rate", math(f"{self.pen.sym('lr')} = {self.num(h.learning_rate)}")])
+        if h.optimizer_settings is not None:
+            settings = self.pen.write(h.optimizer_settings)
+            rows.append(["Optimizer", f"{code(h.optimizer)}: {math(settings)}"])
+        rows.append(["Biases", {"fixed": "not updated (`update_biases: false`)"}.get(h.biases,
+                                                                                     h.biases)])
         if self.pen.profile.name != "mazur":
             p = self.pen.profile
             rows.append(["Notation", f"{code(p.name)}: {text(p.source)}"])
-        shown = ", ".join(str(it.number) for it in self.trace.iterations)
-        rows.append(["Updates", f"{self.trace.total_iterations} (worked out below: {shown})"])
+        shown = ", ".join(map(str, h.shown))
+        rows.append(["Updates", f"{h.updates} (worked out below: {shown})"])
         self.add(*table(["Scenario", ""], rows))
-        if self.trace.round_to is not None and not self.blanks:
-            d = self.trace.round_to
+        if h.round_to is not None and not self.blanks:
+            d = h.round_to
             self.add(f"> **Rounded to {d} decimals.** Every result below was rounded to {d} "
                      "decimals (half up) as soon as it was computed, and the rounded value was "
                      "used in every later step, as in a hand calculation. The *full precision* "
@@ -161,36 +162,25 @@ class _Doc:
                      "learning rate) are in the tables; each result has its id, the key to "
                      "use in an answers file for `bpwalk check`.", "")
 
-    def _loss_rule(self):
-        return loss_rule(self.sc.loss, self.pen.profile)
-
-    def _shape(self) -> str:
-        sc = self.sc
-        parts = [f"inputs {_names(sc.inputs)}"]
-        parts += [f"layer {i + 1} {_names(lay.neurons)}" for i, lay in enumerate(sc.layers)]
-        return sc.shape + ": " + "; ".join(parts)
-
     # -- the network: parameters and data (the given numbers, shown in a worksheet too)
 
-    def network(self) -> None:
-        sc = self.sc
+    def network(self, content: outline.Document) -> None:
         self.add("## The network", "", "### Parameters", "")
         rows = []
-        for c in sc.connections:
-            rows.append([code(f"param:{c.param}"), self.sym(f"param:{c.param}"),
+        for c in content.params:
+            rows.append([code(f"param:{c.name}"), self.sym(f"param:{c.name}"),
                          "1 (bias)" if c.source is None else code(c.source),
-                         ", ".join(code(n) for n in c.targets),
-                         self.num(self.trace.params_first[c.param])])
+                         ", ".join(code(n) for n in c.targets), self.num(c.before)])
         self.add(*table(["Id", "Parameter", "From", "To", "Value"], rows))
         self.add("### Data", "")
-        many = len(sc.x) > 1
+        many = len(content.samples) > 1
         rows = []
-        for s, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), start=1):
-            sfx = f"@{s}" if many else ""
+        for sample in content.samples:
+            sfx = f"@{sample.number}" if many else ""
             rows += [[code(f"in:{n}{sfx}"), self.sym(f"in:{n}{sfx}"), self.num(v)]
-                     for n, v in zip(sc.inputs, x)]
+                     for n, v in sample.inputs]
             rows += [[code(f"target:{n}{sfx}"), self.sym(f"target:{n}{sfx}"), self.num(v)]
-                     for n, v in zip(sc.outputs, t)]
+                     for n, v in sample.targets]
         self.add(*table(["Id", "Quantity", "Value"], rows))
 
     # -- one update
@@ -208,7 +198,7 @@ class _Doc:
                              for p, v in up.params.items())))
         for phase in up.phases:
             self.add(f"### {phase.title}", "")
-            if phase.name == "update" and self.sc.optimizer.plain:
+            if phase.name == "update" and not self.optimizer:
                 self.add("Every parameter takes a step against its gradient, scaled by the "
                          f"learning rate {self.sym('lr')}: {self.write(phase.rule)}.", "")
             elif phase.rule:
@@ -257,16 +247,16 @@ class _Doc:
         return row
 
     def _group_title(self, phase: str, g: Group) -> str:
-        sc = self.sc
         where = ""
         if g.layer == 0:  # dE/d(input) steps (input_gradients)
-            where = f"Inputs {_names(sc.inputs)}: the gradient of the loss with respect to them"
+            where = (f"Inputs {_names(self.inputs)}: the gradient of the loss with respect "
+                     "to them")
         elif g.layer is not None:
-            lay = sc.layers[g.layer - 1]
-            role = "output layer" if g.layer == len(sc.layers) else "hidden layer"
+            lay = self.layers[g.layer - 1]
+            role = "output layer" if lay.output else "hidden layer"
             where = f"Layer {g.layer} ({role}): {_names(lay.neurons)}"
         if phase == "loss":
-            where = "Outputs " + _names(sc.outputs)
+            where = "Outputs " + _names(self.outputs)
         if g.sample is not None:
             return f"Sample {g.sample}: {where}" if where else f"Sample {g.sample}"
         if self.batch and phase in ("loss", "backward"):
@@ -275,17 +265,17 @@ class _Doc:
 
     # -- summary and loss history
 
-    def summary(self) -> None:
+    def summary(self, params: Iterable[outline.Param]) -> None:
         tr = self.trace
         self.add("## Summary", "")
         if tr.round_to is not None and not self.blanks:
             self.add(f"Values as carried by the rounded calculation ({tr.round_to} decimals).", "")
         n = tr.total_iterations
         after = f"After {_plural(n, 'update')}"
-        rows = [[code(f"param:{p}"), self.sym(f"param:{p}"), self.num(v),
-                 "" if self.blanks else self.num(tr.params_final[p]),
-                 "" if self.blanks else self.num(tr.param_change[p])]
-                for p, v in tr.params_first.items()]
+        rows = [[code(f"param:{c.name}"), self.sym(f"param:{c.name}"), self.num(c.before),
+                 "" if self.blanks else self.num(c.after),
+                 "" if self.blanks else self.num(c.change)]
+                for c in params]
         self.add(*table(["Id", "Parameter", "Before", after, "Change"], rows))
         if self.blanks:  # the worksheet asks for the loss its update computes, no more
             loss_rows = [["Before the first update", ""]]
@@ -309,6 +299,12 @@ class _Doc:
             if loss is not None:  # a run past engine.MAX_HISTORY keeps some losses only
                 rows.append([label + mark, self.result_num(loss)])
         self.add(*table(["When", self.sym("loss")], rows))
+
+
+def _shape(h: outline.Heading) -> str:
+    parts = [f"inputs {_names(h.inputs)}"]
+    parts += [f"layer {lay.number} {_names(lay.neurons)}" for lay in h.layers]
+    return h.shape + ": " + "; ".join(parts)
 
 
 def _names(names: Iterable[str]) -> str:

@@ -232,10 +232,11 @@ class MatrixWalkthrough:
     keep_zeros: bool = False  # --decimals D given: 0.0310, as a hand calculation writes it
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from bpwalk.views import outline
         from bpwalk.views.terminal import HEADING, NOTE, SUBHEADING, _rule, heading
 
         pen = Pen(self.style, self.decimals, profile(self.notation), self.keep_zeros)
-        yield from heading(self.trace, pen)
+        yield from heading(outline.heading(self.trace, pen.profile), pen)
         width = options.max_width
         for form in matrix_forms(self.trace):
             yield Text()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from bpwalk.formulas import Node
+from bpwalk.functions import ACTIVATIONS
 from bpwalk.notation import (
     KRONECKER,
     Profile,
@@ -30,6 +31,7 @@ from bpwalk.notation import (
     loss_rule,
     node,
     optimizer_rule,
+    optimizer_settings,
     update_caption,
 )
 from bpwalk.trace import PHASE_TITLES, PHASES, Iteration, Step, Trace
@@ -67,6 +69,104 @@ class Update:
     # the parameters this update starts from, when they are no longer the network table's
     params: dict[str, float] | None
     phases: tuple[Phase, ...]
+
+
+@dataclass
+class Param:
+    """One parameter: what it connects (the network table) and its values (the summary)."""
+
+    name: str  # w5; its id is param:w5
+    layer: int  # 0-based index of the layer it feeds: the network table's sections
+    source: str | None  # the input (layer 0) or the neuron whose output it carries; None: a bias
+    targets: tuple[str, ...]  # the neurons it feeds
+    before: float  # at the start of the run
+    after: float  # after the last update
+    change: float
+
+
+@dataclass
+class Sample:
+    """One sample of the data: its inputs and targets by name."""
+
+    number: int  # 1-based
+    inputs: tuple[tuple[str, float], ...]
+    targets: tuple[tuple[str, float], ...]
+
+
+@dataclass
+class Layer:
+    number: int  # 1-based
+    neurons: tuple[str, ...]
+    activation: str
+    slope: float  # the activation's parameter: leaky_relu's slope below zero, elu's alpha
+    output: bool  # the output layer (else a hidden one)
+    parameter: str  # that parameter's name (slope, alpha); "" when the activation has none
+
+
+@dataclass
+class Heading:
+    """What the document says about the scenario and the run before the first update."""
+
+    title: str  # the scenario's title, else its name
+    source: str
+    description: str
+    shape: str  # layer sizes from the inputs: 2-2-2
+    inputs: tuple[str, ...]
+    layers: tuple[Layer, ...]
+    loss: str  # the loss's name (half_squared_error)
+    loss_rule: Node  # the loss of one sample, in the profile's symbols
+    learning_rate: float
+    optimizer: str  # the optimizer's name; "" for plain SGD
+    optimizer_settings: Node | None  # its settings: β₁ = 0.9, β₂ = 0.999, ...
+    biases: str  # "none", "updated" or "fixed" (update_biases: false)
+    samples: int
+    batch: int | None  # samples per update; None: the full batch
+    reduction: str  # how a batch combines its samples' losses: mean or sum
+    drawn: tuple[str, ...]  # the parameters `init:` drew ...
+    init: tuple[str, int] | None  # ... with which scheme and seed; None: all given
+    updates: int  # how many updates the run makes
+    shown: tuple[int, ...]  # the updates explained in full
+    round_to: int | None  # --round D
+
+
+@dataclass
+class Document:
+    """The worked solution's content as data, in order: the heading, the network's
+    parameters and the data (the given numbers), the explained updates, then each
+    parameter's change (in `params`). Views lay it out; none reads the scenario itself."""
+
+    heading: Heading
+    params: tuple[Param, ...]
+    samples: tuple[Sample, ...]
+    updates: list[Update]
+
+
+def heading(trace: Trace, p: Profile) -> Heading:
+    sc = trace.scenario
+    layers = tuple(Layer(i, lay.neurons, lay.activation, lay.slope, i == len(sc.layers),
+                         ACTIVATIONS[lay.activation].parameter)
+                   for i, lay in enumerate(sc.layers, 1))
+    opt = sc.optimizer
+    biases = "none" if not has_biases(trace) else "updated" if sc.update_biases else "fixed"
+    init = (sc.init["scheme"], sc.init["seed"]) if sc.init else None
+    return Heading(sc.title or sc.name, sc.source, sc.description, sc.shape, sc.inputs,
+                   layers, sc.loss, loss_rule(sc.loss, p), sc.learning_rate,
+                   "" if opt.plain else opt.name,
+                   None if opt.plain else optimizer_settings(opt, p), biases,
+                   len(sc.x), sc.batch, sc.reduction,
+                   tuple(sc.init["drawn"]) if sc.init else (), init, trace.total_iterations,
+                   tuple(it.number for it in trace.iterations), trace.round_to)
+
+
+def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Document:
+    """The outline of the whole document, with the phases asked for in each update."""
+    sc = trace.scenario
+    params = tuple(Param(c.param, c.layer, c.source, c.targets, trace.params_first[c.param],
+                         trace.params_final[c.param], trace.param_change[c.param])
+                   for c in sc.connections)
+    samples = tuple(Sample(k, tuple(zip(sc.inputs, x)), tuple(zip(sc.outputs, t)))
+                    for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1))
+    return Document(heading(trace, p), params, samples, updates(trace, p, phases))
 
 
 def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> list[Update]:

@@ -31,7 +31,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from bpwalk.notation import Pen, loss_rule, optimizer_settings, profile
+from bpwalk.notation import Pen, profile
 from bpwalk.trace import PHASES, Step, Trace
 from bpwalk.views import drawing, outline
 from bpwalk.views.outline import Phase, Update
@@ -79,17 +79,19 @@ class Walkthrough:
     keep_zeros: bool = False  # --decimals given: trailing zeros kept
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        pen = Pen(self.style, self.decimals, profile(self.notation), self.keep_zeros)
-        yield from heading(self.trace, pen)
+        pen = Pen(self.style, self.decimals, profile(self.notation, self.trace.scenario),
+                  self.keep_zeros)
+        phases = PHASES if self.phase is None else (self.phase,)
+        doc = outline.document(self.trace, pen.profile, phases)
+        yield from heading(doc.heading, pen)
         yield Text()
         yield drawing.opening(self.trace, self.decimals, self.style == "ascii")
         yield Text()
-        yield network_table(self.trace, pen)
+        yield network_table(doc.params, pen)
         yield Text()
-        yield from data_table(console, options, self.trace, pen)
-        phases = PHASES if self.phase is None else (self.phase,)
-        for it, up in zip(self.trace.iterations, outline.updates(self.trace, pen.profile, phases)):
-            yield from iteration(self.trace, up, pen)
+        yield from data_table(console, options, doc.samples, pen)
+        for it, up in zip(self.trace.iterations, doc.updates):
+            yield from iteration(doc, up, pen)
             if self.phase is None:  # the network with this update's values filled in
                 yield from (Text(), drawing.after(self.trace, it, self.decimals,
                                                   self.style == "ascii"))
@@ -97,7 +99,7 @@ class Walkthrough:
             yield from loss_history(self.trace.loss_history, options.max_width, pen,
                                     self.trace.loss_updates)
         if self.phase in (None, "update"):
-            yield from summary(console, options, self.trace, pen)
+            yield from summary(console, options, self.trace, doc.params, pen)
 
 
 # ----------------------------------------------------------------------------- small pieces
@@ -128,53 +130,49 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def _layer_name(trace: Trace, layer: int) -> str:
-    sc = trace.scenario
+def _layer_name(h: outline.Heading, layer: int) -> str:
     if layer == 0:  # dE/d(input) steps (input_gradients)
-        return f"Inputs: {', '.join(sc.inputs)} (input_gradients)"
-    lay = sc.layers[layer - 1]
-    kind = "output layer" if layer == len(sc.layers) else "hidden layer"
-    return f"Layer {layer}, {kind}: {', '.join(lay.neurons)} ({lay.activation})"
+        return f"Inputs: {', '.join(h.inputs)} (input_gradients)"
+    lay = h.layers[layer - 1]
+    kind = "output layer" if lay.output else "hidden layer"
+    return f"Layer {lay.number}, {kind}: {', '.join(lay.neurons)} ({lay.activation})"
 
 
 # ----------------------------------------------------------------------------- heading
 
 
-def heading(trace: Trace, pen: Pen) -> Iterator[RenderableType]:
-    sc = trace.scenario
-    yield Text(sc.title or sc.name, style=TITLE)
-    if sc.source:
-        yield Text(f"Source: {sc.source}")
-    acts = ", ".join(f"layer {i} {lay.activation}" for i, lay in enumerate(sc.layers, 1))
+def heading(h: outline.Heading, pen: Pen) -> Iterator[RenderableType]:
+    yield Text(h.title, style=TITLE)
+    if h.source:
+        yield Text(f"Source: {h.source}")
+    acts = ", ".join(f"layer {lay.number} {lay.activation}" for lay in h.layers)
     lines = [
-        ("Network", f"{sc.shape} ({acts})"),
-        ("Loss", f"{pen.write(loss_rule(sc.loss, pen.profile))}  ({sc.loss})"),
-        ("Learning rate", f"{pen.sym('lr')} = {pen.num(sc.learning_rate)}"),
-        *([("Optimizer", (f"{sc.optimizer.name} "
-                          f"({pen.write(optimizer_settings(sc.optimizer, pen.profile))})"))]
-          if not sc.optimizer.plain else []),
-        ("Biases", "none" if not outline.has_biases(trace) else
-         "updated" if sc.update_biases else "fixed (update_biases: false)"),
+        ("Network", f"{h.shape} ({acts})"),
+        ("Loss", f"{pen.write(h.loss_rule)}  ({h.loss})"),
+        ("Learning rate", f"{pen.sym('lr')} = {pen.num(h.learning_rate)}"),
+        *([("Optimizer", f"{h.optimizer} ({pen.write(h.optimizer_settings)})")]
+          if h.optimizer_settings is not None else []),
+        ("Biases", {"fixed": "fixed (update_biases: false)"}.get(h.biases, h.biases)),
     ]
     if pen.profile.name != "mazur":
         lines.append(("Notation", f"{pen.profile.name}: {pen.profile.source}"))
-    n = len(sc.x)
+    n = h.samples
     if n > 1:
-        per = "full batch" if sc.batch is None else f"batches of {sc.batch}"
-        data = f"{_plural(n, 'sample')}, {per}, E is the {sc.reduction} of the samples' losses"
+        per = "full batch" if h.batch is None else f"batches of {h.batch}"
+        data = f"{_plural(n, 'sample')}, {per}, E is the {h.reduction} of the samples' losses"
         lines.append(("Data", data))
-    if sc.init:  # starting values drawn by init: say which, and how to draw them again
-        drawn = ", ".join(pen.sym("param:" + n) for n in sc.init["drawn"])
-        how = f"init ({sc.init['scheme']}, seed {sc.init['seed']})"
+    if h.init:  # starting values drawn by init: say which, and how to draw them again
+        drawn = ", ".join(pen.sym("param:" + n) for n in h.drawn)
+        how = f"init ({h.init[0]}, seed {h.init[1]})"
         lines.append(("Drawn", f"{drawn} by {how}; values in the network table"))
-    its = _plural(trace.total_iterations, "update")
-    shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
+    its = _plural(h.updates, "update")
+    shown = ", ".join(map(str, h.shown)) or "none"
     lines.append(("Updates", f"{its}; explained in full: {shown}"))
     pad = max(len(label) for label, _ in lines) + 2
     for label, text in lines:
         yield Text.assemble((f"{label}:".ljust(pad), DIM), text)
-    if trace.round_to is not None:
-        yield _note(f"Values are rounded to {trace.round_to} decimals as soon as they are "
+    if h.round_to is not None:
+        yield _note(f"Values are rounded to {h.round_to} decimals as soon as they are "
                     "computed, and the rounded value is carried forward, as a hand calculation "
                     "would.")
 
@@ -182,40 +180,37 @@ def heading(trace: Trace, pen: Pen) -> Iterator[RenderableType]:
 # ----------------------------------------------------------------------------- network
 
 
-def network_table(trace: Trace, pen: Pen, params: dict[str, float] | None = None,
-                  title: str = "Network") -> Table:
-    """Every parameter: name, what it connects, value (at the start unless `params`)."""
-    sc = trace.scenario
+def network_table(params: Iterable[outline.Param], pen: Pen,
+                  values: dict[str, float] | None = None, title: str = "Network") -> Table:
+    """Every parameter: name, what it connects, value (at the start unless `values`)."""
     style = pen.style
-    params = trace.params_first if params is None else params
     arrow = _arrow(style)
     table = Table(title=title, title_justify="left", title_style=HEADING, box=_box(style))
     table.add_column("parameter", no_wrap=True)
     table.add_column(f"from {arrow} to", overflow="fold")
     table.add_column("value", justify="right", no_wrap=True)
     layer = 0
-    for c in sc.connections:
+    for c in params:
         if c.layer != layer:
             table.add_section()
             layer = c.layer
         # inputs are written as in the formulas (i₁); neurons by name, as in net_h1
         source = ("bias" if c.source is None else
                   pen.sym("in:" + c.source) if c.layer == 0 else c.source)
-        table.add_row(pen.sym("param:" + c.param),
+        table.add_row(pen.sym("param:" + c.name),
                       f"{source} {arrow} {', '.join(c.targets)}",
-                      pen.num(params[c.param]))
+                      pen.num(c.before if values is None else values[c.name]))
     return table
 
 
-def data_table(console: Console, options: ConsoleOptions, trace: Trace, pen: Pen
-               ) -> Iterator[RenderableType]:
+def data_table(console: Console, options: ConsoleOptions, samples: tuple[outline.Sample, ...],
+               pen: Pen) -> Iterator[RenderableType]:
     """Inputs and targets: one column per value if that fits, else one cell per sample."""
-    sc = trace.scenario
     style = pen.style
-    names = [pen.sym("in:" + n) for n in sc.inputs]
-    outs = [pen.sym("target:" + n) for n in sc.outputs]
-    rows = [([pen.num(v) for v in x], [pen.num(v) for v in t])
-            for x, t in zip(sc.x.tolist(), sc.targets.tolist())]
+    names = [pen.sym("in:" + n) for n, _ in samples[0].inputs]
+    outs = [pen.sym("target:" + n) for n, _ in samples[0].targets]
+    rows = [([pen.num(v) for _, v in s.inputs], [pen.num(v) for _, v in s.targets])
+            for s in samples]
     wide = Table(title="Inputs and targets", title_justify="left", title_style=HEADING,
                  box=_box(style))
     wide.add_column("sample", no_wrap=True, justify="right")
@@ -356,22 +351,23 @@ def _step_rows(step: Step, pen: Pen, ask: bool = False) -> list[tuple[str | None
 # ----------------------------------------------------------------------------- one update
 
 
-def iteration(trace: Trace, up: Update, pen: Pen) -> Iterator[RenderableType]:
-    n = trace.total_iterations
+def iteration(doc: outline.Document, up: Update, pen: Pen) -> Iterator[RenderableType]:
+    n = doc.heading.updates
     title = f"Update {up.number} of {n}" if n > 1 else f"Update {up.number}"
-    if len(trace.scenario.x) > 1:
+    if doc.heading.samples > 1:
         title += f" (sample{'s' * (len(up.samples) != 1)} {', '.join(map(str, up.samples))})"
     yield Text()
     yield _rule(title, pen.style)
     if up.params is not None:  # the weights this update starts from are not the table's
         yield Text()
-        yield network_table(trace, pen, up.params, f"Parameters at the start of update {up.number}")
+        yield network_table(doc.params, pen, up.params,
+                            f"Parameters at the start of update {up.number}")
     for phase in up.phases:
         yield Text()
         yield Text(phase.title, style=HEADING)
         if phase.rule:
             yield Text(_write(phase.rule, pen), style=DIM)
-        yield from _groups(trace, phase, pen)
+        yield from _groups(doc, phase, pen)
         for note in phase.after:
             yield _note(_write(note, pen))
 
@@ -381,22 +377,22 @@ def _write(parts, pen: Pen) -> str:
     return "".join(p if isinstance(p, str) else pen.write(p) for p in parts)
 
 
-def _groups(trace: Trace, phase: Phase, pen: Pen) -> RenderResult:
+def _groups(doc: outline.Document, phase: Phase, pen: Pen) -> RenderResult:
     sample = None
     combined = False
     for g in phase.groups:
         if g.batch and not combined and phase.name == "backward":
-            how = "mean" if trace.scenario.reduction == "mean" else "sum"
+            how = "mean" if doc.heading.reduction == "mean" else "sum"
             yield _sub(f"Gradients of the batch: the {how} of the per-sample gradients")
         combined = combined or g.batch
         if g.sample is not None and g.sample != sample:
-            yield (_sample_heading(trace, g.sample, pen) if phase.name == "forward"
+            yield (_sample_heading(doc.samples[g.sample - 1], pen) if phase.name == "forward"
                    else _sub(f"Sample {g.sample}"))
         elif g.batch and phase.name == "loss":
-            yield _sub(f"The batch: the {trace.scenario.reduction} of the samples' losses")
+            yield _sub(f"The batch: the {doc.heading.reduction} of the samples' losses")
         sample = g.sample
         if g.layer is not None and not g.batch:
-            yield _sub(_layer_name(trace, g.layer))
+            yield _sub(_layer_name(doc.heading, g.layer))
         if g.rule:
             yield Text(_write(g.rule, pen), style=DIM)
         for note in g.notes:
@@ -406,11 +402,9 @@ def _groups(trace: Trace, phase: Phase, pen: Pen) -> RenderResult:
             yield Text()
 
 
-def _sample_heading(trace: Trace, sample: int, pen: Pen) -> Text:
-    sc = trace.scenario
-    x = ", ".join(f"{pen.sym('in:' + n)} = {pen.num(v)}"
-                  for n, v in zip(sc.inputs, sc.x[sample - 1].tolist()))
-    return _sub(f"Sample {sample} ({x})")
+def _sample_heading(sample: outline.Sample, pen: Pen) -> Text:
+    x = ", ".join(f"{pen.sym('in:' + n)} = {pen.num(v)}" for n, v in sample.inputs)
+    return _sub(f"Sample {sample.number} ({x})")
 
 
 # ----------------------------------------------------------------------------- many updates
@@ -484,17 +478,15 @@ def curve(history: list[float], width: int, pen: Pen, updates: int | None = None
 # ----------------------------------------------------------------------------- summary
 
 
-def summary(console: Console, options: ConsoleOptions, trace: Trace, pen: Pen
-            ) -> RenderResult:
-    sc = trace.scenario
+def summary(console: Console, options: ConsoleOptions, trace: Trace,
+            params: Iterable[outline.Param], pen: Pen) -> RenderResult:
     style = pen.style
     arrow = _arrow(style)
     n = trace.total_iterations
     yield Text()
     yield _rule(f"Summary after {_plural(n, 'update')}", style)
-    rows = [(pen.sym("param:" + name), pen.num(trace.params_first[name]),
-             pen.num(trace.params_final[name]), pen.num(trace.param_change[name]))
-            for name in sc.param_names]
+    rows = [(pen.sym("param:" + c.name), pen.num(c.before), pen.num(c.after),
+             pen.num(c.change)) for c in params]
     table = Table(box=_box(style))
     table.add_column("parameter", no_wrap=True)
     table.add_column("before", justify="right", no_wrap=True)

@@ -53,7 +53,17 @@ def wide(sizes: tuple[int, ...] = (8, 32, 32, 4), samples: int = 64, seed: int =
     }
 
 
-NETWORKS = {"mazur": lambda: MAZUR, "wide": wide}
+def with_adam(net: dict) -> dict:
+    """The same network trained with Adam at torch's defaults (step 0.001).
+
+    With a larger step Adam drives this loss to about 1e-7, where it oscillates and
+    float64 rounding differences (torch updates m with lerp) grow past 1e-9.
+    """
+    return {**net, "optimizer": "adam", "learning_rate": 0.001}
+
+
+NETWORKS = {"mazur": lambda: MAZUR, "wide": wide,
+            "mazur_adam": lambda: with_adam(MAZUR), "wide_adam": lambda: with_adam(wide())}
 
 
 def network(name: str) -> dict:
@@ -71,6 +81,8 @@ def to_yaml(net: dict, name: str) -> str:
         lines.append(f"    bias: [{', '.join(map(repr, layer['bias']))}]")
     lines += ["loss: half_squared_error", f"learning_rate: {net['learning_rate']!r}",
               f"update_biases: {'true' if net['update_biases'] else 'false'}", "data:"]
+    if "optimizer" in net:
+        lines[-1:-1] = [f"optimizer: {{name: {net['optimizer']}}}"]
     for x, t in zip(net["inputs"], net["targets"]):
         lines.append(f"  - inputs: [{', '.join(map(repr, x))}]")
         lines.append(f"    targets: [{', '.join(map(repr, t))}]")

@@ -54,6 +54,8 @@ SCALING_WIDTHS = {"1k": 22, "10k": 70, "100k": 223}
 AGREE_RTOL = 1e-9  # float64 programs doing the same updates agree far closer than this
 MAZUR_BPWALK = "bpwalk export --format json"
 WIDE_BPWALK = "bpwalk engine (none explained)"
+ADAM = "bpwalk engine, Adam"
+SGD = "bpwalk engine, SGD (time only)"
 NUMPY = "NumPy loop"
 RUN = "bpwalk run scenarios/mazur.yaml"
 FLOOR = "import numpy, rich, typer, yaml"
@@ -231,6 +233,27 @@ def wide_case(bp: list[str], missing: dict[str, str], work: Path, quick: bool) -
     return programs
 
 
+def adam_cases(missing: dict[str, str], work: Path) -> dict[str, list[Program]]:
+    """Adam against plain SGD in bpwalk's fast loop, and against torch.optim.Adam.
+
+    SGD's row trains at its own learning rate: it is there for its time, not its loss.
+    """
+    cases = {}
+    for name, n in (("wide", WIDE_UPDATES), ("mazur", MAZUR_UPDATES)):
+        adam = work / f"{name}_adam.yaml"
+        adam.write_text(nets.to_yaml(nets.network(f"{name}_adam"), f"{name}_adam"))
+        sgd = work / f"{name}_sgd.yaml"
+        sgd.write_text(nets.to_yaml(nets.network(name), name))
+        train = [sys.executable, str(HERE / "bpwalk_train.py")]
+        cases[f"adam_{name}"] = [
+            Program(ADAM, train + [str(adam), str(n)], stdout_loss),
+            Program(SGD, train + [str(sgd), str(n)]),
+            loop("torch_loop.py", f"{name}_adam", n, "PyTorch Adam, CPU, float64",
+                 missing.get("torch", "")),
+        ]
+    return cases
+
+
 def startup_case(bp: list[str]) -> list[Program]:
     return [
         Program(RUN, bp + ["run", "scenarios/mazur.yaml"]),
@@ -396,6 +419,8 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
              *textwrap.wrap(f"machine: {about}", 80, subsequent_indent="  "), ""]
     titles = {"mazur": f"Mazur 2-2-2, {MAZUR_UPDATES:,} updates",
               "wide": f"8-32-32-4, 64 samples, {WIDE_UPDATES:,} upd.", "startup": "Start-up",
+              "adam_wide": f"Adam, 8-32-32-4 x 64, {WIDE_UPDATES:,} upd.",
+              "adam_mazur": f"Adam, Mazur 2-2-2, {MAZUR_UPDATES:,} upd.",
               "page": "The HTML page"}
     agree = True
     for key, title in titles.items():
@@ -408,7 +433,9 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
                + ratio_target(by, "wide", WIDE_BPWALK, NUMPY,
                               "8-32-32-4, 2,000 updates: bpwalk / NumPy loop", 0.8)
                + ratio_target(by, "startup", RUN, FLOOR,
-                              "bpwalk run mazur / import floor", 1.25))
+                              "bpwalk run mazur / import floor", 1.25)
+               + ratio_target(by, "adam_wide", ADAM, SGD,
+                              "8-32-32-4, 2,000 updates: Adam / plain SGD", 1.3))
     if "scaling" in cases:
         targets += scaling_table(cases["scaling"], params, md_note, lines)
         lines.append("")
@@ -449,8 +476,10 @@ def main() -> int:
                         help="3 rounds unless --repeat; no 100k-parameter export and no "
                              "explained export of the wide network")
     parser.add_argument("--repeat", type=int, metavar="N", help="timed rounds (default 5)")
-    parser.add_argument("--only", metavar="CASES", default="mazur,wide,startup,scaling,page",
-                        help="a comma-separated subset of: mazur, wide, startup, scaling, page")
+    parser.add_argument("--only", metavar="CASES",
+                        default="mazur,wide,startup,adam,scaling,page",
+                        help="a comma-separated subset of: mazur, wide, startup, adam, "
+                             "scaling, page")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="also write the report to FILE (all figures as JSON if it ends "
                              "in .json)")
@@ -459,7 +488,7 @@ def main() -> int:
     if repeat < 1:
         parser.error("--repeat must be 1 or more")
     only = {c.strip() for c in args.only.split(",")}
-    unknown = only - {"mazur", "wide", "startup", "scaling", "page"}
+    unknown = only - {"mazur", "wide", "startup", "adam", "scaling", "page"}
     if unknown:
         parser.error(f"--only: unknown case(s) {', '.join(sorted(unknown))}")
     bp, missing = bpwalk_command(), missing_tools()
@@ -480,6 +509,10 @@ def main() -> int:
             if key in only:
                 print(f"measuring {key} ...", file=sys.stderr, flush=True)
                 cases[key] = measure(build(), repeat, work)
+        if "adam" in only:
+            print("measuring adam ...", file=sys.stderr, flush=True)
+            for key, programs in adam_cases(missing, work).items():
+                cases[key] = measure(programs, repeat, work)
         if "scaling" in only:
             print("measuring scaling ...", file=sys.stderr, flush=True)
             groups, params, md_note = scaling_case(bp, work, sizes)

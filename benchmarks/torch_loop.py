@@ -1,4 +1,5 @@
-"""The same training in PyTorch on the CPU, float64, with autograd and torch.optim.SGD.
+"""The same training in PyTorch on the CPU, float64, with autograd and torch.optim.SGD
+(torch.optim.Adam for the networks that say 'optimizer: adam').
 
     python benchmarks/torch_loop.py mazur [ITERATIONS]
 
@@ -21,7 +22,8 @@ def main() -> None:
     X = torch.tensor(net["inputs"], dtype=f64)
     T = torch.tensor(net["targets"], dtype=f64)
     params = W + (b if net["update_biases"] else [])
-    optimizer = torch.optim.SGD(params, lr=net["learning_rate"])
+    rule = torch.optim.Adam if net.get("optimizer") == "adam" else torch.optim.SGD
+    optimizer = rule(params, lr=net["learning_rate"])
 
     def loss() -> torch.Tensor:
         a = X

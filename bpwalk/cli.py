@@ -70,6 +70,11 @@ DecimalsOpt = Annotated[  # run, export and worksheet
                  help="Show numbers with D decimals, trailing zeros kept as a hand calculation "
                       "writes them (0.0310); default: up to 9, trailing zeros trimmed."),
 ]
+InputGradOpt = Annotated[
+    bool, typer.Option("--input-gradients",
+                       help="Also work out dE/d(input), din:i1, after the backward pass (as "
+                            "'input_gradients: true' in the scenario)."),
+]
 FormOpt = Annotated[
     str,
     typer.Option("--form", metavar="FORM",
@@ -89,6 +94,17 @@ def check_form(form: str, ids: bool) -> None:
         raise fail(f"--form {form!r}: use scalar or matrix")
     if ids and form != "matrix":
         raise fail("--ids labels the entries of matrices; add --form matrix")
+
+
+def matrix_form_of(sc: Scenario) -> None:
+    """The matrix form writes plain gradient descent and no input gradients: refuse the
+    rest rather than show an update the engine did not make."""
+    if not sc.optimizer.plain:
+        raise fail(f"--form matrix writes plain gradient descent, and {sc.name} uses "
+                   f"optimizer {sc.optimizer.name}; use --form scalar for its steps")
+    if sc.input_gradients:
+        raise fail("--form matrix does not write input gradients; use --form scalar, or "
+                   "leave out --input-gradients")
 
 
 NotationOpt = Annotated[
@@ -164,8 +180,10 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_scenario(name: str, writes: tuple[Path | None, ...] = ()) -> Scenario:
-    """The scenario `name` names; refuses when one of `writes` (the outputs) is that file."""
+def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
+                  input_gradients: bool = False) -> Scenario:
+    """The scenario `name` names; refuses when one of `writes` (the outputs) is that file;
+    --input-gradients turns the scenario's input_gradients on."""
     from bpwalk.files import same_file
     from bpwalk.scenario import ScenarioError, load, resolve
     from bpwalk.scenario.examples import shadows
@@ -181,9 +199,14 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = ()) -> Scenario:
         typer.echo(f"note: {name} is the file in this folder, not the bundled example of that "
                    "name; rename the file to run the bundled one", err=True)
     try:
-        return load(path, display_name=shown)
+        sc = load(path, display_name=shown)
     except ScenarioError as e:
         raise fail(str(e)) from None
+    if input_gradients and not sc.input_gradients:
+        from dataclasses import replace
+
+        sc = replace(sc, input_gradients=True)
+    return sc
 
 
 def parse_show(spec: str, iterations: int) -> set[int]:
@@ -275,6 +298,7 @@ def run(
     iterations: IterationsOpt = None,
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
+    input_gradients: InputGradOpt = False,
     decimals: DecimalsOpt = None,
     notation: NotationOpt = None,
     ascii: Annotated[
@@ -326,7 +350,9 @@ def run(
         if show.strip().lower() == "none":
             raise fail("--step walks through explained updates, and --show none explains none; "
                        "use --show first, last, all or update numbers")
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario, input_gradients=input_gradients)
+    if form == "matrix":
+        matrix_form_of(sc)
     notation = notation_of(notation, sc)
     trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
     if stopped and step:
@@ -377,6 +403,7 @@ def export(
     show: ShowOpt = "first",
     round_to: RoundOpt = None,
     decimals: DecimalsOpt = None,
+    input_gradients: InputGradOpt = False,
     notation: NotationOpt = None,
     force: ForceOpt = False,
     form: FormOpt = "scalar",
@@ -391,7 +418,9 @@ def export(
     check_form(form, ids)
     if form == "matrix" and format not in ("md", "json"):
         raise fail(f"--form matrix exports md or json, not {format}; use --format md")
-    sc = load_scenario(scenario, writes=(output,))
+    sc = load_scenario(scenario, writes=(output,), input_gradients=input_gradients)
+    if form == "matrix":
+        matrix_form_of(sc)
     notation = notation_of(notation, sc)
     trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
     if stopped:  # a partial trace is not what was asked for: nothing is written
@@ -468,6 +497,8 @@ def worksheet(
     if form == "matrix" and format != "md":
         raise fail(f"--form matrix worksheets are Markdown, not {format}; use --format md")
     sc = load_scenario(scenario, writes=(output, key, answers_template))
+    if form == "matrix":
+        matrix_form_of(sc)
     notation = notation_of(notation, sc)
     trace, _ = compute(sc, 1, "first", None, force)
     from bpwalk.files import OutputError, write_together

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bpwalk import optimizers
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.mistakes import Mistake
 from bpwalk.scenario import Scenario
@@ -67,6 +68,47 @@ class Params:
             out.update(zip((n for row in lay.weight_names for n in row), w.ravel().tolist()))
             out.update(zip(lay.bias_names, b.tolist()))
         return out
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One trained array (a layer's weights or bias values) in the optimizer's flat vector."""
+
+    layer: int  # 0-based
+    bias: bool
+    span: slice
+    shape: tuple[int, ...]
+    names: tuple[str, ...]  # row by row
+
+
+def _layout(scenario: Scenario) -> list[_Slot]:
+    """Every trained array, layer by layer, weights before biases, as one flat vector.
+
+    The optimizer sees all parameters as one vector: its rules are element-wise, and one
+    call per update costs the fast loop less than one per array.
+    """
+    slots, at = [], 0
+    for li, lay in enumerate(scenario.layers):
+        arrays = [(False, lay.weights.shape, tuple(n for row in lay.weight_names for n in row))]
+        if scenario.update_biases and lay.bias != "none":
+            arrays.append((True, lay.bias_values.shape, lay.bias_names))
+        for bias, shape, names in arrays:
+            slots.append(_Slot(li, bias, slice(at, at + len(names)), shape, names))
+            at += len(names)
+    return slots
+
+
+def _flat(layout: list[_Slot], params: Params) -> np.ndarray:
+    return np.concatenate([(params.biases if s.bias else params.weights)[s.layer].ravel()
+                           for s in layout])
+
+
+def _unflat(layout: list[_Slot], flat: np.ndarray, params: Params) -> Params:
+    """`params` with the trained arrays taken from `flat` (as views: nothing is copied)."""
+    weights, biases = params.weights[:], params.biases[:]
+    for s in layout:
+        (biases if s.bias else weights)[s.layer] = flat[s.span].reshape(s.shape)
+    return Params(weights, biases)
 
 
 class Plan(Sequence):
@@ -137,8 +179,8 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     shown: list[Iteration] = []
 
     try:
-        params, n_iter = _train(scenario, params, plan, n_iter, show, full_batch, round_to,
-                                mistakes, history, shown, every, watch)
+        params, state, n_iter = _train(scenario, params, plan, n_iter, show, full_batch,
+                                       round_to, mistakes, history, shown, every, watch)
     except EngineError as e:
         e.history = list(itertools.takewhile(math.isfinite, history))
         e.updates = [*range(0, n_iter, every)][:len(e.history)] if every > 1 else None
@@ -148,23 +190,25 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
                  loss_updates=[*range(0, n_iter, every), n_iter] if every > 1 else None,
                  params_first=first, params_final=final,
                  total_iterations=n_iter, round_to=round_to,
-                 param_change=_changes(first, final, round_to))
+                 param_change=_changes(first, final, round_to), state_final=state)
 
 
 def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: int,
            show: set[int], full_batch: bool, round_to: int | None,
            mistakes: tuple[Mistake, ...], history: list[float], shown: list[Iteration],
-           every: int, watch: Watch | None = None) -> tuple[Params, int]:
+           every: int, watch: Watch | None = None
+           ) -> tuple[Params, dict[str, dict[str, float]], int]:
     """The updates of `run`: fast where nobody reads them, explained where shown. Returns
-    the parameters and the number of updates made (fewer than n_iter when `watch` stopped
-    the run)."""
+    the parameters after them, the optimizer's state per parameter name, and the number of
+    updates made (fewer than n_iter when `watch` stopped the run)."""
     fast = _FastPath(scenario, plan)
+    state = optimizers.zero_state(scenario.optimizer, fast.size)
     with np.errstate(all="ignore"):  # non-finite values are detected and reported, not warned
         number = 1  # the next update to make
         for explained in [*sorted(show), n_iter + 1]:
             # the updates before the next explained one, nobody reads: one tight loop
-            params, number = _watched(watch, fast, scenario, params, plan, number, explained,
-                                      history, every)
+            params, state, number = _watched(watch, fast, scenario, params, state, plan,
+                                             number, explained, history, every)
             if number < explained or explained > n_iter:  # asked to stop, or done
                 break
             idx = plan[explained - 1]
@@ -172,8 +216,8 @@ def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: in
             if not full_batch and kept:
                 history.append(_dataset_loss(fast, scenario, params))
             with _collector_paused():
-                it, params, loss = _explained(scenario, params, explained, idx, round_to,
-                                              mistakes)
+                it, params, state, loss = _explained(scenario, params, state, explained, idx,
+                                                     round_to, mistakes)
             shown.append(it)
             if full_batch and kept:
                 history.append(loss)
@@ -184,9 +228,15 @@ def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: in
         n_iter = number - 1  # the updates made: fewer than asked when `watch` stopped the run
         history.append(_dataset_loss(fast, scenario, params))
         if not math.isfinite(history[-1]):
-            _locate_nonfinite(scenario, params, n_iter + 1, plan[0] if plan else [0])
+            _locate_nonfinite(scenario, params, state, n_iter + 1, plan[0] if plan else [0])
         _check_bound(scenario, history, n_iter + 1)
-    return params, n_iter
+    return params, _named_state(fast.layout, state), n_iter
+
+
+def _named_state(layout: list[_Slot], state: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """The optimizer's state per parameter name: {"m": {"w1": ...}, "v": {...}}."""
+    names = [n for s in layout for n in s.names]
+    return {kind: dict(zip(names, flat.tolist())) for kind, flat in state.items()}
 
 
 def _check_bound(scenario: Scenario, history: list[float], number: int) -> None:
@@ -223,19 +273,20 @@ def _collector_paused():
             gc.enable()
 
 
-def _explained(scenario: Scenario, params: Params, number: int, idx: list[int],
-               round_to: int | None, mistakes: tuple[Mistake, ...] = ()
-               ) -> tuple[Iteration, Params, float]:
-    steps, new_params, loss = _explain(scenario, params, idx, round_to, mistakes)
+def _explained(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
+               idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+               ) -> tuple[Iteration, Params, dict[str, np.ndarray], float]:
+    steps, new_params, new_state, loss = _explain(scenario, params, state, number, idx,
+                                                  round_to, mistakes)
     if round_to is not None:
-        exact_steps, _, loss = _explain(scenario, params, idx, None, mistakes)
+        exact_steps, _, _, loss = _explain(scenario, params, state, number, idx, None, mistakes)
         for s, e in zip(steps, exact_steps):
             s.exact = e.value
             s.drift = s.value - e.value  # views show the drift; they never compute it
     _check_finite(steps, number)
     it = Iteration(number=number, samples=[i + 1 for i in idx], steps=steps,
                    params_before=params.named(scenario), params_after=new_params.named(scenario))
-    return it, new_params, loss
+    return it, new_params, new_state, loss
 
 
 def _check_finite(steps: list[Step], number: int) -> None:
@@ -252,9 +303,10 @@ def _check_finite(steps: list[Step], number: int) -> None:
             raise EngineError(f"update {number}, step {s.id}: {why}; {fix}")
 
 
-def _locate_nonfinite(scenario: Scenario, params: Params, number: int, idx: list[int]) -> None:
+def _locate_nonfinite(scenario: Scenario, params: Params, state: dict[str, np.ndarray],
+                      number: int, idx: list[int]) -> None:
     """Re-run one update explained, to name the first step that is not finite."""
-    steps, _, _ = _explain(scenario, params, idx, None)
+    steps, _, _, _ = _explain(scenario, params, state, number, idx, None)
     _check_finite(steps, number)
     raise EngineError(f"update {number}: the loss is not finite; try a smaller learning_rate "
                       f"(now {scenario.learning_rate:g})")
@@ -269,25 +321,27 @@ WATCH_EVERY = 0.1  # seconds between two calls of a Watch, about
 
 
 def _watched(watch: Watch | None, fast: _FastPath, scenario: Scenario, params: Params,
-             plan: Plan, start: int, stop: int, history: list[float], every: int
-             ) -> tuple[Params, int]:
+             state: dict[str, np.ndarray], plan: Plan, start: int, stop: int,
+             history: list[float], every: int) -> tuple[Params, dict[str, np.ndarray], int]:
     """_fast_updates from `start` to `stop` in spans of about WATCH_EVERY seconds, telling
-    `watch` after each; the parameters and the next update to make (below `stop` when
-    `watch` asked to stop). Splitting the loop changes no number: each update reads only
-    the parameters the one before left."""
+    `watch` after each; the parameters, the optimizer's state and the next update to make
+    (below `stop` when `watch` asked to stop). Splitting the loop changes no number: each
+    update reads only the parameters and state the one before left."""
     if watch is None:
-        return _fast_span(fast, scenario, params, plan, start, stop, history, every), stop
+        return (*_fast_span(fast, scenario, params, state, plan, start, stop, history, every),
+                stop)
     span = 16  # doubled until a span takes WATCH_EVERY / 2: a run's speed is unknown at first
     while start < stop:
         end = min(stop, start + span)
         began = time.perf_counter()
-        params = _fast_span(fast, scenario, params, plan, start, end, history, every)
+        params, state = _fast_span(fast, scenario, params, state, plan, start, end, history,
+                                   every)
         if time.perf_counter() - began < WATCH_EVERY / 2:
             span *= 2
         start = end
         if not watch(start - 1, history[-1]):
             break
-    return params, start
+    return params, state, start
 
 
 @dataclass(frozen=True)
@@ -321,6 +375,13 @@ class _FastPath:
         self.term, self.derivative = loss.term, loss.derivative
         self.k = scenario.targets.shape[1]
         self.lr = scenario.learning_rate
+        self.optimizer = scenario.optimizer
+        self.layout = _layout(scenario)
+        self.size = self.layout[-1].span.stop
+        # the gradients of an update, written straight into one flat vector through views
+        self.grad = np.empty(self.size)
+        self.grad_views = {(s.layer, s.bias): self.grad[s.span].reshape(s.shape)
+                           for s in self.layout}
         mean = scenario.reduction == "mean"
         self.batches: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
         for idx in plan.epoch:
@@ -352,19 +413,28 @@ def _dataset_loss(fast: _FastPath, scenario: Scenario, params: Params) -> float:
     return float(per_sample.mean() if scenario.reduction == "mean" else per_sample.sum())
 
 
-def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: Plan,
-                  start: int, stop: int, history: list[float], every: int = 1) -> Params:
+def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
+                  state: dict[str, np.ndarray], plan: Plan, start: int, stop: int,
+                  history: list[float], every: int = 1) -> tuple[Params, dict[str, np.ndarray]]:
     """Updates number start..stop-1, vectorised over each batch; appends their losses to history
     (those of every `every`-th update: see MAX_HISTORY).
 
     The arithmetic is the explained path's, operation for operation, so both give the same
-    float64 numbers. This loop runs every update nobody reads (thousands, for a loss
-    curve), so it keeps Python's work per update small: plain lists of arrays, the layer
-    functions looked up once, no objects built per update.
+    float64 numbers (up to the order of a batch's sums). This loop runs every update nobody
+    reads (thousands, for a loss curve), so it keeps Python's work per update small: plain
+    lists of arrays, the layer functions looked up once, the gradients written into one flat
+    vector that the optimizer's rule updates in one call.
     """
-    layers, weights, biases = fast.layers, params.weights, params.biases
+    if start >= stop:
+        return params, state
+    layers, layout = fast.layers, fast.layout
+    flat = _flat(layout, params)
+    params = _unflat(layout, flat, params)
+    weights, biases = params.weights, params.biases
     backward = range(len(layers) - 1, -1, -1)
     term, derivative, k, lr, per_batch = fast.term, fast.derivative, fast.k, fast.lr, fast.batches
+    opt, grad, views, update = fast.optimizer, fast.grad, fast.grad_views, optimizers.update
+    plain = opt.plain
     full_batch = scenario.batch is None
     for number in range(start, stop):
         idx = plan[number - 1]
@@ -376,14 +446,14 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: Pla
         a = outs[-1]
         loss = float(term(a, t, k).sum()) * scale
         if not math.isfinite(loss):
-            _locate_nonfinite(scenario, Params(weights, biases), number, idx)
+            _locate_nonfinite(scenario, Params(weights, biases), state, number, idx)
         if full_batch and kept:
             history.append(loss)
         _check_bound(scenario, history, number)
 
-        step = lr * scale
         dout = derivative(a, t, k)
-        new_w, new_b = weights[:], biases[:]
+        if not plain:  # the batch's mean: scaled once here, on the smallest array
+            dout *= scale
         for li in backward:
             lay, w, out = layers[li], weights[li], outs[li + 1]
             if lay.softmax:
@@ -393,22 +463,30 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params, plan: Pla
                 dnet = dout * lay.derivative(nets[li], out, lay.slope)
             if li:
                 dout = dnet.dot(w)  # with the weights from before the update
-            new_w[li] = w - step * dnet.T.dot(outs[li])
-            if lay.bias_grad:
-                g = dnet.sum(axis=0) if lay.bias_grad == "per_neuron" else dnet.sum(keepdims=True)[0]
-                new_b[li] = biases[li] - step * g
-        weights, biases = new_w, new_b
-    return Params(weights, biases)
+            dnet.T.dot(outs[li], out=views[li, False])  # summed over the batch
+            if lay.bias_grad == "per_neuron":
+                dnet.sum(axis=0, out=views[li, True])
+            elif lay.bias_grad:
+                views[li, True][:] = dnet.sum(keepdims=True)[0]
+        # The rules never keep `grad` itself, so its buffer is reused by the next update.
+        if plain:  # lr * (scale * sum) as (lr * scale) * sum: plain SGD's numbers as before
+            flat, state = update(opt, flat, grad, state, number, lr * scale)
+        else:
+            flat, state = update(opt, flat, grad, state, number, lr)
+        for s in layout:
+            (biases if s.bias else weights)[s.layer] = flat[s.span].reshape(s.shape)
+    return Params(weights, biases), state
 
 
-def _fast_span(fast: _FastPath, scenario: Scenario, params: Params, plan: Plan, start: int,
-               stop: int, history: list[float], every: int) -> Params:
-    """Updates start..stop-1 nobody reads: in plain floats for a tiny network, else (and
-    from an update the floats could not make) vectorised."""
-    if fast.tiny is not None:
+def _fast_span(fast: _FastPath, scenario: Scenario, params: Params,
+               state: dict[str, np.ndarray], plan: Plan, start: int, stop: int,
+               history: list[float], every: int) -> tuple[Params, dict[str, np.ndarray]]:
+    """Updates start..stop-1 nobody reads: in plain floats for a tiny network trained by
+    plain SGD, else (and from an update the floats could not make) vectorised."""
+    if fast.tiny is not None:  # plain SGD: no optimizer state to carry
         params, start = _tiny_updates(fast.tiny, scenario, params, plan, start, stop, history,
                                       every)
-    return _fast_updates(fast, scenario, params, plan, start, stop, history, every)
+    return _fast_updates(fast, scenario, params, state, plan, start, stop, history, every)
 
 
 # A network is tiny when a batch's samples times (its weights + 8) are at most this. Measured
@@ -442,8 +520,8 @@ class _Tiny:
         acts = [ACTIVATIONS[lay.activation] for lay in scenario.layers]
         weights = sum(lay.weights.size for lay in scenario.layers)
         batch = max(len(x) for x, _, _ in fast.batches.values())
-        if (batch * (weights + 8) > TINY_WORK or loss.scalar_term is None
-                or any(a.scalar is None for a in acts)):
+        if (not scenario.optimizer.plain or batch * (weights + 8) > TINY_WORK
+                or loss.scalar_term is None or any(a.scalar is None for a in acts)):
             return None
         return cls(scenario, fast)
 
@@ -627,9 +705,10 @@ def _scaled(value: np.ndarray) -> dict:
     return {"sign": lambda: -value, "double": lambda: 2.0 * value, "half": lambda: 0.5 * value}
 
 
-def _explain(scenario: Scenario, params: Params, idx: list[int], round_to: int | None,
-             mistakes: tuple[Mistake, ...] = ()) -> tuple[list[Step], Params, float]:
-    """One update, quantity by quantity, written out as Steps in computation order."""
+def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
+             idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+             ) -> tuple[list[Step], Params, dict[str, np.ndarray], float]:
+    """Update `number`, quantity by quantity, written out as Steps in computation order."""
     r = _rounder(round_to)
     inj = _Inject(mistakes)
     layers = scenario.layers
@@ -692,16 +771,31 @@ def _explain(scenario: Scenario, params: Params, idx: list[int], round_to: int |
             dout = _hidden_dout(r, inj, layers[li - 1], sfx, dnets[li], params.weights[li],
                                 grads_w[li], lr, upd, li - 1)
 
-    # ---- update: new = old - learning_rate * gradient
-    new_w = [_updated(r, inj, w, g, lr, lambda li=li: _param_ids("new", layers[li].weight_names))
-             for li, (w, g) in enumerate(zip(params.weights, grads_w))]
-    new_b = [_updated(r, inj, b, g, lr, lambda li=li: _param_ids("new", [layers[li].bias_names])[0])
-             if g.size else b.copy() for li, (b, g) in enumerate(zip(params.biases, grads_b))]
+    # ---- update: the optimizer's rule (plain SGD: new = old - learning_rate * gradient)
+    layout = _layout(scenario)
+    names = np.array([n for s in layout for n in s.names], dtype=object)
+    seen: list[tuple[str, np.ndarray, tuple, str]] = []
+
+    def see(kind: str, value: np.ndarray, terms=(), fn: str = "", variants=None) -> np.ndarray:
+        value = r(inj(lambda: np.array([f"{kind}:{n}" for n in names], dtype=object), value,
+                      variants() if variants and inj.mistakes else {}))
+        seen.append((kind, value, terms, fn))
+        return value
+
+    new_flat, new_state = optimizers.update(
+        scenario.optimizer, _flat(layout, params), _flat(layout, Params(grads_w, grads_b)),
+        state, number, lr, see)
+    new = _unflat(layout, new_flat, params)
 
     steps = _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_loss,
-                         batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w, grads_b,
-                         new_w, new_b)
-    return steps, Params(new_w, new_b), batch_loss
+                         batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w, grads_b)
+    if scenario.input_gradients:  # each sample's right after its own backward pass
+        for din in _input_gradient_steps(scenario, params, sfx, samples, dnets[0], r, inj):
+            at = max(k for k, s in enumerate(steps) if s.phase == "backward"
+                     and (s.sample == din.sample or din.sample is None))
+            steps.insert(at + 1, din)
+    steps += _update_steps(scenario, layout, state, number, seen)
+    return steps, new, new_state, batch_loss
 
 
 def _forward_layer(r, inj: _Inject, lay, w: np.ndarray, b: np.ndarray, a: np.ndarray,
@@ -828,20 +922,14 @@ def _combine(per_sample: np.ndarray, mean: bool, r, inj=None, ids=None) -> np.nd
     return r(right)
 
 
-def _updated(r, inj, old: np.ndarray, grad: np.ndarray, lr: float, ids) -> np.ndarray:
-    """new = old - learning_rate * gradient (and the update mistakes, when injected)."""
-    return r(inj(ids, old - lr * grad, {"lr_left_out": lambda: old - grad,
-                                        "lr_twice": lambda: old - lr * lr * grad,
-                                        "update_added": lambda: old + lr * grad}))
-
 
 
 # ----------------------------------------------------------------------------- steps
 
 
 def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_loss,
-                 batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w, grads_b,
-                 new_w, new_b) -> list[Step]:
+                 batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w,
+                 grads_b) -> list[Step]:
     """Turn the arrays of one update into Steps, in the order a tutorial writes them."""
     layers = scenario.layers
     B = len(idx)
@@ -964,27 +1052,68 @@ def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_
                 add(Step(f"grad:{bn}", "backward", "grad", bn, li + 1, None, gb[j], ops, fn=reduction,
                              batch=True))
 
-    # update, in the order the gradients were found (output layer first, like Mazur)
-    lr = Operand("lr", scenario.learning_rate)
-    for li in range(last, -1, -1):
-        lay = layers[li]
-        old_w, gw, nw = (params.weights[li].tolist(), grads_w[li].tolist(), new_w[li].tolist())
-        for j, row in enumerate(lay.weight_names):
-            for i, wn in enumerate(row):
-                add(Step(f"new:{wn}", "update", "new", wn, li + 1, None, nw[j][i],
-                         ((Operand("param:" + wn, old_w[j][i]),), (lr,),
-                          (Operand(f"grad:{wn}", gw[j][i]),)), fn="update"))
-        if per_b[li].size:
-            old_b, gb, nb = params.biases[li].tolist(), grads_b[li].tolist(), new_b[li].tolist()
-            for j, bn in enumerate(lay.bias_names):
-                add(Step(f"new:{bn}", "update", "new", bn, li + 1, None, nb[j],
-                         ((Operand("param:" + bn, old_b[j]),), (lr,),
-                          (Operand(f"grad:{bn}", gb[j]),)), fn="update"))
+    return steps
+
+
+def _input_gradient_steps(scenario: Scenario, params: Params, sfx: list[str], samples: list,
+                          dnet: np.ndarray, r, inj) -> list[Step]:
+    """dE/d(input): the first layer's deltas through its weights, like a hidden neuron's dout.
+
+    Nothing depends on these (inputs are not trained); CS231n's exercises ask for them.
+    """
+    w = params.weights[0]
+    din = dnet @ w
+    din = r(inj(lambda: _ids("din", scenario.inputs, sfx), din, {
+        **_scaled(din), "neighbour_neuron": lambda: np.roll(din, 1, axis=1)}))
+    lay = scenario.layers[0]
+    wl, dl, values = w.tolist(), dnet.tolist(), din.tolist()
+    steps = []
+    for b, (s, smp) in enumerate(zip(sfx, samples)):
+        for i, name in enumerate(scenario.inputs):
+            ops = tuple((Operand(f"dnet:{n}{s}", dl[b][j]),
+                         Operand("param:" + lay.weight_names[j][i], wl[j][i]))
+                        for j, n in enumerate(lay.neurons))
+            steps.append(Step(f"din:{name}{s}", "backward", "din", name, 0, smp, values[b][i],
+                              ops, fn="sum", note="weights from before the update"))
+    return steps
+
+
+def _update_steps(scenario: Scenario, layout: list[_Slot], state: dict[str, np.ndarray],
+                  number: int, seen: list) -> list[Step]:
+    """The update's Steps, in the order the gradients were found (output layer first, like
+    Mazur): per layer, the optimizer state carried into this update (``prev_m:w5``), then
+    each parameter's chain of quantities as its rule computed them (m, v, mhat, vhat, new).
+    """
+    # each quantity's operands as Python lists once: ("m", [..]) per parameter, ("beta1", x)
+    def listed(op):
+        kind, value = op
+        return (kind, value.tolist()) if isinstance(value, np.ndarray) else (kind, float(value))
+
+    quantities = [(kind, value.tolist(), [[listed(op) for op in t] for t in terms], fn)
+                  for kind, value, terms, fn in seen]
+    carried = [(k, state[k].tolist()) for k in scenario.optimizer.state_kinds]
+    note = "zero before the first update" if number == 1 else f"from update {number - 1}"
+    steps: list[Step] = []
+    add = steps.append
+    for li in range(len(scenario.layers) - 1, -1, -1):
+        slots = [s for s in layout if s.layer == li]
+        for kind, values in carried:
+            for s in slots:
+                for i, name in enumerate(s.names, s.span.start):
+                    add(Step(f"prev_{kind}:{name}", "update", "prev_" + kind, name, li + 1, None,
+                             values[i], (), note=note))
+        for s in slots:
+            for i, name in enumerate(s.names, s.span.start):
+                for kind, values, terms, fn in quantities:
+                    ops = tuple(tuple(Operand(f"{k}:{name}", v[i]) if isinstance(v, list)
+                                      else Operand(k, v) for k, v in t) for t in terms)
+                    add(Step(f"{kind}:{name}", "update", kind, name, li + 1, None, values[i],
+                             ops, fn=fn))
     return steps
 
 
 def _slope(layer) -> tuple[Operand, ...]:
-    return (Operand("slope", layer.slope),) if layer.activation == "leaky_relu" else ()
+    return (Operand("slope", layer.slope),) if ACTIVATIONS[layer.activation].parameter else ()
 
 
 def _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, per_b, gsfx):
@@ -1058,9 +1187,18 @@ def evaluate(step: Step, values: dict[str, float]) -> float:
         if kind == "dact":
             net, out = np.array([v(terms[0][0])]), np.array([v(terms[1][0])])
             return float(ACTIVATIONS[fn].derivative(net, out, slope)[0])
-        if kind == "new" and fn == "update":
+        if kind == "new" and fn == "update":  # plain SGD, momentum (the velocity), L2
             return v(terms[0][0]) - v(terms[1][0]) * v(terms[2][0])
-        if kind in ("net", "dout", "dnet", "grad", "loss"):  # sums of products, or their mean
+        if kind == "new" and fn == "adaptive":  # p − η·num/(√den + ε), RMSprop and Adam
+            p, lr, num, den, eps = (v(t[0]) for t in terms[:5])
+            return p - lr * (num / (math.sqrt(max(den, 0.0)) + eps))  # (a box may dip below 0)
+        if kind == "new" and fn == "nesterov":  # p − η·(g + μ·v)
+            (mu, vel) = terms[3]
+            return v(terms[0][0]) - v(terms[1][0]) * (v(terms[2][0]) + v(mu) * v(vel))
+        if fn == "quotient":  # Adam's bias corrections, m / (1 − β₁ᵗ)
+            return v(terms[0][0]) / v(terms[1][0])
+        # sums of products, or their mean; the optimizers' l2, decay, vel, sq, m, v; din
+        if kind in ("net", "dout", "dnet", "grad", "loss", "din", *optimizers.STEP_KINDS):
             total = math.fsum(math.prod(v(o) for o in term) for term in terms)
             return total / len(terms) if fn == "mean" else total
     return step.value  # a formula this function does not know: its own value, no slack

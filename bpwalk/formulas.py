@@ -18,6 +18,7 @@ GREEK = dict(zip(
      "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"),
     "αβγδεζηθικλμνξπρστφχψω",
 ))
+GREEK["Phi"] = "Φ"  # the normal distribution's CDF (GELU)
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 MINUS = "−"  # U+2212, the minus sign of typeset mathematics (Unicode output)
@@ -159,6 +160,26 @@ class Call(Node):
     name: str
     args: tuple[Node, ...]
     prec = 6
+
+
+class Hat(Node):
+    """A symbol with a hat, m̂ (Adam's bias-corrected moments): the hat on its base only."""
+
+    sym: Sym
+
+
+class Root(Node):
+    """√arg (a square root)."""
+
+    arg: Node
+    prec = 6
+
+
+class Abs(Node):
+    """|arg|."""
+
+    arg: Node
+    prec = 9
 
 
 class Partial(Node):
@@ -443,7 +464,21 @@ class TextPrinter(Printer):
         return sep.join(self.wrap(f, 4) for f in node.factors)
 
     def p_Call(self, node: Call) -> str:
-        return f"{node.name}({', '.join(self(a) for a in node.args)})"
+        name = GREEK.get(node.name, node.name) if self.style == "unicode" else node.name
+        return f"{name}({', '.join(self(a) for a in node.args)})"
+
+    def p_Hat(self, node: Hat) -> str:
+        s = node.sym
+        mark = "hat" if self.style == "ascii" else "\u0302"
+        return self(Sym(s.base + mark, s.sub, s.sup, True, s.sample))
+
+    def p_Root(self, node: Root) -> str:
+        if self.style == "ascii":
+            return f"sqrt({self(node.arg)})"
+        return "√" + self.wrap(node.arg, 7)
+
+    def p_Abs(self, node: Abs) -> str:
+        return f"|{self(node.arg)}|"
 
     def p_Partial(self, node: Partial) -> str:
         d = self.partial
@@ -530,6 +565,15 @@ class LatexPrinter(Printer):
     def p_Pow(self, node: Pow) -> str:
         return f"{{{self.wrap(node.base, 6)}}}^{{{self(node.exp)}}}"
 
+    def p_Hat(self, node: Hat) -> str:
+        base = self(Sym(node.sym.base))
+        return f"\\hat{{{base}}}" + self(node.sym)[len(base):]
+
+    def p_Root(self, node: Root) -> str:
+        return f"\\sqrt{{{self(node.arg)}}}"
+
+    def p_Abs(self, node: Abs) -> str:
+        return f"\\left|{self(node.arg)}\\right|"
     def p_FnCall(self, node: FnCall) -> str:
         return self.wrap(node.fn, 7) + self.paren(", ".join(self(a) for a in node.args))
 
@@ -541,7 +585,8 @@ class LatexPrinter(Printer):
         return " \\odot ".join(self.wrap(f, 4) for f in node.factors)
 
     def p_Call(self, node: Call) -> str:
-        name = "\\" + node.name if node.name in _LATEX_FUNCS else f"\\operatorname{{{node.name}}}"
+        name = "\\" + node.name if node.name in _LATEX_FUNCS or node.name in GREEK \
+            else f"\\operatorname{{{node.name}}}"
         return f"{name}{self.paren(', '.join(self(a) for a in node.args))}"
 
     def p_Partial(self, node: Partial) -> str:
@@ -649,7 +694,17 @@ class MathMLPrinter(Printer):
 
     def p_Call(self, node: Call) -> str:
         args = "<mo>,</mo>".join(self(a) for a in node.args)
-        return _Row(f"<mi>{node.name}</mi>{self.paren(args)}")
+        return _Row(f"<mi>{GREEK.get(node.name, node.name)}</mi>{self.paren(args)}")
+
+    def p_Hat(self, node: Hat) -> str:
+        base = self(Sym(node.sym.base))
+        return self(node.sym).replace(base, f'<mover accent="true">{base}<mo>^</mo></mover>', 1)
+
+    def p_Root(self, node: Root) -> str:
+        return f"<msqrt>{self(node.arg)}</msqrt>"
+
+    def p_Abs(self, node: Abs) -> str:
+        return f"<mrow><mo>|</mo>{self(node.arg)}<mo>|</mo></mrow>"
 
     def p_Partial(self, node: Partial) -> str:
         return (f"<mfrac><mrow><mo>∂</mo>{self(node.top)}</mrow>"

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from bpwalk.formulas import (
     HALF,
+    Abs,
     BigSum,
     Call,
     Cases,
@@ -32,6 +33,9 @@ from bpwalk.formulas import (
     Node,
     Pow,
     Rel,
+    Root,
+    Seq,
+    Sym,
     add,
     exp,
     mul,
@@ -65,9 +69,107 @@ def _softmax(net: Array) -> Array:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+_ERF = np.frompyfunc(math.erf, 1, 1)  # NumPy has no erf; math.erf is exact to float64
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+_GELU_C = math.sqrt(2.0 / math.pi)  # the tanh approximation of Hendrycks & Gimpel (2016)
+# SELU's constants (Klambauer et al., 2017), as torch.nn.SELU writes them
+SELU_LAMBDA = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def _erf(x: Array) -> Array:
+    return _ERF(x).astype(np.float64)
+
+
+def _softplus(net: Array) -> Array:
+    return np.logaddexp(0.0, net)  # ln(1 + e^net) without overflow for large net
+
+
+def _elu(net: Array, alpha: float) -> Array:
+    return np.where(net > 0, net, alpha * np.expm1(np.minimum(net, 0.0)))
+
+
+def _gelu_tanh_parts(net: Array) -> tuple[Array, Array]:
+    u = _GELU_C * (net + 0.044715 * net ** 3)
+    return u, np.tanh(u)
+
+
+def _gelu_tanh_derivative(net: Array) -> Array:
+    _, t = _gelu_tanh_parts(net)
+    return 0.5 * (1.0 + t) + 0.5 * net * (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * net ** 2)
+
+
+def _mish_derivative(net: Array) -> Array:
+    t = np.tanh(_softplus(net))
+    return t + net * (1.0 - t * t) * _sigmoid(net)
+
+
+# The scalar forms of the functions above, on one float (the engine's loop for tiny networks)
+
+
+def _square(x: float) -> float:
+    return x * x  # as NumPy squares x ** 2 (pow may round otherwise)
+
+
+def _softplus1(net: float) -> float:
+    # np.logaddexp(0, net)'s own formula: max(0, net) + ln(1 + e^-|net|)
+    return max(net, 0.0) + math.log1p(math.exp(-abs(net)))
+
+
+def _elu1(net: float, alpha: float) -> float:
+    return net if net > 0 else alpha * math.expm1(min(net, 0.0))
+
+
+def _elu1_derivative(net: float, alpha: float) -> float:
+    return 1.0 if net > 0 else alpha * math.exp(min(net, 0.0))
+
+
+def _silu1_derivative(net: float) -> float:
+    s = _sigmoid1(net)
+    return s * (1.0 + net * (1.0 - s))
+
+
+def _gelu_tanh1(net: float) -> float:
+    return math.tanh(_GELU_C * (net + 0.044715 * net ** 3))
+
+
+def _gelu_tanh1_derivative(net: float) -> float:
+    t = _gelu_tanh1(net)
+    return 0.5 * (1.0 + t) + 0.5 * net * (1.0 - t * t) * _GELU_C * (1.0 + 3 * 0.044715 * _square(net))
+
+
+def _mish1_derivative(net: float) -> float:
+    t = math.tanh(_softplus1(net))
+    return t + net * (1.0 - t * t) * _sigmoid1(net)
+
+
 def _kink(net: Node, above: Node, below: Node) -> Cases:
     """above if net > 0, else below (ReLU and leaky ReLU)."""
     return Cases(((above, Rel(net, ">", n(0))), (below, Rel(net, "<=", n(0)))))
+
+
+# Symbols of the newer activations' formulas
+_LAMBDA, _ALPHA, _PI, _T = Sym("lambda"), Sym("alpha"), Sym("pi"), Sym("t")
+_SQRT_2_PI = Root(Div(n(2), _PI))  # √(2/π)
+
+
+def _sigma(net: Node) -> Call:
+    return Call("sigma", (net,))
+
+
+def _ln_1p_exp(net: Node) -> Call:
+    """ln(1 + e^net), softplus."""
+    return Call("ln", (add(1, exp(net)),))
+
+
+def _gelu_tanh_t(net: Node) -> Call:
+    """tanh(√(2/π)·(net + 0.044715·net³))."""
+    return Call("tanh", (mul(_SQRT_2_PI, add(net, mul(0.044715, Pow(net, n(3))))),))
+
+
+def _where_t(expr: Node, t: Node) -> Seq:
+    """expr, t = ...: a derivative written with its tanh as t."""
+    return Seq((expr, Rel(_T, "=", t)), ", ")
 
 
 @dataclass(frozen=True)
@@ -82,6 +184,10 @@ class Activation:
     derivative_formula: Callable[[Node, Node, Node], Node]
     output_only: bool = False
     description: str = ""
+    # The layer key of the activation's one setting ("slope" for leaky_relu, "alpha" for
+    # elu), shown as {slope} in the formulas, and its default; "" when it has none.
+    parameter: str = ""
+    default: float = 0.0
     # The same value and derivative on one float (None: the activation has no scalar form)
     scalar: Callable[[float, float], float] | None = None
     scalar_derivative: Callable[[float, float, float], float] | None = None
@@ -129,8 +235,110 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=lambda net, slope, layer: _kink(net, net, mul(slope, net)),
             derivative_formula=lambda net, out, slope: _kink(net, n(1), slope),
             description="leaky ReLU: net, or slope*net below 0 (slope 0.01 unless set)",
+            parameter="slope",
+            default=0.01,
             scalar=lambda net, slope: net if net > 0 else slope * net,
             scalar_derivative=lambda net, out, slope: 1.0 if net > 0 else slope,
+        ),
+        Activation(
+            "elu",
+            value=lambda net, alpha: _elu(net, alpha),
+            derivative=lambda net, out, alpha: np.where(net > 0, 1.0, alpha * np.exp(np.minimum(net, 0.0))),
+            formula=lambda net, alpha, layer: _kink(net, net, mul(alpha, sub(exp(net), 1))),
+            derivative_formula=lambda net, out, alpha: _kink(net, n(1), mul(alpha, exp(net))),
+            description="ELU (Clevert et al., 2016): net, or alpha(e^net - 1) below 0 (alpha 1)",
+            parameter="alpha",
+            default=1.0,
+            scalar=lambda net, alpha: _elu1(net, alpha),
+            scalar_derivative=lambda net, out, alpha: _elu1_derivative(net, alpha),
+        ),
+        Activation(
+            "selu",
+            value=lambda net, slope: SELU_LAMBDA * _elu(net, SELU_ALPHA),
+            derivative=lambda net, out, slope: SELU_LAMBDA * np.where(
+                net > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(net, 0.0))),
+            formula=lambda net, slope, layer: mul(
+                _LAMBDA, _kink(net, net, mul(_ALPHA, sub(exp(net), 1)))),
+            derivative_formula=lambda net, out, slope: _kink(
+                net, _LAMBDA, mul(_LAMBDA, _ALPHA, exp(net))),
+            description="SELU (Klambauer et al., 2017): ELU scaled, lambda 1.0507, alpha 1.6733",
+            scalar=lambda net, slope: SELU_LAMBDA * _elu1(net, SELU_ALPHA),
+            scalar_derivative=lambda net, out, slope: SELU_LAMBDA * _elu1_derivative(
+                net, SELU_ALPHA),
+        ),
+        Activation(
+            "softplus",
+            value=lambda net, slope: _softplus(net),
+            derivative=lambda net, out, slope: _sigmoid(net),
+            formula=lambda net, slope, layer: _ln_1p_exp(net),
+            derivative_formula=lambda net, out, slope: Div(n(1), add(1, exp(Neg(net)))),
+            description="softplus ln(1 + e^net), a smooth ReLU; its derivative is the sigmoid",
+            scalar=lambda net, slope: _softplus1(net),
+            scalar_derivative=lambda net, out, slope: _sigmoid1(net),
+        ),
+        Activation(
+            "softsign",
+            value=lambda net, slope: net / (1.0 + np.abs(net)),
+            derivative=lambda net, out, slope: 1.0 / (1.0 + np.abs(net)) ** 2,
+            formula=lambda net, slope, layer: Div(net, add(1, Abs(net))),
+            derivative_formula=lambda net, out, slope: Div(n(1), Pow(add(1, Abs(net)), n(2))),
+            description="softsign net/(1 + |net|), output in (-1, 1)",
+            scalar=lambda net, slope: net / (1.0 + abs(net)),
+            scalar_derivative=lambda net, out, slope: 1.0 / _square(1.0 + abs(net)),
+        ),
+        Activation(
+            "silu",
+            value=lambda net, slope: net * _sigmoid(net),
+            derivative=lambda net, out, slope: _sigmoid(net) * (1.0 + net * (1.0 - _sigmoid(net))),
+            formula=lambda net, slope, layer: mul(net, _sigma(net)),
+            derivative_formula=lambda net, out, slope: mul(
+                _sigma(net), add(1, mul(net, sub(1, _sigma(net))))),
+            description="SiLU (swish) net*sigmoid(net) (Hendrycks & Gimpel; Ramachandran et al.)",
+            scalar=lambda net, slope: net * _sigmoid1(net),
+            scalar_derivative=lambda net, out, slope: _silu1_derivative(net),
+        ),
+        Activation(
+            "gelu",
+            value=lambda net, slope: 0.5 * net * (1.0 + _erf(net / math.sqrt(2.0))),
+            derivative=lambda net, out, slope: (0.5 * (1.0 + _erf(net / math.sqrt(2.0)))
+                                                + net * np.exp(-0.5 * net * net) / _SQRT_2PI),
+            formula=lambda net, slope, layer: Rel(
+                mul(net, Call("Phi", (net,))), "=",
+                mul(HALF, net, add(1, Call("erf", (Div(net, Root(n(2))),))))),
+            derivative_formula=lambda net, out, slope: add(
+                Call("Phi", (net,)),
+                Div(mul(net, exp(Neg(Div(Pow(net, n(2)), n(2))))), Root(mul(2, _PI, dot=False)))),
+            description="GELU, exact: net*Phi(net), Phi the normal CDF (Hendrycks & Gimpel, 2016)",
+            scalar=lambda net, slope: 0.5 * net * (1.0 + math.erf(net / math.sqrt(2.0))),
+            scalar_derivative=lambda net, out, slope: (
+                0.5 * (1.0 + math.erf(net / math.sqrt(2.0)))
+                + net * math.exp(-0.5 * net * net) / _SQRT_2PI),
+        ),
+        Activation(
+            "gelu_tanh",
+            value=lambda net, slope: 0.5 * net * (1.0 + _gelu_tanh_parts(net)[1]),
+            derivative=lambda net, out, slope: _gelu_tanh_derivative(net),
+            formula=lambda net, slope, layer: mul(HALF, net, add(1, _gelu_tanh_t(net))),
+            derivative_formula=lambda net, out, slope: _where_t(
+                add(mul(HALF, add(1, _T)),
+                    mul(HALF, net, sub(1, Pow(_T, n(2))), _SQRT_2_PI,
+                        add(1, mul(0.134145, Pow(net, n(2)))))),
+                _gelu_tanh_t(net)),
+            description="GELU, tanh approximation (torch's approximate='tanh')",
+            scalar=lambda net, slope: 0.5 * net * (1.0 + _gelu_tanh1(net)),
+            scalar_derivative=lambda net, out, slope: _gelu_tanh1_derivative(net),
+        ),
+        Activation(
+            "mish",
+            value=lambda net, slope: net * np.tanh(_softplus(net)),
+            derivative=lambda net, out, slope: _mish_derivative(net),
+            formula=lambda net, slope, layer: mul(net, Call("tanh", (_ln_1p_exp(net),))),
+            derivative_formula=lambda net, out, slope: _where_t(
+                add(_T, mul(net, sub(1, Pow(_T, n(2))), _sigma(net))),
+                Call("tanh", (_ln_1p_exp(net),))),
+            description="Mish (Misra, 2019): net*tanh(softplus(net))",
+            scalar=lambda net, slope: net * math.tanh(_softplus1(net)),
+            scalar_derivative=lambda net, out, slope: _mish1_derivative(net),
         ),
         Activation(
             "linear",
@@ -158,6 +366,9 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
     ]
 }
+# swish is another name for silu (Ramachandran et al., 2017, with beta = 1)
+ACTIVATIONS["swish"] = replace(ACTIVATIONS["silu"], name="swish",
+                               description="swish: another name for silu, net*sigmoid(net)")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,18 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "neighbour_neuron": ("a neighbouring neuron's value used", ("net", "out", "dout", "dnet",
                                                                "grad")),
     "neighbour_input": ("the wrong input used (a neighbour's)", ("net", "grad")),
+    # the optimizers' (bpwalk.optimizers writes each wrong formula beside the right one)
+    "velocity_sign": (("the velocity's sign mixed up: μ·v − g (CS231n's v = μv − ηg has η "
+                      "inside and adds v; torch's v = μv + g is subtracted)"), ("vel",)),
+    "nesterov_plain": ("Nesterov's look-ahead left out: p − η·v, not p − η·(g + μ·v)", ("new",)),
+    "bias_correction_left_out": ("the bias correction left out: m (or v) used for m̂ (or v̂)",
+                                 ("mhat", "vhat")),
+    "t_from_0": ("t counted from 0: 1 − β^(t−1) instead of 1 − βᵗ", ("mhat", "vhat")),
+    "sqrt_left_out": ("the square root left out of the denominator: v̂ + ε, not √v̂ + ε",
+                      ("new",)),
+    "eps_inside_sqrt": ("ε put inside the square root: √(v̂ + ε), not √v̂ + ε", ("new",)),
+    "l2_not_decoupled": (("weight decay added to the gradient (L2, Adam's) where AdamW "
+                         "decouples it"), ("m", "v")),
 }
 
 __all__ = ["MISTAKES", "Mistake"]

@@ -22,12 +22,15 @@ from bpwalk.formulas import (
     STYLES,
     BigSum,
     Div,
+    Hat,
     Mul,
     Neg,
     Node,
     Num,
     Partial,
+    Pow,
     Rel,
+    Root,
     Seq,
     Substituted,
     Sym,
@@ -70,6 +73,10 @@ class Profile:
     grad_prefix: str = ""  # "d": gradients written dw5, dz_h1 (Ng, CS231n code)
     local_first: bool = False  # CS231n's gates: local gradient × upstream gradient
     equations: dict[str, str] = field(default_factory=dict)  # step role -> name (BP1..)
+    # the optimizers' symbols where the source has its own (else _HYPER and _STATE below):
+    # a setting -> (base, subscript); a state kind -> (base, superscript), "^" a hat
+    hyper: dict[str, tuple[str, str]] = field(default_factory=dict)
+    state: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Layer-indexed symbols (z^l_j, w^l_jk): the number of the input layer (Nielsen's is
     # layer 1, Ng's layer [0]); None keeps the scenario's own names (net_h1, w5).
     input_layer: int | None = None
@@ -143,15 +150,23 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             "Ng",
             net="z", out="a", target="y", loss="J", lr="alpha", delta="dz",
             grad_prefix="d", input_layer=0, brackets=True, weight="W", batch_delta="dZ",
-            one_over_m=True),
+            one_over_m=True,
+            # course 2, week 2 (optimization algorithms): V_dW, S_dW, β, V^corrected_dW
+            hyper={"momentum": ("beta", ""), "alpha": ("beta", "")},
+            state={"vel": ("V", ""), "sq": ("S", ""), "m": ("V", ""), "v": ("S", ""),
+                   "mhat": ("V", "corrected"), "vhat": ("S", "corrected")}),
     Profile("han-kamber", "Han, Kamber & Pei, Data Mining, 3rd ed., section 9.2.3 (2012)",
             "Han & Kamber",
             net="I", out="O", target="T", lr="l", delta="Err", sign=-1, additive=True),
     Profile("mitchell", "Tom Mitchell, Machine Learning, section 4.5.2, table 4.2 (1997)",
             "Mitchell",
-            net="net", out="o", target="t", delta="delta", sign=-1, additive=True),
+            net="net", out="o", target="t", delta="delta", sign=-1, additive=True,
+            hyper={"momentum": ("alpha", "")}),  # section 4.5.2.1: Δw(n) = ηδx + αΔw(n−1)
     Profile("cs231n", "Stanford CS231n notes, Backpropagation, intuitions (2016)", "CS231n",
-            loss="f", lr="step_size", delta="ddot", grad_prefix="d", local_first=True),
+            loss="f", lr="step_size", delta="ddot", grad_prefix="d", local_first=True,
+            # Neural Networks Part 3, parameter updates: cache, decay_rate, mt, vt
+            hyper={"alpha": ("decay_rate", "")},
+            state={"sq": ("cache", ""), "mhat": ("mt", ""), "vhat": ("vt", "")}),
 )}
 DEFAULT = "mazur"
 
@@ -199,6 +214,39 @@ def _grad_name(p: Profile, name: Sym) -> Node:
     return Partial(p.sym("loss"), name)
 
 
+# The optimizers' settings and state, unless the profile names them (Profile.hyper, .state)
+_HYPER = {"momentum": ("mu", ""), "alpha": ("alpha", ""), "beta1": ("beta", "1"),
+          "beta2": ("beta", "2"), "eps": ("epsilon", ""), "lambda": ("lambda", "")}
+_STATE = {"vel": ("v", ""), "sq": ("s", ""), "m": ("m", ""), "v": ("v", ""),
+          "mhat": ("m", "^"), "vhat": ("v", "^"), "l2": ("g", "")}
+_T = Sym("t")  # the number of the update (Adam's bias correction)
+
+
+def hyper(kind: str, p: Profile | str | None = None) -> Node:
+    """An optimizer's setting (β₁) or a factor built from settings (1 − β₁ᵗ, 1 − ηλ)."""
+    p = profile(p)
+    head, _, tail = kind.partition("-")
+    if head == "1" and tail:  # 1-beta1, 1-beta1^t, 1-lr*lambda
+        setting, _, power = tail.partition("^")
+        if "*" in setting:
+            return sub(1, mul(*(hyper(k, p) for k in setting.split("*"))))
+        return sub(1, Pow(hyper(setting, p), _T) if power else hyper(setting, p))
+    if kind == "lr":
+        return Sym(p.lr)
+    return Sym(*p.hyper.get(kind, _HYPER[kind]))
+
+
+def state_sym(kind: str, name: str, p: Profile | str | None = None,
+              prev: bool = False) -> Node:
+    """A parameter's optimizer quantity: m_w5 (prev: m_w5[t-1], the value carried in);
+    named after the gradient (V_dw5) where the profile names gradients dw5."""
+    p = profile(p)
+    base, mark = p.state.get(kind, _STATE[kind])
+    prefix = p.grad_prefix if kind != "l2" else ""  # g_w5: the gradient itself, with decay
+    sym = Sym(base, prefix + name, "[t-1]" if prev else "" if mark == "^" else mark)
+    return Hat(sym) if mark == "^" else sym
+
+
 def node(ref: str, p: Profile | str | None = None) -> Node:
     """The symbol of a step id or operand ref as a tree: ``grad:w5`` -> ∂E/∂w₅."""
     p = profile(p)
@@ -211,6 +259,12 @@ def node(ref: str, p: Profile | str | None = None) -> Node:
         return Sym(p.lr)
     if kind in ("slope", "K"):
         return Sym(kind)
+    if not name and (kind in _HYPER or kind.startswith("1-")):
+        return hyper(kind, p)
+    if kind.removeprefix("prev_") in _STATE:
+        return state_sym(kind.removeprefix("prev_"), name, p, kind.startswith("prev_"))
+    if kind == "decay":  # AdamW's decayed parameter, before the Adam step: w5'
+        return Sym(_name(name).base, _name(name).sub, "'", _name(name).literal)
     if kind == "loss":
         return p.sym("loss", name, sample)
     if kind == "param":
@@ -235,7 +289,7 @@ def node(ref: str, p: Profile | str | None = None) -> Node:
         d = Partial(p.sym("out", j), p.sym("net", k))
     elif kind == "wrt":  # d net_j / d param: the input the parameter carries (1 for a bias)
         d = Partial(p.sym("net", j), p.param(k))
-    elif kind == "grad":
+    elif kind in ("grad", "din"):  # din: dE/d(input), with input_gradients
         d = _grad_name(p, p.param(name))
     else:
         raise ValueError(f"unknown reference {ref!r}")
@@ -347,8 +401,20 @@ def rhs(step: Step, p: Profile) -> Node:
         carried, delta = step.aux
         factors = [_val(delta, p), _val(carried, p)]
         return _signed(mul(*(factors[::-1] if p.local_first else factors)), p.sign)
+    if kind.startswith("prev_"):  # the state carried in: a value, not a formula
+        return quantity(step.value)
+    if kind == "new" and fn == "adaptive":  # p − η·m̂/(√v̂ + ε), RMSprop's and Adam's step
+        num, den, eps = (_val(t[0], p) for t in terms[2:5])
+        return _descend(_val(terms[0][0], p), _val(terms[1][0], p),
+                        Div(num, add(Root(den), eps)), p)
+    if kind == "new" and fn == "nesterov":  # p − η·(g + μ·v)
+        (mu, vel), g = terms[3], _val(terms[2][0], p)
+        return _descend(_val(terms[0][0], p), _val(terms[1][0], p),
+                        add(g, mul(_val(mu, p), _val(vel, p))), p)
     if kind == "new":
         return update_rule(_val(terms[0][0], p), _val(terms[1][0], p), terms[2][0], p)
+    if fn == "quotient":  # a bias correction, m / (1 − β₁ᵗ)
+        return Div(_val(terms[0][0], p), _val(terms[1][0], p))
     if step.batch and fn == "mean" and p.one_over_m:
         return mul(Div(Num(1.0), Num(float(len(terms)))), _products(step, p))
     if step.batch and fn == "mean":
@@ -365,6 +431,13 @@ def update_rule(old: Node, lr: Node, grad: Operand | Node, p: Profile) -> Node:
     if p.additive:
         return add(old, Mul((lr, Val(Neg(g), -value))))
     return sub(old, Mul((lr, Val(g, value))))
+
+
+def _descend(old: Node, lr: Node, direction: Node, p: Profile) -> Node:
+    """old − η·direction, or old + l·(−direction) where the profile writes updates that way."""
+    if p.additive:
+        return add(old, mul(lr, Neg(direction)))
+    return sub(old, mul(lr, direction))
 
 
 def _label(step: Step, p: Profile) -> str:
@@ -427,7 +500,8 @@ def activation_rule(activation: str, p: Profile | str | None = None) -> Node:
     p = profile(p)
     from bpwalk.functions import ACTIVATIONS
 
-    f = ACTIVATIONS[activation].formula(p.sym("net"), Sym("slope"), p.sym("net", "j"))
+    act = ACTIVATIONS[activation]
+    f = act.formula(p.sym("net"), Sym(act.parameter or "slope"), p.sym("net", "j"))
     return Rel(p.sym("out"), "=", f)
 
 
@@ -455,10 +529,19 @@ def backward_rule(p: Profile | str | None = None) -> Node:
 def hidden_rule(p: Profile | str | None = None) -> Node:
     """∂E/∂out of a hidden neuron: Σ over the next layer of δ·w."""
     p = profile(p)
-    delta = p.sym("delta", "k") if p.delta else Partial(p.sym("loss"), p.sym("net", "k"))
-    dout = node("dout:j", p)
-    return Rel(dout, "=", _signed(BigSum("k", mul(delta, Sym("w", "kj"))),
-                                  p.sign if p.delta else 1))
+    return _through_weights(node("dout:j", p), "k", "kj", p)
+
+
+def _through_weights(lhs: Node, k: str, w: str, p: Profile) -> Node:
+    """lhs = Σ_k δ_k·w: an error sent back through the weights (to an out, to an input)."""
+    delta = p.sym("delta", k) if p.delta else Partial(p.sym("loss"), p.sym("net", k))
+    return Rel(lhs, "=", _signed(BigSum(k, mul(delta, Sym("w", w))), p.sign if p.delta else 1))
+
+
+def input_rule(p: Profile | str | None = None) -> Node:
+    """∂E/∂input of an input: Σ over the first layer of δ·w, like a hidden neuron's."""
+    p = profile(p)
+    return _through_weights(_grad_name(p, Sym("input", "i")), "j", "ji", p)
 
 
 KRONECKER = Sym("delta", "jk")  # 1 when j = k, else 0
@@ -494,6 +577,51 @@ def update_caption(p: Profile | str | None = None) -> Node:
     w = Sym("w")
     rule = update_rule(w, Sym(p.lr), _grad_name(p, w), p)
     return Rel(Sym("w", sup="+"), "=", rule)
+
+
+def optimizer_rule(optimizer, p: Profile | str | None = None) -> Node:
+    """An optimizer's rule in general symbols (w a parameter), with its weight decay, the
+    way torch.optim computes it: the steps of each update in order."""
+    p = profile(p)
+    w, g = Sym("w"), _grad_name(p, Sym("w"))
+    name, h = optimizer.name, (lambda kind: hyper(kind, p))
+
+    def s(kind: str, prev: bool = False) -> Node:
+        return state_sym(kind, "w", p, prev)
+
+    parts: list[Node] = []
+    start = w
+    if optimizer.weight_decay and name == "adamw":  # decoupled: the weight first
+        start = Sym("w", sup="'")
+        parts.append(Rel(start, "=", mul(w, h("1-lr*lambda"))))
+    elif optimizer.weight_decay:  # L2: added to the gradient
+        parts.append(Rel(s("l2"), "=", add(g, mul(h("lambda"), w))))
+        g = s("l2")
+    direction: Node = g
+    if name in ("momentum", "nesterov"):
+        parts.append(Rel(s("vel"), "=", add(mul(h("momentum"), s("vel", True)), g)))
+        direction = s("vel") if name == "momentum" else add(g, mul(h("momentum"), s("vel")))
+    elif name == "rmsprop":
+        parts.append(Rel(s("sq"), "=", add(mul(h("alpha"), s("sq", True)),
+                                           mul(h("1-alpha"), Pow(g, Num(2.0))))))
+        direction = Div(g, add(Root(s("sq")), h("eps")))
+    elif name in ("adam", "adamw"):
+        parts += [Rel(s("m"), "=", add(mul(h("beta1"), s("m", True)), mul(h("1-beta1"), g))),
+                  Rel(s("v"), "=", add(mul(h("beta2"), s("v", True)),
+                                       mul(h("1-beta2"), Pow(g, Num(2.0))))),
+                  Rel(s("mhat"), "=", Div(s("m"), h("1-beta1^t"))),
+                  Rel(s("vhat"), "=", Div(s("v"), h("1-beta2^t")))]
+        direction = Div(s("mhat"), add(Root(s("vhat")), h("eps")))
+    parts.append(Rel(Sym("w", sup="+"), "=", _descend(start, Sym(p.lr), direction, p)))
+    return Seq(tuple(parts), "; ")
+
+
+def optimizer_settings(optimizer, p: Profile | str | None = None) -> Node:
+    """An optimizer's settings: β₁ = 0.9, β₂ = 0.999, ε = 1e-08, λ = 0 (for adam)."""
+    p = profile(p)
+    values = {k: v for k, v in optimizer.to_dict().items() if k != "name"}
+    return Seq(tuple(Rel(hyper("lambda" if k == "weight_decay" else k, p), "=", Num(v))
+                     for k, v in values.items()), ", ")
 
 
 def caption(tree: Node, style: str) -> str:

@@ -230,6 +230,17 @@ KIND_LABELS = {
     "dnet": "delta: how the error changes with the net input",
     "grad": "gradient: how the error changes with this parameter",
     "new": "gradient descent: the parameter after the update",
+    "din": "how the error changes with this input (input gradients)",
+    "l2": "the gradient with weight decay (L2) added",
+    "decay": "AdamW: the parameter decayed before the Adam step",
+    "vel": "momentum: the velocity, a running sum of gradients",
+    "sq": "RMSprop: the running mean of squared gradients",
+    "m": "Adam: the running mean of gradients (first moment)",
+    "v": "Adam: the running mean of squared gradients (second moment)",
+    "mhat": "Adam: the first moment with bias correction",
+    "vhat": "Adam: the second moment with bias correction",
+    **{f"prev_{k}": "the optimizer's state carried in from the last update"
+       for k in ("vel", "sq", "m", "v")},
 }
 
 
@@ -247,11 +258,13 @@ def context(walk: Walk, index: int, style: str) -> str:
     parts = [f"update {entry.iteration} of {walk.trace.total_iterations}",
              PHASE_NAMES.get(s.phase, s.phase)]
     n_layers = len(sc.layers)
-    if s.layer is not None:
+    if s.layer:  # din steps are about the inputs, before layer 1
         role = "output" if s.layer == n_layers else "hidden"
         parts.append(f"layer {s.layer} ({role})")
-    if s.kind in ("grad", "new"):
+    if s.kind == "grad" or s.phase == "update":
         parts.append(f"parameter {s.subject}{_where(sc, s)}")
+    elif s.kind == "din":
+        parts.append(f"input {s.subject}")
     elif s.kind == "loss":
         parts.append(f"output {s.subject}" if s.subject else "total")
     elif s.subject:

@@ -26,8 +26,30 @@ grad    dE/dparam for one sample                     (dout:o1, dact:o1, wrt:o1/w
                                                      (dnet:o1, wrt:o1/w5) after softmax;
                                                      a shared bias: (dnet:h1) + (dnet:h2) ...
         batch gradient (several samples)             (grad:w5@1), (grad:w5@2) ... reduced by fn
-new     the parameter after the update               (param:w5), (lr), (grad:w5)
+new     the parameter after the update               (param:w5), (lr), (grad:w5); with an
+                                                     optimizer, (vel:w5) for momentum, or
+                                                     fn adaptive: (param:w5), (lr), (mhat:w5),
+                                                     (vhat:w5), (eps) for p - lr m/(sqrt v + eps)
+                                                     (rmsprop: grad:w5 and sq:w5); fn nesterov:
+                                                     (param), (lr), (grad), (momentum, vel)
+prev_X  optimizer state X carried into the update    none: the value from the last update
+        (prev_vel, prev_sq, prev_m, prev_v)          (0 before the first); note says which
+l2      gradient with L2 weight decay                (grad:w5), (lambda, param:w5)
+decay   AdamW's decoupled decay of the parameter     (param:w5, 1-lr*lambda)
+vel     momentum's velocity                          (momentum, prev_vel:w5), (grad:w5)
+sq      RMSprop's mean of squared gradients          (alpha, prev_sq:w5), (1-alpha, g, g)
+m, v    Adam's first and second moments              (beta1, prev_m:w5), (1-beta1, grad:w5);
+                                                     (beta2, prev_v:w5), (1-beta2, g, g)
+mhat,   Adam's bias-corrected moments, fn quotient   (m:w5), (1-beta1^t); (v:w5), (1-beta2^t)
+vhat
+din     dE/d(input), with input_gradients            (dnet:h1, param:w1) + ... (like hidden
+                                                     dout)
 ====== ============================================ ====================================
+
+Operands without a name are numbers of the scenario: ``lr``, ``K``, ``slope`` and the
+optimizer's settings ``momentum``, ``alpha``, ``beta1``, ``beta2``, ``eps``, ``lambda`` and
+the factors built from them (``1-beta1``, ``1-beta1^t``, ``1-lr*lambda``...). After a
+weight-decay step the rules read ``l2:w5`` where the table says ``grad:w5``.
 
 ``wrt:o1/w5`` is d net_o1 / d w5, whose value is the input the weight carries (1 for a bias).
 ``aux`` holds operands a view may add: ``slope`` (leaky_relu out/dact), ``K`` (number of
@@ -124,6 +146,8 @@ class Trace:
     loss_updates: list[int] | None = None
     # final - first for every parameter, computed by the engine so views need not subtract
     param_change: dict[str, float] = field(default_factory=dict)
+    # the optimizer's state after the last update, per kind and parameter: {"m": {"w1": ...}}
+    state_final: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def loss_after(self, updates: int) -> float | None:
         """The data-set loss after `updates` updates, or None when a long run did not keep it."""

@@ -138,3 +138,36 @@ data:
 """
 
 ALL["tricky"] = TRICKY
+
+
+def _modern(acts: list[str], optimizer: str) -> str:
+    """A chain of one-neuron layers through `acts`, trained by `optimizer`, with input
+    gradients: the new activations' and optimizers' formulas in one export."""
+    layers = "".join(f"""
+  - neurons: [n{i}]
+    activation: {a}
+    weights: [[{0.6 - 0.1 * i}]]
+    bias: [{0.05 * i - 0.1}]""" + ("\n    alpha: 0.5" if a == "elu" else "")
+        for i, a in enumerate(acts, 1))
+    return f"""
+inputs: [x]
+layers:{layers}
+loss: half_squared_error
+learning_rate: 0.1
+input_gradients: true
+data:
+  - inputs: [0.7]
+    targets: [0.3]
+  - inputs: [-0.4]
+    targets: [0.6]
+batch: 1
+optimizer:
+{optimizer}
+"""
+
+
+ALL["modern_adamw"] = _modern(["elu", "selu", "softplus", "softsign", "sigmoid"],
+                              "  name: adamw\n  weight_decay: 0.1")
+ALL["modern_nesterov"] = _modern(["silu", "swish", "gelu", "gelu_tanh", "mish", "linear"],
+                                 "  name: nesterov\n  weight_decay: 0.01")
+ALL["modern_rmsprop"] = _modern(["tanh", "gelu"], "  name: rmsprop")

@@ -146,7 +146,10 @@ PAIRED = [
 
 
 def test_every_mistake_kind_has_a_paired_fixture():
-    assert {kind for _, kind, _ in PAIRED} == set(MISTAKES)
+    from .test_optimizers import OPTIMIZER_MISTAKES  # the optimizers' mistakes: their updates
+
+    optimizer = {kind for _, _, kind, _, _ in OPTIMIZER_MISTAKES}
+    assert {kind for _, kind, _ in PAIRED} | optimizer == set(MISTAKES)
 
 
 @pytest.mark.parametrize("sc_name,kind,target", PAIRED)

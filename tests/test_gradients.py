@@ -10,8 +10,10 @@ update, the parameter nudged in the scenario itself. Agreement is required to 1e
 from __future__ import annotations
 
 import copy
+import importlib.util
 
 import numpy as np
+import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -50,6 +52,8 @@ def networks(draw):
             layer["bias"] = rng.uniform(-1, 1, width).round(3).tolist()
         if act == "leaky_relu" and draw(st.booleans()):
             layer["slope"] = 0.1
+        if act == "elu" and draw(st.booleans()):
+            layer["alpha"] = 0.5
         layers.append(layer)
         fan_in = width
     n_samples = draw(st.integers(1, 4))
@@ -112,7 +116,11 @@ def _param_positions(spec: dict, scenario) -> dict[str, tuple]:
 @given(networks())
 def test_gradients_match_finite_differences(spec):
     scenario = loads(yaml.safe_dump(spec))
-    trace = run(scenario, iterations=1)
+    try:
+        trace = run(scenario, iterations=1)
+    except EngineError as e:  # the one step diverged: the engine refuses it (no trace to check)
+        assert "training diverged" in str(e)
+        assume(False)
     values = trace.iterations[0].values
     # A kink of relu within reach of the nudges would make the difference meaningless.
     for li, lay in enumerate(scenario.layers):
@@ -165,3 +173,87 @@ def test_fast_loop_agrees_with_explained_updates(spec):
     np.testing.assert_allclose(fast.loss_history, explained.loss_history, rtol=1e-12, atol=1e-15)
     for name, value in explained.params_final.items():
         assert abs(fast.params_final[name] - value) <= 1e-12 * max(1.0, abs(value)), name
+
+
+SMOOTH_AWAY_FROM_0 = {"relu", "leaky_relu", "elu", "selu", "softsign"}  # kinked at 0 only
+
+
+@pytest.mark.parametrize("name", [a for a, spec in ACTIVATIONS.items() if not spec.output_only])
+def test_each_activation_derivative_is_its_values_slope(name):
+    # A fourth-order central difference of the value, at points away from a kink at 0.
+    act = ACTIVATIONS[name]
+    setting = act.default if act.parameter else 0.0
+    net = np.array([-4.0, -2.5, -1.0, -0.3, -0.05, 0.05, 0.3, 1.0, 2.5, 4.0])
+    h = 1e-3
+
+    def f(x):
+        return act.value(x, setting)
+
+    fd = (-f(net + 2 * h) + 8 * f(net + h) - 8 * f(net - h) + f(net - 2 * h)) / (12 * h)
+    exact = act.derivative(net, f(net), setting)
+    np.testing.assert_allclose(exact, fd, rtol=1e-8, atol=1e-10)
+
+
+def test_the_derivative_check_can_fail():
+    # softplus's derivative is the sigmoid; tanh's is not, and the check tells them apart.
+    net = np.array([0.3, 1.0])
+    sp, th = ACTIVATIONS["softplus"], ACTIVATIONS["tanh"]
+    assert not np.allclose(th.derivative(net, th.value(net, 0.0), 0.0),
+                           sp.derivative(net, sp.value(net, 0.0), 0.0), rtol=1e-8)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="torch not installed (pip install -e '.[bench]')")
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "elu", "selu", "softplus", "softsign",
+                                  "silu", "swish", "gelu", "gelu_tanh", "mish"])
+def test_activation_and_derivative_match_torch_autograd(name):
+    import torch
+
+    from .torch_net import ACTIVATIONS as TORCH
+
+    act = ACTIVATIONS[name]
+    net = np.linspace(-4.0, 4.0, 33)
+    x = torch.tensor(net, dtype=torch.float64, requires_grad=True)
+    y = TORCH[name](x)
+    y.sum().backward()
+    setting = act.default if act.parameter else 0.0
+    out = act.value(net, setting)
+    np.testing.assert_allclose(out, y.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(act.derivative(net, out, setting), x.grad.numpy(),
+                               rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("batch", ["full", 1])
+def test_input_gradients_match_finite_differences(batch):
+    # din:x@S is dE_S/dx for sample S's own loss (like the per-sample grad steps).
+    spec = {
+        "inputs": 2,
+        "layers": [{"neurons": 3, "activation": "gelu", "bias": [0.1, -0.2, 0.3],
+                    "weights": [[0.4, -0.6], [0.9, 0.2], [-0.3, 0.5]]},
+                   {"neurons": 2, "activation": "sigmoid", "bias": 0.1,
+                    "weights": [[0.3, -0.8, 0.5], [0.7, 0.1, -0.4]]}],
+        "loss": "half_squared_error", "learning_rate": 0.5, "batch": batch,
+        "input_gradients": True,
+        "data": [{"inputs": [0.5, -1.0], "targets": [0.2, 0.9]},
+                 {"inputs": [1.5, 0.25], "targets": [0.7, 0.1]}],
+    }
+    values = run(loads(yaml.safe_dump(spec))).iterations[0].values
+    for s, sample in enumerate(spec["data"][:1 if batch == 1 else 2]):
+        for i, name in enumerate(["x1", "x2"]):
+            def loss_at(dx: float, s: int = s, i: int = i) -> float:
+                nudged = copy.deepcopy(spec)
+                nudged["data"][s]["inputs"][i] += dx
+                its = run(loads(yaml.safe_dump(nudged))).iterations[0].values
+                return its["loss" if batch == 1 else f"loss@{s + 1}"]
+
+            fd = (-loss_at(2 * H) + 8 * loss_at(H) - 8 * loss_at(-H) + loss_at(-2 * H)) / (12 * H)
+            key = f"din:{name}" if batch == 1 else f"din:{name}@{s + 1}"
+            assert values[key] == pytest.approx(fd, rel=1e-6, abs=1e-9), key
+
+
+def test_input_gradients_are_off_unless_asked():
+    spec = {"inputs": 1, "layers": [{"neurons": 1, "activation": "tanh", "weights": [[0.5]]}],
+            "loss": "half_squared_error", "learning_rate": 0.5,
+            "data": [{"inputs": [1.0], "targets": [0.0]}]}
+    assert not any(k.startswith("din:") for k in run(loads(yaml.safe_dump(spec)))
+                   .iterations[0].values)

@@ -98,6 +98,9 @@ def _check(trace) -> int:
 @pytest.mark.parametrize("name", bundled_names())
 def test_bundled_equations_hold(name):
     sc = load(bundled_dir() / f"{name}.yaml")
+    if not sc.optimizer.plain:  # the matrix form writes W − η·dW: bpwalk refuses these
+        pytest.skip("an optimizer's update has no matrix form (test_optimizers checks the "
+                    "refusal)")
     trace = run(sc, iterations=min(sc.iterations, 3), show={1, 3})
     assert _check(trace) > 0
 

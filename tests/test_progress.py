@@ -89,10 +89,11 @@ def test_export_interrupted_writes_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("stop_at", [1, 3])
-def test_a_stopped_run_is_the_run_of_the_updates_made(stop_at):
+@pytest.mark.parametrize("name", ["mazur", "mazur_adam"])  # the float loop; the vectorised
+def test_a_stopped_run_is_the_run_of_the_updates_made(stop_at, name):
     """Stopping changes no number: the trace of a run stopped after N updates equals, value
-    for value, the trace of a run of N updates."""
-    path, shown = resolve("mazur")
+    for value, the trace of a run of N updates (with Adam, its state too)."""
+    path, shown = resolve(name)
     scenario = load(path, display_name=shown)
     calls = []
 
@@ -107,3 +108,4 @@ def test_a_stopped_run_is_the_run_of_the_updates_made(stop_at):
     assert stopped.loss_history == whole.loss_history
     assert stopped.params_final == whole.params_final
     assert stopped.loss_updates == whole.loss_updates
+    assert stopped.state_final == whole.state_final

@@ -700,3 +700,17 @@ def test_stdout_not_a_terminal_exits_2():
     out = child.before
     assert "--step needs a terminal, and standard output is not one" in out
     assert "exit=2" in out
+
+
+def test_optimizer_and_input_gradient_steps_say_what_they_are_about():
+    from dataclasses import replace
+
+    from bpwalk.stepper import context
+
+    sc = replace(load(resolve("mazur_adam")[0]), input_gradients=True)
+    walk = Walk.of(engine_run(sc, iterations=2, show={2}))
+    where = {e.step.id: i for i, e in enumerate(walk.entries)}
+    assert "parameter w5 (h1 → o1)" in context(walk, where["mhat:w5"], "unicode")
+    assert "parameter w5 (h1 → o1)" in context(walk, where["prev_m:w5"], "unicode")
+    din = context(walk, where["din:i1"], "unicode")
+    assert "input i1" in din and "layer" not in din

@@ -26,6 +26,23 @@ def _within_ulps(scalar: float, array: float, ulps: int = 2) -> bool:
     return scalar == array or abs(scalar - array) <= ulps * math.ulp(array)
 
 
+# A chain of library calls, each a last place apart in the two forms (selu's alpha * expm1
+# then lambda; mish's tanh of log1p of exp), agrees to 4 ulps rather than 2.
+CHAINED = {"selu", "silu", "swish", "mish"}
+# Near a zero of the result that terms of about 1 (or net) cancel to, such as silu's
+# derivative at net = -1.28, or gelu_tanh at net = -7 where 1 + tanh(u) is 0 or one ulp of
+# 1, a last-place difference in exp or tanh is many ulps of the result: there the forms agree
+# to 8 ulps of those terms, max(1, |net|). Measured on 400,000 nets: at most 5.75.
+CANCELLING = {"silu": ("derivative",), "swish": ("derivative",), "gelu": ("derivative",),
+              "mish": ("derivative",), "gelu_tanh": ("value", "derivative")}
+
+
+def _activation_agrees(name: str, form: str, net: float, scalar: float, array: float) -> bool:
+    return (_within_ulps(scalar, array, 4 if name in CHAINED else 2)
+            or form in CANCELLING.get(name, ())
+            and abs(scalar - array) <= 8 * math.ulp(max(1.0, abs(net))))
+
+
 def test_every_activation_but_softmax_has_a_scalar_form():
     assert {n for n, a in ACTIVATIONS.items() if a.scalar is None} == NO_SCALAR_FORM
     assert all((a.scalar is None) == (a.scalar_derivative is None) for a in ACTIVATIONS.values())
@@ -41,8 +58,9 @@ def test_scalar_activation_agrees_with_the_array_form(name):
             out = act.value(net, slope)
             dact = act.derivative(net, out, slope)
         for n, o, d in zip(net.tolist(), out.tolist(), dact.tolist()):
-            assert _within_ulps(act.scalar(n, slope), o), (name, n)
-            assert _within_ulps(act.scalar_derivative(n, o, slope), d), (name, n)
+            assert _activation_agrees(name, "value", n, act.scalar(n, slope), o), (name, n)
+            assert _activation_agrees(name, "derivative", n, act.scalar_derivative(n, o, slope),
+                                      d), (name, n)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
@@ -124,3 +142,20 @@ def test_an_update_the_floats_cannot_make_is_left_to_the_vectorised_loop(monkeyp
             run(scenario, iterations=50, show=set())
         messages.append(str(caught.value))
     assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("activation", sorted(set(ACTIVATIONS) - NO_SCALAR_FORM))
+def test_tiny_loop_with_every_activation(monkeypatch, activation):
+    """A 2-2-1 network with each activation in its hidden layer: the two loops agree."""
+    scenario = loads(_network(2, 2).replace("activation: sigmoid", f"activation: {activation}", 1))
+    tiny, vectorised = _both_loops(monkeypatch, scenario, 300)
+    assert _relative(tiny.params_final, vectorised.params_final) <= 1e-13
+
+
+@pytest.mark.parametrize("optimizer", ["{name: sgd, weight_decay: 0.01}", "{name: momentum}",
+                                       "{name: adam}"])
+def test_only_plain_sgd_is_tiny(optimizer):
+    """Another optimizer, or SGD with weight decay, carries state or decay that the float
+    loop does not compute: the vectorised loop makes those updates."""
+    scenario = loads(_network(2, 2, f"optimizer: {optimizer}\n"))
+    assert engine._FastPath(scenario, engine.batches(scenario, 1)).tiny is None

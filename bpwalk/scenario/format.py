@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bpwalk.optimizers import ADAMW_WEIGHT_DECAY, DEFAULTS, HYPERPARAMETERS
+
 REDUCTIONS = ("mean", "sum")
 INIT_SCHEMES = ("uniform", "xavier", "he")
 DEFAULT_LEAKY_SLOPE = 0.01
@@ -49,6 +51,7 @@ class Key:
     minimum: float | None = None
     maximum: float | None = None
     above: bool = False  # the minimum itself is not allowed (learning_rate > 0)
+    below: bool = False  # the maximum itself is not allowed (beta1 < 1)
     default: Any = None
     table: str = ""
     unless: str = ""  # required, unless the scenario has this top-level key
@@ -82,6 +85,10 @@ FORMAT: dict[str, tuple[Key, ...]] = {
             maximum=MAX_ITERATIONS, default=1),
         Key("init", "map", "Draw the weights (and biases) that layers leave out, reproducibly.",
             table="init"),
+        Key("optimizer", "map", "The update rule and its settings, as torch.optim computes "
+            "them (default: plain SGD).", table="optimizer"),
+        Key("input_gradients", "bool", "Also work out dE/d(input) after the backward pass.",
+            default=False),
         Key("notation", "choice", "Whose symbols the walkthrough uses (bpwalk's --notation "
             "wins): mazur, nielsen, ng, han-kamber, mitchell or cs231n.",
             choices=lambda: tuple(_profiles()), default="mazur"),
@@ -98,6 +105,7 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("bias", "bias", "One number shared by the layer's neurons, one per neuron, or "
             "null for none."),
         Key("slope", "number", "leaky_relu's slope below zero.", default=DEFAULT_LEAKY_SLOPE),
+        Key("alpha", "number", "elu's alpha: out = alpha (e^net - 1) below zero.", default=1.0),
         Key("weight_names", "name_matrix", "Names of the weights, in the shape of weights."),
         Key("bias_names", "names_or_name", "Names of the bias values."),
     ),
@@ -106,6 +114,24 @@ FORMAT: dict[str, tuple[Key, ...]] = {
             fix="write 'inputs: [...]'"),
         Key("targets", "vector", "One number per output neuron.", required=True,
             fix="write 'targets: [...]'"),
+    ),
+    "optimizer": (
+        Key("name", "choice", "sgd, momentum (SGD with momentum), nesterov, rmsprop, adam or "
+            "adamw.", required=True, choices=lambda: tuple(HYPERPARAMETERS),
+            fix="write 'optimizer: {name: adam}'"),
+        Key("momentum", "number", "momentum, nesterov: the velocity's decay mu.", minimum=0,
+            maximum=1, below=True, default=DEFAULTS["momentum"]),
+        Key("alpha", "number", "rmsprop: decay of the running mean of squared gradients.",
+            minimum=0, maximum=1, below=True, default=DEFAULTS["alpha"]),
+        Key("beta1", "number", "adam, adamw: decay of the running mean of gradients.",
+            minimum=0, maximum=1, below=True, default=DEFAULTS["beta1"]),
+        Key("beta2", "number", "adam, adamw: decay of the running mean of squared gradients.",
+            minimum=0, maximum=1, below=True, default=DEFAULTS["beta2"]),
+        Key("eps", "number", "rmsprop, adam, adamw: added to the root in the denominator.",
+            minimum=0, above=True, default=DEFAULTS["eps"]),
+        Key("weight_decay", "number", "L2 added to the gradient (lambda * p); adamw decays "
+            f"the weights instead, p * (1 - lr * lambda), default {ADAMW_WEIGHT_DECAY} there.",
+            minimum=0, default=DEFAULTS["weight_decay"]),
     ),
     "init": (
         Key("seed", "integer", "Seed of the random numbers: the same seed draws the same "
@@ -174,7 +200,7 @@ def _type_schema(k: Key) -> dict[str, Any]:
         if k.minimum is not None:
             out["exclusiveMinimum" if k.above else "minimum"] = k.minimum
         if k.maximum is not None:
-            out["maximum"] = k.maximum
+            out["exclusiveMaximum" if k.below else "maximum"] = k.maximum
         return out
     if k.type == "list":
         return _list_of(_table_schema(k.table))

@@ -8,6 +8,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bpwalk.functions import ACTIVATIONS
+from bpwalk.optimizers import SGD, Optimizer
+
 
 class Connection(NamedTuple):
     param: str  # w5, b1
@@ -20,7 +23,7 @@ class Connection(NamedTuple):
 class Layer:
     neurons: tuple[str, ...]
     activation: str
-    slope: float  # leaky_relu's slope below zero (unused by other activations)
+    slope: float  # the activation's setting: leaky_relu's slope, elu's alpha (else unused)
     weights: np.ndarray  # (neurons, inputs of this layer), read-only float64
     weight_names: tuple[tuple[str, ...], ...]
     bias: str  # "none" | "shared" | "per_neuron"
@@ -48,6 +51,8 @@ class Scenario:
     param_names: tuple[str, ...] = field(default=())  # every parameter, layer by layer
     # `init:` as given (seed, scheme, decimals) plus "drawn": the parameters it drew; else None
     init: dict[str, Any] | None = None
+    optimizer: Optimizer = SGD
+    input_gradients: bool = False  # also work out dE/d(input)
     notation: str | None = None  # a profile of bpwalk.notation; None: the default (mazur)
 
     @property
@@ -101,7 +106,8 @@ class Scenario:
                 {
                     "neurons": list(lay.neurons),
                     "activation": lay.activation,
-                    **({"slope": lay.slope} if lay.activation == "leaky_relu" else {}),
+                    **({ACTIVATIONS[lay.activation].parameter: lay.slope}
+                       if ACTIVATIONS[lay.activation].parameter else {}),
                     "weights": lay.weights.tolist(),
                     "weight_names": [list(r) for r in lay.weight_names],
                     "bias": (
@@ -124,6 +130,8 @@ class Scenario:
             "reduction": self.reduction,
             "iterations": self.iterations,
             **({"init": self.init} if self.init else {}),
+            **({"optimizer": self.optimizer.to_dict()} if self.optimizer != SGD else {}),
+            **({"input_gradients": True} if self.input_gradients else {}),
             **({"notation": self.notation} if self.notation else {}),
         }
 

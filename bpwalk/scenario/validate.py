@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.optimizers import ADAMW_WEIGHT_DECAY, DEFAULTS, HYPERPARAMETERS, SGD, Optimizer
 from bpwalk.scenario.errors import ScenarioError, choice_hint, did_you_mean, printable
 from bpwalk.scenario.format import (
     DEFAULT_LEAKY_SLOPE,
@@ -27,6 +28,7 @@ from bpwalk.scenario.format import (
     TOP_KEYS,
     hint,
     key_of,
+    keys,
     neuron_prefix,
     numbered,
 )
@@ -110,14 +112,9 @@ class _Validator(Reader):
                                               "a typical value is 0.5 or 0.1")
             lr = None
 
-        update_biases = True
-        if "update_biases" in top:
-            value = self.scalar(top["update_biases"][1])
-            if isinstance(value, bool):
-                update_biases = value
-            else:
-                self.err(top["update_biases"][1],
-                         f"update_biases must be true or false, not {value!r}; write true or false")
+        update_biases = self.flag(top, "update_biases", True)
+        input_gradients = self.flag(top, "input_gradients", False)
+        optimizer = self.optimizer(top["optimizer"][1]) if "optimizer" in top else SGD
 
         n_out = len(layers[-1][0]) if layers else None
         x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out)
@@ -167,7 +164,8 @@ class _Validator(Reader):
             self.compatibility(top, layers, loss, t)
         self.unique_names()
 
-        if self.problems or None in (inputs, layers, loss, lr, x) or ("init" in top and not init):
+        if self.problems or None in (inputs, layers, loss, lr, x, optimizer) or (
+                "init" in top and not init):
             return None
         drawn: dict[str, Any] | None = None
         if init is not None:
@@ -176,7 +174,69 @@ class _Validator(Reader):
                 return None
         built = self.build(name, title, source, description, inputs, layers, loss, lr,
                            update_biases, x, t, batch, reduction, iterations, drawn)
-        return replace(built, notation=notation) if notation else built
+        return replace(built, optimizer=optimizer, input_gradients=input_gradients,
+                       notation=notation)
+
+    def flag(self, top: dict, key: str, default: bool) -> bool:
+        """A true/false key of the scenario."""
+        if key not in top:
+            return default
+        value = self.scalar(top[key][1])
+        if isinstance(value, bool):
+            return value
+        self.err(top[key][1], f"{key} must be true or false, not {value!r}; write true or false")
+        return default
+
+    def optimizer(self, node: yaml.Node) -> Optimizer | None:
+        """The `optimizer:` mapping: a name, and the settings that optimizer reads."""
+        m = self.mapping(node, "optimizer", keys("optimizer"))
+        if m is None:
+            return None
+        if "name" not in m:
+            self.err(node, f"optimizer is missing 'name'; {key_of('optimizer', 'name').fix}")
+            return None
+        name = self.text(m["name"][1], "optimizer name")
+        if name not in HYPERPARAMETERS:
+            if name is not None:
+                self.err(m["name"][1], f"unknown optimizer '{name}'"
+                                       f"{choice_hint(name, HYPERPARAMETERS)}")
+            return None
+        reads = HYPERPARAMETERS[name]
+        values: dict[str, float] = {}
+        if name == "adamw":
+            values["weight_decay"] = ADAMW_WEIGHT_DECAY
+        ok = True
+        for k in FORMAT["optimizer"][1:]:
+            if k.name not in m:
+                continue
+            knode, vnode = m[k.name]
+            if k.name not in reads:
+                users = [n for n, r in HYPERPARAMETERS.items() if k.name in r]
+                self.err(knode, f"{k.name} applies to {', '.join(users)}, not {name}; remove it "
+                                f"(or choose one of those optimizers)")
+                ok = False
+                continue
+            value = self.number(vnode, f"optimizer {k.name}")
+            if value is None:
+                ok = False
+                continue
+            low = k.minimum if k.minimum is not None else -math.inf
+            high = k.maximum if k.maximum is not None else math.inf
+            if (value <= low if k.above else value < low) or (
+                    value >= high if k.below else value > high):
+                rng = (f"{'above' if k.above else 'at least'} {low:g}"
+                       + (f" and {'below' if k.below else 'at most'} {high:g}"
+                          if math.isfinite(high) else ""))
+                self.err(vnode, f"optimizer {k.name} must be {rng}, not {value:g}; "
+                                f"the usual value is {k.default:g}")
+                ok = False
+                continue
+            values[k.name] = value
+        if ok and name == "nesterov" and values.get("momentum", DEFAULTS["momentum"]) == 0:
+            self.err(m["momentum"][1], "nesterov needs a momentum above 0 (as torch does); "
+                                       "write 'momentum: 0.9', or use 'name: sgd'")
+            ok = False
+        return Optimizer(name, **values) if ok else None
 
     def init(self, node: yaml.Node) -> dict[str, Any] | None:
         """The `init:` mapping: seed, scheme and decimals of the values to draw."""
@@ -283,14 +343,18 @@ class _Validator(Reader):
                              "nothing learns; use sigmoid for one output, or give the layer "
                              "2 or more neurons")
                     activation = None
-            slope = DEFAULT_LEAKY_SLOPE
-            if "slope" in m:
-                s = self.number(m["slope"][1], f"{where} slope")
+            # the activation's one setting (leaky_relu's slope, elu's alpha), kept as `slope`
+            act = ACTIVATIONS[activation] if activation else None
+            slope = act.default if act and act.parameter else DEFAULT_LEAKY_SLOPE
+            for key, user in (("slope", "leaky_relu"), ("alpha", "elu")):
+                if key not in m:
+                    continue
+                s = self.number(m[key][1], f"{where} {key}")
                 if s is not None:
                     slope = s
-                if activation and activation != "leaky_relu":
-                    self.err(m["slope"][0], f"slope applies to leaky_relu only, not {activation}; "
-                                            "remove it or change the activation")
+                if activation and activation != user:
+                    self.err(m[key][0], f"{key} applies to {user} only, not {activation}; "
+                                        "remove it or change the activation")
 
             weights = self.matrix(m["weights"][1], f"{where} weights", n, fan_in,
                                   neurons, self._inputs_names(index, inputs, out)) \

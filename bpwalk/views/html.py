@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 
 from bpwalk.formulas import Node
-from bpwalk.notation import Formula, Pen, loss_rule, number, profile
+from bpwalk.notation import Formula, Pen, loss_rule, number, optimizer_settings, profile
 from bpwalk.trace import Step, Trace
 from bpwalk.views import drawing, outline
 from bpwalk.views.outline import Group, Phase, Update
@@ -163,6 +163,9 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
     rows += [("Network", f"{sc.shape} ({_e(acts)})"),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
              ("Learning rate", f"{_e(text.sym('lr'))} = {pen.num(sc.learning_rate)}"),
+             *([("Optimizer", (f"{_e(sc.optimizer.name)}: "
+                  f"{mathml(pen.write(optimizer_settings(sc.optimizer, pen.profile)))}"))]
+               if not sc.optimizer.plain else []),
              ("Biases", "updated" if sc.update_biases else "not updated")]
     if len(sc.x) > 1:
         how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
@@ -232,7 +235,9 @@ def _update(trace: Trace, it, up: Update, pen: Pen, blanks: bool) -> str:
 def _group_title(trace: Trace, phase: Phase, g: Group, batch: bool) -> str:
     sc = trace.scenario
     where = ""
-    if g.layer is not None:
+    if g.layer == 0:  # dE/d(input) steps (input_gradients)
+        where = f"Inputs {', '.join(sc.inputs)}: the gradient of the loss with respect to them"
+    elif g.layer is not None:
         role = "output layer" if g.layer == len(sc.layers) else "hidden layer"
         where = f"Layer {g.layer} ({role}): {', '.join(sc.layers[g.layer - 1].neurons)}"
     if phase.name == "loss":

@@ -36,6 +36,8 @@ def render(trace: Trace) -> str:
     iterations = ",\n  ".join(_iteration(it) for it in trace.iterations)
     iterations = f"[\n  {iterations}]" if iterations else "[]"
     final = {"params": trace.params_final, "loss": trace.loss_history[-1]}
+    if trace.state_final:  # the optimizer's state (m, v, velocity...) after the last update
+        final["state"] = trace.state_final
     return (
         "{" + ",\n ".join(head) + ",\n"
         f' "iterations": {iterations},\n'

@@ -120,6 +120,8 @@ class _Doc:
 
     def heading(self, h: outline.Heading) -> None:
         self.layers = h.layers
+        self.inputs = h.inputs
+        self.optimizer = h.optimizer  # "" for plain SGD
         self.outputs = h.layers[-1].neurons
         if self.blanks:
             self.add(f"# Worksheet: {text(outline.handout_title(h.title))}", "",
@@ -134,7 +136,7 @@ class _Doc:
         rows.append(["Network", _shape(h)])
         rows.append(["Activations", "; ".join(
             f"layer {lay.number}: {lay.activation}"
-            + (f" (slope {self.num(lay.slope)})" if lay.activation == "leaky_relu" else "")
+            + (f" ({lay.parameter} {self.num(lay.slope)})" if lay.parameter else "")
             for lay in h.layers)])
         rows.append(["Loss", f"{code(h.loss)}: {math(self.pen.write(h.loss_rule))}"])
         if h.samples > 1:
@@ -142,6 +144,9 @@ class _Doc:
             rows.append(["Batch", (f"{_plural(h.samples, 'sample')}, {how}; the batch's loss "
                                    f"is the {h.reduction} of its samples' losses")])
         rows.append(["Learning rate", math(f"{self.pen.sym('lr')} = {self.num(h.learning_rate)}")])
+        if h.optimizer_settings is not None:
+            settings = self.pen.write(h.optimizer_settings)
+            rows.append(["Optimizer", f"{code(h.optimizer)}: {math(settings)}"])
         rows.append(["Biases", {"fixed": "not updated (`update_biases: false`)"}.get(h.biases,
                                                                                      h.biases)])
         if self.pen.profile.name != "mazur":
@@ -203,7 +208,7 @@ class _Doc:
                              for p, v in up.params.items())))
         for phase in up.phases:
             self.add(f"### {phase.title}", "")
-            if phase.name == "update":
+            if phase.name == "update" and not self.optimizer:
                 self.add("Every parameter takes a step against its gradient, scaled by the "
                          f"learning rate {self.sym('lr')}: {self.write(phase.rule)}.", "")
             elif phase.rule:
@@ -257,7 +262,10 @@ class _Doc:
 
     def _group_title(self, phase: str, g: Group) -> str:
         where = ""
-        if g.layer is not None:
+        if g.layer == 0:  # dE/d(input) steps (input_gradients)
+            where = (f"Inputs {_names(self.inputs)}: the gradient of the loss with respect "
+                     "to them")
+        elif g.layer is not None:
             lay = self.layers[g.layer - 1]
             role = "output layer" if lay.output else "hidden layer"
             where = f"Layer {g.layer} ({role}): {_names(lay.neurons)}"

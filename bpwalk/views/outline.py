@@ -19,16 +19,20 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from bpwalk.formulas import Node
+from bpwalk.functions import ACTIVATIONS
 from bpwalk.notation import (
     KRONECKER,
     Profile,
     backward_rule,
     forward_rule,
     hidden_rule,
+    input_rule,
     jacobian_entries,
     jacobian_rule,
     loss_rule,
     node,
+    optimizer_rule,
+    optimizer_settings,
     update_caption,
 )
 from bpwalk.trace import PHASE_TITLES, PHASES, Iteration, Step, Trace
@@ -95,8 +99,9 @@ class Layer:
     number: int  # 1-based
     neurons: tuple[str, ...]
     activation: str
-    slope: float  # leaky_relu's slope below zero
+    slope: float  # the activation's parameter: leaky_relu's slope below zero, elu's alpha
     output: bool  # the output layer (else a hidden one)
+    parameter: str  # that parameter's name (slope, alpha); "" when the activation has none
 
 
 @dataclass
@@ -112,6 +117,8 @@ class Heading:
     loss: str  # the loss's name (half_squared_error)
     loss_rule: Node  # the loss of one sample, in the profile's symbols
     learning_rate: float
+    optimizer: str  # the optimizer's name; "" for plain SGD
+    optimizer_settings: Node | None  # its settings: β₁ = 0.9, β₂ = 0.999, ...
     biases: str  # "none", "updated" or "fixed" (update_biases: false)
     samples: int
     batch: int | None  # samples per update; None: the full batch
@@ -137,12 +144,16 @@ class Document:
 
 def heading(trace: Trace, p: Profile) -> Heading:
     sc = trace.scenario
-    layers = tuple(Layer(i, lay.neurons, lay.activation, lay.slope, i == len(sc.layers))
+    layers = tuple(Layer(i, lay.neurons, lay.activation, lay.slope, i == len(sc.layers),
+                         ACTIVATIONS[lay.activation].parameter)
                    for i, lay in enumerate(sc.layers, 1))
+    opt = sc.optimizer
     biases = "none" if not has_biases(trace) else "updated" if sc.update_biases else "fixed"
     init = (sc.init["scheme"], sc.init["seed"]) if sc.init else None
     return Heading(sc.title or sc.name, sc.source, sc.description, sc.shape, sc.inputs,
-                   layers, sc.loss, loss_rule(sc.loss, p), sc.learning_rate, biases,
+                   layers, sc.loss, loss_rule(sc.loss, p), sc.learning_rate,
+                   "" if opt.plain else opt.name,
+                   None if opt.plain else optimizer_settings(opt, p), biases,
                    len(sc.x), sc.batch, sc.reduction,
                    tuple(sc.init["drawn"]) if sc.init else (), init, trace.total_iterations,
                    tuple(it.number for it in trace.iterations), trace.round_to)
@@ -192,7 +203,7 @@ def _phase(trace: Trace, it: Iteration, phase: str, p: Profile) -> Phase:
     elif phase == "backward":
         rule = (backward_rule(p), " (the input the weight carries); output layer first")
     else:
-        rule = (update_caption(p),)
+        rule = (update_caption(p),) if sc.optimizer.plain else _optimizer_caption(sc, it, p)
         fixed = [b for lay in sc.layers for b in lay.bias_names] if not sc.update_biases else []
         if fixed:
             verb = "is" if len(fixed) == 1 else "are"
@@ -201,6 +212,14 @@ def _phase(trace: Trace, it: Iteration, phase: str, p: Profile) -> Phase:
         (lambda s: (s.sample, s.batch, s.layer))
     groups = tuple(_group(trace, it, phase, list(g), p) for _, g in groupby(steps, key=key))
     return Phase(phase, PHASE_TITLES[phase], rule, groups, after)
+
+
+def _optimizer_caption(sc, it: Iteration, p: Profile) -> Text:
+    t = f", with t = {it.number}, the number of this update" \
+        if sc.optimizer.name in ("adam", "adamw") else ""
+    return (f"The optimizer is {sc.optimizer.name} (as torch.optim computes it): ",
+            optimizer_rule(sc.optimizer, p),
+            f"{t}. Per layer, the state carried in from the last update comes first.")
 
 
 def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profile) -> Group:
@@ -212,7 +231,10 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
     if phase == "forward" and layer is not None:
         lay = sc.layers[layer - 1]
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
-    if phase == "backward" and layer is not None and not first.batch:
+    if phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
+        rule = (input_rule(p),
+                " (the first layer's error terms through its weights, from before the update)")
+    elif phase == "backward" and layer is not None and not first.batch:
         if layer < len(sc.layers):
             table = "the network table" if it.number == 1 else "the table above"
             nxt = [w for row in sc.layers[layer].weight_names for w in row]

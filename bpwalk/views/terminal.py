@@ -130,7 +130,10 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def _layer_name(lay: outline.Layer) -> str:
+def _layer_name(h: outline.Heading, layer: int) -> str:
+    if layer == 0:  # dE/d(input) steps (input_gradients)
+        return f"Inputs: {', '.join(h.inputs)} (input_gradients)"
+    lay = h.layers[layer - 1]
     kind = "output layer" if lay.output else "hidden layer"
     return f"Layer {lay.number}, {kind}: {', '.join(lay.neurons)} ({lay.activation})"
 
@@ -147,6 +150,8 @@ def heading(h: outline.Heading, pen: Pen) -> Iterator[RenderableType]:
         ("Network", f"{h.shape} ({acts})"),
         ("Loss", f"{pen.write(h.loss_rule)}  ({h.loss})"),
         ("Learning rate", f"{pen.sym('lr')} = {pen.num(h.learning_rate)}"),
+        *([("Optimizer", f"{h.optimizer} ({pen.write(h.optimizer_settings)})")]
+          if h.optimizer_settings is not None else []),
         ("Biases", {"fixed": "fixed (update_biases: false)"}.get(h.biases, h.biases)),
     ]
     if pen.profile.name != "mazur":
@@ -387,7 +392,7 @@ def _groups(doc: outline.Document, phase: Phase, pen: Pen) -> RenderResult:
             yield _sub(f"The batch: the {doc.heading.reduction} of the samples' losses")
         sample = g.sample
         if g.layer is not None and not g.batch:
-            yield _sub(_layer_name(doc.heading.layers[g.layer - 1]))
+            yield _sub(_layer_name(doc.heading, g.layer))
         if g.rule:
             yield Text(_write(g.rule, pen), style=DIM)
         for note in g.notes:

@@ -27,7 +27,7 @@ from bpwalk.formulas import Node
 from bpwalk.notation import Formula, Pen, loss_rule, number, optimizer_settings, profile
 from bpwalk.trace import Step, Trace
 from bpwalk.views import drawing, outline
-from bpwalk.views.outline import Group, Phase, Update
+from bpwalk.views.outline import Update
 
 
 def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str | None = None,
@@ -43,7 +43,8 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str 
              (f'<figure id="picture">{_svg(trace, pen, blanks)}'
               '<figcaption id="where"></figcaption></figure>'),
              '<div id="steps">']
-    parts += [_update(trace, it, up, pen, blanks)
+    h = outline.heading(trace, pen.profile)
+    parts += [_update(trace, h, it, up, pen, blanks)
               for it, up in zip(trace.iterations, outline.updates(trace, pen.profile))]
     parts.append("</div></div>")
     if not sheet:
@@ -210,7 +211,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
             f"{intro}</header>")
 
 
-def _update(trace: Trace, it, up: Update, pen: Pen, blanks: bool) -> str:
+def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: bool) -> str:
     given = {f"{el} {f}": pen.num(v) for (el, f), v in drawing.given(trace, it).items()}
     out = [(f'<article class="update" data-given="{_e(json.dumps(given))}">'
             f"<h2>Update {up.number}</h2>"
@@ -221,7 +222,7 @@ def _update(trace: Trace, it, up: Update, pen: Pen, blanks: bool) -> str:
         out.append(f'<section class="pass"><h3>{phase.title} '
                    f'<small>update {up.number}</small></h3>{rule}')
         for g in phase.groups:
-            title = _group_title(trace, phase, g, len(up.samples) > 1)
+            title = outline.group_title(h, phase.name, g, len(up.samples) > 1)
             out.append(f'<div class="group">{f"<h4>{_e(title)}</h4>" if title else ""}')
             out += [f"<p>{_write(c, pen)}</p>" for c in ([g.rule] if g.rule else []) + list(g.notes)]
             out += [_step(s, pen, blanks) for s in g.steps]
@@ -230,23 +231,6 @@ def _update(trace: Trace, it, up: Update, pen: Pen, blanks: bool) -> str:
         out.append("</section>")
     out.append("</article>")
     return "\n".join(out)
-
-
-def _group_title(trace: Trace, phase: Phase, g: Group, batch: bool) -> str:
-    sc = trace.scenario
-    where = ""
-    if g.layer == 0:  # dE/d(input) steps (input_gradients)
-        where = f"Inputs {', '.join(sc.inputs)}: the gradient of the loss with respect to them"
-    elif g.layer is not None:
-        role = "output layer" if g.layer == len(sc.layers) else "hidden layer"
-        where = f"Layer {g.layer} ({role}): {', '.join(sc.layers[g.layer - 1].neurons)}"
-    if phase.name == "loss":
-        where = "Outputs " + ", ".join(sc.outputs)
-    if g.sample is not None:
-        return f"Sample {g.sample}: {where}" if where else f"Sample {g.sample}"
-    if batch and phase.name in ("loss", "backward"):
-        return f"The batch: {where}" if phase.name == "backward" else "The batch"
-    return where
 
 
 def _step(s: Step, pen: Pen, blanks: bool) -> str:

@@ -119,10 +119,8 @@ class _Doc:
     # -- heading
 
     def heading(self, h: outline.Heading) -> None:
-        self.layers = h.layers
-        self.inputs = h.inputs
+        self.head = h  # the outline's heading: names for the group titles
         self.optimizer = h.optimizer  # "" for plain SGD
-        self.outputs = h.layers[-1].neurons
         if self.blanks:
             self.add(f"# Worksheet: {text(outline.handout_title(h.title))}", "",
                      "Name: " + "_" * 40, "")
@@ -224,7 +222,7 @@ class _Doc:
                        for p in parts)
 
     def group(self, phase: str, g: Group) -> None:
-        title = self._group_title(phase, g)
+        title = outline.group_title(self.head, phase, g, self.batch, _names)
         if title:
             self.add(f"#### {title}", "")
         for caption in ([g.rule] if g.rule else []) + list(g.notes):
@@ -259,23 +257,6 @@ class _Doc:
             drift = "" if s.drift is None else number(s.drift, self.decimals, fixed=True)
             row += [exact, drift]
         return row
-
-    def _group_title(self, phase: str, g: Group) -> str:
-        where = ""
-        if g.layer == 0:  # dE/d(input) steps (input_gradients)
-            where = (f"Inputs {_names(self.inputs)}: the gradient of the loss with respect "
-                     "to them")
-        elif g.layer is not None:
-            lay = self.layers[g.layer - 1]
-            role = "output layer" if lay.output else "hidden layer"
-            where = f"Layer {g.layer} ({role}): {_names(lay.neurons)}"
-        if phase == "loss":
-            where = "Outputs " + _names(self.outputs)
-        if g.sample is not None:
-            return f"Sample {g.sample}: {where}" if where else f"Sample {g.sample}"
-        if self.batch and phase in ("loss", "backward"):
-            return f"The batch: {where}" if phase == "backward" else "The batch"
-        return where
 
     # -- summary and loss history
 

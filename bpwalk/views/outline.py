@@ -14,7 +14,7 @@ the batch's gradients one per layer; the update one per layer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -140,6 +140,26 @@ class Document:
     params: tuple[Param, ...]
     samples: tuple[Sample, ...]
     updates: list[Update]
+
+
+def group_title(h: Heading, phase: str, g: Group, batch: bool,
+                names: Callable[[Iterable[str]], str] = ", ".join) -> str:
+    """The heading over a group of steps ('Sample 2: Layer 1 (hidden layer): h1, h2'), or "";
+    `names` writes a list of names (Markdown puts each in a code span)."""
+    where = ""
+    if g.layer == 0:  # dE/d(input) steps (input_gradients)
+        where = f"Inputs {names(h.inputs)}: the gradient of the loss with respect to them"
+    elif g.layer is not None:
+        lay = h.layers[g.layer - 1]
+        role = "output layer" if lay.output else "hidden layer"
+        where = f"Layer {g.layer} ({role}): {names(lay.neurons)}"
+    if phase == "loss":
+        where = "Outputs " + names(h.layers[-1].neurons)
+    if g.sample is not None:
+        return f"Sample {g.sample}: {where}" if where else f"Sample {g.sample}"
+    if batch and phase in ("loss", "backward"):
+        return f"The batch: {where}" if phase == "backward" else "The batch"
+    return where
 
 
 def heading(trace: Trace, p: Profile) -> Heading:

@@ -528,6 +528,7 @@ class _Tiny:
         self.scenario, self.layout = scenario, layout
         self.kinds = scenario.optimizer.state_kinds
         self.loop: Callable | None = None  # written at the first update it makes
+        self.every = 0  # the loop's history stride (a run's is one: see _stride)
 
     @classmethod
     def of(cls, scenario: Scenario, fast: _FastPath) -> _Tiny | None:
@@ -548,12 +549,12 @@ class _Tiny:
         not finite, which the vectorised loop then makes again (and reports, as it does)."""
         if start >= stop:
             return params, state, start
-        if self.loop is None:
-            self.loop = _TinyWriter(self.scenario, self.layout).compiled()
+        if self.loop is None or every != self.every:
+            self.loop, self.every = _TinyWriter(self.scenario, self.layout).compiled(every), every
         values = [v for w, b in zip(params.weights, params.biases)
                   for v in (*w.ravel().tolist(), *b.tolist())]
         values, states, number = self.loop(values, [state[k].tolist() for k in self.kinds],
-                                           start, stop, history, every)
+                                           start, stop, history)
         arrays, at = [], 0
         for a in (a for pair in zip(params.weights, params.biases) for a in pair):
             arrays.append(np.array(values[at:at + a.size], dtype=np.float64).reshape(a.shape))
@@ -570,7 +571,7 @@ def tiny_source(scenario: Scenario) -> str | None:
         print(engine.tiny_source(s.load(s.resolve('mazur')[0])))"
     """
     fast = _FastPath(scenario, batches(scenario, 1))
-    return None if fast.tiny is None else _TinyWriter(scenario, fast.layout).source()
+    return None if fast.tiny is None else _TinyWriter(scenario, fast.layout).source(1)
 
 
 ADD, MUL, UNARY, POW, ATOM = range(5)  # Python's operator precedence, loosest first
@@ -661,6 +662,10 @@ def _summed(terms) -> _Source:
     for t in terms:
         total = total + t
     return total
+
+
+def _indented(lines: list[str], levels: int = 1) -> list[str]:
+    return ["    " * levels + line for line in lines]
 
 
 def _listed(names, unpack: bool = False) -> str:
@@ -812,8 +817,9 @@ class _TinyWriter:
         self.current.clear()
         return lines
 
-    def source(self) -> str:
-        """The function: updates(values, state, start, stop, history, every)."""
+    def source(self, every: int) -> str:
+        """The function: updates(values, state, start, stop, history), for a history that
+        keeps the loss of every `every`-th update (see MAX_HISTORY)."""
         scenario, full, one = self.scenario, self.scenario.batch is None, len(self.batches) == 1
         rest = any(rest for _, rest, _ in self.batches)  # a batch of two samples or more
         unpack = _listed([*self.x.values(), *(f"t_{self.u[n]}" for n in self.layers[-1].neurons)],
@@ -828,7 +834,7 @@ class _TinyWriter:
         if isinstance(lr, _Source):
             update.insert(0, f"lr = {scenario.learning_rate!r} * scale")
         sizes = "-".join(map(str, [len(scenario.inputs), *(len(lay.neurons) for lay in self.layers)]))
-        head = ["def updates(values, state, start, stop, history, every):",
+        head = ["def updates(values, state, start, stop, history):",
                 f'    """Updates start..stop-1 of a {sizes} network, trained by {self.opt.name}.',
                 "",
                 "    Written for this one network by bpwalk.engine._TinyWriter (engine.tiny_source",
@@ -847,38 +853,37 @@ class _TinyWriter:
         body = [] if (one and full and not rest) else [f"{unpack} = first"]
         body += self._sample(True)
         if rest:
-            body += [f"for {unpack} in rest:", *(f"    {line}" for line in self._sample(False))]
+            body += [f"for {unpack} in rest:", *_indented(self._sample(False))]
         if self.scaled:
             body.append("loss = loss * scale")
         body += ["if not isfinite(loss):", "    break"]
-        if full:
-            kept, entry = "(number - 1) % every == 0", "loss"
-        else:
-            kept, entry = "kept", "total"
-            loop.append("kept = (number - 1) % every == 0")
-            body = ["if kept:  # the data set's loss before the update",
-                    "    total = 0.0",
-                    f"    for {unpack} in SAMPLES:",
-                    *(f"        {line}" for line in self._forward()),
-                    f"        total = {self._loss(_Source('total')).src}",
-                    *([f"    total = total / {len(self.samples)}"]
-                      if scenario.reduction == "mean" else []),
-                    *body]
-        loop += ["try:", *(f"    {line}" for line in body),
+        kept = None if every == 1 else f"(number - 1) % {every} == 0"  # the history keeps it
+        if not full:  # the data set's loss before the update, and the history keeps that
+            if kept:
+                loop.append(f"kept = {kept}")
+                kept = "kept"
+            data = ["total = 0.0  # the loss of the data set before the update",
+                    f"for {unpack} in SAMPLES:", *_indented(self._forward()),
+                    f"    total = {self._loss(_Source('total')).src}",
+                    *([f"total = total / {len(self.samples)}"]
+                      if scenario.reduction == "mean" else [])]
+            body = [*([f"if {kept}:", *_indented(data)] if kept else data), *body]
+        entry = "loss" if full else "total"
+        record = [f"append({entry})",
+                  f"if {entry} > bound:  # diverged (or the first entry: its bound)",
+                  "    bound = check(history, number)"]
+        loop += ["try:", *_indented(body),
                  "except (ArithmeticError, ValueError):  # the vectorised loop makes it again",
                  "    break",
-                 f"if {kept}:",
-                 f"    append({entry})",
-                 f"    if {entry} > bound:  # diverged (or the first entry: its bound)",
-                 "        bound = check(history, number)",
+                 *([f"if {kept}:", *_indented(record)] if kept else record),
                  *update]
         states = _listed(_listed(f"{k}_{p}" for p in trained) for k in self.kinds)
         return "\n".join([*head, "    for number in range(start, stop):",
-                          *(f"        {line}" for line in loop),
+                          *_indented(loop, 2),
                           "    else:", "        number = stop",
                           f"    return {_listed(self.p.values())}, {states}, number", ""])
 
-    def compiled(self) -> Callable:
+    def compiled(self, every: int) -> Callable:
         scenario = self.scenario
 
         def check(history: list[float], number: int) -> float:
@@ -888,7 +893,7 @@ class _TinyWriter:
         space = {"BATCHES": self.batches, "SAMPLES": self.samples, "sqrt": math.sqrt,
                  "isfinite": math.isfinite, "check": check, **self.calls,
                  "bound_of": lambda h: _divergence_bound(h) if h else -math.inf}
-        code = compile(self.source(), f"<the tiny loop of {scenario.name}>", "exec")
+        code = compile(self.source(every), f"<the tiny loop of {scenario.name}>", "exec")
         exec(code, space)  # noqa: S102 (our own source, written above from the scenario's numbers)
         return space["updates"]
 

@@ -55,7 +55,9 @@ def _sigmoid(net: Array) -> Array:
     return np.reciprocal(e, out=e)  # exactly 1.0 / e
 
 
-def _sigmoid1(net: float) -> float:
+def _sigmoid1(net: float, slope: float = 0.0) -> float:
+    # (slope: the scalar forms' signature, unused; the entry holds this function itself,
+    # as a lambda around it would cost the tiny loop a second call per neuron)
     try:
         return 1.0 / (1.0 + math.exp(-net))
     except OverflowError:  # e^-net beyond float64: the limit, 0, as the array form gives
@@ -203,7 +205,7 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=lambda net, slope, layer: Div(n(1), add(1, exp(Neg(net)))),
             derivative_formula=lambda net, out, slope: mul(out, sub(1, out), dot=False),
             description="logistic sigmoid 1/(1+e^-net), output in (0, 1)",
-            scalar=lambda net, slope: _sigmoid1(net),
+            scalar=_sigmoid1,
             scalar_derivative=lambda net, out, slope: out * (1.0 - out),
         ),
         Activation(
@@ -249,7 +251,7 @@ ACTIVATIONS: dict[str, Activation] = {
             description="ELU (Clevert et al., 2016): net, or alpha(e^net - 1) below 0 (alpha 1)",
             parameter="alpha",
             default=1.0,
-            scalar=lambda net, alpha: _elu1(net, alpha),
+            scalar=_elu1,
             scalar_derivative=lambda net, out, alpha: _elu1_derivative(net, alpha),
         ),
         Activation(

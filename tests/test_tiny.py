@@ -447,8 +447,9 @@ def test_watched_spans_change_no_number(monkeypatch):
         again.loss_history, again.params_final, again.state_final)
 
 
-def test_a_long_run_keeps_every_strided_entry(monkeypatch):
-    scenario = load(resolve("mazur_rmsprop")[0])
+@pytest.mark.parametrize("name", ["mazur_rmsprop", "xor_sgd"])  # full batch; one sample
+def test_a_long_run_keeps_every_strided_entry(monkeypatch, name):
+    scenario = load(resolve(name)[0])
     full = run(scenario, iterations=1000, show=set())
     monkeypatch.setattr(engine, "MAX_HISTORY", 100)
     strided = run(scenario, iterations=1000, show=set())

@@ -827,7 +827,8 @@ class _TinyWriter:
         trained = [self.p[n] for s in self.layout for n in s.names]
         lr = scenario.learning_rate
         if self.opt.plain:  # lr * (the mean's 1/size) as the other loops compute it
-            lr = lr * self.batches[0][2] if one else _Source("lr", ATOM, False, self)
+            scales = {scale for _, _, scale in self.batches}
+            lr = lr * scales.pop() if len(scales) == 1 else _Source("lr", ATOM, False, self)
         update = [line for s in self.layout for n in s.names
                   for line in self._rule(n, _Source("number", ATOM, False, self), lr)]
         update = [f"{c.src} = {src}" for src, c in self.consts.items()] + update

@@ -6,7 +6,10 @@ most entries also have a scalar form, the same formula on one Python float, whic
 engine's loop for tiny networks uses (NumPy's cost per call, not per element, dominates a
 2-2-2 network). A test checks that the two forms agree on random inputs. A scalar form may
 raise ArithmeticError or ValueError where the array form returns inf or nan; the engine then
-leaves that update to the array forms.
+leaves that update to the array forms. That loop writes a scalar form that is nothing but
+arithmetic on its arguments into its own code (and calls the others), so such a form must
+not count on catching an error of its own arithmetic (** overflowing, say): the code written
+from it would not catch it.
 
 The formulas are functions that build a formula tree (``bpwalk.formulas``) from the nodes
 they are given: the symbols of one neuron (or, when a step is written out, those symbols

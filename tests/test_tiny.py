@@ -11,7 +11,9 @@ unit in the last place (ulp) per operation; the tests bound the result.
 
 from __future__ import annotations
 
+import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -294,7 +296,7 @@ def _tiny_run(monkeypatch, scenario, iterations, **kwargs):
                                   "regression", "cs231n_neuron"])
 def test_generated_loop_is_the_straightforward_loop(monkeypatch, name, optimizer):
     """Bit for bit, the data set's loss before every update, the parameters and the state."""
-    text = open(resolve(name)[0]).read()
+    text = Path(resolve(name)[0]).read_text()
     text = "\n".join(line for line in text.splitlines()
                      if not line.startswith(("optimizer:", "  name:", "  beta", "  eps:")))
     scenario = loads(text + f"\noptimizer: {optimizer}\n")
@@ -320,7 +322,7 @@ def _random_network(rng, optimizer: str) -> str:
              f"update_biases: {str(bool(rng.integers(2))).lower()}",
              f"batch: {rng.choice(['full', *map(str, range(1, samples + 1))])}",
              f"reduction: {rng.choice(['mean', 'sum'])}", "layers:"]
-    for li, (a, b) in enumerate(zip(sizes, sizes[1:])):
+    for li, (a, b) in enumerate(itertools.pairwise(sizes)):
         last = li == len(sizes) - 2
         act = LOSS_OUTPUTS.get(loss, rng.choice(acts)) if last else rng.choice(acts)
         bias = rng.choice(["null", repr(round(float(rng.uniform(-1, 1)), 3)), numbers(b)])
@@ -344,8 +346,8 @@ def test_the_generated_code_reads_as_the_formulas():
     source = engine.tiny_source(load(resolve("mazur")[0]))
     for line in ["net_h1 = 0.0 + w1 * i1 + w2 * i2 + b1",
                  "out_h1 = sigmoid(net_h1, 0.01)",  # math.exp: called, not written out
-                 "loss = 0.0 + 0.5 * ((t_o1 - out_o1) * (t_o1 - out_o1)) + "
-                 "0.5 * ((t_o2 - out_o2) * (t_o2 - out_o2))",
+                 ("loss = 0.0 + 0.5 * ((t_o1 - out_o1) * (t_o1 - out_o1)) + "
+                  "0.5 * ((t_o2 - out_o2) * (t_o2 - out_o2))"),
                  "dnet_o1 = dout_o1 * (out_o1 * (1.0 - out_o1))",
                  "dout_h1 = 0.0 + dnet_o1 * w5 + dnet_o2 * w7",
                  "g_w1 = dnet_h1 * i1",
@@ -465,7 +467,7 @@ def test_optimizers_in_the_float_loop_make_the_vectorised_updates(monkeypatch, o
     (RMSprop and Adam divide by the root of the gradient's own running square: where the
     gradient is a sum that nearly cancels, its last-place differences become a visible part
     of the step, and over thousands of updates the two loops' paths part further.)"""
-    scenario = loads(open(resolve("mazur")[0]).read() + f"optimizer: {optimizer}\n")
+    scenario = loads(Path(resolve("mazur")[0]).read_text() + f"optimizer: {optimizer}\n")
     tiny, vectorised = _both_loops(monkeypatch, scenario, 2)  # update 2 runs in the loop
     assert _relative(tiny.params_final, vectorised.params_final) <= 2e-15
     for kind, named in vectorised.state_final.items():

@@ -846,12 +846,14 @@ class _TinyWriter:
                   for i, k in enumerate(self.kinds)),
                 "    append = history.append",
                 "    bound = bound_of(history)"]
-        loop = [f"first, rest, scale = BATCHES[(number - 1) % {len(self.batches)}]"]
-        if one:  # the same batch at every update
-            head.append(f"    {loop.pop()}".replace("(number - 1) % 1", "0"))
-        if one and full and not rest:  # the same sample, too
-            head.append(f"    {unpack} = first")
-        body = [] if (one and full and not rest) else [f"{unpack} = first"]
+        if one:  # the same batch at every update (and, with one sample, the same sample)
+            head.append("    first, rest, scale = BATCHES[0]")
+            loop = []
+        else:
+            loop = [f"first, rest, scale = BATCHES[(number - 1) % {len(self.batches)}]"]
+        same = one and full and not rest  # (the data set's loss would overwrite the sample)
+        head += [f"    {unpack} = first"] if same else []
+        body = [] if same else [f"{unpack} = first"]
         body += self._sample(True)
         if rest:
             body += [f"for {unpack} in rest:", *_indented(self._sample(False))]

@@ -363,11 +363,12 @@ class _Buffers:
     """The arrays one batch size needs in an update, made once and written over by every
     update (out= and in-place operations give the numbers of the expressions they replace)."""
 
-    def __init__(self, widths: list[int], samples: int):
+    def __init__(self, widths: list[int], samples: int, backward: bool = True):
         self.nets = [np.empty((samples, n)) for n in widths]
         self.outs = [np.empty((samples, n)) for n in widths]  # the layers', after the inputs
-        self.dnets = [np.empty((samples, n)) for n in widths]
-        self.douts = [np.empty((samples, n)) for n in widths]  # dE/dout of a hidden layer
+        # a forward pass only (the data set's loss, when it is not a batch): none of these
+        self.dnets = [np.empty((samples, n)) for n in widths] if backward else []
+        self.douts = [np.empty((samples, n)) for n in widths] if backward else []  # dE/dout
 
 
 class _FastPath:
@@ -407,8 +408,8 @@ class _FastPath:
         # one set of buffers per batch size (a last, shorter batch has its own), and the
         # data set's for its loss
         widths = [len(lay.neurons) for lay in scenario.layers]
-        self.buffers = {n: _Buffers(widths, n)
-                        for n in {len(x) for x, _, _ in self.batches.values()} | {len(scenario.x)}}
+        trained = {len(x) for x, _, _ in self.batches.values()}
+        self.buffers = {n: _Buffers(widths, n, n in trained) for n in trained | {len(scenario.x)}}
         self.tiny = _Tiny.of(scenario, self)
 
 

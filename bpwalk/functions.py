@@ -6,7 +6,10 @@ most entries also have a scalar form, the same formula on one Python float, whic
 engine's loop for tiny networks uses (NumPy's cost per call, not per element, dominates a
 2-2-2 network). A test checks that the two forms agree on random inputs. A scalar form may
 raise ArithmeticError or ValueError where the array form returns inf or nan; the engine then
-leaves that update to the array forms.
+leaves that update to the array forms. That loop writes a scalar form that is nothing but
+arithmetic on its arguments into its own code (and calls the others), so such a form must
+not count on catching an error of its own arithmetic (** overflowing, say): the code written
+from it would not catch it.
 
 The formulas are functions that build a formula tree (``bpwalk.formulas``) from the nodes
 they are given: the symbols of one neuron (or, when a step is written out, those symbols
@@ -70,7 +73,9 @@ def _tanh_slope(out: Array, into: Array | None = None) -> Array:
     return np.subtract(1.0, d, d)
 
 
-def _sigmoid1(net: float) -> float:
+def _sigmoid1(net: float, slope: float = 0.0) -> float:
+    # (slope: the scalar forms' signature, unused; the entry holds this function itself,
+    # as a lambda around it would cost the tiny loop a second call per neuron)
     try:
         return 1.0 / (1.0 + math.exp(-net))
     except OverflowError:  # e^-net beyond float64: the limit, 0, as the array form gives
@@ -223,7 +228,7 @@ ACTIVATIONS: dict[str, Activation] = {
             formula=lambda net, slope, layer: Div(n(1), add(1, exp(Neg(net)))),
             derivative_formula=lambda net, out, slope: mul(out, sub(1, out), dot=False),
             description="logistic sigmoid 1/(1+e^-net), output in (0, 1)",
-            scalar=lambda net, slope: _sigmoid1(net),
+            scalar=_sigmoid1,
             scalar_derivative=lambda net, out, slope: out * (1.0 - out),
             value_into=lambda net, slope, into: _sigmoid(net, into),
             derivative_into=lambda net, out, slope, into: _sigmoid_slope(out, into),
@@ -273,7 +278,7 @@ ACTIVATIONS: dict[str, Activation] = {
             description="ELU (Clevert et al., 2016): net, or alpha(e^net - 1) below 0 (alpha 1)",
             parameter="alpha",
             default=1.0,
-            scalar=lambda net, alpha: _elu1(net, alpha),
+            scalar=_elu1,
             scalar_derivative=lambda net, out, alpha: _elu1_derivative(net, alpha),
         ),
         Activation(

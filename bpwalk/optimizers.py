@@ -19,6 +19,11 @@ operation, not per element: so the rules compute into their own temporaries in p
 (``m *= ...``), which gives the same float64 numbers as the textbook expression and saves
 an array per operation. Arrays passed in (p, g, the state) are never changed.
 
+A rule uses nothing but arithmetic operators and this module's _sqrt and _divided, so it
+runs on other numbers too: the engine's loop for tiny networks calls it on numbers that
+write down their arithmetic as Python source (one parameter's chain of quantities), and
+runs that source on plain floats. The same operations in the same order, written once.
+
 The rules follow torch.optim (2.x, defaults ``foreach``/single-tensor, not fused):
 
 * sgd:       g = ∂E/∂p (+ λp);  p ← p − η·g
@@ -183,12 +188,25 @@ def _rmsprop(opt, p, g, gref, state, t, lr, see):
     return new, {"sq": s}
 
 
+def _sqrt(x: Array) -> Array:
+    """√x: NumPy's of an array; another kind of number brings its own (the engine's tiny
+    loop calls the rules on numbers that write the source of their arithmetic)."""
+    import numpy as np
+    return np.sqrt(x) if isinstance(x, np.ndarray) else x.sqrt()
+
+
+def _divided(a: Array, b: Array) -> Array:
+    """a / b, written into b's array when b is one (the rules' own temporary)."""
+    import numpy as np
+    return np.divide(a, b, out=b) if isinstance(b, np.ndarray) else a / b
+
+
 def _adaptive(p, num, num_ref, den, den_ref, lr, eps, see, start="param") -> Array:
     """p − η·num / (√den + ε): the step of RMSprop and Adam, with its classic mistakes."""
     import numpy as np
-    step = np.sqrt(den)
+    step = _sqrt(den)
     step += eps
-    np.divide(num, step, out=step)
+    step = _divided(num, step)
     step *= lr  # lr * (num / (sqrt(den) + eps))
     new = see("new", p - step,
               (((start, p),), (("lr", lr),), ((num_ref, num),), ((den_ref, den),), (("eps", eps),)),

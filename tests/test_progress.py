@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from bpwalk import engine
 from bpwalk.engine import run as engine_run
 from bpwalk.scenario import load, resolve
 
@@ -89,10 +90,14 @@ def test_export_interrupted_writes_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("stop_at", [1, 3])
-@pytest.mark.parametrize("name", ["mazur", "mazur_adam"])  # the float loop; the vectorised
-def test_a_stopped_run_is_the_run_of_the_updates_made(stop_at, name):
+@pytest.mark.parametrize("name, loop", [("mazur", "float"), ("mazur_adam", "float"),
+                                        ("mazur_adam", "vectorised")])
+def test_a_stopped_run_is_the_run_of_the_updates_made(stop_at, name, loop, monkeypatch):
     """Stopping changes no number: the trace of a run stopped after N updates equals, value
-    for value, the trace of a run of N updates (with Adam, its state too)."""
+    for value, the trace of a run of N updates (with Adam, its state too), in the loop for
+    tiny networks and in the vectorised one."""
+    if loop == "vectorised":
+        monkeypatch.setattr(engine, "TINY_WORK", -1)
     path, shown = resolve(name)
     scenario = load(path, display_name=shown)
     calls = []

@@ -1,20 +1,25 @@
-"""The plain-float loop for tiny networks, against the array forms and the vectorised loop.
+"""The plain-float loop for tiny networks: its generated code against a straightforward float
+loop, and against the array forms and the vectorised loop.
 
-The two loops do the same operations in the same order, but not always with the same
-rounding: OpenBLAS's dot products fuse a multiply and an add (one rounding, where Python
-rounds twice), and NumPy's exp and tanh are its own, not the C library's (math.exp). Each
-gives at most one unit in the last place (ulp) per operation; the tests bound the result.
+The generated code makes the same float operations in the same order as the straightforward
+loop below (`_reference`), so the two agree bit for bit, for every optimizer. The vectorised
+loop does the same operations in the same order, but not always with the same rounding:
+OpenBLAS's dot products fuse a multiply and an add (one rounding, where Python rounds twice),
+and NumPy's exp and tanh are its own, not the C library's (math.exp). Each gives at most one
+unit in the last place (ulp) per operation; the tests bound the result.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bpwalk import engine
-from bpwalk.engine import EngineError, run
+from bpwalk import engine, optimizers
+from bpwalk.engine import EngineError, Params, run
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.scenario import bundled_names, load, loads, resolve
 
@@ -152,10 +157,337 @@ def test_tiny_loop_with_every_activation(monkeypatch, activation):
     assert _relative(tiny.params_final, vectorised.params_final) <= 1e-13
 
 
-@pytest.mark.parametrize("optimizer", ["{name: sgd, weight_decay: 0.01}", "{name: momentum}",
-                                       "{name: adam}"])
-def test_only_plain_sgd_is_tiny(optimizer):
-    """Another optimizer, or SGD with weight decay, carries state or decay that the float
-    loop does not compute: the vectorised loop makes those updates."""
+OPTIMIZERS = ["{name: sgd}", "{name: sgd, weight_decay: 0.01}", "{name: momentum}",
+              "{name: nesterov, weight_decay: 0.01}", "{name: rmsprop}", "{name: adam}",
+              "{name: adamw}"]
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_every_optimizer_is_tiny(optimizer):
     scenario = loads(_network(2, 2, f"optimizer: {optimizer}\n"))
-    assert engine._FastPath(scenario, engine.batches(scenario, 1)).tiny is None
+    assert engine._FastPath(scenario, engine.batches(scenario, 1)).tiny is not None
+
+
+# ----------------------------------------------------------------------------- the reference
+
+
+def _reference(scenario, iterations: int):
+    """A straightforward float loop, one sample at a time over lists, each sum in the order
+    written: the data set's loss before each update, the parameters and the optimizer's
+    state after the last. Plain SGD steps by learning_rate * (the batch's mean); another
+    optimizer's gradient is the mean itself (dE/dout scaled first, as the vectorised loop
+    scales it), and its rule runs on NumPy arrays of floats, element-wise: the same
+    roundings as on one float at a time."""
+    opt, mean, k = scenario.optimizer, scenario.reduction == "mean", scenario.targets.shape[1]
+    loss = LOSSES[scenario.loss]
+    acts = [ACTIVATIONS[lay.activation] for lay in scenario.layers]
+    params = Params.of(scenario)
+    W, B = [w.tolist() for w in params.weights], [b.tolist() for b in params.biases]
+    xs, ts = scenario.x.tolist(), scenario.targets.tolist()
+    layout = engine._layout(scenario)
+    state = optimizers.zero_state(opt, layout[-1].span.stop)
+    history = []
+
+    def forward(x):
+        nets, outs = [], [x]
+        for act, lay, rows, b in zip(acts, scenario.layers, W, B):
+            net = []
+            for j, row in enumerate(rows):
+                s = 0.0
+                for w, a in zip(row, outs[-1]):
+                    s += w * a
+                if lay.bias != "none":
+                    s += b[0 if lay.bias == "shared" else j]
+                net.append(s)
+            nets.append(net)
+            outs.append([act.scalar(v, lay.slope) for v in net])
+        return nets, outs
+
+    def data_loss():
+        total = 0.0
+        for x, t in zip(xs, ts):
+            for o, tk in zip(forward(x)[1][-1], t):
+                total += loss.scalar_term(o, tk, k)
+        return total / len(xs) if mean else total
+
+    plan = engine.batches(scenario, iterations)
+    for number in range(1, iterations + 1):
+        idx = plan[number - 1]
+        scale = 1.0 / len(idx) if mean else 1.0
+        if scenario.batch is not None:
+            history.append(data_loss())
+        GW, GB, batch_loss = [None] * len(W), [None] * len(W), 0.0
+        for i in idx:
+            nets, outs = forward(xs[i])
+            for o, tk in zip(outs[-1], ts[i]):
+                batch_loss += loss.scalar_term(o, tk, k)
+            dout = [loss.scalar_derivative(o, tk, k) for o, tk in zip(outs[-1], ts[i])]
+            if not opt.plain:
+                dout = [d * scale for d in dout]
+            for li in range(len(W) - 1, -1, -1):
+                lay, act = scenario.layers[li], acts[li]
+                dnet = [d * act.scalar_derivative(n, o, lay.slope)
+                        for d, n, o in zip(dout, nets[li], outs[li + 1])]
+                if li:
+                    dout = []
+                    for column in zip(*W[li]):
+                        s = 0.0
+                        for d, w in zip(dnet, column):
+                            s += d * w
+                        dout.append(s)
+                gw = [[d * a for a in outs[li]] for d in dnet]
+                if lay.bias == "shared":
+                    s = 0.0
+                    for d in dnet:
+                        s += d
+                    gb = [s]
+                else:
+                    gb = dnet
+                if GW[li] is None:
+                    GW[li], GB[li] = gw, gb
+                else:
+                    GW[li] = [[s + g for s, g in zip(srow, grow)] for srow, grow in zip(GW[li], gw)]
+                    GB[li] = [s + g for s, g in zip(GB[li], gb)]
+        if scenario.batch is None:
+            history.append(batch_loss * scale)
+        p = np.array([v for s in layout for v in np.ravel((B if s.bias else W)[s.layer])])
+        g = np.array([v for s in layout for v in np.ravel((GB if s.bias else GW)[s.layer])])
+        lr = scenario.learning_rate * scale if opt.plain else scenario.learning_rate
+        new, state = optimizers.update(opt, p, g, state, number, lr)
+        for s in layout:
+            (B if s.bias else W)[s.layer] = new[s.span].reshape(s.shape).tolist()
+    named = Params([np.array(w) for w in W], [np.array(b) for b in B]).named(scenario)
+    return history, named, engine._named_state(layout, state)
+
+
+def _same(trace, reference) -> None:
+    history, params, state = reference
+    assert trace.loss_history[:-1] == history  # the last: the data set's loss after them all
+    assert trace.params_final == params
+    assert trace.state_final == state
+
+
+def _agrees_with_reference(monkeypatch, scenario, iterations: int) -> None:
+    """The engine's float loop makes the reference's numbers, where the reference can go on
+    in finite floats (where not, the vectorised loop takes over and reports: see below)."""
+    try:
+        reference = _reference(scenario, iterations)
+    except (ArithmeticError, ValueError):  # ln(0), 1/0: the engine leaves it to NumPy
+        reference = None
+    try:
+        trace = _tiny_run(monkeypatch, scenario, iterations)
+    except EngineError:  # not finite, or past the divergence bound, which the reference
+        assert reference is None or not all(map(math.isfinite, reference[0])) or max(
+            reference[0]) > engine.DIVERGED * max(reference[0][0], 1.0)  # does not check
+        return
+    if reference is not None:
+        _same(trace, reference)
+
+
+def _tiny_run(monkeypatch, scenario, iterations, **kwargs):
+    monkeypatch.setattr(engine, "TINY_WORK", 10**9)
+    fast = engine._FastPath(scenario, engine.batches(scenario, 1))
+    assert fast.tiny is not None
+    return run(scenario, iterations=iterations, show=set(), **kwargs)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("name", ["mazur", "han_kamber", "xor", "xor_sgd", "tanh", "relu",
+                                  "regression", "cs231n_neuron"])
+def test_generated_loop_is_the_straightforward_loop(monkeypatch, name, optimizer):
+    """Bit for bit, the data set's loss before every update, the parameters and the state."""
+    text = Path(resolve(name)[0]).read_text()
+    text = "\n".join(line for line in text.splitlines()
+                     if not line.startswith(("optimizer:", "  name:", "  beta", "  eps:")))
+    scenario = loads(text + f"\noptimizer: {optimizer}\n")
+    _agrees_with_reference(monkeypatch, scenario, 200)
+
+
+LOSS_OUTPUTS = {"binary_cross_entropy": "sigmoid", "cross_entropy": "sigmoid"}
+
+
+def _random_network(rng, optimizer: str) -> str:
+    """A random tiny network: 1-3 layers of 1-3 neurons, random activations, loss, biases
+    (none, shared, per neuron, updated or not), batches and reduction."""
+    sizes = [int(rng.integers(1, 4)) for _ in range(int(rng.integers(2, 5)))]
+    loss = str(rng.choice(sorted(set(LOSSES) - {"cross_entropy"})))
+    acts = sorted(set(ACTIVATIONS) - NO_SCALAR_FORM)
+
+    def numbers(n, low=-1.0, high=1.0):
+        return "[" + ", ".join(repr(round(float(v), 3)) for v in rng.uniform(low, high, n)) + "]"
+
+    samples = int(rng.integers(1, 5))
+    lines = [f"inputs: {sizes[0]}", f"loss: {loss}", f"optimizer: {optimizer}",
+             f"learning_rate: {rng.choice([0.05, 0.3, 1.0])}",
+             f"update_biases: {str(bool(rng.integers(2))).lower()}",
+             f"batch: {rng.choice(['full', *map(str, range(1, samples + 1))])}",
+             f"reduction: {rng.choice(['mean', 'sum'])}", "layers:"]
+    for li, (a, b) in enumerate(itertools.pairwise(sizes)):
+        last = li == len(sizes) - 2
+        act = LOSS_OUTPUTS.get(loss, rng.choice(acts)) if last else rng.choice(acts)
+        bias = rng.choice(["null", repr(round(float(rng.uniform(-1, 1)), 3)), numbers(b)])
+        lines += [f"  - neurons: {b}", f"    activation: {act}",
+                  f"    weights: [{', '.join(numbers(a) for _ in range(b))}]", f"    bias: {bias}"]
+    lines.append("data:")
+    for _ in range(samples):
+        lines += [f"  - inputs: {numbers(sizes[0])}", f"    targets: {numbers(sizes[-1], 0.05, 0.95)}"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_generated_loop_on_random_networks(monkeypatch, seed):
+    rng = np.random.default_rng(seed)
+    scenario = loads(_random_network(rng, OPTIMIZERS[seed % len(OPTIMIZERS)]))
+    _agrees_with_reference(monkeypatch, scenario, 100)
+
+
+def test_the_generated_code_reads_as_the_formulas():
+    """Mazur's network: one line per quantity, in the scenario's names."""
+    source = engine.tiny_source(load(resolve("mazur")[0]))
+    for line in ["net_h1 = 0.0 + w1 * i1 + w2 * i2 + b1",
+                 "out_h1 = sigmoid(net_h1, 0.01)",  # math.exp: called, not written out
+                 ("loss = 0.0 + 0.5 * ((t_o1 - out_o1) * (t_o1 - out_o1)) + "
+                  "0.5 * ((t_o2 - out_o2) * (t_o2 - out_o2))"),
+                 "dnet_o1 = dout_o1 * (out_o1 * (1.0 - out_o1))",
+                 "dout_h1 = 0.0 + dnet_o1 * w5 + dnet_o2 * w7",
+                 "g_w1 = dnet_h1 * i1",
+                 "w1 = w1 - 0.5 * g_w1"]:
+        assert f"    {line}\n" in source
+    adam = engine.tiny_source(load(resolve("mazur_adam")[0]))
+    for line in ["c1 = 1.0 - 0.9 ** number",  # once per update, not once per parameter
+                 "m_w1 = 0.9 * m_w1 + 0.09999999999999998 * g_w1",
+                 "vhat = v_w1 / c2",
+                 "w1 = w1 - mhat / (sqrt(vhat) + 1e-08) * 0.5"]:
+        assert f"    {line}\n" in adam
+    assert adam.count("c1 = ") == 1
+    assert engine.tiny_source(load(resolve("softmax")[0])) is None
+
+
+def test_names_that_are_not_usable_locals_are_numbered(monkeypatch):
+    """A parameter named like one of the code's own locals (loss, lr, sqrt), or a keyword
+    (if), makes the code number every name instead."""
+    text = _network(2, 2, "optimizer: {name: adam}\n").replace(
+        "  - neurons: 2\n", "  - neurons: [loss, sqrt]\n    weight_names: [[lr, number], [if, c1]]\n")
+    scenario = loads(text)
+    source = engine.tiny_source(scenario)
+    assert "p1 = p1 - " in source and "net_n1 = 0.0 + p1 * x1 + p2 * x2" in source
+    _same(_tiny_run(monkeypatch, scenario, 50), _reference(scenario, 50))
+
+
+def test_written_arithmetic_is_the_same_arithmetic():
+    """Random expressions of +, -, *, /, ** and unary minus on named numbers and constants:
+    the source written for them computes the same float, bit for bit (its parentheses keep
+    each operation's operands)."""
+    rng = np.random.default_rng(5)
+    names = {"a": 0.3, "b": -1.7, "c": 2.5e-8, "d": 123.0}
+
+    def grow(depth):  # (the float, the same arithmetic on _Source where it has a name)
+        if depth == 0 or rng.random() < 0.25:
+            if rng.random() < 0.5:
+                name = str(rng.choice(list(names)))
+                return names[name], engine._Source(name)
+            v = float(rng.choice([2.0, -0.5, 0.1, 3.0, -2.0, 1e-8]))
+            return v, v
+        (x, xs), (y, ys) = grow(depth - 1), grow(depth - 1)
+        op = rng.choice(["+", "-", "*", "/", "neg", "**", "-**"])
+        if op == "neg":
+            return -x, -xs
+        if op in ("**", "-**"):  # an integer power, of a square or of its negative
+            n = int(rng.integers(2, 4))
+            base, bases = (x * x, xs * xs) if op == "**" else (-(x * x), -(xs * xs))
+            return base ** n, bases ** n
+        if op == "/" and not y:
+            return x, xs
+        return {"+": (x + y, xs + ys), "-": (x - y, xs - ys), "*": (x * y, xs * ys),
+                "/": (x / y, xs / ys)}[op]
+
+    checked = 0
+    for _ in range(3000):
+        try:
+            value, source = grow(4)
+        except (OverflowError, ZeroDivisionError):
+            continue
+        if isinstance(source, engine._Source):
+            assert eval(source.src, {}, dict(names)).hex() == value.hex(), source.src
+            checked += 1
+    assert checked > 1000
+
+
+def test_the_state_out_of_the_float_loop_goes_into_explained_updates(monkeypatch):
+    """The optimizer's state the float loop leaves is the explained update's prev_m, prev_v:
+    exactly; and the explained update, which computes as the vectorised loop does, lands
+    within a few ulps of the float loop's own."""
+    scenario = load(resolve("mazur_adam")[0])
+    before = run(scenario, iterations=39, show=set())
+    shown = run(scenario, iterations=40, show={40})
+    floats = run(scenario, iterations=40, show=set())
+    values = {s.id: s.value for s in shown.iterations[0].steps}
+    for kind, named in before.state_final.items():
+        for name, value in named.items():
+            assert values[f"prev_{kind}:{name}"] == value
+    assert shown.iterations[0].params_before == before.params_final
+    assert _relative(shown.params_final, floats.params_final) <= 2e-15
+    for kind, named in floats.state_final.items():
+        assert _relative(shown.state_final[kind], named) <= 2e-15
+
+
+def test_watched_spans_change_no_number(monkeypatch):
+    """Progress splits the loop into spans; stopping keeps the updates made so far."""
+    scenario = load(resolve("mazur_adam")[0])
+    plain = run(scenario, iterations=3000, show={1})
+    seen = []
+    watched = run(scenario, iterations=3000, show={1},
+                  watch=lambda n, loss: seen.append(n) or True)
+    assert len(seen) > 3
+    assert (watched.loss_history, watched.params_final, watched.state_final) == (
+        plain.loss_history, plain.params_final, plain.state_final)
+    stopped = run(scenario, iterations=3000, show={1}, watch=lambda n, loss: n < 100)
+    made = stopped.total_iterations
+    assert 100 <= made < 3000
+    again = run(scenario, iterations=made, show={1})
+    assert (stopped.loss_history, stopped.params_final, stopped.state_final) == (
+        again.loss_history, again.params_final, again.state_final)
+
+
+@pytest.mark.parametrize("name", ["mazur_rmsprop", "xor_sgd"])  # full batch; one sample
+def test_a_long_run_keeps_every_strided_entry(monkeypatch, name):
+    scenario = load(resolve(name)[0])
+    full = run(scenario, iterations=1000, show=set())
+    monkeypatch.setattr(engine, "MAX_HISTORY", 100)
+    strided = run(scenario, iterations=1000, show=set())
+    assert strided.loss_updates == [*range(0, 1000, 10), 1000]
+    assert strided.loss_history == [full.loss_history[i] for i in strided.loss_updates]
+    assert strided.params_final == full.params_final
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_optimizers_in_the_float_loop_make_the_vectorised_updates(monkeypatch, optimizer):
+    """Mazur's network with each optimizer: one update agrees to a few ulps; 300 updates
+    no further than 1e-13 of the largest parameter, the loss history to 1e-11 relative.
+    (RMSprop and Adam divide by the root of the gradient's own running square: where the
+    gradient is a sum that nearly cancels, its last-place differences become a visible part
+    of the step, and over thousands of updates the two loops' paths part further.)"""
+    scenario = loads(Path(resolve("mazur")[0]).read_text() + f"optimizer: {optimizer}\n")
+    tiny, vectorised = _both_loops(monkeypatch, scenario, 2)  # update 2 runs in the loop
+    assert _relative(tiny.params_final, vectorised.params_final) <= 2e-15
+    for kind, named in vectorised.state_final.items():
+        assert _relative(tiny.state_final[kind], named) <= 2e-15
+    tiny, vectorised = _both_loops(monkeypatch, scenario, 300)
+    assert _relative(tiny.params_final, vectorised.params_final) <= 1e-13
+    np.testing.assert_allclose(tiny.loss_history, vectorised.loss_history, rtol=1e-11)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_floats_that_cannot_go_on_are_left_to_the_vectorised_loop(monkeypatch, optimizer):
+    """ln(0) raises in Python and is -inf in NumPy: the same error, at the same update."""
+    scenario = loads(_network(2, 2, f"optimizer: {optimizer}\n")
+                     .replace("half_squared_error", "binary_cross_entropy")
+                     .replace("learning_rate: 0.5", "learning_rate: 1e6")
+                     .replace("targets: [0.5]", "targets: [1]"))
+    messages = []
+    for work in (engine.TINY_WORK, -1):
+        monkeypatch.setattr(engine, "TINY_WORK", work)
+        with pytest.raises(EngineError) as caught:
+            run(scenario, iterations=50, show=set())
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]

@@ -169,10 +169,13 @@ NotationOpt = Annotated[
 def notation_of(option: str | None, sc) -> str | None:
     """The profile to use: the option, else the scenario's, else None (mazur); a wrong name
     is a usage error with a did-you-mean."""
+    name = option or sc.notation
+    if name is None:  # the default: a JSON export need not load the notations
+        return None
     from bpwalk.notation import UnknownProfile, profile
 
     try:
-        return profile(option or sc.notation).name
+        return profile(name).name
     except UnknownProfile as e:
         raise fail(f"--notation: {e}") from None
 

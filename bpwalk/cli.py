@@ -237,7 +237,6 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
                   input_gradients: bool = False) -> Scenario:
     """The scenario `name` names; refuses when one of `writes` (the outputs) is that file;
     --input-gradients turns the scenario's input_gradients on."""
-    from bpwalk.files import same_file
     from bpwalk.scenario import ScenarioError, load, resolve
     from bpwalk.scenario.examples import shadows
 
@@ -245,8 +244,11 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
         path, shown = resolve(name)
     except ScenarioError as e:
         raise fail(str(e)) from None
-    for output in writes:
-        if output is not None and same_file(output, path):
+    outputs = [output for output in writes if output is not None]
+    if outputs:  # (bpwalk.files, the atomic writes, is loaded when there is a file to write)
+        from bpwalk.files import same_file
+    for output in outputs:
+        if same_file(output, path):
             raise fail(f"{output}: is the scenario this command reads; write to another file")
     if shadows(name, path):
         typer.echo(f"note: {name} is the file in this folder, not the bundled example of that "

@@ -22,17 +22,14 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bpwalk import optimizers
 from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.mistakes import Mistake
 from bpwalk.scenario import Scenario
 from bpwalk.trace import Iteration, Operand, Step, Trace
-
-if TYPE_CHECKING:  # only `bpwalk check` makes mistakes: the others need not define them
-    from bpwalk.mistakes import Mistake
 
 ONE = Operand("1", 1.0)
 

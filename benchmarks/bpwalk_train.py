@@ -2,10 +2,11 @@
 
     python benchmarks/bpwalk_train.py SCENARIO.yaml ITERATIONS
 
-The command line always explains at least one update (the first, by default); for a
-network with many samples that explanation, not the training, is most of the work. This
-program calls the same public API the command line calls, with nothing to explain, so the
-training alone can be set against the other tools. Prints loss_history[-1].
+The command line explains the first update unless told `--show none`; for a network with
+many samples that explanation, not the training, is most of the work. This program calls
+the same public API the command line calls, with nothing to explain and no command line
+(run.py times it beside `bpwalk export --show none`), so the engine's training alone can be
+set against the other tools. Prints loss_history[-1].
 """
 
 import sys

@@ -354,6 +354,21 @@ class _FastLayer:
     softmax: bool
     has_bias: bool
     bias_grad: str  # "per_neuron" or "shared" when the bias updates, else ""
+    # the activation's forms that write into a buffer, or None (see Activation.value_into)
+    value_into: Callable[[np.ndarray, float, np.ndarray], np.ndarray] | None = None
+    derivative_into: Callable[[np.ndarray, np.ndarray, float, np.ndarray], np.ndarray] | None = None
+
+
+class _Buffers:
+    """The arrays one batch size needs in an update, made once and written over by every
+    update (out= and in-place operations give the numbers of the expressions they replace)."""
+
+    def __init__(self, widths: list[int], samples: int, backward: bool = True):
+        self.nets = [np.empty((samples, n)) for n in widths]
+        self.outs = [np.empty((samples, n)) for n in widths]  # the layers', after the inputs
+        # a forward pass only (the data set's loss, when it is not a batch): none of these
+        self.dnets = [np.empty((samples, n)) for n in widths] if backward else []
+        self.douts = [np.empty((samples, n)) for n in widths] if backward else []  # dE/dout
 
 
 class _FastPath:
@@ -366,11 +381,13 @@ class _FastPath:
 
     def __init__(self, scenario: Scenario, plan: Plan):
         update_biases = scenario.update_biases
+        acts = [ACTIVATIONS[lay.activation] for lay in scenario.layers]
         self.layers = [
-            _FastLayer(ACTIVATIONS[lay.activation].value, ACTIVATIONS[lay.activation].derivative,
-                       lay.slope, lay.activation == "softmax", lay.bias != "none",
-                       lay.bias if update_biases and lay.bias != "none" else "")
-            for lay in scenario.layers]
+            _FastLayer(a.value, a.derivative, lay.slope, lay.activation == "softmax",
+                       lay.bias != "none",
+                       lay.bias if update_biases and lay.bias != "none" else "",
+                       a.value_into, a.derivative_into)
+            for a, lay in zip(acts, scenario.layers)]
         loss = LOSSES[scenario.loss]
         self.term, self.derivative = loss.term, loss.derivative
         self.k = scenario.targets.shape[1]
@@ -388,27 +405,32 @@ class _FastPath:
             if idx[0] not in self.batches:
                 self.batches[idx[0]] = (scenario.x[idx], scenario.targets[idx],
                                         1.0 / len(idx) if mean else 1.0)
+        # one set of buffers per batch size (a last, shorter batch has its own), and the
+        # data set's for its loss
+        widths = [len(lay.neurons) for lay in scenario.layers]
+        trained = {len(x) for x, _, _ in self.batches.values()}
+        self.buffers = {n: _Buffers(widths, n, n in trained) for n in trained | {len(scenario.x)}}
         self.tiny = _Tiny.of(scenario, self)
 
 
 def _forward(layers: list[_FastLayer], weights: list[np.ndarray], biases: list[np.ndarray],
-             x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """net of every layer, and out of every layer with the inputs first (rows are samples)."""
-    nets, outs = [], [x]
-    a = x
-    for lay, w, b in zip(layers, weights, biases):
-        net = a.dot(w.T)  # same numbers as a @ w.T, with less overhead on small arrays
+             x: np.ndarray, into: _Buffers) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """net of every layer, and out of every layer with the inputs first (rows are samples),
+    written into the buffers `into` where the activation has the form for it."""
+    outs, a = [x], x
+    for lay, w, b, net, out in zip(layers, weights, biases, into.nets, into.outs):
+        a.dot(w.T, net)  # same numbers as a @ w.T, with less overhead on small arrays
         if lay.has_bias:
             net += b
-        nets.append(net)
-        a = lay.value(net, lay.slope)
+        a = lay.value_into(net, lay.slope, out) if lay.value_into else lay.value(net, lay.slope)
         outs.append(a)
-    return nets, outs
+    return into.nets, outs
 
 
 def _dataset_loss(fast: _FastPath, scenario: Scenario, params: Params) -> float:
     """The loss over the whole data set, per `reduction` (loss_history's entries)."""
-    out = _forward(fast.layers, params.weights, params.biases, scenario.x)[1][-1]
+    out = _forward(fast.layers, params.weights, params.biases, scenario.x,
+                   fast.buffers[len(scenario.x)])[1][-1]
     per_sample = fast.term(out, scenario.targets, fast.k).sum(axis=1)
     return float(per_sample.mean() if scenario.reduction == "mean" else per_sample.sum())
 
@@ -421,61 +443,68 @@ def _fast_updates(fast: _FastPath, scenario: Scenario, params: Params,
 
     The arithmetic is the explained path's, operation for operation, so both give the same
     float64 numbers (up to the order of a batch's sums). This loop runs every update nobody
-    reads (thousands, for a loss curve), so it keeps Python's work per update small: plain
-    lists of arrays, the layer functions looked up once, the gradients written into one flat
-    vector that the optimizer's rule updates in one call.
+    reads (thousands, for a loss curve), so it keeps Python's and NumPy's work per update
+    small: the layer functions looked up once, every intermediate array written into a
+    buffer made once (_Buffers), the gradients into one flat vector that the optimizer's
+    rule updates in one call, and the parameters as views of one flat vector updated in
+    place, so that they never need to be rebuilt.
     """
     if start >= stop:
         return params, state
-    layers, layout = fast.layers, fast.layout
-    flat = _flat(layout, params)
-    params = _unflat(layout, flat, params)
+    layers = fast.layers
+    flat = _flat(fast.layout, params)
+    params = _unflat(fast.layout, flat, params)
     weights, biases = params.weights, params.biases
-    backward = range(len(layers) - 1, -1, -1)
+    backward = [(li, layers[li], weights[li], fast.grad_views[li, False],
+                 fast.grad_views.get((li, True))) for li in range(len(layers) - 1, -1, -1)]
     term, derivative, k, lr, per_batch = fast.term, fast.derivative, fast.k, fast.lr, fast.batches
-    opt, grad, views, update = fast.optimizer, fast.grad, fast.grad_views, optimizers.update
+    opt, grad, update, epoch = fast.optimizer, fast.grad, optimizers.update, plan.epoch
     plain = opt.plain
     full_batch = scenario.batch is None
     for number in range(start, stop):
-        idx = plan[number - 1]
+        idx = epoch[(number - 1) % len(epoch)]  # plan[number - 1]
         kept = (number - 1) % every == 0
         if not full_batch and kept:  # the data set's loss before the update; full: the batch's
-            history.append(_dataset_loss(fast, scenario, Params(weights, biases)))
+            history.append(_dataset_loss(fast, scenario, params))
         x, t, scale = per_batch[idx[0]]
-        nets, outs = _forward(layers, weights, biases, x)
+        buf = fast.buffers[len(x)]
+        nets, outs = _forward(layers, weights, biases, x, buf)
         a = outs[-1]
         loss = float(term(a, t, k).sum()) * scale
         if not math.isfinite(loss):
-            _locate_nonfinite(scenario, Params(weights, biases), state, number, idx)
+            _locate_nonfinite(scenario, params, state, number, idx)
         if full_batch and kept:
             history.append(loss)
-        _check_bound(scenario, history, number)
+        if kept:  # history[-1] is new: the latest update's
+            _check_bound(scenario, history, number)
 
         dout = derivative(a, t, k)
         if not plain:  # the batch's mean: scaled once here, on the smallest array
             dout *= scale
-        for li in backward:
-            lay, w, out = layers[li], weights[li], outs[li + 1]
+        for li, lay, w, grad_w, grad_b in backward:
+            out = outs[li + 1]
             if lay.softmax:
                 # sum_j dout_j * out_j (delta_jk - out_k) = out_k (dout_k - sum_j dout_j out_j)
                 dnet = out * (dout - (dout * out).sum(axis=1, keepdims=True))
+            elif lay.derivative_into:
+                dnet = lay.derivative_into(nets[li], out, lay.slope, buf.dnets[li])
+                dnet *= dout  # dout * dout/dnet, in place
             else:
                 dnet = dout * lay.derivative(nets[li], out, lay.slope)
             if li:
-                dout = dnet.dot(w)  # with the weights from before the update
-            dnet.T.dot(outs[li], out=views[li, False])  # summed over the batch
+                dout = dnet.dot(w, buf.douts[li - 1])  # with the weights from before the update
+            dnet.T.dot(outs[li], grad_w)  # summed over the batch
             if lay.bias_grad == "per_neuron":
-                dnet.sum(axis=0, out=views[li, True])
+                np.add.reduce(dnet, 0, None, grad_b)  # dnet.sum(axis=0), into the gradient
             elif lay.bias_grad:
-                views[li, True][:] = dnet.sum(keepdims=True)[0]
+                grad_b[:] = dnet.sum(keepdims=True)[0]
         # The rules never keep `grad` itself, so its buffer is reused by the next update.
         if plain:  # lr * (scale * sum) as (lr * scale) * sum: plain SGD's numbers as before
-            flat, state = update(opt, flat, grad, state, number, lr * scale)
-        else:
-            flat, state = update(opt, flat, grad, state, number, lr)
-        for s in layout:
-            (biases if s.bias else weights)[s.layer] = flat[s.span].reshape(s.shape)
-    return Params(weights, biases), state
+            optimizers.sgd_in_place(flat, grad, lr * scale)
+        else:  # the new values into the same vector: the weights and biases are its views
+            new, state = update(opt, flat, grad, state, number, lr)
+            np.copyto(flat, new)
+    return params, state
 
 
 def _fast_span(fast: _FastPath, scenario: Scenario, params: Params,

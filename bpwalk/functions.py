@@ -46,13 +46,28 @@ from bpwalk.formulas import (
 Array = np.ndarray
 
 
-def _sigmoid(net: Array) -> Array:
+def _sigmoid(net: Array, into: Array | None = None) -> Array:
+    """1 / (1 + e^-net), written into `into` when given (the fast loop's buffers)."""
     # exp(-net) overflows to inf for net << 0; 1 / (1 + inf) is the right limit, 0. The
     # engine computes under np.errstate(all="ignore"), so the overflow is not warned about;
     # a guard of its own here would cost more than the sigmoid itself on small networks.
-    e = np.exp(-net)
-    e += 1.0  # in place: on a network this small, fewer new arrays is most of the cost
-    return np.reciprocal(e, out=e)  # exactly 1.0 / e
+    e = np.negative(net, into)
+    np.exp(e, e)  # in place: on a network this small, fewer new arrays is most of the cost
+    e += 1.0
+    return np.reciprocal(e, e)  # exactly 1.0 / e
+
+
+def _sigmoid_slope(out: Array, into: Array | None = None) -> Array:
+    """out (1 - out), the sigmoid's derivative, written into `into` when given."""
+    d = np.subtract(1.0, out, into)
+    d *= out  # (1 - out) out: the same product as out (1 - out)
+    return d
+
+
+def _tanh_slope(out: Array, into: Array | None = None) -> Array:
+    """1 - out², the derivative of tanh, written into `into` when given."""
+    d = np.multiply(out, out, into)
+    return np.subtract(1.0, d, d)
 
 
 def _sigmoid1(net: float) -> float:
@@ -190,6 +205,11 @@ class Activation(NamedTuple):  # not a dataclass: a tenth of the cost at start-u
     # The same value and derivative on one float (None: the activation has no scalar form)
     scalar: Callable[[float, float], float] | None = None
     scalar_derivative: Callable[[float, float, float], float] | None = None
+    # value and derivative written into a given array shaped like net, the last argument,
+    # and returned: the fast loop's form, the same numbers with no new array per update
+    # (None: the fast loop calls value and derivative)
+    value_into: Callable[[Array, float, Array], Array] | None = None
+    derivative_into: Callable[[Array, Array, float, Array], Array] | None = None
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -198,22 +218,26 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation(
             "sigmoid",
             value=lambda net, slope: _sigmoid(net),
-            derivative=lambda net, out, slope: out * (1.0 - out),
+            derivative=lambda net, out, slope: _sigmoid_slope(out),
             formula=lambda net, slope, layer: Div(n(1), add(1, exp(Neg(net)))),
             derivative_formula=lambda net, out, slope: mul(out, sub(1, out), dot=False),
             description="logistic sigmoid 1/(1+e^-net), output in (0, 1)",
             scalar=lambda net, slope: _sigmoid1(net),
             scalar_derivative=lambda net, out, slope: out * (1.0 - out),
+            value_into=lambda net, slope, into: _sigmoid(net, into),
+            derivative_into=lambda net, out, slope, into: _sigmoid_slope(out, into),
         ),
         Activation(
             "tanh",
             value=lambda net, slope: np.tanh(net),
-            derivative=lambda net, out, slope: 1.0 - out * out,
+            derivative=lambda net, out, slope: _tanh_slope(out),
             formula=lambda net, slope, layer: Call("tanh", (net,)),
             derivative_formula=lambda net, out, slope: sub(1, Pow(out, n(2))),
             description="hyperbolic tangent, output in (-1, 1)",
             scalar=lambda net, slope: math.tanh(net),
             scalar_derivative=lambda net, out, slope: 1.0 - out * out,
+            value_into=lambda net, slope, into: np.tanh(net, into),
+            derivative_into=lambda net, out, slope, into: _tanh_slope(out, into),
         ),
         Activation(
             "relu",

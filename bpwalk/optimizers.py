@@ -138,6 +138,13 @@ def _sgd(opt, p, g, gref, state, t, lr, see):
     return new, {}
 
 
+def sgd_in_place(p: Array, g: Array, lr: float) -> None:
+    """Plain SGD's update written into `p`: _sgd's numbers, p − η·g, with no new array (the
+    fast loop's, whose parameters are views of `p`). `g` is scratch: it ends as η·g."""
+    g *= lr
+    p -= g
+
+
 def _velocity(opt, g, gref, state, see) -> Array:
     mu, v0 = opt.momentum, state["vel"]
     # torch starts the buffer as a copy of the first gradient: mu * 0 + g is that, exactly

@@ -12,7 +12,6 @@ Bad input raises ``bpwalk.scenario.ScenarioError`` (a scenario file) or ``ValueE
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +102,8 @@ class Walkthrough:
         return document(self.trace, "pdf", decimals)  # type: ignore[return-value]
 
     def _repr_html_(self) -> str:
+        import html  # a notebook's need only
+
         # In a frame of its own, so that the page's style, script and keys stay inside it.
         return (f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" title="bpwalk" '
                 'style="width:100%;height:640px;border:1px solid #ddd"></iframe>')

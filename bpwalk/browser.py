@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -43,6 +42,8 @@ def find() -> str:
 
 def to_pdf(page: str) -> bytes:
     """`page` (a whole HTML document) printed to PDF by headless Chromium: the PDF's bytes."""
+    import tempfile  # here: the other formats, whose errors name BrowserError, need not pay
+
     browser = find()
     with tempfile.TemporaryDirectory(prefix="bpwalk-pdf-") as tmp:
         src, out = Path(tmp) / "page.html", Path(tmp) / "page.pdf"

@@ -11,10 +11,13 @@ import io
 import os
 import signal
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
+from typer.main import get_command_from_info, get_command_name
 
 from bpwalk import __version__
 from bpwalk.scenario.format import MAX_ITERATIONS
@@ -25,11 +28,58 @@ except ImportError:  # pragma: no cover - older typer, with click installed besi
     from click.exceptions import ClickException  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
+    import click
+    from typer.models import CommandInfo
+
     from bpwalk.judge import Report
     from bpwalk.scenario import Scenario
     from bpwalk.trace import Trace
 
+
+class _Commands(Mapping):
+    """bpwalk's commands by name, each made into a click command when first asked for.
+
+    Making one costs typer the function's signature and type hints, a few milliseconds a
+    command; `bpwalk run` needs one of eight. The names alone serve did-you-mean.
+    """
+
+    def __init__(self, registry: typer.Typer) -> None:
+        self.registry = registry
+        self.made: dict[str, click.Command] = {}
+
+    def _infos(self) -> dict[str, CommandInfo]:
+        return {info.name or get_command_name(info.callback.__name__): info
+                for info in self.registry.registered_commands}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self.made:
+            self.made[name] = get_command_from_info(
+                self._infos()[name], pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode)
+        return self.made[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._infos())
+
+    def __len__(self) -> int:
+        return len(self.registry.registered_commands)
+
+
+class _Group(TyperGroup):
+    """The `bpwalk` group: its commands are those of `commands`, made on first use."""
+
+    def __init__(self, **attrs) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(commands)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # the names, in the order of this file
+
+
+commands = typer.Typer()  # where the commands below are registered; _Group makes them
+
 app = typer.Typer(
+    cls=_Group,
     name="bpwalk",
     help="Backpropagation worked out step by step, with your numbers.\n\n"
     "A YAML scenario describes a tiny network (inputs, weights, biases, targets, activations, "
@@ -119,10 +169,13 @@ NotationOpt = Annotated[
 def notation_of(option: str | None, sc) -> str | None:
     """The profile to use: the option, else the scenario's, else None (mazur); a wrong name
     is a usage error with a did-you-mean."""
+    name = option or sc.notation
+    if name is None:  # the default: a JSON export need not load the notations
+        return None
     from bpwalk.notation import UnknownProfile, profile
 
     try:
-        return profile(option or sc.notation).name
+        return profile(name).name
     except UnknownProfile as e:
         raise fail(f"--notation: {e}") from None
 
@@ -184,7 +237,6 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
                   input_gradients: bool = False) -> Scenario:
     """The scenario `name` names; refuses when one of `writes` (the outputs) is that file;
     --input-gradients turns the scenario's input_gradients on."""
-    from bpwalk.files import same_file
     from bpwalk.scenario import ScenarioError, load, resolve
     from bpwalk.scenario.examples import shadows
 
@@ -192,8 +244,11 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
         path, shown = resolve(name)
     except ScenarioError as e:
         raise fail(str(e)) from None
-    for output in writes:
-        if output is not None and same_file(output, path):
+    outputs = [output for output in writes if output is not None]
+    if outputs:  # (bpwalk.files, the atomic writes, is loaded when there is a file to write)
+        from bpwalk.files import same_file
+    for output in outputs:
+        if same_file(output, path):
             raise fail(f"{output}: is the scenario this command reads; write to another file")
     if shadows(name, path):
         typer.echo(f"note: {name} is the file in this folder, not the bundled example of that "
@@ -292,7 +347,7 @@ def emit(text: str | bytes, output: Path | None) -> None:
 PHASE_CHOICES = ("forward", "loss", "backward", "update")
 
 
-@app.command()
+@commands.command()
 def run(
     scenario: ScenarioArg,
     iterations: IterationsOpt = None,
@@ -389,7 +444,7 @@ def run(
         raise fail(stopped, 130)
 
 
-@app.command()
+@commands.command()
 def export(
     scenario: ScenarioArg,
     format: Annotated[
@@ -456,7 +511,7 @@ def _document(trace: Trace, format: str, decimals: int | None, notation: str | N
         raise fail(str(e)) from None
 
 
-@app.command()
+@commands.command()
 def worksheet(
     scenario: ScenarioArg,
     output: OutputOpt = None,
@@ -531,7 +586,7 @@ def worksheet(
         emit(sheet, None)
 
 
-@app.command()
+@commands.command()
 def validate(
     scenarios: Annotated[
         list[str], typer.Argument(metavar="SCENARIO...", help="Scenario files to check.")
@@ -558,7 +613,7 @@ def validate(
 MAX_UPDATE = 10**6  # check --update K runs K updates: keep it to seconds
 
 
-@app.command()
+@commands.command()
 def check(
     scenario: ScenarioArg,
     answers: Annotated[
@@ -695,7 +750,7 @@ def _seeded(sc: Scenario, seed: int | None, filename: str) -> Scenario:
     return loads(text, f"{sc.path} with seed {seed}")
 
 
-@app.command()
+@commands.command()
 def examples(
     copy: Annotated[str | None, typer.Option("--copy", metavar="NAME",
                                              help="Write the bundled example NAME into DIR "
@@ -739,7 +794,7 @@ def examples(
     typer.echo(f"\nRun one with: bpwalk run {first}   (every command takes a name or a path)")
 
 
-@app.command()
+@commands.command()
 def new(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The scenario file to write.")],
     shape: Annotated[str, typer.Option("--shape", metavar="SIZES",
@@ -780,7 +835,7 @@ def new(
                err=True)
 
 
-@app.command()
+@commands.command()
 def schema(output: OutputOpt = None) -> None:
     """Print a JSON Schema of the scenario format, for editors.
 
@@ -811,7 +866,16 @@ def _quiet_stdout() -> None:
     os.dup2(devnull, 1)
 
 
+# Environment variables by which OpenBLAS (NumPy's usual BLAS) is told its number of threads.
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+
+
 def main() -> None:
+    # One BLAS thread unless the user chose: OpenBLAS starting a thread per core is about a
+    # third of NumPy's import time, and the networks of a walkthrough are far too small for
+    # threads to pay. The command line's choice only: `import bpwalk` leaves it to the program.
+    if not any(name in os.environ for name in BLAS_THREADS):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:  # keep nohup's SIG_IGN
             signal.signal(sig, _exit_on_signal)

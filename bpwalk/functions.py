@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -192,8 +192,7 @@ def _where_t(expr: Node, t: Node) -> Seq:
     return Seq((expr, Rel(_T, "=", t)), ", ")
 
 
-@dataclass(frozen=True)
-class Activation:
+class Activation(NamedTuple):  # not a dataclass: a tenth of the cost at start-up
     name: str
     value: Callable[[Array, float], Array]
     # d out / d net, written the way tutorials write it (in terms of out where that is usual).
@@ -396,12 +395,11 @@ ACTIVATIONS: dict[str, Activation] = {
     ]
 }
 # swish is another name for silu (Ramachandran et al., 2017, with beta = 1)
-ACTIVATIONS["swish"] = replace(ACTIVATIONS["silu"], name="swish",
-                               description="swish: another name for silu, net*sigmoid(net)")
+ACTIVATIONS["swish"] = ACTIVATIONS["silu"]._replace(
+    name="swish", description="swish: another name for silu, net*sigmoid(net)")
 
 
-@dataclass(frozen=True)
-class Loss:
+class Loss(NamedTuple):
     name: str
     # Per-output terms of one sample's loss; the sample's loss is their sum.
     term: Callable[[Array, Array, int], Array]  # (out, target, K) -> terms

@@ -8,11 +8,10 @@ student's number with what comes out. Nothing here computes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Mistake:
+class Mistake(NamedTuple):
     """A classic mistake made in the formula of one step.
 
     `target` is a step id (``grad:w6``); the engine computes that step with the wrong formula

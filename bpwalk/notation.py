@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from bpwalk.formulas import (
     GREEK,
@@ -320,8 +320,7 @@ def symbol(ref: str, style: str, p: Profile | str | None = None) -> str:
 # ----------------------------------------------------------------------------- formulas
 
 
-@dataclass(frozen=True)
-class Formula:
+class Formula(NamedTuple):
     """One step written out: lhs = symbolic = numeric = result; `label` names the equation
     of the profile the step uses (Nielsen's BP1..BP4), "" when it has none."""
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 SHOWN_PROBLEMS = 20  # a message lists this many problems, then says how many more there are
 
@@ -25,8 +24,7 @@ def control_character(text: str) -> str | None:
     return printable(found.group()) if found else None
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     file: str
     line: int | None  # 1-based
     column: int | None  # 1-based

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -34,8 +33,7 @@ _PLAIN_TAGS = {
 }
 
 
-@dataclass(frozen=True)
-class Expect:
+class Expect(NamedTuple):
     """What a kind of file holds, for the messages of read_text() and Reader.compose()."""
 
     what: str  # "a scenario"

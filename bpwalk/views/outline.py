@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from itertools import groupby
+from typing import NamedTuple
 
 from bpwalk.formulas import Node
 from bpwalk.functions import ACTIVATIONS
@@ -40,9 +40,11 @@ from bpwalk.trace import PHASE_TITLES, PHASES, Iteration, Step, Trace
 Part = str | Node  # words, or a formula
 Text = tuple[Part, ...]
 
+# The records below are NamedTuples, not dataclasses: made once per document and only read,
+# they need no more, and a NamedTuple class costs a tenth of a dataclass to define (start-up).
 
-@dataclass
-class Group:
+
+class Group(NamedTuple):
     """Steps under one heading: where they are (sample, layer), whether they combine a
     batch, the rule the layer follows, notes, then the steps (formula → numbers → result)."""
 
@@ -54,8 +56,7 @@ class Group:
     steps: tuple[Step, ...]
 
 
-@dataclass
-class Phase:
+class Phase(NamedTuple):
     name: str  # forward, loss, backward, update
     title: str
     rule: Text  # the phase's rule: the loss, the error term, the update
@@ -63,8 +64,7 @@ class Phase:
     after: tuple[Text, ...]  # notes after the steps (biases that are not updated)
 
 
-@dataclass
-class Update:
+class Update(NamedTuple):
     number: int
     samples: tuple[int, ...]
     # the parameters this update starts from, when they are no longer the network table's
@@ -72,8 +72,7 @@ class Update:
     phases: tuple[Phase, ...]
 
 
-@dataclass
-class Param:
+class Param(NamedTuple):
     """One parameter: what it connects (the network table) and its values (the summary)."""
 
     name: str  # w5; its id is param:w5
@@ -85,8 +84,7 @@ class Param:
     change: float
 
 
-@dataclass
-class Sample:
+class Sample(NamedTuple):
     """One sample of the data: its inputs and targets by name."""
 
     number: int  # 1-based
@@ -94,8 +92,7 @@ class Sample:
     targets: tuple[tuple[str, float], ...]
 
 
-@dataclass
-class Layer:
+class Layer(NamedTuple):
     number: int  # 1-based
     neurons: tuple[str, ...]
     activation: str
@@ -104,8 +101,7 @@ class Layer:
     parameter: str  # that parameter's name (slope, alpha); "" when the activation has none
 
 
-@dataclass
-class Heading:
+class Heading(NamedTuple):
     """What the document says about the scenario and the run before the first update."""
 
     title: str  # the scenario's title, else its name
@@ -130,8 +126,7 @@ class Heading:
     round_to: int | None  # --round D
 
 
-@dataclass
-class Document:
+class Document(NamedTuple):
     """The worked solution's content as data, in order: the heading, the network's
     parameters and the data (the given numbers), the explained updates, then each
     parameter's change (in `params`). Views lay it out; none reads the scenario itself."""

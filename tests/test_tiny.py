@@ -136,20 +136,6 @@ def test_which_networks_are_tiny():
         assert (fast.tiny is not None) == expected
 
 
-def test_an_update_the_floats_cannot_make_is_left_to_the_vectorised_loop(monkeypatch):
-    """ln(0) raises in Python and is -inf in NumPy: the same error, at the same update."""
-    scenario = loads(_network(2, 2).replace("half_squared_error", "binary_cross_entropy")
-                     .replace("learning_rate: 0.5", "learning_rate: 1e6")
-                     .replace("targets: [0.5]", "targets: [1]"))
-    messages = []
-    for work in (engine.TINY_WORK, -1):
-        monkeypatch.setattr(engine, "TINY_WORK", work)
-        with pytest.raises(EngineError) as caught:
-            run(scenario, iterations=50, show=set())
-        messages.append(str(caught.value))
-    assert messages[0] == messages[1]
-
-
 @pytest.mark.parametrize("activation", sorted(set(ACTIVATIONS) - NO_SCALAR_FORM))
 def test_tiny_loop_with_every_activation(monkeypatch, activation):
     """A 2-2-1 network with each activation in its hidden layer: the two loops agree."""

@@ -15,6 +15,7 @@ update; new = old - learning_rate * dE/dparam.
 
 from __future__ import annotations
 
+import builtins
 import gc
 import itertools
 import keyword
@@ -756,7 +757,9 @@ class _TinyWriter:
                      *(f"{k}_{p}" for p in self.p.values() for k in ("g", *self.kinds)),
                      *(f"{k}_{u}" for u in self.u.values()
                        for k in ("net", "out", "dout", "dnet", "t"))]
-            if len(set(names)) == len(names) and not any(map(keyword.iskeyword, names)):
+            # a scenario may name a weight `range` or `ValueError`: the code's builtins stay
+            if len(set(names)) == len(names) and not any(
+                    keyword.iskeyword(n) or hasattr(builtins, n) for n in names):
                 return
 
     def const(self, x: _Source) -> _Source:

@@ -527,3 +527,39 @@ def test_one_update_of_either_loop_agrees_below_1e15(monkeypatch, optimizer):
     else:
         assert worst <= 1e-15
         assert all(w <= 1e-15 for w in worst_state.values()), worst_state
+
+
+def test_names_of_python_builtins_do_not_hide_them_from_the_code(monkeypatch):
+    """A weight named `range` or `ValueError` gets a numbered local: the loop's own `range`
+    and `except ValueError` still work, and an error is reported as the vectorised loop does."""
+    text = """
+inputs: [len, zip]
+layers:
+  - neurons: [h1, float]
+    activation: sigmoid
+    weights: [[0.15, 0.20], [0.25, 0.30]]
+    weight_names: [[range, print], [min, max]]
+    bias: 0.35
+    bias_names: [divmod]
+  - neurons: [o1]
+    activation: sigmoid
+    weights: [[0.40, 0.45]]
+    weight_names: [[RuntimeError, ValueError]]
+    bias: 0.6
+loss: binary_cross_entropy
+learning_rate: 0.5
+data:
+  - inputs: [0.05, 0.10]
+    targets: [1]
+"""
+    scenario = loads(text)
+    assert "range, print" not in engine.tiny_source(scenario)
+    tiny, vectorised = _both_loops(monkeypatch, scenario, 300)
+    assert _relative(tiny.params_final, vectorised.params_final) <= 1e-13
+    messages = []
+    for work in (engine.TINY_WORK, -1):
+        monkeypatch.setattr(engine, "TINY_WORK", work)
+        with pytest.raises(EngineError) as caught:
+            run(loads(text.replace("learning_rate: 0.5", "learning_rate: 1e6")), iterations=50)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]

@@ -20,7 +20,6 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from rich import box
 from rich.cells import cell_len
@@ -67,16 +66,24 @@ def console(no_color: bool = False, ascii_only: bool = False, **kwargs) -> Conso
     return out
 
 
-@dataclass(frozen=True)
 class Walkthrough:
-    """The whole worked solution of a trace, as one rich renderable."""
+    """The whole worked solution of a trace, as one rich renderable.
 
-    trace: Trace
-    style: str = "unicode"  # or "ascii"
-    decimals: int = 9
-    phase: str | None = None  # show only this phase of each update
-    notation: str | None = None  # a profile name (bpwalk.notation.PROFILES); None: mazur
-    keep_zeros: bool = False  # --decimals given: trailing zeros kept
+    (A plain class: a dataclass costs a millisecond to define, and `bpwalk run` starts for
+    every student; the same holds for the renderables below.)
+    """
+
+    __slots__ = ("decimals", "keep_zeros", "notation", "phase", "style", "trace")
+
+    def __init__(self, trace: Trace, style: str = "unicode", decimals: int = 9,
+                 phase: str | None = None, notation: str | None = None,
+                 keep_zeros: bool = False) -> None:
+        self.trace = trace
+        self.style = style  # or "ascii"
+        self.decimals = decimals
+        self.phase = phase  # show only this phase of each update
+        self.notation = notation  # a profile name (bpwalk.notation.PROFILES); None: mazur
+        self.keep_zeros = keep_zeros  # --decimals given: trailing zeros kept
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         pen = Pen(self.style, self.decimals, profile(self.notation, self.trace.scenario),
@@ -236,7 +243,6 @@ def data_table(console: Console, options: ConsoleOptions, samples: tuple[outline
 # ----------------------------------------------------------------------------- steps
 
 
-@dataclass(frozen=True)
 class StepBlock:
     """Steps as 'symbol = formula = numbers = result', one '=' line each, the '=' aligned::
 
@@ -252,9 +258,12 @@ class StepBlock:
     stepper) can show a step the same way.
     """
 
-    steps: tuple[Step, ...]
-    pen: Pen = field(default_factory=Pen)
-    ask: bool = False  # the quiz: '= ?' where the result goes, so it can be asked for
+    __slots__ = ("ask", "pen", "steps")
+
+    def __init__(self, steps: tuple[Step, ...], pen: Pen | None = None, ask: bool = False) -> None:
+        self.steps = steps
+        self.pen = Pen() if pen is None else pen
+        self.ask = ask  # the quiz: '= ?' where the result goes, so it can be asked for
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rows: list[tuple[str | None, str, str] | None] = []

@@ -14,7 +14,8 @@ LaTeX (Markdown) or MathML (HTML). Every view asks this module how a step reads.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from bpwalk.formulas import (
@@ -53,15 +54,16 @@ _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
 # ----------------------------------------------------------------------------- profiles
 
 
-@dataclass
 class Profile:
     """One textbook's notation. `sign` is the sign of the profile's error term relative to
     bpwalk's δ = ∂E/∂net (Han & Kamber's Err_j = −∂E/∂I_j has sign −1); `additive` writes
-    the update as w ← w + rate·(−∂E/∂w), the way books with such an error term do."""
+    the update as w ← w + rate·(−∂E/∂w), the way books with such an error term do.
 
-    name: str
-    source: str
-    author: str
+    The settings below are the defaults; Profile(name, source, author, net="z", ...) sets
+    others. (A plain class, not a dataclass: defining one costs every `bpwalk run` a
+    millisecond. The dicts are never changed in place.)
+    """
+
     net: str = "net"
     out: str = "out"
     target: str = "target"
@@ -72,11 +74,11 @@ class Profile:
     additive: bool = False
     grad_prefix: str = ""  # "d": gradients written dw5, dz_h1 (Ng, CS231n code)
     local_first: bool = False  # CS231n's gates: local gradient × upstream gradient
-    equations: dict[str, str] = field(default_factory=dict)  # step role -> name (BP1..)
+    equations: Mapping[str, str] = MappingProxyType({})  # step role -> name (BP1..)
     # the optimizers' symbols where the source has its own (else _HYPER and _STATE below):
     # a setting -> (base, subscript); a state kind -> (base, superscript), "^" a hat
-    hyper: dict[str, tuple[str, str]] = field(default_factory=dict)
-    state: dict[str, tuple[str, str]] = field(default_factory=dict)
+    hyper: Mapping[str, tuple[str, str]] = MappingProxyType({})
+    state: Mapping[str, tuple[str, str]] = MappingProxyType({})
     # Layer-indexed symbols (z^l_j, w^l_jk): the number of the input layer (Nielsen's is
     # layer 1, Ng's layer [0]); None keeps the scenario's own names (net_h1, w5).
     input_layer: int | None = None
@@ -87,7 +89,19 @@ class Profile:
     batch_delta: str = ""
     one_over_m: bool = False
     # a bound profile's table: the scenario's name -> (what it is, layer, indexes), see bind()
-    places: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    places: Mapping[str, tuple[str, str, str]] = MappingProxyType({})
+
+    def __init__(self, name: str, source: str, author: str, **settings: Any) -> None:
+        self.name = name
+        self.source = source
+        self.author = author
+        for key, value in settings.items():
+            if key not in Profile.__annotations__:
+                raise TypeError(f"Profile has no setting {key!r}")
+            setattr(self, key, value)
+
+    def __repr__(self) -> str:
+        return f"Profile({self.name!r})"
 
     def sym(self, kind: str, name: str = "", sample: int | None = None) -> Sym:
         base = {"net": self.net, "out": self.out, "target": self.target, "loss": self.loss,
@@ -129,7 +143,8 @@ class Profile:
             shared = lay.bias == "shared"
             for j, b in enumerate(lay.bias_names, 1):
                 places[b] = ("bias", layer, "" if shared else str(j))
-        bound = replace(self, places=places)
+        bound = Profile.__new__(Profile)
+        bound.__dict__.update(vars(self), places=places)
         if len(_BOUND) > 64:  # a cache of the scenarios in use, not of every one ever seen
             _BOUND.clear()
         _BOUND[key] = (scenario, bound)
@@ -627,15 +642,25 @@ def caption(tree: Node, style: str) -> str:
     return render(tree, style)
 
 
-@dataclass
 class Pen:
     """What a view needs to write things down: a style, the decimals, a profile. Views hold
-    one and ask it for symbols, numbers, formulas and rule captions."""
+    one and ask it for symbols, numbers, formulas and rule captions.
 
-    style: str = "unicode"
-    decimals: int = 9
-    profile: Profile = field(default_factory=lambda: PROFILES[DEFAULT])
-    keep_zeros: bool = False  # --decimals D given: 0.0310, as a hand calculation writes it
+    (A plain class, not a dataclass: defining one costs every `bpwalk run` a millisecond.)
+    """
+
+    __slots__ = ("decimals", "keep_zeros", "profile", "style")
+
+    def __init__(self, style: str = "unicode", decimals: int = 9, profile: Profile | None = None,
+                 keep_zeros: bool = False) -> None:
+        self.style = style
+        self.decimals = decimals
+        self.profile = PROFILES[DEFAULT] if profile is None else profile
+        self.keep_zeros = keep_zeros  # --decimals D given: 0.0310, as a hand calculation writes it
+
+    def __repr__(self) -> str:
+        return (f"Pen(style={self.style!r}, decimals={self.decimals!r}, "
+                f"profile={self.profile.name!r}, keep_zeros={self.keep_zeros!r})")
 
     def sym(self, ref: str) -> str:
         return symbol(ref, self.style, self.profile)

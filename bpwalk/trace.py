@@ -60,7 +60,6 @@ out and target (softmax with cross-entropy, whose delta is out - target).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 PHASES = ("forward", "loss", "backward", "update")
@@ -73,23 +72,49 @@ class Operand(NamedTuple):
     value: float
 
 
-@dataclass(slots=True)
 class Step:
-    id: str
-    phase: str
-    kind: str
-    subject: str  # the neuron, output or parameter the step is about ("" for a total loss)
-    layer: int | None  # 1-based network layer, None for loss totals
-    sample: int | None  # 1-based sample in data, None when the batch has one sample
-    value: float
-    terms: tuple[tuple[Operand, ...], ...]
-    fn: str = ""
-    note: str = ""
-    aux: tuple[Operand, ...] = ()  # extra operands a view may show (softmax+CE: out, target)
-    exact: float | None = None  # the full-precision value when the trace is rounded
-    drift: float | None = None  # value - exact: what rounding carried forward (rounded traces)
-    batch: bool = False  # combines the samples of a batch (the batch loss or a batch gradient)
-    output: bool = False  # about an output neuron (dout, dact, dnet of the last layer)
+    """One quantity worked out. (Plain classes here, not dataclasses: defining a dataclass
+    costs every `bpwalk run` a millisecond; equality and repr are written out below.)"""
+
+    __slots__ = ("aux", "batch", "drift", "exact", "fn", "id", "kind", "layer", "note",
+                 "output", "phase", "sample", "subject", "terms", "value")
+
+    def __init__(self, id: str, phase: str, kind: str, subject: str, layer: int | None,
+                 sample: int | None, value: float, terms: tuple[tuple[Operand, ...], ...],
+                 fn: str = "", note: str = "", aux: tuple[Operand, ...] = (),
+                 exact: float | None = None, drift: float | None = None, batch: bool = False,
+                 output: bool = False) -> None:
+        self.id = id
+        self.phase = phase
+        self.kind = kind
+        self.subject = subject  # the neuron, output or parameter it is about ("" for a total loss)
+        self.layer = layer  # 1-based network layer, None for loss totals
+        self.sample = sample  # 1-based sample in data, None when the batch has one sample
+        self.value = value
+        self.terms = terms
+        self.fn = fn
+        self.note = note
+        self.aux = aux  # extra operands a view may show (softmax+CE: out, target)
+        self.exact = exact  # the full-precision value when the trace is rounded
+        self.drift = drift  # value - exact: what rounding carried forward (rounded traces)
+        self.batch = batch  # combines the samples of a batch (the batch loss or a batch gradient)
+        self.output = output  # about an output neuron (dout, dact, dnet of the last layer)
+
+    _FIELDS = ("id", "phase", "kind", "subject", "layer", "sample", "value", "terms", "fn",
+               "note", "aux", "exact", "drift", "batch", "output")
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, f) for f in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
+
+    def __repr__(self) -> str:
+        return f"Step({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -110,14 +135,30 @@ class Step:
         return d
 
 
-@dataclass
 class Iteration:
-    number: int  # 1-based update number
-    samples: list[int]  # 1-based positions in data of this update's batch
-    steps: list[Step]
-    params_before: dict[str, float]
-    params_after: dict[str, float]
-    _values: dict[str, float] | None = field(default=None, repr=False)
+    __slots__ = ("_values", "number", "params_after", "params_before", "samples", "steps")
+
+    def __init__(self, number: int, samples: list[int], steps: list[Step],
+                 params_before: dict[str, float], params_after: dict[str, float],
+                 _values: dict[str, float] | None = None) -> None:
+        self.number = number  # 1-based update number
+        self.samples = samples  # 1-based positions in data of this update's batch
+        self.steps = steps
+        self.params_before = params_before
+        self.params_after = params_after
+        self._values = _values
+
+    _FIELDS = ("number", "samples", "steps", "params_before", "params_after")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in (*self._FIELDS, "_values"))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Iteration({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
 
     @property
     def values(self) -> dict[str, float]:
@@ -132,22 +173,44 @@ class Iteration:
         raise KeyError(step_id)
 
 
-@dataclass
 class Trace:
-    scenario: Any  # bpwalk.scenario.Scenario (not imported: the trace is plain data)
-    iterations: list[Iteration]  # only the iterations that are shown
-    loss_history: list[float]  # data-set loss before each update and after the last
-    # ... unless the run is longer than engine.MAX_HISTORY updates: then only some are kept,
-    # and this says how many updates came before each kept entry (None: entry i, i updates)
-    params_first: dict[str, float]  # before the first update
-    params_final: dict[str, float]  # after the last update
-    total_iterations: int
-    round_to: int | None = None
-    loss_updates: list[int] | None = None
-    # final - first for every parameter, computed by the engine so views need not subtract
-    param_change: dict[str, float] = field(default_factory=dict)
-    # the optimizer's state after the last update, per kind and parameter: {"m": {"w1": ...}}
-    state_final: dict[str, dict[str, float]] = field(default_factory=dict)
+    __slots__ = ("iterations", "loss_history", "loss_updates", "param_change", "params_final",
+                 "params_first", "round_to", "scenario", "state_final", "total_iterations")
+
+    def __init__(self, scenario: Any, iterations: list[Iteration], loss_history: list[float],
+                 params_first: dict[str, float], params_final: dict[str, float],
+                 total_iterations: int, round_to: int | None = None,
+                 loss_updates: list[int] | None = None,
+                 param_change: dict[str, float] | None = None,
+                 state_final: dict[str, dict[str, float]] | None = None) -> None:
+        self.scenario = scenario  # bpwalk.scenario.Scenario (not imported: plain data here)
+        self.iterations = iterations  # only the iterations that are shown
+        self.loss_history = loss_history  # data-set loss before each update and after the last
+        # ... unless the run is longer than engine.MAX_HISTORY updates: then only some are
+        # kept, and this says how many updates came before each kept entry (None: entry i,
+        # i updates)
+        self.params_first = params_first  # before the first update
+        self.params_final = params_final  # after the last update
+        self.total_iterations = total_iterations
+        self.round_to = round_to
+        self.loss_updates = loss_updates
+        # final - first for every parameter, computed by the engine so views need not subtract
+        self.param_change = {} if param_change is None else param_change
+        # the optimizer's state after the last update, per kind and parameter: {"m": {"w1": ..}}
+        self.state_final = {} if state_final is None else state_final
+
+    _FIELDS = ("scenario", "iterations", "loss_history", "params_first", "params_final",
+               "total_iterations", "round_to", "loss_updates", "param_change", "state_final")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self._FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Trace({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
 
     def loss_after(self, updates: int) -> float | None:
         """The data-set loss after `updates` updates, or None when a long run did not keep it."""

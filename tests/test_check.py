@@ -567,11 +567,12 @@ def test_the_two_sign_conventions_mixed_are_named_in_the_update():
 
 def test_formulas_the_judge_does_not_know_keep_their_value():
     """engine.evaluate recomputes every bundled step kind; an unknown one is left alone."""
-    from dataclasses import replace as with_
+    from copy import copy
 
     from bpwalk.engine import evaluate
     step = run(scenario("mazur"), iterations=1, show={1}).iterations[0].step("new:w5")
-    odd = with_(step, fn="some_optimizer")
+    odd = copy(step)  # (Step is a plain class: dataclasses.replace does not apply)
+    odd.fn = "some_optimizer"
     assert evaluate(odd, {"grad:w5": 1.0}) == step.value
     assert evaluate(step, {"grad:w5": 1.0}) == 0.4 - 0.5 * 1.0  # Mazur: w5 = 0.4, η = 0.5
 

@@ -18,7 +18,6 @@ Placement arithmetic only (columns, widths): every value comes from the trace.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -118,16 +117,23 @@ def drawable(trace: Trace) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class Drawing:
-    """The network in text at the values given (see ``values_at``), `lit` highlighted."""
+    """The network in text at the values given (see ``values_at``), `lit` highlighted.
 
-    trace: Trace
-    values: dict[tuple[str, str], float]
-    lit: frozenset[str] = frozenset()
-    decimals: int = 9
-    title: str = "The network"
-    ascii: bool = False
+    (A plain class, not a dataclass: defining one costs `bpwalk run` a millisecond.)
+    """
+
+    __slots__ = ("ascii", "decimals", "lit", "title", "trace", "values")
+
+    def __init__(self, trace: Trace, values: dict[tuple[str, str], float],
+                 lit: frozenset[str] = frozenset(), decimals: int = 9,
+                 title: str = "The network", ascii: bool = False) -> None:
+        self.trace = trace
+        self.values = values
+        self.lit = lit
+        self.decimals = decimals
+        self.title = title
+        self.ascii = ascii
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         why = drawable(self.trace)

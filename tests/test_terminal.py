@@ -424,31 +424,3 @@ def test_drawn_starting_values_are_named_in_the_heading() -> None:
     assert f"Drawn: {drawn} by init (uniform, seed 3)" in head
     for name in trace.scenario.init["drawn"]:  # the drawn values themselves, in the table
         assert unum(trace.params_first[name]) in head
-
-
-@pytest.mark.parametrize("name", ["mazur", "softmax", "han_kamber"])
-def test_fits_agrees_with_rich_measurement(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """_fits sums the cells' widest words instead of asking rich to measure the table (which
-    renders every cell again); at every width the answer must be rich's own."""
-    from rich.measure import Measurement
-
-    from bpwalk.views import terminal
-
-    asked: list[bool] = []
-
-    def both(con, options, table) -> bool:
-        ours = fits(con, options, table)
-        rich_says = (Measurement.get(con, options.update_width(10**6), table).minimum
-                     <= options.max_width)
-        assert ours == rich_says, (name, options.max_width)
-        asked.append(ours)
-        return ours
-
-    fits = terminal._fits
-    monkeypatch.setattr(terminal, "_fits", both)
-    trace = run(load(bundled_dir() / f"{name}.yaml"), iterations=2)
-    for width in range(40, 100):
-        for style in ("unicode", "ascii"):
-            con = console(file=io.StringIO(), width=width)
-            con.print(Walkthrough(trace, style=style, notation="ng" if width % 2 else None))
-    assert True in asked and False in asked  # both answers were checked

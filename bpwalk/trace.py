@@ -72,9 +72,30 @@ class Operand(NamedTuple):
     value: float
 
 
-class Step:
-    """One quantity worked out. (Plain classes here, not dataclasses: defining a dataclass
-    costs every `bpwalk run` a millisecond; equality and repr are written out below.)"""
+class _Record:
+    """Equality and repr by the fields a class names in _FIELDS, as a dataclass has them.
+    (Plain classes here, not dataclasses: defining a dataclass costs every `bpwalk run` a
+    millisecond.) Mutable, so not hashable; _COMPARED adds fields kept out of the repr."""
+
+    __slots__ = ()
+    _FIELDS: tuple[str, ...] = ()
+    _COMPARED: tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f)
+                   for f in (*self._FIELDS, *self._COMPARED))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._FIELDS)
+        return f"{type(self).__name__}({fields})"
+
+
+class Step(_Record):
+    """One quantity worked out."""
 
     __slots__ = ("aux", "batch", "drift", "exact", "fn", "id", "kind", "layer", "note",
                  "output", "phase", "sample", "subject", "terms", "value")
@@ -103,19 +124,6 @@ class Step:
     _FIELDS = ("id", "phase", "kind", "subject", "layer", "sample", "value", "terms", "fn",
                "note", "aux", "exact", "drift", "batch", "output")
 
-    def _fields(self) -> tuple:
-        return tuple(getattr(self, f) for f in self._FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
-
-    def __repr__(self) -> str:
-        return f"Step({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
-
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "id": self.id, "phase": self.phase, "kind": self.kind, "subject": self.subject,
@@ -135,7 +143,7 @@ class Step:
         return d
 
 
-class Iteration:
+class Iteration(_Record):
     __slots__ = ("_values", "number", "params_after", "params_before", "samples", "steps")
 
     def __init__(self, number: int, samples: list[int], steps: list[Step],
@@ -149,16 +157,7 @@ class Iteration:
         self._values = _values
 
     _FIELDS = ("number", "samples", "steps", "params_before", "params_after")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in (*self._FIELDS, "_values"))
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Iteration({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
+    _COMPARED = ("_values",)
 
     @property
     def values(self) -> dict[str, float]:
@@ -173,7 +172,7 @@ class Iteration:
         raise KeyError(step_id)
 
 
-class Trace:
+class Trace(_Record):
     __slots__ = ("iterations", "loss_history", "loss_updates", "param_change", "params_final",
                  "params_first", "round_to", "scenario", "state_final", "total_iterations")
 
@@ -201,16 +200,6 @@ class Trace:
 
     _FIELDS = ("scenario", "iterations", "loss_history", "params_first", "params_final",
                "total_iterations", "round_to", "loss_updates", "param_change", "state_final")
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self._FIELDS)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Trace({', '.join(f'{f}={getattr(self, f)!r}' for f in self._FIELDS)})"
 
     def loss_after(self, updates: int) -> float | None:
         """The data-set loss after `updates` updates, or None when a long run did not keep it."""

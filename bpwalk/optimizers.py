@@ -204,7 +204,6 @@ def _divided(a: Array, b: Array) -> Array:
 
 def _adaptive(p, num, num_ref, den, den_ref, lr, eps, see, start="param") -> Array:
     """p − η·num / (√den + ε): the step of RMSprop and Adam, with its classic mistakes."""
-    import numpy as np
     step = _sqrt(den)
     step += eps
     step = _divided(num, step)
@@ -213,7 +212,7 @@ def _adaptive(p, num, num_ref, den, den_ref, lr, eps, see, start="param") -> Arr
               (((start, p),), (("lr", lr),), ((num_ref, num),), ((den_ref, den),), (("eps", eps),)),
               fn="adaptive",
               variants=lambda: {"sqrt_left_out": lambda: p - lr * (num / (den + eps)),
-                                "eps_inside_sqrt": lambda: p - lr * (num / np.sqrt(den + eps)),
+                                "eps_inside_sqrt": lambda: p - lr * (num / _sqrt(den + eps)),
                                 "update_added": lambda: p + step})
     return new
 

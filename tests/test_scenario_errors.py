@@ -79,3 +79,12 @@ def test_validate_accepts_good_files(mazur_path):
     result = run_cli("validate", str(mazur_path))
     assert result.returncode == 0
     assert "ok (2-2-2 network, 10 parameters, 1 sample)" in result.stdout
+
+
+def test_a_name_ending_in_a_line_break_stops_every_command(tmp_path: Path):
+    """re.match with $ accepts "i1\\n": the name reached the tiny loop's generated code,
+    and `run` died with a SyntaxError traceback. Now it is refused where it is written."""
+    result = run_cli("run", str(BAD / "name_newline.yaml"), "-n", "5", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"{BAD / 'name_newline.yaml'}:2:10: inputs: 'i1\\n' is not")

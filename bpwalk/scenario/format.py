@@ -166,6 +166,8 @@ REQUIRED_TOP = tuple(k.name for k in FORMAT["scenario"] if k.required)
 
 
 NAME_PATTERN = "^[A-Za-z][A-Za-z0-9_]*$"  # a usable name: h1, w_in, o2 (the validator's test too)
+# (JSON Schema's $ is the end of the text; the validator fullmatches it, as Python's $ also
+# matches before a last line break)
 _NAME_SCHEMA = {"type": "string", "pattern": NAME_PATTERN}
 
 

@@ -27,6 +27,8 @@ MAX_FILE_BYTES = 10 * 2**20  # 10 MiB: Mazur's file is 2 KB; /dev/zero would nev
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _PLAIN_FLOAT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")  # finite, no "_"
+# fullmatch: the pattern's $ (JSON Schema's, ECMA's end of input) lets re.match accept a
+# name with a line break at its end
 _NAME = re.compile(NAME_PATTERN)
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
@@ -285,7 +287,7 @@ class Reader:
 
     def name(self, node: yaml.Node, what: str) -> str | None:
         value = self.scalar(node) if isinstance(node, yaml.ScalarNode) else None
-        if not isinstance(value, str) or not _NAME.match(value):
+        if not isinstance(value, str) or not _NAME.fullmatch(value):
             self.err(node, f"{what}: {value if value is not None else kind(node)!r} is not a "
                            "usable name; use a letter followed by letters, digits or _ (like h1)")
             return None

@@ -2,7 +2,7 @@
 
 Each entry says what the student did and in which step kinds' formulas it can be made. The
 engine holds the injection hooks (the wrong formula beside the right one, in
-``engine._explain``); the judge re-runs the engine with a Mistake injected and compares the
+``engine.explain._explain``); the judge re-runs the engine with a Mistake injected and compares the
 student's number with what comes out. Nothing here computes.
 """
 

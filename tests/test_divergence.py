@@ -53,7 +53,7 @@ def test_a_long_runs_history_says_which_updates_it_kept(monkeypatch):
     labels, so the loss table names the right updates."""
     from bpwalk import engine
 
-    monkeypatch.setattr(engine, "MAX_HISTORY", 2)  # 10 updates: a stride of 5 (1, 2, 5)
+    monkeypatch.setattr(engine.train, "MAX_HISTORY", 2)  # 10 updates: a stride of 5 (1, 2, 5)
     with pytest.raises(EngineError) as e:
         run(load(DIVERGES), iterations=10, show=set())
     assert e.value.updates == [0, 5]  # the losses before updates 1 and 6

@@ -1,7 +1,7 @@
 """The vectorised loop's in-place forms: the numbers of the forms they stand for, bit for bit.
 
 The loop writes every intermediate array into buffers made once per run, and updates the
-parameters in place (engine._Buffers, Activation.value_into, optimizers.sgd_in_place); an
+parameters in place (engine.fast._Buffers, Activation.value_into, optimizers.sgd_in_place); an
 in-place operation is the same float64 operation as the expression it replaces, so every
 number must be identical, not merely close.
 """

@@ -235,7 +235,7 @@ def test_a_long_runs_loss_history_is_kept_in_bounded_memory(monkeypatch, batch):
     name = "mazur" if batch == "full" else "xor_sgd"
     sc = load(*resolve(name))
     whole = run(sc, iterations=25, show={1}).loss_history  # 26 entries: 0..25 updates
-    monkeypatch.setattr(engine, "MAX_HISTORY", 10)
+    monkeypatch.setattr(engine.train, "MAX_HISTORY", 10)
     kept = run(sc, iterations=25, show={1})
     assert kept.loss_updates == [0, 5, 10, 15, 20, 25]  # stride 5: 1, 2 and 5 are round
     assert kept.loss_history == [whole[i] for i in kept.loss_updates]  # the same numbers
@@ -247,9 +247,9 @@ def test_a_long_runs_loss_history_is_kept_in_bounded_memory(monkeypatch, batch):
 
 
 def test_the_loss_history_stride_keeps_1e8_updates_small():
-    every = engine._stride(10**8)
+    every = engine.train._stride(10**8)
     assert every == 1000 and 10**8 // every + 1 <= engine.MAX_HISTORY + 1
-    assert [engine._stride(n) for n in (1, engine.MAX_HISTORY)] == [1, 1]
+    assert [engine.train._stride(n) for n in (1, engine.MAX_HISTORY)] == [1, 1]
 
 
 # ----------------------------------------------------------------------------- messages

@@ -97,7 +97,7 @@ def test_a_stopped_run_is_the_run_of_the_updates_made(stop_at, name, loop, monke
     for value, the trace of a run of N updates (with Adam, its state too), in the loop for
     tiny networks and in the vectorised one."""
     if loop == "vectorised":
-        monkeypatch.setattr(engine, "TINY_WORK", -1)
+        monkeypatch.setattr(engine.tiny, "TINY_WORK", -1)
     path, shown = resolve(name)
     scenario = load(path, display_name=shown)
     calls = []

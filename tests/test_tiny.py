@@ -11,8 +11,13 @@ unit in the last place (ulp) per operation; the tests bound the result.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import itertools
+import keyword
 import math
+import re
+import tokenize
 from pathlib import Path
 
 import numpy as np
@@ -83,10 +88,10 @@ def test_scalar_loss_agrees_with_the_array_form(name):
 
 def _both_loops(monkeypatch, scenario, iterations):
     with monkeypatch.context() as m:
-        m.setattr(engine, "TINY_WORK", 10**9)  # every network is tiny: the float loop
-        m.setattr(engine, "VECTORISED", ())  # for every optimizer
+        m.setattr(engine.tiny, "TINY_WORK", 10**9)  # every network is tiny: the float loop
+        m.setattr(engine.tiny, "VECTORISED", ())  # for every optimizer
         tiny = run(scenario, iterations=iterations, show=set())
-        m.setattr(engine, "TINY_WORK", -1)  # no network is tiny: the vectorised loop only
+        m.setattr(engine.tiny, "TINY_WORK", -1)  # no network is tiny: the vectorised loop only
         vectorised = run(scenario, iterations=iterations, show=set())
     return tiny, vectorised
 
@@ -126,13 +131,13 @@ def _network(inputs: int, hidden: int, extra: str = "") -> str:
 
 def test_which_networks_are_tiny():
     """Mazur's 2-2-2 network with one sample is; a wider one, a batch of four samples (the
-    XOR example) or a softmax layer is not (see engine.TINY_WORK)."""
+    XOR example) or a softmax layer is not (see engine.tiny.TINY_WORK)."""
     tiny = loads(_network(2, 2))
     wide = loads(_network(8, 8))  # 72 weights
     for scenario, expected in ((tiny, True), (load(resolve("mazur")[0]), True),
                                (wide, False), (load(resolve("xor")[0]), False),
                                (load(resolve("softmax")[0]), False)):
-        fast = engine._FastPath(scenario, engine.batches(scenario, 1))
+        fast = engine.fast._FastPath(scenario, engine.batches(scenario, 1))
         assert (fast.tiny is not None) == expected
 
 
@@ -152,8 +157,8 @@ OPTIMIZERS = ["{name: sgd}", "{name: sgd, weight_decay: 0.01}", "{name: momentum
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_every_optimizer_but_rmsprop_is_tiny(optimizer):
     scenario = loads(_network(2, 2, f"optimizer: {optimizer}\n"))
-    tiny = engine._FastPath(scenario, engine.batches(scenario, 1)).tiny
-    assert (tiny is None) == (scenario.optimizer.name in engine.VECTORISED == ("rmsprop",))
+    tiny = engine.fast._FastPath(scenario, engine.batches(scenario, 1)).tiny
+    assert (tiny is None) == (scenario.optimizer.name in engine.tiny.VECTORISED == ("rmsprop",))
 
 
 # ----------------------------------------------------------------------------- the reference
@@ -172,7 +177,7 @@ def _reference(scenario, iterations: int):
     params = Params.of(scenario)
     W, B = [w.tolist() for w in params.weights], [b.tolist() for b in params.biases]
     xs, ts = scenario.x.tolist(), scenario.targets.tolist()
-    layout = engine._layout(scenario)
+    layout = engine.params._layout(scenario)
     state = optimizers.zero_state(opt, layout[-1].span.stop)
     history = []
 
@@ -245,7 +250,7 @@ def _reference(scenario, iterations: int):
         for s in layout:
             (B if s.bias else W)[s.layer] = new[s.span].reshape(s.shape).tolist()
     named = Params([np.array(w) for w in W], [np.array(b) for b in B]).named(scenario)
-    return history, named, engine._named_state(layout, state)
+    return history, named, engine.train._named_state(layout, state)
 
 
 def _same(trace, reference) -> None:
@@ -273,9 +278,9 @@ def _agrees_with_reference(monkeypatch, scenario, iterations: int) -> None:
 
 
 def _tiny_run(monkeypatch, scenario, iterations, **kwargs):
-    monkeypatch.setattr(engine, "TINY_WORK", 10**9)
-    monkeypatch.setattr(engine, "VECTORISED", ())  # the float loop can make every rule
-    fast = engine._FastPath(scenario, engine.batches(scenario, 1))
+    monkeypatch.setattr(engine.tiny, "TINY_WORK", 10**9)
+    monkeypatch.setattr(engine.tiny, "VECTORISED", ())  # the float loop can make every rule
+    fast = engine.fast._FastPath(scenario, engine.batches(scenario, 1))
     assert fast.tiny is not None
     return run(scenario, iterations=iterations, show=set(), **kwargs)
 
@@ -331,35 +336,76 @@ def test_generated_loop_on_random_networks(monkeypatch, seed):
 
 
 def test_the_generated_code_reads_as_the_formulas():
-    """Mazur's network: one line per quantity, in the scenario's names."""
+    """Mazur's network: one line per quantity, in numbered locals, the scenario's names in
+    comments (p6 is w5: the parameters as Params holds them, layer by layer)."""
     source = engine.tiny_source(load(resolve("mazur")[0]))
-    for line in ["net_h1 = 0.0 + w1 * i1 + w2 * i2 + b1",
-                 "out_h1 = sigmoid(net_h1, 0.01)",  # math.exp: called, not written out
-                 ("loss = 0.0 + 0.5 * ((t_o1 - out_o1) * (t_o1 - out_o1)) + "
-                  "0.5 * ((t_o2 - out_o2) * (t_o2 - out_o2))"),
-                 "dnet_o1 = dout_o1 * (out_o1 * (1.0 - out_o1))",
-                 "dout_h1 = 0.0 + dnet_o1 * w5 + dnet_o2 * w7",
-                 "g_w1 = dnet_h1 * i1",
-                 "w1 = w1 - 0.5 * g_w1"]:
+    for line in ["# layer 1: neurons n1 h1, n2 h2; parameters p1 w1, p2 w2, p3 w3, p4 w4, p5 b1",
+                 "net_n1 = 0.0 + p1 * x1 + p2 * x2 + p5  # h1",
+                 "out_n1 = sigmoid(net_n1, 0.01)",  # math.exp: called, not written out
+                 ("loss = 0.0 + 0.5 * ((t_n3 - out_n3) * (t_n3 - out_n3)) + "
+                  "0.5 * ((t_n4 - out_n4) * (t_n4 - out_n4))"),
+                 "dnet_n3 = dout_n3 * (out_n3 * (1.0 - out_n3))",
+                 "dout_n1 = 0.0 + dnet_n3 * p6 + dnet_n4 * p8",
+                 "g_p1 = dnet_n1 * x1",
+                 "p1 = p1 - 0.5 * g_p1  # w1"]:
         assert f"    {line}\n" in source
     adam = engine.tiny_source(load(resolve("mazur_adam")[0]))
     for line in ["c1 = 1.0 - 0.9 ** number",  # once per update, not once per parameter
-                 "m_w1 = 0.9 * m_w1 + 0.09999999999999998 * g_w1",
-                 "vhat = v_w1 / c2",
-                 "w1 = w1 - mhat / (sqrt(vhat) + 1e-08) * 0.5"]:
+                 "m_p1 = 0.9 * m_p1 + 0.09999999999999998 * g_p1",
+                 "vhat = v_p1 / c2",
+                 "p1 = p1 - mhat / (sqrt(vhat) + 1e-08) * 0.5  # w1"]:
         assert f"    {line}\n" in adam
     assert adam.count("c1 = ") == 1
     assert engine.tiny_source(load(resolve("softmax")[0])) is None
 
 
-def test_names_that_are_not_usable_locals_are_numbered(monkeypatch):
-    """A parameter named like one of the code's own locals (loss, lr, sqrt), or a keyword
-    (if), makes the code number every name instead."""
+def _code_names(source: str) -> set[str]:
+    """The names the code uses: its NAME tokens (comments and strings are other tokens)."""
+    return {t.string for t in tokenize.generate_tokens(io.StringIO(source).readline)
+            if t.type == tokenize.NAME}
+
+
+NUMBERED = re.compile(r"(?:[pxnc]|(?:g|net|out|dout|dnet|t|[a-z]+)_[pn])\d+\Z")
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_the_generated_code_takes_no_name_from_the_scenario(name):
+    """Every name in the code is numbered or the code's own: none is the scenario's."""
+    scenario = load(resolve(name)[0])
+    source = engine.tiny_source(scenario)
+    if source is None:  # a network the vectorised loop trains
+        return
+    own = {*keyword.kwlist, "values", "state", "start", "stop", "history", "append", "bound",
+           "bound_of", "check", "BATCHES", "SAMPLES", "sqrt", "isfinite", "first", "rest",
+           "scale", "number", "kept", "loss", "total", "lr", "updates", "range",
+           "ArithmeticError", "ValueError", *optimizers.STEP_KINDS,
+           *(f"{lay.activation}{d}" for lay in scenario.layers for d in ("", "_derivative")),
+           scenario.loss, scenario.loss + "_derivative"}
+    # (a scenario's own x1 may coincide with a numbered local: cs231n_neuron's inputs
+    # are x0, x1, and the code's x1 is x0)
+    assert {n for n in _code_names(source) if not NUMBERED.match(n)} <= own
+
+
+def test_a_name_cannot_end_a_comment_of_the_code():
+    """Names are validated, and the comments escape a line break even so: a name that got
+    past validation could not make the rest of its line code."""
+    scenario = load(resolve("mazur")[0])
+    hostile = "h1\nimport os; os.system('echo pwned')"
+    first = scenario.layers[0]._replace(neurons=(hostile, "h2"))
+    scenario = dataclasses.replace(scenario, name=hostile, layers=(first, *scenario.layers[1:]))
+    source = engine.tiny_source(scenario)
+    assert "import" not in _code_names(source) and "os" not in _code_names(source)
+    assert source.count(repr(hostile)) == 3  # the legend's two, and net_n1's line
+
+
+def test_names_that_are_python_s_own_stay_out_of_the_code(monkeypatch):
+    """Parameters named like the code's own locals (loss, lr, sqrt), or a keyword (if): the
+    code's locals are numbered whatever the names, so it runs and makes the same numbers."""
     text = _network(2, 2, "optimizer: {name: adam}\n").replace(
         "  - neurons: 2\n", "  - neurons: [loss, sqrt]\n    weight_names: [[lr, number], [if, c1]]\n")
     scenario = loads(text)
     source = engine.tiny_source(scenario)
-    assert "p1 = p1 - " in source and "net_n1 = 0.0 + p1 * x1 + p2 * x2" in source
+    assert "p1 = p1 - " in source and "net_n1 = 0.0 + p1 * x1 + p2 * x2 + p5  # loss" in source
     _same(_tiny_run(monkeypatch, scenario, 50), _reference(scenario, 50))
 
 
@@ -374,7 +420,7 @@ def test_written_arithmetic_is_the_same_arithmetic():
         if depth == 0 or rng.random() < 0.25:
             if rng.random() < 0.5:
                 name = str(rng.choice(list(names)))
-                return names[name], engine._Source(name)
+                return names[name], engine.tiny._Source(name)
             v = float(rng.choice([2.0, -0.5, 0.1, 3.0, -2.0, 1e-8]))
             return v, v
         (x, xs), (y, ys) = grow(depth - 1), grow(depth - 1)
@@ -396,7 +442,7 @@ def test_written_arithmetic_is_the_same_arithmetic():
             value, source = grow(4)
         except (OverflowError, ZeroDivisionError):
             continue
-        if isinstance(source, engine._Source):
+        if isinstance(source, engine.tiny._Source):
             assert eval(source.src, {}, dict(names)).hex() == value.hex(), source.src
             checked += 1
     assert checked > 1000
@@ -442,7 +488,7 @@ def test_watched_spans_change_no_number(monkeypatch):
 def test_a_long_run_keeps_every_strided_entry(monkeypatch, name):
     scenario = load(resolve(name)[0])
     full = run(scenario, iterations=1000, show=set())
-    monkeypatch.setattr(engine, "MAX_HISTORY", 100)
+    monkeypatch.setattr(engine.train, "MAX_HISTORY", 100)
     strided = run(scenario, iterations=1000, show=set())
     assert strided.loss_updates == [*range(0, 1000, 10), 1000]
     assert strided.loss_history == [full.loss_history[i] for i in strided.loss_updates]
@@ -474,8 +520,8 @@ def test_floats_that_cannot_go_on_are_left_to_the_vectorised_loop(monkeypatch, o
                      .replace("learning_rate: 0.5", "learning_rate: 1e6")
                      .replace("targets: [0.5]", "targets: [1]"))
     messages = []
-    for work in (engine.TINY_WORK, -1):
-        monkeypatch.setattr(engine, "TINY_WORK", work)
+    for work in (engine.tiny.TINY_WORK, -1):
+        monkeypatch.setattr(engine.tiny, "TINY_WORK", work)
         with pytest.raises(EngineError) as caught:
             run(scenario, iterations=50, show=set())
         messages.append(str(caught.value))
@@ -488,7 +534,7 @@ def _worst_one_update(scenario, updates: int) -> tuple[float, dict[str, float]]:
     and of each state, relative to the largest that state has been in the run (running
     means of gradients, sums that cancel near a minimum)."""
     plan = engine.batches(scenario, updates)
-    fast = engine._FastPath(scenario, plan)
+    fast = engine.fast._FastPath(scenario, plan)
     params = engine.Params.of(scenario)
     state = optimizers.zero_state(scenario.optimizer, fast.size)
     worst, worst_state, largest = 0.0, {}, {}
@@ -496,7 +542,7 @@ def _worst_one_update(scenario, updates: int) -> tuple[float, dict[str, float]]:
         for number in range(1, updates + 1):
             copied = engine.Params([w.copy() for w in params.weights],
                                    [b.copy() for b in params.biases])
-            vec, vec_state = engine._fast_updates(fast, scenario, copied,
+            vec, vec_state = engine.fast._fast_updates(fast, scenario, copied,
                                                   {k: v.copy() for k, v in state.items()},
                                                   plan, number, number + 1, [])
             tiny, tiny_state, made = fast.tiny.updates(params, state, number, number + 1, [], 1)
@@ -518,9 +564,9 @@ def test_one_update_of_either_loop_agrees_below_1e15(monkeypatch, optimizer):
     made by the float loop instead of the vectorised one lands within 1e-15 of the largest
     parameter (and its state within 1e-15 of the largest it has been), for every optimizer
     the float loop serves. RMSprop does not stay within it (1e-14 near update 1,300), and
-    is left to the vectorised loop (engine.VECTORISED)."""
+    is left to the vectorised loop (engine.tiny.VECTORISED)."""
     scenario = loads(Path(resolve("mazur")[0]).read_text() + f"optimizer: {optimizer}\n")
-    monkeypatch.setattr(engine, "VECTORISED", ())
+    monkeypatch.setattr(engine.tiny, "VECTORISED", ())
     worst, worst_state = _worst_one_update(scenario, 1500)
     if scenario.optimizer.name == "rmsprop":
         assert worst > 1e-15
@@ -557,8 +603,8 @@ data:
     tiny, vectorised = _both_loops(monkeypatch, scenario, 300)
     assert _relative(tiny.params_final, vectorised.params_final) <= 1e-13
     messages = []
-    for work in (engine.TINY_WORK, -1):
-        monkeypatch.setattr(engine, "TINY_WORK", work)
+    for work in (engine.tiny.TINY_WORK, -1):
+        monkeypatch.setattr(engine.tiny, "TINY_WORK", work)
         with pytest.raises(EngineError) as caught:
             run(loads(text.replace("learning_rate: 0.5", "learning_rate: 1e6")), iterations=50)
         messages.append(str(caught.value))

@@ -1,0 +1,570 @@
+"""The explained path: one update computed quantity by quantity (net, out, loss terms,
+dE/dout, dout/dnet, delta, gradients, new parameters), each optionally rounded to D decimals
+as a hand calculation would and optionally computed with a classic mistake injected, then
+written out as Steps in the order a tutorial writes them.
+
+Conventions (the README repeats them): E is the loss of the batch (mean or sum of the
+per-sample losses); delta = dE/dnet; the backward pass uses the weights from before the
+update; new = old - learning_rate * dE/dparam.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bpwalk import optimizers
+from bpwalk.engine.checks import EngineError, check_finite
+from bpwalk.engine.params import Params, _flat, _layout, _Slot, _unflat
+from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.mistakes import Mistake
+from bpwalk.scenario import Scenario
+from bpwalk.trace import Iteration, Operand, Step
+
+ONE = Operand("1", 1.0)
+
+
+def _explained(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
+               idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+               ) -> tuple[Iteration, Params, dict[str, np.ndarray], float]:
+    steps, new_params, new_state, loss = _explain(scenario, params, state, number, idx,
+                                                  round_to, mistakes)
+    if round_to is not None:
+        exact_steps, _, _, loss = _explain(scenario, params, state, number, idx, None, mistakes)
+        for s, e in zip(steps, exact_steps):
+            s.exact = e.value
+            s.drift = s.value - e.value  # views show the drift; they never compute it
+    check_finite(steps, number)
+    it = Iteration(number=number, samples=[i + 1 for i in idx], steps=steps,
+                   params_before=params.named(scenario), params_after=new_params.named(scenario))
+    return it, new_params, new_state, loss
+
+
+def _locate_nonfinite(scenario: Scenario, params: Params, state: dict[str, np.ndarray],
+                      number: int, idx: list[int]) -> None:
+    """Re-run one update explained, to name the first step that is not finite."""
+    steps, _, _, _ = _explain(scenario, params, state, number, idx, None)
+    check_finite(steps, number)
+    raise EngineError(f"update {number}: the loss is not finite; try a smaller learning_rate "
+                      f"(now {scenario.learning_rate:g})")
+
+
+# ----------------------------------------------------------------------------- mistakes
+
+
+class _Inject:
+    """Swaps the formula of the targeted steps; free when there are no mistakes.
+
+    `ids` builds an array of step ids shaped like the quantity; `variants` maps a mistake
+    kind to the wrong formula for the whole array. Only the targeted entries take it.
+    """
+
+    def __init__(self, mistakes: tuple[Mistake, ...]):
+        self.mistakes = mistakes
+        # kind -> its targets: the judge injects one kind at many independent steps at once
+        self.by_kind: dict[str, list[str]] = {}
+        for m in mistakes:
+            self.by_kind.setdefault(m.kind, []).append(m.target)
+
+    def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
+        out = right
+        if not self.mistakes:
+            return out
+        names = None
+        for kind, targets in self.by_kind.items():
+            if kind in variants:
+                names = ids() if names is None else names
+                wanted = set(targets)  # a set: np.isin on strings sorts them every call
+                mask = np.fromiter((n in wanted for n in names.ravel()), dtype=bool,
+                                   count=names.size).reshape(names.shape)
+                if mask.any():
+                    out = np.where(mask, variants[kind](), out)
+        return out
+
+
+def _ids(kind: str, names, sfx: list[str]) -> np.ndarray:
+    """Step ids of a per-sample quantity: rows are samples, columns are `names`."""
+    return np.array([[f"{kind}:{n}{s}" for n in names] for s in sfx], dtype=object)
+
+
+def _param_ids(kind: str, names, sfx: list[str] | None = None) -> np.ndarray:
+    """Step ids of a parameter quantity (neurons x inputs), per sample when `sfx` is given."""
+    grid = [[f"{kind}:{n}" for n in row] for row in names]
+    if sfx is None:
+        return np.array(grid, dtype=object)
+    return np.array([[[g + s for g in row] for row in grid] for s in sfx], dtype=object)
+
+
+# ----------------------------------------------------------------------------- explained path
+
+
+def _rounder(round_to: int | None):
+    if round_to is None:
+        return lambda a: a
+    from bpwalk.numbers import half_up  # decimal: only a --round run pays for it
+
+    def one(v: float) -> float:
+        return float(half_up(v, round_to)) if math.isfinite(v) else v
+
+    def rnd(a: np.ndarray) -> np.ndarray:
+        flat = [one(v) for v in np.asarray(a, dtype=np.float64).ravel().tolist()]
+        return np.array(flat, dtype=np.float64).reshape(np.shape(a))
+
+    return rnd
+
+
+def _scaled(value: np.ndarray) -> dict:
+    """The mistakes any quantity can suffer: its sign, or a stray factor of 2."""
+    return {"sign": lambda: -value, "double": lambda: 2.0 * value, "half": lambda: 0.5 * value}
+
+
+def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
+             idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+             ) -> tuple[list[Step], Params, dict[str, np.ndarray], float]:
+    """Update `number`, quantity by quantity, written out as Steps in computation order."""
+    r = _rounder(round_to)
+    inj = _Inject(mistakes)
+    layers = scenario.layers
+    n_layers = len(layers)
+    loss_fn = LOSSES[scenario.loss]
+    x, t = scenario.x[idx], scenario.targets[idx]
+    B, K = len(idx), t.shape[1]
+    mean = scenario.reduction == "mean"
+    sfx = [f"@{i + 1}" if B > 1 else "" for i in idx]
+    gsfx = sfx if B > 1 else [""]
+    samples = [i + 1 if B > 1 else None for i in idx]
+    lr = scenario.learning_rate
+    outputs = scenario.outputs
+
+    # ---- forward: net = W·a + b, out = f(net), layer by layer (rows are samples)
+    nets, outs = [], [x]
+    for lay, w, b in zip(layers, params.weights, params.biases):
+        net, out = _forward_layer(r, inj, lay, w, b, outs[-1], sfx)
+        nets.append(net)
+        outs.append(out)
+    out = outs[-1]
+
+    # ---- loss: per-output terms, per-sample sums, the batch's mean or sum
+    terms = loss_fn.term(out, t, K)
+    terms = r(inj(lambda: _ids("loss", outputs, sfx), terms, _scaled(terms)))
+    sample_loss = terms.sum(axis=1)
+    sample_loss = r(inj(lambda: np.array([f"loss{s}" for s in sfx], dtype=object), sample_loss,
+                        _scaled(sample_loss)))
+    batch_loss = float(sample_loss[0])
+    if B > 1:
+        combined = np.array(sample_loss.mean() if mean else sample_loss.sum())
+        other = np.array(sample_loss.sum() if mean else sample_loss.mean())
+        batch_loss = float(r(inj(lambda: np.array("loss", dtype=object), combined,
+                                 {**_scaled(combined), "reduction": lambda: other,
+                                  **_mean_twice(combined, B, mean)})))
+
+    # ---- backward, output layer first; dE/dout of a hidden layer uses the old weights.
+    # Each layer's gradients are found as soon as its deltas are, so that the mistake
+    # "updated weights in the backward pass" has the updated weights to use.
+    douts: list = [None] * n_layers
+    dacts: list = [None] * n_layers
+    dnets: list = [None] * n_layers
+    jacs: list = [None] * n_layers
+    prods: list = [None] * n_layers  # dout * dact before rounding: the factor grads multiply
+    upd: list = [None] * n_layers  # dE/dout from the updated weights (only for that mistake)
+    grads_w: list = [None] * n_layers
+    grads_b: list = [None] * n_layers
+    per_w: list = [None] * n_layers
+    per_b: list = [None] * n_layers
+    dout = loss_fn.derivative(out, t, K)
+    dout = r(inj(lambda: _ids("dout", outputs, sfx), dout,
+                 {**_scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1)}))
+    for li in range(n_layers - 1, -1, -1):
+        douts[li] = dout
+        wrong = _deltas(r, inj, layers[li], li, sfx, nets, outs, dout, upd, dacts, dnets,
+                        jacs, prods)
+        _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
+                   per_w, per_b, grads_w, grads_b)
+        if li:
+            dout = _hidden_dout(r, inj, layers[li - 1], sfx, dnets[li], params.weights[li],
+                                grads_w[li], lr, upd, li - 1)
+
+    # ---- update: the optimizer's rule (plain SGD: new = old - learning_rate * gradient)
+    layout = _layout(scenario)
+    names = np.array([n for s in layout for n in s.names], dtype=object)
+    seen: list[tuple[str, np.ndarray, tuple, str]] = []
+
+    def see(kind: str, value: np.ndarray, terms=(), fn: str = "", variants=None) -> np.ndarray:
+        value = r(inj(lambda: np.array([f"{kind}:{n}" for n in names], dtype=object), value,
+                      variants() if variants and inj.mistakes else {}))
+        seen.append((kind, value, terms, fn))
+        return value
+
+    new_flat, new_state = optimizers.update(
+        scenario.optimizer, _flat(layout, params), _flat(layout, Params(grads_w, grads_b)),
+        state, number, lr, see)
+    new = _unflat(layout, new_flat, params)
+
+    steps = _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_loss,
+                         batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w, grads_b)
+    if scenario.input_gradients:  # each sample's right after its own backward pass
+        for din in _input_gradient_steps(scenario, params, sfx, samples, dnets[0], r, inj):
+            at = max(k for k, s in enumerate(steps) if s.phase == "backward"
+                     and (s.sample == din.sample or din.sample is None))
+            steps.insert(at + 1, din)
+    steps += _update_steps(scenario, layout, state, number, seen)
+    return steps, new, new_state, batch_loss
+
+
+def _forward_layer(r, inj: _Inject, lay, w: np.ndarray, b: np.ndarray, a: np.ndarray,
+                   sfx: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """net = W·a + b and out = f(net) of one layer, for every sample of the batch."""
+    names = lay.neurons
+    net = a @ w.T
+    if b.size:
+        net = net + b
+    net = r(inj(lambda: _ids("net", names, sfx), net, {
+        "sign": lambda: -net,
+        "neighbour_neuron": lambda: np.roll(net, 1, axis=1),
+        "neighbour_input": lambda: np.roll(a, 1, axis=1) @ w.T + (b if b.size else 0.0)}))
+    out = ACTIVATIONS[lay.activation].value(net, lay.slope)
+    out = r(inj(lambda: _ids("out", names, sfx), out, {
+        "sign": lambda: -out, "neighbour_neuron": lambda: np.roll(out, 1, axis=1)}))
+    return net, out
+
+
+def _deltas(r, inj: _Inject, lay, li: int, sfx: list[str], nets, outs, dout: np.ndarray,
+            upd, dacts, dnets, jacs, prods) -> dict:
+    """dout/dnet and delta = dE/dnet of layer li (fills the lists).
+
+    Returns the mistaken delta formulas of this layer, which its gradient steps can suffer
+    too (a student may leave dout/dnet out of dE/dw5 only).
+    """
+    names = lay.neurons
+    act = ACTIVATIONS[lay.activation]
+    if lay.activation == "softmax":
+        o = outs[li + 1]
+        # Jacobian d out_j / d net_k = out_j (delta_jk - out_k), per sample: (B, j, k)
+        jac = o[:, :, None] * (np.eye(o.shape[1])[None] - o[:, None, :])
+        jacs[li] = jac
+        dnet = np.einsum("bj,bjk->bk", dout, jac)
+        wrong = {"jacobian_diagonal": lambda: dout * o * (1.0 - o),
+                 "dact_again": lambda: dnet * o * (1.0 - o)}
+        dnets[li] = r(inj(lambda: _ids("dnet", names, sfx), dnet, {
+            **_scaled(dnet), "neighbour_neuron": lambda: np.roll(dnet, 1, axis=1), **wrong}))
+        prods[li] = dnets[li]  # gradients show delta itself as their first factor
+        return wrong
+    net, o = nets[li], outs[li + 1]
+    dact = act.derivative(net, o, lay.slope)
+
+    def at_out() -> np.ndarray:  # the derivative (a function of net) evaluated at out
+        return act.derivative(o, act.value(o, lay.slope), lay.slope)
+
+    def at_net() -> np.ndarray:  # the formula written in out (like out(1 - out)) fed net
+        return act.derivative(net, net, lay.slope)
+
+    dacts[li] = r(inj(lambda: _ids("dact", names, sfx), dact, {
+        "sign": lambda: -dact, "dact_at_out": at_out, "dact_at_net": at_net}))
+    wrong = {"dact_at_out": lambda: dout * r(at_out()),
+             "dact_at_net": lambda: dout * r(at_net()),
+             "dact_left_out": lambda: dout,
+             "dact_again": lambda: dout * dacts[li] * dacts[li]}
+    if upd[li] is not None:
+        wrong["updated_weights"] = lambda: upd[li] * dacts[li]
+    p = dout * dacts[li]
+    prods[li] = inj(lambda: _ids("dnet", names, sfx), p, {
+        **_scaled(p), "neighbour_neuron": lambda: np.roll(p, 1, axis=1), **wrong})
+    dnets[li] = r(prods[li])
+    return wrong
+
+
+def _hidden_dout(r, inj: _Inject, lay, sfx: list[str], dnet_next: np.ndarray,
+                 w_next: np.ndarray, g_next: np.ndarray, lr: float, upd, li: int) -> np.ndarray:
+    """dE/dout of hidden layer li: the next layer's deltas through its old weights."""
+    if inj.mistakes:  # kept for the mistake "updated weights", whichever step it is made in
+        upd[li] = r(dnet_next @ r(w_next - lr * g_next))
+    dout = dnet_next @ w_next
+    return r(inj(lambda: _ids("dout", lay.neurons, sfx), dout, {
+        **_scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1),
+        "updated_weights": lambda: upd[li]}))
+
+
+def _gradients(scenario, li, sfx, gsfx, mean, r, inj, outs, prods, dnets, wrong,
+               per_w, per_b, grads_w, grads_b) -> None:
+    """dE/dparam of layer li, per sample and combined over the batch (fills the lists)."""
+    lay = scenario.layers[li]
+    p, a = prods[li], outs[li]
+
+    def times_input(factor: np.ndarray) -> np.ndarray:
+        return factor[:, :, None] * a[:, None, :]
+
+    # dE/dw_ji = (dE/dout_j * dout_j/dnet_j) * a_i, multiplied in the order it is written
+    gw = times_input(p)
+    gw_s = r(inj(lambda: _param_ids("grad", lay.weight_names, gsfx), gw, {
+        **_scaled(gw),
+        "neighbour_neuron": lambda: times_input(np.roll(p, 1, axis=1)),
+        "neighbour_input": lambda: p[:, :, None] * np.roll(a, 1, axis=1)[:, None, :],
+        **{k: (lambda f=f: times_input(f())) for k, f in wrong.items()}}))
+    per_w[li] = gw_s
+    grads_w[li] = _combine(gw_s, mean, r, inj, lambda: _param_ids("grad", lay.weight_names))
+    if lay.bias == "none" or not scenario.update_biases:
+        gb = np.zeros((len(sfx), 0))
+    elif lay.bias == "per_neuron":
+        gb = p * 1.0
+    else:  # one bias shared by every neuron of the layer: the sum of their deltas
+        gb = dnets[li].sum(axis=1, keepdims=True)
+    one_neuron = {"bias_not_summed": lambda: dnets[li][:, :1]} if lay.bias == "shared" else {}
+    def bias_ids() -> np.ndarray:
+        return _param_ids("grad", [lay.bias_names], gsfx)[:, 0, :]
+
+    gb_s = r(inj(bias_ids, gb, {**_scaled(gb), **one_neuron})) if gb.size else gb
+    per_b[li] = gb_s
+    grads_b[li] = (_combine(gb_s, mean, r, inj, lambda: _param_ids("grad", [lay.bias_names])[0])
+                   if gb_s.size else np.zeros(0))
+
+
+def _mean_twice(value: np.ndarray, m: int, mean: bool) -> dict:
+    """The mistake "1/m applied twice", which only a mean over the batch can make."""
+    return {"mean_twice": lambda: value / m} if mean else {}
+
+
+def _combine(per_sample: np.ndarray, mean: bool, r, inj=None, ids=None) -> np.ndarray:
+    if per_sample.shape[0] == 1:
+        return per_sample[0]
+    total = per_sample.sum(axis=0)
+    right, other = (total / per_sample.shape[0], total) if mean else (total, total / per_sample.shape[0])
+    if inj is not None:
+        right = inj(ids, right, {**_scaled(right), "reduction": lambda: other,
+                                 "one_sample": lambda: per_sample[0],
+                                 **_mean_twice(right, per_sample.shape[0], mean)})
+    return r(right)
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def _write_steps(scenario, params, idx, sfx, samples, nets, outs, terms, sample_loss,
+                 batch_loss, douts, dacts, dnets, jacs, per_w, per_b, grads_w,
+                 grads_b) -> list[Step]:
+    """Turn the arrays of one update into Steps, in the order a tutorial writes them."""
+    layers = scenario.layers
+    B = len(idx)
+    steps: list[Step] = []
+    add = steps.append
+    loss_name, reduction = scenario.loss, scenario.reduction
+    outputs = scenario.outputs
+    last = len(layers) - 1
+    k_aux = (Operand("K", float(len(outputs))),)  # the loss formulas that average over outputs
+
+    def in_refs(li: int, s: str) -> list[str]:
+        src = "in" if li == 0 else "out"
+        return [f"{src}:{n}{s}" for n in scenario.layer_inputs(li)]
+
+    # forward, sample by sample
+    for b in range(B):
+        s, smp = sfx[b], samples[b]
+        for li, lay in enumerate(layers):
+            w = params.weights[li].tolist()
+            bias = params.biases[li].tolist()
+            a = outs[li][b].tolist()
+            refs = in_refs(li, s)
+            net = nets[li][b].tolist()
+            out = outs[li + 1][b].tolist()
+            softmax = lay.activation == "softmax"
+            for j, name in enumerate(lay.neurons):
+                ops = tuple((Operand("param:" + wn, w[j][i]), Operand(refs[i], a[i]))
+                            for i, wn in enumerate(lay.weight_names[j]))
+                if lay.bias != "none":
+                    bj = 0 if lay.bias == "shared" else j
+                    ops += ((Operand("param:" + lay.bias_names[bj], bias[bj]), ONE),)
+                add(Step(f"net:{name}{s}", "forward", "net", name, li + 1, smp, net[j], ops))
+                if not softmax:
+                    add(Step(f"out:{name}{s}", "forward", "out", name, li + 1, smp, out[j],
+                             ((Operand(f"net:{name}{s}", net[j]),),), fn=lay.activation,
+                             aux=_slope(lay)))
+            if softmax:
+                all_nets = tuple((Operand(f"net:{n}{s}", net[k]),) for k, n in enumerate(lay.neurons))
+                for j, name in enumerate(lay.neurons):
+                    add(Step(f"out:{name}{s}", "forward", "out", name, li + 1, smp, out[j],
+                             all_nets, fn="softmax"))
+
+    # loss, sample by sample, then the batch
+    for b in range(B):
+        s, smp = sfx[b], samples[b]
+        o, tt, term = outs[-1][b].tolist(), scenario.targets[idx[b]].tolist(), terms[b].tolist()
+        for k, name in enumerate(outputs):
+            add(Step(f"loss:{name}{s}", "loss", "loss", name, last + 1, smp, term[k],
+                     ((Operand(f"target:{name}{s}", tt[k]),), (Operand(f"out:{name}{s}", o[k]),)),
+                     fn=loss_name, aux=k_aux))
+        add(Step(f"loss{s}", "loss", "loss", "", None, smp, float(sample_loss[b]),
+                 tuple((Operand(f"loss:{name}{s}", term[k]),) for k, name in enumerate(outputs)),
+                 fn="sum"))
+    if B > 1:
+        add(Step("loss", "loss", "loss", "", None, None, batch_loss,
+                 tuple((Operand(f"loss{sfx[b]}", float(sample_loss[b])),) for b in range(B)),
+                 fn=reduction, batch=True))
+
+    # backward, sample by sample, output layer first
+    for b in range(B):
+        s, smp = sfx[b], samples[b]
+        for li in range(last, -1, -1):
+            lay = layers[li]
+            dout, dnet = douts[li][b].tolist(), dnets[li][b].tolist()
+            out, net = outs[li + 1][b].tolist(), nets[li][b].tolist()
+            dact = dacts[li][b].tolist() if dacts[li] is not None else None
+            for j, name in enumerate(lay.neurons):
+                if li == last:
+                    tt = scenario.targets[idx[b]].tolist()
+                    ops = ((Operand(f"target:{name}{s}", tt[j]),), (Operand(f"out:{name}{s}", out[j]),))
+                    add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, dout[j],
+                             ops, fn=loss_name, aux=k_aux, output=li == last))
+                else:
+                    nxt = layers[li + 1]
+                    w_next = params.weights[li + 1][:, j].tolist()
+                    dn_next = dnets[li + 1][b].tolist()
+                    ops = tuple((Operand(f"dnet:{n}{s}", dn_next[k]),
+                                 Operand("param:" + nxt.weight_names[k][j], w_next[k]))
+                                for k, n in enumerate(nxt.neurons))
+                    add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, dout[j],
+                             ops, fn="sum", note="weights from before the update"))
+                if dact is not None:
+                    add(Step(f"dact:{name}{s}", "backward", "dact", name, li + 1, smp, dact[j],
+                             ((Operand(f"net:{name}{s}", net[j]),), (Operand(f"out:{name}{s}", out[j]),)),
+                             fn=lay.activation, aux=_slope(lay), output=li == last))
+                    add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[j],
+                             ((Operand(f"dout:{name}{s}", dout[j]), Operand(f"dact:{name}{s}", dact[j])),),
+                             fn=lay.activation, output=li == last))
+            if dact is None:  # softmax: each delta is a sum over the Jacobian's column
+                jac = jacs[li][b].tolist()
+                for k, name in enumerate(lay.neurons):
+                    ops = tuple((Operand(f"dout:{n}{s}", dout[j]),
+                                 Operand(f"jac:{n}/{name}{s}", jac[j][k]))
+                                for j, n in enumerate(lay.neurons))
+                    aux = ()
+                    note = ""
+                    if scenario.loss == "cross_entropy":
+                        tt = scenario.targets[idx[b]].tolist()
+                        aux = (Operand(f"out:{name}{s}", out[k]), Operand(f"target:{name}{s}", tt[k]))
+                        note = "softmax with cross-entropy: this sum equals out minus target"
+                    add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[k],
+                             ops, fn="softmax", note=note, aux=aux, output=li == last))
+            _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, per_b,
+                        "" if B == 1 else s)
+
+    # batch gradients
+    if B > 1:
+        for li in range(last, -1, -1):
+            lay = layers[li]
+            gw = grads_w[li].tolist()
+            for j, row in enumerate(lay.weight_names):
+                for i, wn in enumerate(row):
+                    ops = tuple((Operand(f"grad:{wn}{sfx[b]}", float(per_w[li][b, j, i])),)
+                                for b in range(B))
+                    add(Step(f"grad:{wn}", "backward", "grad", wn, li + 1, None, gw[j][i], ops,
+                             fn=reduction, batch=True))
+            gb = grads_b[li].tolist()
+            for j, bn in enumerate(lay.bias_names if per_b[li].size else ()):
+                ops = tuple((Operand(f"grad:{bn}{sfx[b]}", float(per_b[li][b, j])),) for b in range(B))
+                add(Step(f"grad:{bn}", "backward", "grad", bn, li + 1, None, gb[j], ops, fn=reduction,
+                             batch=True))
+
+    return steps
+
+
+def _input_gradient_steps(scenario: Scenario, params: Params, sfx: list[str], samples: list,
+                          dnet: np.ndarray, r, inj) -> list[Step]:
+    """dE/d(input): the first layer's deltas through its weights, like a hidden neuron's dout.
+
+    Nothing depends on these (inputs are not trained); CS231n's exercises ask for them.
+    """
+    w = params.weights[0]
+    din = dnet @ w
+    din = r(inj(lambda: _ids("din", scenario.inputs, sfx), din, {
+        **_scaled(din), "neighbour_neuron": lambda: np.roll(din, 1, axis=1)}))
+    lay = scenario.layers[0]
+    wl, dl, values = w.tolist(), dnet.tolist(), din.tolist()
+    steps = []
+    for b, (s, smp) in enumerate(zip(sfx, samples)):
+        for i, name in enumerate(scenario.inputs):
+            ops = tuple((Operand(f"dnet:{n}{s}", dl[b][j]),
+                         Operand("param:" + lay.weight_names[j][i], wl[j][i]))
+                        for j, n in enumerate(lay.neurons))
+            steps.append(Step(f"din:{name}{s}", "backward", "din", name, 0, smp, values[b][i],
+                              ops, fn="sum", note="weights from before the update"))
+    return steps
+
+
+def _update_steps(scenario: Scenario, layout: list[_Slot], state: dict[str, np.ndarray],
+                  number: int, seen: list) -> list[Step]:
+    """The update's Steps, in the order the gradients were found (output layer first, like
+    Mazur): per layer, the optimizer state carried into this update (``prev_m:w5``), then
+    each parameter's chain of quantities as its rule computed them (m, v, mhat, vhat, new).
+    """
+    # each quantity's operands as Python lists once: ("m", [..]) per parameter, ("beta1", x)
+    def listed(op):
+        kind, value = op
+        return (kind, value.tolist()) if isinstance(value, np.ndarray) else (kind, float(value))
+
+    quantities = [(kind, value.tolist(), [[listed(op) for op in t] for t in terms], fn)
+                  for kind, value, terms, fn in seen]
+    carried = [(k, state[k].tolist()) for k in scenario.optimizer.state_kinds]
+    note = "zero before the first update" if number == 1 else f"from update {number - 1}"
+    steps: list[Step] = []
+    add = steps.append
+    for li in range(len(scenario.layers) - 1, -1, -1):
+        slots = [s for s in layout if s.layer == li]
+        for kind, values in carried:
+            for s in slots:
+                for i, name in enumerate(s.names, s.span.start):
+                    add(Step(f"prev_{kind}:{name}", "update", "prev_" + kind, name, li + 1, None,
+                             values[i], (), note=note))
+        for s in slots:
+            for i, name in enumerate(s.names, s.span.start):
+                for kind, values, terms, fn in quantities:
+                    ops = tuple(tuple(Operand(f"{k}:{name}", v[i]) if isinstance(v, list)
+                                      else Operand(k, v) for k, v in t) for t in terms)
+                    add(Step(f"{kind}:{name}", "update", kind, name, li + 1, None, values[i],
+                             ops, fn=fn))
+    return steps
+
+
+def _slope(layer) -> tuple[Operand, ...]:
+    return (Operand("slope", layer.slope),) if ACTIVATIONS[layer.activation].parameter else ()
+
+
+def _grad_steps(add, scenario, li, b, s, smp, outs, douts, dacts, dnets, per_w, per_b, gsfx):
+    """dE/dparam of one sample for layer li: delta times the input the parameter carries."""
+    lay = scenario.layers[li]
+    src = "in" if li == 0 else "out"
+    inputs = scenario.layer_inputs(li)
+    a = outs[li][b].tolist()
+    dout, dnet = douts[li][b].tolist(), dnets[li][b].tolist()
+    dact = dacts[li][b].tolist() if dacts[li] is not None else None
+    gw = per_w[li][b].tolist()
+
+    def delta(j: int) -> tuple[Operand, ...]:
+        name = lay.neurons[j]
+        if dact is None:
+            return (Operand(f"dnet:{name}{s}", dnet[j]),)
+        return (Operand(f"dout:{name}{s}", dout[j]), Operand(f"dact:{name}{s}", dact[j]))
+
+    for j, row in enumerate(lay.weight_names):
+        d = delta(j)
+        name = lay.neurons[j]
+        for i, wn in enumerate(row):
+            # the last factor is d net_j / d w_ji, which is the input the weight carries
+            carried = Operand(f"{src}:{inputs[i]}{s}", a[i])
+            add(Step(f"grad:{wn}{gsfx}", "backward", "grad", wn, li + 1, smp, gw[j][i],
+                     (d + (Operand(f"wrt:{name}/{wn}{s}", a[i]),),),
+                     aux=(carried, Operand(f"dnet:{name}{s}", dnet[j]))))
+    if not per_b[li].size:
+        return
+    gb = per_b[li][b].tolist()
+    if lay.bias == "per_neuron":
+        for j, bn in enumerate(lay.bias_names):
+            add(Step(f"grad:{bn}{gsfx}", "backward", "grad", bn, li + 1, smp, gb[j],
+                     (delta(j) + (Operand(f"wrt:{lay.neurons[j]}/{bn}{s}", 1.0),),),
+                     aux=(ONE, Operand(f"dnet:{lay.neurons[j]}{s}", dnet[j]))))
+    else:
+        bn = lay.bias_names[0]
+        ops = tuple((Operand(f"dnet:{n}{s}", dnet[j]),) for j, n in enumerate(lay.neurons))
+        add(Step(f"grad:{bn}{gsfx}", "backward", "grad", bn, li + 1, smp, gb[0], ops,
+                 note="a shared bias: the sum of the deltas of the neurons it feeds"))
+
+

@@ -15,9 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bpwalk.scenario import Scenario
 from bpwalk.trace import Trace
+
+if TYPE_CHECKING:
+    from bpwalk.notation import Profile
 
 FORMATS = ("md", "json", "html", "pdf")
 
@@ -32,12 +36,12 @@ def load(path_or_name: str | Path) -> Problem:
 
 
 def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
-             notation: str | None = None, keep_zeros: bool = False,
+             notation: Profile | str | None = None, keep_zeros: bool = False,
              key: bool = False) -> str | bytes:
     """The trace as a document: "md", "json", "html" (text) or "pdf" (bytes; needs a local
     Chromium or Chrome, else bpwalk.browser.BrowserError). `blanks`: the worksheet;
     `key`: its answer key (a page laid out as the worksheet, every result filled in; in
-    Markdown the solution); `notation`: a profile's name (None: mazur); `keep_zeros`: 0.0310, not 0.031."""
+    Markdown the solution); `notation`: a profile or its name (None: mazur); `keep_zeros`: 0.0310, not 0.031."""
     if fmt == "json":
         from bpwalk.views import json as json_view
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from typer.models import CommandInfo
 
     from bpwalk.judge import Report
+    from bpwalk.notation import Profile
     from bpwalk.scenario import Scenario
     from bpwalk.trace import Trace
 
@@ -166,16 +167,16 @@ NotationOpt = Annotated[
 ]
 
 
-def notation_of(option: str | None, sc) -> str | None:
-    """The profile to use: the option, else the scenario's, else None (mazur); a wrong name
-    is a usage error with a did-you-mean."""
+def notation_of(option: str | None, sc) -> Profile | None:
+    """The profile to use, resolved here once for every view: the option's, else the
+    scenario's, else None (mazur); a wrong name is a usage error with a did-you-mean."""
     name = option or sc.notation
     if name is None:  # the default: a JSON export need not load the notations
         return None
     from bpwalk.notation import UnknownProfile, profile
 
     try:
-        return profile(name).name
+        return profile(name)
     except UnknownProfile as e:
         raise fail(f"--notation: {e}") from None
 
@@ -291,10 +292,12 @@ BYTES_PER_STEP = 400  # measured: 300 to 600 per step in Markdown and JSON
 
 
 def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int | None,
-            force: bool = False, quiet: bool = True) -> tuple[Trace, str]:
+            force: bool = False, quiet: bool = True,
+            notation: Profile | None = None) -> tuple[Trace, str]:
     """The trace, and "" or, when Ctrl-C stopped training early, what to say on leaving.
 
-    A run longer than a second shows a progress bar on stderr (a terminal's, unless quiet).
+    A run longer than a second shows a progress bar on stderr (a terminal's, unless quiet);
+    a run that diverged, its loss table, written in `notation` (notation_of's).
     """
     from bpwalk.engine import EngineError, run
     from bpwalk.views.progress import Watch
@@ -316,7 +319,7 @@ def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int
             from bpwalk.views.terminal import console, loss_history
 
             err = console(stderr=True)
-            pen = Pen("unicode", 6, profile(scenario.notation))
+            pen = Pen("unicode", 6, profile(notation))
             err.print(*loss_history(e.history, err.width, pen, e.updates,
                                     "Loss until training stopped"))
         raise fail(f"{scenario.path}: {e}") from None
@@ -409,7 +412,7 @@ def run(
     if form == "matrix":
         matrix_form_of(sc)
     notation = notation_of(notation, sc)
-    trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
+    trace, stopped = compute(sc, iterations, show, round_to, force, quiet, notation)
     if stopped and step:
         raise fail(stopped, 130)
     decimals, keep_zeros = _shown(decimals)
@@ -477,7 +480,7 @@ def export(
     if form == "matrix":
         matrix_form_of(sc)
     notation = notation_of(notation, sc)
-    trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
+    trace, stopped = compute(sc, iterations, show, round_to, force, quiet, notation)
     if stopped:  # a partial trace is not what was asked for: nothing is written
         raise fail(f"{stopped}; nothing written", 130)
     if form == "matrix":
@@ -499,7 +502,7 @@ def _check_format(format: str, *outputs: Path | None) -> None:
         raise fail("--format pdf writes a binary file; give it a name with -o FILE.pdf")
 
 
-def _document(trace: Trace, format: str, decimals: int | None, notation: str | None,
+def _document(trace: Trace, format: str, decimals: int | None, notation: Profile | None,
               blanks: bool = False, key: bool = False) -> str | bytes:
     from bpwalk.api import document
     from bpwalk.browser import BrowserError
@@ -555,7 +558,7 @@ def worksheet(
     if form == "matrix":
         matrix_form_of(sc)
     notation = notation_of(notation, sc)
-    trace, _ = compute(sc, 1, "first", None, force)
+    trace, _ = compute(sc, 1, "first", None, force, notation=notation)
     from bpwalk.files import OutputError, write_together
     from bpwalk.views import answers
 
@@ -688,7 +691,7 @@ def check(
 
 
 def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update: int,
-            notation: str | None) -> Report:
+            notation: Profile | None) -> Report:
     """One answers file marked. Its problems (bad lines, a bad seed, unknown ids) come in
     one ScenarioError; so does a file with nothing filled in. `judges` are kept by seed,
     for the other files of a class."""

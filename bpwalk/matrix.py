@@ -46,7 +46,7 @@ from bpwalk.formulas import (
     Sym,
     render,
 )
-from bpwalk.notation import Profile, profile, update_rule
+from bpwalk.notation import MAZUR, Profile, update_rule
 from bpwalk.trace import Iteration, Trace
 
 # The role of each matrix: what it is, whatever the notation profile calls it.
@@ -365,9 +365,8 @@ def fn_node(fn: str, prime: bool = False) -> Node:
     return Postfix(f, "prime") if prime else f
 
 
-def role_node(role: str, n: int, p: Profile | str | None = None, fn: str = "") -> Node:
+def role_node(role: str, n: int, p: Profile = MAZUR, fn: str = "") -> Node:
     """The symbol of the matrix `role` of layer `n` in profile `p`: W², ∂E/∂W², dW^[2]."""
-    p = profile(p)
     sup = f"[{n}]" if p.name in _BRACKETED else str(n)
     letters = {"W": _letter(p, "w", "w"), "b": "b",  # b stays lower case (Ng: b^[l])
                "A": _letter(p, p.out, "a"), "Z": _letter(p, p.net, "z"), "J": "J"}
@@ -392,13 +391,13 @@ def role_node(role: str, n: int, p: Profile | str | None = None, fn: str = "") -
     return Sym(p.grad_prefix + of.base, sup=sup) if p.grad_prefix else Partial(Sym(p.loss), of)
 
 
-def matrix_node(mat: Matrix, p: Profile | str | None = None) -> Node:
+def matrix_node(mat: Matrix, p: Profile = MAZUR) -> Node:
     node = role_node(mat.role, mat.layer, p, mat.fn)
     return Postfix(node, "T") if mat.transposed else node
 
 
-def scalar_node(s: Scalar, p: Profile | str | None = None) -> Node:
-    return Sym(profile(p).lr) if s.role == "lr" else Div(Num(1.0), Sym("m"))
+def scalar_node(s: Scalar, p: Profile = MAZUR) -> Node:
+    return Sym(p.lr) if s.role == "lr" else Div(Num(1.0), Sym("m"))
 
 
 def scalar_value_node(s: Scalar) -> Node:
@@ -408,7 +407,7 @@ def scalar_value_node(s: Scalar) -> Node:
     return Num(s.value)
 
 
-def apply_node(ap: Apply, p: Profile | str | None = None) -> Node:
+def apply_node(ap: Apply, p: Profile = MAZUR) -> Node:
     """f(Z), f′(Z), E′(A, Y) or Jᵀ·∂E/∂A (a softmax layer, sample by sample)."""
     args = tuple(matrix_node(a, p) for a in ap.args)
     if ap.kind == "softmax_delta":
@@ -416,12 +415,12 @@ def apply_node(ap: Apply, p: Profile | str | None = None) -> Node:
     return FnCall(apply_head(ap, p), args)
 
 
-def apply_head(ap: Apply, p: Profile | str | None = None) -> Node:
+def apply_head(ap: Apply, p: Profile = MAZUR) -> Node:
     """The function's symbol: σ, σ′, E′, or Jᵀ for a softmax layer's delta."""
     if ap.kind == "softmax_delta":
         return Postfix(Sym("J"), "T")
     if ap.kind == "loss_derivative":
-        return Postfix(Sym(profile(p).loss), "prime")
+        return Postfix(Sym(p.loss), "prime")
     return fn_node(ap.fn, prime=ap.kind == "derivative")
 
 
@@ -445,9 +444,8 @@ def _rhs_node(items: tuple[Item, ...], p: Profile) -> Node:
     return nodes[0] if len(nodes) == 1 else Add(tuple(nodes))
 
 
-def equation_node(eq: Equation, p: Profile | str | None = None) -> Node:
+def equation_node(eq: Equation, p: Profile = MAZUR) -> Node:
     """The equation in symbols: Z² = W²·A¹ + b², W² ← W² − η·∂E/∂W², or f′(Z) alone."""
-    p = profile(p)
     lhs = matrix_node(eq.result, p)
     if eq.kind == "fprime":
         return lhs
@@ -459,7 +457,7 @@ def equation_node(eq: Equation, p: Profile | str | None = None) -> Node:
     return Rel(lhs, "=", _rhs_node(eq.rhs, p))
 
 
-def symbol(mat: Matrix, style: str, p: Profile | str | None = None) -> str:
+def symbol(mat: Matrix, style: str, p: Profile = MAZUR) -> str:
     return render(matrix_node(mat, p), style)
 
 

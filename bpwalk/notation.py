@@ -184,6 +184,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
             state={"sq": ("cache", ""), "mhat": ("mt", ""), "vhat": ("vt", "")}),
 )}
 DEFAULT = "mazur"
+MAZUR = PROFILES[DEFAULT]  # the profile of a function not given one
 
 
 class UnknownProfile(ValueError):
@@ -237,9 +238,8 @@ _STATE = {"vel": ("v", ""), "sq": ("s", ""), "m": ("m", ""), "v": ("v", ""),
 _T = Sym("t")  # the number of the update (Adam's bias correction)
 
 
-def hyper(kind: str, p: Profile | str | None = None) -> Node:
+def hyper(kind: str, p: Profile = MAZUR) -> Node:
     """An optimizer's setting (β₁) or a factor built from settings (1 − β₁ᵗ, 1 − ηλ)."""
-    p = profile(p)
     head, _, tail = kind.partition("-")
     if head == "1" and tail:  # 1-beta1, 1-beta1^t, 1-lr*lambda
         setting, _, power = tail.partition("^")
@@ -251,20 +251,18 @@ def hyper(kind: str, p: Profile | str | None = None) -> Node:
     return Sym(*p.hyper.get(kind, _HYPER[kind]))
 
 
-def state_sym(kind: str, name: str, p: Profile | str | None = None,
+def state_sym(kind: str, name: str, p: Profile = MAZUR,
               prev: bool = False) -> Node:
     """A parameter's optimizer quantity: m_w5 (prev: m_w5[t-1], the value carried in);
     named after the gradient (V_dw5) where the profile names gradients dw5."""
-    p = profile(p)
     base, mark = p.state.get(kind, _STATE[kind])
     prefix = p.grad_prefix if kind != "l2" else ""  # g_w5: the gradient itself, with decay
     sym = Sym(base, prefix + name, "[t-1]" if prev else "" if mark == "^" else mark)
     return Hat(sym) if mark == "^" else sym
 
 
-def node(ref: str, p: Profile | str | None = None) -> Node:
+def node(ref: str, p: Profile = MAZUR) -> Node:
     """The symbol of a step id or operand ref as a tree: ``grad:w5`` -> ∂E/∂w₅."""
-    p = profile(p)
     base, _, at = ref.partition("@")
     sample = int(at) if at else None
     kind, _, name = base.partition(":")
@@ -329,6 +327,7 @@ def _with_sample(d: Node, sample: int | None) -> Node:
 
 def symbol(ref: str, style: str, p: Profile | str | None = None) -> str:
     """The symbol for a step id or operand ref, e.g. ``grad:w5`` -> ∂E/∂w₅."""
+    p = profile(p)  # a Profile as it is; a name (from the API, say) looked up
     return render(node(ref, p), style)
 
 
@@ -468,7 +467,7 @@ def formula(step: Step, style: str, decimals: int = 9, p: Profile | str | None =
             keep_zeros: bool = False) -> Formula:
     """How `step` reads in `style` under profile `p`: symbol, formula in symbols and in
     numbers, and the value (negated where the profile's error term has the other sign)."""
-    p = profile(p)
+    p = profile(p)  # a Profile as it is; a name (from the API, say) looked up
     tree = rhs(step, p)
     lhs = node(step.id, p)
     value = step.value * _sign(step.kind, p)
@@ -485,11 +484,11 @@ def shortcut(step: Step, style: str, decimals: int = 9, p: Profile | str | None 
     The engine stores out and target in the dnet step's ``aux`` for that pairing; the value
     is the step's own (the Jacobian sum), so the shortcut adds a derivation, not a number.
     """
+    p = profile(p)  # a Profile as it is; a name (from the API, say) looked up
     out = next((o for o in step.aux if o.ref.startswith("out:")), None)
     target = next((o for o in step.aux if o.ref.startswith("target:")), None)
     if step.kind != "dnet" or out is None or target is None:
         return None
-    p = profile(p)
     tree = _signed(sub(_val(out, p), _val(target, p)), _sign("dnet", p))
     sign = _sign("dnet", p)
     return Formula(render(node(step.id, p), style), render(tree, style, decimals),
@@ -500,18 +499,16 @@ def shortcut(step: Step, style: str, decimals: int = 9, p: Profile | str | None 
 # ----------------------------------------------------------------------------- rule captions
 
 
-def loss_rule(loss: str, p: Profile | str | None = None) -> Node:
+def loss_rule(loss: str, p: Profile = MAZUR) -> Node:
     """The loss of one sample, E = Σₖ term(target_k, out_k)."""
-    p = profile(p)
     from bpwalk.functions import LOSSES
 
     term = LOSSES[loss].term_formula(p.sym("target", "k"), p.sym("out", "k"), Sym("K"))
     return Rel(p.sym("loss"), "=", BigSum("k", term))
 
 
-def activation_rule(activation: str, p: Profile | str | None = None) -> Node:
+def activation_rule(activation: str, p: Profile = MAZUR) -> Node:
     """out = f(net) for an activation, in general symbols."""
-    p = profile(p)
     from bpwalk.functions import ACTIVATIONS
 
     act = ACTIVATIONS[activation]
@@ -519,20 +516,18 @@ def activation_rule(activation: str, p: Profile | str | None = None) -> Node:
     return Rel(p.sym("out"), "=", f)
 
 
-def net_rule(biases: bool, p: Profile | str | None = None) -> Node:
+def net_rule(biases: bool, p: Profile = MAZUR) -> Node:
     """net = Σᵢ w·input (+ b·1 when the layer has biases)."""
-    p = profile(p)
     s = BigSum("i", mul(Sym("w"), Word("input")))
     return Rel(p.sym("net"), "=", add(s, mul(Sym("b"), 1)) if biases else s)
 
 
-def forward_rule(activation: str, biases: bool, p: Profile | str | None = None) -> Node:
+def forward_rule(activation: str, biases: bool, p: Profile = MAZUR) -> Node:
     return Seq((net_rule(biases, p), activation_rule(activation, p)), ", then ")
 
 
-def backward_rule(p: Profile | str | None = None) -> Node:
+def backward_rule(p: Profile = MAZUR) -> Node:
     """δ = ∂E/∂net; ∂E/∂w = δ·input (with the profile's names and sign)."""
-    p = profile(p)
     delta = p.sym("delta") if p.delta else Sym("delta")
     d = Partial(p.sym("loss"), p.sym("net"))
     return Seq((Rel(delta, "=", _signed(d, p.sign if p.delta else 1)),
@@ -540,9 +535,8 @@ def backward_rule(p: Profile | str | None = None) -> Node:
                     mul(_signed(delta, p.sign if p.delta else 1), Word("input")))), "; ")
 
 
-def hidden_rule(p: Profile | str | None = None) -> Node:
+def hidden_rule(p: Profile = MAZUR) -> Node:
     """∂E/∂out of a hidden neuron: Σ over the next layer of δ·w."""
-    p = profile(p)
     return _through_weights(node("dout:j", p), "k", "kj", p)
 
 
@@ -552,28 +546,25 @@ def _through_weights(lhs: Node, k: str, w: str, p: Profile) -> Node:
     return Rel(lhs, "=", _signed(BigSum(k, mul(delta, Sym("w", w))), p.sign if p.delta else 1))
 
 
-def input_rule(p: Profile | str | None = None) -> Node:
+def input_rule(p: Profile = MAZUR) -> Node:
     """∂E/∂input of an input: Σ over the first layer of δ·w, like a hidden neuron's."""
-    p = profile(p)
     return _through_weights(_grad_name(p, Sym("input", "i")), "j", "ji", p)
 
 
 KRONECKER = Sym("delta", "jk")  # 1 when j = k, else 0
 
 
-def jacobian_rule(p: Profile | str | None = None) -> Node:
+def jacobian_rule(p: Profile = MAZUR) -> Node:
     """softmax: ∂out_j/∂net_k = out_j(δ_jk − out_k)."""
-    p = profile(p)
     return Rel(Partial(p.sym("out", "j"), p.sym("net", "k")), "=",
                mul(p.sym("out", "j"), sub(KRONECKER, p.sym("out", "k")), dot=False))
 
 
-def jacobian_entries(step: Step, outs: dict[str, float], p: Profile | str | None = None
+def jacobian_entries(step: Step, outs: dict[str, float], p: Profile = MAZUR
                      ) -> list[Node]:
     """The softmax Jacobian entries a delta uses, each derived with its numbers:
     ∂out_j/∂net_k = out_j(δ_jk − out_k) = 0.30(0 − 0.48) = −0.143. `outs` holds the layer's
     outputs by neuron; the entry's value is the engine's."""
-    p = profile(p)
     entries = []
     for term in step.terms:
         jac = term[-1]
@@ -585,18 +576,16 @@ def jacobian_entries(step: Step, outs: dict[str, float], p: Profile | str | None
     return entries
 
 
-def update_caption(p: Profile | str | None = None) -> Node:
+def update_caption(p: Profile = MAZUR) -> Node:
     """new = old − η·gradient (or the profile's additive form)."""
-    p = profile(p)
     w = Sym("w")
     rule = update_rule(w, Sym(p.lr), _grad_name(p, w), p)
     return Rel(Sym("w", sup="+"), "=", rule)
 
 
-def optimizer_rule(optimizer, p: Profile | str | None = None) -> Node:
+def optimizer_rule(optimizer, p: Profile = MAZUR) -> Node:
     """An optimizer's rule in general symbols (w a parameter), with its weight decay, the
     way torch.optim computes it: the steps of each update in order."""
-    p = profile(p)
     w, g = Sym("w"), _grad_name(p, Sym("w"))
     name, h = optimizer.name, (lambda kind: hyper(kind, p))
 
@@ -630,9 +619,8 @@ def optimizer_rule(optimizer, p: Profile | str | None = None) -> Node:
     return Seq(tuple(parts), "; ")
 
 
-def optimizer_settings(optimizer, p: Profile | str | None = None) -> Node:
+def optimizer_settings(optimizer, p: Profile = MAZUR) -> Node:
     """An optimizer's settings: β₁ = 0.9, β₂ = 0.999, ε = 1e-08, λ = 0 (for adam)."""
-    p = profile(p)
     values = {k: v for k, v in optimizer.to_dict().items() if k != "name"}
     return Seq(tuple(Rel(hyper("lambda" if k == "weight_decay" else k, p), "=", Num(v))
                      for k, v in values.items()), ", ")
@@ -700,7 +688,7 @@ def aliases(step_id: str, p: Profile | str | None = None) -> list[str]:
     and the profile's (Err:o1 and Err_o1 under han-kamber, dz_o1 under ng, ...).
 
     One table for `check`, the quiz and the stepper's `g`."""
-    p = profile(p)
+    p = profile(p)  # a Profile as it is; a name (from the API, say) looked up
     base, at, sample = step_id.partition("@")
     kind, _, n = base.partition(":")
     own = {
@@ -734,9 +722,8 @@ def aliases(step_id: str, p: Profile | str | None = None) -> list[str]:
     return [a + at + sample for a in own]
 
 
-def sign_note(p: Profile | str | None = None) -> str:
+def sign_note(p: Profile = MAZUR) -> str:
     """What to add when an error term's answer has the other sign."""
-    p = profile(p)
     if p.sign < 0:
         delta, net = render(p.sym("delta", "j"), "unicode"), render(p.sym("net", "j"), "unicode")
         return (f"{p.author}'s {delta} is −∂{p.loss}/∂{net}: your value has the other sign")

@@ -32,7 +32,7 @@ from rich.text import Text
 
 from bpwalk import stepper
 from bpwalk.judge import Judge, Result
-from bpwalk.notation import formula
+from bpwalk.notation import Profile, formula
 from bpwalk.scenario import Scenario
 from bpwalk.stepper import State, Walk
 from bpwalk.trace import Trace
@@ -278,7 +278,7 @@ def summary(qs: QuizState, quiz: Quiz, style: str = "unicode") -> str:
 
 def run(trace: Trace, scenario: Scenario, round_to: int | None = None, style: str = "unicode",
         decimals: int = 9, phase: str | None = None, no_color: bool = False,
-        notation: str | None = None, keep_zeros: bool = False) -> int:
+        notation: Profile | None = None, keep_zeros: bool = False) -> int:
     """Quiz on this terminal; print the summary once the screen is restored. The exit code:
     0 (practice, not a check, whatever the score), 130 for Ctrl-C."""
     walk = Walk.of(trace, phase, notation, keep_zeros)

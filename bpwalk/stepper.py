@@ -55,21 +55,21 @@ class Walk:
     entries: tuple[Entry, ...]
     pass_starts: tuple[int, ...]  # indexes where a new (update, phase) run begins
     trace: Trace
-    notation: str | None = None  # the profile the steps are written in (None: mazur)
+    notation: Profile  # the profile the steps are written in, bound to the trace's scenario
     keep_zeros: bool = False  # --decimals D given: 0.0310, as in ``bpwalk run``
 
     def pen(self, style: str, decimals: int) -> Pen:
-        return Pen(style, decimals, profile(self.notation, self.trace.scenario), self.keep_zeros)
+        return Pen(style, decimals, self.notation, self.keep_zeros)
 
     @classmethod
-    def of(cls, trace: Trace, phase: str | None = None, notation: str | None = None,
+    def of(cls, trace: Trace, phase: str | None = None, notation: Profile | str | None = None,
            keep_zeros: bool = False) -> Walk:
         """The walk over every explained step, or over one phase of each update."""
         entries = tuple(Entry(it.number, s) for it in trace.iterations for s in it.steps
                         if phase is None or s.phase == phase)
         starts = tuple(i for i, e in enumerate(entries)
                        if i == 0 or _pass_of(entries[i - 1]) != _pass_of(e))
-        return cls(entries, starts, trace, notation, keep_zeros)
+        return cls(entries, starts, trace, profile(notation, trace.scenario), keep_zeros)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -92,7 +92,7 @@ class Walk:
         here = self.entries[index].iteration
         order = [i for i, e in enumerate(self.entries) if e.iteration == here]
         order += [i for i, e in enumerate(self.entries) if e.iteration != here]
-        p = profile(self.notation, self.trace.scenario)
+        p = self.notation
         for rank in range(3):
             for i in order:
                 if wanted in _spellings(self.entries[i].step, rank, p):
@@ -612,7 +612,7 @@ def not_a_terminal() -> str | None:
 
 
 def run(trace: Trace, style: str = "unicode", decimals: int = 9, phase: str | None = None,
-        no_color: bool = False, notation: str | None = None, keep_zeros: bool = False) -> int:
+        no_color: bool = False, notation: Profile | None = None, keep_zeros: bool = False) -> int:
     """Step through `trace` on this terminal; the exit code (0 quit, 130 Ctrl-C)."""
     walk = Walk.of(trace, phase, notation, keep_zeros)
     if not walk.entries:

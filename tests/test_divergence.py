@@ -60,3 +60,17 @@ def test_a_long_runs_history_says_which_updates_it_kept(monkeypatch):
     # the fixture's comment: the loss is 0.5 · 14161^k after k updates
     assert [round(h / 0.5 / 14161 ** k, 6) for h, k in zip(e.value.history, [0, 5])] == [1, 1]
     assert str(e.value).startswith("update 6: the loss E")
+
+
+@pytest.mark.parametrize("notation, loss", [("ng", "J"), ("nielsen", "C"), ("mazur", "E")])
+def test_the_loss_table_is_written_in_the_notation_asked_for(notation, loss):
+    """--notation ng writes Ng's cost J (Coursera, Neural Networks and Deep Learning),
+    nielsen the cost C (Nielsen, ch. 2): the table once took the scenario's notation, E,
+    whatever the option said. The symbol is the profile's own (PROFILES[...].loss)."""
+    from bpwalk.notation import PROFILES
+
+    assert PROFILES[notation].loss == loss
+    result = run_cli("run", str(DIVERGES), "--notation", notation)
+    assert result.returncode == 2
+    header = next(line for line in result.stderr.splitlines() if "after update" in line)
+    assert header.split() == ["after", "update", "loss", loss]

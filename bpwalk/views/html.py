@@ -24,13 +24,14 @@ import re
 from dataclasses import dataclass
 
 from bpwalk.formulas import Node
-from bpwalk.notation import Formula, Pen, loss_rule, number, optimizer_settings, profile
+from bpwalk.notation import Formula, Pen, Profile, loss_rule, number, optimizer_settings, profile
 from bpwalk.trace import Step, Trace
 from bpwalk.views import drawing, outline
 from bpwalk.views.outline import Update
 
 
-def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str | None = None,
+def render(trace: Trace, decimals: int = 9, blanks: bool = False,
+           notation: Profile | str | None = None,
            keep_zeros: bool = False, key: bool = False) -> str:
     """The whole page as one HTML document, in the notation of the profile `notation`.
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bpwalk.notation import Formula, Pen, number, profile
+from bpwalk.notation import Formula, Pen, Profile, number, profile
 from bpwalk.trace import Step, Trace
 from bpwalk.views import outline
 from bpwalk.views.outline import Group, Update
@@ -31,9 +31,9 @@ _URL = re.compile(r"^(https?://[^\s<>]+?)([.,;:)]*)$")
 
 
 def render(trace: Trace, decimals: int = 9, blanks: bool = False,
-           notation: str | None = None, keep_zeros: bool = False) -> str:
+           notation: Profile | str | None = None, keep_zeros: bool = False) -> str:
     """The whole document as Markdown text (ends with one newline), in the notation of the
-    profile called `notation` (None: mazur)."""
+    profile `notation` or of its name (None: mazur)."""
     doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation, trace.scenario),
                                             keep_zeros))
     content = outline.document(trace, doc.pen.profile)

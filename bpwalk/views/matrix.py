@@ -34,13 +34,13 @@ from bpwalk.matrix import (
     scalar_value_node,
     symbol,
 )
-from bpwalk.notation import Pen, number, profile
+from bpwalk.notation import Pen, Profile, number, profile
 from bpwalk.trace import PHASE_TITLES, Trace
 
 # ----------------------------------------------------------------------------- captions
 
 
-def _captions(trace: Trace, form: MatrixForm, style: str, p: str | None) -> list[str]:
+def _captions(trace: Trace, form: MatrixForm, style: str, p: Profile) -> list[str]:
     """What a reader must know to read the matrices of one update: columns, 1/m, biases."""
     sc = trace.scenario
     out = []
@@ -67,9 +67,9 @@ def _captions(trace: Trace, form: MatrixForm, style: str, p: str | None) -> list
     return out
 
 
-def equation_text(eq: Equation, style: str, p: str | None = None) -> str:
+def equation_text(eq: Equation, style: str, p: Profile | str | None = None) -> str:
     """The equation in symbols (Z² = W²·A¹ + b²), from the matrix module's formula tree."""
-    return render(equation_node(eq, p), style)
+    return render(equation_node(eq, profile(p)), style)
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -228,20 +228,21 @@ class MatrixWalkthrough:
     decimals: int = 9
     phase: str | None = None
     ids: bool = False
-    notation: str | None = None  # a notation profile's name (None: the default)
+    notation: Profile | str | None = None  # a notation profile, or its name (None: mazur)
     keep_zeros: bool = False  # --decimals D given: 0.0310, as a hand calculation writes it
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from bpwalk.views import outline
         from bpwalk.views.terminal import HEADING, NOTE, SUBHEADING, _rule, heading
 
-        pen = Pen(self.style, self.decimals, profile(self.notation), self.keep_zeros)
+        p = profile(self.notation)
+        pen = Pen(self.style, self.decimals, p, self.keep_zeros)
         yield from heading(outline.heading(self.trace, pen.profile), pen)
         width = options.max_width
         for form in matrix_forms(self.trace):
             yield Text()
             yield _rule(f"Update {form.number}, matrix form", self.style)
-            for line in _captions(self.trace, form, self.style, self.notation):
+            for line in _captions(self.trace, form, self.style, p):
                 yield Text(line, style=NOTE)
             eqs = [e for e in form.equations if self.phase in (None, e.phase)]
             for phase, group in groupby(eqs, key=lambda e: e.phase):
@@ -249,7 +250,7 @@ class MatrixWalkthrough:
                 yield Text(PHASE_TITLES[phase], style=HEADING)
                 for eq in group:
                     yield Text()
-                    yield Text(equation_text(eq, self.style, self.notation), style=SUBHEADING)
+                    yield Text(equation_text(eq, self.style, p), style=SUBHEADING)
                     lines, split = layout(eq, pen, width, self.ids)
                     if split:
                         yield Text("(wider than the terminal: shown in parts)", style=NOTE)
@@ -304,12 +305,13 @@ def _latex_numeric(eq: Equation, pen: Pen, ids: bool, blanks=None) -> str:
 
 
 def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = False,
-             notation: str | None = None, keep_zeros: bool = False) -> str:
+             notation: Profile | str | None = None, keep_zeros: bool = False) -> str:
     """The matrix form as Markdown with LaTeX (bmatrix, shapes under braces)."""
     from bpwalk.views.markdown import text
 
     sc = trace.scenario
-    pen = Pen("latex", decimals, profile(notation), keep_zeros)
+    p = profile(notation)
+    pen = Pen("latex", decimals, p, keep_zeros)
     lines = [f"# {'Worksheet: ' if blanks else ''}{text(sc.title or sc.name)}: matrix form", ""]
     if sc.description:
         lines += [text(sc.description), ""]
@@ -317,12 +319,12 @@ def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = 
               + ", ".join(f"layer {n}: ${render(fn_node(lay.activation), 'latex')}$"
                           for n, lay in enumerate(sc.layers, 1))
               + f"; loss `{sc.loss}`; learning rate "
-              f"${render(scalar_node(Scalar('lr', sc.learning_rate), notation), 'latex')} = "
+              f"${render(scalar_node(Scalar('lr', sc.learning_rate), p), 'latex')} = "
               f"{number(sc.learning_rate)}$.", ""]
     given = {"W", "b", "Y", "ones"}
     for form in matrix_forms(trace):
         lines += [f"## Update {form.number}", ""]
-        lines += [f"- {text(c)}" for c in _captions(trace, form, "unicode", notation)]
+        lines += [f"- {text(c)}" for c in _captions(trace, form, "unicode", p)]
         lines.append("")
 
         def blank(m: Matrix, eq_result: Matrix | None = None) -> str:
@@ -333,7 +335,7 @@ def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = 
         for phase, group in groupby(form.equations, key=lambda e: e.phase):
             lines += [f"### {PHASE_TITLES[phase]}", ""]
             for eq in group:
-                lines += [f"$${equation_text(eq, 'latex', notation)}$$", ""]
+                lines += [f"$${equation_text(eq, 'latex', p)}$$", ""]
                 fill = (lambda m, eq=eq: blank(m, eq.result)) if blanks else None
                 lines += [f"$${_latex_numeric(eq, pen, ids, fill)}$$", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -342,9 +344,9 @@ def markdown(trace: Trace, decimals: int = 9, ids: bool = False, blanks: bool = 
 # ----------------------------------------------------------------------------- answers
 
 
-def answers_template(trace: Trace, notation: str | None = None) -> str:
+def answers_template(trace: Trace, notation: Profile | str | None = None) -> str:
     """An answers file with every computed matrix of the first update, its entries blank."""
-    sc = trace.scenario
+    sc, p = trace.scenario, profile(notation)
     form = matrix_forms(trace)[0]
     lines = [
         f"# Answers for {sc.path}, update {form.number}, as matrices. Replace each ~ with a",
@@ -357,7 +359,7 @@ def answers_template(trace: Trace, notation: str | None = None) -> str:
             m = eq.result
             rows = ", ".join("[" + ", ".join(["~"] * m.shape[1]) + "]"
                              for _ in range(m.shape[0]))
-            lines.append(f"# {equation_text(eq, 'ascii', notation)}  ({m.shape[0]}x{m.shape[1]})")
+            lines.append(f"# {equation_text(eq, 'ascii', p)}  ({m.shape[0]}x{m.shape[1]})")
             lines.append(f"{m.key}: [{rows}]")
     return "\n".join(lines) + "\n"
 

@@ -30,7 +30,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from bpwalk.notation import Pen, profile
+from bpwalk.notation import Pen, Profile, profile
 from bpwalk.trace import PHASES, Step, Trace
 from bpwalk.views import drawing, outline
 from bpwalk.views.outline import Phase, Update
@@ -76,13 +76,13 @@ class Walkthrough:
     __slots__ = ("decimals", "keep_zeros", "notation", "phase", "style", "trace")
 
     def __init__(self, trace: Trace, style: str = "unicode", decimals: int = 9,
-                 phase: str | None = None, notation: str | None = None,
+                 phase: str | None = None, notation: Profile | str | None = None,
                  keep_zeros: bool = False) -> None:
         self.trace = trace
         self.style = style  # or "ascii"
         self.decimals = decimals
         self.phase = phase  # show only this phase of each update
-        self.notation = notation  # a profile name (bpwalk.notation.PROFILES); None: mazur
+        self.notation = notation  # a profile, or its name (bpwalk.notation.PROFILES); None: mazur
         self.keep_zeros = keep_zeros  # --decimals given: trailing zeros kept
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -525,6 +525,6 @@ def _fits(console: Console, options: ConsoleOptions, table: Table) -> bool:
 
 
 def walkthrough(trace: Trace, style: str = "unicode", decimals: int = 9,
-                phase: str | None = None, notation: str | None = None) -> Group:
+                phase: str | None = None, notation: Profile | str | None = None) -> Group:
     """The walkthrough as a Group (convenience for callers that want a plain renderable)."""
     return Group(Walkthrough(trace, style, decimals, phase, notation))

@@ -15,12 +15,20 @@ The quiz mode judges one answer at a time: ``Judge(scenario).judge_one("grad:w5"
 from __future__ import annotations
 
 import difflib
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from bpwalk import judge_matrix
 from bpwalk.engine import EngineError, bounds, evaluate, run
+from bpwalk.marking import (
+    agrees,
+    at_decimals,
+    decimals_of,
+    fits,
+    gap,
+    unit,
+)
 from bpwalk.mistakes import MISTAKES, Mistake
 from bpwalk.notation import (
     Formula,
@@ -33,14 +41,11 @@ from bpwalk.notation import (
     sign_note,
 )
 from bpwalk.notation import spelling as _normal
-from bpwalk.numbers import EXACT as _EXACT
-from bpwalk.numbers import half_up
 from bpwalk.scenario import Answer, Problem, Scenario, ScenarioError
 from bpwalk.scenario.errors import SHOWN_PROBLEMS
 from bpwalk.trace import Step
 
 MAX_DRIFT_DECIMALS = 15  # the engine's --round range
-MAX_DECIMALS = 340  # compare at most this many decimals (a float has fewer significant ones)
 
 
 # ----------------------------------------------------------------------------- results
@@ -126,60 +131,6 @@ class Report:
         return d
 
 
-# ----------------------------------------------------------------------------- numbers
-
-
-def decimals_of(text: str) -> int:
-    """How many decimals a written number gives: 0.5933 -> 4, 1.50 -> 2, 4.386e-4 -> 7."""
-    exponent = Decimal(text).as_tuple().exponent
-    return min(MAX_DECIMALS, max(0, -exponent)) if isinstance(exponent, int) else 0
-
-
-def at_decimals(value: float, decimals: int) -> str:
-    """`value` rounded half-up to `decimals`, keeping trailing zeros (as a student writes it)."""
-    if not math.isfinite(value):
-        return str(value)
-    return str(half_up(value, decimals))
-
-
-def cell(text: str) -> tuple[Decimal, Decimal]:
-    """The values whose rounding (half up) or truncation to the written decimals is `text`.
-
-    0.74 stands for [0.735, 0.75): rounded from 0.735 up, or cut from anything below 0.75.
-    A negative number mirrors it; 0.00 is [−0.005, 0.01) and −0.00 (−0.01, 0]: a minus sign
-    written on a zero says the value was negative.
-    """
-    g = Decimal(text)
-    q = Decimal(1).scaleb(-decimals_of(text))
-    half = q / 2
-    if g.is_signed():
-        return _EXACT.subtract(g, q), _EXACT.add(g, 0 if g.is_zero() else half)
-    return _EXACT.subtract(g, half), _EXACT.add(g, q)
-
-
-def gap(text: str, lo: float, hi: float) -> Decimal:
-    """How far the written number's cell lies from the range [lo, hi] (0 when they meet)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return Decimal("Infinity")
-    a, b = cell(text)
-    low, high = Decimal(repr(lo)), Decimal(repr(hi))
-    return max(Decimal(0), _EXACT.subtract(a, high), _EXACT.subtract(low, b))
-
-
-def fits(text: str, lo: float, hi: float) -> bool:
-    """Could `text` be a value in [lo, hi] rounded or truncated to its own decimals?"""
-    return gap(text, lo, hi) == 0
-
-
-def agrees(text: str, value: float) -> bool:
-    """Is `text` the value rounded or truncated to the decimals written?"""
-    return fits(text, value, value)
-
-
-def _unit(decimals: int) -> Decimal:
-    return Decimal(1).scaleb(-decimals)
-
-
 # ----------------------------------------------------------------------------- step ids
 
 
@@ -222,7 +173,7 @@ class Judge:
     or `iteration` (``check --update K``, and the quiz judges every update it shows)."""
 
     def __init__(self, scenario: Scenario, round_to: int | None = None, iteration: int = 1,
-                 notation: str | None = None):
+                 notation: Profile | str | None = None):
         self.scenario = scenario
         # answers are read in this profile's names and sign (Han & Kamber's Err = −δ)
         self.profile = profile(notation or scenario.notation, scenario)
@@ -440,7 +391,7 @@ class Judge:
             return
         # 2. a mistake in this step's formula, then in an unanswered step it is built from,
         # named only when it explains the number better than rounding does
-        if self._gap(res) > _unit(res.decimals):
+        if self._gap(res) > unit(res.decimals):
             for source in self._sources(res.id, answered)[:1 if own_only else MAX_SOURCES]:
                 kinds = [k for k in self._kinds(source)
                          if (m := self.mistaken(k, source, res.id)) is not None
@@ -451,7 +402,7 @@ class Judge:
         # 3. nothing reproduces it: show the right calculation
         res.formula = formula(step, "unicode", max(4, res.decimals), self.profile)
         f = res.formula
-        close = res.slip = self._gap(res) <= _unit(res.decimals)
+        close = res.slip = self._gap(res) <= unit(res.decimals)
         lead = (f"at {res.decimals} decimal{'s' * (res.decimals != 1)} the right value is "
                 f"{res.expected_text}; this few digits cannot tell a mistake from a rounding "
                 "slip (write more)" if close else "no classic mistake gives this number")
@@ -557,8 +508,6 @@ class Judge:
         return out
 
     def check(self, answers: Sequence[Answer], filename: str = "<answers>") -> Report:
-        from bpwalk import judge_matrix
-
         answers, matrices = judge_matrix.split(self, answers, filename)
         resolved = sorted(self.resolve(answers, filename), key=lambda p: self.order[p[0]])
         results: list[Result] = []

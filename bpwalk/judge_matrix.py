@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bpwalk.marking import agrees
 from bpwalk.matrix import MATRIX_MISTAKES, MatrixForm, equation_for, matrix_form, mistaken
 from bpwalk.scenario import Answer, Problem, ScenarioError
 
@@ -94,8 +95,6 @@ def _shape(shape: tuple[int, int]) -> str:
 
 
 def _agrees_all(rows: tuple[tuple[str, ...], ...], values: np.ndarray) -> bool:
-    from bpwalk.judge import agrees
-
     return all(agrees(t, float(v)) for row, vrow in zip(rows, values.tolist())
                for t, v in zip(row, vrow))
 

@@ -653,3 +653,15 @@ def test_packed_mistake_runs_give_what_one_run_per_mistake_gives(sc_name):
         alone = None if runs[kind, src] is None else runs[kind, src][sid]
         packed = judge._mistaken[(kind, src, sid)]
         assert packed == (None if alone == judge.by_id[sid].value else alone), (kind, src, sid)
+
+
+def test_the_marking_of_matrices_does_not_import_the_judge():
+    """judge imports judge_matrix; judge_matrix takes its marking helpers from
+    bpwalk.marking, not from judge: no import circle."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy, bpwalk.judge_matrix as m; "
+            "assert m._agrees_all((('0.5',),), numpy.array([[0.5]])); "
+            "sys.exit('bpwalk.judge' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -148,26 +147,29 @@ class _Loss(NamedTuple):
     batch: float  # the batch's mean or sum (a single sample's own loss)
 
 
-@dataclass(slots=True)
 class _Layer:
     """One layer's arrays in an explained update (rows are samples), filled in as the
-    forward and backward passes reach it. (The one dataclass of the engine: defining it
-    costs every start about 0.4 ms, the two NamedTuples above about 0.05 ms each.)"""
+    forward and backward passes reach it. (A plain class with slots: a slots dataclass
+    costs every start about 0.4 ms to define, for nothing a dataclass adds here.)"""
 
-    lay: Layer  # the scenario's layer
-    a: np.ndarray  # what feeds it: the data, or the previous layer's out
-    net: np.ndarray
-    out: np.ndarray
-    dout: np.ndarray | None = None  # dE/dout
-    dact: np.ndarray | None = None  # dout/dnet; None for softmax, whose Jacobian is `jac`
-    jac: np.ndarray | None = None  # softmax: d out_j / d net_k, (samples, j, k)
-    dnet: np.ndarray | None = None  # delta = dE/dnet
-    prod: np.ndarray | None = None  # dout * dact before rounding: the factor gradients multiply
-    upd: np.ndarray | None = None  # dE/dout from the updated weights (that mistake only)
-    per_w: np.ndarray | None = None  # dE/dw per sample, (samples, neurons, inputs)
-    per_b: np.ndarray | None = None  # dE/db per sample, (samples, biases): none when not trained
-    grad_w: np.ndarray | None = None  # the batch's dE/dw
-    grad_b: np.ndarray | None = None  # the batch's dE/db
+    __slots__ = ("a", "dact", "dnet", "dout", "grad_b", "grad_w", "jac", "lay", "net", "out",
+                 "per_b", "per_w", "prod", "upd")
+
+    def __init__(self, lay: Layer, a: np.ndarray, net: np.ndarray, out: np.ndarray) -> None:
+        self.lay = lay  # the scenario's layer
+        self.a = a  # what feeds it: the data, or the previous layer's out
+        self.net = net
+        self.out = out
+        self.dout: np.ndarray | None = None  # dE/dout
+        self.dact: np.ndarray | None = None  # dout/dnet; None for softmax (see jac)
+        self.jac: np.ndarray | None = None  # softmax: d out_j / d net_k, (samples, j, k)
+        self.dnet: np.ndarray | None = None  # delta = dE/dnet
+        self.prod: np.ndarray | None = None  # dout * dact unrounded: the gradients' factor
+        self.upd: np.ndarray | None = None  # dE/dout from the updated weights (that mistake)
+        self.per_w: np.ndarray | None = None  # dE/dw per sample, (samples, neurons, inputs)
+        self.per_b: np.ndarray | None = None  # dE/db per sample: (samples, 0) when not trained
+        self.grad_w: np.ndarray | None = None  # the batch's dE/dw
+        self.grad_b: np.ndarray | None = None  # the batch's dE/db
 
 
 def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,

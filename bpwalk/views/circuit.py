@@ -471,7 +471,6 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
         return x0[col] + cols[col][0]
 
     def start(n: str) -> float:
-        col = lay.column[n]
         return bx(n) + (box_w(n) + PAD / 2 if n in gates else cols[0][1])
 
     def end(n: str) -> float:

@@ -812,13 +812,18 @@ def new(
     decimals: Annotated[int, typer.Option("--decimals", min=1, max=4, metavar="D",
                                           help="Decimals of the drawn numbers.")] = 2,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+    graph: Annotated[bool, typer.Option("--graph", help="Write a practice circuit (a graph: "
+                                        "scenario) instead of a network; --seed picks it "
+                                        "(--shape, --activation, --loss and --decimals are "
+                                        "for networks).")
+                     ] = False,
 ) -> None:
     """Write a practice problem with random, hand-friendly numbers.
 
     A commented scenario file, reproducible from --seed; never overwrites without --force.
     """
     from bpwalk.practice import fresh_seed
-    from bpwalk.template import PracticeError, practice_text
+    from bpwalk.template import PracticeError, graph_practice_text, practice_text
 
     if not file.name.isprintable():  # the name goes into the file's comments, one per line
         raise fail(f"{str(file)!r}: the name holds a control character or a line break; "
@@ -827,7 +832,8 @@ def new(
         raise fail(f"{file}: already exists; choose another name, or add --force to overwrite it")
     seed = fresh_seed() if seed is None else seed
     try:
-        text = practice_text(shape, activation, loss, seed, decimals, file.name)
+        text = (graph_practice_text(seed, file.name) if graph else
+                practice_text(shape, activation, loss, seed, decimals, file.name))
     except PracticeError as e:
         raise fail(str(e)) from None
     emit(text, file)

@@ -37,6 +37,7 @@ GRAD = "red"
 HIGHLIGHT = "bold reverse"
 
 Values = Mapping[tuple[str, str], float]
+_ASCII_OPS = str.maketrans({"·": "*", "−": "-", "√": "sqrt", "σ": "sigmoid"})
 
 
 class Gate(NamedTuple):
@@ -217,7 +218,8 @@ class Drawing:
             return name
         lit = f"node:{name}" in self.lit
         if self.ascii:
-            return ("#" if lit else "[") + gate.op + ("#" if lit else "]")
+            op = gate.op.translate(_ASCII_OPS)
+            return ("#" if lit else "[") + op + ("#" if lit else "]")
         return ("╣" if lit else "┤") + gate.op + ("╠" if lit else "├")
 
     def _tag(self, name: str) -> str:
@@ -322,7 +324,9 @@ class Drawing:
             col = lay.column[n]
             if col not in x0:  # carried in from the band before
                 return cell_len(n) + 1
-            return box_x(n) + widths[col][1] + cell_len(self._tag(n))
+            if col == 0:  # the leaves' wires start together, after the longest name
+                return box_x(n) + widths[0][1]
+            return box_x(n) + cell_len(self._box(n, lay)) + cell_len(self._tag(n))
 
         def wire_end(n: str) -> int:
             """The last cell of n's wire in this band."""
@@ -332,7 +336,10 @@ class Drawing:
                     if lay.column[f.gate] in x0]
             ends += [box_x(g) - 1 for g, o in lay.along.items() if o == n and
                      lay.column[g] in x0]
-            return max(ends, default=wire_start(n))
+            # a wire nobody reads still runs past its labels
+            short = wire_start(n) + 1 + max(cell_len(self._num(n, "value", d)),
+                                            cell_len(self._num(n, "grad", d)), 1)
+            return max(ends, default=short)
 
         shown = [n for n, c in lay.column.items() if c in x0] + carried
         for n in shown:
@@ -342,7 +349,7 @@ class Drawing:
             hline(r, start, end, lit)
             if lay.column[n] in x0:
                 text(r, box_x(n), self._box(n, lay), HIGHLIGHT if lit else "")
-                text(r, box_x(n) + widths[lay.column[n]][1], self._tag(n),
+                text(r, box_x(n) + cell_len(self._box(n, lay)), self._tag(n),
                      HIGHLIGHT if lit else "bold")
             else:
                 text(r, 0, n, HIGHLIGHT if lit else "bold")
@@ -362,13 +369,15 @@ class Drawing:
         lines = []
         for row in grid:
             t = Text()
-            for cell in row:
-                if cell.char:
-                    t.append(cell.char, style=cell.style)
-                elif cell.bits:
-                    t.append(self._line(cell))
-                else:
-                    t.append(" ")
+            run, style = "", ""
+            for cell in row:  # runs of one style, so the escape codes come once per run
+                ch = cell.char or (self._line(cell) if cell.bits else " ")
+                st = cell.style if cell.char else ""
+                if st != style and run:
+                    t.append(run, style=style)
+                    run = ""
+                run, style = run + ch, st
+            t.append(run, style=style)
             t.rstrip()
             lines.append(t)
         # drop the lanes this band leaves empty, and the blank rows at the ends

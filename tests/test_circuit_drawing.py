@@ -14,7 +14,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from bpwalk.notation import Pen
-from bpwalk.views import circuit as C
+from bpwalk.views import circuit_drawing as C
 
 ADD_MUL = C.Circuit(("x", "y", "z"), (C.Gate("q", "+", ("x", "y")), C.Gate("f", "·", ("q", "z"))),
                     "f")

@@ -29,6 +29,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from bpwalk.notation import Pen
+from bpwalk.trace import Iteration, Step, Trace
 
 MAX_GATES = 12  # drawn up to this many gates: beyond, the picture is a tangle, not a help
 MIN_DECIMALS = 2
@@ -50,6 +51,95 @@ class Circuit(NamedTuple):
     leaves: tuple[str, ...]  # inputs and parameters
     gates: tuple[Gate, ...]  # each after the names it reads
     output: str
+
+
+def of_graph(graph) -> Circuit:
+    """The circuit of a compiled graph (bpwalk.graph.compile.Graph): one gate per operation,
+    labelled as CS231n labels them; a number an operation reads goes into its label
+    (``+1``, ``·−1``, ``1/x``, ``**2``), since it is no wire."""
+    return Circuit(tuple(leaf.name for leaf in graph.leaves),
+                   tuple(Gate(n.name, _label(n.op, n.args), tuple(a for a in n.args
+                                                                  if isinstance(a, str)))
+                         for n in graph.nodes), graph.output)
+
+
+_COMMUTES = {"add", "mul"}
+
+
+def _label(name: str, args: tuple) -> str:
+    from bpwalk.graph.ops import GRAPH_LOSSES, op
+
+    if name in GRAPH_LOSSES:
+        return "loss"
+    gate = op(name).gate
+    if len(args) != 2 or all(isinstance(a, str) for a in args):
+        return gate
+    k = next(a for a in args if not isinstance(a, str))
+    text = Pen("unicode", 4).num(float(k))
+    if isinstance(args[1], str) and name not in _COMMUTES:  # 1/x, 1−x
+        return f"{text}{gate}x"
+    return f"{gate}{text}"  # +1, ·−1, **2, −3
+
+
+# ----------------------------------------------------------------------------- picture model
+# (a graph trace's counterpart of bpwalk.views.drawing's: what a step fills in, what it reads)
+
+_SLOTS = {"val": "value", "grad": "grad"}
+
+
+def slot(step: Step) -> tuple[str, str] | None:
+    """(element, field) that a circuit step's value fills on the picture, or None: a value
+    goes above its wire, a gradient below; local gradients and new values are not drawn."""
+    kind, _, name = step.id.partition("@")[0].partition(":")
+    field = _SLOTS.get(kind)
+    return None if field is None else (f"node:{name}", field)
+
+
+def operands(c: Circuit, step: Step) -> frozenset[str]:
+    """The elements a step is about and reads: what the picture highlights."""
+    names = (*c.leaves, *(g.name for g in c.gates))
+    return elements(names, [step.id, *(o.ref for term in step.terms for o in term)])
+
+
+def given(trace: Trace, it: Iteration | None) -> dict[tuple[str, str], float]:
+    """The numbers on the picture before any step: the inputs, and the parameters as the
+    update starts."""
+    params = it.params_before if it is not None else trace.params_first
+    return {(f"node:{leaf.name}", "value"): params.get(leaf.name, leaf.value)
+            for leaf in trace.scenario.graph.leaves}
+
+
+def values_at(trace: Trace, it: Iteration, upto: int) -> dict[tuple[str, str], float]:
+    """What the picture shows once steps 0..upto of `it` are done (upto = -1: none yet)."""
+    values = given(trace, it)
+    for s in it.steps[: upto + 1]:
+        where = slot(s)
+        if where is not None:
+            values[where] = s.value
+    return values
+
+
+def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False
+            ) -> Drawing:
+    """The circuit at step `index` of `it`: values so far, the step's operands highlighted."""
+    c = of_graph(trace.scenario.graph)
+    step = it.steps[index]
+    return Drawing(c, values_at(trace, it, index), operands(c, step), decimals,
+                   title=f"The circuit at {step.id}", ascii=ascii)
+
+
+def opening(trace: Trace, decimals: int, ascii: bool = False) -> Drawing:
+    """The circuit with the given numbers only."""
+    it = trace.iterations[0] if trace.iterations else None
+    return Drawing(of_graph(trace.scenario.graph), given(trace, it), decimals=decimals,
+                   ascii=ascii)
+
+
+def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False) -> Drawing:
+    """The circuit once update `it` is done: every value and gradient filled in."""
+    return Drawing(of_graph(trace.scenario.graph), values_at(trace, it, len(it.steps) - 1),
+                   decimals=decimals, title=f"The circuit after update {it.number}",
+                   ascii=ascii)
 
 
 # ----------------------------------------------------------------------------- layout

@@ -149,6 +149,9 @@ def check_form(form: str, ids: bool) -> None:
 def matrix_form_of(sc: Scenario) -> None:
     """The matrix form writes plain gradient descent and no input gradients: refuse the
     rest rather than show an update the engine did not make."""
+    if getattr(sc, "graph", None) is not None:
+        raise fail(f"--form matrix writes a network's layers as matrices, and {sc.name} is a "
+                   "circuit (graph:), which has none; use --form scalar")
     if not sc.optimizer.plain:
         raise fail(f"--form matrix writes plain gradient descent, and {sc.name} uses "
                    f"optimizer {sc.optimizer.name}; use --form scalar for its steps")
@@ -436,6 +439,12 @@ def run(
         console.print(MatrixWalkthrough(trace, style="ascii" if ascii else "unicode",
                                         decimals=decimals, phase=phase, ids=ids,
                                         notation=notation, keep_zeros=keep_zeros))
+    elif getattr(sc, "graph", None) is not None:  # a circuit (graph:)
+        from bpwalk.views import circuit
+
+        console.print(circuit.Walkthrough(trace, style="ascii" if ascii else "unicode",
+                                          decimals=decimals, phase=phase, notation=notation,
+                                          keep_zeros=keep_zeros))
     else:
         console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
                                            decimals=decimals, phase=phase, notation=notation,
@@ -603,6 +612,10 @@ def validate(
         except ScenarioError as e:
             typer.echo(str(e), err=True)
             bad += 1
+            continue
+        if getattr(sc, "graph", None) is not None:  # a circuit
+            typer.echo(f"{shown}: ok ({sc.shape}, {len(sc.param_names)} "
+                       f"param{'s' * (len(sc.param_names) != 1)})")
             continue
         typer.echo(f"{shown}: ok ({sc.shape} network, {len(sc.param_names)} parameters, {len(sc.x)} "
                    f"sample{'s' * (len(sc.x) != 1)})")

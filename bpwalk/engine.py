@@ -32,6 +32,7 @@ from bpwalk import optimizers
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.mistakes import Mistake
 from bpwalk.scenario import Scenario
+from bpwalk.scenario.model import is_graph
 from bpwalk.trace import Iteration, Operand, Step, Trace
 
 ONE = Operand("1", 1.0)
@@ -178,6 +179,10 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     With `watch`, training tells it how far it is about ten times a second; when it answers
     False, training stops there and the trace holds the updates made so far.
     """
+    if is_graph(scenario):  # a circuit (graph:): the graph core's sweeps
+        from bpwalk.graph.sweep import run as run_graph
+
+        return run_graph(scenario, iterations, show, round_to, mistakes, watch)
     n_iter = scenario.iterations if iterations is None else iterations
     show = {1} if show is None else {i for i in show if 1 <= i <= n_iter}
     plan = batches(scenario, n_iter)
@@ -1486,6 +1491,11 @@ def evaluate(step: Step, values: dict[str, float]) -> float:
         return values.get(carried.get(op.ref, op.ref), values.get(op.ref, op.value))
 
     kind, fn, terms = step.kind, step.fn, step.terms
+    if kind in ("val", "local") or fn == "ascent":  # a circuit's step (bpwalk.graph)
+        from bpwalk.graph.sweep import evaluate as evaluate_graph
+
+        with np.errstate(all="ignore"):
+            return evaluate_graph(step, v)
     slope = next((o.value for o in step.aux if o.ref == "slope"), 0.0)
     with np.errstate(all="ignore"):
         if kind == "out":

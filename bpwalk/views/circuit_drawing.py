@@ -520,6 +520,12 @@ CHAR = 8.0
 LANE = 76  # a lane's height: value, wire, gradient and room between lanes
 TRACK = 12
 PAD = 10
+PICTURE_DECIMALS = 4  # the picture is the overview: the steps beside it carry every decimal
+
+
+def picture_pen(pen: Pen) -> Pen:
+    """The pen of the SVG's numbers: Unicode (a true minus), at most PICTURE_DECIMALS."""
+    return Pen("unicode", min(pen.decimals, PICTURE_DECIMALS), pen.profile, pen.keep_zeros)
 
 
 def _px(text: str) -> float:
@@ -529,9 +535,9 @@ def _px(text: str) -> float:
 def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
         title: str = "") -> str:
     """The circuit as SVG: each wire's value above it (class val) and its gradient below
-    (class grad), each gate a box with its operation. Every element carries ``data-el``
-    (``node:NAME``) and every number a ``data-slot`` (``node:NAME value|grad``), so the page's
-    script can light a step's operands and fill in values as it steps."""
+    (class grad), each gate a box with its operation and its name under it. Every element
+    carries ``data-el`` (``node:NAME``) and every number a ``data-slot`` (``node:NAME
+    value|grad``), so the page's script can light a step's operands and fill in values."""
     lay = layout(c)
     gates = {g.name: g for g in c.gates}
 
@@ -540,79 +546,78 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
         return "" if v is None else pen.num(v)
 
     def box_w(n: str) -> float:
-        return _px(gates[n].op) + 2 * PAD if n in gates else _px(n)
+        return max(_px(gates[n].op) + 2 * PAD, _px(n) + PAD) if n in gates else _px(n)
 
-    def tag(n: str) -> str:
-        return n if n in gates else ""
-
-    # every number that may be shown: the widest decimals, not only today's values
+    # room for every number the script may fill in, not only the ones shown now
+    widest = _px("−0." + "0" * pen.decimals)
     cols = []
     for col in range(lay.columns):
         names = [n for n, k in lay.column.items() if k == col]
         tracks = (len(lay.feeds[col]) + 1) * TRACK if col else 0
         box = max(box_w(n) for n in names) + (PAD if col == 0 else 0)
-        gap = max(_px(tag(n)) + (PAD if tag(n) else 0)
-                  + max(_px(num(n, "value")), _px(num(n, "grad")), _px("−0." + "0" * pen.decimals))
-                  for n in names) + 3 * PAD
+        gap = max(max(_px(num(n, "value")), _px(num(n, "grad")), widest) for n in names) + \
+            3 * PAD
         cols.append((tracks, box, gap))
     x0, x = [], PAD
     for t, b, g in cols:
         x0.append(x)
         x += t + b + g
     width = x + PAD
-    height = lay.lanes * LANE + PAD
+    top = 2 * PAD if pen.decimals == PICTURE_DECIMALS else 0  # the note on decimals
+    height = top + lay.lanes * LANE + PAD
 
     def wy(n: str) -> float:
-        return lay.lane[n] * LANE + LANE / 2 + 4
+        return top + lay.lane[n] * LANE + LANE / 2
 
     def bx(n: str) -> float:
         col = lay.column[n]
         return x0[col] + cols[col][0]
 
     def start(n: str) -> float:
-        return bx(n) + (box_w(n) + PAD / 2 if n in gates else cols[0][1])
+        return bx(n) + (box_w(n) if n in gates else cols[0][1])
 
     def end(n: str) -> float:
         if lay.reach[n] >= lay.columns:
             return width - PAD
         ends = [x0[lay.column[f.gate]] + (f.track + 0.5) * TRACK for f in _feeds_of(lay, n)]
         ends += [bx(g) for g, o in lay.along.items() if o == n]
-        return max(ends, default=start(n))
+        return max(ends, default=start(n) + widest + PAD)
 
     parts = []
+    if top:
+        parts.append(f'<text class="note" x="{PAD}" y="{PAD + 4}">values to '
+                     f"{pen.decimals} decimals</text>")
     e = html.escape
     for n in lay.column:
         y = wy(n)
         el = f"node:{e(n)}"
-        cls = "wire lit" if el in lit else "wire"
         d = [f"M{start(n):.1f} {y:.1f}H{end(n):.1f}"]
         for f in _feeds_of(lay, n):
             tx = x0[lay.column[f.gate]] + (f.track + 0.5) * TRACK
             d.append(f"M{tx:.1f} {y:.1f}V{wy(f.gate):.1f}H{bx(f.gate):.1f}")
-        label_x = start(n) + (_px(n) + PAD if n in gates else 0) + PAD / 2
+        label_x = start(n) + PAD
         parts.append(
-            f'<g class="{cls}" data-el="{el}"><title>{e(n)}</title>'
-            f'<path d="{"".join(d)}"/>'
+            f'<g class="{"wire lit" if el in lit else "wire"}" data-el="{el}"><title>{e(n)}'
+            f'</title><path d="{"".join(d)}"/>'
             f'<text class="val" x="{label_x:.1f}" y="{y - 7:.1f}">'
             f'<tspan data-slot="{el} value">{num(n, "value")}</tspan></text>'
             f'<text class="grad" x="{label_x:.1f}" y="{y + 18:.1f}">'
-            f'<tspan data-slot="{el} grad">{num(n, "grad")}</tspan></text>'
-            + (f'<text class="name" x="{start(n) + PAD / 2:.1f}" y="{y + 4.5:.1f}">{e(n)}</text>'
-               if n in gates else "") + "</g>")
+            f'<tspan data-slot="{el} grad">{num(n, "grad")}</tspan></text></g>')
     for n in lay.column:
         y = wy(n)
         el = f"node:{e(n)}"
-        cls = "lit" if el in lit else ""
+        lit_ = " lit" if el in lit else ""
         if n in gates:
             g = gates[n]
             what = f"{n} = {g.op}({', '.join(g.operands)})"
+            cx = bx(n) + box_w(n) / 2
             parts.append(
-                f'<g class="{"gate lit" if cls else "gate"}" data-el="{el}"><title>{e(what)}</title>'
-                f'<rect x="{bx(n):.1f}" y="{y - 13:.1f}" width="{box_w(n):.1f}" height="26" '
-                f'rx="13"/><text class="op" x="{bx(n) + box_w(n) / 2:.1f}" y="{y + 4.5:.1f}">'
-                f"{e(g.op)}</text></g>")
+                f'<g class="gate{lit_}" data-el="{el}"><title>{e(what)}</title>'
+                f'<rect x="{bx(n):.1f}" y="{y - 12:.1f}" width="{box_w(n):.1f}" height="24" '
+                f'rx="12"/><text class="op" x="{cx:.1f}" y="{y + 4.5:.1f}">{e(g.op)}</text>'
+                f'<text class="name" x="{cx:.1f}" y="{y + 29:.1f}">{e(n)}</text></g>')
         else:
-            parts.append(f'<g class="{"leaf lit" if cls else "leaf"}" data-el="{el}"><text class="name" '
+            parts.append(f'<g class="leaf{lit_}" data-el="{el}"><text class="name" '
                          f'x="{bx(n):.1f}" y="{y + 4.5:.1f}">{e(n)}</text></g>')
     label = e(title or f"The circuit of {c.output}")
     return (f'<svg id="net" class="circuit" viewBox="0 0 {width:.0f} {height:.0f}" '
@@ -620,14 +625,21 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
 
 
 CSS = """
-.circuit text{font:13px ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;
- paint-order:stroke;stroke:#fff;stroke-width:3px}
-.circuit path{fill:none;stroke:#555;stroke-width:1.5}
-.circuit .val{fill:#0b6e4f}.circuit .grad{fill:#c92a2a}
-.circuit .name{font-weight:bold}
-.circuit .op{text-anchor:middle}
-.circuit rect{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
-.circuit .lit path{stroke:var(--lit,#d9480f);stroke-width:3}
-.circuit .lit rect{fill:var(--litbg,#fff0e0);stroke:var(--lit,#d9480f);stroke-width:3}
-.circuit .lit .name,.circuit .lit .op{fill:var(--lit,#d9480f)}
+#net.circuit text{font:13px ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;
+ paint-order:stroke;stroke:#fff;stroke-width:3px;text-anchor:start;font-weight:normal}
+#net.circuit path{fill:none;stroke:#555;stroke-width:1.5}
+#net.circuit .val,#net.circuit .val tspan{fill:#0b6e4f}
+#net.circuit .grad,#net.circuit .grad tspan{fill:#c92a2a}
+#net.circuit .filled{font-weight:bold}
+#net.circuit .name{font-weight:bold;fill:#1b1b1b}#net.circuit .note{fill:#666;font-style:italic}
+#net.circuit .gate text{text-anchor:middle}
+#net.circuit rect{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
+#net.circuit .lit path{stroke:var(--lit);stroke-width:3}
+#net.circuit .lit rect{fill:var(--litbg);stroke:var(--lit);stroke-width:3}
+#net.circuit .lit .name,#net.circuit .lit .op{fill:var(--lit)}
+.circuit-page #walk{display:block}.circuit-page #picture{position:static}
+.circuit-page #picture svg{max-height:none}
+@media print{#net.circuit .lit path{stroke:#555;stroke-width:1.5}
+ #net.circuit .lit rect{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
+ #net.circuit .lit .name,#net.circuit .lit .op{fill:#1b1b1b}}
 """

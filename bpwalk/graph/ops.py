@@ -206,20 +206,3 @@ def op(name: str) -> Op:
 
 
 _LOSS_OPS: dict[str, Op] = {}
-
-
-# -------------------------------------------------------------- the classic graph mistakes
-# kind -> what the student did. The local-derivative ones live on their entries above;
-# the chain-rule ones (on grad steps) are made by the sweep (sweep.py). bpwalk.mistakes
-# lists them all in its one catalogue.
-
-GRAPH_MISTAKES: dict[str, str] = {
-    "fanout_not_summed": ("the gradients of a value that feeds several places not summed "
-                          "(only the last path kept)"),
-    "max_to_smaller": "max's gradient sent to the smaller input (min's to the larger)",
-    "max_to_both": "max's (or min's) gradient sent to both inputs",
-    "sub_sign_lost": "the sign of a − b lost on b: ∂(a − b)/∂b taken as +1, not −1",
-    "upstream_left_out": "the upstream gradient left out (the local gradient alone)",
-    "quotient_sign": "the quotient rule's sign: ∂(a/b)/∂b taken as +a/b², not −a/b²",
-    "exp_local_one": "exp's local gradient taken as 1, not e^x",
-}

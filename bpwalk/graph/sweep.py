@@ -115,7 +115,7 @@ class _Sweep:
                 if kind == "fanout_not_summed":
                     at = at[-1:]
                 value = r(math.fsum(per[i] for i in at))
-                local[(name, a)] = -value if kind == "sign" else value
+                local[(name, a)] = value
                 if self.record:
                     self.add(sid, "backward", "local", name, local[(name, a)],
                              (self._operands(n, val), (Operand(f"val:{name}", val[name]),)),
@@ -135,8 +135,6 @@ class _Sweep:
             value = math.fsum(local[(c, name)] for c in used)
         else:
             value = math.fsum(grad[c] * local[(c, name)] for c in used)
-        if kind == "sign":
-            value = -value
         if self.record:
             terms = tuple((Operand(f"grad:{c}", grad[c]),
                            Operand(f"local:{c}/{name}", local[(c, name)])) for c in paths)
@@ -260,3 +258,16 @@ def evaluate(step: Step, v: Callable[[Operand], float]) -> float:
         p, lr, g = (v(t[0]) for t in step.terms[:3])
         return p + lr * g if step.fn == "ascent" else p - lr * g
     return step.value
+
+
+def mistake_applies(kind: str, step: Step) -> bool:
+    """Can `kind` (a key of mistakes.MISTAKES) change this circuit step? (The judge tries
+    only these.)"""
+    if step.kind == "local":
+        name = step.id.rpartition("/")[2]
+        reads = sum(o.ref == f"val:{name}" for o in step.terms[0])
+        return kind in op(step.fn).mistakes or (kind == "fanout_not_summed" and reads > 1)
+    if step.kind == "grad" and step.fn == "chain":
+        return kind == "upstream_left_out" or (
+            kind == "fanout_not_summed" and len(step.terms) > 1)
+    return step.kind == "new" and kind in UPDATE_MISTAKES

@@ -533,11 +533,13 @@ def _px(text: str) -> float:
 
 
 def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
-        title: str = "") -> str:
+        title: str = "", rounded: bool = False) -> str:
     """The circuit as SVG: each wire's value above it (class val) and its gradient below
     (class grad), each gate a box with its operation and its name under it. Every element
     carries ``data-el`` (``node:NAME``) and every number a ``data-slot`` (``node:NAME
-    value|grad``), so the page's script can light a step's operands and fill in values."""
+    value|grad``), so the page's script can light a step's operands and fill in values.
+    Where wires join or branch there is a dot; where they only cross, none. `rounded`: the
+    numbers are shown to fewer decimals than the steps', and the picture says so."""
     lay = layout(c)
     gates = {g.name: g for g in c.gates}
 
@@ -563,7 +565,7 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
         x0.append(x)
         x += t + b + g
     width = x + PAD
-    top = 2 * PAD if pen.decimals == PICTURE_DECIMALS else 0  # the note on decimals
+    top = 2 * PAD if rounded else 0  # room for the note on decimals
     height = top + lay.lanes * LANE + PAD
 
     def wy(n: str) -> float:
@@ -592,14 +594,22 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
         y = wy(n)
         el = f"node:{e(n)}"
         d = [f"M{start(n):.1f} {y:.1f}H{end(n):.1f}"]
+        dots = []
         for f in _feeds_of(lay, n):
             tx = x0[lay.column[f.gate]] + (f.track + 0.5) * TRACK
             d.append(f"M{tx:.1f} {y:.1f}V{wy(f.gate):.1f}H{bx(f.gate):.1f}")
+            if end(n) > tx + 1:  # the wire goes on: it branches here
+                dots.append((tx, y))
+            if f.gate in lay.along or any(o.gate == f.gate and o.track < f.track
+                                          for o in lay.feeds[lay.column[f.gate]]):
+                dots.append((tx, wy(f.gate)))  # it joins another wire into the gate
         label_x = start(n) + PAD
         parts.append(
             f'<g class="{"wire lit" if el in lit else "wire"}" data-el="{el}"><title>{e(n)}'
             f'</title><path d="{"".join(d)}"/>'
-            f'<text class="val" x="{label_x:.1f}" y="{y - 7:.1f}">'
+            + "".join(f'<circle class="dot" cx="{dx:.1f}" cy="{dy:.1f}" r="3"/>'
+                      for dx, dy in dots)
+            + f'<text class="val" x="{label_x:.1f}" y="{y - 7:.1f}">'
             f'<tspan data-slot="{el} value">{num(n, "value")}</tspan></text>'
             f'<text class="grad" x="{label_x:.1f}" y="{y + 18:.1f}">'
             f'<tspan data-slot="{el} grad">{num(n, "grad")}</tspan></text></g>')
@@ -628,6 +638,7 @@ CSS = """
 #net.circuit text{font:13px ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace;
  paint-order:stroke;stroke:#fff;stroke-width:3px;text-anchor:start;font-weight:normal}
 #net.circuit path{fill:none;stroke:#555;stroke-width:1.5}
+#net.circuit .dot{fill:#555;stroke:none}#net.circuit .lit .dot{fill:var(--lit);stroke:none}
 #net.circuit .val,#net.circuit .val tspan{fill:#0b6e4f}
 #net.circuit .grad,#net.circuit .grad tspan{fill:#c92a2a}
 #net.circuit .filled{font-weight:bold}
@@ -639,7 +650,7 @@ CSS = """
 #net.circuit .lit .name,#net.circuit .lit .op{fill:var(--lit)}
 .circuit-page #walk{display:block}.circuit-page #picture{position:static}
 .circuit-page #picture svg{max-height:none}
-@media print{#net.circuit .lit path{stroke:#555;stroke-width:1.5}
+@media print{#net.circuit .lit path{stroke:#555;stroke-width:1.5}#net.circuit .lit .dot{fill:#555}
  #net.circuit .lit rect{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
  #net.circuit .lit .name,#net.circuit .lit .op{fill:#1b1b1b}}
 """

@@ -377,8 +377,12 @@ def _circuit_svg(trace: Trace, pen: Pen, blanks: bool) -> str:
     it = trace.iterations[0] if trace.iterations else None
     values = cd.given(trace, it) if blanks or it is None else \
         cd.values_at(trace, it, len(it.steps) - 1)
-    return cd.svg(cd.of_graph(trace.scenario.graph), values, cd.picture_pen(pen),
-                  title=f"The circuit of {trace.scenario.title or trace.scenario.name}")
+    picture, full = cd.picture_pen(pen), Pen("unicode", pen.decimals)
+    steps = [s for it in trace.iterations for s in it.steps]
+    rounded = any(picture.num(s.value) != full.num(s.value) for s in steps)
+    return cd.svg(cd.of_graph(trace.scenario.graph), values, picture,
+                  title=f"The circuit of {trace.scenario.title or trace.scenario.name}",
+                  rounded=rounded)
 
 
 def _circuit_summary(trace: Trace, pen: Pen) -> str:

@@ -505,7 +505,7 @@ class Judge:
             # a circuit's gradient sums a local gradient per path: those first, every one
             direct = set(self.refs[step_id])
             ancestors = sorted(ancestors, key=lambda a: a not in direct)
-            limit = max(2 * MAX_SOURCES, len(direct) + 1)
+            limit = len(ancestors) + 1  # (small: every step of it is searched)
         return [step_id, *(a for a in ancestors if a not in answered)][:limit]
 
     def _kinds(self, source: str) -> list[str]:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 FUNCTIONS = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "tanh": 1, "sigmoid": 1, "relu": 1,
              "max": 2, "min": 2}  # name -> number of arguments
 MAX_LENGTH = 10_000  # characters of one expression: far above a node anyone writes
-MAX_DEPTH = 200  # nesting: a hostile '((((...' is refused, not a RecursionError
+MAX_DEPTH = 100  # nesting: a hostile '((((...' is refused, not a RecursionError
 
 
 class ExprError(ValueError):

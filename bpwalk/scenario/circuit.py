@@ -97,7 +97,7 @@ def _graph(v: _Validator, node: yaml.Node) -> Any:
         return True
 
     values: dict[str, dict[str, float]] = {"inputs": {}, "params": {}}
-    for key in values:
+    for key, named in values.items():
         if key not in m:
             continue
         entries = _pairs(v, m[key][1], f"graph {key}")
@@ -108,7 +108,7 @@ def _graph(v: _Validator, node: yaml.Node) -> Any:
             name = v.name(knode, f"graph {key}")
             number = v.number(vnode, f"{key[:-1]} {knode.value}")
             if declare(name, knode, key[:-1]) and number is not None:
-                values[key][name] = number  # type: ignore[index]
+                named[name] = number  # type: ignore[index]
             else:
                 ok = False
     nodes: list[tuple[str, str]] = []
@@ -208,6 +208,7 @@ def _position(node: yaml.ScalarNode, at: int) -> tuple[int, int]:
     can be followed: a plain or quoted scalar on one line; else the scalar's start."""
     m = node.start_mark
     one_line = node.end_mark.line == m.line
-    if one_line and node.style in (None, "'", '"'):
-        return m.line + 1, m.column + 1 + at + (node.style is not None)
+    quoted = node.style in ("'", '"')
+    if one_line and (quoted or not node.style):  # (plain: None, or "" from libyaml)
+        return m.line + 1, m.column + 1 + at + quoted
     return m.line + 1, m.column + 1

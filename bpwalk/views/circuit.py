@@ -360,7 +360,7 @@ def markdown(trace: Trace, decimals: int = 9, notation: str | None = None,
     what = "Loss" if sc.graph.loss else f"Output {code(sc.graph.result)}"
     rows = [["Before the first update", pen.num(trace.loss_history[0])]]
     if trace.total_iterations > 1 or sc.learning_rate is not None:
-        rows.append([f"After {trace.total_iterations} update"
-                     f"{'s' * (trace.total_iterations != 1)}", pen.num(trace.loss_history[-1])])
+        n = trace.total_iterations
+        rows.append([f"After {n} update{'s' * (n != 1)}", pen.num(trace.loss_history[-1])])
     lines += table([what, "Value"], rows)
     return "\n".join(lines).rstrip("\n") + "\n"

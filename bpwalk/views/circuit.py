@@ -91,6 +91,7 @@ class Walkthrough:
         self.keep_zeros = keep_zeros
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from bpwalk.views import drawing
         from bpwalk.views import terminal as T
 
         tr, sc = self.trace, self.trace.scenario
@@ -104,8 +105,11 @@ class Walkthrough:
         yield Text()
         yield T._rule("The circuit", self.style)
         yield _circuit_table(tr, pen)
+        yield drawing.opening(tr, self.decimals, self.style == "ascii")
         for it in tr.iterations:
             yield from _update(tr, it, pen, self.phase, console, options)
+            if self.phase is None:  # the circuit with this update's values and gradients
+                yield from (Text(), drawing.after(tr, it, self.decimals, self.style == "ascii"))
         if tr.total_iterations > 1 and self.phase in (None, "loss", "forward"):
             what = "Loss" if sc.graph.loss else f"Output {sc.graph.result}"
             yield from T.loss_history(tr.loss_history, options.max_width, pen,

@@ -132,7 +132,7 @@ def opening(trace: Trace, decimals: int, ascii: bool = False) -> Drawing:
     """The circuit with the given numbers only."""
     it = trace.iterations[0] if trace.iterations else None
     return Drawing(of_graph(trace.scenario.graph), given(trace, it), decimals=decimals,
-                   ascii=ascii)
+                   title="The circuit with the given values", ascii=ascii)
 
 
 def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False) -> Drawing:

@@ -504,6 +504,7 @@ def _loss_chart(trace: Trace, title: str = "Loss over the", what: str = "loss on
     history = trace.loss_history
     if trace.total_iterations < 2:
         return ""
+    short = "loss" if what == "loss on the data" else what
     w, h, left, bottom = 640, 260, 70, 40
     lo, hi = min(history), max(history)
     span = (hi - lo) or 1.0
@@ -524,7 +525,7 @@ def _loss_chart(trace: Trace, title: str = "Loss over the", what: str = "loss on
         "</circle>"
         for i in sorted(set(range(0, len(history), mark_step)) | {len(history) - 1}))
     return (f'<section id="loss"><h2>{_e(title)} {n} updates</h2>'
-            f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{_e(what)} curve">'
+            f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{_e(short)} curve">'
             f'<line class="axis" x1="{left}" y1="{h - bottom}" x2="{w - 10}" y2="{h - bottom}"/>'
             f'<line class="axis" x1="{left}" y1="10" x2="{left}" y2="{h - bottom}"/>'
             f'<text x="{left - 6}" y="16" text-anchor="end">{number(hi, 4)}</text>'

@@ -521,6 +521,7 @@ LANE = 76  # a lane's height: value, wire, gradient and room between lanes
 TRACK = 12
 PAD = 10
 PICTURE_DECIMALS = 4  # the picture is the overview: the steps beside it carry every decimal
+BAND = 760  # px: a wider circuit wraps, so that printed on A4 its text stays 13 px
 
 
 def picture_pen(pen: Pen) -> Pen:
@@ -539,9 +540,14 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
     carries ``data-el`` (``node:NAME``) and every number a ``data-slot`` (``node:NAME
     value|grad``), so the page's script can light a step's operands and fill in values.
     Where wires join or branch there is a dot; where they only cross, none. `rounded`: the
-    numbers are shown to fewer decimals than the steps', and the picture says so."""
+    numbers are shown to fewer decimals than the steps', and the picture says so.
+
+    A circuit wider than BAND px wraps: its columns go into bands one under the other, and
+    a wire that runs on into the next band starts there again at its name (its numbers
+    stay where it begins, one element per slot)."""
     lay = layout(c)
     gates = {g.name: g for g in c.gates}
+    e = html.escape
 
     def num(n: str, f: str) -> str:
         v = values.get((f"node:{n}", f))
@@ -559,61 +565,110 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
         box = max(box_w(n) for n in names) + (PAD if col == 0 else 0)
         gap = max(max(_px(num(n, "value")), _px(num(n, "grad")), widest) for n in names) + \
             3 * PAD
-        cols.append((tracks, box, gap))
-    x0, x = [], PAD
-    for t, b, g in cols:
-        x0.append(x)
-        x += t + b + g
-    width = x + PAD
-    top = 2 * PAD if rounded else 0  # room for the note on decimals
-    height = top + lay.lanes * LANE + PAD
+        cols.append(tracks + box + gap)
 
-    def wy(n: str) -> float:
-        return top + lay.lane[n] * LANE + LANE / 2
+    def carried(col: int) -> list[str]:
+        return [n for n, k in lay.column.items() if k < col <= lay.reach[n]]
 
-    def bx(n: str) -> float:
-        col = lay.column[n]
-        return x0[col] + cols[col][0]
+    def carry_w(col: int) -> float:
+        names = carried(col) if col else []
+        return max((_px(n) + 3 * PAD for n in names), default=0.0)
 
-    def start(n: str) -> float:
-        return bx(n) + (box_w(n) if n in gates else cols[0][1])
-
-    def end(n: str) -> float:
-        if lay.reach[n] >= lay.columns:
-            return width - PAD
-        ends = [x0[lay.column[f.gate]] + (f.track + 0.5) * TRACK for f in _feeds_of(lay, n)]
-        ends += [bx(g) for g, o in lay.along.items() if o == n]
-        return max(ends, default=start(n) + widest + PAD)
-
+    bands: list[list[int]] = []
+    used = 0.0
+    for col, w in enumerate(cols):
+        if bands and used + w <= BAND:
+            bands[-1].append(col)
+            used += w
+        else:
+            bands.append([col])
+            used = carry_w(col) + w
     parts = []
-    if top:
+    top = 2 * PAD if rounded else 0  # room for the note on decimals
+    if rounded:
         parts.append(f'<text class="note" x="{PAD}" y="{PAD + 4}">values to '
                      f"{pen.decimals} decimals</text>")
+    width = 0.0
+    for band in bands:
+        height = _band(parts, lay, gates, band, cols, carried(band[0]) if band[0] else [],
+                       carry_w(band[0]), top, widest, num, box_w, lit)
+        width = max(width, PAD + carry_w(band[0]) + sum(cols[k] for k in band) + PAD)
+        top += height
+    label = e(title or f"The circuit of {c.output}")
+    # drawn at its own size (1 px a px) where there is room: text stays 13 px
+    return (f'<svg id="net" class="circuit" viewBox="0 0 {width:.0f} {top + PAD:.0f}" '
+            f'width="{width:.0f}" role="img" aria-label="{label}">{"".join(parts)}</svg>')
+
+
+def _band(parts: list[str], lay: Layout, gates: dict[str, Gate], band: list[int],
+          cols: list[float], carried: list[str], carry: float, top: float, widest: float,
+          num, box_w, lit: frozenset[str]) -> float:
+    """Append one band's SVG elements to `parts`; its height."""
     e = html.escape
-    for n in lay.column:
+    x0: dict[int, float] = {}
+    x = PAD + carry
+    for col in band:
+        x0[col] = x
+        x += cols[col]
+    right = x
+    placed = [n for n, k in lay.column.items() if k in x0]
+    shown = carried + placed
+    rows = sorted({lay.lane[n] for n in shown})
+
+    def wy(n: str) -> float:
+        return top + rows.index(lay.lane[n]) * LANE + LANE / 2
+
+    def tracks(col: int) -> float:
+        return (len(lay.feeds[col]) + 1) * TRACK if col else 0
+
+    def bx(n: str) -> float:
+        return x0[lay.column[n]] + tracks(lay.column[n])
+
+    def tx(f: Feed) -> float:
+        return x0[lay.column[f.gate]] + (f.track + 0.5) * TRACK
+
+    def start(n: str) -> float:
+        if n not in placed:
+            return PAD + carry - PAD
+        if n in gates:
+            return bx(n) + box_w(n)
+        return bx(n) + max(box_w(m) for m in lay.column if lay.column[m] == 0) + PAD
+
+    def end(n: str) -> float:
+        if lay.reach[n] > band[-1]:
+            return right - PAD if lay.reach[n] >= lay.columns else right
+        ends = [tx(f) for f in _feeds_of(lay, n) if lay.column[f.gate] in x0]
+        ends += [bx(g) for g, o in lay.along.items() if o == n and lay.column[g] in x0]
+        return max(ends, default=start(n) + widest + PAD)
+
+    for n in shown:
         y = wy(n)
         el = f"node:{e(n)}"
         d = [f"M{start(n):.1f} {y:.1f}H{end(n):.1f}"]
         dots = []
         for f in _feeds_of(lay, n):
-            tx = x0[lay.column[f.gate]] + (f.track + 0.5) * TRACK
-            d.append(f"M{tx:.1f} {y:.1f}V{wy(f.gate):.1f}H{bx(f.gate):.1f}")
-            if end(n) > tx + 1:  # the wire goes on: it branches here
-                dots.append((tx, y))
+            if lay.column[f.gate] not in x0:
+                continue
+            d.append(f"M{tx(f):.1f} {y:.1f}V{wy(f.gate):.1f}H{bx(f.gate):.1f}")
+            if end(n) > tx(f) + 1:  # the wire goes on: it branches here
+                dots.append((tx(f), y))
             if f.gate in lay.along or any(o.gate == f.gate and o.track < f.track
                                           for o in lay.feeds[lay.column[f.gate]]):
-                dots.append((tx, wy(f.gate)))  # it joins another wire into the gate
-        label_x = start(n) + PAD
-        parts.append(
-            f'<g class="{"wire lit" if el in lit else "wire"}" data-el="{el}"><title>{e(n)}'
-            f'</title><path d="{"".join(d)}"/>'
-            + "".join(f'<circle class="dot" cx="{dx:.1f}" cy="{dy:.1f}" r="3"/>'
-                      for dx, dy in dots)
-            + f'<text class="val" x="{label_x:.1f}" y="{y - 7:.1f}">'
-            f'<tspan data-slot="{el} value">{num(n, "value")}</tspan></text>'
-            f'<text class="grad" x="{label_x:.1f}" y="{y + 18:.1f}">'
-            f'<tspan data-slot="{el} grad">{num(n, "grad")}</tspan></text></g>')
-    for n in lay.column:
+                dots.append((tx(f), wy(f.gate)))  # it joins another wire into the gate
+        circles = "".join(f'<circle class="dot" cx="{dx:.1f}" cy="{dy:.1f}" r="3"/>'
+                          for dx, dy in dots)
+        if n in placed:  # its numbers, where its wire begins
+            label_x = start(n) + PAD
+            texts = (f'<text class="val" x="{label_x:.1f}" y="{y - 7:.1f}">'
+                     f'<tspan data-slot="{el} value">{num(n, "value")}</tspan></text>'
+                     f'<text class="grad" x="{label_x:.1f}" y="{y + 18:.1f}">'
+                     f'<tspan data-slot="{el} grad">{num(n, "grad")}</tspan></text>')
+        else:  # carried on from the band above: its name again
+            texts = (f'<text class="name" x="{PAD:.1f}" y="{y + 4.5:.1f}">{e(n)}</text>')
+            d[0] = f"M{PAD + _px(n) + PAD:.1f} {y:.1f}H{end(n):.1f}"
+        parts.append(f'<g class="{"wire lit" if el in lit else "wire"}" data-el="{el}">'
+                     f'<title>{e(n)}</title><path d="{"".join(d)}"/>{circles}{texts}</g>')
+    for n in placed:
         y = wy(n)
         el = f"node:{e(n)}"
         lit_ = " lit" if el in lit else ""
@@ -629,9 +684,7 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
         else:
             parts.append(f'<g class="leaf{lit_}" data-el="{el}"><text class="name" '
                          f'x="{bx(n):.1f}" y="{y + 4.5:.1f}">{e(n)}</text></g>')
-    label = e(title or f"The circuit of {c.output}")
-    return (f'<svg id="net" class="circuit" viewBox="0 0 {width:.0f} {height:.0f}" '
-            f'role="img" aria-label="{label}">{"".join(parts)}</svg>')
+    return len(rows) * LANE
 
 
 CSS = """
@@ -648,9 +701,10 @@ CSS = """
 #net.circuit .lit path{stroke:var(--lit);stroke-width:3}
 #net.circuit .lit rect{fill:var(--litbg);stroke:var(--lit);stroke-width:3}
 #net.circuit .lit .name,#net.circuit .lit .op{fill:var(--lit)}
-.circuit-page #walk{display:block}.circuit-page #picture{position:static}
-.circuit-page #picture svg{max-height:none}
-@media print{#net.circuit .lit path{stroke:#555;stroke-width:1.5}#net.circuit .lit .dot{fill:#555}
+.circuit-page #walk{grid-template-columns:auto minmax(22em,1fr)}
+.circuit-page #picture svg{width:auto;max-width:100%;max-height:none}
+.circuit-page .facts th{white-space:nowrap}
+@media print{.circuit-page #picture svg{max-width:100%}#net.circuit .lit path{stroke:#555;stroke-width:1.5}#net.circuit .lit .dot{fill:#555}
  #net.circuit .lit rect{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
  #net.circuit .lit .name,#net.circuit .lit .op{fill:#1b1b1b}}
 """

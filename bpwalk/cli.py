@@ -439,12 +439,6 @@ def run(
         console.print(MatrixWalkthrough(trace, style="ascii" if ascii else "unicode",
                                         decimals=decimals, phase=phase, ids=ids,
                                         notation=notation, keep_zeros=keep_zeros))
-    elif getattr(sc, "graph", None) is not None:  # a circuit (graph:)
-        from bpwalk.views import circuit
-
-        console.print(circuit.Walkthrough(trace, style="ascii" if ascii else "unicode",
-                                          decimals=decimals, phase=phase, notation=notation,
-                                          keep_zeros=keep_zeros))
     else:
         console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
                                            decimals=decimals, phase=phase, notation=notation,

@@ -104,7 +104,8 @@ def test_any_text_parses_or_says_where(text):
     try:
         E.parse(text)
     except E.ExprError as e:
-        assert 0 <= e.at <= len(text) and "; " in str(e) or "," in str(e)
+        assert 0 <= e.at <= len(text), (text, e.at)
+        assert "; " in str(e), str(e)  # what is wrong; how to fix it
 
 
 def test_deep_nesting_is_refused_not_a_recursion_error():
@@ -266,7 +267,7 @@ def test_export_json_holds_the_ids_and_history():
 def test_export_md_has_latex_and_ids():
     out = runner.invoke(app, ["export", "cs231n_circuit", "-f", "md"])
     assert out.exit_code == 0
-    assert "$$\\frac{\\partial f}{\\partial \\mathrm{x}} = " in out.stdout
+    assert "$$\\frac{\\partial \\mathrm{f}}{\\partial \\mathrm{x}} = " in out.stdout
     assert "| `grad:x` |" in out.stdout
 
 

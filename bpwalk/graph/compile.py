@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 from bpwalk.graph import expr as E
@@ -119,7 +120,7 @@ def compile_graph(inputs: Mapping[str, float], params: Mapping[str, float],
         final = LOSS_NODE
     leaves = tuple(Leaf(n, float(v), "input") for n, v in inputs.items()) + \
         tuple(Leaf(n, float(v), "param") for n, v in params.items())
-    return Graph(leaves, tuple(ops), final, dict(nodes), output, loss,
+    return Graph(leaves, tuple(ops), final, MappingProxyType(dict(nodes)), output, loss,
                  None if target is None else float(target)), []
 
 

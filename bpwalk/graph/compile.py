@@ -87,9 +87,9 @@ def compile_graph(inputs: Mapping[str, float], params: Mapping[str, float],
             continue
         if isinstance(tree, (E.Name, E.Num)):
             what = f"just '{tree.name}'" if isinstance(tree, E.Name) else "just a number"
-            errors.append(CompileError(name, tree.at, f"node {name} is {what}, which computes "
-                                       "nothing; write an operation (like 'x + y'), or put "
-                                       "the value under inputs or params"))
+            errors.append(CompileError(name, tree.at, f"it is {what}, which computes nothing; "
+                                       "write an operation (like 'x + y'), or put the value "
+                                       "under inputs or params"))
             continue
         trees[name] = tree
     known = [*inputs, *params, *(n for n, _ in nodes)]

@@ -42,10 +42,6 @@ def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
         from bpwalk.views import json as json_view
 
         return json_view.render(trace)
-    if fmt == "md" and getattr(trace.scenario, "graph", None) is not None:  # a circuit
-        from bpwalk.views import circuit
-
-        return circuit.markdown(trace, decimals, notation, keep_zeros)
     if fmt == "md":
         from bpwalk.views import markdown
 

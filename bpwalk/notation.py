@@ -309,6 +309,8 @@ def node(ref: str, p: Profile | str | None = None) -> Node:
     if kind == "local":  # a circuit's local gradient ∂q/∂x
         j, _, k = name.partition("/")
         return Partial(node(f"val:{j}", p), node(f"val:{k}", p))
+    if kind == "grad" and p.circuit == "output" and not p.grad_prefix:  # ∂f/∂x: f as its node
+        return Partial(node(f"val:{p.loss}", p), p.param(name))
     if kind == "param":
         return p.param(name)
     if kind == "new":

@@ -104,7 +104,8 @@ def test_any_text_parses_or_says_where(text):
     try:
         E.parse(text)
     except E.ExprError as e:
-        assert 0 <= e.at <= len(text) and "; " in str(e) or "," in str(e)
+        assert 0 <= e.at <= len(text), (text, e.at)
+        assert "; " in str(e), str(e)  # what is wrong; how to fix it
 
 
 def test_deep_nesting_is_refused_not_a_recursion_error():
@@ -266,7 +267,7 @@ def test_export_json_holds_the_ids_and_history():
 def test_export_md_has_latex_and_ids():
     out = runner.invoke(app, ["export", "cs231n_circuit", "-f", "md"])
     assert out.exit_code == 0
-    assert "$$\\frac{\\partial f}{\\partial \\mathrm{x}} = " in out.stdout
+    assert "$$\\frac{\\partial \\mathrm{f}}{\\partial \\mathrm{x}} = " in out.stdout
     assert "| `grad:x` |" in out.stdout
 
 
@@ -316,3 +317,23 @@ def test_each_graph_mistake_is_named_by_rerunning_with_it(kind, step):
     assert answered, "the mistake changes an answer"
     res = answered[0]
     assert not res.correct and kind in (res.mistake, *res.also), res.diagnosis
+
+
+# ----------------------------------------------------------------------------- the docs
+
+
+def test_docs_circuits_shows_real_runs():
+    from .conftest import ROOT, run_cli
+
+    page = (ROOT / "docs" / "circuits.md").read_text(encoding="utf-8")
+    blocks = page.split("```text\n")[1:]
+    runs = [run_cli("run", "cs231n_circuit").stdout, run_cli("run", "cs231n_sigmoid").stdout]
+    for block, real in zip(blocks, runs):
+        shown = block[:block.index("```")].splitlines()
+        real_lines = [line.rstrip() for line in real.splitlines()]
+        assert len(shown) >= 10
+        assert all(line in real_lines for line in shown), shown
+    scenario = page.split("```yaml\n")[1].split("```")[0]
+    assert scenario.splitlines() == [
+        line for line in (ROOT / "scenarios" / "cs231n_circuit.yaml").read_text().splitlines()
+        if not line.startswith("#") and not line.startswith("description")]

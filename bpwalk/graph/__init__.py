@@ -41,5 +41,8 @@ The Trace contract for circuits (docs/circuits.md; bpwalk/trace.py):
 
 Backward steps come gate by gate from the output back: ``grad:NODE`` then its
 ``local:NODE/*``; the leaves' ``grad:`` last. ``views.circuit.gates(iteration)`` groups them.
-Views: ``views.circuit.Walkthrough`` (terminal) and ``views.circuit.markdown``.
+Views: ``views.circuit.Walkthrough`` (terminal) and ``views.circuit.markdown``;
+``terminal.Walkthrough`` and ``markdown.render`` hand a circuit to them. The views a
+circuit does not have yet (HTML/PDF, worksheet, --step) refuse it in one line through
+``cli.circuit_views``: remove those calls when they come.
 """

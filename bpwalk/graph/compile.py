@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 from bpwalk.graph import expr as E
@@ -86,9 +87,9 @@ def compile_graph(inputs: Mapping[str, float], params: Mapping[str, float],
             continue
         if isinstance(tree, (E.Name, E.Num)):
             what = f"just '{tree.name}'" if isinstance(tree, E.Name) else "just a number"
-            errors.append(CompileError(name, tree.at, f"node {name} is {what}, which computes "
-                                       "nothing; write an operation (like 'x + y'), or put "
-                                       "the value under inputs or params"))
+            errors.append(CompileError(name, tree.at, f"it is {what}, which computes nothing; "
+                                       "write an operation (like 'x + y'), or put the value "
+                                       "under inputs or params"))
             continue
         trees[name] = tree
     known = [*inputs, *params, *(n for n, _ in nodes)]
@@ -119,7 +120,7 @@ def compile_graph(inputs: Mapping[str, float], params: Mapping[str, float],
         final = LOSS_NODE
     leaves = tuple(Leaf(n, float(v), "input") for n, v in inputs.items()) + \
         tuple(Leaf(n, float(v), "param") for n, v in params.items())
-    return Graph(leaves, tuple(ops), final, dict(nodes), output, loss,
+    return Graph(leaves, tuple(ops), final, MappingProxyType(dict(nodes)), output, loss,
                  None if target is None else float(target)), []
 
 

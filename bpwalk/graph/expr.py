@@ -129,7 +129,7 @@ class _Parser:
         t = self.peek
         if t.text != text or t.kind != "op":
             shown = "the end" if t.kind == "end" else repr(t.text)
-            raise ExprError(f"expected {text!r} {why}, found {shown}", t.at)
+            raise ExprError(f"expected {text!r} {why}, found {shown}; add it", t.at)
         return self.take()
 
     def expr(self, depth: int) -> Expr:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -115,7 +116,7 @@ class Walkthrough:
             yield from T.loss_history(tr.loss_history, options.max_width, pen,
                                       tr.loss_updates, f"{what} over all updates")
         if self.phase in (None, "update", "backward"):
-            yield from _summary(tr, pen)
+            yield from _summary(tr, pen, console, options)
 
 
 def _about(sc, pen: Pen) -> str:
@@ -223,45 +224,65 @@ def _gate(gate: Gate, pen: Pen, console: Console, options: ConsoleOptions
                 gtext += f" (sum of {paths} paths)"
             table.add_row(pen.sym(f"val:{name}"), pen.num(val.value) if val else "",
                           pen.num(pen.value(local)), pen.num(upstream.value), gtext)
-        if T._fits(console, options, table):
+        if _fits(console, options, table):  # else none: the steps below say the same
             yield table
     yield T.steps_grid(gate.steps, pen)
 
 
-def _summary(tr: Trace, pen: Pen) -> Iterator[RenderableType]:
+def _fits(console: Console, options: ConsoleOptions, table: Table) -> bool:
+    """Whether a table fits whole: else a view writes its rows as lines (rich would cut
+    the numbers to make a table fit)."""
+    return Measurement.get(console, options.update_width(10**6), table).maximum <= \
+        options.max_width
+
+
+def _summary(tr: Trace, pen: Pen, console: Console, options: ConsoleOptions
+             ) -> Iterator[RenderableType]:
     from rich import box
 
     from bpwalk.views import terminal as T
 
     sc = tr.scenario
     n = tr.total_iterations
+    frame = box.ASCII if pen.style == "ascii" else box.SIMPLE_HEAD
     yield Text()
     yield T._rule(f"Summary after {n} update{'s' * (n != 1)}", pen.style)
     if tr.iterations:
         it = tr.iterations[0]
-        table = Table(box=box.ASCII if pen.style == "ascii" else box.SIMPLE_HEAD,
-                      title=f"Gradients at update {it.number}", title_justify="left")
-        table.add_column("name", no_wrap=True)
-        table.add_column("is", no_wrap=True)
-        table.add_column("value", justify="right", no_wrap=True)
-        table.add_column("gradient", justify="right", no_wrap=True)
+        rows = []
         for leaf in sc.graph.leaves:
             grad = it.step(f"grad:{leaf.name}")
-            table.add_row(pen.sym(f"val:{leaf.name}"), leaf.kind,
-                          pen.num(it.step(f"val:{leaf.name}").value),
-                          Text(f"{pen.sym(grad.id)} = {pen.num(grad.value)}", style=T.RESULT))
-        yield table
+            rows.append((pen.sym(f"val:{leaf.name}"), leaf.kind,
+                         pen.num(it.step(f"val:{leaf.name}").value),
+                         f"{pen.sym(grad.id)} = {pen.num(grad.value)}"))
+        table = Table(box=frame, title=f"Gradients at update {it.number}", title_justify="left")
+        for title, justify in (("name", "left"), ("is", "left"), ("value", "right"),
+                               ("gradient", "right")):
+            table.add_column(title, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        for name, kind, value, grad in rows:
+            table.add_row(name, kind, value, Text(grad, style=T.RESULT))
+        if _fits(console, options, table):
+            yield table
+        else:
+            yield Text(f"Gradients at update {it.number}:")
+            for name, kind, value, grad in rows:
+                yield Text.assemble(f"{name} ({kind}) = {value}: ", (grad, T.RESULT))
     if sc.learning_rate is not None and sc.param_names:
         arrow = "->" if pen.style == "ascii" else "→"
-        table = Table(box=box.ASCII if pen.style == "ascii" else box.SIMPLE_HEAD)
+        rows = [(pen.sym(f"val:{p}"), pen.num(tr.params_first[p]), pen.num(tr.params_final[p]),
+                 pen.num(tr.param_change[p])) for p in sc.param_names]
+        table = Table(box=frame)
         for title, justify in (("param", "left"), ("before", "right"), (arrow, "left"),
                                ("after", "right"), ("change", "right")):
             table.add_column(title, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-        for p in sc.param_names:
-            table.add_row(pen.sym(f"val:{p}"), pen.num(tr.params_first[p]), arrow,
-                          Text(pen.num(tr.params_final[p]), style=T.RESULT),
-                          pen.num(tr.param_change[p]))
-        yield table
+        for name, before, after, change in rows:
+            table.add_row(name, before, arrow, Text(after, style=T.RESULT), change)
+        if _fits(console, options, table):
+            yield table
+        else:
+            for name, before, after, change in rows:
+                yield Text.assemble(f"{name}: {before} {arrow} ", (after, T.RESULT),
+                                    f"  (change {change})")
     what = f"Loss {pen.sym('val:loss')}" if sc.graph.loss else f"Output {sc.graph.result}"
     if sc.learning_rate is None:
         yield Text.assemble(f"{what} = ", (pen.num(tr.loss_history[0]), T.RESULT))

@@ -34,6 +34,10 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
            notation: str | None = None, keep_zeros: bool = False) -> str:
     """The whole document as Markdown text (ends with one newline), in the notation of the
     profile called `notation` (None: mazur)."""
+    if getattr(trace.scenario, "graph", None) is not None and not blanks:  # a circuit
+        from bpwalk.views import circuit
+
+        return circuit.markdown(trace, decimals, notation, keep_zeros)
     doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation, trace.scenario),
                                             keep_zeros))
     content = outline.document(trace, doc.pen.profile)

@@ -160,14 +160,6 @@ def matrix_form_of(sc: Scenario) -> None:
                    "leave out --input-gradients")
 
 
-def circuit_views(sc: Scenario, what: str) -> None:
-    """The views a circuit (graph:) does not have yet refuse it in one line. (Until the
-    circuit's drawing, page, stepper and worksheet come: remove the calls then.)"""
-    if getattr(sc, "graph", None) is not None:
-        raise fail(f"{what} is not available yet for a circuit (graph:) like {sc.name}; use "
-                   "'bpwalk run' or 'bpwalk export --format md' or 'json'")
-
-
 NotationOpt = Annotated[
     str | None,
     typer.Option("--notation", metavar="NAME",
@@ -419,8 +411,6 @@ def run(
     sc = load_scenario(scenario, input_gradients=input_gradients)
     if form == "matrix":
         matrix_form_of(sc)
-    if step:
-        circuit_views(sc, "--step")
     notation = notation_of(notation, sc)
     trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
     if stopped and step:
@@ -489,8 +479,6 @@ def export(
     sc = load_scenario(scenario, writes=(output,), input_gradients=input_gradients)
     if form == "matrix":
         matrix_form_of(sc)
-    if format in ("html", "pdf"):
-        circuit_views(sc, f"--format {format}")
     notation = notation_of(notation, sc)
     trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
     if stopped:  # a partial trace is not what was asked for: nothing is written
@@ -569,7 +557,6 @@ def worksheet(
     sc = load_scenario(scenario, writes=(output, key, answers_template))
     if form == "matrix":
         matrix_form_of(sc)
-    circuit_views(sc, "a worksheet")
     notation = notation_of(notation, sc)
     trace, _ = compute(sc, 1, "first", None, force)
     from bpwalk.files import OutputError, write_together

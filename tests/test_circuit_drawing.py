@@ -134,3 +134,15 @@ def test_any_circuit_up_to_max_gates_fits_80_columns(c):
         assert f"┤{g.op}├ {g.name} " in body, g.name
     svg = C.svg(c, placeholders(c), Pen("unicode", 9))
     assert svg.count('class="gate"') == len(c.gates)
+
+
+def test_a_long_chain_is_laid_out_without_recursion():
+    lay = C.layout(chain(5000))  # deeper than Python's recursion limit
+    assert lay.lanes == 1 and lay.columns == 5001
+
+
+def test_the_svg_of_a_huge_circuit_says_why_it_is_not_drawn():
+    c = chain(C.MAX_SVG_GATES + 1)
+    svg = C.svg(c, {}, Pen("unicode", 4))
+    assert svg.startswith('<svg id="net"') and "Not drawn: 101 gates" in svg
+    assert 'class="gate"' in C.svg(chain(C.MAX_SVG_GATES), {}, Pen("unicode", 4))

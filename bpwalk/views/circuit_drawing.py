@@ -95,10 +95,14 @@ def slot(step: Step) -> tuple[str, str] | None:
     return None if field is None else (f"node:{name}", field)
 
 
-def operands(c: Circuit, step: Step) -> frozenset[str]:
-    """The elements a step is about and reads: what the picture highlights."""
-    names = (*c.leaves, *(g.name for g in c.gates))
-    return elements(names, [step.id, *(o.ref for term in step.terms for o in term)])
+def names(c: Circuit) -> frozenset[str]:
+    return frozenset((*c.leaves, *(g.name for g in c.gates)))
+
+
+def operands(known: frozenset[str], step: Step) -> frozenset[str]:
+    """The elements a step is about and reads (`known`: the circuit's names): what the
+    picture highlights."""
+    return elements(known, [step.id, *(o.ref for term in step.terms for o in term)])
 
 
 def given(trace: Trace, it: Iteration | None) -> dict[tuple[str, str], float]:
@@ -124,7 +128,7 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
     """The circuit at step `index` of `it`: values so far, the step's operands highlighted."""
     c = of_graph(trace.scenario.graph)
     step = it.steps[index]
-    return Drawing(c, values_at(trace, it, index), operands(c, step), decimals,
+    return Drawing(c, values_at(trace, it, index), operands(names(c), step), decimals,
                    title=f"The circuit at {step.id}", ascii=ascii)
 
 
@@ -176,16 +180,13 @@ def layout(c: Circuit) -> Layout:
     lane_of: dict[str, str] = {}
     along: dict[str, str] = {}
 
-    def place(n: str) -> None:
-        if n in lane_of:
-            return
+    def settle(n: str) -> None:
+        """n's lane, once its operands have theirs."""
         g = gates.get(n)
         if g is None:
             lane_of[n] = n
             order.append(n)
             return
-        for o in g.operands:
-            place(o)
         for o in dict.fromkeys(g.operands):
             # continue the lane of an operand only this gate reads, and reads once
             if uses[o] == 1:
@@ -195,9 +196,19 @@ def layout(c: Circuit) -> Layout:
         lane_of[n] = n  # a new lane just below the first operand's
         order.insert(order.index(lane_of[g.operands[0]]) + 1 if g.operands else len(order), n)
 
-    place(c.output)
-    for n in (*c.leaves, *(g.name for g in c.gates)):
-        place(n)
+    # depth first from the output, operands in order (a loop: a chain may be long)
+    for root in (c.output, *c.leaves, *(g.name for g in c.gates)):
+        stack = [(root, False)]
+        while stack:
+            n, ready = stack.pop()
+            if n in lane_of:
+                continue
+            if ready:
+                settle(n)
+                continue
+            stack.append((n, True))
+            g = gates.get(n)
+            stack += [(o, False) for o in reversed(g.operands if g else ())]
     index = {name: i for i, name in enumerate(order)}
     lane = {n: index[lane_of[n]] for n in lane_of}
     columns = 1 + max(column.values(), default=0)
@@ -222,7 +233,7 @@ def layout(c: Circuit) -> Layout:
 def elements(names: Iterable[str], refs: Iterable[str]) -> frozenset[str]:
     """The picture elements named in step ids or operand refs (``val:q``, ``local:f/q``,
     ``grad:x@2``): every circuit name among their parts."""
-    known = set(names)
+    known = names if isinstance(names, (set, frozenset)) else set(names)
     out = set()
     for ref in refs:
         body = ref.partition("@")[0].partition(":")[2]
@@ -522,6 +533,7 @@ TRACK = 12
 PAD = 10
 PICTURE_DECIMALS = 4  # the picture is the overview: the steps beside it carry every decimal
 BAND = 760  # px: a wider circuit wraps, so that printed on A4 its text stays 13 px
+MAX_SVG_GATES = 100  # beyond, a picture is a maze: the page says so instead
 
 
 def picture_pen(pen: Pen) -> Pen:
@@ -545,9 +557,14 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
     A circuit wider than BAND px wraps: its columns go into bands one under the other, and
     a wire that runs on into the next band starts there again at its name (its numbers
     stay where it begins, one element per slot)."""
+    label = html.escape(title or f"The circuit of {c.output}")
+    if len(c.gates) > MAX_SVG_GATES:  # the page still has its svg#net, for the script
+        return (f'<svg id="net" class="circuit" viewBox="0 0 600 40" width="600" role="img" '
+                f'aria-label="{label}"><text class="note" x="{PAD}" y="24">Not drawn: '
+                f"{len(c.gates)} gates, more than {MAX_SVG_GATES}; the steps give every "
+                "value.</text></svg>")
     lay = layout(c)
     gates = {g.name: g for g in c.gates}
-    e = html.escape
 
     def num(n: str, f: str) -> str:
         v = values.get((f"node:{n}", f))
@@ -594,7 +611,6 @@ def svg(c: Circuit, values: Values, pen: Pen, lit: frozenset[str] = frozenset(),
                        carry_w(band[0]), top, widest, num, box_w, lit)
         width = max(width, PAD + carry_w(band[0]) + sum(cols[k] for k in band) + PAD)
         top += height
-    label = e(title or f"The circuit of {c.output}")
     # drawn at its own size (1 px a px) where there is room: text stays 13 px
     return (f'<svg id="net" class="circuit" viewBox="0 0 {width:.0f} {top + PAD:.0f}" '
             f'width="{width:.0f}" role="img" aria-label="{label}">{"".join(parts)}</svg>')

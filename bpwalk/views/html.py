@@ -343,13 +343,17 @@ def _circuit_update(trace: Trace, it: Iteration, pen: Pen, blanks: bool) -> str:
     output back, the update. The given values are in the heading and on the picture."""
     from bpwalk.views import circuit as walkthrough
     from bpwalk.views import circuit_drawing as cd
+    from bpwalk.views import circuit_sheet
 
     c = cd.of_graph(trace.scenario.graph)
+    known = cd.names(c)
     picture = cd.picture_pen(pen)
     given = {f"{el} {f}": picture.num(v) for (el, f), v in cd.given(trace, it).items()}
 
     def steps(group: list[Step] | tuple[Step, ...]) -> list[str]:
-        return [_step(s, pen, blanks, cd.slot(s), cd.operands(c, s), picture) for s in group]
+        # a step whose formula is its number (∂f/∂f = 1) is stated on a worksheet, not asked
+        return [_step(s, pen, blanks and not circuit_sheet.given(pen.formula(s)), cd.slot(s),
+                      cd.operands(known, s), picture) for s in group]
 
     out = [(f'<article class="update" data-given="{_e(json.dumps(given))}">'
             f"<h2>Update {it.number}</h2>")]

@@ -413,7 +413,7 @@ def screen(walk: Walk, state: State, console: Console, style: str = "unicode",
     elif state.mode == "help":
         body = _lines(console, help_table(style))
     elif state.mode == "drawing":
-        body = _lines(console, _drawing(walk, state.index, style, decimals))
+        body = _lines(console, _drawing(walk, state.index, style, decimals, hidden))
     else:
         body = _lines(console, current(walk, state.index, style, decimals))
     room = height - len(title) - len(body) - len(bottom)
@@ -426,13 +426,25 @@ def screen(walk: Walk, state: State, console: Console, style: str = "unicode",
     return (top + filler + bottom)[-height:] if height > 0 else []
 
 
-def _drawing(walk: Walk, index: int, style: str, decimals: int) -> RenderableType:
+def _drawing(walk: Walk, index: int, style: str, decimals: int,
+             hidden: Container[int] = ()) -> RenderableType:
+    """The picture at step `index`, without the results of `hidden` steps (the quiz's
+    questions not yet revealed)."""
     from bpwalk.views import drawing
 
     entry = walk.entries[index]
     it = next(i for i in walk.trace.iterations if i.number == entry.iteration)
-    return drawing.at_step(walk.trace, it, it.steps.index(entry.step), decimals,
-                           style == "ascii")
+    picture = drawing.at_step(walk.trace, it, it.steps.index(entry.step), decimals,
+                              style == "ascii")
+    if is_graph(walk.trace.scenario):
+        from bpwalk.views.circuit_drawing import slot
+    else:
+        slot = drawing.slot
+    for i in range(index + 1):
+        where = slot(walk.entries[i].step) if i in hidden else None
+        if where is not None and picture.values.get(where) == walk.entries[i].step.value:
+            del picture.values[where]
+    return picture
 
 
 # ----------------------------------------------------------------------------- the terminal

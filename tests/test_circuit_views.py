@@ -233,3 +233,50 @@ def test_check_redraws_a_practice_circuit_for_a_students_seed():
     from bpwalk.template import redraw
 
     assert redraw("bpwalk new --graph --seed 3", 11) == graph_practice_text(11)
+
+
+def test_step_quiz_and_d_in_a_real_terminal():
+    """The real program in a pseudo-terminal: the quiz judges CS231n's q = 3 right, and `d`
+    draws the circuit."""
+    import sys
+
+    pexpect = pytest.importorskip("pexpect")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env.update(TERM="xterm", NO_COLOR="1")  # the pty's size, not the test run's
+    child = pexpect.spawn(sys.executable, ["-m", "bpwalk", "run", "cs231n_circuit", "--step",
+                                           "--quiz"], dimensions=(40, 80), env=env,
+                          encoding="utf-8", timeout=15)
+    child.expect("quit")
+    for k in "nnn":  # past the given x, y, z to val:q
+        child.send(k)
+        child.expect("quit")
+    child.send("3\r")
+    child.expect("right 1/1")
+    child.expect("quit")  # the whole screen drawn
+    child.send("d")  # the answered step drawn, q and its operands x, y lit
+    child.expect("The circuit at val:q")
+    child.expect("quit")
+    child.send("x")  # any key closes the drawing
+    child.expect("quit")
+    child.send("q")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_d_in_the_quiz_draws_without_the_unrevealed_result(quiz):
+    from bpwalk.quiz import screen as quiz_screen
+
+    at = index_of(quiz.walk, "val:q")
+    qs = typed(QuizState(step=State(index=at)), quiz, "4")  # wrong: CS231n's q is 3
+    assert not qs.answers[at].revealed
+    qs = quiz_press(qs, "d", quiz)
+    console = Console(width=80, height=40, color_system=None)
+    text = quiz_screen(qs, quiz, console)
+    row = next(i for i, t in enumerate(text) if "╣+╠ q" in t)
+    assert "The circuit at val:q" in "\n".join(text)
+    assert text[row - 1].split() == ["−2"]  # x's value; q's result 3 not shown yet
+    qs = quiz_press(quiz_press(qs, "x", quiz), "enter", quiz)  # back, then reveal
+    text = quiz_screen(quiz_press(qs, "d", quiz), quiz, console)
+    row = next(i for i, t in enumerate(text) if "╣+╠ q" in t)
+    assert text[row - 1].split() == ["−2", "3"]

@@ -337,3 +337,14 @@ def test_docs_circuits_shows_real_runs():
     assert scenario.splitlines() == [
         line for line in (ROOT / "scenarios" / "cs231n_circuit.yaml").read_text().splitlines()
         if not line.startswith("#") and not line.startswith("description")]
+
+
+@pytest.mark.parametrize("text, where", [
+    ("graph:\n  nodes: [a, b]\n  output: a\n", "2:10"),
+    ("graph:\n  inputs: {x: 1}\n  nodes:\n    f: [x]\n  output: f\n", "4:8"),
+    ("graph:\n  inputs: {x: 1}\n  nodes:\n  output: f\n", "3:9"),
+])
+def test_one_problem_is_one_message_not_a_cascade(text, where):
+    with pytest.raises(ScenarioError) as e:
+        loads(text, "c.yaml")
+    assert str(e.value).startswith(f"c.yaml:{where}: ") and len(e.value.problems) == 1

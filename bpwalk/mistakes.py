@@ -70,9 +70,10 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     # wrong local derivatives sit on their operations in ops.py, the chain's in sweep.py)
     "fanout_not_summed": (("the gradients of a value that feeds several places not summed "
                            "(only the last path kept)"), ("grad", "local")),
+    # (to both before to the smaller: on the smaller input the two give the same number)
+    "max_to_both": ("max's (or min's) gradient sent to both inputs", ("local",)),
     "max_to_smaller": ("max's gradient sent to the smaller input (min's to the larger)",
                        ("local",)),
-    "max_to_both": ("max's (or min's) gradient sent to both inputs", ("local",)),
     "sub_sign_lost": ("the sign of a − b lost on b: ∂(a − b)/∂b taken as +1, not −1",
                       ("local",)),
     "upstream_left_out": ("the upstream gradient left out (the local gradient alone)",

@@ -309,8 +309,12 @@ def node(ref: str, p: Profile | str | None = None) -> Node:
     if kind == "local":  # a circuit's local gradient ∂q/∂x
         j, _, k = name.partition("/")
         return Partial(node(f"val:{j}", p), node(f"val:{k}", p))
-    if kind == "grad" and p.circuit == "output" and not p.grad_prefix:  # ∂f/∂x: f as its node
-        return Partial(node(f"val:{p.loss}", p), p.param(name))
+    if kind == "grad" and p.circuit:  # ∂f/∂x, f and x as their values are written
+        top = node(f"val:{p.loss}", p) if p.circuit == "output" else p.sym("loss")
+        bottom = node(f"val:{name}", p)
+        if p.grad_prefix and isinstance(bottom, Sym):  # CS231n's dx
+            return bottom.but(base=p.grad_prefix + bottom.base, sup="")
+        return Partial(top, bottom)
     if kind == "param":
         return p.param(name)
     if kind == "new":

@@ -337,3 +337,27 @@ def test_docs_circuits_shows_real_runs():
     assert scenario.splitlines() == [
         line for line in (ROOT / "scenarios" / "cs231n_circuit.yaml").read_text().splitlines()
         if not line.startswith("#") and not line.startswith("description")]
+
+
+@pytest.mark.parametrize("text, where", [
+    ("graph:\n  nodes: [a, b]\n  output: a\n", "2:10"),
+    ("graph:\n  inputs: {x: 1}\n  nodes:\n    f: [x]\n  output: f\n", "4:8"),
+    ("graph:\n  inputs: {x: 1}\n  nodes:\n  output: f\n", "3:9"),
+])
+def test_one_problem_is_one_message_not_a_cascade(text, where):
+    with pytest.raises(ScenarioError) as e:
+        loads(text, "c.yaml")
+    assert str(e.value).startswith(f"c.yaml:{where}: ") and len(e.value.problems) == 1
+
+
+def test_a_long_run_keeps_every_few_outputs_as_a_network_does(monkeypatch):
+    import bpwalk.engine
+
+    monkeypatch.setattr(bpwalk.engine, "MAX_HISTORY", 10)
+    sc = loads(circuit("inputs: {x: 1}\nparams: {w: 0.5}\nnodes: {f: (w * x - 2) ** 2}\n"
+                       "output: f\n", learning_rate=0.1))
+    tr = run(sc, iterations=25, show={25})
+    assert tr.loss_updates == [0, 5, 10, 15, 20, 25]
+    monkeypatch.setattr(bpwalk.engine, "MAX_HISTORY", 100)
+    full = run(sc, iterations=25, show={25}).loss_history
+    assert tr.loss_history == [full[k] for k in tr.loss_updates]

@@ -30,6 +30,7 @@ from bpwalk.formulas import (
     Call,
     Cases,
     Div,
+    Mul,
     Neg,
     Node,
     Num,
@@ -186,8 +187,22 @@ def _loss_op(name: str) -> Op:
     term, deriv = loss.scalar_term, loss.scalar_derivative
     assert term is not None and deriv is not None
     return Op(name, 2, lambda a: term(a[0], a[1], 1), lambda a, o: (deriv(a[0], a[1], 1), 0.0),
-              lambda t: loss.term_formula(t[1], t[0], ONE),
-              lambda t, o: (loss.derivative_formula(t[1], t[0], ONE), ZERO), name)
+              lambda t: _without_k(loss.term_formula(t[1], t[0], ONE)),
+              lambda t, o: (_without_k(loss.derivative_formula(t[1], t[0], ONE)), ZERO), name)
+
+
+def _without_k(tree: Node) -> Node:
+    """A loss's formula with its K (the number of outputs) at 1 left out: / 1, ·1."""
+    if isinstance(tree, Div) and tree.den == ONE:
+        return _without_k(tree.num)
+    if isinstance(tree, Neg):
+        return Neg(_without_k(tree.arg))
+    if isinstance(tree, Mul):
+        kept = tuple(f for f in tree.factors if f != ONE)
+        return kept[0] if len(kept) == 1 else Mul(kept, tree.dot)
+    if isinstance(tree, Div):
+        return Div(_without_k(tree.num), _without_k(tree.den))
+    return tree
 
 
 GRAPH_LOSSES = ("half_squared_error", "squared_error", "mean_squared_error",

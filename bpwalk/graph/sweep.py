@@ -183,6 +183,9 @@ def run(scenario, iterations: int | None = None, show: set[int] | None = None,
     params = [leaf.name for leaf in g.leaves if leaf.kind == "param"]
     first = {p: leaves[p] for p in params}
     fast = _Sweep(g, lr, ascent, round_to, record=False)
+    from bpwalk.engine import _stride  # a long run keeps every few losses, as a network's
+
+    every = _stride(n_iter)
     history: list[float] = []
     shown: list[Iteration] = []
     last_told = time.perf_counter()
@@ -203,18 +206,22 @@ def run(scenario, iterations: int | None = None, show: set[int] | None = None,
             val, grad, new = fast.update(leaves)
             if not all(math.isfinite(v) for v in (*val.values(), *grad.values())):
                 _check_finite(_explained_steps(g, lr, ascent, round_to, leaves), number)
-        history.append(val[g.output])
+                _check_finite([Step(f"val:{g.output}", "forward", "val", g.output, None, None,
+                                    math.nan, (), "")], number)  # (not found again: say so)
+        if (number - 1) % every == 0:
+            history.append(val[g.output])
         leaves = new
         made = number
         if watch is not None and time.perf_counter() - last_told > 0.1:
             last_told = time.perf_counter()
-            if not watch(number, history[-1]):
+            if not watch(number, val[g.output]):
                 break
     val, _, _ = fast.update(leaves)
     history.append(val[g.output])
     final = {p: leaves[p] for p in params}
     r = _rounder(round_to)
     return Trace(scenario=scenario, iterations=shown, loss_history=history,
+                 loss_updates=[*range(0, made, every), made] if every > 1 else None,
                  params_first=first, params_final=final, total_iterations=made,
                  round_to=round_to, param_change={p: r(final[p] - first[p]) for p in params})
 

@@ -114,9 +114,12 @@ def _graph(v: _Validator, node: yaml.Node) -> Any:
     nodes: list[tuple[str, str]] = []
     places: dict[str, yaml.Node] = {}
     if "nodes" in m:
-        entries = _pairs(v, m["nodes"][1], "graph nodes") or []
-        if not entries and ok:
+        entries = _pairs(v, m["nodes"][1], "graph nodes")
+        if entries is None:
+            ok, entries = False, []
+        elif not entries:
             v.err(m["nodes"][1], "graph nodes is empty; write at least one, like 'f: x * y'")
+            ok = False
         if len(entries) > MAX_GRAPH_NODES:
             v.err(m["nodes"][1], f"graph nodes has {len(entries):,} nodes, more than "
                                  f"bpwalk's limit of {MAX_GRAPH_NODES:,}; a walkthrough is "
@@ -139,7 +142,8 @@ def _graph(v: _Validator, node: yaml.Node) -> Any:
             nodes.append((name, text))  # type: ignore[arg-type]
             places[name] = vnode  # type: ignore[index]
     output = v.name(m["output"][1], "graph output") if "output" in m else None
-    if output is not None and output not in dict(nodes):
+    if output is not None and output not in dict(nodes) and ok:  # (a node's own problem
+        #                                                             is reported already)
         names = [n for n, _ in nodes]
         hint = did_you_mean(output, names) or (f"; name one of the nodes ({', '.join(names)})"
                                                if names else "")

@@ -342,7 +342,12 @@ def markdown(trace: Trace, decimals: int = 9, notation: str | None = None,
         lines += [f"## Update {it.number}", ""]
         ph = phases(it)
         lines += ["### Forward pass", ""]
-        block(ph["forward"])
+        given = [s for s in ph["forward"] if not s.terms]
+        lines.extend(["The given values:", ""])
+        lines.extend(table(["Id", "Quantity", "Value"],
+                           ([code(s.id), math(pen.sym(s.id)), pen.num(s.value)] for s in given)))
+        lines.extend(["Then each gate in turn, from the inputs to the output:", ""])
+        block([s for s in ph["forward"] if s.terms])
         if ph["loss"]:
             lines += ["### Loss", ""]
             block(ph["loss"])

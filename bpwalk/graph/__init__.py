@@ -42,7 +42,9 @@ The Trace contract for circuits (docs/circuits.md; bpwalk/trace.py):
 Backward steps come gate by gate from the output back: ``grad:NODE`` then its
 ``local:NODE/*``; the leaves' ``grad:`` last. ``views.circuit.gates(iteration)`` groups them.
 Views: ``views.circuit.Walkthrough`` (terminal) and ``views.circuit.markdown``;
-``terminal.Walkthrough`` and ``markdown.render`` hand a circuit to them. The views a
-circuit does not have yet (HTML/PDF, worksheet, --step) refuse it in one line through
-``cli.circuit_views``: remove those calls when they come.
+``terminal.Walkthrough`` and ``markdown.render`` hand a circuit to them. The circuit
+drawn (terminal and SVG) and its picture model (what a step fills in, what it reads):
+``views.circuit_drawing``; the HTML/PDF page: ``views.html``; the Markdown worksheet:
+``views.circuit_sheet``; the stepper's ``d`` and the quiz draw it through
+``views.drawing``.
 """

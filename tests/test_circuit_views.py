@@ -280,3 +280,15 @@ def test_d_in_the_quiz_draws_without_the_unrevealed_result(quiz):
     text = quiz_screen(quiz_press(qs, "d", quiz), quiz, console)
     row = next(i for i, t in enumerate(text) if "╣+╠ q" in t)
     assert text[row - 1].split() == ["−2", "3"]
+
+
+def test_docs_show_the_real_drawing():
+    from tests.conftest import ROOT
+
+    page = (ROOT / "docs" / "circuits.md").read_text(encoding="utf-8")
+    section = page.split("## The circuit drawn")[1]
+    shown = section.split("```text\n")[1].split("```")[0].splitlines()
+    real = [t.rstrip() for t in run_cli("run", "cs231n_circuit").stdout.splitlines()]
+    start = real.index(shown[0])
+    assert real[start:start + len(shown)] == shown
+    assert "bpwalk new practice.yaml --graph --seed 7" in page

@@ -268,8 +268,9 @@ class Drawing:
 
     __slots__ = ("ascii", "circuit", "decimals", "lit", "title", "values")
 
-    def __init__(self, circuit: Circuit, values: Values, lit: frozenset[str] = frozenset(),
-                 decimals: int = 9, title: str = "The circuit", ascii: bool = False) -> None:
+    def __init__(self, circuit: Circuit, values: dict[tuple[str, str], float],
+                 lit: frozenset[str] = frozenset(), decimals: int = 9,
+                 title: str = "The circuit", ascii: bool = False) -> None:
         self.circuit = circuit
         self.values = values
         self.lit = lit
@@ -312,7 +313,7 @@ class Drawing:
         v = self.values.get((f"node:{name}", field))
         return "" if v is None else Pen("ascii" if self.ascii else "unicode", d).num(v)
 
-    def _box(self, name: str, lay: Layout) -> str:
+    def _box(self, name: str) -> str:
         """What sits at a node's place: a leaf's name, or a gate's operation in its box."""
         gate = _gate(self.circuit, name)
         if gate is None:
@@ -333,7 +334,7 @@ class Drawing:
         for col in range(lay.columns):
             names = [n for n, c in lay.column.items() if c == col]
             tracks = len(lay.feeds[col]) + 1 if col else 0
-            box = max(cell_len(self._box(n, lay)) for n in names) + (1 if col == 0 else 0)
+            box = max(cell_len(self._box(n)) for n in names) + (1 if col == 0 else 0)
             gap = max(cell_len(self._tag(n)) + max(cell_len(self._num(n, "value", d)),
                                                     cell_len(self._num(n, "grad", d)), 1) + 2
                       for n in names)
@@ -427,7 +428,7 @@ class Drawing:
                 return cell_len(n) + 1
             if col == 0:  # the leaves' wires start together, after the longest name
                 return box_x(n) + widths[0][1]
-            return box_x(n) + cell_len(self._box(n, lay)) + cell_len(self._tag(n))
+            return box_x(n) + cell_len(self._box(n)) + cell_len(self._tag(n))
 
         def wire_end(n: str) -> int:
             """The last cell of n's wire in this band."""
@@ -449,8 +450,8 @@ class Drawing:
             start, end = wire_start(n), wire_end(n)
             hline(r, start, end, lit)
             if lay.column[n] in x0:
-                text(r, box_x(n), self._box(n, lay), HIGHLIGHT if lit else "")
-                text(r, box_x(n) + cell_len(self._box(n, lay)), self._tag(n),
+                text(r, box_x(n), self._box(n), HIGHLIGHT if lit else "")
+                text(r, box_x(n) + cell_len(self._box(n)), self._tag(n),
                      HIGHLIGHT if lit else "bold")
             else:
                 text(r, 0, n, HIGHLIGHT if lit else "bold")

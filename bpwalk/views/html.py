@@ -383,7 +383,7 @@ def _circuit_svg(trace: Trace, pen: Pen, blanks: bool) -> str:
         cd.values_at(trace, it, len(it.steps) - 1)
     picture, full = cd.picture_pen(pen), Pen("unicode", pen.decimals)
     steps = [s for it in trace.iterations for s in it.steps]
-    rounded = any(picture.num(s.value) != full.num(s.value) for s in steps)
+    rounded = not blanks and any(picture.num(s.value) != full.num(s.value) for s in steps)
     return cd.svg(cd.of_graph(trace.scenario.graph), values, picture,
                   title=f"The circuit of {trace.scenario.title or trace.scenario.name}",
                   rounded=rounded)

@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # everything, 5 alternating rounds
     python benchmarks/run.py --quick         # 3 rounds, no 100k-parameter export, no page sizes
     python benchmarks/run.py --only page     # the HTML page: Mazur's export time, size vs md
+    python benchmarks/run.py --only circuit  # a 30-operation circuit explained by bpwalk run
     python benchmarks/run.py --repeat 9 --output results.txt   (or results.json)
 
 Every program runs as its own process (start-up and imports included), once untimed to
@@ -268,6 +269,27 @@ def startup_case(bp: list[str]) -> list[Program]:
     ]
 
 
+CIRCUIT = "bpwalk run circuit30"
+CIRCUIT_LIMIT = 0.5  # seconds: a 30-operation circuit explained (issue 22)
+
+
+def circuit_yaml(operations: int = 30) -> str:
+    """A circuit of `operations` gates (a multiple of 3): n_k = tanh(n_{k-1}·w + x), each
+    node a mul, an add and a tanh, with inputs and weights each read by several nodes."""
+    lines = ["name: circuit30", "graph:", "  inputs: {x0: 0.5, x1: -1, x2: 2}",
+             "  params: {w0: 0.3, w1: -0.7, w2: 1.1}", "  nodes:", "    n0: tanh(x0 * w0 + x1)"]
+    for k in range(1, operations // 3):
+        lines.append(f"    n{k}: tanh(n{k - 1} * w{k % 3} + x{k % 3})")
+    return "\n".join([*lines, f"  output: n{operations // 3 - 1}", "learning_rate: 0.1", ""])
+
+
+def circuit_case(bp: list[str], work: Path) -> list[Program]:
+    scenario = work / "circuit30.yaml"
+    scenario.write_text(circuit_yaml())
+    return [Program(CIRCUIT, bp + ["run", str(scenario)]),
+            Program(FLOOR, [sys.executable, "-c", "import numpy, rich, typer, yaml"])]
+
+
 PAGE = "bpwalk export mazur --format html"
 PAGE_LIMIT = 2  # the page of the wide network's explained update: at most 2x the Markdown
 
@@ -426,7 +448,7 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
               "wide": f"8-32-32-4, 64 samples, {WIDE_UPDATES:,} upd.", "startup": "Start-up",
               "adam_wide": f"Adam, 8-32-32-4 x 64, {WIDE_UPDATES:,} upd.",
               "adam_mazur": f"Adam, Mazur 2-2-2, {MAZUR_UPDATES:,} upd.",
-              "page": "The HTML page"}
+              "page": "The HTML page", "circuit": "A circuit of 30 operations"}
     agree = True
     for key, title in titles.items():
         if key in cases:
@@ -443,6 +465,11 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
                               "8-32-32-4, 2,000 updates: Adam / plain SGD", 1.3)
                + ratio_target(by, "adam_mazur", ADAM, SGD,
                               "Mazur, 10,000 updates: Adam / plain SGD", 1.3))
+    circuit = by.get("circuit", {}).get(CIRCUIT)
+    targets.append((f"30-operation circuit, {CIRCUIT}", math.nan if circuit is None else
+                    circuit.median, f"<= {CIRCUIT_LIMIT:g}s",
+                    circuit is not None and circuit.median <= CIRCUIT_LIMIT,
+                    math.nan if circuit is None else circuit.cpu_median))
     if "scaling" in cases:
         targets += scaling_table(cases["scaling"], params, md_note, lines)
         lines.append("")
@@ -454,8 +481,10 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
         if math.isnan(value):
             lines.append(f"  {name:<47}{'-':>9}{limit:>8}{'-':>7}  not measured")
             continue
-        cells = f"{cpu[0]:>6.2f}x" if cpu else f"{'':>7}"
-        lines.append(f"  {name:<47}{value:>8.2f}x{limit:>8}{cells}  {'met' if ok else 'MISSED'}")
+        unit = "s" if limit.endswith("s") else "x"  # a time, or a ratio of times
+        cells = f"{cpu[0]:>6.2f}{unit}" if cpu else f"{'':>7}"
+        lines.append(f"  {name:<47}{value:>8.2f}{unit}{limit:>8}{cells}  "
+                     f"{'met' if ok else 'MISSED'}")
     if any(r.program.skip == NOT_INSTALLED for results in cases.values() for r in results):
         lines += ["", "Not installed: micrograd and torch come with pip install -e '.[bench]'."]
     if not agree:
@@ -484,9 +513,9 @@ def main() -> int:
                              "explained export of the wide network")
     parser.add_argument("--repeat", type=int, metavar="N", help="timed rounds (default 5)")
     parser.add_argument("--only", metavar="CASES",
-                        default="mazur,wide,startup,adam,scaling,page",
+                        default="mazur,wide,startup,adam,scaling,page,circuit",
                         help="a comma-separated subset of: mazur, wide, startup, adam, "
-                             "scaling, page")
+                             "scaling, page, circuit")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="also write the report to FILE (all figures as JSON if it ends "
                              "in .json)")
@@ -495,7 +524,7 @@ def main() -> int:
     if repeat < 1:
         parser.error("--repeat must be 1 or more")
     only = {c.strip() for c in args.only.split(",")}
-    unknown = only - {"mazur", "wide", "startup", "adam", "scaling", "page"}
+    unknown = only - {"mazur", "wide", "startup", "adam", "scaling", "page", "circuit"}
     if unknown:
         parser.error(f"--only: unknown case(s) {', '.join(sorted(unknown))}")
     bp, missing = bpwalk_command(), missing_tools()
@@ -511,6 +540,7 @@ def main() -> int:
             "wide": lambda: wide_case(bp, missing, work, args.quick),
             "startup": lambda: startup_case(bp),
             "page": lambda: page_case(bp),
+            "circuit": lambda: circuit_case(bp, work),
         }
         for key, build in plan.items():
             if key in only:

@@ -150,6 +150,9 @@ def check_form(form: str, ids: bool) -> None:
 def matrix_form_of(sc: Scenario) -> None:
     """The matrix form writes plain gradient descent and no input gradients: refuse the
     rest rather than show an update the engine did not make."""
+    if getattr(sc, "graph", None) is not None:
+        raise fail(f"--form matrix writes a network's layers as matrices, and {sc.name} is a "
+                   "circuit (graph:), which has none; use --form scalar")
     if not sc.optimizer.plain:
         raise fail(f"--form matrix writes plain gradient descent, and {sc.name} uses "
                    f"optimizer {sc.optimizer.name}; use --form scalar for its steps")
@@ -607,6 +610,10 @@ def validate(
             typer.echo(str(e), err=True)
             bad += 1
             continue
+        if getattr(sc, "graph", None) is not None:  # a circuit
+            typer.echo(f"{shown}: ok ({sc.shape}, {len(sc.param_names)} "
+                       f"param{'s' * (len(sc.param_names) != 1)})")
+            continue
         typer.echo(f"{shown}: ok ({sc.shape} network, {len(sc.param_names)} parameters, {len(sc.x)} "
                    f"sample{'s' * (len(sc.x) != 1)})")
     if bad:
@@ -815,13 +822,18 @@ def new(
     decimals: Annotated[int, typer.Option("--decimals", min=1, max=4, metavar="D",
                                           help="Decimals of the drawn numbers.")] = 2,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+    graph: Annotated[bool, typer.Option("--graph", help="Write a practice circuit (a graph: "
+                                        "scenario) instead of a network; --seed picks it "
+                                        "(--shape, --activation, --loss and --decimals are "
+                                        "for networks).")
+                     ] = False,
 ) -> None:
     """Write a practice problem with random, hand-friendly numbers.
 
     A commented scenario file, reproducible from --seed; never overwrites without --force.
     """
     from bpwalk.practice import fresh_seed
-    from bpwalk.template import PracticeError, practice_text
+    from bpwalk.template import PracticeError, graph_practice_text, practice_text
 
     if not file.name.isprintable():  # the name goes into the file's comments, one per line
         raise fail(f"{str(file)!r}: the name holds a control character or a line break; "
@@ -830,7 +842,8 @@ def new(
         raise fail(f"{file}: already exists; choose another name, or add --force to overwrite it")
     seed = fresh_seed() if seed is None else seed
     try:
-        text = practice_text(shape, activation, loss, seed, decimals, file.name)
+        text = (graph_practice_text(seed, file.name) if graph else
+                practice_text(shape, activation, loss, seed, decimals, file.name))
     except PracticeError as e:
         raise fail(str(e)) from None
     emit(text, file)

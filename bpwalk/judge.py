@@ -29,7 +29,7 @@ from bpwalk.marking import (
     gap,
     unit,
 )
-from bpwalk.mistakes import MISTAKES, Mistake
+from bpwalk.mistakes import GRAPH_ONLY, MISTAKES, Mistake
 from bpwalk.notation import (
     Formula,
     Profile,
@@ -392,7 +392,7 @@ class Judge:
         # 2. a mistake in this step's formula, then in an unanswered step it is built from,
         # named only when it explains the number better than rounding does
         if self._gap(res) > unit(res.decimals):
-            for source in self._sources(res.id, answered)[:1 if own_only else MAX_SOURCES]:
+            for source in self._sources(res.id, answered)[:1 if own_only else None]:
                 kinds = [k for k in self._kinds(source)
                          if (m := self.mistaken(k, source, res.id)) is not None
                          and fits(res.trace_text, *self._around(res, m))]
@@ -450,7 +450,14 @@ class Judge:
 
     def _sources(self, step_id: str, answered: dict[str, Result]) -> list[str]:
         """Where a mistake may be: this step, then the unanswered steps it is built from."""
-        return [step_id, *(a for a in self.ancestors(step_id) if a not in answered)][:MAX_SOURCES]
+        ancestors = self.ancestors(step_id)
+        limit = MAX_SOURCES
+        if getattr(self.scenario, "graph", None) is not None:
+            # a circuit's gradient sums a local gradient per path: those first, every one
+            direct = set(self.refs[step_id])
+            ancestors = sorted(ancestors, key=lambda a: a not in direct)
+            limit = len(ancestors) + 1  # (small: every step of it is searched)
+        return [step_id, *(a for a in ancestors if a not in answered)][:limit]
 
     def _kinds(self, source: str) -> list[str]:
         step = self.by_id[source]
@@ -557,7 +564,13 @@ def _operand_refs(step: Step) -> list[str]:
 
 
 def _relevant(kind: str, step: Step, scenario: Scenario) -> bool:
-    """Mistakes that only make sense with some losses or layers."""
+    """Mistakes that only make sense with some losses or layers (or in a circuit)."""
+    if getattr(scenario, "graph", None) is not None:  # a circuit: what its sweep can make
+        from bpwalk.graph.sweep import mistake_applies
+
+        return mistake_applies(kind, step)
+    if kind in GRAPH_ONLY:
+        return False
     if kind == "dact_again":
         return scenario.loss in ("binary_cross_entropy", "cross_entropy")
     if kind == "jacobian_diagonal":

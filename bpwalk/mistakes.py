@@ -66,6 +66,25 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "eps_inside_sqrt": ("ε put inside the square root: √(v̂ + ε), not √v̂ + ε", ("new",)),
     "l2_not_decoupled": (("weight decay added to the gradient (L2, Adam's) where AdamW "
                          "decouples it"), ("m", "v")),
+    # a circuit's (graph:), made in its local gradients or its chain rule (bpwalk.graph: the
+    # wrong local derivatives sit on their operations in ops.py, the chain's in sweep.py)
+    "fanout_not_summed": (("the gradients of a value that feeds several places not summed "
+                           "(only the last path kept)"), ("grad", "local")),
+    # (to both before to the smaller: on the smaller input the two give the same number)
+    "max_to_both": ("max's (or min's) gradient sent to both inputs", ("local",)),
+    "max_to_smaller": ("max's gradient sent to the smaller input (min's to the larger)",
+                       ("local",)),
+    "sub_sign_lost": ("the sign of a − b lost on b: ∂(a − b)/∂b taken as +1, not −1",
+                      ("local",)),
+    "upstream_left_out": ("the upstream gradient left out (the local gradient alone)",
+                          ("grad",)),
+    "quotient_sign": ("the quotient rule's sign: ∂(a/b)/∂b taken as +a/b², not −a/b²",
+                      ("local",)),
+    "exp_local_one": ("exp's local gradient taken as 1, not e^x", ("local",)),
 }
 
-__all__ = ["MISTAKES", "Mistake"]
+# the kinds above that only a circuit can have (a network's judge never tries them)
+GRAPH_ONLY = ("fanout_not_summed", "max_to_smaller", "max_to_both", "sub_sign_lost",
+              "upstream_left_out", "quotient_sign", "exp_local_one")
+
+__all__ = ["GRAPH_ONLY", "MISTAKES", "Mistake"]

@@ -90,6 +90,9 @@ class Profile:
     one_over_m: bool = False
     # a bound profile's table: the scenario's name -> (what it is, layer, indexes), see bind()
     places: Mapping[str, tuple[str, str, str]] = MappingProxyType({})
+    # bound to a circuit (graph:): "output" (the loss symbol is the output's name: ∂f/∂x)
+    # or "loss" (a loss follows the output: its node is written E); "" for a network
+    circuit: str = ""
 
     def __init__(self, name: str, source: str, author: str, **settings: Any) -> None:
         self.name = name
@@ -126,7 +129,12 @@ class Profile:
         biases and inputs (itself when it keeps the scenario's names).
 
         Nielsen ch. 2: w^l_jk is the weight from the k-th neuron in layer l−1 to the j-th
-        neuron in layer l, the input layer being layer 1; Ng numbers the input layer [0]."""
+        neuron in layer l, the input layer being layer 1; Ng numbers the input layer [0].
+
+        A circuit (a graph: scenario) keeps its names; its gradients are written ∂f/∂x
+        after its output f, or ∂E/∂x (the profile's loss) when a loss follows the output."""
+        if getattr(scenario, "graph", None) is not None:
+            return self._circuit(scenario)
         if self.input_layer is None:
             return self
         key = (self.name, id(scenario))
@@ -146,6 +154,20 @@ class Profile:
         bound = Profile.__new__(Profile)
         bound.__dict__.update(vars(self), places=places)
         if len(_BOUND) > 64:  # a cache of the scenarios in use, not of every one ever seen
+            _BOUND.clear()
+        _BOUND[key] = (scenario, bound)
+        return bound
+
+
+    def _circuit(self, scenario: Any) -> Profile:
+        key = (self.name, id(scenario))
+        if key in _BOUND and _BOUND[key][0] is scenario:
+            return _BOUND[key][1]
+        g = scenario.graph
+        bound = Profile.__new__(Profile)
+        settings = {"circuit": "loss"} if g.loss else {"circuit": "output", "loss": g.result}
+        bound.__dict__.update(vars(self), places=MappingProxyType({}), **settings)
+        if len(_BOUND) > 64:
             _BOUND.clear()
         _BOUND[key] = (scenario, bound)
         return bound
@@ -280,6 +302,17 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
         return Sym(_name(name).base, _name(name).sub, "'", _name(name).literal)
     if kind == "loss":
         return p.sym("loss", name, sample)
+    if kind == "val":  # a circuit's value: its name (the loss node: the profile's E)
+        return p.sym("loss") if p.circuit == "loss" and name == "loss" else p.param(name)
+    if kind == "local":  # a circuit's local gradient ∂q/∂x
+        j, _, k = name.partition("/")
+        return Partial(node(f"val:{j}", p), node(f"val:{k}", p))
+    if kind == "grad" and p.circuit:  # ∂f/∂x, f and x as their values are written
+        top = node(f"val:{p.loss}", p) if p.circuit == "output" else p.sym("loss")
+        bottom = node(f"val:{name}", p)
+        if p.grad_prefix and isinstance(bottom, Sym):  # CS231n's dx
+            return bottom.but(base=p.grad_prefix + bottom.base, sup="")
+        return Partial(top, bottom)
     if kind == "param":
         return p.param(name)
     if kind == "new":
@@ -397,6 +430,10 @@ def rhs(step: Step, p: Profile) -> Node:
     from bpwalk.functions import ACTIVATIONS, LOSSES  # (NumPy: not needed to name profiles)
 
     kind, terms, fn = step.kind, step.terms, step.fn
+    if kind in ("val", "local") or fn in ("seed", "chain", "ascent"):  # a circuit's step
+        from bpwalk.graph.written import rhs as circuit_rhs
+
+        return circuit_rhs(step, p)
     slope = Num(_aux(step, "slope", 0.0))
     if kind == "out" and fn == "softmax":
         mine = next(o for t in terms for o in t if o.ref.split("@")[0] == f"net:{step.subject}")
@@ -691,6 +728,8 @@ def aliases(step_id: str, p: Profile | str | None = None) -> list[str]:
     p = profile(p)  # a Profile as it is; a name (from the API, say) looked up
     base, at, sample = step_id.partition("@")
     kind, _, n = base.partition(":")
+    if p.circuit:
+        return _circuit_aliases(kind, n, p)
     own = {
         "net": [f"net_{n}", f"net{n}"],
         "out": [f"out_{n}", f"out{n}"],
@@ -720,6 +759,23 @@ def aliases(step_id: str, p: Profile | str | None = None) -> list[str]:
     if n in p.places:  # the layer-indexed symbol as printed: z^3_1, dC/dw^3_11, dW^[2]_11
         own += [render(node(base, p), "ascii")]
     return [a + at + sample for a in own]
+
+
+def _circuit_aliases(kind: str, n: str, p: Profile) -> list[str]:
+    """A circuit's spellings: micrograd's x.data and x.grad, CS231n's dx, df/dx (after the
+    output f, or the profile's loss), and a local gradient's dq/dx."""
+    if kind == "val":
+        return [n, f"{n}.data", f"val_{n}"]
+    if kind == "grad":
+        return [f"d{n}", f"{n}.grad", f"d{p.loss}/d{n}", f"grad_{n}", f"grad{n}"]
+    if kind == "local":
+        j, _, k = n.partition("/")
+        mine = [f"local_{j}/{k}"]
+        # ∂f/∂q of the output f is df/dq, which the gradient of q is called too
+        return mine + ([f"d{j}/d{k}"] if j != p.loss and j != "loss" else [])
+    if kind == "new":
+        return [f"new_{n}", f"{n}_new", f"{n}+", f"{n}new", f"new{n}", f"{n}'", f"{n}^+"]
+    return []
 
 
 def sign_note(p: Profile = MAZUR) -> str:

@@ -112,6 +112,13 @@ def problem(seed: int, sizes: list[int], activations: list[str], loss: str,
     return Numbers(inputs, weights, biases, targets, rate)
 
 
+def small_integers(rng: np.random.RandomState, n: int, limit: int = 4) -> list[float]:
+    """`n` whole numbers from -limit to limit, none 0 and no two the same, so that every
+    product is a times-table fact, no gradient vanishes on a 0 factor and max never ties."""
+    choices = [float(k) for k in range(-limit, limit + 1) if k]
+    return [float(v) for v in rng.choice(choices, size=n, replace=False)]
+
+
 def fresh_seed() -> int:
     """A seed for when the user gives none; it is written into the file, so still reproducible."""
     import random

@@ -245,6 +245,8 @@ def screen(qs: QuizState, quiz: Quiz, console: Console, style: str = "unicode",
     status line, and '?' in the history for questions not yet revealed."""
     if qs.step.mode == "help":
         panel = stepper.help_table(style, QUIZ_HELP)
+    elif qs.step.mode == "drawing":  # the stepper's picture (without unrevealed results)
+        panel = None
     else:
         panel = stepper.current(quiz.walk, qs.step.index, style, decimals,
                                 ask=asking(qs, quiz) or pending(qs),

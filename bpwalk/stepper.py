@@ -34,6 +34,7 @@ from rich.text import Text
 from bpwalk.formulas import render
 from bpwalk.notation import Pen, Profile, aliases, number, profile
 from bpwalk.notation import spelling as _normal
+from bpwalk.scenario.model import is_graph
 from bpwalk.trace import PHASE_TITLES, Step, Trace
 
 if TYPE_CHECKING:
@@ -222,6 +223,12 @@ HELP = (
 STATUS_KEYS = "n next  b back  ] [ pass  g go to  d draw  ? keys  q quit"
 
 PHASE_NAMES = {phase: title.lower() for phase, title in PHASE_TITLES.items()}
+CIRCUIT_LABELS = {
+    "val": "value: the gate applied to the values on its input wires",
+    "local": "local gradient: how the gate's output changes with this input",
+    "grad": "gradient: upstream gradient times local gradient, summed over the paths",
+    "new": "the parameter after the update: lr times its gradient taken off (ascent: added)",
+}
 KIND_LABELS = {
     "net": "net input: the weighted sum of what feeds the neuron",
     "out": "output: the activation applied to the net input",
@@ -257,6 +264,9 @@ def context(walk: Walk, index: int, style: str) -> str:
     s, sc = entry.step, walk.trace.scenario
     parts = [f"update {entry.iteration} of {walk.trace.total_iterations}",
              PHASE_NAMES.get(s.phase, s.phase)]
+    if is_graph(sc):
+        parts.append(_circuit_place(sc, s))
+        return _plain(style, " · ".join(parts))
     n_layers = len(sc.layers)
     if s.layer:  # din steps are about the inputs, before layer 1
         role = "output" if s.layer == n_layers else "hidden"
@@ -274,6 +284,17 @@ def context(walk: Walk, index: int, style: str) -> str:
     return _plain(style, " · ".join(parts))
 
 
+def _circuit_place(sc: Any, s: Step) -> str:
+    """What a circuit step is about: a node, an input or a parameter, or a wire's gradient."""
+    kind, _, name = s.id.partition(":")
+    leaves = {leaf.name: leaf.kind for leaf in sc.graph.leaves}
+    if kind == "local":
+        node, _, arg = name.partition("/")
+        return f"node {node}, from {arg}"
+    what = leaves.get(name, "node")
+    return f"{'parameter' if what == 'param' else what} {name}"
+
+
 def _where(sc: Any, s: Step) -> str:
     """What a parameter connects, so "w5" is never ambiguous: (h1 → o1), or a bias's neurons."""
     if s.layer is None:
@@ -286,7 +307,9 @@ def _where(sc: Any, s: Step) -> str:
     return ""
 
 
-def _label(s: Step) -> str:
+def _label(s: Step, graph: bool = False) -> str:
+    if graph:
+        return CIRCUIT_LABELS.get(s.kind, "")
     if s.kind == "loss":
         return "error of this output" if s.subject else "total error"
     return KIND_LABELS.get(s.kind, "")
@@ -303,7 +326,7 @@ def current(walk: Walk, index: int, style: str, decimals: int, ask: bool = False
 
     s = walk.entries[index].step
     parts: list[RenderableType] = [Text(context(walk, index, style), style="bold")]
-    label = _label(s)
+    label = _label(s, is_graph(walk.trace.scenario))
     if label:
         parts.append(Text(label, style="dim italic"))
     parts += [Text(""), StepBlock((s,), walk.pen(style, decimals), ask)]
@@ -390,7 +413,7 @@ def screen(walk: Walk, state: State, console: Console, style: str = "unicode",
     elif state.mode == "help":
         body = _lines(console, help_table(style))
     elif state.mode == "drawing":
-        body = _lines(console, _drawing(walk, state.index, style, decimals))
+        body = _lines(console, _drawing(walk, state.index, style, decimals, hidden))
     else:
         body = _lines(console, current(walk, state.index, style, decimals))
     room = height - len(title) - len(body) - len(bottom)
@@ -403,13 +426,25 @@ def screen(walk: Walk, state: State, console: Console, style: str = "unicode",
     return (top + filler + bottom)[-height:] if height > 0 else []
 
 
-def _drawing(walk: Walk, index: int, style: str, decimals: int) -> RenderableType:
+def _drawing(walk: Walk, index: int, style: str, decimals: int,
+             hidden: Container[int] = ()) -> RenderableType:
+    """The picture at step `index`, without the results of `hidden` steps (the quiz's
+    questions not yet revealed)."""
     from bpwalk.views import drawing
 
     entry = walk.entries[index]
     it = next(i for i in walk.trace.iterations if i.number == entry.iteration)
-    return drawing.at_step(walk.trace, it, it.steps.index(entry.step), decimals,
-                           style == "ascii")
+    picture = drawing.at_step(walk.trace, it, it.steps.index(entry.step), decimals,
+                              style == "ascii")
+    if is_graph(walk.trace.scenario):
+        from bpwalk.views.circuit_drawing import slot
+    else:
+        slot = drawing.slot
+    for i in range(index + 1):
+        where = slot(walk.entries[i].step) if i in hidden else None
+        if where is not None and picture.values.get(where) == walk.entries[i].step.value:
+            del picture.values[where]
+    return picture
 
 
 # ----------------------------------------------------------------------------- the terminal

@@ -69,6 +69,59 @@ def render(numbers: Numbers, sizes: list[int], activations: list[str], loss: str
     return "\n".join(lines) + "\n"
 
 
+# Practice circuits for `bpwalk new --graph`: each has a few gates and a wire read twice (a
+# fan-out: the gradients of its uses add up), the first thing a hand calculation gets wrong.
+# (inputs, params, nodes, what to notice); the seed picks one and draws its numbers.
+CIRCUITS: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...], str], ...] = (
+    (("x", "y", "z"), (), (("s", "x + y"), ("t", "x * z"), ("f", "s * t")),
+     "x feeds two gates: its gradient is the sum of both paths"),
+    (("x", "y"), ("w", "b"), (("q", "w * x + b"), ("r", "q * y"), ("f", "r + q")),
+     "q feeds two gates: its gradient is the sum of both paths"),
+    (("a", "b", "c"), (), (("e", "a * b"), ("d", "e + c"), ("f", "d * d")),
+     "d is read twice by one gate: df/dd = d + d"),
+    (("x", "y"), ("w",), (("m", "max(x, y)"), ("f", "(m - w) * w")),
+     "w feeds two gates, and max sends its gradient to the larger input only"),
+)
+
+
+def graph_practice_text(seed: int, file_name: str = "practice.yaml") -> str:
+    """The `graph:` scenario `bpwalk new --graph` writes: one of CIRCUITS with small whole
+    numbers drawn from `seed`; checked by the loader before anyone sees it."""
+    from bpwalk.practice import generator, small_integers
+    from bpwalk.scenario import loads
+
+    rng = generator(seed)
+    inputs, params, nodes, notice = CIRCUITS[int(rng.randint(len(CIRCUITS)))]
+    values = small_integers(rng, len(inputs) + len(params))
+
+    def mapping(names: tuple[str, ...], vals: list[float]) -> str:
+        return "{" + ", ".join(f"{n}: {number(v)}" for n, v in zip(names, vals)) + "}"
+
+    lines = [
+        SCHEMA_MODELINE,
+        SCHEMA_HINT,
+        f"# A practice circuit drawn by 'bpwalk new --graph' (seed {seed}).",
+        "# Work out every node's value, then every gradient of f, by hand; then compare with:",
+        f"#   bpwalk run {file_name}",
+        f"# Watch for this: {notice}.",
+        "# The same numbers again:",
+        f"#   bpwalk new {file_name} --graph --seed {seed}",
+        f"title: Practice circuit (seed {seed})",
+        f"source: bpwalk new --graph --seed {seed}",
+        "graph:",
+        f"  inputs: {mapping(inputs, values)}",
+        f"  params: {mapping(params, values[len(inputs):])}",
+        "  nodes:",
+        *(f"    {name}: {expr}" for name, expr in nodes),
+        "  output: f",
+    ]
+    if params:
+        lines.append("learning_rate: 0.1")
+    text = "\n".join(lines) + "\n"
+    loads(text, "<new practice circuit>")  # a ScenarioError here is a bug in this module
+    return text
+
+
 class PracticeError(ValueError):
     """An option of `bpwalk new` that cannot make a problem; the message says how to fix it."""
 
@@ -130,6 +183,8 @@ def redraw(source: str, seed: int) -> str | None:
     scenario's source line (``bpwalk new --seed 7 --shape 2-2-1 ...``); None when the
     source is not such a line. ``bpwalk check`` uses it for each student's own seed."""
     words = source.split()
+    if words[:4] == ["bpwalk", "new", "--graph", "--seed"] and len(words) == 5:
+        return graph_practice_text(seed)
     if words[:2] != ["bpwalk", "new"] or len(words) % 2:
         return None
     opts = dict(zip(words[2::2], words[3::2]))

@@ -56,6 +56,23 @@ weight-decay step the rules read ``l2:w5`` where the table says ``grad:w5``.
 outputs, loss steps), the carried input and the neuron's delta (grad: ``out:h1``,
 ``dnet:o1``; a notation with a named error term writes the gradient as delta times input),
 out and target (softmax with cross-entropy, whose delta is out - target).
+
+A circuit (a ``graph:`` scenario; docs/circuits.md, bpwalk/graph) has ids of its own, NAME
+being an input, a param or an operation (``f``, or ``f.1`` inside node f's expression):
+
+====== ============================================ ====================================
+kind    meaning                                      terms
+====== ============================================ ====================================
+val     ``val:NAME``, the value: fn "input" or       none for an input or param; else
+        "param", else the operation (add, mul, ...)  ((val:a, val:b),); a number is
+        (the node ``loss`` after ``loss:``: phase    ``num``, a loss's target ``target``
+        loss)
+local   ``local:NODE/NAME`` = ∂NODE/∂NAME (fn: the   ((the operands), (val:NODE,)); a
+        operation)                                   name read twice: its positions summed
+grad    ``grad:NAME`` = ∂output/∂NAME: fn "seed"     ((1,),) for the output; else one term
+        (the output's, 1) or "chain"                 per path (grad:C, local:C/NAME)
+new     ``new:NAME``: fn "update" or "ascent"        (val:NAME), (lr), (grad:NAME)
+====== ============================================ ====================================
 """
 
 from __future__ import annotations

@@ -24,3 +24,12 @@ def run_cli(*args: str, input: str | None = None, env: dict | None = None,
 @pytest.fixture
 def mazur_path() -> Path:
     return SCENARIOS / "mazur.yaml"
+
+
+def network_names() -> list[str]:
+    """The bundled examples that are networks (layers:), not circuits (graph:): for the
+    tests of what only a network has (the matrix form, the tiny loop, ...)."""
+    from bpwalk.scenario import bundled_dir, bundled_names, load
+
+    return [n for n in bundled_names()
+            if getattr(load(bundled_dir() / f"{n}.yaml"), "graph", None) is None]

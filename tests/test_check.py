@@ -142,6 +142,14 @@ PAIRED = [
     ("bce_scenario.yaml", "bias_not_summed", "grad:b1@2"),
     ("softmax", "dact_again", "dnet:o2"),
     ("softmax", "jacobian_diagonal", "dnet:o1"),
+    # a circuit's (graph:), issue 22
+    ("graph_scenario.yaml", "fanout_not_summed", "grad:a"),
+    ("graph_scenario.yaml", "upstream_left_out", "grad:c"),
+    ("graph_scenario.yaml", "sub_sign_lost", "local:e.2/c"),
+    ("graph_scenario.yaml", "quotient_sign", "local:e/e.2"),
+    ("graph_scenario.yaml", "max_to_smaller", "local:e.1/d"),
+    ("graph_scenario.yaml", "max_to_both", "local:e.1/c"),
+    ("graph_scenario.yaml", "exp_local_one", "local:f.2/f.1"),
 ]
 
 

@@ -23,11 +23,11 @@ from bpwalk.engine import EngineError, run
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.judge import Judge
 from bpwalk.matrix import Apply, Equation, Matrix, Op, Scalar, matrix_form
-from bpwalk.scenario import ScenarioError, bundled_dir, bundled_names, load, loads, loads_answers
+from bpwalk.scenario import ScenarioError, bundled_dir, load, loads, loads_answers
 from bpwalk.views import matrix as matrix_view
 from bpwalk.views.matrix import MatrixWalkthrough
 from tests import latex_check
-from tests.conftest import run_cli
+from tests.conftest import network_names, run_cli
 from tests.test_gradients import networks
 
 
@@ -95,7 +95,7 @@ def _check(trace) -> int:
     return seen
 
 
-@pytest.mark.parametrize("name", bundled_names())
+@pytest.mark.parametrize("name", network_names())  # (a circuit has no matrices)
 def test_bundled_equations_hold(name):
     sc = load(bundled_dir() / f"{name}.yaml")
     if not sc.optimizer.plain:  # the matrix form writes W − η·dW: bpwalk refuses these
@@ -220,7 +220,7 @@ def test_too_wide_is_shown_in_parts_within_80_columns(style):
 
 def test_markdown_renders_in_katex():
     docs = {}
-    for name in bundled_names():
+    for name in network_names():
         trace = run(load(bundled_dir() / f"{name}.yaml"), iterations=1)
         docs[name] = matrix_view.markdown(trace)
         docs[f"{name} --ids"] = matrix_view.markdown(trace, ids=True)

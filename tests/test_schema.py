@@ -43,7 +43,12 @@ def test_schema_is_generated_from_the_loaders_table(schema):
     assert tuple(layer["properties"]) == LAYER_KEYS
     assert layer["properties"]["activation"]["enum"] == list(ACTIVATIONS)
     assert schema["properties"]["loss"]["enum"] == list(LOSSES)
-    assert schema["required"] == [k.name for k in FORMAT["scenario"] if k.required]
+    # a layers: network's keys are required unless the scenario is a graph: (issue 22)
+    assert schema["required"] == [k.name for k in FORMAT["scenario"]
+                                  if k.required and not k.unless]
+    network = [k.name for k in FORMAT["scenario"] if k.required and k.unless == "graph"]
+    assert {"if": {"not": {"required": ["graph"]}}, "then": {"required": network}} in \
+        schema["allOf"]
     assert all(p.get("description") for p in schema["properties"].values())
 
 

@@ -30,6 +30,8 @@ from bpwalk.notation import formula
 from bpwalk.scenario import load, resolve
 from bpwalk.stepper import HELP, State, Terminal, Walk, press, screen
 
+from .conftest import network_names
+
 pexpect = pytest.importorskip("pexpect")
 
 
@@ -212,7 +214,8 @@ def test_screen_fits_and_ends_with_the_status_line(walk, width, height):
             assert key in rows[-1]
 
 
-BUNDLED = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
+BUNDLED = [Path(__file__).resolve().parent.parent / "scenarios" / f"{n}.yaml"
+           for n in network_names()]  # circuits: stepped by a view of their own (issue 22)
 
 
 @pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)

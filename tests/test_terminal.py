@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from bpwalk.cli import app
 from bpwalk.engine import run
-from bpwalk.notation import formula, number, shortcut
+from bpwalk.notation import formula, number, profile, shortcut
 from bpwalk.scenario import bundled_dir, bundled_names, load, loads
 from bpwalk.trace import Trace
 from bpwalk.views.terminal import Walkthrough, console
@@ -409,7 +409,7 @@ def test_every_bundled_example_in_full_and_uncut(name: str, style: str, width: i
     flat_text = flat(text)
     for it in trace.iterations:
         for step in it.steps:
-            f = formula(step, style)
+            f = formula(step, style, p=profile(None, trace.scenario))  # (a circuit's: ∂f/∂x)
             assert f"{f.lhs} = {f.symbolic}" in flat_text, (name, step.id)
             assert f"= {f.numeric}" in flat_text and f"= {f.result}" in flat_text, (name, step.id)
 

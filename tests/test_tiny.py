@@ -26,7 +26,9 @@ import pytest
 from bpwalk import engine, optimizers
 from bpwalk.engine import EngineError, Params, run
 from bpwalk.functions import ACTIVATIONS, LOSSES
-from bpwalk.scenario import bundled_names, load, loads, resolve
+from bpwalk.scenario import load, loads, resolve
+
+from .conftest import network_names
 
 RNG = np.random.default_rng(17)
 NO_SCALAR_FORM = {"softmax"}  # a function of the whole layer: the vectorised loop only
@@ -101,7 +103,7 @@ def _relative(a: dict[str, float], b: dict[str, float]) -> float:
     return max(abs(a[n] - b[n]) for n in b) / scale
 
 
-TINY = [n for n in bundled_names() if n not in ("softmax",)]
+TINY = [n for n in network_names() if n not in ("softmax",)]  # (circuits: no tiny loop)
 
 
 @pytest.mark.parametrize("name", TINY)

@@ -26,6 +26,11 @@ def evaluate(step: Step, values: dict[str, float]) -> float:
         return values.get(carried.get(op.ref, op.ref), values.get(op.ref, op.value))
 
     kind, fn, terms = step.kind, step.fn, step.terms
+    if kind in ("val", "local") or fn == "ascent":  # a circuit's step (bpwalk.graph)
+        from bpwalk.graph.sweep import evaluate as evaluate_graph
+
+        with np.errstate(all="ignore"):
+            return evaluate_graph(step, v)
     slope = next((o.value for o in step.aux if o.ref == "slope"), 0.0)
     with np.errstate(all="ignore"):
         if kind == "out":

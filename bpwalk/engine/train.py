@@ -26,6 +26,7 @@ from bpwalk.engine.fast import _dataset_loss, _fast_updates, _FastPath
 from bpwalk.engine.params import Params, Plan, _Slot, batches
 from bpwalk.mistakes import Mistake
 from bpwalk.scenario import Scenario
+from bpwalk.scenario.model import is_graph
 from bpwalk.trace import Iteration, Trace
 
 # The loss history keeps every entry of a run up to this many updates; a longer run keeps
@@ -55,6 +56,10 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     With `watch`, training tells it how far it is about ten times a second; when it answers
     False, training stops there and the trace holds the updates made so far.
     """
+    if is_graph(scenario):  # a circuit (graph:): the graph core's sweeps
+        from bpwalk.graph.sweep import run as run_graph
+
+        return run_graph(scenario, iterations, show, round_to, mistakes, watch)
     n_iter = scenario.iterations if iterations is None else iterations
     show = {1} if show is None else {i for i in show if 1 <= i <= n_iter}
     plan = batches(scenario, n_iter)

@@ -62,19 +62,23 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("source", "text", "Where the example comes from: author, year, link."),
         Key("description", "text", "One line describing the example ('bpwalk examples')."),
         Key("inputs", "names", "Names of the network's inputs, or how many there are.",
-            required=True, fix="write 'inputs: [i1, i2]' (names) or 'inputs: 2'"),
+            required=True, fix="write 'inputs: [i1, i2]' (names) or 'inputs: 2'",
+            unless="graph"),
         Key("layers", "list", "One entry per layer, first hidden layer to output layer.",
             required=True, table="layer",
-            fix="write 'layers:' with one '- neurons: ...' entry per layer"),
+            fix="write 'layers:' with one '- neurons: ...' entry per layer", unless="graph"),
         Key("loss", "choice", "The loss E that the backward pass differentiates.",
             required=True, choices=_losses,
-            fix="write 'loss: half_squared_error' (or one of {choices})"),
-        Key("learning_rate", "number", "Step size: new = old - learning_rate * dE/dparam.",
-            required=True, minimum=0, above=True, fix="write 'learning_rate: 0.5'"),
+            fix="write 'loss: half_squared_error' (or one of {choices})", unless="graph"),
+        Key("learning_rate", "number", "Step size: new = old - learning_rate * dE/dparam "
+            "(optional in a graph: scenario, whose params then stay as given).",
+            required=True, minimum=0, above=True, fix="write 'learning_rate: 0.5'",
+            unless="graph"),
         Key("update_biases", "bool", "Whether biases are updated too.", default=True),
         Key("data", "list", "Training samples, each with inputs and targets.",
             required=True, table="sample",
-            fix="write 'data:' with '- inputs: [...]' and 'targets: [...]' per sample"),
+            fix="write 'data:' with '- inputs: [...]' and 'targets: [...]' per sample",
+            unless="graph"),
         Key("batch", "batch", "Samples per update: 'full' (all of data) or a number; 1 is "
             "stochastic gradient descent.", default="full"),
         Key("reduction", "choice", "How a batch combines per-sample losses and gradients.",
@@ -90,6 +94,28 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("notation", "choice", "Whose symbols the walkthrough uses (bpwalk's --notation "
             "wins): mazur, nielsen, ng, han-kamber, mitchell or cs231n.",
             choices=lambda: tuple(_profiles()), default="mazur"),
+        Key("graph", "map", "A computational graph (a circuit) instead of layers: inputs, "
+            "params, nodes written as expressions, and the output.", table="graph"),
+        Key("ascent", "bool", "graph: step each param up its gradient (new = old + "
+            "learning_rate * grad), as micrograd's lecture does; default: down.",
+            default=False),
+    ),
+    "graph": (
+        Key("inputs", "number_map", "Values that are not learned, by name: {x: -2, y: 5}.",
+            fix="write 'inputs: {x: -2, y: 5}'"),
+        Key("params", "number_map", "Values a learning_rate step updates, by name (may be "
+            "empty)."),
+        Key("nodes", "expression_map", "Each node's name and its expression over inputs, "
+            "params and other nodes (any order): + - * / ** ( ), numbers, exp log sqrt abs "
+            "tanh sigmoid relu max min.", required=True, fix="write 'nodes:' with lines like "
+            "'q: x + y'"),
+        Key("output", "name", "The node whose gradient is seeded with 1 (with loss: the "
+            "node the loss compares with target).", required=True,
+            fix="write 'output: f', naming one of the nodes"),
+        Key("loss", "choice", "A loss after the output: the output is then compared with "
+            "target and the loss's gradient seeded with 1.", choices=lambda: _graph_losses(),
+            fix="write 'loss: half_squared_error' (or one of {choices})"),
+        Key("target", "number", "What the loss compares the output with (needs loss:)."),
     ),
     "layer": (
         Key("neurons", "names", "Names of the layer's neurons, or how many there are.",
@@ -144,6 +170,12 @@ FORMAT: dict[str, tuple[Key, ...]] = {
 }
 
 
+def _graph_losses() -> tuple[str, ...]:
+    from bpwalk.graph.ops import GRAPH_LOSSES
+
+    return GRAPH_LOSSES
+
+
 def _profiles() -> dict:
     from bpwalk.notation import PROFILES  # the notations' one table
 
@@ -190,6 +222,11 @@ def _type_schema(k: Key) -> dict[str, Any]:
         "bias": {"oneOf": [number, {"type": "null"}, _list_of(number)]},
         "matrix": _list_of(_list_of(number)),
         "name_matrix": _list_of(_list_of(_NAME_SCHEMA)),
+        "number_map": {"type": "object", "propertyNames": _NAME_SCHEMA,
+                       "additionalProperties": number},
+        "expression_map": {"type": "object", "minProperties": 1,
+                           "propertyNames": _NAME_SCHEMA,
+                           "additionalProperties": {"type": ["string", "number"]}},
     }
     if k.type in simple:
         return dict(simple[k.type])
@@ -232,8 +269,15 @@ def json_schema() -> dict[str, Any]:
         "description": "A tiny neural network with concrete numbers, for 'bpwalk run'.",
         **_table_schema("scenario"),
     }
-    # Keys required unless the scenario has another key (weights, unless init draws them).
-    conditions = []
+    # Keys required unless the scenario has another key (weights, unless init draws them;
+    # a layers: scenario's keys, unless it is a graph: scenario).
+    conditions: list[dict[str, Any]] = []
+    unless = {}
+    for k in FORMAT["scenario"]:
+        if k.required and k.unless:
+            unless.setdefault(k.unless, []).append(k.name)
+    for other, names in unless.items():
+        conditions.append({"if": {"not": {"required": [other]}}, "then": {"required": names}})
     for k in FORMAT["scenario"]:
         for c in FORMAT.get(k.table, ()):
             if c.required and c.unless:

@@ -139,3 +139,70 @@ def frozen(values: Any) -> np.ndarray:
     a = np.array(values, dtype=np.float64)
     a.flags.writeable = False
     return a
+
+
+@dataclass(frozen=True)
+class GraphScenario:
+    """A ``graph:`` scenario (a circuit): its compiled graph and how it trains.
+
+    The same run, export and check commands read it; the attributes a command asks of any
+    scenario (optimizer, input_gradients, shape, steps_per_update) answer as for a
+    network with plain gradient descent."""
+
+    name: str
+    title: str
+    source: str
+    description: str
+    path: str
+    graph: Any  # bpwalk.graph.compile.Graph: frozen NamedTuples
+    learning_rate: float | None  # None: the params are not updated
+    ascent: bool = False  # new = old + learning_rate * grad (micrograd's lecture)
+    iterations: int = 1
+    notation: str | None = None
+    optimizer: Optimizer = SGD
+    input_gradients: bool = False
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(leaf.name for leaf in self.graph.leaves if leaf.kind == "input")
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(leaf.name for leaf in self.graph.leaves if leaf.kind == "param")
+
+    @property
+    def shape(self) -> str:
+        """What the circuit holds, as `bpwalk validate` says it."""
+        n = len(self.graph.nodes)
+        return (f"circuit of {n} operation{'s' * (n != 1)}, {len(self.inputs)} input"
+                f"{'s' * (len(self.inputs) != 1)}")
+
+    def steps_per_update(self) -> int:
+        """Steps of one explained update: a value, a gradient and about two local
+        gradients per operation, a value, gradient and new value per leaf."""
+        return 4 * len(self.graph.nodes) + 3 * len(self.graph.leaves)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised scenario, as written into the JSON trace."""
+        g = self.graph
+        return {
+            "name": self.name, "title": self.title, "source": self.source,
+            "graph": {
+                "inputs": {leaf.name: leaf.value for leaf in g.leaves if leaf.kind == "input"},
+                "params": {leaf.name: leaf.value for leaf in g.leaves if leaf.kind == "param"},
+                "nodes": dict(g.written),
+                "operations": [{"name": n.name, "op": n.op, "args": list(n.args)}
+                               for n in g.nodes],
+                "output": g.result,
+                **({"loss": g.loss, "target": g.target} if g.loss else {}),
+            },
+            **({"learning_rate": self.learning_rate} if self.learning_rate else {}),
+            **({"ascent": True} if self.ascent else {}),
+            "iterations": self.iterations,
+            **({"notation": self.notation} if self.notation else {}),
+        }
+
+
+def is_graph(scenario: Any) -> bool:
+    """Is `scenario` a graph: scenario (a circuit), rather than a layers: network?"""
+    return isinstance(scenario, GraphScenario)

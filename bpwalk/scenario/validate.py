@@ -78,6 +78,13 @@ class _Validator(Reader):
         top = self.mapping(root, "the scenario", TOP_KEYS)
         if top is None:
             return None
+        if "graph" in top:  # a circuit: read by its own module
+            from bpwalk.scenario import circuit
+
+            return circuit.read(self, top, default_name)
+        if "ascent" in top:
+            self.err(top["ascent"][0], "ascent is for a graph: scenario; remove it (a "
+                                       "network always steps down its gradient)")
         for key in REQUIRED_TOP:
             if key not in top:
                 self.err(root, f"missing key '{key}'; {hint('scenario', key)}")

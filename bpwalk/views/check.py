@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bpwalk.judge import Report, Result
-from bpwalk.notation import symbol
+from bpwalk.notation import profile, symbol
 
 FIRST_WRONG_STYLE = "bold red"
 
@@ -114,7 +114,9 @@ def _summary(report: Report) -> Text:
                                                        f"WRONG: {m.diagnosis}."))
     if report.first_wrong:
         first = report.first_wrong
-        lines.append(f"First wrong step: {first} ({symbol(first, 'unicode')}). Steps computed "
+        circuit = getattr(report.scenario, "graph", None) is not None  # its own symbols
+        p = profile(None, report.scenario) if circuit else None
+        lines.append(f"First wrong step: {first} ({symbol(first, 'unicode', p)}). Steps computed "
                      "after it from its value inherit the mistake: fix it first.")
     elif results:
         lines.append("Every answer is right.")

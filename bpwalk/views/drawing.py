@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.text import Text
 
 from bpwalk.notation import Pen
+from bpwalk.scenario.model import is_graph
 from bpwalk.trace import Iteration, Step, Trace
 
 MAX_COLUMNS = 4  # inputs + layers drawn: 4 layers (counting the inputs) of ...
@@ -260,20 +261,32 @@ class Drawing:
 
 
 def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False
-            ) -> Drawing:
+            ) -> RenderableType:
     """The drawing at step `index` of `it`: values so far, the step's operands highlighted."""
+    if is_graph(trace.scenario):
+        from bpwalk.views import circuit_drawing as circuit
+
+        return circuit.at_step(trace, it, index, decimals, ascii)
     step = it.steps[index]
     return Drawing(trace, values_at(trace, it, index), frozenset(operands(step)), decimals,
                    title=f"The network at {step.id}", ascii=ascii)
 
 
-def opening(trace: Trace, decimals: int, ascii: bool = False) -> Drawing:
+def opening(trace: Trace, decimals: int, ascii: bool = False) -> RenderableType:
     """The drawing with the given numbers only (inputs, starting parameters)."""
+    if is_graph(trace.scenario):
+        from bpwalk.views import circuit_drawing as circuit
+
+        return circuit.opening(trace, decimals, ascii)
     it = trace.iterations[0] if trace.iterations else None
     return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii)
 
 
-def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False) -> Drawing:
+def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False) -> RenderableType:
     """The drawing once update `it` is done: out, δ and the new parameters filled in."""
+    if is_graph(trace.scenario):
+        from bpwalk.views import circuit_drawing as circuit
+
+        return circuit.after(trace, it, decimals, ascii)
     return Drawing(trace, values_at(trace, it, len(it.steps) - 1), decimals=decimals,
                    title=f"The network after update {it.number}", ascii=ascii)

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 from bpwalk.formulas import Node
 from bpwalk.notation import Formula, Pen, Profile, loss_rule, number, optimizer_settings, profile
-from bpwalk.trace import Step, Trace
+from bpwalk.scenario.model import is_graph
+from bpwalk.trace import PHASE_TITLES, Iteration, Step, Trace
 from bpwalk.views import drawing, outline
 from bpwalk.views.outline import Update
 
@@ -39,23 +40,39 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     no script) with every side of every step and its result filled in."""
     pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros)
     sheet = blanks or key
-    parts = [_heading(trace, pen, blanks, key),
-             '<div id="walk">',
-             (f'<figure id="picture">{_svg(trace, pen, blanks)}'
-              '<figcaption id="where"></figcaption></figure>'),
-             '<div id="steps">']
-    h = outline.heading(trace, pen.profile)
-    parts += [_update(trace, h, it, up, pen, blanks)
-              for it, up in zip(trace.iterations, outline.updates(trace, pen.profile))]
+    graph = is_graph(trace.scenario)
+    if graph:
+        from bpwalk.views import circuit_drawing
+
+        parts = [_circuit_heading(trace, pen, blanks, key), '<div id="walk">',
+                 (f'<figure id="picture">{_circuit_svg(trace, pen, blanks)}'
+                  '<figcaption id="where"></figcaption></figure>'),
+                 '<div id="steps">']
+        parts += [_circuit_update(trace, it, pen, blanks) for it in trace.iterations]
+    else:
+        parts = [_heading(trace, pen, blanks, key),
+                 '<div id="walk">',
+                 (f'<figure id="picture">{_svg(trace, pen, blanks)}'
+                  '<figcaption id="where"></figcaption></figure>'),
+                 '<div id="steps">']
+        h = outline.heading(trace, pen.profile)
+        parts += [_update(trace, h, it, up, pen, blanks)
+                  for it, up in zip(trace.iterations, outline.updates(trace, pen.profile))]
     parts.append("</div></div>")
-    if not sheet:
+    if not sheet and graph:
+        g = trace.scenario.graph
+        what = "loss" if g.loss else f"output {g.result}"
+        parts += [_circuit_summary(trace, pen),
+                  _loss_chart(trace, f"{what.capitalize()} over the", what)]
+    elif not sheet:
         parts += [_summary(trace, pen), _loss_chart(trace)]
     body = "\n".join(parts)
-    mode = "sheet" if sheet else "stepping"
+    mode = ("sheet" if sheet else "stepping") + (" circuit-page" if graph else "")
+    css = CSS + circuit_drawing.CSS if graph else CSS
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(_title(trace, blanks, key))}</title>"
-            f"<style>{CSS}</style></head>\n<body class=\"{mode}\">\n{body}\n"
+            f"<style>{css}</style></head>\n<body class=\"{mode}\">\n{body}\n"
             f"<script>{'' if sheet else SCRIPT}</script></body></html>\n")
 
 
@@ -190,7 +207,20 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
                   for n, v in zip(sc.outputs, t)]
         data.append(f"<tr>{f'<td>{k}</td>' if many else ''}<td>{', '.join(cells)}</td></tr>")
     name = ('<p class="name">Name: <span class="line"></span></p>' if blanks else "")
-    intro = ('<p class="hint">Work out every result in the box below its formula. The '
+    head = _title(trace, blanks, key)
+    desc = f"<p>{_link(sc.description)}</p>" if sc.description else ""
+    return (f"<header><h1>{_e(head)}</h1>{name}{desc}<div class=\"given\">"
+            f"<table class=\"facts\">{facts}</table>"
+            f"<div class=\"scroll\"><table><caption>Parameters</caption><tr><th>Parameter</th>"
+            f"<th>From → to</th><th>Value</th></tr>{params}</table></div>"
+            f"<table><caption>Data</caption>{''.join(data)}</table></div>"
+            f"{_intro(blanks, key)}</header>")
+
+
+def _intro(blanks: bool, key: bool) -> str:
+    """What the page asks of its reader: the worksheet's hint, the key's, or the stepping
+    controls."""
+    return ('<p class="hint">Work out every result in the box below its formula. The '
              "given numbers are in the tables and on the picture.</p>" if blanks else
              '<p class="hint">The worked solution of the worksheet: each formula with its '
              "numbers and, in bold, its result; the picture holds the update's values.</p>"
@@ -202,14 +232,6 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
              'n)">next ›</button><button data-key="]" title="next pass (])">»</button>'
              '<button data-key="End" title="last step (End)">⇥</button><label><input '
              'type="checkbox" id="all"> show all</label></nav>')
-    head = _title(trace, blanks, key)
-    desc = f"<p>{_link(sc.description)}</p>" if sc.description else ""
-    return (f"<header><h1>{_e(head)}</h1>{name}{desc}<div class=\"given\">"
-            f"<table class=\"facts\">{facts}</table>"
-            f"<div class=\"scroll\"><table><caption>Parameters</caption><tr><th>Parameter</th>"
-            f"<th>From → to</th><th>Value</th></tr>{params}</table></div>"
-            f"<table><caption>Data</caption>{''.join(data)}</table></div>"
-            f"{intro}</header>")
 
 
 def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: bool) -> str:
@@ -234,13 +256,18 @@ def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: 
     return "\n".join(out)
 
 
-def _step(s: Step, pen: Pen, blanks: bool) -> str:
-    where = drawing.slot(s)
-    attrs = f' data-id="{_e(s.id)}" data-ops="{_e(" ".join(sorted(drawing.operands(s))))}"'
+def _step(s: Step, pen: Pen, blanks: bool, where: tuple[str, str] | None = None,
+          ops: frozenset[str] | None = None, picture: Pen | None = None) -> str:
+    """One step; `where` and `ops` (its slot and operands on the picture) default to the
+    network picture's, and `picture` (the pen of the picture's numbers) to `pen`."""
+    if ops is None:
+        where, ops = drawing.slot(s), frozenset(drawing.operands(s))
+    picture = pen if picture is None else picture
+    attrs = f' data-id="{_e(s.id)}" data-ops="{_e(" ".join(sorted(ops)))}"'
     if where is not None and not blanks:
         el, f = where
         attrs += (f' data-slot="{_e(el)} {"value" if f == "new" else f}"'
-                  f' data-v="{pen.num(s.value)}"')
+                  f' data-v="{picture.num(s.value)}"')
     short = pen.shortcut(s)
     extra = _equation(short, False) if short is not None and not blanks else ""
     note = f'<p class="note">Note: {_e(s.note)}.</p>' if s.note else ""
@@ -261,6 +288,138 @@ def _summary(trace: Trace, pen: Pen) -> str:
             f"</th><th>After {n} update{'s' * (n != 1)}</th><th>Change</th></tr>{rows}</table>"
             f"<p>Loss on the data: {pen.num(trace.loss_history[0])} before the first "
             f"update, {pen.num(trace.loss_history[-1])} after the last.</p></section>")
+
+
+# ----------------------------------------------------------------------------- circuits
+
+
+def _circuit_heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
+    """A circuit's heading: its facts, the given values and each node as written with the
+    gates it is broken into."""
+    sc = trace.scenario
+    g = sc.graph
+    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)
+    rows = [("Source", _link(sc.source))] if sc.source else []
+    ops = len(g.nodes) - (1 if g.loss else 0)
+    rows.append(("Circuit", (f"{ops} operation{'s' * (ops != 1)}; output "
+                             f"{_e(text.sym('val:' + g.result))}")))
+    if g.loss:
+        rows.append(("Loss", f"{_e(g.loss)}, target {pen.num(g.target)}"))
+    if sc.learning_rate is not None:
+        way = "up their gradients (ascent)" if sc.ascent else "down their gradients"
+        rows.append(("Learning rate", (f"{_e(text.sym('lr'))} = "
+                                       f"{pen.num(sc.learning_rate)}; the params step {way}")))
+    if not (blanks or key):
+        shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
+        rows.append(("Updates", f"{trace.total_iterations} (worked out: {shown})"))
+    facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    first = trace.iterations[0] if trace.iterations else None
+    params = first.params_before if first is not None else trace.params_first
+    given = "".join(
+        f"<tr><td>{_e(text.sym('val:' + leaf.name))}</td><td>{_e(leaf.kind)}</td>"
+        f"<td class=\"n\">{pen.num(params.get(leaf.name, leaf.value))}</td></tr>"
+        for leaf in g.leaves)
+    gates: dict[str, list[str]] = {}
+    for n in g.nodes:
+        s = first.step(f"val:{n.name}") if first is not None else None
+        if s is not None:
+            f = pen.formula(s)
+            gates.setdefault(n.owner, []).append(mathml(f"{f.lhs}<mo>=</mo>{f.symbolic}"))
+    nodes = "".join(
+        f"<tr><td>{_e(owner)}</td><td><code>{_e(g.written.get(owner, g.loss or ''))}</code>"
+        f"</td><td>{'<br>'.join(lines)}</td></tr>" for owner, lines in gates.items())
+    name = ('<p class="name">Name: <span class="line"></span></p>' if blanks else "")
+    desc = f"<p>{_link(sc.description)}</p>" if sc.description else ""
+    return (f"<header><h1>{_e(_title(trace, blanks, key))}</h1>{name}{desc}"
+            f"<div class=\"given\"><table class=\"facts\">{facts}</table>"
+            f"<table><caption>Given</caption><tr><th>Name</th><th>Is</th><th>Value</th></tr>"
+            f"{given}</table>"
+            f"<table><caption>The circuit</caption><tr><th>Node</th><th>Written as</th>"
+            f"<th>Its gates</th></tr>{nodes}</table></div>{_intro(blanks, key)}</header>")
+
+
+def _circuit_update(trace: Trace, it: Iteration, pen: Pen, blanks: bool) -> str:
+    """One update of a circuit, in the page's structure (update, passes, groups, steps):
+    the forward pass gate by gate, the loss, the backward pass gate by gate from the
+    output back, the update. The given values are in the heading and on the picture."""
+    from bpwalk.views import circuit as walkthrough
+    from bpwalk.views import circuit_drawing as cd
+    from bpwalk.views import circuit_sheet
+
+    c = cd.of_graph(trace.scenario.graph)
+    known = cd.names(c)
+    picture = cd.picture_pen(pen)
+    given = {f"{el} {f}": picture.num(v) for (el, f), v in cd.given(trace, it).items()}
+
+    def steps(group: list[Step] | tuple[Step, ...]) -> list[str]:
+        # a step whose formula is its number (∂f/∂f = 1) is stated on a worksheet, not asked
+        return [_step(s, pen, blanks and not circuit_sheet.given(pen.formula(s)), cd.slot(s),
+                      cd.operands(known, s), picture) for s in group]
+
+    out = [(f'<article class="update" data-given="{_e(json.dumps(given))}">'
+            f"<h2>Update {it.number}</h2>")]
+    for phase, group in walkthrough.phases(it).items():
+        group = [s for s in group if s.terms]  # the given values are not worked out
+        if not group:
+            continue
+        out.append(f'<section class="pass"><h3>{PHASE_TITLES[phase]} '
+                   f"<small>update {it.number}</small></h3>")
+        if phase != "backward":
+            out += ['<div class="group">', *steps(group), "</div>"]
+        for gate in walkthrough.gates(it) if phase == "backward" else ():
+            title = f"Gate {gate.node}" if gate.node else "The inputs and params"
+            out += [f'<div class="group"><h4>{_e(title)}</h4>', *steps(gate.steps), "</div>"]
+        out.append("</section>")
+    out.append("</article>")
+    return "\n".join(out)
+
+
+def _circuit_svg(trace: Trace, pen: Pen, blanks: bool) -> str:
+    """The circuit; without a script (or printed) it shows the given numbers, and in a
+    solution every value and gradient of the first update."""
+    from bpwalk.views import circuit_drawing as cd
+
+    it = trace.iterations[0] if trace.iterations else None
+    values = cd.given(trace, it) if blanks or it is None else \
+        cd.values_at(trace, it, len(it.steps) - 1)
+    picture, full = cd.picture_pen(pen), Pen("unicode", pen.decimals)
+    steps = [s for it in trace.iterations for s in it.steps]
+    rounded = not blanks and any(picture.num(s.value) != full.num(s.value) for s in steps)
+    return cd.svg(cd.of_graph(trace.scenario.graph), values, picture,
+                  title=f"The circuit of {trace.scenario.title or trace.scenario.name}",
+                  rounded=rounded)
+
+
+def _circuit_summary(trace: Trace, pen: Pen) -> str:
+    sc = trace.scenario
+    g = sc.graph
+    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)
+    out = ['<section id="summary"><h2>Summary</h2>']
+    if trace.iterations:
+        it = trace.iterations[0]
+        rows = "".join(
+            f"<tr><td>{_e(text.sym('val:' + leaf.name))}</td><td>{_e(leaf.kind)}</td>"
+            f"<td class=\"n\">{pen.num(it.step('grad:' + leaf.name).value)}</td></tr>"
+            for leaf in g.leaves)
+        out.append(f"<table><caption>Gradients at update {it.number}</caption><tr><th>Name"
+                   f"</th><th>Is</th><th>Gradient</th></tr>{rows}</table>")
+    n = trace.total_iterations
+    if sc.learning_rate is not None and sc.param_names:
+        rows = "".join(
+            f"<tr><td>{_e(text.sym('val:' + p))}</td><td class=\"n\">"
+            f"{pen.num(trace.params_first[p])}</td><td class=\"n\">"
+            f"{pen.num(trace.params_final[p])}</td><td class=\"n\">"
+            f"{pen.num(trace.param_change[p])}</td></tr>" for p in sc.param_names)
+        out.append(f"<table><tr><th>Param</th><th>Before</th><th>After {n} update"
+                   f"{'s' * (n != 1)}</th><th>Change</th></tr>{rows}</table>")
+    what = "The loss" if g.loss else f"The output {_e(g.result)}"
+    if sc.learning_rate is None:
+        out.append(f"<p>{what}: {pen.num(trace.loss_history[0])}.</p>")
+    else:
+        out.append(f"<p>{what}: {pen.num(trace.loss_history[0])} before the first update, "
+                   f"{pen.num(trace.loss_history[-1])} after the last.</p>")
+    out.append("</section>")
+    return "".join(out)
 
 
 # ----------------------------------------------------------------------------- pictures
@@ -343,11 +502,14 @@ def _svg(trace: Trace, pen: Pen, blanks: bool) -> str:
             f'aria-label="The {sc.shape} network">{"".join(edges)}{"".join(nodes)}</svg>')
 
 
-def _loss_chart(trace: Trace) -> str:
-    """The loss on the data before each update and after the last, when several ran."""
+def _loss_chart(trace: Trace, title: str = "Loss over the", what: str = "loss on the data"
+                ) -> str:
+    """The loss on the data before each update and after the last, when several ran (a
+    circuit's: its output, or the loss after it)."""
     history = trace.loss_history
     if trace.total_iterations < 2:
         return ""
+    short = "loss" if what == "loss on the data" else what
     w, h, left, bottom = 640, 260, 70, 40
     lo, hi = min(history), max(history)
     span = (hi - lo) or 1.0
@@ -364,10 +526,11 @@ def _loss_chart(trace: Trace) -> str:
     marks = "".join(
         f'<circle cx="{xy(i)[0]:.1f}" cy="{xy(i)[1]:.1f}" r="4"><title>'
         f"{'before update ' + str(i + 1) if i < n else 'after update ' + str(n)}: "
-        f"E = {number(history[i])}</title></circle>"
+        f"{'E' if what == 'loss on the data' else _e(what)} = {number(history[i])}</title>"
+        "</circle>"
         for i in sorted(set(range(0, len(history), mark_step)) | {len(history) - 1}))
-    return (f'<section id="loss"><h2>Loss over the {n} updates</h2>'
-            f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="loss curve">'
+    return (f'<section id="loss"><h2>{_e(title)} {n} updates</h2>'
+            f'<svg viewBox="0 0 {w} {h}" role="img" aria-label="{_e(short)} curve">'
             f'<line class="axis" x1="{left}" y1="{h - bottom}" x2="{w - 10}" y2="{h - bottom}"/>'
             f'<line class="axis" x1="{left}" y1="10" x2="{left}" y2="{h - bottom}"/>'
             f'<text x="{left - 6}" y="16" text-anchor="end">{number(hi, 4)}</text>'
@@ -376,7 +539,7 @@ def _loss_chart(trace: Trace) -> str:
             f'<text x="{w - 10}" y="{h - bottom + 16}" text-anchor="end">{n}</text>'
             f'<text x="{(w + left) / 2}" y="{h - 6}" text-anchor="middle">update</text>'
             f'<text transform="translate(14 {(h - bottom) / 2}) rotate(-90)" '
-            f'text-anchor="middle">loss on the data</text>'
+            f'text-anchor="middle">{_e(what)}</text>'
             f'<polyline points="{line}"/>{marks}</svg></section>')
 
 

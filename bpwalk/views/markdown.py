@@ -34,6 +34,14 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
            notation: Profile | str | None = None, keep_zeros: bool = False) -> str:
     """The whole document as Markdown text (ends with one newline), in the notation of the
     profile `notation` or of its name (None: mazur)."""
+    if getattr(trace.scenario, "graph", None) is not None and blanks:  # a circuit's sheet
+        from bpwalk.views import circuit_sheet
+
+        return circuit_sheet.markdown(trace, decimals, notation, keep_zeros)
+    if getattr(trace.scenario, "graph", None) is not None:  # a circuit
+        from bpwalk.views import circuit
+
+        return circuit.markdown(trace, decimals, notation, keep_zeros)
     doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation, trace.scenario),
                                             keep_zeros))
     content = outline.document(trace, doc.pen.profile)

@@ -86,6 +86,12 @@ class Walkthrough:
         self.keep_zeros = keep_zeros  # --decimals given: trailing zeros kept
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if getattr(self.trace.scenario, "graph", None) is not None:  # a circuit: its view
+            from bpwalk.views import circuit
+
+            yield circuit.Walkthrough(self.trace, self.style, self.decimals, self.phase,
+                                      self.notation, self.keep_zeros)
+            return
         pen = Pen(self.style, self.decimals, profile(self.notation, self.trace.scenario),
                   self.keep_zeros)
         phases = PHASES if self.phase is None else (self.phase,)

@@ -183,7 +183,7 @@ def run(scenario, iterations: int | None = None, show: set[int] | None = None,
     params = [leaf.name for leaf in g.leaves if leaf.kind == "param"]
     first = {p: leaves[p] for p in params}
     fast = _Sweep(g, lr, ascent, round_to, record=False)
-    from bpwalk.engine import _stride  # a long run keeps every few losses, as a network's
+    from bpwalk.engine.train import _stride  # a long run keeps every few losses, as a network's
 
     every = _stride(n_iter)
     history: list[float] = []

@@ -623,9 +623,10 @@ def check(
     ],
     format: Annotated[
         str, typer.Option("--format", "-f", metavar="FORMAT",
-                          help="Output format: text, json, or csv (one row per file, for a "
-                               "gradebook).")
+                          help="Output format: text, json, csv (one row per file, for a "
+                               "gradebook) or html (a class report page).")
     ] = "text",
+    output: OutputOpt = None,
     update: Annotated[
         int, typer.Option("--update", min=1, max=MAX_UPDATE, metavar="K",
                           help="Mark the answers for update K (after K - 1 updates).")
@@ -652,39 +653,93 @@ def check(
     Exit 0: all right; 1: a wrong answer; 2: bad input, a file with nothing
     filled in too (the other files are still marked).
     """
-    if format not in ("text", "json", "csv"):
-        raise fail(f"--format {format!r} is not known; use text, json or csv")
-    sc = load_scenario(scenario)
+    if format not in CHECK_FORMATS:
+        raise fail(f"--format {format!r} is not known; use text, json, csv or html")
+    _refuse_swapped(scenario, answers)
+    sc = load_scenario(scenario, (output,))
     notation = notation_of(notation, sc)
-    from bpwalk.engine import EngineError
-    from bpwalk.judge import Judge
-    from bpwalk.scenario import ScenarioError
-    from bpwalk.scenario.errors import printable
     from bpwalk.views import check as check_view
 
-    judges: dict[int | None, Judge] = {}
-    reports, bad = [], 0
-    for path in answers:
-        try:
-            reports.append((str(path), _marked(path, sc, judges, round_to, update, notation)))
-        except ScenarioError as e:
-            typer.echo(str(e), err=True)
-            bad += 1
-        except EngineError as e:
-            typer.echo(printable(f"{sc.path}: {e}"), err=True)
-            bad += 1
-    if len(answers) == 1 and bad:
+    judges: dict = {}  # by seed: one Judge per problem
+    files = [_file_mark(path, sc, judges, round_to, update, notation) for path in answers]
+    bad = sum(f.report is None for f in files)
+    if len(answers) == 1 and bad and format == "text":
         raise typer.Exit(2)
     if format == "json":
-        sys.stdout.write(check_view.render_json(reports, many=len(answers) > 1))
+        emit(check_view.render_json(files, many=len(answers) > 1), output)
     elif format == "csv":
-        sys.stdout.write(check_view.render_csv(reports))
+        emit(check_view.render_csv(files), output)
+    elif format == "html":
+        from bpwalk.views import class_report
+
+        emit(class_report.render(sc, files, judges.get(None)), output)
     else:
         from bpwalk.views import terminal
 
-        terminal.console().print(check_view.render(reports[0][1], reports[0][0])
-                                 if len(answers) == 1 else check_view.render_class(reports))
-    raise typer.Exit(2 if bad else 0 if all(r.all_correct for _, r in reports) else 1)
+        marked = files[0].report
+        shown = (check_view.render(marked, files[0].name) if len(answers) == 1 and marked
+                 else check_view.render_class(files))
+        if output is None:
+            terminal.console().print(shown)
+        else:  # the table as plain text, 80 columns
+            out = terminal.console(no_color=True, file=io.StringIO(), width=80)
+            out.print(shown)
+            emit(out.file.getvalue(), output)
+    raise typer.Exit(2 if bad else 0 if all(f.report.all_correct for f in files) else 1)
+
+
+CHECK_FORMATS = ("text", "json", "csv", "html")
+
+
+class _NothingFilled(Exception):
+    """An answers file read well but with no answer filled in (`check` reports it as blank)."""
+
+    def __init__(self, message: str, asked: int):
+        super().__init__(message)
+        self.asked = asked
+
+
+def _file_mark(path: Path, sc: Scenario, judges: dict, round_to: int | None, update: int,
+               notation: str | None):
+    """One file's row: marked, blank, or unreadable (said on stderr as it is found)."""
+    from bpwalk.engine import EngineError
+    from bpwalk.scenario import ScenarioError
+    from bpwalk.scenario.errors import printable
+    from bpwalk.views.check import FileMark
+
+    try:
+        return FileMark(str(path), _marked(path, sc, judges, round_to, update, notation))
+    except _NothingFilled as e:
+        typer.echo(printable(str(e)), err=True)
+        return FileMark(str(path), None, e.asked, "nothing filled in")
+    except ScenarioError as e:
+        typer.echo(str(e), err=True)
+        more = len(e.problems) - 1
+        why = e.problems[0].message + (f" (and {more} more problem{'s' * (more != 1)})"
+                                       if more else "")
+        return FileMark(str(path), None, problem=printable(why), readable=False)
+    except EngineError as e:
+        typer.echo(printable(f"{sc.path}: {e}"), err=True)
+        return FileMark(str(path), None, problem=printable(str(e)), readable=False)
+
+
+def _refuse_swapped(scenario: str, answers: list[Path]) -> None:
+    """`bpwalk check answers.yaml mazur`: say in one line that the scenario comes first,
+    rather than list every step id of the answers file as an unknown scenario key."""
+    from bpwalk.scenario import ScenarioError, read_answers
+
+    if not Path(scenario).is_file() or not answers:
+        return
+    try:
+        given, _ = read_answers(scenario)
+    except (ScenarioError, OSError, UnicodeError):
+        return
+    keys = [a.key for a in given]
+    # step ids (net:h1) hold a colon, which no scenario key does
+    if 2 * sum(":" in k for k in keys) > len(keys):
+        rest = " ..." if len(answers) > 1 else ""
+        raise fail(f"{scenario}: is an answers file, not a scenario; the scenario comes first: "
+                   f"bpwalk check {answers[-1]} {scenario}{rest}")
 
 
 def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update: int,
@@ -711,10 +766,11 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
         raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
     if not any(a.value is not None or a.rows for a in answers_list):
         blank = len(answers_list)
-        raise ScenarioError([Problem(str(path), None, None,
-                                     f"no answer is filled in ({blank} blank id"
-                                     f"{'s' * (blank != 1)}); write the numbers you worked out "
-                                     "after their ids, like 'net:h1: 0.3775'")])
+        raise _NothingFilled(str(Problem(str(path), None, None,
+                                         f"no answer is filled in ({blank} blank id"
+                                         f"{'s' * (blank != 1)}); write the numbers you worked "
+                                         "out after their ids, like 'net:h1: 0.3775'")),
+                             len(judge.by_id))
     return judge.check(answers_list, str(path))
 
 

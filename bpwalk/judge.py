@@ -101,6 +101,12 @@ class Report:
     first_wrong: str | None
     matrices: list = field(default_factory=list)  # judge_matrix.MatrixVerdict, in file order
     iteration: int = 1  # the update the answers are about
+    asked: int = 0  # the steps the student was asked for (answered or not)
+
+    @property
+    def blank(self) -> int:
+        """Asked steps with no answer: left blank or left out."""
+        return max(0, self.asked - len(self.results))
 
     @property
     def all_correct(self) -> bool:
@@ -120,7 +126,8 @@ class Report:
 
     def to_dict(self) -> dict:
         d = {"update": self.iteration, "results": [r.to_dict() for r in self.results],
-             "first_wrong": self.first_wrong, "unanswered": self.unanswered}
+             "first_wrong": self.first_wrong, "unanswered": self.unanswered,
+             "asked": self.asked, "blank": self.blank}
         if self.matrices:
             d["matrices"] = [m.to_dict() for m in self.matrices]
         return d
@@ -580,7 +587,9 @@ class Judge:
             self.diagnose(r, self._answered)
         self._answered, self._memo = {}, {}
         first = next((r.id for r in results if not r.correct), None)
-        report = Report(self.scenario, results, unanswered, first, iteration=self.iteration)
+        # a worksheet asks for every step of the update
+        report = Report(self.scenario, results, unanswered, first, iteration=self.iteration,
+                        asked=len(self.by_id))
         if matrices is not None:
             matrices.finish(report)
         return report

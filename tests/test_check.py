@@ -361,7 +361,7 @@ def test_missing_answers_file_and_bad_format(tmp_path):
     assert result.exit_code == 2 and "no such file" in result.stderr
     ok = answers_file(tmp_path / "a.yaml", {"net:h1": "0.3775"})
     result = runner.invoke(app, ["check", "mazur", str(ok), "--format", "xml"])
-    assert result.exit_code == 2 and "use text, json or csv" in result.stderr
+    assert result.exit_code == 2 and "use text, json, csv or html" in result.stderr
 
 
 def test_answers_loader_reports_empty_and_duplicate_keys():

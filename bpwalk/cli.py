@@ -672,7 +672,8 @@ def check(
     elif format == "html":
         from bpwalk.views import class_report
 
-        emit(class_report.render(sc, files, judges.get(None)), output)
+        steps = list(next(iter(judges.values())).order) if judges else []
+        emit(class_report.render(sc, files, steps, update), output)
     else:
         from bpwalk.views import terminal
 

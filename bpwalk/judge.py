@@ -533,10 +533,7 @@ class Judge:
         return self._ancestors[step_id]
 
     def describe(self, kind: str) -> str:
-        if kind == "reduction":
-            other = "sum" if self.scenario.reduction == "mean" else "mean"
-            return f"the batch's {other} taken instead of its {self.scenario.reduction}"
-        return MISTAKES[kind][0]
+        return describe(kind, self.scenario)
 
     # -- a whole answers file
 
@@ -593,6 +590,14 @@ class Judge:
         if matrices is not None:
             matrices.finish(report)
         return report
+
+
+def describe(kind: str, scenario: Scenario) -> str:
+    """What the student did, in the words `check` names a mistake with."""
+    if kind == "reduction":
+        other = "sum" if scenario.reduction == "mean" else "mean"
+        return f"the batch's {other} taken instead of its {scenario.reduction}"
+    return MISTAKES[kind][0]
 
 
 def _only(sources: set[str], upstream: set[str], source: str) -> bool:

@@ -853,7 +853,8 @@ def examples(
 
 @commands.command()
 def new(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="The scenario file to write.")],
+    file: Annotated[Path | None, typer.Argument(metavar="FILE", show_default=False,
+                                                help="The scenario file to write.")] = None,
     shape: Annotated[str, typer.Option("--shape", metavar="SIZES",
                                        help="Layer sizes from inputs to outputs.")] = "2-2-1",
     activation: Annotated[str, typer.Option("--activation", metavar="NAME",
@@ -869,11 +870,22 @@ def new(
     decimals: Annotated[int, typer.Option("--decimals", min=1, max=4, metavar="D",
                                           help="Decimals of the drawn numbers.")] = 2,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
+    explain_rules: Annotated[bool, typer.Option("--explain-rules",
+                                                help="Print the rules the drawn numbers meet, "
+                                                     "and exit.")] = False,
 ) -> None:
     """Write a practice problem with random, hand-friendly numbers.
 
     A commented scenario file, reproducible from --seed; never overwrites without --force.
+    The numbers are drawn again until they are worth working by hand (--explain-rules).
     """
+    if explain_rules:
+        from bpwalk.handwork import explain
+
+        typer.echo(explain(), nl=False)
+        return
+    if file is None:
+        raise fail("bpwalk new: give the FILE to write, like: bpwalk new practice.yaml")
     from bpwalk.practice import fresh_seed
     from bpwalk.template import PracticeError, practice_text
 

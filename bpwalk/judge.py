@@ -418,7 +418,7 @@ class Judge:
         if self._wrong_frontier(res.id, answered):
             return []
         return [(k, source, res.id) for source in self._sources(res.id, answered)
-                for k in self._kinds(source)]
+                for k in self.kinds(source)]
 
     def diagnose(self, res: Result, answered: dict[str, Result], own_only: bool = False) -> None:
         step = self.by_id[res.id]
@@ -449,7 +449,7 @@ class Judge:
         # named only when it explains the number better than rounding does
         if self._gap(res) > _unit(res.decimals):
             for source in self._sources(res.id, answered)[:1 if own_only else MAX_SOURCES]:
-                kinds = [k for k in self._kinds(source)
+                kinds = [k for k in self.kinds(source)
                          if (m := self.mistaken(k, source, res.id)) is not None
                          and fits(res.trace_text, *self._around(res, m))]
                 if kinds:
@@ -508,7 +508,8 @@ class Judge:
         """Where a mistake may be: this step, then the unanswered steps it is built from."""
         return [step_id, *(a for a in self.ancestors(step_id) if a not in answered)][:MAX_SOURCES]
 
-    def _kinds(self, source: str) -> list[str]:
+    def kinds(self, source: str) -> list[str]:
+        """The mistakes that can be made in the formula of step `source`."""
         step = self.by_id[source]
         return [k for k, (_, applies) in MISTAKES.items()
                 if step.kind in applies and _relevant(k, step, self.scenario)]

@@ -808,6 +808,79 @@ def _seeded(sc: Scenario, seed: int | None, filename: str) -> Scenario:
 
 
 @commands.command()
+def lms(
+    scenario: ScenarioArg,
+    format: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
+                                        help="moodle (Moodle XML, Cloze questions), qti (a QTI "
+                                             "1.2 zip for Canvas) or prairielearn (a question "
+                                             "folder).")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE_OR_DIR",
+                                         help="The file to write (a folder for prairielearn).")],
+    variants: Annotated[int, typer.Option("--variants", min=1, max=500, metavar="N",
+                                          help="How many variants (new numbers each); 1 "
+                                               "without --seed: the scenario's own.")] = 1,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, metavar="S",
+                                             help="The first variant's seed (default 1).")
+                    ] = None,
+    ask: Annotated[str | None, typer.Option("--ask", metavar="WHAT",
+                                            help="What to ask: forward, loss, backward, update "
+                                                 "or step ids, comma-separated (default: "
+                                                 "every step).")] = None,
+    decimals: Annotated[int | None, typer.Option("--decimals", min=1, max=9, metavar="D",
+                                                 help="The decimals students give (default "
+                                                      "6: at 4, a hidden layer's small deltas "
+                                                      "hide most mistakes).")] = None,
+    notation: NotationOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output.")] = False,
+) -> None:
+    """Per-student problems for Moodle, Canvas or PrairieLearn, marked by bpwalk's judge.
+
+    Each variant keeps SCENARIO's network and draws new numbers by the rules of
+    'bpwalk new --explain-rules'; each records its seed. A named mistake's value is a
+    wrong answer whose feedback names it (Moodle, PrairieLearn).
+    """
+    from bpwalk.handwork import ASK_DECIMALS
+    from bpwalk.lms import FORMATS, LmsError
+    from bpwalk.lms import variants as draw
+
+    if format not in FORMATS:
+        raise fail(f"--format {format!r} is not known; use moodle, qti or prairielearn")
+    if output.exists() and not force:
+        raise fail(f"{output}: already exists; choose another name, or add --force")
+    sc = load_scenario(scenario, (output,))
+    notation_of(notation, sc)
+    d = ASK_DECIMALS if decimals is None else decimals
+    try:
+        chosen, asked = draw(sc, variants, seed, ask, d)
+    except LmsError as e:
+        raise fail(str(e)) from None
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in sc.name) or "scenario"
+    if format == "moodle":
+        from bpwalk.lms import moodle
+
+        emit(moodle.render(name, chosen, asked, d), output)
+    elif format == "qti":
+        from bpwalk.lms import qti
+
+        emit(qti.render(name, chosen, asked, d), output)
+    else:
+        from bpwalk.files import OutputError
+        from bpwalk.lms import prairielearn
+        from bpwalk.scenario import resolve
+
+        try:
+            source = resolve(scenario)[0].read_text(encoding="utf-8")
+            prairielearn.write(output, source, name, chosen, asked, d)
+        except OutputError as e:
+            raise fail(str(e)) from None
+        except OSError as e:
+            raise fail(f"{output}: cannot write the question folder ({e.strerror})") from None
+    typer.echo(f"wrote {output}: {len(chosen)} variant{'s' * (len(chosen) != 1)} of "
+               f"{sc.name}, {len(asked)} step{'s' * (len(asked) != 1)} asked at {d} decimals",
+               err=True)
+
+
+@commands.command()
 def examples(
     copy: Annotated[str | None, typer.Option("--copy", metavar="NAME",
                                              help="Write the bundled example NAME into DIR "

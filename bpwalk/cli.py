@@ -639,6 +639,18 @@ def check(
                           "rounding at their own decimals too."),
     ] = None,
     notation: NotationOpt = None,
+    source: Annotated[
+        str | None, typer.Option("--from", metavar="LMS",
+                                 help="ANSWERS is one CSV from a course platform: moodle (the "
+                                      "quiz's Responses report, with Question text shown) or "
+                                      "canvas (a classic quiz's Student Analysis); one row "
+                                      "per student.")
+    ] = None,
+    ask: Annotated[
+        str | None, typer.Option("--ask", metavar="WHAT",
+                                 help="With --from moodle: the --ask given to 'bpwalk lms' "
+                                      "(its blanks, in order).")
+    ] = None,
 ) -> None:
     """Mark students' answers and name the first mistake in each file.
 
@@ -661,12 +673,15 @@ def check(
     from bpwalk.views import check as check_view
 
     judges: dict = {}  # by seed: one Judge per problem
-    files = [_file_mark(path, sc, judges, round_to, update, notation) for path in answers]
+    if source is not None:
+        files = _from_lms(source, answers, sc, judges, ask)
+    else:
+        files = [_file_mark(path, sc, judges, round_to, update, notation) for path in answers]
     bad = sum(f.report is None for f in files)
-    if len(answers) == 1 and bad and format == "text":
+    if len(files) == 1 and bad and format == "text" and source is None:
         raise typer.Exit(2)
     if format == "json":
-        emit(check_view.render_json(files, many=len(answers) > 1), output)
+        emit(check_view.render_json(files, many=len(files) > 1 or source is not None), output)
     elif format == "csv":
         emit(check_view.render_csv(files), output)
     elif format == "html":
@@ -678,7 +693,7 @@ def check(
         from bpwalk.views import terminal
 
         marked = files[0].report
-        shown = (check_view.render(marked, files[0].name) if len(answers) == 1 and marked
+        shown = (check_view.render(marked, files[0].name) if len(files) == 1 and marked
                  else check_view.render_class(files))
         if output is None:
             terminal.console().print(shown)
@@ -690,6 +705,48 @@ def check(
 
 
 CHECK_FORMATS = ("text", "json", "csv", "html")
+
+
+def _from_lms(source: str, answers: list[Path], sc: Scenario, judges: dict,
+              ask: str | None) -> list:
+    """One row per student of a course platform's export, marked by the judge."""
+    from bpwalk.judge import Judge
+    from bpwalk.lms import LmsError, asked_steps
+    from bpwalk.lms import responses as lms_responses
+    from bpwalk.scenario import ScenarioError
+    from bpwalk.views.check import FileMark
+
+    if source not in lms_responses.SOURCES:
+        raise fail(f"--from {source!r} is not known; use moodle or canvas")
+    if len(answers) != 1:
+        raise fail(f"--from {source} reads one CSV file; {len(answers)} were given")
+    path = answers[0]
+    judges[None] = Judge(sc)
+    try:
+        asked = asked_steps(judges[None], ask)
+        subs = (lms_responses.read_moodle(path, asked) if source == "moodle"
+                else lms_responses.read_canvas(path))
+    except LmsError as e:
+        raise fail(str(e)) from None
+    except ScenarioError as e:
+        raise fail(str(e)) from None
+    if source == "canvas":
+        asked = list(dict.fromkeys(step for sub in subs for _, step, _ in sub.answers))
+    files = []
+    for sub in subs:
+        if not sub.answers:
+            files.append(FileMark(sub.name, None, len(asked), "nothing filled in"))
+            continue
+        try:
+            files.append(FileMark(sub.name, lms_responses.mark(sc, sub, judges, len(asked),
+                                                               str(path))))
+        except ScenarioError as e:
+            typer.echo(str(e), err=True)
+            files.append(FileMark(sub.name, None, problem=e.problems[0].message,
+                                  readable=False))
+    if not files:
+        raise fail(f"{path}: no student's row in it")
+    return files
 
 
 class _NothingFilled(Exception):

@@ -13,6 +13,7 @@ mistakes from the engine with the mistake injected.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import zipfile
 from decimal import Decimal
@@ -219,3 +220,86 @@ def test_lms_refuses_bad_options_in_one_line(tmp_path, args, message):
     r = run_cli("lms", "mazur", *args, "-o", str(tmp_path / "x.xml"))
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1
     assert not (tmp_path / "x.xml").exists()
+
+
+def _moodle_csv(path, rows):
+    """A Responses report as Moodle downloads it (Question text and Response shown)."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8-sig") as f:
+        w = csv.writer(f)
+        w.writerow(["Surname", "First name", "Email address", "State", "Started on",
+                    "Completed", "Time taken", "Grade/100.00", "Question 1", "Response 1"])
+        for last, first, question, response in rows:
+            w.writerow([last, first, f"{first}@example.org", "Finished", "", "", "", "",
+                        question, response])
+
+
+def test_check_from_moodle_marks_each_student_against_their_variant(tmp_path):
+    quiz = tmp_path / "quiz.xml"
+    assert run_cli("lms", "mazur", "--format", "moodle", "--variants", "2", "--ask",
+                   "forward,loss", "--decimals", "4", "-o", str(quiz)).returncode == 0
+    questions = [q for q in etree.parse(str(quiz)).findall("question")
+                 if q.get("type") == "cloze"]
+    asked = [s.id for s in run(MAZUR).iterations[0].steps if s.phase in ("forward", "loss")]
+    rows = []
+    for (last, first, mistake), q in zip([("Lovelace", "Ada", None),
+                                          ("Turing", "Alan", Mistake("sign", "net:o1"))],
+                                         questions):
+        summary = re.sub("<[^>]+>", " ", q.findtext("questiontext/text"))  # as text
+        got = values(redrawn(MAZUR, seed_of(q.findtext("name/text"))),
+                     [mistake] if mistake else [])
+        response = "; ".join(f"part {k}: {at_decimals(got[sid], 4)}"
+                             for k, sid in enumerate(asked, 1))
+        rows.append((last, first, summary, response))
+    rows.append(("Hopper", "Grace", rows[0][2], "part 1: ; part 2: "))  # nothing typed
+    _moodle_csv(tmp_path / "responses.csv", rows)
+    r = run_cli("check", "mazur", "--from", "moodle", "responses.csv", "--ask", "forward,loss",
+                "--format", "csv", cwd=tmp_path)
+    assert r.returncode == 2  # Grace answered nothing
+    import csv
+    import io
+    got = {row["file"]: row for row in csv.DictReader(io.StringIO(r.stdout))}
+    n = str(len(asked))
+    assert (got["Ada Lovelace"]["right"], got["Ada Lovelace"]["answered"]) == (n, n)
+    alan = got["Alan Turing"]
+    assert (alan["first_wrong"], alan["mistake"]) == ("net:o1", "sign")
+    assert (got["Grace Hopper"]["answered"], got["Grace Hopper"]["blank"]) == ("0", n)
+    page = tmp_path / "report.html"
+    assert run_cli("check", "mazur", "--from", "moodle", "responses.csv", "--ask",
+                   "forward,loss", "--format", "html", "-o", str(page),
+                   cwd=tmp_path).returncode == 2
+    assert "Alan Turing" in page.read_text(encoding="utf-8")
+
+
+def test_check_from_canvas_reads_the_student_analysis(tmp_path, qti):
+    import csv
+    import io
+
+    manifest = etree.fromstring(qti.read("imsmanifest.xml"))
+    (href,) = [f.get("href") for f in manifest.iter("{*}file")]
+    items = list(etree.fromstring(qti.read(href)).iter("{*}item"))
+    heads, answers = [], []
+    for k, item in enumerate(items, 1000):  # Canvas heads a column "id: question text"
+        text = re.sub("<[^>]+>", " ", item.findtext(".//{*}mattext"))
+        heads += [f"{k}: {text}", "1.0"]
+        sid = item.get("title").split(",")[0]
+        got = values(redrawn(MAZUR, seed_of(item.get("title"))))
+        # the student got the first variant of each group; grad:w5 with the sign flipped
+        first = item.get("ident").endswith("_1")
+        wrong = -got[sid] if sid == "grad:w5" else got[sid]
+        answers += [at_decimals(wrong, 4) if first else "", "1" if first else ""]
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["name", "id", "sis_id", "section", "section_id", "section_sis_id", "submitted",
+                "attempt", *heads, "n correct", "n incorrect", "score"])
+    w.writerow(["Ada Lovelace", "1", "", "A", "1", "", "2026-12-07", "1", *answers, "", "", ""])
+    (tmp_path / "analysis.csv").write_text(out.getvalue(), encoding="utf-8")
+    r = run_cli("check", "mazur", "--from", "canvas", "analysis.csv", "--format", "json",
+                cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    (ada,) = json.loads(r.stdout)["files"]
+    assert ada["file"] == "Ada Lovelace" and ada["first_wrong"] == "grad:w5"
+    assert ada["asked"] == 9 and ada["blank"] == 0
+    (w5,) = [x for x in ada["results"] if x["id"] == "grad:w5"]
+    assert w5["mistake"] == "sign"

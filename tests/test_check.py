@@ -640,7 +640,7 @@ def test_packed_mistake_runs_give_what_one_run_per_mistake_gives(sc_name):
     judge = Judge(sc)
     ids = list(judge.by_id)
     wanted = [(k, src, sid) for sid in ids for src in judge._sources(sid, {})
-              for k in judge._kinds(src)]
+              for k in judge.kinds(src)]
     judge.prefetch(wanted)
     assert len(judge._mistaken) == len(set(wanted)) > 100
     runs = {}

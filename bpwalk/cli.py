@@ -905,7 +905,14 @@ def lms(
     if output.exists() and not force:
         raise fail(f"{output}: already exists; choose another name, or add --force")
     sc = load_scenario(scenario, (output,))
-    notation_of(notation, sc)
+    notation = notation_of(notation, sc)
+    if notation is not None:
+        from bpwalk.notation import in_trace_sign, profile
+
+        if any(in_trace_sign("1", kind, profile(notation, sc)) != "1" for kind in
+               ("dout", "dact", "dnet", "grad")):
+            raise fail(f"--notation {notation} writes some steps with the other sign; 'bpwalk "
+                       "lms' asks values in the engine's sign: choose another notation")
     d = ASK_DECIMALS if decimals is None else decimals
     try:
         chosen, asked = draw(sc, variants, seed, ask, d)
@@ -915,11 +922,11 @@ def lms(
     if format == "moodle":
         from bpwalk.lms import moodle
 
-        emit(moodle.render(name, chosen, asked, d), output)
+        emit(moodle.render(name, chosen, asked, d, notation), output)
     elif format == "qti":
         from bpwalk.lms import qti
 
-        emit(qti.render(name, chosen, asked, d), output)
+        emit(qti.render(name, chosen, asked, d, notation), output)
     else:
         from bpwalk.files import OutputError
         from bpwalk.lms import prairielearn
@@ -927,7 +934,7 @@ def lms(
 
         try:
             source = resolve(scenario)[0].read_text(encoding="utf-8")
-            prairielearn.write(output, source, name, chosen, asked, d)
+            prairielearn.write(output, source, name, chosen, asked, d, notation)
         except OutputError as e:
             raise fail(str(e)) from None
         except OSError as e:

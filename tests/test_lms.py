@@ -12,6 +12,7 @@ mistakes from the engine with the mistake injected.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import re
@@ -69,7 +70,10 @@ def test_moodle_cloze_blanks_give_back_the_right_value_and_every_mistake(moodle)
         text = q.findtext("questiontext/text")
         found = cloze.blanks(text)
         assert len(found) == len(asked)
-        assert q.find("questiontext/file").get("name") == "network.svg"
+        picture = q.find("questiontext/file")
+        assert picture.get("name") == "network.svg" and "@@PLUGINFILE@@/network.svg" in text
+        svg = etree.fromstring(base64.b64decode(picture.text))  # a picture of the network
+        assert etree.QName(svg).localname == "svg" and svg.findall(".//{*}circle")
         for sid, blank in zip(asked, found):
             first, *wrong = blank.answers
             assert first.fraction == 100
@@ -215,6 +219,7 @@ def test_prairielearn_server_generates_and_grades_with_the_judge(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--format", "blackboard"], "--format 'blackboard' is not known"),
     (["--format", "moodle", "--ask", "grad:w99"], "--ask 'grad:w99': not a phase"),
+    (["--format", "moodle", "--notation", "han-kamber"], "writes some steps with the other sign"),
 ])
 def test_lms_refuses_bad_options_in_one_line(tmp_path, args, message):
     r = run_cli("lms", "mazur", *args, "-o", str(tmp_path / "x.xml"))

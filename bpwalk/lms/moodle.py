@@ -53,14 +53,15 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return f'<table border="1" cellpadding="3"><tbody>{cells}</tbody></table>'
 
 
-def question_text(v: Variant, bl: list[Blank], decimals: int) -> str:
+def question_text(v: Variant, bl: list[Blank], decimals: int, notation: str | None = None
+                  ) -> str:
     sc = v.scenario
     lines = [(f"<p>{html.escape(sc.title or sc.name)}: work out one update of this {sc.shape} "
              f"network by hand. Give each value to {decimals} decimals.</p>"),
              '<p><img src="@@PLUGINFILE@@/network.svg" alt="the network" width="480"></p>',
              _table(given_rows(sc))]
     for b in bl:
-        lines.append(f"<p>{html.escape(b.step)} ({html.escape(symbol(b.step, 'unicode'))}) = "
+        lines.append(f"<p>{html.escape(b.step)} ({html.escape(symbol(b.step, 'unicode', notation))}) = "
                      f"{cloze(b)}</p>")
     lines.append(f"<p><small>bpwalk variant: {html.escape(v.label)}</small></p>")
     return "\n".join(lines)
@@ -72,14 +73,15 @@ def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:
     return el
 
 
-def render(name: str, variants: list[Variant], asked: list[str], decimals: int) -> str:
+def render(name: str, variants: list[Variant], asked: list[str], decimals: int,
+           notation: str | None = None) -> str:
     quiz = ET.Element("quiz")
     category = ET.SubElement(quiz, "question", type="category")
     _text(category, "category", f"$course$/top/bpwalk/{name}")
     for v in variants:
         q = ET.SubElement(quiz, "question", type="cloze")
         _text(q, "name", f"{name}, {v.label}")
-        qt = _text(q, "questiontext", question_text(v, blanks(v, asked, decimals), decimals),
+        qt = _text(q, "questiontext", question_text(v, blanks(v, asked, decimals), decimals, notation),
                    format="html")
         svg = ET.SubElement(qt, "file", name="network.svg", path="/", encoding="base64")
         svg.text = base64.b64encode(picture(v.scenario).encode("utf-8")).decode("ascii")

@@ -40,7 +40,7 @@ def grade(data):
 
 
 def write(folder: Path, source: str, name: str, variants: list[Variant], asked: list[str],
-          decimals: int) -> None:
+          decimals: int, notation: str | None = None) -> None:
     """The question folder; its server.py holds the scenario's text and the variants' seeds."""
     folder.mkdir(parents=True, exist_ok=True)
     seeds = [v.seed for v in variants]
@@ -52,17 +52,17 @@ def write(folder: Path, source: str, name: str, variants: list[Variant], asked: 
     from bpwalk.files import write_atomic
 
     write_atomic(folder / "info.json", json.dumps(info, indent=2) + "\n")
-    write_atomic(folder / "question.html", question_html(asked, decimals))
+    write_atomic(folder / "question.html", question_html(asked, decimals, notation))
     # repr() of a str and of a dict of plain data are Python literals: no user text is code
     write_atomic(folder / "server.py", SERVER.format(scenario=repr(source),
                                                      settings=repr(settings)))
 
 
-def question_html(asked: list[str], decimals: int) -> str:
+def question_html(asked: list[str], decimals: int, notation: str | None = None) -> str:
     """The page: the network's numbers (from params) and one numbered input per step."""
     inputs = "\n".join(
         f'  <pl-number-input answers-name="a{k}" label="{html.escape(sid)} '
-        f'({html.escape(symbol(sid, "unicode"))}) =" comparison="decdig" '
+        f'({html.escape(symbol(sid, "unicode", notation))}) =" comparison="decdig" '
         f'digits="{decimals}"></pl-number-input>'
         for k, sid in enumerate(asked, 1))
     return ("<pl-question-panel>\n  <p>Work out one update of this network by hand; give "

@@ -30,7 +30,8 @@ def _meta(parent: ET.Element, fields: dict[str, str]) -> None:
         ET.SubElement(f, "fieldentry").text = entry
 
 
-def _item(v: Variant, sid: str, decimals: int, ident: str) -> ET.Element:
+def _item(v: Variant, sid: str, decimals: int, ident: str, notation: str | None
+          ) -> ET.Element:
     right = accepted(v.judge, sid, decimals)
     item = ET.Element("item", ident=ident, title=f"{sid}, {v.label}")
     _meta(ET.SubElement(item, "itemmetadata"), {"question_type": "numerical_question",
@@ -38,7 +39,7 @@ def _item(v: Variant, sid: str, decimals: int, ident: str) -> ET.Element:
     rows = "".join(f"<tr><td>{html.escape(n)}</td><td>{html.escape(x)}</td></tr>"
                    for n, x in given_rows(v.scenario))
     text = (f"<p>{html.escape(v.scenario.title or v.scenario.name)}: with these numbers, work "
-            f"out {html.escape(sid)} ({html.escape(symbol(sid, 'unicode'))}) to {decimals} "
+            f"out {html.escape(sid)} ({html.escape(symbol(sid, 'unicode', notation))}) to {decimals} "
             f"decimals.</p><table border=\"1\"><tbody>{rows}</tbody></table>"
             f"<p><small>bpwalk variant: {html.escape(v.label)}</small></p>")
     presentation = ET.SubElement(item, "presentation")
@@ -60,7 +61,8 @@ def _item(v: Variant, sid: str, decimals: int, ident: str) -> ET.Element:
     return item
 
 
-def assessment(name: str, variants: list[Variant], asked: list[str], decimals: int) -> str:
+def assessment(name: str, variants: list[Variant], asked: list[str], decimals: int,
+               notation: str | None = None) -> str:
     root = ET.Element("questestinterop", xmlns=NS)
     test = ET.SubElement(root, "assessment", ident=f"bpwalk_{name}", title=f"bpwalk: {name}")
     _meta(test, {"cc_maxattempts": "1"})
@@ -72,7 +74,7 @@ def assessment(name: str, variants: list[Variant], asked: list[str], decimals: i
         ET.SubElement(ET.SubElement(selection, "selection_extension"),
                       "points_per_item").text = "1"
         for j, v in enumerate(variants, 1):
-            group.append(_item(v, sid, decimals, f"item_{k}_{j}"))
+            group.append(_item(v, sid, decimals, f"item_{k}_{j}", notation))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 
@@ -88,13 +90,14 @@ def manifest(name: str) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 
 
-def render(name: str, variants: list[Variant], asked: list[str], decimals: int) -> bytes:
+def render(name: str, variants: list[Variant], asked: list[str], decimals: int,
+           notation: str | None = None) -> bytes:
     """The zip Canvas imports (Settings, Import course content, QTI .zip file)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for path, text in (("imsmanifest.xml", manifest(name)),
                            (f"bpwalk_{name}/bpwalk_{name}.xml",
-                            assessment(name, variants, asked, decimals))):
+                            assessment(name, variants, asked, decimals, notation))):
             # a fixed date: the same options give the same bytes
             z.writestr(zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0)), text,
                        compress_type=zipfile.ZIP_DEFLATED)

@@ -688,13 +688,14 @@ def check(
         from bpwalk.views import class_report
 
         steps = list(next(iter(judges.values())).order) if judges else []
-        emit(class_report.render(sc, files, steps, update), output)
+        emit(class_report.render(sc, files, steps, update, "student" if source else "file"),
+             output)
     else:
         from bpwalk.views import terminal
 
         marked = files[0].report
         shown = (check_view.render(marked, files[0].name) if len(files) == 1 and marked
-                 else check_view.render_class(files))
+                 else check_view.render_class(files, "student" if source else "file"))
         if output is None:
             terminal.console().print(shown)
         else:  # the table as plain text, 80 columns

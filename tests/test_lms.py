@@ -308,3 +308,34 @@ def test_check_from_canvas_reads_the_student_analysis(tmp_path, qti):
     assert ada["asked"] == 9 and ada["blank"] == 0
     (w5,) = [x for x in ada["results"] if x["id"] == "grad:w5"]
     assert w5["mistake"] == "sign"
+
+
+def test_the_teachers_page_commands_run_as_shown(tmp_path):
+    """docs/teachers.md: the three commands from a quiz to a class report, as written."""
+    from pathlib import Path
+
+    page = (Path(__file__).parent.parent / "docs" / "teachers.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```\n(.*?)```", page, re.DOTALL)
+    commands = [line.split()[1:] for b in blocks for line in b.splitlines()
+                if line.startswith("bpwalk ") and "SCENARIO" not in line]
+    assert [c[:2] for c in commands] == [["lms", "mazur"], ["check", "mazur"],
+                                         ["check", "mazur"], ["new", "--explain-rules"]]
+    lms, text, report, rules = commands
+    assert run_cli(*lms, cwd=tmp_path).returncode == 0
+    questions = [q for q in etree.parse(str(tmp_path / "quiz.xml")).findall("question")
+                 if q.get("type") == "cloze"]
+    asked = [s.id for s in run(MAZUR).iterations[0].steps]
+    rows = []
+    for k, q in enumerate(questions[:3]):
+        got = values(redrawn(MAZUR, seed_of(q.findtext("name/text"))))
+        response = "; ".join(f"part {n}: {at_decimals(got[sid], 6)}"
+                             for n, sid in enumerate(asked, 1))
+        rows.append((f"S{k}", "Student", re.sub("<[^>]+>", " ", q.findtext(
+            "questiontext/text")), response))
+    _moodle_csv(tmp_path / "responses.csv", rows)
+    shown = run_cli(*text, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "3 of 3 students all right." in shown.stdout
+    assert run_cli(*report, cwd=tmp_path).returncode == 0
+    assert (tmp_path / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert run_cli(*rules).returncode == 0

@@ -75,11 +75,11 @@ def render_csv(files: list[FileMark]) -> str:
     return out.getvalue()
 
 
-def render_class(files: list[FileMark]) -> RenderableType:
+def render_class(files: list[FileMark], noun: str = "file") -> RenderableType:
     """One row per file: right, answered and blank, the first wrong step and what went
     wrong; a file that could not be marked says why."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
-    table.add_column("file", overflow="fold")
+    table.add_column(noun, overflow="fold")
     table.add_column("right", justify="right", no_wrap=True)
     table.add_column("answered", justify="right", no_wrap=True)
     table.add_column("blank", justify="right", no_wrap=True)
@@ -89,7 +89,7 @@ def render_class(files: list[FileMark]) -> RenderableType:
         table.add_row(f.name, *f.counts(), f.report.first_wrong or "" if f.report else "",
                       _what(f))
     passed = sum(complete(f) for f in files)
-    summary = Text(f"{passed} of {len(files)} file{'s' * (len(files) != 1)} all right.")
+    summary = Text(f"{passed} of {len(files)} {noun}{'s' * (len(files) != 1)} all right.")
     return Group(table, summary)
 
 

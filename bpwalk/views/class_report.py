@@ -23,13 +23,14 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def render(sc: Scenario, files: Sequence[FileMark], steps: Sequence[str], update: int = 1) -> str:
+def render(sc: Scenario, files: Sequence[FileMark], steps: Sequence[str], update: int = 1,
+           noun: str = "file") -> str:
     """The whole page. `steps`: the step ids of the update, in the order a student works."""
     title = f"Class report: {sc.title or sc.name}"
     marked = [f for f in files if f.readable]
     passed = sum(complete(f) for f in files)
     unread = len(files) - len(marked)
-    lead = (f"{len(files)} file{'s' * (len(files) != 1)} marked for update {update}; "
+    lead = (f"{len(files)} {noun}{'s' * (len(files) != 1)} marked for update {update}; "
             f"{passed} all right (every step answered, every answer right)"
             + (f"; {unread} could not be read" if unread else "") + ".")
     body = [f"<h1>{_e(title)}</h1>", f"<p>{_e(lead)}</p>",
@@ -115,7 +116,7 @@ def _students(files: Sequence[FileMark]) -> str:
                     f'<td class="n">{asked}</td><td class="n">{blank}</td>'
                     f"<td><code>{_e(f.report.first_wrong or '') if f.report else ''}</code></td>"
                     f"<td>{what}</td></tr>")
-    return ('<section id="students"><h2>Students</h2><table><thead><tr><th>file</th>'
+    return ('<section id="students"><h2>Students</h2><table><thead><tr><th>student</th>'
             '<th>right</th><th>answered</th><th>asked</th><th>blank</th><th>first wrong</th>'
             '<th>mistake</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></section>")
 

@@ -891,7 +891,7 @@ def lms(
     notation: NotationOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the output.")] = False,
 ) -> None:
-    """Per-student problems for Moodle, Canvas or PrairieLearn, marked by bpwalk's judge.
+    """Per-student problems for Moodle, Canvas or PrairieLearn.
 
     Each variant keeps SCENARIO's network and draws new numbers by the rules of
     'bpwalk new --explain-rules'; each records its seed. A named mistake's value is a

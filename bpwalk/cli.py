@@ -619,7 +619,8 @@ def check(
     answers: Annotated[
         list[Path], typer.Argument(metavar="ANSWERS...",
                                    help="YAML files of 'step-id: number' lines (e.g. "
-                                        "'grad:w5: 0.0822'), one per student.")
+                                        "'grad:w5: 0.0822'), one per student; with --from, "
+                                        "one CSV.")
     ],
     format: Annotated[
         str, typer.Option("--format", "-f", metavar="FORMAT",
@@ -893,9 +894,10 @@ def lms(
 ) -> None:
     """Per-student problems for Moodle, Canvas or PrairieLearn.
 
-    Each variant keeps SCENARIO's network and draws new numbers by the rules of
-    'bpwalk new --explain-rules'; each records its seed. A named mistake's value is a
-    wrong answer whose feedback names it (Moodle, PrairieLearn).
+    Each variant keeps SCENARIO's network and draws new numbers by the
+    rules of 'bpwalk new --explain-rules', and records its seed. A named
+    mistake's value is a wrong answer whose feedback names the mistake
+    (Moodle, PrairieLearn). Marks come back with 'bpwalk check --from'.
     """
     from bpwalk.handwork import ASK_DECIMALS
     from bpwalk.lms import FORMATS, LmsError

@@ -629,13 +629,15 @@ def check(
     answers: Annotated[
         list[Path], typer.Argument(metavar="ANSWERS...",
                                    help="YAML files of 'step-id: number' lines (e.g. "
-                                        "'grad:w5: 0.0822'), one per student.")
+                                        "'grad:w5: 0.0822'), one per student; with --from, "
+                                        "one CSV.")
     ],
     format: Annotated[
         str, typer.Option("--format", "-f", metavar="FORMAT",
-                          help="Output format: text, json, or csv (one row per file, for a "
-                               "gradebook).")
+                          help="Output format: text, json, csv (one row per file, for a "
+                               "gradebook) or html (a class report page).")
     ] = "text",
+    output: OutputOpt = None,
     update: Annotated[
         int, typer.Option("--update", min=1, max=MAX_UPDATE, metavar="K",
                           help="Mark the answers for update K (after K - 1 updates).")
@@ -648,6 +650,18 @@ def check(
                           "rounding at their own decimals too."),
     ] = None,
     notation: NotationOpt = None,
+    source: Annotated[
+        str | None, typer.Option("--from", metavar="LMS",
+                                 help="ANSWERS is one CSV from a course platform: moodle (the "
+                                      "quiz's Responses report, with Question text shown) or "
+                                      "canvas (a classic quiz's Student Analysis); one row "
+                                      "per student.")
+    ] = None,
+    ask: Annotated[
+        str | None, typer.Option("--ask", metavar="WHAT",
+                                 help="With --from moodle: the --ask given to 'bpwalk lms' "
+                                      "(its blanks, in order).")
+    ] = None,
 ) -> None:
     """Mark students' answers and name the first mistake in each file.
 
@@ -662,39 +676,140 @@ def check(
     Exit 0: all right; 1: a wrong answer; 2: bad input, a file with nothing
     filled in too (the other files are still marked).
     """
-    if format not in ("text", "json", "csv"):
-        raise fail(f"--format {format!r} is not known; use text, json or csv")
-    sc = load_scenario(scenario)
+    if format not in CHECK_FORMATS:
+        raise fail(f"--format {format!r} is not known; use text, json, csv or html")
+    _refuse_swapped(scenario, answers)
+    sc = load_scenario(scenario, (output,))
     notation = notation_of(notation, sc)
-    from bpwalk.engine import EngineError
-    from bpwalk.judge import Judge
-    from bpwalk.scenario import ScenarioError
-    from bpwalk.scenario.errors import printable
     from bpwalk.views import check as check_view
 
-    judges: dict[int | None, Judge] = {}
-    reports, bad = [], 0
-    for path in answers:
-        try:
-            reports.append((str(path), _marked(path, sc, judges, round_to, update, notation)))
-        except ScenarioError as e:
-            typer.echo(str(e), err=True)
-            bad += 1
-        except EngineError as e:
-            typer.echo(printable(f"{sc.path}: {e}"), err=True)
-            bad += 1
-    if len(answers) == 1 and bad:
+    judges: dict = {}  # by seed: one Judge per problem
+    if source is not None:
+        files = _from_lms(source, answers, sc, judges, ask)
+    else:
+        files = [_file_mark(path, sc, judges, round_to, update, notation) for path in answers]
+    bad = sum(f.report is None for f in files)
+    if len(files) == 1 and bad and format == "text" and source is None:
         raise typer.Exit(2)
     if format == "json":
-        sys.stdout.write(check_view.render_json(reports, many=len(answers) > 1))
+        emit(check_view.render_json(files, many=len(files) > 1 or source is not None), output)
     elif format == "csv":
-        sys.stdout.write(check_view.render_csv(reports))
+        emit(check_view.render_csv(files), output)
+    elif format == "html":
+        from bpwalk.views import class_report
+
+        steps = list(next(iter(judges.values())).order) if judges else []
+        emit(class_report.render(sc, files, steps, update, "student" if source else "file"),
+             output)
     else:
         from bpwalk.views import terminal
 
-        terminal.console().print(check_view.render(reports[0][1], reports[0][0])
-                                 if len(answers) == 1 else check_view.render_class(reports))
-    raise typer.Exit(2 if bad else 0 if all(r.all_correct for _, r in reports) else 1)
+        marked = files[0].report
+        shown = (check_view.render(marked, files[0].name) if len(files) == 1 and marked
+                 else check_view.render_class(files, "student" if source else "file"))
+        if output is None:
+            terminal.console().print(shown)
+        else:  # the table as plain text, 80 columns
+            out = terminal.console(no_color=True, file=io.StringIO(), width=80)
+            out.print(shown)
+            emit(out.file.getvalue(), output)
+    raise typer.Exit(2 if bad else 0 if all(f.report.all_correct for f in files) else 1)
+
+
+CHECK_FORMATS = ("text", "json", "csv", "html")
+
+
+def _from_lms(source: str, answers: list[Path], sc: Scenario, judges: dict,
+              ask: str | None) -> list:
+    """One row per student of a course platform's export, marked by the judge."""
+    from bpwalk.judge import Judge
+    from bpwalk.lms import LmsError, asked_steps
+    from bpwalk.lms import responses as lms_responses
+    from bpwalk.scenario import ScenarioError
+    from bpwalk.views.check import FileMark
+
+    if source not in lms_responses.SOURCES:
+        raise fail(f"--from {source!r} is not known; use moodle or canvas")
+    if len(answers) != 1:
+        raise fail(f"--from {source} reads one CSV file; {len(answers)} were given")
+    path = answers[0]
+    judges[None] = Judge(sc)
+    try:
+        asked = asked_steps(judges[None], ask)
+        subs = (lms_responses.read_moodle(path, asked) if source == "moodle"
+                else lms_responses.read_canvas(path))
+    except LmsError as e:
+        raise fail(str(e)) from None
+    except ScenarioError as e:
+        raise fail(str(e)) from None
+    if source == "canvas":
+        asked = list(dict.fromkeys(step for sub in subs for _, step, _ in sub.answers))
+    files = []
+    for sub in subs:
+        if not sub.answers:
+            files.append(FileMark(sub.name, None, len(asked), "nothing filled in"))
+            continue
+        try:
+            files.append(FileMark(sub.name, lms_responses.mark(sc, sub, judges, len(asked),
+                                                               str(path))))
+        except ScenarioError as e:
+            typer.echo(str(e), err=True)
+            files.append(FileMark(sub.name, None, problem=e.problems[0].message,
+                                  readable=False))
+    if not files:
+        raise fail(f"{path}: no student's row in it")
+    return files
+
+
+class _NothingFilled(Exception):
+    """An answers file read well but with no answer filled in (`check` reports it as blank)."""
+
+    def __init__(self, message: str, asked: int):
+        super().__init__(message)
+        self.asked = asked
+
+
+def _file_mark(path: Path, sc: Scenario, judges: dict, round_to: int | None, update: int,
+               notation: str | None):
+    """One file's row: marked, blank, or unreadable (said on stderr as it is found)."""
+    from bpwalk.engine import EngineError
+    from bpwalk.scenario import ScenarioError
+    from bpwalk.scenario.errors import printable
+    from bpwalk.views.check import FileMark
+
+    try:
+        return FileMark(str(path), _marked(path, sc, judges, round_to, update, notation))
+    except _NothingFilled as e:
+        typer.echo(printable(str(e)), err=True)
+        return FileMark(str(path), None, e.asked, "nothing filled in")
+    except ScenarioError as e:
+        typer.echo(str(e), err=True)
+        more = len(e.problems) - 1
+        why = e.problems[0].message + (f" (and {more} more problem{'s' * (more != 1)})"
+                                       if more else "")
+        return FileMark(str(path), None, problem=printable(why), readable=False)
+    except EngineError as e:
+        typer.echo(printable(f"{sc.path}: {e}"), err=True)
+        return FileMark(str(path), None, problem=printable(str(e)), readable=False)
+
+
+def _refuse_swapped(scenario: str, answers: list[Path]) -> None:
+    """`bpwalk check answers.yaml mazur`: say in one line that the scenario comes first,
+    rather than list every step id of the answers file as an unknown scenario key."""
+    from bpwalk.scenario import ScenarioError, read_answers
+
+    if not Path(scenario).is_file() or not answers:
+        return
+    try:
+        given, _ = read_answers(scenario)
+    except (ScenarioError, OSError, UnicodeError):
+        return
+    keys = [a.key for a in given]
+    # step ids (net:h1) hold a colon, which no scenario key does
+    if 2 * sum(":" in k for k in keys) > len(keys):
+        rest = " ..." if len(answers) > 1 else ""
+        raise fail(f"{scenario}: is an answers file, not a scenario; the scenario comes first: "
+                   f"bpwalk check {answers[-1]} {scenario}{rest}")
 
 
 def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update: int,
@@ -721,10 +836,11 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
         raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
     if not any(a.value is not None or a.rows for a in answers_list):
         blank = len(answers_list)
-        raise ScenarioError([Problem(str(path), None, None,
-                                     f"no answer is filled in ({blank} blank id"
-                                     f"{'s' * (blank != 1)}); write the numbers you worked out "
-                                     "after their ids, like 'net:h1: 0.3775'")])
+        raise _NothingFilled(str(Problem(str(path), None, None,
+                                         f"no answer is filled in ({blank} blank id"
+                                         f"{'s' * (blank != 1)}); write the numbers you worked "
+                                         "out after their ids, like 'net:h1: 0.3775'")),
+                             len(judge.by_id))
     return judge.check(answers_list, str(path))
 
 
@@ -758,6 +874,87 @@ def _seeded(sc: Scenario, seed: int | None, filename: str) -> Scenario:
                                      "(its source line does not say how); give the student's "
                                      "own scenario instead")])
     return loads(text, f"{sc.path} with seed {seed}")
+
+
+@commands.command()
+def lms(
+    scenario: ScenarioArg,
+    format: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
+                                        help="moodle (Moodle XML, Cloze questions), qti (a QTI "
+                                             "1.2 zip for Canvas) or prairielearn (a question "
+                                             "folder).")],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE_OR_DIR",
+                                         help="The file to write (a folder for prairielearn).")],
+    variants: Annotated[int, typer.Option("--variants", min=1, max=500, metavar="N",
+                                          help="How many variants (new numbers each); 1 "
+                                               "without --seed: the scenario's own.")] = 1,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, metavar="S",
+                                             help="The first variant's seed (default 1).")
+                    ] = None,
+    ask: Annotated[str | None, typer.Option("--ask", metavar="WHAT",
+                                            help="What to ask: forward, loss, backward, update "
+                                                 "or step ids, comma-separated (default: "
+                                                 "every step).")] = None,
+    decimals: Annotated[int | None, typer.Option("--decimals", min=1, max=9, metavar="D",
+                                                 help="The decimals students give (default "
+                                                      "6: at 4, a hidden layer's small deltas "
+                                                      "hide most mistakes).")] = None,
+    notation: NotationOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the output.")] = False,
+) -> None:
+    """Per-student problems for Moodle, Canvas or PrairieLearn.
+
+    Each variant keeps SCENARIO's network and draws new numbers by the
+    rules of 'bpwalk new --explain-rules', and records its seed. A named
+    mistake's value is a wrong answer whose feedback names the mistake
+    (Moodle, PrairieLearn). Marks come back with 'bpwalk check --from'.
+    """
+    from bpwalk.handwork import ASK_DECIMALS
+    from bpwalk.lms import FORMATS, LmsError
+    from bpwalk.lms import variants as draw
+
+    if format not in FORMATS:
+        raise fail(f"--format {format!r} is not known; use moodle, qti or prairielearn")
+    if output.exists() and not force:
+        raise fail(f"{output}: already exists; choose another name, or add --force")
+    sc = load_scenario(scenario, (output,))
+    notation = notation_of(notation, sc)
+    if notation is not None:
+        from bpwalk.notation import in_trace_sign, profile
+
+        if any(in_trace_sign("1", kind, profile(notation, sc)) != "1" for kind in
+               ("dout", "dact", "dnet", "grad")):
+            raise fail(f"--notation {notation} writes some steps with the other sign; 'bpwalk "
+                       "lms' asks values in the engine's sign: choose another notation")
+    d = ASK_DECIMALS if decimals is None else decimals
+    try:
+        chosen, asked = draw(sc, variants, seed, ask, d)
+    except LmsError as e:
+        raise fail(str(e)) from None
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in sc.name) or "scenario"
+    if format == "moodle":
+        from bpwalk.lms import moodle
+
+        emit(moodle.render(name, chosen, asked, d, notation), output)
+    elif format == "qti":
+        from bpwalk.lms import qti
+
+        emit(qti.render(name, chosen, asked, d, notation), output)
+    else:
+        from bpwalk.files import OutputError
+        from bpwalk.lms import prairielearn
+        from bpwalk.scenario import resolve
+
+        try:
+            source = resolve(scenario)[0].read_text(encoding="utf-8")
+            prairielearn.write(output, source, name, chosen, asked, d, notation)
+        except OutputError as e:
+            raise fail(str(e)) from None
+        except OSError as e:
+            raise fail(f"{output}: cannot write the question folder ({e.strerror})") from None
+    typer.echo(f"wrote {output}: {len(chosen)} variant{'s' * (len(chosen) != 1)} of "
+               f"{sc.name}, {len(asked)} step{'s' * (len(asked) != 1)} asked at {d} decimals",
+               err=True)
 
 
 @commands.command()
@@ -806,7 +1003,8 @@ def examples(
 
 @commands.command()
 def new(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="The scenario file to write.")],
+    file: Annotated[Path | None, typer.Argument(metavar="FILE", show_default=False,
+                                                help="The scenario file to write.")] = None,
     shape: Annotated[str, typer.Option("--shape", metavar="SIZES",
                                        help="Layer sizes from inputs to outputs.")] = "2-2-1",
     activation: Annotated[str, typer.Option("--activation", metavar="NAME",
@@ -827,11 +1025,22 @@ def new(
                                         "(--shape, --activation, --loss and --decimals are "
                                         "for networks).")
                      ] = False,
+    explain_rules: Annotated[bool, typer.Option("--explain-rules",
+                                                help="Print the rules the drawn numbers meet, "
+                                                     "and exit.")] = False,
 ) -> None:
     """Write a practice problem with random, hand-friendly numbers.
 
     A commented scenario file, reproducible from --seed; never overwrites without --force.
+    The numbers are drawn again until they are worth working by hand (--explain-rules).
     """
+    if explain_rules:
+        from bpwalk.handwork import explain
+
+        typer.echo(explain(), nl=False)
+        return
+    if file is None:
+        raise fail("bpwalk new: give the FILE to write, like: bpwalk new practice.yaml")
     from bpwalk.practice import fresh_seed
     from bpwalk.template import PracticeError, graph_practice_text, practice_text
 

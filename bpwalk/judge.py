@@ -106,6 +106,12 @@ class Report:
     first_wrong: str | None
     matrices: list = field(default_factory=list)  # judge_matrix.MatrixVerdict, in file order
     iteration: int = 1  # the update the answers are about
+    asked: int = 0  # the steps the student was asked for (answered or not)
+
+    @property
+    def blank(self) -> int:
+        """Asked steps with no answer: left blank or left out."""
+        return max(0, self.asked - len(self.results))
 
     @property
     def all_correct(self) -> bool:
@@ -125,7 +131,8 @@ class Report:
 
     def to_dict(self) -> dict:
         d = {"update": self.iteration, "results": [r.to_dict() for r in self.results],
-             "first_wrong": self.first_wrong, "unanswered": self.unanswered}
+             "first_wrong": self.first_wrong, "unanswered": self.unanswered,
+             "asked": self.asked, "blank": self.blank}
         if self.matrices:
             d["matrices"] = [m.to_dict() for m in self.matrices]
         return d
@@ -362,7 +369,7 @@ class Judge:
         if self._wrong_frontier(res.id, answered):
             return []
         return [(k, source, res.id) for source in self._sources(res.id, answered)
-                for k in self._kinds(source)]
+                for k in self.kinds(source)]
 
     def diagnose(self, res: Result, answered: dict[str, Result], own_only: bool = False) -> None:
         step = self.by_id[res.id]
@@ -393,7 +400,7 @@ class Judge:
         # named only when it explains the number better than rounding does
         if self._gap(res) > unit(res.decimals):
             for source in self._sources(res.id, answered)[:1 if own_only else None]:
-                kinds = [k for k in self._kinds(source)
+                kinds = [k for k in self.kinds(source)
                          if (m := self.mistaken(k, source, res.id)) is not None
                          and fits(res.trace_text, *self._around(res, m))]
                 if kinds:
@@ -459,7 +466,8 @@ class Judge:
             limit = len(ancestors) + 1  # (small: every step of it is searched)
         return [step_id, *(a for a in ancestors if a not in answered)][:limit]
 
-    def _kinds(self, source: str) -> list[str]:
+    def kinds(self, source: str) -> list[str]:
+        """The mistakes that can be made in the formula of step `source`."""
         step = self.by_id[source]
         return [k for k, (_, applies) in MISTAKES.items()
                 if step.kind in applies and _relevant(k, step, self.scenario)]
@@ -484,10 +492,7 @@ class Judge:
         return self._ancestors[step_id]
 
     def describe(self, kind: str) -> str:
-        if kind == "reduction":
-            other = "sum" if self.scenario.reduction == "mean" else "mean"
-            return f"the batch's {other} taken instead of its {self.scenario.reduction}"
-        return MISTAKES[kind][0]
+        return describe(kind, self.scenario)
 
     # -- a whole answers file
 
@@ -536,10 +541,20 @@ class Judge:
             self.diagnose(r, self._answered)
         self._answered, self._memo = {}, {}
         first = next((r.id for r in results if not r.correct), None)
-        report = Report(self.scenario, results, unanswered, first, iteration=self.iteration)
+        # a worksheet asks for every step of the update
+        report = Report(self.scenario, results, unanswered, first, iteration=self.iteration,
+                        asked=len(self.by_id))
         if matrices is not None:
             matrices.finish(report)
         return report
+
+
+def describe(kind: str, scenario: Scenario) -> str:
+    """What the student did, in the words `check` names a mistake with."""
+    if kind == "reduction":
+        other = "sum" if scenario.reduction == "mean" else "mean"
+        return f"the batch's {other} taken instead of its {scenario.reduction}"
+    return MISTAKES[kind][0]
 
 
 def _only(sources: set[str], upstream: set[str], source: str) -> bool:

@@ -94,12 +94,11 @@ def targets_for(rng: np.random.RandomState, activation: str, loss: str, n: int,
     return friendly(rng, low, high, min(decimals, 2), n)
 
 
-def problem(seed: int, sizes: list[int], activations: list[str], loss: str,
+def problem(rng: np.random.RandomState, sizes: list[int], activations: list[str], loss: str,
             decimals: int) -> Numbers:
     """Hand-friendly numbers for a network of `sizes` (inputs first): inputs in [0.1, 1],
     weights of size 0.1 to 0.9 with a random sign, biases in [-0.5, 0.5], all with `decimals`
-    decimals, so each product is a short multiplication."""
-    rng = generator(seed)
+    decimals, so each product is a short multiplication. A next draw continues `rng`."""
     inputs = friendly(rng, 0.1, 1.0, decimals, sizes[0])
     weights, biases = [], []
     for fan_in, n in itertools.pairwise(sizes):

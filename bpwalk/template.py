@@ -161,21 +161,32 @@ def activations_for(activation: str, loss: str, n_layers: int) -> list[str]:
 
 def practice_text(shape: str, activation: str, loss: str, seed: int, decimals: int,
                   file_name: str = "practice.yaml") -> str:
-    """The whole file `bpwalk new` writes; checked by the loader before anyone sees it."""
-    from bpwalk.practice import problem
+    """The whole file `bpwalk new` writes; checked by the loader before anyone sees it, and
+    drawn again until its numbers meet the rules of bpwalk.handwork."""
+    from bpwalk import handwork
+    from bpwalk.practice import generator, problem
     from bpwalk.scenario import loads
 
     sizes = parse_shape(shape)
     activations = activations_for(activation, loss, len(sizes) - 1)
-    numbers = problem(seed, sizes, activations, loss, decimals)
     command = [f"bpwalk new {file_name} --seed {seed} --shape {'-'.join(map(str, sizes))} \\",
                f"  --activation {activation} --loss {loss} --decimals {decimals}"]
     # the source line says how the numbers were drawn: 'check' redraws them for a seed
     options = (f"--seed {seed} --shape {'-'.join(map(str, sizes))} --activation {activation} "
                f"--loss {loss} --decimals {decimals}")
-    text = render(numbers, sizes, activations, loss, seed, decimals, command, file_name, options)
-    loads(text, "<new practice problem>")  # a ScenarioError here is a bug in this module
-    return text
+    rng = generator(seed)
+    why: list[str] = []
+    for _ in range(handwork.MAX_DRAWS):
+        numbers = problem(rng, sizes, activations, loss, decimals)
+        text = render(numbers, sizes, activations, loss, seed, decimals, command, file_name,
+                      options)
+        sc = loads(text, "<new practice problem>")  # a ScenarioError here is a bug here
+        why = handwork.broken(handwork.Draw(sc))
+        if not why:
+            return text
+    raise PracticeError(f"no draw of {handwork.MAX_DRAWS} for a {'-'.join(map(str, sizes))} "
+                        f"{activation} network meets the rules ({why[0]}); try a smaller "
+                        "shape or another activation (bpwalk new --explain-rules)")
 
 
 def redraw(source: str, seed: int) -> str | None:

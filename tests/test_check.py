@@ -369,7 +369,7 @@ def test_missing_answers_file_and_bad_format(tmp_path):
     assert result.exit_code == 2 and "no such file" in result.stderr
     ok = answers_file(tmp_path / "a.yaml", {"net:h1": "0.3775"})
     result = runner.invoke(app, ["check", "mazur", str(ok), "--format", "xml"])
-    assert result.exit_code == 2 and "use text, json or csv" in result.stderr
+    assert result.exit_code == 2 and "use text, json, csv or html" in result.stderr
 
 
 def test_answers_loader_reports_empty_and_duplicate_keys():
@@ -648,7 +648,7 @@ def test_packed_mistake_runs_give_what_one_run_per_mistake_gives(sc_name):
     judge = Judge(sc)
     ids = list(judge.by_id)
     wanted = [(k, src, sid) for sid in ids for src in judge._sources(sid, {})
-              for k in judge._kinds(src)]
+              for k in judge.kinds(src)]
     judge.prefetch(wanted)
     assert len(judge._mistaken) == len(set(wanted)) > 100
     runs = {}

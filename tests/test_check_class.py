@@ -44,7 +44,8 @@ def test_a_class_gets_one_row_per_file_and_the_exit_code_says_if_any_is_wrong(tm
     result = run_cli("check", "mazur", good.name, bad.name, cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
-    assert any("ann.yaml" in line and "39/39" in line and "all right" in line for line in lines)
+    assert any(line.split()[:4] == ["ann.yaml", "39", "39", "0"] and "all right" in line
+               for line in lines)  # right, answered, blank
     assert any("bob.yaml" in line and "grad:w6" in line and "sign" in line for line in lines)
     assert "1 of 2 files all right." in result.stdout
     assert max(map(len, lines)) <= 80
@@ -62,7 +63,10 @@ def test_a_blank_file_in_a_class_is_an_input_error_and_the_others_are_marked(tmp
     assert result.stderr == ("cat.yaml: no answer is filled in (2 blank ids); write the numbers "
                              "you worked out after their ids, like 'net:h1: 0.3775'\n")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert [(r["file"], r["right"], r["answered"]) for r in rows] == [("ann.yaml", "39", "39")]
+    # every file given has its row: the blank one too (issue 25)
+    assert [(r["file"], r["right"], r["answered"], r["blank"]) for r in rows] == [
+        ("ann.yaml", "39", "39", "0"), ("cat.yaml", "0", "0", "39")]
+    assert rows[1]["diagnosis"] == "nothing filled in"
 
 
 def test_csv_is_a_gradebook(tmp_path):
@@ -89,7 +93,13 @@ def test_a_file_that_cannot_be_read_is_reported_and_the_rest_still_marked(tmp_pa
     assert result.returncode == 2
     assert result.stderr.startswith(f"{broken}:")
     files = json.loads(result.stdout)["files"]
-    assert [f["file"] for f in files] == [str(good)]
+    assert [f["file"] for f in files] == [str(good), str(broken)]
+    assert files[1]["error"].startswith("YAML syntax error") and files[1]["answered"] is None
+    text = run_cli("check", "mazur", good.name, broken.name, cwd=tmp_path)
+    assert text.returncode == 2
+    row = next(line for line in text.stdout.splitlines() if line.startswith(broken.name))
+    assert "not marked: YAML syntax" in row
+    assert "1 of 2 files all right." in text.stdout
 
 
 def test_a_seed_line_marks_the_students_own_problem(tmp_path):
@@ -143,3 +153,39 @@ def test_many_unknown_ids_are_summarised(tmp_path):
     lines = result.stderr.splitlines()
     assert len(lines) == SHOWN_PROBLEMS + 1
     assert lines[-1] == f"{path}: ... and {5000 - SHOWN_PROBLEMS} more problems; fix these first"
+
+
+def test_a_student_who_answered_few_steps_is_not_all_right(tmp_path):
+    """8 of mazur's 39 steps, all right: "8 of 39 answered", never "8/8 all right"."""
+    sc = mazur()
+    some = dict(list(values(sc).items())[:8])
+    part = write(tmp_path / "dan.yaml", {k: at_decimals(v, 4) for k, v in some.items()})
+    steps = len(values(sc))
+    result = run_cli("check", "mazur", part.name, part.name, cwd=tmp_path)
+    assert result.returncode == 0  # nothing wrong: the exit code is about wrong answers
+    row = result.stdout.splitlines()[2].split()
+    assert row[:4] == ["dan.yaml", "8", "8", str(steps - 8)]
+    assert f"8 of {steps} answered, all right" in result.stdout
+    assert "0 of 2 files all right." in result.stdout
+    one = run_cli("check", "mazur", part.name, cwd=tmp_path)
+    assert f"8 of {steps} answered; {steps - 8} blank: not checked." in one.stdout
+    assert "Every answer given is right." in one.stdout
+    rows = list(csv.DictReader(io.StringIO(
+        run_cli("check", "mazur", part.name, "--format", "csv", cwd=tmp_path).stdout)))
+    assert (rows[0]["answered"], rows[0]["blank"]) == ("8", str(steps - 8))
+    doc = json.loads(run_cli("check", "mazur", part.name, "--format", "json",
+                             cwd=tmp_path).stdout)
+    assert (doc["asked"], doc["blank"]) == (steps, steps - 8)
+
+
+def test_swapped_arguments_say_the_scenario_comes_first(tmp_path):
+    sc = mazur()
+    answers = write(tmp_path / "ann.yaml", {k: at_decimals(v, 4) for k, v in values(sc).items()})
+    result = run_cli("check", answers.name, "mazur", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == ("ann.yaml: is an answers file, not a scenario; the scenario comes "
+                             "first: bpwalk check mazur ann.yaml\n")
+    # a real scenario file given first is not taken for answers
+    scenario = tmp_path / "net.yaml"
+    scenario.write_text(resolve("mazur")[0].read_text(encoding="utf-8"), encoding="utf-8")
+    assert run_cli("check", scenario.name, answers.name, cwd=tmp_path).returncode == 0

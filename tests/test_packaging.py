@@ -34,7 +34,7 @@ def test_version():
     assert result.stdout.strip() == f"bpwalk {__version__}"
 
 
-COMMANDS = ("run", "export", "worksheet", "validate", "check", "examples", "new", "schema")
+COMMANDS = ("run", "export", "worksheet", "validate", "check", "examples", "new", "schema", "lms")
 
 
 def test_help_lists_every_command_with_one_line():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -20,9 +21,39 @@ from bpwalk.notation import profile, symbol
 FIRST_WRONG_STYLE = "bold red"
 
 
-def render_json(reports: list[tuple[str, Report]], many: bool = False) -> str:
-    """One file: its report. `many`: {"files": [each report with its "file"]}."""
-    docs = [{"file": name, **report.to_dict()} for name, report in reports]
+@dataclass(frozen=True)
+class FileMark:
+    """One file given to `check`, marked or not: every file gets a row in every format."""
+
+    name: str
+    report: Report | None  # None: the file could not be marked
+    asked: int = 0  # steps asked (known when the file was read, marked or blank)
+    problem: str = ""  # why it was not marked, one line ("" when it was)
+    readable: bool = True  # False: the file could not be read as answers at all
+
+    @property
+    def answered(self) -> int:
+        return len(self.report.results) if self.report else 0
+
+    @property
+    def blank(self) -> int:
+        return self.report.blank if self.report else self.asked
+
+    def counts(self) -> tuple[str, str, str]:
+        """right, answered, blank as shown: empty for a file that could not be read."""
+        if not self.readable:
+            return "", "", ""
+        right = self.report.right if self.report else 0
+        return str(right), str(self.answered), str(self.blank)
+
+
+def render_json(files: list[FileMark], many: bool = False) -> str:
+    """One file: its report. `many`: {"files": [each report with its "file"]}; a file
+    that could not be marked is {"file", "error", "answered", "blank"}."""
+    docs = [{"file": f.name, **f.report.to_dict()} if f.report else
+            {"file": f.name, "error": f.problem, "asked": f.asked if f.readable else None,
+             "answered": 0 if f.readable else None, "blank": f.blank if f.readable else None}
+            for f in files]
     data = {"files": docs} if many else docs[0]
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -30,39 +61,54 @@ def render_json(reports: list[tuple[str, Report]], many: bool = False) -> str:
 CSV_COLUMNS = ("file", "right", "answered", "blank", "first_wrong", "mistake", "diagnosis")
 
 
-def render_csv(reports: list[tuple[str, Report]]) -> str:
-    """One row per answers file, for a gradebook (a file that could not be read has none)."""
+def render_csv(files: list[FileMark]) -> str:
+    """One row per answers file, for a gradebook; a file that could not be marked has its
+    row too, with the reason in diagnosis."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for name, report in reports:
-        first = report.first()
-        writer.writerow([name, report.right, len(report.results), len(report.unanswered),
-                         report.first_wrong or "", (first.mistake or "") if first else "",
-                         first.diagnosis if first else ""])
+    for f in files:
+        first = f.report.first() if f.report else None
+        writer.writerow([f.name, *f.counts(), f.report.first_wrong or "" if f.report else "",
+                         (first.mistake or "") if first else "",
+                         first.diagnosis if first else f.problem])
     return out.getvalue()
 
 
-def render_class(reports: list[tuple[str, Report]]) -> RenderableType:
-    """One row per file: right of answered, the first wrong step and what went wrong."""
+def render_class(files: list[FileMark], noun: str = "file") -> RenderableType:
+    """One row per file: right, answered and blank, the first wrong step and what went
+    wrong; a file that could not be marked says why."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
-    table.add_column("file", overflow="fold")
+    table.add_column(noun, overflow="fold")
     table.add_column("right", justify="right", no_wrap=True)
+    table.add_column("answered", justify="right", no_wrap=True)
+    table.add_column("blank", justify="right", no_wrap=True)
     table.add_column("first wrong", no_wrap=True)
     table.add_column("what went wrong", overflow="fold")
-    for name, report in reports:
-        first = report.first()
-        mark = f"{report.right}/{len(report.results)}"
-        if not report.results:
-            what = Text("nothing answered", style="red")
-        elif first is None:
-            what = Text("all right", style="green")
-        else:
-            what = Text(first.diagnosis)
-        table.add_row(name, mark, report.first_wrong or "", what)
-    passed = sum(r.passed for _, r in reports)
-    summary = Text(f"{passed} of {len(reports)} file{'s' * (len(reports) != 1)} all right.")
+    for f in files:
+        table.add_row(f.name, *f.counts(), f.report.first_wrong or "" if f.report else "",
+                      _what(f))
+    passed = sum(complete(f) for f in files)
+    summary = Text(f"{passed} of {len(files)} {noun}{'s' * (len(files) != 1)} all right.")
     return Group(table, summary)
+
+
+def complete(f: FileMark) -> bool:
+    """Every asked step answered, and every answer right."""
+    return f.report is not None and f.report.passed and f.report.blank == 0
+
+
+def _what(f: FileMark) -> Text:
+    report = f.report
+    if report is None:
+        return Text(f.problem if f.readable else f"not marked: {f.problem}", style="red")
+    first = report.first()
+    if first is not None:
+        return Text(first.diagnosis)
+    if report.blank:
+        return Text(f"{f.answered} of {report.asked} answered, all right",
+                    style="yellow")
+    return Text("all right", style="green")
 
 
 def render(report: Report, answers_name: str = "answers") -> RenderableType:
@@ -106,8 +152,9 @@ def _summary(report: Report) -> Text:
     lines = [f"{len(results) - len(wrong)} of {len(results)} right"
              + (f" ({drift} with rounding drift)" if drift else "")
              + (f", {len(wrong)} wrong." if wrong else ".")]
-    if report.unanswered:
-        lines.append(f"{len(report.unanswered)} left blank: not checked.")
+    if report.blank:  # left blank, or left out of the file
+        lines.append(f"{len(results)} of {report.asked} answered; {report.blank} blank: "
+                     "not checked.")
     for m in report.matrices:  # answers written as matrices: one verdict each
         shape = f"{m.given_shape[0]}×{m.given_shape[1]}"
         lines.append(f"Matrix {m.key} ({shape}): " + ("right." if m.correct else
@@ -119,5 +166,5 @@ def _summary(report: Report) -> Text:
         lines.append(f"First wrong step: {first} ({symbol(first, 'unicode', p)}). Steps computed "
                      "after it from its value inherit the mistake: fix it first.")
     elif results:
-        lines.append("Every answer is right.")
+        lines.append("Every answer given is right." if report.blank else "Every answer is right.")
     return Text("\n".join(lines))

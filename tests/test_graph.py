@@ -351,13 +351,13 @@ def test_one_problem_is_one_message_not_a_cascade(text, where):
 
 
 def test_a_long_run_keeps_every_few_outputs_as_a_network_does(monkeypatch):
-    import bpwalk.engine
+    import bpwalk.engine.train
 
-    monkeypatch.setattr(bpwalk.engine, "MAX_HISTORY", 10)
+    monkeypatch.setattr(bpwalk.engine.train, "MAX_HISTORY", 10)
     sc = loads(circuit("inputs: {x: 1}\nparams: {w: 0.5}\nnodes: {f: (w * x - 2) ** 2}\n"
                        "output: f\n", learning_rate=0.1))
     tr = run(sc, iterations=25, show={25})
     assert tr.loss_updates == [0, 5, 10, 15, 20, 25]
-    monkeypatch.setattr(bpwalk.engine, "MAX_HISTORY", 100)
+    monkeypatch.setattr(bpwalk.engine.train, "MAX_HISTORY", 100)
     full = run(sc, iterations=25, show={25}).loss_history
     assert tr.loss_history == [full[k] for k in tr.loss_updates]

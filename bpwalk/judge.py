@@ -101,6 +101,7 @@ class Report:
     first_wrong: str | None
     matrices: list = field(default_factory=list)  # judge_matrix.MatrixVerdict, in file order
     iteration: int = 1  # the update the answers are about
+    profile: Profile | None = None  # the notation the answers were read in (None: mazur)
 
     @property
     def all_correct(self) -> bool:
@@ -580,7 +581,8 @@ class Judge:
             self.diagnose(r, self._answered)
         self._answered, self._memo = {}, {}
         first = next((r.id for r in results if not r.correct), None)
-        report = Report(self.scenario, results, unanswered, first, iteration=self.iteration)
+        report = Report(self.scenario, results, unanswered, first, iteration=self.iteration,
+                        profile=self.profile)
         if matrices is not None:
             matrices.finish(report)
         return report

@@ -409,7 +409,7 @@ def _drawing(walk: Walk, index: int, style: str, decimals: int) -> RenderableTyp
     entry = walk.entries[index]
     it = next(i for i in walk.trace.iterations if i.number == entry.iteration)
     return drawing.at_step(walk.trace, it, it.steps.index(entry.step), decimals,
-                           style == "ascii")
+                           style == "ascii", profile(walk.notation, walk.trace.scenario))
 
 
 # ----------------------------------------------------------------------------- the terminal

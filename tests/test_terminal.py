@@ -163,7 +163,7 @@ def test_formulas_read_like_the_post(mazur: Trace) -> None:
 
 def test_heading_network_table_and_summary(mazur: Trace) -> None:
     text = render(mazur)
-    head = text[:re.search(r"\nNetwork *\n", text).start()]
+    head = text[:re.search(r"\nParameters *\n", text).start()]
     assert "A Step by Step Backpropagation Example" in head
     assert "Matt Mazur" in head
     assert "2-2-2" in head and "sigmoid" in head
@@ -274,7 +274,7 @@ def test_no_color_option_and_pipe_have_no_escape_codes() -> None:
 def test_round() -> None:
     code, out = cli("run", str(MAZUR), "--round", "4")
     assert code == 0
-    head = out[:re.search(r"\nNetwork *\n", out).start()]
+    head = out[:re.search(r"\nParameters *\n", out).start()]
     assert "rounded to 4 decimals" in head
     trace = run(load(MAZUR), round_to=4)
     assert f"= {unum(trace.iterations[0].step('out:h1').value)}" in out

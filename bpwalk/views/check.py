@@ -114,7 +114,8 @@ def _summary(report: Report) -> Text:
                                                        f"WRONG: {m.diagnosis}."))
     if report.first_wrong:
         first = report.first_wrong
-        lines.append(f"First wrong step: {first} ({symbol(first, 'unicode')}). Steps computed "
+        written = symbol(first, "unicode", report.profile)  # Err_h1 under han-kamber
+        lines.append(f"First wrong step: {first} ({written}). Steps computed "
                      "after it from its value inherit the mistake: fix it first.")
     elif results:
         lines.append("Every answer is right.")

@@ -23,7 +23,8 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from bpwalk.notation import Pen
+from bpwalk.formulas import render
+from bpwalk.notation import Pen, Profile, profile
 from bpwalk.trace import Iteration, Step, Trace
 
 MAX_COLUMNS = 4  # inputs + layers drawn: 4 layers (counting the inputs) of ...
@@ -31,6 +32,7 @@ MAX_NEURONS = 4  # ... at most 4 neurons each fit 80 columns
 MIN_DECIMALS = 2  # the drawing shows fewer decimals before it gives up and says why
 NODE_FIELDS = ("net", "out", "δ")  # what a neuron's box shows, once the walk reaches it
 HIGHLIGHT = "bold reverse"
+NEW_MARK = "*"  # after a parameter's value: the update's new value
 
 # ----------------------------------------------------------------------------- picture model
 
@@ -91,17 +93,53 @@ def _inputs(trace: Trace, sample: int) -> dict[tuple[str, str], float]:
 def values_at(trace: Trace, it: Iteration, upto: int) -> dict[tuple[str, str], float]:
     """What the picture shows once steps 0..upto of `it` are done (upto = -1: none yet).
 
-    In a batch, a node shows the values of the sample of the latest step that filled it."""
-    values = given(trace, it)
-    shown = it.samples[0]
+    In a batch the picture is one sample's: the sample of step `upto` (its inputs, and the
+    values of its own steps), so a formula's numbers are the ones on the picture. A step of
+    the whole batch (its loss, a summed gradient) shows no node values: they differ per
+    sample. Parameters (and their new values) are the same for every sample."""
+    if upto < 0:
+        return given(trace, it)
+    sample = it.steps[upto].sample
+    values = values_at_start(trace, it, sample)
     for s in it.steps[: upto + 1]:
         where = slot(s)
-        if where is not None:
-            if s.sample is not None and s.sample != shown:  # that sample's inputs are shown
-                shown = s.sample
-                values.update(_inputs(trace, shown))
+        if where is not None and (s.sample is None or s.sample == sample):
             values[where] = s.value
     return values
+
+
+def values_at_start(trace: Trace, it: Iteration, sample: int | None
+                    ) -> dict[tuple[str, str], float]:
+    """The picture before any step of `sample` (None: a step of the whole batch, or of a
+    one-sample update): that sample's inputs and the parameters as the update starts."""
+    if sample is None and len(it.samples) > 1:
+        return {k: v for k, v in given(trace, it).items() if k[0].startswith("param:")}
+    return given(trace, it, sample)
+
+
+def sample_label(it: Iteration, step: Step) -> str:
+    """Whose values the picture shows at `step`, when the update has several samples:
+    "sample 2 of 4", "the batch of samples 1, 2, 3, 4"; "" for a one-sample update."""
+    if len(it.samples) == 1:
+        return ""
+    if step.sample is not None:
+        return f"sample {step.sample} of {len(it.samples)}"
+    return "the batch of samples " + ", ".join(map(str, it.samples))
+
+
+def field_label(f: str, p: Profile, style: str = "unicode") -> str:
+    """What a neuron's field is called in profile `p`: net, out, δ (Mazur); z, a, δ
+    (Nielsen); I, O, Err (Han & Kamber); "" for an input's value."""
+    if f == "in":
+        return ""
+    if f == "δ":
+        return render(p.sym("delta"), style) if p.delta else ("d" if style == "ascii" else "δ")
+    return render(p.sym(f), style)
+
+
+def shown_value(field_: str, value: float, p: Profile) -> float:
+    """A value as the profile writes it: Han & Kamber's Err is −δ."""
+    return value * p.sign if field_ == "δ" and p.delta else value
 
 
 # ----------------------------------------------------------------------------- terminal drawing
@@ -123,11 +161,13 @@ class Drawing:
     (A plain class, not a dataclass: defining one costs `bpwalk run` a millisecond.)
     """
 
-    __slots__ = ("ascii", "decimals", "lit", "title", "trace", "values")
+    __slots__ = ("ascii", "decimals", "lit", "profile", "title", "trace", "values")
 
     def __init__(self, trace: Trace, values: dict[tuple[str, str], float],
                  lit: frozenset[str] = frozenset(), decimals: int = 9,
-                 title: str = "The network", ascii: bool = False) -> None:
+                 title: str = "The network", ascii: bool = False,
+                 notation: Profile | str | None = None) -> None:
+        self.profile = profile(notation, trace.scenario)
         self.trace = trace
         self.values = values
         self.lit = lit
@@ -157,6 +197,13 @@ class Drawing:
         """A value as the walkthrough writes it (a true minus sign in Unicode)."""
         return Pen("ascii" if self.ascii else "unicode", decimals).num(value)
 
+    def _sym(self, param: str) -> str:
+        """A parameter as the profile writes it: its own name (w5), or the layer-indexed
+        symbol of a profile that numbers layers (w³₁₂ under Nielsen)."""
+        if param not in self.profile.places:
+            return param
+        return render(self.profile.param(param), "ascii" if self.ascii else "unicode")
+
     def _chars(self, lit: bool) -> str:
         """Box corners and sides: ┌┐└┘─│, doubled when highlighted."""
         if self.ascii:
@@ -167,7 +214,7 @@ class Drawing:
         lit = f"node:{name}" in self.lit
         tl, tr, bl, br, h, v = self._chars(lit)[:6]
         style = HIGHLIGHT if lit else ""
-        head = f" {name}{' +' + bias if bias else ''} "
+        head = f" {name}{' +' + self._sym(bias) if bias else ''} "
         out = [Text(tl + head + h * (width - 2 - cell_len(head)) + tr, style=style)]
         for r in rows:
             out.append(Text(v + r.ljust(width - 2) + v, style=style))
@@ -188,8 +235,9 @@ class Drawing:
                 rows = []
                 for f in NODE_FIELDS:
                     v = self.values.get((f"node:{n}", f))
-                    label = "d" if self.ascii and f == "δ" else f
-                    rows.append(f"{label} {'' if v is None else self._num(v, d)}".rstrip())
+                    label = field_label(f, self.profile, "ascii" if self.ascii else "unicode")
+                    text = "" if v is None else self._num(shown_value(f, v, self.profile), d)
+                    rows.append(f"{label} {text}".rstrip())
                 bias = (lay.bias_names[0] if lay.bias == "shared" else
                         lay.bias_names[j] if lay.bias == "per_neuron" else "")
                 col.append((n, rows, bias))
@@ -202,7 +250,7 @@ class Drawing:
             per_source: dict[str, list[tuple[str, str]]] = {s: [] for s in feeds}
             for j, row in enumerate(lay.weight_names):
                 for i, w in enumerate(row):
-                    per_source[feeds[i]].append((w, f"{w}{arrow}{lay.neurons[j]}"))
+                    per_source[feeds[i]].append((w, f"{self._sym(w)}{arrow}{lay.neurons[j]}"))
             links.append(per_source)
         box_w = [max(max(cell_len(n) + 6 + cell_len(b), *(cell_len(r) + 2 for r in rows))
                      for n, rows, b in col) for col in columns]
@@ -243,8 +291,8 @@ class Drawing:
             new = self.values.get((f"param:{p}", "new"))
             old = self.values.get((f"param:{p}", "value"))
             shown = new if new is not None else old
-            t = Text(f"{p} {'' if shown is None else self._num(shown, d)}"
-                     + ("*" if new is not None else ""),
+            t = Text(f"{self._sym(p)} {'' if shown is None else self._num(shown, d)}"
+                     + (NEW_MARK if new is not None else ""),
                      style=HIGHLIGHT if f"param:{p}" in self.lit else "")
             words.append(t)
         line = Text()
@@ -259,21 +307,28 @@ class Drawing:
             yield line
 
 
-def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False
-            ) -> Drawing:
+def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False,
+            notation: Profile | str | None = None) -> Drawing:
     """The drawing at step `index` of `it`: values so far, the step's operands highlighted."""
     step = it.steps[index]
+    which = sample_label(it, step)
     return Drawing(trace, values_at(trace, it, index), frozenset(operands(step)), decimals,
-                   title=f"The network at {step.id}", ascii=ascii)
+                   title=f"The network at {step.id}" + (f" ({which})" if which else ""),
+                   ascii=ascii, notation=notation)
 
 
-def opening(trace: Trace, decimals: int, ascii: bool = False) -> Drawing:
+def opening(trace: Trace, decimals: int, ascii: bool = False,
+            notation: Profile | str | None = None) -> Drawing:
     """The drawing with the given numbers only (inputs, starting parameters)."""
     it = trace.iterations[0] if trace.iterations else None
-    return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii)
+    return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii, notation=notation)
 
 
-def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False) -> Drawing:
-    """The drawing once update `it` is done: out, δ and the new parameters filled in."""
+def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False,
+          notation: Profile | str | None = None) -> Drawing:
+    """The drawing once update `it` is done: out, δ and the new parameters filled in (in a
+    batch, the new parameters only: the nodes' values differ per sample)."""
+    batch = " (new parameters; node values differ per sample)" if len(it.samples) > 1 else ""
     return Drawing(trace, values_at(trace, it, len(it.steps) - 1), decimals=decimals,
-                   title=f"The network after update {it.number}", ascii=ascii)
+                   title=f"The network after update {it.number}{batch}", ascii=ascii,
+                   notation=notation)

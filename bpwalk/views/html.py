@@ -21,7 +21,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import dataclass
 
 from bpwalk.formulas import Node
 from bpwalk.notation import Formula, Pen, loss_rule, number, optimizer_settings, profile
@@ -41,7 +40,8 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str 
     parts = [_heading(trace, pen, blanks, key),
              '<div id="walk">',
              (f'<figure id="picture">{_svg(trace, pen, blanks)}'
-              '<figcaption id="where"></figcaption></figure>'),
+              f'<figcaption><span id="where"></span><span class="printed">'
+              f'{_e(_printed_caption(trace, blanks))}</span></figcaption></figure>'),
              '<div id="steps">']
     h = outline.heading(trace, pen.profile)
     parts += [_update(trace, h, it, up, pen, blanks)
@@ -56,6 +56,17 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str 
             f"<title>{_e(_title(trace, blanks, key))}</title>"
             f"<style>{CSS}</style></head>\n<body class=\"{mode}\">\n{body}\n"
             f"<script>{'' if sheet else SCRIPT}</script></body></html>\n")
+
+
+def _printed_caption(trace: Trace, blanks: bool) -> str:
+    """What the picture shows where no script steps it (a handout, a printed page)."""
+    it = trace.iterations[0] if trace.iterations else None
+    if blanks or it is None:
+        return "The given numbers: the inputs and the starting parameters."
+    batch = ("; the neurons' values differ per sample, so only the parameters are shown"
+             if len(it.samples) > 1 else "")
+    return (f"The network after update {it.number}: each value of the update, "
+            f"{drawing.NEW_MARK} marking a parameter's new value{batch}.")
 
 
 def _title(trace: Trace, blanks: bool, key: bool) -> str:
@@ -156,14 +167,14 @@ def _link(text: str) -> str:
 
 def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
     sc = trace.scenario
-    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)  # symbols in table cells
+    text = _picture_pen(pen)  # symbols and numbers in table cells
     rows = []
     if sc.source:
         rows.append(("Source", _link(sc.source)))
     acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1))
     rows += [("Network", f"{sc.shape} ({_e(acts)})"),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
-             ("Learning rate", f"{_e(text.sym('lr'))} = {pen.num(sc.learning_rate)}"),
+             ("Learning rate", f"{_e(text.sym('lr'))} = {text.num(sc.learning_rate)}"),
              *([("Optimizer", (f"{_e(sc.optimizer.name)}: "
                   f"{mathml(pen.write(optimizer_settings(sc.optimizer, pen.profile)))}"))]
                if not sc.optimizer.plain else []),
@@ -179,13 +190,13 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
     params = "".join(
         f"<tr><td>{_e(text.sym('param:' + c.param))}</td>"
         f"<td>{'bias' if c.source is None else _e(c.source)} → {_e(', '.join(c.targets))}</td>"
-        f"<td class=\"n\">{pen.num(trace.params_first[c.param])}</td></tr>"
+        f"<td class=\"n\">{text.num(trace.params_first[c.param])}</td></tr>"
         for c in sc.connections)
     many = len(sc.x) > 1
     data = []
     for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), start=1):
-        cells = [f"{_e(text.sym('in:' + n))} = {pen.num(v)}" for n, v in zip(sc.inputs, x)]
-        cells += [f"{_e(text.sym('target:' + n))} = {pen.num(v)}"
+        cells = [f"{_e(text.sym('in:' + n))} = {text.num(v)}" for n, v in zip(sc.inputs, x)]
+        cells += [f"{_e(text.sym('target:' + n))} = {text.num(v)}"
                   for n, v in zip(sc.outputs, t)]
         data.append(f"<tr>{f'<td>{k}</td>' if many else ''}<td>{', '.join(cells)}</td></tr>")
     name = ('<p class="name">Name: <span class="line"></span></p>' if blanks else "")
@@ -212,8 +223,14 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
 
 
 def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: bool) -> str:
-    given = {f"{el} {f}": pen.num(v) for (el, f), v in drawing.given(trace, it).items()}
-    out = [(f'<article class="update" data-given="{_e(json.dumps(given))}">'
+    # the picture's numbers before any step, per sample a step may be about ("": a step of
+    # the whole batch, or of the update's only sample); the script fills in the rest
+    num = _picture_pen(pen).num
+    given = {("" if k is None else str(k)): {f"{el} {f}": num(v) for (el, f), v in
+                                              drawing.values_at_start(trace, it, k).items()}
+             for k in (None, *(it.samples if len(it.samples) > 1 else ()))}
+    out = [(f'<article class="update" data-given="{_e(json.dumps(given))}" '
+            f'data-samples="{len(it.samples)}">'
             f"<h2>Update {up.number}</h2>"
             f"<p>Sample{'s' * (len(up.samples) != 1)} {', '.join(map(str, up.samples))} "
             "of the data.</p>")]
@@ -236,10 +253,14 @@ def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: 
 def _step(s: Step, pen: Pen, blanks: bool) -> str:
     where = drawing.slot(s)
     attrs = f' data-id="{_e(s.id)}" data-ops="{_e(" ".join(sorted(drawing.operands(s))))}"'
+    if s.sample is not None:
+        attrs += f' data-sample="{s.sample}"'
     if where is not None and not blanks:
         el, f = where
+        mark = drawing.NEW_MARK if f == "new" else ""  # a new value, marked as in the terminal
+        shown = _picture_pen(pen).num(drawing.shown_value(f, s.value, pen.profile))
         attrs += (f' data-slot="{_e(el)} {"value" if f == "new" else f}"'
-                  f' data-v="{pen.num(s.value)}"')
+                  f' data-v="{shown}{mark}"')
     short = pen.shortcut(s)
     extra = _equation(short, False) if short is not None and not blanks else ""
     note = f'<p class="note">Note: {_e(s.note)}.</p>' if s.note else ""
@@ -248,81 +269,94 @@ def _step(s: Step, pen: Pen, blanks: bool) -> str:
             "</div>")
 
 
+def _picture_pen(pen: Pen) -> Pen:
+    """The pen of the picture's and the tables' numbers: plain text, with a true minus."""
+    return Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)
+
+
 def _summary(trace: Trace, pen: Pen) -> str:
-    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)
+    text = _picture_pen(pen)
     rows = "".join(
-        f"<tr><td>{_e(text.sym('param:' + p))}</td><td class=\"n\">{pen.num(v)}</td>"
-        f"<td class=\"n\">{pen.num(trace.params_final[p])}</td>"
-        f"<td class=\"n\">{pen.num(trace.param_change[p])}</td></tr>"
+        f"<tr><td>{_e(text.sym('param:' + p))}</td><td class=\"n\">{text.num(v)}</td>"
+        f"<td class=\"n\">{text.num(trace.params_final[p])}</td>"
+        f"<td class=\"n\">{text.num(trace.param_change[p])}</td></tr>"
         for p, v in trace.params_first.items())
     n = trace.total_iterations
     return (f'<section id="summary"><h2>Summary</h2><table><tr><th>Parameter</th><th>Before'
             f"</th><th>After {n} update{'s' * (n != 1)}</th><th>Change</th></tr>{rows}</table>"
-            f"<p>Loss on the data: {pen.num(trace.loss_history[0])} before the first "
-            f"update, {pen.num(trace.loss_history[-1])} after the last.</p></section>")
+            f"<p>Loss on the data: {text.num(trace.loss_history[0])} before the first "
+            f"update, {text.num(trace.loss_history[-1])} after the last.</p></section>")
 
 
 # ----------------------------------------------------------------------------- pictures
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Where nodes go: placement only."""
+# Placement of the picture's labels: each text's box is estimated (a character at most 0.7
+# em wide: DejaVu Sans Bold's digits, the widest of the fonts a page falls back to), and a
+# weight's label goes to the first spot along its connection where it overlaps nothing.
+_EM = 0.7
+_LINE = 16  # between a neuron's value lines, at 12 px: more than a line's box (1.17 em)
+_ALONG = (0.36, 0.28, 0.44, 0.22, 0.52, 0.6, 0.68, 0.16, 0.76, 0.84)
 
-    col_gap: int
-    row_gap: int
-    labels: bool  # room for values and weight labels (small networks)
+Box = tuple[float, float, float, float]
 
 
-def _svg(trace: Trace, pen: Pen, blanks: bool) -> str:
+def _text_box(x: float, y: float, chars: int, size: int = 12) -> Box:
+    """The box of a centred text of `chars` characters whose baseline is at y."""
+    w = chars * size * _EM
+    return (x - w / 2 - 2, y - size - 1, x + w / 2 + 2, y + size * 0.3 + 1)
+
+
+def _overlaps(a: Box, boxes: list[Box]) -> bool:
+    return any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3] for b in boxes)
+
+
+def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
     """The network; without a script (or printed) it shows the given numbers, and in a
-    solution the values of the whole first update."""
+    solution the values of the whole first update (new parameter values marked *). The
+    neurons' fields and the parameters are written in the notation of `pen`."""
     sc = trace.scenario
     it = trace.iterations[0] if trace.iterations else None
     values = drawing.given(trace, it) if blanks or it is None else \
         drawing.values_at(trace, it, len(it.steps) - 1)
+    text = _picture_pen(pen)
 
     def shown(el: str, f: str) -> str:
-        v = values.get((el, "new"), values.get((el, f))) if f == "value" else values.get((el, f))
-        return "" if v is None else pen.num(v)
+        if f == "value" and (el, "new") in values:
+            return text.num(values[(el, "new")]) + drawing.NEW_MARK
+        v = values.get((el, f))
+        return "" if v is None else text.num(drawing.shown_value(f, v, pen.profile))
 
-    columns = [list(sc.inputs), *(list(lay.neurons) for lay in sc.layers)]
     small = drawing.drawable(trace) is None
-    lay = _Layout(300, 120, True) if small else _Layout(120, 26, False)
-    tallest = max(len(c) for c in columns) + 1  # + a row for the biases
-    width = 90 + (len(columns) - 1) * lay.col_gap + (130 if small else 40)
-    height = 40 + tallest * lay.row_gap
-    pos: dict[str, tuple[float, float]] = {}
-    for ci, col in enumerate(columns):
-        top = 30 + (tallest - 1 - len(col)) * lay.row_gap / 2
-        for k, name in enumerate(col):
-            pos[name] = (60 + ci * lay.col_gap, top + k * lay.row_gap + lay.row_gap / 2)
+    # the widest number the picture may show: sign, integer digits, point, decimals, mark
+    biggest = max([abs(v) for v in trace.params_first.values()] +
+                  [abs(s.value) for i in trace.iterations for s in i.steps] + [1.0])
+    digits = 4 + pen.decimals + len(str(int(min(biggest, 1e15)))) if small else 0
+    spreads = (1.0, 1.2, 1.45, 1.75, 2.1)
+    placed = next(p for k, spread in enumerate(spreads)
+                  if (p := _place(trace, pen, small, spread, digits, k == len(spreads) - 1)))
+    width, height, pos, biases, labels = placed
     edges, nodes = [], []
     for c in sc.connections:
-        if c.source is None:  # a bias: a small square below the column that feeds the layer
-            k = sc.layers[c.layer].bias_names.index(c.param)
-            x = 60 + c.layer * lay.col_gap + (40 + 34 * k if small else 20 + 6 * k)
-            y = height - (34 if small else 16)
-            src = (x, y)
+        src = pos[c.source] if c.source is not None else biases[c.param]
+        if c.source is None:
+            x, y = src
             nodes.append(f'<g class="bias" data-el="param:{_e(c.param)}"><rect x="{x - 9}" '
                          f'y="{y - 9}" width="18" height="18"/><text x="{x}" y="{y + 4}">'
-                         f"{_e(c.param)}</text></g>")
-        else:
-            src = pos[c.source]
+                         f"{_e(text.sym('param:' + c.param))}</text></g>")
         for t in c.targets:
             (x1, y1), (x2, y2) = src, pos[t]
             label = ""
-            if small and (c.source is not None or t == c.targets[0]):
-                # the label sits near the source end, where the lines from one node fan out
-                k = 0.36 if c.source is not None else 0.5
-                lx, ly = x1 + (x2 - x1) * k, y1 + (y2 - y1) * k
+            if (c.param, t) in labels:
+                lx, ly = labels[(c.param, t)]
                 value = _e(f"param:{c.param} value")
-                label = (f'<text x="{lx:.0f}" y="{ly - 3:.0f}">{_e(c.param)} '
+                label = (f'<text x="{lx:.0f}" y="{ly:.0f}">{_e(text.sym("param:" + c.param))} '
                          f'<tspan data-slot="{value}">{shown("param:" + c.param, "value")}'
                          "</tspan></text>")
             edges.append(f'<g class="edge" data-el="param:{_e(c.param)}"><title>{_e(c.param)}: '
                          f'{_e(c.source or "bias")} → {_e(t)}</title><line x1="{x1:.0f}" '
                          f'y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}"/>{label}</g>')
+    columns = [list(sc.inputs), *(list(lay.neurons) for lay in sc.layers)]
     for ci, col in enumerate(columns):
         for name in col:
             x, y = pos[name]
@@ -330,7 +364,8 @@ def _svg(trace: Trace, pen: Pen, blanks: bool) -> str:
             texts = ""
             if small:
                 texts = "".join(
-                    f'<text class="v" x="{x}" y="{y + 34 + 13 * k}">{"" if f == "in" else f} '
+                    f'<text class="v" x="{x}" y="{y + 36 + _LINE * k}">'
+                    f"{_e(drawing.field_label(f, pen.profile))} "
                     f'<tspan data-slot="node:{_e(name)} {f}">{shown("node:" + name, f)}</tspan>'
                     "</text>"
                     for k, f in enumerate(fields))
@@ -340,6 +375,59 @@ def _svg(trace: Trace, pen: Pen, blanks: bool) -> str:
                          "</g>")
     return (f'<svg id="net" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
             f'aria-label="The {sc.shape} network">{"".join(edges)}{"".join(nodes)}</svg>')
+
+
+def _place(trace: Trace, pen: Pen, small: bool, spread: float, digits: int,
+           force: bool = False):
+    """Where the nodes, the bias squares and the weights' labels go, `spread` times the
+    plain gaps apart: (width, height, node positions, bias positions, label positions),
+    or None when a label finds no free spot (unless `force`: then at its first spot)."""
+    sc = trace.scenario
+    columns = [list(sc.inputs), *(list(lay.neurons) for lay in sc.layers)]
+    col_gap, row_gap = (round(300 * spread), round(120 * spread)) if small else (120, 26)
+    tallest = max(len(c) for c in columns) + 1  # + a row for the biases
+    width = 90 + (len(columns) - 1) * col_gap + (150 if small else 40)
+    height = 40 + tallest * row_gap + (30 if small else 0)
+    pos: dict[str, tuple[float, float]] = {}
+    for ci, col in enumerate(columns):
+        top = 30 + (tallest - 1 - len(col)) * row_gap / 2
+        for k, name in enumerate(col):
+            pos[name] = (60 + ci * col_gap, top + k * row_gap + row_gap / 2)
+    biases: dict[str, tuple[float, float]] = {}
+    for c in sc.connections:
+        if c.source is None:  # a bias: a small square below the column that feeds the layer
+            k = sc.layers[c.layer].bias_names.index(c.param)
+            biases[c.param] = (60 + c.layer * col_gap + (40 + 34 * k if small else 20 + 6 * k),
+                               height - (34 if small else 16))
+    labels: dict[tuple[str, str], tuple[float, float]] = {}
+    if not small:
+        return width, height, pos, biases, labels
+    # what is already there: the circles, the neurons' value lines, the bias squares
+    taken: list[Box] = [(x - 22, y - 22, x + 22, y + 22) for x, y in pos.values()]
+    taken += [(x - 11, y - 11, x + 11, y + 11) for x, y in biases.values()]
+    for ci, col in enumerate(columns):
+        fields = ("in",) if ci == 0 else drawing.NODE_FIELDS
+        for name in col:
+            x, y = pos[name]
+            taken += [_text_box(x, y + 36 + _LINE * k,
+                                len(drawing.field_label(f, pen.profile)) + 1 + digits)
+                      for k, f in enumerate(fields)]
+    for c in sc.connections:
+        src = pos[c.source] if c.source is not None else biases[c.param]
+        chars = len(pen.profile.param(c.param).base) + 4 + digits  # w³₁₂ and its value
+        for t in c.targets if c.source is not None else c.targets[:1]:
+            (x1, y1), (x2, y2) = src, pos[t]
+            spots = [(x1 + (x2 - x1) * k, y1 + (y2 - y1) * k + dy)
+                     for k in (_ALONG if c.source is not None else (0.5, *_ALONG))
+                     for dy in (-3, 14)]
+            free = next((s for s in spots if not _overlaps(_text_box(*s, chars), taken)), None)
+            if free is None:
+                if not force:
+                    return None
+                free = spots[0]
+            labels[(c.param, t)] = free
+            taken.append(_text_box(*free, chars))
+    return width, height, pos, biases, labels
 
 
 def _loss_chart(trace: Trace) -> str:
@@ -433,11 +521,11 @@ math{font-size:1.1em}
 .blank{display:inline-block;width:9em;border-bottom:1px solid #000;height:1.2em}
 .work{height:4.5em;border:1px dashed #bbb;margin:.3em 0 .8em}
 .sheet #walk{display:block}.sheet #picture{position:static}
-@media screen{.scroll{max-height:15em;overflow:auto}}
+.stepping .printed{display:none}
 @media (max-width:900px){#walk{display:block}#picture{position:static}}
 @media print{
  body{max-width:none;padding:0;font-size:11pt}
- nav,#counter{display:none}
+ nav,#counter,#where{display:none}.stepping .printed{display:inline}
  #walk{display:block}#picture{position:static;break-after:auto}
  #picture svg{max-height:none;max-width:16cm}
  .stepping .step,.stepping .group,.stepping .pass,.stepping .update{display:block!important}
@@ -461,12 +549,15 @@ const els=[...svg.querySelectorAll('[data-el]')];
 const passes=steps.map(s=>s.closest('.pass'));
 let i=0;
 function paint(s,lit){
-  // the picture as it is once step s is done: the update's given numbers, then its steps
-  const upd=s.closest('.update'), given=JSON.parse(upd.dataset.given);
+  // the picture as it is once step s is done, for the sample s is about (in a batch, one
+  // sample's numbers; a step of the whole batch: the parameters only): the given numbers,
+  // then the steps so far of that sample and of the whole update
+  const upd=s.closest('.update'), k=s.dataset.sample||'';
+  const given=JSON.parse(upd.dataset.given)[k];
   for(const [key,e] of slots){e.textContent=given[key]||'';e.classList.remove('filled');}
   for(const t of upd.querySelectorAll('.step')){
     const e=t.dataset.slot&&slots.get(t.dataset.slot);
-    if(e){e.textContent=t.dataset.v;e.classList.add('filled');}
+    if(e&&(!t.dataset.sample||t.dataset.sample===k)){e.textContent=t.dataset.v;e.classList.add('filled');}
     if(t===s) break;
   }
   const ops=new Set(lit?s.dataset.ops.split(' '):[]);
@@ -478,8 +569,11 @@ function show(k){
   steps.forEach(t=>t.classList.toggle('current',t===s));
   paint(s,true);
   counter.textContent='step '+(i+1)+' of '+steps.length;
+  const n=+upd.dataset.samples;
   where.textContent=upd.querySelector('h2').textContent+' · '+
-    passes[i].querySelector('h3').firstChild.textContent.trim()+' · '+s.dataset.id;
+    passes[i].querySelector('h3').firstChild.textContent.trim()+' · '+s.dataset.id+
+    (n<2?'':s.dataset.sample?' · the picture shows sample '+s.dataset.sample+' of '+n:
+     ' · the picture shows the parameters (node values differ per sample)');
   if(body.classList.contains('all')) s.scrollIntoView({block:'nearest'});
 }
 function pass(dir){

@@ -92,7 +92,7 @@ class Walkthrough:
         doc = outline.document(self.trace, pen.profile, phases)
         yield from heading(doc.heading, pen)
         yield Text()
-        yield drawing.opening(self.trace, self.decimals, self.style == "ascii")
+        yield drawing.opening(self.trace, self.decimals, self.style == "ascii", pen.profile)
         yield Text()
         yield network_table(doc.params, pen)
         yield Text()
@@ -101,7 +101,7 @@ class Walkthrough:
             yield from iteration(doc, up, pen)
             if self.phase is None:  # the network with this update's values filled in
                 yield from (Text(), drawing.after(self.trace, it, self.decimals,
-                                                  self.style == "ascii"))
+                                                  self.style == "ascii", pen.profile))
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
             yield from loss_history(self.trace.loss_history, options.max_width, pen,
                                     self.trace.loss_updates)
@@ -188,7 +188,7 @@ def heading(h: outline.Heading, pen: Pen) -> Iterator[RenderableType]:
 
 
 def network_table(params: Iterable[outline.Param], pen: Pen,
-                  values: dict[str, float] | None = None, title: str = "Network") -> Table:
+                  values: dict[str, float] | None = None, title: str = "Parameters") -> Table:
     """Every parameter: name, what it connects, value (at the start unless `values`)."""
     style = pen.style
     arrow = _arrow(style)

@@ -1,7 +1,7 @@
 """The HTML view: one self-contained page that steps like the terminal and prints as a handout.
 
-Everything is inline (CSS, JavaScript, SVG, MathML): the file works offline, with no fetch, no
-CDN and no web font. Math is MathML written at export time by the notation's MathML printer
+Everything is inline (CSS, JavaScript, SVG, MathML, the math font as a data: URL): the file
+works offline, with no fetch and no CDN, and typesets alike everywhere. Math is MathML written at export time by the notation's MathML printer
 (``bpwalk.formulas``), one <math> element per piece of a formula; the network is an SVG
 whose nodes and connections carry the values of the step shown and highlight its operands (the
 picture model of ``bpwalk.views.drawing``); when several updates ran, the loss is an SVG chart.
@@ -22,7 +22,7 @@ import html
 import json
 import re
 
-from bpwalk.formulas import Node
+from bpwalk.formulas import Node, Seq
 from bpwalk.notation import Formula, Pen, loss_rule, number, optimizer_settings, profile
 from bpwalk.trace import Step, Trace
 from bpwalk.views import drawing, outline
@@ -54,7 +54,7 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str 
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(_title(trace, blanks, key))}</title>"
-            f"<style>{CSS}</style></head>\n<body class=\"{mode}\">\n{body}\n"
+            f"<style>{math_font_css()}{CSS}</style></head>\n<body class=\"{mode}\">\n{body}\n"
             f"<script>{'' if sheet else SCRIPT}</script></body></html>\n")
 
 
@@ -67,6 +67,25 @@ def _printed_caption(trace: Trace, blanks: bool) -> str:
              if len(it.samples) > 1 else "")
     return (f"The network after update {it.number}: each value of the update, "
             f"{drawing.NEW_MARK} marking a parameter's new value{batch}.")
+
+
+def math_font_css() -> str:
+    """The @font-face of the page's math font, inlined: every page and PDF typesets its
+    formulas alike, wherever it is opened, with no fetch. The font is a subset of STIX Math
+    (SIL Open Font License 1.1; fonts/OFL.txt beside it, tools/subset_math_font.py)."""
+    global _FONT_CSS
+    if _FONT_CSS is None:
+        import base64
+        from importlib.resources import files
+
+        data = (files("bpwalk.views") / "fonts" / "math.woff").read_bytes()
+        _FONT_CSS = ('@font-face{font-family:"Bpwalk Math";font-display:block;src:url('
+                     f'data:font/woff;base64,{base64.b64encode(data).decode("ascii")}) '
+                     'format("woff")}')
+    return _FONT_CSS
+
+
+_FONT_CSS: str | None = None
 
 
 def _title(trace: Trace, blanks: bool, key: bool) -> str:
@@ -148,8 +167,18 @@ def _equation(f: Formula, blanks: bool) -> str:
 
 
 def _write(parts: tuple[str | Node, ...], pen: Pen) -> str:
-    """A caption or note of the outline: words escaped, formulas as MathML."""
-    return "".join(_e(p) if isinstance(p, str) else mathml(pen.write(p)) for p in parts)
+    """A caption or note of the outline: words escaped, formulas as MathML; a sequence of
+    formulas (an optimizer's rule: m = ...; v = ...; ...) one <math> each, so that the line
+    wraps between them."""
+    out = []
+    for p in parts:
+        if isinstance(p, str):
+            out.append(_e(p))
+        elif isinstance(p, Seq):
+            out.append(f"{_e(p.sep)}".join(mathml(pen.write(q)) for q in p.parts))
+        else:
+            out.append(mathml(pen.write(p)))
+    return "".join(out)
 
 
 # ----------------------------------------------------------------------------- page parts
@@ -176,7 +205,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
              ("Learning rate", f"{_e(text.sym('lr'))} = {text.num(sc.learning_rate)}"),
              *([("Optimizer", (f"{_e(sc.optimizer.name)}: "
-                  f"{mathml(pen.write(optimizer_settings(sc.optimizer, pen.profile)))}"))]
+                  f"{_write((optimizer_settings(sc.optimizer, pen.profile),), pen)}"))]
                if not sc.optimizer.plain else []),
              ("Biases", "updated" if sc.update_biases else "not updated")]
     if len(sc.x) > 1:
@@ -479,6 +508,7 @@ h3 small{font-weight:normal;color:var(--soft)}h4{margin:.6em 0 .2em}
 table{border-collapse:collapse;margin:.4em 0;max-width:100%}
 th,td{text-align:left;padding:.1em .5em;border-bottom:1px solid #e5e5e5;
  overflow-wrap:anywhere;vertical-align:top}
+th{overflow-wrap:normal;hyphens:none}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 caption{text-align:left;font-weight:bold}
 .given{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start;font-size:.9em}
@@ -510,7 +540,7 @@ figcaption{color:var(--soft);font-size:.9em}
  max-width:100%}
 .eq>span{display:inline-flex;flex-wrap:wrap;gap:.3em;align-items:baseline}
 .result{font-weight:bold}
-math{font-size:1.1em}
+math{font-family:"Bpwalk Math",math;font-size:1.15em;math-style:normal}
 .step{padding:.3em .6em;border-left:3px solid transparent;break-inside:avoid}
 .step.current{border-left-color:var(--lit);background:var(--litbg)}
 .note{color:#8a6d00;font-style:italic;margin:.1em 0}
@@ -563,7 +593,8 @@ function paint(s,lit){
   const ops=new Set(lit?s.dataset.ops.split(' '):[]);
   els.forEach(e=>e.classList.toggle('lit',ops.has(e.dataset.el)));
 }
-function show(k){
+function inView(e){const r=e.getBoundingClientRect();return r.top>=0&&r.bottom<=innerHeight;}
+function show(k,moved=true){
   i=Math.max(0,Math.min(steps.length-1,k));
   const s=steps[i], upd=s.closest('.update');
   steps.forEach(t=>t.classList.toggle('current',t===s));
@@ -574,7 +605,8 @@ function show(k){
     passes[i].querySelector('h3').firstChild.textContent.trim()+' · '+s.dataset.id+
     (n<2?'':s.dataset.sample?' · the picture shows sample '+s.dataset.sample+' of '+n:
      ' · the picture shows the parameters (node values differ per sample)');
-  if(body.classList.contains('all')) s.scrollIntoView({block:'nearest'});
+  // a step moved to stays on screen (on a narrow window the picture sits above the steps)
+  if(moved&&!inView(s)) s.scrollIntoView({block:'center'});
 }
 function pass(dir){
   const p=passes[i]; let k=i;
@@ -594,7 +626,7 @@ steps.forEach((s,k)=>s.addEventListener('click',()=>show(k)));
 // printed, the picture shows the whole first update; on screen again, the step shown
 addEventListener('beforeprint',()=>{const u=document.querySelector('.update .step').closest('.update');
   paint([...u.querySelectorAll('.step')].pop(),false);});
-addEventListener('afterprint',()=>show(i));
-show(0);
+addEventListener('afterprint',()=>show(i,false));
+show(0,false);
 })();
 """

@@ -30,14 +30,18 @@ from bpwalk.views.outline import Update
 
 
 def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str | None = None,
-           keep_zeros: bool = False, key: bool = False) -> str:
+           keep_zeros: bool = False, key: bool = False, matrix: bool = False,
+           paper: str | None = None, compact: bool = False) -> str:
     """The whole page as one HTML document, in the notation of the profile `notation`.
 
     `key`: the worksheet's answer key, a handout laid out like the worksheet (no stepping,
-    no script) with every side of every step and its result filled in."""
+    no script) with every side of every step and its result filled in. `matrix`: the page
+    also holds the matrix form and opens in it (a toggle switches). `paper`: the printed
+    page's size ("a4", "letter"; None: the browser's choice), for the PDF. `compact`: a
+    notebook's view, the picture beside the current step and the problem's tables folded."""
     pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros)
     sheet = blanks or key
-    parts = [_heading(trace, pen, blanks, key),
+    parts = [_heading(trace, pen, blanks, key, matrix),
              '<div id="walk">',
              (f'<figure id="picture">{_svg(trace, pen, blanks)}'
               f'<figcaption><span id="where"></span><span class="printed">'
@@ -47,14 +51,21 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False, notation: str 
     parts += [_update(trace, h, it, up, pen, blanks)
               for it, up in zip(trace.iterations, outline.updates(trace, pen.profile))]
     parts.append("</div></div>")
+    if matrix and not sheet:
+        from bpwalk.views import matrix as matrix_view
+
+        parts.append(matrix_view.html_section(trace, pen))
     if not sheet:
         parts += [_summary(trace, pen), _loss_chart(trace)]
     body = "\n".join(parts)
-    mode = "sheet" if sheet else "stepping"
+    mode = "sheet" if sheet else "stepping matrix" if matrix else "stepping"
+    mode += " compact" if compact else ""
+    size = f"@page{{size:{_PAPER[paper]}}}" if paper else ""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(_title(trace, blanks, key))}</title>"
-            f"<style>{math_font_css()}{CSS}</style></head>\n<body class=\"{mode}\">\n{body}\n"
+            f"<style>{math_font_css()}{CSS}{size}</style></head>\n<body class=\"{mode}\">\n"
+            f"{body}\n"
             f"<script>{'' if sheet else SCRIPT}</script></body></html>\n")
 
 
@@ -67,6 +78,9 @@ def _printed_caption(trace: Trace, blanks: bool) -> str:
              if len(it.samples) > 1 else "")
     return (f"The network after update {it.number}: each value of the update, "
             f"{drawing.NEW_MARK} marking a parameter's new value{batch}.")
+
+
+_PAPER = {"a4": "A4", "letter": "letter"}  # --paper: the CSS page size
 
 
 def math_font_css() -> str:
@@ -194,7 +208,7 @@ def _link(text: str) -> str:
                   lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', _e(text))
 
 
-def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
+def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = False) -> str:
     sc = trace.scenario
     text = _picture_pen(pen)  # symbols and numbers in table cells
     rows = []
@@ -240,7 +254,9 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
              '<span id="counter"></span><button data-key="ArrowRight" title="next step (→ or '
              'n)">next ›</button><button data-key="]" title="next pass (])">»</button>'
              '<button data-key="End" title="last step (End)">⇥</button><label><input '
-             'type="checkbox" id="all"> show all</label></nav>')
+             'type="checkbox" id="all"> show all</label>'
+             + ('<label><input type="checkbox" id="form" checked> matrix form (m)</label>'
+                if matrix else "") + '</nav>')
     head = _title(trace, blanks, key)
     desc = f"<p>{_link(sc.description)}</p>" if sc.description else ""
     return (f"<header><h1>{_e(head)}</h1>{name}{desc}<div class=\"given\">"
@@ -551,8 +567,18 @@ math{font-family:"Bpwalk Math",math;font-size:1.15em;math-style:normal}
 .blank{display:inline-block;width:9em;border-bottom:1px solid #000;height:1.2em}
 .work{height:4.5em;border:1px dashed #bbb;margin:.3em 0 .8em}
 .sheet #walk{display:block}.sheet #picture{position:static}
+body.matrix #walk,body:not(.matrix) #matrix,body.matrix #counter,
+body.matrix nav button{display:none}
+.meq{margin:.6em 0 1em}.meq .scroll{overflow-x:auto;max-width:100%}
+.meq mtd{padding:.15em .4em}.meq mtd:hover{background:var(--litbg)}
+.shape{color:var(--soft);font-size:.8em}
 .stepping .printed{display:none}
 @media (max-width:900px){#walk{display:block}#picture{position:static}}
+.compact{padding:.3em .6em;font-size:14px}.compact h1{font-size:1.1em;margin:0}
+.compact header>p,.compact .given{display:none}
+.compact #walk{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,3fr);gap:.8em}
+.compact #picture{position:sticky;top:2.6em}.compact #picture svg{max-height:70vh}
+.compact nav{padding:.2em 0}
 @media print{
  body{max-width:none;padding:0;font-size:11pt}
  nav,#counter,#where{display:none}.stepping .printed{display:inline}
@@ -563,6 +589,8 @@ math{font-family:"Bpwalk Math",math;font-size:1.15em;math-style:normal}
  .lit circle,.lit rect{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
  .lit line{stroke:var(--line);stroke-width:1.5}.lit text{fill:inherit;font-weight:normal}
  .pass{break-inside:avoid-page}
+ header table,#summary table{break-inside:avoid}
+ tr{break-inside:avoid}
  h2,h3,h4,.update>p{break-after:avoid-page}
  a{color:inherit;text-decoration:none}
 }
@@ -622,6 +650,9 @@ document.addEventListener('keydown',ev=>{
 });
 document.querySelectorAll('nav button').forEach(b=>b.addEventListener('click',()=>keys[b.dataset.key]()));
 all.addEventListener('change',()=>{body.classList.toggle('all',all.checked);show(i);});
+const form=document.getElementById('form');
+if(form){form.addEventListener('change',()=>body.classList.toggle('matrix',form.checked));
+  keys.m=()=>{form.checked=!form.checked;body.classList.toggle('matrix',form.checked);};}
 steps.forEach((s,k)=>s.addEventListener('click',()=>show(k)));
 // printed, the picture shows the whole first update; on screen again, the step shown
 addEventListener('beforeprint',()=>{const u=document.querySelector('.update .step').closest('.update');

@@ -441,9 +441,8 @@ class TextPrinter(Printer):
     def p_Div(self, node: Div) -> str:
         if node == HALF and self.style == "unicode":
             return "½"
-        num, den = self.wrap(node.num, 3), self.wrap(node.den, 4)
-        spaced = _prec(node.num, self.numeric) < 3
-        return f"{num} / {den}" if spaced else f"{num}/{den}"
+        # one spacing for every division, in symbols and in numbers alike: a/b, (a + b)/3
+        return f"{self.wrap(node.num, 3)}/{self.wrap(node.den, 4)}"
 
     def p_Pow(self, node: Pow) -> str:
         base = self.wrap(node.base, 6)

@@ -176,3 +176,15 @@ def test_checks_footer_names_the_first_wrong_step_in_the_notation(tmp_path):
     r = run_cli("check", "mazur", str(answers), "--notation", "han-kamber")
     footer = r.stdout[r.stdout.index("First wrong step"):]
     assert "Err_o1" in footer and "∂E/∂net" not in footer
+
+
+def test_g_w5_then_d_lights_the_value_w5_carries():
+    walk = Walk.of(run(load(resolve("mazur")[0])))
+    state = press(State(), "g", walk)
+    for k in ("w", "5", "enter"):
+        state = press(state, k, walk)
+    assert walk.entries[state.index].step.id == "grad:w5"
+    state = press(state, "d", walk)
+    rows = "\n".join(screen(walk, state, Console(width=80, height=40, color_system=None)))
+    # ∂net_o1/∂w5 = out_h1: h1 is an operand, drawn with a double border like o1 and w5
+    assert "╔ h1" in rows and "╔ o1" in rows

@@ -69,7 +69,7 @@ def operands(step: Step) -> set[str]:
     for term in step.terms:
         for op in term:
             out.update(_element(op.ref))
-            if op.ref.startswith("wrt:"):  # ∂net_o1/∂w5 is the value w5 carries: out_h1
+            if op.ref.startswith("wrt:"):  # d net_o1 / d w5 is the value w5 carries: out_h1
                 out.update(_element(next((a.ref for a in step.aux if a.ref.startswith(
                     ("out:", "in:"))), "")))
     return out

@@ -188,3 +188,24 @@ def test_g_w5_then_d_lights_the_value_w5_carries():
     rows = "\n".join(screen(walk, state, Console(width=80, height=40, color_system=None)))
     # ∂net_o1/∂w5 = out_h1: h1 is an operand, drawn with a double border like o1 and w5
     assert "╔ h1" in rows and "╔ o1" in rows
+
+
+def test_the_terminal_drawing_draws_its_connections_where_they_fit():
+    tr = run(load(resolve("mazur")[0]))
+    console = Console(width=80, record=True, color_system=None)
+    console.print(drawing.opening(tr, 9))
+    rows = console.export_text().splitlines()
+    # every weight's label runs on as a line ...
+    for w, target in (("w1", "h1"), ("w3", "h2"), ("w5", "o1"), ("w8", "o2")):
+        row = next(r for r in rows if f"{w}→{target}" in r)
+        after = row.split(f"{w}→{target}", 1)[1]
+        assert after.startswith(" ─") and after.lstrip(" ─")[:1] in "┐┘┤┼┴├┬│", row
+    # ... and each neuron of layers 1 and 2 is entered by a line: "─│" beside its box
+    text = "\n".join(rows)
+    assert sum(text.count(f"─│{f}") for f in ("net", "out", "δ")) == 2 * 2
+    assert max(len(r) for r in rows) <= 80
+    # where the lines do not fit, the labels alone (as before), at every decimal
+    narrow = Console(width=66, record=True, color_system=None)
+    narrow.print(drawing.after(tr, tr.iterations[0], 9))
+    text = narrow.export_text()
+    assert "w1→h1 │" in text and "┴" not in text and "0.593269992" in text

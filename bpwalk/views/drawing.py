@@ -147,6 +147,12 @@ def shown_value(field_: str, value: float, p: Profile) -> float:
 
 # ----------------------------------------------------------------------------- terminal drawing
 
+# A cell of the connections' lines by the directions it joins: up 1, down 2, left 4, right 8
+_JOINS = {0: " ", 1: "│", 2: "│", 3: "│", 4: "─", 8: "─", 12: "─", 10: "┌", 6: "┐", 9: "└",
+          5: "┘", 11: "├", 7: "┤", 14: "┬", 13: "┴", 15: "┼"}
+_ASCII_JOINS = {k: " " if k == 0 else "-" if k in (4, 8, 12) else "|" if k in (1, 2, 3)
+                else "+" for k in _JOINS}
+
 
 def drawable(trace: Trace) -> str | None:
     """None if the network can be drawn, else one line saying why not."""
@@ -183,9 +189,12 @@ class Drawing:
         if why is not None:
             yield Text(why, style="italic")
             return
-        for d in range(min(self.decimals, 9), MIN_DECIMALS - 1, -1):
-            lines = self._lines(d)
-            if max(cell_len(t.plain) for t in lines) <= options.max_width:
+        # the connections drawn as lines where they fit, else their labels alone; then
+        # fewer decimals before giving up
+        for d, wires in [(d, w) for d in range(min(self.decimals, 9), MIN_DECIMALS - 1, -1)
+                         for w in (True, False)]:
+            lines = self._lines(d, wires)
+            if lines is not None and max(cell_len(t.plain) for t in lines) <= options.max_width:
                 yield Text(self.title + (f" (values to {d} decimals)" if d < self.decimals
                                          else ""), style="bold cyan")
                 yield from lines
@@ -224,7 +233,9 @@ class Drawing:
         out.append(Text(bl + h * (width - 2) + br, style=style))
         return out
 
-    def _lines(self, d: int) -> list[Text]:
+    def _lines(self, d: int, wires: bool = False) -> list[Text] | None:
+        """The drawing's rows at `d` decimals, with the connections' lines (`wires`), or
+        None when the lines cannot be drawn without two of them running together."""
         sc = self.trace.scenario
         columns: list[list[tuple[str, list[str], str]]] = []
         inputs = []
@@ -268,6 +279,7 @@ class Drawing:
             block: list[Text] = [Text(" " * box_w[ci]) for _ in range(n_rows)]
             conn: list[Text] = [Text(" " * link_w[ci]) for _ in range(n_rows)] \
                 if ci < len(links) else []
+            ends: list[tuple[int, int]] = []  # (row of a label, index of its target)
             for k, (name, rows, bias) in enumerate(col):
                 # inputs have one value row; pad so every box has the same height
                 lines = self._node(name, rows, bias, box_w[ci])
@@ -278,13 +290,60 @@ class Drawing:
                         style = HIGHLIGHT if f"param:{w}" in self.lit else ""
                         t = Text(" ─ " if not self.ascii else " - ")
                         t.append(label, style=style)
-                        t.pad_right(link_w[ci] - cell_len(t.plain))
+                        dash = "-" if self.ascii else "─"
+                        t.append((" " + dash * link_w[ci])[: link_w[ci] - cell_len(t.plain)]
+                                 if wires else " " * (link_w[ci] - cell_len(t.plain)))
                         conn[top + k * height + r + 1] = t
+                        target = label.rsplit("->" if self.ascii else "→", 1)[1]
+                        ends.append((top + k * height + r + 1,
+                                     sc.layers[ci].neurons.index(target)))
+            if conn and wires:
+                nxt = columns[ci + 1]
+                mids = [(n_rows - len(nxt) * height) // 2 + j * height + 2
+                        for j in range(len(nxt))]
+                drawn = self._wires(ends, mids, n_rows)
+                if drawn is None:
+                    return None
+                for r, t in enumerate(drawn):
+                    conn[r].append(t)
             for r in range(n_rows):
                 grid[r].append_text(block[r])
                 if conn:
                     grid[r].append_text(conn[r])
         return [t for t in grid if t.plain.strip()] if n_rows else []
+
+    def _wires(self, ends: list[tuple[int, int]], mids: list[int], n_rows: int
+               ) -> list[str] | None:
+        """The lines from each weight's label (row, target) into its target box: along the
+        row to the target's lane, down or up the lane, then into the box at one of its
+        value rows. Each cell collects the directions it joins (up, down, left, right) and
+        is drawn as the box-drawing character that joins them. None when some target has
+        no row to enter by without running into another label's line."""
+        up, down, left, right = 1, 2, 4, 8
+        n = len(mids)
+        lanes = [2 * (n - 1 - j) + 1 for j in range(n)]  # the last target's lane first
+        width = 2 * n + 1
+        entries = []
+        for j, m in enumerate(mids):  # a row whose labels stop before this lane
+            clear = [r for r in (m, m - 1, m + 1)
+                     if all(t == j or lanes[t] < lanes[j] for row, t in ends if row == r)]
+            if not clear:
+                return None
+            entries.append(clear[0])
+        cells = [[0] * width for _ in range(n_rows)]
+        for row, j in ends:
+            lane, mid = lanes[j], entries[j]
+            for x in range(lane):
+                cells[row][x] |= left | right
+            cells[row][lane] |= left | (down if mid > row else up if mid < row else right)
+            for r in range(min(row, mid) + 1, max(row, mid)):
+                cells[r][lane] |= up | down
+            if mid != row:
+                cells[mid][lane] |= (up if mid > row else down) | right
+            for x in range(lane + 1, width):
+                cells[mid][x] |= left | right
+        chars = _ASCII_JOINS if self.ascii else _JOINS
+        return ["".join(chars[c] for c in line) for line in cells]
 
     def _legend(self, d: int, width: int) -> Iterable[Text]:
         """Every parameter's value: the given one, or the new one once the update set it."""

@@ -257,7 +257,7 @@ def test_any_key_sequence_keeps_the_quiz_consistent(pressed):
         assert 0 <= qs.step.index < len(q.walk)
         assert not qs.typed or asking(qs, q)  # an answer is only typed at a question
         right, answered = qs.score()
-        assert 0 <= right <= answered <= len(qs.answers)
+        assert 0 <= right <= answered <= len(qs.answers) + len(qs.retried)  # retries count
         if qs.done:
             break
 

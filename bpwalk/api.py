@@ -37,11 +37,13 @@ def load(path_or_name: str | Path) -> Problem:
 
 def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
              notation: Profile | str | None = None, keep_zeros: bool = False,
-             key: bool = False) -> str | bytes:
+             key: bool = False, matrix: bool = False, paper: str = "a4") -> str | bytes:
     """The trace as a document: "md", "json", "html" (text) or "pdf" (bytes; needs a local
     Chromium or Chrome, else bpwalk.browser.BrowserError). `blanks`: the worksheet;
     `key`: its answer key (a page laid out as the worksheet, every result filled in; in
-    Markdown the solution); `notation`: a profile or its name (None: mazur); `keep_zeros`: 0.0310, not 0.031."""
+    Markdown the solution); `notation`: a profile or its name (None: mazur); `keep_zeros`:
+    0.0310, not 0.031; `matrix`: the page opens in the matrix form (html, pdf); `paper`:
+    the PDF's page size, "a4" or "letter"."""
     if fmt == "json":
         from bpwalk.views import json as json_view
 
@@ -54,9 +56,9 @@ def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
         raise ValueError(f"format {fmt!r} is not known; use one of {', '.join(FORMATS)}")
     from bpwalk.views import html as html_view
 
-    page = html_view.render(trace, decimals, blanks, notation, keep_zeros, key)
     if fmt == "html":
-        return page
+        return html_view.render(trace, decimals, blanks, notation, keep_zeros, key, matrix)
+    page = html_view.render(trace, decimals, blanks, notation, keep_zeros, key, matrix, paper)
     from bpwalk.browser import to_pdf
 
     return to_pdf(page)
@@ -67,6 +69,9 @@ class Problem:
     """A loaded, validated scenario, ready to run."""
 
     scenario: Scenario
+
+    def __repr__(self) -> str:
+        return f"<Problem {self.scenario.name}: {self.scenario.shape}>"
 
     def run(self, iterations: int | None = None, show: str | Iterable[int] = "first",
             round_to: int | None = None) -> Walkthrough:
@@ -105,9 +110,22 @@ class Walkthrough:
     def to_pdf(self, decimals: int = 9) -> bytes:
         return document(self.trace, "pdf", decimals)  # type: ignore[return-value]
 
+    def __repr__(self) -> str:
+        """One line: what ran and what it did (the trace itself is thousands of numbers)."""
+        t = self.trace
+        steps = sum(len(it.steps) for it in t.iterations)
+        n = t.total_iterations
+        return (f"<Walkthrough {t.scenario.name}: {t.scenario.shape}, {n} update"
+                f"{'s' * (n != 1)}, {steps} steps explained; loss {t.loss_history[0]:.6g} -> "
+                f"{t.loss_history[-1]:.6g}>")
+
     def _repr_html_(self) -> str:
         import html  # a notebook's need only
 
-        # In a frame of its own, so that the page's style, script and keys stay inside it.
-        return (f'<iframe srcdoc="{html.escape(self.to_html(), quote=True)}" title="bpwalk" '
+        from bpwalk.views import html as html_view
+
+        # In a frame of its own, so that the page's style, script and keys stay inside it;
+        # compact: the picture beside the current step, the problem's tables folded away
+        page = html_view.render(self.trace, compact=True)
+        return (f'<iframe srcdoc="{html.escape(page, quote=True)}" title="bpwalk" '
                 'style="width:100%;height:640px;border:1px solid #ddd"></iframe>')

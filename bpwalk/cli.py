@@ -161,6 +161,20 @@ def matrix_form_of(sc: Scenario) -> None:
                    "leave out --input-gradients")
 
 
+PAPERS = ("a4", "letter")
+PaperOpt = Annotated[
+    str, typer.Option("--paper", metavar="SIZE",
+                      help="With --format pdf: the page size, a4 (the default) or letter.")
+]
+
+
+def check_paper(paper: str, format: str) -> None:
+    if paper not in PAPERS:
+        raise fail(f"--paper {paper!r}: use a4 or letter")
+    if paper != "a4" and format != "pdf":
+        raise fail(f"--paper sets the size of a PDF's pages; add --format pdf (not {format})")
+
+
 NotationOpt = Annotated[
     str | None,
     typer.Option("--notation", metavar="NAME",
@@ -470,15 +484,16 @@ def export(
     form: FormOpt = "scalar",
     ids: IdsOpt = False,
     quiet: QuietOpt = False,
+    paper: PaperOpt = "a4",
 ) -> None:
     """Export the solution: Markdown, an HTML page, PDF or JSON.
 
     The JSON trace keeps every number at full precision; --decimals applies to the others.
+    --form matrix with html or pdf: the page holds both forms and opens in the matrix form.
     """
     _check_format(format, output)
     check_form(form, ids)
-    if form == "matrix" and format not in ("md", "json"):
-        raise fail(f"--form matrix exports md or json, not {format}; use --format md")
+    check_paper(paper, format)
     sc = load_scenario(scenario, writes=(output,), input_gradients=input_gradients)
     if form == "matrix":
         matrix_form_of(sc)
@@ -486,14 +501,15 @@ def export(
     trace, stopped = compute(sc, iterations, show, round_to, force, quiet, notation)
     if stopped:  # a partial trace is not what was asked for: nothing is written
         raise fail(f"{stopped}; nothing written", 130)
-    if form == "matrix":
+    if form == "matrix" and format in ("md", "json"):
         from bpwalk.views import matrix as matrix_view
 
         digits, keep_zeros = _shown(decimals)
         emit(matrix_view.markdown(trace, digits, ids, notation=notation, keep_zeros=keep_zeros)
              if format == "md" else matrix_view.render_json(trace), output)
         return
-    emit(_document(trace, format, decimals, notation), output)
+    emit(_document(trace, format, decimals, notation, matrix=form == "matrix", paper=paper),
+         output)
 
 
 def _check_format(format: str, *outputs: Path | None) -> None:
@@ -506,13 +522,15 @@ def _check_format(format: str, *outputs: Path | None) -> None:
 
 
 def _document(trace: Trace, format: str, decimals: int | None, notation: Profile | None,
-              blanks: bool = False, key: bool = False) -> str | bytes:
+              blanks: bool = False, key: bool = False, matrix: bool = False,
+              paper: str = "a4") -> str | bytes:
     from bpwalk.api import document
     from bpwalk.browser import BrowserError
 
     decimals, keep_zeros = _shown(decimals)
     try:
-        return document(trace, format, decimals, blanks, notation, keep_zeros, key)
+        return document(trace, format, decimals, blanks, notation, keep_zeros, key, matrix,
+                        paper)
     except BrowserError as e:
         raise fail(str(e)) from None
 
@@ -540,6 +558,7 @@ def worksheet(
     notation: NotationOpt = None,
     force: ForceOpt = False,
     form: FormOpt = "scalar",
+    paper: PaperOpt = "a4",
 ) -> None:
     """Write a printable worksheet with blanks where the results go.
 
@@ -555,6 +574,7 @@ def worksheet(
         raise fail(f"--format {format!r} is not known for a worksheet; use md, html or pdf")
     _check_format(format, output)
     check_form(form, False)
+    check_paper(paper, format)
     if form == "matrix" and format != "md":
         raise fail(f"--form matrix worksheets are Markdown, not {format}; use --format md")
     sc = load_scenario(scenario, writes=(output, key, answers_template))
@@ -574,8 +594,8 @@ def worksheet(
         solution = matrix_view.markdown(trace, digits, notation=notation, keep_zeros=keep_zeros)
         template = matrix_view.answers_template(trace, notation)
     else:
-        sheet = _document(trace, format, decimals, notation, blanks=True)
-        solution = (_document(trace, format, decimals, notation, key=True)
+        sheet = _document(trace, format, decimals, notation, blanks=True, paper=paper)
+        solution = (_document(trace, format, decimals, notation, key=True, paper=paper)
                     if key is not None else "")
         template = answers.render(trace)
     others = [(path, text) for path, text in ((key, solution), (answers_template, template))

@@ -441,9 +441,8 @@ class TextPrinter(Printer):
     def p_Div(self, node: Div) -> str:
         if node == HALF and self.style == "unicode":
             return "½"
-        num, den = self.wrap(node.num, 3), self.wrap(node.den, 4)
-        spaced = _prec(node.num, self.numeric) < 3
-        return f"{num} / {den}" if spaced else f"{num}/{den}"
+        # one spacing for every division, in symbols and in numbers alike: a/b, (a + b)/3
+        return f"{self.wrap(node.num, 3)}/{self.wrap(node.den, 4)}"
 
     def p_Pow(self, node: Pow) -> str:
         base = self.wrap(node.base, 6)
@@ -628,7 +627,10 @@ class MathMLPrinter(Printer):
     style = "mathml"
 
     def paren(self, text: str) -> str:
-        return f"<mrow><mo>(</mo>{text}<mo>)</mo></mrow>"
+        if "<mfrac>" in text or "<msqrt>" in text:  # tall: the parentheses grow with it
+            return f"<mrow><mo>(</mo>{text}<mo>)</mo></mrow>"
+        # one line: the plain glyphs (a math font's stretchy ones sit apart from the text)
+        return f'<mrow><mo stretchy="false">(</mo>{text}<mo stretchy="false">)</mo></mrow>'
 
     def p_Num(self, node: Num) -> str:
         text = self.num_text(node.value, isinstance(node, _Quantity))
@@ -650,11 +652,10 @@ class MathMLPrinter(Printer):
         return text
 
     def p_Word(self, node: Word) -> str:
-        return f"<mtext>{escape(node.text)}</mtext>"
+        return _mtext(node.text)
 
     def p_Seq(self, node: Seq) -> str:
-        sep = f"<mtext>{escape(node.sep)}</mtext>"
-        return _Row(sep.join(self(p) for p in node.parts))
+        return _Row(_mtext(node.sep).join(self(p) for p in node.parts))
 
     def p_Rel(self, node: Rel) -> str:
         return _Row(f"{self(node.left)}<mo>{_REL['mathml'][node.op]}</mo>{self(node.right)}")
@@ -678,7 +679,12 @@ class MathMLPrinter(Printer):
         return f"<mfrac>{_one(self(node.num))}{_one(self(node.den))}</mfrac>"
 
     def p_Pow(self, node: Pow) -> str:
-        return f"<msup>{_one(self.wrap(node.base, 6))}{_one(self(node.exp))}</msup>"
+        base = node.base
+        if isinstance(base, Sym) and base.sub and not (base.layer or base.sup or base.sample):
+            # β₁ᵗ: the power beside the subscript, over it, not after it as (β₁)ᵗ would be
+            letter = self(base.but(sub=""))
+            return f"<msubsup>{letter}{_mi(base.sub)}{_one(self(node.exp))}</msubsup>"
+        return f"<msup>{_one(self.wrap(base, 6))}{_one(self(node.exp))}</msup>"
 
     def p_FnCall(self, node: FnCall) -> str:
         args = "<mo>,</mo>".join(self(a) for a in node.args)
@@ -723,6 +729,17 @@ class MathMLPrinter(Printer):
 def escape(text: str) -> str:
     """Text made safe inside MathML (the html module would cost start-up time)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mtext(text: str) -> str:
+    """Words in MathML. A token's spaces at either end are dropped when it is laid out
+    (", then " would join "then" to the next symbol): they are written as no-break spaces."""
+    inner = escape(text)
+    lead, trail = len(inner) - len(inner.lstrip(" ")), len(inner) - len(inner.rstrip(" "))
+    return f"<mtext>{_NBSP * lead}{inner.strip(' ')}{_NBSP * trail}</mtext>"
+
+
+_NBSP = "\u00a0"
 
 
 def _mi(text: str) -> str:

@@ -107,6 +107,7 @@ class Report:
     matrices: list = field(default_factory=list)  # judge_matrix.MatrixVerdict, in file order
     iteration: int = 1  # the update the answers are about
     asked: int = 0  # the steps the student was asked for (answered or not)
+    profile: Profile | None = None  # the notation the answers were read in (None: mazur)
 
     @property
     def blank(self) -> int:
@@ -543,7 +544,7 @@ class Judge:
         first = next((r.id for r in results if not r.correct), None)
         # a worksheet asks for every step of the update
         report = Report(self.scenario, results, unanswered, first, iteration=self.iteration,
-                        asked=len(self.by_id))
+                        asked=len(self.by_id), profile=self.profile)
         if matrices is not None:
             matrices.finish(report)
         return report

@@ -25,6 +25,8 @@ class Mistake(NamedTuple):
 # kind -> (what the student did, the step kinds whose formula it can change)
 MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "sign": ("the sign is flipped", ("net", "out", "loss", "dout", "dact", "dnet", "grad")),
+    "activation_left_out": ("forgot the activation: net written where out = f(net) belongs",
+                            ("out",)),
     "double": ("a factor of 2 too many (the ½ of the loss dropped)",
                ("loss", "dout", "dnet", "grad")),
     "half": ("a factor of ½ too many (a ½ added to the loss, or applied twice)",

@@ -106,14 +106,21 @@ class QuizState:
     answers: Mapping[int, Answer] = field(default_factory=dict)  # walk index -> answer
     typed: str = ""  # the answer being typed
     tries: Mapping[int, int] = field(default_factory=dict)  # wrong tries before a retry
+    # the wrong answers taken back with r: they stay in the score (a retry is a new answer)
+    retried: tuple[tuple[int, Result], ...] = ()
 
     @property
     def done(self) -> bool:
         return self.step.done
 
+    def judged(self) -> list[tuple[int, Result]]:
+        """Every answer judged, in computation order: the retried ones, then the last."""
+        final = [(i, a.result) for i, a in self.answers.items() if a.result is not None]
+        return sorted([*self.retried, *final], key=lambda t: t[0])
+
     def score(self) -> tuple[int, int]:
-        """(right, answered)."""
-        judged = [a.result for a in self.answers.values() if a.result is not None]
+        """(right, answered): a wrong answer retried counts as one wrong answer."""
+        judged = [r for _, r in self.judged()]
         return sum(r.correct for r in judged), len(judged)
 
 
@@ -121,6 +128,20 @@ def asking(qs: QuizState, quiz: Quiz) -> bool:
     """Is the step on screen a question not yet answered or revealed?"""
     i = qs.step.index
     return qs.step.mode == "step" and i in quiz.questions and i not in qs.answers
+
+
+def unseen_operands(qs: QuizState, quiz: Quiz) -> bool:
+    """Does the step on screen read a value the student has not seen: an earlier question
+    of its update neither answered right nor revealed (reached with g, say)? Then its
+    formula is shown in symbols only, so that it does not give those answers away."""
+    i = qs.step.index
+    if not (asking(qs, quiz) or pending(qs)):
+        return False
+    entries = quiz.walk.entries
+    seen = {k for k, a in qs.answers.items() if a.revealed}
+    hidden = {entries[k].step.id for k in quiz.questions
+              if k < i and k not in seen and entries[k].iteration == entries[i].iteration}
+    return any(op.ref in hidden for term in entries[i].step.terms for op in term)
 
 
 def pending(qs: QuizState) -> bool:
@@ -139,9 +160,11 @@ def press(qs: QuizState, key: str, quiz: Quiz) -> QuizState:
     if pending(qs) and (key == RETRY or key in REVEAL):
         i = qs.step.index
         a = qs.answers[i]
-        if key == RETRY:  # back to the prompt; the tries so far are kept in the next answer
+        if key == RETRY:  # back to the prompt; the wrong answer stays in the score
             rest = {k: v for k, v in qs.answers.items() if k != i}
-            return replace(qs, answers=rest, tries={**qs.tries, i: a.tries})
+            assert a.result is not None
+            return replace(qs, answers=rest, tries={**qs.tries, i: a.tries},
+                           retried=(*qs.retried, (i, a.result)))
         return replace(qs, answers={**qs.answers, i: replace(a, revealed=True)})
     return replace(qs, step=stepper.press(qs.step, key, quiz.walk))
 
@@ -250,7 +273,8 @@ def screen(qs: QuizState, quiz: Quiz, console: Console, style: str = "unicode",
     else:
         panel = stepper.current(quiz.walk, qs.step.index, style, decimals,
                                 ask=asking(qs, quiz) or pending(qs),
-                                below=below(qs, quiz, style))
+                                below=below(qs, quiz, style),
+                                numbers=not unseen_operands(qs, quiz))
     hidden = quiz.questions - {i for i, a in qs.answers.items() if a.revealed}
     return stepper.screen(quiz.walk, qs.step, console, style, decimals, panel=panel,
                           status_line=status(qs, quiz), hidden=hidden)
@@ -267,8 +291,7 @@ def summary(qs: QuizState, quiz: Quiz, style: str = "unicode") -> str:
     right, answered = qs.score()
     line = (f"quiz: {right} of {answered} right" if answered else "quiz: no answers given")
     line += f" ({len(quiz.questions)} question{'s' * (len(quiz.questions) != 1)})"
-    wrong = [(i, a.result) for i, a in sorted(qs.answers.items())
-             if a.result is not None and not a.result.correct]
+    wrong = [(i, r) for i, r in qs.judged() if not r.correct]
     if wrong:
         i, r = wrong[0]
         where = r.id

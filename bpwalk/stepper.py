@@ -316,7 +316,7 @@ def _label(s: Step, graph: bool = False) -> str:
 
 
 def current(walk: Walk, index: int, style: str, decimals: int, ask: bool = False,
-            below: tuple[RenderableType, ...] = ()) -> RenderableType:
+            below: tuple[RenderableType, ...] = (), numbers: bool = True) -> RenderableType:
     """The step on screen: where it is, its formula in symbols, in numbers, and the result.
 
     The formula lines are the terminal view's StepBlock, so a step reads the same in
@@ -329,7 +329,7 @@ def current(walk: Walk, index: int, style: str, decimals: int, ask: bool = False
     label = _label(s, is_graph(walk.trace.scenario))
     if label:
         parts.append(Text(label, style="dim italic"))
-    parts += [Text(""), StepBlock((s,), walk.pen(style, decimals), ask)]
+    parts += [Text(""), StepBlock((s,), walk.pen(style, decimals), ask, numbers)]
     if s.exact is not None and walk.trace.round_to is not None and not ask:
         parts.append(Text(f"before rounding to {walk.trace.round_to} decimals: "
                           f"{number(s.exact, 15)}", style="dim"))
@@ -435,7 +435,7 @@ def _drawing(walk: Walk, index: int, style: str, decimals: int,
     entry = walk.entries[index]
     it = next(i for i in walk.trace.iterations if i.number == entry.iteration)
     picture = drawing.at_step(walk.trace, it, it.steps.index(entry.step), decimals,
-                              style == "ascii")
+                              style == "ascii", walk.notation)
     if is_graph(walk.trace.scenario):
         from bpwalk.views.circuit_drawing import slot
     else:
@@ -513,9 +513,12 @@ class Terminal:
         self._old_handlers[sig] = signal.signal(sig, handler)
 
     def _start(self) -> None:
+        import termios
         import tty
 
-        tty.setcbreak(self.fd)
+        # TCSANOW, not setcbreak's default TCSAFLUSH: keys typed before the first screen
+        # (while Python starts) are kept, not thrown away
+        tty.setcbreak(self.fd, termios.TCSANOW)
         self.out.write("\x1b[?1049h\x1b[?25l")  # alternate screen, hide the cursor
         self.out.flush()
 

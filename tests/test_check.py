@@ -131,6 +131,7 @@ PAIRED = [
     ("mazur", "update_added", "new:w8"),
     ("mazur", "neighbour_neuron", "grad:w5"),
     ("mazur", "neighbour_input", "net:h1"),
+    ("mazur", "activation_left_out", "out:h1"),  # net answered for out (issue 26)
     ("mazur", "neighbour_input", "grad:w6"),
     ("batch_scenario.yaml", "reduction", "grad:w5"),
     ("batch_scenario.yaml", "reduction", "loss"),

@@ -242,8 +242,9 @@ def test_round_drift_comes_from_the_engine():
     table = rows(markdown.render(trace))
     for s in trace.iterations[0].steps:
         assert s.drift is not None and s.exact is not None
-        assert table[s.id][1:] == [number(s.value, 9), number(s.exact, 9),
-                                   number(s.drift, 9, fixed=True)]
+        # the drift, a text cell, with a true minus (issue 26)
+        drift = number(s.drift, 9, fixed=True).replace("-", "\u2212")
+        assert table[s.id][1:] == [number(s.value, 9), number(s.exact, 9), drift]
 
 
 def test_unrounded_export_has_no_drift_column():

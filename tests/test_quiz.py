@@ -21,7 +21,7 @@ from rich.console import Console
 from bpwalk.engine import Mistake
 from bpwalk.engine import run as engine_run
 from bpwalk.judge import Judge, at_decimals
-from bpwalk.quiz import QUIZ_HELP, Quiz, QuizState, asking, press, screen, summary
+from bpwalk.quiz import QUIZ_HELP, Answer, Quiz, QuizState, asking, press, screen, summary
 from bpwalk.scenario import load, resolve
 from bpwalk.stepper import State, Walk
 from tests.test_stepper import CTRL_C, ENTER, ESC_KEY, Session, _env, _stty_restored
@@ -259,7 +259,7 @@ def test_any_key_sequence_keeps_the_quiz_consistent(pressed):
         assert 0 <= qs.step.index < len(q.walk)
         assert not qs.typed or asking(qs, q)  # an answer is only typed at a question
         right, answered = qs.score()
-        assert 0 <= right <= answered <= len(qs.answers)
+        assert 0 <= right <= answered <= len(qs.answers) + len(qs.retried)  # retries count
         if qs.done:
             break
 
@@ -284,7 +284,9 @@ def plain_console(width: int, height: int) -> Console:
 
 def test_a_question_shows_symbols_and_numbers_but_not_the_result(quiz):
     i = index_of(quiz, "grad:w5")
-    rows = screen(QuizState(step=State(index=i)), quiz, plain_console(100, 30))
+    # the steps before it revealed (unrevealed operands are not substituted: issue 26)
+    seen = {k: Answer(None, None) for k in quiz.questions if k < i}
+    rows = screen(QuizState(step=State(index=i), answers=seen), quiz, plain_console(100, 30))
     text = "\n".join(rows)
     assert "∂E/∂w₅ = ∂E/∂out_o1·∂out_o1/∂net_o1·∂net_o1/∂w₅" in text
     assert "0.74136507·0.186815602·0.593269992" in text  # Mazur's three factors
@@ -454,7 +456,8 @@ def test_a_wrong_answer_can_be_retried_before_the_result_is_revealed(quiz):
     qs = typed(qs, quiz, at_decimals(quiz.walk.entries[i].step.value, 4))
     answer = qs.answers[i]
     assert answer.result.correct and answer.revealed and answer.tries == 2
-    assert qs.score() == (1, 1)
+    # the wrong answer stays in the score; the retry that succeeds counts on its own (issue 26)
+    assert qs.score() == (1, 2)
 
 
 def test_enter_reveals_a_wrong_answer_and_then_it_is_final(quiz):
@@ -499,3 +502,56 @@ def test_a_slip_in_the_last_digit_is_said_without_the_value(quiz):
     assert "close, but not right at 2 decimals" in view and "0.04" not in view
     view = "\n".join(screen(press(qs, "enter", quiz), quiz, plain_console(200, 30)))
     assert "cannot tell a mistake from a rounding slip" in view and "expected 0.04" in view
+
+
+# ----------------------------------------------------------------------------- issue 26
+
+
+def test_a_retried_wrong_answer_stays_in_the_score_and_the_summary(quiz):
+    flipped = mistaken("grad:w6", "sign")
+    qs = typed(at(quiz, "grad:w6"), quiz, flipped)
+    assert qs.score() == (0, 1)
+    qs = press(qs, "r", quiz)
+    assert qs.score() == (0, 1)  # 0/1 stays while the student tries again
+    qs = typed(qs, quiz, at_decimals(quiz.walk.entries[index_of(quiz, "grad:w6")].step.value, 4))
+    assert qs.score() == (1, 2)
+    assert "first wrong: grad:w6 (the sign is flipped)" in summary(qs, quiz)
+
+
+def test_a_question_reached_past_unseen_steps_does_not_show_their_values(quiz):
+    qs = at(quiz, "out:h1")  # reached with g: net:h1 (Mazur: 0.3775) not revealed yet
+    view = "\n".join(screen(qs, quiz, plain_console(100, 30)))
+    assert "0.3775" not in view and "= ?" in view
+    qs = typed(QuizState(), quiz, "0.3775")  # answered right: now it is seen
+    qs = press(qs, "n", quiz)
+    view = "\n".join(screen(qs, quiz, plain_console(100, 30)))
+    assert current_panel_has(view, "0.3775")
+
+
+def current_panel_has(view: str, text: str) -> bool:
+    return any(text in line and "=" in line for line in view.splitlines())
+
+
+def test_net_answered_for_out_is_named_forgot_the_activation(quiz):
+    qs = typed(QuizState(), quiz, "0.3775")  # Mazur: net_h1
+    qs = press(qs, "n", quiz)
+    qs = typed(qs, quiz, "0.3775")  # net again, where out_h1 = 0.5933 belongs
+    view = "\n".join(screen(qs, quiz, plain_console(100, 30)))
+    assert "forgot the activation" in view
+
+
+def test_keys_typed_before_the_first_screen_are_kept():
+    from tests.test_stepper import _STATUS, COLS, ROWS, _env
+
+    child = pexpect.spawn(sys.executable, ["-m", "bpwalk", "run", "mazur", "--step", "--quiz"],
+                          dimensions=(ROWS, COLS), env=_env(), encoding="utf-8", timeout=15)
+    try:
+        child.send("0.3775")  # at once, while Python is still starting
+        child.expect(_STATUS)
+        child.send("\r")
+        child.expect("right 1/1")
+        child.send("q")
+        child.expect(pexpect.EOF)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)

@@ -163,7 +163,7 @@ def test_formulas_read_like_the_post(mazur: Trace) -> None:
 
 def test_heading_network_table_and_summary(mazur: Trace) -> None:
     text = render(mazur)
-    head = text[:re.search(r"\nNetwork *\n", text).start()]
+    head = text[:re.search(r"\nParameters *\n", text).start()]
     assert "A Step by Step Backpropagation Example" in head
     assert "Matt Mazur" in head
     assert "2-2-2" in head and "sigmoid" in head
@@ -274,7 +274,7 @@ def test_no_color_option_and_pipe_have_no_escape_codes() -> None:
 def test_round() -> None:
     code, out = cli("run", str(MAZUR), "--round", "4")
     assert code == 0
-    head = out[:re.search(r"\nNetwork *\n", out).start()]
+    head = out[:re.search(r"\nParameters *\n", out).start()]
     assert "rounded to 4 decimals" in head
     trace = run(load(MAZUR), round_to=4)
     assert f"= {unum(trace.iterations[0].step('out:h1').value)}" in out
@@ -303,7 +303,8 @@ def test_batch_per_sample_then_combined() -> None:
     flat_text = flat(text)
     g = formula(trace.iterations[0].step("grad:w1"), "unicode")
     # the sample marker cannot be read as a power or a layer (issue 13, item 10)
-    assert g.symbolic == "(∂E/∂w₁[#1] + ∂E/∂w₁[#2] + ∂E/∂w₁[#3] + ∂E/∂w₁[#4]) / 4"
+    # one spacing for every division (issue 26): a/b, (a + b)/4
+    assert g.symbolic == "(∂E/∂w₁[#1] + ∂E/∂w₁[#2] + ∂E/∂w₁[#3] + ∂E/∂w₁[#4])/4"
     assert f"{g.lhs} = {g.symbolic} = {g.numeric} = {g.result}" in flat_text
     loss = formula(trace.iterations[0].step("loss"), "unicode")
     assert f"E = {loss.symbolic} = {loss.numeric} = {loss.result}" in flat_text
@@ -410,6 +411,9 @@ def test_every_bundled_example_in_full_and_uncut(name: str, style: str, width: i
     for it in trace.iterations:
         for step in it.steps:
             f = formula(step, style, p=profile(None, trace.scenario))  # (a circuit's: ∂f/∂x)
+            if step.note == "zero before the first update":  # one line per layer (issue 26)
+                assert f"{f.lhs} = " in flat_text and f"= 0 ({step.note})" in flat_text
+                continue
             assert f"{f.lhs} = {f.symbolic}" in flat_text, (name, step.id)
             assert f"= {f.numeric}" in flat_text and f"= {f.result}" in flat_text, (name, step.id)
 
@@ -424,3 +428,23 @@ def test_drawn_starting_values_are_named_in_the_heading() -> None:
     assert f"Drawn: {drawn} by init (uniform, seed 3)" in head
     for name in trace.scenario.init["drawn"]:  # the drawn values themselves, in the table
         assert unum(trace.params_first[name]) in head
+
+
+# ----------------------------------------------------------------------------- issue 26
+
+
+def test_the_optimizer_state_before_the_first_update_is_one_line_per_layer() -> None:
+    trace = run(load(bundled_dir() / "mazur_adam.yaml"), iterations=2, show={1, 2})
+    text = render(trace, 100)
+    zeros = [line for line in text.splitlines() if re.fullmatch(r"[mv]_w\d\[t-1\] = 0\s*", line)]
+    assert zeros == []  # no line of its own per quantity ...
+    chains = re.findall(r"m_w\d\[t-1\] = .*?= 0 \(zero before the first update\)", flat(text))
+    assert len(chains) == len(trace.scenario.layers)  # ... one per layer
+    assert "m_w5[t-1] = 0.008216704" in text  # update 2's state carried in: a step each
+
+
+@pytest.mark.parametrize("name", ["mazur_adam", "xor", "regression", "mazur_rmsprop"])
+def test_every_division_is_spaced_alike(name: str) -> None:
+    text = render(run(load(bundled_dir() / f"{name}.yaml"), iterations=1), 100)
+    text = "\n".join(line for line in text.splitlines() if "https://" not in line)
+    assert " / " not in text

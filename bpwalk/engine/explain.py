@@ -263,7 +263,8 @@ def _forward_layer(r, inj: _Inject, lay: Layer, w: np.ndarray, b: np.ndarray, a:
         "neighbour_input": lambda: np.roll(a, 1, axis=1) @ w.T + (b if b.size else 0.0)}))
     out = ACTIVATIONS[lay.activation].value(net, lay.slope)
     out = r(inj(lambda: _ids("out", names, sfx), out, {
-        "sign": lambda: -out, "neighbour_neuron": lambda: np.roll(out, 1, axis=1)}))
+        "sign": lambda: -out, "neighbour_neuron": lambda: np.roll(out, 1, axis=1),
+        "activation_left_out": lambda: net}))
     return _Layer(lay, a, net, out)
 
 

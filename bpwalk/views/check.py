@@ -161,9 +161,8 @@ def _summary(report: Report) -> Text:
                                                        f"WRONG: {m.diagnosis}."))
     if report.first_wrong:
         first = report.first_wrong
-        circuit = getattr(report.scenario, "graph", None) is not None  # its own symbols
-        p = profile(None, report.scenario) if circuit else None
-        lines.append(f"First wrong step: {first} ({symbol(first, 'unicode', p)}). Steps computed "
+        written = symbol(first, "unicode", report.profile)  # Err_h1 under han-kamber, dx
+        lines.append(f"First wrong step: {first} ({written}). Steps computed "
                      "after it from its value inherit the mistake: fix it first.")
     elif results:
         lines.append("Every answer given is right." if report.blank else "Every answer is right.")

@@ -23,7 +23,8 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.text import Text
 
-from bpwalk.notation import Pen
+from bpwalk.formulas import render
+from bpwalk.notation import Pen, Profile, profile
 from bpwalk.scenario.model import is_graph
 from bpwalk.trace import Iteration, Step, Trace
 
@@ -32,6 +33,7 @@ MAX_NEURONS = 4  # ... at most 4 neurons each fit 80 columns
 MIN_DECIMALS = 2  # the drawing shows fewer decimals before it gives up and says why
 NODE_FIELDS = ("net", "out", "δ")  # what a neuron's box shows, once the walk reaches it
 HIGHLIGHT = "bold reverse"
+NEW_MARK = "*"  # after a parameter's value: the update's new value
 
 # ----------------------------------------------------------------------------- picture model
 
@@ -68,6 +70,9 @@ def operands(step: Step) -> set[str]:
     for term in step.terms:
         for op in term:
             out.update(_element(op.ref))
+            if op.ref.startswith("wrt:"):  # d net_o1 / d w5 is the value w5 carries: out_h1
+                out.update(_element(next((a.ref for a in step.aux if a.ref.startswith(
+                    ("out:", "in:"))), "")))
     return out
 
 
@@ -92,20 +97,62 @@ def _inputs(trace: Trace, sample: int) -> dict[tuple[str, str], float]:
 def values_at(trace: Trace, it: Iteration, upto: int) -> dict[tuple[str, str], float]:
     """What the picture shows once steps 0..upto of `it` are done (upto = -1: none yet).
 
-    In a batch, a node shows the values of the sample of the latest step that filled it."""
-    values = given(trace, it)
-    shown = it.samples[0]
+    In a batch the picture is one sample's: the sample of step `upto` (its inputs, and the
+    values of its own steps), so a formula's numbers are the ones on the picture. A step of
+    the whole batch (its loss, a summed gradient) shows no node values: they differ per
+    sample. Parameters (and their new values) are the same for every sample."""
+    if upto < 0:
+        return given(trace, it)
+    sample = it.steps[upto].sample
+    values = values_at_start(trace, it, sample)
     for s in it.steps[: upto + 1]:
         where = slot(s)
-        if where is not None:
-            if s.sample is not None and s.sample != shown:  # that sample's inputs are shown
-                shown = s.sample
-                values.update(_inputs(trace, shown))
+        if where is not None and (s.sample is None or s.sample == sample):
             values[where] = s.value
     return values
 
 
+def values_at_start(trace: Trace, it: Iteration, sample: int | None
+                    ) -> dict[tuple[str, str], float]:
+    """The picture before any step of `sample` (None: a step of the whole batch, or of a
+    one-sample update): that sample's inputs and the parameters as the update starts."""
+    if sample is None and len(it.samples) > 1:
+        return {k: v for k, v in given(trace, it).items() if k[0].startswith("param:")}
+    return given(trace, it, sample)
+
+
+def sample_label(it: Iteration, step: Step) -> str:
+    """Whose values the picture shows at `step`, when the update has several samples:
+    "sample 2 of 4", "the batch of samples 1, 2, 3, 4"; "" for a one-sample update."""
+    if len(it.samples) == 1:
+        return ""
+    if step.sample is not None:
+        return f"sample {step.sample} of {len(it.samples)}"
+    return "the batch of samples " + ", ".join(map(str, it.samples))
+
+
+def field_label(f: str, p: Profile, style: str = "unicode") -> str:
+    """What a neuron's field is called in profile `p`: net, out, δ (Mazur); z, a, δ
+    (Nielsen); I, O, Err (Han & Kamber); "" for an input's value."""
+    if f == "in":
+        return ""
+    if f == "δ":
+        return render(p.sym("delta"), style) if p.delta else ("d" if style == "ascii" else "δ")
+    return render(p.sym(f), style)
+
+
+def shown_value(field_: str, value: float, p: Profile) -> float:
+    """A value as the profile writes it: Han & Kamber's Err is −δ."""
+    return value * p.sign if field_ == "δ" and p.delta else value
+
+
 # ----------------------------------------------------------------------------- terminal drawing
+
+# A cell of the connections' lines by the directions it joins: up 1, down 2, left 4, right 8
+_JOINS = {0: " ", 1: "│", 2: "│", 3: "│", 4: "─", 8: "─", 12: "─", 10: "┌", 6: "┐", 9: "└",
+          5: "┘", 11: "├", 7: "┤", 14: "┬", 13: "┴", 15: "┼"}
+_ASCII_JOINS = {k: " " if k == 0 else "-" if k in (4, 8, 12) else "|" if k in (1, 2, 3)
+                else "+" for k in _JOINS}
 
 
 def drawable(trace: Trace) -> str | None:
@@ -124,11 +171,13 @@ class Drawing:
     (A plain class, not a dataclass: defining one costs `bpwalk run` a millisecond.)
     """
 
-    __slots__ = ("ascii", "decimals", "lit", "title", "trace", "values")
+    __slots__ = ("ascii", "decimals", "lit", "profile", "title", "trace", "values")
 
     def __init__(self, trace: Trace, values: dict[tuple[str, str], float],
                  lit: frozenset[str] = frozenset(), decimals: int = 9,
-                 title: str = "The network", ascii: bool = False) -> None:
+                 title: str = "The network", ascii: bool = False,
+                 notation: Profile | str | None = None) -> None:
+        self.profile = profile(notation, trace.scenario)
         self.trace = trace
         self.values = values
         self.lit = lit
@@ -141,9 +190,12 @@ class Drawing:
         if why is not None:
             yield Text(why, style="italic")
             return
-        for d in range(min(self.decimals, 9), MIN_DECIMALS - 1, -1):
-            lines = self._lines(d)
-            if max(cell_len(t.plain) for t in lines) <= options.max_width:
+        # the connections drawn as lines where they fit, else their labels alone; then
+        # fewer decimals before giving up
+        for d, wires in [(d, w) for d in range(min(self.decimals, 9), MIN_DECIMALS - 1, -1)
+                         for w in (True, False)]:
+            lines = self._lines(d, wires)
+            if lines is not None and max(cell_len(t.plain) for t in lines) <= options.max_width:
                 yield Text(self.title + (f" (values to {d} decimals)" if d < self.decimals
                                          else ""), style="bold cyan")
                 yield from lines
@@ -158,6 +210,13 @@ class Drawing:
         """A value as the walkthrough writes it (a true minus sign in Unicode)."""
         return Pen("ascii" if self.ascii else "unicode", decimals).num(value)
 
+    def _sym(self, param: str) -> str:
+        """A parameter as the profile writes it: its own name (w5), or the layer-indexed
+        symbol of a profile that numbers layers (w³₁₂ under Nielsen)."""
+        if param not in self.profile.places:
+            return param
+        return render(self.profile.param(param), "ascii" if self.ascii else "unicode")
+
     def _chars(self, lit: bool) -> str:
         """Box corners and sides: ┌┐└┘─│, doubled when highlighted."""
         if self.ascii:
@@ -168,14 +227,16 @@ class Drawing:
         lit = f"node:{name}" in self.lit
         tl, tr, bl, br, h, v = self._chars(lit)[:6]
         style = HIGHLIGHT if lit else ""
-        head = f" {name}{' +' + bias if bias else ''} "
+        head = f" {name}{' +' + self._sym(bias) if bias else ''} "
         out = [Text(tl + head + h * (width - 2 - cell_len(head)) + tr, style=style)]
         for r in rows:
             out.append(Text(v + r.ljust(width - 2) + v, style=style))
         out.append(Text(bl + h * (width - 2) + br, style=style))
         return out
 
-    def _lines(self, d: int) -> list[Text]:
+    def _lines(self, d: int, wires: bool = False) -> list[Text] | None:
+        """The drawing's rows at `d` decimals, with the connections' lines (`wires`), or
+        None when the lines cannot be drawn without two of them running together."""
         sc = self.trace.scenario
         columns: list[list[tuple[str, list[str], str]]] = []
         inputs = []
@@ -189,8 +250,9 @@ class Drawing:
                 rows = []
                 for f in NODE_FIELDS:
                     v = self.values.get((f"node:{n}", f))
-                    label = "d" if self.ascii and f == "δ" else f
-                    rows.append(f"{label} {'' if v is None else self._num(v, d)}".rstrip())
+                    label = field_label(f, self.profile, "ascii" if self.ascii else "unicode")
+                    text = "" if v is None else self._num(shown_value(f, v, self.profile), d)
+                    rows.append(f"{label} {text}".rstrip())
                 bias = (lay.bias_names[0] if lay.bias == "shared" else
                         lay.bias_names[j] if lay.bias == "per_neuron" else "")
                 col.append((n, rows, bias))
@@ -203,7 +265,7 @@ class Drawing:
             per_source: dict[str, list[tuple[str, str]]] = {s: [] for s in feeds}
             for j, row in enumerate(lay.weight_names):
                 for i, w in enumerate(row):
-                    per_source[feeds[i]].append((w, f"{w}{arrow}{lay.neurons[j]}"))
+                    per_source[feeds[i]].append((w, f"{self._sym(w)}{arrow}{lay.neurons[j]}"))
             links.append(per_source)
         box_w = [max(max(cell_len(n) + 6 + cell_len(b), *(cell_len(r) + 2 for r in rows))
                      for n, rows, b in col) for col in columns]
@@ -218,6 +280,7 @@ class Drawing:
             block: list[Text] = [Text(" " * box_w[ci]) for _ in range(n_rows)]
             conn: list[Text] = [Text(" " * link_w[ci]) for _ in range(n_rows)] \
                 if ci < len(links) else []
+            ends: list[tuple[int, int]] = []  # (row of a label, index of its target)
             for k, (name, rows, bias) in enumerate(col):
                 # inputs have one value row; pad so every box has the same height
                 lines = self._node(name, rows, bias, box_w[ci])
@@ -228,13 +291,60 @@ class Drawing:
                         style = HIGHLIGHT if f"param:{w}" in self.lit else ""
                         t = Text(" ─ " if not self.ascii else " - ")
                         t.append(label, style=style)
-                        t.pad_right(link_w[ci] - cell_len(t.plain))
+                        dash = "-" if self.ascii else "─"
+                        t.append((" " + dash * link_w[ci])[: link_w[ci] - cell_len(t.plain)]
+                                 if wires else " " * (link_w[ci] - cell_len(t.plain)))
                         conn[top + k * height + r + 1] = t
+                        target = label.rsplit("->" if self.ascii else "→", 1)[1]
+                        ends.append((top + k * height + r + 1,
+                                     sc.layers[ci].neurons.index(target)))
+            if conn and wires:
+                nxt = columns[ci + 1]
+                mids = [(n_rows - len(nxt) * height) // 2 + j * height + 2
+                        for j in range(len(nxt))]
+                drawn = self._wires(ends, mids, n_rows)
+                if drawn is None:
+                    return None
+                for r, t in enumerate(drawn):
+                    conn[r].append(t)
             for r in range(n_rows):
                 grid[r].append_text(block[r])
                 if conn:
                     grid[r].append_text(conn[r])
         return [t for t in grid if t.plain.strip()] if n_rows else []
+
+    def _wires(self, ends: list[tuple[int, int]], mids: list[int], n_rows: int
+               ) -> list[str] | None:
+        """The lines from each weight's label (row, target) into its target box: along the
+        row to the target's lane, down or up the lane, then into the box at one of its
+        value rows. Each cell collects the directions it joins (up, down, left, right) and
+        is drawn as the box-drawing character that joins them. None when some target has
+        no row to enter by without running into another label's line."""
+        up, down, left, right = 1, 2, 4, 8
+        n = len(mids)
+        lanes = [2 * (n - 1 - j) + 1 for j in range(n)]  # the last target's lane first
+        width = 2 * n + 1
+        entries = []
+        for j, m in enumerate(mids):  # a row whose labels stop before this lane
+            clear = [r for r in (m, m - 1, m + 1)
+                     if all(t == j or lanes[t] < lanes[j] for row, t in ends if row == r)]
+            if not clear:
+                return None
+            entries.append(clear[0])
+        cells = [[0] * width for _ in range(n_rows)]
+        for row, j in ends:
+            lane, mid = lanes[j], entries[j]
+            for x in range(lane):
+                cells[row][x] |= left | right
+            cells[row][lane] |= left | (down if mid > row else up if mid < row else right)
+            for r in range(min(row, mid) + 1, max(row, mid)):
+                cells[r][lane] |= up | down
+            if mid != row:
+                cells[mid][lane] |= (up if mid > row else down) | right
+            for x in range(lane + 1, width):
+                cells[mid][x] |= left | right
+        chars = _ASCII_JOINS if self.ascii else _JOINS
+        return ["".join(chars[c] for c in line) for line in cells]
 
     def _legend(self, d: int, width: int) -> Iterable[Text]:
         """Every parameter's value: the given one, or the new one once the update set it."""
@@ -244,8 +354,8 @@ class Drawing:
             new = self.values.get((f"param:{p}", "new"))
             old = self.values.get((f"param:{p}", "value"))
             shown = new if new is not None else old
-            t = Text(f"{p} {'' if shown is None else self._num(shown, d)}"
-                     + ("*" if new is not None else ""),
+            t = Text(f"{self._sym(p)} {'' if shown is None else self._num(shown, d)}"
+                     + (NEW_MARK if new is not None else ""),
                      style=HIGHLIGHT if f"param:{p}" in self.lit else "")
             words.append(t)
         line = Text()
@@ -260,33 +370,40 @@ class Drawing:
             yield line
 
 
-def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False
-            ) -> RenderableType:
+def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False,
+            notation: Profile | str | None = None) -> RenderableType:
     """The drawing at step `index` of `it`: values so far, the step's operands highlighted."""
     if is_graph(trace.scenario):
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.at_step(trace, it, index, decimals, ascii)
     step = it.steps[index]
+    which = sample_label(it, step)
     return Drawing(trace, values_at(trace, it, index), frozenset(operands(step)), decimals,
-                   title=f"The network at {step.id}", ascii=ascii)
+                   title=f"The network at {step.id}" + (f" ({which})" if which else ""),
+                   ascii=ascii, notation=notation)
 
 
-def opening(trace: Trace, decimals: int, ascii: bool = False) -> RenderableType:
+def opening(trace: Trace, decimals: int, ascii: bool = False,
+            notation: Profile | str | None = None) -> RenderableType:
     """The drawing with the given numbers only (inputs, starting parameters)."""
     if is_graph(trace.scenario):
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.opening(trace, decimals, ascii)
     it = trace.iterations[0] if trace.iterations else None
-    return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii)
+    return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii, notation=notation)
 
 
-def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False) -> RenderableType:
-    """The drawing once update `it` is done: out, δ and the new parameters filled in."""
+def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False,
+          notation: Profile | str | None = None) -> RenderableType:
+    """The drawing once update `it` is done: out, δ and the new parameters filled in (in a
+    batch, the new parameters only: the nodes' values differ per sample)."""
     if is_graph(trace.scenario):
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.after(trace, it, decimals, ascii)
+    batch = " (new parameters; node values differ per sample)" if len(it.samples) > 1 else ""
     return Drawing(trace, values_at(trace, it, len(it.steps) - 1), decimals=decimals,
-                   title=f"The network after update {it.number}", ascii=ascii)
+                   title=f"The network after update {it.number}{batch}", ascii=ascii,
+                   notation=notation)

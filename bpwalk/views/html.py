@@ -1,7 +1,7 @@
 """The HTML view: one self-contained page that steps like the terminal and prints as a handout.
 
-Everything is inline (CSS, JavaScript, SVG, MathML): the file works offline, with no fetch, no
-CDN and no web font. Math is MathML written at export time by the notation's MathML printer
+Everything is inline (CSS, JavaScript, SVG, MathML, the math font as a data: URL): the file
+works offline, with no fetch and no CDN, and typesets alike everywhere. Math is MathML written at export time by the notation's MathML printer
 (``bpwalk.formulas``), one <math> element per piece of a formula; the network is an SVG
 whose nodes and connections carry the values of the step shown and highlight its operands (the
 picture model of ``bpwalk.views.drawing``); when several updates ran, the loss is an SVG chart.
@@ -21,9 +21,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import dataclass
 
-from bpwalk.formulas import Node
+from bpwalk.formulas import Node, Seq
 from bpwalk.notation import Formula, Pen, Profile, loss_rule, number, optimizer_settings, profile
 from bpwalk.scenario.model import is_graph
 from bpwalk.trace import PHASE_TITLES, Iteration, Step, Trace
@@ -33,11 +32,15 @@ from bpwalk.views.outline import Update
 
 def render(trace: Trace, decimals: int = 9, blanks: bool = False,
            notation: Profile | str | None = None,
-           keep_zeros: bool = False, key: bool = False) -> str:
+           keep_zeros: bool = False, key: bool = False, matrix: bool = False,
+           paper: str | None = None, compact: bool = False) -> str:
     """The whole page as one HTML document, in the notation of the profile `notation`.
 
     `key`: the worksheet's answer key, a handout laid out like the worksheet (no stepping,
-    no script) with every side of every step and its result filled in."""
+    no script) with every side of every step and its result filled in. `matrix`: the page
+    also holds the matrix form and opens in it (a toggle switches). `paper`: the printed
+    page's size ("a4", "letter"; None: the browser's choice), for the PDF. `compact`: a
+    notebook's view, the picture beside the current step and the problem's tables folded."""
     pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros)
     sheet = blanks or key
     graph = is_graph(trace.scenario)
@@ -50,15 +53,20 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
                  '<div id="steps">']
         parts += [_circuit_update(trace, it, pen, blanks) for it in trace.iterations]
     else:
-        parts = [_heading(trace, pen, blanks, key),
+        parts = [_heading(trace, pen, blanks, key, matrix),
                  '<div id="walk">',
                  (f'<figure id="picture">{_svg(trace, pen, blanks)}'
-                  '<figcaption id="where"></figcaption></figure>'),
+                  f'<figcaption><span id="where"></span><span class="printed">'
+                  f'{_e(_printed_caption(trace, blanks))}</span></figcaption></figure>'),
                  '<div id="steps">']
         h = outline.heading(trace, pen.profile)
         parts += [_update(trace, h, it, up, pen, blanks)
                   for it, up in zip(trace.iterations, outline.updates(trace, pen.profile))]
     parts.append("</div></div>")
+    if matrix and not sheet and not graph:
+        from bpwalk.views import matrix as matrix_view
+
+        parts.append(matrix_view.html_section(trace, pen))
     if not sheet and graph:
         g = trace.scenario.graph
         what = "loss" if g.loss else f"output {g.result}"
@@ -67,13 +75,50 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     elif not sheet:
         parts += [_summary(trace, pen), _loss_chart(trace)]
     body = "\n".join(parts)
-    mode = ("sheet" if sheet else "stepping") + (" circuit-page" if graph else "")
+    mode = "sheet" if sheet else "stepping matrix" if matrix else "stepping"
+    mode += " circuit-page" if graph else ""
+    mode += " compact" if compact else ""
+    size = f"@page{{size:{_PAPER[paper]}}}" if paper else ""
     css = CSS + circuit_drawing.CSS if graph else CSS
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(_title(trace, blanks, key))}</title>"
-            f"<style>{css}</style></head>\n<body class=\"{mode}\">\n{body}\n"
+            f"<style>{math_font_css()}{css}{size}</style></head>\n<body class=\"{mode}\">\n"
+            f"{body}\n"
             f"<script>{'' if sheet else SCRIPT}</script></body></html>\n")
+
+
+def _printed_caption(trace: Trace, blanks: bool) -> str:
+    """What the picture shows where no script steps it (a handout, a printed page)."""
+    it = trace.iterations[0] if trace.iterations else None
+    if blanks or it is None:
+        return "The given numbers: the inputs and the starting parameters."
+    batch = ("; the neurons' values differ per sample, so only the parameters are shown"
+             if len(it.samples) > 1 else "")
+    return (f"The network after update {it.number}: each value of the update, "
+            f"{drawing.NEW_MARK} marking a parameter's new value{batch}.")
+
+
+_PAPER = {"a4": "A4", "letter": "letter"}  # --paper: the CSS page size
+
+
+def math_font_css() -> str:
+    """The @font-face of the page's math font, inlined: every page and PDF typesets its
+    formulas alike, wherever it is opened, with no fetch. The font is a subset of STIX Math
+    (SIL Open Font License 1.1; fonts/OFL.txt beside it, tools/subset_math_font.py)."""
+    global _FONT_CSS
+    if _FONT_CSS is None:
+        import base64
+        from importlib.resources import files
+
+        data = (files("bpwalk.views") / "fonts" / "math.woff").read_bytes()
+        _FONT_CSS = ('@font-face{font-family:"Bpwalk Math";font-display:block;src:url('
+                     f'data:font/woff;base64,{base64.b64encode(data).decode("ascii")}) '
+                     'format("woff")}')
+    return _FONT_CSS
+
+
+_FONT_CSS: str | None = None
 
 
 def _title(trace: Trace, blanks: bool, key: bool) -> str:
@@ -155,8 +200,18 @@ def _equation(f: Formula, blanks: bool) -> str:
 
 
 def _write(parts: tuple[str | Node, ...], pen: Pen) -> str:
-    """A caption or note of the outline: words escaped, formulas as MathML."""
-    return "".join(_e(p) if isinstance(p, str) else mathml(pen.write(p)) for p in parts)
+    """A caption or note of the outline: words escaped, formulas as MathML; a sequence of
+    formulas (an optimizer's rule: m = ...; v = ...; ...) one <math> each, so that the line
+    wraps between them."""
+    out = []
+    for p in parts:
+        if isinstance(p, str):
+            out.append(_e(p))
+        elif isinstance(p, Seq):
+            out.append(f"{_e(p.sep)}".join(mathml(pen.write(q)) for q in p.parts))
+        else:
+            out.append(mathml(pen.write(p)))
+    return "".join(out)
 
 
 # ----------------------------------------------------------------------------- page parts
@@ -172,18 +227,18 @@ def _link(text: str) -> str:
                   lambda m: f'<a href="{m.group(1)}">{m.group(1)}</a>', _e(text))
 
 
-def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
+def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = False) -> str:
     sc = trace.scenario
-    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)  # symbols in table cells
+    text = _picture_pen(pen)  # symbols and numbers in table cells
     rows = []
     if sc.source:
         rows.append(("Source", _link(sc.source)))
     acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1))
     rows += [("Network", f"{sc.shape} ({_e(acts)})"),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
-             ("Learning rate", f"{_e(text.sym('lr'))} = {pen.num(sc.learning_rate)}"),
+             ("Learning rate", f"{_e(text.sym('lr'))} = {text.num(sc.learning_rate)}"),
              *([("Optimizer", (f"{_e(sc.optimizer.name)}: "
-                  f"{mathml(pen.write(optimizer_settings(sc.optimizer, pen.profile)))}"))]
+                  f"{_write((optimizer_settings(sc.optimizer, pen.profile),), pen)}"))]
                if not sc.optimizer.plain else []),
              ("Biases", "updated" if sc.update_biases else "not updated")]
     if len(sc.x) > 1:
@@ -197,13 +252,13 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
     params = "".join(
         f"<tr><td>{_e(text.sym('param:' + c.param))}</td>"
         f"<td>{'bias' if c.source is None else _e(c.source)} → {_e(', '.join(c.targets))}</td>"
-        f"<td class=\"n\">{pen.num(trace.params_first[c.param])}</td></tr>"
+        f"<td class=\"n\">{text.num(trace.params_first[c.param])}</td></tr>"
         for c in sc.connections)
     many = len(sc.x) > 1
     data = []
     for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), start=1):
-        cells = [f"{_e(text.sym('in:' + n))} = {pen.num(v)}" for n, v in zip(sc.inputs, x)]
-        cells += [f"{_e(text.sym('target:' + n))} = {pen.num(v)}"
+        cells = [f"{_e(text.sym('in:' + n))} = {text.num(v)}" for n, v in zip(sc.inputs, x)]
+        cells += [f"{_e(text.sym('target:' + n))} = {text.num(v)}"
                   for n, v in zip(sc.outputs, t)]
         data.append(f"<tr>{f'<td>{k}</td>' if many else ''}<td>{', '.join(cells)}</td></tr>")
     name = ('<p class="name">Name: <span class="line"></span></p>' if blanks else "")
@@ -214,12 +269,12 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
             f"<div class=\"scroll\"><table><caption>Parameters</caption><tr><th>Parameter</th>"
             f"<th>From → to</th><th>Value</th></tr>{params}</table></div>"
             f"<table><caption>Data</caption>{''.join(data)}</table></div>"
-            f"{_intro(blanks, key)}</header>")
+            f"{_intro(blanks, key, matrix)}</header>")
 
 
-def _intro(blanks: bool, key: bool) -> str:
+def _intro(blanks: bool, key: bool, matrix: bool = False) -> str:
     """What the page asks of its reader: the worksheet's hint, the key's, or the stepping
-    controls."""
+    controls (with the form's toggle when the page holds the matrix form)."""
     return ('<p class="hint">Work out every result in the box below its formula. The '
              "given numbers are in the tables and on the picture.</p>" if blanks else
              '<p class="hint">The worked solution of the worksheet: each formula with its '
@@ -231,12 +286,20 @@ def _intro(blanks: bool, key: bool) -> str:
              '<span id="counter"></span><button data-key="ArrowRight" title="next step (→ or '
              'n)">next ›</button><button data-key="]" title="next pass (])">»</button>'
              '<button data-key="End" title="last step (End)">⇥</button><label><input '
-             'type="checkbox" id="all"> show all</label></nav>')
+             'type="checkbox" id="all"> show all</label>'
+             + ('<label><input type="checkbox" id="form" checked> matrix form (m)</label>'
+                if matrix else "") + '</nav>')
 
 
 def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: bool) -> str:
-    given = {f"{el} {f}": pen.num(v) for (el, f), v in drawing.given(trace, it).items()}
-    out = [(f'<article class="update" data-given="{_e(json.dumps(given))}">'
+    # the picture's numbers before any step, per sample a step may be about ("": a step of
+    # the whole batch, or of the update's only sample); the script fills in the rest
+    num = _picture_pen(pen).num
+    given = {("" if k is None else str(k)): {f"{el} {f}": num(v) for (el, f), v in
+                                              drawing.values_at_start(trace, it, k).items()}
+             for k in (None, *(it.samples if len(it.samples) > 1 else ()))}
+    out = [(f'<article class="update" data-given="{_e(json.dumps(given))}" '
+            f'data-samples="{len(it.samples)}">'
             f"<h2>Update {up.number}</h2>"
             f"<p>Sample{'s' * (len(up.samples) != 1)} {', '.join(map(str, up.samples))} "
             "of the data.</p>")]
@@ -259,15 +322,19 @@ def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: 
 def _step(s: Step, pen: Pen, blanks: bool, where: tuple[str, str] | None = None,
           ops: frozenset[str] | None = None, picture: Pen | None = None) -> str:
     """One step; `where` and `ops` (its slot and operands on the picture) default to the
-    network picture's, and `picture` (the pen of the picture's numbers) to `pen`."""
+    network picture's, and `picture` (the pen of the picture's numbers) to the tables'."""
     if ops is None:
         where, ops = drawing.slot(s), frozenset(drawing.operands(s))
-    picture = pen if picture is None else picture
+    picture = _picture_pen(pen) if picture is None else picture
     attrs = f' data-id="{_e(s.id)}" data-ops="{_e(" ".join(sorted(ops)))}"'
+    if s.sample is not None:
+        attrs += f' data-sample="{s.sample}"'
     if where is not None and not blanks:
         el, f = where
+        mark = drawing.NEW_MARK if f == "new" else ""  # a new value, marked as in the terminal
+        shown = picture.num(drawing.shown_value(f, s.value, pen.profile))
         attrs += (f' data-slot="{_e(el)} {"value" if f == "new" else f}"'
-                  f' data-v="{picture.num(s.value)}"')
+                  f' data-v="{shown}{mark}"')
     short = pen.shortcut(s)
     extra = _equation(short, False) if short is not None and not blanks else ""
     note = f'<p class="note">Note: {_e(s.note)}.</p>' if s.note else ""
@@ -276,18 +343,23 @@ def _step(s: Step, pen: Pen, blanks: bool, where: tuple[str, str] | None = None,
             "</div>")
 
 
+def _picture_pen(pen: Pen) -> Pen:
+    """The pen of the picture's and the tables' numbers: plain text, with a true minus."""
+    return Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)
+
+
 def _summary(trace: Trace, pen: Pen) -> str:
-    text = Pen("unicode", pen.decimals, pen.profile, pen.keep_zeros)
+    text = _picture_pen(pen)
     rows = "".join(
-        f"<tr><td>{_e(text.sym('param:' + p))}</td><td class=\"n\">{pen.num(v)}</td>"
-        f"<td class=\"n\">{pen.num(trace.params_final[p])}</td>"
-        f"<td class=\"n\">{pen.num(trace.param_change[p])}</td></tr>"
+        f"<tr><td>{_e(text.sym('param:' + p))}</td><td class=\"n\">{text.num(v)}</td>"
+        f"<td class=\"n\">{text.num(trace.params_final[p])}</td>"
+        f"<td class=\"n\">{text.num(trace.param_change[p])}</td></tr>"
         for p, v in trace.params_first.items())
     n = trace.total_iterations
     return (f'<section id="summary"><h2>Summary</h2><table><tr><th>Parameter</th><th>Before'
             f"</th><th>After {n} update{'s' * (n != 1)}</th><th>Change</th></tr>{rows}</table>"
-            f"<p>Loss on the data: {pen.num(trace.loss_history[0])} before the first "
-            f"update, {pen.num(trace.loss_history[-1])} after the last.</p></section>")
+            f"<p>Loss on the data: {text.num(trace.loss_history[0])} before the first "
+            f"update, {text.num(trace.loss_history[-1])} after the last.</p></section>")
 
 
 # ----------------------------------------------------------------------------- circuits
@@ -352,12 +424,13 @@ def _circuit_update(trace: Trace, it: Iteration, pen: Pen, blanks: bool) -> str:
     given = {f"{el} {f}": picture.num(v) for (el, f), v in cd.given(trace, it).items()}
 
     def steps(group: list[Step] | tuple[Step, ...]) -> list[str]:
-        # a step whose formula is its number (∂f/∂f = 1) is stated on a worksheet, not asked
+        # a step whose formula is its number (df/df = 1) is stated on a worksheet, not asked
         return [_step(s, pen, blanks and not circuit_sheet.given(pen.formula(s)), cd.slot(s),
                       cd.operands(known, s), picture) for s in group]
 
-    out = [(f'<article class="update" data-given="{_e(json.dumps(given))}">'
-            f"<h2>Update {it.number}</h2>")]
+    # one sample: its given numbers under "" (the page's script reads a sample's by key)
+    out = [(f'<article class="update" data-given="{_e(json.dumps({"": given}))}" '
+            f'data-samples="1"><h2>Update {it.number}</h2>')]
     for phase, group in walkthrough.phases(it).items():
         group = [s for s in group if s.terms]  # the given values are not worked out
         if not group:
@@ -425,64 +498,72 @@ def _circuit_summary(trace: Trace, pen: Pen) -> str:
 # ----------------------------------------------------------------------------- pictures
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Where nodes go: placement only."""
+# Placement of the picture's labels: each text's box is estimated (a character at most 0.7
+# em wide: DejaVu Sans Bold's digits, the widest of the fonts a page falls back to), and a
+# weight's label goes to the first spot along its connection where it overlaps nothing.
+_EM = 0.7
+_LINE = 16  # between a neuron's value lines, at 12 px: more than a line's box (1.17 em)
+_ALONG = (0.36, 0.28, 0.44, 0.22, 0.52, 0.6, 0.68, 0.16, 0.76, 0.84)
 
-    col_gap: int
-    row_gap: int
-    labels: bool  # room for values and weight labels (small networks)
+Box = tuple[float, float, float, float]
 
 
-def _svg(trace: Trace, pen: Pen, blanks: bool) -> str:
+def _text_box(x: float, y: float, chars: int, size: int = 12) -> Box:
+    """The box of a centred text of `chars` characters whose baseline is at y."""
+    w = chars * size * _EM
+    return (x - w / 2 - 2, y - size - 1, x + w / 2 + 2, y + size * 0.3 + 1)
+
+
+def _overlaps(a: Box, boxes: list[Box]) -> bool:
+    return any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3] for b in boxes)
+
+
+def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
     """The network; without a script (or printed) it shows the given numbers, and in a
-    solution the values of the whole first update."""
+    solution the values of the whole first update (new parameter values marked *). The
+    neurons' fields and the parameters are written in the notation of `pen`."""
     sc = trace.scenario
     it = trace.iterations[0] if trace.iterations else None
     values = drawing.given(trace, it) if blanks or it is None else \
         drawing.values_at(trace, it, len(it.steps) - 1)
+    text = _picture_pen(pen)
 
     def shown(el: str, f: str) -> str:
-        v = values.get((el, "new"), values.get((el, f))) if f == "value" else values.get((el, f))
-        return "" if v is None else pen.num(v)
+        if f == "value" and (el, "new") in values:
+            return text.num(values[(el, "new")]) + drawing.NEW_MARK
+        v = values.get((el, f))
+        return "" if v is None else text.num(drawing.shown_value(f, v, pen.profile))
 
-    columns = [list(sc.inputs), *(list(lay.neurons) for lay in sc.layers)]
     small = drawing.drawable(trace) is None
-    lay = _Layout(300, 120, True) if small else _Layout(120, 26, False)
-    tallest = max(len(c) for c in columns) + 1  # + a row for the biases
-    width = 90 + (len(columns) - 1) * lay.col_gap + (130 if small else 40)
-    height = 40 + tallest * lay.row_gap
-    pos: dict[str, tuple[float, float]] = {}
-    for ci, col in enumerate(columns):
-        top = 30 + (tallest - 1 - len(col)) * lay.row_gap / 2
-        for k, name in enumerate(col):
-            pos[name] = (60 + ci * lay.col_gap, top + k * lay.row_gap + lay.row_gap / 2)
+    # the widest number the picture may show: sign, integer digits, point, decimals, mark
+    biggest = max([abs(v) for v in trace.params_first.values()] +
+                  [abs(s.value) for i in trace.iterations for s in i.steps] + [1.0])
+    digits = 4 + pen.decimals + len(str(int(min(biggest, 1e15)))) if small else 0
+    spreads = (1.0, 1.2, 1.45, 1.75, 2.1)
+    placed = next(p for k, spread in enumerate(spreads)
+                  if (p := _place(trace, pen, small, spread, digits, k == len(spreads) - 1)))
+    width, height, pos, biases, labels = placed
     edges, nodes = [], []
     for c in sc.connections:
-        if c.source is None:  # a bias: a small square below the column that feeds the layer
-            k = sc.layers[c.layer].bias_names.index(c.param)
-            x = 60 + c.layer * lay.col_gap + (40 + 34 * k if small else 20 + 6 * k)
-            y = height - (34 if small else 16)
-            src = (x, y)
+        src = pos[c.source] if c.source is not None else biases[c.param]
+        if c.source is None:
+            x, y = src
             nodes.append(f'<g class="bias" data-el="param:{_e(c.param)}"><rect x="{x - 9}" '
                          f'y="{y - 9}" width="18" height="18"/><text x="{x}" y="{y + 4}">'
-                         f"{_e(c.param)}</text></g>")
-        else:
-            src = pos[c.source]
+                         f"{_e(text.sym('param:' + c.param))}</text></g>")
         for t in c.targets:
             (x1, y1), (x2, y2) = src, pos[t]
             label = ""
-            if small and (c.source is not None or t == c.targets[0]):
-                # the label sits near the source end, where the lines from one node fan out
-                k = 0.36 if c.source is not None else 0.5
-                lx, ly = x1 + (x2 - x1) * k, y1 + (y2 - y1) * k
+            if (c.param, t) in labels:
+                lx, ly = labels[(c.param, t)]
                 value = _e(f"param:{c.param} value")
-                label = (f'<text x="{lx:.0f}" y="{ly - 3:.0f}">{_e(c.param)} '
+                label = (f'<text x="{lx:.0f}" y="{ly:.0f}">{_e(text.sym("param:" + c.param))} '
                          f'<tspan data-slot="{value}">{shown("param:" + c.param, "value")}'
                          "</tspan></text>")
             edges.append(f'<g class="edge" data-el="param:{_e(c.param)}"><title>{_e(c.param)}: '
                          f'{_e(c.source or "bias")} → {_e(t)}</title><line x1="{x1:.0f}" '
                          f'y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}"/>{label}</g>')
+    columns = [list(sc.inputs), *(list(lay.neurons) for lay in sc.layers)]
     for ci, col in enumerate(columns):
         for name in col:
             x, y = pos[name]
@@ -490,7 +571,8 @@ def _svg(trace: Trace, pen: Pen, blanks: bool) -> str:
             texts = ""
             if small:
                 texts = "".join(
-                    f'<text class="v" x="{x}" y="{y + 34 + 13 * k}">{"" if f == "in" else f} '
+                    f'<text class="v" x="{x}" y="{y + 36 + _LINE * k}">'
+                    f"{_e(drawing.field_label(f, pen.profile))} "
                     f'<tspan data-slot="node:{_e(name)} {f}">{shown("node:" + name, f)}</tspan>'
                     "</text>"
                     for k, f in enumerate(fields))
@@ -500,6 +582,59 @@ def _svg(trace: Trace, pen: Pen, blanks: bool) -> str:
                          "</g>")
     return (f'<svg id="net" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
             f'aria-label="The {sc.shape} network">{"".join(edges)}{"".join(nodes)}</svg>')
+
+
+def _place(trace: Trace, pen: Pen, small: bool, spread: float, digits: int,
+           force: bool = False):
+    """Where the nodes, the bias squares and the weights' labels go, `spread` times the
+    plain gaps apart: (width, height, node positions, bias positions, label positions),
+    or None when a label finds no free spot (unless `force`: then at its first spot)."""
+    sc = trace.scenario
+    columns = [list(sc.inputs), *(list(lay.neurons) for lay in sc.layers)]
+    col_gap, row_gap = (round(300 * spread), round(120 * spread)) if small else (120, 26)
+    tallest = max(len(c) for c in columns) + 1  # + a row for the biases
+    width = 90 + (len(columns) - 1) * col_gap + (150 if small else 40)
+    height = 40 + tallest * row_gap + (30 if small else 0)
+    pos: dict[str, tuple[float, float]] = {}
+    for ci, col in enumerate(columns):
+        top = 30 + (tallest - 1 - len(col)) * row_gap / 2
+        for k, name in enumerate(col):
+            pos[name] = (60 + ci * col_gap, top + k * row_gap + row_gap / 2)
+    biases: dict[str, tuple[float, float]] = {}
+    for c in sc.connections:
+        if c.source is None:  # a bias: a small square below the column that feeds the layer
+            k = sc.layers[c.layer].bias_names.index(c.param)
+            biases[c.param] = (60 + c.layer * col_gap + (40 + 34 * k if small else 20 + 6 * k),
+                               height - (34 if small else 16))
+    labels: dict[tuple[str, str], tuple[float, float]] = {}
+    if not small:
+        return width, height, pos, biases, labels
+    # what is already there: the circles, the neurons' value lines, the bias squares
+    taken: list[Box] = [(x - 22, y - 22, x + 22, y + 22) for x, y in pos.values()]
+    taken += [(x - 11, y - 11, x + 11, y + 11) for x, y in biases.values()]
+    for ci, col in enumerate(columns):
+        fields = ("in",) if ci == 0 else drawing.NODE_FIELDS
+        for name in col:
+            x, y = pos[name]
+            taken += [_text_box(x, y + 36 + _LINE * k,
+                                len(drawing.field_label(f, pen.profile)) + 1 + digits)
+                      for k, f in enumerate(fields)]
+    for c in sc.connections:
+        src = pos[c.source] if c.source is not None else biases[c.param]
+        chars = len(pen.profile.param(c.param).base) + 4 + digits  # w³₁₂ and its value
+        for t in c.targets if c.source is not None else c.targets[:1]:
+            (x1, y1), (x2, y2) = src, pos[t]
+            spots = [(x1 + (x2 - x1) * k, y1 + (y2 - y1) * k + dy)
+                     for k in (_ALONG if c.source is not None else (0.5, *_ALONG))
+                     for dy in (-3, 14)]
+            free = next((s for s in spots if not _overlaps(_text_box(*s, chars), taken)), None)
+            if free is None:
+                if not force:
+                    return None
+                free = spots[0]
+            labels[(c.param, t)] = free
+            taken.append(_text_box(*free, chars))
+    return width, height, pos, biases, labels
 
 
 def _loss_chart(trace: Trace, title: str = "Loss over the", what: str = "loss on the data"
@@ -555,6 +690,7 @@ h3 small{font-weight:normal;color:var(--soft)}h4{margin:.6em 0 .2em}
 table{border-collapse:collapse;margin:.4em 0;max-width:100%}
 th,td{text-align:left;padding:.1em .5em;border-bottom:1px solid #e5e5e5;
  overflow-wrap:anywhere;vertical-align:top}
+th{overflow-wrap:normal;hyphens:none}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 caption{text-align:left;font-weight:bold}
 .given{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start;font-size:.9em}
@@ -586,7 +722,7 @@ figcaption{color:var(--soft);font-size:.9em}
  max-width:100%}
 .eq>span{display:inline-flex;flex-wrap:wrap;gap:.3em;align-items:baseline}
 .result{font-weight:bold}
-math{font-size:1.1em}
+math{font-family:"Bpwalk Math",math;font-size:1.15em;math-style:normal}
 .step{padding:.3em .6em;border-left:3px solid transparent;break-inside:avoid}
 .step.current{border-left-color:var(--lit);background:var(--litbg)}
 .note{color:#8a6d00;font-style:italic;margin:.1em 0}
@@ -597,11 +733,21 @@ math{font-size:1.1em}
 .blank{display:inline-block;width:9em;border-bottom:1px solid #000;height:1.2em}
 .work{height:4.5em;border:1px dashed #bbb;margin:.3em 0 .8em}
 .sheet #walk{display:block}.sheet #picture{position:static}
-@media screen{.scroll{max-height:15em;overflow:auto}}
+body.matrix #walk,body:not(.matrix) #matrix,body.matrix #counter,
+body.matrix nav button{display:none}
+.meq{margin:.6em 0 1em}.meq .scroll{overflow-x:auto;max-width:100%}
+.meq mtd{padding:.15em .4em}.meq mtd:hover{background:var(--litbg)}
+.shape{color:var(--soft);font-size:.8em}
+.stepping .printed{display:none}
 @media (max-width:900px){#walk{display:block}#picture{position:static}}
+.compact{padding:.3em .6em;font-size:14px}.compact h1{font-size:1.1em;margin:0}
+.compact header>p,.compact .given{display:none}
+.compact #walk{display:grid;grid-template-columns:minmax(0,2fr) minmax(0,3fr);gap:.8em}
+.compact #picture{position:sticky;top:2.6em}.compact #picture svg{max-height:70vh}
+.compact nav{padding:.2em 0}
 @media print{
  body{max-width:none;padding:0;font-size:11pt}
- nav,#counter{display:none}
+ nav,#counter,#where{display:none}.stepping .printed{display:inline}
  #walk{display:block}#picture{position:static;break-after:auto}
  #picture svg{max-height:none;max-width:16cm}
  .stepping .step,.stepping .group,.stepping .pass,.stepping .update{display:block!important}
@@ -609,6 +755,8 @@ math{font-size:1.1em}
  .lit circle,.lit rect{fill:#eef3fb;stroke:#4a6fa5;stroke-width:1.5}
  .lit line{stroke:var(--line);stroke-width:1.5}.lit text{fill:inherit;font-weight:normal}
  .pass{break-inside:avoid-page}
+ header table,#summary table{break-inside:avoid}
+ tr{break-inside:avoid}
  h2,h3,h4,.update>p{break-after:avoid-page}
  a{color:inherit;text-decoration:none}
 }
@@ -625,26 +773,34 @@ const els=[...svg.querySelectorAll('[data-el]')];
 const passes=steps.map(s=>s.closest('.pass'));
 let i=0;
 function paint(s,lit){
-  // the picture as it is once step s is done: the update's given numbers, then its steps
-  const upd=s.closest('.update'), given=JSON.parse(upd.dataset.given);
+  // the picture as it is once step s is done, for the sample s is about (in a batch, one
+  // sample's numbers; a step of the whole batch: the parameters only): the given numbers,
+  // then the steps so far of that sample and of the whole update
+  const upd=s.closest('.update'), k=s.dataset.sample||'';
+  const given=JSON.parse(upd.dataset.given)[k];
   for(const [key,e] of slots){e.textContent=given[key]||'';e.classList.remove('filled');}
   for(const t of upd.querySelectorAll('.step')){
     const e=t.dataset.slot&&slots.get(t.dataset.slot);
-    if(e){e.textContent=t.dataset.v;e.classList.add('filled');}
+    if(e&&(!t.dataset.sample||t.dataset.sample===k)){e.textContent=t.dataset.v;e.classList.add('filled');}
     if(t===s) break;
   }
   const ops=new Set(lit?s.dataset.ops.split(' '):[]);
   els.forEach(e=>e.classList.toggle('lit',ops.has(e.dataset.el)));
 }
-function show(k){
+function inView(e){const r=e.getBoundingClientRect();return r.top>=0&&r.bottom<=innerHeight;}
+function show(k,moved=true){
   i=Math.max(0,Math.min(steps.length-1,k));
   const s=steps[i], upd=s.closest('.update');
   steps.forEach(t=>t.classList.toggle('current',t===s));
   paint(s,true);
   counter.textContent='step '+(i+1)+' of '+steps.length;
+  const n=+upd.dataset.samples;
   where.textContent=upd.querySelector('h2').textContent+' · '+
-    passes[i].querySelector('h3').firstChild.textContent.trim()+' · '+s.dataset.id;
-  if(body.classList.contains('all')) s.scrollIntoView({block:'nearest'});
+    passes[i].querySelector('h3').firstChild.textContent.trim()+' · '+s.dataset.id+
+    (n<2?'':s.dataset.sample?' · the picture shows sample '+s.dataset.sample+' of '+n:
+     ' · the picture shows the parameters (node values differ per sample)');
+  // a step moved to stays on screen (on a narrow window the picture sits above the steps)
+  if(moved&&!inView(s)) s.scrollIntoView({block:'center'});
 }
 function pass(dir){
   const p=passes[i]; let k=i;
@@ -660,11 +816,14 @@ document.addEventListener('keydown',ev=>{
 });
 document.querySelectorAll('nav button').forEach(b=>b.addEventListener('click',()=>keys[b.dataset.key]()));
 all.addEventListener('change',()=>{body.classList.toggle('all',all.checked);show(i);});
+const form=document.getElementById('form');
+if(form){form.addEventListener('change',()=>body.classList.toggle('matrix',form.checked));
+  keys.m=()=>{form.checked=!form.checked;body.classList.toggle('matrix',form.checked);};}
 steps.forEach((s,k)=>s.addEventListener('click',()=>show(k)));
 // printed, the picture shows the whole first update; on screen again, the step shown
 addEventListener('beforeprint',()=>{const u=document.querySelector('.update .step').closest('.update');
   paint([...u.querySelectorAll('.step')].pop(),false);});
-addEventListener('afterprint',()=>show(i));
-show(0);
+addEventListener('afterprint',()=>show(i,false));
+show(0,false);
 })();
 """

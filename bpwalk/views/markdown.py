@@ -262,7 +262,7 @@ class _Doc:
         row = [code(s.id), self.sym(s.id), self.num(self.pen.value(s))]
         if self.rounded:
             exact = "" if s.exact is None else self.num(s.exact)
-            drift = "" if s.drift is None else number(s.drift, self.decimals, fixed=True)
+            drift = "" if s.drift is None else _minus(number(s.drift, self.decimals, fixed=True))
             row += [exact, drift]
         return row
 
@@ -328,3 +328,8 @@ def _history_rows(total: int, shown: set[int]) -> list[int]:
         picks |= {k, 2 * k, 5 * k}
         k *= 10
     return sorted(p for p in picks if p <= total + 1)
+
+
+def _minus(text: str) -> str:
+    """A number in a table's text cell (not math) with a true minus sign, as printed."""
+    return "−" + text[1:] if text.startswith("-") else text

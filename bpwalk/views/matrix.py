@@ -16,7 +16,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from bpwalk import __version__
-from bpwalk.formulas import render
+from bpwalk.formulas import quantity, render
 from bpwalk.matrix import (
     Apply,
     Equation,
@@ -395,3 +395,67 @@ def render_json(trace: Trace) -> str:
     return (f'{{"bpwalk": {dump(__version__)}, "form": "matrix", '
             f'"scenario": {dump(trace.scenario.name)},\n'
             f' "iterations": [\n  {body}]}}\n')
+
+
+# ----------------------------------------------------------------------------- HTML
+
+
+_MATHML_OPS = {"matmul": "·", "hadamard": "⊙", "add": "+", "sub": "−"}
+
+
+def _mathml_matrix(mat: Matrix, pen: Pen) -> str:
+    """A bracketed matrix of the trace's values, its shape under it; each entry names its
+    scalar step (title and data-id: shown on hover)."""
+    rows = "".join(
+        "<mtr>" + "".join(f'<mtd data-id="{i}" title="{i}">'
+                          f"{render(quantity(v), 'mathml', pen.decimals, keep_zeros=pen.keep_zeros)}"
+                          "</mtd>" for i, v in zip(ir, vr)) + "</mtr>"
+        for ir, vr in zip(mat.ids, mat.values))
+    r, c = mat.shape
+    return (f"<munder><mrow><mo>[</mo><mtable>{rows}</mtable><mo>]</mo></mrow>"
+            f'<mrow class="shape"><mn>{r}</mn><mo>×</mo><mn>{c}</mn></mrow></munder>')
+
+
+def _mathml_numeric(eq: Equation, pen: Pen) -> str:
+    """result = rhs with every matrix written out (the MathML of _latex_numeric)."""
+    p = pen.profile
+    out = [_mathml_matrix(eq.result, pen), "<mo>=</mo>"]
+    for item in eq.rhs:
+        if isinstance(item, Matrix):
+            out.append(_mathml_matrix(item, pen))
+        elif isinstance(item, Op):
+            out.append(f"<mo>{_MATHML_OPS[item.kind]}</mo>")
+        elif isinstance(item, Scalar):
+            out.append(pen.write(scalar_value_node(item)) + "<mo>·</mo>")
+        elif item.kind == "softmax_delta":
+            out.append(render(apply_head(item, p), "mathml") + _mathml_matrix(item.args[0], pen)
+                       + "<mtext>\u00a0(column by column)</mtext>")
+        else:
+            args = "<mo>,</mo>".join(_mathml_matrix(a, pen) for a in item.args)
+            out.append(f"{render(apply_head(item, p), 'mathml')}<mrow><mo>(</mo>{args}"
+                       "<mo>)</mo></mrow>")
+    return "".join(out)
+
+
+def html_section(trace: Trace, pen: Pen) -> str:
+    """The matrix form of the page's updates: per update its captions, then per phase each
+    equation in symbols and with its matrices (shapes under the operands)."""
+    from html import escape
+
+    notation = pen.profile
+    parts = ['<section id="matrix"><h2>Matrix form</h2>']
+    for form in matrix_forms(trace):
+        parts.append(f'<article class="mform"><h2>Update {form.number}</h2><ul>')
+        parts += [f"<li>{escape(c)}</li>" for c in _captions(trace, form, "unicode",
+                                                             notation.name)]
+        parts.append("</ul>")
+        for phase, group in groupby(form.equations, key=lambda e: e.phase):
+            parts.append(f"<h3>{PHASE_TITLES[phase]}</h3>")
+            for eq in group:
+                symbols = render(equation_node(eq, notation), "mathml")
+                parts.append(f'<div class="meq" data-key="{escape(eq.result.key)}">'
+                             f'<math>{symbols}</math><div class="scroll"><math>'
+                             f"{_mathml_numeric(eq, pen)}</math></div></div>")
+        parts.append("</article>")
+    parts.append("</section>")
+    return "\n".join(parts)

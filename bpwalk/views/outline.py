@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from itertools import groupby
 from typing import NamedTuple
 
-from bpwalk.formulas import Node
+from bpwalk.formulas import Node, Num, Seq
 from bpwalk.functions import ACTIVATIONS
 from bpwalk.notation import (
     KRONECKER,
@@ -264,7 +264,25 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
                     if s.kind == "out" and s.layer == layer and s.sample == first.sample}
             notes += [(e,) for s in steps if s.kind == "dnet" and s.fn == "softmax"
                       for e in jacobian_entries(s, outs, p)]
+    if phase == "update":
+        steps, zeros = _first_state(steps, p)
+        notes += zeros
     return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps))
+
+
+def _first_state(steps: list[Step], p: Profile) -> tuple[list[Step], list[Text]]:
+    """An optimizer's state before the first update (m_w5[t−1] = 0, for every weight of
+    the layer): one line, not a step per quantity; the other steps as they are."""
+    zeros = [s for s in steps if s.kind.startswith("prev_") and s.value == 0.0
+             and s.note == FIRST_STATE_NOTE]
+    if len(zeros) < 2:
+        return steps, []
+    chain = Seq(tuple(node(s.id, p) for s in zeros), " = ")
+    line: Text = (chain, " = ", Num(0.0), f" ({FIRST_STATE_NOTE}).")
+    return [s for s in steps if s not in zeros], [line]
+
+
+FIRST_STATE_NOTE = "zero before the first update"  # the engine's note on such a step
 
 
 def _params(names: list[str], p: Profile) -> Text:

@@ -98,7 +98,7 @@ class Walkthrough:
         doc = outline.document(self.trace, pen.profile, phases)
         yield from heading(doc.heading, pen)
         yield Text()
-        yield drawing.opening(self.trace, self.decimals, self.style == "ascii")
+        yield drawing.opening(self.trace, self.decimals, self.style == "ascii", pen.profile)
         yield Text()
         yield network_table(doc.params, pen)
         yield Text()
@@ -107,7 +107,7 @@ class Walkthrough:
             yield from iteration(doc, up, pen)
             if self.phase is None:  # the network with this update's values filled in
                 yield from (Text(), drawing.after(self.trace, it, self.decimals,
-                                                  self.style == "ascii"))
+                                                  self.style == "ascii", pen.profile))
         if self.trace.total_iterations > 1 and self.phase in (None, "loss"):
             yield from loss_history(self.trace.loss_history, options.max_width, pen,
                                     self.trace.loss_updates)
@@ -194,7 +194,7 @@ def heading(h: outline.Heading, pen: Pen) -> Iterator[RenderableType]:
 
 
 def network_table(params: Iterable[outline.Param], pen: Pen,
-                  values: dict[str, float] | None = None, title: str = "Network") -> Table:
+                  values: dict[str, float] | None = None, title: str = "Parameters") -> Table:
     """Every parameter: name, what it connects, value (at the start unless `values`)."""
     style = pen.style
     arrow = _arrow(style)
@@ -264,12 +264,14 @@ class StepBlock:
     stepper) can show a step the same way.
     """
 
-    __slots__ = ("ask", "pen", "steps")
+    __slots__ = ("ask", "numbers", "pen", "steps")
 
-    def __init__(self, steps: tuple[Step, ...], pen: Pen | None = None, ask: bool = False) -> None:
+    def __init__(self, steps: tuple[Step, ...], pen: Pen | None = None, ask: bool = False,
+                 numbers: bool = True) -> None:
         self.steps = steps
         self.pen = Pen() if pen is None else pen
         self.ask = ask  # the quiz: '= ?' where the result goes, so it can be asked for
+        self.numbers = numbers  # the quiz: False hides operands the student has not seen
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rows: list[tuple[str | None, str, str] | None] = []
@@ -278,7 +280,7 @@ class StepBlock:
             if subject is not None and step.subject != subject:
                 rows.append(None)  # a blank line between neurons
             subject = step.subject
-            rows.extend(_step_rows(step, self.pen, self.ask))
+            rows.extend(_step_rows(step, self.pen, self.ask, self.numbers))
         lhs_width = max(cell_len(r[0]) for r in rows if r is not None and r[0] is not None)
         width = options.max_width
         # A very long symbol would leave no room: then it gets a line of its own and the
@@ -344,10 +346,11 @@ def steps_grid(steps: Iterable[Step], pen: Pen) -> StepBlock:
     return StepBlock(tuple(steps), pen)
 
 
-def _step_rows(step: Step, pen: Pen, ask: bool = False) -> list[tuple[str | None, str, str]]:
+def _step_rows(step: Step, pen: Pen, ask: bool = False, numbers: bool = True
+               ) -> list[tuple[str | None, str, str]]:
     f = pen.formula(step)
     rows: list[tuple[str | None, str, str]] = [(f.lhs, f.symbolic, "")]
-    if f.numeric != f.symbolic:
+    if f.numeric != f.symbolic and numbers:
         rows.append(("", f.numeric, ""))
     notes = [f"({n})" for n in (f.label, step.note) if n]
     if ask:  # no shortcut: out − target would give the answer away

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bpwalk.judge import Report, Result
-from bpwalk.notation import profile, symbol
+from bpwalk.notation import symbol
 
 FIRST_WRONG_STYLE = "bold red"
 

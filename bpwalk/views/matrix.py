@@ -447,7 +447,7 @@ def html_section(trace: Trace, pen: Pen) -> str:
     for form in matrix_forms(trace):
         parts.append(f'<article class="mform"><h2>Update {form.number}</h2><ul>')
         parts += [f"<li>{escape(c)}</li>" for c in _captions(trace, form, "unicode",
-                                                             notation.name)]
+                                                             notation)]
         parts.append("</ul>")
         for phase, group in groupby(form.equations, key=lambda e: e.phase):
             parts.append(f"<h3>{PHASE_TITLES[phase]}</h3>")

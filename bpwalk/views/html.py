@@ -351,7 +351,7 @@ def _circuit_update(trace: Trace, it: Iteration, pen: Pen, blanks: bool) -> str:
     given = {f"{el} {f}": picture.num(v) for (el, f), v in cd.given(trace, it).items()}
 
     def steps(group: list[Step] | tuple[Step, ...]) -> list[str]:
-        # a step whose formula is its number (∂f/∂f = 1) is stated on a worksheet, not asked
+        # a step whose formula is its number (df/df = 1) is stated on a worksheet, not asked
         return [_step(s, pen, blanks and not circuit_sheet.given(pen.formula(s)), cd.slot(s),
                       cd.operands(known, s), picture) for s in group]
 

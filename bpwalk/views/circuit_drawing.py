@@ -287,14 +287,18 @@ class Drawing:
         width = options.max_width
         top = min(self.decimals, 9)
         # fewer decimals before more bands: one band at any decimals, then two, then any
-        for bands in (1, 2, None):
+        for most in (1, 2, None):
             for d in range(top, MIN_DECIMALS - 1, -1):
-                rows = self._bands(lay, d, width)
-                if rows is not None and (bands is None or rows[1] <= bands):
+                plan = self._plan(lay, d, width)
+                if plan is not None and (most is None or len(plan[0]) <= most):
                     yield Text(self.title + (f" (values to {d} decimals)" if d < self.decimals
                                              else ""), style="bold cyan")
                     yield self._legend()
-                    yield from rows[0]
+                    bands, widths = plan
+                    for k, cols in enumerate(bands):
+                        if k:
+                            yield Text()
+                        yield from self._band(lay, cols, widths, d)
                     return
         yield Text(f"The circuit is not drawn: it needs more than {width} columns; the "
                    "tables list every value.", style="italic")
@@ -341,9 +345,10 @@ class Drawing:
             out.append((tracks, box, gap))
         return out
 
-    def _bands(self, lay: Layout, d: int, width: int) -> tuple[list[Text], int] | None:
-        """The drawing's lines at `d` decimals, columns wrapped into bands `width` wide, and
-        how many bands; None if one column alone does not fit."""
+    def _plan(self, lay: Layout, d: int, width: int
+              ) -> tuple[list[list[int]], list[tuple[int, int, int]]] | None:
+        """The columns of each band at `d` decimals, bands `width` wide, and the columns'
+        widths (measured, not drawn); None if one column alone does not fit."""
         widths = self._widths(lay, d)
         bands: list[list[int]] = [[]]
         used = 0
@@ -358,12 +363,7 @@ class Drawing:
                 return None
             bands[-1].append(col)
             used += carry + need
-        lines: list[Text] = []
-        for k, cols in enumerate(bands):
-            if k:
-                lines.append(Text())
-            lines += self._band(lay, cols, widths, d)
-        return lines, len(bands)
+        return bands, widths
 
     def _carried(self, lay: Layout, col: int) -> list[str]:
         """Nodes placed left of `col` whose wires reach it: a band starting there repeats

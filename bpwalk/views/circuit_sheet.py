@@ -58,7 +58,7 @@ def markdown(trace: Trace, decimals: int = 9, notation: str | None = None,
             if not s.terms:  # a given value: in the table above
                 continue
             f = pen.formula(s)
-            if given(f):  # ∂f/∂f = 1, ∂q/∂x = 1: stated, not asked
+            if given(f):  # df/df = 1, dq/dx = 1: stated, not asked
                 lines.extend([f"$${f.lhs} = {f.symbolic}$$", ""])
                 continue
             lines.extend([f"$${f.lhs} = {f.symbolic} = {BLANK_MATH}$$", "", WORK, ""])
@@ -78,7 +78,7 @@ def markdown(trace: Trace, decimals: int = 9, notation: str | None = None,
 
 
 def given(f: Formula) -> bool:
-    """A step whose formula is already its number (the seed ∂f/∂f = 1, the + gate's local
+    """A step whose formula is already its number (the seed df/df = 1, the + gate's local
     gradient 1): a worksheet states it rather than leave a blank."""
     return f.symbolic == f.result
 

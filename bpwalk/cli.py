@@ -227,10 +227,16 @@ def main_options(
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error on stderr; the caller raises the returned Exit. Control
     characters (from a file name, say) are escaped: they must not drive the terminal."""
+    say(message)
+    return typer.Exit(code)
+
+
+def say(message: str, err: bool = True) -> None:
+    """A line for the user (stderr unless `err` is False), control characters escaped like
+    fail()'s: a file name in it must not drive the terminal."""
     from bpwalk.scenario.errors import printable
 
-    typer.echo(printable(message), err=True)
-    return typer.Exit(code)
+    typer.echo(printable(message), err=err)
 
 
 def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
@@ -251,8 +257,8 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
         if same_file(output, path):
             raise fail(f"{output}: is the scenario this command reads; write to another file")
     if shadows(name, path):
-        typer.echo(f"note: {name} is the file in this folder, not the bundled example of that "
-                   "name; rename the file to run the bundled one", err=True)
+        say(f"note: {name} is the file in this folder, not the bundled example of that "
+            "name; rename the file to run the bundled one")
     try:
         sc = load(path, display_name=shown)
     except ScenarioError as e:
@@ -604,8 +610,8 @@ def validate(
             typer.echo(str(e), err=True)
             bad += 1
             continue
-        typer.echo(f"{shown}: ok ({sc.shape} network, {len(sc.param_names)} parameters, {len(sc.x)} "
-                   f"sample{'s' * (len(sc.x) != 1)})")
+        say(f"{shown}: ok ({sc.shape} network, {len(sc.param_names)} parameters, {len(sc.x)} "
+            f"sample{'s' * (len(sc.x) != 1)})", err=False)
     if bad:
         raise typer.Exit(2)
 
@@ -774,7 +780,7 @@ def examples(
         if target.exists() and not force:
             raise fail(f"{target}: already exists; choose another DIR, or add --force")
         emit((bundled_dir() / f"{copy}.yaml").read_text(encoding="utf-8"), target)
-        typer.echo(f"wrote {target}; edit it, then: bpwalk run {target}", err=True)
+        say(f"wrote {target}; edit it, then: bpwalk run {target}")
         return
     if folder is not None:
         raise fail(f"{folder}: a folder is for --copy NAME; use: bpwalk examples --copy NAME "
@@ -831,8 +837,7 @@ def new(
     except PracticeError as e:
         raise fail(str(e)) from None
     emit(text, file)
-    typer.echo(f"wrote {file} (seed {seed}); work it out, then compare: bpwalk run {file}",
-               err=True)
+    say(f"wrote {file} (seed {seed}); work it out, then compare: bpwalk run {file}")
 
 
 @commands.command()

@@ -114,6 +114,11 @@ def practice_text(shape: str, activation: str, loss: str, seed: int, decimals: i
 
     sizes = parse_shape(shape)
     activations = activations_for(activation, loss, len(sizes) - 1)
+    if activations[-1] == "softmax" and sizes[-1] < 2:  # the loader's rule, said before drawing
+        more = "-".join(map(str, [*sizes[:-1], 2]))
+        raise PracticeError(f"--loss {loss} gives a softmax output layer, and softmax over one "
+                            "neuron always outputs 1, so nothing would learn; give it 2 or more "
+                            f"outputs (--shape {more}), or use --loss binary_cross_entropy for one")
     numbers = problem(seed, sizes, activations, loss, decimals)
     command = [f"bpwalk new {file_name} --seed {seed} --shape {'-'.join(map(str, sizes))} \\",
                f"  --activation {activation} --loss {loss} --decimals {decimals}"]

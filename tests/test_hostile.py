@@ -439,3 +439,71 @@ def test_readmes_exit_code_examples_are_real_messages(tmp_path):
     ]
     for line in produced:
         assert line.strip().replace("python -m bpwalk", "bpwalk") in block.splitlines(), line
+
+
+# ----------------------------------------------------------------------------- issue 28
+# Hostile input, round two: spreadsheets, terminals, the Python API and wide networks.
+# Test names start with the item's number (test_28_01_... for item 1).
+
+_SPREADSHEET_NAMES = ["=cmd|' -C calc'!A0.yaml", "+1.yaml", "@SUM(A1:A2).yaml", "-2+3.yaml",
+                      "\ttab.yaml", "\rcr.yaml", "a\rb.yaml", 'q"uote,comma.yaml']
+
+
+def _class_folder(tmp_path: Path, names: list[str]) -> list[str]:
+    for name in names:
+        (tmp_path / name).write_text("net:h1: 0.3775\n")
+    return names
+
+
+def test_28_01_csv_formula_injection_is_neutralised_and_json_kept_exact(tmp_path):
+    import csv
+    import io
+
+    names = _class_folder(tmp_path, _SPREADSHEET_NAMES)
+    # bytes: text mode would turn the \r of a name into \n before csv.reader saw it
+    r = _python_bpwalk("check", "mazur", "--format", "csv", "--", *names, cwd=tmp_path,
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(io.StringIO(r.stdout.decode(), newline="")))
+    assert len(rows) == 1 + len(names)  # a carriage return in a name does not split its row
+    cells = [row[0] for row in rows[1:]]
+    # OWASP (CSV Injection): a text cell starting with = + - @ TAB or CR gets a leading '
+    assert cells == [("'" + n if n[0] in "=+-@\t\r" else n) for n in names]
+    assert all(row[1:] == ["1", "1", "0", "", "", ""] for row in rows[1:])
+    r = run_cli("check", "mazur", "--format", "json", "--", *names, cwd=tmp_path)
+    assert [f["file"] for f in json.loads(r.stdout)["files"]] == names  # JSON: exact
+
+
+def test_28_01_csv_of_ordinary_names_is_unchanged(tmp_path):
+    names = _class_folder(tmp_path, ["ann.yaml", "bob.yaml"])
+    r = run_cli("check", "mazur", "--format", "csv", "--", *names, cwd=tmp_path)
+    assert r.stdout == ("file,right,answered,blank,first_wrong,mistake,diagnosis\n"
+                        "ann.yaml,1,1,0,,,\nbob.yaml,1,1,0,,,\n")
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_28_02_escape_codes_in_an_answers_file_name_are_shown_escaped(tmp_path, many):
+    evil = "\x1b]0;PWNED\x07\x1b[2Jevil.yaml"
+    names = _class_folder(tmp_path, [evil, "ok.yaml"] if many else [evil])
+    r = run_cli("check", "mazur", "--", *names, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+    assert "\\x1b]0;PWNED\\x07\\x1b[2Jevil.yaml" in r.stdout
+
+
+def test_28_02_escape_codes_in_a_scenario_file_name_are_shown_escaped(tmp_path):
+    evil = tmp_path / "\x1b[2Jm.yaml"
+    evil.write_text(MAZUR.read_text())
+    r = run_cli("validate", str(evil))
+    assert r.returncode == 0 and "\x1b" not in r.stdout and "\\x1b[2Jm.yaml: ok" in r.stdout
+
+
+def test_28_03_new_with_cross_entropy_and_one_output_is_one_line(tmp_path):
+    r = run_cli("new", str(tmp_path / "p.yaml"), "--loss", "cross_entropy")
+    assert r.returncode == 2
+    _no_traceback(r)
+    assert r.stderr.count("\n") == 1 and "--shape 2-2-2" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+    r = run_cli("new", str(tmp_path / "p.yaml"), "--loss", "cross_entropy", "--shape", "2-2-2")
+    assert r.returncode == 0, r.stderr
+    assert run_cli("validate", str(tmp_path / "p.yaml")).returncode == 0

@@ -5,8 +5,6 @@ Only formatting: every number comes from the judge's Results (which come from th
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from rich import box
@@ -16,31 +14,55 @@ from rich.text import Text
 
 from bpwalk.judge import Report, Result
 from bpwalk.notation import symbol
+from bpwalk.scenario.errors import printable
 
 FIRST_WRONG_STYLE = "bold red"
 
 
 def render_json(reports: list[tuple[str, Report]], many: bool = False) -> str:
-    """One file: its report. `many`: {"files": [each report with its "file"]}."""
+    """One file: its report. `many`: {"files": [each report with its "file"]}. The names
+    are kept exact (JSON escapes what it must); no number in a report is infinite or NaN
+    (the answers reader refuses them), and allow_nan=False keeps it so."""
     docs = [{"file": name, **report.to_dict()} for name, report in reports]
     data = {"files": docs} if many else docs[0]
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 CSV_COLUMNS = ("file", "right", "answered", "blank", "first_wrong", "mistake", "diagnosis")
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=cmd|' -C calc'!A0,
+# +1, @SUM(...)); OWASP's advice for CSV injection: start such a text cell with a ' instead.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str | int) -> str:
+    """One CSV field: a text cell that a spreadsheet would run as a formula begins with ',
+    and a field holding a comma, a quote or a line break (\\r too, which csv.writer leaves
+    bare when its rows end in \\n) is quoted, its quotes doubled (RFC 4180)."""
+    if isinstance(value, int):
+        return str(value)
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    if any(c in value for c in ',"\r\n'):
+        value = '"' + value.replace('"', '""') + '"'
+    return value
+
 
 def render_csv(reports: list[tuple[str, Report]]) -> str:
     """One row per answers file, for a gradebook (a file that could not be read has none)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    rows = [CSV_COLUMNS]
     for name, report in reports:
         first = report.first()
-        writer.writerow([name, report.right, len(report.results), len(report.unanswered),
-                         report.first_wrong or "", (first.mistake or "") if first else "",
-                         first.diagnosis if first else ""])
-    return out.getvalue()
+        rows.append((name, report.right, len(report.results), len(report.unanswered),
+                     report.first_wrong or "", (first.mistake or "") if first else "",
+                     first.diagnosis if first else ""))
+    return "".join(",".join(csv_cell(v) for v in row) + "\n" for row in rows)
+
+
+def _file_name(name: str) -> str:
+    """A file name as the terminal shows it: every control character escaped (an ESC would
+    retitle the window or clear the screen), and a tab or line break too (one row a file)."""
+    return printable(name).replace("\t", "\\t").replace("\n", "\\n")
 
 
 def render_class(reports: list[tuple[str, Report]]) -> RenderableType:
@@ -59,7 +81,7 @@ def render_class(reports: list[tuple[str, Report]]) -> RenderableType:
             what = Text("all right", style="green")
         else:
             what = Text(first.diagnosis)
-        table.add_row(name, mark, report.first_wrong or "", what)
+        table.add_row(_file_name(name), mark, report.first_wrong or "", what)
     passed = sum(r.passed for _, r in reports)
     summary = Text(f"{passed} of {len(reports)} file{'s' * (len(reports) != 1)} all right.")
     return Group(table, summary)
@@ -68,7 +90,7 @@ def render_class(reports: list[tuple[str, Report]]) -> RenderableType:
 def render(report: Report, answers_name: str = "answers") -> RenderableType:
     """The verdict table in computation order, then a short summary."""
     sc = report.scenario
-    title = Text(f"{answers_name}: answers for {sc.name}, update {report.iteration}",
+    title = Text(f"{_file_name(answers_name)}: answers for {sc.name}, update {report.iteration}",
                  style="bold")
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     table.add_column("step", no_wrap=True)

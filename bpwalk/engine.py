@@ -310,6 +310,10 @@ def _check_finite(steps: list[Step], number: int) -> None:
                 why = (f"ln(0): {s.terms[1][0].ref} is {s.terms[1][0].value:g} with target "
                        f"{s.terms[0][0].value:g}, so the loss is infinite")
                 fix = "use targets that the outputs can reach, or smaller weights"
+            elif s.kind in optimizers.STEP_KINDS:  # the optimizer's state or its parts
+                why = f"the value is {s.value}"
+                fix = ("the optimizer's numbers grew too large: try a smaller learning_rate "
+                       "or weight_decay, or smaller weights")
             else:
                 why = f"the value is {s.value}"
                 fix = ("the numbers grew too large: try a smaller learning_rate, smaller "
@@ -526,9 +530,40 @@ def _fast_span(fast: _FastPath, scenario: Scenario, params: Params,
                history: list[float], every: int) -> tuple[Params, dict[str, np.ndarray]]:
     """Updates start..stop-1 nobody reads: in plain floats for a tiny network, else (and
     from an update the floats could not make) vectorised."""
+    begun, kept = (params, state, start), len(history)
     if fast.tiny is not None:
         params, state, start = fast.tiny.updates(params, state, start, stop, history, every)
-    return _fast_updates(fast, scenario, params, state, plan, start, stop, history, every)
+    params, state = _fast_updates(fast, scenario, params, state, plan, start, stop, history,
+                                  every)
+    if not _finite_state(state):
+        del history[kept:]  # the losses of the updates made again, up to the first bad one
+        _locate_state(fast, scenario, *begun, plan, stop, history, every)
+    return params, state
+
+
+def _finite_state(state: dict[str, np.ndarray]) -> bool:
+    return all(np.isfinite(a).all() for a in state.values())
+
+
+def _locate_state(fast: _FastPath, scenario: Scenario, params: Params,
+                  state: dict[str, np.ndarray], start: int, plan: Plan, stop: int,
+                  history: list[float], every: int) -> None:
+    """A non-finite optimizer state (v = g² past 1.8e308, with a huge weight decay) is
+    divergence, though the parameters stay finite (m / √inf = 0: the loss goes flat). The
+    span's updates are made again one at a time, checked here rather than in the loop (no
+    cost to a run that stays finite), and the first whose state is not finite is explained
+    to name the step."""
+    for number in range(start, stop):
+        after, new_state = _fast_updates(fast, scenario, params, state, plan, number,
+                                         number + 1, history, every)
+        if not _finite_state(new_state):
+            steps, _, _, _ = _explain(scenario, params, state, number, plan[number - 1], None)
+            _check_finite(steps, number)
+            break
+        params, state = after, new_state
+    raise EngineError(f"update {min(number, stop - 1)}: the optimizer's state is not finite; "
+                      f"try a smaller learning_rate (now {scenario.learning_rate:g}) or "
+                      "weight_decay")
 
 
 # ----------------------------------------------------------------------------- tiny networks

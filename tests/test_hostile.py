@@ -8,6 +8,7 @@ are fixtures in tests/fixtures/bad/, checked by test_scenario_errors.py.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -507,3 +508,39 @@ def test_28_03_new_with_cross_entropy_and_one_output_is_one_line(tmp_path):
     r = run_cli("new", str(tmp_path / "p.yaml"), "--loss", "cross_entropy", "--shape", "2-2-2")
     assert r.returncode == 0, r.stderr
     assert run_cli("validate", str(tmp_path / "p.yaml")).returncode == 0
+
+
+def _huge_decay(tmp_path: Path, optimizer: str) -> Path:
+    """Mazur's network with a weight decay so large that g² passes float64's 1.8e308 at the
+    first update: v (Adam) or s (RMSprop) is inf, and m / √inf = 0 leaves the loss flat."""
+    path = tmp_path / f"{optimizer}.yaml"
+    path.write_text(MAZUR.read_text().replace(
+        "\nlearning_rate:", f"\noptimizer: {{name: {optimizer}, weight_decay: 1.0e160}}\n"
+                            "learning_rate:", 1))
+    return path
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])  # the float loop; the vectorised
+@pytest.mark.parametrize("args", [["run", "-n", "50", "--show", "none"],
+                                  ["run", "-n", "50", "--show", "last"],
+                                  ["run", "-n", "50"],
+                                  ["export", "-n", "2", "--show", "none"]])
+def test_28_04_a_non_finite_optimizer_state_is_divergence(tmp_path, optimizer, args):
+    path = _huge_decay(tmp_path, optimizer)
+    r = run_cli(*args[:1], str(path), *args[1:])
+    _no_traceback(r)
+    assert r.returncode == 2 and r.stdout == ""
+    state = "v" if optimizer == "adam" else "sq"
+    assert r.stderr.splitlines()[-1] == (
+        f"{path}: update 1, step {state}:w5: the value is inf; the optimizer's numbers grew "
+        "too large: try a smaller learning_rate or weight_decay, or smaller weights")
+
+
+def test_28_04_the_api_raises_the_divergence_and_json_has_no_infinity(tmp_path):
+    sc = load(_huge_decay(tmp_path, "adam"))
+    with pytest.raises(engine.EngineError, match="update 1, step v:w5: the value is inf"):
+        run(sc, iterations=50, show=set())
+    trace = run(load(MAZUR), iterations=2)
+    trace.state_final = {"v": {"w1": math.inf}}  # if one ever slipped past the engine
+    with pytest.raises(ValueError):
+        json_view.render(trace)

@@ -544,3 +544,73 @@ def test_28_04_the_api_raises_the_divergence_and_json_has_no_infinity(tmp_path):
     trace.state_final = {"v": {"w1": math.inf}}  # if one ever slipped past the engine
     with pytest.raises(ValueError):
         json_view.render(trace)
+
+
+@pytest.mark.parametrize("written", ["1.8e309", "1e309", "-1e309", "2e308"])
+def test_28_05_answers_past_float64_but_below_1e400_are_refused(tmp_path, written):
+    # float64's largest is 1.7976931348623157e308 (IEEE 754): these would be read as ±inf
+    answers = tmp_path / "big.yaml"
+    answers.write_text(f"net:h1: {written}\n")
+    for fmt in ("text", "json"):
+        r = run_cli("check", "mazur", str(answers), "--format", fmt)
+        _no_traceback(r)
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr == (f"{answers}:1:9: the answer for 'net:h1' is {written}, beyond what "
+                            "a float64 can hold; check the exponent\n")
+
+
+# (written, what YAML 1.1 or Python's float() made of it, the hint)
+_NOT_DECIMAL = [("1:30", "base 60"), ("0x10", "hexadecimal"), ("1__0", "without the _"),
+                ("1_000", "without the _"), ("0o17", "octal"), ("\u0661\u0662", "digits 0-9"),
+                ("\uff11\uff12", "digits 0-9")]
+
+
+@pytest.mark.parametrize("written, hint", _NOT_DECIMAL)
+def test_28_12_scenario_numbers_are_decimal_as_a_person_writes_them(tmp_path, written, hint):
+    path = tmp_path / "s.yaml"
+    path.write_text(MAZUR.read_text().replace("learning_rate: 0.5", f"learning_rate: {written}"))
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1)
+                if text.startswith("learning_rate:"))
+    r = run_cli("validate", str(path))
+    _no_traceback(r)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"{path}:{line}:16: learning_rate must be a decimal number, "
+                               f"not '{written}'")
+    assert hint in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("written, hint", _NOT_DECIMAL)
+def test_28_12_answers_follow_the_same_number_rule(tmp_path, written, hint):
+    answers = tmp_path / "a.yaml"
+    answers.write_text(f"net:h1: {written}\n")
+    r = run_cli("check", "mazur", str(answers))
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"{answers}:1:9: the answer for 'net:h1' must be a decimal "
+                               f"number, not '{written}'")
+    assert hint in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("written", ["0.5", ".5", "5e-1", "+0.5", "0.5e+0", "5E-1", "0.50"])
+def test_28_12_decimal_numbers_still_read(tmp_path, written):
+    path = tmp_path / "s.yaml"
+    path.write_text(MAZUR.read_text().replace("learning_rate: 0.5", f"learning_rate: {written}"))
+    assert load(path).learning_rate == 0.5
+
+
+def test_28_12_integers_follow_the_rule_too(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(MAZUR.read_text() + "iterations: 0x10\n")
+    r = run_cli("validate", str(path))
+    assert r.returncode == 2 and "iterations must be a whole number of at least 1, not '0x10' " \
+                                 "(YAML 1.1 reads it as a hexadecimal number)" in r.stderr
+    path.write_text(MAZUR.read_text() + "iterations: 017\n")  # YAML 1.1: octal 15
+    assert load(path).iterations == 17
+
+
+def test_28_12_every_bundled_scenario_and_fixture_still_loads():
+    fixtures = ROOT / "tests" / "fixtures"
+    good = [*SCENARIOS.glob("*.yaml"), fixtures / "diverges.yaml",
+            *(p for p in (fixtures / "answers").glob("*_scenario.yaml"))]
+    assert len(good) > 10
+    for path in good:
+        load(path)

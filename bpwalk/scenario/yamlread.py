@@ -26,7 +26,34 @@ MAX_NODES = 2_000_000  # expanded size limit: far above any real network, far be
 MAX_FILE_BYTES = 10 * 2**20  # 10 MiB: Mazur's file is 2 KB; /dev/zero would never end
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
-_PLAIN_FLOAT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")  # finite, no "_"
+_INT_TAG = "tag:yaml.org,2002:int"
+
+# The one number rule of scenario and answers files: decimal numbers as a person writes them
+# (0.5, -3, 1e-3, .5), in the digits 0-9. YAML 1.1 reads more as numbers (1:30 as 90 in base
+# 60, 0x10 as 16, 1__0 as 10, 017 as 15) and Python's float() takes any script's digits; a
+# number written so is refused with a hint (not_decimal) rather than read as what its writer
+# may not have meant.
+DECIMAL = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\Z", re.ASCII)
+_WHOLE = re.compile(r"[-+]?\d+\Z", re.ASCII)
+_YAML_SPECIAL = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")  # reported as such
+_BASES = {"x": "a hexadecimal", "o": "an octal", "b": "a binary"}
+
+
+def not_decimal(text: str) -> str:
+    """Why `text` (not DECIMAL) is not read as a number, as the end of a message: "" when it
+    looks like no number at all ("abc")."""
+    t = text.strip()
+    base = re.fullmatch(r"[-+]?0([xXoObB])[0-9a-fA-F_]+", t)
+    if base:
+        return (f" (YAML 1.1 reads it as {_BASES[base.group(1).lower()]} number); write it in "
+                "decimal digits")
+    if re.fullmatch(r"[-+]?[0-9_]+(?::[0-5]?[0-9])+(?:\.[0-9_]*)?", t):
+        return " (YAML 1.1 reads it in base 60, as a time); write the number itself in decimal"
+    if "_" in t and DECIMAL.match(t.replace("_", "")):
+        return f" (an _ between digits); write it without the _, like {t.replace('_', '')}"
+    if any(c.isdigit() and not c.isascii() for c in t):
+        return " (digits of another script); write it with the digits 0-9"
+    return ""
 _NAME = re.compile(NAME_PATTERN)
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "seq", "map")
@@ -180,30 +207,44 @@ class Reader:
         return out
 
     def scalar(self, node: yaml.Node) -> Any:
+        """The value of a scalar, with numbers read by the number rule (DECIMAL): a plain
+        number in another notation (0x10, 1:30, 1_0) is its text, which readers of numbers
+        refuse; 017 is 17, as the answers reader reads it."""
         if not isinstance(node, yaml.ScalarNode):
             return node
+        if node.tag in (_INT_TAG, _FLOAT_TAG) and not node.style:
+            text = node.value
+            if node.tag == _INT_TAG and _WHOLE.match(text):
+                try:
+                    return int(text)
+                except ValueError:  # more than 4300 digits (Python's limit): as text
+                    return text
+            if node.tag == _FLOAT_TAG and DECIMAL.match(text):
+                return float(text)
+            if not _YAML_SPECIAL.match(text):
+                return text
         try:
             return self._constructor.construct_object(node)
         except ValueError:  # an integer of more than 4300 digits (Python's limit): as text
             return node.value
 
     def number(self, node: yaml.Node, what: str) -> float | None:
-        if node.tag == _FLOAT_TAG and _PLAIN_FLOAT.match(node.value):
+        if node.tag == _FLOAT_TAG and DECIMAL.match(node.value):
             value = float(node.value)  # the common case: what the constructor would return
             if math.isfinite(value):  # 1.0e400 goes on to the error below
                 return value
         value = self.scalar(node) if isinstance(node, yaml.ScalarNode) else None
-        if isinstance(value, str):
+        if isinstance(value, str) and DECIMAL.match(value.strip()):
             # YAML 1.1 reads 1e-3 (no dot) as a string; a user means the number.
-            try:
-                value = float(value)
-            except ValueError:
-                pass
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            shown = value if isinstance(node, yaml.ScalarNode) else f"a {kind(node)}"
-            self.err(node, f"{what} must be a number, not {shown!r}; write it like 0.25"
-                     if isinstance(node, yaml.ScalarNode) else
-                     f"{what} must be a number, not {shown}; write it like 0.25")
+            if not isinstance(node, yaml.ScalarNode):
+                self.err(node, f"{what} must be a number, not a {kind(node)}; write it like 0.25")
+            else:
+                why = not_decimal(node.value) if isinstance(value, str) else ""
+                self.err(node, f"{what} must be a decimal number, not {shorten(node.value)!r}"
+                               f"{why}" if why else
+                               f"{what} must be a number, not {value!r}; write it like 0.25")
             return None
         try:
             value = float(value)
@@ -221,8 +262,9 @@ class Reader:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             shown = repr(shorten(node.value)) if isinstance(node, yaml.ScalarNode) else \
                 "a " + kind(node)
-            self.err(node, f"{what} must be a whole number of at least {minimum}, not {shown}; "
-                           f"write it like {max(minimum, 1)}0")
+            why = not_decimal(node.value) if isinstance(value, str) else ""
+            self.err(node, f"{what} must be a whole number of at least {minimum}, not {shown}"
+                           + (why or f"; write it like {max(minimum, 1)}0"))
             return None
         if maximum is not None and value > maximum:
             self.err(node, f"{what} must be at most {maximum:,.0f}, not {shorten(node.value)}"

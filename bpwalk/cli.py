@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from typer.main import get_command_from_info, get_command_name
 
 from bpwalk import __version__
+from bpwalk.runopts import MAX_DECIMALS
 from bpwalk.scenario.format import MAX_ITERATIONS
 
 try:  # typer 0.2x carries its own copy of click
@@ -109,14 +110,14 @@ ShowOpt = Annotated[
 ]
 RoundOpt = Annotated[
     int | None,
-    typer.Option("--round", min=0, max=15, metavar="D",
+    typer.Option("--round", min=0, max=MAX_DECIMALS, metavar="D",
                  help="Round every result to D decimals as soon as it is computed and carry the "
                       "rounded value forward, as a hand calculation does."),
 ]
 
 DecimalsOpt = Annotated[  # run, export and worksheet
     int | None,
-    typer.Option("--decimals", min=0, max=15, metavar="D",
+    typer.Option("--decimals", min=0, max=MAX_DECIMALS, metavar="D",
                  help="Show numbers with D decimals, trailing zeros kept as a hand calculation "
                       "writes them (0.0310); default: up to 9, trailing zeros trimmed."),
 ]
@@ -270,48 +271,21 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
     return sc
 
 
-def parse_show(spec: str, iterations: int) -> set[int]:
-    spec = spec.strip().lower()
-    if spec == "first":
-        return {1}
-    if spec == "last":
-        return {iterations}
-    if spec == "all":
-        return set(range(1, iterations + 1))
-    if spec == "none":  # train only: the loss history and the final parameters
-        return set()
-    try:
-        chosen = {int(part) for part in spec.split(",") if part.strip()}
-    except ValueError:
-        raise fail(f"--show {spec!r}: use first, last, all, none, or update numbers like "
-                   "1,5,10") from None
-    outside = sorted(i for i in chosen if not 1 <= i <= iterations)
-    if outside or not chosen:
-        raise fail(f"--show {spec!r}: there {'is' if iterations == 1 else 'are'} {iterations} "
-                   f"update{'s' * (iterations != 1)}; choose numbers from 1 to {iterations}")
-    return chosen
-
-
-TRACE_LIMIT = 50 * 10**6  # bytes of output, about, beyond which --force is asked for
-BYTES_PER_STEP = 400  # measured: 300 to 600 per step in Markdown and JSON
-
-
 def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int | None,
             force: bool = False, quiet: bool = True) -> tuple[Trace, str]:
     """The trace, and "" or, when Ctrl-C stopped training early, what to say on leaving.
 
-    A run longer than a second shows a progress bar on stderr (a terminal's, unless quiet).
+    The options are checked as the Python API checks them (bpwalk.runopts). A run longer
+    than a second shows a progress bar on stderr (a terminal's, unless quiet).
     """
     from bpwalk.engine import EngineError, run
+    from bpwalk.runopts import RunOptionError, checked
     from bpwalk.views.progress import Watch
 
-    n = iterations or scenario.iterations
-    shown = parse_show(show, n)
-    size = len(shown) * scenario.steps_per_update() * BYTES_PER_STEP
-    if size > TRACE_LIMIT and not force:
-        raise fail(f"{scenario.path}: explaining {len(shown):,} update{'s' * (len(shown) != 1)} "
-                   f"of this {scenario.shape} network makes about {size // 10**6:,} MB of "
-                   "output; explain fewer (--show first, last or none), or add --force")
+    try:
+        n, shown, round_to = checked(scenario, iterations, show, round_to, force)
+    except RunOptionError as e:
+        raise fail(str(e)) from None
     try:
         watch = Watch(n, bar=not quiet)
         with watch:
@@ -638,7 +612,7 @@ def check(
     ] = 1,
     round_to: Annotated[
         int | None,
-        typer.Option("--round", min=0, max=15, metavar="D",
+        typer.Option("--round", min=0, max=MAX_DECIMALS, metavar="D",
                      help="Also accept the values of a calculation rounded to D decimals at "
                           "every step (rounding drift). Answers are always compared with that "
                           "rounding at their own decimals too."),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import bpwalk
 from bpwalk import engine, files
 from bpwalk.cli import _exit_on_signal
 from bpwalk.engine import run
@@ -614,3 +615,84 @@ def test_28_12_every_bundled_scenario_and_fixture_still_loads():
     assert len(good) > 10
     for path in good:
         load(path)
+
+
+def _cli_error(*args: str) -> str:
+    r = run_cli(*args)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    _no_traceback(r)
+    return r.stderr.rstrip("\n")
+
+
+@pytest.mark.parametrize("kwargs, args", [
+    ({"iterations": 100_000, "show": "all"}, ["-n", "100000", "--show", "all"]),
+    ({"iterations": 3, "show": [4]}, ["-n", "3", "--show", "4"]),
+    ({"show": "sometimes"}, ["--show", "sometimes"]),
+])
+def test_28_06_the_api_raises_the_command_lines_error(kwargs, args, monkeypatch):
+    from bpwalk.runopts import RunOptionError
+
+    monkeypatch.setattr(engine, "run", lambda sc, **kw: "trace")  # (the old code ran them)
+    with pytest.raises(RunOptionError) as caught:
+        bpwalk.load("mazur").run(**kwargs)
+    assert str(caught.value) == _cli_error("run", "mazur", *args)
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"iterations": -5}, "--iterations -5: give a whole number from 1 to 100,000,000"),
+    ({"iterations": 0}, "--iterations 0: give a whole number from 1 to 100,000,000"),
+    ({"iterations": 2.5}, "--iterations 2.5: give a whole number"),
+    ({"round_to": 99}, "--round 99: give a whole number of decimals from 0 to 15"),
+    ({"round_to": -1}, "--round -1: give a whole number of decimals from 0 to 15"),
+])
+def test_28_06_the_api_keeps_the_command_lines_limits(kwargs, message, monkeypatch):
+    monkeypatch.setattr(engine, "run", lambda sc, **kw: "trace")  # (the old code ran them)
+    with pytest.raises(ValueError) as caught:
+        bpwalk.load("mazur").run(**kwargs)
+    assert str(caught.value).startswith(message)
+
+
+def test_28_06_a_billion_updates_are_refused_before_anything_is_built():
+    # 10**9 was killed by the kernel at 23 GB (not run through the API here: the old code
+    # built a set of 10**9 numbers before it looked at anything)
+    from bpwalk.runopts import RunOptionError, iterations_of
+
+    with pytest.raises(RunOptionError, match="--iterations 1000000000: give a whole number "
+                                             "from 1 to 100,000,000"):
+        iterations_of(load(MAZUR), 10**9)
+
+
+def test_28_06_the_api_guard_yields_to_force(monkeypatch):
+    made = {}
+    monkeypatch.setattr(engine, "run", lambda sc, **kw: made.update(kw) or "trace")
+    bpwalk.load("mazur").run(iterations=100_000, show="all", force=True)
+    assert made["iterations"] == 100_000 and len(made["show"]) == 100_000
+
+
+def test_28_06_a_long_run_builds_no_set_of_every_update(monkeypatch):
+    # run(iterations=10**7) took 616 MB: set(range(1, n + 1)) was built for show="all"
+    # even when "first" was asked for. (10**6 here: 60 MB on the old code.)
+    import tracemalloc
+
+    sc = bpwalk.load("mazur")
+    monkeypatch.setattr(engine, "run", lambda sc, **kw: "trace")
+    tracemalloc.start()
+    try:
+        sc.run(iterations=10**6)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 10**6
+
+
+def test_28_06_and_13_a_path_too_long_is_a_reading_error(tmp_path):
+    from bpwalk.scenario import ScenarioError
+
+    long = "a" * 5000 + ".yaml"
+    for command in ("validate", "run"):
+        message = _cli_error(command, long)
+        assert message == (f"{'a' * 60}... (5005 characters): cannot be read (File name too "
+                           "long); check the path")
+    with pytest.raises(ScenarioError, match="cannot be read"):
+        bpwalk.load(long)

@@ -21,7 +21,7 @@ from typer.main import get_command_from_info, get_command_name
 
 from bpwalk import __version__
 from bpwalk.runopts import MAX_DECIMALS
-from bpwalk.scenario.format import MAX_ITERATIONS
+from bpwalk.scenario.format import MAX_DRAWN_DECIMALS, MAX_ITERATIONS
 
 try:  # typer 0.2x carries its own copy of click
     from typer._click.exceptions import ClickException
@@ -719,9 +719,15 @@ def _seeded(sc: Scenario, seed: int | None, filename: str) -> Scenario:
     if seed is None:
         return sc
     from bpwalk.scenario import Problem, ScenarioError, loads
-    from bpwalk.template import redraw
+    from bpwalk.template import PracticeError, redraw
 
-    text = redraw(sc.source or "", seed)
+    try:
+        text = redraw(sc.source or "", seed)
+    except PracticeError as e:
+        raise ScenarioError([Problem(filename, None, None,
+                                     f"has a seed, and {sc.path}'s source line cannot redraw "
+                                     f"the problem: {e}; give the student's own scenario "
+                                     "instead")]) from None
     if text is None:
         raise ScenarioError([Problem(filename, None, None,
                                      f"has a seed, but {sc.path} was not made by 'bpwalk new' "
@@ -789,7 +795,7 @@ def new(
     seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, metavar="N",
                                                 help="Seed of the numbers (default: a new one, "
                                                      "written into the file).")] = None,
-    decimals: Annotated[int, typer.Option("--decimals", min=1, max=4, metavar="D",
+    decimals: Annotated[int, typer.Option("--decimals", min=1, max=MAX_DRAWN_DECIMALS, metavar="D",
                                           help="Decimals of the drawn numbers.")] = 2,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
 ) -> None:

@@ -696,3 +696,19 @@ def test_28_06_and_13_a_path_too_long_is_a_reading_error(tmp_path):
                            "long); check the path")
     with pytest.raises(ScenarioError, match="cannot be read"):
         bpwalk.load(long)
+
+
+@pytest.mark.parametrize("decimals", ["1000000000", "9", "x"])
+def test_28_08_a_source_line_gets_the_command_lines_limits(tmp_path, decimals):
+    made = tmp_path / "p.yaml"
+    assert run_cli("new", str(made), "--seed", "7").returncode == 0
+    text = made.read_text()
+    assert "--decimals 2\n" in text
+    made.write_text(text.replace("--decimals 2\n", f"--decimals {decimals}\n"))
+    answers = tmp_path / "a.yaml"
+    answers.write_text("seed: 8\nnet:h1: 0.3\n")
+    r = run_cli("check", str(made), str(answers))  # 10**1000000000 spun for minutes
+    _no_traceback(r)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert (f"{answers}: has a seed, and {made}'s source line cannot redraw the problem: "
+            f"--decimals {decimals}: draw numbers with 1 to 4 decimals") in r.stderr

@@ -272,7 +272,7 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
 
 
 def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int | None,
-            force: bool = False, quiet: bool = True) -> tuple[Trace, str]:
+            force: bool = False, quiet: bool = True, fmt: str = "") -> tuple[Trace, str]:
     """The trace, and "" or, when Ctrl-C stopped training early, what to say on leaving.
 
     The options are checked as the Python API checks them (bpwalk.runopts). A run longer
@@ -283,7 +283,7 @@ def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int
     from bpwalk.views.progress import Watch
 
     try:
-        n, shown, round_to = checked(scenario, iterations, show, round_to, force)
+        n, shown, round_to = checked(scenario, iterations, show, round_to, force, fmt)
     except RunOptionError as e:
         raise fail(str(e)) from None
     try:
@@ -457,7 +457,8 @@ def export(
     if form == "matrix":
         matrix_form_of(sc)
     notation = notation_of(notation, sc)
-    trace, stopped = compute(sc, iterations, show, round_to, force, quiet)
+    trace, stopped = compute(sc, iterations, show, round_to, force, quiet,
+                             "md" if form == "matrix" else format)
     if stopped:  # a partial trace is not what was asked for: nothing is written
         raise fail(f"{stopped}; nothing written", 130)
     if form == "matrix":
@@ -535,7 +536,7 @@ def worksheet(
     if form == "matrix":
         matrix_form_of(sc)
     notation = notation_of(notation, sc)
-    trace, _ = compute(sc, 1, "first", None, force)
+    trace, _ = compute(sc, 1, "first", None, force, fmt=format)
     from bpwalk.files import OutputError, write_together
     from bpwalk.views import answers
 

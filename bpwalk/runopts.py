@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
 MAX_DECIMALS = 15  # --round and --decimals: float64 holds 15 to 17 significant digits
 TRACE_LIMIT = 50 * 10**6  # bytes of output, about, beyond which --force is asked for
-BYTES_PER_STEP = 400  # measured: 300 to 600 per step in Markdown and JSON
+# Bytes of output per explained step, about, by format. Measured on a 2-500-2 network: 240
+# in Markdown, 250 in JSON, 155 in the terminal (400 leaves room for longer names and
+# numbers); 655 in HTML, whose steps carry their data attributes and MathML too.
+BYTES_PER_STEP = 400
+BYTES_PER_STEP_OF = {"html": 700, "pdf": 700}
 
 
 class RunOptionError(ValueError):
@@ -79,9 +83,9 @@ def _numbers(chosen: set[int], spec: str, iterations: int) -> tuple[int, set[int
     return len(chosen), chosen
 
 
-def guard(scenario: Scenario, shown: int, force: bool) -> None:
+def guard(scenario: Scenario, shown: int, force: bool, fmt: str = "") -> None:
     """Refuse an explanation of more than about TRACE_LIMIT bytes unless forced."""
-    size = shown * scenario.steps_per_update() * BYTES_PER_STEP
+    size = shown * scenario.steps_per_update() * BYTES_PER_STEP_OF.get(fmt, BYTES_PER_STEP)
     if size > TRACE_LIMIT and not force:
         raise RunOptionError(
             f"{scenario.path}: explaining {shown:,} update{'s' * (shown != 1)} of this "
@@ -90,10 +94,12 @@ def guard(scenario: Scenario, shown: int, force: bool) -> None:
 
 
 def checked(scenario: Scenario, iterations: int | None, show: str | Iterable[int],
-            round_to: int | None, force: bool = False) -> tuple[int, set[int], int | None]:
-    """The number of updates, the updates to explain and the rounding, each checked."""
+            round_to: int | None, force: bool = False, fmt: str = ""
+            ) -> tuple[int, set[int], int | None]:
+    """The number of updates, the updates to explain and the rounding, each checked; `fmt`
+    is the format the explanation is written in ("md", "html", ...; "" when not known)."""
     n = iterations_of(scenario, iterations)
     round_to = round_of(round_to)
     count, shown = count_shown(show, n)
-    guard(scenario, count, force)
+    guard(scenario, count, force, fmt)
     return n, set(range(1, n + 1)) if shown is None else shown, round_to

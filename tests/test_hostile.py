@@ -712,3 +712,43 @@ def test_28_08_a_source_line_gets_the_command_lines_limits(tmp_path, decimals):
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert (f"{answers}: has a seed, and {made}'s source line cannot redraw the problem: "
             f"--decimals {decimals}: draw numbers with 1 to 4 decimals") in r.stderr
+
+
+def _wide(tmp_path: Path, hidden: int, inputs: int = 2, outputs: int = 2) -> Path:
+    path = tmp_path / f"wide{hidden}.yaml"
+    path.write_text(f"inputs: {inputs}\nlayers:\n  - neurons: {hidden}\n    activation: sigmoid\n"
+                    f"  - neurons: {outputs}\n    activation: sigmoid\n"
+                    "loss: half_squared_error\nlearning_rate: 0.1\ninit: {seed: 1}\ndata:\n"
+                    f"  - inputs: [{', '.join(['0.5'] * inputs)}]\n"
+                    f"    targets: [{', '.join(['0.5'] * outputs)}]\n")
+    return path
+
+
+def test_28_13_the_html_guard_estimates_htmls_own_size(tmp_path):
+    # a 2-5000-2 network's page was 66.6 MB without --force; its Markdown, 24 MB, passes
+    wide = _wide(tmp_path, 5000)
+    out = tmp_path / "out.html"
+    message = _cli_error("export", str(wide), "-f", "html", "-o", str(out))
+    assert "makes about 70 MB of output" in message and message.endswith("or add --force")
+    assert not out.exists()
+    from bpwalk.runopts import guard
+
+    guard(load(wide), 1, force=False, fmt="md")  # no error
+
+
+def test_28_13_a_complex_mapping_key_is_named_by_its_kind(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(MAZUR.read_text() + "? [a, b]\n: 1\nbatch: [1]\n")
+    message = run_cli("validate", str(path)).stderr
+    assert "keys in the scenario must be words, not a list; check the spelling" in message
+    assert "batch must be 'full' or a whole number of samples per update, not a list" in message
+    assert "Node" not in message
+
+
+def test_28_13_a_source_url_with_a_bar_keeps_the_markdown_table(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(re.sub(r"(?m)^source: .*$", "source: see https://example.org/a|b and c|d",
+                           MAZUR.read_text()))
+    md = run_cli("export", str(path), "-f", "md").stdout
+    row = next(line for line in md.splitlines() if line.startswith("| Source"))
+    assert row == "| Source | see <https://example.org/a%7Cb> and c\\|d |"

@@ -193,7 +193,8 @@ class Reader:
         for k, v in node.value:
             key = self.scalar(k)
             if not isinstance(key, str):
-                self.err(k, f"keys in {what} must be words, not {key!r}; check the spelling")
+                self.err(k, f"keys in {what} must be words, not {written(key)}; check the "
+                            "spelling")
                 continue
             if key in out:
                 self.err(k, f"'{key}' appears twice in {what}; keep one")
@@ -342,6 +343,12 @@ def kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "list"
     return "single value"
+
+
+def written(value: Any) -> str:
+    """A value read by Reader.scalar, for a message: 'a list' or 'a mapping' for a node (its
+    repr is PyYAML's, a screen long), else as Python writes it."""
+    return f"a {kind(value)}" if isinstance(value, yaml.Node) else repr(value)
 
 
 def _per(what: str) -> str:

@@ -115,7 +115,6 @@ def _matrix(rows: list[list[float]]) -> str:
 
 def wide_cases(work: Path) -> list[tuple[str, list[str]]]:
     """Issue 28's cases: (label, the bpwalk command's arguments), their files in `work`."""
-    import numpy as np
 
     from bpwalk.matrix import matrix_form
     from bpwalk.views import answers as answers_view

@@ -251,7 +251,6 @@ class Judge:
         self.order = {sid: i for i, sid in enumerate(base)}
         self.in_order = list(base)
         self.ids = _Ids(list(base), self.profile)
-        self._upstream: dict[str, set[str]] = {}
         self._answered: dict[str, Result] = {}  # a whole file's answers, while check runs
         self._memo: dict[str, frozenset[str]] = {}
         self.refs = _Refs(base)
@@ -313,8 +312,13 @@ class Judge:
         for (kind, *_), pairs in by_kind.items():
             # each pack: its sources, the steps upstream of its steps, its steps, its pairs
             packs: list[tuple[set[str], set[str], set[str], list[tuple[str, str]]]] = []
+            # Only sources are looked for upstream of a step, and none lies before the
+            # earliest: the walks stop there (a whole walk back from each of 50,000 wrong
+            # gradients of a 10-5000-1 network took minutes and gigabytes).
+            first = min(self.order[source] for source, _ in pairs)
+            walked: dict[str, set[str]] = {}
             for source, step_id in pairs:
-                upstream = self.upstream(step_id)
+                upstream = self.upstream(step_id, first, walked)
                 for sources, reach, steps, members in packs:
                     if (source in sources or source not in reach) and _only(sources, upstream,
                                                                             source):
@@ -558,17 +562,20 @@ class Judge:
         return [k for k, (_, applies) in MISTAKES.items()
                 if step.kind in applies and _relevant(k, step, self.scenario)]
 
-    def upstream(self, step_id: str) -> set[str]:
-        """The step and every step it is computed from."""
-        if step_id not in self._upstream:
+    def upstream(self, step_id: str, first: int = 0, walked: dict | None = None) -> set[str]:
+        """The step and every step it is computed from, back to the one numbered `first` in
+        the trace's order (every path back from a step runs through ever earlier steps, so
+        none after `first` is missed). `walked` keeps them by step."""
+        walked = {} if walked is None else walked
+        if step_id not in walked:
             seen, todo = {step_id}, [step_id]
             while todo:
                 for ref in self.refs[todo.pop()]:
-                    if ref in self.by_id and ref not in seen:
+                    if ref not in seen and self.order.get(ref, -1) >= first:
                         seen.add(ref)
                         todo.append(ref)
-            self._upstream[step_id] = seen
-        return self._upstream[step_id]
+            walked[step_id] = seen
+        return walked[step_id]
 
     def describe(self, kind: str) -> str:
         if kind == "reduction":

@@ -771,3 +771,37 @@ def test_28_10_many_unknown_keys_get_a_suggestion_only_where_shown(tmp_path, mon
     assert len(lines) == 21 and lines[-1] == f"{path}: ... and 980 more problems; fix these first"
     assert lines[0].endswith("unknown key 'lerning_rate0' in the scenario; did you mean "
                              "'learning_rate'?")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie has ended; only its exit is unread
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_28_11_a_hanging_browser_and_its_children_are_ended(tmp_path, monkeypatch):
+    from bpwalk import browser
+
+    pids = tmp_path / "pids"
+    fake = tmp_path / "fake-chromium"
+    fake.write_text(f"#!/bin/sh\nsleep 300 &\necho $! >> {pids}\necho $$ >> {pids}\n"
+                    "sleep 300\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("BPWALK_BROWSER", str(fake))
+    monkeypatch.setattr(browser, "TIMEOUT", 2)
+    with pytest.raises(browser.BrowserError, match="did not print the page within 2 s"):
+        browser.to_pdf("<!DOCTYPE html><p>x</p>")
+    started = [int(pid) for pid in pids.read_text().split()]
+    assert len(started) == 2
+    try:
+        assert not any(_alive(pid) for pid in started)  # no orphan left sleeping
+    finally:
+        for pid in started:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -805,3 +805,56 @@ def test_28_11_a_hanging_browser_and_its_children_are_ended(tmp_path, monkeypatc
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_28_09_a_worksheet_pair_written_twice_at_once_is_from_one_run(tmp_path):
+    # Two worksheets written at once to the same -o S.md --answers-template T.yaml left S
+    # from one scenario and T from the other in 4 of 60 runs (real processes, no mocks).
+    names = ("mazur", "xor")
+    sheet, template = tmp_path / "S.md", tmp_path / "T.yaml"
+    pairs = set()
+    for name in names:  # each scenario's own pair: the first line of each file
+        assert run_cli("worksheet", name, "-o", str(sheet), "--answers-template",
+                       str(template)).returncode == 0
+        pairs.add((sheet.read_text().splitlines()[0], template.read_text().splitlines()[0]))
+    assert len(pairs) == 2
+    env = {**os.environ, "NO_COLOR": "1"}
+    for _ in range(20):
+        procs = [subprocess.Popen([sys.executable, "-m", "bpwalk", "worksheet", name, "-o",
+                                   str(sheet), "--answers-template", str(template)],
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE) for name in names]
+        assert all(p.wait(timeout=120) == 0 for p in procs)
+        got = (sheet.read_text().splitlines()[0], template.read_text().splitlines()[0])
+        assert got in pairs, got
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["S.md", "T.yaml"]  # nothing left
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock")
+def test_28_09_the_pair_is_put_in_place_under_the_folders_lock(tmp_path):
+    # Deterministic beside the test above: while another process holds the lock, the pair
+    # is staged but not renamed into place; once it is released, both files appear.
+    import time
+
+    sheet, template = tmp_path / "S.md", tmp_path / "T.yaml"
+    hold = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        writer = subprocess.Popen([sys.executable, "-m", "bpwalk", "worksheet", "mazur", "-o",
+                                   str(sheet), "--answers-template", str(template)], cwd=ROOT,
+                                  stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while (writer.poll() is None and time.monotonic() < deadline
+               and len(list(tmp_path.glob(".*.tmp"))) < 2):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert not sheet.exists() and not template.exists()  # staged, waiting for the lock
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert writer.wait(timeout=120) == 0, writer.stderr.read()
+    assert sheet.read_text().startswith("# Worksheet") and template.read_text().startswith(
+        "# Answers for mazur")

@@ -675,11 +675,14 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
     for the other files of a class."""
     from bpwalk import judge_matrix
     from bpwalk.judge import Judge
-    from bpwalk.scenario import Problem, ScenarioError, read_answers
+    from bpwalk.scenario import ScenarioError, read_answers
 
     answers_list, problems = read_answers(path)
     answers_list, seed, seed_problems = _split_seed(answers_list, str(path))
     problems += seed_problems
+    blank = not any(a.value is not None or a.rows for a in answers_list)
+    if blank and not problems:  # said before the engine runs (a 75k-id template took 48 s;
+        raise _nothing_filled_in(path, len(answers_list))  # its ids are not checked then)
     if seed not in judges:
         judges[seed] = Judge(_seeded(sc, seed, str(path)), round_to, update, notation=notation)
     judge = judges[seed]
@@ -690,13 +693,18 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
         problems += e.problems
     if problems:
         raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
-    if not any(a.value is not None or a.rows for a in answers_list):
-        blank = len(answers_list)
-        raise ScenarioError([Problem(str(path), None, None,
-                                     f"no answer is filled in ({blank} blank id"
-                                     f"{'s' * (blank != 1)}); write the numbers you worked out "
-                                     "after their ids, like 'net:h1: 0.3775'")])
+    if blank:
+        raise _nothing_filled_in(path, len(answers_list))
     return judge.check(answers_list, str(path))
+
+
+def _nothing_filled_in(path: Path, blank: int) -> Exception:
+    from bpwalk.scenario import Problem, ScenarioError
+
+    return ScenarioError([Problem(str(path), None, None,
+                                  f"no answer is filled in ({blank} blank id{'s' * (blank != 1)})"
+                                  "; write the numbers you worked out after their ids, like "
+                                  "'net:h1: 0.3775'")])
 
 
 def _split_seed(answers: list, filename: str) -> tuple[list, int | None, list]:

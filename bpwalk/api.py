@@ -7,7 +7,9 @@
     >>> page = walk.to_html()                       # also to_markdown(), to_json(), to_pdf()
 
 In Jupyter or Colab a Walkthrough shows the stepping page inline (``_repr_html_``).
-Bad input raises ``bpwalk.scenario.ScenarioError`` (a scenario file) or ``ValueError``.
+Bad input raises ``bpwalk.scenario.ScenarioError`` (a scenario file, or a path that cannot be
+read) or ``ValueError`` (bpwalk.runopts.RunOptionError for a run option: the command line's
+limits and messages).
 """
 
 from __future__ import annotations
@@ -74,22 +76,19 @@ class Problem:
         return f"<Problem {self.scenario.name}: {self.scenario.shape}>"
 
     def run(self, iterations: int | None = None, show: str | Iterable[int] = "first",
-            round_to: int | None = None) -> Walkthrough:
+            round_to: int | None = None, force: bool = False) -> Walkthrough:
         """Run the engine: `iterations` updates (default: the scenario's), explaining the
-        updates in `show` ("first", "last", "all", or update numbers) in full."""
-        from bpwalk.engine import run
+        updates in `show` ("first", "last", "all", "none", or update numbers) in full.
 
-        n = iterations or self.scenario.iterations
-        named = {"first": {1}, "last": {n}, "all": set(range(1, n + 1))}
-        if isinstance(show, str):
-            if show not in named:
-                raise ValueError(f"show={show!r}: use 'first', 'last', 'all' or update numbers")
-            chosen = named[show]
-        else:
-            chosen = set(show)
-            if not all(isinstance(k, int) and 1 <= k <= n for k in chosen):
-                raise ValueError(f"show: update numbers from 1 to {n}")
-        return Walkthrough(run(self.scenario, iterations=n, show=chosen, round_to=round_to))
+        The options are checked as the command line checks them, with its limits and its
+        guard: explaining more than about 50 MB of steps needs `force=True` (--force). A
+        bad option raises bpwalk.runopts.RunOptionError (a ValueError) with the command
+        line's message."""
+        from bpwalk.engine import run
+        from bpwalk.runopts import checked
+
+        n, shown, round_to = checked(self.scenario, iterations, show, round_to, force)
+        return Walkthrough(run(self.scenario, iterations=n, show=shown, round_to=round_to))
 
 
 @dataclass(frozen=True)

@@ -51,15 +51,34 @@ def to_pdf(page: str) -> bytes:
         cmd = [browser, *FLAGS, f"--user-data-dir={Path(tmp) / 'profile'}",
                f"--print-to-pdf={out}", src.as_uri()]
         try:
-            done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=TIMEOUT,
-                                  stdin=subprocess.DEVNULL)
+            code, stderr = _run(cmd)
         except subprocess.TimeoutExpired:
             raise BrowserError(f"{browser} did not print the page within {TIMEOUT} s; write "
                                "--format html and print it from a browser") from None
         except OSError as e:
             raise BrowserError(f"{browser} could not be started ({e.strerror})") from None
         if not out.exists() or out.stat().st_size == 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-            raise BrowserError(f"{browser} wrote no PDF (exit {done.returncode}: {last}); "
+            last = (stderr.strip().splitlines() or ["no message"])[-1]
+            raise BrowserError(f"{browser} wrote no PDF (exit {code}: {last}); "
                                "write --format html and print it from a browser")
         return out.read_bytes()
+
+
+def _run(cmd: list[str]) -> tuple[int, str]:
+    """Run the browser in a process group of its own: (exit code, stderr). Given up after
+    TIMEOUT seconds, or on Ctrl-C or SIGTERM, the whole group is ended, so that the helper
+    processes a browser starts (Chromium's zygote and renderers) are not left behind."""
+    import signal
+
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=TIMEOUT)
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:  # the group is gone already
+            pass
+        proc.communicate()
+        raise
+    return proc.returncode, stderr

@@ -20,7 +20,8 @@ from typer.core import TyperGroup
 from typer.main import get_command_from_info, get_command_name
 
 from bpwalk import __version__
-from bpwalk.scenario.format import MAX_ITERATIONS
+from bpwalk.runopts import MAX_DECIMALS
+from bpwalk.scenario.format import MAX_DRAWN_DECIMALS, MAX_ITERATIONS
 
 try:  # typer 0.2x carries its own copy of click
     from typer._click.exceptions import ClickException
@@ -110,14 +111,14 @@ ShowOpt = Annotated[
 ]
 RoundOpt = Annotated[
     int | None,
-    typer.Option("--round", min=0, max=15, metavar="D",
+    typer.Option("--round", min=0, max=MAX_DECIMALS, metavar="D",
                  help="Round every result to D decimals as soon as it is computed and carry the "
                       "rounded value forward, as a hand calculation does."),
 ]
 
 DecimalsOpt = Annotated[  # run, export and worksheet
     int | None,
-    typer.Option("--decimals", min=0, max=15, metavar="D",
+    typer.Option("--decimals", min=0, max=MAX_DECIMALS, metavar="D",
                  help="Show numbers with D decimals, trailing zeros kept as a hand calculation "
                       "writes them (0.0310); default: up to 9, trailing zeros trimmed."),
 ]
@@ -245,10 +246,16 @@ def main_options(
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a one-line error on stderr; the caller raises the returned Exit. Control
     characters (from a file name, say) are escaped: they must not drive the terminal."""
+    say(message)
+    return typer.Exit(code)
+
+
+def say(message: str, err: bool = True) -> None:
+    """A line for the user (stderr unless `err` is False), control characters escaped like
+    fail()'s: a file name in it must not drive the terminal."""
     from bpwalk.scenario.errors import printable
 
-    typer.echo(printable(message), err=True)
-    return typer.Exit(code)
+    typer.echo(printable(message), err=err)
 
 
 def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
@@ -269,8 +276,8 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
         if same_file(output, path):
             raise fail(f"{output}: is the scenario this command reads; write to another file")
     if shadows(name, path):
-        typer.echo(f"note: {name} is the file in this folder, not the bundled example of that "
-                   "name; rename the file to run the bundled one", err=True)
+        say(f"note: {name} is the file in this folder, not the bundled example of that "
+            "name; rename the file to run the bundled one")
     try:
         sc = load(path, display_name=shown)
     except ScenarioError as e:
@@ -282,50 +289,24 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
     return sc
 
 
-def parse_show(spec: str, iterations: int) -> set[int]:
-    spec = spec.strip().lower()
-    if spec == "first":
-        return {1}
-    if spec == "last":
-        return {iterations}
-    if spec == "all":
-        return set(range(1, iterations + 1))
-    if spec == "none":  # train only: the loss history and the final parameters
-        return set()
-    try:
-        chosen = {int(part) for part in spec.split(",") if part.strip()}
-    except ValueError:
-        raise fail(f"--show {spec!r}: use first, last, all, none, or update numbers like "
-                   "1,5,10") from None
-    outside = sorted(i for i in chosen if not 1 <= i <= iterations)
-    if outside or not chosen:
-        raise fail(f"--show {spec!r}: there {'is' if iterations == 1 else 'are'} {iterations} "
-                   f"update{'s' * (iterations != 1)}; choose numbers from 1 to {iterations}")
-    return chosen
-
-
-TRACE_LIMIT = 50 * 10**6  # bytes of output, about, beyond which --force is asked for
-BYTES_PER_STEP = 400  # measured: 300 to 600 per step in Markdown and JSON
-
-
 def compute(scenario: Scenario, iterations: int | None, show: str, round_to: int | None,
-            force: bool = False, quiet: bool = True,
-            notation: Profile | None = None) -> tuple[Trace, str]:
+            force: bool = False, quiet: bool = True, notation: Profile | None = None,
+            fmt: str = "") -> tuple[Trace, str]:
     """The trace, and "" or, when Ctrl-C stopped training early, what to say on leaving.
 
-    A run longer than a second shows a progress bar on stderr (a terminal's, unless quiet);
-    a run that diverged, its loss table, written in `notation` (notation_of's).
+    The options are checked as the Python API checks them (bpwalk.runopts); `fmt` is the
+    output's format, for the size guard's estimate. A run longer than a second shows a
+    progress bar on stderr (a terminal's, unless quiet); a run that diverged, its loss
+    table, written in `notation` (notation_of's).
     """
     from bpwalk.engine import EngineError, run
+    from bpwalk.runopts import RunOptionError, checked
     from bpwalk.views.progress import Watch
 
-    n = iterations or scenario.iterations
-    shown = parse_show(show, n)
-    size = len(shown) * scenario.steps_per_update() * BYTES_PER_STEP
-    if size > TRACE_LIMIT and not force:
-        raise fail(f"{scenario.path}: explaining {len(shown):,} update{'s' * (len(shown) != 1)} "
-                   f"of this {scenario.shape} network makes about {size // 10**6:,} MB of "
-                   "output; explain fewer (--show first, last or none), or add --force")
+    try:
+        n, shown, round_to = checked(scenario, iterations, show, round_to, force, fmt)
+    except RunOptionError as e:
+        raise fail(str(e)) from None
     try:
         watch = Watch(n, bar=not quiet)
         with watch:
@@ -498,7 +479,8 @@ def export(
     if form == "matrix":
         matrix_form_of(sc)
     notation = notation_of(notation, sc)
-    trace, stopped = compute(sc, iterations, show, round_to, force, quiet, notation)
+    trace, stopped = compute(sc, iterations, show, round_to, force, quiet, notation,
+                             "md" if form == "matrix" else format)
     if stopped:  # a partial trace is not what was asked for: nothing is written
         raise fail(f"{stopped}; nothing written", 130)
     if form == "matrix" and format in ("md", "json"):
@@ -581,7 +563,7 @@ def worksheet(
     if form == "matrix":
         matrix_form_of(sc)
     notation = notation_of(notation, sc)
-    trace, _ = compute(sc, 1, "first", None, force, notation=notation)
+    trace, _ = compute(sc, 1, "first", None, force, notation=notation, fmt=format)
     from bpwalk.files import OutputError, write_together
     from bpwalk.views import answers
 
@@ -631,11 +613,11 @@ def validate(
             bad += 1
             continue
         if getattr(sc, "graph", None) is not None:  # a circuit
-            typer.echo(f"{shown}: ok ({sc.shape}, {len(sc.param_names)} "
-                       f"param{'s' * (len(sc.param_names) != 1)})")
+            say(f"{shown}: ok ({sc.shape}, {len(sc.param_names)} "
+                f"param{'s' * (len(sc.param_names) != 1)})", err=False)
             continue
-        typer.echo(f"{shown}: ok ({sc.shape} network, {len(sc.param_names)} parameters, {len(sc.x)} "
-                   f"sample{'s' * (len(sc.x) != 1)})")
+        say(f"{shown}: ok ({sc.shape} network, {len(sc.param_names)} parameters, {len(sc.x)} "
+            f"sample{'s' * (len(sc.x) != 1)})", err=False)
     if bad:
         raise typer.Exit(2)
 
@@ -664,7 +646,7 @@ def check(
     ] = 1,
     round_to: Annotated[
         int | None,
-        typer.Option("--round", min=0, max=15, metavar="D",
+        typer.Option("--round", min=0, max=MAX_DECIMALS, metavar="D",
                      help="Also accept the values of a calculation rounded to D decimals at "
                           "every step (rounding drift). Answers are always compared with that "
                           "rounding at their own decimals too."),
@@ -839,11 +821,15 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
     for the other files of a class."""
     from bpwalk import judge_matrix
     from bpwalk.judge import Judge
-    from bpwalk.scenario import Problem, ScenarioError, read_answers
+    from bpwalk.scenario import ScenarioError, read_answers
 
     answers_list, problems = read_answers(path)
     answers_list, seed, seed_problems = _split_seed(answers_list, str(path))
     problems += seed_problems
+    blank = not any(a.value is not None or a.rows for a in answers_list)
+    if blank and answers_list and not problems:  # said before the engine runs (a 75k-id
+        # template took 48 s; its ids are not checked then): the ids it lists were asked
+        raise _nothing_filled_in(path, len(answers_list), len(answers_list))
     if seed not in judges:
         judges[seed] = Judge(_seeded(sc, seed, str(path)), round_to, update, notation=notation)
     judge = judges[seed]
@@ -854,14 +840,18 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
         problems += e.problems
     if problems:
         raise ScenarioError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
-    if not any(a.value is not None or a.rows for a in answers_list):
-        blank = len(answers_list)
-        raise _NothingFilled(str(Problem(str(path), None, None,
-                                         f"no answer is filled in ({blank} blank id"
-                                         f"{'s' * (blank != 1)}); write the numbers you worked "
-                                         "out after their ids, like 'net:h1: 0.3775'")),
-                             len(judge.by_id))
+    if blank:  # (no id at all: every step of the update was asked)
+        raise _nothing_filled_in(path, len(answers_list), len(judge.by_id))
     return judge.check(answers_list, str(path))
+
+
+def _nothing_filled_in(path: Path, blank: int, asked: int) -> _NothingFilled:
+    from bpwalk.scenario import Problem
+
+    return _NothingFilled(str(Problem(str(path), None, None,
+                                      f"no answer is filled in ({blank} blank id"
+                                      f"{'s' * (blank != 1)}); write the numbers you worked "
+                                      "out after their ids, like 'net:h1: 0.3775'")), asked)
 
 
 def _split_seed(answers: list, filename: str) -> tuple[list, int | None, list]:
@@ -885,9 +875,15 @@ def _seeded(sc: Scenario, seed: int | None, filename: str) -> Scenario:
     if seed is None:
         return sc
     from bpwalk.scenario import Problem, ScenarioError, loads
-    from bpwalk.template import redraw
+    from bpwalk.template import PracticeError, redraw
 
-    text = redraw(sc.source or "", seed)
+    try:
+        text = redraw(sc.source or "", seed)
+    except PracticeError as e:
+        raise ScenarioError([Problem(filename, None, None,
+                                     f"has a seed, and {sc.path}'s source line cannot redraw "
+                                     f"the problem: {e}; give the student's own scenario "
+                                     "instead")]) from None
     if text is None:
         raise ScenarioError([Problem(filename, None, None,
                                      f"has a seed, but {sc.path} was not made by 'bpwalk new' "
@@ -1001,7 +997,7 @@ def examples(
         if target.exists() and not force:
             raise fail(f"{target}: already exists; choose another DIR, or add --force")
         emit((bundled_dir() / f"{copy}.yaml").read_text(encoding="utf-8"), target)
-        typer.echo(f"wrote {target}; edit it, then: bpwalk run {target}", err=True)
+        say(f"wrote {target}; edit it, then: bpwalk run {target}")
         return
     if folder is not None:
         raise fail(f"{folder}: a folder is for --copy NAME; use: bpwalk examples --copy NAME "
@@ -1037,8 +1033,9 @@ def new(
     seed: Annotated[int | None, typer.Option("--seed", min=0, max=2**32 - 1, metavar="N",
                                                 help="Seed of the numbers (default: a new one, "
                                                      "written into the file).")] = None,
-    decimals: Annotated[int, typer.Option("--decimals", min=1, max=4, metavar="D",
-                                          help="Decimals of the drawn numbers.")] = 2,
+    decimals: Annotated[int, typer.Option("--decimals", min=1, max=MAX_DRAWN_DECIMALS,
+                                          metavar="D", help="Decimals of the drawn numbers.")
+                        ] = 2,
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
     graph: Annotated[bool, typer.Option("--graph", help="Write a practice circuit (a graph: "
                                         "scenario) instead of a network; --seed picks it "
@@ -1076,8 +1073,7 @@ def new(
     except PracticeError as e:
         raise fail(str(e)) from None
     emit(text, file)
-    typer.echo(f"wrote {file} (seed {seed}); work it out, then compare: bpwalk run {file}",
-               err=True)
+    say(f"wrote {file} (seed {seed}); work it out, then compare: bpwalk run {file}")
 
 
 @commands.command()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,7 +160,10 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 
 def write_together(files: Iterable[tuple[Path, str | bytes]]) -> None:
     """Write several files so that a failure leaves none of them changed: each is staged
-    beside its place first, and only when all are staged are they put in place."""
+    beside its place first, and only when all are staged are they put in place. Two
+    processes writing the same files at once leave all of them from one of the two: the
+    renames are made under a lock (see _locked)."""
+    files = list(files)
     staged: list[_Staged] = []
     try:
         for path, text in files:
@@ -168,8 +172,32 @@ def write_together(files: Iterable[tuple[Path, str | bytes]]) -> None:
         for one in staged:
             one.discard()
         raise
-    for one in staged:
-        one.commit()
+    with _locked([path for path, _ in files]):
+        for one in staged:
+            one.commit()
+
+
+@contextmanager
+def _locked(paths: list[Path]) -> Iterator[None]:
+    """An advisory lock (flock) on the folder of the first of `paths` in sorted order, so
+    that every process writing the same set locks the same folder, and leaves no lock file
+    behind. Without flock (Windows), or a folder that cannot be opened, no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    folders = sorted(os.path.dirname(os.path.abspath(path)) for path in paths)
+    try:
+        fd = os.open(folders[0], os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -15,7 +15,9 @@ The quiz mode judges one answer at a time: ``Judge(scenario).judge_one("grad:w5"
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+import gc
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -147,16 +149,26 @@ class _Ids:
 
     def __init__(self, step_ids: Sequence[str], p: Profile | None = None):
         self.ids = list(step_ids)
-        table: dict[str, str | None] = {}
-        for sid in self.ids:
-            for spelling in [sid, *aliases(sid, p)]:
-                key = _normal(spelling)
-                # two steps sharing a spelling (names differing only in case): neither wins
-                table[key] = sid if table.get(key, sid) == sid else None
-        self.table = table
+        self.known = set(self.ids)  # (a list's `in` took 11 ms an answer for 75k steps)
+        self.profile = p
+        self._table: dict[str, str | None] | None = None
+
+    @property
+    def table(self) -> dict[str, str | None]:
+        """Every spelling of every id, normalised; built when an answer is not written as
+        a step id, since a wide network's 75k ids take seconds to spell every way."""
+        if self._table is None:
+            table: dict[str, str | None] = {}
+            for sid in self.ids:
+                for spelling in [sid, *aliases(sid, self.profile)]:
+                    key = _normal(spelling)
+                    # two steps sharing a spelling (names differing only in case): neither wins
+                    table[key] = sid if table.get(key, sid) == sid else None
+            self._table = table
+        return self._table
 
     def resolve(self, key: str) -> str | None:
-        if key in self.ids:
+        if key in self.known:
             return key
         return self.table.get(_normal(key))
 
@@ -196,12 +208,11 @@ class Judge:
         self._mistaken: dict[tuple[str, str, str], float | None] = {}
         self.by_id = base
         self.order = {sid: i for i, sid in enumerate(base)}
+        self.in_order = list(base)
         self.ids = _Ids(list(base), self.profile)
-        self._ancestors: dict[str, list[str]] = {}
-        self._upstream: dict[str, set[str]] = {}
         self._answered: dict[str, Result] = {}  # a whole file's answers, while check runs
         self._memo: dict[str, frozenset[str]] = {}
-        self.refs = {sid: _operand_refs(s) for sid, s in base.items()}
+        self.refs = _Refs(base)
 
     # -- the engine: each set of mistakes run once
 
@@ -214,12 +225,21 @@ class Judge:
 
     def _run(self, mistakes: tuple[Mistake, ...], round_to: int | None = None
              ) -> dict[str, float] | None:
+        # The collector stays off until the run's steps are freed again: re-enabled while
+        # they lived (the engine's own pause ends there), it rescanned every step of the
+        # judge's trace after each run, half a second a run on a 75k-step network.
+        was_enabled = gc.isenabled()
+        gc.disable()
         try:
             trace = run(self.scenario, iterations=self.iteration, show={self.iteration},
                         round_to=round_to, mistakes=mistakes)
+            return {s.id: s.value for s in trace.iterations[0].steps}
         except EngineError:
             return None  # a mistake that blows up reproduces nothing
-        return {s.id: s.value for s in trace.iterations[0].steps}
+        finally:
+            trace = None
+            if was_enabled:
+                gc.enable()
 
     def rounded(self, places: int) -> dict[str, float] | None:
         if places not in self._rounded:
@@ -251,8 +271,13 @@ class Judge:
         for (kind, *_), pairs in by_kind.items():
             # each pack: its sources, the steps upstream of its steps, its steps, its pairs
             packs: list[tuple[set[str], set[str], set[str], list[tuple[str, str]]]] = []
+            # Only sources are looked for upstream of a step, and none lies before the
+            # earliest: the walks stop there (a whole walk back from each of 50,000 wrong
+            # gradients of a 10-5000-1 network took minutes and gigabytes).
+            first = min(self.order[source] for source, _ in pairs)
+            walked: dict[str, set[str]] = {}
             for source, step_id in pairs:
-                upstream = self.upstream(step_id)
+                upstream = self.upstream(step_id, first, walked)
                 for sources, reach, steps, members in packs:
                     if (source in sources or source not in reach) and _only(sources, upstream,
                                                                             source):
@@ -441,31 +466,61 @@ class Judge:
         """The wrong answers this step is computed from through steps left unanswered (the
         student's own chain), nearest first: blame is carried only along it."""
         reach = self._reach(step_id, answered, self._memo if answered is self._answered else {})
-        out = [answered[ref] for ref in reach if not answered[ref].correct]
-        return sorted(out, key=lambda r: self.order[r.id], reverse=True)
+        out = {ref for ref in _members(reach) if not answered[ref].correct}
+        return sorted((answered[ref] for ref in out), key=lambda r: self.order[r.id],
+                      reverse=True)
 
-    def _reach(self, step_id: str, answered: dict[str, Result], memo: dict) -> frozenset[str]:
-        """The answered steps step_id is computed from through unanswered ones."""
+    def _reach(self, step_id: str, answered: dict[str, Result], memo: dict) -> _Reached:
+        """The answered steps step_id is computed from through unanswered ones (_members
+        lists them). The largest part is shared with the step it comes through, not copied:
+        each of a 2-5000-2 network's 10k output gradients reaches what its δ reaches, and
+        6M copied entries took 250 MB."""
         if step_id not in memo:
-            found: set[str] = set()
+            own: set[str] = set()
+            parts: list[_Reached] = []
             for ref in self.refs[step_id]:
                 if ref in answered:
-                    found.add(ref)
+                    own.add(ref)
                 elif ref in self.by_id:
-                    found |= self._reach(ref, answered, memo)
-            memo[step_id] = frozenset(found)
+                    part = self._reach(ref, answered, memo)
+                    if part[2]:
+                        parts.append(part)
+            if not parts:
+                memo[step_id] = (frozenset(own), None, len(own))
+            elif len(parts) == 1 and not own:
+                memo[step_id] = parts[0]
+            else:
+                big = max(parts, key=lambda part: part[2])
+                for part in parts:
+                    if part is not big:
+                        own.update(_members(part))
+                memo[step_id] = (frozenset(own), big, len(own) + big[2])
         return memo[step_id]
 
     def _sources(self, step_id: str, answered: dict[str, Result]) -> list[str]:
-        """Where a mistake may be: this step, then the unanswered steps it is built from."""
-        ancestors = self.ancestors(step_id)
-        limit = MAX_SOURCES
+        """Where a mistake may be: this step, then the unanswered steps it is built from,
+        nearest (latest in the trace) first, at most MAX_SOURCES.
+
+        Walked back from the step, the latest step found so far first: every step is built
+        from earlier ones, so the steps come out latest first and the walk stops at the
+        sixth, where listing all (10k for an output of a 2-5000-2 network, kept for each
+        wrong answer) took gigabytes. A circuit (small) is searched whole, the local
+        gradients its gradient sums (one per path) first."""
         if getattr(self.scenario, "graph", None) is not None:
-            # a circuit's gradient sums a local gradient per path: those first, every one
             direct = set(self.refs[step_id])
-            ancestors = sorted(ancestors, key=lambda a: a not in direct)
-            limit = len(ancestors) + 1  # (small: every step of it is searched)
-        return [step_id, *(a for a in ancestors if a not in answered)][:limit]
+            ancestors = sorted(self.upstream(step_id) - {step_id},
+                               key=lambda a: (a not in direct, -self.order[a]))
+            return [step_id, *(a for a in ancestors if a not in answered)]
+        out, seen, heap = [step_id], {step_id}, [-self.order[step_id]]
+        while heap and len(out) < MAX_SOURCES:
+            sid = self.in_order[-heapq.heappop(heap)]
+            if sid != step_id and sid not in answered:
+                out.append(sid)
+            for ref in self.refs[sid]:
+                if ref in self.by_id and ref not in seen:
+                    seen.add(ref)
+                    heapq.heappush(heap, -self.order[ref])
+        return out
 
     def kinds(self, source: str) -> list[str]:
         """The mistakes that can be made in the formula of step `source`."""
@@ -473,24 +528,20 @@ class Judge:
         return [k for k, (_, applies) in MISTAKES.items()
                 if step.kind in applies and _relevant(k, step, self.scenario)]
 
-    def upstream(self, step_id: str) -> set[str]:
-        """The step and every step it is computed from."""
-        if step_id not in self._upstream:
-            self._upstream[step_id] = {step_id, *self.ancestors(step_id)}
-        return self._upstream[step_id]
-
-    def ancestors(self, step_id: str) -> list[str]:
-        """The steps `step_id` is computed from, directly or not, the nearest first."""
-        if step_id not in self._ancestors:
-            seen: set[str] = set()
-            todo = [step_id]
+    def upstream(self, step_id: str, first: int = 0, walked: dict | None = None) -> set[str]:
+        """The step and every step it is computed from, back to the one numbered `first` in
+        the trace's order (every path back from a step runs through ever earlier steps, so
+        none after `first` is missed). `walked` keeps them by step."""
+        walked = {} if walked is None else walked
+        if step_id not in walked:
+            seen, todo = {step_id}, [step_id]
             while todo:
                 for ref in self.refs[todo.pop()]:
-                    if ref in self.by_id and ref not in seen:
+                    if ref not in seen and self.order.get(ref, -1) >= first:
                         seen.add(ref)
                         todo.append(ref)
-            self._ancestors[step_id] = sorted(seen, key=self.order.__getitem__, reverse=True)
-        return self._ancestors[step_id]
+            walked[step_id] = seen
+        return walked[step_id]
 
     def describe(self, kind: str) -> str:
         return describe(kind, self.scenario)
@@ -558,6 +609,19 @@ def describe(kind: str, scenario: Scenario) -> str:
     return MISTAKES[kind][0]
 
 
+# What a step reaches (Judge._reach): its own answered steps, the reach it shares with one
+# step it comes through (or None), and the count of both (an upper bound: they may overlap).
+_Reached = tuple[frozenset[str], "_Reached | None", int]
+
+
+def _members(reached: _Reached) -> Iterator[str]:
+    """The steps of a reach, each at least once."""
+    part: _Reached | None = reached
+    while part is not None:
+        yield from part[0]
+        part = part[1]
+
+
 def _only(sources: set[str], upstream: set[str], source: str) -> bool:
     """Is `source` the only one of `sources` in `upstream`? (without copying either set)"""
     had = source in sources
@@ -566,6 +630,19 @@ def _only(sources: set[str], upstream: set[str], source: str) -> bool:
     if had:
         sources.add(source)
     return alone
+
+
+class _Refs(dict):
+    """Each step's operand refs (_operand_refs), worked out when first asked for: a file
+    answers a few of a wide network's 75k steps."""
+
+    def __init__(self, steps: dict[str, Step]):
+        super().__init__()
+        self.steps = steps
+
+    def __missing__(self, step_id: str) -> list[str]:
+        refs = self[step_id] = _operand_refs(self.steps[step_id])
+        return refs
 
 
 def _operand_refs(step: Step) -> list[str]:

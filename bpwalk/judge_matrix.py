@@ -106,7 +106,9 @@ def split(judge: Judge, answers: Sequence[Answer], filename: str
     matrices = [a for a in answers if a.rows is not None]
     if not matrices:
         return list(answers), None
-    form = matrix_form(judge.trace, judge.trace.iterations[0])
+    form = getattr(judge, "matrix_form", None)  # made once a judge: seconds on a wide net
+    if form is None:
+        form = judge.matrix_form = matrix_form(judge.trace, judge.trace.iterations[0])
     computed = {_normal(e.result.key): e.result for e in form.equations}
     problems, out = [], [a for a in answers if a.rows is None]
     pending = []

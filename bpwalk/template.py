@@ -10,7 +10,7 @@ from __future__ import annotations
 from bpwalk.notation import number
 from bpwalk.practice import Numbers
 from bpwalk.scenario.examples import SCHEMA_FILE, SCHEMA_HINT
-from bpwalk.scenario.format import neuron_prefix, numbered, weight_names
+from bpwalk.scenario.format import MAX_DRAWN_DECIMALS, neuron_prefix, numbered, weight_names
 
 SCHEMA_MODELINE = f"# yaml-language-server: $schema={SCHEMA_FILE}"
 
@@ -168,7 +168,15 @@ def practice_text(shape: str, activation: str, loss: str, seed: int, decimals: i
     from bpwalk.scenario import loads
 
     sizes = parse_shape(shape)
+    if not 1 <= decimals <= MAX_DRAWN_DECIMALS:  # a source: line may ask for 10**1000000000
+        raise PracticeError(f"--decimals {decimals}: draw numbers with 1 to "
+                            f"{MAX_DRAWN_DECIMALS} decimals")
     activations = activations_for(activation, loss, len(sizes) - 1)
+    if activations[-1] == "softmax" and sizes[-1] < 2:  # the loader's rule, said before drawing
+        more = "-".join(map(str, [*sizes[:-1], 2]))
+        raise PracticeError(f"--loss {loss} gives a softmax output layer, and softmax over one "
+                            "neuron always outputs 1, so nothing would learn; give it 2 or more "
+                            f"outputs (--shape {more}), or use --loss binary_cross_entropy for one")
     command = [f"bpwalk new {file_name} --seed {seed} --shape {'-'.join(map(str, sizes))} \\",
                f"  --activation {activation} --loss {loss} --decimals {decimals}"]
     # the source line says how the numbers were drawn: 'check' redraws them for a seed
@@ -192,7 +200,11 @@ def practice_text(shape: str, activation: str, loss: str, seed: int, decimals: i
 def redraw(source: str, seed: int) -> str | None:
     """The problem `bpwalk new` draws with another seed and the options written in a
     scenario's source line (``bpwalk new --seed 7 --shape 2-2-1 ...``); None when the
-    source is not such a line. ``bpwalk check`` uses it for each student's own seed."""
+    source is not such a line. ``bpwalk check`` uses it for each student's own seed.
+
+    The line is a file's text, not a command someone typed: its options get the command
+    line's limits (PracticeError, saying which), so that --decimals 1000000000 does not
+    spin computing 10**decimals."""
     words = source.split()
     if words[:4] == ["bpwalk", "new", "--graph", "--seed"] and len(words) == 5:
         return graph_practice_text(seed)
@@ -200,7 +212,11 @@ def redraw(source: str, seed: int) -> str | None:
         return None
     opts = dict(zip(words[2::2], words[3::2]))
     try:
-        return practice_text(opts["--shape"], opts["--activation"], opts["--loss"], seed,
-                             int(opts["--decimals"]))
-    except (KeyError, ValueError, PracticeError):
+        shape, activation, loss = opts["--shape"], opts["--activation"], opts["--loss"]
+        written = opts["--decimals"]
+    except KeyError:
         return None
+    if not written.isascii() or not written.isdigit() or len(written) > 2:
+        raise PracticeError(f"--decimals {written}: draw numbers with 1 to "
+                            f"{MAX_DRAWN_DECIMALS} decimals")
+    return practice_text(shape, activation, loss, seed, int(written))

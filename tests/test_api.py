@@ -37,9 +37,10 @@ def test_run_options():
     assert [it.number for it in walk.trace.iterations] == [1, 2, 3]
     assert walk.trace.round_to == 4
     assert [it.number for it in bpwalk.load("mazur").run(3, show=[2]).trace.iterations] == [2]
-    with pytest.raises(ValueError, match="update numbers from 1 to 3"):
+    with pytest.raises(ValueError, match="--show '4': there are 3 updates; choose numbers "
+                                         "from 1 to 3"):  # the command line's message (#28)
         bpwalk.load("mazur").run(3, show=[4])
-    with pytest.raises(ValueError, match="use 'first'"):
+    with pytest.raises(ValueError, match="use first, last, all, none"):
         bpwalk.load("mazur").run(show="sometimes")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from bpwalk import optimizers
 from bpwalk.scenario import Scenario
 from bpwalk.trace import Step
 
@@ -42,6 +43,10 @@ def check_finite(steps: list[Step], number: int) -> None:
                 why = (f"ln(0): {s.terms[1][0].ref} is {s.terms[1][0].value:g} with target "
                        f"{s.terms[0][0].value:g}, so the loss is infinite")
                 fix = "use targets that the outputs can reach, or smaller weights"
+            elif s.kind in optimizers.STEP_KINDS:  # the optimizer's state or its parts
+                why = f"the value is {s.value}"
+                fix = ("the optimizer's numbers grew too large: try a smaller learning_rate "
+                       "or weight_decay, or smaller weights")
             else:
                 why = f"the value is {s.value}"
                 fix = ("the numbers grew too large: try a smaller learning_rate, smaller "

@@ -20,8 +20,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from bpwalk import optimizers
-from bpwalk.engine.checks import EngineError, check_bound
-from bpwalk.engine.explain import _explained, _locate_nonfinite, _rounder
+from bpwalk.engine.checks import EngineError, check_bound, check_finite
+from bpwalk.engine.explain import _explain, _explained, _locate_nonfinite, _rounder
 from bpwalk.engine.fast import _dataset_loss, _fast_updates, _FastPath
 from bpwalk.engine.params import Params, Plan, _Slot, batches
 from bpwalk.mistakes import Mistake
@@ -191,8 +191,39 @@ def _unread(fast: _FastPath, scenario: Scenario, params: Params,
     """Updates start..stop-1 nobody reads: in plain floats where the network is tiny (see
     tiny.Tiny.of), else (and from an update the floats could not make) vectorised. With
     `_train`'s choice of the explained updates, the one place a path is chosen."""
+    begun, kept = (params, state, start), len(history)
     if fast.tiny is not None:
         params, state, start = fast.tiny.updates(params, state, start, stop, history, every)
-    return _fast_updates(fast, scenario, params, state, plan, start, stop, history, every)
+    params, state = _fast_updates(fast, scenario, params, state, plan, start, stop, history,
+                                  every)
+    if not _finite_state(state):
+        del history[kept:]  # the losses of the updates made again, up to the first bad one
+        _locate_state(fast, scenario, *begun, plan, stop, history, every)
+    return params, state
+
+
+def _finite_state(state: dict[str, np.ndarray]) -> bool:
+    return all(np.isfinite(a).all() for a in state.values())
+
+
+def _locate_state(fast: _FastPath, scenario: Scenario, params: Params,
+                  state: dict[str, np.ndarray], start: int, plan: Plan, stop: int,
+                  history: list[float], every: int) -> None:
+    """A non-finite optimizer state (v = g² past 1.8e308, with a huge weight decay) is
+    divergence, though the parameters stay finite (m / √inf = 0: the loss goes flat). The
+    span's updates are made again one at a time, checked here rather than in the loop (no
+    cost to a run that stays finite), and the first whose state is not finite is explained
+    to name the step."""
+    for number in range(start, stop):
+        after, new_state = _fast_updates(fast, scenario, params, state, plan, number,
+                                         number + 1, history, every)
+        if not _finite_state(new_state):
+            steps, _, _, _ = _explain(scenario, params, state, number, plan[number - 1], None)
+            check_finite(steps, number)
+            break
+        params, state = after, new_state
+    raise EngineError(f"update {min(number, stop - 1)}: the optimizer's state is not finite; "
+                      f"try a smaller learning_rate (now {scenario.learning_rate:g}) or "
+                      "weight_decay")
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
 
 from bpwalk.scenario.errors import Problem, ScenarioError
-from bpwalk.scenario.yamlread import Expect, Reader, kind, read_text
+from bpwalk.scenario.yamlread import DECIMAL, Expect, Reader, kind, not_decimal, read_text, shorten
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,16 @@ def _answer_text(v: Reader, key: str, node: yaml.Node) -> str | None | bool:
     raw = node.value.strip()
     if not node.style and raw in _BLANK:
         return None  # left blank, as in an answers template
-    try:
-        number = Decimal(raw.replace("_", ""))
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
-        v.err(node, f"the answer for '{key}' must be a number, not {raw!r}; write it like 0.5933")
+    if not DECIMAL.match(raw):  # the scenario's number rule: no 0x10, 1:30, 1_0, ١٢
+        why = not_decimal(raw)
+        v.err(node, f"the answer for '{key}' must be a decimal number, not {shorten(raw)!r}{why}"
+              if why else f"the answer for '{key}' must be a number, not {raw!r}; write it "
+                          "like 0.5933")
         return False
-    if number and not -330 < number.adjusted() < 310:  # beyond float64: no step has that value
+    number = Decimal(raw)
+    if number and not (-330 < number.adjusted() < 310 and math.isfinite(float(raw))):
+        # beyond float64 (1e309 would be read as inf): no step has that value
         v.err(node, f"the answer for '{key}' is {raw}, beyond what a float64 can hold; "
                     "check the exponent")
         return False
-    return raw.replace("_", "")
+    return raw

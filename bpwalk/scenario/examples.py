@@ -40,12 +40,18 @@ def resolve(name: str) -> tuple[Path, str]:
     """A path as given, or a bundled example's name (``mazur``): (path to read, name to show)."""
     path = Path(name)
     bundled = bundled_dir() / f"{name}.yaml"
-    if path.is_dir() and bundled.exists():  # a folder named `xor` does not hide the example
-        return bundled, name
-    if path.exists() or name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name:
-        return path, name
-    if bundled.exists():
-        return bundled, name
+    try:
+        if path.is_dir() and bundled.exists():  # a folder named `xor` does not hide the example
+            return bundled, name
+        if path.exists() or name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name:
+            return path, name
+        if bundled.exists():
+            return bundled, name
+    except OSError as e:  # a name too long for the file system, say: it was being read
+        from bpwalk.scenario.yamlread import shorten
+
+        raise ScenarioError([Problem(shorten(name, 60), None, None,
+                                     f"cannot be read ({e.strerror}); check the path")]) from None
     raise ScenarioError([Problem(name, None, None,
                                  f"no such file or bundled example{did_you_mean(name, bundled_names())}"
                                  "; give a path to a .yaml file, or run 'bpwalk examples'")])

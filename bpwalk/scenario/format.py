@@ -24,6 +24,9 @@ DEFAULT_LEAKY_SLOPE = 0.01
 MAX_ITERATIONS = 10**8  # updates: a run of 1e8 updates on a tiny network takes hours already
 MAX_LAYER_SIZE = 10_000  # inputs or neurons of one layer
 MAX_PARAMETERS = 1_000_000  # weights and biases in all: 8 MB a copy, a few copies in flight
+# `bpwalk new --decimals` (and a `source:` line that records it, which `check` redraws):
+# hand-friendly numbers, and 10**decimals stays small
+MAX_DRAWN_DECIMALS = 4
 
 
 def _losses() -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from bpwalk.scenario.format import (
 )
 from bpwalk.scenario.format import weight_names as default_weight_names
 from bpwalk.scenario.model import Layer, Scenario, frozen
-from bpwalk.scenario.yamlread import Expect, Reader, read_text
+from bpwalk.scenario.yamlread import Expect, Reader, read_text, written
 
 _DRAW: Any = object()  # a layer's weights or biases that init will draw
 
@@ -142,7 +142,7 @@ class _Validator(Reader):
                     batch = None
             else:
                 self.err(node, f"batch must be 'full' or a whole number of samples per update, "
-                               f"not {value!r}; write 'batch: full' or 'batch: 1'")
+                               f"not {written(value)}; write 'batch: full' or 'batch: 1'")
 
         reduction = "mean"
         if "reduction" in top:
@@ -191,7 +191,8 @@ class _Validator(Reader):
         value = self.scalar(top[key][1])
         if isinstance(value, bool):
             return value
-        self.err(top[key][1], f"{key} must be true or false, not {value!r}; write true or false")
+        self.err(top[key][1], f"{key} must be true or false, not {written(value)}; write true "
+                              "or false")
         return default
 
     def optimizer(self, node: yaml.Node) -> Optimizer | None:

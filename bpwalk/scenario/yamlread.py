@@ -18,7 +18,13 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from bpwalk.scenario.errors import Problem, ScenarioError, control_character, did_you_mean
+from bpwalk.scenario.errors import (
+    SHOWN_PROBLEMS,
+    Problem,
+    ScenarioError,
+    control_character,
+    did_you_mean,
+)
 from bpwalk.scenario.format import MAX_LAYER_SIZE, NAME_PATTERN, numbered
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -26,7 +32,35 @@ MAX_NODES = 2_000_000  # expanded size limit: far above any real network, far be
 MAX_FILE_BYTES = 10 * 2**20  # 10 MiB: Mazur's file is 2 KB; /dev/zero would never end
 
 _FLOAT_TAG = "tag:yaml.org,2002:float"
-_PLAIN_FLOAT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?\Z")  # finite, no "_"
+_INT_TAG = "tag:yaml.org,2002:int"
+_STR_TAG = "tag:yaml.org,2002:str"
+
+# The one number rule of scenario and answers files: decimal numbers as a person writes them
+# (0.5, -3, 1e-3, .5), in the digits 0-9. YAML 1.1 reads more as numbers (1:30 as 90 in base
+# 60, 0x10 as 16, 1__0 as 10, 017 as 15) and Python's float() takes any script's digits; a
+# number written so is refused with a hint (not_decimal) rather than read as what its writer
+# may not have meant.
+DECIMAL = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\Z", re.ASCII)
+_WHOLE = re.compile(r"[-+]?\d+\Z", re.ASCII)
+_YAML_SPECIAL = re.compile(r"[-+]?\.(?:inf|Inf|INF)\Z|\.(?:nan|NaN|NAN)\Z")  # reported as such
+_BASES = {"x": "a hexadecimal", "o": "an octal", "b": "a binary"}
+
+
+def not_decimal(text: str) -> str:
+    """Why `text` (not DECIMAL) is not read as a number, as the end of a message: "" when it
+    looks like no number at all ("abc")."""
+    t = text.strip()
+    base = re.fullmatch(r"[-+]?0([xXoObB])[0-9a-fA-F_]+", t)
+    if base:
+        return (f" (YAML 1.1 reads it as {_BASES[base.group(1).lower()]} number); write it in "
+                "decimal digits")
+    if re.fullmatch(r"[-+]?[0-9_]+(?::[0-5]?[0-9])+(?:\.[0-9_]*)?", t):
+        return " (YAML 1.1 reads it in base 60, as a time); write the number itself in decimal"
+    if "_" in t and DECIMAL.match(t.replace("_", "")):
+        return f" (an _ between digits); write it without the _, like {t.replace('_', '')}"
+    if any(c.isdigit() and not c.isascii() for c in t):
+        return " (digits of another script); write it with the digits 0-9"
+    return ""
 # fullmatch: the pattern's $ (JSON Schema's, ECMA's end of input) lets re.match accept a
 # name with a line break at its end
 _NAME = re.compile(NAME_PATTERN)
@@ -168,44 +202,64 @@ class Reader:
         for k, v in node.value:
             key = self.scalar(k)
             if not isinstance(key, str):
-                self.err(k, f"keys in {what} must be words, not {key!r}; check the spelling")
+                self.err(k, f"keys in {what} must be words, not {written(key)}; check the "
+                            "spelling")
                 continue
             if key in out:
                 self.err(k, f"'{key}' appears twice in {what}; keep one")
                 continue
             if key not in allowed:
-                self.err(k, f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}"
-                            + ("" if did_you_mean(key, allowed) else
-                               f"; allowed keys: {', '.join(allowed)}"))
+                if len(self.problems) >= SHOWN_PROBLEMS:  # counted, never shown: 963k keys
+                    self.err(k, "unknown key")  # took 83 s finding a suggestion for each
+                    continue
+                close = did_you_mean(key, allowed)
+                self.err(k, f"unknown key '{key}' in {what}{close}"
+                            + ("" if close else f"; allowed keys: {', '.join(allowed)}"))
                 continue
             out[key] = (k, v)
         return out
 
     def scalar(self, node: yaml.Node) -> Any:
+        """The value of a scalar, with numbers read by the number rule (DECIMAL): a plain
+        number in another notation (0x10, 1:30, 1_0) is its text, which readers of numbers
+        refuse; 017 is 17, as the answers reader reads it."""
         if not isinstance(node, yaml.ScalarNode):
             return node
+        if node.tag == _STR_TAG:  # what the constructor returns for it, without the call
+            return node.value
+        if node.tag in (_INT_TAG, _FLOAT_TAG) and not node.style:
+            text = node.value
+            if node.tag == _INT_TAG and _WHOLE.match(text):
+                try:
+                    return int(text)
+                except ValueError:  # more than 4300 digits (Python's limit): as text
+                    return text
+            if node.tag == _FLOAT_TAG and DECIMAL.match(text):
+                return float(text)
+            if not _YAML_SPECIAL.match(text):
+                return text
         try:
             return self._constructor.construct_object(node)
         except ValueError:  # an integer of more than 4300 digits (Python's limit): as text
             return node.value
 
     def number(self, node: yaml.Node, what: str) -> float | None:
-        if node.tag == _FLOAT_TAG and _PLAIN_FLOAT.match(node.value):
+        if node.tag == _FLOAT_TAG and DECIMAL.match(node.value):
             value = float(node.value)  # the common case: what the constructor would return
             if math.isfinite(value):  # 1.0e400 goes on to the error below
                 return value
         value = self.scalar(node) if isinstance(node, yaml.ScalarNode) else None
-        if isinstance(value, str):
+        if isinstance(value, str) and DECIMAL.match(value.strip()):
             # YAML 1.1 reads 1e-3 (no dot) as a string; a user means the number.
-            try:
-                value = float(value)
-            except ValueError:
-                pass
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            shown = value if isinstance(node, yaml.ScalarNode) else f"a {kind(node)}"
-            self.err(node, f"{what} must be a number, not {shown!r}; write it like 0.25"
-                     if isinstance(node, yaml.ScalarNode) else
-                     f"{what} must be a number, not {shown}; write it like 0.25")
+            if not isinstance(node, yaml.ScalarNode):
+                self.err(node, f"{what} must be a number, not a {kind(node)}; write it like 0.25")
+            else:
+                why = not_decimal(node.value) if isinstance(value, str) else ""
+                self.err(node, f"{what} must be a decimal number, not {shorten(node.value)!r}"
+                               f"{why}" if why else
+                               f"{what} must be a number, not {value!r}; write it like 0.25")
             return None
         try:
             value = float(value)
@@ -223,8 +277,9 @@ class Reader:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             shown = repr(shorten(node.value)) if isinstance(node, yaml.ScalarNode) else \
                 "a " + kind(node)
-            self.err(node, f"{what} must be a whole number of at least {minimum}, not {shown}; "
-                           f"write it like {max(minimum, 1)}0")
+            why = not_decimal(node.value) if isinstance(value, str) else ""
+            self.err(node, f"{what} must be a whole number of at least {minimum}, not {shown}"
+                           + (why or f"; write it like {max(minimum, 1)}0"))
             return None
         if maximum is not None and value > maximum:
             self.err(node, f"{what} must be at most {maximum:,.0f}, not {shorten(node.value)}"
@@ -302,6 +357,12 @@ def kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "list"
     return "single value"
+
+
+def written(value: Any) -> str:
+    """A value read by Reader.scalar, for a message: 'a list' or 'a mapping' for a node (its
+    repr is PyYAML's, a screen long), else as Python writes it."""
+    return f"a {kind(value)}" if isinstance(value, yaml.Node) else repr(value)
 
 
 def _per(what: str) -> str:

@@ -5,8 +5,6 @@ Only formatting: every number comes from the judge's Results (which come from th
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 
@@ -17,6 +15,7 @@ from rich.text import Text
 
 from bpwalk.judge import Report, Result
 from bpwalk.notation import symbol
+from bpwalk.scenario.errors import printable
 
 FIRST_WRONG_STYLE = "bold red"
 
@@ -49,30 +48,53 @@ class FileMark:
 
 def render_json(files: list[FileMark], many: bool = False) -> str:
     """One file: its report. `many`: {"files": [each report with its "file"]}; a file
-    that could not be marked is {"file", "error", "answered", "blank"}."""
+    that could not be marked is {"file", "error", "answered", "blank"}. The names are kept
+    exact (JSON escapes what it must); no number in a report is infinite or NaN (the answers
+    reader refuses them), and allow_nan=False keeps it so."""
     docs = [{"file": f.name, **f.report.to_dict()} if f.report else
             {"file": f.name, "error": f.problem, "asked": f.asked if f.readable else None,
              "answered": 0 if f.readable else None, "blank": f.blank if f.readable else None}
             for f in files]
     data = {"files": docs} if many else docs[0]
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 CSV_COLUMNS = ("file", "right", "answered", "blank", "first_wrong", "mistake", "diagnosis")
+
+# A spreadsheet runs a cell that starts with one of these as a formula (=cmd|' -C calc'!A0,
+# +1, @SUM(...)); OWASP's advice for CSV injection: start such a text cell with a ' instead.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str | int) -> str:
+    """One CSV field: a text cell that a spreadsheet would run as a formula begins with ',
+    and a field holding a comma, a quote or a line break (\\r too, which csv.writer leaves
+    bare when its rows end in \\n) is quoted, its quotes doubled (RFC 4180)."""
+    if isinstance(value, int):
+        return str(value)
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    if any(c in value for c in ',"\r\n'):
+        value = '"' + value.replace('"', '""') + '"'
+    return value
 
 
 def render_csv(files: list[FileMark]) -> str:
     """One row per answers file, for a gradebook; a file that could not be marked has its
     row too, with the reason in diagnosis."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    rows: list[tuple] = [CSV_COLUMNS]
     for f in files:
         first = f.report.first() if f.report else None
-        writer.writerow([f.name, *f.counts(), f.report.first_wrong or "" if f.report else "",
-                         (first.mistake or "") if first else "",
-                         first.diagnosis if first else f.problem])
-    return out.getvalue()
+        rows.append((f.name, *f.counts(), f.report.first_wrong or "" if f.report else "",
+                     (first.mistake or "") if first else "",
+                     first.diagnosis if first else f.problem))
+    return "".join(",".join(csv_cell(v) for v in row) + "\n" for row in rows)
+
+
+def _file_name(name: str) -> str:
+    """A file name as the terminal shows it: every control character escaped (an ESC would
+    retitle the window or clear the screen), and a tab or line break too (one row a file)."""
+    return printable(name).replace("\t", "\\t").replace("\n", "\\n")
 
 
 def render_class(files: list[FileMark], noun: str = "file") -> RenderableType:
@@ -86,7 +108,8 @@ def render_class(files: list[FileMark], noun: str = "file") -> RenderableType:
     table.add_column("first wrong", no_wrap=True)
     table.add_column("what went wrong", overflow="fold")
     for f in files:
-        table.add_row(f.name, *f.counts(), f.report.first_wrong or "" if f.report else "",
+        table.add_row(_file_name(f.name), *f.counts(),
+                      f.report.first_wrong or "" if f.report else "",
                       _what(f))
     passed = sum(complete(f) for f in files)
     summary = Text(f"{passed} of {len(files)} {noun}{'s' * (len(files) != 1)} all right.")
@@ -114,7 +137,7 @@ def _what(f: FileMark) -> Text:
 def render(report: Report, answers_name: str = "answers") -> RenderableType:
     """The verdict table in computation order, then a short summary."""
     sc = report.scenario
-    title = Text(f"{answers_name}: answers for {sc.name}, update {report.iteration}",
+    title = Text(f"{_file_name(answers_name)}: answers for {sc.name}, update {report.iteration}",
                  style="bold")
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=False)
     table.add_column("step", no_wrap=True)

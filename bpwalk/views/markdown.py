@@ -63,7 +63,8 @@ def text(s: str) -> str:
     words = []
     for word in s.split():
         m = _URL.match(word)
-        words.append(f"<{m.group(1)}>{m.group(2)}" if m else _escape(word))
+        # a | would end a table cell even inside the link; %7C is the same address
+        words.append(f"<{m.group(1).replace('|', '%7C')}>{m.group(2)}" if m else _escape(word))
     return " ".join(words)
 
 

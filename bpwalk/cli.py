@@ -827,8 +827,10 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
     answers_list, seed, seed_problems = _split_seed(answers_list, str(path))
     problems += seed_problems
     blank = not any(a.value is not None or a.rows for a in answers_list)
-    if blank and answers_list and not problems:  # said before the engine runs (a 75k-id
-        # template took 48 s; its ids are not checked then): the ids it lists were asked
+    if (blank and answers_list and not problems and seed not in judges
+            and sc.steps_per_update() > BLANK_BEFORE_ENGINE):
+        # a wide network's blank file is said before the engine runs (a 75k-id template took
+        # 48 s; its ids are not checked then), the ids it lists counted as the steps asked
         raise _nothing_filled_in(path, len(answers_list), len(answers_list))
     if seed not in judges:
         judges[seed] = Judge(_seeded(sc, seed, str(path)), round_to, update, notation=notation)
@@ -843,6 +845,9 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
     if blank:  # (no id at all: every step of the update was asked)
         raise _nothing_filled_in(path, len(answers_list), len(judge.by_id))
     return judge.check(answers_list, str(path))
+
+
+BLANK_BEFORE_ENGINE = 5_000  # steps an update explains: past this, a blank file is not run
 
 
 def _nothing_filled_in(path: Path, blank: int, asked: int) -> _NothingFilled:

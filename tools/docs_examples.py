@@ -80,7 +80,10 @@ def examples(text: str, where: str) -> list[Example]:
         if kind != "not run":
             found.append(Example(kind, arg, fence.start(3), fence.end(3), fence.group(3)))
     for fence in _FENCE.finditer(text):
-        shown = fence.group(2) in ("sh", "console", "bash") or fence.group(3).startswith("$ ")
+        lines = fence.group(3).splitlines()
+        shown = fence.group(2) in ("sh", "console", "bash", "shell") or (
+            fence.group(2) in ("", "text") and any(line.startswith(("$ ", "bpwalk ", "python"))
+                                                   for line in lines))
         if shown and fence.start() not in marked:
             raise Problem(f"{where}:{_line(text, fence.start())}: a command block with no "
                           "'<!-- run: ... -->', '<!-- run each line -->' or '<!-- not run: why -->'")

@@ -9,15 +9,18 @@ not show:
     ...the output, exactly as the command prints it at 80 columns, without colour...
     ```
 
-    <!-- run each line -->      each line of the next block is a command that must succeed
-    <!-- file: answers.yaml --> the next block is written to that file before what follows
+    <!-- run each line -->      each line of the next block is a command that must exit 0
+                                (or 1: `check` found a wrong answer), never 2 (an error)
+    <!-- file: answers.yaml --> the next block is written to that file before the page's
+                                commands run
     <!-- not run: why -->       the next block is shown, never run (installation commands)
     <!-- generated: NAME -->...<!-- end generated -->   text made by a generator below
 
-A page's commands run in order in one empty folder of their own, so a file written by one
-command (or a `file:` block) is there for the next. Every ```sh or ```console block, and every
-block whose first line starts with `$ `, must carry one of these marks: a command on a page
-is either checked or says why not.
+A page's commands run in order in one folder of their own, which holds the page's `file:`
+blocks, so a file written by one command is there for the next. Every ```sh or ```console
+block, every block whose first line starts with `$ `, and every block without a language
+that has a line starting with `bpwalk ` or `python` must carry one of these marks: a
+command on a page is either checked or says why not.
 
     python tools/docs_examples.py            # check: exit 1 and a diff if a page is stale
     python tools/docs_examples.py --write    # rewrite the outputs and generated sections
@@ -80,10 +83,11 @@ def examples(text: str, where: str) -> list[Example]:
         if kind != "not run":
             found.append(Example(kind, arg, fence.start(3), fence.end(3), fence.group(3)))
     for fence in _FENCE.finditer(text):
-        lines = fence.group(3).splitlines()
-        shown = fence.group(2) in ("sh", "console", "bash", "shell") or (
-            fence.group(2) in ("", "text") and any(line.startswith(("$ ", "bpwalk ", "python"))
-                                                   for line in lines))
+        lines = fence.group(3).splitlines() or [""]
+        shown = (fence.group(2) in ("sh", "console", "bash", "shell")
+                 or lines[0].startswith("$ ")
+                 or fence.group(2) == "" and any(line.startswith(("bpwalk ", "python"))
+                                                 for line in lines))
         if shown and fence.start() not in marked:
             raise Problem(f"{where}:{_line(text, fence.start())}: a command block with no "
                           "'<!-- run: ... -->', '<!-- run each line -->' or '<!-- not run: why -->'")
@@ -120,16 +124,19 @@ def render(text: str, where: str) -> tuple[str, int]:
     out, done, count = [], 0, 0
     with tempfile.TemporaryDirectory(prefix="bpwalk-docs-") as tmp:
         folder = Path(tmp)
-        for ex in examples(text, where):
-            out.append(text[done:ex.start])
-            new = ex.text
+        found = examples(text, where)
+        for ex in found:  # the page's files first: a command may come before the file it reads
             if ex.kind == "file":
                 (folder / ex.arg).write_text(ex.text, encoding="utf-8")
-            elif ex.kind == "run each line":
+        for ex in found:
+            out.append(text[done:ex.start])
+            new = ex.text
+            if ex.kind == "run each line":
                 for line in ex.text.splitlines():
                     if line.strip() and not line.lstrip().startswith("#"):
                         result = run(line, folder)
-                        if result.returncode != 0:
+                        # 0, or 1 for `check` finding a wrong answer; never 2 (an error)
+                        if result.returncode not in (0, 1) or "Traceback" in result.stdout:
                             raise Problem(f"{where}: '{line}' exited {result.returncode}:\n"
                                           f"{result.stdout}")
                 count += 1

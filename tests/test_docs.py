@@ -17,15 +17,15 @@ import pytest
 from .conftest import ROOT, SCENARIOS
 
 sys.path.insert(0, str(ROOT / "tools"))
-import check_offline  # noqa: E402
-import docs_examples  # noqa: E402
+import check_offline
+import docs_examples
 
 PAGES = docs_examples.pages()
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_page_shows_what_its_commands_print(page: Path):
-    diff, count = docs_examples.check_page(page)
+    diff, _ = docs_examples.check_page(page)
     assert not diff, (f"{page.name} is out of date; run 'python tools/docs_examples.py "
                       f"--write' and read the diff:\n{diff}")
 
@@ -116,3 +116,14 @@ def test_bash_completion_completes_a_command_name(tmp_path: Path):
                          capture_output=True, text=True, check=True).stdout
     assert "commands: export examples\n" in out
     assert "--notation" in out and "--no-color" in out
+
+
+def test_readme_quick_start_is_the_contract_byte_for_byte():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for command in (  # the project's two promised commands; .ci/run runs the second
+        ("python3 -m venv .venv && . .venv/bin/activate && pip install . && "
+         "bpwalk run scenarios/mazur.yaml"),
+        ("python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' && "
+         "python -m pytest -q"),
+    ):
+        assert f"```sh\n{command}\n```\n" in readme

@@ -83,7 +83,9 @@ def reference() -> str:
             node = properties[k.name]
             required = ("**required** unless `" + k.unless + ":` is given" if k.unless
                         else "**required**" if k.required else "")
-            default = f"`{json.dumps(node['default'])}`" if "default" in node else required
+            value = node.get("default")
+            shown = value if isinstance(value, str) else json.dumps(value)
+            default = f"`{shown}`" if "default" in node else required
             meaning = k.doc.replace("|", "\\|")
             rows.append(f"| `{k.name}` | {describe(node)} | {default} | {meaning} |")
         parts.append(f"### {heading}\n\n" + "\n".join(rows))

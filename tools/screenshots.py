@@ -38,9 +38,10 @@ def _terminal_html() -> str:
 
     lines = _bpwalk("run", "mazur", "--phase", "backward", color=True).splitlines()
     start = next(i for i, line in enumerate(lines) if "Backward pass" in line)
-    console = Console(record=True, width=80, force_terminal=True, color_system="truecolor",
-                      file=open(os.devnull, "w"))
-    console.print(Text.from_ansi("\n".join(lines[start:start + 24])))
+    with open(os.devnull, "w") as nowhere:  # recorded, not printed
+        console = Console(record=True, width=80, force_terminal=True,
+                          color_system="truecolor", file=nowhere)
+        console.print(Text.from_ansi("\n".join(lines[start:start + 24])))
     return console.export_html(inline_styles=True, theme=MONOKAI)
 
 

@@ -89,7 +89,7 @@ app = typer.Typer(
     "updated weight, and shows how each was found.\n\n"
     "Start with:  bpwalk run mazur   ('bpwalk examples' lists the other examples)",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )

@@ -442,7 +442,7 @@ def test_piped_output_has_no_escape_codes_and_respects_no_color(tmp_path):
 def test_readme_example_is_real_output(tmp_path):
     """The README's answers file and output are what bpwalk prints for them."""
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Checking a student's answers", 1)[1]
+    section = readme.split("## Checking a hand calculation", 1)[1]
     answers = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     shown = section.split("$ bpwalk check mazur answers.yaml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "answers.yaml").write_text(answers, encoding="utf-8")

@@ -419,13 +419,13 @@ def test_a_paste_into_the_quiz_is_one_redraw_not_one_per_character():
     child.terminate(force=True)
 
 
-# ----------------------------------------------------------------------------- the README
+# ----------------------------------------------------------------------------- the docs
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_readmes_exit_code_examples_are_real_messages(tmp_path):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("Exit codes: 0 success")[1].split("```text\n")[1].split("```")[0]
+def test_docs_error_messages_are_real_messages(tmp_path):
+    page = (ROOT / "docs" / "limits.md").read_text(encoding="utf-8")  # (in the README before)
+    block = page.split("More of the one-line messages")[1].split("```text\n")[1].split("```")[0]
     (tmp_path / "mazur.yaml").write_text(MAZUR.read_text().replace("learning_rate:", "lr:"))
     run_cli("worksheet", "mazur", "--answers-template", "answers.yaml", cwd=tmp_path)
     with open("/dev/full", "w") as full:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-FUNCTIONS = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "tanh": 1, "sigmoid": 1, "relu": 1,
-             "max": 2, "min": 2}  # name -> number of arguments
+from bpwalk.graph.ops import FUNCTION_OPS, OPS
+
+FUNCTIONS = {name: OPS[op].arity for name, op in FUNCTION_OPS.items()}  # name -> arguments
 MAX_LENGTH = 10_000  # characters of one expression: far above a node anyone writes
 MAX_DEPTH = 100  # nesting: a hostile '((((...' is refused, not a RecursionError
 

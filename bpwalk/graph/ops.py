@@ -14,7 +14,7 @@ upstream gradient ∂f/∂out. Each entry also holds
 Arguments are floats (float64). A value outside a function's domain is nan or ±inf, never an
 exception: the sweep reports it with the step's id. `local` gives one derivative per argument
 position; a literal argument's is computed but never used. Adding an operation is one entry
-here and, when the parser should know a new function name, one line in expr.FUNCTIONS.
+here: the parser knows every entry that is not an operator as a function of its name.
 """
 
 from __future__ import annotations
@@ -170,10 +170,10 @@ OPS: dict[str, Op] = {op.name: op for op in (
         "max_to_both": lambda a, o: (1.0, 1.0)}),
 )}
 
-# The parser's spelling of each operator and function -> the entry above
+# The parser's spelling of each operator -> the entry above; every other entry but neg (a
+# unary minus) is a function called by its name, like tanh(x) (the parser reads this)
 BINARY = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
-FUNCTION_OPS = {name: name for name in ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu",
-                                        "max", "min")}
+FUNCTION_OPS = {name: name for name in OPS if name not in BINARY.values() and name != "neg"}
 
 
 # -------------------------------------------------------------- losses after `loss:`

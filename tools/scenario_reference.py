@@ -1,0 +1,96 @@
+"""The scenario format's key reference for docs/scenario-format.md, made from the format table.
+
+Each table of bpwalk/scenario/format.py (the one the loader validates with) becomes a
+Markdown table; each key's value is described from the JSON Schema that the same table
+generates (scenarios/bpwalk.schema.json, kept equal to it by tests/test_schema.py). A key
+added to the table shows up here at the next `python tools/docs_examples.py --write`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bpwalk.scenario.format import FORMAT, json_schema
+
+
+def describe(node: dict[str, Any]) -> str:
+    """A JSON Schema node in a few words: `number > 0`, `list of names`, `one of: a, b`."""
+    if "oneOf" in node:
+        return " or ".join(describe(n) for n in node["oneOf"])
+    if "enum" in node:
+        return "one of " + ", ".join(f"`{v}`" for v in node["enum"])
+    if "const" in node:
+        return f"`{node['const']}`"
+    kind = node.get("type")
+    if isinstance(kind, list):
+        return "text"
+    if kind == "array":
+        item = describe(node["items"])
+        return f"list of ({item})" if " or " in item else f"list of {_plural(item)}"
+    if kind == "object":
+        return "map (below)"
+    if kind == "string" and "pattern" in node:
+        return "name"
+    words = {"number": "number", "integer": "integer", "boolean": "`true` or `false`",
+             "null": "`null`", "string": "text"}[kind]
+    bounds = [f"≥ {_num(node['minimum'])}" if "minimum" in node else "",
+              f"> {_num(node['exclusiveMinimum'])}" if "exclusiveMinimum" in node else "",
+              f"≤ {_num(node['maximum'])}" if "maximum" in node else "",
+              f"< {_num(node['exclusiveMaximum'])}" if "exclusiveMaximum" in node else ""]
+    return " ".join([words, ", ".join(b for b in bounds if b)]).strip()
+
+
+def _plural(words: str) -> str:
+    first, _, rest = words.partition(" ")
+    return " ".join([first if first.endswith("s") else first + "s", rest]).strip()
+
+
+def _num(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) and abs(value) >= 10_000 else json.dumps(value)
+
+
+def _properties(schema: dict[str, Any], path: list[str]) -> dict[str, Any]:
+    """The properties of the map at path (a list's items for a key whose value is a list)."""
+    node = schema
+    for name in path:
+        node = node["properties"][name]
+        node = node.get("items", node)
+    return node["properties"]
+
+
+def _place(table: str) -> tuple[list[str], str]:
+    """Where a table of FORMAT sits in a scenario (the keys leading to it) and its heading."""
+    if table == "scenario":
+        return [], "Top level"
+    for parent, keys in FORMAT.items():
+        for k in keys:
+            if k.table == table:
+                path, _ = _place(parent)
+                each = ", each entry" if k.type == "list" else ""
+                return [*path, k.name], f"`{': '.join([*path, k.name])}:`{each}"
+    raise KeyError(f"no key of the format holds the table {table!r}")
+
+
+def reference() -> str:
+    schema = json_schema()
+    parts = []
+    for table, keys in FORMAT.items():
+        path, heading = _place(table)
+        properties = _properties(schema, path)
+        rows = ["| key | value | default | meaning |", "| --- | --- | --- | --- |"]
+        for k in keys:
+            node = properties[k.name]
+            required = ("**required** unless `" + k.unless + ":` is given" if k.unless
+                        else "**required**" if k.required else "")
+            value = node.get("default")
+            shown = value if isinstance(value, str) else json.dumps(value)
+            default = f"`{shown}`" if "default" in node else required
+            meaning = k.doc.replace("|", "\\|")
+            rows.append(f"| `{k.name}` | {describe(node)} | {default} | {meaning} |")
+        parts.append(f"### {heading}\n\n" + "\n".join(rows))
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(reference())

@@ -1,0 +1,81 @@
+"""Make the pictures of the README and the docs: never drawn or captured by hand.
+
+    python tools/screenshots.py          # writes docs/images/page.png and terminal.png
+
+page.png is the HTML page of Mazur's example (`bpwalk export mazur --format html`) at a
+backward step, as the system's Chromium shows it; terminal.png is `bpwalk run mazur`'s
+backward pass in colour at 80 columns, its ANSI colours turned into HTML by rich and shot
+by the same browser. The browser is the one on PATH (chromium, chromium-browser,
+google-chrome, or BPWALK_BROWSER), driven by playwright without downloading one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+BACKWARD_STEPS = 18  # presses of → from the first step: ∂E/∂w5, in the backward pass
+
+
+def _bpwalk(*args: str, color: bool = False) -> str:
+    env = {**os.environ, "COLUMNS": "80"}
+    env.pop("NO_COLOR", None)
+    if color:
+        env["FORCE_COLOR"] = "1"
+    return subprocess.run([sys.executable, "-m", "bpwalk", *args], env=env, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def _terminal_html() -> str:
+    from rich.console import Console
+    from rich.terminal_theme import MONOKAI
+    from rich.text import Text
+
+    lines = _bpwalk("run", "mazur", "--phase", "backward", color=True).splitlines()
+    start = next(i for i, line in enumerate(lines) if "Backward pass" in line)
+    with open(os.devnull, "w") as nowhere:  # recorded, not printed
+        console = Console(record=True, width=80, force_terminal=True,
+                          color_system="truecolor", file=nowhere)
+        console.print(Text.from_ansi("\n".join(lines[start:start + 24])))
+    return console.export_html(inline_styles=True, theme=MONOKAI)
+
+
+def main() -> int:
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT))
+    from bpwalk.browser import find
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+        page_file = Path(tmp) / "mazur.html"
+        page_file.write_text(_bpwalk("export", "mazur", "--format", "html"), encoding="utf-8")
+        terminal_file = Path(tmp) / "terminal.html"
+        terminal_file.write_text(_terminal_html(), encoding="utf-8")
+        browser = p.chromium.launch(executable_path=find(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1000, "height": 1200})
+        page.goto(page_file.as_uri())
+        for _ in range(BACKWARD_STEPS):
+            page.keyboard.press("ArrowRight")
+        # the controls, the picture and the step beside it
+        top = page.locator("#controls").bounding_box()
+        walk = page.locator("#walk").bounding_box()
+        page.screenshot(path=str(IMAGES / "page.png"), clip={
+            "x": 0, "y": top["y"], "width": 1000,
+            "height": min(walk["y"] + walk["height"], top["y"] + 560) - top["y"] + 8})
+        shell = browser.new_page(viewport={"width": 820, "height": 200})
+        shell.goto(terminal_file.as_uri())
+        shell.locator("pre").first.screenshot(path=str(IMAGES / "terminal.png"))
+        browser.close()
+    for name in ("page.png", "terminal.png"):
+        print(f"docs/images/{name}: {(IMAGES / name).stat().st_size:,} bytes")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,7 @@
-"""The README's Markdown examples are lines the export writes today (issue 26): each one is
+"""The manual's Markdown examples are lines the export writes today (issue 26): each one is
 regenerated from `bpwalk export mazur --format md` (and `--round 4` for the drift table), so
-they cannot drift from the program again.
+they cannot drift from the program again. They were the README's; the README is short now
+and they live on the exports page (tools/docs_examples.py checks that page's commands too).
 
 BPWALK_WRITE_README=1 python -m pytest tests/test_readme_markdown.py rewrites them in place.
 """
@@ -12,7 +13,7 @@ import re
 
 from tests.conftest import ROOT, run_cli
 
-README = ROOT / "README.md"
+README = ROOT / "docs" / "exports.md"
 # an example line: a display formula, or a row of a values table ("| `grad:w5` | ...")
 EXAMPLE = re.compile(r"^(\$\$\\frac.*\$\$|\| `[a-z]+:\w+` \|.*\|)$", re.MULTILINE)
 

@@ -1,11 +1,13 @@
 """Make the pictures of the README and the docs: never drawn or captured by hand.
 
-    python tools/screenshots.py          # writes docs/images/page.png and terminal.png
+    python tools/screenshots.py   # writes docs/images/page.png, terminal.png and report.png
 
 page.png is the HTML page of Mazur's example (`bpwalk export mazur --format html`) at a
 backward step, as the system's Chromium shows it; terminal.png is `bpwalk run mazur`'s
 backward pass in colour at 80 columns, its ANSI colours turned into HTML by rich and shot
-by the same browser. The browser is the one on PATH (chromium, chromium-browser,
+by the same browser; report.png is the top of a class report (`bpwalk check mazur
+*.yaml --format html`) for three students: the bundled answers example (a sign mistake),
+one whose answers are the engine's own, and one who handed in a blank file. The browser is the one on PATH (chromium, chromium-browser,
 google-chrome, or BPWALK_BROWSER), driven by playwright without downloading one.
 """
 
@@ -45,6 +47,20 @@ def _terminal_html() -> str:
     return console.export_html(inline_styles=True, theme=MONOKAI)
 
 
+def _class(folder: Path) -> list[str]:
+    """Three students' answers files in `folder`: a mistake, all right, blank."""
+    import json
+
+    from bpwalk.scenario.examples import bundled_dir
+
+    steps = json.loads(_bpwalk("export", "mazur", "--format", "json"))["iterations"][0]["steps"]
+    (folder / "ann.yaml").write_text((bundled_dir() / "answers" / "mazur.yaml").read_text())
+    (folder / "bob.yaml").write_text("".join(f"{s['id']}: {s['value']:.4f}\n"
+                                             for s in steps[:20]))
+    (folder / "cat.yaml").write_text("net:h1:\nout:h1:\n")
+    return ["ann.yaml", "bob.yaml", "cat.yaml"]
+
+
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
@@ -71,8 +87,14 @@ def main() -> int:
         shell = browser.new_page(viewport={"width": 820, "height": 200})
         shell.goto(terminal_file.as_uri())
         shell.locator("pre").first.screenshot(path=str(IMAGES / "terminal.png"))
+        names = _class(Path(tmp))
+        subprocess.run([sys.executable, "-m", "bpwalk", "check", "mazur", *names, "--format",
+                        "html", "-o", "report.html"], cwd=tmp, check=False, capture_output=True)
+        report = browser.new_page(viewport={"width": 1000, "height": 900})
+        report.goto((Path(tmp) / "report.html").as_uri())
+        report.screenshot(path=str(IMAGES / "report.png"))
         browser.close()
-    for name in ("page.png", "terminal.png"):
+    for name in ("page.png", "terminal.png", "report.png"):
         print(f"docs/images/{name}: {(IMAGES / name).stat().st_size:,} bytes")
     return 0
 

@@ -60,7 +60,7 @@ ADAM = "bpwalk engine, Adam"
 SGD = "bpwalk engine, SGD (time only)"
 NUMPY = "NumPy loop"
 RUN = "bpwalk run scenarios/mazur.yaml"
-FLOOR = "import numpy, rich, typer, yaml"
+FLOOR = "import numpy, yaml, typer, rich.console, rich.table"  # what printing a table needs
 NOT_INSTALLED = "skipped: not installed (see below)"
 
 # Linux carries a process's peak RSS across exec, and a child starts as a copy of its
@@ -264,7 +264,7 @@ def startup_case(bp: list[str]) -> list[Program]:
     return [
         Program(RUN, bp + ["run", "scenarios/mazur.yaml"]),
         Program("bpwalk --version", bp + ["--version"]),
-        Program(FLOOR, [sys.executable, "-c", "import numpy, rich, typer, yaml"]),
+        Program(FLOOR, [sys.executable, "-c", FLOOR]),
         Program("python -c pass", [sys.executable, "-c", "pass"]),
     ]
 
@@ -287,7 +287,7 @@ def circuit_case(bp: list[str], work: Path) -> list[Program]:
     scenario = work / "circuit30.yaml"
     scenario.write_text(circuit_yaml())
     return [Program(CIRCUIT, bp + ["run", str(scenario)]),
-            Program(FLOOR, [sys.executable, "-c", "import numpy, rich, typer, yaml"])]
+            Program(FLOOR, [sys.executable, "-c", FLOOR])]
 
 
 PAGE = "bpwalk export mazur --format html"

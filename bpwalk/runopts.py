@@ -39,7 +39,7 @@ def iterations_of(scenario: Scenario, iterations: int | None) -> int:
         return scenario.iterations
     if not _whole(iterations) or not 1 <= iterations <= MAX_ITERATIONS:  # type: ignore[operator]
         raise RunOptionError(f"--iterations {iterations!r}: give a whole number from 1 to "
-                             f"{MAX_ITERATIONS:,} (bpwalk's limit; see README, Limits)")
+                             f"{MAX_ITERATIONS:,} (bpwalk's limit; see docs/limits.md)")
     return iterations
 
 

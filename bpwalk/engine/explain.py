@@ -3,7 +3,7 @@ dE/dout, dout/dnet, delta, gradients, new parameters), each optionally rounded t
 as a hand calculation would and optionally computed with a classic mistake injected, then
 written out as Steps in the order a tutorial writes them.
 
-Conventions (the README repeats them): E is the loss of the batch (mean or sum of the
+Conventions (docs/conventions.md repeats them): E is the loss of the batch (mean or sum of the
 per-sample losses); delta = dE/dnet; the backward pass uses the weights from before the
 update; new = old - learning_rate * dE/dparam.
 """

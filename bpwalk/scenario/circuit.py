@@ -53,7 +53,7 @@ def read(v: _Validator, top: dict, default_name: str) -> GraphScenario | None:
     iterations = 1
     if "iterations" in top:
         iterations = v.integer(top["iterations"][1], "iterations", 1, MAX_ITERATIONS,
-                               "bpwalk's limit; see README, Limits") or 1
+                               "bpwalk's limit; see docs/limits.md") or 1
     if iterations > 1 and "learning_rate" not in top:
         v.err(top["iterations"][1], "iterations above 1 need a learning_rate: without one "
                                     "nothing changes between updates; add 'learning_rate: 0.01'")

@@ -19,7 +19,7 @@ REDUCTIONS = ("mean", "sum")
 INIT_SCHEMES = ("uniform", "xavier", "he")
 DEFAULT_LEAKY_SLOPE = 0.01
 
-# Limits (README, "Limits"): far above a network anyone works through, low enough that a
+# Limits (docs/limits.md, "Limits"): far above a network anyone works through, low enough that a
 # careless or hostile file is refused with its line instead of eating the machine's memory.
 MAX_ITERATIONS = 10**8  # updates: a run of 1e8 updates on a tiny network takes hours already
 MAX_LAYER_SIZE = 10_000  # inputs or neurons of one layer

@@ -47,7 +47,7 @@ SCENARIO = Expect(
           "and data (see 'bpwalk run mazur' for an example)",
     one="one scenario per file",
     mapping="a scenario must be a mapping of keys (inputs:, layers:, ...), not a {kind}; see "
-            "'bpwalk export mazur' or the README for the format",
+            "'bpwalk export mazur' or docs/scenario-format.md for the format",
 )
 
 
@@ -157,7 +157,7 @@ class _Validator(Reader):
         if "iterations" in top:
             k = key_of("scenario", "iterations")
             iterations = self.integer(top["iterations"][1], "iterations", int(k.minimum or 1),
-                                      k.maximum, "bpwalk's limit; see README, Limits") or 1
+                                      k.maximum, "bpwalk's limit; see docs/limits.md") or 1
 
         notation = None
         if "notation" in top:
@@ -330,8 +330,8 @@ class _Validator(Reader):
             n = len(neurons)
             if w_counter + b_counter + n * (fan_in + 1) > MAX_PARAMETERS:
                 self.err(m["neurons"][1], f"{where} takes the network past {MAX_PARAMETERS:,} "
-                                          "weights and biases, bpwalk's limit (see README, "
-                                          "Limits); a walkthrough is for networks you can follow")
+                                          "weights and biases, bpwalk's limit (see "
+                                          "docs/limits.md); a walkthrough is for networks you can follow")
                 return None
 
             activation = None

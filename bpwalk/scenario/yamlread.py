@@ -380,4 +380,4 @@ def shorten(text: str, keep: int = 24) -> str:
 
 def too_many(what: str, count: int) -> str:
     return (f"{what} has {count:,}, more than bpwalk's limit of {MAX_LAYER_SIZE:,} per layer "
-            "(see README, Limits); a walkthrough is for networks you can follow")
+            "(see docs/limits.md); a walkthrough is for networks you can follow")

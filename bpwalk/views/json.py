@@ -1,4 +1,4 @@
-"""The JSON trace: a contract for programs (see README, 'The JSON trace').
+"""The JSON trace: a contract for programs (see docs/exports.md, 'The JSON trace').
 
 The document is written one step per line: it stays diffable and greppable, and each line is
 encoded by json's C encoder (``indent=`` would switch to the pure-Python encoder, about ten

@@ -15,7 +15,7 @@ from bpwalk.graph.compile import LOSS_NODE, compile_graph
 from bpwalk.graph.expr import FUNCTIONS
 from bpwalk.graph.ops import GRAPH_LOSSES
 from bpwalk.scenario.errors import choice_hint, did_you_mean
-from bpwalk.scenario.format import FORMAT, MAX_ITERATIONS, key_of, keys
+from bpwalk.scenario.format import FORMAT, MAX_ITERATIONS, keys
 from bpwalk.scenario.model import GraphScenario
 
 if TYPE_CHECKING:
@@ -57,13 +57,7 @@ def read(v: _Validator, top: dict, default_name: str) -> GraphScenario | None:
     if iterations > 1 and "learning_rate" not in top:
         v.err(top["iterations"][1], "iterations above 1 need a learning_rate: without one "
                                     "nothing changes between updates; add 'learning_rate: 0.01'")
-    notation = None
-    if "notation" in top:
-        notation = v.text(top["notation"][1], "notation")
-        profiles = tuple(key_of("scenario", "notation").choices())
-        if notation is not None and notation not in profiles:
-            v.err(top["notation"][1], f"unknown notation '{notation}'"
-                                      f"{choice_hint(notation, profiles)}")
+    notation = v.notation(top)
     graph = _graph(v, top["graph"][1])
     if v.problems or graph is None:
         return None

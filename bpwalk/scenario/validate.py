@@ -159,13 +159,7 @@ class _Validator(Reader):
             iterations = self.integer(top["iterations"][1], "iterations", int(k.minimum or 1),
                                       k.maximum, "bpwalk's limit; see docs/limits.md") or 1
 
-        notation = None
-        if "notation" in top:
-            notation = self.text(top["notation"][1], "notation")
-            profiles = tuple(key_of("scenario", "notation").choices())
-            if notation is not None and notation not in profiles:
-                self.err(top["notation"][1], f"unknown notation '{notation}'"
-                                             f"{choice_hint(notation, profiles)}")
+        notation = self.notation(top)
 
         if layers and loss:
             self.compatibility(top, layers, loss, t)
@@ -194,6 +188,17 @@ class _Validator(Reader):
         self.err(top[key][1], f"{key} must be true or false, not {written(value)}; write true "
                               "or false")
         return default
+
+    def notation(self, top: dict) -> str | None:
+        """The scenario's `notation:`, one of the profiles' names (None: not given or wrong)."""
+        if "notation" not in top:
+            return None
+        notation = self.text(top["notation"][1], "notation")
+        profiles = tuple(key_of("scenario", "notation").choices())
+        if notation is not None and notation not in profiles:
+            self.err(top["notation"][1], f"unknown notation '{notation}'"
+                                         f"{choice_hint(notation, profiles)}")
+        return notation
 
     def optimizer(self, node: yaml.Node) -> Optimizer | None:
         """The `optimizer:` mapping: a name, and the settings that optimizer reads."""

@@ -245,10 +245,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
         how = "full batch" if sc.batch is None else f"batches of {sc.batch}"
         rows.append(("Batch", (f"{len(sc.x)} samples, {how}; the batch's loss is the "
                                f"{sc.reduction} of its samples' losses")))
-    if not (blanks or key):
-        shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
-        rows.append(("Updates", f"{trace.total_iterations} (worked out: {shown})"))
-    facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    facts = _facts(trace, rows, blanks or key)
     params = "".join(
         f"<tr><td>{_e(text.sym('param:' + c.param))}</td>"
         f"<td>{'bias' if c.source is None else _e(c.source)} → {_e(', '.join(c.targets))}</td>"
@@ -270,6 +267,15 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
             f"<th>From → to</th><th>Value</th></tr>{params}</table></div>"
             f"<table><caption>Data</caption>{''.join(data)}</table></div>"
             f"{_intro(blanks, key, matrix)}</header>")
+
+
+def _facts(trace: Trace, rows: list[tuple[str, str]], handout: bool) -> str:
+    """The heading's table of facts (cells already HTML); a page that steps also says how
+    many updates ran and which are worked out."""
+    if not handout:
+        shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
+        rows = [*rows, ("Updates", f"{trace.total_iterations} (worked out: {shown})")]
+    return "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
 
 
 def _intro(blanks: bool, key: bool, matrix: bool = False) -> str:
@@ -381,10 +387,7 @@ def _circuit_heading(trace: Trace, pen: Pen, blanks: bool, key: bool) -> str:
         way = "up their gradients (ascent)" if sc.ascent else "down their gradients"
         rows.append(("Learning rate", (f"{_e(text.sym('lr'))} = "
                                        f"{pen.num(sc.learning_rate)}; the params step {way}")))
-    if not (blanks or key):
-        shown = ", ".join(str(it.number) for it in trace.iterations) or "none"
-        rows.append(("Updates", f"{trace.total_iterations} (worked out: {shown})"))
-    facts = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    facts = _facts(trace, rows, blanks or key)
     first = trace.iterations[0] if trace.iterations else None
     params = first.params_before if first is not None else trace.params_first
     given = "".join(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or \
+    shutil.which("google-chrome")
 
 
 def run_cli(*args: str, input: str | None = None, env: dict | None = None,
@@ -33,3 +36,17 @@ def network_names() -> list[str]:
 
     return [n for n in bundled_names()
             if getattr(load(bundled_dir() / f"{n}.yaml"), "graph", None) is None]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """The system's Chromium driven by playwright (never a downloaded browser), one per
+    test module; the page, picture, circuit and class-report tests share it."""
+    if CHROMIUM is None:
+        pytest.fail("Chromium not found; install it (apt-get install chromium) as .ci/run does")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()

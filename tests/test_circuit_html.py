@@ -20,7 +20,7 @@ from bpwalk.notation import Pen
 from bpwalk.scenario import bundled_names, load, loads, resolve
 from bpwalk.template import CIRCUITS, graph_practice_text
 from bpwalk.views.circuit_sheet import given
-from tests.test_html import CHROMIUM, open_page
+from tests.test_html import open_page
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -28,16 +28,6 @@ CIRCUIT_NAMES = [n for n in bundled_names() if "graph:" in resolve(n)[0].read_te
 # the practice circuits: one seed for each of `bpwalk new --graph`'s shapes
 PRACTICE_SEEDS = sorted({next(s for s in range(200) if graph_practice_text(s).count(
     CIRCUITS[k][2][-1][1])) for k in range(len(CIRCUITS))})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.fail("Chromium not found; install it (apt-get install chromium) as .ci/run does")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def traces():

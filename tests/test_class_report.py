@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from bpwalk.scenario import load, resolve
 from tests.conftest import run_cli
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # who made which mistake (None: all right); dnet:o1's is the most common
 CLASS = {"amy": None, "ben": Mistake("sign", "grad:w6"), "cho": Mistake("dact_left_out", "dnet:o1"),
@@ -63,16 +61,6 @@ def klass(tmp_path_factory):
     assert made.stdout == ""
     verdicts = run_cli("check", "mazur", *names, "--format", "json", cwd=folder)
     return names, page, json.loads(verdicts.stdout)["files"], list(right)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.fail("Chromium not found; install it (apt-get install chromium) as .ci/run does")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture

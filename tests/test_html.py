@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,21 +21,9 @@ from tests.conftest import run_cli
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or \
-    shutil.which("google-chrome")
 A4_CSS_PX = 794  # 210 mm at 96 px per inch
 MARGIN_PX = 38  # Chromium's default print margin, about 1 cm each side
 MAZUR_OUT_O1 = "0.75136507"  # Mazur (2015): out_o1
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.fail("Chromium not found; install it (apt-get install chromium) as .ci/run does")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

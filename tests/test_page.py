@@ -17,7 +17,7 @@ from bpwalk.formulas import quantity, render
 from bpwalk.matrix import matrix_forms
 from bpwalk.scenario import load, resolve
 from tests.conftest import run_cli
-from tests.test_html import browser, open_page  # noqa: F401 (a fixture)
+from tests.test_html import open_page
 
 A4_PT, LETTER_PT = (595, 842), (612, 792)
 
@@ -55,7 +55,7 @@ def test_no_table_of_the_pdf_is_split_leaving_a_few_rows(tmp_path):
         assert "b₂" in rows and last in rows, pages[where[0]]
 
 
-def test_the_page_holds_the_matrix_form_and_a_toggle(browser, tmp_path):  # noqa: F811
+def test_the_page_holds_the_matrix_form_and_a_toggle(browser, tmp_path):
     out = tmp_path / "m.html"
     r = run_cli("export", "mazur", "--form", "matrix", "-f", "html", "-o", str(out))
     assert r.returncode == 0, r.stderr
@@ -85,7 +85,7 @@ def test_repr_is_one_line():
     assert "\n" not in repr(bpwalk.load("mazur")) and len(repr(bpwalk.load("mazur"))) < 80
 
 
-def test_the_notebook_view_shows_the_picture_beside_the_current_step(browser, tmp_path):  # noqa: F811
+def test_the_notebook_view_shows_the_picture_beside_the_current_step(browser, tmp_path):
     walk = bpwalk.load("mazur").run()
     out = tmp_path / "nb.html"
     out.write_text(f"<!DOCTYPE html><body style='margin:0'>{walk._repr_html_()}</body>",

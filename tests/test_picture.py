@@ -19,7 +19,7 @@ from bpwalk.scenario import load, resolve
 from bpwalk.stepper import State, Walk, press, screen
 from bpwalk.views import drawing
 from tests.conftest import run_cli
-from tests.test_html import browser, open_page  # noqa: F401 (a fixture)
+from tests.test_html import open_page
 
 BUNDLED = sorted(p.stem for p in Path(resolve("mazur")[0]).parent.glob("*.yaml"))
 
@@ -57,7 +57,7 @@ def test_the_stepper_drawing_of_a_batch_step_names_its_sample():
     assert "The network at net:h1@2 (sample 2 of 4)" in rows
 
 
-def test_the_page_steps_the_samples_values_and_says_which(browser, tmp_path):  # noqa: F811
+def test_the_page_steps_the_samples_values_and_says_which(browser, tmp_path):
     out = tmp_path / "xor.html"
     assert run_cli("export", "xor", "-f", "html", "-o", str(out)).returncode == 0
     tr = xor()
@@ -95,7 +95,7 @@ BOXES = """() => {
 
 
 @pytest.mark.parametrize("name", BUNDLED)
-def test_no_two_labels_of_the_picture_overlap(browser, tmp_path, name):  # noqa: F811
+def test_no_two_labels_of_the_picture_overlap(browser, tmp_path, name):
     out = tmp_path / "page.html"
     assert run_cli("export", name, "-f", "html", "-o", str(out)).returncode == 0
     page = open_page(browser, out)
@@ -125,7 +125,7 @@ def test_the_terminal_picture_speaks_the_notation():
     assert f"Err {Pen().num(-d_o2)}" in console.export_text()
 
 
-def test_the_page_picture_and_tables_speak_the_notation(browser, tmp_path):  # noqa: F811
+def test_the_page_picture_and_tables_speak_the_notation(browser, tmp_path):
     tr = run(load(resolve("mazur")[0]))
     d_o2 = next(s.value for s in tr.iterations[0].steps if s.id == "dnet:o2")
     for name, fields, weight in (("nielsen", ("z", "a", "δ"), "w³₁₁"),
@@ -146,7 +146,7 @@ def test_the_page_picture_and_tables_speak_the_notation(browser, tmp_path):  # n
 
 
 def test_the_answer_key_marks_new_values_and_says_what_the_picture_shows(
-        browser, tmp_path):  # noqa: F811
+        browser, tmp_path):
     sheet, key = tmp_path / "sheet.html", tmp_path / "key.html"
     assert run_cli("worksheet", "mazur", "-f", "html", "-o", str(sheet),
                    "--key", str(key)).returncode == 0

@@ -19,7 +19,7 @@ from bpwalk.notation import PROFILES, forward_rule
 from bpwalk.scenario import load, resolve
 from bpwalk.views import html
 from tests.conftest import ROOT, run_cli
-from tests.test_html import browser, open_page  # noqa: F401 (a fixture)
+from tests.test_html import open_page
 
 FONTS = ROOT / "bpwalk" / "views" / "fonts"
 BUNDLED = sorted(p.stem for p in Path(resolve("mazur")[0]).parent.glob("*.yaml"))
@@ -104,7 +104,7 @@ def _wider(page, width: int) -> list[str]:
 
 
 @pytest.mark.parametrize("name", BUNDLED)
-def test_no_page_is_wider_than_its_window(browser, tmp_path, name):  # noqa: F811
+def test_no_page_is_wider_than_its_window(browser, tmp_path, name):
     for notation in PROFILES:
         out = tmp_path / f"{notation}.html"
         out.write_text(page_of(name, notation), encoding="utf-8")
@@ -115,7 +115,7 @@ def test_no_page_is_wider_than_its_window(browser, tmp_path, name):  # noqa: F81
         page.close()
 
 
-def test_the_parameter_table_is_shown_whole_and_the_headers_unbroken(browser, tmp_path):  # noqa: F811
+def test_the_parameter_table_is_shown_whole_and_the_headers_unbroken(browser, tmp_path):
     out = tmp_path / "mazur.html"
     out.write_text(page_of("mazur"), encoding="utf-8")
     page = open_page(browser, out)
@@ -135,7 +135,7 @@ def test_the_parameter_table_is_shown_whole_and_the_headers_unbroken(browser, tm
     page.close()
 
 
-def test_the_current_step_stays_in_view_at_700_px(browser, tmp_path):  # noqa: F811
+def test_the_current_step_stays_in_view_at_700_px(browser, tmp_path):
     out = tmp_path / "mazur.html"
     out.write_text(page_of("mazur"), encoding="utf-8")
     page = open_page(browser, out, viewport={"width": 700, "height": 800})

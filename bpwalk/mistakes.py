@@ -1,8 +1,8 @@
 """The catalogue of classic hand-calculation mistakes that ``bpwalk check`` can name.
 
 Each entry says what the student did and in which step kinds' formulas it can be made. The
-engine holds the injection hooks (the wrong formula beside the right one, in
-``engine.explain._explain``); the judge re-runs the engine with a Mistake injected and compares the
+operations hold the injection hooks (the wrong formula beside the right one, in
+``graph/layers.py``, ``graph/ops.py`` and ``optimizers.py``); the judge re-runs the engine with a Mistake injected and compares the
 student's number with what comes out. Nothing here computes.
 """
 

@@ -41,8 +41,9 @@ starts at zero and is carried from one update to the next.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # NumPy is imported where a rule runs: the scenario format reads the
     import numpy as np  # tables below, and `bpwalk --help` and `schema` run without NumPy
@@ -254,6 +255,26 @@ def _adam(opt, p, g, gref, state, t, lr, see):
 
 _RULES = {"sgd": _sgd, "momentum": _momentum, "nesterov": _nesterov, "rmsprop": _rmsprop,
           "adam": _adam, "adamw": _adam}
+
+
+def evaluate(step, v: Callable[[Any], float]) -> float:
+    """An update step (kind ``new`` or one of STEP_KINDS) on other operand values: `v`
+    gives each operand's value (the judge's engine.evaluate)."""
+    terms, fn = step.terms, step.fn
+    if step.kind == "new" and fn in ("update", "ascent"):  # SGD, momentum (the velocity), L2
+        p, lr, g = (v(t[0]) for t in terms[:3])
+        return p + lr * g if fn == "ascent" else p - lr * g
+    if step.kind == "new" and fn == "adaptive":  # p − η·num/(√den + ε), RMSprop and Adam
+        p, lr, num, den, eps = (v(t[0]) for t in terms[:5])
+        return p - lr * (num / (math.sqrt(max(den, 0.0)) + eps))  # (a box may dip below 0)
+    if step.kind == "new" and fn == "nesterov":  # p − η·(g + μ·v)
+        (mu, vel) = terms[3]
+        return v(terms[0][0]) - v(terms[1][0]) * (v(terms[2][0]) + v(mu) * v(vel))
+    if fn == "quotient":  # Adam's bias corrections, m / (1 − β₁ᵗ)
+        return v(terms[0][0]) / v(terms[1][0])
+    if step.kind in STEP_KINDS:  # l2, decay, vel, sq, m, v: sums of products
+        return math.fsum(math.prod(v(o) for o in term) for term in terms)
+    return step.value
 
 
 def zero_state(opt: Optimizer, size: int) -> dict[str, Array]:

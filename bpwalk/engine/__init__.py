@@ -2,7 +2,8 @@
 that does arithmetic.
 
     train.py     run(): updates, loss history, divergence; chooses each update's path
-    explain.py   the explained path: one update quantity by quantity, written out as Steps
+    explain.py   the explained path: the network's graph (bpwalk.graph.network, its
+                 operations in bpwalk.graph.layers) swept forward and back, as Steps
     fast.py      the vectorised loop, for the updates nobody reads
     tiny.py      the tiny loop: plain floats in code written for a tiny network
     evaluate.py  a step's formula again on other numbers (evaluate, bounds): the judge's

@@ -3,12 +3,13 @@ earlier numbers (evaluate), and the range of a step over boxes of operands (boun
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 
 import numpy as np
 
 from bpwalk import optimizers
-from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.functions import LOSSES
+from bpwalk.graph.layers import Dense, Loss
 from bpwalk.trace import Operand, Step
 
 
@@ -25,41 +26,34 @@ def evaluate(step: Step, values: dict[str, float]) -> float:
     def v(op: Operand) -> float:
         return values.get(carried.get(op.ref, op.ref), values.get(op.ref, op.value))
 
-    kind, fn, terms = step.kind, step.fn, step.terms
-    if kind in ("val", "local") or fn == "ascent":  # a circuit's step (bpwalk.graph)
-        from bpwalk.graph.sweep import evaluate as evaluate_graph
-
-        with np.errstate(all="ignore"):
-            return evaluate_graph(step, v)
-    slope = next((o.value for o in step.aux if o.ref == "slope"), 0.0)
+    writer = _writer(step)
+    if writer is None:
+        return step.value  # a formula no operation owns: its own value, no slack
     with np.errstate(all="ignore"):
-        if kind == "out":
-            nets = np.array([[v(t[0]) for t in terms]])
-            own = [t[0].ref for t in terms].index(f"net:{step.id.partition(':')[2]}")
-            return float(ACTIVATIONS[fn].value(nets, slope)[0, own])
-        if kind in ("loss", "dout") and fn in LOSSES:
-            k = int(next(o.value for o in step.aux if o.ref == "K"))
-            t, o = np.array([[v(terms[0][0])]]), np.array([[v(terms[1][0])]])
-            f = LOSSES[fn].term if kind == "loss" else LOSSES[fn].derivative
-            return float(f(o, t, k)[0, 0])
-        if kind == "dact":
-            net, out = np.array([v(terms[0][0])]), np.array([v(terms[1][0])])
-            return float(ACTIVATIONS[fn].derivative(net, out, slope)[0])
-        if kind == "new" and fn == "update":  # plain SGD, momentum (the velocity), L2
-            return v(terms[0][0]) - v(terms[1][0]) * v(terms[2][0])
-        if kind == "new" and fn == "adaptive":  # p − η·num/(√den + ε), RMSprop and Adam
-            p, lr, num, den, eps = (v(t[0]) for t in terms[:5])
-            return p - lr * (num / (math.sqrt(max(den, 0.0)) + eps))  # (a box may dip below 0)
-        if kind == "new" and fn == "nesterov":  # p − η·(g + μ·v)
-            (mu, vel) = terms[3]
-            return v(terms[0][0]) - v(terms[1][0]) * (v(terms[2][0]) + v(mu) * v(vel))
-        if fn == "quotient":  # Adam's bias corrections, m / (1 − β₁ᵗ)
-            return v(terms[0][0]) / v(terms[1][0])
-        # sums of products, or their mean; the optimizers' l2, decay, vel, sq, m, v; din
-        if kind in ("net", "dout", "dnet", "grad", "loss", "din", *optimizers.STEP_KINDS):
-            total = math.fsum(math.prod(v(o) for o in term) for term in terms)
-            return total / len(terms) if fn == "mean" else total
-    return step.value  # a formula this function does not know: its own value, no slack
+        return writer(step, v)
+
+
+def _writer(step: Step) -> Callable[[Step, Callable[[Operand], float]], float] | None:
+    """The evaluate of the operation that wrote the step: each operation of the graph core
+    owns the formulas of the kinds it writes. The gradient reaching a node (dout) is
+    written by the node it feeds: the loss for an output neuron, else the next layer."""
+    if step.kind == "dout" and step.fn in LOSSES:
+        return Loss.evaluate
+    return _WRITERS.get(step.kind)
+
+
+def _circuit(step: Step, v: Callable[[Operand], float]) -> float:
+    from bpwalk.graph.sweep import evaluate as evaluate_graph  # only a circuit's judge
+
+    return evaluate_graph(step, v)
+
+
+_WRITERS = {
+    **dict.fromkeys((*Dense.KINDS, "dout"), Dense.evaluate),  # grad: also a circuit's chain
+    **dict.fromkeys(Loss.KINDS, Loss.evaluate),
+    **dict.fromkeys(("new", *optimizers.STEP_KINDS), optimizers.evaluate),
+    "val": _circuit, "local": _circuit,
+}
 
 
 def bounds(step: Step, boxes: dict[str, tuple[float, float]]) -> tuple[float, float]:

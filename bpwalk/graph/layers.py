@@ -1,0 +1,527 @@
+"""The layer operations of a network graph, each defined once: its forward arrays, its
+backward arrays, the classic mistakes a student makes in it, the Steps it writes and its
+formula again on other numbers (evaluate).
+
+`layers:` is a front end: bpwalk.graph.network compiles it into a chain of these nodes,
+Dense for each layer then Loss, and the explained engine (bpwalk.engine.explain) sweeps
+them forward in order and back in reverse. Read an entry as the scalar operations of
+bpwalk.graph.ops read: the forward value, and beside it the derivative the reverse sweep
+multiplies by the gradient from downstream. A new layer kind (convolution, pooling,
+normalisation, recurrence) is one more class here with the same five methods:
+
+    forward(ctx, ...)          -> its record of arrays (rows are the batch's samples)
+    backward(ctx, rec, ...)    fills in the record's gradients
+    input_gradient(ctx, ...)   dE/d(what feeds it): the upstream node's dout
+    forward_steps / backward_steps / batch_steps    its Steps, in the order a tutorial
+                               writes them, one sample at a time
+    evaluate(step, v)          a step it wrote, on other operand values (the judge's)
+
+Each quantity goes through `ctx.inj` (the mistakes it can suffer, by kind) and `ctx.r` (the
+rounding of a hand calculation) as soon as it is computed, so everything after it is
+computed from the rounded, or the wrong, value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from bpwalk.functions import ACTIVATIONS, LOSSES
+from bpwalk.scenario.model import Layer
+from bpwalk.trace import Operand, Step
+
+ONE = Operand("1", 1.0)
+Add = Callable[[Step], None]
+Value = Callable[[Operand], float]  # an operand's value in an evaluation
+
+
+class Context(NamedTuple):
+    """What every node of one explained update shares."""
+
+    r: Callable[[np.ndarray], np.ndarray]  # the rounding of a hand calculation (or none)
+    inj: Any  # bpwalk.engine.explain._Inject: the mistakes of this update
+    idx: list[int]  # the batch's 0-based sample indices
+    sfx: list[str]  # each sample's id suffix: "@2", or "" when the batch has one sample
+    gsfx: list[str]  # a per-sample gradient's suffix ([""] for one sample: it is the gradient)
+    samples: list[int | None]  # each sample's 1-based number; None for one sample
+    mean: bool  # the batch's loss and gradients are means (else sums)
+    scenario: Any  # bpwalk.scenario.Scenario
+
+
+def ids(kind: str, names, sfx: list[str]) -> np.ndarray:
+    """Step ids of a per-sample quantity: rows are samples, columns are `names`."""
+    return np.array([[f"{kind}:{n}{s}" for n in names] for s in sfx], dtype=object)
+
+
+def param_ids(kind: str, names, sfx: list[str] | None = None) -> np.ndarray:
+    """Step ids of a parameter quantity (neurons x inputs), per sample when `sfx` is given."""
+    grid = [[f"{kind}:{n}" for n in row] for row in names]
+    if sfx is None:
+        return np.array(grid, dtype=object)
+    return np.array([[[g + s for g in row] for row in grid] for s in sfx], dtype=object)
+
+
+def scaled(value: np.ndarray) -> dict:
+    """The mistakes any quantity can suffer: its sign, or a stray factor of 2."""
+    return {"sign": lambda: -value, "double": lambda: 2.0 * value, "half": lambda: 0.5 * value}
+
+
+def mean_twice(value: np.ndarray, m: int, mean: bool) -> dict:
+    """The mistake "1/m applied twice", which only a mean over the batch can make."""
+    return {"mean_twice": lambda: value / m} if mean else {}
+
+
+def combine(per_sample: np.ndarray, mean: bool, r, inj=None, ids_of=None) -> np.ndarray:
+    """The batch's gradient from the per-sample ones: their mean or sum."""
+    if per_sample.shape[0] == 1:
+        return per_sample[0]
+    total = per_sample.sum(axis=0)
+    right, other = (total / per_sample.shape[0], total) if mean else (total, total / per_sample.shape[0])
+    if inj is not None:
+        right = inj(ids_of, right, {**scaled(right), "reduction": lambda: other,
+                                    "one_sample": lambda: per_sample[0],
+                                    **mean_twice(right, per_sample.shape[0], mean)})
+    return r(right)
+
+
+def sum_of_products(step: Step, v: Value) -> float:
+    """A step whose formula is its terms' sum of products (or their mean, fn "mean")."""
+    total = math.fsum(math.prod(v(o) for o in term) for term in step.terms)
+    return total / len(step.terms) if step.fn == "mean" else total
+
+
+def _slope_of(step: Step) -> float:
+    return next((o.value for o in step.aux if o.ref == "slope"), 0.0)
+
+
+# ----------------------------------------------------------------------------- Dense
+
+
+class DenseArrays:
+    """One dense layer's arrays in an explained update (rows are samples), filled in as the
+    forward and backward sweeps reach it. (A plain class with slots: a slots dataclass
+    costs every start about 0.4 ms to define, for nothing a dataclass adds here.)"""
+
+    __slots__ = ("a", "dact", "dnet", "dout", "grad_b", "grad_w", "jac", "net", "out",
+                 "per_b", "per_w", "prod", "upd")
+
+    def __init__(self, a: np.ndarray, net: np.ndarray, out: np.ndarray) -> None:
+        self.a = a  # what feeds it: the data, or the previous layer's out
+        self.net = net
+        self.out = out
+        self.dout: np.ndarray | None = None  # dE/dout
+        self.dact: np.ndarray | None = None  # dout/dnet; None for softmax (see jac)
+        self.jac: np.ndarray | None = None  # softmax: d out_j / d net_k, (samples, j, k)
+        self.dnet: np.ndarray | None = None  # delta = dE/dnet
+        self.prod: np.ndarray | None = None  # dout * dact unrounded: the gradients' factor
+        self.upd: np.ndarray | None = None  # dE/dout from the updated weights (that mistake)
+        self.per_w: np.ndarray | None = None  # dE/dw per sample, (samples, neurons, inputs)
+        self.per_b: np.ndarray | None = None  # dE/db per sample: (samples, 0) when not trained
+        self.grad_w: np.ndarray | None = None  # the batch's dE/dw
+        self.grad_b: np.ndarray | None = None  # the batch's dE/db
+
+
+class Dense:
+    """A layer of neurons: net = W·a + b, out = f(net) (softmax: over the layer's nets).
+
+    Backward: dout/dnet = f′(net) (softmax: its Jacobian), delta = dE/dnet = dE/dout·dout/dnet,
+    dE/dw_ji = delta_j·a_i, dE/db_j = delta_j (a shared bias: the sum of the deltas), and
+    dE/da_i = Σ_j delta_j·w_ji, the upstream layer's dout (or the input's din).
+    """
+
+    KINDS = ("net", "out", "dact", "dnet", "grad", "din")  # and dout of a hidden layer
+
+    __slots__ = ("index", "inputs", "lay", "src")
+
+    def __init__(self, index: int, lay: Layer, inputs: tuple[str, ...]) -> None:
+        self.index = index  # 0-based position among the layers
+        self.lay = lay  # the scenario's layer
+        self.inputs = inputs  # the names of what feeds it
+        self.src = "in" if index == 0 else "out"  # their refs' kind
+
+    # ---- forward
+
+    def forward(self, ctx: Context, w: np.ndarray, b: np.ndarray, a: np.ndarray) -> DenseArrays:
+        """net = W·a + b and out = f(net) for every sample of the batch."""
+        r, inj, lay, sfx = ctx.r, ctx.inj, self.lay, ctx.sfx
+        names = lay.neurons
+        net = a @ w.T
+        if b.size:
+            net = net + b
+        net = r(inj(lambda: ids("net", names, sfx), net, {
+            "sign": lambda: -net,
+            "neighbour_neuron": lambda: np.roll(net, 1, axis=1),
+            "neighbour_input": lambda: np.roll(a, 1, axis=1) @ w.T + (b if b.size else 0.0)}))
+        out = ACTIVATIONS[lay.activation].value(net, lay.slope)
+        out = r(inj(lambda: ids("out", names, sfx), out, {
+            "sign": lambda: -out, "neighbour_neuron": lambda: np.roll(out, 1, axis=1),
+            "activation_left_out": lambda: net}))
+        return DenseArrays(a, net, out)
+
+    # ---- backward
+
+    def backward(self, ctx: Context, arr: DenseArrays) -> None:
+        """delta and the gradients of the layer, from its dout (fills them in)."""
+        wrong = self._deltas(ctx, arr)
+        self._gradients(ctx, arr, wrong)
+
+    def _deltas(self, ctx: Context, arr: DenseArrays) -> dict:
+        """dout/dnet and delta = dE/dnet of the layer (fills them in).
+
+        Returns the mistaken delta formulas of this layer, which its gradient steps can
+        suffer too (a student may leave dout/dnet out of dE/dw5 only).
+        """
+        r, inj, sfx, lay = ctx.r, ctx.inj, ctx.sfx, self.lay
+        dout, o = arr.dout, arr.out
+        names = lay.neurons
+        act = ACTIVATIONS[lay.activation]
+        if lay.activation == "softmax":
+            # Jacobian d out_j / d net_k = out_j (delta_jk - out_k), per sample: (B, j, k)
+            jac = o[:, :, None] * (np.eye(o.shape[1])[None] - o[:, None, :])
+            arr.jac = jac
+            dnet = np.einsum("bj,bjk->bk", dout, jac)
+            wrong = {"jacobian_diagonal": lambda: dout * o * (1.0 - o),
+                     "dact_again": lambda: dnet * o * (1.0 - o)}
+            arr.dnet = r(inj(lambda: ids("dnet", names, sfx), dnet, {
+                **scaled(dnet), "neighbour_neuron": lambda: np.roll(dnet, 1, axis=1), **wrong}))
+            arr.prod = arr.dnet  # gradients show delta itself as their first factor
+            return wrong
+        net = arr.net
+        dact = act.derivative(net, o, lay.slope)
+
+        def at_out() -> np.ndarray:  # the derivative (a function of net) evaluated at out
+            return act.derivative(o, act.value(o, lay.slope), lay.slope)
+
+        def at_net() -> np.ndarray:  # the formula written in out (like out(1 - out)) fed net
+            return act.derivative(net, net, lay.slope)
+
+        arr.dact = r(inj(lambda: ids("dact", names, sfx), dact, {
+            "sign": lambda: -dact, "dact_at_out": at_out, "dact_at_net": at_net}))
+        wrong = {"dact_at_out": lambda: dout * r(at_out()),
+                 "dact_at_net": lambda: dout * r(at_net()),
+                 "dact_left_out": lambda: dout,
+                 "dact_again": lambda: dout * arr.dact * arr.dact}
+        if arr.upd is not None:
+            wrong["updated_weights"] = lambda: arr.upd * arr.dact
+        p = dout * arr.dact
+        arr.prod = inj(lambda: ids("dnet", names, sfx), p, {
+            **scaled(p), "neighbour_neuron": lambda: np.roll(p, 1, axis=1), **wrong})
+        arr.dnet = r(arr.prod)
+        return wrong
+
+    def _gradients(self, ctx: Context, arr: DenseArrays, wrong: dict) -> None:
+        """dE/dparam of the layer, per sample and combined over the batch (fills them in)."""
+        r, inj, lay, gsfx, mean = ctx.r, ctx.inj, self.lay, ctx.gsfx, ctx.mean
+        p, a = arr.prod, arr.a
+
+        def times_input(factor: np.ndarray) -> np.ndarray:
+            return factor[:, :, None] * a[:, None, :]
+
+        # dE/dw_ji = (dE/dout_j * dout_j/dnet_j) * a_i, multiplied in the order it is written
+        gw = times_input(p)
+        gw_s = r(inj(lambda: param_ids("grad", lay.weight_names, gsfx), gw, {
+            **scaled(gw),
+            "neighbour_neuron": lambda: times_input(np.roll(p, 1, axis=1)),
+            "neighbour_input": lambda: p[:, :, None] * np.roll(a, 1, axis=1)[:, None, :],
+            **{k: (lambda f=f: times_input(f())) for k, f in wrong.items()}}))
+        arr.per_w = gw_s
+        arr.grad_w = combine(gw_s, mean, r, inj, lambda: param_ids("grad", lay.weight_names))
+        if lay.bias == "none" or not ctx.scenario.update_biases:
+            gb = np.zeros((len(ctx.sfx), 0))
+        elif lay.bias == "per_neuron":
+            gb = p * 1.0
+        else:  # one bias shared by every neuron of the layer: the sum of their deltas
+            gb = arr.dnet.sum(axis=1, keepdims=True)
+        one_neuron = ({"bias_not_summed": lambda: arr.dnet[:, :1]} if lay.bias == "shared"
+                      else {})
+
+        def bias_ids() -> np.ndarray:
+            return param_ids("grad", [lay.bias_names], gsfx)[:, 0, :]
+
+        gb_s = r(inj(bias_ids, gb, {**scaled(gb), **one_neuron})) if gb.size else gb
+        arr.per_b = gb_s
+        arr.grad_b = (combine(gb_s, mean, r, inj, lambda: param_ids("grad", [lay.bias_names])[0])
+                      if gb_s.size else np.zeros(0))
+
+    def input_gradient(self, ctx: Context, arr: DenseArrays, w: np.ndarray, upstream,
+                       up: DenseArrays | None) -> np.ndarray:
+        """dE/da = Σ_j delta_j·w_j (the weights from before the update): the dout of the
+        layer `upstream` (whose arrays `up` keep the mistake "updated weights"), or the
+        inputs' din when `upstream` is None."""
+        r, inj, sfx = ctx.r, ctx.inj, ctx.sfx
+        if upstream is None:
+            din = arr.dnet @ w
+            return r(inj(lambda: ids("din", ctx.scenario.inputs, sfx), din, {
+                **scaled(din), "neighbour_neuron": lambda: np.roll(din, 1, axis=1)}))
+        if inj.mistakes:  # kept for the mistake "updated weights", whichever step it is in
+            up.upd = r(arr.dnet @ r(w - ctx.scenario.learning_rate * arr.grad_w))
+        dout = arr.dnet @ w
+        return r(inj(lambda: ids("dout", upstream.lay.neurons, sfx), dout, {
+            **scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1),
+            "updated_weights": lambda: up.upd}))
+
+    # ---- steps
+
+    def forward_steps(self, add: Add, ctx: Context, arr: DenseArrays, w: np.ndarray,
+                      bias: np.ndarray, b: int) -> None:
+        """Sample b's net and out of each neuron."""
+        lay, li = self.lay, self.index
+        s, smp = ctx.sfx[b], ctx.samples[b]
+        wl, bl = w.tolist(), bias.tolist()
+        a = arr.a[b].tolist()
+        refs = [f"{self.src}:{n}{s}" for n in self.inputs]
+        net, out = arr.net[b].tolist(), arr.out[b].tolist()
+        softmax = lay.activation == "softmax"
+        for j, name in enumerate(lay.neurons):
+            ops = tuple((Operand("param:" + wn, wl[j][i]), Operand(refs[i], a[i]))
+                        for i, wn in enumerate(lay.weight_names[j]))
+            if lay.bias != "none":
+                bj = 0 if lay.bias == "shared" else j
+                ops += ((Operand("param:" + lay.bias_names[bj], bl[bj]), ONE),)
+            add(Step(f"net:{name}{s}", "forward", "net", name, li + 1, smp, net[j], ops))
+            if not softmax:
+                add(Step(f"out:{name}{s}", "forward", "out", name, li + 1, smp, out[j],
+                         ((Operand(f"net:{name}{s}", net[j]),),), fn=lay.activation,
+                         aux=self._slope()))
+        if softmax:
+            all_nets = tuple((Operand(f"net:{n}{s}", net[k]),) for k, n in enumerate(lay.neurons))
+            for j, name in enumerate(lay.neurons):
+                add(Step(f"out:{name}{s}", "forward", "out", name, li + 1, smp, out[j],
+                         all_nets, fn="softmax"))
+
+    def backward_steps(self, add: Add, ctx: Context, arr: DenseArrays, b: int,
+                       downstream: Dense | Loss, down: DenseArrays | None,
+                       w_down: np.ndarray | None) -> None:
+        """Sample b's dout (written by `downstream`, the node it feeds), dout/dnet and
+        delta of each neuron, then its gradients."""
+        lay, li = self.lay, self.index
+        s, smp = ctx.sfx[b], ctx.samples[b]
+        last = isinstance(downstream, Loss)
+        dout, dnet = arr.dout[b].tolist(), arr.dnet[b].tolist()
+        out, net = arr.out[b].tolist(), arr.net[b].tolist()
+        dact = arr.dact[b].tolist() if arr.dact is not None else None
+        for j, name in enumerate(lay.neurons):
+            if last:
+                downstream.dout_step(add, ctx, b, j, name, out[j], dout[j], li)
+            else:
+                downstream.dout_step(add, ctx, b, j, name, dout[j], down, w_down, li)
+            if dact is not None:
+                add(Step(f"dact:{name}{s}", "backward", "dact", name, li + 1, smp, dact[j],
+                         ((Operand(f"net:{name}{s}", net[j]),), (Operand(f"out:{name}{s}", out[j]),)),
+                         fn=lay.activation, aux=self._slope(), output=last))
+                add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[j],
+                         ((Operand(f"dout:{name}{s}", dout[j]), Operand(f"dact:{name}{s}", dact[j])),),
+                         fn=lay.activation, output=last))
+        if dact is None:  # softmax: each delta is a sum over the Jacobian's column
+            jac = arr.jac[b].tolist()
+            cross_entropy = ctx.scenario.loss == "cross_entropy"
+            for k, name in enumerate(lay.neurons):
+                ops = tuple((Operand(f"dout:{n}{s}", dout[j]),
+                             Operand(f"jac:{n}/{name}{s}", jac[j][k]))
+                            for j, n in enumerate(lay.neurons))
+                aux: tuple[Operand, ...] = ()
+                note = ""
+                if cross_entropy:
+                    tt = ctx.scenario.targets[ctx.idx[b]].tolist()
+                    aux = (Operand(f"out:{name}{s}", out[k]), Operand(f"target:{name}{s}", tt[k]))
+                    note = "softmax with cross-entropy: this sum equals out minus target"
+                add(Step(f"dnet:{name}{s}", "backward", "dnet", name, li + 1, smp, dnet[k],
+                         ops, fn="softmax", note=note, aux=aux, output=last))
+        self._grad_steps(add, ctx, arr, b)
+
+    def dout_step(self, add: Add, ctx: Context, b: int, j: int, name: str, value: float,
+                  down: DenseArrays, w: np.ndarray, li: int) -> None:
+        """dE/dout of neuron `name` of the layer feeding this one: Σ_k delta_k·w_kj."""
+        s = ctx.sfx[b]
+        wj = w[:, j].tolist()
+        dn = down.dnet[b].tolist()
+        ops = tuple((Operand(f"dnet:{n}{s}", dn[k]),
+                     Operand("param:" + self.lay.weight_names[k][j], wj[k]))
+                    for k, n in enumerate(self.lay.neurons))
+        add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, ctx.samples[b], value,
+                 ops, fn="sum", note="weights from before the update"))
+
+    def _grad_steps(self, add: Add, ctx: Context, arr: DenseArrays, b: int) -> None:
+        """dE/dparam of sample b: delta times the input the parameter carries."""
+        lay, li = self.lay, self.index
+        s, smp = ctx.sfx[b], ctx.samples[b]
+        gsfx = "" if len(ctx.sfx) == 1 else s
+        a = arr.a[b].tolist()
+        dout, dnet = arr.dout[b].tolist(), arr.dnet[b].tolist()
+        dact = arr.dact[b].tolist() if arr.dact is not None else None
+        gw = arr.per_w[b].tolist()
+
+        def delta(j: int) -> tuple[Operand, ...]:
+            name = lay.neurons[j]
+            if dact is None:
+                return (Operand(f"dnet:{name}{s}", dnet[j]),)
+            return (Operand(f"dout:{name}{s}", dout[j]), Operand(f"dact:{name}{s}", dact[j]))
+
+        for j, row in enumerate(lay.weight_names):
+            d = delta(j)
+            name = lay.neurons[j]
+            for i, wn in enumerate(row):
+                # the last factor is d net_j / d w_ji, which is the input the weight carries
+                carried = Operand(f"{self.src}:{self.inputs[i]}{s}", a[i])
+                add(Step(f"grad:{wn}{gsfx}", "backward", "grad", wn, li + 1, smp, gw[j][i],
+                         (d + (Operand(f"wrt:{name}/{wn}{s}", a[i]),),),
+                         aux=(carried, Operand(f"dnet:{name}{s}", dnet[j]))))
+        if not arr.per_b.size:
+            return
+        gb = arr.per_b[b].tolist()
+        if lay.bias == "per_neuron":
+            for j, bn in enumerate(lay.bias_names):
+                add(Step(f"grad:{bn}{gsfx}", "backward", "grad", bn, li + 1, smp, gb[j],
+                         (delta(j) + (Operand(f"wrt:{lay.neurons[j]}/{bn}{s}", 1.0),),),
+                         aux=(ONE, Operand(f"dnet:{lay.neurons[j]}{s}", dnet[j]))))
+        else:
+            bn = lay.bias_names[0]
+            ops = tuple((Operand(f"dnet:{n}{s}", dnet[j]),) for j, n in enumerate(lay.neurons))
+            add(Step(f"grad:{bn}{gsfx}", "backward", "grad", bn, li + 1, smp, gb[0], ops,
+                     note="a shared bias: the sum of the deltas of the neurons it feeds"))
+
+    def batch_steps(self, add: Add, ctx: Context, arr: DenseArrays) -> None:
+        """The batch's gradient of each parameter: the mean or sum of the samples'."""
+        lay, li, sfx = self.lay, self.index, ctx.sfx
+        B, reduction = len(sfx), ctx.scenario.reduction
+        gw = arr.grad_w.tolist()
+        for j, row in enumerate(lay.weight_names):
+            for i, wn in enumerate(row):
+                ops = tuple((Operand(f"grad:{wn}{sfx[b]}", float(arr.per_w[b, j, i])),)
+                            for b in range(B))
+                add(Step(f"grad:{wn}", "backward", "grad", wn, li + 1, None, gw[j][i], ops,
+                         fn=reduction, batch=True))
+        gb = arr.grad_b.tolist()
+        for j, bn in enumerate(lay.bias_names if arr.per_b.size else ()):
+            ops = tuple((Operand(f"grad:{bn}{sfx[b]}", float(arr.per_b[b, j])),)
+                        for b in range(B))
+            add(Step(f"grad:{bn}", "backward", "grad", bn, li + 1, None, gb[j], ops,
+                     fn=reduction, batch=True))
+
+    def input_gradient_steps(self, ctx: Context, din: np.ndarray, w: np.ndarray,
+                             arr: DenseArrays) -> list[Step]:
+        """dE/d(input) of each sample, like a hidden neuron's dout (nothing depends on
+        these: inputs are not trained; CS231n's exercises ask for them)."""
+        lay = self.lay
+        wl, dl, values = w.tolist(), arr.dnet.tolist(), din.tolist()
+        steps = []
+        for b, (s, smp) in enumerate(zip(ctx.sfx, ctx.samples)):
+            for i, name in enumerate(ctx.scenario.inputs):
+                ops = tuple((Operand(f"dnet:{n}{s}", dl[b][j]),
+                             Operand("param:" + lay.weight_names[j][i], wl[j][i]))
+                            for j, n in enumerate(lay.neurons))
+                steps.append(Step(f"din:{name}{s}", "backward", "din", name, 0, smp,
+                                  values[b][i], ops, fn="sum",
+                                  note="weights from before the update"))
+        return steps
+
+    def _slope(self) -> tuple[Operand, ...]:
+        lay = self.lay
+        return (Operand("slope", lay.slope),) if ACTIVATIONS[lay.activation].parameter else ()
+
+    # ---- a step again, on other numbers
+
+    @staticmethod
+    def evaluate(step: Step, v: Value) -> float:
+        kind, fn, terms = step.kind, step.fn, step.terms
+        if kind == "out":
+            nets = np.array([[v(t[0]) for t in terms]])
+            own = [t[0].ref for t in terms].index(f"net:{step.id.partition(':')[2]}")
+            return float(ACTIVATIONS[fn].value(nets, _slope_of(step))[0, own])
+        if kind == "dact":
+            net, out = np.array([v(terms[0][0])]), np.array([v(terms[1][0])])
+            return float(ACTIVATIONS[fn].derivative(net, out, _slope_of(step))[0])
+        # net, hidden dout, dnet, grad, din: sums of products (a batch's: their mean)
+        return sum_of_products(step, v)
+
+
+# ----------------------------------------------------------------------------- Loss
+
+
+class LossArrays(NamedTuple):
+    """The loss of one explained update."""
+
+    terms: np.ndarray  # (samples, outputs): each output's term
+    per_sample: np.ndarray  # (samples,): their sums
+    batch: float  # the batch's mean or sum (a single sample's own loss)
+
+
+class Loss:
+    """The loss of the output layer's out against the targets: one term per output, their
+    sum per sample, the batch's mean or sum. Backward: dE/dout of each output."""
+
+    KINDS = ("loss",)  # and dout of an output neuron (fn: the loss)
+
+    __slots__ = ("k_aux", "name", "outputs")
+
+    def __init__(self, name: str, outputs: tuple[str, ...]) -> None:
+        self.name = name  # a key of bpwalk.functions.LOSSES
+        self.outputs = outputs
+        self.k_aux = (Operand("K", float(len(outputs))),)  # formulas that average over outputs
+
+    def forward(self, ctx: Context, out: np.ndarray) -> LossArrays:
+        """Per-output terms, per-sample sums, the batch's mean or sum."""
+        r, inj, sfx = ctx.r, ctx.inj, ctx.sfx
+        t = ctx.scenario.targets[ctx.idx]
+        terms = LOSSES[self.name].term(out, t, t.shape[1])
+        terms = r(inj(lambda: ids("loss", self.outputs, sfx), terms, scaled(terms)))
+        sample_loss = terms.sum(axis=1)
+        sample_loss = r(inj(lambda: np.array([f"loss{s}" for s in sfx], dtype=object),
+                            sample_loss, scaled(sample_loss)))
+        batch_loss = float(sample_loss[0])
+        B, mean = len(ctx.idx), ctx.mean
+        if B > 1:
+            combined = np.array(sample_loss.mean() if mean else sample_loss.sum())
+            other = np.array(sample_loss.sum() if mean else sample_loss.mean())
+            batch_loss = float(r(inj(lambda: np.array("loss", dtype=object), combined,
+                                     {**scaled(combined), "reduction": lambda: other,
+                                      **mean_twice(combined, B, mean)})))
+        return LossArrays(terms, sample_loss, batch_loss)
+
+    def input_gradient(self, ctx: Context, out: np.ndarray) -> np.ndarray:
+        """dE/dout of the output layer (the loss's own derivative, per output)."""
+        t = ctx.scenario.targets[ctx.idx]
+        dout = LOSSES[self.name].derivative(out, t, t.shape[1])
+        return ctx.r(ctx.inj(lambda: ids("dout", self.outputs, ctx.sfx), dout,
+                             {**scaled(dout), "neighbour_neuron": lambda: np.roll(dout, 1, axis=1)}))
+
+    def steps(self, add: Add, ctx: Context, loss: LossArrays, out: np.ndarray, layer: int) -> None:
+        """Each sample's loss terms and their sum, then the batch's."""
+        sfx = ctx.sfx
+        for b in range(len(sfx)):
+            s, smp = sfx[b], ctx.samples[b]
+            o, tt = out[b].tolist(), ctx.scenario.targets[ctx.idx[b]].tolist()
+            term = loss.terms[b].tolist()
+            for k, name in enumerate(self.outputs):
+                add(Step(f"loss:{name}{s}", "loss", "loss", name, layer, smp, term[k],
+                         ((Operand(f"target:{name}{s}", tt[k]),), (Operand(f"out:{name}{s}", o[k]),)),
+                         fn=self.name, aux=self.k_aux))
+            add(Step(f"loss{s}", "loss", "loss", "", None, smp, float(loss.per_sample[b]),
+                     tuple((Operand(f"loss:{name}{s}", term[k]),) for k, name in enumerate(self.outputs)),
+                     fn="sum"))
+        if len(sfx) > 1:
+            add(Step("loss", "loss", "loss", "", None, None, loss.batch,
+                     tuple((Operand(f"loss{sfx[b]}", float(loss.per_sample[b])),)
+                           for b in range(len(sfx))),
+                     fn=ctx.scenario.reduction, batch=True))
+
+    def dout_step(self, add: Add, ctx: Context, b: int, j: int, name: str, out: float,
+                  value: float, li: int) -> None:
+        """dE/dout of output `name`: the loss's derivative at its out and target."""
+        s = ctx.sfx[b]
+        tt = ctx.scenario.targets[ctx.idx[b]].tolist()
+        ops = ((Operand(f"target:{name}{s}", tt[j]),), (Operand(f"out:{name}{s}", out),))
+        add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, ctx.samples[b], value,
+                 ops, fn=self.name, aux=self.k_aux, output=True))
+
+    @staticmethod
+    def evaluate(step: Step, v: Value) -> float:
+        if step.fn not in LOSSES:  # a sample's sum of terms, or the batch's mean or sum
+            return sum_of_products(step, v)
+        k = int(next(o.value for o in step.aux if o.ref == "K"))
+        t, o = np.array([[v(step.terms[0][0])]]), np.array([[v(step.terms[1][0])]])
+        f = LOSSES[step.fn].term if step.kind == "loss" else LOSSES[step.fn].derivative
+        return float(f(o, t, k)[0, 0])

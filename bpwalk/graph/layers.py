@@ -133,6 +133,7 @@ class Dense:
     """
 
     KINDS = ("net", "out", "dact", "dnet", "grad", "din")  # and dout of a hidden layer
+    reshape = False  # a node that only reshapes (flatten) computes nothing and writes no step
 
     __slots__ = ("index", "inputs", "lay", "src")
 
@@ -141,6 +142,11 @@ class Dense:
         self.lay = lay  # the scenario's layer
         self.inputs = inputs  # the names of what feeds it
         self.src = "in" if index == 0 else "out"  # their refs' kind
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Its cells' names, in the order of its arrays' columns."""
+        return self.lay.neurons
 
     # ---- forward
 
@@ -293,21 +299,19 @@ class Dense:
                          all_nets, fn="softmax"))
 
     def backward_steps(self, add: Add, ctx: Context, arr: DenseArrays, b: int,
-                       downstream: Dense | Loss, down: DenseArrays | None,
-                       w_down: np.ndarray | None) -> None:
-        """Sample b's dout (written by `downstream`, the node it feeds), dout/dnet and
-        delta of each neuron, then its gradients."""
+                       downstream: Any, down: Any, w_down: np.ndarray | None) -> None:
+        """Sample b's dout (written by `downstream`, the node it feeds, with its arrays
+        `down` and weights `w_down`), dout/dnet and delta of each neuron, then its
+        gradients."""
         lay, li = self.lay, self.index
         s, smp = ctx.sfx[b], ctx.samples[b]
         last = isinstance(downstream, Loss)
+        douts = downstream.dout_steps(ctx, b, self, arr, down, w_down)
         dout, dnet = arr.dout[b].tolist(), arr.dnet[b].tolist()
         out, net = arr.out[b].tolist(), arr.net[b].tolist()
         dact = arr.dact[b].tolist() if arr.dact is not None else None
         for j, name in enumerate(lay.neurons):
-            if last:
-                downstream.dout_step(add, ctx, b, j, name, out[j], dout[j], li)
-            else:
-                downstream.dout_step(add, ctx, b, j, name, dout[j], down, w_down, li)
+            add(douts[j])
             if dact is not None:
                 add(Step(f"dact:{name}{s}", "backward", "dact", name, li + 1, smp, dact[j],
                          ((Operand(f"net:{name}{s}", net[j]),), (Operand(f"out:{name}{s}", out[j]),)),
@@ -332,17 +336,23 @@ class Dense:
                          ops, fn="softmax", note=note, aux=aux, output=last))
         self._grad_steps(add, ctx, arr, b)
 
-    def dout_step(self, add: Add, ctx: Context, b: int, j: int, name: str, value: float,
-                  down: DenseArrays, w: np.ndarray, li: int) -> None:
-        """dE/dout of neuron `name` of the layer feeding this one: Σ_k delta_k·w_kj."""
-        s = ctx.sfx[b]
-        wj = w[:, j].tolist()
-        dn = down.dnet[b].tolist()
-        ops = tuple((Operand(f"dnet:{n}{s}", dn[k]),
-                     Operand("param:" + self.lay.weight_names[k][j], wj[k]))
-                    for k, n in enumerate(self.lay.neurons))
-        add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, ctx.samples[b], value,
-                 ops, fn="sum", note="weights from before the update"))
+    def dout_steps(self, ctx: Context, b: int, up: Any, up_arr: Any, arr: DenseArrays,
+                   w: np.ndarray) -> list[Step]:
+        """Sample b's dE/dout of each cell of `up`, the node feeding this one (its arrays
+        `up_arr`): Σ_k delta_k·w_kj, with this layer's weights `w` from before the update."""
+        s, smp, li = ctx.sfx[b], ctx.samples[b], up.index
+        dn = arr.dnet[b].tolist()
+        values = up_arr.dout[b].tolist()
+        wl = w.T.tolist()
+        steps = []
+        for j, name in enumerate(up.names):
+            wj = wl[j]
+            ops = tuple((Operand(f"dnet:{n}{s}", dn[k]),
+                         Operand("param:" + self.lay.weight_names[k][j], wj[k]))
+                        for k, n in enumerate(self.lay.neurons))
+            steps.append(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp,
+                              values[j], ops, fn="sum", note="weights from before the update"))
+        return steps
 
     def _grad_steps(self, add: Add, ctx: Context, arr: DenseArrays, b: int) -> None:
         """dE/dparam of sample b: delta times the input the parameter carries."""
@@ -508,14 +518,16 @@ class Loss:
                            for b in range(len(sfx))),
                      fn=ctx.scenario.reduction, batch=True))
 
-    def dout_step(self, add: Add, ctx: Context, b: int, j: int, name: str, out: float,
-                  value: float, li: int) -> None:
-        """dE/dout of output `name`: the loss's derivative at its out and target."""
-        s = ctx.sfx[b]
+    def dout_steps(self, ctx: Context, b: int, up: Any, up_arr: Any, arr: Any = None,
+                   w: Any = None) -> list[Step]:
+        """Sample b's dE/dout of each output: the loss's derivative at its out and target."""
+        s, smp, li = ctx.sfx[b], ctx.samples[b], up.index
         tt = ctx.scenario.targets[ctx.idx[b]].tolist()
-        ops = ((Operand(f"target:{name}{s}", tt[j]),), (Operand(f"out:{name}{s}", out),))
-        add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, ctx.samples[b], value,
-                 ops, fn=self.name, aux=self.k_aux, output=True))
+        out, dout = up_arr.out[b].tolist(), up_arr.dout[b].tolist()
+        return [Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, dout[j],
+                     ((Operand(f"target:{name}{s}", tt[j]),), (Operand(f"out:{name}{s}", out[j]),)),
+                     fn=self.name, aux=self.k_aux, output=True)
+                for j, name in enumerate(up.names)]
 
     @staticmethod
     def evaluate(step: Step, v: Value) -> float:

@@ -29,6 +29,8 @@ class Layer(NamedTuple):  # not a dataclass: a tenth of the cost at start-up
     bias_values: np.ndarray  # 0, 1 or len(neurons) values
     bias_names: tuple[str, ...]
 
+    kind = "dense"  # not a field: the layer's kind (model_shaped.py holds the others)
+
 
 @dataclass(frozen=True)
 class Scenario:

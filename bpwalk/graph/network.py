@@ -10,17 +10,34 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from bpwalk.graph.layers import Dense, Loss
+from typing import Any
+
+from bpwalk.graph.layers import Conv, Dense, Flatten, Loss, Pool
 from bpwalk.scenario import Scenario
+
+# a layer's kind -> the node class of its operation
+NODES = {"dense": Dense, "conv2d": Conv, "maxpool": Pool, "avgpool": Pool, "flatten": Flatten}
 
 
 class Network(NamedTuple):
-    layers: tuple[Dense, ...]  # in topological order: each fed by the one before
+    layers: tuple[Any, ...]  # in topological order: each fed by the one before
     loss: Loss  # fed by the last layer
 
 
+_MADE: dict[int, tuple[Scenario, Network]] = {}
+
+
 def network(scenario: Scenario) -> Network:
-    """The graph of a `layers:` scenario."""
-    return Network(tuple(Dense(i, lay, scenario.layer_inputs(i))
-                         for i, lay in enumerate(scenario.layers)),
-                   Loss(scenario.loss, scenario.outputs))
+    """The graph of a `layers:` scenario (a shaped one's made once: its convolutions'
+    index tables cost more than an update)."""
+    key = id(scenario)
+    if key in _MADE and _MADE[key][0] is scenario:
+        return _MADE[key][1]
+    net = Network(tuple(NODES[lay.kind](i, lay, scenario.layer_inputs(i))
+                        for i, lay in enumerate(scenario.layers)),
+                  Loss(scenario.loss, scenario.outputs))
+    if scenario.shaped:
+        if len(_MADE) > 16:  # the scenarios in use, not every one ever seen
+            _MADE.clear()
+        _MADE[key] = (scenario, net)
+    return net

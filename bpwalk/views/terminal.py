@@ -147,6 +147,8 @@ def _layer_name(h: outline.Heading, layer: int) -> str:
     if layer == 0:  # dE/d(input) steps (input_gradients)
         return f"Inputs: {', '.join(h.inputs)} (input_gradients)"
     lay = h.layers[layer - 1]
+    if lay.what:
+        return f"Layer {lay.number}, {lay.what}"
     kind = "output layer" if lay.output else "hidden layer"
     return f"Layer {lay.number}, {kind}: {', '.join(lay.neurons)} ({lay.activation})"
 

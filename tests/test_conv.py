@@ -1,0 +1,232 @@
+"""Convolution, pooling and flatten layers (inputs: {shape: [C, H, W]}): the engine's
+numbers against d2l's published cross-correlation, against torch (functional conv2d,
+max_pool2d, avg_pool2d: every gradient and the parameters after two updates, to 1e-12
+relative; skipped without torch) and against finite differences of the loss (no torch)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import yaml
+
+from bpwalk.engine import run
+from bpwalk.engine.explain import _SweptPath
+from bpwalk.engine.params import Params
+from bpwalk.scenario import load, loads, resolve
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+ACTS = ("linear", "relu", "tanh", "sigmoid")
+
+
+def random_network(seed: int) -> dict:
+    """A random shaped network: conv (1-3 channels in and out, kernel 1-3, stride 1-2,
+    padding 0-1), then max or average pooling, sometimes a second convolution, then
+    flatten and a dense output layer; 1-3 samples, mean or sum over the batch."""
+    rng = np.random.default_rng(seed)
+    c, h, w = int(rng.integers(1, 4)), int(rng.integers(3, 7)), int(rng.integers(3, 7))
+    layers, shape = [], (c, h, w)
+
+    def conv() -> None:
+        nonlocal shape
+        ci, hi, wi = shape
+        k = int(rng.integers(1, min(3, hi, wi) + 1))
+        pad = int(rng.integers(0, 2))
+        stride = int(rng.integers(1, 3))
+        co = int(rng.integers(1, 4))
+        layer = {"kind": "conv2d", "kernels": rng.uniform(-1, 1, (co, ci, k, k)).round(3).tolist(),
+                 "stride": stride, "padding": pad, "activation": str(rng.choice(ACTS))}
+        if rng.random() < 0.7:
+            layer["bias"] = rng.uniform(-0.5, 0.5, co).round(3).tolist()
+        layers.append(layer)
+        shape = (co, (hi + 2 * pad - k) // stride + 1, (wi + 2 * pad - k) // stride + 1)
+
+    conv()
+    size = int(rng.integers(1, min(2, shape[1], shape[2]) + 1))
+    stride = int(rng.integers(1, size + 1))
+    layers.append({"kind": str(rng.choice(["maxpool", "avgpool"])), "size": size,
+                   "stride": stride})
+    shape = (shape[0], (shape[1] - size) // stride + 1, (shape[2] - size) // stride + 1)
+    if rng.random() < 0.4:
+        conv()
+    n = shape[0] * shape[1] * shape[2]
+    layers += [{"kind": "flatten"},
+               {"neurons": 2, "activation": "sigmoid",
+                "weights": rng.uniform(-1, 1, (2, n)).round(3).tolist(),
+                "bias": rng.uniform(-0.5, 0.5, 2).round(3).tolist()}]
+    samples = int(rng.integers(1, 4))
+    data = [{"inputs": rng.uniform(-2, 2, (c, h, w)).round(2).tolist(),
+             "targets": rng.uniform(0, 1, 2).round(2).tolist()} for _ in range(samples)]
+    return {"inputs": {"shape": [c, h, w]}, "layers": layers, "loss": "half_squared_error",
+            "learning_rate": 0.1, "data": data,
+            "reduction": str(rng.choice(["mean", "sum"])), "iterations": 2}
+
+
+def load_named(name: str):
+    return load(resolve(name)[0])
+
+
+def scenario_of(spec: dict):
+    return loads(yaml.safe_dump(spec, sort_keys=False))
+
+
+def torch_run(spec: dict) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """torch's gradients of the first update and parameters after two (plain SGD)."""
+    import torch
+    import torch.nn.functional as F
+
+    act = {"linear": lambda z: z, "relu": torch.relu, "tanh": torch.tanh,
+           "sigmoid": torch.sigmoid}
+    params, names = [], []
+    for i, lay in enumerate(spec["layers"]):
+        if lay.get("kind") in ("conv2d", None):
+            params.append(torch.tensor(lay.get("kernels", lay.get("weights")),
+                                       dtype=torch.float64, requires_grad=True))
+            names.append((i, "w"))
+            if "bias" in lay:
+                params.append(torch.tensor(lay["bias"], dtype=torch.float64, requires_grad=True))
+                names.append((i, "b"))
+    x = torch.tensor([d["inputs"] for d in spec["data"]], dtype=torch.float64)
+    t = torch.tensor([d["targets"] for d in spec["data"]], dtype=torch.float64)
+    grads = None
+    for update in range(2):
+        p = dict(zip(names, params))
+        a = x
+        for i, lay in enumerate(spec["layers"]):
+            kind = lay.get("kind", "dense")
+            if kind == "conv2d":
+                a = act[lay["activation"]](F.conv2d(a, p[i, "w"], p.get((i, "b")),
+                                                    stride=lay["stride"], padding=lay["padding"]))
+            elif kind == "maxpool":
+                a = F.max_pool2d(a, lay["size"], lay["stride"])
+            elif kind == "avgpool":
+                a = F.avg_pool2d(a, lay["size"], lay["stride"])
+            elif kind == "flatten":
+                a = torch.flatten(a, 1)
+            else:
+                a = act[lay["activation"]](a @ p[i, "w"].T + p[i, "b"])
+        per_sample = (0.5 * (t - a) ** 2).sum(dim=1)
+        loss = per_sample.mean() if spec["reduction"] == "mean" else per_sample.sum()
+        for q in params:
+            q.grad = None
+        loss.backward()
+        if update == 0:
+            grads = [q.grad.detach().numpy().copy() for q in params]
+        with torch.no_grad():
+            for q in params:
+                q -= spec["learning_rate"] * q.grad
+    return grads, [q.detach().numpy() for q in params]
+
+
+def engine_arrays(trace, scenario, values: dict[str, float]) -> list[np.ndarray]:
+    """`values` by name, as arrays shaped as the layers' parameters (torch's order)."""
+    out = []
+    for lay in scenario.layers:
+        if lay.kind in ("conv2d", "dense"):
+            out.append(np.array([values[n] for row in lay.weight_names for n in row])
+                       .reshape(lay.weights.shape))
+            if lay.bias_names:
+                out.append(np.array([values[n] for n in lay.bias_names]))
+    return out
+
+
+def first_gradients(trace) -> dict[str, float]:
+    steps = trace.iterations[0].steps
+    batch = len(trace.iterations[0].samples) > 1
+    return {s.subject: s.value for s in steps
+            if s.kind == "grad" and (s.batch or not batch)}
+
+
+def same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    assert len(got) == len(want) and got
+    for g, w in zip(got, want):
+        close(g, w)
+
+
+def close(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.shape == want.shape
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * scale)
+
+
+# ----------------------------------------------------------------------------- published
+
+
+def test_d2l_cross_correlation():
+    """Dive into Deep Learning, section 7.2: corr2d(X, K) = [[19, 25], [37, 43]]."""
+    trace = run(load_named("d2l_conv"))
+    nets = [s.value for s in trace.iterations[0].steps if s.kind == "net"
+            and s.subject.startswith("conv1")]
+    assert nets == [19.0, 25.0, 37.0, 43.0]
+    # carried on to a loss and an update: the loss falls
+    assert trace.loss_history[-1] < trace.loss_history[0]
+
+
+# ----------------------------------------------------------------------------- torch
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("seed", range(40))
+def test_against_torch(seed):
+    spec = random_network(seed)
+    sc = scenario_of(spec)
+    trace = run(sc, iterations=2, show={1})
+    grads, after = torch_run(spec)
+    same(engine_arrays(trace, sc, first_gradients(trace)), grads)
+    same(engine_arrays(trace, sc, trace.params_final), after)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("name", ["d2l_conv", "conv_pool"])
+def test_bundled_against_torch(name):
+    sc = load_named(name)
+    spec = yaml.safe_load(open(sc.path))
+    spec.setdefault("reduction", "mean")
+    spec["layers"] = [{"stride": 1, "padding": 0, **lay} if lay.get("kind") == "conv2d"
+                      else {"stride": lay["size"], **lay} if "pool" in lay.get("kind", "")
+                      else lay for lay in spec["layers"]]
+    trace = run(sc, iterations=2, show={1})
+    grads, after = torch_run(spec)
+    same(engine_arrays(trace, sc, first_gradients(trace)), grads)
+    same(engine_arrays(trace, sc, trace.params_final), after)
+
+
+# ----------------------------------------------------------------------------- finite differences
+
+
+@pytest.mark.parametrize("seed", range(40, 60))
+def test_against_finite_differences(seed):
+    """Each gradient the trace reports against a central difference of the batch loss."""
+    spec = random_network(seed)
+    sc = scenario_of(spec)
+    trace = run(sc, iterations=1)
+    grads = first_gradients(trace)
+    path, params = _SweptPath(sc), Params.of(sc)
+    flat = [(li, bias) for li in range(len(sc.layers)) for bias in (False, True)]
+    h = 1e-5
+    for li, bias in flat:
+        lay = sc.layers[li]
+        names = lay.bias_names if bias else [n for row in lay.weight_names for n in row]
+        for k, name in enumerate(names):
+            if name not in grads:
+                continue
+            diffs = []
+            for sign in (1, -1):
+                w = [a.copy() for a in params.weights]
+                b = [a.copy() for a in params.biases]
+                target = b[li] if bias else w[li]
+                target.reshape(-1)[k] += sign * h
+                diffs.append(path.dataset_loss(sc, Params(w, b)))
+            fd = (diffs[0] - diffs[1]) / (2 * h)
+            assert grads[name] == pytest.approx(fd, rel=1e-5, abs=1e-7), name
+
+
+def test_unread_updates_match_the_explained_ones():
+    """Updates nobody reads (trained on the sweep without Steps) give the numbers of the
+    explained path."""
+    sc = scenario_of(random_network(7))
+    quiet = run(sc, iterations=3, show=set())
+    loud = run(sc, iterations=3, show={1, 2, 3})
+    assert quiet.params_final == loud.params_final
+    assert quiet.loss_history == loud.loss_history

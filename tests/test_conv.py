@@ -181,7 +181,8 @@ def test_against_torch(seed):
 @pytest.mark.parametrize("name", ["d2l_conv", "conv_pool"])
 def test_bundled_against_torch(name):
     sc = load_named(name)
-    spec = yaml.safe_load(open(sc.path))
+    with open(sc.path) as f:
+        spec = yaml.safe_load(f)
     spec.setdefault("reduction", "mean")
     spec["layers"] = [{"stride": 1, "padding": 0, **lay} if lay.get("kind") == "conv2d"
                       else {"stride": lay["size"], **lay} if "pool" in lay.get("kind", "")

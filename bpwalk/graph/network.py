@@ -8,9 +8,7 @@ class in layers.py and one line here.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-from typing import Any
+from typing import Any, NamedTuple
 
 from bpwalk.graph.layers import Conv, Dense, Flatten, Loss, Pool
 from bpwalk.scenario import Scenario

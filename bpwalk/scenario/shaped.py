@@ -83,7 +83,7 @@ def _tensor(v: Any, node: yaml.Node, what: str, axes: tuple[str, ...],
         if want is not None and len(n.value) != want:
             v.err(n, f"{what}{where} has {len(n.value)} {name}{'s' * (len(n.value) != 1)} but "
                      f"needs {want}" + (f" (the {name}s of what feeds it)" if depth in fixed
-                                        else f", as the others have"))
+                                        else ", as the others have"))
             return None
         if not n.value:
             v.err(n, f"{what}{where} is empty; give at least one {name}")

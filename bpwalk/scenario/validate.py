@@ -15,6 +15,7 @@ import yaml
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.optimizers import ADAMW_WEIGHT_DECAY, DEFAULTS, HYPERPARAMETERS, SGD, Optimizer
+from bpwalk.scenario import shaped
 from bpwalk.scenario.errors import ScenarioError, choice_hint, did_you_mean, printable
 from bpwalk.scenario.format import (
     DEFAULT_LEAKY_SLOPE,
@@ -34,7 +35,6 @@ from bpwalk.scenario.format import (
     numbered,
 )
 from bpwalk.scenario.format import weight_names as default_weight_names
-from bpwalk.scenario import shaped
 from bpwalk.scenario.model import Conv2d, Flatten, Layer, Pool, Scenario, cells, frozen, size_text
 from bpwalk.scenario.yamlread import Expect, Reader, read_text, written
 

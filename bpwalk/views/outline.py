@@ -271,8 +271,7 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         lay = sc.layers[layer - 1]
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
         if lay.kind == "conv2d":
-            rule = ("Each cell: the kernel over its receptive field (a cross-correlation, as "
-                    "torch's Conv2d: the kernel is not flipped; padding adds zeros), ", *rule)
+            rule = (CONV_WORDS, *rule)
         elif lay.kind != "dense":
             rule = ("Each cell: the largest value of its window (the winner)"
                     if lay.mode == "max" else "Each cell: the mean of its window",)
@@ -302,6 +301,9 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         notes += zeros
     return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps))
 
+
+CONV_WORDS = ("Each cell: the kernel over its receptive field (a cross-correlation, as "
+              "torch's Conv2d: the kernel is not flipped; padding adds zeros), ")
 
 # the gradient reaching a layer's cells from a next layer that is not dense
 _SHAPED_NOTES = {

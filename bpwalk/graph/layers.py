@@ -641,8 +641,24 @@ class Conv(Dense):
         """dE/da of the cells feeding it: Σ delta·K over the out cells whose field holds
         each (the kernels from before the update)."""
         dout = arr.dnet @ self.matrix(w)
-        return ctx.r(ctx.inj(lambda: ids("dout", upstream.names, ctx.sfx), dout,
-                             scaled(dout)))
+        names, kind = (ctx.scenario.inputs, "din") if upstream is None else \
+            (upstream.names, "dout")
+        return ctx.r(ctx.inj(lambda: ids(kind, names, ctx.sfx), dout, scaled(dout)))
+
+    def input_gradient_steps(self, ctx: Context, din: np.ndarray, w: np.ndarray,
+                             arr: DenseArrays) -> list[Step]:
+        """dE/d(input) of each sample: the full correlation with the flipped kernel."""
+        wl, dl, values = w.ravel().tolist(), arr.dnet.tolist(), din.tolist()
+        wn = [n for row in self.lay.weight_names for n in row]
+        cells = self.lay.neurons
+        return [Step(f"din:{name}{s}", "backward", "din", name, 0, smp, values[b][i],
+                     _zero(tuple((Operand(f"dnet:{cells[n]}{s}", dl[b][n]),
+                                  Operand("param:" + wn[k], wl[k]))
+                                 for n, k in self.by_src[i])),
+                     fn="sum", note="the full correlation with the flipped kernel, from "
+                                    "before the update")
+                for b, (s, smp) in enumerate(zip(ctx.sfx, ctx.samples))
+                for i, name in enumerate(ctx.scenario.inputs)]
 
     # ---- steps
 

@@ -19,6 +19,8 @@ from bpwalk.scenario.format import DEFAULT_LEAKY_SLOPE, MAX_CELLS, SHAPED_KEYS
 from bpwalk.scenario.model import Conv2d, Flatten, Pool, cells, frozen, no_params, size_text
 
 Shape = tuple[int, int, int]
+NO_INPUT_GRADIENTS = ("input gradients are worked out through a first layer that is "
+                      "conv2d or dense; remove input_gradients")
 
 
 def input_shape(v: Any, node: yaml.Node) -> Shape | None:
@@ -68,7 +70,7 @@ def _pair(v: Any, m: dict, key: str, what: str, minimum: int,
 
 
 def _tensor(v: Any, node: yaml.Node, what: str, axes: tuple[str, ...],
-            fixed: dict[int, int]) -> np.ndarray | None:
+            fixed: dict[int, int], fixed_why: str) -> np.ndarray | None:
     """Nested lists of numbers, as deep as `axes` (their names, for messages), every list of
     one depth as long as the others and as `fixed` says where it says."""
     lengths: dict[int, int] = {}
@@ -81,9 +83,9 @@ def _tensor(v: Any, node: yaml.Node, what: str, axes: tuple[str, ...],
             return None
         want = fixed.get(depth, lengths.get(depth))
         if want is not None and len(n.value) != want:
+            why = f" ({fixed_why})" if depth in fixed else ", as the others have"
             v.err(n, f"{what}{where} has {len(n.value)} {name}{'s' * (len(n.value) != 1)} but "
-                     f"needs {want}" + (f" (the {name}s of what feeds it)" if depth in fixed
-                                        else ", as the others have"))
+                     f"needs {want}{why}; give {want} {name}{'s' * (want != 1)}")
             return None
         if not n.value:
             v.err(n, f"{what}{where} is empty; give at least one {name}")
@@ -106,7 +108,8 @@ def _tensor(v: Any, node: yaml.Node, what: str, axes: tuple[str, ...],
 
 def sample_inputs(v: Any, node: yaml.Node, what: str, shape: Shape) -> list[float] | None:
     """A sample's inputs, nested as inputs.shape: [channels][rows][columns]; flattened."""
-    x = _tensor(v, node, what, ("channel", "row", "column"), dict(enumerate(shape)))
+    x = _tensor(v, node, what, ("channel", "row", "column"), dict(enumerate(shape)),
+                f"inputs shape is {size_text(shape)}")
     return None if x is None else x.ravel().tolist()
 
 
@@ -173,7 +176,8 @@ def _conv(v: Any, m: dict, lnode: yaml.Node, what: str, name: str, shape: Shape)
                      "[out channels][in channels][height][width], like [[[[0, 1], [2, 3]]]]")
         return None
     k = _tensor(v, m["kernels"][1], f"{what} kernels",
-                ("out channel", "in channel", "row", "column"), {1: shape[0]})
+                ("out channel", "in channel", "row", "column"), {1: shape[0]},
+                f"what feeds it has {shape[0]} channel{'s' * (shape[0] != 1)}")
     stride = _pair(v, m, "stride", what, 1, (1, 1))
     padding = _pair(v, m, "padding", what, 0, (0, 0))
     activation = v.text(m["activation"][1], f"{what} activation") if "activation" in m \

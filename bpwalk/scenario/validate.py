@@ -106,11 +106,9 @@ class _Validator(Reader):
         if "inputs" in top and isinstance(get("inputs")[1], yaml.MappingNode):
             shape = shaped.input_shape(self, get("inputs")[1])  # {shape: [C, H, W]}
             inputs = list(cells("x", shape)) if shape else None
-            for key in ("init", "input_gradients"):
-                if key in top and shape:
-                    self.err(top[key][0], f"{key} is not made for shaped inputs (convolution) "
-                                          f"yet; remove it" + (" and give the kernels and "
-                                                               "weights" if key == "init" else ""))
+            if "init" in top and shape:
+                self.err(top["init"][0], "init does not draw kernels yet; remove it and give "
+                                         "the kernels and weights")
         elif "inputs" in top:
             inputs = self.names(get("inputs")[1], "inputs", "x")
         if inputs:
@@ -136,8 +134,10 @@ class _Validator(Reader):
         optimizer = self.optimizer(top["optimizer"][1]) if "optimizer" in top else SGD
 
         n_out = len(layers[-1][0]) if layers else None
+        shape_lost = shape is None and "inputs" in top and isinstance(get("inputs")[1],
+                                                                         yaml.MappingNode)
         x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out, shape)
-                if "data" in top else (None, None))
+                if "data" in top and not shape_lost else (None, None))
 
         batch: int | None = None
         if "batch" in top:
@@ -185,6 +185,9 @@ class _Validator(Reader):
             drawn = self.draw(init, layers, len(inputs), top["init"][0])
             if drawn is None:
                 return None
+        if input_gradients and shape and layers[0].kind not in ("conv2d", "dense"):
+            self.err(top["input_gradients"][0], shaped.NO_INPUT_GRADIENTS)
+            return None
         built = self.build(name, title, source, description, inputs, layers, loss, lr,
                            update_biases, x, t, batch, reduction, iterations, drawn)
         return replace(built, optimizer=optimizer, input_gradients=input_gradients,
@@ -410,7 +413,12 @@ class _Validator(Reader):
                     self.err(m[key][0], f"{key} applies to {user} only, not {activation}; "
                                         "remove it or change the activation")
 
-            weights = self.matrix(m["weights"][1], f"{where} weights", n, fan_in,
+            fed = ""  # where a flattened input's columns come from, for its messages
+            if out and getattr(out[-1], "kind", "") == "flatten":
+                made = next((lay for lay in reversed(out) if getattr(lay, "kind", "") != "flatten"), None)
+                fed = (f" ({made.name} makes {size_text(made.out_shape)}, flatten gives {fan_in})"
+                       if made is not None else f" (flatten gives {fan_in})")
+            weights = self.matrix(m["weights"][1], f"{where} weights{fed}", n, fan_in,
                                   neurons, self._inputs_names(index, inputs, out)) \
                 if "weights" in m else (_DRAW if has_init else None)
 

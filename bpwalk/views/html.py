@@ -233,7 +233,8 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
     rows = []
     if sc.source:
         rows.append(("Source", _link(sc.source)))
-    acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1))
+    acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1)
+                     if lay.kind in ("dense", "conv2d"))
     rows += [("Network", f"{sc.shape} ({_e(acts)})"),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
              ("Learning rate", f"{_e(text.sym('lr'))} = {text.num(sc.learning_rate)}"),
@@ -526,6 +527,8 @@ def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
     solution the values of the whole first update (new parameter values marked *). The
     neurons' fields and the parameters are written in the notation of `pen`."""
     sc = trace.scenario
+    if getattr(sc, "shaped", False):  # convolution, pooling: not drawn yet, said in one line
+        return f'<p class="undrawn">{_e(drawing.drawable(trace) or "")}</p>'
     it = trace.iterations[0] if trace.iterations else None
     values = drawing.given(trace, it) if blanks or it is None else \
         drawing.values_at(trace, it, len(it.steps) - 1)

@@ -100,6 +100,12 @@ class Layer(NamedTuple):
     output: bool  # the output layer (else a hidden one)
     parameter: str  # that parameter's name (slope, alpha); "" when the activation has none
     what: str = ""  # a convolution's or pooling's description (what_layer); "" for dense
+    kind: str = "dense"  # dense, conv2d, maxpool, avgpool, flatten
+
+    @property
+    def activated(self) -> bool:
+        """Has an activation of its own (pooling and flatten have none)?"""
+        return self.kind in ("dense", "conv2d")
 
 
 class Heading(NamedTuple):
@@ -163,7 +169,7 @@ def group_title(h: Heading, phase: str, g: Group, batch: bool,
 def heading(trace: Trace, p: Profile) -> Heading:
     sc = trace.scenario
     layers = tuple(Layer(i, lay.neurons, lay.activation, lay.slope, i == len(sc.layers),
-                         ACTIVATIONS[lay.activation].parameter, what_layer(lay))
+                         ACTIVATIONS[lay.activation].parameter, what_layer(lay), lay.kind)
                    for i, lay in enumerate(sc.layers, 1))
     opt = sc.optimizer
     biases = "none" if not has_biases(trace) else "updated" if sc.update_biases else "fixed"

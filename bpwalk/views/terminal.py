@@ -160,7 +160,8 @@ def heading(h: outline.Heading, pen: Pen) -> Iterator[RenderableType]:
     yield Text(h.title, style=TITLE)
     if h.source:
         yield Text(f"Source: {h.source}")
-    acts = ", ".join(f"layer {lay.number} {lay.activation}" for lay in h.layers)
+    acts = ", ".join(f"layer {lay.number} {lay.activation}" for lay in h.layers
+                     if lay.activated)
     lines = [
         ("Network", f"{h.shape} ({acts})"),
         ("Loss", f"{pen.write(h.loss_rule)}  ({h.loss})"),

@@ -16,6 +16,8 @@ from bpwalk.engine.explain import _SweptPath
 from bpwalk.engine.params import Params
 from bpwalk.scenario import load, loads, resolve
 
+from .conftest import run_cli
+
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 ACTS = ("linear", "relu", "tanh", "sigmoid")
 
@@ -231,3 +233,194 @@ def test_unread_updates_match_the_explained_ones():
     loud = run(sc, iterations=3, show={1, 2, 3})
     assert quiet.params_final == loud.params_final
     assert quiet.loss_history == loud.loss_history
+
+
+# ----------------------------------------------------------------------------- the views
+
+BUNDLED = ("d2l_conv", "conv_pool")
+AVGPOOL = """
+inputs: {shape: [1, 4, 4]}
+layers:
+  - kind: conv2d
+    kernels: [[[[0.5, -0.25], [0.25, 0.5]]]]
+    stride: 2
+    padding: 1
+    activation: tanh
+  - kind: avgpool
+    size: 2
+    stride: 1
+  - kind: flatten
+  - neurons: [o1]
+    activation: sigmoid
+    weights: [[0.4, -0.3, 0.2, 0.1]]
+loss: half_squared_error
+learning_rate: 0.5
+data:
+  - inputs: [[[1, 0, 2, 1], [0, 1, 3, 0], [2, 1, 0, 1], [1, 0, 1, 2]]]
+    targets: [1]
+"""
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_command_runs_at_80_columns(name, tmp_path):
+    from rich.cells import cell_len
+
+    assert run_cli("validate", name).returncode == 0
+    for args in (("run", name), ("run", name, "--ascii", "-n", "3", "--show", "all"),
+                 ("run", name, "--notation", "ng"), ("run", name, "--notation", "cs231n"),
+                 ("run", name, "--round", "4", "--input-gradients")):
+        done = run_cli(*args)
+        assert done.returncode == 0 and not done.stderr.strip(), (args, done.stderr)
+        assert all(cell_len(line) <= 80 for line in done.stdout.splitlines()), args
+        assert "\x1b[" not in done.stdout  # NO_COLOR
+        if "--ascii" in args:
+            assert all(line.isascii() for line in done.stdout.splitlines()[2:]), args
+    for fmt in ("md", "json", "html"):
+        out = tmp_path / f"{name}.{fmt}"
+        assert run_cli("export", name, "--format", fmt, "-o", str(out)).returncode == 0
+        assert out.stat().st_size > 0
+    done = run_cli("worksheet", name, "-o", str(tmp_path / "ws.md"),
+                   "--key", str(tmp_path / "key.md"),
+                   "--answers-template", str(tmp_path / "answers.yaml"))
+    assert done.returncode == 0, done.stderr
+    assert "net:conv1[1,1,1]:" in (tmp_path / "answers.yaml").read_text(encoding="utf-8")
+
+
+def test_json_export_names_the_parameters_as_torch_lays_them_out(tmp_path):
+    import json
+
+    out = tmp_path / "t.json"
+    assert run_cli("export", "d2l_conv", "--format", "json", "-o", str(out)).returncode == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    text = json.dumps(doc)
+    for name in ("conv1.K[1,1,2,1]", "conv1.b[1]", "net:conv1[1,2,2]"):
+        assert name in text
+    assert [[[0, 1, 2], [3, 4, 5], [6, 7, 8]]] in [d["inputs"] for d in doc["scenario"]["data"]]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_step_and_question_fits_80_columns(name):
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from bpwalk.quiz import Quiz, QuizState
+    from bpwalk.quiz import screen as quiz_screen
+    from bpwalk.stepper import State, Walk, press, screen
+
+    trace = run(load_named(name))
+    walk = Walk.of(trace)
+    console = Console(width=80, height=24, force_terminal=False, color_system=None)
+    for style in ("unicode", "ascii"):
+        for index in range(len(walk)):
+            rows = screen(walk, State(index=index), console, style)
+            assert len(rows) == 24 and all(cell_len(r) <= 80 for r in rows)
+    drawn = press(State(index=3), "d", walk)  # the picture: not drawn yet, in one line
+    text = "\n".join(screen(walk, drawn, console))
+    assert "not drawn yet" in text
+    quiz = Quiz(walk, trace.scenario)
+    for i in sorted(quiz.questions)[:40]:
+        rows = quiz_screen(QuizState(step=State(index=i)), quiz, console, "unicode")
+        assert all(cell_len(r) <= 80 for r in rows)
+
+
+@pytest.mark.parametrize("args", [
+    ("run", "conv_pool", "--form", "matrix"),
+    ("export", "conv_pool", "--form", "matrix", "--format", "md"),
+    ("lms", "conv_pool", "-f", "moodle"),
+    ("lms", "conv_pool", "-f", "qti"),
+    ("lms", "conv_pool", "-f", "prairielearn"),
+])
+def test_what_cannot_show_it_yet_refuses_in_one_line(args, tmp_path):
+    done = run_cli(*args, "-o", str(tmp_path / "out")) if args[0] == "lms" else run_cli(*args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "convolution" in done.stderr
+
+
+def test_input_gradients_through_a_pooling_first_layer_refuse(tmp_path):
+    path = tmp_path / "pool_first.yaml"
+    path.write_text("""inputs: {shape: [1, 2, 2]}
+layers:
+  - kind: maxpool
+    size: 2
+  - kind: flatten
+  - neurons: [o1]
+    activation: sigmoid
+    weights: [[0.5]]
+loss: half_squared_error
+learning_rate: 0.5
+data:
+  - inputs: [[[1, 2], [3, 4]]]
+    targets: [1]
+""", encoding="utf-8")
+    assert run_cli("run", str(path)).returncode == 0
+    done = run_cli("run", str(path), "--input-gradients")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "conv2d or dense" in done.stderr
+
+
+# ----------------------------------------------------------------------------- check
+
+
+def answers(trace, wrong: dict[str, float] | None = None, only=None) -> str:
+    """An answers file of the trace's own values (to 6 decimals), some replaced."""
+    wrong = wrong or {}
+    return "".join(f"{s.id}: {wrong.get(s.id, s.value):.6f}\n"
+                   for s in trace.iterations[0].steps if only is None or s.id in only)
+
+
+def mistaken(sc, kind: str, target: str) -> float:
+    from bpwalk.mistakes import Mistake
+
+    steps = run(sc, mistakes=(Mistake(kind, target),)).iterations[0].steps
+    return next(s.value for s in steps if s.id == target)
+
+
+def test_check_marks_right_answers_right(tmp_path):
+    sc = load_named("conv_pool")
+    path = tmp_path / "right.yaml"
+    path.write_text(answers(run(sc)), encoding="utf-8")
+    done = run_cli("check", "conv_pool", str(path))
+    assert done.returncode == 0, done.stdout
+    assert "Every answer is right." in done.stdout
+
+
+@pytest.mark.parametrize("name, kind, target, words", [
+    ("conv_pool", "kernel_flipped", "net:conv1[1,1,2]", "kernel flipped"),
+    ("d2l_conv", "kernel_flipped", "net:conv1[1,1,1]", "kernel flipped"),
+    ("conv_pool", "pool_spread", "dout:conv1[1,1,1]", "spread over the whole window"),
+    ("conv_pool", "pool_averaged", "dout:conv1[1,1,1]", "averaged over the window"),
+    (None, "pool_not_divided", "dout:conv1[1,1,1]", "not divided"),
+])
+def test_check_names_the_convolution_mistakes(name, kind, target, words, tmp_path):
+    if name is None:
+        scenario_path = tmp_path / "avg.yaml"
+        scenario_path.write_text(AVGPOOL, encoding="utf-8")
+        sc, name = load(scenario_path), str(scenario_path)
+    else:
+        sc = load_named(name)
+    trace = run(sc)
+    value = mistaken(sc, kind, target)
+    right = next(s.value for s in trace.iterations[0].steps if s.id == target)
+    assert value != pytest.approx(right, abs=1e-6)  # the mistake changes this step
+    path = tmp_path / "answers.yaml"
+    path.write_text(answers(trace, {target: value}), encoding="utf-8")
+    done = run_cli("check", name, str(path), env={"COLUMNS": "200"})
+    assert done.returncode == 1
+    line = next(x for x in done.stdout.splitlines() if x.startswith(f"→ {target}"))
+    assert "WRONG" in line and words in line
+
+
+def test_schema_describes_the_shaped_format():
+    import json
+
+    import jsonschema
+
+    from bpwalk.scenario import json_schema
+
+    schema = json.loads(json.dumps(json_schema()))
+    jsonschema.validate(yaml.safe_load(AVGPOOL), schema)
+    bad = yaml.safe_load(AVGPOOL)
+    bad["layers"][0]["stride"] = "two"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)

@@ -156,7 +156,7 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("bias_names", "names_or_name", "Names of the bias values."),
     ),
     "sample": (
-        Key("inputs", "vector", "One number per input (shaped inputs: nested as "
+        Key("inputs", "sample_inputs", "One number per input (shaped inputs: nested as "
             "inputs.shape, [channels][rows][columns]).", required=True,
             fix="write 'inputs: [...]'"),
         Key("targets", "vector", "One number per output neuron.", required=True,
@@ -249,8 +249,9 @@ def _type_schema(k: Key) -> dict[str, Any]:
         "names_or_name": {"oneOf": [_NAME_SCHEMA, _list_of(_NAME_SCHEMA)]},
         "bool": {"type": "boolean"},
         "batch": {"oneOf": [{"const": "full"}, {"type": "integer", "minimum": 1}]},
-        "vector": {"oneOf": [number, {"type": "array", "items": number},
-                             _list_of(_list_of(_list_of(number)))]},
+        "vector": {"oneOf": [number, {"type": "array", "items": number}]},
+        "sample_inputs": {"oneOf": [number, {"type": "array", "items": number},
+                                    _list_of(_list_of(_list_of(number)))]},
         "inputs": {"oneOf": [{"type": "integer", "minimum": 1}, _list_of(_NAME_SCHEMA),
                              {"type": "object", "required": ["shape"],
                               "additionalProperties": False,
@@ -303,7 +304,7 @@ def _table_schema(table: str) -> dict[str, Any]:
         "additionalProperties": False,
     }
     # keys required unless the entry itself has another (a layer's neurons, unless kind:)
-    inner = [k.name for k in FORMAT[table] if k.required and k.unless in properties]
+    inner = [k.name for k in FORMAT[table] if k.required and k.unless == "kind"]
     if inner:
         out["if"] = {"not": {"required": ["kind"]}}
         out["then"] = {"required": inner}
@@ -330,7 +331,9 @@ def json_schema() -> dict[str, Any]:
     for k in FORMAT["scenario"]:
         for c in FORMAT.get(k.table, ()):
             if c.required and c.unless and c.unless not in keys(k.table):
-                need = {"required": [c.name]}
+                need: dict[str, Any] = {"required": [c.name]}
+                if "kind" in keys(k.table):  # a layer of another kind has no weights
+                    need = {"if": {"not": {"required": ["kind"]}}, "then": need}
                 conditions.append({
                     "if": {"not": {"required": [c.unless]}},
                     "then": {"properties": {k.name: {"items": need} if k.type == "list" else need}},

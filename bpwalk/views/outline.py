@@ -313,13 +313,15 @@ CONV_WORDS = ("Each cell: the kernel over its receptive field (a cross-correlati
 
 # the gradient reaching a layer's cells from a next layer that is not dense
 _SHAPED_NOTES = {
-    "conv2d": "The gradient of each cell through {name}: Σ ∂E/∂net·K over the cells whose "
-              "receptive field holds it, the full correlation with the flipped kernel "
-              "(kernels from before the update).",
+    "conv2d": "The gradient of each cell through {name}: the sum, over the cells whose "
+              "receptive field holds it, of their error term times the kernel entry that "
+              "met it: the full correlation with the flipped kernel (kernels from before "
+              "the update).",
     "maxpool": "Max-pooling ({name}) routes each window's gradient to its winner only: "
-               "∂out/∂out is 1 for the winner, 0 for the others.",
+               "the window's out changes with its winner (a local derivative of 1) and "
+               "not with its other cells (0).",
     "avgpool": "Average pooling ({name}) gives each cell of a window 1/size of its "
-               "gradient: ∂out/∂out = 1/size.",
+               "gradient (the local derivative of a mean).",
 }
 
 

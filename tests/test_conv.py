@@ -325,16 +325,36 @@ def test_every_step_and_question_fits_80_columns(name):
 
 @pytest.mark.parametrize("args", [
     ("run", "conv_pool", "--form", "matrix"),
+    ("worksheet", "conv_pool", "--form", "matrix"),
     ("export", "conv_pool", "--form", "matrix", "--format", "md"),
     ("lms", "conv_pool", "-f", "moodle"),
     ("lms", "conv_pool", "-f", "qti"),
     ("lms", "conv_pool", "-f", "prairielearn"),
 ])
 def test_what_cannot_show_it_yet_refuses_in_one_line(args, tmp_path):
-    done = run_cli(*args, "-o", str(tmp_path / "out")) if args[0] == "lms" else run_cli(*args)
+    done = run_cli(*args, "-o", str(tmp_path / "out")) if args[0] in ("lms", "worksheet") \
+        else run_cli(*args)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "convolution" in done.stderr
+
+
+def test_answers_written_as_matrices_refuse_in_one_line(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("dW1: [[0.08, -0.02]]\n", encoding="utf-8")
+    done = run_cli("check", "conv_pool", str(path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().endswith("like 'net:conv1[1,1,1]: 19'")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_python_api_refuses_the_matrix_form():
+    from bpwalk.api import document
+
+    trace = run(load_named("conv_pool"))
+    with pytest.raises(ValueError, match="convolution"):
+        document(trace, "html", matrix=True)
+    assert "conv1" in document(trace, "html")
 
 
 def test_input_gradients_through_a_pooling_first_layer_refuse(tmp_path):
@@ -424,3 +444,30 @@ def test_schema_describes_the_shaped_format():
     bad["layers"][0]["stride"] = "two"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_the_judge_evaluates_a_pooling_step_on_other_numbers():
+    from bpwalk.engine import evaluate
+
+    steps = {s.id: s for s in run(load_named("conv_pool")).iterations[0].steps}
+    pool = steps["out:pool1[1,1,1]"]  # max(out_conv1[1,1,1], [1,1,2], [1,2,1], [1,2,2])
+    assert evaluate(pool, {}) == pool.value
+    assert evaluate(pool, {"out:conv1[1,2,2]": 5.0}) == 5.0
+    sc = loads(AVGPOOL)
+    steps = {s.id: s for s in run(sc).iterations[0].steps}
+    mean = steps["out:pool1[1,1,1]"]
+    assert evaluate(mean, {}) == pytest.approx(mean.value, rel=1e-15)
+    assert evaluate(mean, {"out:conv1[1,1,1]": mean.terms[0][0].value + 4.0}) == \
+        pytest.approx(mean.value + 1.0, rel=1e-12)  # one cell of four up by 4: the mean by 1
+
+
+@pytest.mark.parametrize("seed", [3, 10, 25])
+def test_random_networks_render_in_every_view(seed, tmp_path):
+    """Windows of one cell, padded corners no kernel entry reaches, several channels."""
+    spec = random_network(seed)
+    path = tmp_path / "net.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    for args in (("run", str(path), "--notation", "ng"),
+                 ("export", str(path), "--format", "html", "-o", str(tmp_path / "p.html"))):
+        done = run_cli(*args)
+        assert done.returncode == 0, done.stderr

@@ -563,7 +563,7 @@ class Conv(Dense):
 
     KINDS = ()  # net, out, dact, dnet, grad, dout: a dense layer's kinds and formulas
 
-    __slots__ = ("by_param", "by_src", "channel", "gather", "taps", "tk", "tn", "ts")
+    __slots__ = ("by_param", "by_src", "channel", "taps", "tk", "tn", "ts")
 
     def __init__(self, index: int, lay: Any, inputs: tuple[str, ...]) -> None:
         super().__init__(index, lay, inputs)
@@ -583,9 +583,6 @@ class Conv(Dense):
         flat = [(n, k, s) for n, cell in enumerate(taps) for k, s in cell]
         self.tn, self.tk, self.ts = (np.array(v, dtype=np.intp).reshape(-1)
                                      for v in zip(*flat)) if flat else (np.zeros(0, np.intp),) * 3
-        # (taps, kernel entries): sums each tap's product into its kernel entry's gradient
-        self.gather = np.zeros((len(flat), lay.weights.size))
-        self.gather[np.arange(len(flat)), self.tk] = 1.0
         self.channel = np.repeat(np.arange(n_out), oh * ow)  # each out cell's channel
         self.by_param: list[list[tuple[int, int]]] = [[] for _ in range(lay.weights.size)]
         self.by_src: list[list[tuple[int, int]]] = [[] for _ in range(len(inputs))]
@@ -620,7 +617,9 @@ class Conv(Dense):
         r, inj, lay, gsfx, mean = ctx.r, ctx.inj, self.lay, ctx.gsfx, ctx.mean
         d, a = arr.dnet, arr.a
         shape = (len(d), *np.shape(lay.weight_names))  # (samples, out channels, entries)
-        gw = ((d[:, self.tn] * a[:, self.ts]) @ self.gather).reshape(shape)
+        taps = d[:, self.tn] * a[:, self.ts]  # (samples, taps): each tap's product
+        size = self.lay.weights.size  # summed into its kernel entry's gradient
+        gw = np.stack([np.bincount(self.tk, row, size) for row in taps]).reshape(shape)
         gw_s = r(inj(lambda: param_ids("grad", lay.weight_names, gsfx), gw, scaled(gw)))
         arr.per_w = gw_s
         arr.grad_w = combine(gw_s, mean, r, inj, lambda: param_ids("grad", lay.weight_names))
@@ -755,7 +754,7 @@ class Pool:
     KINDS = ("pool",)  # the out of a pooling window (its id out:pool1[1,1,1])
     reshape = False
 
-    __slots__ = ("by_src", "index", "inputs", "lay", "scatter", "src", "windows")
+    __slots__ = ("by_src", "index", "inputs", "lay", "src", "windows")
 
     def __init__(self, index: int, lay: Any, inputs: tuple[str, ...]) -> None:
         self.index, self.lay, self.inputs = index, lay, inputs
@@ -766,9 +765,6 @@ class Pool:
         self.windows = np.array([[(ch * h + y * sh + dy) * w + x * sw + dx
                                   for dy, dx in np.ndindex(kh, kw)]
                                  for ch, y, x in np.ndindex(c, oh, ow)], dtype=np.intp)
-        # (out cells x window, in cells): adds each window cell's share into its in cell
-        self.scatter = np.zeros((self.windows.size, len(inputs)))
-        self.scatter[np.arange(self.windows.size), self.windows.ravel()] = 1.0
         self.by_src: list[list[tuple[int, int]]] = [[] for _ in inputs]
         for n, row in enumerate(self.windows.tolist()):
             for slot, i in enumerate(row):
@@ -799,8 +795,11 @@ class Pool:
         dout, local = arr.dout, arr.local
         size = self.windows.shape[1]
 
-        def routed(share: np.ndarray) -> np.ndarray:
-            return (dout[:, :, None] * share).reshape(len(dout), -1) @ self.scatter
+        cells, n_in = self.windows.ravel(), len(self.inputs)
+
+        def routed(share: np.ndarray) -> np.ndarray:  # each window cell's share into its cell
+            parts = (dout[:, :, None] * share).reshape(len(dout), -1)
+            return np.stack([np.bincount(cells, row, n_in) for row in parts])
 
         din = routed(local)
         wrong = ({"pool_spread": lambda: routed(np.ones_like(local)),

@@ -471,3 +471,23 @@ def test_random_networks_render_in_every_view(seed, tmp_path):
                  ("export", str(path), "--format", "html", "-o", str(tmp_path / "p.html"))):
         done = run_cli(*args)
         assert done.returncode == 0, done.stderr
+
+
+def test_the_page_opens_without_errors_and_steps(browser, tmp_path):
+    """The HTML page in the system's Chromium: no console error, keys step through it."""
+    pytest.importorskip("playwright.sync_api")
+    out, sheet = tmp_path / "conv.html", tmp_path / "sheet.html"
+    assert run_cli("export", "conv_pool", "--format", "html", "-o", str(out)).returncode == 0
+    assert run_cli("worksheet", "conv_pool", "-f", "html", "-o", str(sheet)).returncode == 0
+    for path in (out, sheet):
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m, errors=errors: errors.append(m.text)
+                if m.type == "error" else None)
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        page.goto(path.as_uri())
+        for key in ("ArrowRight", "ArrowRight", "End", "Home"):
+            page.keyboard.press(key)
+        assert errors == [], path.name
+        assert "not drawn yet" in page.inner_text("#picture")
+        page.close()

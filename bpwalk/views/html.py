@@ -528,7 +528,8 @@ def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
     neurons' fields and the parameters are written in the notation of `pen`."""
     sc = trace.scenario
     if getattr(sc, "shaped", False):  # convolution, pooling: not drawn yet, said in one line
-        return f'<p class="undrawn">{_e(drawing.drawable(trace) or "")}</p>'
+        return ('<svg id="net" style="display:none" aria-hidden="true"></svg>'  # (the script's)
+                f'<p class="undrawn">{_e(drawing.drawable(trace) or "")}</p>')
     it = trace.iterations[0] if trace.iterations else None
     values = drawing.given(trace, it) if blanks or it is None else \
         drawing.values_at(trace, it, len(it.steps) - 1)

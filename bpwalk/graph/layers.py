@@ -3,18 +3,23 @@ backward arrays, the classic mistakes a student makes in it, the Steps it writes
 formula again on other numbers (evaluate).
 
 `layers:` is a front end: bpwalk.graph.network compiles it into a chain of these nodes,
-Dense for each layer then Loss, and the explained engine (bpwalk.engine.explain) sweeps
-them forward in order and back in reverse. Read an entry as the scalar operations of
-bpwalk.graph.ops read: the forward value, and beside it the derivative the reverse sweep
-multiplies by the gradient from downstream. A new layer kind (convolution, pooling,
-normalisation, recurrence) is one more class here with the same five methods:
+one per layer (Dense, Conv, Pool, Flatten) then Loss, and the explained engine
+(bpwalk.engine.explain) sweeps them forward in order and back in reverse. Read an entry as
+the scalar operations of bpwalk.graph.ops read: the forward value, and beside it the
+derivative the reverse sweep multiplies by the gradient from downstream. A new layer kind
+(normalisation, dropout, recurrence) is one more class here with the same methods:
 
     forward(ctx, ...)          -> its record of arrays (rows are the batch's samples)
     backward(ctx, rec, ...)    fills in the record's gradients
     input_gradient(ctx, ...)   dE/d(what feeds it): the upstream node's dout
     forward_steps / backward_steps / batch_steps    its Steps, in the order a tutorial
                                writes them, one sample at a time
+    dout_steps(ctx, b, up, ...)  the Steps of the upstream node's dout: a node's gradient
+                               is written by the node it feeds (Loss for the output layer)
     evaluate(step, v)          a step it wrote, on other operand values (the judge's)
+
+and `names` (its cells, in its arrays' column order) and `reshape` (True for a node that
+only reshapes, like Flatten: the driver passes the gradient through it).
 
 Each quantity goes through `ctx.inj` (the mistakes it can suffer, by kind) and `ctx.r` (the
 rounding of a hand calculation) as soon as it is computed, so everything after it is

@@ -1,9 +1,9 @@
 """The front end of `layers:`: a network scenario as a chain of graph nodes.
 
-Each layer of the scenario becomes a Dense node (bpwalk.graph.layers) fed by the one before
-it (the first by the inputs), and the loss a Loss node fed by the last. The explained engine
-sweeps the chain forward in this order and back in reverse; a new layer kind is a new node
-class in layers.py and one line here.
+Each layer of the scenario becomes the node of its kind (bpwalk.graph.layers: Dense, Conv,
+Pool, Flatten; NODES) fed by the one before it (the first by the inputs), and the loss a
+Loss node fed by the last. The explained engine sweeps the chain forward in this order and
+back in reverse; a new layer kind is a new node class in layers.py and one entry in NODES.
 """
 
 from __future__ import annotations

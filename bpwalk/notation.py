@@ -484,6 +484,11 @@ def rhs(step: Step, p: Profile) -> Node:
         return update_rule(_val(terms[0][0], p), _val(terms[1][0], p), terms[2][0], p)
     if fn == "quotient":  # a bias correction, m / (1 − β₁ᵗ)
         return Div(_val(terms[0][0], p), _val(terms[1][0], p))
+    if kind == "grad" and fn == "sum" and not step.batch and p.sign < 0:
+        # a convolution's kernel or bias gradient, a long sum: each product carries its own
+        # sign (not one −(...) around them all), so that the sum can wrap between terms
+        return add(*(_products(Step(step.id, step.phase, kind, step.subject, step.layer,
+                                    step.sample, 0.0, (t,)), p) for t in terms))
     if step.batch and fn == "mean" and p.one_over_m:
         return mul(Div(Num(1.0), Num(float(len(terms)))), _products(step, p))
     if step.batch and fn == "mean":

@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick         # 3 rounds, no 100k-parameter export, no page sizes
     python benchmarks/run.py --only page     # the HTML page: Mazur's export time, size vs md
     python benchmarks/run.py --only circuit  # a 30-operation circuit explained by bpwalk run
+    python benchmarks/run.py --only conv     # the 1x4x4 conv example run; a 1x8x8 conv net trained
     python benchmarks/run.py --repeat 9 --output results.txt   (or results.json)
 
 Every program runs as its own process (start-up and imports included), once untimed to
@@ -290,6 +291,40 @@ def circuit_case(bp: list[str], work: Path) -> list[Program]:
             Program(FLOOR, [sys.executable, "-c", FLOOR])]
 
 
+CONV_RUN = "bpwalk run conv_pool"
+CONV_RUN_LIMIT = 0.5  # seconds: the 1x4x4 example explained (issue 23)
+CONV_TRAIN = "bpwalk engine, conv 1x8x8, 1k upd"
+CONV_TRAIN_LIMIT = 2.0  # seconds: 1x8x8 > conv 2x3x3 > max-pool > dense 2 (issue 23)
+
+
+def conv_yaml(samples: int = 4) -> str:
+    """1x8x8 inputs > conv (2 kernels 3x3, relu) > max-pool 2 > flatten > dense 2 (sigmoid),
+    `samples` samples in a full batch; the numbers drawn from a fixed seed."""
+    import numpy as np
+
+    rng = np.random.default_rng(23)
+    spec = {"name": "conv8", "inputs": {"shape": [1, 8, 8]},
+            "layers": [{"kind": "conv2d", "kernels": rng.uniform(-0.5, 0.5, (2, 1, 3, 3))
+                        .round(3).tolist(), "bias": [0.0, 0.1], "activation": "relu"},
+                       {"kind": "maxpool", "size": 2}, {"kind": "flatten"},
+                       {"neurons": 2, "activation": "sigmoid",
+                        "weights": rng.uniform(-0.5, 0.5, (2, 18)).round(3).tolist(),
+                        "bias": [0.0, 0.0]}],
+            "loss": "half_squared_error", "learning_rate": 0.1,
+            "data": [{"inputs": rng.uniform(0, 1, (1, 8, 8)).round(2).tolist(),
+                      "targets": [float(k % 2), float(1 - k % 2)]} for k in range(samples)]}
+    return json.dumps(spec)  # JSON is YAML
+
+
+def conv_case(bp: list[str], work: Path) -> list[Program]:
+    scenario = work / "conv8.yaml"
+    scenario.write_text(conv_yaml())
+    return [Program(CONV_RUN, bp + ["run", "scenarios/conv_pool.yaml"]),
+            Program(CONV_TRAIN, [sys.executable, str(HERE / "bpwalk_train.py"), str(scenario),
+                                 "1000"], stdout_loss),
+            Program(FLOOR, [sys.executable, "-c", FLOOR])]
+
+
 PAGE = "bpwalk export mazur --format html"
 PAGE_LIMIT = 2  # the page of the wide network's explained update: at most 2x the Markdown
 
@@ -448,7 +483,8 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
               "wide": f"8-32-32-4, 64 samples, {WIDE_UPDATES:,} upd.", "startup": "Start-up",
               "adam_wide": f"Adam, 8-32-32-4 x 64, {WIDE_UPDATES:,} upd.",
               "adam_mazur": f"Adam, Mazur 2-2-2, {MAZUR_UPDATES:,} upd.",
-              "page": "The HTML page", "circuit": "A circuit of 30 operations"}
+              "page": "The HTML page", "circuit": "A circuit of 30 operations",
+              "conv": "Convolution (issue 23)"}
     agree = True
     for key, title in titles.items():
         if key in cases:
@@ -470,6 +506,11 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
                     circuit.median, f"<= {CIRCUIT_LIMIT:g}s",
                     circuit is not None and circuit.median <= CIRCUIT_LIMIT,
                     math.nan if circuit is None else circuit.cpu_median))
+    for label, limit in ((CONV_RUN, CONV_RUN_LIMIT), (CONV_TRAIN, CONV_TRAIN_LIMIT)):
+        got = by.get("conv", {}).get(label)
+        targets.append((label, math.nan if got is None else got.median, f"<= {limit:g}s",
+                        got is not None and got.median <= limit,
+                        math.nan if got is None else got.cpu_median))
     if "scaling" in cases:
         targets += scaling_table(cases["scaling"], params, md_note, lines)
         lines.append("")
@@ -513,9 +554,9 @@ def main() -> int:
                              "explained export of the wide network")
     parser.add_argument("--repeat", type=int, metavar="N", help="timed rounds (default 5)")
     parser.add_argument("--only", metavar="CASES",
-                        default="mazur,wide,startup,adam,scaling,page,circuit",
+                        default="mazur,wide,startup,adam,scaling,page,circuit,conv",
                         help="a comma-separated subset of: mazur, wide, startup, adam, "
-                             "scaling, page, circuit")
+                             "scaling, page, circuit, conv")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="also write the report to FILE (all figures as JSON if it ends "
                              "in .json)")
@@ -524,7 +565,7 @@ def main() -> int:
     if repeat < 1:
         parser.error("--repeat must be 1 or more")
     only = {c.strip() for c in args.only.split(",")}
-    unknown = only - {"mazur", "wide", "startup", "adam", "scaling", "page", "circuit"}
+    unknown = only - {"mazur", "wide", "startup", "adam", "scaling", "page", "circuit", "conv"}
     if unknown:
         parser.error(f"--only: unknown case(s) {', '.join(sorted(unknown))}")
     bp, missing = bpwalk_command(), missing_tools()
@@ -541,6 +582,7 @@ def main() -> int:
             "startup": lambda: startup_case(bp),
             "page": lambda: page_case(bp),
             "circuit": lambda: circuit_case(bp, work),
+            "conv": lambda: conv_case(bp, work),
         }
         for key, build in plan.items():
             if key in only:

@@ -154,6 +154,10 @@ def matrix_form_of(sc: Scenario) -> None:
     if getattr(sc, "graph", None) is not None:
         raise fail(f"--form matrix writes a network's layers as matrices, and {sc.name} is a "
                    "circuit (graph:), which has none; use --form scalar")
+    if getattr(sc, "shaped", False):
+        raise fail(f"--form matrix writes dense layers as matrices, and {sc.name} has "
+                   "convolution or pooling layers, not written as matrices yet; use --form "
+                   "scalar")
     if not sc.optimizer.plain:
         raise fail(f"--form matrix writes plain gradient descent, and {sc.name} uses "
                    f"optimizer {sc.optimizer.name}; use --form scalar for its steps")
@@ -285,6 +289,11 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
     if input_gradients and not sc.input_gradients:
         from dataclasses import replace
 
+        if getattr(sc, "shaped", False) and sc.layers[0].kind not in ("conv2d", "dense"):
+            from bpwalk.scenario.shaped import NO_INPUT_GRADIENTS
+
+            raise fail("--input-gradients: " + NO_INPUT_GRADIENTS.replace(
+                "remove input_gradients", "leave it out"))
         sc = replace(sc, input_gradients=True)
     return sc
 
@@ -939,6 +948,9 @@ def lms(
     if output.exists() and not force:
         raise fail(f"{output}: already exists; choose another name, or add --force")
     sc = load_scenario(scenario, (output,))
+    if getattr(sc, "shaped", False):
+        raise fail(f"bpwalk lms draws new numbers for dense networks, and {sc.name} has "
+                   "convolution or pooling layers, which it does not draw yet")
     notation = notation_of(notation, sc)
     if notation is not None:
         from bpwalk.notation import in_trace_sign, profile

@@ -31,7 +31,7 @@ from bpwalk.marking import (
     gap,
     unit,
 )
-from bpwalk.mistakes import GRAPH_ONLY, MISTAKES, Mistake
+from bpwalk.mistakes import GRAPH_ONLY, LAYER_ONLY, MISTAKES, Mistake
 from bpwalk.notation import (
     Formula,
     Profile,
@@ -664,6 +664,13 @@ def _relevant(kind: str, step: Step, scenario: Scenario) -> bool:
         return mistake_applies(kind, step)
     if kind in GRAPH_ONLY:
         return False
+    if kind in LAYER_ONLY:  # a convolution's net; the dout of the cells a pooling takes
+        layers = getattr(scenario, "layers", ())
+        at = step.layer or 0
+        if step.kind == "dout":  # written by the next layer that computes (past a flatten)
+            at = next((k for k in range(at + 1, len(layers) + 1)
+                       if layers[k - 1].kind != "flatten"), 0)
+        return 0 < at <= len(layers) and layers[at - 1].kind in LAYER_ONLY[kind]
     if kind == "dact_again":
         return scenario.loss in ("binary_cross_entropy", "cross_entropy")
     if kind == "jacobian_diagonal":

@@ -106,6 +106,13 @@ def split(judge: Judge, answers: Sequence[Answer], filename: str
     matrices = [a for a in answers if a.rows is not None]
     if not matrices:
         return list(answers), None
+    if getattr(judge.trace.scenario, "shaped", False):
+        a = matrices[0]
+        raise ScenarioError([Problem(filename, a.line, a.col,
+                                     f"'{a.key}' is written as a matrix, and convolution or "
+                                     "pooling layers are not written as matrices yet; write "
+                                     "each step's value after its id, like "
+                                     "'net:conv1[1,1,1]: 19'")])
     form = getattr(judge, "matrix_form", None)  # made once a judge: seconds on a wide net
     if form is None:
         form = judge.matrix_form = matrix_form(judge.trace, judge.trace.iterations[0])

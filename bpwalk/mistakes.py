@@ -68,6 +68,15 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "eps_inside_sqrt": ("ε put inside the square root: √(v̂ + ε), not √v̂ + ε", ("new",)),
     "l2_not_decoupled": (("weight decay added to the gradient (L2, Adam's) where AdamW "
                          "decouples it"), ("m", "v")),
+    # convolution and pooling layers' (the wrong formulas in graph/layers.py: Conv, Pool)
+    "kernel_flipped": (("the kernel flipped in the forward pass: a true convolution, not the "
+                        "cross-correlation torch's Conv2d computes"), ("net",)),
+    "pool_spread": (("the max-pool gradient spread over the whole window, not routed to "
+                     "its winner only"), ("dout",)),
+    "pool_averaged": (("the max-pool gradient averaged over the window (1/size to each "
+                       "cell), not routed to its winner only"), ("dout",)),
+    "pool_not_divided": (("the average-pool gradient not divided by the window's size: "
+                          "each cell given all of it"), ("dout",)),
     # a circuit's (graph:), made in its local gradients or its chain rule (bpwalk.graph: the
     # wrong local derivatives sit on their operations in ops.py, the chain's in engine/circuit.py)
     "fanout_not_summed": (("the gradients of a value that feeds several places not summed "
@@ -88,5 +97,9 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
 # the kinds above that only a circuit can have (a network's judge never tries them)
 GRAPH_ONLY = ("fanout_not_summed", "max_to_smaller", "max_to_both", "sub_sign_lost",
               "upstream_left_out", "quotient_sign", "exp_local_one")
+# the kinds above that only a layer of this kind can have, in the steps it writes or (the
+# pooling's) in the dout of the cells feeding it
+LAYER_ONLY = {"kernel_flipped": ("conv2d",), "pool_spread": ("maxpool",),
+              "pool_averaged": ("maxpool",), "pool_not_divided": ("avgpool",)}
 
-__all__ = ["GRAPH_ONLY", "MISTAKES", "Mistake"]
+__all__ = ["GRAPH_ONLY", "LAYER_ONLY", "MISTAKES", "Mistake"]

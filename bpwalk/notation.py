@@ -22,6 +22,7 @@ from bpwalk.formulas import (
     GREEK,
     STYLES,
     BigSum,
+    Call,
     Div,
     Hat,
     Mul,
@@ -140,9 +141,16 @@ class Profile:
         key = (self.name, id(scenario))
         if key in _BOUND and _BOUND[key][0] is scenario:
             return _BOUND[key][1]
-        places = {n: ("input", "", str(k)) for k, n in enumerate(scenario.inputs, 1)}
+        places = {n: ("input", "", _index(n, k)) for k, n in enumerate(scenario.inputs, 1)}
         for number_, lay in enumerate(scenario.layers, self.input_layer + 1):
             layer = f"[{number_}]" if self.brackets else str(number_)
+            if lay.kind != "dense":  # cells and parameters keep their indexes: z^[1]_{1,2,2}
+                if lay.kind != "flatten":  # (flatten's cells are those of what feeds it)
+                    places.update((n, ("neuron", layer, _index(n))) for n in lay.neurons)
+                places.update((w, ("weight", layer, _index(w)))
+                              for row in lay.weight_names for w in row)
+                places.update((b, ("bias", layer, _index(b))) for b in lay.bias_names)
+                continue
             wide = max(len(lay.neurons), len(lay.weight_names[0])) > 9  # w_{12,3}, not w_123
             for j, n in enumerate(lay.neurons, 1):
                 places[n] = ("neuron", layer, str(j))
@@ -174,6 +182,12 @@ class Profile:
 
 
 _BOUND: dict[tuple[str, int], tuple[Any, Profile]] = {}
+
+
+def _index(name: str, k: int = 0) -> str:
+    """The index a layer-indexed symbol takes from a cell's or parameter's name: 1,2,2 of
+    conv1[1,2,2]; a plain name's position `k`."""
+    return name[name.index("[") + 1:-1] if name.endswith("]") else str(k)
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
@@ -288,8 +302,8 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
     base, _, at = ref.partition("@")
     sample = int(at) if at else None
     kind, _, name = base.partition(":")
-    if kind == "1" and not name:
-        return Num(1.0)
+    if kind in ("0", "1") and not name:  # 0: a sum no term reaches (a padded cell)
+        return Num(float(kind))
     if kind == "lr":
         return Sym(p.lr)
     if kind in ("slope", "K"):
@@ -333,6 +347,8 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
         d = Partial(p.sym("out", name), p.sym("net", name))
     elif kind == "jac":
         d = Partial(p.sym("out", j), p.sym("net", k))
+    elif kind == "dpool":  # a pooling window's out over one of its cells: 1, 0 or 1/size
+        d = Partial(p.sym("out", j), p.sym("out", k))
     elif kind == "wrt":  # d net_j / d param: the input the parameter carries (1 for a bias)
         d = Partial(p.sym("net", j), p.param(k))
     elif kind in ("grad", "din"):  # din: dE/d(input), with input_gradients
@@ -440,6 +456,9 @@ def rhs(step: Step, p: Profile) -> Node:
         return ACTIVATIONS[fn].formula(_val(mine, p), slope, tuple(_val(t[0], p) for t in terms))
     if kind == "out":
         return ACTIVATIONS[fn].formula(_val(terms[0][0], p), slope, None)
+    if kind == "pool":  # a pooling window: its max, or its mean
+        cells = tuple(_val(t[0], p) for t in terms)
+        return Call("max", cells) if fn == "max" else Div(add(*cells), Num(float(len(cells))))
     if kind == "dact":
         return ACTIVATIONS[fn].derivative_formula(_val(terms[0][0], p), _val(terms[1][0], p),
                                                   slope)
@@ -465,6 +484,11 @@ def rhs(step: Step, p: Profile) -> Node:
         return update_rule(_val(terms[0][0], p), _val(terms[1][0], p), terms[2][0], p)
     if fn == "quotient":  # a bias correction, m / (1 − β₁ᵗ)
         return Div(_val(terms[0][0], p), _val(terms[1][0], p))
+    if kind == "grad" and fn == "sum" and not step.batch and p.sign < 0:
+        # a convolution's kernel or bias gradient, a long sum: each product carries its own
+        # sign (not one −(...) around them all), so that the sum can wrap between terms
+        return add(*(_products(Step(step.id, step.phase, kind, step.subject, step.layer,
+                                    step.sample, 0.0, (t,)), p) for t in terms))
     if step.batch and fn == "mean" and p.one_over_m:
         return mul(Div(Num(1.0), Num(float(len(terms)))), _products(step, p))
     if step.batch and fn == "mean":

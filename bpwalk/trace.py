@@ -57,6 +57,35 @@ outputs, loss steps), the carried input and the neuron's delta (grad: ``out:h1``
 ``dnet:o1``; a notation with a named error term writes the gradient as delta times input),
 out and target (softmax with cross-entropy, whose delta is out - target).
 
+A network with shaped inputs (``inputs: {shape: [C, H, W]}``; docs/convolution.md) names
+its cells and parameters with 1-based indexes: inputs ``x[c,h,w]``, a layer's cells
+``conv1[c,i,j]`` or ``pool1[c,i,j]`` (flatten keeps the names of what feeds it), kernel
+entries ``conv1.K[o,i,y,x]`` (as torch's Conv2d.weight), biases ``conv1.b[o]``. Its steps
+use the kinds above, with these terms, and one kind of its own:
+
+====== ============================================ ====================================
+kind    meaning                                      terms
+====== ============================================ ====================================
+net     a convolution cell's net, net:conv1[1,2,2]   (param:conv1.K[..], in:x[..] or
+                                                     out:pool1[..]) per entry of its
+                                                     receptive field (padding: none),
+                                                     (param:conv1.b[o], 1)
+pool    a pooling window's out, out:pool1[1,1,1]     (out:conv1[..]) per cell of the
+        (fn max or mean; its note names the winner)  window
+dout    dE/dout of a cell feeding a pooling layer    (dout:pool1[..], dpool:pool1[..]/
+                                                     conv1[..]) per window holding it
+        dE/dout of a cell feeding a convolution      (dnet:conv2[..], param:conv2.K[..])
+                                                     per out cell whose field holds it
+grad    dE/dK of a kernel entry (fn sum)             (dnet:conv1[..], in:x[..]) per out
+                                                     position; a bias: (dnet:conv1[..])
+                                                     per cell of its channel
+din     dE/d(input) through a first convolution      as dout through a convolution
+====== ============================================ ====================================
+
+``dpool:pool1[1,1,1]/conv1[1,2,2]`` is d out_pool1[1,1,1] / d out_conv1[1,2,2]: 1 for the
+window's winner and 0 for its other cells (max), 1/size (average). The operand ``0`` stands
+for a sum no term reaches (a cell no window or receptive field covers).
+
 A circuit (a ``graph:`` scenario; docs/circuits.md, bpwalk/graph) has ids of its own, NAME
 being an input, a param or an operation (``f``, or ``f.1`` inside node f's expression):
 

@@ -30,12 +30,15 @@ def mazur_path() -> Path:
 
 
 def network_names() -> list[str]:
-    """The bundled examples that are networks (layers:), not circuits (graph:): for the
-    tests of what only a network has (the matrix form, the tiny loop, ...)."""
+    """The bundled examples that are dense networks (layers:), not circuits (graph:) nor
+    convolutional networks: for the tests of what only a dense network has (the matrix
+    form, the tiny loop, the drawing, ...). tests/test_conv.py tests the others."""
     from bpwalk.scenario import bundled_dir, bundled_names, load
 
-    return [n for n in bundled_names()
-            if getattr(load(bundled_dir() / f"{n}.yaml"), "graph", None) is None]
+    def dense(sc) -> bool:
+        return getattr(sc, "graph", None) is None and not sc.shaped
+
+    return [n for n in bundled_names() if dense(load(bundled_dir() / f"{n}.yaml"))]
 
 
 @pytest.fixture(scope="module")

@@ -143,6 +143,11 @@ PAIRED = [
     ("bce_scenario.yaml", "bias_not_summed", "grad:b1@2"),
     ("softmax", "dact_again", "dnet:o2"),
     ("softmax", "jacobian_diagonal", "dnet:o1"),
+    # convolution and pooling layers, issue 23
+    ("conv_pool", "kernel_flipped", "net:conv1[1,1,2]"),
+    ("conv_pool", "pool_spread", "dout:conv1[1,1,1]"),
+    ("conv_pool", "pool_averaged", "dout:conv1[1,2,2]"),
+    ("avgpool_scenario.yaml", "pool_not_divided", "dout:conv1[1,1,1]"),
     # a circuit's (graph:), issue 22
     ("graph_scenario.yaml", "fanout_not_summed", "grad:a"),
     ("graph_scenario.yaml", "upstream_left_out", "grad:c"),

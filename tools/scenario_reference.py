@@ -28,6 +28,8 @@ def describe(node: dict[str, Any]) -> str:
     if kind == "array":
         item = describe(node["items"])
         return f"list of ({item})" if " or " in item else f"list of {_plural(item)}"
+    if kind == "object" and "oneOf" not in node and set(node.get("properties", {})) == {"shape"}:
+        return "`{shape: [C, H, W]}`"  # shaped inputs: a map of one key, said in place
     if kind == "object":
         return "map (below)"
     if kind == "string" and "pattern" in node:

@@ -9,7 +9,7 @@ import numpy as np
 
 from bpwalk import optimizers
 from bpwalk.functions import LOSSES
-from bpwalk.graph.layers import Dense, Loss
+from bpwalk.graph.layers import Dense, Loss, Pool
 from bpwalk.trace import Operand, Step
 
 
@@ -51,6 +51,7 @@ def _circuit(step: Step, v: Callable[[Operand], float]) -> float:
 _WRITERS = {
     **dict.fromkeys((*Dense.KINDS, "dout"), Dense.evaluate),  # grad: also a circuit's chain
     **dict.fromkeys(Loss.KINDS, Loss.evaluate),
+    **dict.fromkeys(Pool.KINDS, Pool.evaluate),  # (Conv writes a dense layer's kinds)
     **dict.fromkeys(("new", *optimizers.STEP_KINDS), optimizers.evaluate),
     "val": _circuit, "local": _circuit,
 }

@@ -11,14 +11,15 @@ update; new = old - learning_rate * dE/dparam.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from bpwalk import optimizers
 from bpwalk.engine.checks import EngineError, check_finite
 from bpwalk.engine.params import Params, _flat, _layout, _Slot, _unflat
-from bpwalk.graph.layers import Context
-from bpwalk.graph.network import network
+from bpwalk.graph.layers import Context, LossArrays
+from bpwalk.graph.network import Network, network
 from bpwalk.mistakes import Mistake
 from bpwalk.scenario import Scenario
 from bpwalk.trace import Iteration, Operand, Step
@@ -100,11 +101,26 @@ def _rounder(round_to: int | None):
     return rnd
 
 
-def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
-             idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
-             ) -> tuple[list[Step], Params, dict[str, np.ndarray], float]:
-    """Update `number`, quantity by quantity, written out as Steps in computation order:
-    the graph's nodes swept forward in topological order, then back in reverse."""
+class _Swept(NamedTuple):
+    """One update's arrays, swept forward and back through the graph, and its update."""
+
+    ctx: Context
+    net: Network
+    arrays: list  # each layer's record of arrays, in the chain's order
+    loss: LossArrays
+    out: np.ndarray  # the output layer's out (rows are samples)
+    layout: list[_Slot]
+    seen: list  # the optimizer's quantities, for the update's Steps
+    new: Params
+    state: dict[str, np.ndarray]
+
+
+def _sweep(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
+           idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+           ) -> _Swept:
+    """Update `number`'s arrays: the graph's nodes swept forward in topological order, then
+    back in reverse, then the optimizer's rule. No Steps: `_explain` writes them from this,
+    and a network the fast loops do not serve trains its unread updates on this alone."""
     many = len(idx) > 1
     sfx = [f"@{i + 1}" if many else "" for i in idx]
     ctx = Context(_rounder(round_to), _Inject(mistakes), idx, sfx, sfx if many else [""],
@@ -150,21 +166,36 @@ def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], n
         scenario.optimizer, _flat(layout, params), _flat(layout, grads), state, number,
         scenario.learning_rate, see)
     new = _unflat(layout, new_flat, params)
+    return _Swept(ctx, net, arrays, loss, a, layout, seen, new, new_state)
+
+
+def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
+             idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+             ) -> tuple[list[Step], Params, dict[str, np.ndarray], float]:
+    """Update `number`, quantity by quantity, written out as Steps in computation order:
+    the graph's nodes swept forward in topological order, then back in reverse."""
+    sw = _sweep(scenario, params, state, number, idx, round_to, mistakes)
+    ctx, net, arrays = sw.ctx, sw.net, sw.arrays
+    weights, biases = params.weights, params.biases
+    many = len(idx) > 1
 
     # ---- the Steps, in the order a tutorial writes them: forward sample by sample, the
-    # loss, backward sample by sample (output layer first), the batch's gradients, update
+    # loss, backward sample by sample (output layer first), the batch's gradients, update.
+    # A node's dout is written by the node it feeds (its `dout_steps`): the next node that
+    # computes (a reshape such as flatten passes it on unchanged), or the loss.
     steps: list[Step] = []
     add = steps.append
     for b in range(len(idx)):
         for node, arr, w, bias in zip(net.layers, arrays, weights, biases):
             node.forward_steps(add, ctx, arr, w, bias, b)
-    net.loss.steps(add, ctx, loss, a, len(arrays))
+    net.loss.steps(add, ctx, sw.loss, sw.out, len(arrays))
+    feeds = [_feeds(net, li) for li in range(len(arrays))]
     for b in range(len(idx)):
         for li in range(len(arrays) - 1, -1, -1):
-            last = li == len(arrays) - 1
+            d = feeds[li]
             net.layers[li].backward_steps(
-                add, ctx, arrays[li], b, net.loss if last else net.layers[li + 1],
-                None if last else arrays[li + 1], None if last else weights[li + 1])
+                add, ctx, arrays[li], b, net.loss if d is None else net.layers[d],
+                None if d is None else arrays[d], None if d is None else weights[d])
     if many:
         for li in range(len(arrays) - 1, -1, -1):
             net.layers[li].batch_steps(add, ctx, arrays[li])
@@ -175,8 +206,62 @@ def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], n
             at = max(k for k, s in enumerate(steps) if s.phase == "backward"
                      and (s.sample == d.sample or d.sample is None))
             steps.insert(at + 1, d)
-    steps += _update_steps(scenario, layout, state, number, seen)
-    return steps, new, new_state, loss.batch
+    steps += _update_steps(scenario, sw.layout, state, number, sw.seen)
+    return steps, sw.new, sw.state, sw.loss.batch
+
+
+def _feeds(net: Network, li: int) -> int | None:
+    """The node that layer `li`'s out feeds, past any reshape (None: the loss)."""
+    for d in range(li + 1, len(net.layers)):
+        if not net.layers[d].reshape:
+            return d
+    return None
+
+
+class _SweptPath:
+    """The unread updates of a network the fast loops (fast.py, tiny.py) do not serve, one
+    with convolution or pooling layers: each update is `_sweep`, the explained path's
+    arrays, without Steps. The same methods as fast._FastPath, for engine/train.py."""
+
+    tiny = None  # the tiny loop serves dense chains only
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.layout = _layout(scenario)
+        self.size = self.layout[-1].span.stop if self.layout else 0
+
+    def dataset_loss(self, scenario: Scenario, params: Params) -> float:
+        """The loss over the whole data set, per `reduction` (loss_history's entries)."""
+        idx = list(range(len(scenario.x)))
+        ctx = Context(_rounder(None), _Inject(()), idx, [""] * len(idx), [""],
+                      [None] * len(idx), scenario.reduction == "mean", scenario)
+        net = network(scenario)
+        a = scenario.x
+        for node, w, b in zip(net.layers, params.weights, params.biases):
+            a = node.forward(ctx, w, b, a).out
+        per_sample = net.loss.forward(ctx, a).per_sample
+        return float(per_sample.mean() if scenario.reduction == "mean" else per_sample.sum())
+
+    def updates(self, scenario: Scenario, params: Params, state: dict[str, np.ndarray],
+                plan, start: int, stop: int, history: list[float], every: int = 1
+                ) -> tuple[Params, dict[str, np.ndarray]]:
+        """Updates start..stop-1; their losses appended to `history` as fast.py does."""
+        from bpwalk.engine.checks import check_bound
+
+        full_batch = scenario.batch is None
+        for number in range(start, stop):
+            idx = plan[number - 1]
+            kept = (number - 1) % every == 0
+            if not full_batch and kept:
+                history.append(self.dataset_loss(scenario, params))
+            sw = _sweep(scenario, params, state, number, idx, None)
+            if not math.isfinite(sw.loss.batch):
+                _locate_nonfinite(scenario, params, state, number, idx)
+            if full_batch and kept:
+                history.append(sw.loss.batch)
+            if kept:
+                check_bound(scenario, history, number)
+            params, state = sw.new, sw.state
+        return params, state
 
 
 def _update_steps(scenario: Scenario, layout: list[_Slot], state: dict[str, np.ndarray],

@@ -86,6 +86,14 @@ class _FastPath:
         self.buffers = {n: _Buffers(widths, n, n in trained) for n in trained | {len(scenario.x)}}
         self.tiny = Tiny.of(scenario, self.layout, max(len(x) for x, _, _ in self.batches.values()))
 
+    def dataset_loss(self, scenario: Scenario, params: Params) -> float:
+        return _dataset_loss(self, scenario, params)
+
+    def updates(self, scenario: Scenario, params: Params, state: dict[str, np.ndarray],
+                plan: Plan, start: int, stop: int, history: list[float], every: int = 1
+                ) -> tuple[Params, dict[str, np.ndarray]]:
+        return _fast_updates(self, scenario, params, state, plan, start, stop, history, every)
+
 
 def _forward(layers: list[_FastLayer], weights: list[np.ndarray], biases: list[np.ndarray],
              x: np.ndarray, into: _Buffers) -> tuple[list[np.ndarray], list[np.ndarray]]:

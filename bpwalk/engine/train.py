@@ -21,8 +21,8 @@ import numpy as np
 
 from bpwalk import optimizers
 from bpwalk.engine.checks import EngineError, check_bound, check_finite
-from bpwalk.engine.explain import _explain, _explained, _locate_nonfinite, _rounder
-from bpwalk.engine.fast import _dataset_loss, _fast_updates, _FastPath
+from bpwalk.engine.explain import _explain, _explained, _locate_nonfinite, _rounder, _SweptPath
+from bpwalk.engine.fast import _FastPath
 from bpwalk.engine.params import Params, Plan, _Slot, batches
 from bpwalk.mistakes import Mistake
 from bpwalk.scenario import Scenario
@@ -93,7 +93,7 @@ def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: in
     """The updates of `run`: fast where nobody reads them, explained where shown. Returns
     the parameters after them, the optimizer's state per parameter name, and the number of
     updates made (fewer than n_iter when `watch` stopped the run)."""
-    fast = _FastPath(scenario, plan)
+    fast = _path(scenario, plan)
     state = optimizers.zero_state(scenario.optimizer, fast.size)
     with np.errstate(all="ignore"):  # non-finite values are detected and reported, not warned
         number = 1  # the next update to make
@@ -106,7 +106,7 @@ def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: in
             idx = plan[explained - 1]
             kept = (explained - 1) % every == 0
             if not full_batch and kept:
-                history.append(_dataset_loss(fast, scenario, params))
+                history.append(fast.dataset_loss(scenario, params))
             with _collector_paused():
                 it, params, state, loss = _explained(scenario, params, state, explained, idx,
                                                      round_to, mistakes)
@@ -118,11 +118,23 @@ def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: in
             if watch is not None and not watch(explained, loss):
                 break
         n_iter = number - 1  # the updates made: fewer than asked when `watch` stopped the run
-        history.append(_dataset_loss(fast, scenario, params))
+        history.append(fast.dataset_loss(scenario, params))
         if not math.isfinite(history[-1]):
             _locate_nonfinite(scenario, params, state, n_iter + 1, plan[0] if plan else [0])
         check_bound(scenario, history, n_iter + 1)
     return params, _named_state(fast.layout, state), n_iter
+
+
+Path = _FastPath | _SweptPath
+
+
+def _path(scenario: Scenario, plan: Plan) -> Path:
+    """The path of the updates nobody reads: the fast loops (vectorised, or the tiny loop
+    they hold) serve chains of dense layers; a network with another kind of layer
+    (convolution, pooling) trains on the explained path's arrays, without Steps."""
+    if all(lay.kind == "dense" for lay in scenario.layers):
+        return _FastPath(scenario, plan)
+    return _SweptPath(scenario)
 
 
 def _named_state(layout: list[_Slot], state: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -161,7 +173,7 @@ Watch = Callable[[int, float], bool]
 WATCH_EVERY = 0.1  # seconds between two calls of a Watch, about
 
 
-def _watched(watch: Watch | None, fast: _FastPath, scenario: Scenario, params: Params,
+def _watched(watch: Watch | None, fast: Path, scenario: Scenario, params: Params,
              state: dict[str, np.ndarray], plan: Plan, start: int, stop: int,
              history: list[float], every: int) -> tuple[Params, dict[str, np.ndarray], int]:
     """_unread from `start` to `stop` in spans of about WATCH_EVERY seconds, telling
@@ -185,7 +197,7 @@ def _watched(watch: Watch | None, fast: _FastPath, scenario: Scenario, params: P
     return params, state, start
 
 
-def _unread(fast: _FastPath, scenario: Scenario, params: Params,
+def _unread(fast: Path, scenario: Scenario, params: Params,
                state: dict[str, np.ndarray], plan: Plan, start: int, stop: int,
                history: list[float], every: int) -> tuple[Params, dict[str, np.ndarray]]:
     """Updates start..stop-1 nobody reads: in plain floats where the network is tiny (see
@@ -194,8 +206,7 @@ def _unread(fast: _FastPath, scenario: Scenario, params: Params,
     begun, kept = (params, state, start), len(history)
     if fast.tiny is not None:
         params, state, start = fast.tiny.updates(params, state, start, stop, history, every)
-    params, state = _fast_updates(fast, scenario, params, state, plan, start, stop, history,
-                                  every)
+    params, state = fast.updates(scenario, params, state, plan, start, stop, history, every)
     if not _finite_state(state):
         del history[kept:]  # the losses of the updates made again, up to the first bad one
         _locate_state(fast, scenario, *begun, plan, stop, history, every)
@@ -206,7 +217,7 @@ def _finite_state(state: dict[str, np.ndarray]) -> bool:
     return all(np.isfinite(a).all() for a in state.values())
 
 
-def _locate_state(fast: _FastPath, scenario: Scenario, params: Params,
+def _locate_state(fast: Path, scenario: Scenario, params: Params,
                   state: dict[str, np.ndarray], start: int, plan: Plan, stop: int,
                   history: list[float], every: int) -> None:
     """A non-finite optimizer state (v = g² past 1.8e308, with a huge weight decay) is
@@ -215,8 +226,8 @@ def _locate_state(fast: _FastPath, scenario: Scenario, params: Params,
     cost to a run that stays finite), and the first whose state is not finite is explained
     to name the step."""
     for number in range(start, stop):
-        after, new_state = _fast_updates(fast, scenario, params, state, plan, number,
-                                         number + 1, history, every)
+        after, new_state = fast.updates(scenario, params, state, plan, number, number + 1,
+                                        history, every)
         if not _finite_state(new_state):
             steps, _, _, _ = _explain(scenario, params, state, number, plan[number - 1], None)
             check_finite(steps, number)

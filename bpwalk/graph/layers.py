@@ -3,18 +3,23 @@ backward arrays, the classic mistakes a student makes in it, the Steps it writes
 formula again on other numbers (evaluate).
 
 `layers:` is a front end: bpwalk.graph.network compiles it into a chain of these nodes,
-Dense for each layer then Loss, and the explained engine (bpwalk.engine.explain) sweeps
-them forward in order and back in reverse. Read an entry as the scalar operations of
-bpwalk.graph.ops read: the forward value, and beside it the derivative the reverse sweep
-multiplies by the gradient from downstream. A new layer kind (convolution, pooling,
-normalisation, recurrence) is one more class here with the same five methods:
+one per layer (Dense, Conv, Pool, Flatten) then Loss, and the explained engine
+(bpwalk.engine.explain) sweeps them forward in order and back in reverse. Read an entry as
+the scalar operations of bpwalk.graph.ops read: the forward value, and beside it the
+derivative the reverse sweep multiplies by the gradient from downstream. A new layer kind
+(normalisation, dropout, recurrence) is one more class here with the same methods:
 
     forward(ctx, ...)          -> its record of arrays (rows are the batch's samples)
     backward(ctx, rec, ...)    fills in the record's gradients
     input_gradient(ctx, ...)   dE/d(what feeds it): the upstream node's dout
     forward_steps / backward_steps / batch_steps    its Steps, in the order a tutorial
                                writes them, one sample at a time
+    dout_steps(ctx, b, up, ...)  the Steps of the upstream node's dout: a node's gradient
+                               is written by the node it feeds (Loss for the output layer)
     evaluate(step, v)          a step it wrote, on other operand values (the judge's)
+
+and `names` (its cells, in its arrays' column order) and `reshape` (True for a node that
+only reshapes, like Flatten: the driver passes the gradient through it).
 
 Each quantity goes through `ctx.inj` (the mistakes it can suffer, by kind) and `ctx.r` (the
 rounding of a hand calculation) as soon as it is computed, so everything after it is
@@ -133,6 +138,7 @@ class Dense:
     """
 
     KINDS = ("net", "out", "dact", "dnet", "grad", "din")  # and dout of a hidden layer
+    reshape = False  # a node that only reshapes (flatten) computes nothing and writes no step
 
     __slots__ = ("index", "inputs", "lay", "src")
 
@@ -141,6 +147,11 @@ class Dense:
         self.lay = lay  # the scenario's layer
         self.inputs = inputs  # the names of what feeds it
         self.src = "in" if index == 0 else "out"  # their refs' kind
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Its cells' names, in the order of its arrays' columns."""
+        return self.lay.neurons
 
     # ---- forward
 
@@ -293,21 +304,19 @@ class Dense:
                          all_nets, fn="softmax"))
 
     def backward_steps(self, add: Add, ctx: Context, arr: DenseArrays, b: int,
-                       downstream: Dense | Loss, down: DenseArrays | None,
-                       w_down: np.ndarray | None) -> None:
-        """Sample b's dout (written by `downstream`, the node it feeds), dout/dnet and
-        delta of each neuron, then its gradients."""
+                       downstream: Any, down: Any, w_down: np.ndarray | None) -> None:
+        """Sample b's dout (written by `downstream`, the node it feeds, with its arrays
+        `down` and weights `w_down`), dout/dnet and delta of each neuron, then its
+        gradients."""
         lay, li = self.lay, self.index
         s, smp = ctx.sfx[b], ctx.samples[b]
         last = isinstance(downstream, Loss)
+        douts = downstream.dout_steps(ctx, b, self, arr, down, w_down)
         dout, dnet = arr.dout[b].tolist(), arr.dnet[b].tolist()
         out, net = arr.out[b].tolist(), arr.net[b].tolist()
         dact = arr.dact[b].tolist() if arr.dact is not None else None
         for j, name in enumerate(lay.neurons):
-            if last:
-                downstream.dout_step(add, ctx, b, j, name, out[j], dout[j], li)
-            else:
-                downstream.dout_step(add, ctx, b, j, name, dout[j], down, w_down, li)
+            add(douts[j])
             if dact is not None:
                 add(Step(f"dact:{name}{s}", "backward", "dact", name, li + 1, smp, dact[j],
                          ((Operand(f"net:{name}{s}", net[j]),), (Operand(f"out:{name}{s}", out[j]),)),
@@ -332,17 +341,23 @@ class Dense:
                          ops, fn="softmax", note=note, aux=aux, output=last))
         self._grad_steps(add, ctx, arr, b)
 
-    def dout_step(self, add: Add, ctx: Context, b: int, j: int, name: str, value: float,
-                  down: DenseArrays, w: np.ndarray, li: int) -> None:
-        """dE/dout of neuron `name` of the layer feeding this one: Σ_k delta_k·w_kj."""
-        s = ctx.sfx[b]
-        wj = w[:, j].tolist()
-        dn = down.dnet[b].tolist()
-        ops = tuple((Operand(f"dnet:{n}{s}", dn[k]),
-                     Operand("param:" + self.lay.weight_names[k][j], wj[k]))
-                    for k, n in enumerate(self.lay.neurons))
-        add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, ctx.samples[b], value,
-                 ops, fn="sum", note="weights from before the update"))
+    def dout_steps(self, ctx: Context, b: int, up: Any, up_arr: Any, arr: DenseArrays,
+                   w: np.ndarray) -> list[Step]:
+        """Sample b's dE/dout of each cell of `up`, the node feeding this one (its arrays
+        `up_arr`): Σ_k delta_k·w_kj, with this layer's weights `w` from before the update."""
+        s, smp, li = ctx.sfx[b], ctx.samples[b], up.index
+        dn = arr.dnet[b].tolist()
+        values = up_arr.dout[b].tolist()
+        wl = w.T.tolist()
+        steps = []
+        for j, name in enumerate(up.names):
+            wj = wl[j]
+            ops = tuple((Operand(f"dnet:{n}{s}", dn[k]),
+                         Operand("param:" + self.lay.weight_names[k][j], wj[k]))
+                        for k, n in enumerate(self.lay.neurons))
+            steps.append(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp,
+                              values[j], ops, fn="sum", note="weights from before the update"))
+        return steps
 
     def _grad_steps(self, add: Add, ctx: Context, arr: DenseArrays, b: int) -> None:
         """dE/dparam of sample b: delta times the input the parameter carries."""
@@ -508,14 +523,16 @@ class Loss:
                            for b in range(len(sfx))),
                      fn=ctx.scenario.reduction, batch=True))
 
-    def dout_step(self, add: Add, ctx: Context, b: int, j: int, name: str, out: float,
-                  value: float, li: int) -> None:
-        """dE/dout of output `name`: the loss's derivative at its out and target."""
-        s = ctx.sfx[b]
+    def dout_steps(self, ctx: Context, b: int, up: Any, up_arr: Any, arr: Any = None,
+                   w: Any = None) -> list[Step]:
+        """Sample b's dE/dout of each output: the loss's derivative at its out and target."""
+        s, smp, li = ctx.sfx[b], ctx.samples[b], up.index
         tt = ctx.scenario.targets[ctx.idx[b]].tolist()
-        ops = ((Operand(f"target:{name}{s}", tt[j]),), (Operand(f"out:{name}{s}", out),))
-        add(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, ctx.samples[b], value,
-                 ops, fn=self.name, aux=self.k_aux, output=True))
+        out, dout = up_arr.out[b].tolist(), up_arr.dout[b].tolist()
+        return [Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, dout[j],
+                     ((Operand(f"target:{name}{s}", tt[j]),), (Operand(f"out:{name}{s}", out[j]),)),
+                     fn=self.name, aux=self.k_aux, output=True)
+                for j, name in enumerate(up.names)]
 
     @staticmethod
     def evaluate(step: Step, v: Value) -> float:
@@ -525,3 +542,375 @@ class Loss:
         t, o = np.array([[v(step.terms[0][0])]]), np.array([[v(step.terms[1][0])]])
         f = LOSSES[step.fn].term if step.kind == "loss" else LOSSES[step.fn].derivative
         return float(f(o, t, k)[0, 0])
+
+
+# ----------------------------------------------------------------------------- Conv
+
+
+def _zero(terms: tuple) -> tuple:
+    """A sum with no terms (a cell no window or kernel reaches) written as 0."""
+    return terms or ((Operand("0", 0.0),),)
+
+
+class Conv(Dense):
+    """A convolution as torch's Conv2d computes it, a cross-correlation: each out cell's
+    net is Σ K[o,i,ky,kx]·a[i, y·sh + ky − ph, x·sw + kx − pw] over its receptive field
+    (padding adds zeros, which add nothing) plus the channel's bias; out = f(net).
+
+    Backward: dout/dnet and delta as a dense layer's; dE/dK[o,i,ky,kx] = Σ over the out
+    positions of delta·the input under that kernel entry; dE/db[o] = Σ of the channel's
+    deltas; and dE/da of what feeds it = Σ delta·K over every out cell whose field holds
+    it: the full correlation of the deltas with the flipped kernel.
+
+    Computed as a dense layer whose weight matrix (out cells x in cells) holds each kernel
+    entry wherever it applies: `taps` list, per out cell, the (kernel entry, in cell) pairs.
+    """
+
+    KINDS = ()  # net, out, dact, dnet, grad, dout: a dense layer's kinds and formulas
+
+    __slots__ = ("by_param", "by_src", "channel", "taps", "tk", "tn", "ts")
+
+    def __init__(self, index: int, lay: Any, inputs: tuple[str, ...]) -> None:
+        super().__init__(index, lay, inputs)
+        n_out, n_in, kh, kw = lay.weights.shape
+        _, h, w = lay.in_shape
+        _, oh, ow = lay.out_shape
+        (sh, sw), (ph, pw) = lay.stride, lay.padding
+        taps: list[list[tuple[int, int]]] = []
+        for o, y, x in np.ndindex(n_out, oh, ow):
+            cell = []
+            for i, ky, kx in np.ndindex(n_in, kh, kw):
+                r, c = y * sh + ky - ph, x * sw + kx - pw
+                if 0 <= r < h and 0 <= c < w:
+                    cell.append((((o * n_in + i) * kh + ky) * kw + kx, (i * h + r) * w + c))
+            taps.append(cell)
+        self.taps = taps
+        flat = [(n, k, s) for n, cell in enumerate(taps) for k, s in cell]
+        self.tn, self.tk, self.ts = (np.array(v, dtype=np.intp).reshape(-1)
+                                     for v in zip(*flat)) if flat else (np.zeros(0, np.intp),) * 3
+        self.channel = np.repeat(np.arange(n_out), oh * ow)  # each out cell's channel
+        self.by_param: list[list[tuple[int, int]]] = [[] for _ in range(lay.weights.size)]
+        self.by_src: list[list[tuple[int, int]]] = [[] for _ in range(len(inputs))]
+        for n, k, s in flat:
+            self.by_param[k].append((n, s))
+            self.by_src[s].append((n, k))
+
+    def matrix(self, w: np.ndarray) -> np.ndarray:
+        """The kernels as a dense layer's weights: (out cells, in cells)."""
+        m = np.zeros((len(self.lay.neurons), len(self.inputs)))
+        m[self.tn, self.ts] = w.ravel()[self.tk]
+        return m
+
+    # ---- forward
+
+    def forward(self, ctx: Context, w: np.ndarray, b: np.ndarray, a: np.ndarray) -> DenseArrays:
+        r, inj, lay, sfx = ctx.r, ctx.inj, self.lay, ctx.sfx
+        bias = b[self.channel] if b.size else 0.0
+        net = a @ self.matrix(w).T + bias  # (samples, out cells)
+        net = r(inj(lambda: ids("net", lay.neurons, sfx), net, {
+            "sign": lambda: -net,
+            # a true convolution: the kernel flipped (rows and columns) before it slides
+            "kernel_flipped": lambda: a @ self.matrix(w[:, :, ::-1, ::-1]).T + bias}))
+        out = ACTIVATIONS[lay.activation].value(net, lay.slope)
+        out = r(inj(lambda: ids("out", lay.neurons, sfx), out, {
+            "sign": lambda: -out, "activation_left_out": lambda: net}))
+        return DenseArrays(a, net, out)
+
+    # ---- backward
+
+    def _gradients(self, ctx: Context, arr: DenseArrays, wrong: dict) -> None:
+        r, inj, lay, gsfx, mean = ctx.r, ctx.inj, self.lay, ctx.gsfx, ctx.mean
+        d, a = arr.dnet, arr.a
+        shape = (len(d), *np.shape(lay.weight_names))  # (samples, out channels, entries)
+        taps = d[:, self.tn] * a[:, self.ts]  # (samples, taps): each tap's product
+        size = self.lay.weights.size  # summed into its kernel entry's gradient
+        gw = np.stack([np.bincount(self.tk, row, size) for row in taps]).reshape(shape)
+        gw_s = r(inj(lambda: param_ids("grad", lay.weight_names, gsfx), gw, scaled(gw)))
+        arr.per_w = gw_s
+        arr.grad_w = combine(gw_s, mean, r, inj, lambda: param_ids("grad", lay.weight_names))
+        if lay.bias == "none" or not ctx.scenario.update_biases:
+            arr.per_b, arr.grad_b = np.zeros((len(d), 0)), np.zeros(0)
+            return
+        gb = d.reshape(len(d), shape[1], -1).sum(axis=2)  # (samples, out channels)
+
+        def bias_ids() -> np.ndarray:
+            return param_ids("grad", [lay.bias_names], gsfx)[:, 0, :]
+
+        arr.per_b = r(inj(bias_ids, gb, scaled(gb)))
+        arr.grad_b = combine(arr.per_b, mean, r, inj,
+                             lambda: param_ids("grad", [lay.bias_names])[0])
+
+    def input_gradient(self, ctx: Context, arr: DenseArrays, w: np.ndarray, upstream,
+                       up) -> np.ndarray:
+        """dE/da of the cells feeding it: Σ delta·K over the out cells whose field holds
+        each (the kernels from before the update)."""
+        dout = arr.dnet @ self.matrix(w)
+        names, kind = (ctx.scenario.inputs, "din") if upstream is None else \
+            (upstream.names, "dout")
+        return ctx.r(ctx.inj(lambda: ids(kind, names, ctx.sfx), dout, scaled(dout)))
+
+    def input_gradient_steps(self, ctx: Context, din: np.ndarray, w: np.ndarray,
+                             arr: DenseArrays) -> list[Step]:
+        """dE/d(input) of each sample: the full correlation with the flipped kernel."""
+        wl, dl, values = w.ravel().tolist(), arr.dnet.tolist(), din.tolist()
+        wn = [n for row in self.lay.weight_names for n in row]
+        cells = self.lay.neurons
+        return [Step(f"din:{name}{s}", "backward", "din", name, 0, smp, values[b][i],
+                     _zero(tuple((Operand(f"dnet:{cells[n]}{s}", dl[b][n]),
+                                  Operand("param:" + wn[k], wl[k]))
+                                 for n, k in self.by_src[i])),
+                     fn="sum", note="the full correlation with the flipped kernel, from "
+                                    "before the update")
+                for b, (s, smp) in enumerate(zip(ctx.sfx, ctx.samples))
+                for i, name in enumerate(ctx.scenario.inputs)]
+
+    # ---- steps
+
+    def forward_steps(self, add: Add, ctx: Context, arr: DenseArrays, w: np.ndarray,
+                      bias: np.ndarray, b: int) -> None:
+        """Sample b's net and out of each out cell: its receptive field's sum of products."""
+        lay, li = self.lay, self.index
+        s, smp = ctx.sfx[b], ctx.samples[b]
+        wl, bl = w.ravel().tolist(), bias.tolist()
+        wn = [n for row in lay.weight_names for n in row]
+        refs = [f"{self.src}:{n}{s}" for n in self.inputs]
+        a, net, out = arr.a[b].tolist(), arr.net[b].tolist(), arr.out[b].tolist()
+        channel = self.channel.tolist()
+        for n, name in enumerate(lay.neurons):
+            ops = tuple((Operand("param:" + wn[k], wl[k]), Operand(refs[i], a[i]))
+                        for k, i in self.taps[n])
+            if lay.bias != "none":
+                o = channel[n]
+                ops += ((Operand("param:" + lay.bias_names[o], bl[o]), ONE),)
+            add(Step(f"net:{name}{s}", "forward", "net", name, li + 1, smp, net[n], _zero(ops)))
+            add(Step(f"out:{name}{s}", "forward", "out", name, li + 1, smp, out[n],
+                     ((Operand(f"net:{name}{s}", net[n]),),), fn=lay.activation,
+                     aux=self._slope()))
+
+    def _grad_steps(self, add: Add, ctx: Context, arr: DenseArrays, b: int) -> None:
+        """dE/dK of sample b: Σ over the out positions of delta·the input under the entry;
+        dE/db: Σ of the channel's deltas."""
+        lay, li = self.lay, self.index
+        s, smp = ctx.sfx[b], ctx.samples[b]
+        gsfx = "" if len(ctx.sfx) == 1 else s
+        a, dnet = arr.a[b].tolist(), arr.dnet[b].tolist()
+        gw = arr.per_w[b].ravel().tolist()
+        wn = [n for row in lay.weight_names for n in row]
+        dref = [f"dnet:{n}{s}" for n in lay.neurons]
+        refs = [f"{self.src}:{n}{s}" for n in self.inputs]
+        for k, name in enumerate(wn):
+            ops = tuple((Operand(dref[n], dnet[n]), Operand(refs[i], a[i]))
+                        for n, i in self.by_param[k])
+            add(Step(f"grad:{name}{gsfx}", "backward", "grad", name, li + 1, smp, gw[k],
+                     _zero(ops), fn="sum"))
+        if not arr.per_b.size:
+            return
+        gb = arr.per_b[b].tolist()
+        channel = self.channel.tolist()
+        for o, name in enumerate(lay.bias_names):
+            ops = tuple((Operand(dref[n], dnet[n]),) for n in range(len(dnet)) if channel[n] == o)
+            add(Step(f"grad:{name}{gsfx}", "backward", "grad", name, li + 1, smp, gb[o], ops,
+                     fn="sum", note="a convolution's bias: the sum of its channel's deltas"))
+
+    def dout_steps(self, ctx: Context, b: int, up: Any, up_arr: Any, arr: DenseArrays,
+                   w: np.ndarray) -> list[Step]:
+        """Sample b's dE/dout of each cell feeding it: Σ delta·K over the out cells whose
+        field holds it (the full correlation with the flipped kernel)."""
+        s, smp, li = ctx.sfx[b], ctx.samples[b], up.index
+        dn = arr.dnet[b].tolist()
+        wl = w.ravel().tolist()
+        wn = [n for row in self.lay.weight_names for n in row]
+        cells = self.lay.neurons
+        values = up_arr.dout[b].tolist()
+        return [Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, values[j],
+                     _zero(tuple((Operand(f"dnet:{cells[n]}{s}", dn[n]),
+                                  Operand("param:" + wn[k], wl[k]))
+                                 for n, k in self.by_src[j])),
+                     fn="sum", note="the full correlation with the flipped kernel, from "
+                                    "before the update")
+                for j, name in enumerate(up.names)]
+
+
+# ----------------------------------------------------------------------------- Pool
+
+
+class PoolArrays:
+    """A pooling layer's arrays in an explained update (rows are samples)."""
+
+    __slots__ = ("a", "dout", "grad_b", "grad_w", "local", "out", "upd")
+
+    def __init__(self, a: np.ndarray, out: np.ndarray, local: np.ndarray) -> None:
+        self.a = a
+        self.out = out
+        self.local = local  # d out / d a of each window's cells: (samples, out cells, window)
+        self.dout: np.ndarray | None = None
+        self.upd = None
+        self.grad_w = self.grad_b = np.zeros(0)  # nothing trained
+
+
+class Pool:
+    """Max or average pooling, per channel: out = the max (or the mean) of its window.
+
+    Backward: d out / d a is 1 for the window's winner and 0 for the others (max), or
+    1/size for each of its cells (average); dE/da = Σ over the windows holding a cell of
+    dE/dout·d out/d a.
+    """
+
+    KINDS = ("pool",)  # the out of a pooling window (its id out:pool1[1,1,1])
+    reshape = False
+
+    __slots__ = ("by_src", "index", "inputs", "lay", "src", "windows")
+
+    def __init__(self, index: int, lay: Any, inputs: tuple[str, ...]) -> None:
+        self.index, self.lay, self.inputs = index, lay, inputs
+        self.src = "in" if index == 0 else "out"
+        _, h, w = lay.in_shape
+        c, oh, ow = lay.out_shape
+        (kh, kw), (sh, sw) = lay.size, lay.stride
+        self.windows = np.array([[(ch * h + y * sh + dy) * w + x * sw + dx
+                                  for dy, dx in np.ndindex(kh, kw)]
+                                 for ch, y, x in np.ndindex(c, oh, ow)], dtype=np.intp)
+        self.by_src: list[list[tuple[int, int]]] = [[] for _ in inputs]
+        for n, row in enumerate(self.windows.tolist()):
+            for slot, i in enumerate(row):
+                self.by_src[i].append((n, slot))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.lay.neurons
+
+    def forward(self, ctx: Context, w: np.ndarray, b: np.ndarray, a: np.ndarray) -> PoolArrays:
+        window = a[:, self.windows]  # (samples, out cells, window)
+        size = self.windows.shape[1]
+        if self.lay.mode == "max":
+            out = window.max(axis=2)
+            # the first largest wins, as torch's max_pool2d picks it
+            local = (np.arange(size) == window.argmax(axis=2)[:, :, None]).astype(float)
+        else:
+            out = window.sum(axis=2) / size
+            local = np.full(window.shape, 1.0 / size)
+        return PoolArrays(a, ctx.r(out), local)
+
+    def backward(self, ctx: Context, arr: PoolArrays) -> None:
+        """Nothing of its own to train."""
+
+    def input_gradient(self, ctx: Context, arr: PoolArrays, w: np.ndarray, upstream,
+                       up) -> np.ndarray:
+        """dE/da: each window's dE/dout routed back through d out/d a."""
+        dout, local = arr.dout, arr.local
+        size = self.windows.shape[1]
+
+        cells, n_in = self.windows.ravel(), len(self.inputs)
+
+        def routed(share: np.ndarray) -> np.ndarray:  # each window cell's share into its cell
+            parts = (dout[:, :, None] * share).reshape(len(dout), -1)
+            return np.stack([np.bincount(cells, row, n_in) for row in parts])
+
+        din = routed(local)
+        wrong = ({"pool_spread": lambda: routed(np.ones_like(local)),
+                  "pool_averaged": lambda: routed(np.full(local.shape, 1.0 / size))}
+                 if self.lay.mode == "max" else
+                 {"pool_not_divided": lambda: routed(np.ones_like(local))})
+        return ctx.r(ctx.inj(lambda: ids("dout", upstream.names, ctx.sfx), din,
+                             {**scaled(din), **wrong}))
+
+    def forward_steps(self, add: Add, ctx: Context, arr: PoolArrays, w: np.ndarray,
+                      bias: np.ndarray, b: int) -> None:
+        """Sample b's out of each window: its max (which cell won) or its mean."""
+        lay, li = self.lay, self.index
+        s, smp = ctx.sfx[b], ctx.samples[b]
+        a, out = arr.a[b].tolist(), arr.out[b].tolist()
+        refs = [f"{self.src}:{n}{s}" for n in self.inputs]
+        local = arr.local[b].tolist()
+        fn = "max" if lay.mode == "max" else "mean"
+        for n, name in enumerate(lay.neurons):
+            row = self.windows[n].tolist()
+            note = ""
+            if fn == "max":
+                note = f"{self.inputs[row[local[n].index(1.0)]]} is the largest: it won"
+            add(Step(f"out:{name}{s}", "forward", "pool", name, li + 1, smp, out[n],
+                     tuple((Operand(refs[i], a[i]),) for i in row), fn=fn, note=note))
+
+    def backward_steps(self, add: Add, ctx: Context, arr: PoolArrays, b: int,
+                       downstream: Any, down: Any, w_down: np.ndarray | None) -> None:
+        """Sample b's dout of each window (written by the node it feeds)."""
+        for step in downstream.dout_steps(ctx, b, self, arr, down, w_down):
+            add(step)
+
+    def dout_steps(self, ctx: Context, b: int, up: Any, up_arr: Any, arr: PoolArrays,
+                   w: Any) -> list[Step]:
+        """Sample b's dE/dout of each cell feeding it: Σ over the windows holding it of the
+        window's dE/dout times d out/d a (1 for the winner, 0 else; or 1/size)."""
+        s, smp, li = ctx.sfx[b], ctx.samples[b], up.index
+        dout, local = arr.dout[b].tolist(), arr.local[b].tolist()
+        cells = self.lay.neurons
+        values = up_arr.dout[b].tolist()
+        note = ("max-pooling: the gradient goes to the window's winner only"
+                if self.lay.mode == "max" else
+                "average pooling: each cell of the window gets 1/size of the gradient")
+        return [Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, values[j],
+                     _zero(tuple((Operand(f"dout:{cells[n]}{s}", dout[n]),
+                                  Operand(f"dpool:{cells[n]}/{name}{s}", local[n][slot]))
+                                 for n, slot in self.by_src[j])),
+                     fn="sum", note=note)
+                for j, name in enumerate(up.names)]
+
+    def batch_steps(self, add: Add, ctx: Context, arr: PoolArrays) -> None:
+        """Nothing trained: no batch gradients."""
+
+    @staticmethod
+    def evaluate(step: Step, v: Value) -> float:
+        values = [v(t[0]) for t in step.terms]
+        return max(values) if step.fn == "max" else math.fsum(values) / len(values)
+
+
+# ----------------------------------------------------------------------------- Flatten
+
+
+class FlatArrays:
+    __slots__ = ("a", "dout", "grad_b", "grad_w", "out", "upd")
+
+    def __init__(self, a: np.ndarray) -> None:
+        self.a = self.out = a
+        self.dout: np.ndarray | None = None
+        self.upd = None
+        self.grad_w = self.grad_b = np.zeros(0)
+
+
+class Flatten:
+    """A reshape (channel-major, as torch.flatten): its cells are those of what feeds it,
+    under the same names, so it computes nothing and writes no Step; the driver passes
+    the gradient of the node it feeds straight through (`reshape`)."""
+
+    KINDS = ()
+    reshape = True
+
+    __slots__ = ("index", "inputs", "lay")
+
+    def __init__(self, index: int, lay: Any, inputs: tuple[str, ...]) -> None:
+        self.index, self.lay, self.inputs = index, lay, inputs
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.lay.neurons
+
+    def forward(self, ctx: Context, w: np.ndarray, b: np.ndarray, a: np.ndarray) -> FlatArrays:
+        return FlatArrays(a)
+
+    def backward(self, ctx: Context, arr: FlatArrays) -> None:
+        pass
+
+    def input_gradient(self, ctx: Context, arr: FlatArrays, w: np.ndarray, upstream,
+                       up) -> np.ndarray:
+        return arr.dout
+
+    def forward_steps(self, add: Add, ctx: Context, arr: FlatArrays, w: np.ndarray,
+                      bias: np.ndarray, b: int) -> None:
+        pass
+
+    def backward_steps(self, add: Add, ctx: Context, arr: FlatArrays, b: int,
+                       downstream: Any, down: Any, w_down: np.ndarray | None) -> None:
+        pass
+
+    def batch_steps(self, add: Add, ctx: Context, arr: FlatArrays) -> None:
+        pass

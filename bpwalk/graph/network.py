@@ -1,26 +1,41 @@
 """The front end of `layers:`: a network scenario as a chain of graph nodes.
 
-Each layer of the scenario becomes a Dense node (bpwalk.graph.layers) fed by the one before
-it (the first by the inputs), and the loss a Loss node fed by the last. The explained engine
-sweeps the chain forward in this order and back in reverse; a new layer kind is a new node
-class in layers.py and one line here.
+Each layer of the scenario becomes the node of its kind (bpwalk.graph.layers: Dense, Conv,
+Pool, Flatten; NODES) fed by the one before it (the first by the inputs), and the loss a
+Loss node fed by the last. The explained engine sweeps the chain forward in this order and
+back in reverse; a new layer kind is a new node class in layers.py and one entry in NODES.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from bpwalk.graph.layers import Dense, Loss
+from bpwalk.graph.layers import Conv, Dense, Flatten, Loss, Pool
 from bpwalk.scenario import Scenario
+
+# a layer's kind -> the node class of its operation
+NODES = {"dense": Dense, "conv2d": Conv, "maxpool": Pool, "avgpool": Pool, "flatten": Flatten}
 
 
 class Network(NamedTuple):
-    layers: tuple[Dense, ...]  # in topological order: each fed by the one before
+    layers: tuple[Any, ...]  # in topological order: each fed by the one before
     loss: Loss  # fed by the last layer
 
 
+_MADE: dict[int, tuple[Scenario, Network]] = {}
+
+
 def network(scenario: Scenario) -> Network:
-    """The graph of a `layers:` scenario."""
-    return Network(tuple(Dense(i, lay, scenario.layer_inputs(i))
-                         for i, lay in enumerate(scenario.layers)),
-                   Loss(scenario.loss, scenario.outputs))
+    """The graph of a `layers:` scenario (a shaped one's made once: its convolutions'
+    index tables cost more than an update)."""
+    key = id(scenario)
+    if key in _MADE and _MADE[key][0] is scenario:
+        return _MADE[key][1]
+    net = Network(tuple(NODES[lay.kind](i, lay, scenario.layer_inputs(i))
+                        for i, lay in enumerate(scenario.layers)),
+                  Loss(scenario.loss, scenario.outputs))
+    if scenario.shaped:
+        if len(_MADE) > 16:  # the scenarios in use, not every one ever seen
+            _MADE.clear()
+        _MADE[key] = (scenario, net)
+    return net

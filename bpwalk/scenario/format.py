@@ -24,6 +24,10 @@ DEFAULT_LEAKY_SLOPE = 0.01
 MAX_ITERATIONS = 10**8  # updates: a run of 1e8 updates on a tiny network takes hours already
 MAX_LAYER_SIZE = 10_000  # inputs or neurons of one layer
 MAX_PARAMETERS = 1_000_000  # weights and biases in all: 8 MB a copy, a few copies in flight
+# values of a shaped input (C x H x W) or of a convolution's output: the engine multiplies
+# by the convolution as a matrix of its outputs by its inputs (8 MB at this limit)
+MAX_CELLS = 1024
+LAYER_KINDS = ("dense", "conv2d", "maxpool", "avgpool", "flatten")
 # `bpwalk new --decimals` (and a `source:` line that records it, which `check` redraws):
 # hand-friendly numbers, and 10**decimals stays small
 MAX_DRAWN_DECIMALS = 4
@@ -64,7 +68,8 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("title", "text", "Title shown above the walkthrough."),
         Key("source", "text", "Where the example comes from: author, year, link."),
         Key("description", "text", "One line describing the example ('bpwalk examples')."),
-        Key("inputs", "names", "Names of the network's inputs, or how many there are.",
+        Key("inputs", "inputs", "Names of the network's inputs, or how many there are; or "
+            "{shape: [C, H, W]} (channels, height, width) for convolution layers.",
             required=True, fix="write 'inputs: [i1, i2]' (names) or 'inputs: 2'",
             unless="graph"),
         Key("layers", "list", "One entry per layer, first hidden layer to output layer.",
@@ -122,22 +127,37 @@ FORMAT: dict[str, tuple[Key, ...]] = {
     ),
     "layer": (
         Key("neurons", "names", "Names of the layer's neurons, or how many there are.",
-            required=True, fix="write 'neurons: [h1, h2]' or a count like 'neurons: 2'"),
-        Key("activation", "choice", "The layer's activation function.", required=True,
-            choices=_activations,
+            required=True, unless="kind",
+            fix="write 'neurons: [h1, h2]' or a count like 'neurons: 2'"),
+        Key("activation", "choice", "The layer's activation function (conv2d: default "
+            "linear).", required=True, unless="kind", choices=_activations,
             fix="write 'activation: sigmoid' (or one of {choices})"),
         Key("weights", "matrix", "One row per neuron, one number per input of the layer.",
             required=True, unless="init",
             fix="write 'weights:' with one row per neuron, one number per input"),
         Key("bias", "bias", "One number shared by the layer's neurons, one per neuron, or "
-            "null for none."),
+            "null for none (conv2d: one per out channel)."),
+        Key("kind", "choice", "dense (the default), conv2d, maxpool, avgpool or flatten "
+            "(channel-major, as torch.flatten).", choices=lambda: LAYER_KINDS,
+            default="dense"),
+        Key("name", "name", "conv2d, maxpool, avgpool, flatten: the layer's name, which "
+            "names its cells and parameters (conv1[1,2,2], conv1.K[1,1,2,1]); default conv1, "
+            "pool1, ... by kind and position."),
+        Key("kernels", "tensor4", "conv2d: the kernels as torch's Conv2d.weight, "
+            "[out channels][in channels][height][width]."),
+        Key("stride", "pair", "conv2d, maxpool, avgpool: the step between windows, one "
+            "number or [height, width] (default 1; pooling: its size)."),
+        Key("padding", "pair", "conv2d: zeros added on each side, one number or [height, "
+            "width] (default 0)."),
+        Key("size", "pair", "maxpool, avgpool: the window, one number or [height, width]."),
         Key("slope", "number", "leaky_relu's slope below zero.", default=DEFAULT_LEAKY_SLOPE),
         Key("alpha", "number", "elu's alpha: out = alpha (e^net - 1) below zero.", default=1.0),
         Key("weight_names", "name_matrix", "Names of the weights, in the shape of weights."),
         Key("bias_names", "names_or_name", "Names of the bias values."),
     ),
     "sample": (
-        Key("inputs", "vector", "One number per input.", required=True,
+        Key("inputs", "sample_inputs", "One number per input (shaped inputs: nested as "
+            "inputs.shape, [channels][rows][columns]).", required=True,
             fix="write 'inputs: [...]'"),
         Key("targets", "vector", "One number per output neuron.", required=True,
             fix="write 'targets: [...]'"),
@@ -195,6 +215,14 @@ def key_of(table: str, name: str) -> Key:
 
 TOP_KEYS = keys("scenario")
 LAYER_KEYS = keys("layer")
+# the keys each kind of layer other than dense takes (dense: the others, but these)
+SHAPED_KEYS = {
+    "conv2d": ("kind", "name", "kernels", "bias", "stride", "padding", "activation", "slope",
+               "alpha"),
+    "maxpool": ("kind", "name", "size", "stride"),
+    "avgpool": ("kind", "name", "size", "stride"),
+    "flatten": ("kind", "name"),
+}
 SAMPLE_KEYS = keys("sample")
 INIT_KEYS = keys("init")
 REQUIRED_TOP = tuple(k.name for k in FORMAT["scenario"] if k.required)
@@ -222,6 +250,19 @@ def _type_schema(k: Key) -> dict[str, Any]:
         "bool": {"type": "boolean"},
         "batch": {"oneOf": [{"const": "full"}, {"type": "integer", "minimum": 1}]},
         "vector": {"oneOf": [number, {"type": "array", "items": number}]},
+        "sample_inputs": {"oneOf": [number, {"type": "array", "items": number},
+                                    _list_of(_list_of(_list_of(number)))]},
+        "inputs": {"oneOf": [{"type": "integer", "minimum": 1}, _list_of(_NAME_SCHEMA),
+                             {"type": "object", "required": ["shape"],
+                              "additionalProperties": False,
+                              "properties": {"shape": {"type": "array", "minItems": 3,
+                                                       "maxItems": 3, "items": {
+                                                           "type": "integer",
+                                                           "minimum": 1}}}}]},
+        "tensor4": _list_of(_list_of(_list_of(_list_of(number)))),
+        "pair": {"oneOf": [{"type": "integer", "minimum": 0},
+                           {"type": "array", "minItems": 2, "maxItems": 2,
+                            "items": {"type": "integer", "minimum": 0}}]},
         "bias": {"oneOf": [number, {"type": "null"}, _list_of(number)]},
         "matrix": _list_of(_list_of(number)),
         "name_matrix": _list_of(_list_of(_NAME_SCHEMA)),
@@ -256,12 +297,18 @@ def _table_schema(table: str) -> dict[str, Any]:
         if k.default is not None:
             prop["default"] = k.default
         properties[k.name] = prop
-    return {
+    out = {
         "type": "object",
         "properties": properties,
         "required": [k.name for k in FORMAT[table] if k.required and not k.unless],
         "additionalProperties": False,
     }
+    # keys required unless the entry itself has another (a layer's neurons, unless kind:)
+    inner = [k.name for k in FORMAT[table] if k.required and k.unless == "kind"]
+    if inner:
+        out["if"] = {"not": {"required": ["kind"]}}
+        out["then"] = {"required": inner}
+    return out
 
 
 def json_schema() -> dict[str, Any]:
@@ -283,8 +330,10 @@ def json_schema() -> dict[str, Any]:
         conditions.append({"if": {"not": {"required": [other]}}, "then": {"required": names}})
     for k in FORMAT["scenario"]:
         for c in FORMAT.get(k.table, ()):
-            if c.required and c.unless:
-                need = {"required": [c.name]}
+            if c.required and c.unless and c.unless not in keys(k.table):
+                need: dict[str, Any] = {"required": [c.name]}
+                if "kind" in keys(k.table):  # a layer of another kind has no weights
+                    need = {"if": {"not": {"required": ["kind"]}}, "then": need}
                 conditions.append({
                     "if": {"not": {"required": [c.unless]}},
                     "then": {"properties": {k.name: {"items": need} if k.type == "list" else need}},

@@ -29,6 +29,91 @@ class Layer(NamedTuple):  # not a dataclass: a tenth of the cost at start-up
     bias_values: np.ndarray  # 0, 1 or len(neurons) values
     bias_names: tuple[str, ...]
 
+    kind = "dense"  # not a field: the layer's kind (Conv2d, Pool and Flatten below are others)
+
+
+# Layers of a network whose inputs have a shape (inputs: {shape: [C, H, W]}). Each answers
+# the attributes a view asks of a Layer (neurons: its cells' names, channel-major as torch
+# flattens them; activation; weight_names; bias, bias_values, bias_names), so a view that
+# lists names or parameters needs no case of its own; `kind` says which it is.
+
+
+def cells(name: str, shape: tuple[int, ...]) -> tuple[str, ...]:
+    """The names of a shaped quantity's cells, channel-major, 1-based: conv1[1,2,2]."""
+    return tuple(f"{name}[{','.join(str(i + 1) for i in at)}]" for at in np.ndindex(*shape))
+
+
+class Conv2d(NamedTuple):
+    """net = the cross-correlation of the input with each kernel, plus its bias; out = f(net).
+    Kernels as torch's Conv2d.weight: (out channels, in channels, kh, kw)."""
+
+    neurons: tuple[str, ...]  # its out cells: conv1[c,i,j], channel-major
+    activation: str
+    slope: float
+    weights: np.ndarray  # the kernels (out, in, kh, kw), read-only float64
+    weight_names: tuple[tuple[str, ...], ...]  # per out channel: conv1.K[o,i,y,x] row-major
+    bias: str  # "per_channel" | "none"
+    bias_values: np.ndarray  # one per out channel, or none
+    bias_names: tuple[str, ...]  # conv1.b[o]
+    name: str  # conv1
+    in_shape: tuple[int, int, int]  # (C, H, W)
+    out_shape: tuple[int, int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]  # zeros on each side
+
+    kind = "conv2d"
+
+
+class Pool(NamedTuple):
+    """out = the max (maxpool) or the mean (avgpool) of each window of each channel."""
+
+    neurons: tuple[str, ...]
+    activation: str  # "linear": none of its own
+    slope: float
+    weights: np.ndarray  # none: (0,)
+    weight_names: tuple[tuple[str, ...], ...]  # ()
+    bias: str  # "none"
+    bias_values: np.ndarray
+    bias_names: tuple[str, ...]
+    name: str
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    size: tuple[int, int]  # the window
+    stride: tuple[int, int]
+    mode: str  # "max" | "avg"
+
+    @property
+    def kind(self) -> str:
+        return self.mode + "pool"
+
+
+class Flatten(NamedTuple):
+    """A reshape, channel-major as torch.flatten: its cells are those of what feeds it."""
+
+    neurons: tuple[str, ...]  # the cells of what feeds it, in that order
+    activation: str
+    slope: float
+    weights: np.ndarray
+    weight_names: tuple[tuple[str, ...], ...]
+    bias: str
+    bias_values: np.ndarray
+    bias_names: tuple[str, ...]
+    name: str
+    in_shape: tuple[int, int, int]
+
+    kind = "flatten"
+
+
+def no_params() -> dict[str, Any]:
+    """A layer's parameter fields when it has none (pooling, flatten)."""
+    return {"activation": "linear", "slope": 0.0, "weights": frozen(np.zeros(0)),
+            "weight_names": (), "bias": "none", "bias_values": frozen(np.zeros(0)),
+            "bias_names": ()}
+
+
+def size_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape)
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -53,6 +138,12 @@ class Scenario:
     optimizer: Optimizer = SGD
     input_gradients: bool = False  # also work out dE/d(input)
     notation: str | None = None  # a profile of bpwalk.notation; None: the default (mazur)
+    input_shape: tuple[int, ...] | None = None  # inputs: {shape: [C, H, W]}; None: a vector
+
+    @property
+    def shaped(self) -> bool:
+        """Has layers other than dense ones (convolution, pooling, flatten)?"""
+        return self.input_shape is not None
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -60,7 +151,13 @@ class Scenario:
 
     @property
     def shape(self) -> str:
-        """Layer sizes from the inputs to the outputs, as tutorials write them: 2-2-2."""
+        """Layer sizes from the inputs to the outputs, as tutorials write them: 2-2-2 (a
+        shaped network: 1x4x4 > conv1 1x3x3 > pool1 1x1x1 > flatten 1 > 1)."""
+        if self.input_shape is not None:
+            return " > ".join([size_text(self.input_shape), *(
+                str(len(lay.neurons)) if lay.kind == "dense"
+                else f"{lay.kind} {len(lay.neurons)}" if lay.kind == "flatten"
+                else f"{lay.name} {size_text(lay.out_shape)}" for lay in self.layers)])
         return "-".join(str(len(n)) for n in [self.inputs, *(lay.neurons for lay in self.layers)])
 
     def steps_per_update(self) -> int:
@@ -87,6 +184,16 @@ class Scenario:
         out: list[Connection] = []
         for li, lay in enumerate(self.layers):
             feeds = self.layer_inputs(li)
+            if lay.kind == "conv2d":  # a kernel's entry: from an in channel to an out channel
+                src = feeds[0].partition("[")[0]
+                per = len(lay.weight_names[0]) // lay.in_shape[0]
+                for j, row in enumerate(lay.weight_names):
+                    fed = (f"{lay.name}[{j + 1},:,:]",)
+                    out += [Connection(w, li, f"{src}[{i // per + 1},:,:]", fed)
+                            for i, w in enumerate(row)]
+                    if lay.bias_names:
+                        out.append(Connection(lay.bias_names[j], li, None, fed))
+                continue
             for j, row in enumerate(lay.weight_names):
                 out += [Connection(w, li, feeds[i], (lay.neurons[j],)) for i, w in enumerate(row)]
             for j, b in enumerate(lay.bias_names):
@@ -102,7 +209,7 @@ class Scenario:
             "source": self.source,
             "inputs": list(self.inputs),
             "layers": [
-                {
+                _shaped_dict(lay) if lay.kind != "dense" else {
                     "neurons": list(lay.neurons),
                     "activation": lay.activation,
                     **({ACTIVATIONS[lay.activation].parameter: lay.slope}
@@ -121,8 +228,10 @@ class Scenario:
             "loss": self.loss,
             "learning_rate": self.learning_rate,
             "update_biases": self.update_biases,
+            **({"input_shape": list(self.input_shape)} if self.input_shape else {}),
             "data": [
-                {"inputs": x.tolist(), "targets": t.tolist()}
+                {"inputs": (x.reshape(self.input_shape) if self.input_shape else x).tolist(),
+                 "targets": t.tolist()}
                 for x, t in zip(self.x, self.targets)
             ],
             "batch": "full" if self.batch is None else self.batch,
@@ -133,6 +242,27 @@ class Scenario:
             **({"input_gradients": True} if self.input_gradients else {}),
             **({"notation": self.notation} if self.notation else {}),
         }
+
+
+def _shaped_dict(lay: Any) -> dict[str, Any]:
+    """A convolution, pooling or flatten layer as the JSON trace writes it."""
+    out: dict[str, Any] = {"kind": lay.kind, "name": lay.name,
+                           "in_shape": list(lay.in_shape)}
+    if lay.kind == "conv2d":
+        out.update(kernels=lay.weights.tolist(),
+                   bias=lay.bias_values.tolist() if lay.bias != "none" else None,
+                   stride=list(lay.stride), padding=list(lay.padding),
+                   activation=lay.activation,
+                   **({ACTIVATIONS[lay.activation].parameter: lay.slope}
+                      if ACTIVATIONS[lay.activation].parameter else {}),
+                   weight_names=[list(r) for r in lay.weight_names],
+                   bias_names=list(lay.bias_names))
+    elif lay.kind != "flatten":
+        out.update(size=list(lay.size), stride=list(lay.stride))
+    if lay.kind != "flatten":
+        out["out_shape"] = list(lay.out_shape)
+    out["neurons"] = list(lay.neurons)
+    return out
 
 
 def frozen(values: Any) -> np.ndarray:

@@ -15,12 +15,14 @@ import yaml
 
 from bpwalk.functions import ACTIVATIONS, LOSSES
 from bpwalk.optimizers import ADAMW_WEIGHT_DECAY, DEFAULTS, HYPERPARAMETERS, SGD, Optimizer
+from bpwalk.scenario import shaped
 from bpwalk.scenario.errors import ScenarioError, choice_hint, did_you_mean, printable
 from bpwalk.scenario.format import (
     DEFAULT_LEAKY_SLOPE,
     FORMAT,
     INIT_KEYS,
     LAYER_KEYS,
+    LAYER_KINDS,
     MAX_PARAMETERS,
     REDUCTIONS,
     REQUIRED_TOP,
@@ -33,7 +35,7 @@ from bpwalk.scenario.format import (
     numbered,
 )
 from bpwalk.scenario.format import weight_names as default_weight_names
-from bpwalk.scenario.model import Layer, Scenario, frozen
+from bpwalk.scenario.model import Conv2d, Flatten, Layer, Pool, Scenario, cells, frozen, size_text
 from bpwalk.scenario.yamlread import Expect, Reader, read_text, written
 
 _DRAW: Any = object()  # a layer's weights or biases that init will draw
@@ -100,11 +102,19 @@ class _Validator(Reader):
         source = opt_text("source", "")
         description = opt_text("description", "")
 
-        inputs = self.names(get("inputs")[1], "inputs", "x") if "inputs" in top else None
+        inputs, shape = None, None
+        if "inputs" in top and isinstance(get("inputs")[1], yaml.MappingNode):
+            shape = shaped.input_shape(self, get("inputs")[1])  # {shape: [C, H, W]}
+            inputs = list(cells("x", shape)) if shape else None
+            if "init" in top and shape:
+                self.err(top["init"][0], "init does not draw kernels yet; remove it and give "
+                                         "the kernels and weights")
+        elif "inputs" in top:
+            inputs = self.names(get("inputs")[1], "inputs", "x")
         if inputs:
             self.declare(inputs, "an input", top["inputs"][1])
         init = self.init(top["init"][1]) if "init" in top else None
-        layers = (self.layers(get("layers")[1], inputs, "init" in top)
+        layers = (self.layers(get("layers")[1], inputs, "init" in top, shape)
                   if "layers" in top and inputs else None)
 
         loss = None
@@ -124,8 +134,10 @@ class _Validator(Reader):
         optimizer = self.optimizer(top["optimizer"][1]) if "optimizer" in top else SGD
 
         n_out = len(layers[-1][0]) if layers else None
-        x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out)
-                if "data" in top else (None, None))
+        shape_lost = shape is None and "inputs" in top and isinstance(get("inputs")[1],
+                                                                         yaml.MappingNode)
+        x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out, shape)
+                if "data" in top and not shape_lost else (None, None))
 
         batch: int | None = None
         if "batch" in top:
@@ -173,10 +185,13 @@ class _Validator(Reader):
             drawn = self.draw(init, layers, len(inputs), top["init"][0])
             if drawn is None:
                 return None
+        if input_gradients and shape and layers[0].kind not in ("conv2d", "dense"):
+            self.err(top["input_gradients"][0], shaped.NO_INPUT_GRADIENTS)
+            return None
         built = self.build(name, title, source, description, inputs, layers, loss, lr,
                            update_biases, x, t, batch, reduction, iterations, drawn)
         return replace(built, optimizer=optimizer, input_gradients=input_gradients,
-                       notation=notation)
+                       notation=notation, input_shape=shape)
 
     def flag(self, top: dict, key: str, default: bool) -> bool:
         """A true/false key of the scenario."""
@@ -306,7 +321,8 @@ class _Validator(Reader):
             return None
         return {**init, "drawn": names}
 
-    def layers(self, node: yaml.Node, inputs: list[str], has_init: bool = False) -> list | None:
+    def layers(self, node: yaml.Node, inputs: list[str], has_init: bool = False,
+               shape: tuple[int, int, int] | None = None) -> list | None:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.err(node, "layers must be a list with one entry per layer, from the first hidden "
                            "layer to the output layer; start each with '- neurons: ...'")
@@ -320,6 +336,34 @@ class _Validator(Reader):
             where = f"layer {index + 1}"
             m = self.mapping(lnode, where, LAYER_KEYS)
             if m is None:
+                return None
+            kind = self.text(m["kind"][1], f"{where} kind") if "kind" in m else "dense"
+            if kind not in LAYER_KINDS:
+                if kind is not None:
+                    self.err(m["kind"][1], f"unknown layer kind '{kind}'"
+                                           f"{choice_hint(kind, LAYER_KINDS)}")
+                return None
+            if kind != "dense":  # convolution, pooling, flatten: their own reader
+                lay = shaped.layer(self, m, lnode, where, kind, shape,
+                                   self._inputs_names(index, inputs, out), out)
+                if lay is None:
+                    return None
+                self.declare(list(lay.neurons) if kind != "flatten" else [],
+                             f"a cell of {where}", lnode)
+                self.declare([w for row in lay.weight_names for w in row] + list(lay.bias_names),
+                             f"a parameter of {where}", lnode)
+                if index == n_layers - 1:
+                    self.err(lnode, f"{where} is {kind}, but the last layer is the output "
+                                    "layer and must be dense; add '- neurons: ...' after it")
+                    return None
+                out.append(lay)
+                shape = getattr(lay, "out_shape", None)
+                fan_in = len(lay.neurons)
+                continue
+            if shape is not None:
+                prev = f"the {out[-1].name} layer's" if out else "the inputs'"
+                self.err(lnode, f"{where} is dense but gets {prev} {size_text(shape)} cells; "
+                                "put '- kind: flatten' before it")
                 return None
             for k in FORMAT["layer"]:
                 if k.required and k.name not in m and not (k.unless == "init" and has_init):
@@ -369,7 +413,12 @@ class _Validator(Reader):
                     self.err(m[key][0], f"{key} applies to {user} only, not {activation}; "
                                         "remove it or change the activation")
 
-            weights = self.matrix(m["weights"][1], f"{where} weights", n, fan_in,
+            fed = ""  # where a flattened input's columns come from, for its messages
+            if out and getattr(out[-1], "kind", "") == "flatten":
+                made = next((lay for lay in reversed(out) if getattr(lay, "kind", "") != "flatten"), None)
+                fed = (f" ({made.name} makes {size_text(made.out_shape)}, flatten gives {fan_in})"
+                       if made is not None else f" (flatten gives {fan_in})")
+            weights = self.matrix(m["weights"][1], f"{where} weights{fed}", n, fan_in,
                                   neurons, self._inputs_names(index, inputs, out)) \
                 if "weights" in m else (_DRAW if has_init else None)
 
@@ -476,7 +525,8 @@ class _Validator(Reader):
         out = [[self.name(c, what) for c in r.value] for r in node.value]
         return None if any(None in r for r in out) else out
 
-    def data(self, node: yaml.Node, n_in: int | None, n_out: int | None):
+    def data(self, node: yaml.Node, n_in: int | None, n_out: int | None,
+             shape: tuple[int, int, int] | None = None):
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.err(node, "data must be a list of samples; write each as '- inputs: [...]' "
                            "with 'targets: [...]' below it")
@@ -490,7 +540,9 @@ class _Validator(Reader):
             for k in FORMAT["sample"]:
                 if k.required and k.name not in m:
                     self.err(snode, f"{where} is missing '{k.name}'; {k.fix}")
-            if "inputs" in m:
+            if "inputs" in m and shape is not None:
+                xs.append(shaped.sample_inputs(self, m["inputs"][1], f"{where} inputs", shape))
+            elif "inputs" in m:
                 x = self.vector(m["inputs"][1], f"{where} inputs", n_in)
                 xs.append(x)
             if "targets" in m:
@@ -544,7 +596,12 @@ class _Validator(Reader):
               x, t, batch, reduction, iterations, init=None) -> Scenario:
         built = []
         params: list[str] = []
-        for neurons, activation, slope, weights, wnames, bkind, bvals, bnames in layers:
+        for entry in layers:
+            if isinstance(entry, (Conv2d, Pool, Flatten)):  # read whole by shaped.py
+                built.append(entry)
+                params += [n for row in entry.weight_names for n in row] + list(entry.bias_names)
+                continue
+            neurons, activation, slope, weights, wnames, bkind, bvals, bnames = entry
             built.append(Layer(
                 neurons=tuple(neurons), activation=activation, slope=slope,
                 weights=frozen(weights), weight_names=tuple(tuple(r) for r in wnames),

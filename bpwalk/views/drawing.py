@@ -158,6 +158,8 @@ _ASCII_JOINS = {k: " " if k == 0 else "-" if k in (4, 8, 12) else "|" if k in (1
 def drawable(trace: Trace) -> str | None:
     """None if the network can be drawn, else one line saying why not."""
     sc = trace.scenario
+    if getattr(sc, "shaped", False):
+        return "Not drawn: convolution and pooling layers are not drawn yet."
     columns = [sc.inputs, *(lay.neurons for lay in sc.layers)]
     if len(columns) > MAX_COLUMNS or max(len(c) for c in columns) > MAX_NEURONS:
         return (f"Not drawn: {sc.shape} is more than {MAX_COLUMNS} layers (inputs counted) "

@@ -143,7 +143,7 @@ def _terms(inner: str, width: int = 200) -> list[str]:
     sign, so that a long sum wraps between terms; anything else is one piece. The printer
     writes a sum as a row of its terms (no <mrow> around it), so these are the operators
     outside every element. A side shorter than a line is not looked at."""
-    if len(inner) <= width:
+    if _width(inner) <= width:
         return [inner]
     pieces, depth, start = [], 0, 0
     for m in _TAG.finditer(inner):
@@ -160,6 +160,15 @@ def _terms(inner: str, width: int = 200) -> list[str]:
 
 
 _TAG = re.compile(r"<(/?)[a-z]+[^>]*>")
+# a name written whole, as a convolution's cells and parameters are (conv1.K[1,1,2,1],
+# x[1,2,3]) or an index of several numbers (1,2,2): its text is most of its width
+_WHOLE_NAME = re.compile(r"<mi>([^<]*(?:\w\[|,)[^<]*)</mi>")
+
+
+def _width(mathml_text: str) -> int:
+    """How wide a piece of MathML prints, in characters of MathML: its length, with a
+    name written whole counted 4 times (its markup is short for the width it takes)."""
+    return len(mathml_text) + 3 * sum(len(n) for n in _WHOLE_NAME.findall(mathml_text))
 
 
 def _lines(terms: list[str], width: int = 200) -> list[str]:
@@ -167,7 +176,7 @@ def _lines(terms: list[str], width: int = 200) -> list[str]:
     break (a product of two 9-decimal numbers prints to about 60)."""
     out = [terms[0]]
     for t in terms[1:]:
-        if len(out[-1]) + len(t) > width:
+        if _width(out[-1]) + _width(t) > width:
             out.append(t)
         else:
             out[-1] += t
@@ -233,7 +242,8 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
     rows = []
     if sc.source:
         rows.append(("Source", _link(sc.source)))
-    acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1))
+    acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1)
+                     if lay.kind in ("dense", "conv2d"))
     rows += [("Network", f"{sc.shape} ({_e(acts)})"),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
              ("Learning rate", f"{_e(text.sym('lr'))} = {text.num(sc.learning_rate)}"),
@@ -526,6 +536,9 @@ def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
     solution the values of the whole first update (new parameter values marked *). The
     neurons' fields and the parameters are written in the notation of `pen`."""
     sc = trace.scenario
+    if getattr(sc, "shaped", False):  # convolution, pooling: not drawn yet, said in one line
+        return ('<svg id="net" style="display:none" aria-hidden="true"></svg>'  # (the script's)
+                f'<p class="undrawn">{_e(drawing.drawable(trace) or "")}</p>')
     it = trace.iterations[0] if trace.iterations else None
     values = drawing.given(trace, it) if blanks or it is None else \
         drawing.values_at(trace, it, len(it.steps) - 1)

@@ -144,7 +144,7 @@ class _Doc:
         rows.append(["Activations", "; ".join(
             f"layer {lay.number}: {lay.activation}"
             + (f" ({lay.parameter} {self.num(lay.slope)})" if lay.parameter else "")
-            for lay in h.layers)])
+            for lay in h.layers if lay.activated)])
         rows.append(["Loss", f"{code(h.loss)}: {math(self.pen.write(h.loss_rule))}"])
         if h.samples > 1:
             how = "full batch" if h.batch is None else f"batches of {h.batch}"

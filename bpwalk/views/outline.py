@@ -99,6 +99,13 @@ class Layer(NamedTuple):
     slope: float  # the activation's parameter: leaky_relu's slope below zero, elu's alpha
     output: bool  # the output layer (else a hidden one)
     parameter: str  # that parameter's name (slope, alpha); "" when the activation has none
+    what: str = ""  # a convolution's or pooling's description (what_layer); "" for dense
+    kind: str = "dense"  # dense, conv2d, maxpool, avgpool, flatten
+
+    @property
+    def activated(self) -> bool:
+        """Has an activation of its own (pooling and flatten have none)?"""
+        return self.kind in ("dense", "conv2d")
 
 
 class Heading(NamedTuple):
@@ -144,6 +151,8 @@ def group_title(h: Heading, phase: str, g: Group, batch: bool,
     where = ""
     if g.layer == 0:  # dE/d(input) steps (input_gradients)
         where = f"Inputs {names(h.inputs)}: the gradient of the loss with respect to them"
+    elif g.layer is not None and h.layers[g.layer - 1].what:
+        where = f"Layer {g.layer} ({h.layers[g.layer - 1].what})"
     elif g.layer is not None:
         lay = h.layers[g.layer - 1]
         role = "output layer" if lay.output else "hidden layer"
@@ -160,7 +169,7 @@ def group_title(h: Heading, phase: str, g: Group, batch: bool,
 def heading(trace: Trace, p: Profile) -> Heading:
     sc = trace.scenario
     layers = tuple(Layer(i, lay.neurons, lay.activation, lay.slope, i == len(sc.layers),
-                         ACTIVATIONS[lay.activation].parameter)
+                         ACTIVATIONS[lay.activation].parameter, what_layer(lay), lay.kind)
                    for i, lay in enumerate(sc.layers, 1))
     opt = sc.optimizer
     biases = "none" if not has_biases(trace) else "updated" if sc.update_biases else "fixed"
@@ -172,6 +181,27 @@ def heading(trace: Trace, p: Profile) -> Heading:
                    len(sc.x), sc.batch, sc.reduction,
                    tuple(sc.init["drawn"]) if sc.init else (), init, trace.total_iterations,
                    tuple(it.number for it in trace.iterations), trace.round_to)
+
+
+def what_layer(lay) -> str:
+    """A convolution, pooling or flatten layer in words ("" for a dense layer): conv1, a
+    convolution, 1 kernel 2x2 over 1x4x4, stride 1, padding 0: 1x3x3 cells (relu)."""
+    if lay.kind == "dense":
+        return ""
+    if lay.kind == "flatten":
+        return f"{lay.name}: the cells in a row, channel-major"
+    size = "x".join(map(str, lay.in_shape))
+    out = "x".join(map(str, lay.out_shape))
+    step = "x".join(map(str, lay.stride)) if lay.stride[0] != lay.stride[1] else lay.stride[0]
+    if lay.kind == "conv2d":
+        o, _, kh, kw = lay.weights.shape
+        pad = "x".join(map(str, lay.padding)) if lay.padding[0] != lay.padding[1] \
+            else lay.padding[0]
+        return (f"{lay.name}, a convolution: {o} kernel{'s' * (o != 1)} {kh}x{kw} over "
+                f"{size}, stride {step}, padding {pad}: {out} cells, {lay.activation}")
+    mode = "max-pooling" if lay.mode == "max" else "average pooling"
+    return (f"{lay.name}, {mode}: windows {lay.size[0]}x{lay.size[1]} over {size}, "
+            f"stride {step}: {out} cells")
 
 
 def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Document:
@@ -246,13 +276,21 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
     if phase == "forward" and layer is not None:
         lay = sc.layers[layer - 1]
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
+        if lay.kind == "conv2d":
+            rule = (CONV_WORDS, *rule)
+        elif lay.kind != "dense":
+            rule = ("Each cell: the largest value of its window (the winner)"
+                    if lay.mode == "max" else "Each cell: the mean of its window",)
     if phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
         rule = (input_rule(p),
                 " (the first layer's error terms through its weights, from before the update)")
     elif phase == "backward" and layer is not None and not first.batch:
-        if layer < len(sc.layers):
+        nxt_lay = _next_computing(sc, layer)
+        if nxt_lay is not None and nxt_lay.kind != "dense":
+            notes.append((_SHAPED_NOTES[nxt_lay.kind].format(name=nxt_lay.name),))
+        elif layer < len(sc.layers):
             table = "the network table" if it.number == 1 else "the table above"
-            nxt = [w for row in sc.layers[layer].weight_names for w in row]
+            nxt = [w for row in nxt_lay.weight_names for w in row]
             notes.append(("A hidden neuron: ", hidden_rule(p),
                           " over the next layer, with the weights from before the update (",
                           *_params(nxt, p), f" as in {table}, not their new values)."))
@@ -268,6 +306,31 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         steps, zeros = _first_state(steps, p)
         notes += zeros
     return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps))
+
+
+CONV_WORDS = ("Each cell: the kernel over its receptive field (a cross-correlation, as "
+              "torch's Conv2d: the kernel is not flipped; padding adds zeros), ")
+
+# the gradient reaching a layer's cells from a next layer that is not dense
+_SHAPED_NOTES = {
+    "conv2d": "The gradient of each cell through {name}: the sum, over the cells whose "
+              "receptive field holds it, of their error term times the kernel entry that "
+              "met it: the full correlation with the flipped kernel (kernels from before "
+              "the update).",
+    "maxpool": "Max-pooling ({name}) routes each window's gradient to its winner only: "
+               "the window's out changes with its winner (a local derivative of 1) and "
+               "not with its other cells (0).",
+    "avgpool": "Average pooling ({name}) gives each cell of a window 1/size of its "
+               "gradient (the local derivative of a mean).",
+}
+
+
+def _next_computing(sc, layer: int):
+    """The layer that layer `layer` (1-based) feeds, past a flatten; None for the output."""
+    for lay in sc.layers[layer:]:
+        if lay.kind != "flatten":
+            return lay
+    return None
 
 
 def _first_state(steps: list[Step], p: Profile) -> tuple[list[Step], list[Text]]:

@@ -147,6 +147,8 @@ def _layer_name(h: outline.Heading, layer: int) -> str:
     if layer == 0:  # dE/d(input) steps (input_gradients)
         return f"Inputs: {', '.join(h.inputs)} (input_gradients)"
     lay = h.layers[layer - 1]
+    if lay.what:
+        return f"Layer {lay.number}, {lay.what}"
     kind = "output layer" if lay.output else "hidden layer"
     return f"Layer {lay.number}, {kind}: {', '.join(lay.neurons)} ({lay.activation})"
 
@@ -158,7 +160,8 @@ def heading(h: outline.Heading, pen: Pen) -> Iterator[RenderableType]:
     yield Text(h.title, style=TITLE)
     if h.source:
         yield Text(f"Source: {h.source}")
-    acts = ", ".join(f"layer {lay.number} {lay.activation}" for lay in h.layers)
+    acts = ", ".join(f"layer {lay.number} {lay.activation}" for lay in h.layers
+                     if lay.activated)
     lines = [
         ("Network", f"{h.shape} ({acts})"),
         ("Loss", f"{pen.write(h.loss_rule)}  ({h.loss})"),

@@ -17,7 +17,8 @@ from __future__ import annotations
 import difflib
 import gc
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+import math
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -213,6 +214,7 @@ class Judge:
         self._answered: dict[str, Result] = {}  # a whole file's answers, while check runs
         self._memo: dict[str, frozenset[str]] = {}
         self.refs = _Refs(base)
+        self._quantities = _Quantities()
 
     # -- the engine: each set of mistakes run once
 
@@ -223,14 +225,25 @@ class Judge:
             self._runs[key] = self._run(tuple(sorted(key, key=lambda m: (m.kind, m.target))))
         return self._runs[key]
 
-    def _run(self, mistakes: tuple[Mistake, ...], round_to: int | None = None
-             ) -> dict[str, float] | None:
+    def _run(self, mistakes: tuple[Mistake, ...], round_to: int | None = None,
+             wanted: Collection[str] | None = None) -> dict[str, float] | None:
+        """Every step's value with `mistakes` injected, or only the `wanted` steps' (read
+        from a run that writes no Steps where it can: see _Quantities); None when that run
+        blows up."""
         # The collector stays off until the run's steps are freed again: re-enabled while
         # they lived (the engine's own pause ends there), it rescanned every step of the
         # judge's trace after each run, half a second a run on a 75k-step network.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
+            if (wanted is not None and round_to is None
+                    and getattr(self.scenario, "graph", None) is None):
+                record: list = []
+                run(self.scenario, iterations=self.iteration, show={self.iteration},
+                    mistakes=mistakes, record=record)
+                got = self._quantities.read(record, wanted)
+                if got is not None:
+                    return got
             trace = run(self.scenario, iterations=self.iteration, show={self.iteration},
                         round_to=round_to, mistakes=mistakes)
             return {s.id: s.value for s in trace.iterations[0].steps}
@@ -295,7 +308,8 @@ class Judge:
 
     def _run_pack(self, kind: str, sources: set[str], members: list[tuple[str, str]]) -> None:
         # not kept whole: a class's files would pile up a run per pack each
-        got = self._run(tuple(Mistake(kind, s) for s in sorted(sources)))
+        got = self._run(tuple(Mistake(kind, s) for s in sorted(sources)),
+                        wanted=[step_id for _, step_id in members])
         if got is None and len(sources) > 1:  # one of them blows up (ln of a negative out):
             for s in sources:  # find which, running each alone
                 self._run_pack(kind, {s}, [m for m in members if m[0] == s])
@@ -643,6 +657,35 @@ class _Refs(dict):
     def __missing__(self, step_id: str) -> list[str]:
         refs = self[step_id] = _operand_refs(self.steps[step_id])
         return refs
+
+
+class _Quantities:
+    """Reads steps' values from the quantities of an engine run that writes no Steps
+    (``engine.run(..., record=...)``): writing a wide network's 55k Steps took nearly all of
+    each mistake run's time, where the judge reads a few of their numbers. Every run of one
+    update computes the same quantities in the same order, so where each step id lies is
+    found once, from the first run's."""
+
+    def __init__(self) -> None:
+        self.where: dict[str, tuple[int, int]] | None = None  # id -> (quantity, position)
+        self.shapes: list[tuple[int, ...]] = []
+
+    def read(self, record: list, wanted: Collection[str]) -> dict[str, float] | None:
+        """The `wanted` steps' values; None where the record cannot tell them all (a step
+        no quantity holds, like the optimizer's state carried in: run it whole instead)."""
+        shapes = [q.shape for _, q in record]
+        if self.where is None:
+            where: dict[str, tuple[int, int]] = {}
+            for n, (ids, _) in enumerate(record):
+                where.update((sid, (n, k)) for k, sid in enumerate(ids().ravel().tolist()))
+            # an id in two quantities would be ambiguous: then never read from a record
+            self.where = where if len(where) == sum(map(math.prod, shapes)) else {}
+            self.shapes = shapes
+        where = self.where
+        if shapes != self.shapes or not all(sid in where for sid in wanted):
+            return None
+        values = [q.ravel().tolist() for _, q in record]
+        return {sid: values[n][k] for sid in wanted for n, k in (where[sid],)}
 
 
 def _operand_refs(step: Step) -> list[str]:

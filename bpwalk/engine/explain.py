@@ -29,8 +29,11 @@ ONE = Operand("1", 1.0)
 
 
 def _explained(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
-               idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+               idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = (),
+               record: list | None = None
                ) -> tuple[Iteration, Params, dict[str, np.ndarray], float]:
+    if record is not None:  # the judge's mistake runs: the quantities, no Steps (_Recorded)
+        return _recorded(scenario, params, state, number, idx, round_to, mistakes, record)
     steps, new_params, new_state, loss = _explain(scenario, params, state, number, idx,
                                                   round_to, mistakes)
     if round_to is not None:
@@ -66,9 +69,9 @@ class _Inject:
     def __init__(self, mistakes: tuple[Mistake, ...]):
         self.mistakes = mistakes
         # kind -> its targets: the judge injects one kind at many independent steps at once
-        self.by_kind: dict[str, list[str]] = {}
+        self.by_kind: dict[str, set[str]] = {}  # (sets made once: 50,000 targets a run)
         for m in mistakes:
-            self.by_kind.setdefault(m.kind, []).append(m.target)
+            self.by_kind.setdefault(m.kind, set()).add(m.target)
 
     def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
         out = right
@@ -78,12 +81,43 @@ class _Inject:
         for kind, targets in self.by_kind.items():
             if kind in variants:
                 names = ids() if names is None else names
-                wanted = set(targets)  # a set: np.isin on strings sorts them every call
-                mask = np.fromiter((n in wanted for n in names.ravel()), dtype=bool,
+                # a set's lookup: np.isin on strings sorts them every call
+                mask = np.fromiter(map(targets.__contains__, names.ravel()), dtype=bool,
                                    count=names.size).reshape(names.shape)
                 if mask.any():
                     out = np.where(mask, variants[kind](), out)
         return out
+
+
+class _Recorded(_Inject):
+    """_Inject that also appends every quantity it sees to `record`, as (its step ids, made
+    when called; its values): the judge's mistake runs read a few of a wide network's
+    numbers, where writing every Step took nearly all of a run's time. Unrounded, a
+    quantity's values are the numbers its Steps would hold."""
+
+    def __init__(self, mistakes: tuple[Mistake, ...], record: list):
+        super().__init__(mistakes)
+        self.record = record
+
+    def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
+        out = super().__call__(ids, right, variants)
+        self.record.append((ids, out))
+        return out
+
+
+def _recorded(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
+              idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...], record: list
+              ) -> tuple[Iteration, Params, dict[str, np.ndarray], float]:
+    """_explained for `run(..., record=...)`: the update's quantities appended to `record`,
+    an Iteration with no Steps; EngineError where a Step would not be finite."""
+    if round_to is not None:
+        raise ValueError("a recorded run is not rounded")
+    start = len(record)
+    _, new_params, new_state, loss = _explain(scenario, params, state, number, idx, None,
+                                              record=_Recorded(mistakes, record))
+    if not all(np.isfinite(q).all() for _, q in record[start:]):
+        raise EngineError(f"update {number}: a value is not finite")
+    return Iteration(number, [i + 1 for i in idx], [], {}, {}), new_params, new_state, loss
 
 
 def _ids(kind: str, names, sfx: list[str]) -> np.ndarray:
@@ -173,11 +207,13 @@ class _Layer:
 
 
 def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
-             idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+             idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = (),
+             record: _Recorded | None = None
              ) -> tuple[list[Step], Params, dict[str, np.ndarray], float]:
-    """Update `number`, quantity by quantity, written out as Steps in computation order."""
+    """Update `number`, quantity by quantity, written out as Steps in computation order
+    (with `record`, its quantities recorded instead: see _Recorded)."""
     r = _rounder(round_to)
-    inj = _Inject(mistakes)
+    inj = _Inject(mistakes) if record is None else record
     batch = _Batch.of(scenario, idx)
     lr = scenario.learning_rate
 
@@ -221,6 +257,10 @@ def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], n
         scenario.optimizer, _flat(layout, params), _flat(layout, grads), state, number, lr, see)
     new = _unflat(layout, new_flat, params)
 
+    if record is not None:
+        if scenario.input_gradients:  # (its quantity is recorded; its Steps are not kept)
+            _input_gradient_steps(scenario, params, batch, layers[0].dnet, r, inj)
+        return [], new, new_state, loss.batch
     steps = _write_steps(scenario, params, batch, layers, loss)
     if scenario.input_gradients:  # each sample's right after its own backward pass
         for din in _input_gradient_steps(scenario, params, batch, layers[0].dnet, r, inj):

@@ -45,7 +45,7 @@ def _stride(n_iter: int) -> int:
 
 def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None = None,
         round_to: int | None = None, mistakes: tuple[Mistake, ...] = (),
-        watch: Watch | None = None) -> Trace:
+        watch: Watch | None = None, record: list | None = None) -> Trace:
     """Train for `iterations` updates; explain the updates numbered in `show` (1-based).
 
     With `round_to`, every explained step's value is rounded to that many decimals as soon
@@ -55,6 +55,9 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     mistakes (see Mistake); ``bpwalk check`` uses this to name a student's mistake.
     With `watch`, training tells it how far it is about ten times a second; when it answers
     False, training stops there and the trace holds the updates made so far.
+    With `record` (a list; not with round_to), the explained updates write no Steps: each
+    appends every quantity it computes, as (a function giving its step ids, an array of
+    their values). The judge's mistake runs read a few numbers of a wide network this way.
     """
     if is_graph(scenario):  # a circuit (graph:): the graph core's sweeps
         from bpwalk.graph.sweep import run as run_graph
@@ -65,19 +68,21 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     plan = batches(scenario, n_iter)
     full_batch = scenario.batch is None
     params = Params.of(scenario)
-    first = params.named(scenario)
+    # (a recorded run's trace is not read: its parameters by name cost more than its update)
+    first = params.named(scenario) if record is None else {}
     history: list[float] = []
     every = _stride(n_iter)
     shown: list[Iteration] = []
 
     try:
         params, state, n_iter = _train(scenario, params, plan, n_iter, show, full_batch,
-                                       round_to, mistakes, history, shown, every, watch)
+                                       round_to, mistakes, history, shown, every, watch,
+                                       record)
     except EngineError as e:
         e.history = list(itertools.takewhile(math.isfinite, history))
         e.updates = [*range(0, n_iter, every)][:len(e.history)] if every > 1 else None
         raise
-    final = params.named(scenario)
+    final = params.named(scenario) if record is None else {}
     return Trace(scenario=scenario, iterations=shown, loss_history=history,
                  loss_updates=[*range(0, n_iter, every), n_iter] if every > 1 else None,
                  params_first=first, params_final=final,
@@ -88,7 +93,7 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
 def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: int,
            show: set[int], full_batch: bool, round_to: int | None,
            mistakes: tuple[Mistake, ...], history: list[float], shown: list[Iteration],
-           every: int, watch: Watch | None = None
+           every: int, watch: Watch | None = None, record: list | None = None
            ) -> tuple[Params, dict[str, dict[str, float]], int]:
     """The updates of `run`: fast where nobody reads them, explained where shown. Returns
     the parameters after them, the optimizer's state per parameter name, and the number of
@@ -109,7 +114,7 @@ def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: in
                 history.append(_dataset_loss(fast, scenario, params))
             with _collector_paused():
                 it, params, state, loss = _explained(scenario, params, state, explained, idx,
-                                                     round_to, mistakes)
+                                                     round_to, mistakes, record)
             shown.append(it)
             if full_batch and kept:
                 history.append(loss)

@@ -69,9 +69,9 @@ class _Inject:
     def __init__(self, mistakes: tuple[Mistake, ...]):
         self.mistakes = mistakes
         # kind -> its targets: the judge injects one kind at many independent steps at once
-        self.by_kind: dict[str, set[str]] = {}  # (sets made once: 50,000 targets a run)
-        for m in mistakes:
-            self.by_kind.setdefault(m.kind, set()).add(m.target)
+        # (sets, made once: the judge's runs have up to 50,000 targets, often of one kind)
+        self.by_kind = {kind: {m.target for m in mistakes if m.kind == kind}
+                        for kind in dict.fromkeys(m.kind for m in mistakes)}
 
     def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
         out = right
@@ -91,18 +91,37 @@ class _Inject:
 
 class _Recorded(_Inject):
     """_Inject that also appends every quantity it sees to `record`, as (its step ids, made
-    when called; its values): the judge's mistake runs read a few of a wide network's
-    numbers, where writing every Step took nearly all of a run's time. Unrounded, a
-    quantity's values are the numbers its Steps would hold."""
+    when called; its values, rounded as its Steps are): the judge's mistake runs read a few
+    of a wide network's numbers, where writing every Step took nearly all of a run's time.
+    (Every quantity passes through the injector, and the caller rounds what it returns.)"""
 
-    def __init__(self, mistakes: tuple[Mistake, ...], record: list):
+    def __init__(self, mistakes: tuple[Mistake, ...], record: list, round_to: int | None):
         super().__init__(mistakes)
         self.record = record
+        self.r = _rounder(round_to)
+        self.rounded = round_to is not None
+        self.pending: dict[int, list[int]] = {}  # id(values) -> entries the caller rounds
 
     def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
         out = super().__call__(ids, right, variants)
+        if self.rounded:
+            self.pending.setdefault(id(out), []).append(len(self.record))
         self.record.append((ids, out))
         return out
+
+    def round(self, a: np.ndarray) -> np.ndarray:
+        """_explain's rounding in a recorded run: a quantity the caller rounds is rounded
+        once, for the caller and for its entry (decimal rounding is most of such a run)."""
+        rounded = self.r(a)
+        for n in self.pending.pop(id(a), []):
+            self.record[n] = (self.record[n][0], rounded)
+        return rounded
+
+    def close(self) -> None:
+        """Rounds the entries no caller rounded."""
+        for n in (n for entries in self.pending.values() for n in entries):
+            self.record[n] = (self.record[n][0], self.r(self.record[n][1]))
+        self.pending.clear()
 
 
 def _recorded(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
@@ -110,11 +129,11 @@ def _recorded(scenario: Scenario, params: Params, state: dict[str, np.ndarray], 
               ) -> tuple[Iteration, Params, dict[str, np.ndarray], float]:
     """_explained for `run(..., record=...)`: the update's quantities appended to `record`,
     an Iteration with no Steps; EngineError where a Step would not be finite."""
-    if round_to is not None:
-        raise ValueError("a recorded run is not rounded")
     start = len(record)
-    _, new_params, new_state, loss = _explain(scenario, params, state, number, idx, None,
-                                              record=_Recorded(mistakes, record))
+    recorded = _Recorded(mistakes, record, round_to)
+    _, new_params, new_state, loss = _explain(scenario, params, state, number, idx, round_to,
+                                              record=recorded)
+    recorded.close()
     if not all(np.isfinite(q).all() for _, q in record[start:]):
         raise EngineError(f"update {number}: a value is not finite")
     return Iteration(number, [i + 1 for i in idx], [], {}, {}), new_params, new_state, loss
@@ -212,7 +231,7 @@ def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], n
              ) -> tuple[list[Step], Params, dict[str, np.ndarray], float]:
     """Update `number`, quantity by quantity, written out as Steps in computation order
     (with `record`, its quantities recorded instead: see _Recorded)."""
-    r = _rounder(round_to)
+    r = _rounder(round_to) if record is None or round_to is None else record.round
     inj = _Inject(mistakes) if record is None else record
     batch = _Batch.of(scenario, idx)
     lr = scenario.learning_rate

@@ -55,9 +55,9 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     mistakes (see Mistake); ``bpwalk check`` uses this to name a student's mistake.
     With `watch`, training tells it how far it is about ten times a second; when it answers
     False, training stops there and the trace holds the updates made so far.
-    With `record` (a list; not with round_to), the explained updates write no Steps: each
-    appends every quantity it computes, as (a function giving its step ids, an array of
-    their values). The judge's mistake runs read a few numbers of a wide network this way.
+    With `record` (a list), the explained updates write no Steps: each appends every
+    quantity it computes, as (a function giving its step ids, an array of their values as
+    the Steps would hold them). The judge's runs read a few numbers of a wide network so.
     """
     if is_graph(scenario):  # a circuit (graph:): the graph core's sweeps
         from bpwalk.graph.sweep import run as run_graph

@@ -7,6 +7,7 @@ Heavy modules (numpy, the engine, the views) are imported inside the commands, s
 from __future__ import annotations
 
 import errno
+import gc
 import io
 import os
 import signal
@@ -693,6 +694,11 @@ def check(
     bad = sum(f.report is None for f in files)
     if len(files) == 1 and bad and format == "text" and source is None:
         raise typer.Exit(2)
+    steps = list(next(iter(judges.values())).order) if judges else []  # (the class page's)
+    # The reports are shown without the engine's traces: freed first (a wide network's is
+    # 150 MB, and the report of its 50,000 answers as JSON takes 250 MB to write).
+    judges.clear()
+    gc.collect()
     if format == "json":
         emit(check_view.render_json(files, many=len(files) > 1 or source is not None), output)
     elif format == "csv":
@@ -700,7 +706,6 @@ def check(
     elif format == "html":
         from bpwalk.views import class_report
 
-        steps = list(next(iter(judges.values())).order) if judges else []
         emit(class_report.render(sc, files, steps, update, "student" if source else "file"),
              output)
     else:

@@ -24,7 +24,7 @@ from decimal import Decimal
 import numpy as np
 
 from bpwalk import judge_matrix
-from bpwalk.engine import EngineError, bounds, evaluate, run
+from bpwalk.engine import EngineError, Record, bounds, evaluate, run
 from bpwalk.marking import (
     agrees,
     at_decimals,
@@ -259,7 +259,7 @@ class Judge:
     def _run_rounded(self, places: int) -> dict[str, float] | _Read | None:
         if getattr(self.scenario, "graph", None) is not None:
             return self._run((), places)
-        record: list = []
+        record = Record(self._quantities.known)
         was_enabled = gc.isenabled()
         gc.disable()  # (see _run)
         try:
@@ -352,7 +352,7 @@ class Judge:
         gc.disable()  # (see _run)
         try:
             if getattr(self.scenario, "graph", None) is None:
-                record: list = []
+                record = Record(self._quantities.known)
                 run(self.scenario, iterations=self.iteration, show={self.iteration},
                     mistakes=mistakes, record=record)
                 got = self._quantities.read(record, steps)
@@ -790,16 +790,21 @@ class _Quantities:
         self.where: dict[str, int] | None = None  # step id -> its place in all the values
         self.shapes: list[tuple[int, ...]] = []
         self.places: tuple[tuple[str, ...], np.ndarray | None] = ((), None)  # the last read
+        self.known: list[tuple] = []
 
     def _knows(self, record: list) -> bool:
         """Is `record` made of the quantities indexed (indexing the first one seen)?"""
         shapes = [q.shape for _, q in record]
         if self.where is None:
-            ids = [sid for make, _ in record for sid in make().ravel().tolist()]
+            made = [make() for make, _ in record]
+            ids = [sid for m in made for sid in m.ravel().tolist()]
             # an id in two quantities would be ambiguous: then never read from a record
             self.where = dict(zip(ids, range(len(ids))))
             self.where = self.where if len(self.where) == len(ids) else {}
             self.shapes = shapes
+            # given to the later runs (engine.Record): they need not make them again
+            self.known = [(make.__code__, m, frozenset(m.ravel().tolist()))
+                          for (make, _), m in zip(record, made)] if self.where else []
         return bool(self.where) and shapes == self.shapes
 
     def every(self, record: list, whole: Callable[[], dict[str, float] | None]

@@ -89,6 +89,17 @@ class _Inject:
         return out
 
 
+class Record(list):
+    """What `run(..., record=...)` fills (a plain list works too). `known` may hold, for
+    each quantity of an earlier run of the same update, (its ids function's code, its ids,
+    their set): a run then neither makes those ids again nor looks for targets in a
+    quantity that holds none (the judge's runs of a wide network, thirty-odd of each)."""
+
+    def __init__(self, known: list[tuple] | None = None):
+        super().__init__()
+        self.known = known or []
+
+
 class _Recorded(_Inject):
     """_Inject that also appends every quantity it sees to `record`, as (its step ids, made
     when called; its values, rounded as its Steps are): the judge's mistake runs read a few
@@ -101,8 +112,19 @@ class _Recorded(_Inject):
         self.r = _rounder(round_to)
         self.rounded = round_to is not None
         self.pending: dict[int, list[int]] = {}  # id(values) -> entries the caller rounds
+        self.start = len(record)
 
     def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
+        n = len(self.record) - self.start
+        known = getattr(self.record, "known", ())
+        # the same quantity as the earlier run's (the same code makes its ids, in the same
+        # place of the update's order): its ids are those
+        if n < len(known) and known[n][0] is ids.__code__ and known[n][1].shape == np.shape(right):
+            _, made, held = known[n]
+            ids = lambda: made
+            if all(targets.isdisjoint(held) for kind, targets in self.by_kind.items()
+                   if kind in variants):
+                variants = {}  # no target here
         out = super().__call__(ids, right, variants)
         if self.rounded:
             self.pending.setdefault(id(out), []).append(len(self.record))

@@ -20,6 +20,7 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
 
 import numpy as np
 
@@ -312,6 +313,8 @@ class Judge:
         # gradients of a 10-5000-1 network took minutes and gigabytes). A walk that goes
         # further (`first` of many levels, `walked` shared) packs alike: the steps it adds
         # come before every source.
+        if len({source for source, _ in pairs}) == 1:  # what the loop below makes of it
+            return [({pairs[0][0]}, list(pairs))]
         if first is None:
             first = min(self.order[source] for source, _ in pairs)
         walked = {} if walked is None else walked
@@ -347,7 +350,7 @@ class Judge:
                    ) -> np.ndarray | None:
         """The `steps`' values when `kind` is made at every one of `sources` (None when
         that run blows up): read from a run that writes no Steps where it can."""
-        mistakes = tuple(Mistake(kind, s) for s in sources)
+        mistakes = tuple(map(Mistake, repeat(kind), sources))  # (50,000 at a time: map's)
         was_enabled = gc.isenabled()
         gc.disable()  # (see _run)
         try:
@@ -530,7 +533,7 @@ class Judge:
                    right - np.array([r.low for r in wrong]),  # _around's range about a value
                    np.array([r.high for r in wrong]) - right,
                    *np.array([near(r.trace_text) for r in wrong]).reshape(-1, 2).T)
-        places: dict[int, tuple] = {}  # each pack's steps and their answers', by id(members)
+        places: dict[int, tuple] = {}  # a pack's (members, steps, their answers'), by id
         for pairs in levels.values():
             sources = dict.fromkeys(source for source, _ in pairs)
             kinds = list(dict.fromkeys(k for source in sources for k in self.kinds(source)))
@@ -547,10 +550,11 @@ class Judge:
                     members: list[tuple[str, str]], at: dict[str, int], answers: tuple,
                     places: dict[int, tuple]) -> None:
         """_nearby's run of one pack: the values that may give each member's answer."""
-        if id(members) not in places:
+        if places.get(id(members), (None,))[0] is not members:  # (kept: no id reused)
             steps = tuple(step_id for _, step_id in members)
-            places[id(members)] = steps, np.array([at[s] for s in steps], dtype=np.intp)
-        steps, i = places[id(members)]
+            places[id(members)] = (members, steps,
+                                   np.array([at[s] for s in steps], dtype=np.intp))
+        _, steps, i = places[id(members)]
         got = self._values_of(kind, sources, steps)
         if got is None and len(sources) > 1:  # as _run_pack: find which source blows up
             for s in sources:

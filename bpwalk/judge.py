@@ -31,6 +31,7 @@ from bpwalk.marking import (
     at_decimals,
     beyond,
     decimals_of,
+    far,
     fits,
     gap,
     near,
@@ -481,7 +482,7 @@ class Judge:
             return
         # 2. a mistake in this step's formula, then in an unanswered step it is built from,
         # named only when it explains the number better than rounding does
-        slip = self._gap(res) <= unit(res.decimals)
+        slip = self._slip(res)
         close = None if self._close is None else self._close.get(res.id, {})
         if not slip and close != {}:
             for source in self._sources(res.id, answered)[:1 if own_only else None]:
@@ -587,6 +588,14 @@ class Judge:
 
     def _gap(self, res: Result) -> Decimal:
         return gap(res.trace_text, res.low, res.high)
+
+    def _slip(self, res: Result) -> bool:
+        """Is the answer within a unit of its last digit of the right range? (floats say
+        no at once for most wrong answers; the exact gap decides the others)"""
+        u = 10.0 ** -res.decimals if res.decimals <= 300 else 0.0
+        if u and far(res.trace_text, res.low - 2 * u, res.high + 2 * u):
+            return False
+        return self._gap(res) <= unit(res.decimals)
 
     def _wrong_frontier(self, step_id: str, answered: dict[str, Result]) -> list[Result]:
         """The wrong answers this step is computed from through steps left unanswered (the

@@ -764,12 +764,15 @@ def test_check_diagnoses_a_file_as_each_answer_alone_is_diagnosed(sc_name):
        st.booleans())
 def test_the_float_test_before_the_exact_one_never_changes_a_verdict(v, d, shift, width, cut):
     """fits tries marking.far (floats, with room) before gap (Decimal): a range the float
-    test calls far must be one the exact test finds apart, at the cell's edges too."""
-    from bpwalk.marking import fits, gap
+    test calls far must be one the exact test finds apart, at the cell's edges too; and
+    far from the range widened by two units (Judge._slip) must be more than a unit off."""
+    from bpwalk.marking import far, fits, gap, unit
 
     text = truncated(v, d) if cut else at_decimals(v, d)
-    unit = 10.0 ** -d
-    lo = float(text) + shift * unit
-    for lo_, hi_ in ((lo, lo + width * unit), (lo, lo), (float(text) + unit, float(text) + unit),
-                     (float(text) - unit / 2, float(text) - unit / 2)):
+    unit_ = 10.0 ** -d
+    lo = float(text) + shift * unit_
+    for lo_, hi_ in ((lo, lo + width * unit_), (lo, lo), (float(text) + unit_,) * 2,
+                     (float(text) - unit_ / 2,) * 2, (lo - 2 * unit_, lo - 2 * unit_)):
         assert fits(text, lo_, hi_) == (gap(text, lo_, hi_) == 0), (text, lo_, hi_)
+        if far(text, lo_ - 2 * unit_, hi_ + 2 * unit_):
+            assert gap(text, lo_, hi_) > unit(d), (text, lo_, hi_)

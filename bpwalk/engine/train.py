@@ -132,6 +132,8 @@ def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: in
 
 def _named_state(layout: list[_Slot], state: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """The optimizer's state per parameter name: {"m": {"w1": ...}, "v": {...}}."""
+    if not state:  # plain SGD's (the judge's runs of a wide network: 55k names each)
+        return {}
     names = [n for s in layout for n in s.names]
     return {kind: dict(zip(names, flat.tolist())) for kind, flat in state.items()}
 

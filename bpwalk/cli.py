@@ -842,7 +842,8 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
     judge = judges[seed]
     try:  # unknown step ids, reported in the same round as the file's other problems
         # (answers written as matrices are checked as their entries' step ids)
-        judge.resolve(judge_matrix.split(judge, answers_list, str(path))[0], str(path))
+        judge.resolve(judge_matrix.split(judge, answers_list, str(path), keep=True)[0],
+                      str(path))
     except ScenarioError as e:
         problems += e.problems
     if problems:

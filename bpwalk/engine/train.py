@@ -57,7 +57,8 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     False, training stops there and the trace holds the updates made so far.
     With `record` (a list), the explained updates write no Steps: each appends every
     quantity it computes, as (a function giving its step ids, an array of their values as
-    the Steps would hold them). The judge's runs read a few numbers of a wide network so.
+    the Steps would hold them). The judge's runs read a few numbers of a wide network so;
+    an engine.Record given the ids of an earlier run of the same update makes none again.
     """
     if is_graph(scenario):  # a circuit (graph:): the graph core's sweeps
         from bpwalk.graph.sweep import run as run_graph

@@ -694,9 +694,9 @@ def check(
     bad = sum(f.report is None for f in files)
     if len(files) == 1 and bad and format == "text" and source is None:
         raise typer.Exit(2)
-    steps = list(next(iter(judges.values())).order) if judges else []  # (the class page's)
-    # The reports are shown without the engine's traces: freed first (a wide network's is
-    # 150 MB, and the report of its 50,000 answers as JSON takes 250 MB to write).
+    # the class page's step order; then the engine's traces are freed, the reports shown
+    # without them (a wide network's is 150 MB, on top of the text of 50,000 results)
+    steps = list(next(iter(judges.values())).order) if judges and format == "html" else []
     judges.clear()
     gc.collect()
     if format == "json":

@@ -7,6 +7,7 @@ Heavy modules (numpy, the engine, the views) are imported inside the commands, s
 from __future__ import annotations
 
 import errno
+import gc
 import io
 import os
 import signal
@@ -702,6 +703,11 @@ def check(
     bad = sum(f.report is None for f in files)
     if len(files) == 1 and bad and format == "text" and source is None:
         raise typer.Exit(2)
+    # the class page's step order; then the engine's traces are freed, the reports shown
+    # without them (a wide network's is 150 MB, on top of the text of 50,000 results)
+    steps = list(next(iter(judges.values())).order) if judges and format == "html" else []
+    judges.clear()
+    gc.collect()
     if format == "json":
         emit(check_view.render_json(files, many=len(files) > 1 or source is not None), output)
     elif format == "csv":
@@ -709,7 +715,6 @@ def check(
     elif format == "html":
         from bpwalk.views import class_report
 
-        steps = list(next(iter(judges.values())).order) if judges else []
         emit(class_report.render(sc, files, steps, update, "student" if source else "file"),
              output)
     else:
@@ -846,7 +851,8 @@ def _marked(path: Path, sc: Scenario, judges: dict, round_to: int | None, update
     judge = judges[seed]
     try:  # unknown step ids, reported in the same round as the file's other problems
         # (answers written as matrices are checked as their entries' step ids)
-        judge.resolve(judge_matrix.split(judge, answers_list, str(path))[0], str(path))
+        judge.resolve(judge_matrix.split(judge, answers_list, str(path), keep=True)[0],
+                      str(path))
     except ScenarioError as e:
         problems += e.problems
     if problems:

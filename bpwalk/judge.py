@@ -17,18 +17,24 @@ from __future__ import annotations
 import difflib
 import gc
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import repeat
+
+import numpy as np
 
 from bpwalk import judge_matrix
-from bpwalk.engine import EngineError, bounds, evaluate, run
+from bpwalk.engine import EngineError, Record, bounds, evaluate, run
 from bpwalk.marking import (
     agrees,
     at_decimals,
+    beyond,
     decimals_of,
+    far,
     fits,
     gap,
+    near,
     unit,
 )
 from bpwalk.mistakes import GRAPH_ONLY, LAYER_ONLY, MISTAKES, Mistake
@@ -204,15 +210,19 @@ class Judge:
         self.trace = trace  # for answers written as matrices (judge_matrix)
         base = {s.id: s for s in trace.iterations[0].steps}
         self._runs: dict[frozenset, dict[str, float] | None] = {}
-        self._rounded: dict[int, dict[str, float] | None] = {}
+        self._rounded: dict[int, dict[str, float] | _Read | None] = {}
         self._mistaken: dict[tuple[str, str, str], float | None] = {}
         self.by_id = base
         self.order = {sid: i for i, sid in enumerate(base)}
         self.in_order = list(base)
         self.ids = _Ids(list(base), self.profile)
         self._answered: dict[str, Result] = {}  # a whole file's answers, while check runs
-        self._memo: dict[str, frozenset[str]] = {}
+        self._memo: dict = {}  # while check runs: _reach's, and _wrong_frontier's by step
         self.refs = _Refs(base)
+        self._quantities = _Quantities()
+        self._kinds: dict[str, list[str]] = {}  # see kinds
+        # while check runs: per answer, the mistaken values that may give it (see _nearby)
+        self._close: dict[str, dict[tuple[str, str], float]] | None = None
 
     # -- the engine: each set of mistakes run once
 
@@ -241,10 +251,29 @@ class Judge:
             if was_enabled:
                 gc.enable()
 
-    def rounded(self, places: int) -> dict[str, float] | None:
+    def rounded(self, places: int) -> dict[str, float] | _Read | None:
+        """Each step's value in the calculation rounded to `places` decimals at every step
+        (None when it blows up): read from a run that writes no Steps where it can."""
         if places not in self._rounded:
-            self._rounded[places] = self._run((), places)
+            self._rounded[places] = self._run_rounded(places)
         return self._rounded[places]
+
+    def _run_rounded(self, places: int) -> dict[str, float] | _Read | None:
+        if getattr(self.scenario, "graph", None) is not None:
+            return self._run((), places)
+        record = Record(self._quantities.known)
+        was_enabled = gc.isenabled()
+        gc.disable()  # (see _run)
+        try:
+            run(self.scenario, iterations=self.iteration, show={self.iteration},
+                round_to=places, record=record)
+        except EngineError:
+            return None
+        finally:
+            if was_enabled:
+                gc.enable()
+        got = self._quantities.every(record, lambda: self._run((), places))
+        return self._run((), places) if got is None else got
 
     def mistaken(self, kind: str, source: str, step_id: str) -> float | None:
         """step_id's value when `kind` is made in the formula of `source` (None: no change)."""
@@ -269,41 +298,77 @@ class Judge:
             level = self.by_id[source].kind, self.by_id[source].layer
             by_kind.setdefault((kind, *level), []).append((source, step_id))
         for (kind, *_), pairs in by_kind.items():
-            # each pack: its sources, the steps upstream of its steps, its steps, its pairs
-            packs: list[tuple[set[str], set[str], set[str], list[tuple[str, str]]]] = []
-            # Only sources are looked for upstream of a step, and none lies before the
-            # earliest: the walks stop there (a whole walk back from each of 50,000 wrong
-            # gradients of a 10-5000-1 network took minutes and gigabytes).
-            first = min(self.order[source] for source, _ in pairs)
-            walked: dict[str, set[str]] = {}
-            for source, step_id in pairs:
-                upstream = self.upstream(step_id, first, walked)
-                for sources, reach, steps, members in packs:
-                    if (source in sources or source not in reach) and _only(sources, upstream,
-                                                                            source):
-                        break
-                else:
-                    sources, reach, steps, members = set(), set(), set(), []
-                    packs.append((sources, reach, steps, members))
-                sources.add(source)
-                if step_id not in steps:
-                    steps.add(step_id)
-                    reach |= upstream
-                members.append((source, step_id))
-            for sources, _, _, members in packs:
+            for sources, members in self._packs(pairs):
                 self._run_pack(kind, sources, members)
+
+    def _packs(self, pairs: list[tuple[str, str]], first: int | None = None,
+               walked: dict[str, set[str]] | None = None
+               ) -> list[tuple[set[str], list[tuple[str, str]]]]:
+        """(source, step) pairs of one kind and level packed into runs: each pack's sources,
+        and its pairs. A pair joins the first pack none of whose other sources lies
+        upstream of its step, and whose steps its source is not upstream of."""
+        # each pack: its sources, the steps upstream of its steps, its steps, its pairs
+        packs: list[tuple[set[str], set[str], set[str], list[tuple[str, str]]]] = []
+        # Only sources are looked for upstream of a step, and none lies before the
+        # earliest: the walks stop there (a whole walk back from each of 50,000 wrong
+        # gradients of a 10-5000-1 network took minutes and gigabytes). A walk that goes
+        # further (`first` of many levels, `walked` shared) packs alike: the steps it adds
+        # come before every source.
+        if len({source for source, _ in pairs}) == 1:  # what the loop below makes of it
+            return [({pairs[0][0]}, list(pairs))]
+        if first is None:
+            first = min(self.order[source] for source, _ in pairs)
+        walked = {} if walked is None else walked
+        for source, step_id in pairs:
+            upstream = self.upstream(step_id, first, walked)
+            for sources, reach, steps, members in packs:
+                if (source in sources or source not in reach) and _only(sources, upstream,
+                                                                        source):
+                    break
+            else:
+                sources, reach, steps, members = set(), set(), set(), []
+                packs.append((sources, reach, steps, members))
+            sources.add(source)
+            if step_id not in steps:
+                steps.add(step_id)
+                reach |= upstream
+            members.append((source, step_id))
+        return [(sources, members) for sources, _, _, members in packs]
 
     def _run_pack(self, kind: str, sources: set[str], members: list[tuple[str, str]]) -> None:
         # not kept whole: a class's files would pile up a run per pack each
-        got = self._run(tuple(Mistake(kind, s) for s in sorted(sources)))
+        got = self._values_of(kind, sources, tuple(step_id for _, step_id in members))
         if got is None and len(sources) > 1:  # one of them blows up (ln of a negative out):
             for s in sources:  # find which, running each alone
                 self._run_pack(kind, {s}, [m for m in members if m[0] == s])
             return
-        for source, step_id in members:
-            v = None if got is None else got[step_id]
+        for (source, step_id), v in zip(members, [None] * len(members) if got is None
+                                        else got.tolist()):
             same = v is not None and v == self.by_id[step_id].value
             self._mistaken[(kind, source, step_id)] = None if same else v
+
+    def _values_of(self, kind: str, sources: set[str], steps: tuple[str, ...]
+                   ) -> np.ndarray | None:
+        """The `steps`' values when `kind` is made at every one of `sources` (None when
+        that run blows up): read from a run that writes no Steps where it can."""
+        mistakes = tuple(map(Mistake, repeat(kind), sources))  # (50,000 at a time: map's)
+        was_enabled = gc.isenabled()
+        gc.disable()  # (see _run)
+        try:
+            if getattr(self.scenario, "graph", None) is None:
+                record = Record(self._quantities.known)
+                run(self.scenario, iterations=self.iteration, show={self.iteration},
+                    mistakes=mistakes, record=record)
+                got = self._quantities.read(record, steps)
+                if got is not None:
+                    return got
+        except EngineError:
+            return None  # a mistake that blows up reproduces nothing
+        finally:
+            if was_enabled:
+                gc.enable()
+        whole = self._run(tuple(sorted(mistakes)))
+        return None if whole is None else np.array([whole[s] for s in steps])
 
     # -- what the student's own numbers give
 
@@ -390,13 +455,6 @@ class Judge:
                     return places
         return None
 
-    def candidates(self, res: Result, answered: dict[str, Result]) -> list[tuple[str, str, str]]:
-        """The (kind, source, step) runs that diagnosing `res` may need (for prefetch)."""
-        if self._wrong_frontier(res.id, answered):
-            return []
-        return [(k, source, res.id) for source in self._sources(res.id, answered)
-                for k in self.kinds(source)]
-
     def diagnose(self, res: Result, answered: dict[str, Result], own_only: bool = False) -> None:
         step = self.by_id[res.id]
         # 1. the student's own chain: what their wrong earlier numbers give
@@ -424,10 +482,13 @@ class Judge:
             return
         # 2. a mistake in this step's formula, then in an unanswered step it is built from,
         # named only when it explains the number better than rounding does
-        if self._gap(res) > unit(res.decimals):
+        slip = self._slip(res)
+        close = None if self._close is None else self._close.get(res.id, {})
+        if not slip and close != {}:
             for source in self._sources(res.id, answered)[:1 if own_only else None]:
                 kinds = [k for k in self.kinds(source)
-                         if (m := self.mistaken(k, source, res.id)) is not None
+                         if (m := self.mistaken(k, source, res.id) if close is None
+                             else close.get((k, source))) is not None
                          and fits(res.trace_text, *self._around(res, m))]
                 if kinds:
                     self._name(res, source, kinds)
@@ -435,13 +496,79 @@ class Judge:
         # 3. nothing reproduces it: show the right calculation
         res.formula = formula(step, "unicode", max(4, res.decimals), self.profile)
         f = res.formula
-        close = res.slip = self._gap(res) <= unit(res.decimals)
+        res.slip = slip
         lead = (f"at {res.decimals} decimal{'s' * (res.decimals != 1)} the right value is "
                 f"{res.expected_text}; this few digits cannot tell a mistake from a rounding "
-                "slip (write more)" if close else "no classic mistake gives this number")
+                "slip (write more)" if slip else "no classic mistake gives this number")
         res.reason = lead
         res.diagnosis = (f"{lead}; the right calculation is "
                          f"{f.lhs} = {f.symbolic} = {f.numeric} = {f.result}")
+
+    def _nearby(self, wrong: list[Result], answered: dict[str, Result]
+                ) -> dict[str, dict[tuple[str, str], float]]:
+        """For each of a file's wrong answers that diagnose searches for a mistake in the
+        formulas it is built from, the mistaken values that may give it, by (kind, source).
+
+        The engine runs are packed as prefetch packs them, and each run is compared with
+        all its answers at once, in floats (marking.beyond, with room for rounding): of
+        50,000 wrong entries of a dW1 matrix, each tried against 36 mistaken values, few or
+        none come near, and diagnose checks only those exactly (fits). Nothing is kept
+        after the file: a (kind, source, step) each, a wide network's were 1.8M entries.
+        """
+        close: dict[str, dict[tuple[str, str], float]] = {}
+        # the pairs to try, by the source's level; alike kinds share one packing
+        levels: dict[tuple[str, int | None], list[tuple[str, str]]] = {}
+        for r in wrong:  # (a slip's too, though diagnose will not look: a gap costs more)
+            if not self._wrong_frontier(r.id, answered):
+                for source in self._sources(r.id, answered):
+                    step = self.by_id[source]
+                    levels.setdefault((step.kind, step.layer), []).append((source, r.id))
+        if not levels:
+            return close
+        first = min(self.order[source] for pairs in levels.values() for source, _ in pairs)
+        walked: dict[str, set[str]] = {}
+        # each answer's numbers as arrays, for the packs' comparisons at once
+        at = {r.id: i for i, r in enumerate(wrong)}
+        right = np.array([r.exact for r in wrong])
+        answers = (np.array([self.by_id[r.id].value for r in wrong]),  # in the trace's sign
+                   right - np.array([r.low for r in wrong]),  # _around's range about a value
+                   np.array([r.high for r in wrong]) - right,
+                   *np.array([near(r.trace_text) for r in wrong]).reshape(-1, 2).T)
+        places: dict[int, tuple] = {}  # a pack's (members, steps, their answers'), by id
+        for pairs in levels.values():
+            sources = dict.fromkeys(source for source, _ in pairs)
+            kinds = list(dict.fromkeys(k for source in sources for k in self.kinds(source)))
+            alike = all(self.kinds(source) == kinds for source in sources)
+            shared = self._packs(pairs, first, walked) if alike else []
+            for kind in kinds:
+                packs = shared or self._packs([p for p in pairs if kind in self.kinds(p[0])],
+                                              first, walked)
+                for sources, members in packs:
+                    self._keep_close(close, kind, sources, members, at, answers, places)
+        return close
+
+    def _keep_close(self, close: dict, kind: str, sources: set[str],
+                    members: list[tuple[str, str]], at: dict[str, int], answers: tuple,
+                    places: dict[int, tuple]) -> None:
+        """_nearby's run of one pack: the values that may give each member's answer."""
+        if places.get(id(members), (None,))[0] is not members:  # (kept: no id reused)
+            steps = tuple(step_id for _, step_id in members)
+            places[id(members)] = (members, steps,
+                                   np.array([at[s] for s in steps], dtype=np.intp))
+        _, steps, i = places[id(members)]
+        got = self._values_of(kind, sources, steps)
+        if got is None and len(sources) > 1:  # as _run_pack: find which source blows up
+            for s in sources:
+                self._keep_close(close, kind, {s}, [m for m in members if m[0] == s], at,
+                                 answers, places)
+            return
+        if got is None:
+            return
+        base, below, above, near_g, near_m = (a[i] for a in answers)
+        with np.errstate(invalid="ignore"):  # (inf − inf: nan, never beyond)
+            maybe = (got != base) & ~beyond(near_g, near_m, got - below, got + above)
+        for k in np.flatnonzero(maybe).tolist():
+            close.setdefault(steps[k], {})[(kind, members[k][0])] = float(got[k])
 
     def _name(self, res: Result, source: str, kinds: list[str]) -> None:
         res.mistake, res.source, res.also = kinds[0], source, kinds[1:]
@@ -462,13 +589,25 @@ class Judge:
     def _gap(self, res: Result) -> Decimal:
         return gap(res.trace_text, res.low, res.high)
 
+    def _slip(self, res: Result) -> bool:
+        """Is the answer within a unit of its last digit of the right range? (floats say
+        no at once for most wrong answers; the exact gap decides the others)"""
+        u = 10.0 ** -res.decimals if res.decimals <= 300 else 0.0
+        if u and far(res.trace_text, res.low - 2 * u, res.high + 2 * u):
+            return False
+        return self._gap(res) <= unit(res.decimals)
+
     def _wrong_frontier(self, step_id: str, answered: dict[str, Result]) -> list[Result]:
         """The wrong answers this step is computed from through steps left unanswered (the
         student's own chain), nearest first: blame is carried only along it."""
-        reach = self._reach(step_id, answered, self._memo if answered is self._answered else {})
-        out = {ref for ref in _members(reach) if not answered[ref].correct}
-        return sorted((answered[ref] for ref in out), key=lambda r: self.order[r.id],
-                      reverse=True)
+        memo = self._memo if answered is self._answered else {}
+        if ("frontier", step_id) not in memo:  # (asked by _nearby, then by diagnose)
+            reach = self._reach(step_id, answered, memo)
+            out = {ref for ref in _members(reach) if not answered[ref].correct}
+            memo["frontier", step_id] = sorted((answered[ref] for ref in out),
+                                               key=lambda r: self.order[r.id], reverse=True
+                                               ) if out else _NONE
+        return memo["frontier", step_id]
 
     def _reach(self, step_id: str, answered: dict[str, Result], memo: dict) -> _Reached:
         """The answered steps step_id is computed from through unanswered ones (_members
@@ -485,8 +624,8 @@ class Judge:
                     part = self._reach(ref, answered, memo)
                     if part[2]:
                         parts.append(part)
-            if not parts:
-                memo[step_id] = (frozenset(own), None, len(own))
+            if not parts:  # (most reach nothing answered: one shared empty reach, not 150k)
+                memo[step_id] = (frozenset(own), None, len(own)) if own else _NOTHING
             elif len(parts) == 1 and not own:
                 memo[step_id] = parts[0]
             else:
@@ -525,8 +664,12 @@ class Judge:
     def kinds(self, source: str) -> list[str]:
         """The mistakes that can be made in the formula of step `source`."""
         step = self.by_id[source]
-        return [k for k, (_, applies) in MISTAKES.items()
-                if step.kind in applies and _relevant(k, step, self.scenario)]
+        # a network's by step kind (its 65k sources share a few lists); a circuit's by step
+        key = step.kind if getattr(self.scenario, "graph", None) is None else source
+        if key not in self._kinds:
+            self._kinds[key] = [k for k, (_, applies) in MISTAKES.items()
+                                if step.kind in applies and _relevant(k, step, self.scenario)]
+        return self._kinds[key]
 
     def upstream(self, step_id: str, first: int = 0, walked: dict | None = None) -> set[str]:
         """The step and every step it is computed from, back to the one numbered `first` in
@@ -588,10 +731,10 @@ class Judge:
         # first, packed (see prefetch).
         self._answered, self._memo = {r.id: r for r in results}, {}
         wrong = [r for r in results if not r.correct]
-        self.prefetch(w for r in wrong for w in self.candidates(r, self._answered))
+        self._close = self._nearby(wrong, self._answered)
         for r in wrong:
             self.diagnose(r, self._answered)
-        self._answered, self._memo = {}, {}
+        self._answered, self._memo, self._close = {}, {}, None
         first = next((r.id for r in results if not r.correct), None)
         # a worksheet asks for every step of the update
         report = Report(self.scenario, results, unanswered, first, iteration=self.iteration,
@@ -612,6 +755,10 @@ def describe(kind: str, scenario: Scenario) -> str:
 # What a step reaches (Judge._reach): its own answered steps, the reach it shares with one
 # step it comes through (or None), and the count of both (an upper bound: they may overlap).
 _Reached = tuple[frozenset[str], "_Reached | None", int]
+
+
+_NOTHING: _Reached = (frozenset(), None, 0)
+_NONE: list[Result] = []  # (shared: never changed)
 
 
 def _members(reached: _Reached) -> Iterator[str]:
@@ -643,6 +790,75 @@ class _Refs(dict):
     def __missing__(self, step_id: str) -> list[str]:
         refs = self[step_id] = _operand_refs(self.steps[step_id])
         return refs
+
+
+class _Quantities:
+    """Reads steps' values from the quantities of an engine run that writes no Steps
+    (``engine.run(..., record=...)``): writing a wide network's 55k Steps took nearly all of
+    each mistake run's time, where the judge reads a few of their numbers. Every run of one
+    update computes the same quantities in the same order, so where each step id lies is
+    found once, from the first run's."""
+
+    def __init__(self) -> None:
+        self.where: dict[str, int] | None = None  # step id -> its place in all the values
+        self.shapes: list[tuple[int, ...]] = []
+        self.places: tuple[tuple[str, ...], np.ndarray | None] = ((), None)  # the last read
+        self.known: list[tuple] = []
+
+    def _knows(self, record: list) -> bool:
+        """Is `record` made of the quantities indexed (indexing the first one seen)?"""
+        shapes = [q.shape for _, q in record]
+        if self.where is None:
+            made = [make() for make, _ in record]
+            ids = [sid for m in made for sid in m.ravel().tolist()]
+            # an id in two quantities would be ambiguous: then never read from a record
+            self.where = dict(zip(ids, range(len(ids))))
+            self.where = self.where if len(self.where) == len(ids) else {}
+            self.shapes = shapes
+            # given to the later runs (engine.Record): they need not make them again
+            self.known = [(make.__code__, m, frozenset(m.ravel().tolist()))
+                          for (make, _), m in zip(record, made)] if self.where else []
+        return bool(self.where) and shapes == self.shapes
+
+    def every(self, record: list, whole: Callable[[], dict[str, float] | None]
+              ) -> _Read | None:
+        """Every step's value, by id (None if the record is not known); a step no quantity
+        holds is read from `whole()`, a run made when first needed."""
+        if not self._knows(record):
+            return None
+        return _Read(np.concatenate([q.ravel() for _, q in record]), self.where, whole)
+
+    def read(self, record: list, wanted: tuple[str, ...]) -> np.ndarray | None:
+        """The `wanted` steps' values, in order; None where the record cannot tell them all
+        (a step no quantity holds, like the optimizer's state carried in: run it whole)."""
+        if not self._knows(record):
+            return None
+        if self.places[0] != wanted:  # (one check asks for the same steps kind after kind)
+            where = self.where
+            at = (np.array([where[sid] for sid in wanted], dtype=np.intp)
+                  if all(sid in where for sid in wanted) else None)
+            self.places = wanted, at
+        at = self.places[1]
+        if at is None:
+            return None
+        return np.concatenate([q.ravel() for _, q in record] or [np.zeros(0)])[at]
+
+
+class _Read:
+    """A recorded run's values by step id (_Quantities.every)."""
+
+    def __init__(self, values: np.ndarray, where: dict[str, int],
+                 whole: Callable[[], dict[str, float] | None]):
+        self.values, self.where, self.whole = values, where, whole
+        self._whole: dict[str, float] | None = None
+
+    def __getitem__(self, step_id: str) -> float:
+        at = self.where.get(step_id)
+        if at is not None:
+            return float(self.values[at])
+        if self._whole is None:  # (the record's run did not blow up: neither does this)
+            self._whole = self.whole() or {}
+        return self._whole[step_id]
 
 
 def _operand_refs(step: Step) -> list[str]:

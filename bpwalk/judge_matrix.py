@@ -99,10 +99,12 @@ def _agrees_all(rows: tuple[tuple[str, ...], ...], values: np.ndarray) -> bool:
                for t, v in zip(row, vrow))
 
 
-def split(judge: Judge, answers: Sequence[Answer], filename: str
+def split(judge: Judge, answers: Sequence[Answer], filename: str, keep: bool = False
           ) -> tuple[list[Answer], MatrixAnswers | None]:
     """The answers with every matrix answer of the right shape replaced by its entries
-    (one Answer per scalar step), and the matrix answers to finish once they are judged."""
+    (one Answer per scalar step), and the matrix answers to finish once they are judged.
+    With `keep`, the next split of the same answers list takes this one's (`check` splits a
+    file to resolve its ids first, then to judge it: a dW1's 50,000 entries, made once)."""
     matrices = [a for a in answers if a.rows is not None]
     if not matrices:
         return list(answers), None
@@ -113,6 +115,9 @@ def split(judge: Judge, answers: Sequence[Answer], filename: str
                                      "pooling layers are not written as matrices yet; write "
                                      "each step's value after its id, like "
                                      "'net:conv1[1,1,1]: 19'")])
+    last, judge.matrix_split = getattr(judge, "matrix_split", None), None
+    if last is not None and last[0] is answers and last[1] == filename:  # made to be kept
+        return last[2], last[3]
     form = getattr(judge, "matrix_form", None)  # made once a judge: seconds on a wide net
     if form is None:
         form = judge.matrix_form = matrix_form(judge.trace, judge.trace.iterations[0])
@@ -141,4 +146,7 @@ def split(judge: Judge, answers: Sequence[Answer], filename: str
         pending.append((verdict, a))
     if problems:
         raise ScenarioError(problems)
-    return out, MatrixAnswers(form, pending)
+    split_ = MatrixAnswers(form, pending)
+    if keep:  # for the next split of the same answers: taken by it, never used twice
+        judge.matrix_split = answers, filename, list(out), split_
+    return out, split_

@@ -5,6 +5,7 @@ marking of matrices (bpwalk.judge_matrix), neither of which imports the other fo
 
 from __future__ import annotations
 
+import functools
 import math
 from decimal import Decimal
 
@@ -53,7 +54,33 @@ def gap(text: str, lo: float, hi: float) -> Decimal:
 
 def fits(text: str, lo: float, hi: float) -> bool:
     """Could `text` be a value in [lo, hi] rounded or truncated to its own decimals?"""
-    return gap(text, lo, hi) == 0
+    return not far(text, lo, hi) and gap(text, lo, hi) == 0
+
+
+def far(text: str, lo: float, hi: float) -> bool:
+    """Is [lo, hi] certainly beyond the written number's cell? A float test, before the exact
+    one of `gap`: the judge tries dozens of mistaken values per wrong answer, and nearly all
+    miss by far more than the cell is wide. False when floats cannot tell."""
+    g, m = near(text)
+    return beyond(g, m, lo, hi)
+
+
+def beyond(g, m, lo, hi):
+    """far() from near()'s (g, m); on NumPy arrays too (many answers' candidate ranges at
+    once: an array of verdicts). nan, from inf − inf, is never beyond: `gap` decides."""
+    # the cell lies within [g − m/2, g + m/2]; the rest of m and the 1e-9 of lo and hi are
+    # room, far more than the rounding of these float operations and of repr(lo) in gap
+    return (lo - (g + m) > 1e-9 * abs(lo)) | ((g - m) - hi > 1e-9 * abs(hi))
+
+
+@functools.lru_cache(maxsize=4096)  # one answer is tried against dozens of values in a row
+def near(text: str) -> tuple[float, float]:
+    """The written number as a float, g, and a distance m: its cell lies within m/2 of g
+    (twice the cell's width plus a billionth of g); m is inf past the floats' range."""
+    d, g = decimals_of(text), float(text)
+    if d > 300 or not math.isfinite(g):
+        return 0.0, math.inf
+    return g, 2.0 * 10.0 ** -d + 1e-9 * abs(g)
 
 
 def agrees(text: str, value: float) -> bool:

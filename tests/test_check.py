@@ -679,3 +679,105 @@ def test_the_marking_of_matrices_does_not_import_the_judge():
             "assert m._agrees_all((('0.5',),), numpy.array([[0.5]])); "
             "sys.exit('bpwalk.judge' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("sc_name", ["mazur", "mazur_adam", "softmax", "batch_scenario.yaml",
+                                     "bce_scenario.yaml", "in_grads"])
+@pytest.mark.parametrize("round_to", [None, 3])
+def test_a_recorded_run_holds_the_numbers_its_steps_would(sc_name, round_to):
+    """run(..., record=...) writes no Steps: each quantity it records (the judge's mistake
+    and drift runs read them) holds, at each step id, that Step's value, mistakes injected,
+    rounded or not; and a record whose ids were given (engine.Record) holds the same."""
+    from bpwalk.engine import Record
+
+    if sc_name == "in_grads":  # dE/d(input): a quantity only some scenarios compute
+        sc = load_scenario_text(resolve("mazur")[0].read_text() + "input_gradients: true\n")
+    else:
+        sc = scenario(sc_name)
+    steps = run(sc, iterations=1, show={1}).iterations[0].steps
+    by_kind: dict[str, list[str]] = {}
+    for s in steps:
+        for kind, (_, applies) in MISTAKES.items():
+            if s.kind in applies:
+                by_kind.setdefault(kind, []).append(s.id)
+    known = None
+    for kind, targets in [("", []), *by_kind.items()]:
+        mistakes = tuple(Mistake(kind, t) for t in targets[::2])  # every other one
+        try:
+            expected = values(sc, mistakes, round_to)
+        except EngineError:
+            with pytest.raises(EngineError):
+                run(sc, iterations=1, show={1}, round_to=round_to, mistakes=mistakes,
+                    record=[])
+            continue
+        for record in ([], Record(known)):
+            run(sc, iterations=1, show={1}, round_to=round_to, mistakes=mistakes,
+                record=record)
+            got = {sid: v for ids, q in record
+                   for sid, v in zip(ids().ravel().tolist(), q.ravel().tolist())}
+            assert got == {k: v for k, v in expected.items() if k in got}, kind
+            # every step but the optimizer's state carried in (not computed in the update)
+            assert {k for k in expected if not k.startswith("prev_")} <= set(got)
+        if known is None:
+            known = [(ids.__code__, ids(), frozenset(ids().ravel().tolist()))
+                     for ids, _ in record]
+
+
+def load_scenario_text(text: str):
+    from bpwalk.scenario import loads
+
+    return loads(text)
+
+
+@pytest.mark.parametrize("sc_name", ["mazur", "batch_scenario.yaml", "softmax",
+                                     "bce_scenario.yaml"])
+def test_check_diagnoses_a_file_as_each_answer_alone_is_diagnosed(sc_name):
+    """check compares its packed mistake runs with all the file's answers at once, in floats
+    first (Judge._nearby); each verdict must be what diagnosing that answer alone, with one
+    engine value per (kind, source, step), gives: every mistake a wrong answer can carry,
+    some carried forward, some wrong by no pattern."""
+    sc = scenario(sc_name)
+    kinds = {s.id: s.kind for s in run(sc, iterations=1, show={1}).iterations[0].steps}
+    wanted = [Mistake(k, sid) for sid in list(kinds)[::3]
+              for k, (_, on) in MISTAKES.items() if kinds[sid] in on]
+    wanted = wanted[::len(wanted) // 12 + 1]  # a dozen, of every kind of step
+    named = 0
+    for i, m in enumerate(wanted):
+        try:
+            mistaken = values(sc, [m])
+        except EngineError:
+            continue
+        # some answers left blank, some wrong by no pattern (× 1.37)
+        ans = {sid: written(v * (1.37 if (i + k) % 7 == 0 else 1.0), 6)
+               for k, (sid, v) in enumerate(mistaken.items()) if (i + k) % 3}
+        report = Judge(sc).check(as_answers(ans))
+        alone = Judge(sc)
+        answered = {r.id: r for r in report.results}
+        for r in report.results:
+            if r.correct:
+                continue
+            own = alone.mark(r.id, r.text, answered)
+            alone.diagnose(own, answered)
+            assert ((own.mistake, own.source, own.also, own.diagnosis)
+                    == (r.mistake, r.source, r.also, r.diagnosis)), (m, r.id)
+            named += r.mistake is not None
+    assert named >= 5  # (mistakes were named, not only "no classic mistake gives this")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-1e6, 1e6), st.integers(0, 18), st.floats(-3, 3), st.floats(0, 2),
+       st.booleans())
+def test_the_float_test_before_the_exact_one_never_changes_a_verdict(v, d, shift, width, cut):
+    """fits tries marking.far (floats, with room) before gap (Decimal): a range the float
+    test calls far must be one the exact test finds apart, at the cell's edges too; and
+    far from the range widened by two units (Judge._slip) must be more than a unit off."""
+    from bpwalk.marking import far, fits, gap, unit
+
+    text = truncated(v, d) if cut else at_decimals(v, d)
+    unit_ = 10.0 ** -d
+    lo = float(text) + shift * unit_
+    for lo_, hi_ in ((lo, lo + width * unit_), (lo, lo), (float(text) + unit_,) * 2,
+                     (float(text) - unit_ / 2,) * 2, (lo - 2 * unit_, lo - 2 * unit_)):
+        assert fits(text, lo_, hi_) == (gap(text, lo_, hi_) == 0), (text, lo_, hi_)
+        if far(text, lo_ - 2 * unit_, hi_ + 2 * unit_):
+            assert gap(text, lo_, hi_) > unit(d), (text, lo_, hi_)

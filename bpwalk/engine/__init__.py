@@ -23,10 +23,11 @@ networks (tests/test_fast.py, tests/test_tiny.py).
 
 from bpwalk.engine.checks import DIVERGED, EngineError
 from bpwalk.engine.evaluate import bounds, evaluate
+from bpwalk.engine.explain import Record
 from bpwalk.engine.params import Params, Plan, batches
 from bpwalk.engine.tiny import tiny_source
 from bpwalk.engine.train import MAX_HISTORY, Watch, run
 from bpwalk.mistakes import Mistake
 
-__all__ = ["DIVERGED", "MAX_HISTORY", "EngineError", "Mistake", "Params", "Plan", "Watch",
-           "batches", "bounds", "evaluate", "run", "tiny_source"]
+__all__ = ["DIVERGED", "MAX_HISTORY", "EngineError", "Mistake", "Params", "Plan", "Record",
+           "Watch", "batches", "bounds", "evaluate", "run", "tiny_source"]

@@ -26,8 +26,11 @@ from bpwalk.trace import Iteration, Operand, Step
 
 
 def _explained(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
-               idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
+               idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = (),
+               record: list | None = None
                ) -> tuple[Iteration, Params, dict[str, np.ndarray], float]:
+    if record is not None:  # the judge's mistake runs: the quantities, no Steps (_Recorded)
+        return _recorded(scenario, params, state, number, idx, round_to, mistakes, record)
     steps, new_params, new_state, loss = _explain(scenario, params, state, number, idx,
                                                   round_to, mistakes)
     if round_to is not None:
@@ -63,9 +66,9 @@ class _Inject:
     def __init__(self, mistakes: tuple[Mistake, ...]):
         self.mistakes = mistakes
         # kind -> its targets: the judge injects one kind at many independent steps at once
-        self.by_kind: dict[str, list[str]] = {}
-        for m in mistakes:
-            self.by_kind.setdefault(m.kind, []).append(m.target)
+        # (sets, made once: the judge's runs have up to 50,000 targets, often of one kind)
+        self.by_kind = {kind: {m.target for m in mistakes if m.kind == kind}
+                        for kind in dict.fromkeys(m.kind for m in mistakes)}
 
     def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
         out = right
@@ -75,12 +78,86 @@ class _Inject:
         for kind, targets in self.by_kind.items():
             if kind in variants:
                 names = ids() if names is None else names
-                wanted = set(targets)  # a set: np.isin on strings sorts them every call
-                mask = np.fromiter((n in wanted for n in names.ravel()), dtype=bool,
+                # a set's lookup: np.isin on strings sorts them every call
+                mask = np.fromiter(map(targets.__contains__, names.ravel()), dtype=bool,
                                    count=names.size).reshape(names.shape)
                 if mask.any():
                     out = np.where(mask, variants[kind](), out)
         return out
+
+
+class Record(list):
+    """What `run(..., record=...)` fills (a plain list works too). `known` may hold, for
+    each quantity of an earlier run of the same update, (its ids function's code, its ids,
+    their set): a run then neither makes those ids again nor looks for targets in a
+    quantity that holds none (the judge's runs of a wide network, thirty-odd of each)."""
+
+    def __init__(self, known: list[tuple] | None = None):
+        super().__init__()
+        self.known = known or []
+
+
+class _Recorded(_Inject):
+    """_Inject that also appends every quantity it sees to `record`, as (its step ids, made
+    when called; its values, rounded as its Steps are): the judge's mistake runs read a few
+    of a wide network's numbers, where writing every Step took nearly all of a run's time.
+    (Every quantity passes through the injector, and the caller rounds what it returns.)"""
+
+    def __init__(self, mistakes: tuple[Mistake, ...], record: list, round_to: int | None):
+        super().__init__(mistakes)
+        self.record = record
+        self.r = _rounder(round_to)
+        self.rounded = round_to is not None
+        self.pending: dict[int, list[int]] = {}  # id(values) -> entries the caller rounds
+        self.start = len(record)
+
+    def __call__(self, ids, right: np.ndarray, variants: dict) -> np.ndarray:
+        n = len(self.record) - self.start
+        known = getattr(self.record, "known", ())
+        # the same quantity as the earlier run's (the same code makes its ids, in the same
+        # place of the update's order): its ids are those
+        if n < len(known) and known[n][0] is ids.__code__ and known[n][1].shape == np.shape(right):
+            _, made, held = known[n]
+            ids = lambda: made
+            if all(targets.isdisjoint(held) for kind, targets in self.by_kind.items()
+                   if kind in variants):
+                variants = {}  # no target here
+        out = super().__call__(ids, right, variants)
+        if self.rounded:
+            self.pending.setdefault(id(out), []).append(len(self.record))
+        self.record.append((ids, out))
+        return out
+
+    def round(self, a: np.ndarray) -> np.ndarray:
+        """_sweep's rounding in a recorded run: a quantity the caller rounds is rounded
+        once, for the caller and for its entry (decimal rounding is most of such a run)."""
+        rounded = self.r(a)
+        for n in self.pending.pop(id(a), []):
+            self.record[n] = (self.record[n][0], rounded)
+        return rounded
+
+    def close(self) -> None:
+        """Rounds the entries no caller rounded."""
+        for n in (n for entries in self.pending.values() for n in entries):
+            self.record[n] = (self.record[n][0], self.r(self.record[n][1]))
+        self.pending.clear()
+
+
+def _recorded(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
+              idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...], record: list
+              ) -> tuple[Iteration, Params, dict[str, np.ndarray], float]:
+    """_explained for `run(..., record=...)`: the update's quantities appended to `record`,
+    an Iteration with no Steps; EngineError where a Step would not be finite."""
+    start = len(record)
+    recorded = _Recorded(mistakes, record, round_to)
+    sw = _sweep(scenario, params, state, number, idx, round_to, record=recorded)
+    if scenario.input_gradients:  # (its quantity is recorded; its Steps are not kept)
+        sw.net.layers[0].input_gradient(sw.ctx, sw.arrays[0], params.weights[0], None, None)
+    recorded.close()
+    if not all(np.isfinite(q).all() for _, q in record[start:]):
+        raise EngineError(f"update {number}: a value is not finite")
+    return Iteration(number, [i + 1 for i in idx], [], {}, {}), sw.new, sw.state, sw.loss.batch
+
 
 
 # ----------------------------------------------------------------------------- explained path
@@ -116,14 +193,16 @@ class _Swept(NamedTuple):
 
 
 def _sweep(scenario: Scenario, params: Params, state: dict[str, np.ndarray], number: int,
-           idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = ()
-           ) -> _Swept:
+           idx: list[int], round_to: int | None, mistakes: tuple[Mistake, ...] = (),
+           record: _Recorded | None = None) -> _Swept:
     """Update `number`'s arrays: the graph's nodes swept forward in topological order, then
     back in reverse, then the optimizer's rule. No Steps: `_explain` writes them from this,
     and a network the fast loops do not serve trains its unread updates on this alone."""
     many = len(idx) > 1
     sfx = [f"@{i + 1}" if many else "" for i in idx]
-    ctx = Context(_rounder(round_to), _Inject(mistakes), idx, sfx, sfx if many else [""],
+    r = _rounder(round_to) if record is None or round_to is None else record.round
+    inj = _Inject(mistakes) if record is None else record  # a recorded run: see _Recorded
+    ctx = Context(r, inj, idx, sfx, sfx if many else [""],
                   [i + 1 if many else None for i in idx], scenario.reduction == "mean",
                   scenario)
     net = network(scenario)

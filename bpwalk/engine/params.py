@@ -4,6 +4,7 @@ batches of each update."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
@@ -57,7 +58,8 @@ def _layout(scenario: Scenario) -> list[_Slot]:
     """
     slots, at = [], 0
     for li, lay in enumerate(scenario.layers):
-        arrays = [(False, lay.weights.shape, tuple(n for row in lay.weight_names for n in row))]
+        # (chain: every run makes the layout twice, and a wide network's has 55k names)
+        arrays = [(False, lay.weights.shape, tuple(chain.from_iterable(lay.weight_names)))]
         if scenario.update_biases and lay.bias != "none":
             arrays.append((True, lay.bias_values.shape, lay.bias_names))
         for bias, shape, names in arrays:

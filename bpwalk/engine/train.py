@@ -45,7 +45,7 @@ def _stride(n_iter: int) -> int:
 
 def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None = None,
         round_to: int | None = None, mistakes: tuple[Mistake, ...] = (),
-        watch: Watch | None = None) -> Trace:
+        watch: Watch | None = None, record: list | None = None) -> Trace:
     """Train for `iterations` updates; explain the updates numbered in `show` (1-based).
 
     With `round_to`, every explained step's value is rounded to that many decimals as soon
@@ -55,6 +55,10 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     mistakes (see Mistake); ``bpwalk check`` uses this to name a student's mistake.
     With `watch`, training tells it how far it is about ten times a second; when it answers
     False, training stops there and the trace holds the updates made so far.
+    With `record` (a list), the explained updates write no Steps: each appends every
+    quantity it computes, as (a function giving its step ids, an array of their values as
+    the Steps would hold them). The judge's runs read a few numbers of a wide network so;
+    an engine.Record given the ids of an earlier run of the same update makes none again.
     """
     if is_graph(scenario):  # a circuit (graph:): the graph core's sweeps
         from bpwalk.engine.circuit import run as run_graph
@@ -65,19 +69,21 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     plan = batches(scenario, n_iter)
     full_batch = scenario.batch is None
     params = Params.of(scenario)
-    first = params.named(scenario)
+    # (a recorded run's trace is not read: its parameters by name cost more than its update)
+    first = params.named(scenario) if record is None else {}
     history: list[float] = []
     every = _stride(n_iter)
     shown: list[Iteration] = []
 
     try:
         params, state, n_iter = _train(scenario, params, plan, n_iter, show, full_batch,
-                                       round_to, mistakes, history, shown, every, watch)
+                                       round_to, mistakes, history, shown, every, watch,
+                                       record)
     except EngineError as e:
         e.history = list(itertools.takewhile(math.isfinite, history))
         e.updates = [*range(0, n_iter, every)][:len(e.history)] if every > 1 else None
         raise
-    final = params.named(scenario)
+    final = params.named(scenario) if record is None else {}
     return Trace(scenario=scenario, iterations=shown, loss_history=history,
                  loss_updates=[*range(0, n_iter, every), n_iter] if every > 1 else None,
                  params_first=first, params_final=final,
@@ -88,7 +94,7 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
 def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: int,
            show: set[int], full_batch: bool, round_to: int | None,
            mistakes: tuple[Mistake, ...], history: list[float], shown: list[Iteration],
-           every: int, watch: Watch | None = None
+           every: int, watch: Watch | None = None, record: list | None = None
            ) -> tuple[Params, dict[str, dict[str, float]], int]:
     """The updates of `run`: fast where nobody reads them, explained where shown. Returns
     the parameters after them, the optimizer's state per parameter name, and the number of
@@ -109,7 +115,7 @@ def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: in
                 history.append(fast.dataset_loss(scenario, params))
             with _collector_paused():
                 it, params, state, loss = _explained(scenario, params, state, explained, idx,
-                                                     round_to, mistakes)
+                                                     round_to, mistakes, record)
             shown.append(it)
             if full_batch and kept:
                 history.append(loss)
@@ -139,6 +145,8 @@ def _path(scenario: Scenario, plan: Plan) -> Path:
 
 def _named_state(layout: list[_Slot], state: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """The optimizer's state per parameter name: {"m": {"w1": ...}, "v": {...}}."""
+    if not state:  # plain SGD's (the judge's runs of a wide network: 55k names each)
+        return {}
     names = [n for s in layout for n in s.names]
     return {kind: dict(zip(names, flat.tolist())) for kind, flat in state.items()}
 

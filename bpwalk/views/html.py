@@ -23,7 +23,16 @@ import json
 import re
 
 from bpwalk.formulas import Node, Seq
-from bpwalk.notation import Formula, Pen, Profile, loss_rule, number, optimizer_settings, profile
+from bpwalk.notation import (
+    Formula,
+    Pen,
+    Profile,
+    lookup,
+    loss_rule,
+    number,
+    optimizer_settings,
+    profile,
+)
 from bpwalk.scenario.model import is_graph
 from bpwalk.trace import PHASE_TITLES, Iteration, Step, Trace
 from bpwalk.views import drawing, outline
@@ -41,7 +50,7 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     also holds the matrix form and opens in it (a toggle switches). `paper`: the printed
     page's size ("a4", "letter"; None: the browser's choice), for the PDF. `compact`: a
     notebook's view, the picture beside the current step and the problem's tables folded."""
-    pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros)
+    pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros, lookup(trace))
     sheet = blanks or key
     graph = is_graph(trace.scenario)
     if graph:
@@ -233,7 +242,8 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
     rows = []
     if sc.source:
         rows.append(("Source", _link(sc.source)))
-    acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1))
+    acts = "; ".join(f"layer {lay.number}: {lay.activation}"
+                     for lay in outline.heading(trace, pen.profile).layers)
     rows += [("Network", f"{sc.shape} ({_e(acts)})"),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
              ("Learning rate", f"{_e(text.sym('lr'))} = {text.num(sc.learning_rate)}"),

@@ -154,6 +154,38 @@ def _terms(inner: str, width: int = 200) -> list[str]:
     outside every element. A side shorter than a line is not looked at."""
     if len(inner) <= width:
         return [inner]
+    pieces = _split(inner)
+    if len(pieces) == 1 and _OPEN in inner:  # a product of a long sum, (Σ w·δ)·σ′(z):
+        inside = _split(_unwrapped(inner))  # break inside its parentheses
+        return inside if len(inside) > 1 else pieces
+    return pieces
+
+
+_OPEN = '<mrow><mo stretchy="false">(</mo>'  # MathMLPrinter.paren's one-line parentheses
+
+
+def _unwrapped(inner: str) -> str:
+    """`inner` with the <mrow> around each parenthesised sum of its top level taken away
+    (the parentheses stay), so that the sum's terms are on the top level too."""
+    out, depth, opened, start = [], 0, [], 0
+    for m in _TAG.finditer(inner):
+        if m.group(1) and opened and opened[-1] == depth:  # the close of an unwrapped row
+            opened.pop()
+            out.append(inner[start:m.start()])
+            start = m.end()
+        elif m.group(1):
+            depth -= 1
+        elif not m.group(0).endswith("/>"):
+            if depth == 0 and inner.startswith(_OPEN, m.start()):
+                out.append(inner[start:m.start()])
+                start = m.end()
+                opened.append(depth)
+                continue  # the row's own depth is not counted: its inside is top level
+            depth += 1
+    return "".join(out) + inner[start:]
+
+
+def _split(inner: str) -> list[str]:
     pieces, depth, start = [], 0, 0
     for m in _TAG.finditer(inner):
         if m.group(1):

@@ -155,7 +155,7 @@ def _terms(inner: str, width: int = 200) -> list[str]:
     if len(inner) <= width:
         return [inner]
     pieces = _split(inner)
-    if len(pieces) == 1 and _OPEN in inner:  # a product of a long sum, (Σ w·δ)·σ′(z):
+    if len(pieces) == 1 and _OPEN in inner:  # a product of a long sum (Nielsen's BP2):
         inside = _split(_unwrapped(inner))  # break inside its parentheses
         return inside if len(inside) > 1 else pieces
     return pieces

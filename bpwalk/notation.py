@@ -740,8 +740,9 @@ def book_update(p: Profile) -> Node | None:
 
 
 def hidden_rule(p: Profile = MAZUR) -> Node:
-    """∂E/∂out of a hidden neuron: Σ over the next layer of δ·w."""
-    return _through_weights(node("dout:j", p), "k", "kj", p)
+    """∂E/∂out of a hidden neuron: Σ over the next layer of δ·w (Han & Kamber's w_jk runs
+    from unit j to unit k)."""
+    return _through_weights(node("dout:j", p), "k", "jk" if p.units else "kj", p)
 
 
 def _through_weights(lhs: Node, k: str, w: str, p: Profile) -> Node:

@@ -46,6 +46,10 @@ def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
     Markdown the solution); `notation`: a profile or its name (None: mazur); `keep_zeros`:
     0.0310, not 0.031; `matrix`: the page opens in the matrix form (html, pdf); `paper`:
     the PDF's page size, "a4" or "letter"."""
+    if isinstance(notation, str):  # a name, resolved here once: the views take a Profile
+        from bpwalk.notation import profile
+
+        notation = profile(notation)
     if fmt == "json":
         from bpwalk.views import json as json_view
 

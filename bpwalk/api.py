@@ -49,6 +49,10 @@ def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
     if matrix and getattr(trace.scenario, "shaped", False):
         raise ValueError("the matrix form does not write convolution or pooling layers yet; "
                          "leave matrix out")
+    if isinstance(notation, str):  # a name, resolved here once: the views take a Profile
+        from bpwalk.notation import profile
+
+        notation = profile(notation)
     if fmt == "json":
         from bpwalk.views import json as json_view
 

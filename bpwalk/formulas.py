@@ -12,6 +12,7 @@ Nothing here computes a value of the walkthrough: numbers are only formatted.
 from __future__ import annotations
 
 import math
+import re
 
 GREEK = dict(zip(
     ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -19,8 +20,10 @@ GREEK = dict(zip(
     "αβγδεζηθικλμνξπρστφχψω",
 ))
 GREEK["Phi"] = "Φ"  # the normal distribution's CDF (GELU)
+GREEK["Delta"] = "Δ"  # a change: Han & Kamber's and Mitchell's Δw
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+_SUP_LAYER = str.maketrans("0123456789+-lL", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻ˡᴸ")  # Nielsen's general wˡ⁺¹, δᴸ
 MINUS = "−"  # U+2212, the minus sign of typeset mathematics (Unicode output)
 
 
@@ -362,7 +365,7 @@ class Printer:
 
 def _has_sup(node: Node) -> bool:
     """A symbol with a superscript (W²): transposed, it needs parentheses, (W²)ᵀ."""
-    return isinstance(node, Sym) and bool(node.sup)
+    return isinstance(node, Sym) and bool(node.sup or node.layer)
 
 
 def _prec(node: Node, numeric: bool) -> int:
@@ -393,8 +396,8 @@ class TextPrinter(Printer):
         if self.style == "unicode" and not node.literal:
             base = GREEK.get(base, base)
         if node.layer:  # z³₁, z^[2]₁; ASCII z^3_1: the subscript always marked
-            digits = self.style == "unicode" and node.layer.isdigit()
-            text = base + (node.layer.translate(_SUP) if digits else "^" + node.layer)
+            digits = self.style == "unicode" and set(node.layer) <= set("0123456789+-lL")
+            text = base + (node.layer.translate(_SUP_LAYER) if digits else "^" + node.layer)
             text += self.subscript(node.sub) if self.style == "unicode" else \
                 "_" * bool(node.sub) + node.sub
         else:
@@ -554,8 +557,13 @@ class LatexPrinter(Printer):
         return "-" + self.wrap(node.arg, 3)
 
     def p_Mul(self, node: Mul) -> str:
-        sep = " \\cdot " if node.dot else ""
-        return sep.join(self.wrap(f, 3) for f in node.factors)
+        if node.dot:
+            return " \\cdot ".join(self.wrap(f, 3) for f in node.factors)
+        text = ""
+        for f in node.factors:  # \Delta w, not \Deltaw: a command's name ends at a space
+            part = self.wrap(f, 3)
+            text += " " + part if text[-1:].isalpha() and _COMMAND.search(text) else part
+        return text
 
     def p_Div(self, node: Div) -> str:
         cmd = "\\tfrac" if node == HALF else "\\frac"
@@ -604,6 +612,9 @@ class LatexPrinter(Printer):
     def p_Seq(self, node: Seq) -> str:
         sep = node.sep if node.sep.strip() == "=" else f"\\text{{{node.sep}}}"
         return sep.join(self(p) for p in node.parts)
+
+
+_COMMAND = re.compile(r"\\[A-Za-z]+$")  # text ending in a LaTeX command's name
 
 
 def _mathrm(name: str) -> str:

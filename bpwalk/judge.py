@@ -494,7 +494,8 @@ class Judge:
                     self._name(res, source, kinds)
                     return
         # 3. nothing reproduces it: show the right calculation
-        res.formula = formula(step, "unicode", max(4, res.decimals), self.profile)
+        res.formula = formula(step, "unicode", max(4, res.decimals), self.profile,
+                              steps=self.by_id)
         f = res.formula
         res.slip = slip
         lead = (f"at {res.decimals} decimal{'s' * (res.decimals != 1)} the right value is "

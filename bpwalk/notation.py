@@ -14,7 +14,7 @@ LaTeX (Markdown) or MathML (HTML). Every view asks this module how a step reads.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -24,12 +24,15 @@ from bpwalk.formulas import (
     BigSum,
     Call,
     Div,
+    FnCall,
+    Hadamard,
     Hat,
     Mul,
     Neg,
     Node,
     Num,
     Partial,
+    Postfix,
     Pow,
     Rel,
     Root,
@@ -85,15 +88,27 @@ class Profile:
     input_layer: int | None = None
     brackets: bool = False  # Ng's z^[l]
     weight: str = "w"
-    # Ng's batch of m examples: the error terms are entries of the matrix dZ^[l] (one column
-    # per example) and a batch gradient is written (1/m)·Σ, as in dW^[l] = (1/m) dZ^[l] A^[l−1]T
-    batch_delta: str = ""
+    # Ng's batch of m examples: a batch gradient is written (1/m)·Σ, as in
+    # dW^[l] = (1/m) dZ^[l] A^[l−1]T
     one_over_m: bool = False
     # a bound profile's table: the scenario's name -> (what it is, layer, indexes), see bind()
     places: Mapping[str, tuple[str, str, str]] = MappingProxyType({})
     # bound to a circuit (graph:): "output" (the loss symbol is the output's name: ∂f/∂x)
     # or "loss" (a loss follows the output: its node is written E); "" for a network
     circuit: str = ""
+    # The book's own lines (each step written as the book writes it, see _book below):
+    units: bool = False  # Han & Kamber number the units 1, 2, ... from the inputs on
+    bias: str = "b"  # a bias's symbol where the profile numbers the biases (θ_j)
+    act_prime: str = ""  # the activation's derivative written as f′(z): σ′ (Nielsen), g′ (Ng)
+    sigmoid_error: bool = False  # Err_j = O_j(1 − O_j)(T_j − O_j), O_j(1 − O_j)·Σ_k Err_k w_jk
+    next_error: bool = False  # a hidden unit's error term from the next layer's: (Σ w δ)·σ′(z)
+    weight_first: bool = False  # that sum written Σ_k w_kj δ_k (else δ_k·w_kj, as Mazur's)
+    input_first: bool = False  # Nielsen's BP4 ∂C/∂w = a·δ, and BP3 ∂C/∂b = δ alone
+    error_update: bool = False  # the update written with the error term: w + l·Err_j·O_i
+    assign: bool = False  # the book's rules assign (Mitchell's ←)
+    logistic: bool = False  # dz = a − y, where a sigmoid output meets cross-entropy (Ng)
+    sample_sup: bool = False  # an example written as a superscript a^[l](i) (Ng), not [#i]
+    rule_words: str = ""  # said after the backward pass's rule (CS231n's gates)
 
     def __init__(self, name: str, source: str, author: str, **settings: Any) -> None:
         self.name = name
@@ -110,20 +125,25 @@ class Profile:
     def sym(self, kind: str, name: str = "", sample: int | None = None) -> Sym:
         base = {"net": self.net, "out": self.out, "target": self.target, "loss": self.loss,
                 "delta": self.delta}.get(kind, kind)
-        if kind == "delta" and sample is not None and self.batch_delta:
-            base = self.batch_delta
         if name in self.places:  # z^l_j; a target y_j and a loss term C_j: the output index
             _, layer, index = self.places[name]
-            return Sym(base, index, sample=sample, layer="" if kind in ("target", "loss") else layer)
-        return Sym(base, name, sample=sample)
+            layer = "" if kind in ("target", "loss") else layer
+            return self.at(Sym(base, index, sample=sample, layer=layer))
+        return self.at(Sym(base, name, sample=sample))
 
     def param(self, name: str, sample: int | None = None) -> Sym:
         """A parameter or an input: w5 -> w₅ (its own name), or w³₁₁, b², x₁ (layer-indexed)."""
         if name not in self.places:
-            return _name(name, sample)
+            return self.at(_name(name, sample))
         what, layer, index = self.places[name]
-        base = {"weight": self.weight, "bias": "b", "input": "x"}[what]
-        return Sym(base, index, sample=sample, layer=layer)
+        base = {"weight": self.weight, "bias": self.bias, "input": "x"}[what]
+        return self.at(Sym(base, index, sample=sample, layer=layer))
+
+    def at(self, s: Sym) -> Sym:
+        """A symbol of one example as the profile marks it: Ng's a^[2](1), else a[#1]."""
+        if s.sample is None or not self.sample_sup:
+            return s
+        return s.but(layer=f"{s.layer}({s.sample})", sample=None)
 
     def bind(self, scenario: Any) -> Profile:
         """This profile with the layer-indexed names of `scenario`'s neurons, weights,
@@ -136,11 +156,22 @@ class Profile:
         after its output f, or ∂E/∂x (the profile's loss) when a loss follows the output."""
         if getattr(scenario, "graph", None) is not None:
             return self._circuit(scenario)
-        if self.input_layer is None:
+        if self.input_layer is None and not self.units:
             return self
         key = (self.name, id(scenario))
         if key in _BOUND and _BOUND[key][0] is scenario:
             return _BOUND[key][1]
+        places = _units(scenario) if self.units else self._layers(scenario)
+        bound = Profile.__new__(Profile)
+        bound.__dict__.update(vars(self), places=places)
+        if len(_BOUND) > 64:  # a cache of the scenarios in use, not of every one ever seen
+            _BOUND.clear()
+        _BOUND[key] = (scenario, bound)
+        return bound
+
+    def _layers(self, scenario: Any) -> dict[str, tuple[str, str, str]]:
+        """Nielsen's and Ng's places: z^l_j, w^l_jk (layer l, neuron j, input k)."""
+        assert self.input_layer is not None
         places = {n: ("input", "", _index(n, k)) for k, n in enumerate(scenario.inputs, 1)}
         for number_, lay in enumerate(scenario.layers, self.input_layer + 1):
             layer = f"[{number_}]" if self.brackets else str(number_)
@@ -159,13 +190,7 @@ class Profile:
             shared = lay.bias == "shared"
             for j, b in enumerate(lay.bias_names, 1):
                 places[b] = ("bias", layer, "" if shared else str(j))
-        bound = Profile.__new__(Profile)
-        bound.__dict__.update(vars(self), places=places)
-        if len(_BOUND) > 64:  # a cache of the scenarios in use, not of every one ever seen
-            _BOUND.clear()
-        _BOUND[key] = (scenario, bound)
-        return bound
-
+        return places
 
     def _circuit(self, scenario: Any) -> Profile:
         key = (self.name, id(scenario))
@@ -190,31 +215,57 @@ def _index(name: str, k: int = 0) -> str:
     return name[name.index("[") + 1:-1] if name.endswith("]") else str(k)
 
 
+def _units(scenario: Any) -> dict[str, tuple[str, str, str]]:
+    """Han & Kamber's places (Data Mining, section 9.2.3, Figure 9.5): the units numbered
+    1, 2, ... from the inputs on, layer by layer; w_ij joins unit i to unit j, θ_j is unit
+    j's bias (a shared bias keeps its own name: the book has none)."""
+    unit: dict[str, int] = {n: k for k, n in enumerate(scenario.inputs, 1)}
+    for lay in scenario.layers:
+        unit.update((n, len(unit) + 1) for n in lay.neurons)
+    sep = "," if len(unit) > 9 else ""  # w_{12,3}, not w_123
+    places = {n: ("input", "", str(unit[n])) for n in scenario.inputs}
+    before = list(scenario.inputs)
+    for lay in scenario.layers:
+        for j, n in enumerate(lay.neurons):
+            places[n] = ("neuron", "", str(unit[n]))
+            for i, w in enumerate(lay.weight_names[j]):
+                places[w] = ("weight", "", f"{unit[before[i]]}{sep}{unit[n]}")
+            if lay.bias == "per_neuron":
+                places[lay.bias_names[j]] = ("bias", "", str(unit[n]))
+        before = list(lay.neurons)
+    return places
+
+
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("mazur", "Matt Mazur, A Step by Step Backpropagation Example (2015)", "Mazur"),
     Profile("nielsen", "Michael Nielsen, Neural Networks and Deep Learning, ch. 2 (2015)",
             "Nielsen",
             net="z", out="a", target="y", loss="C", delta="delta", input_layer=1,
             equations={"dnet_output": "BP1", "dnet_hidden": "BP2", "grad_bias": "BP3",
-                       "grad_weight": "BP4"}),
+                       "grad_weight": "BP4"},
+            act_prime="sigma", next_error=True, weight_first=True, input_first=True),
     Profile("ng", "Andrew Ng, Deep Learning Specialization, course 1 weeks 3 and 4 (2017)",
             "Ng",
             net="z", out="a", target="y", loss="J", lr="alpha", delta="dz",
-            grad_prefix="d", input_layer=0, brackets=True, weight="W", batch_delta="dZ",
-            one_over_m=True,
+            grad_prefix="d", input_layer=0, brackets=True, weight="W", one_over_m=True,
+            # week 3 and 4: dz^[2](i) = a^[2](i) − y^(i); dz^[1] = W^[2]T dz^[2] * g^[1]′(z^[1])
+            act_prime="g", next_error=True, weight_first=True, logistic=True, sample_sup=True,
             # course 2, week 2 (optimization algorithms): V_dW, S_dW, β, V^corrected_dW
             hyper={"momentum": ("beta", ""), "alpha": ("beta", "")},
             state={"vel": ("V", ""), "sq": ("S", ""), "m": ("V", ""), "v": ("S", ""),
                    "mhat": ("V", "corrected"), "vhat": ("S", "corrected")}),
     Profile("han-kamber", "Han, Kamber & Pei, Data Mining, 3rd ed., section 9.2.3 (2012)",
             "Han & Kamber",
-            net="I", out="O", target="T", lr="l", delta="Err", sign=-1, additive=True),
+            net="I", out="O", target="T", lr="l", delta="Err", sign=-1, additive=True,
+            units=True, bias="theta", sigmoid_error=True, error_update=True),
     Profile("mitchell", "Tom Mitchell, Machine Learning, section 4.5.2, table 4.2 (1997)",
             "Mitchell",
             net="net", out="o", target="t", delta="delta", sign=-1, additive=True,
+            sigmoid_error=True, weight_first=True, error_update=True, assign=True,
             hyper={"momentum": ("alpha", "")}),  # section 4.5.2.1: Δw(n) = ηδx + αΔw(n−1)
     Profile("cs231n", "Stanford CS231n notes, Backpropagation, intuitions (2016)", "CS231n",
             loss="f", lr="step_size", delta="ddot", grad_prefix="d", local_first=True,
+            rule_words="each line is the local gradient × the upstream gradient",
             # Neural Networks Part 3, parameter updates: cache, decay_rate, mt, vt
             hyper={"alpha": ("decay_rate", "")},
             state={"sq": ("cache", ""), "mhat": ("mt", ""), "vhat": ("vt", "")}),
@@ -254,8 +305,9 @@ def _name(name: str, sample: int | None = None) -> Sym:
     m = _SPLIT.match(name)
     if m:
         return Sym(m.group(1), m.group(2), sample=sample)
-    # a parameter called eta stays a word: a bare η is the learning rate
-    if name in GREEK and name != "eta":
+    # a parameter called eta stays a word: a bare η is the learning rate (and Delta: Δ is
+    # a change, Han & Kamber's Δw)
+    if name in GREEK and name not in ("eta", "Delta"):
         return Sym(name, sample=sample)
     return Sym(name, literal=True, sample=sample)
 
@@ -343,6 +395,8 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
         if p.delta:
             return p.sym("delta", name, sample)
         d = Partial(E, p.sym("net", name))
+    elif kind == "dact" and p.act_prime:  # σ′(z³₁): the book's name for ∂a/∂z
+        return FnCall(Postfix(Sym(p.act_prime), "prime"), (p.sym("net", name, sample),))
     elif kind == "dact":
         d = Partial(p.sym("out", name), p.sym("net", name))
     elif kind == "jac":
@@ -355,7 +409,7 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
         d = _grad_name(p, p.param(name))
     else:
         raise ValueError(f"unknown reference {ref!r}")
-    return _with_sample(d, sample)
+    return _with_sample(d, sample, p)
 
 
 def _partial_or_d(p: Profile, E: Node, wrt: Sym, kind: str, name: str) -> Node:
@@ -364,14 +418,14 @@ def _partial_or_d(p: Profile, E: Node, wrt: Sym, kind: str, name: str) -> Node:
     return Partial(E, wrt)
 
 
-def _with_sample(d: Node, sample: int | None) -> Node:
+def _with_sample(d: Node, sample: int | None, p: Profile) -> Node:
     """A derivative of one sample: the marker goes on the variable it is taken at."""
     if sample is None:
         return d
     if isinstance(d, Sym):
-        return d.but(sample=sample)
+        return p.at(d.but(sample=sample))
     assert isinstance(d, Partial) and isinstance(d.bottom, Sym)
-    return Partial(d.top, d.bottom.but(sample=sample))
+    return Partial(d.top, p.at(d.bottom.but(sample=sample)))
 
 
 def symbol(ref: str, style: str, p: Profile | str | None = None) -> str:
@@ -429,7 +483,8 @@ def _products(step: Step, p: Profile) -> Node:
     flip = 1
     for term in step.terms:
         factors = [_val(o, p) for o in term]
-        if p.local_first and step.kind == "dnet":  # the gate's local gradient, then upstream
+        if p.local_first and (step.kind == "dnet" or len(term) == 2 and term[1].ref.startswith(
+                "param:")):  # the gate's local gradient (∂out/∂net, a weight), then upstream
             factors.reverse()
         flip = min(flip, *(_sign(o.ref.partition(":")[0], p) for o in term))
         terms.append(factors[0] if len(factors) == 1 else Mul(tuple(factors)))
@@ -441,8 +496,10 @@ def _aux(step: Step, ref: str, default: float) -> float:
     return next((o.value for o in step.aux if o.ref == ref), default)
 
 
-def rhs(step: Step, p: Profile) -> Node:
-    """The right-hand side of a step, one tree printed both in symbols and in numbers."""
+def rhs(step: Step, p: Profile, steps: Mapping[str, Step] | None = None) -> Node:
+    """The right-hand side of a step, one tree printed both in symbols and in numbers.
+    `steps`: the steps of the step's update by id, where a book's line takes its numbers
+    from other steps (Han & Kamber's Err_j from O_j and T_j); None: today's chain only."""
     from bpwalk.functions import ACTIVATIONS, LOSSES  # (NumPy: not needed to name profiles)
 
     kind, terms, fn = step.kind, step.terms, step.fn
@@ -450,6 +507,9 @@ def rhs(step: Step, p: Profile) -> Node:
         from bpwalk.graph.written import rhs as circuit_rhs
 
         return circuit_rhs(step, p)
+    book = _book(step, p, steps) if steps is not None else None
+    if book is not None:
+        return book
     slope = Num(_aux(step, "slope", 0.0))
     if kind == "out" and fn == "softmax":
         mine = next(o for t in terms for o in t if o.ref.split("@")[0] == f"net:{step.subject}")
@@ -468,8 +528,11 @@ def rhs(step: Step, p: Profile) -> Node:
         return make(_val(terms[0][0], p), _val(terms[1][0], p), Num(_aux(step, "K", 1.0)))
     if kind == "grad" and p.delta and len(step.aux) == 2:  # Nielsen's BP4: a_in·δ_out
         carried, delta = step.aux
+        if p.input_first and carried.ref == "1":  # BP3: ∂C/∂b = δ
+            return _signed(_val(delta, p), p.sign)
         factors = [_val(delta, p), _val(carried, p)]
-        return _signed(mul(*(factors[::-1] if p.local_first else factors)), p.sign)
+        first = p.local_first or p.input_first
+        return _signed(mul(*(factors[::-1] if first else factors)), p.sign)
     if kind.startswith("prev_"):  # the state carried in: a value, not a formula
         return quantity(step.value)
     if kind == "new" and fn == "adaptive":  # p − η·m̂/(√v̂ + ε), RMSprop's and Adam's step
@@ -494,6 +557,59 @@ def rhs(step: Step, p: Profile) -> Node:
     if step.batch and fn == "mean":
         return Div(_products(step, p), Num(float(len(terms))))
     return _signed(_products(step, p), _sign(kind, p))
+
+
+# ----------------------------------------------------------------------------- books' lines
+# Where a book writes a step its own way, the line is built from the operands of the step
+# and of the steps of the same update it names (by id): a view's lookup, nothing computed.
+
+
+def _ref(kind: str, step: Step) -> str:
+    """The id of the step of `kind` about the same neuron and sample: dout:h1@2."""
+    _, at, sample = step.id.partition("@")
+    return f"{kind}:{step.subject}{at}{sample}"
+
+
+def _sum(dout: Step, p: Profile) -> Node:
+    """A hidden unit's sum over the next layer, Σ_k Err_k·w_jk (or w_kj·δ_k), from the
+    operands of its dout step (the next layer's error terms and the old weights)."""
+    terms = []
+    for term in dout.terms:
+        factors = [_val(o, p) for o in term]
+        terms.append(Mul(tuple(factors[::-1] if p.weight_first else factors)))
+    return terms[0] if len(terms) == 1 else add(*terms)
+
+
+def _book(step: Step, p: Profile, steps: Mapping[str, Step]) -> Node | None:
+    """The step as the profile's book writes it, or None where the book has no form for it
+    (an optimizer, a batch, a shared bias, an activation or loss the form does not hold for):
+    then the chain rule is written as for every profile."""
+    if step.kind == "dnet" and len(step.terms) == 1 and len(step.terms[0]) == 2:
+        dout, dact = (steps.get(o.ref) for o in step.terms[0])
+        if dout is None or dact is None:
+            return None
+        if p.sigmoid_error and step.fn == "sigmoid":  # Han & Kamber (9.6)/(9.7), Mitchell T4.3/4
+            o = _val(dact.terms[1][0], p)
+            if step.output and dout.fn == "half_squared_error":
+                return mul(o, sub(1, o), sub(_val(dout.terms[0][0], p), o), dot=False)
+            if not step.output:
+                return mul(mul(o, sub(1, o), dot=False), _sum(dout, p))
+            return None
+        if p.logistic and step.output and step.fn == "sigmoid" and \
+                dout.fn == "binary_cross_entropy" and _aux(dout, "K", 0.0) == 1.0:
+            return sub(_val(dout.terms[1][0], p), _val(dout.terms[0][0], p))  # dz = a − y
+        if p.next_error and not step.output:  # Nielsen's BP2, Ng's dz^[1]
+            return mul(_sum(dout, p), _val(step.terms[0][1], p))
+        return None
+    if step.kind == "new" and p.error_update and len(step.terms) == 3 and step.fn != "nesterov":
+        old, lr, grad = (t[0] for t in step.terms)
+        g = steps.get(grad.ref)
+        if g is None or g.batch or len(g.aux) != 2 or not grad.ref.startswith("grad:"):
+            return None
+        carried, delta = g.aux  # w_ij + (l)·Err_j·O_i; a bias θ_j + (l)·Err_j
+        factors = (lr, delta) if carried.ref == "1" else (lr, delta, carried)
+        return add(_val(old, p), mul(*(_val(f, p) for f in factors)))
+    return None
 
 
 def update_rule(old: Node, lr: Node, grad: Operand | Node, p: Profile) -> Node:
@@ -525,11 +641,12 @@ def _label(step: Step, p: Profile) -> str:
 
 
 def formula(step: Step, style: str, decimals: int = 9, p: Profile | str | None = None,
-            keep_zeros: bool = False) -> Formula:
+            keep_zeros: bool = False, steps: Mapping[str, Step] | None = None) -> Formula:
     """How `step` reads in `style` under profile `p`: symbol, formula in symbols and in
-    numbers, and the value (negated where the profile's error term has the other sign)."""
+    numbers, and the value (negated where the profile's error term has the other sign).
+    `steps`: the steps of its update by id, for the lines a book writes (see rhs)."""
     p = profile(p)  # a Profile as it is; a name (from the API, say) looked up
-    tree = rhs(step, p)
+    tree = rhs(step, p, steps)
     lhs = node(step.id, p)
     value = step.value * _sign(step.kind, p)
     return Formula(render(lhs, style), render(tree, style, decimals),
@@ -596,9 +713,60 @@ def backward_rule(p: Profile = MAZUR) -> Node:
                     mul(_signed(delta, p.sign if p.delta else 1), Word("input")))), "; ")
 
 
+def book_backward(p: Profile, scenario: Any) -> tuple[Node | str, ...]:
+    """The backward pass's rules as the profile's book states them, where they hold for the
+    scenario (words and trees, to go before backward_rule); () where the book has none."""
+    acts = {lay.activation for lay in scenario.layers}
+    if p.sigmoid_error and acts == {"sigmoid"} and scenario.loss == "half_squared_error":
+        # Han & Kamber (9.6), (9.7): Err_j, Σ_k Err_k w_jk; Mitchell T4.3, T4.4: δ_k ← ...,
+        # δ_h ← o_h(1 − o_h) Σ_k w_kh δ_k (Mitchell assigns, and names units k and h)
+        op, k, h = ("<-", "k", "h") if p.assign else ("=", "j", "j")
+        d, o = (lambda j: Sym(p.delta, j)), (lambda j: Sym(p.out, j))
+        pair = (Sym("w", "k" + h), d("k")) if p.weight_first else (d("k"), Sym("w", h + "k"))
+        return (Rel(d(k), op, mul(o(k), sub(1, o(k)), sub(Sym(p.target, k), o(k)), dot=False)),
+                " for an output unit, ",
+                Rel(d(h), op, mul(mul(o(h), sub(1, o(h)), dot=False), BigSum("k", mul(*pair)))),
+                " for a hidden one; ")
+    if p.equations and p.act_prime and "softmax" not in acts:  # Nielsen ch. 2, BP1-BP4
+        def prime(z: Node) -> Node:
+            return FnCall(Postfix(Sym(p.act_prime), "prime"), (z,))
+
+        delta = Sym("delta", "j", layer="l")
+        bp2 = Hadamard((Mul((Postfix(Sym("w", layer="l+1"), "T"), Sym("delta", layer="l+1")),
+                             dot=False), prime(Sym(p.net, layer="l"))))
+        return ("BP1 ", Rel(Sym("delta", "j", layer="L"), "=",
+                            mul(Partial(Sym(p.loss), Sym(p.out, "j", layer="L")),
+                                prime(Sym(p.net, "j", layer="L")))),
+                ", BP2 ", Rel(Sym("delta", layer="l"), "=", bp2),
+                ", BP3 ", Rel(Partial(Sym(p.loss), Sym("b", "j", layer="l")), "=", delta),
+                ", BP4 ", Rel(Partial(Sym(p.loss), Sym("w", "jk", layer="l")), "=",
+                              mul(Sym(p.out, "k", layer="l-1"), delta)),
+                " (L the output layer); ")
+    return ()
+
+
+def book_update(p: Profile) -> Node | None:
+    """The update as Han & Kamber (9.8)-(9.11) and Mitchell (T4.5) write it, with the error
+    term, for one training example and plain gradient descent; None for other profiles."""
+    if not p.error_update:
+        return None
+    change = (lambda w: Mul((Sym("Delta"), w), dot=False))
+    if p.assign:  # Mitchell: Δw_ji = η δ_j x_ji; w_ji ← w_ji + Δw_ji
+        w = Sym("w", "ji")
+        return Seq((Rel(change(w), "=", mul(Sym(p.lr), Sym(p.delta, "j"), Sym("x", "ji"))),
+                    Rel(w, "<-", add(w, change(w)))), ", ")
+    w, theta = Sym("w", "ij"), Sym(p.bias, "j")  # Han & Kamber: O_i the output of unit i
+    err = Sym(p.delta, "j")
+    return Seq((Rel(change(w), "=", mul(Sym(p.lr), err, Sym(p.out, "i"))),
+                Rel(w, "=", add(w, change(w))),
+                Rel(change(theta), "=", mul(Sym(p.lr), err)),
+                Rel(theta, "=", add(theta, change(theta)))), ", ")
+
+
 def hidden_rule(p: Profile = MAZUR) -> Node:
-    """∂E/∂out of a hidden neuron: Σ over the next layer of δ·w."""
-    return _through_weights(node("dout:j", p), "k", "kj", p)
+    """∂E/∂out of a hidden neuron: Σ over the next layer of δ·w (Han & Kamber's w_jk runs
+    from unit j to unit k)."""
+    return _through_weights(node("dout:j", p), "k", "jk" if p.units else "kj", p)
 
 
 def _through_weights(lhs: Node, k: str, w: str, p: Profile) -> Node:
@@ -698,14 +866,18 @@ class Pen:
     (A plain class, not a dataclass: defining one costs every `bpwalk run` a millisecond.)
     """
 
-    __slots__ = ("decimals", "keep_zeros", "profile", "style")
+    __slots__ = ("decimals", "keep_zeros", "profile", "steps", "style")
 
     def __init__(self, style: str = "unicode", decimals: int = 9, profile: Profile | None = None,
-                 keep_zeros: bool = False) -> None:
+                 keep_zeros: bool = False, steps: Callable[[Step], Mapping[str, Step]] | None
+                 = None) -> None:
         self.style = style
         self.decimals = decimals
         self.profile = PROFILES[DEFAULT] if profile is None else profile
         self.keep_zeros = keep_zeros  # --decimals D given: 0.0310, as a hand calculation writes it
+        # a step -> the steps of its update by id (lookup(trace)): the numbers of a book's
+        # line that other steps hold; None: every step written from its own operands
+        self.steps = steps
 
     def __repr__(self) -> str:
         return (f"Pen(style={self.style!r}, decimals={self.decimals!r}, "
@@ -719,7 +891,14 @@ class Pen:
         return "−" + text[1:] if self.style == "unicode" and text.startswith("-") else text
 
     def formula(self, step: Step) -> Formula:
-        return formula(step, self.style, self.decimals, self.profile, self.keep_zeros)
+        steps = self.steps(step) if self.steps is not None else None
+        return formula(step, self.style, self.decimals, self.profile, self.keep_zeros, steps)
+
+    def like(self, style: str | None = None, decimals: int | None = None) -> Pen:
+        """This pen in another style or at other decimals (its profile and lookup kept)."""
+        return Pen(self.style if style is None else style,
+                   self.decimals if decimals is None else decimals, self.profile,
+                   self.keep_zeros, self.steps)
 
     def shortcut(self, step: Step) -> Formula | None:
         return shortcut(step, self.style, self.decimals, self.profile)
@@ -730,6 +909,21 @@ class Pen:
     def value(self, step: Step) -> float:
         """The step's value as the profile writes it (Err = −δ under Han & Kamber)."""
         return step.value * _sign(step.kind, self.profile)
+
+
+def lookup(trace: Any) -> Callable[[Step], Mapping[str, Step]]:
+    """For a Pen: a step of `trace` -> the steps of its update by id. Built when a book's
+    line first asks (the default notation never does), once for the whole trace."""
+    where: dict[int, dict[str, Step]] = {}
+
+    def steps(step: Step) -> Mapping[str, Step]:
+        if not where:
+            for it in trace.iterations:
+                by_id = {s.id: s for s in it.steps}
+                where.update((id(s), by_id) for s in it.steps)
+        return where.get(id(step), {})
+
+    return steps
 
 
 # ----------------------------------------------------------------------------- answer names

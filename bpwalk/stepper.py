@@ -21,7 +21,7 @@ import os
 import select
 import signal
 import sys
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 
@@ -32,7 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bpwalk.formulas import render
-from bpwalk.notation import Pen, Profile, aliases, number, profile
+from bpwalk.notation import Pen, Profile, aliases, lookup, number, profile
 from bpwalk.notation import spelling as _normal
 from bpwalk.scenario.model import is_graph
 from bpwalk.trace import PHASE_TITLES, Step, Trace
@@ -58,9 +58,10 @@ class Walk:
     trace: Trace
     notation: Profile  # the profile the steps are written in, bound to the trace's scenario
     keep_zeros: bool = False  # --decimals D given: 0.0310, as in ``bpwalk run``
+    steps: Callable[[Step], Mapping[str, Step]] | None = None  # notation.lookup(trace)
 
     def pen(self, style: str, decimals: int) -> Pen:
-        return Pen(style, decimals, self.notation, self.keep_zeros)
+        return Pen(style, decimals, self.notation, self.keep_zeros, self.steps)
 
     @classmethod
     def of(cls, trace: Trace, phase: str | None = None, notation: Profile | str | None = None,
@@ -70,7 +71,8 @@ class Walk:
                         if phase is None or s.phase == phase)
         starts = tuple(i for i, e in enumerate(entries)
                        if i == 0 or _pass_of(entries[i - 1]) != _pass_of(e))
-        return cls(entries, starts, trace, profile(notation, trace.scenario), keep_zeros)
+        return cls(entries, starts, trace, profile(notation, trace.scenario), keep_zeros,
+                   lookup(trace))
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -144,14 +144,14 @@ def test_nielsen_bp1_to_bp4():
     # δ^{l+1}) ⊙ σ′(z^l); (BP3) ∂C/∂b^l_j = δ^l_j; (BP4) ∂C/∂w^l_jk = a^{l−1}_k δ^l_j.
     tr = trace_of("mazur")
     f = formula(step(tr, "dnet:o1"), "unicode", 9, "nielsen")
-    assert (f.lhs, f.symbolic, f.label) == ("δ_o1", "∂C/∂a_o1·∂a_o1/∂z_o1", "BP1")
+    assert (f.lhs, f.symbolic, f.label) == ("δ_o1", "∂C/∂a_o1·σ′(z_o1)", "BP1")
     assert formula(step(tr, "dnet:h1"), "unicode", 9, "nielsen").label == "BP2"
     f = formula(step(tr, "grad:w5"), "unicode", 9, "nielsen")
-    assert (f.lhs, f.symbolic, f.label) == ("∂C/∂w₅", "δ_o1·a_h1", "BP4")
-    assert f.numeric == "0.138498562·0.593269992"  # Mazur's δ_o1 and out_h1
+    assert (f.lhs, f.symbolic, f.label) == ("∂C/∂w₅", "a_h1·δ_o1", "BP4")
+    assert f.numeric == "0.593269992·0.138498562"  # Mazur's out_h1 and δ_o1
     # BP3 on a bias of its own (Han & Kamber's θ₆) and on a shared one (b₂ feeds o1, o2)
     f = formula(step(trace_of("han_kamber"), "grad:theta6"), "unicode", 9, "nielsen")
-    assert (f.symbolic, f.label) == ("δ_u6·1", "BP3")
+    assert (f.symbolic, f.label) == ("δ_u6", "BP3")
     xor = run(loads(XOR_SHARED))
     f = formula(step(xor, "grad:b2@1"), "unicode", 9, "nielsen")
     assert (f.symbolic, f.label) == ("δ_o1[#1] + δ_o2[#1]", "BP3")
@@ -181,13 +181,13 @@ def test_nielsen_layer_indexed_symbols():
     assert reads(tr, "net:o1", "nielsen", bound=True).startswith(
         "z³₁ = w³₁₁·a²₁ + w³₁₂·a²₂ + b³·1 = ")
     assert reads(tr, "net:h1", "nielsen", bound=True).startswith("z²₁ = w²₁₁·x₁ + w²₁₂·x₂ + b²·1")
-    assert reads(tr, "grad:w7", "nielsen", bound=True).startswith("∂C/∂w³₂₁ = δ³₂·a²₁ = ")
+    assert reads(tr, "grad:w7", "nielsen", bound=True).startswith("∂C/∂w³₂₁ = a²₁·δ³₂ = ")
     # BP4 in all four printers: ∂C/∂w^l_jk = a^{l−1}_k δ^l_j
     p = profile("nielsen", tr.scenario)
     forms = {style: formula(step(tr, "grad:w5"), style, 9, p) for style in
              ("unicode", "ascii", "latex", "mathml")}
-    assert (forms["unicode"].lhs, forms["unicode"].symbolic) == ("∂C/∂w³₁₁", "δ³₁·a²₁")
-    assert (forms["ascii"].lhs, forms["ascii"].symbolic) == ("dC/dw^3_11", "delta^3_1*a^2_1")
+    assert (forms["unicode"].lhs, forms["unicode"].symbolic) == ("∂C/∂w³₁₁", "a²₁·δ³₁")
+    assert (forms["ascii"].lhs, forms["ascii"].symbolic) == ("dC/dw^3_11", "a^2_1*delta^3_1")
     assert forms["latex"].lhs == "\\frac{\\partial C}{\\partial w_{11}^{3}}"
     assert "<msubsup><mi>w</mi><mn>11</mn><mn>3</mn></msubsup>" in forms["mathml"].lhs
     assert reads(tr, "new:w5", "nielsen", bound=True).startswith("w³₁₁⁺ = w³₁₁ − η·∂C/∂w³₁₁")
@@ -218,9 +218,10 @@ def test_ng_layer_indexed_symbols_and_the_batch():
     # regression: 2-3-1, a full batch of m = 3 examples, reduction mean; its output neuron
     # `score` is neuron 1 of layer [2], w7 (h1 -> score) is W^[2]_11
     reg = trace_of("regression")
-    assert reads(reg, "dnet:score@1", "ng", bound=True).startswith("dZ^[2]₁[#1] = ")
+    # (week 2, "Logistic regression cost function": example i written x^(i), a^[l](i))
+    assert reads(reg, "dnet:score@1", "ng", bound=True).startswith("dz^[2](1)₁ = ")
     assert reads(reg, "grad:w7", "ng", bound=True).startswith(
-        "dW^[2]₁₁ = 1/3·(dW^[2]₁₁[#1] + dW^[2]₁₁[#2] + dW^[2]₁₁[#3]) = ")
+        "dW^[2]₁₁ = 1/3·(dW^[2](1)₁₁ + dW^[2](2)₁₁ + dW^[2](3)₁₁) = ")
     walk = Walk.of(tr, notation="ng")
     assert walk.entries[walk.find("dW^[2]_11", 0)].step.id == "grad:w5"
 
@@ -285,7 +286,7 @@ def test_scenario_notation_key_and_the_option_wins(tmp_path):
     src = (bundled_dir() / "mazur.yaml").read_text(encoding="utf-8")
     path = tmp_path / "m.yaml"
     path.write_text(src + "notation: han-kamber\n", encoding="utf-8")
-    assert "Err_o1" in run_cli("run", str(path)).stdout
+    assert "Err₅" in run_cli("run", str(path)).stdout  # o1: unit 5 after i1, i2, h1, h2
     assert "δ³₁" in run_cli("run", str(path), "--notation", "nielsen").stdout  # o1's δ
     with pytest.raises(ScenarioError, match="unknown notation 'nielson'.*nielsen"):
         loads(src + "notation: nielson\n")

@@ -112,7 +112,8 @@ def test_the_terminal_picture_speaks_the_notation():
     tr = run(load(resolve("mazur")[0]))
     it = tr.iterations[0]
     for name, fields, weight in (("nielsen", ("z ", "a ", "δ "), "w³₁₁→o1"),
-                                 ("han-kamber", ("I ", "O ", "Err "), "w5→o1")):
+                                 # Han & Kamber number the units: w5 joins h1 (unit 3) to o1 (5)
+                                 ("han-kamber", ("I ", "O ", "Err "), "w₃₅→o1")):
         console = Console(width=80, record=True, color_system=None)
         console.print(drawing.after(tr, it, 9, notation=name))
         text = console.export_text()
@@ -129,7 +130,7 @@ def test_the_page_picture_and_tables_speak_the_notation(browser, tmp_path):
     tr = run(load(resolve("mazur")[0]))
     d_o2 = next(s.value for s in tr.iterations[0].steps if s.id == "dnet:o2")
     for name, fields, weight in (("nielsen", ("z", "a", "δ"), "w³₁₁"),
-                                 ("han-kamber", ("I", "O", "Err"), "w₅")):
+                                 ("han-kamber", ("I", "O", "Err"), "w₃₅")):
         out = tmp_path / f"{name}.html"
         assert run_cli("export", "mazur", "-f", "html", "--notation", name,
                        "-o", str(out)).returncode == 0
@@ -175,7 +176,7 @@ def test_checks_footer_names_the_first_wrong_step_in_the_notation(tmp_path):
     answers.write_text("net:h1: 0.3775\nErr:o1: 0.5\n", encoding="utf-8")
     r = run_cli("check", "mazur", str(answers), "--notation", "han-kamber")
     footer = r.stdout[r.stdout.index("First wrong step"):]
-    assert "Err_o1" in footer and "∂E/∂net" not in footer
+    assert "Err₅" in footer and "∂E/∂net" not in footer  # o1 is Han & Kamber's unit 5
 
 
 def test_g_w5_then_d_lights_the_value_w5_carries():

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from decimal import Decimal
 
 from bpwalk.lms import Answer, Blank, Variant, blanks, given_rows, picture
-from bpwalk.notation import symbol
+from bpwalk.notation import Profile, symbol
 
 CLOZE_SPECIAL = '\\}#~/"'  # the backslash first, so that no escape is escaped again
 
@@ -53,7 +53,7 @@ def _table(rows: list[tuple[str, str]]) -> str:
     return f'<table border="1" cellpadding="3"><tbody>{cells}</tbody></table>'
 
 
-def question_text(v: Variant, bl: list[Blank], decimals: int, notation: str | None = None
+def question_text(v: Variant, bl: list[Blank], decimals: int, notation: Profile | None = None
                   ) -> str:
     sc = v.scenario
     lines = [(f"<p>{html.escape(sc.title or sc.name)}: work out one update of this {sc.shape} "
@@ -74,7 +74,7 @@ def _text(parent: ET.Element, tag: str, text: str, **attrs: str) -> ET.Element:
 
 
 def render(name: str, variants: list[Variant], asked: list[str], decimals: int,
-           notation: str | None = None) -> str:
+           notation: Profile | None = None) -> str:
     quiz = ET.Element("quiz")
     category = ET.SubElement(quiz, "question", type="category")
     _text(category, "category", f"$course$/top/bpwalk/{name}")

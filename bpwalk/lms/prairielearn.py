@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bpwalk.lms import Variant, accepted, given_rows, redrawn
-from bpwalk.notation import symbol
+from bpwalk.notation import Profile, symbol
 
 SERVER = '''"""PrairieLearn server.py written by 'bpwalk lms --format prairielearn'.
 The numbers and the marking are bpwalk's: pip install bpwalk in the course's image."""
@@ -40,7 +40,7 @@ def grade(data):
 
 
 def write(folder: Path, source: str, name: str, variants: list[Variant], asked: list[str],
-          decimals: int, notation: str | None = None) -> None:
+          decimals: int, notation: Profile | None = None) -> None:
     """The question folder; its server.py holds the scenario's text and the variants' seeds."""
     folder.mkdir(parents=True, exist_ok=True)
     seeds = [v.seed for v in variants]
@@ -58,7 +58,7 @@ def write(folder: Path, source: str, name: str, variants: list[Variant], asked: 
                                                      settings=repr(settings)))
 
 
-def question_html(asked: list[str], decimals: int, notation: str | None = None) -> str:
+def question_html(asked: list[str], decimals: int, notation: Profile | None = None) -> str:
     """The page: the network's numbers (from params) and one numbered input per step."""
     inputs = "\n".join(
         f'  <pl-number-input answers-name="a{k}" label="{html.escape(sid)} '

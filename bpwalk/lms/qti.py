@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 
 from bpwalk.lms import Variant, accepted, given_rows
-from bpwalk.notation import symbol
+from bpwalk.notation import Profile, symbol
 
 NS = "http://www.imsglobal.org/xsd/ims_qtiasiv1p2"
 MANIFEST_NS = "http://www.imsglobal.org/xsd/imsccv1p1/imscp_v1p1"
@@ -30,7 +30,7 @@ def _meta(parent: ET.Element, fields: dict[str, str]) -> None:
         ET.SubElement(f, "fieldentry").text = entry
 
 
-def _item(v: Variant, sid: str, decimals: int, ident: str, notation: str | None
+def _item(v: Variant, sid: str, decimals: int, ident: str, notation: Profile | None
           ) -> ET.Element:
     right = accepted(v.judge, sid, decimals)
     item = ET.Element("item", ident=ident, title=f"{sid}, {v.label}")
@@ -62,7 +62,7 @@ def _item(v: Variant, sid: str, decimals: int, ident: str, notation: str | None
 
 
 def assessment(name: str, variants: list[Variant], asked: list[str], decimals: int,
-               notation: str | None = None) -> str:
+               notation: Profile | None = None) -> str:
     root = ET.Element("questestinterop", xmlns=NS)
     test = ET.SubElement(root, "assessment", ident=f"bpwalk_{name}", title=f"bpwalk: {name}")
     _meta(test, {"cc_maxattempts": "1"})
@@ -91,7 +91,7 @@ def manifest(name: str) -> str:
 
 
 def render(name: str, variants: list[Variant], asked: list[str], decimals: int,
-           notation: str | None = None) -> bytes:
+           notation: Profile | None = None) -> bytes:
     """The zip Canvas imports (Settings, Import course content, QTI .zip file)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:

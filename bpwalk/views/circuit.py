@@ -20,7 +20,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from bpwalk.notation import Pen, profile
+from bpwalk.notation import Pen, Profile, profile
 from bpwalk.trace import Iteration, Step, Trace
 
 # ----------------------------------------------------------------------------- the outline
@@ -82,7 +82,7 @@ class Walkthrough:
     """A circuit's worked solution as one rich renderable (the `layers:` one's twin)."""
 
     def __init__(self, trace: Trace, style: str = "unicode", decimals: int = 9,
-                 phase: str | None = None, notation: str | None = None,
+                 phase: str | None = None, notation: Profile | None = None,
                  keep_zeros: bool = False) -> None:
         self.trace = trace
         self.style = style
@@ -295,7 +295,7 @@ def _summary(tr: Trace, pen: Pen, console: Console, options: ConsoleOptions
 # ----------------------------------------------------------------------------- Markdown
 
 
-def markdown(trace: Trace, decimals: int = 9, notation: str | None = None,
+def markdown(trace: Trace, decimals: int = 9, notation: Profile | None = None,
              keep_zeros: bool = False) -> str:
     """The circuit's worked solution as Markdown with LaTeX math (ends with one newline)."""
     from bpwalk.views.markdown import code, math, table, text

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from bpwalk.notation import Formula, Pen, profile
+from bpwalk.notation import Formula, Pen, Profile, profile
 from bpwalk.trace import PHASE_TITLES, Trace
 from bpwalk.views import circuit_drawing as cd
 from bpwalk.views import outline
@@ -19,7 +19,7 @@ from bpwalk.views.circuit import gates, phases
 from bpwalk.views.markdown import BLANK_MATH, WORK, code, math, table, text
 
 
-def markdown(trace: Trace, decimals: int = 9, notation: str | None = None,
+def markdown(trace: Trace, decimals: int = 9, notation: Profile | None = None,
              keep_zeros: bool = False) -> str:
     """The worksheet of the first update the trace explains (ends with one newline)."""
     sc = trace.scenario

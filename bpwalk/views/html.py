@@ -23,7 +23,16 @@ import json
 import re
 
 from bpwalk.formulas import Node, Seq
-from bpwalk.notation import Formula, Pen, Profile, loss_rule, number, optimizer_settings, profile
+from bpwalk.notation import (
+    Formula,
+    Pen,
+    Profile,
+    lookup,
+    loss_rule,
+    number,
+    optimizer_settings,
+    profile,
+)
 from bpwalk.scenario.model import is_graph
 from bpwalk.trace import PHASE_TITLES, Iteration, Step, Trace
 from bpwalk.views import drawing, outline
@@ -41,7 +50,7 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     also holds the matrix form and opens in it (a toggle switches). `paper`: the printed
     page's size ("a4", "letter"; None: the browser's choice), for the PDF. `compact`: a
     notebook's view, the picture beside the current step and the problem's tables folded."""
-    pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros)
+    pen = Pen("mathml", decimals, profile(notation, trace.scenario), keep_zeros, lookup(trace))
     sheet = blanks or key
     graph = is_graph(trace.scenario)
     if graph:
@@ -145,6 +154,38 @@ def _terms(inner: str, width: int = 200) -> list[str]:
     outside every element. A side shorter than a line is not looked at."""
     if _width(inner) <= width:
         return [inner]
+    pieces = _split(inner)
+    if len(pieces) == 1 and _OPEN in inner:  # a product of a long sum (Nielsen's BP2):
+        inside = _split(_unwrapped(inner))  # break inside its parentheses
+        return inside if len(inside) > 1 else pieces
+    return pieces
+
+
+_OPEN = '<mrow><mo stretchy="false">(</mo>'  # MathMLPrinter.paren's one-line parentheses
+
+
+def _unwrapped(inner: str) -> str:
+    """`inner` with the <mrow> around each parenthesised sum of its top level taken away
+    (the parentheses stay), so that the sum's terms are on the top level too."""
+    out, depth, opened, start = [], 0, [], 0
+    for m in _TAG.finditer(inner):
+        if m.group(1) and opened and opened[-1] == depth:  # the close of an unwrapped row
+            opened.pop()
+            out.append(inner[start:m.start()])
+            start = m.end()
+        elif m.group(1):
+            depth -= 1
+        elif not m.group(0).endswith("/>"):
+            if depth == 0 and inner.startswith(_OPEN, m.start()):
+                out.append(inner[start:m.start()])
+                start = m.end()
+                opened.append(depth)
+                continue  # the row's own depth is not counted: its inside is top level
+            depth += 1
+    return "".join(out) + inner[start:]
+
+
+def _split(inner: str) -> list[str]:
     pieces, depth, start = [], 0, 0
     for m in _TAG.finditer(inner):
         if m.group(1):
@@ -242,7 +283,8 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
     rows = []
     if sc.source:
         rows.append(("Source", _link(sc.source)))
-    acts = "; ".join(f"layer {i}: {lay.activation}" for i, lay in enumerate(sc.layers, 1)
+    acts = "; ".join(f"layer {lay.number}: {lay.activation}"
+                     for lay in outline.heading(trace, pen.profile).layers
                      if lay.kind in ("dense", "conv2d"))
     rows += [("Network", f"{sc.shape} ({_e(acts)})"),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bpwalk.notation import Formula, Pen, Profile, number, profile
+from bpwalk.notation import Formula, Pen, Profile, lookup, number, profile
 from bpwalk.trace import Step, Trace
 from bpwalk.views import outline
 from bpwalk.views.outline import Group, Update
@@ -43,7 +43,7 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
 
         return circuit.markdown(trace, decimals, notation, keep_zeros)
     doc = _Doc(trace, decimals, blanks, Pen("latex", decimals, profile(notation, trace.scenario),
-                                            keep_zeros))
+                                            keep_zeros, lookup(trace)))
     content = outline.document(trace, doc.pen.profile)
     doc.heading(content.heading)
     doc.network(content)

@@ -237,7 +237,7 @@ class MatrixWalkthrough:
 
         p = profile(self.notation)
         pen = Pen(self.style, self.decimals, p, self.keep_zeros)
-        yield from heading(outline.heading(self.trace, pen.profile), pen)
+        yield from heading(outline.heading(self.trace, pen.profile, own_numbers=False), pen)
         width = options.max_width
         for form in matrix_forms(self.trace):
             yield Text()

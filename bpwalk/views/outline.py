@@ -24,6 +24,8 @@ from bpwalk.notation import (
     KRONECKER,
     Profile,
     backward_rule,
+    book_backward,
+    book_update,
     forward_rule,
     hidden_rule,
     input_rule,
@@ -93,7 +95,7 @@ class Sample(NamedTuple):
 
 
 class Layer(NamedTuple):
-    number: int  # 1-based
+    number: int  # 1-based (Nielsen's: from 2, the input layer being layer 1)
     neurons: tuple[str, ...]
     activation: str
     slope: float  # the activation's parameter: leaky_relu's slope below zero, elu's alpha
@@ -156,7 +158,7 @@ def group_title(h: Heading, phase: str, g: Group, batch: bool,
     elif g.layer is not None:
         lay = h.layers[g.layer - 1]
         role = "output layer" if lay.output else "hidden layer"
-        where = f"Layer {g.layer} ({role}): {names(lay.neurons)}"
+        where = f"Layer {lay.number} ({role}): {names(lay.neurons)}"
     if phase == "loss":
         where = "Outputs " + names(h.layers[-1].neurons)
     if g.sample is not None:
@@ -166,10 +168,14 @@ def group_title(h: Heading, phase: str, g: Group, batch: bool,
     return where
 
 
-def heading(trace: Trace, p: Profile) -> Heading:
+def heading(trace: Trace, p: Profile, own_numbers: bool = True) -> Heading:
+    """The heading; its layers numbered as the profile counts them (Nielsen's input layer
+    is layer 1, ch. 2), or from 1 (`own_numbers` False: the matrix form's W¹, b¹)."""
     sc = trace.scenario
-    layers = tuple(Layer(i, lay.neurons, lay.activation, lay.slope, i == len(sc.layers),
-                         ACTIVATIONS[lay.activation].parameter, what_layer(lay), lay.kind)
+    first = 1 if p.input_layer is None or p.circuit or not own_numbers else p.input_layer + 1
+    layers = tuple(Layer(i + first - 1, lay.neurons, lay.activation, lay.slope,
+                         i == len(sc.layers), ACTIVATIONS[lay.activation].parameter,
+                         what_layer(lay), lay.kind)
                    for i, lay in enumerate(sc.layers, 1))
     opt = sc.optimizer
     biases = "none" if not has_biases(trace) else "updated" if sc.update_biases else "fixed"
@@ -246,9 +252,14 @@ def _phase(trace: Trace, it: Iteration, phase: str, p: Profile) -> Phase:
     elif phase == "loss":
         rule = (loss_rule(sc.loss, p),)
     elif phase == "backward":
-        rule = (backward_rule(p), " (the input the weight carries); output layer first")
+        rule = (*book_backward(p, sc), backward_rule(p),
+                " (the input the weight carries); output layer first",
+                *(("; " + p.rule_words,) if p.rule_words else ()))
     else:
+        book = book_update(p) if len(it.samples) == 1 else None
         rule = (update_caption(p),) if sc.optimizer.plain else _optimizer_caption(sc, it, p)
+        if book is not None and sc.optimizer.plain:
+            rule = (book, "; that is, ", *rule)
         fixed = [b for lay in sc.layers for b in lay.bias_names] if not sc.update_biases else []
         if fixed:
             verb = "is" if len(fixed) == 1 else "are"

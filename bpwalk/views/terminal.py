@@ -30,7 +30,7 @@ from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
-from bpwalk.notation import Pen, Profile, profile
+from bpwalk.notation import Pen, Profile, lookup, profile
 from bpwalk.trace import PHASES, Step, Trace
 from bpwalk.views import drawing, outline
 from bpwalk.views.outline import Phase, Update
@@ -93,7 +93,7 @@ class Walkthrough:
                                       self.notation, self.keep_zeros)
             return
         pen = Pen(self.style, self.decimals, profile(self.notation, self.trace.scenario),
-                  self.keep_zeros)
+                  self.keep_zeros, lookup(self.trace))
         phases = PHASES if self.phase is None else (self.phase,)
         doc = outline.document(self.trace, pen.profile, phases)
         yield from heading(doc.heading, pen)

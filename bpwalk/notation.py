@@ -156,8 +156,8 @@ class Profile:
         after its output f, or ∂E/∂x (the profile's loss) when a loss follows the output."""
         if getattr(scenario, "graph", None) is not None:
             return self._circuit(scenario)
-        if self.input_layer is None and not self.units:
-            return self
+        if self.input_layer is None and not (self.units and _dense(scenario)):
+            return self  # (Han & Kamber number units of dense layers only)
         key = (self.name, id(scenario))
         if key in _BOUND and _BOUND[key][0] is scenario:
             return _BOUND[key][1]
@@ -213,6 +213,10 @@ def _index(name: str, k: int = 0) -> str:
     """The index a layer-indexed symbol takes from a cell's or parameter's name: 1,2,2 of
     conv1[1,2,2]; a plain name's position `k`."""
     return name[name.index("[") + 1:-1] if name.endswith("]") else str(k)
+
+
+def _dense(scenario: Any) -> bool:
+    return all(getattr(lay, "kind", "dense") == "dense" for lay in scenario.layers)
 
 
 def _units(scenario: Any) -> dict[str, tuple[str, str, str]]:

@@ -659,7 +659,7 @@ def _operand_refs(step: Step) -> list[str]:
 def _relevant(kind: str, step: Step, scenario: Scenario) -> bool:
     """Mistakes that only make sense with some losses or layers (or in a circuit)."""
     if getattr(scenario, "graph", None) is not None:  # a circuit: what its sweep can make
-        from bpwalk.graph.sweep import mistake_applies
+        from bpwalk.engine.circuit import mistake_applies
 
         return mistake_applies(kind, step)
     if kind in GRAPH_ONLY:

@@ -69,7 +69,7 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "l2_not_decoupled": (("weight decay added to the gradient (L2, Adam's) where AdamW "
                          "decouples it"), ("m", "v")),
     # a circuit's (graph:), made in its local gradients or its chain rule (bpwalk.graph: the
-    # wrong local derivatives sit on their operations in ops.py, the chain's in sweep.py)
+    # wrong local derivatives sit on their operations in ops.py, the chain's in engine/circuit.py)
     "fanout_not_summed": (("the gradients of a value that feeds several places not summed "
                            "(only the last path kept)"), ("grad", "local")),
     # (to both before to the smaller: on the smaller input the two give the same number)

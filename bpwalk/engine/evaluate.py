@@ -43,7 +43,7 @@ def _writer(step: Step) -> Callable[[Step, Callable[[Operand], float]], float] |
 
 
 def _circuit(step: Step, v: Callable[[Operand], float]) -> float:
-    from bpwalk.graph.sweep import evaluate as evaluate_graph  # only a circuit's judge
+    from bpwalk.engine.circuit import evaluate as evaluate_graph  # only a circuit's judge
 
     return evaluate_graph(step, v)
 

@@ -57,7 +57,7 @@ def run(scenario: Scenario, iterations: int | None = None, show: set[int] | None
     False, training stops there and the trace holds the updates made so far.
     """
     if is_graph(scenario):  # a circuit (graph:): the graph core's sweeps
-        from bpwalk.graph.sweep import run as run_graph
+        from bpwalk.engine.circuit import run as run_graph
 
         return run_graph(scenario, iterations, show, round_to, mistakes, watch)
     n_iter = scenario.iterations if iterations is None else iterations

@@ -1,6 +1,15 @@
-"""The graph core: circuits (``graph:`` scenarios) as named operations, swept forward and back.
+"""The graph core's descriptions: a scenario as a graph of named operations, each defined
+once; bpwalk.engine sweeps them forward and back (explain.py a network's, circuit.py a
+circuit's).
 
-Modules, in the order data flows:
+A network (``layers:``):
+
+- ``layers``: the layer operations, ``Dense`` (net = W·a + b, out = f(net)) and ``Loss``,
+  each with its forward and backward arrays, the mistakes it can suffer, the Steps it
+  writes and ``evaluate`` (a step it wrote, on other numbers).
+- ``network``: the front end, ``network(scenario) -> Network(layers, loss)``, the chain.
+
+A circuit (``graph:``), in the order data flows:
 
 - ``expr``: the safe expression parser (tokenizer + precedence climbing; never eval).
   ``parse(text) -> Expr``; ``ExprError(message, at)`` with ``at`` an offset in the text.
@@ -17,9 +26,9 @@ Modules, in the order data flows:
   (``"loss"`` when a loss follows the scenario's output ``result``); ``written`` maps each
   scenario node to its expression as written; ``Graph.consumers()`` maps a name to the
   operations reading it.
-- ``sweep``: ``run(scenario, iterations, show, round_to, mistakes, watch) -> Trace`` (what
-  ``engine.run`` calls for a graph scenario); ``evaluate(step, v)`` for the judge;
-  ``mistake_applies(kind, step)``.
+- ``bpwalk.engine.circuit`` sweeps it: ``run(scenario, iterations, show, round_to,
+  mistakes, watch) -> Trace`` (what ``engine.run`` calls for a graph scenario);
+  ``evaluate(step, v)`` for the judge; ``mistake_applies(kind, step)``.
 - ``written``: ``rhs(step, profile)``, how a circuit's step reads (notation.rhs hands over).
 
 The scenario is ``bpwalk.scenario.model.GraphScenario`` (``.graph`` is the Graph; also

@@ -1,4 +1,5 @@
-"""The circuit engine: a forward sweep in topological order and a reverse sweep, as Steps.
+"""A circuit's sweeps: its graph of scalar operations (bpwalk.graph.compile, each operation
+defined once in bpwalk.graph.ops) forward in topological order and back, as Steps.
 
 One update of a ``graph:`` scenario:
 
@@ -257,9 +258,6 @@ def evaluate(step: Step, v: Callable[[Operand], float]) -> float:
         name = step.id.rpartition("/")[2]
         per = op(step.fn).local(args, out)
         return math.fsum(per[i] for i, o in enumerate(step.terms[0]) if o.ref == f"val:{name}")
-    if step.kind == "new":
-        p, lr, g = (v(t[0]) for t in step.terms[:3])
-        return p + lr * g if step.fn == "ascent" else p - lr * g
     return step.value
 
 

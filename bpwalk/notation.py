@@ -286,6 +286,9 @@ def state_sym(kind: str, name: str, p: Profile = MAZUR,
 def node(ref: str, p: Profile = MAZUR) -> Node:
     """The symbol of a step id or operand ref as a tree: ``grad:w5`` -> ∂E/∂w₅."""
     base, _, at = ref.partition("@")
+    if at.startswith("t"):  # a time step of a sequence (h1@t2, h1@t2@3): h^<2>
+        time, _, sample_at = at.partition("@")
+        return _at_time(node(f"{base}@{sample_at}" if sample_at else base, p), time[1:], p)
     sample = int(at) if at else None
     kind, _, name = base.partition(":")
     if kind == "1" and not name:
@@ -340,6 +343,16 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
     else:
         raise ValueError(f"unknown reference {ref!r}")
     return _with_sample(d, sample)
+
+
+def _at_time(d: Node, time: str, p: Profile) -> Node:
+    """A quantity at time step `time` of a sequence: each symbol but the loss E marked
+    with it as a superscript, h^<2> (Ng's ⟨t⟩, in characters every printer has)."""
+    if isinstance(d, Sym):
+        return d if d == p.sym("loss") else d.but(sup=f"{d.sup}<{time}>")
+    if isinstance(d, Partial):
+        return Partial(_at_time(d.top, time, p), _at_time(d.bottom, time, p))
+    return d
 
 
 def _partial_or_d(p: Profile, E: Node, wrt: Sym, kind: str, name: str) -> Node:

@@ -21,6 +21,19 @@ class Network(NamedTuple):
 
 def network(scenario: Scenario) -> Network:
     """The graph of a `layers:` scenario."""
+    if scenario.sequence:  # a recurrent first layer: bpwalk.graph.recurrent
+        return _recurrent(scenario)
     return Network(tuple(Dense(i, lay, scenario.layer_inputs(i))
                          for i, lay in enumerate(scenario.layers)),
                    Loss(scenario.loss, scenario.outputs))
+
+
+def _recurrent(scenario: Scenario) -> Network:
+    """A recurrent layer unrolled in time, the dense layers after it at each output step,
+    the loss summed over time."""
+    from bpwalk.graph.recurrent import Rnn, SeqLoss, TimeDense
+
+    first = Rnn(0, scenario.layers[0], scenario.layer_inputs(0))
+    rest = tuple(TimeDense(i, lay, scenario.layer_inputs(i))
+                 for i, lay in enumerate(scenario.layers) if i)
+    return Network((first, *rest), SeqLoss(scenario.loss, scenario.outputs))

@@ -55,6 +55,9 @@ class Scenario:
     optimizer: Optimizer = SGD
     input_gradients: bool = False  # also work out dE/d(input)
     notation: str | None = None  # a profile of bpwalk.notation; None: the default (mazur)
+    # a recurrent first layer (scenario/sequence.py): x is (samples, time steps, inputs)
+    # and targets (samples, output steps, outputs)
+    sequence: bool = False
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -89,6 +92,8 @@ class Scenario:
         out: list[Connection] = []
         for li, lay in enumerate(self.layers):
             feeds = self.layer_inputs(li)
+            if lay.kind == "rnn":  # W_h[j,k] carries h_k of the time step before
+                feeds = (*feeds, *lay.neurons)
             for j, row in enumerate(lay.weight_names):
                 out += [Connection(w, li, feeds[i], (lay.neurons[j],)) for i, w in enumerate(row)]
             for j, b in enumerate(lay.bias_names):
@@ -105,6 +110,9 @@ class Scenario:
             "inputs": list(self.inputs),
             "layers": [
                 {
+                    **({"kind": "rnn", "name": lay.name, "h0": lay.h0.tolist(),
+                        "outputs": "every" if lay.every else "last"}
+                       if lay.kind == "rnn" else {}),
                     "neurons": list(lay.neurons),
                     "activation": lay.activation,
                     **({ACTIVATIONS[lay.activation].parameter: lay.slope}
@@ -124,7 +132,7 @@ class Scenario:
             "learning_rate": self.learning_rate,
             "update_biases": self.update_biases,
             "data": [
-                {"inputs": x.tolist(), "targets": t.tolist()}
+                {"sequence" if self.sequence else "inputs": x.tolist(), "targets": t.tolist()}
                 for x, t in zip(self.x, self.targets)
             ],
             "batch": "full" if self.batch is None else self.batch,

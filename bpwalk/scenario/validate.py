@@ -34,6 +34,7 @@ from bpwalk.scenario.format import (
 )
 from bpwalk.scenario.format import weight_names as default_weight_names
 from bpwalk.scenario.model import Layer, Scenario, frozen
+from bpwalk.scenario.sequence import Sequence, has_rnn
 from bpwalk.scenario.yamlread import Expect, Reader, read_text, written
 
 _DRAW: Any = object()  # a layer's weights or biases that init will draw
@@ -104,8 +105,15 @@ class _Validator(Reader):
         if inputs:
             self.declare(inputs, "an input", top["inputs"][1])
         init = self.init(top["init"][1]) if "init" in top else None
-        layers = (self.layers(get("layers")[1], inputs, "init" in top)
-                  if "layers" in top and inputs else None)
+        seq = None  # a recurrent layer first: its layer and data read by scenario/sequence.py
+        if has_rnn(top):
+            seq = Sequence(self)
+            seq.refuse(top)
+        if seq is not None and inputs:
+            layers = seq.layers(get("layers")[1], inputs)
+        else:
+            layers = (self.layers(get("layers")[1], inputs, "init" in top)
+                      if "layers" in top and inputs else None)
 
         loss = None
         if "loss" in top:
@@ -124,8 +132,11 @@ class _Validator(Reader):
         optimizer = self.optimizer(top["optimizer"][1]) if "optimizer" in top else SGD
 
         n_out = len(layers[-1][0]) if layers else None
-        x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out)
+        read_data = seq.data if seq is not None else self.data
+        x, t = (read_data(top["data"][1], len(inputs) if inputs else None, n_out)
                 if "data" in top else (None, None))
+        if seq is not None:
+            seq.check_loss(top, loss)
 
         batch: int | None = None
         if "batch" in top:
@@ -161,7 +172,7 @@ class _Validator(Reader):
 
         notation = self.notation(top)
 
-        if layers and loss:
+        if layers and loss and seq is None:
             self.compatibility(top, layers, loss, t)
         self.unique_names()
 
@@ -175,6 +186,8 @@ class _Validator(Reader):
                 return None
         built = self.build(name, title, source, description, inputs, layers, loss, lr,
                            update_biases, x, t, batch, reduction, iterations, drawn)
+        if seq is not None:
+            built = seq.build(built, x, t)
         return replace(built, optimizer=optimizer, input_gradients=input_gradients,
                        notation=notation)
 

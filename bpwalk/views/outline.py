@@ -180,9 +180,22 @@ def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Docume
     params = tuple(Param(c.param, c.layer, c.source, c.targets, trace.params_first[c.param],
                          trace.params_final[c.param], trace.param_change[c.param])
                    for c in sc.connections)
-    samples = tuple(Sample(k, tuple(zip(sc.inputs, x)), tuple(zip(sc.outputs, t)))
-                    for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1))
+    samples = (_sequences(sc) if getattr(sc, "sequence", False) else
+               tuple(Sample(k, tuple(zip(sc.inputs, x)), tuple(zip(sc.outputs, t)))
+                     for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1)))
     return Document(heading(trace, p), params, samples, updates(trace, p, phases))
+
+
+def _sequences(sc) -> tuple[Sample, ...]:
+    """A sequence's samples: each input and target at each time step, named as its id
+    (x1@t2, y@t2)."""
+    steps = sc.x.shape[1]
+    out_times = range(1, steps + 1) if sc.layers[0].every else [steps]
+    return tuple(Sample(k, tuple((f"{n}@t{t}", row[i]) for t, row in enumerate(x, 1)
+                                 for i, n in enumerate(sc.inputs)),
+                        tuple((f"{n}@t{t}", row[i]) for t, row in zip(out_times, tt)
+                              for i, n in enumerate(sc.outputs)))
+                 for k, (x, tt) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1))
 
 
 def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> list[Update]:

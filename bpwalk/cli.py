@@ -154,6 +154,9 @@ def matrix_form_of(sc: Scenario) -> None:
     if getattr(sc, "graph", None) is not None:
         raise fail(f"--form matrix writes a network's layers as matrices, and {sc.name} is a "
                    "circuit (graph:), which has none; use --form scalar")
+    if getattr(sc, "sequence", False):
+        raise fail(f"--form matrix does not write a recurrent network's steps yet, and "
+                   f"{sc.name} has an rnn layer; use --form scalar")
     if not sc.optimizer.plain:
         raise fail(f"--form matrix writes plain gradient descent, and {sc.name} uses "
                    f"optimizer {sc.optimizer.name}; use --form scalar for its steps")
@@ -194,9 +197,17 @@ def notation_of(option: str | None, sc) -> Profile | None:
     from bpwalk.notation import UnknownProfile, profile
 
     try:
-        return profile(name)
+        chosen = profile(name)
     except UnknownProfile as e:
         raise fail(f"--notation: {e}") from None
+    if getattr(sc, "sequence", False) and chosen.name not in SEQUENCE_NOTATIONS:
+        raise fail(f"--notation {chosen.name}: a recurrent network is written in "
+                   f"{', '.join(SEQUENCE_NOTATIONS)} only yet; choose one of them")
+    return chosen
+
+
+# the notations a recurrent network's steps are written in (checked: tests/test_recurrent)
+SEQUENCE_NOTATIONS = ("mazur", "cs231n", "ng")
 
 
 def _shown(decimals: int | None) -> tuple[int, bool]:
@@ -939,6 +950,9 @@ def lms(
     if output.exists() and not force:
         raise fail(f"{output}: already exists; choose another name, or add --force")
     sc = load_scenario(scenario, (output,))
+    if getattr(sc, "sequence", False):
+        raise fail(f"bpwalk lms does not draw variants of a recurrent network yet, and "
+                   f"{sc.name} has an rnn layer; export it with 'bpwalk worksheet' instead")
     notation = notation_of(notation, sc)
     if notation is not None:
         from bpwalk.notation import in_trace_sign, profile

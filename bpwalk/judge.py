@@ -31,7 +31,7 @@ from bpwalk.marking import (
     gap,
     unit,
 )
-from bpwalk.mistakes import GRAPH_ONLY, MISTAKES, Mistake
+from bpwalk.mistakes import GRAPH_ONLY, MISTAKES, SEQUENCE_ONLY, Mistake
 from bpwalk.notation import (
     Formula,
     Profile,
@@ -664,6 +664,8 @@ def _relevant(kind: str, step: Step, scenario: Scenario) -> bool:
         return mistake_applies(kind, step)
     if kind in GRAPH_ONLY:
         return False
+    if kind in SEQUENCE_ONLY:
+        return getattr(scenario, "sequence", False)
     if kind == "dact_again":
         return scenario.loss in ("binary_cross_entropy", "cross_entropy")
     if kind == "jacobian_diagonal":

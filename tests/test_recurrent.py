@@ -15,6 +15,7 @@ import yaml
 from bpwalk.engine import run
 from bpwalk.scenario import load, loads
 from bpwalk.scenario.examples import resolve
+from tests.conftest import run_cli
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -65,7 +66,7 @@ def test_gradients_match_finite_differences(seed):
     for name in sc.param_names:
         e = 1e-6
 
-        def shifted(d: float) -> float:
+        def shifted(d: float, name: str = name) -> float:
             c = yaml.safe_load(yaml.safe_dump(doc))
             rnn, dense = c["layers"]
             if name.startswith("rnn1."):
@@ -143,8 +144,8 @@ def test_gradients_and_two_updates_match_torch(seed):
     for j, n in enumerate(dense.bias_names):
         want[n] = b_y.grad[j].item()
     assert set(got) == set(want)
-    for n in want:
-        assert got[n] == pytest.approx(want[n], rel=1e-12, abs=1e-15), n
+    for n, value in want.items():
+        assert got[n] == pytest.approx(value, rel=1e-12, abs=1e-15), n
 
     # two updates of plain SGD
     opt = torch.optim.SGD(params, lr=sc.learning_rate)
@@ -166,8 +167,8 @@ def test_gradients_and_two_updates_match_torch(seed):
             after[n] = w_y[j, i].item()
     for j, n in enumerate(dense.bias_names):
         after[n] = b_y[j].item()
-    for n in after:
-        assert final[n] == pytest.approx(after[n], rel=1e-12, abs=1e-15), n
+    for n, value in after.items():
+        assert final[n] == pytest.approx(value, rel=1e-12, abs=1e-15), n
 
 
 def test_bundled_two_step_rnn_forward_values():
@@ -221,3 +222,134 @@ def test_long_sequence_trains_on_the_swept_path():
         "loss": "half_squared_error", "learning_rate": 0.01}
     trace = run(loads(yaml.safe_dump(doc)), iterations=50)
     assert trace.loss_history[-1] < trace.loss_history[0]
+
+
+# ----------------------------------------------------------------------------- the views
+
+
+def cli(*args: str, tmp_path=None) -> tuple[int, str, str]:
+    """bpwalk's exit code, stdout and stderr, as a user runs it (NO_COLOR, 80 columns)."""
+    p = run_cli(*args, cwd=tmp_path)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_run_shows_bptt_with_its_numbers_in_80_columns():
+    code, out, err = cli("run", "rnn_two_steps")
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "\x1b[" not in out
+    # the unrolled forward values, per time step
+    assert "out_h^<1> = tanh(net_h^<1>)" in out and "out_h^<2> = tanh(net_h^<2>)" in out
+    # backward from the last step to the first: dE/dh at t2 before t1
+    assert out.index("∂E/∂out_h^<2>") < out.index("∂E/∂out_h^<1>")
+    # the recurrent path ∂E/∂h_(t+1)·act′·W_h, written with its numbers
+    assert "∂E/∂out_h^<2>·∂out_h^<2>/∂net_h^<2>·" in out
+    # W_h's gradient, the sum over time with one term per step
+    assert "∂E/∂rnn1.W_h[1,1]     = ∂E/∂rnn1.W_h[1,1]^<1> + ∂E/∂rnn1.W_h[1,1]^<2>" in out
+
+
+@pytest.mark.parametrize("notation", ["mazur", "cs231n", "ng"])
+def test_notations_a_sequence_is_written_in(notation):
+    code, out, err = cli("run", "rnn_two_steps", "--notation", notation)
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("args, words", [
+    (("run", "rnn_two_steps", "--form", "matrix"), "--form matrix does not write a recurrent"),
+    (("run", "rnn_two_steps", "--notation", "nielsen"), "a recurrent network is written in"),
+    (("export", "rnn_two_steps", "--format", "md", "--notation", "han-kamber"),
+     "a recurrent network is written in"),
+    (("worksheet", "rnn_two_steps", "--notation", "mitchell"), "a recurrent network is"),
+    (("lms", "rnn_two_steps", "-f", "moodle", "-o", "q.xml"), ("bpwalk lms does not draw variants of a "
+                                              "recurrent")),
+])
+def test_what_a_sequence_cannot_have_yet_is_refused_in_one_line(args, words, tmp_path):
+    code, _out, err = cli(*args, tmp_path=tmp_path)
+    assert code == 2
+    assert "Traceback" not in err
+    assert words in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("fmt", ["md", "json", "html"])
+def test_exports(fmt, tmp_path):
+    code, _out, err = cli("export", "rnn_two_steps", "--format", fmt, "-o", f"r.{fmt}",
+                         tmp_path=tmp_path)
+    assert code == 0, err
+    text = (tmp_path / f"r.{fmt}").read_text(encoding="utf-8")
+    assert "W_h" in text and "t2" in text
+
+
+def test_worksheet_key_and_check(tmp_path):
+    code, _, err = cli("worksheet", "rnn_two_steps", "-o", "ws.md", "--key", "key.md",
+                       "--answers-template", "answers.yaml", tmp_path=tmp_path)
+    assert code == 0, err
+    template = (tmp_path / "answers.yaml").read_text(encoding="utf-8")
+    assert "grad:rnn1.W_h[1,1]@t2:" in template
+    sc = load(*resolve("rnn_two_steps"))
+    values = {s.id: s.value for s in run(sc, iterations=1).iterations[0].steps}
+    right = "".join(f"{k}: {v:.6f}\n" for k, v in values.items())
+    (tmp_path / "right.yaml").write_text(right, encoding="utf-8")
+    code, out, err = cli("check", "rnn_two_steps", "right.yaml", tmp_path=tmp_path)
+    assert code == 0, err
+    assert "Every answer is right." in out
+
+
+def h_t(w_x: float, w_h: float, xs: list[float], h0: float = 0.0) -> list[float]:
+    """h_t = tanh(W_x·x_t + W_h·h_(t-1)), computed here on its own."""
+    hs, h = [], h0
+    for x in xs:
+        h = math.tanh(w_x * x + w_h * h)
+        hs.append(h)
+    return hs
+
+
+@pytest.mark.parametrize("mistake, step, wrong, words", [
+    # BPTT truncated: dE/dh1 from the output at t1 only, the path from t2 left out
+    ("bptt_truncated", "dout:h@t1", lambda h, d2: (2 * h[0] - 1) * 2,
+     "backpropagation through time truncated"),
+    # act′ at the wrong time: tanh′ at t1 on the path from t2
+    ("dact_wrong_time", "dout:h@t1",
+     lambda h, d2: (2 * h[0] - 1) * 2 + d2 * (1 - h[0] ** 2) * 0.1,
+     "derivative taken at the wrong time step"),
+])
+def test_check_names_the_mistakes_of_bptt(mistake, step, wrong, words, tmp_path):
+    h = h_t(0.5, 0.1, [1, 2])
+    d2 = (2 * h[1] - 2) * 2  # dE/dh2 = (y2 - target)·W_y
+    (tmp_path / "a.yaml").write_text(f"{step}: {wrong(h, d2):.6f}\n", encoding="utf-8")
+    code, out, err = cli("check", "rnn_two_steps", "a.yaml", tmp_path=tmp_path)
+    assert code == 1, err
+    assert "WRONG" in out and words in " ".join(out.split())
+
+
+def test_check_names_w_h_from_the_last_step_only(tmp_path):
+    """With h_0 = 0.5 (not 0), W_h's term at t1 is not 0, so summing matters."""
+    text = resolve_text("rnn_two_steps").replace("    outputs: every",
+                                                  "    h0: [0.5]\n    outputs: every")
+    (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
+    sc = load(tmp_path / "s.yaml")
+    steps = {s.id: s.value for s in run(sc, iterations=1).iterations[0].steps}
+    last = steps["grad:rnn1.W_h[1,1]@t2"]
+    assert last != pytest.approx(steps["grad:rnn1.W_h[1,1]"])
+    (tmp_path / "a.yaml").write_text(f"grad:rnn1.W_h[1,1]: {last:.6f}\n", encoding="utf-8")
+    code, out, err = cli("check", "s.yaml", "a.yaml", tmp_path=tmp_path)
+    assert code == 1, err
+    assert "from the last time step only" in " ".join(out.split())
+
+
+def resolve_text(name: str) -> str:
+    path, _ = resolve(name)
+    return path.read_text(encoding="utf-8")
+
+
+def test_stepper_draw_key_says_not_drawn():
+    from rich.console import Console
+
+    from bpwalk.stepper import State, Walk, press, screen
+
+    walk = Walk.of(run(load(*resolve("rnn_two_steps")), iterations=1))
+    state = press(State(index=3), "d", walk)
+    console = Console(width=80, height=30, record=True, color_system=None)
+    rows = screen(walk, state, console)
+    assert any("not drawn yet" in r for r in rows)
+    assert press(press(State(index=0), "n", walk), "n", walk).index == 2

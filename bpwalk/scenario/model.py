@@ -92,8 +92,8 @@ class Scenario:
         out: list[Connection] = []
         for li, lay in enumerate(self.layers):
             feeds = self.layer_inputs(li)
-            if lay.kind == "rnn":  # W_h[j,k] carries h_k of the time step before
-                feeds = (*feeds, *lay.neurons)
+            if lay.kind == "rnn":  # W_h[j,k] carries h_k of the time step before: h1@t-1
+                feeds = (*feeds, *(f"{n}@t-1" for n in lay.neurons))
             for j, row in enumerate(lay.weight_names):
                 out += [Connection(w, li, feeds[i], (lay.neurons[j],)) for i, w in enumerate(row)]
             for j, b in enumerate(lay.bias_names):

@@ -91,6 +91,8 @@ def given(trace: Trace, it: Iteration | None, sample: int | None = None) -> dict
 def _inputs(trace: Trace, sample: int) -> dict[tuple[str, str], float]:
     """The input nodes of the picture at `sample`'s inputs."""
     sc = trace.scenario
+    if getattr(sc, "sequence", False):  # a sequence is not drawn (NOT_DRAWN)
+        return {}
     return {(f"node:{n}", "in"): v for n, v in zip(sc.inputs, sc.x[sample - 1].tolist())}
 
 

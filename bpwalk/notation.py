@@ -50,6 +50,7 @@ __all__ = ["PROFILES", "STYLES", "Formula", "Pen", "Profile", "formula", "number
            "symbol"]
 
 _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
+_RECURRENT = re.compile(r"^([A-Za-z]\w*)\.(W_x|W_h|b)\[(\d+(?:,\d+)?)\]$")  # rnn1.W_h[1,2]
 
 # ----------------------------------------------------------------------------- profiles
 
@@ -242,6 +243,11 @@ def _name(name: str, sample: int | None = None) -> Sym:
     m = _SPLIT.match(name)
     if m:
         return Sym(m.group(1), m.group(2), sample=sample)
+    m = _RECURRENT.match(name)
+    if m:  # an rnn layer's rnn1.W_h[1,2] -> W_h₁₂, rnn1.b[1] -> b_h₁
+        index = m.group(3).split(",")
+        sub = ("," if any(len(i) > 1 for i in index) else "").join(index)
+        return Sym("b_h" if m.group(2) == "b" else m.group(2), sub, sample=sample)
     # a parameter called eta stays a word: a bare η is the learning rate
     if name in GREEK and name != "eta":
         return Sym(name, sample=sample)

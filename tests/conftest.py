@@ -30,12 +30,14 @@ def mazur_path() -> Path:
 
 
 def network_names() -> list[str]:
-    """The bundled examples that are networks (layers:), not circuits (graph:): for the
-    tests of what only a network has (the matrix form, the tiny loop, ...)."""
+    """The bundled examples that are dense networks (layers:), not circuits (graph:) nor
+    recurrent ones (kind: rnn): for the tests of what only a dense network has (the matrix
+    form, the tiny loop, ...)."""
     from bpwalk.scenario import bundled_dir, bundled_names, load
 
     return [n for n in bundled_names()
-            if getattr(load(bundled_dir() / f"{n}.yaml"), "graph", None) is None]
+            if getattr(load(bundled_dir() / f"{n}.yaml"), "graph", None) is None
+            and not load(bundled_dir() / f"{n}.yaml").sequence]  # rnn: tests/test_recurrent
 
 
 @pytest.fixture(scope="module")

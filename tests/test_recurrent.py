@@ -245,7 +245,7 @@ def test_run_shows_bptt_with_its_numbers_in_80_columns():
     # the recurrent path ∂E/∂h_(t+1)·act′·W_h, written with its numbers
     assert "∂E/∂out_h^<2>·∂out_h^<2>/∂net_h^<2>·" in out
     # W_h's gradient, the sum over time with one term per step
-    assert "∂E/∂rnn1.W_h[1,1]     = ∂E/∂rnn1.W_h[1,1]^<1> + ∂E/∂rnn1.W_h[1,1]^<2>" in out
+    assert "∂E/∂W_h₁₁             = ∂E/∂W_h₁₁^<1> + ∂E/∂W_h₁₁^<2>" in out
 
 
 @pytest.mark.parametrize("notation", ["mazur", "cs231n", "ng"])

@@ -259,11 +259,15 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
     if phase == "forward" and layer is not None:
         lay = sc.layers[layer - 1]
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
+        if lay.kind == "rnn":
+            notes.append((RNN_FORWARD,))
     if phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
         rule = (input_rule(p),
                 " (the first layer's error terms through its weights, from before the update)")
     elif phase == "backward" and layer is not None and not first.batch:
-        if layer < len(sc.layers):
+        if sc.layers[layer - 1].kind == "rnn":
+            notes.append((RNN_BACKWARD,))
+        elif layer < len(sc.layers):
             table = "the network table" if it.number == 1 else "the table above"
             nxt = [w for row in sc.layers[layer].weight_names for w in row]
             notes.append(("A hidden neuron: ", hidden_rule(p),
@@ -296,6 +300,16 @@ def _first_state(steps: list[Step], p: Profile) -> tuple[list[Step], list[Text]]
 
 
 FIRST_STATE_NOTE = "zero before the first update"  # the engine's note on such a step
+
+# a recurrent layer's captions (bpwalk.graph.recurrent), in words every notation shares
+RNN_FORWARD = ("Unrolled in time: at each time step t the net adds the inputs at t (through "
+               "W_x) and the layer's own outputs at t - 1 (through W_h; at t = 1, h0). "
+               "The superscript <t> is the time step.")
+RNN_BACKWARD = ("Backpropagation through time, from the last step to the first: the "
+                "gradient of E at out at step t gets a term from the output at t and, "
+                "through W_h, one from step t + 1 (the gradient there times the "
+                "activation's derivative there); each weight's gradient is the sum of one "
+                "term per time step.")
 
 
 def _params(names: list[str], p: Profile) -> Text:

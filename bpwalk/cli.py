@@ -293,6 +293,9 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
         sc = load(path, display_name=shown)
     except ScenarioError as e:
         raise fail(str(e)) from None
+    if input_gradients and getattr(sc, "sequence", False):
+        raise fail(f"--input-gradients: dE/d(input) is not worked out through an rnn layer "
+                   f"yet, and {sc.name} has one; leave the option out")
     if input_gradients and not sc.input_gradients:
         from dataclasses import replace
 

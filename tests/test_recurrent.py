@@ -353,3 +353,38 @@ def test_stepper_draw_key_says_not_drawn():
     rows = screen(walk, state, console)
     assert any("not drawn yet" in r for r in rows)
     assert press(press(State(index=0), "n", walk), "n", walk).index == 2
+
+
+# ----------------------------------------------------------------------------- validate
+
+
+@pytest.mark.parametrize("old, new, where, words", [
+    ("    W_h: [[0.1]]", "    W_h: [[0.1, 0.2]]", ":18:11:",
+     "W_h row 1 has 2 numbers but there is 1 hidden unit"),
+    ("    W_x: [[0.5]]", "    W_x: [[0.5], [0.2]]", ":17:10:",
+     "W_x has 2 rows but the rnn layer has 1 hidden unit"),
+    ("  - sequence: [[1], [2]]", "  - sequence: [[1, 3], [2]]", ":25:16:",
+     "data sample 1 sequence row 1 has 2 numbers but there is 1 input"),
+    ("    targets: [[1], [2]]", "    targets: [[1]]", ":26:14:",
+     "data sample 1 has 1 target row but 2 time steps with outputs: every"),
+    ("    weights: [[2.0]]", "    weights: [[2.0, 1.0]]", ":22:15:",
+     "layer 2 weights row 1 (y) has 2 numbers but the layer has 1 input (h)"),
+    ("    activation: tanh", "    activation: sigmoid", ":16:17:",
+     "an rnn layer's activation is tanh or relu"),
+    ("loss: half_squared_error", "loss: binary_cross_entropy", ":27:7:",
+     "binary_cross_entropy is not taken with an rnn layer yet"),
+])
+def test_validate_names_what_does_not_fit(old, new, where, words, tmp_path):
+    text = resolve_text("rnn_two_steps")
+    assert old in text
+    (tmp_path / "s.yaml").write_text(text.replace(old, new, 1), encoding="utf-8")
+    code, _out, err = cli("validate", "s.yaml", tmp_path=tmp_path)
+    assert code == 2
+    assert err.startswith("s.yaml" + where), err
+    assert words in err and "Traceback" not in err
+
+
+def test_validate_says_ok():
+    code, out, err = cli("validate", "rnn_two_steps")
+    assert code == 0, err
+    assert "rnn_two_steps: ok" in out

@@ -108,7 +108,7 @@ class Sequence:
         if self.rnn is None:
             return None
         rest = yaml.SequenceNode(node.tag, node.value[1:], node.start_mark, node.end_mark)
-        dense = v.layers(rest, list(self.rnn["hidden"]))
+        dense = v.layers(rest, list(self.rnn["hidden"]), first=2)
         if dense and any(lay[1] == "softmax" for lay in dense):
             v.err(rest.value[-1], "softmax outputs are not taken after a recurrent layer yet; "
                                   "use linear, sigmoid or tanh")
@@ -171,8 +171,9 @@ class Sequence:
         out = []
         for r, rnode in enumerate(node.value):
             if len(rnode.value) != cols:
+                are = f"is {cols} {of.rstrip('s')}" if cols == 1 else f"are {cols} {of}"
                 v.err(rnode, f"{what} row {r + 1} has {len(rnode.value)} number"
-                             f"{'s' * (len(rnode.value) != 1)} but there are {cols} {of}; "
+                             f"{'s' * (len(rnode.value) != 1)} but there {are}; "
                              f"{shape_fix}")
                 return None
             row = [v.number(c, f"{what} row {r + 1} entry {i + 1}")
@@ -234,6 +235,13 @@ class Sequence:
             v.err(node, f"{what} must be a list of rows, one per time step, each with one "
                         f"number per {per}; write it like [[1.0], [2.0]]")
             return None
+        for k, r in enumerate(node.value):
+            if cols is not None and len(r.value) != cols:
+                v.err(r, f"{what} row {k + 1} has {len(r.value)} number"
+                         f"{'s' * (len(r.value) != 1)} but there {'is' if cols == 1 else 'are'}"
+                         f" {cols} {per}{'s' * (cols != 1)}; give one number per {per} in "
+                         "each row")
+                return None
         rows = [v.vector(r, f"{what} row {k + 1}", cols) for k, r in enumerate(node.value)]
         return None if None in rows else rows
 

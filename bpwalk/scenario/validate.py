@@ -109,8 +109,8 @@ class _Validator(Reader):
         if has_rnn(top):
             seq = Sequence(self)
             seq.refuse(top)
-        if seq is not None and inputs:
-            layers = seq.layers(get("layers")[1], inputs)
+        if seq is not None:
+            layers = seq.layers(get("layers")[1], inputs) if inputs else None
         else:
             layers = (self.layers(get("layers")[1], inputs, "init" in top)
                       if "layers" in top and inputs else None)
@@ -319,7 +319,10 @@ class _Validator(Reader):
             return None
         return {**init, "drawn": names}
 
-    def layers(self, node: yaml.Node, inputs: list[str], has_init: bool = False) -> list | None:
+    def layers(self, node: yaml.Node, inputs: list[str], has_init: bool = False,
+               first: int = 1) -> list | None:
+        """The dense layers of `node`; `first` is the number the messages give the first
+        (2 after a recurrent layer)."""
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.err(node, "layers must be a list with one entry per layer, from the first hidden "
                            "layer to the output layer; start each with '- neurons: ...'")
@@ -330,7 +333,7 @@ class _Validator(Reader):
         w_counter, b_counter = 0, 0
         ok = True
         for index, lnode in enumerate(node.value):
-            where = f"layer {index + 1}"
+            where = f"layer {index + first}"
             m = self.mapping(lnode, where, LAYER_KEYS)
             if m is None:
                 return None

@@ -143,6 +143,10 @@ PAIRED = [
     ("bce_scenario.yaml", "bias_not_summed", "grad:b1@2"),
     ("softmax", "dact_again", "dnet:o2"),
     ("softmax", "jacobian_diagonal", "dnet:o1"),
+    # a sequence's (kind: rnn), issue 24
+    ("rnn_two_steps", "bptt_truncated", "dout:h@t1"),
+    ("rnn_two_steps", "dact_wrong_time", "dout:h@t1"),
+    ("rnn_two_steps", "wh_last_step_only", "grad:rnn1.W_x[1,1]"),
     # a circuit's (graph:), issue 22
     ("graph_scenario.yaml", "fanout_not_summed", "grad:a"),
     ("graph_scenario.yaml", "upstream_left_out", "grad:c"),

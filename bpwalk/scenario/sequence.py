@@ -20,14 +20,11 @@ import numpy as np
 import yaml
 
 from bpwalk.scenario.errors import choice_hint
+from bpwalk.scenario.format import FORMAT, RNN_KEYS, SEQUENCE_SAMPLE_KEYS, hint, key_of
 
-# The keys of a recurrent layer and of a sequence sample (the dense layers and the top
-# level keep format.py's tables).
-RNN_KEYS = ("kind", "name", "hidden", "activation", "W_x", "W_h", "bias", "h0", "outputs")
-SEQUENCE_SAMPLE_KEYS = ("sequence", "targets")
-RNN_ACTIVATIONS = ("tanh", "relu")  # torch's nn.RNN nonlinearities
+RNN_ACTIVATIONS = key_of("layer:rnn", "activation").choices()  # tanh, relu (nn.RNN)
 SEQUENCE_LOSSES = ("half_squared_error", "squared_error", "mean_squared_error")
-OUTPUTS = ("every", "last")
+OUTPUTS = key_of("layer:rnn", "outputs").choices()  # every, last
 
 
 class RnnLayer(NamedTuple):
@@ -117,15 +114,11 @@ class Sequence:
 
     def _rnn(self, lnode: yaml.Node, m: dict, n_in: int) -> dict[str, Any] | None:
         v = self.v
-        for key in ("hidden", "activation", "W_x", "W_h"):
+        required = [k.name for k in FORMAT["layer:rnn"] if k.required]
+        for key in required:
             if key not in m:
-                v.err(lnode, f"the rnn layer is missing '{key}'; "
-                             + {"hidden": "write 'hidden: [h1]' (names) or a count",
-                                "activation": "write 'activation: tanh' (or relu)",
-                                "W_x": "write W_x as hidden × inputs rows (torch's weight_ih)",
-                                "W_h": "write W_h as hidden × hidden rows (torch's weight_hh)"
-                                }[key])
-        if any(k not in m for k in ("hidden", "activation", "W_x", "W_h")):
+                v.err(lnode, f"the rnn layer is missing '{key}'; {hint('layer:rnn', key)}")
+        if any(k not in m for k in required):
             return None
         name = v.name(m["name"][1], "the rnn layer's name") if "name" in m else "rnn1"
         hidden = v.names(m["hidden"][1], "the rnn layer's hidden", "h")

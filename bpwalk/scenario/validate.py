@@ -34,7 +34,7 @@ from bpwalk.scenario.format import (
 )
 from bpwalk.scenario.format import weight_names as default_weight_names
 from bpwalk.scenario.model import Layer, Scenario, frozen
-from bpwalk.scenario.sequence import Sequence, has_rnn
+from bpwalk.scenario.sequence import Sequence, has_rnn, not_yet
 from bpwalk.scenario.yamlread import Expect, Reader, read_text, written
 
 _DRAW: Any = object()  # a layer's weights or biases that init will draw
@@ -106,6 +106,8 @@ class _Validator(Reader):
             self.declare(inputs, "an input", top["inputs"][1])
         init = self.init(top["init"][1]) if "init" in top else None
         seq = None  # a recurrent layer first: its layer and data read by scenario/sequence.py
+        if not_yet(self, top):
+            return None
         if has_rnn(top):
             seq = Sequence(self)
             seq.refuse(top)

@@ -37,7 +37,7 @@ def time_sfx(t: int, sample_sfx: str) -> str:
     return f"@t{t}{sample_sfx}"
 
 
-def _ids(kind: str, names, sfx: list[str], steps: int) -> np.ndarray:
+def _time_ids(kind: str, names, sfx: list[str], steps: int) -> np.ndarray:
     """Ids of a per-sample, per-time quantity: (samples, time, names)."""
     return np.array([[[f"{kind}:{n}{time_sfx(t, s)}" for n in names]
                       for t in range(1, steps + 1)] for s in sfx], dtype=object)
@@ -179,9 +179,9 @@ class Rnn:
             if b.size:
                 net = net + b
             sfx_t = [time_sfx(t + 1, s) for s in ctx.sfx]
-            net = r(inj(lambda s=sfx_t: _ids2("net", names, s), net, scaled(net)))
+            net = r(inj(lambda s=sfx_t: _row_ids("net", names, s), net, scaled(net)))
             h = act.value(net, lay.slope)
-            h = r(inj(lambda s=sfx_t: _ids2("out", names, s), h, {
+            h = r(inj(lambda s=sfx_t: _row_ids("out", names, s), h, {
                 "sign": lambda h=h: -h, "activation_left_out": lambda n=net: n}))
             prevs.append(h_prev)
             nets.append(net)
@@ -219,12 +219,12 @@ class Rnn:
             else:
                 d = g_out[:, t]
                 variants = scaled(d)
-            douts[t] = r(inj(lambda s=sfx_t: _ids2("dout", lay.neurons, s), d, variants))
+            douts[t] = r(inj(lambda s=sfx_t: _row_ids("dout", lay.neurons, s), d, variants))
             da = dact_all[:, t]
-            dacts[t] = r(inj(lambda s=sfx_t: _ids2("dact", lay.neurons, s), da,
+            dacts[t] = r(inj(lambda s=sfx_t: _row_ids("dact", lay.neurons, s), da,
                              {"sign": lambda da=da: -da}))
             p = douts[t] * dacts[t]
-            dnets[t] = r(inj(lambda s=sfx_t: _ids2("dnet", lay.neurons, s), p, scaled(p)))
+            dnets[t] = r(inj(lambda s=sfx_t: _row_ids("dnet", lay.neurons, s), p, scaled(p)))
         arr.dout, arr.dact, arr.dnet = (np.stack(douts, 1), np.stack(dacts, 1),
                                         np.stack(dnets, 1))
         self._gradients(ctx, arr)
@@ -235,7 +235,7 @@ class Rnn:
         carried = np.concatenate([arr.a, arr.prev], axis=2)  # (B, T, inputs + hidden)
         names = [n for row in lay.weight_names for n in row]
         gw = arr.dnet[:, :, :, None] * carried[:, :, None, :]  # (B, T, H, I + H)
-        arr.per_w = r(inj(lambda: _ids("grad", names, ctx.sfx, T).reshape(gw.shape), gw,
+        arr.per_w = r(inj(lambda: _time_ids("grad", names, ctx.sfx, T).reshape(gw.shape), gw,
                           scaled(gw)))
         total = arr.per_w.sum(axis=1)
         gsfx = ctx.sfx
@@ -251,7 +251,7 @@ class Rnn:
             arr.grad_b = np.zeros(0)
             return
         gb = arr.dnet * 1.0
-        arr.per_b = r(inj(lambda: _ids("grad", lay.bias_names, ctx.sfx, T), gb, scaled(gb)))
+        arr.per_b = r(inj(lambda: _time_ids("grad", lay.bias_names, ctx.sfx, T), gb, scaled(gb)))
         tb = arr.per_b.sum(axis=1)
         arr.seq_b = r(inj(lambda: np.array([[f"grad:{n}{s}" for n in lay.bias_names]
                                             for s in gsfx], dtype=object), tb,
@@ -373,7 +373,7 @@ class Rnn:
     evaluate = staticmethod(Dense.evaluate)
 
 
-def _ids2(kind: str, names, sfx: list[str]) -> np.ndarray:
+def _row_ids(kind: str, names, sfx: list[str]) -> np.ndarray:
     return np.array([[f"{kind}:{n}{s}" for n in names] for s in sfx], dtype=object)
 
 
@@ -492,7 +492,7 @@ class SeqLoss(Loss):
         rc = rows(ctx)
         r, inj, t = rc.r, rc.inj, rc.targets
         terms = LOSSES[self.name].term(out, t, t.shape[1])
-        terms = r(inj(lambda: _ids2("loss", self.outputs, rc.sfx), terms, scaled(terms)))
+        terms = r(inj(lambda: _row_ids("loss", self.outputs, rc.sfx), terms, scaled(terms)))
         per_sample = terms.reshape(rc.batch, -1).sum(axis=1)
         ssfx = _sample_sfx(rc)
         per_sample = r(inj(lambda: np.array([f"loss{s}" for s in ssfx], dtype=object),
@@ -510,7 +510,7 @@ class SeqLoss(Loss):
         rc = rows(ctx)
         t = rc.targets
         dout = LOSSES[self.name].derivative(out, t, t.shape[1])
-        return rc.r(rc.inj(lambda: _ids2("dout", self.outputs, rc.sfx), dout, scaled(dout)))
+        return rc.r(rc.inj(lambda: _row_ids("dout", self.outputs, rc.sfx), dout, scaled(dout)))
 
     def steps(self, add: Add, ctx: Context, loss: LossArrays, out: np.ndarray,
               layer: int) -> None:

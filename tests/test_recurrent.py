@@ -398,3 +398,17 @@ def test_kinds_not_worked_out_yet_are_refused_in_one_line(kind, tmp_path):
     assert code == 2
     assert err.startswith("s.yaml:") and len(err.strip().splitlines()) == 1
     assert f"kind: {kind} is not worked out by bpwalk yet" in err
+
+
+def test_steps_per_update_counts_every_time_step():
+    """The estimate that sizes a trace before it is built (the 50 MB guard) grows with the
+    sequence's length, and is near the engine's own count."""
+    doc = random_rnn(5)
+    short = loads(yaml.safe_dump(doc))
+    for d in doc["data"]:
+        d["sequence"] = d["sequence"] * 3
+        d["targets"] = d["targets"] * 3 if doc["layers"][0]["outputs"] == "every" else d["targets"]
+    long = loads(yaml.safe_dump(doc))
+    assert long.steps_per_update() > 2 * short.steps_per_update() - 2 * len(long.param_names)
+    made = len(run(long, iterations=1).iterations[0].steps)
+    assert made / 2 <= long.steps_per_update() <= made * 2

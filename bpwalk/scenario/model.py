@@ -76,7 +76,8 @@ class Scenario:
         neurons = sum(len(lay.neurons) for lay in self.layers)
         params = len(self.param_names)
         samples = len(self.x) if self.batch is None else self.batch
-        return samples * (5 * neurons + params) + 2 * params
+        steps = self.x.shape[1] if self.sequence else 1  # a sequence's: each time step's
+        return samples * steps * (5 * neurons + params) + 2 * params
 
     def layer_inputs(self, index: int) -> tuple[str, ...]:
         """Names of what feeds layer `index` (0-based): the inputs or the previous neurons."""

@@ -159,6 +159,9 @@ def matrix_form_of(sc: Scenario) -> None:
         raise fail(f"--form matrix writes dense layers as matrices, and {sc.name} has "
                    "convolution or pooling layers, not written as matrices yet; use --form "
                    "scalar")
+    if getattr(sc, "sequence", False):
+        raise fail(f"--form matrix does not write a recurrent network's steps yet, and "
+                   f"{sc.name} has an rnn layer; use --form scalar")
     if not sc.optimizer.plain:
         raise fail(f"--form matrix writes plain gradient descent, and {sc.name} uses "
                    f"optimizer {sc.optimizer.name}; use --form scalar for its steps")
@@ -199,9 +202,17 @@ def notation_of(option: str | None, sc) -> Profile | None:
     from bpwalk.notation import UnknownProfile, profile
 
     try:
-        return profile(name)
+        chosen = profile(name)
     except UnknownProfile as e:
         raise fail(f"--notation: {e}") from None
+    if getattr(sc, "sequence", False) and chosen.name not in SEQUENCE_NOTATIONS:
+        raise fail(f"--notation {chosen.name}: a recurrent network is written in "
+                   f"{', '.join(SEQUENCE_NOTATIONS)} only yet; choose one of them")
+    return chosen
+
+
+# the notations a recurrent network's steps are written in (checked: tests/test_recurrent)
+SEQUENCE_NOTATIONS = ("mazur", "cs231n", "ng")
 
 
 def _shown(decimals: int | None) -> tuple[int, bool]:
@@ -287,6 +298,9 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
         sc = load(path, display_name=shown)
     except ScenarioError as e:
         raise fail(str(e)) from None
+    if input_gradients and getattr(sc, "sequence", False):
+        raise fail(f"--input-gradients: dE/d(input) is not worked out through an rnn layer "
+                   f"yet, and {sc.name} has one; leave the option out")
     if input_gradients and not sc.input_gradients:
         from dataclasses import replace
 
@@ -957,6 +971,9 @@ def lms(
     if getattr(sc, "shaped", False):
         raise fail(f"bpwalk lms draws new numbers for dense networks, and {sc.name} has "
                    "convolution or pooling layers, which it does not draw yet")
+    if getattr(sc, "sequence", False):
+        raise fail(f"bpwalk lms does not draw variants of a recurrent network yet, and "
+                   f"{sc.name} has an rnn layer; export it with 'bpwalk worksheet' instead")
     notation = notation_of(notation, sc)
     if notation is not None:
         from bpwalk.notation import in_trace_sign, profile

@@ -37,7 +37,7 @@ from bpwalk.marking import (
     near,
     unit,
 )
-from bpwalk.mistakes import GRAPH_ONLY, LAYER_ONLY, MISTAKES, Mistake
+from bpwalk.mistakes import GRAPH_ONLY, LAYER_ONLY, MISTAKES, SEQUENCE_ONLY, Mistake
 from bpwalk.notation import (
     Formula,
     Profile,
@@ -888,6 +888,8 @@ def _relevant(kind: str, step: Step, scenario: Scenario) -> bool:
             at = next((k for k in range(at + 1, len(layers) + 1)
                        if layers[k - 1].kind != "flatten"), 0)
         return 0 < at <= len(layers) and layers[at - 1].kind in LAYER_ONLY[kind]
+    if kind in SEQUENCE_ONLY:
+        return getattr(scenario, "sequence", False)
     if kind == "dact_again":
         return scenario.loss in ("binary_cross_entropy", "cross_entropy")
     if kind == "jacobian_diagonal":

@@ -92,6 +92,13 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "quotient_sign": ("the quotient rule's sign: ∂(a/b)/∂b taken as +a/b², not −a/b²",
                       ("local",)),
     "exp_local_one": ("exp's local gradient taken as 1, not e^x", ("local",)),
+    # a sequence's (an rnn layer unrolled in time: the wrong formulas in graph/recurrent.py)
+    "bptt_truncated": (("backpropagation through time truncated: the path from the next time "
+                        "step (through W_h) left out of ∂E/∂h_t"), ("dout",)),
+    "dact_wrong_time": (("the activation's derivative taken at the wrong time step: act′ of "
+                         "step t, not t+1, on the path from step t+1"), ("dout",)),
+    "wh_last_step_only": (("a weight's gradient taken from the last time step only, not "
+                           "summed over the time steps"), ("grad",)),
 }
 
 # the kinds above that only a circuit can have (a network's judge never tries them)
@@ -102,4 +109,7 @@ GRAPH_ONLY = ("fanout_not_summed", "max_to_smaller", "max_to_both", "sub_sign_lo
 LAYER_ONLY = {"kernel_flipped": ("conv2d",), "pool_spread": ("maxpool",),
               "pool_averaged": ("maxpool",), "pool_not_divided": ("avgpool",)}
 
-__all__ = ["GRAPH_ONLY", "LAYER_ONLY", "MISTAKES", "Mistake"]
+# the kinds above that only a sequence (an rnn layer) can have
+SEQUENCE_ONLY = ("bptt_truncated", "dact_wrong_time", "wh_last_step_only")
+
+__all__ = ["GRAPH_ONLY", "LAYER_ONLY", "MISTAKES", "SEQUENCE_ONLY", "Mistake"]

@@ -54,6 +54,8 @@ __all__ = ["PROFILES", "STYLES", "Formula", "Pen", "Profile", "formula", "number
            "symbol"]
 
 _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
+# rnn1.W_h[1,2] (its bias keeps its name, rnn1.b[1], as a convolution's conv1.b[1] does)
+_RECURRENT = re.compile(r"^([A-Za-z]\w*)\.(W_x|W_h)\[(\d+(?:,\d+)?)\]$")
 
 # ----------------------------------------------------------------------------- profiles
 
@@ -175,7 +177,7 @@ class Profile:
         places = {n: ("input", "", _index(n, k)) for k, n in enumerate(scenario.inputs, 1)}
         for number_, lay in enumerate(scenario.layers, self.input_layer + 1):
             layer = f"[{number_}]" if self.brackets else str(number_)
-            if lay.kind != "dense":  # cells and parameters keep their indexes: z^[1]_{1,2,2}
+            if lay.kind not in ("dense", "rnn"):  # cells, parameters: their indexes, z^[1]_{1,2,2}
                 if lay.kind != "flatten":  # (flatten's cells are those of what feeds it)
                     places.update((n, ("neuron", layer, _index(n))) for n in lay.neurons)
                 places.update((w, ("weight", layer, _index(w)))
@@ -185,6 +187,8 @@ class Profile:
             wide = max(len(lay.neurons), len(lay.weight_names[0])) > 9  # w_{12,3}, not w_123
             for j, n in enumerate(lay.neurons, 1):
                 places[n] = ("neuron", layer, str(j))
+                if lay.kind == "rnn":  # W_x and W_h keep their names (rnn1.W_h[1,1])
+                    continue
                 for k, w in enumerate(lay.weight_names[j - 1], 1):
                     places[w] = ("weight", layer, f"{j},{k}" if wide else f"{j}{k}")
             shared = lay.bias == "shared"
@@ -309,6 +313,11 @@ def _name(name: str, sample: int | None = None) -> Sym:
     m = _SPLIT.match(name)
     if m:
         return Sym(m.group(1), m.group(2), sample=sample)
+    m = _RECURRENT.match(name)
+    if m:  # an rnn layer's rnn1.W_h[1,2] -> W_h₁₂
+        index = m.group(3).split(",")
+        sub = ("," if any(len(i) > 1 for i in index) else "").join(index)
+        return Sym(m.group(2), sub, sample=sample)
     # a parameter called eta stays a word: a bare η is the learning rate (and Delta: Δ is
     # a change, Han & Kamber's Δw)
     if name in GREEK and name not in ("eta", "Delta"):
@@ -356,6 +365,9 @@ def state_sym(kind: str, name: str, p: Profile = MAZUR,
 def node(ref: str, p: Profile = MAZUR) -> Node:
     """The symbol of a step id or operand ref as a tree: ``grad:w5`` -> ∂E/∂w₅."""
     base, _, at = ref.partition("@")
+    if at.startswith("t"):  # a time step of a sequence (h1@t2, h1@t2@3): h^<2>
+        time, _, sample_at = at.partition("@")
+        return _at_time(node(f"{base}@{sample_at}" if sample_at else base, p), time[1:], p)
     sample = int(at) if at else None
     kind, _, name = base.partition(":")
     if kind in ("0", "1") and not name:  # 0: a sum no term reaches (a padded cell)
@@ -414,6 +426,18 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
     else:
         raise ValueError(f"unknown reference {ref!r}")
     return _with_sample(d, sample, p)
+
+
+def _at_time(d: Node, time: str, p: Profile) -> Node:
+    """A quantity at time step `time` of a sequence: each symbol but the loss E marked
+    with it as a superscript, h^<2> (Ng's ⟨t⟩, in characters every printer has)."""
+    if isinstance(d, Sym):
+        return d if d == p.sym("loss") else d.but(sup=f"{d.sup}<{time}>")
+    if isinstance(d, Partial):
+        return Partial(_at_time(d.top, time, p), _at_time(d.bottom, time, p))
+    if isinstance(d, FnCall):  # a book's σ′(z), g′(z): its argument at that time
+        return FnCall(d.fn, tuple(_at_time(a, time, p) for a in d.args))
+    return d
 
 
 def _partial_or_d(p: Profile, E: Node, wrt: Sym, kind: str, name: str) -> Node:

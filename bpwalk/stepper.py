@@ -434,6 +434,8 @@ def _drawing(walk: Walk, index: int, style: str, decimals: int,
     questions not yet revealed)."""
     from bpwalk.views import drawing
 
+    if getattr(walk.trace.scenario, "sequence", False):
+        return Text(drawing.NOT_DRAWN)
     entry = walk.entries[index]
     it = next(i for i in walk.trace.iterations if i.number == entry.iteration)
     picture = drawing.at_step(walk.trace, it, it.steps.index(entry.step), decimals,

@@ -86,6 +86,33 @@ din     dE/d(input) through a first convolution      as dout through a convoluti
 window's winner and 0 for its other cells (max), 1/size (average). The operand ``0`` stands
 for a sum no term reaches (a cell no window or receptive field covers).
 
+A recurrent network (a first layer with ``kind: rnn``; docs/recurrence.md,
+bpwalk/graph/recurrent.py) uses the kinds above with a time step: ``@tT`` (1-based) follows
+any id inside a sequence, then the sample's ``@S`` when the batch has several
+(``net:h1@t2``, ``dnet:h1@t2@3``); ``out:h1@t0`` is h_0, an operand only. Its parameters
+are ``rnn1.W_x[j,i]``, ``rnn1.W_h[j,k]`` and ``rnn1.b[j]`` (1-based; rnn1 the layer's name).
+
+====== ============================================ ====================================
+kind    meaning                                      terms
+====== ============================================ ====================================
+net     ``net:h1@t2``: the hidden unit at step 2     (param:rnn1.W_x[1,i], in:xi@t2) ...
+                                                     (param:rnn1.W_h[1,k], out:hk@t1) ...
+                                                     (param:rnn1.b[1], 1)
+out     ``out:h1@t2`` = act(net) (tanh or relu)      (net:h1@t2); and ``out:y@t2``, the
+                                                     dense layer after it at step 2
+loss    ``loss:y@t2``; the sample's ``loss``         (target:y@t2), (out:y@t2); ``loss`` sums
+                                                     every (loss:y@tT) over time and outputs
+dout    ``dout:h1@t2`` = dE/dh at step 2: from the   (dnet:y@t2, param:w) + ... (output) +
+        output at 2 and from step 3 (BPTT)           (dout:hj@t3, dact:hj@t3,
+                                                     param:rnn1.W_h[j,1]) + ... (recurrent)
+dact,   as for a dense layer, at step 2              (net:h1@t2), (out:h1@t2); (dout:h1@t2,
+dnet                                                 dact:h1@t2)
+grad    ``grad:rnn1.W_h[1,k]@t2``: step 2's term     (dnet:h1@t2, wrt:h1/rnn1.W_h[1,k]@t2),
+                                                     aux: the carried out:hk@t1
+        ``grad:P`` (``grad:P@S`` in a batch): the    (grad:P@t1), (grad:P@t2) ... fn sum;
+        sum over time; a batch's then as above       the dense layer's ``grad:w@t2`` too
+====== ============================================ ====================================
+
 A circuit (a ``graph:`` scenario; docs/circuits.md, bpwalk/graph) has ids of its own, NAME
 being an input, a param or an operation (``f``, or ``f.1`` inside node f's expression):
 

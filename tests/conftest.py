@@ -31,12 +31,13 @@ def mazur_path() -> Path:
 
 def network_names() -> list[str]:
     """The bundled examples that are dense networks (layers:), not circuits (graph:) nor
-    convolutional networks: for the tests of what only a dense network has (the matrix
-    form, the tiny loop, the drawing, ...). tests/test_conv.py tests the others."""
+    convolutional nor recurrent networks: for the tests of what only a dense network has
+    (the matrix form, the tiny loop, the drawing, ...). tests/test_conv.py and
+    tests/test_recurrent.py test the others."""
     from bpwalk.scenario import bundled_dir, bundled_names, load
 
     def dense(sc) -> bool:
-        return getattr(sc, "graph", None) is None and not sc.shaped
+        return getattr(sc, "graph", None) is None and not sc.shaped and not sc.sequence
 
     return [n for n in bundled_names() if dense(load(bundled_dir() / f"{n}.yaml"))]
 

@@ -148,6 +148,10 @@ PAIRED = [
     ("conv_pool", "pool_spread", "dout:conv1[1,1,1]"),
     ("conv_pool", "pool_averaged", "dout:conv1[1,2,2]"),
     ("avgpool_scenario.yaml", "pool_not_divided", "dout:conv1[1,1,1]"),
+    # a sequence's (kind: rnn), issue 24
+    ("rnn_two_steps", "bptt_truncated", "dout:h@t1"),
+    ("rnn_two_steps", "dact_wrong_time", "dout:h@t1"),
+    ("rnn_two_steps", "wh_last_step_only", "grad:rnn1.W_x[1,1]"),
     # a circuit's (graph:), issue 22
     ("graph_scenario.yaml", "fanout_not_summed", "grad:a"),
     ("graph_scenario.yaml", "upstream_left_out", "grad:c"),

@@ -39,7 +39,7 @@ def test_every_bundled_scenario_validates_against_the_schema(schema, path):
 def test_schema_is_generated_from_the_loaders_table(schema):
     assert schema == json_schema()
     assert tuple(schema["properties"]) == TOP_KEYS
-    layer = schema["properties"]["layers"]["items"]
+    layer = schema["properties"]["layers"]["items"]["oneOf"][0]  # (1: kind: rnn)
     assert tuple(layer["properties"]) == LAYER_KEYS
     assert layer["properties"]["activation"]["enum"] == list(ACTIVATIONS)
     assert schema["properties"]["loss"]["enum"] == list(LOSSES)

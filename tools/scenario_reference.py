@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bpwalk.scenario.format import FORMAT, json_schema
+from bpwalk.scenario.format import FORMAT, json_schema, variants
 
 
 def describe(node: dict[str, Any]) -> str:
@@ -52,12 +52,15 @@ def _num(value: float) -> str:
     return f"{value:,}" if isinstance(value, int) and abs(value) >= 10_000 else json.dumps(value)
 
 
-def _properties(schema: dict[str, Any], path: list[str]) -> dict[str, Any]:
+def _properties(schema: dict[str, Any], path: list[str], table: str = "") -> dict[str, Any]:
     """The properties of the map at path (a list's items for a key whose value is a list)."""
     node = schema
     for name in path:
         node = node["properties"][name]
         node = node.get("items", node)
+    if "oneOf" in node:  # entries of several kinds: the table's own, then its variants
+        base, _, _ = table.partition(":")
+        node = node["oneOf"][(base, *variants(base)).index(table)]
     return node["properties"]
 
 
@@ -65,6 +68,10 @@ def _place(table: str) -> tuple[list[str], str]:
     """Where a table of FORMAT sits in a scenario (the keys leading to it) and its heading."""
     if table == "scenario":
         return [], "Top level"
+    if ":" in table:  # layer:rnn, an entry of another kind: the entries' place
+        base, _, kind = table.partition(":")
+        path, heading = _place(base)
+        return path, f"{heading} with `{'kind: ' + kind if base == 'layer' else kind + ':'}`"
     for parent, keys in FORMAT.items():
         for k in keys:
             if k.table == table:
@@ -79,7 +86,7 @@ def reference() -> str:
     parts = []
     for table, keys in FORMAT.items():
         path, heading = _place(table)
-        properties = _properties(schema, path)
+        properties = _properties(schema, path, table)
         rows = ["| key | value | default | meaning |", "| --- | --- | --- | --- |"]
         for k in keys:
             node = properties[k.name]

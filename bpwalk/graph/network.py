@@ -28,6 +28,8 @@ _MADE: dict[int, tuple[Scenario, Network]] = {}
 def network(scenario: Scenario) -> Network:
     """The graph of a `layers:` scenario (a shaped one's made once: its convolutions'
     index tables cost more than an update)."""
+    if scenario.sequence:  # a recurrent first layer: bpwalk.graph.recurrent
+        return _recurrent(scenario)
     key = id(scenario)
     if key in _MADE and _MADE[key][0] is scenario:
         return _MADE[key][1]
@@ -39,3 +41,14 @@ def network(scenario: Scenario) -> Network:
             _MADE.clear()
         _MADE[key] = (scenario, net)
     return net
+
+
+def _recurrent(scenario: Scenario) -> Network:
+    """A recurrent layer unrolled in time, the dense layers after it at each output step,
+    the loss summed over time."""
+    from bpwalk.graph.recurrent import Rnn, SeqLoss, TimeDense
+
+    first = Rnn(0, scenario.layers[0], scenario.layer_inputs(0))
+    rest = tuple(TimeDense(i, lay, scenario.layer_inputs(i))
+                 for i, lay in enumerate(scenario.layers) if i)
+    return Network((first, *rest), SeqLoss(scenario.loss, scenario.outputs))

@@ -155,6 +155,37 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("weight_names", "name_matrix", "Names of the weights, in the shape of weights."),
         Key("bias_names", "names_or_name", "Names of the bias values."),
     ),
+    # a layer of another kind, one of the `layers:` entries (its `kind:` says which) and
+    # the sample a sequence's data holds (bpwalk/scenario/sequence.py reads both)
+    "layer:rnn": (
+        Key("kind", "choice", "rnn: an Elman layer, h_t = act(W_x·x_t + W_h·h_(t-1) + b), "
+            "unrolled in time (it comes first; dense layers after it apply at each step).",
+            required=True, choices=lambda: ("rnn",), fix="write 'kind: rnn'"),
+        Key("name", "name", "The layer's name, which its parameters carry: rnn1.W_h[1,1].",
+            default="rnn1"),
+        Key("hidden", "names", "Names of the hidden units, or how many there are.",
+            required=True, fix="write 'hidden: [h1]' or a count like 'hidden: 2'"),
+        Key("activation", "choice", "tanh or relu, as torch's nn.RNN.", required=True,
+            choices=lambda: ("tanh", "relu"), fix="write 'activation: tanh'"),
+        Key("W_x", "matrix", "hidden × inputs: one row per hidden unit, one number per "
+            "input (torch's weight_ih_l0).", required=True,
+            fix="write 'W_x:' with one row per hidden unit, one number per input"),
+        Key("W_h", "matrix", "hidden × hidden: one row per hidden unit, one number per "
+            "hidden unit (torch's weight_hh_l0).", required=True,
+            fix="write 'W_h:' with one row per hidden unit, one number per hidden unit"),
+        Key("bias", "vector", "One number per hidden unit (torch's bias_ih_l0 + "
+            "bias_hh_l0 as one); none when left out."),
+        Key("h0", "vector", "h at time step 0, one number per hidden unit (default zeros)."),
+        Key("outputs", "choice", "every: the next layer applies at each time step; last: "
+            "at the last only.", choices=lambda: ("every", "last"), default="every"),
+    ),
+    "sample:sequence": (
+        Key("sequence", "matrix", "One row per time step, one number per input.",
+            required=True, fix="write 'sequence: [[...], [...]]'"),
+        Key("targets", "matrix", "One row per output step (every time step, or one with "
+            "outputs: last), one number per output.", required=True,
+            fix="write 'targets: [[...], [...]]'"),
+    ),
     "sample": (
         Key("inputs", "sample_inputs", "One number per input (shaped inputs: nested as "
             "inputs.shape, [channels][rows][columns]).", required=True,
@@ -224,6 +255,8 @@ SHAPED_KEYS = {
     "flatten": ("kind", "name"),
 }
 SAMPLE_KEYS = keys("sample")
+RNN_KEYS = keys("layer:rnn")
+SEQUENCE_SAMPLE_KEYS = keys("sample:sequence")
 INIT_KEYS = keys("init")
 REQUIRED_TOP = tuple(k.name for k in FORMAT["scenario"] if k.required)
 
@@ -283,11 +316,18 @@ def _type_schema(k: Key) -> dict[str, Any]:
         if k.maximum is not None:
             out["exclusiveMaximum" if k.below else "maximum"] = k.maximum
         return out
+    if k.type == "list" and variants(k.table):  # entries of other kinds: one of them
+        return _list_of({"oneOf": [_table_schema(t) for t in (k.table, *variants(k.table))]})
     if k.type == "list":
         return _list_of(_table_schema(k.table))
     if k.type == "map":
         return _table_schema(k.table)
     raise ValueError(f"no schema for key type {k.type!r}")  # a new type needs a line above
+
+
+def variants(table: str) -> tuple[str, ...]:
+    """The tables of the other kinds of a list's entries: layer -> (layer:rnn,)."""
+    return tuple(t for t in FORMAT if t.startswith(table + ":"))
 
 
 def _table_schema(table: str) -> dict[str, Any]:
@@ -332,7 +372,7 @@ def json_schema() -> dict[str, Any]:
         for c in FORMAT.get(k.table, ()):
             if c.required and c.unless and c.unless not in keys(k.table):
                 need: dict[str, Any] = {"required": [c.name]}
-                if "kind" in keys(k.table):  # a layer of another kind has no weights
+                if "kind" in keys(k.table) or variants(k.table):  # another kind: no weights
                     need = {"if": {"not": {"required": ["kind"]}}, "then": need}
                 conditions.append({
                     "if": {"not": {"required": [c.unless]}},

@@ -144,6 +144,9 @@ class Scenario:
     def shaped(self) -> bool:
         """Has layers other than dense ones (convolution, pooling, flatten)?"""
         return self.input_shape is not None
+    # a recurrent first layer (scenario/sequence.py): x is (samples, time steps, inputs)
+    # and targets (samples, output steps, outputs)
+    sequence: bool = False
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -168,7 +171,8 @@ class Scenario:
         neurons = sum(len(lay.neurons) for lay in self.layers)
         params = len(self.param_names)
         samples = len(self.x) if self.batch is None else self.batch
-        return samples * (5 * neurons + params) + 2 * params
+        steps = self.x.shape[1] if self.sequence else 1  # a sequence's: each time step's
+        return samples * steps * (5 * neurons + params) + 2 * params
 
     def layer_inputs(self, index: int) -> tuple[str, ...]:
         """Names of what feeds layer `index` (0-based): the inputs or the previous neurons."""
@@ -194,6 +198,8 @@ class Scenario:
                     if lay.bias_names:
                         out.append(Connection(lay.bias_names[j], li, None, fed))
                 continue
+            if lay.kind == "rnn":  # W_h[j,k] carries h_k of the time step before: h1@t-1
+                feeds = (*feeds, *(f"{n}@t-1" for n in lay.neurons))
             for j, row in enumerate(lay.weight_names):
                 out += [Connection(w, li, feeds[i], (lay.neurons[j],)) for i, w in enumerate(row)]
             for j, b in enumerate(lay.bias_names):
@@ -209,7 +215,10 @@ class Scenario:
             "source": self.source,
             "inputs": list(self.inputs),
             "layers": [
-                _shaped_dict(lay) if lay.kind != "dense" else {
+                _shaped_dict(lay) if lay.kind not in ("dense", "rnn") else {
+                    **({"kind": "rnn", "name": lay.name, "h0": lay.h0.tolist(),
+                        "outputs": "every" if lay.every else "last"}
+                       if lay.kind == "rnn" else {}),
                     "neurons": list(lay.neurons),
                     "activation": lay.activation,
                     **({ACTIVATIONS[lay.activation].parameter: lay.slope}
@@ -230,7 +239,8 @@ class Scenario:
             "update_biases": self.update_biases,
             **({"input_shape": list(self.input_shape)} if self.input_shape else {}),
             "data": [
-                {"inputs": (x.reshape(self.input_shape) if self.input_shape else x).tolist(),
+                {"sequence" if self.sequence else "inputs":
+                     (x.reshape(self.input_shape) if self.input_shape else x).tolist(),
                  "targets": t.tolist()}
                 for x, t in zip(self.x, self.targets)
             ],

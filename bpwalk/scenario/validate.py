@@ -36,6 +36,7 @@ from bpwalk.scenario.format import (
 )
 from bpwalk.scenario.format import weight_names as default_weight_names
 from bpwalk.scenario.model import Conv2d, Flatten, Layer, Pool, Scenario, cells, frozen, size_text
+from bpwalk.scenario.sequence import Sequence, has_rnn, not_yet
 from bpwalk.scenario.yamlread import Expect, Reader, read_text, written
 
 _DRAW: Any = object()  # a layer's weights or biases that init will draw
@@ -114,8 +115,17 @@ class _Validator(Reader):
         if inputs:
             self.declare(inputs, "an input", top["inputs"][1])
         init = self.init(top["init"][1]) if "init" in top else None
-        layers = (self.layers(get("layers")[1], inputs, "init" in top, shape)
-                  if "layers" in top and inputs else None)
+        seq = None  # a recurrent layer first: its layer and data read by scenario/sequence.py
+        if not_yet(self, top):
+            return None
+        if has_rnn(top):
+            seq = Sequence(self)
+            seq.refuse(top)
+        if seq is not None:
+            layers = seq.layers(get("layers")[1], inputs) if inputs else None
+        else:
+            layers = (self.layers(get("layers")[1], inputs, "init" in top, shape)
+                      if "layers" in top and inputs else None)
 
         loss = None
         if "loss" in top:
@@ -134,10 +144,15 @@ class _Validator(Reader):
         optimizer = self.optimizer(top["optimizer"][1]) if "optimizer" in top else SGD
 
         n_out = len(layers[-1][0]) if layers else None
-        shape_lost = shape is None and "inputs" in top and isinstance(get("inputs")[1],
-                                                                         yaml.MappingNode)
-        x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out, shape)
-                if "data" in top and not shape_lost else (None, None))
+        if seq is not None:
+            x, t = (seq.data(top["data"][1], len(inputs) if inputs else None, n_out)
+                    if "data" in top else (None, None))
+            seq.check_loss(top, loss)
+        else:
+            shape_lost = shape is None and "inputs" in top and isinstance(get("inputs")[1],
+                                                                             yaml.MappingNode)
+            x, t = (self.data(top["data"][1], len(inputs) if inputs else None, n_out, shape)
+                    if "data" in top and not shape_lost else (None, None))
 
         batch: int | None = None
         if "batch" in top:
@@ -173,7 +188,7 @@ class _Validator(Reader):
 
         notation = self.notation(top)
 
-        if layers and loss:
+        if layers and loss and seq is None:
             self.compatibility(top, layers, loss, t)
         self.unique_names()
 
@@ -190,6 +205,8 @@ class _Validator(Reader):
             return None
         built = self.build(name, title, source, description, inputs, layers, loss, lr,
                            update_biases, x, t, batch, reduction, iterations, drawn)
+        if seq is not None:
+            built = seq.build(built, x, t)
         return replace(built, optimizer=optimizer, input_gradients=input_gradients,
                        notation=notation, input_shape=shape)
 
@@ -322,7 +339,9 @@ class _Validator(Reader):
         return {**init, "drawn": names}
 
     def layers(self, node: yaml.Node, inputs: list[str], has_init: bool = False,
-               shape: tuple[int, int, int] | None = None) -> list | None:
+               shape: tuple[int, int, int] | None = None, first: int = 1) -> list | None:
+        """The layers of `node`; `shape` the inputs' [C, H, W] when shaped; `first` is the
+        number the messages give the first (2 after a recurrent layer)."""
         if not isinstance(node, yaml.SequenceNode) or not node.value:
             self.err(node, "layers must be a list with one entry per layer, from the first hidden "
                            "layer to the output layer; start each with '- neurons: ...'")
@@ -333,7 +352,7 @@ class _Validator(Reader):
         w_counter, b_counter = 0, 0
         ok = True
         for index, lnode in enumerate(node.value):
-            where = f"layer {index + 1}"
+            where = f"layer {index + first}"
             m = self.mapping(lnode, where, LAYER_KEYS)
             if m is None:
                 return None

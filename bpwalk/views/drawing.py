@@ -91,6 +91,8 @@ def given(trace: Trace, it: Iteration | None, sample: int | None = None) -> dict
 def _inputs(trace: Trace, sample: int) -> dict[tuple[str, str], float]:
     """The input nodes of the picture at `sample`'s inputs."""
     sc = trace.scenario
+    if getattr(sc, "sequence", False):  # a sequence is not drawn (NOT_DRAWN)
+        return {}
     return {(f"node:{n}", "in"): v for n, v in zip(sc.inputs, sc.x[sample - 1].tolist())}
 
 
@@ -386,6 +388,10 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
                    ascii=ascii, notation=notation)
 
 
+# a recurrent network's picture (unrolled in time) is not drawn yet: one line instead
+NOT_DRAWN = "(The picture of a recurrent network, unrolled in time, is not drawn yet.)"
+
+
 def opening(trace: Trace, decimals: int, ascii: bool = False,
             notation: Profile | str | None = None) -> RenderableType:
     """The drawing with the given numbers only (inputs, starting parameters)."""
@@ -393,6 +399,8 @@ def opening(trace: Trace, decimals: int, ascii: bool = False,
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.opening(trace, decimals, ascii)
+    if getattr(trace.scenario, "sequence", False):
+        return Text(NOT_DRAWN)
     it = trace.iterations[0] if trace.iterations else None
     return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii, notation=notation)
 
@@ -405,6 +413,8 @@ def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False,
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.after(trace, it, decimals, ascii)
+    if getattr(trace.scenario, "sequence", False):
+        return Text(NOT_DRAWN)
     batch = " (new parameters; node values differ per sample)" if len(it.samples) > 1 else ""
     return Drawing(trace, values_at(trace, it, len(it.steps) - 1), decimals=decimals,
                    title=f"The network after update {it.number}{batch}", ascii=ascii,

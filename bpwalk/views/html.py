@@ -285,7 +285,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
         rows.append(("Source", _link(sc.source)))
     acts = "; ".join(f"layer {lay.number}: {lay.activation}"
                      for lay in outline.heading(trace, pen.profile).layers
-                     if lay.kind in ("dense", "conv2d"))
+                     if lay.activated)
     rows += [("Network", f"{sc.shape} ({_e(acts)})"),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
              ("Learning rate", f"{_e(text.sym('lr'))} = {text.num(sc.learning_rate)}"),
@@ -305,10 +305,9 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
         for c in sc.connections)
     many = len(sc.x) > 1
     data = []
-    for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), start=1):
-        cells = [f"{_e(text.sym('in:' + n))} = {text.num(v)}" for n, v in zip(sc.inputs, x)]
-        cells += [f"{_e(text.sym('target:' + n))} = {text.num(v)}"
-                  for n, v in zip(sc.outputs, t)]
+    for k, (x, t) in enumerate(_data(sc), start=1):
+        cells = [f"{_e(text.sym('in:' + n))} = {text.num(v)}" for n, v in x]
+        cells += [f"{_e(text.sym('target:' + n))} = {text.num(v)}" for n, v in t]
         data.append(f"<tr>{f'<td>{k}</td>' if many else ''}<td>{', '.join(cells)}</td></tr>")
     name = ('<p class="name">Name: <span class="line"></span></p>' if blanks else "")
     head = _title(trace, blanks, key)
@@ -319,6 +318,15 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
             f"<th>From → to</th><th>Value</th></tr>{params}</table></div>"
             f"<table><caption>Data</caption>{''.join(data)}</table></div>"
             f"{_intro(blanks, key, matrix)}</header>")
+
+
+def _data(sc) -> list[tuple[tuple, tuple]]:
+    """Each sample's (name, value) pairs of inputs and of targets (a sequence's at each
+    time step, named x1@t2)."""
+    if getattr(sc, "sequence", False):
+        return [(smp.inputs, smp.targets) for smp in outline._sequences(sc)]
+    return [(tuple(zip(sc.inputs, x)), tuple(zip(sc.outputs, t)))
+            for x, t in zip(sc.x.tolist(), sc.targets.tolist())]
 
 
 def _facts(trace: Trace, rows: list[tuple[str, str]], handout: bool) -> str:
@@ -574,6 +582,8 @@ def _overlaps(a: Box, boxes: list[Box]) -> bool:
 
 
 def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
+    if getattr(trace.scenario, "sequence", False):
+        return f"<p>{_e(drawing.NOT_DRAWN)}</p>"
     """The network; without a script (or printed) it shows the given numbers, and in a
     solution the values of the whole first update (new parameter values marked *). The
     neurons' fields and the parameters are written in the notation of `pen`."""

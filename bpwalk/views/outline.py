@@ -107,7 +107,7 @@ class Layer(NamedTuple):
     @property
     def activated(self) -> bool:
         """Has an activation of its own (pooling and flatten have none)?"""
-        return self.kind in ("dense", "conv2d")
+        return self.kind in ("dense", "conv2d", "rnn")
 
 
 class Heading(NamedTuple):
@@ -192,7 +192,7 @@ def heading(trace: Trace, p: Profile, own_numbers: bool = True) -> Heading:
 def what_layer(lay) -> str:
     """A convolution, pooling or flatten layer in words ("" for a dense layer): conv1, a
     convolution, 1 kernel 2x2 over 1x4x4, stride 1, padding 0: 1x3x3 cells (relu)."""
-    if lay.kind == "dense":
+    if lay.kind in ("dense", "rnn"):  # (a recurrent layer's words are its notes')
         return ""
     if lay.kind == "flatten":
         return f"{lay.name}: the cells in a row, channel-major"
@@ -216,9 +216,22 @@ def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Docume
     params = tuple(Param(c.param, c.layer, c.source, c.targets, trace.params_first[c.param],
                          trace.params_final[c.param], trace.param_change[c.param])
                    for c in sc.connections)
-    samples = tuple(Sample(k, tuple(zip(sc.inputs, x)), tuple(zip(sc.outputs, t)))
-                    for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1))
+    samples = (_sequences(sc) if getattr(sc, "sequence", False) else
+               tuple(Sample(k, tuple(zip(sc.inputs, x)), tuple(zip(sc.outputs, t)))
+                     for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1)))
     return Document(heading(trace, p), params, samples, updates(trace, p, phases))
+
+
+def _sequences(sc) -> tuple[Sample, ...]:
+    """A sequence's samples: each input and target at each time step, named as its id
+    (x1@t2, y@t2)."""
+    steps = sc.x.shape[1]
+    out_times = range(1, steps + 1) if sc.layers[0].every else [steps]
+    return tuple(Sample(k, tuple((f"{n}@t{t}", row[i]) for t, row in enumerate(x, 1)
+                                 for i, n in enumerate(sc.inputs)),
+                        tuple((f"{n}@t{t}", row[i]) for t, row in zip(out_times, tt)
+                              for i, n in enumerate(sc.outputs)))
+                 for k, (x, tt) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1))
 
 
 def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> list[Update]:
@@ -289,15 +302,19 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
         if lay.kind == "conv2d":
             rule = (CONV_WORDS, *rule)
-        elif lay.kind != "dense":
+        elif lay.kind not in ("dense", "rnn"):
             rule = ("Each cell: the largest value of its window (the winner)"
                     if lay.mode == "max" else "Each cell: the mean of its window",)
+        if lay.kind == "rnn":
+            notes.append((RNN_FORWARD,))
     if phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
         rule = (input_rule(p),
                 " (the first layer's error terms through its weights, from before the update)")
     elif phase == "backward" and layer is not None and not first.batch:
         nxt_lay = _next_computing(sc, layer)
-        if nxt_lay is not None and nxt_lay.kind != "dense":
+        if sc.layers[layer - 1].kind == "rnn":
+            notes.append((RNN_BACKWARD,))
+        elif nxt_lay is not None and nxt_lay.kind != "dense":
             notes.append((_SHAPED_NOTES[nxt_lay.kind].format(name=nxt_lay.name),))
         elif layer < len(sc.layers):
             table = "the network table" if it.number == 1 else "the table above"
@@ -357,6 +374,16 @@ def _first_state(steps: list[Step], p: Profile) -> tuple[list[Step], list[Text]]
 
 
 FIRST_STATE_NOTE = "zero before the first update"  # the engine's note on such a step
+
+# a recurrent layer's captions (bpwalk.graph.recurrent), in words every notation shares
+RNN_FORWARD = ("Unrolled in time: at each time step t the net adds the inputs at t (through "
+               "W_x) and the layer's own outputs at t - 1 (through W_h; at t = 1, h0). "
+               "The superscript <t> is the time step.")
+RNN_BACKWARD = ("Backpropagation through time, from the last step to the first: the "
+                "gradient of E at out at step t gets a term from the output at t and, "
+                "through W_h, one from step t + 1 (the gradient there times the "
+                "activation's derivative there); each weight's gradient is the sum of one "
+                "term per time step.")
 
 
 def _params(names: list[str], p: Profile) -> Text:

@@ -212,7 +212,8 @@ def network_table(params: Iterable[outline.Param], pen: Pen,
             layer = c.layer
         # inputs are written as in the formulas (i₁); neurons by name, as in net_h1
         source = ("bias" if c.source is None else
-                  pen.sym("in:" + c.source) if c.layer == 0 else c.source)
+                  pen.sym("in:" + c.source) if c.layer == 0 and "@" not in c.source
+                  else c.source)  # h1@t-1: what an rnn layer's W_h carries
         table.add_row(pen.sym("param:" + c.name),
                       f"{source} {arrow} {', '.join(c.targets)}",
                       pen.num(c.before if values is None else values[c.name]))

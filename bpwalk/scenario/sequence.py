@@ -1,0 +1,301 @@
+"""Sequences: a `layers:` scenario whose first layer is recurrent (`kind: rnn`, an Elman
+layer) and whose samples are `sequence:` rows, one per time step.
+
+The validator (validate.py) hands a scenario here when one of its layers has `kind: rnn`:
+this module reads that layer and the sequence data, and the dense layers after it with the
+validator's own reader (a dense layer after a recurrent one applies at each time step).
+
+The model: the recurrent layer is an RnnLayer whose `weights` are W_x and W_h side by side
+(hidden × (inputs + hidden), the form h_t = act(W·[x_t; h_(t-1)] + b)), so that the
+parameter layout, the optimizer and the update steps read it as any layer's weights. A
+sequence scenario's `x` is (samples, time steps, inputs) and `targets` (samples, output
+steps, outputs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import yaml
+
+from bpwalk.scenario.errors import choice_hint
+from bpwalk.scenario.format import FORMAT, RNN_KEYS, SEQUENCE_SAMPLE_KEYS, hint, key_of
+
+RNN_ACTIVATIONS = key_of("layer:rnn", "activation").choices()  # tanh, relu (nn.RNN)
+SEQUENCE_LOSSES = ("half_squared_error", "squared_error", "mean_squared_error")
+OUTPUTS = key_of("layer:rnn", "outputs").choices()  # every, last
+
+
+class RnnLayer(NamedTuple):
+    """An Elman layer: h_t = act(W_x·x_t + W_h·h_(t-1) + b), h_0 given (zeros by default)."""
+
+    neurons: tuple[str, ...]  # the hidden units' names
+    activation: str  # tanh or relu
+    slope: float  # unused (the activations here have no setting)
+    weights: np.ndarray  # (hidden, inputs + hidden): W_x then W_h, read-only float64
+    weight_names: tuple[tuple[str, ...], ...]  # rnn1.W_x[j,i] ... then rnn1.W_h[j,k] ...
+    bias: str  # "none" | "per_neuron"
+    bias_values: np.ndarray
+    bias_names: tuple[str, ...]  # rnn1.b[j]
+    name: str  # the layer's name: rnn1
+    n_in: int  # inputs per time step (W_x's columns)
+    h0: np.ndarray  # (hidden,)
+    every: bool  # outputs: every (the next layer applies at each step), else last
+
+    kind = "rnn"
+
+    @property
+    def w_x(self) -> np.ndarray:
+        return self.weights[:, :self.n_in]
+
+    @property
+    def w_h(self) -> np.ndarray:
+        return self.weights[:, self.n_in:]
+
+
+# the kinds of issue 24 that are not worked out yet: refused in one line
+NOT_YET = ("lstm", "attention")
+
+
+def _kinds(top: dict) -> list[tuple[str, yaml.Node]]:
+    """Each layer's `kind:` value and its node."""
+    node = top.get("layers", (None, None))[1]
+    if not isinstance(node, yaml.SequenceNode):
+        return []
+    return [(v.value, v) for lay in node.value if isinstance(lay, yaml.MappingNode)
+            for k, v in lay.value if k.value == "kind" and isinstance(v, yaml.ScalarNode)]
+
+
+def has_rnn(top: dict) -> bool:
+    """Does the scenario have a recurrent layer (`kind: rnn`)? Then this module reads it."""
+    return any(kind == "rnn" for kind, _ in _kinds(top))
+
+
+def not_yet(v: Any, top: dict) -> bool:
+    """Refuse the kinds not worked out yet (LSTM, attention), each in one line."""
+    found = [(kind, node) for kind, node in _kinds(top) if kind in NOT_YET]
+    for kind, node in found:
+        v.err(node, f"kind: {kind} is not worked out by bpwalk yet (an rnn layer is: "
+                    "kind: rnn, see docs/recurrence.md)")
+    return bool(found)
+
+
+def param_name(layer: str, what: str, *index: int) -> str:
+    """A recurrent parameter's name, 1-based: rnn1.W_h[1,2], rnn1.b[1]."""
+    return f"{layer}.{what}[{','.join(str(i + 1) for i in index)}]"
+
+
+class Sequence:
+    """Reads a sequence scenario's recurrent layer and data for the validator `v` (whose
+    `err` collects the problems with their line and column)."""
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+        self.rnn: dict[str, Any] | None = None
+        self.steps: int | None = None  # time steps of every sample
+
+    # ---- layers
+
+    def layers(self, node: yaml.SequenceNode, inputs: list[str]) -> list | None:
+        """The dense layers after the recurrent one, as the validator's layer tuples (the
+        recurrent layer itself is kept in self.rnn)."""
+        v = self.v
+        first = node.value[0]
+        m = v.mapping(first, "layer 1", RNN_KEYS)
+        if m is None:
+            return None
+        if m.get("kind", (None, None))[1] is None or v.scalar(m["kind"][1]) != "rnn":
+            v.err(first, "the recurrent layer (kind: rnn) must come first; a dense layer "
+                         "after it applies at each time step")
+            return None
+        for lay in node.value[1:]:
+            if isinstance(lay, yaml.MappingNode) and any(k.value == "kind" for k, _ in lay.value):
+                v.err(lay, "only the first layer may have kind: (one rnn layer); write the "
+                           "layers after it as '- neurons: ...' (dense, per time step)")
+                return None
+        if len(node.value) < 2:
+            v.err(node, "a recurrent layer needs a dense layer after it (the outputs the "
+                        "loss compares); add '- neurons: [y]' with its weights")
+            return None
+        self.rnn = self._rnn(first, m, len(inputs))
+        if self.rnn is None:
+            return None
+        rest = yaml.SequenceNode(node.tag, node.value[1:], node.start_mark, node.end_mark)
+        dense = v.layers(rest, list(self.rnn["hidden"]), first=2)
+        if dense and any(lay[1] == "softmax" for lay in dense):
+            v.err(rest.value[-1], "softmax outputs are not taken after a recurrent layer yet; "
+                                  "use linear, sigmoid or tanh")
+            return None
+        return dense
+
+    def _rnn(self, lnode: yaml.Node, m: dict, n_in: int) -> dict[str, Any] | None:
+        v = self.v
+        required = [k.name for k in FORMAT["layer:rnn"] if k.required]
+        for key in required:
+            if key not in m:
+                v.err(lnode, f"the rnn layer is missing '{key}'; {hint('layer:rnn', key)}")
+        if any(k not in m for k in required):
+            return None
+        name = v.name(m["name"][1], "the rnn layer's name") if "name" in m else "rnn1"
+        hidden = v.names(m["hidden"][1], "the rnn layer's hidden", "h")
+        activation = v.text(m["activation"][1], "the rnn layer's activation")
+        if activation is not None and activation not in RNN_ACTIVATIONS:
+            v.err(m["activation"][1], f"an rnn layer's activation is tanh or relu (as torch's "
+                  f"nn.RNN), not '{activation}'{choice_hint(activation, RNN_ACTIVATIONS)}")
+            activation = None
+        if hidden is None or activation is None or name is None:
+            return None
+        v.declare(hidden, "a hidden unit of the rnn layer", m["hidden"][1])
+        n = len(hidden)
+        w_x = self._matrix(m["W_x"][1], "W_x", n, n_in, "inputs")
+        w_h = self._matrix(m["W_h"][1], "W_h", n, n, "hidden units")
+        bias = v.vector(m["bias"][1], "the rnn layer's bias", n) if "bias" in m else None
+        h0 = v.vector(m["h0"][1], "the rnn layer's h0", n) if "h0" in m else [0.0] * n
+        outputs = "every"
+        if "outputs" in m:
+            outputs = v.text(m["outputs"][1], "the rnn layer's outputs")
+            if outputs not in OUTPUTS:
+                v.err(m["outputs"][1], f"outputs must be 'every' (the next layer at each time "
+                                       f"step) or 'last' (at the last), not '{outputs}'")
+                return None
+        if w_x is None or w_h is None or h0 is None or ("bias" in m and bias is None):
+            return None
+        return {"name": name, "hidden": hidden, "activation": activation, "W_x": w_x,
+                "W_h": w_h, "bias": bias, "h0": h0, "every": outputs == "every"}
+
+    def _matrix(self, node: yaml.Node, what: str, rows: int, cols: int,
+                of: str) -> list[list[float]] | None:
+        v = self.v
+        shape_fix = (f"write {rows} row{'s' * (rows != 1)} (one per hidden unit) of {cols} "
+                     f"number{'s' * (cols != 1)} (one per {of.rstrip('s') if cols == 1 else of})")
+        if (not isinstance(node, yaml.SequenceNode)
+                or not all(isinstance(r, yaml.SequenceNode) for r in node.value)):
+            v.err(node, f"{what} must be a list of rows (hidden × {of}); {shape_fix}, like "
+                        f"[[0.5]]")
+            return None
+        if len(node.value) != rows:
+            v.err(node, f"{what} has {len(node.value)} row{'s' * (len(node.value) != 1)} but "
+                        f"the rnn layer has {rows} hidden unit{'s' * (rows != 1)}; {shape_fix}")
+            return None
+        out = []
+        for r, rnode in enumerate(node.value):
+            if len(rnode.value) != cols:
+                are = f"is {cols} {of.rstrip('s')}" if cols == 1 else f"are {cols} {of}"
+                v.err(rnode, f"{what} row {r + 1} has {len(rnode.value)} number"
+                             f"{'s' * (len(rnode.value) != 1)} but there {are}; "
+                             f"{shape_fix}")
+                return None
+            row = [v.number(c, f"{what} row {r + 1} entry {i + 1}")
+                   for i, c in enumerate(rnode.value)]
+            if None in row:
+                return None
+            out.append(row)
+        return out
+
+    # ---- data
+
+    def data(self, node: yaml.Node, n_in: int | None, n_out: int | None):
+        """Each sample's sequence (time steps × inputs) and targets (output steps ×
+        outputs); every sample as long as the first (as a batch of torch's nn.RNN)."""
+        v = self.v
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            v.err(node, "data must be a list of samples; write each as '- sequence: [[...], "
+                        "...]' (one row per time step) with 'targets: [[...], ...]' below it")
+            return None, None
+        every = self.rnn["every"] if self.rnn else True
+        xs, ts = [], []
+        for i, snode in enumerate(node.value):
+            where = f"data sample {i + 1}"
+            m = v.mapping(snode, where, SEQUENCE_SAMPLE_KEYS)
+            if m is None:
+                return None, None
+            if "sequence" not in m or "targets" not in m:
+                v.err(snode, f"{where} needs 'sequence:' (one row per time step) and "
+                             "'targets:' (one row per output step)")
+                return None, None
+            x = self._rows(m["sequence"][1], f"{where} sequence", n_in, "input")
+            if x is None:
+                return None, None
+            if self.steps is None:
+                self.steps = len(x)
+            elif len(x) != self.steps:
+                v.err(m["sequence"][1], f"{where} has {len(x)} time steps but sample 1 has "
+                                        f"{self.steps}; give every sample as many time steps")
+                return None, None
+            want = len(x) if every else 1
+            t = self._rows(m["targets"][1], f"{where} targets", n_out, "output")
+            if t is None:
+                return None, None
+            if len(t) != want:
+                v.err(m["targets"][1],
+                      f"{where} has {len(t)} target row{'s' * (len(t) != 1)} but "
+                      + (f"{want} time steps with outputs: every; give one row per time step"
+                         if every else "outputs: last has one output step; give one row, "
+                                       "like [[1.0]]"))
+                return None, None
+            xs.append(x)
+            ts.append(t)
+        return xs, ts
+
+    def _rows(self, node: yaml.Node, what: str, cols: int | None, per: str):
+        v = self.v
+        if (not isinstance(node, yaml.SequenceNode) or not node.value
+                or not all(isinstance(r, yaml.SequenceNode) for r in node.value)):
+            v.err(node, f"{what} must be a list of rows, one per time step, each with one "
+                        f"number per {per}; write it like [[1.0], [2.0]]")
+            return None
+        for k, r in enumerate(node.value):
+            if cols is not None and len(r.value) != cols:
+                v.err(r, f"{what} row {k + 1} has {len(r.value)} number"
+                         f"{'s' * (len(r.value) != 1)} but there {'is' if cols == 1 else 'are'}"
+                         f" {cols} {per}{'s' * (cols != 1)}; give one number per {per} in "
+                         "each row")
+                return None
+        rows = [v.vector(r, f"{what} row {k + 1}", cols) for k, r in enumerate(node.value)]
+        return None if None in rows else rows
+
+    # ---- the model
+
+    def build(self, scenario: Any, x, t) -> Any:
+        """The Scenario the validator built for the dense layers, with the recurrent layer
+        first and the sequence data."""
+        from dataclasses import replace
+
+        from bpwalk.scenario.model import frozen
+
+        spec = self.rnn
+        name, hidden = spec["name"], tuple(spec["hidden"])
+        n, n_in = len(hidden), len(scenario.inputs)
+        wx_names = [[param_name(name, "W_x", j, i) for i in range(n_in)] for j in range(n)]
+        wh_names = [[param_name(name, "W_h", j, k) for k in range(n)] for j in range(n)]
+        weights = np.hstack([np.array(spec["W_x"], float).reshape(n, n_in),
+                             np.array(spec["W_h"], float).reshape(n, n)])
+        has_bias = spec["bias"] is not None
+        rnn = RnnLayer(hidden, spec["activation"], 0.0, frozen(weights),
+                       tuple(tuple(a + b) for a, b in zip(wx_names, wh_names)),
+                       "per_neuron" if has_bias else "none",
+                       frozen(spec["bias"] if has_bias else []),
+                       tuple(param_name(name, "b", j) for j in range(n)) if has_bias else (),
+                       name, n_in, frozen(spec["h0"]), spec["every"])
+        params = [w for row in rnn.weight_names for w in row] + list(rnn.bias_names)
+        return replace(scenario, layers=(rnn, *scenario.layers),
+                       param_names=(*params, *scenario.param_names),
+                       x=frozen(x), targets=frozen(t), sequence=True)
+
+    def check_loss(self, top: dict, loss: str | None) -> None:
+        if loss is not None and loss not in SEQUENCE_LOSSES:
+            self.v.err(top["loss"][1], f"a sequence's loss is summed over time steps; "
+                       f"{loss} is not taken with an rnn layer yet; use "
+                       f"{', '.join(SEQUENCE_LOSSES[:-1])} or {SEQUENCE_LOSSES[-1]}")
+
+    def refuse(self, top: dict) -> None:
+        """Keys a sequence scenario does not take yet, each in one clear line."""
+        for key, why in (("init", ("init: does not draw an rnn layer's weights yet; give "
+                                  "W_x, W_h and the dense weights")),
+                         ("input_gradients", ("input_gradients is not worked out through an "
+                                             "rnn layer yet; remove it"))):
+            if key in top:
+                self.v.err(top[key][0], why)
+
+

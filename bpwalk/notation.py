@@ -620,13 +620,13 @@ def _book(step: Step, p: Profile, steps: Mapping[str, Step]) -> Node | None:
             o = _val(dact.terms[1][0], p)
             if step.output and dout.fn == "half_squared_error":
                 return mul(o, sub(1, o), sub(_val(dout.terms[0][0], p), o), dot=False)
-            if not step.output:
+            if not step.output and _over_weights(dout):
                 return mul(mul(o, sub(1, o), dot=False), _sum(dout, p))
             return None
         if p.logistic and step.output and step.fn == "sigmoid" and \
                 dout.fn == "binary_cross_entropy" and _aux(dout, "K", 0.0) == 1.0:
             return sub(_val(dout.terms[1][0], p), _val(dout.terms[0][0], p))  # dz = a − y
-        if p.next_error and not step.output:  # Nielsen's BP2, Ng's dz^[1]
+        if p.next_error and not step.output and _over_weights(dout):  # BP2, Ng's dz^[1]
             return mul(_sum(dout, p), _val(step.terms[0][1], p))
         return None
     if step.kind == "new" and p.error_update and len(step.terms) == 3 and step.fn != "nesterov":
@@ -638,6 +638,12 @@ def _book(step: Step, p: Profile, steps: Mapping[str, Step]) -> Node | None:
         factors = (lr, delta) if carried.ref == "1" else (lr, delta, carried)
         return add(_val(old, p), mul(*(_val(f, p) for f in factors)))
     return None
+
+
+def _over_weights(dout: Step) -> bool:
+    """A hidden dout that is the books' Σ w·δ (the next layer's weights), not a pooling
+    layer's routing: only then do their hidden forms hold."""
+    return all(len(t) == 2 and t[1].ref.startswith("param:") for t in dout.terms)
 
 
 def update_rule(old: Node, lr: Node, grad: Operand | Node, p: Profile) -> Node:

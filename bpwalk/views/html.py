@@ -155,13 +155,14 @@ def _terms(inner: str, width: int = 200) -> list[str]:
     if _width(inner) <= width:
         return [inner]
     pieces = _split(inner)
-    if len(pieces) == 1 and _OPEN in inner:  # a product of a long sum (Nielsen's BP2):
+    if len(pieces) == 1 and any(o in inner for o in _OPEN):  # a product of a long sum (BP2):
         inside = _split(_unwrapped(inner))  # break inside its parentheses
         return inside if len(inside) > 1 else pieces
     return pieces
 
 
-_OPEN = '<mrow><mo stretchy="false">(</mo>'  # MathMLPrinter.paren's one-line parentheses
+# MathMLPrinter.paren's parentheses: one-line, and tall ones (around fractions)
+_OPEN = ('<mrow><mo stretchy="false">(</mo>', "<mrow><mo>(</mo>")
 
 
 def _unwrapped(inner: str) -> str:
@@ -176,7 +177,7 @@ def _unwrapped(inner: str) -> str:
         elif m.group(1):
             depth -= 1
         elif not m.group(0).endswith("/>"):
-            if depth == 0 and inner.startswith(_OPEN, m.start()):
+            if depth == 0 and inner.startswith(_OPEN, m.start()):  # (a tuple: either)
                 out.append(inner[start:m.start()])
                 start = m.end()
                 opened.append(depth)

@@ -18,6 +18,7 @@ from bpwalk.judge import at_decimals, describe
 from bpwalk.mistakes import Mistake
 from bpwalk.scenario import load, resolve
 from tests.conftest import run_cli
+from tests.test_html import open_page
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -66,12 +67,7 @@ def klass(tmp_path_factory):
 @pytest.fixture
 def page(browser, klass):
     _, path, _, _ = klass
-    pg = browser.new_page()
-    pg.errors, pg.requests = [], []
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    pg.on("request", lambda r: pg.requests.append(r.url))
-    pg.goto(path.as_uri())
+    pg = open_page(browser, path)
     yield pg
     pg.close()
 

@@ -13,6 +13,7 @@ names each output (``mazur/ng/run-80``).
     python tools/outputs.py --dump DIR         # write every output's text into DIR
     python tools/outputs.py --compare DIR      # compare with a DIR another checkout dumped
     python tools/outputs.py --only mazur/ng    # just the outputs whose name starts so
+    python tools/outputs.py --jobs 1           # in this one process (default: 2 processes)
 
 To compare two checkouts in full: `--dump` in one, then `--compare` that folder in the
 other (each checkout's tool renders its own bpwalk: the tool puts its checkout first on
@@ -62,10 +63,11 @@ def normalised(text: str) -> str:
 class Outputs:
     """Renders every output, by name, in a temporary working folder."""
 
-    def __init__(self, only: str = "") -> None:
+    def __init__(self, only: str = "", part: tuple[int, int] = (0, 1)) -> None:
         from typer.testing import CliRunner
 
         self.only = only
+        self.part = part  # (i, n): the i-th of n interleaved shares of the scenarios
         self.runner = CliRunner()
         self.texts: dict[str, str] = {}
 
@@ -123,9 +125,12 @@ class Outputs:
         from bpwalk.notation import PROFILES
         from bpwalk.scenario import bundled_names
 
+        i, n = self.part
         with _plain_env(), _in_temporary_folder():
-            for sc in bundled_names():
+            for sc in bundled_names()[i::n]:
                 self._scenario(sc, PROFILES)
+            if i != 0:
+                return self.texts
             # a divergence: its loss table on stderr; the fixture copied in by a relative
             # name, so that no checkout's folder reaches the output
             Path(DIVERGING.name).write_bytes(DIVERGING.read_bytes())
@@ -217,6 +222,25 @@ def _plain_env() -> Iterator[None]:
         os.environ.update(saved)
 
 
+def rendered(only: str = "", jobs: int = 1) -> dict[str, str]:
+    """The manifest of every output (name -> digest), rendered by `jobs` processes of this
+    tool, each its share of the scenarios (the texts stay in the processes)."""
+    if jobs <= 1:
+        return manifest(Outputs(only).all())
+    import subprocess
+
+    runs = [subprocess.Popen([sys.executable, __file__, "--part", f"{i}/{jobs}", "--only", only,
+                              "--print-manifest"], stdout=subprocess.PIPE, text=True)
+            for i in range(jobs)]
+    have: dict[str, str] = {}
+    for run in runs:
+        out, _ = run.communicate()
+        if run.returncode != 0:
+            raise RuntimeError(f"{' '.join(run.args)} exited {run.returncode}")
+        have.update(json.loads(out))
+    return dict(sorted(have.items()))
+
+
 def digest(text: str) -> str:
     """The text's sha256, its first 80 bits (20 hex digits): enough to notice any change,
     and a manifest a third the size."""
@@ -248,9 +272,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare with the outputs another checkout dumped into DIR")
     parser.add_argument("--only", default="", metavar="PREFIX",
                         help="only the outputs whose name starts with PREFIX")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="processes rendering in parallel (--dump renders in one)")
+    parser.add_argument("--part", default="0/1", help=argparse.SUPPRESS)
+    parser.add_argument("--print-manifest", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    texts = Outputs(args.only).all()
-    have = manifest(texts)
+    if args.print_manifest:  # one share of a --jobs run: its manifest on stdout
+        i, n = map(int, args.part.split("/"))
+        print(json.dumps(manifest(Outputs(args.only, (i, n)).all())))
+        return 0
+    texts = Outputs(args.only).all() if args.dump else {}
+    have = manifest(texts) if args.dump else rendered(args.only, args.jobs)
     print(f"{len(have)} outputs rendered")
     if args.dump:
         for name, text in texts.items():

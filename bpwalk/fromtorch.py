@@ -29,7 +29,10 @@ WIDTH = 88  # a flow list longer than this is written one item per line
 
 
 class TorchModelError(ValueError):
-    """A model, x, y or option that from_torch cannot write as a scenario; one line."""
+    """A model, x, y or option that from_torch cannot write as a scenario; one line (and
+    the reader's own lines for a scenario it refuses, whose text is then `.yaml`)."""
+
+    yaml: str | None = None
 
 
 def from_torch(model: Any, x: Any, y: Any, loss: str = "half_squared_error", lr: float = 0.1,
@@ -67,8 +70,10 @@ def from_torch(model: Any, x: Any, y: Any, loss: str = "half_squared_error", lr:
     try:
         scenario = loads(text, "<from_torch>", default_name=name)
     except ScenarioError as e:
-        raise TorchModelError(f"from_torch: bpwalk does not take the scenario it wrote: {e}"
-                              "\n(its text is this error's .yaml)") from None
+        err = TorchModelError(f"from_torch: bpwalk does not take the scenario it wrote: {e}"
+                              "\n(its text is this error's .yaml)")
+        err.yaml = text
+        raise err from None
     return Problem(scenario, text)
 
 

@@ -36,15 +36,16 @@ class TorchModelError(ValueError):
 
 
 def from_torch(model: Any, x: Any, y: Any, loss: str = "half_squared_error", lr: float = 0.1,
-               optimizer: str | dict[str, Any] = "sgd", iterations: int = 1,
+               optimizer: Any = "sgd", iterations: int = 1,
                batch: int | str = "full", reduction: str = "mean",
                name: str = "from_torch") -> Problem:
     """The walk of `model` (an nn.Sequential, a list of modules, or one module) on inputs `x`
     and targets `y`, as bpwalk.load gives it: a Problem, whose .run() explains it and whose
     .to_yaml() is its scenario file. x with a batch dimension holds several samples.
 
-    loss, lr (learning_rate), optimizer (a name or {"name": "adam", "beta1": ...}),
-    iterations, batch and reduction are the scenario's keys. Raises TorchModelError for a
+    loss, lr (learning_rate), optimizer (a name, {"name": "adam", "beta1": ...}, or a
+    torch.optim optimizer, whose lr is then the learning_rate), iterations, batch and
+    reduction are the scenario's keys. Raises TorchModelError for a
     module or shape it cannot explain, ImportError without torch."""
     try:
         import torch
@@ -93,12 +94,43 @@ def _array(torch: Any, value: Any, what: str) -> Any:
     return out
 
 
-def _optimizer(optimizer: str | dict[str, Any]) -> dict[str, Any]:
-    """The scenario's optimizer: key (none for plain SGD)."""
+def _optimizer(optimizer: Any) -> dict[str, Any]:
+    """The scenario's optimizer: key (none for plain SGD): from a name, a dict of the
+    scenario's optimizer keys, or a torch.optim optimizer (then learning_rate too)."""
+    if hasattr(optimizer, "param_groups"):
+        return _torch_optimizer(optimizer)
     spec = {"name": optimizer} if isinstance(optimizer, str) else dict(optimizer)
-    if spec == {"name": "sgd"}:
-        return {}
-    return {"optimizer": spec}
+    return {} if spec == {"name": "sgd"} else {"optimizer": spec}
+
+
+def _torch_optimizer(opt: Any) -> dict[str, Any]:
+    """torch.optim's SGD (momentum, nesterov), RMSprop, Adam and AdamW as the scenario's
+    optimizer and learning_rate; the settings bpwalk's rules do not have are refused."""
+    group, kind = opt.param_groups[0], type(opt).__name__
+    unlike = [k for k, plain in (("dampening", 0), ("maximize", False), ("centered", False),
+                                 ("amsgrad", False), ("momentum", 0))
+              if k in group and group[k] != plain and not (k == "momentum" and kind == "SGD")]
+    if kind not in ("SGD", "RMSprop", "Adam", "AdamW") or unlike:
+        raise TorchModelError(f"from_torch: torch.optim.{kind}"
+                              + (f" with {', '.join(unlike)}" if unlike else "")
+                              + " is not an optimizer bpwalk explains; it explains SGD (with "
+                                "momentum, nesterov), RMSprop, Adam and AdamW with torch's "
+                                "other settings at their defaults")
+    spec: dict[str, Any] = {"weight_decay": float(group["weight_decay"])}
+    if kind == "SGD":
+        name = "nesterov" if group["nesterov"] else "momentum" if group["momentum"] else "sgd"
+        if name != "sgd":
+            spec["momentum"] = float(group["momentum"])
+    elif kind == "RMSprop":
+        name = "rmsprop"
+        spec.update(alpha=float(group["alpha"]), eps=float(group["eps"]))
+    else:
+        name = kind.lower()
+        spec.update(beta1=float(group["betas"][0]), beta2=float(group["betas"][1]),
+                    eps=float(group["eps"]))
+    plain = name == "sgd" and not spec["weight_decay"]
+    return {"learning_rate": float(group["lr"]),
+            **({} if plain else {"optimizer": {"name": name, **spec}})}
 
 
 def torch_name(module: Any) -> str:

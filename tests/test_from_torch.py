@@ -328,6 +328,37 @@ def test_options_as_the_scenario_has_them(torch):
     assert problem.run().trace.total_iterations == 5
 
 
+@pytest.mark.parametrize("make", [
+    lambda o, p: o.SGD(p, lr=0.2, momentum=0.9, nesterov=True),
+    lambda o, p: o.SGD(p, lr=0.2, momentum=0.5, weight_decay=0.1),
+    lambda o, p: o.RMSprop(p, lr=0.01, alpha=0.9),
+    lambda o, p: o.Adam(p, lr=0.05, betas=(0.8, 0.99)),
+    lambda o, p: o.AdamW(p, lr=0.05),
+], ids=["nesterov", "momentum", "rmsprop", "adam", "adamw"])
+def test_a_torch_optimizer_trains_as_torch_does(torch, make):
+    torch.manual_seed(0)
+    modules = [torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1)]
+    opt = make(torch.optim, [p for m in modules for p in m.parameters()])
+    x, y = np.array([[0.5, -1.0], [1.0, 2.0]]), np.array([[1.0], [0.0]])
+    problem = bpwalk.from_torch(modules, x, y, optimizer=opt, iterations=3)
+    doc = yaml.safe_load(problem.to_yaml())
+    for _ in range(3):
+        opt.zero_grad()
+        out = forward(torch, modules, doc, torch.tensor(x))
+        loss_of(torch, out, torch.tensor(y), "half_squared_error", "mean").backward()
+        opt.step()
+    close(problem.run(show="none").trace.params_final,
+          by_name(modules, problem, doc, grad=False))
+
+
+def test_a_torch_optimizer_bpwalk_does_not_have_is_refused(torch):
+    p = list(torch.nn.Linear(1, 1).parameters())
+    for opt, words in ((torch.optim.Adagrad(p), "torch.optim.Adagrad is not"),
+                       (torch.optim.Adam(p, amsgrad=True), "torch.optim.Adam with amsgrad is")):
+        with pytest.raises(TorchModelError, match=words):
+            bpwalk.from_torch([torch.nn.Linear(1, 1)], [[1.0]], [[1.0]], optimizer=opt)
+
+
 # ----------------------------------------------------------------------------- refusals
 
 

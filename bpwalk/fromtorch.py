@@ -224,6 +224,8 @@ class _Writer:
                 first["outputs"] = "last"
                 y = y[:, None]
             want = (len(x), x.shape[1] if first.get("outputs") != "last" else 1, n_out)
+        elif y.ndim == 1 and n_out == 1 and len(y) == len(x):  # (samples,): one output
+            y = y[:, None]
         if y.shape != want:
             given = want[1:] if self.unbatched else want
             raise TorchModelError(f"from_torch: y has shape {list(y.shape[self.unbatched:])}"
@@ -323,8 +325,8 @@ class _Writer:
         n = feeds[1] if feeds[0] == "vector" else math.prod(feeds[1])
         keep = self.torch.full((self.samples, n), 1.0 - m.p, dtype=self.torch.float64)
         mask = self.torch.bernoulli(keep).to(self.torch.int64)
-        self.layers.append({"kind": "dropout", "name": self.name("drop"), "p": float(m.p),
-                            "mask": mask.tolist()})
+        # (no name: it has no parameters for a name to carry)
+        self.layers.append({"kind": "dropout", "p": float(m.p), "mask": mask.tolist()})
         return feeds
 
     def _norm(self, i: int, m: Any, kind: str, prefix: str, n: int) -> None:

@@ -143,7 +143,7 @@ def by_name(modules, problem, doc: dict, grad: bool) -> dict[str, float]:
     their gradients)."""
     layered = [m for m in modules if type(m).__name__ not in ACTIVATIONS]
     named = {lay["name"]: m for lay, m in zip(doc["layers"], layered) if "name" in lay}
-    dense = [m for lay, m in zip(doc["layers"], layered) if "name" not in lay]
+    dense = [m for lay, m in zip(doc["layers"], layered) if "kind" not in lay]
     out: dict[str, float] = {}
     for lay, m in zip([lay for lay in problem.scenario.layers if lay.kind == "dense"], dense):
         for names, row in zip(lay.weight_names, in_bpwalk_layout(m, "K", grad)):
@@ -463,7 +463,7 @@ def test_dropout_mask_is_drawn_once_from_torchs_random_numbers(torch):
     torch.manual_seed(3)
     assert written(model, [[1.0, 2.0]] * 3, [[1.0]] * 3) == first
     drop = first["layers"][1]
-    assert (drop["kind"], drop["name"], drop["p"]) == ("dropout", "drop1", 0.5)
+    assert (drop["kind"], drop["p"]) == ("dropout", 0.5)
     assert len(drop["mask"]) == 3 and all(len(row) == 4 and set(row) <= {0, 1}
                                           for row in drop["mask"])
     assert len({tuple(r) for r in drop["mask"]}) > 1  # a row per sample, each its own draw

@@ -52,8 +52,7 @@ def from_torch(model: Any, x: Any, y: Any, loss: str = "half_squared_error", lr:
     except ImportError:
         raise ImportError("bpwalk.from_torch needs PyTorch, which is not installed; "
                           "install it with 'pip install torch'") from None
-    modules = list(model) if isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList,
-                                                list, tuple)) else [model]
+    modules = list(_flattened(torch, model, "model"))
     if not modules:
         raise TorchModelError("from_torch: the model has no modules; give an nn.Sequential "
                               "of at least one nn.Linear")
@@ -76,6 +75,15 @@ def from_torch(model: Any, x: Any, y: Any, loss: str = "half_squared_error", lr:
         err.yaml = text
         raise err from None
     return Problem(scenario, text)
+
+
+def _flattened(torch: Any, model: Any, path: str) -> Any:
+    """(where, module) in order, nested nn.Sequentials opened: ("model[1][0]", Linear)."""
+    if isinstance(model, (torch.nn.Sequential, torch.nn.ModuleList, list, tuple)):
+        for k, m in enumerate(model):
+            yield from _flattened(torch, m, f"{path}[{k}]")
+    else:
+        yield path, model
 
 
 def _array(torch: Any, value: Any, what: str) -> Any:
@@ -154,16 +162,17 @@ class _Writer:
     """Reads the modules in order, keeping what each hands on: a vector of n features, a
     shaped (C, H, W) grid, or a sequence (one vector per time step or token)."""
 
-    def __init__(self, torch: Any, modules: list[Any]) -> None:
+    def __init__(self, torch: Any, modules: list[tuple[str, Any]]) -> None:
         self.torch = torch
-        self.modules = modules
+        self.paths = [p for p, _ in modules]  # where each is in the model: model[2]
+        self.modules = [m for _, m in modules]
         self.layers: list[dict[str, Any]] = []
         self.counts: dict[str, int] = {}
         self.samples = 0
         self.unbatched = False  # x was one sample without its batch axis (so is y)
 
     def where(self, i: int) -> str:
-        return f"{torch_name(self.modules[i])} at model[{i}]"
+        return f"{torch_name(self.modules[i])} at {self.paths[i]}"
 
     def fail(self, i: int, why: str) -> TorchModelError:
         return TorchModelError(f"from_torch: {self.where(i)} {why}")
@@ -322,6 +331,9 @@ class _Writer:
         if feeds[0] == "sequence":
             raise self.fail(i, "comes after a recurrent layer; bpwalk's dropout takes "
                                "samples, not time steps")
+        if m.p >= 1:
+            raise self.fail(i, "has p=1, which drops every value (and divides by 1 - p = 0); "
+                               "use a p below 1")
         n = feeds[1] if feeds[0] == "vector" else math.prod(feeds[1])
         keep = self.torch.full((self.samples, n), 1.0 - m.p, dtype=self.torch.float64)
         mask = self.torch.bernoulli(keep).to(self.torch.int64)

@@ -366,8 +366,10 @@ def test_a_torch_optimizer_bpwalk_does_not_have_is_refused(torch):
     (lambda nn: [nn.Linear(2, 2), nn.GRU(2, 2), nn.Linear(2, 1)], [[1.0, 2.0]], [[1.0]],
      ("from_torch: nn.GRU at model[1] is not one bpwalk can explain; it explains: nn.Linear, "
      "nn.Conv2d")),
-    (lambda nn: [nn.Linear(2, 2), nn.ReLU(), nn.Tanh()], [[1.0, 2.0]], [[1.0, 0.0]],
-     "nn.Tanh at model[2] does not follow an nn.Linear or nn.Conv2d"),
+    (lambda nn: [nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Tanh())], [[1.0, 2.0]],
+     [[1.0, 0.0]], "nn.Tanh at model[1][1] does not follow an nn.Linear or nn.Conv2d"),
+    (lambda nn: [nn.Linear(2, 2), nn.Dropout(1.0)], [[1.0, 2.0]], [[1.0, 0.0]],
+     "nn.Dropout at model[1] has p=1, which drops every value"),
     (lambda nn: [nn.Linear(3, 1)], [[1.0, 2.0]], [[1.0]],
      "nn.Linear at model[0] takes 3 inputs but gets 2"),
     (lambda nn: [nn.Linear(2, 1)], [[1.0, 2.0]], [[1.0, 2.0]],

@@ -11,14 +11,15 @@ torch is optional: this module imports it only inside ``from_torch``.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from bpwalk.api import Problem
 
-# torch's activation modules and the activation each is in a scenario ("" to be looked up
-# with its settings in _activation)
+# torch's activation modules: each folds into the Linear or Conv2d before it (_activation)
 ACTIVATION_MODULES = ("Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "SELU", "Softplus",
                       "Softsign", "SiLU", "GELU", "Mish", "Softmax", "Identity")
 EXPLAINED = ("Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Dropout", "BatchNorm1d",
@@ -132,8 +133,8 @@ def _torch_optimizer(opt: Any) -> dict[str, Any]:
     elif kind == "RMSprop":
         name = "rmsprop"
         spec.update(alpha=float(group["alpha"]), eps=float(group["eps"]))
-    else:
-        name = kind.lower()
+    else:  # Adam with decoupled_weight_decay is AdamW (torch 2.6 on)
+        name = "adamw" if kind == "AdamW" or group.get("decoupled_weight_decay") else "adam"
         spec.update(beta1=float(group["betas"][0]), beta2=float(group["betas"][1]),
                     eps=float(group["eps"]))
     plain = name == "sgd" and not spec["weight_decay"]
@@ -504,6 +505,10 @@ def _list(t: Any) -> Any:
 # ----------------------------------------------------------------------------- YAML
 
 
+_PLAIN = re.compile(r"[A-Za-z_][\w.-]*( [\w.-]+)*")
+_YAML_WORDS = {"y", "n", "yes", "no", "true", "false", "on", "off", "null"}
+
+
 def _scalar(v: Any) -> str:
     if v is None:
         return "null"
@@ -518,7 +523,12 @@ def _scalar(v: Any) -> str:
         text = repr(v)  # the shortest text that reads back as the same float64
         # YAML 1.1 reads 1e-05 as text: a float needs its point (1.0e-05)
         return text.replace("e", ".0e") if "e" in text and "." not in text else text
-    return str(v)  # names and kinds: plain words
+    text = str(v)
+    # kinds, activations, a name of words: plain; anything else (a colon, a quote, a word
+    # YAML 1.1 reads as a boolean or null) as a JSON string, which YAML reads as written
+    if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return json.dumps(text)
 
 
 def _flow(v: Any) -> str:

@@ -59,6 +59,15 @@ def test_floats_are_written_to_read_back_exactly():
     assert [math.copysign(1, v) for v in sc.x[0]] == [math.copysign(1, v) for v in values]
 
 
+def test_text_is_written_to_read_back_as_written():
+    doc = {"name": "a: b # c", "title": "yes", "inputs": 1,
+           "layers": [{"neurons": 1, "activation": "linear", "weights": [[1.0]]}],
+           "data": [{"inputs": [1.0], "targets": [1.0]}], "loss": "half_squared_error",
+           "learning_rate": 0.1}
+    sc = loads(to_yaml(doc))
+    assert (sc.name, sc.title) == ("a: b # c", "yes")
+
+
 def test_loaded_problem_gives_its_file(mazur_path):
     assert bpwalk.load(mazur_path).to_yaml() == mazur_path.read_text(encoding="utf-8")
 
@@ -334,7 +343,8 @@ def test_options_as_the_scenario_has_them(torch):
     lambda o, p: o.RMSprop(p, lr=0.01, alpha=0.9),
     lambda o, p: o.Adam(p, lr=0.05, betas=(0.8, 0.99)),
     lambda o, p: o.AdamW(p, lr=0.05),
-], ids=["nesterov", "momentum", "rmsprop", "adam", "adamw"])
+    lambda o, p: o.Adam(p, lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
+], ids=["nesterov", "momentum", "rmsprop", "adam", "adamw", "adam-decoupled"])
 def test_a_torch_optimizer_trains_as_torch_does(torch, make):
     torch.manual_seed(0)
     modules = [torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1)]

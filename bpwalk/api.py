@@ -6,6 +6,9 @@
     0.7513650695523157
     >>> page = walk.to_html()                       # also to_markdown(), to_json(), to_pdf()
 
+A PyTorch nn.Sequential becomes a scenario with ``bpwalk.from_torch(model, x, y)`` (a
+Problem too, whose ``.to_yaml()`` is the file; bpwalk.fromtorch, torch optional).
+
 In Jupyter or Colab a Walkthrough shows the stepping page inline (``_repr_html_``).
 Bad input raises ``bpwalk.scenario.ScenarioError`` (a scenario file, or a path that cannot be
 read) or ``ValueError`` (bpwalk.runopts.RunOptionError for a run option: the command line's
@@ -15,7 +18,7 @@ limits and messages).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +37,8 @@ def load(path_or_name: str | Path) -> Problem:
     from bpwalk.scenario import resolve
 
     path, shown = resolve(str(path_or_name))
-    return Problem(load_file(path, display_name=shown))
+    scenario = load_file(path, display_name=shown)
+    return Problem(scenario, path.read_text(encoding="utf-8"))
 
 
 def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
@@ -78,6 +82,14 @@ class Problem:
     """A loaded, validated scenario, ready to run."""
 
     scenario: Scenario
+    text: str | None = field(default=None, repr=False, compare=False)  # the scenario file
+
+    def to_yaml(self) -> str:
+        """The scenario file's text: as read by load, or as written by from_torch."""
+        if self.text is None:
+            raise ValueError("this problem was not read from a file; bpwalk.load or "
+                             "bpwalk.from_torch give one with its text")
+        return self.text
 
     def __repr__(self) -> str:
         return f"<Problem {self.scenario.name}: {self.scenario.shape}>"

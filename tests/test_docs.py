@@ -43,6 +43,16 @@ def test_a_stale_output_is_found():
     assert count == 1 and "bpwalk 0.0.0" not in new and new.startswith(page.split("bpwalk 0")[0])
 
 
+def test_an_example_needing_a_missing_module_is_left_as_shown():
+    """`run (needs MODULE)`: an optional dependency (torch) that is not installed leaves the
+    block as the page shows it; one that is installed runs it."""
+    stale = "```text\n$ python -c 'print(2)'\n1\n```\n"
+    page = "<!-- run (needs no_such_module_here): python -c 'print(2)' -->\n" + stale
+    assert docs_examples.render(page, "page.md") == (page, 0)
+    page = "<!-- run (needs yaml): python -c 'print(2)' -->\n" + stale
+    assert docs_examples.render(page, "page.md") == (page.replace("\n1\n", "\n2\n"), 1)
+
+
 def test_a_command_without_a_mark_is_refused():
     for block in ("```sh\nbpwalk run mazur\n```\n", "```\nbpwalk schema > s.json\n```\n",
                   "```text\n$ bpwalk examples\n```\n"):

@@ -15,6 +15,9 @@ not show:
                                 commands run
     <!-- not run: why -->       the next block is shown, never run (installation commands)
     <!-- generated: NAME -->...<!-- end generated -->   text made by a generator below
+    <!-- run (needs torch): python x.py -->  run only where the module `torch` is installed
+                                (an optional dependency); elsewhere the block is left as
+                                the page shows it, and the run is counted as skipped
 
 A page's commands run in order in one folder of their own, which holds the page's `file:`
 blocks, so a file written by one command is there for the next. Every ```sh or ```console
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.util
 import os
 import re
 import subprocess
@@ -42,9 +46,11 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 80  # the width every terminal output in the docs is made at
 
-_MARK = re.compile(r"<!-- (run|run each line|file|not run|generated)(?:: (.*?))? -->\n")
+_MARK = re.compile(r"<!-- (run|run each line|file|not run|generated)(?: \(needs ([\w.]+)\))?"
+                   r"(?:: (.*?))? -->\n")
 _FENCE = re.compile(r"(```+)([\w-]*)\n(.*?)^\1\n", re.DOTALL | re.MULTILINE)
 _END = "<!-- end generated -->"
+SKIPPED: list[str] = []  # examples left as shown: a module they need is not installed
 
 
 def pages() -> list[Path]:
@@ -57,6 +63,7 @@ class Example(NamedTuple):
     start: int  # where the block's text (or the generated section's text) starts in the page
     end: int
     text: str  # what the page shows there
+    needs: str = ""  # a module the example needs (an optional dependency), or ""
 
 
 class Problem(Exception):
@@ -68,7 +75,7 @@ def examples(text: str, where: str) -> list[Example]:
     found: list[Example] = []
     marked: set[int] = set()
     for m in _MARK.finditer(text):
-        kind, arg = m.group(1), (m.group(2) or "").strip()
+        kind, needs, arg = m.group(1), m.group(2) or "", (m.group(3) or "").strip()
         if kind == "generated":
             end = text.find(_END, m.end())
             if end < 0:
@@ -81,7 +88,8 @@ def examples(text: str, where: str) -> list[Example]:
                           f"'{m.group(0).strip()}' on the next line")
         marked.add(fence.start())
         if kind != "not run":
-            found.append(Example(kind, arg, fence.start(3), fence.end(3), fence.group(3)))
+            found.append(Example(kind, arg, fence.start(3), fence.end(3), fence.group(3),
+                                 needs))
     for fence in _FENCE.finditer(text):
         lines = fence.group(3).splitlines() or [""]
         shown = (fence.group(2) in ("sh", "console", "bash", "shell")
@@ -131,7 +139,9 @@ def render(text: str, where: str) -> tuple[str, int]:
         for ex in found:
             out.append(text[done:ex.start])
             new = ex.text
-            if ex.kind == "run each line":
+            if ex.needs and importlib.util.find_spec(ex.needs) is None:
+                SKIPPED.append(f"{where}: {ex.arg or ex.kind} (needs {ex.needs})")
+            elif ex.kind == "run each line":
                 for line in ex.text.splitlines():
                     if line.strip() and not line.lstrip().startswith("#"):
                         result = run(line, folder)
@@ -187,7 +197,8 @@ def main() -> int:
             stale += 1
             sys.stdout.write(diff)
     verb = "rewritten" if args.write else "checked"
-    print(f"{total} examples {verb}; {stale} pages out of date", file=sys.stderr)
+    skipped = f" ({len(SKIPPED)} skipped: {'; '.join(SKIPPED)})" if SKIPPED else ""
+    print(f"{total} examples {verb}{skipped}; {stale} pages out of date", file=sys.stderr)
     return 1 if stale else 0
 
 

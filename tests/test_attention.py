@@ -6,17 +6,13 @@ through."""
 from __future__ import annotations
 
 import importlib.util
-import math
 import random
 
-import numpy as np
 import pytest
 import yaml
 
 from bpwalk.engine import run
-from bpwalk.scenario import load, loads
-from bpwalk.scenario.examples import resolve
-from tests.conftest import run_cli
+from bpwalk.scenario import loads
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 

@@ -198,7 +198,9 @@ class Attention:
 
         def step(kind: str, letter: str, col: int, t: int, value: float, terms, fn: str = "",
                  note: str = "", aux: tuple = ()) -> None:
-            add(Step(f"{kind}:{letter}{col + 1}{time_sfx(t + 1, s)}", "forward", kind,
+            # (an output entry, out:z1@t2, is a sum of products as the head's others are:
+            # its step is of kind att, whose formulas this node owns)
+            add(Step(f"{kind}:{letter}{col + 1}{time_sfx(t + 1, s)}", "forward", "att",
                      f"{letter}{col + 1}", li + 1, smp, value, terms, fn=fn, note=note,
                      aux=aux))
 
@@ -220,7 +222,8 @@ class Attention:
             for j in range(T):
                 step("att", "S", j, i, sm[i][j], tuple(
                     (ref("Q", c, i, q[i][c]), ref("K", c, j, k[j][c])) for c in range(d)),
-                     note="query token i against key token j: row i of Q times row j of K")
+                     note="" if i or j else "query token i against key token j: row i "
+                                            "of Q times row j of K")
         if lay.scaling != "none":
             scale = self._scale_aux()
             for i in range(T):
@@ -305,10 +308,10 @@ class Attention:
                         (ref("dout", "z", e, i, dout[i][e]),
                          Operand("param:" + names["W_O"][c * lay.d_out + e], wl["W_O"][c][e]))
                         for e in range(lay.d_out)))
-            dh_ref = lambda c, i: ref("datt", "H", c, i, dh[i][c])  # noqa: E731
+            dh_ref = lambda c, i: ref("datt", "H", c, i, dh[i][c])
         else:
             dh = dout
-            dh_ref = lambda c, i: ref("dout", "z", c, i, dh[i][c])  # noqa: E731
+            dh_ref = lambda c, i: ref("dout", "z", c, i, dh[i][c])
         v, p, dp = arr.v[b].tolist(), arr.p[b].tolist(), arr.dp[b].tolist()
         mask = arr.mask.tolist()
         for i in range(T):

@@ -230,7 +230,7 @@ class Sequence:
         w_o = None
         if "W_O" in m:
             w_o = self._projection(m["W_O"][1], "W_O", d_k, None, rows_are="column of V "
-                                   "(d_k = {d})".format(d=d_k))
+                                   f"(d_k = {d_k})")
             if w_o is None:
                 return None
         if w_k is None or w_v is None:

@@ -23,6 +23,8 @@ from bpwalk.functions import ACTIVATIONS
 from bpwalk.notation import (
     KRONECKER,
     Profile,
+    attention_backward_rules,
+    attention_rules,
     backward_rule,
     book_backward,
     book_update,
@@ -196,6 +198,8 @@ def what_layer(lay) -> str:
         return ""
     if lay.kind == "flatten":
         return f"{lay.name}: the cells in a row, channel-major"
+    if lay.kind == "attention":
+        return attention_words(lay)
     size = "x".join(map(str, lay.in_shape))
     out = "x".join(map(str, lay.out_shape))
     step = "x".join(map(str, lay.stride)) if lay.stride[0] != lay.stride[1] else lay.stride[0]
@@ -208,6 +212,16 @@ def what_layer(lay) -> str:
     mode = "max-pooling" if lay.mode == "max" else "average pooling"
     return (f"{lay.name}, {mode}: windows {lay.size[0]}x{lay.size[1]} over {size}, "
             f"stride {step}: {out} cells")
+
+
+def attention_words(lay) -> str:
+    """An attention head in words: att1, self-attention: d_model 2, d_k 2, scores scaled
+    by 1/√d_k, causal, W_O to 2 outputs."""
+    scale = {"root": "scaled by 1/√d_k", "none": "not scaled"}.get(
+        lay.scaling, f"scaled by {lay.scale:g}")
+    return (f"{lay.name}, self-attention: d_model {lay.n_in}, d_k {lay.d_k}, scores {scale}"
+            + (", causal" if lay.causal else "")
+            + (f", W_O to {lay.d_out} output{'s' * (lay.d_out != 1)}" if lay.d_out else ""))
 
 
 def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Document:
@@ -297,7 +311,11 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
     layer = None if phase == "loss" else first.layer
     rule: Text = ()
     notes: list[Text] = []
-    if phase == "forward" and layer is not None:
+    if phase == "forward" and layer is not None and sc.layers[layer - 1].kind == "attention":
+        lay = sc.layers[layer - 1]
+        rule = _joined(attention_rules(p, lay.scaling, lay.causal, bool(lay.d_out)))
+        notes.append((ATTENTION_FORWARD + (ATTENTION_CAUSAL if lay.causal else ""),))
+    elif phase == "forward" and layer is not None:
         lay = sc.layers[layer - 1]
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
         if lay.kind == "conv2d":
@@ -312,7 +330,11 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
                 " (the first layer's error terms through its weights, from before the update)")
     elif phase == "backward" and layer is not None and not first.batch:
         nxt_lay = _next_computing(sc, layer)
-        if sc.layers[layer - 1].kind == "rnn":
+        lay = sc.layers[layer - 1]
+        if lay.kind == "attention":
+            rule = _joined(attention_backward_rules(p, lay.scaling, bool(lay.d_out)))
+            notes.append((ATTENTION_BACKWARD,))
+        elif sc.layers[layer - 1].kind == "rnn":
             notes.append((RNN_BACKWARD,))
         elif nxt_lay is not None and nxt_lay.kind != "dense":
             notes.append((_SHAPED_NOTES[nxt_lay.kind].format(name=nxt_lay.name),))
@@ -384,6 +406,27 @@ RNN_BACKWARD = ("Backpropagation through time, from the last step to the first: 
                 "through W_h, one from step t + 1 (the gradient there times the "
                 "activation's derivative there); each weight's gradient is the sum of one "
                 "term per time step.")
+
+
+# an attention head's captions (bpwalk.graph.attention)
+ATTENTION_FORWARD = ("One self-attention head over the sample's tokens (the rows of its "
+                     "sequence): an entry's first index is its row, the token (Q21 is token "
+                     "2's query, column 1); S_ij scores query token i against key token j, "
+                     "and each row of P sums to 1.")
+ATTENTION_CAUSAL = (" Causal: a token attends to itself and the tokens before it; the "
+                    "scores of later keys are -inf, and e^(-inf) = 0.")
+ATTENTION_BACKWARD = ("Back through the head: the gradient of each output entry comes from "
+                      "the layer after it (or the loss); then P·V, the softmax Jacobian of "
+                      "each row, the scale, Q·K^T, and each projection's gradient, the sum "
+                      "over the tokens.")
+
+
+def _joined(rules: tuple[Node, ...]) -> Text:
+    """Rules one after the other, separated by semicolons."""
+    parts: list[Part] = []
+    for i, r in enumerate(rules):
+        parts += (["; "] if i else []) + [r]
+    return tuple(parts)
 
 
 def _params(names: list[str], p: Profile) -> Text:

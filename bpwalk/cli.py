@@ -405,6 +405,11 @@ def run(
     form: FormOpt = "scalar",
     ids: IdsOpt = False,
     quiet: QuietOpt = False,
+    entries: Annotated[
+        bool, typer.Option("--entries", help="An attention head: each entry's step, with its "
+                                             "formula and numbers, after its matrices (shown "
+                                             "alone by default).")
+    ] = False,
 ) -> None:
     """The worked solution in the terminal, step by step.
 
@@ -431,7 +436,13 @@ def run(
             raise fail("--step walks through explained updates, and --show none explains none; "
                        "use --show first, last, all or update numbers")
     sc = load_scenario(scenario, input_gradients=input_gradients)
-    if form == "matrix":
+    attention = getattr(sc, "sequence", False) and sc.layers[0].kind == "attention"
+    if entries and not attention:
+        raise fail(f"--entries shows an attention head's entries one by one, and {sc.name} "
+                   "has none; leave it out")
+    if form == "matrix" and attention:
+        form = "scalar"  # the head's matrices are its run's default form already
+    elif form == "matrix":
         matrix_form_of(sc)
     notation = notation_of(notation, sc)
     trace, stopped = compute(sc, iterations, show, round_to, force, quiet, notation)
@@ -464,7 +475,8 @@ def run(
     else:
         console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
                                            decimals=decimals, phase=phase, notation=notation,
-                                           keep_zeros=keep_zeros))
+                                           keep_zeros=keep_zeros,
+                                           entries=entries or not attention))
     if stopped:  # Ctrl-C: the updates made so far were printed; exit as interrupted
         raise fail(stopped, 130)
 

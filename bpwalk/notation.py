@@ -635,6 +635,14 @@ def _attention_rhs(step: Step, p: Profile) -> Node:
     return _products(step, p)
 
 
+def matrix_symbol(name: str, grad: bool, p: Profile = MAZUR) -> Node:
+    """An attention head's matrix (Q, P, W_Q) or its gradient (∂E/∂P, dW_Q); z is the
+    head's output, written as the profile's out."""
+    sym = p.sym("out") if name == "z" else Sym("W", name[2:]) if name.startswith("W_") \
+        else Sym(name)
+    return _grad_name(p, sym) if grad else sym
+
+
 def attention_rules(p: Profile, scaling: str, causal: bool, w_o: bool) -> tuple[Node, ...]:
     """An attention head's forward rules in matrix symbols: Q = X·W_Q ...; S = Q·Kᵀ;
     A = S/√d_k; P = softmax(A) by row; out = P·V (then H·W_O)."""

@@ -161,6 +161,10 @@ class Scenario:
                 str(len(lay.neurons)) if lay.kind == "dense"
                 else f"{lay.kind} {len(lay.neurons)}" if lay.kind == "flatten"
                 else f"{lay.name} {size_text(lay.out_shape)}" for lay in self.layers)])
+        if self.sequence and self.layers[0].kind == "attention":  # 2 > att1 2 > 1, per token
+            return " > ".join([str(len(self.inputs)), *(
+                f"{lay.name} {len(lay.neurons)}" if lay.kind == "attention"
+                else str(len(lay.neurons)) for lay in self.layers)])
         return "-".join(str(len(n)) for n in [self.inputs, *(lay.neurons for lay in self.layers)])
 
     def steps_per_update(self) -> int:

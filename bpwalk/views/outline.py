@@ -34,6 +34,7 @@ from bpwalk.notation import (
     jacobian_entries,
     jacobian_rule,
     loss_rule,
+    matrix_symbol,
     node,
     optimizer_rule,
     optimizer_settings,
@@ -58,6 +59,22 @@ class Group(NamedTuple):
     rule: Text  # the layer's rule (forward pass: how net and out are found)
     notes: tuple[Text, ...]  # e.g. the hidden neurons' weights are the old ones
     steps: tuple[Step, ...]
+    grids: tuple[Grid, ...] = ()  # an attention head's matrices (before the steps)
+
+
+class Grid(NamedTuple):
+    """One matrix of an attention head, assembled from the steps of its entries: a view
+    lays it out as a table (the attention weights as a heat grid). An entry with no step is
+    None: a causal mask's −∞ in the forward pass, its 0 gradient going back."""
+
+    symbol: Node  # Q, ∂E/∂P, ∂E/∂W_Q
+    words: str  # what it is: "queries, X·W_Q"
+    rows: tuple[str, ...]  # its rows' labels: token 1 ..., query 1 ..., x1 ...
+    cols: tuple[str, ...]  # its columns': 1 ..., key 1 ...
+    ids: tuple[tuple[str, ...], ...]
+    values: tuple[tuple[float | None, ...], ...]
+    heat: bool = False  # the attention weights P, each row summing to 1: shaded
+    masked: str = ""  # what an entry with no step is: "−∞" or "0"
 
 
 class Phase(NamedTuple):
@@ -224,8 +241,11 @@ def attention_words(lay) -> str:
             + (f", W_O to {lay.d_out} output{'s' * (lay.d_out != 1)}" if lay.d_out else ""))
 
 
-def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Document:
-    """The outline of the whole document, with the phases asked for in each update."""
+def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES,
+             entries: bool = True) -> Document:
+    """The outline of the whole document, with the phases asked for in each update.
+    `entries` False: an attention head's matrices without the step of each entry (the
+    terminal's default for attention; `bpwalk run --entries` shows them)."""
     sc = trace.scenario
     params = tuple(Param(c.param, c.layer, c.source, c.targets, trace.params_first[c.param],
                          trace.params_final[c.param], trace.param_change[c.param])
@@ -233,7 +253,7 @@ def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Docume
     samples = (_sequences(sc) if getattr(sc, "sequence", False) else
                tuple(Sample(k, tuple(zip(sc.inputs, x)), tuple(zip(sc.outputs, t)))
                      for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1)))
-    return Document(heading(trace, p), params, samples, updates(trace, p, phases))
+    return Document(heading(trace, p), params, samples, updates(trace, p, phases, entries))
 
 
 def _sequences(sc) -> tuple[Sample, ...]:
@@ -248,11 +268,12 @@ def _sequences(sc) -> tuple[Sample, ...]:
                  for k, (x, tt) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1))
 
 
-def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> list[Update]:
+def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES,
+            entries: bool = True) -> list[Update]:
     """The outline of every explained update, with the phases asked for."""
     wanted = tuple(phases)
     return [Update(it.number, tuple(it.samples), it.params_before if it.number > 1 else None,
-                   tuple(_phase(trace, it, ph, p) for ph in PHASES if ph in wanted))
+                   tuple(_phase(trace, it, ph, p, entries) for ph in PHASES if ph in wanted))
             for it in trace.iterations]
 
 
@@ -270,7 +291,7 @@ def has_biases(trace: Trace, layer: int | None = None) -> bool:
     return any(lay.bias != "none" for lay in layers)
 
 
-def _phase(trace: Trace, it: Iteration, phase: str, p: Profile) -> Phase:
+def _phase(trace: Trace, it: Iteration, phase: str, p: Profile, entries: bool = True) -> Phase:
     sc = trace.scenario
     steps = [s for s in it.steps if s.phase == phase]
     after: tuple[Text, ...] = ()
@@ -293,7 +314,8 @@ def _phase(trace: Trace, it: Iteration, phase: str, p: Profile) -> Phase:
             after = ((*_params(fixed, p), f" {verb} not updated (update_biases: false)."),)
     key = (lambda s: (s.sample, s.batch)) if phase == "loss" else \
         (lambda s: (s.sample, s.batch, s.layer))
-    groups = tuple(_group(trace, it, phase, list(g), p) for _, g in groupby(steps, key=key))
+    groups = tuple(_group(trace, it, phase, list(g), p, entries)
+                   for _, g in groupby(steps, key=key))
     return Phase(phase, PHASE_TITLES[phase], rule, groups, after)
 
 
@@ -305,12 +327,20 @@ def _optimizer_caption(sc, it: Iteration, p: Profile) -> Text:
             f"{t}. Per layer, the state carried in from the last update comes first.")
 
 
-def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profile) -> Group:
+def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profile,
+           entries: bool = True) -> Group:
     sc = trace.scenario
     first = steps[0]
     layer = None if phase == "loss" else first.layer
     rule: Text = ()
     notes: list[Text] = []
+    grids: tuple[Grid, ...] = ()
+    if layer and phase in ("forward", "backward") and sc.layers[layer - 1].kind == "attention":
+        grids = attention_grids(sc.layers[layer - 1], sc.inputs, it, phase, first.sample,
+                                first.batch, p)
+        if not entries:  # the matrices hold them: the head's own entries left out
+            steps = [s for s in steps if s.kind not in ("att", "datt", "grad")]
+            notes.append((ENTRIES_NOTE,))
     if phase == "forward" and layer is not None and sc.layers[layer - 1].kind == "attention":
         lay = sc.layers[layer - 1]
         rule = _joined(attention_rules(p, lay.scaling, lay.causal, bool(lay.d_out)))
@@ -355,7 +385,7 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
     if phase == "update":
         steps, zeros = _first_state(steps, p)
         notes += zeros
-    return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps))
+    return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps), grids)
 
 
 CONV_WORDS = ("Each cell: the kernel over its receptive field (a cross-correlation, as "
@@ -419,6 +449,79 @@ ATTENTION_BACKWARD = ("Back through the head: the gradient of each output entry 
                       "the layer after it (or the loss); then P·V, the softmax Jacobian of "
                       "each row, the scale, Q·K^T, and each projection's gradient, the sum "
                       "over the tokens.")
+
+
+ENTRIES_NOTE = ("The matrices below, entry by entry: bpwalk run SCENARIO --entries writes "
+                "each entry's formula with its numbers.")
+
+
+def attention_grids(lay, inputs: tuple[str, ...], it: Iteration, phase: str,
+                    sample: int | None, batch: bool, p: Profile) -> tuple[Grid, ...]:
+    """An attention head's matrices in one sample's forward or backward pass (or the
+    batch's gradients), each entry the value of its step in `it`."""
+    values = it.values
+    at = f"@{sample}" if sample is not None else ""
+    T = max(int(k.partition("@t")[2].partition("@")[0]) for k in values
+            if k.startswith("att:Q1@t"))
+    tokens = tuple(f"token {t}" for t in range(1, T + 1))
+    queries = tuple(f"query {t}" for t in range(1, T + 1))
+    keys_ = tuple(f"key {t}" for t in range(1, T + 1))
+
+    def cols(n: int) -> tuple[str, ...]:
+        return tuple(str(c) for c in range(1, n + 1))
+
+    def grid(kind: str, letter: str, words: str, n: int, rows_=tokens, cols_=None,
+             heat: bool = False, prefix: str = "", masked: str = "") -> Grid:
+        ids = tuple(tuple(f"{kind}:{prefix or letter}{c}@t{t}{at}" for c in range(1, n + 1))
+                    for t in range(1, T + 1))
+        sym = matrix_symbol(letter, kind == "datt" or kind == "dout", p)
+        return Grid(sym, words, rows_, cols_ or cols(n), ids,
+                    tuple(tuple(values.get(i) for i in row) for row in ids), heat, masked)
+
+    def params(what: str, gsfx: str) -> Grid:
+        names = [n for n in lay.weight_names[0] if f".{what}[" in n]
+        n_rows = lay.n_in if what != "W_O" else lay.d_k
+        n_cols = len(names) // n_rows
+        ids = tuple(tuple(f"grad:{names[r * n_cols + c]}{gsfx}" for c in range(n_cols))
+                    for r in range(n_rows))
+        rows_ = tuple(inputs) if what != "W_O" else tuple(f"H col {r}" for r in
+                                                          range(1, n_rows + 1))
+        words = (f"the batch's gradient of {what}" if batch else
+                 f"the gradient of {what}: the sum over the tokens")
+        return Grid(matrix_symbol(what, True, p), words, rows_, cols(n_cols), ids, tuple(tuple(values.get(i) for i in row)
+                                                    for row in ids))
+
+    d, n_out = lay.d_k, lay.d_out or lay.d_k
+    soft = "A" if lay.scaling != "none" else "S"
+    if batch:
+        return tuple(params(w, "") for w in ("W_Q", "W_K", "W_V", "W_O")
+                     if w != "W_O" or lay.d_out)
+    if phase == "forward":
+        out = [grid("att", "Q", "queries, X·W_Q", d), grid("att", "K", "keys, X·W_K", d),
+               grid("att", "V", "values, X·W_V", d),
+               grid("att", "S", "scores, Q·K^T: query i against key j", T, queries, keys_)]
+        if soft == "A":
+            out.append(grid("att", "A", "the scores scaled", T, queries, keys_, masked="−∞"))
+        out.append(grid("att", "P", "the attention weights, softmax of each row", T,
+                        queries, keys_, heat=True))
+        if lay.d_out:
+            out.append(grid("att", "H", "P·V", d))
+        out.append(grid("out", "z", "the head's output" + (", H·W_O" if lay.d_out else
+                                                           ", P·V"), n_out))
+        return tuple(out)
+    gsfx = at
+    out = [grid("dout", "z", "from the layer after it, or the loss", n_out)]
+    if lay.d_out:
+        out.append(grid("datt", "H", "through W_O", d))
+    out += [grid("datt", "P", "through P·V", T, queries, keys_),
+            grid("datt", "V", "through P·V", d),
+            grid("datt", soft, "the softmax Jacobian of each row", T, queries, keys_,
+                 masked="0")]
+    if soft == "A":
+        out.append(grid("datt", "S", "through the scale", T, queries, keys_, masked="0"))
+    out += [grid("datt", "Q", "through Q·K^T", d), grid("datt", "K", "through Q·K^T", d)]
+    out += [params(w, gsfx) for w in ("W_Q", "W_K", "W_V", "W_O") if w != "W_O" or lay.d_out]
+    return tuple(out)
 
 
 def _joined(rules: tuple[Node, ...]) -> Text:

@@ -159,6 +159,10 @@ def matrix_form_of(sc: Scenario) -> None:
         raise fail(f"--form matrix writes dense layers as matrices, and {sc.name} has "
                    "convolution or pooling layers, not written as matrices yet; use --form "
                    "scalar")
+    if getattr(sc, "sequence", False) and sc.layers[0].kind == "attention":
+        raise fail(f"{sc.name} is an attention head, whose matrices the scalar form already "
+                   "shows (Q, K, V, S, P and their gradients, with each entry's step); use "
+                   "--form scalar")
     if getattr(sc, "sequence", False):
         raise fail(f"--form matrix does not write a recurrent network's steps yet, and "
                    f"{sc.name} has an rnn layer; use --form scalar")

@@ -180,7 +180,8 @@ class Profile:
         places = {n: ("input", "", _index(n, k)) for k, n in enumerate(scenario.inputs, 1)}
         for number_, lay in enumerate(scenario.layers, self.input_layer + 1):
             layer = f"[{number_}]" if self.brackets else str(number_)
-            if lay.kind not in ("dense", "rnn"):  # cells, parameters: their indexes, z^[1]_{1,2,2}
+            if lay.kind not in ("dense", "rnn", "attention"):  # cells, parameters: their
+                # indexes, z^[1]_{1,2,2}
                 if lay.kind != "flatten":  # (flatten's cells are those of what feeds it)
                     places.update((n, ("neuron", layer, _index(n))) for n in lay.neurons)
                 places.update((w, ("weight", layer, _index(w)))
@@ -190,8 +191,8 @@ class Profile:
             wide = max(len(lay.neurons), len(lay.weight_names[0])) > 9  # w_{12,3}, not w_123
             for j, n in enumerate(lay.neurons, 1):
                 places[n] = ("neuron", layer, str(j))
-                if lay.kind == "rnn":  # W_x and W_h keep their names (rnn1.W_h[1,1])
-                    continue
+                if lay.kind in ("rnn", "attention"):  # W_x, W_h, W_Q keep their names
+                    continue  # (rnn1.W_h[1,1], att1.W_Q[2,1])
                 for k, w in enumerate(lay.weight_names[j - 1], 1):
                     places[w] = ("weight", layer, f"{j},{k}" if wide else f"{j}{k}")
             shared = lay.bias == "shared"

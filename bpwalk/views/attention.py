@@ -85,10 +85,10 @@ def terminal(grids: tuple[Grid, ...], pen: Pen) -> Iterator[RenderableType]:
         yield GridTable(g, pen)
 
 
-def picture(trace: Trace, it: Iteration, sample: int | None, pen: Pen,
-            shown: set[str] | None = None) -> RenderableType:
-    """The attention weights P of one sample in update `it` as a heat grid (the head's
-    picture); `shown`: the step ids whose values are known yet (the stepper's), else all."""
+def weights(trace: Trace, it: Iteration, sample: int | None, pen: Pen,
+            shown: set[str] | None = None) -> Grid:
+    """The attention weights P of one sample in update `it` (the head's picture);
+    `shown`: the step ids whose values are known yet (the stepper's), else all."""
     lay = trace.scenario.layers[0]
     grids = attention_grids(lay, trace.scenario.inputs, it, "forward", sample, False, pen.profile)
     p = next(g for g in grids if g.heat)
@@ -96,14 +96,19 @@ def picture(trace: Trace, it: Iteration, sample: int | None, pen: Pen,
         p = p._replace(values=tuple(tuple(v if i in shown else None for i, v in zip(ids, row))
                                     for ids, row in zip(p.ids, p.values)), masked="")
     which = f", sample {sample}" if sample is not None else ""
-    p = p._replace(words=f"the attention weights of update {it.number}{which}, each row "
-                         "summing to 1 (darker: larger)")
-    return GridTable(p, pen)
+    return p._replace(words=f"the attention weights of update {it.number}{which}, each row "
+                            "summing to 1 (darker: larger)")
+
+
+def picture(trace: Trace, it: Iteration, sample: int | None, pen: Pen,
+            shown: set[str] | None = None) -> RenderableType:
+    """The attention weights as a heat grid in the terminal."""
+    return GridTable(weights(trace, it, sample, pen, shown), pen)
 
 
 def markdown(g: Grid, pen: Pen, write) -> list[str]:
     """A matrix as a Markdown table under its title (a heat grid's shade as a character)."""
-    head = f"**{write((g.symbol,))}**: {g.words}"
+    head = f"**{write((g.symbol,))}**: {write((g.words,))}"
     lines = [head, "", "| | " + " | ".join(g.cols) + " |",
              "|---|" + "---:|" * len(g.cols)]
     for label, row in zip(g.rows, g.values):

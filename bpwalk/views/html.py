@@ -378,12 +378,41 @@ def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: 
             title = outline.group_title(h, phase.name, g, len(up.samples) > 1)
             out.append(f'<div class="group">{f"<h4>{_e(title)}</h4>" if title else ""}')
             out += [f"<p>{_write(c, pen)}</p>" for c in ([g.rule] if g.rule else []) + list(g.notes)]
+            grids = _grids(g.grids, pen) if g.grids and not blanks else []
+            out += grids if phase.name == "forward" else []
             out += [_step(s, pen, blanks) for s in g.steps]
+            out += grids if phase.name != "forward" else []
             out.append("</div>")
         out += [f"<p>{_write(note, pen)}</p>" for note in phase.after]
         out.append("</section>")
     out.append("</article>")
     return "\n".join(out)
+
+
+def _grids(grids, pen: Pen) -> list[str]:
+    """An attention head's matrices as tables (the weights P shaded: a heat grid)."""
+    from bpwalk.views import attention
+
+    text = _picture_pen(pen)
+    return [attention.html(g, text, f"{_write((g.symbol,), pen)}: {_e(g.words)}")
+            for g in grids]
+
+
+def _attention_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
+    """An attention head's picture: its attention weights P in the first update, per
+    sample, as heat grids with the numbers (a worksheet's: a line, the weights being
+    what the student works out)."""
+    from bpwalk.views import attention
+
+    if blanks or not trace.iterations:
+        return f'<p class="undrawn">{_e(drawing.ATTENTION_PICTURE)}</p>'
+    it = trace.iterations[0]
+    text = _picture_pen(pen)
+    out = []
+    for smp in (it.samples if len(it.samples) > 1 else [None]):
+        g = attention.weights(trace, it, smp, text)
+        out.append(attention.html(g, text, f"{_write((g.symbol,), pen)}: {_e(g.words)}"))
+    return "".join(out)
 
 
 def _step(s: Step, pen: Pen, blanks: bool, where: tuple[str, str] | None = None,
@@ -583,6 +612,8 @@ def _overlaps(a: Box, boxes: list[Box]) -> bool:
 
 
 def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
+    if drawing.attention(trace):
+        return _attention_picture(trace, pen, blanks)
     if getattr(trace.scenario, "sequence", False):
         return f"<p>{_e(drawing.NOT_DRAWN)}</p>"
     """The network; without a script (or printed) it shows the given numbers, and in a

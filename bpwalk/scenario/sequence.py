@@ -275,7 +275,7 @@ class Sequence:
             return None
         if len(node.value) != rows:
             v.err(node, f"{what} has {len(node.value)} row{'s' * (len(node.value) != 1)} but "
-                        f"it needs {rows} (one per {of}); write {rows} "
+                        f"it needs {rows}, one per {of}; write {rows} "
                         f"row{'s' * (rows != 1)}")
             return None
         want = cols if cols is not None else len(node.value[0].value)
@@ -398,6 +398,12 @@ class Sequence:
             want = len(x) if every else 1
             t = self._rows(m["targets"][1], f"{where} targets", n_out, "output")
             if t is None:
+                return None, None
+            if len(t) != want and self.att is not None:
+                v.err(m["targets"][1], f"{where} has {len(t)} target row"
+                                       f"{'s' * (len(t) != 1)} but {len(x)} token"
+                                       f"{'s' * (len(x) != 1)}; give one row per token (the "
+                                       "head's output there)")
                 return None, None
             if len(t) != want:
                 v.err(m["targets"][1],

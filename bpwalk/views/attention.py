@@ -71,7 +71,7 @@ class GridTable:
                     text = f"{chars[level(v)]} {text}"
                 if colour and v is not None:
                     r, gr, b = _rgb(v)
-                    fg = "black" if v < 0.55 else "white"
+                    fg = "#000000" if v < 0.55 else "#ffffff"
                     cells.append(Text(f" {text} ", style=Style(color=fg,
                                                              bgcolor=Color.from_rgb(r, gr, b))))
                 else:

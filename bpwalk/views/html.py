@@ -404,11 +404,12 @@ def _attention_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     what the student works out)."""
     from bpwalk.views import attention
 
+    hidden = '<svg id="net" style="display:none" aria-hidden="true"></svg>'  # (the script's)
     if blanks or not trace.iterations:
-        return f'<p class="undrawn">{_e(drawing.ATTENTION_PICTURE)}</p>'
+        return f'{hidden}<p class="undrawn">{_e(drawing.ATTENTION_PICTURE)}</p>'
     it = trace.iterations[0]
     text = _picture_pen(pen)
-    out = []
+    out = [hidden]
     for smp in (it.samples if len(it.samples) > 1 else [None]):
         g = attention.weights(trace, it, smp, text)
         out.append(attention.html(g, text, f"{_write((g.symbol,), pen)}: {_e(g.words)}"))
@@ -793,6 +794,10 @@ th,td{text-align:left;padding:.1em .5em;border-bottom:1px solid #e5e5e5;
 th{overflow-wrap:normal;hyphens:none}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 caption{text-align:left;font-weight:bold}
+table.heat td,table.grid td{text-align:right;font-variant-numeric:tabular-nums;
+ white-space:nowrap}
+table.heat td{print-color-adjust:exact;-webkit-print-color-adjust:exact}
+table.heat th,table.grid th{font-weight:normal;color:var(--soft)}
 .given{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start;font-size:.9em}
 header>table.facts{font-size:.95em}
 nav{position:sticky;top:0;background:#fff;padding:.4em 0;z-index:2;display:flex;

@@ -210,13 +210,21 @@ def notation_of(option: str | None, sc) -> Profile | None:
     except UnknownProfile as e:
         raise fail(f"--notation: {e}") from None
     if getattr(sc, "sequence", False) and chosen.name not in SEQUENCE_NOTATIONS:
-        raise fail(f"--notation {chosen.name}: a recurrent network is written in "
+        what = "an attention head" if _first_kind(sc) == "attention" else \
+            "a recurrent network"
+        raise fail(f"--notation {chosen.name}: {what} is written in "
                    f"{', '.join(SEQUENCE_NOTATIONS)} only yet; choose one of them")
     return chosen
 
 
-# the notations a recurrent network's steps are written in (checked: tests/test_recurrent)
+# the notations a recurrent network's or an attention head's steps are written in (checked:
+# tests/test_recurrent.py, tests/test_attention.py)
 SEQUENCE_NOTATIONS = ("mazur", "cs231n", "ng")
+
+
+def _first_kind(sc) -> str:
+    """A sequence's first layer's kind: rnn or attention."""
+    return sc.layers[0].kind
 
 
 def _shown(decimals: int | None) -> tuple[int, bool]:
@@ -303,8 +311,8 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
     except ScenarioError as e:
         raise fail(str(e)) from None
     if input_gradients and getattr(sc, "sequence", False):
-        raise fail(f"--input-gradients: dE/d(input) is not worked out through an rnn layer "
-                   f"yet, and {sc.name} has one; leave the option out")
+        raise fail(f"--input-gradients: dE/d(input) is not worked out through an "
+                   f"{_first_kind(sc)} layer yet, and {sc.name} has one; leave the option out")
     if input_gradients and not sc.input_gradients:
         from dataclasses import replace
 
@@ -988,8 +996,9 @@ def lms(
         raise fail(f"bpwalk lms draws new numbers for dense networks, and {sc.name} has "
                    "convolution or pooling layers, which it does not draw yet")
     if getattr(sc, "sequence", False):
-        raise fail(f"bpwalk lms does not draw variants of a recurrent network yet, and "
-                   f"{sc.name} has an rnn layer; export it with 'bpwalk worksheet' instead")
+        raise fail(f"bpwalk lms does not draw variants of a recurrent network or an attention "
+                   f"head yet, and {sc.name} has an {_first_kind(sc)} layer; export it with "
+                   "'bpwalk worksheet' instead")
     notation = notation_of(notation, sc)
     if notation is not None:
         from bpwalk.notation import in_trace_sign, profile

@@ -170,9 +170,9 @@ def test_gradients_and_two_updates_match_torch(seed):
 
 
 def test_bundled_example_against_an_independent_computation():
-    """attention_three_tokens, computed here on its own with math.exp: Q = X·W_Q, ...,
+    """self_attention, computed here on its own with math.exp: Q = X·W_Q, ...,
     P = softmax(Q·Kᵀ/√2) by row, out = P·V, E = Σ ½(target − out)², and dE/dW_V = Xᵀ·Pᵀ·dout."""
-    sc = load(*resolve("attention_three_tokens"))
+    sc = load(*resolve("self_attention"))
     v = {s.id: s.value for s in run(sc, iterations=1).iterations[0].steps}
     X = [[1, 0], [0, 1], [1, 1]]
     W_Q, W_K, W_V = [[2, -1], [0, 2]], [[0, 2], [2, -1]], [[1, 0.5], [-0.5, 1]]
@@ -226,7 +226,7 @@ def cli(*args: str, tmp_path=None) -> tuple[int, str, str]:
 
 
 def test_run_shows_the_matrices_and_the_heat_grid_in_80_columns():
-    code, out, err = cli("run", "attention_three_tokens")
+    code, out, err = cli("run", "self_attention")
     assert code == 0, err
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "\x1b[" not in out
@@ -237,7 +237,7 @@ def test_run_shows_the_matrices_and_the_heat_grid_in_80_columns():
     assert "▓ 0.799870784" in out
     # the entries' steps only on demand
     assert "P₁₂        = e^A₁₂/(e^A₁₁ + e^A₁₂ + e^A₁₃)" not in out
-    code, out, err = cli("run", "attention_three_tokens", "--entries")
+    code, out, err = cli("run", "self_attention", "--entries")
     assert code == 0, err
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "P₁₂        = e^A₁₂/(e^A₁₁ + e^A₁₂ + e^A₁₃)" in out
@@ -251,7 +251,7 @@ def test_ascii_heat_grid_and_colour():
 
     from bpwalk.views.terminal import Walkthrough
 
-    trace = run(load(*resolve("attention_three_tokens")), iterations=1)
+    trace = run(load(*resolve("self_attention")), iterations=1)
     plain = Console(width=80, record=True, color_system=None)
     plain.print(Walkthrough(trace, style="ascii", entries=False))
     assert "* 0.799870784" in plain.export_text()  # ( .:*# the shades in ASCII)
@@ -264,7 +264,7 @@ def test_ascii_heat_grid_and_colour():
 
 @pytest.mark.parametrize("notation", ["mazur", "cs231n", "ng"])
 def test_notations(notation):
-    code, out, err = cli("run", "attention_three_tokens", "--entries", "--notation", notation)
+    code, out, err = cli("run", "self_attention", "--entries", "--notation", notation)
     assert code == 0, err
     assert max(len(line) for line in out.splitlines()) <= 80
     assert ("dP₁₂" if notation != "mazur" else "∂E/∂P₁₂") in out
@@ -272,7 +272,7 @@ def test_notations(notation):
 
 @pytest.mark.parametrize("fmt", ["md", "json", "html"])
 def test_exports(fmt, tmp_path):
-    code, _out, err = cli("export", "attention_three_tokens", "--format", fmt, "-o", f"a.{fmt}",
+    code, _out, err = cli("export", "self_attention", "--format", fmt, "-o", f"a.{fmt}",
                           tmp_path=tmp_path)
     assert code == 0, err
     text = (tmp_path / f"a.{fmt}").read_text(encoding="utf-8")
@@ -282,25 +282,25 @@ def test_exports(fmt, tmp_path):
 
 
 def test_worksheet_key_and_check(tmp_path):
-    code, _, err = cli("worksheet", "attention_three_tokens", "-o", "ws.md", "--key", "key.md",
+    code, _, err = cli("worksheet", "self_attention", "-o", "ws.md", "--key", "key.md",
                        "--answers-template", "answers.yaml", tmp_path=tmp_path)
     assert code == 0, err
     sheet = (tmp_path / "ws.md").read_text(encoding="utf-8")
     assert "0.799870784" not in sheet  # a worksheet's tables do not give the weights away
     assert "att:P2@t1:" in (tmp_path / "answers.yaml").read_text(encoding="utf-8")
-    sc = load(*resolve("attention_three_tokens"))
+    sc = load(*resolve("self_attention"))
     values = {s.id: s.value for s in run(sc, iterations=1).iterations[0].steps}
     (tmp_path / "right.yaml").write_text("".join(f"{k}: {v:.6f}\n" for k, v in values.items()),
                                          encoding="utf-8")
-    code, out, err = cli("check", "attention_three_tokens", "right.yaml", tmp_path=tmp_path)
+    code, out, err = cli("check", "self_attention", "right.yaml", tmp_path=tmp_path)
     assert code == 0, err
     assert "Every answer is right." in out
 
 
 def test_bundled_answers_name_the_missing_scale(tmp_path):
-    code, out, err = cli("check", "attention_three_tokens",
-                         str(resolve("attention_three_tokens")[0].parent / "answers"
-                             / "attention_three_tokens.yaml"))
+    code, out, err = cli("check", "self_attention",
+                         str(resolve("self_attention")[0].parent / "answers"
+                             / "self_attention.yaml"))
     assert code == 1, err
     assert "not scaled by 1/√d_k" in " ".join(out.split())
 
@@ -310,7 +310,7 @@ def test_stepper_d_draws_the_weights_worked_out_so_far():
 
     from bpwalk.stepper import State, Walk, press, screen
 
-    walk = Walk.of(run(load(*resolve("attention_three_tokens")), iterations=1))
+    walk = Walk.of(run(load(*resolve("self_attention")), iterations=1))
     at = next(i for i, e in enumerate(walk.entries) if e.step.id == "att:P3@t2")
     console = Console(width=80, height=30, record=True, color_system=None)
     rows = screen(walk, press(State(index=at), "d", walk), console)
@@ -320,7 +320,7 @@ def test_stepper_d_draws_the_weights_worked_out_so_far():
 
 
 def test_optimizers_train_an_attention_head():
-    doc = yaml.safe_load(resolve("attention_three_tokens")[0].read_text(encoding="utf-8"))
+    doc = yaml.safe_load(resolve("self_attention")[0].read_text(encoding="utf-8"))
     for name in ("momentum", "adam", "rmsprop"):
         doc["optimizer"] = {"name": name}
         trace = run(loads(yaml.safe_dump(doc)), iterations=20, show={1})
@@ -334,7 +334,7 @@ def test_kt_as_k_cannot_be_made_when_d_k_is_not_the_number_of_tokens():
     never names it (tests/test_check.py names it where d_k equals the tokens)."""
     from bpwalk.mistakes import Mistake
 
-    sc = load(*resolve("attention_three_tokens"))
+    sc = load(*resolve("self_attention"))
     right = run(sc, iterations=1).iterations[0].values
     made = run(sc, iterations=1, mistakes=(Mistake("kt_as_k", "att:S1@t2"),)).iterations[0]
     assert made.values == right
@@ -344,7 +344,7 @@ def test_kt_as_k_cannot_be_made_when_d_k_is_not_the_number_of_tokens():
 
 
 def example_text() -> str:
-    return resolve("attention_three_tokens")[0].read_text(encoding="utf-8")
+    return resolve("self_attention")[0].read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("old, new, where, words", [

@@ -64,12 +64,12 @@ def _class(folder: Path) -> list[str]:
 
 
 def _attention_terminal_html() -> str:
-    """`bpwalk run attention_three_tokens`'s attention weights, in colour (the heat grid)."""
+    """`bpwalk run self_attention`'s attention weights, in colour (the heat grid)."""
     from rich.console import Console
     from rich.terminal_theme import MONOKAI
     from rich.text import Text
 
-    lines = _bpwalk("run", "attention_three_tokens", "--phase", "forward",
+    lines = _bpwalk("run", "self_attention", "--phase", "forward",
                     color=True).splitlines()
     start = next(i for i, line in enumerate(lines) if "the attention weights" in line)
     with open(os.devnull, "w") as nowhere:
@@ -84,7 +84,7 @@ def attention(browser, tmp: Path) -> None:
     attention weights' heat grid) beside the forward pass; attention-terminal.png: the
     same grid in the terminal, in colour."""
     page_file = tmp / "attention.html"
-    page_file.write_text(_bpwalk("export", "attention_three_tokens", "--format", "html"),
+    page_file.write_text(_bpwalk("export", "self_attention", "--format", "html"),
                          encoding="utf-8")
     page = browser.new_page(viewport={"width": 1000, "height": 560})
     page.goto(page_file.as_uri())

@@ -368,3 +368,22 @@ def test_validate_names_what_does_not_fit(old, new, where, words, tmp_path):
     assert code == 2
     assert err.startswith("s.yaml" + where), err
     assert words in err and "Traceback" not in err
+
+
+def test_quiz_names_an_unscaled_score():
+    """--step --quiz: typing softmax's input without the 1/√d_k is wrong, and named."""
+    from bpwalk.mistakes import Mistake
+    from bpwalk.numbers import half_up
+    from bpwalk.quiz import Quiz, QuizState, press
+    from bpwalk.stepper import State, Walk
+
+    sc = load(*resolve("self_attention"))
+    quiz = Quiz(Walk.of(run(sc, iterations=1)), sc, None)
+    wrong = run(sc, iterations=1, mistakes=(Mistake("scale_left_out", "att:A2@t1"),))
+    value = str(half_up(wrong.iterations[0].values["att:A2@t1"], 4))
+    at = next(i for i, e in enumerate(quiz.walk.entries) if e.step.id == "att:A2@t1")
+    qs = QuizState(step=State(index=at))
+    for key in (*value, "enter"):
+        qs = press(qs, key, quiz)
+    r = qs.answers[at].result
+    assert not r.correct and r.mistake == "scale_left_out"

@@ -89,6 +89,8 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     mode += " compact" if compact else ""
     size = f"@page{{size:{_PAPER[paper]}}}" if paper else ""
     css = CSS + circuit_drawing.CSS if graph else CSS
+    if drawing.attention(trace):  # its matrices' tables and the weights' heat grid
+        css += ATTENTION_CSS
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(_title(trace, blanks, key))}</title>"
@@ -102,6 +104,9 @@ def _printed_caption(trace: Trace, blanks: bool) -> str:
     it = trace.iterations[0] if trace.iterations else None
     if blanks or it is None:
         return "The given numbers: the inputs and the starting parameters."
+    if drawing.attention(trace):
+        return (f"The attention weights of update {it.number}: each row sums to 1, a darker "
+                "cell is a larger weight.")
     batch = ("; the neurons' values differ per sample, so only the parameters are shown"
              if len(it.samples) > 1 else "")
     return (f"The network after update {it.number}: each value of the update, "
@@ -287,7 +292,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
     acts = "; ".join(f"layer {lay.number}: {lay.activation}"
                      for lay in outline.heading(trace, pen.profile).layers
                      if lay.activated)
-    rows += [("Network", f"{sc.shape} ({_e(acts)})"),
+    rows += [("Network", f"{sc.shape} ({_e(acts)})" if acts else sc.shape),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
              ("Learning rate", f"{_e(text.sym('lr'))} = {text.num(sc.learning_rate)}"),
              *([("Optimizer", (f"{_e(sc.optimizer.name)}: "
@@ -781,6 +786,13 @@ def _loss_chart(trace: Trace, title: str = "Loss over the", what: str = "loss on
 
 # ----------------------------------------------------------------------------- style, script
 
+ATTENTION_CSS = """
+table.heat td,table.grid td{text-align:right;font-variant-numeric:tabular-nums;
+ white-space:nowrap}
+table.heat td{print-color-adjust:exact;-webkit-print-color-adjust:exact}
+table.heat th,table.grid th{font-weight:normal;color:var(--soft)}
+"""
+
 CSS = """
 :root{--ink:#1b1b1b;--soft:#666;--lit:#d9480f;--litbg:#fff0e0;--line:#bbb}
 *{box-sizing:border-box}
@@ -794,10 +806,6 @@ th,td{text-align:left;padding:.1em .5em;border-bottom:1px solid #e5e5e5;
 th{overflow-wrap:normal;hyphens:none}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 caption{text-align:left;font-weight:bold}
-table.heat td,table.grid td{text-align:right;font-variant-numeric:tabular-nums;
- white-space:nowrap}
-table.heat td{print-color-adjust:exact;-webkit-print-color-adjust:exact}
-table.heat th,table.grid th{font-weight:normal;color:var(--soft)}
 .given{display:flex;flex-wrap:wrap;gap:0 2em;align-items:flex-start;font-size:.9em}
 header>table.facts{font-size:.95em}
 nav{position:sticky;top:0;background:#fff;padding:.4em 0;z-index:2;display:flex;

@@ -101,10 +101,10 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
     "wh_last_step_only": (("a weight's gradient taken from the last time step only, not "
                            "summed over the time steps"), ("grad",)),
     # an attention head's (the wrong formulas in graph/attention.py)
-    "scale_left_out": (("attention's scores not scaled by 1/√d_k: softmax(Q·Kᵀ), not "
-                        "softmax(Q·Kᵀ/√d_k) (and ∂E/∂S without the 1/√d_k)"), ("att", "datt")),
-    "scale_twice": (("attention's 1/√d_k applied twice: the scores divided by d_k, not √d_k "
-                     "(or ∂E/∂S divided by d_k)"), ("att", "datt")),
+    "scale_left_out": (("attention's 1/√d_k scale left out: softmax(Q·Kᵀ), not "
+                        "softmax(Q·Kᵀ/√d_k) (or ∂E/∂S taken as ∂E/∂A)"), ("att", "datt")),
+    "scale_twice": (("attention's 1/√d_k applied twice: the scores (or ∂E/∂S) divided by "
+                     "d_k, not √d_k"), ("att", "datt")),
     "kt_as_k": (("Kᵀ written as K: the scores S = Q·K, not Q·Kᵀ (possible only when d_k "
                  "equals the number of tokens)"), ("att",)),
 }

@@ -302,7 +302,7 @@ def test_bundled_answers_name_the_missing_scale(tmp_path):
                          str(resolve("self_attention")[0].parent / "answers"
                              / "self_attention.yaml"))
     assert code == 1, err
-    assert "not scaled by 1/√d_k" in " ".join(out.split())
+    assert "1/√d_k scale left out" in " ".join(out.split())
 
 
 def test_stepper_d_draws_the_weights_worked_out_so_far():
@@ -387,3 +387,21 @@ def test_quiz_names_an_unscaled_score():
         qs = press(qs, key, quiz)
     r = qs.answers[at].result
     assert not r.correct and r.mistake == "scale_left_out"
+
+
+def test_steps_per_update_is_near_the_engines_count():
+    """The estimate that sizes a trace before it is built (the 50 MB guard)."""
+    for seed in range(4):
+        sc = loads(yaml.safe_dump(random_attention(seed)))
+        made = len(run(sc, iterations=1).iterations[0].steps)
+        assert made / 2 <= sc.steps_per_update() <= made * 2, seed
+
+
+@pytest.mark.parametrize("key, words", [
+    ("init: {seed: 1}", "init: does not draw an attention layer's weights yet"),
+    ("input_gradients: true", "input_gradients is not worked out through an attention layer"),
+])
+def test_what_the_head_does_not_take_yet_is_refused_in_one_line(key, words, tmp_path):
+    (tmp_path / "s.yaml").write_text(example_text() + key + "\n", encoding="utf-8")
+    code, _out, err = cli("validate", "s.yaml", tmp_path=tmp_path)
+    assert code == 2 and words in err and "Traceback" not in err

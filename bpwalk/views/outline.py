@@ -299,6 +299,10 @@ def _phase(trace: Trace, it: Iteration, phase: str, p: Profile, entries: bool = 
         rule: Text = ()
     elif phase == "loss":
         rule = (loss_rule(sc.loss, p),)
+    elif phase == "backward" and sc.layers[0].kind == "attention" and len(sc.layers) == 1:
+        rule = ("Each gradient from those found after it (the chain rule), the parameters "
+                "from before the update",
+                *(("; " + p.rule_words,) if p.rule_words else ()))
     elif phase == "backward":
         rule = (*book_backward(p, sc), backward_rule(p),
                 " (the input the weight carries); output layer first",
@@ -340,7 +344,6 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
                                 first.batch, p)
         if not entries:  # the matrices hold them: the head's own entries left out
             steps = [s for s in steps if s.kind not in ("att", "datt", "grad")]
-            notes.append((ENTRIES_NOTE,))
     if phase == "forward" and layer is not None and sc.layers[layer - 1].kind == "attention":
         lay = sc.layers[layer - 1]
         rule = _joined(attention_rules(p, lay.scaling, lay.causal, bool(lay.d_out)))
@@ -385,6 +388,8 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
     if phase == "update":
         steps, zeros = _first_state(steps, p)
         notes += zeros
+    if grids and not entries:
+        notes.append((ENTRIES_NOTE.format(name=sc.name),))
     return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps), grids)
 
 
@@ -451,8 +456,8 @@ ATTENTION_BACKWARD = ("Back through the head: the gradient of each output entry 
                       "over the tokens.")
 
 
-ENTRIES_NOTE = ("The matrices below, entry by entry: bpwalk run SCENARIO --entries writes "
-                "each entry's formula with its numbers.")
+ENTRIES_NOTE = ("Each entry of the matrices below, its formula written with its numbers: "
+                "bpwalk run {name} --entries.")
 
 
 def attention_grids(lay, inputs: tuple[str, ...], it: Iteration, phase: str,

@@ -300,8 +300,7 @@ def _phase(trace: Trace, it: Iteration, phase: str, p: Profile, entries: bool = 
     elif phase == "loss":
         rule = (loss_rule(sc.loss, p),)
     elif phase == "backward" and sc.layers[0].kind == "attention" and len(sc.layers) == 1:
-        rule = ("Each gradient from those found after it (the chain rule), the parameters "
-                "from before the update",
+        rule = (LONE_HEAD_BACKWARD,
                 *(("; " + p.rule_words,) if p.rule_words else ()))
     elif phase == "backward":
         rule = (*book_backward(p, sc), backward_rule(p),
@@ -456,6 +455,8 @@ ATTENTION_BACKWARD = ("Back through the head: the gradient of each output entry 
                       "over the tokens.")
 
 
+LONE_HEAD_BACKWARD = ("Each gradient from those found after it (the chain rule), the "
+                      "parameters from before the update")
 ENTRIES_NOTE = ("Each entry of the matrices below, its formula written with its numbers: "
                 "bpwalk run {name} --entries.")
 

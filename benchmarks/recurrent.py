@@ -1,15 +1,18 @@
-"""Recurrent networks (kind: rnn): how long the explained example and a long training take.
+"""Recurrent networks (kind: rnn) and attention (kind: attention): how long the explained
+examples and a long training take.
 
     python benchmarks/recurrent.py              # 5 rounds each, medians printed
     python benchmarks/recurrent.py --repeat 9
 
-Two figures (issue 24's targets in brackets):
+Three figures (issue 24's targets in brackets):
 
 - `bpwalk run rnn_two_steps` as a whole process, start-up and imports included, at 80
   columns without colour (under 0.5 s);
 - a length-20 sequence into 8 tanh hidden units and one linear output, 1,000 updates of
   plain SGD in one process (`bpwalk run FILE -n 1000 --show none -q`, whole process; and
-  engine.run alone, in-process, start-up excluded) (under 3 s).
+  engine.run alone, in-process, start-up excluded) (under 3 s);
+- `bpwalk run self_attention` (the three-token attention head) as a whole process, and
+  `bpwalk run mazur` beside it for scale (under 0.5 s).
 
 Wall and CPU (user + system) times are medians; on a busy machine the CPU times wander
 less. Nothing is written into the repository: the long scenario lives in a temporary
@@ -78,6 +81,10 @@ def main() -> int:
         wall, cpu = medians([*bpwalk, "run", "rnn_two_steps"], here, args.repeat)
         print(f"bpwalk run rnn_two_steps (whole process)      {wall:6.3f} s wall "
               f"{cpu:6.3f} s CPU   [target < 0.5 s]")
+        for name in ("self_attention", "mazur"):
+            wall, cpu = medians([*bpwalk, "run", name], here, args.repeat)
+            print(f"bpwalk run {name + ' (whole process)':34} {wall:6.3f} s wall "
+                  f"{cpu:6.3f} s CPU   [target < 0.5 s]")
         wall, cpu = medians([*bpwalk, "run", "rnn_long.yaml", "-n", "1000", "--show", "none",
                              "-q"], here, args.repeat)
         print(f"length 20, hidden 8, 1,000 updates (process) {wall:6.3f} s wall "

@@ -159,6 +159,10 @@ def matrix_form_of(sc: Scenario) -> None:
         raise fail(f"--form matrix writes dense layers as matrices, and {sc.name} has "
                    "convolution or pooling layers, not written as matrices yet; use --form "
                    "scalar")
+    if getattr(sc, "sequence", False) and sc.layers[0].kind == "attention":
+        raise fail(f"{sc.name} is an attention head, whose matrices the scalar form already "
+                   "shows (Q, K, V, S, P and their gradients, with each entry's step); use "
+                   "--form scalar")
     if getattr(sc, "sequence", False):
         raise fail(f"--form matrix does not write a recurrent network's steps yet, and "
                    f"{sc.name} has an rnn layer; use --form scalar")
@@ -206,13 +210,21 @@ def notation_of(option: str | None, sc) -> Profile | None:
     except UnknownProfile as e:
         raise fail(f"--notation: {e}") from None
     if getattr(sc, "sequence", False) and chosen.name not in SEQUENCE_NOTATIONS:
-        raise fail(f"--notation {chosen.name}: a recurrent network is written in "
+        what = "an attention head" if _first_kind(sc) == "attention" else \
+            "a recurrent network"
+        raise fail(f"--notation {chosen.name}: {what} is written in "
                    f"{', '.join(SEQUENCE_NOTATIONS)} only yet; choose one of them")
     return chosen
 
 
-# the notations a recurrent network's steps are written in (checked: tests/test_recurrent)
+# the notations a recurrent network's or an attention head's steps are written in (checked:
+# tests/test_recurrent.py, tests/test_attention.py)
 SEQUENCE_NOTATIONS = ("mazur", "cs231n", "ng")
+
+
+def _first_kind(sc) -> str:
+    """A sequence's first layer's kind: rnn or attention."""
+    return sc.layers[0].kind
 
 
 def _shown(decimals: int | None) -> tuple[int, bool]:
@@ -299,8 +311,8 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
     except ScenarioError as e:
         raise fail(str(e)) from None
     if input_gradients and getattr(sc, "sequence", False):
-        raise fail(f"--input-gradients: dE/d(input) is not worked out through an rnn layer "
-                   f"yet, and {sc.name} has one; leave the option out")
+        raise fail(f"--input-gradients: dE/d(input) is not worked out through an "
+                   f"{_first_kind(sc)} layer yet, and {sc.name} has one; leave the option out")
     if input_gradients and not sc.input_gradients:
         from dataclasses import replace
 
@@ -405,6 +417,11 @@ def run(
     form: FormOpt = "scalar",
     ids: IdsOpt = False,
     quiet: QuietOpt = False,
+    entries: Annotated[
+        bool, typer.Option("--entries", help="An attention head: each entry's step, with its "
+                                             "formula and numbers, after its matrices (shown "
+                                             "alone by default).")
+    ] = False,
 ) -> None:
     """The worked solution in the terminal, step by step.
 
@@ -431,7 +448,13 @@ def run(
             raise fail("--step walks through explained updates, and --show none explains none; "
                        "use --show first, last, all or update numbers")
     sc = load_scenario(scenario, input_gradients=input_gradients)
-    if form == "matrix":
+    attention = getattr(sc, "sequence", False) and sc.layers[0].kind == "attention"
+    if entries and not attention:
+        raise fail(f"--entries shows an attention head's entries one by one, and {sc.name} "
+                   "has none; leave it out")
+    if form == "matrix" and attention:
+        form = "scalar"  # the head's matrices are its run's default form already
+    elif form == "matrix":
         matrix_form_of(sc)
     notation = notation_of(notation, sc)
     trace, stopped = compute(sc, iterations, show, round_to, force, quiet, notation)
@@ -464,7 +487,8 @@ def run(
     else:
         console.print(terminal.Walkthrough(trace, style="ascii" if ascii else "unicode",
                                            decimals=decimals, phase=phase, notation=notation,
-                                           keep_zeros=keep_zeros))
+                                           keep_zeros=keep_zeros,
+                                           entries=entries or not attention))
     if stopped:  # Ctrl-C: the updates made so far were printed; exit as interrupted
         raise fail(stopped, 130)
 
@@ -972,8 +996,9 @@ def lms(
         raise fail(f"bpwalk lms draws new numbers for dense networks, and {sc.name} has "
                    "convolution or pooling layers, which it does not draw yet")
     if getattr(sc, "sequence", False):
-        raise fail(f"bpwalk lms does not draw variants of a recurrent network yet, and "
-                   f"{sc.name} has an rnn layer; export it with 'bpwalk worksheet' instead")
+        raise fail(f"bpwalk lms does not draw variants of a recurrent network or an attention "
+                   f"head yet, and {sc.name} has an {_first_kind(sc)} layer; export it with "
+                   "'bpwalk worksheet' instead")
     notation = notation_of(notation, sc)
     if notation is not None:
         from bpwalk.notation import in_trace_sign, profile

@@ -892,8 +892,9 @@ def _relevant(kind: str, step: Step, scenario: Scenario) -> bool:
         return getattr(scenario, "sequence", False)
     if kind == "dact_again":
         return scenario.loss in ("binary_cross_entropy", "cross_entropy")
-    if kind == "jacobian_diagonal":
-        return any(lay.activation == "softmax" for lay in scenario.layers)
+    if kind == "jacobian_diagonal":  # a softmax layer's, or an attention head's rows
+        return any(lay.activation == "softmax" or lay.kind == "attention"
+                   for lay in scenario.layers)
     if kind in ("reduction", "mean_twice", "one_sample"):
         return len(scenario.x) > 1
     if kind == "bias_not_summed":

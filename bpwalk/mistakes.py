@@ -40,7 +40,8 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
                     "derivative already cancelled it (cross-entropy: δ = out − target)"),
                    ("dnet", "grad")),
     "jacobian_diagonal": (("only the softmax Jacobian's diagonal out_k(1 − out_k) used; its "
-                           "off-diagonal terms −out_j·out_k left out"), ("dnet", "grad")),
+                           "off-diagonal terms −out_j·out_k left out"), ("dnet", "grad",
+                                                                         "datt")),
     "updated_weights": ("the updated weights used in the backward pass, not the old ones",
                         ("dout", "dnet", "grad")),
     "lr_left_out": ("the learning rate left out of the update", ("new",)),
@@ -99,6 +100,13 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
                          "step t, not t+1, on the path from step t+1"), ("dout",)),
     "wh_last_step_only": (("a weight's gradient taken from the last time step only, not "
                            "summed over the time steps"), ("grad",)),
+    # an attention head's (the wrong formulas in graph/attention.py)
+    "scale_left_out": (("attention's 1/√d_k scale left out: softmax(Q·Kᵀ), not "
+                        "softmax(Q·Kᵀ/√d_k) (or ∂E/∂S taken as ∂E/∂A)"), ("att", "datt")),
+    "scale_twice": (("attention's 1/√d_k applied twice: the scores (or ∂E/∂S) divided by "
+                     "d_k, not √d_k"), ("att", "datt")),
+    "kt_as_k": (("Kᵀ written as K: the scores S = Q·K, not Q·Kᵀ (possible only when d_k "
+                 "equals the number of tokens)"), ("att",)),
 }
 
 # the kinds above that only a circuit can have (a network's judge never tries them)
@@ -107,7 +115,9 @@ GRAPH_ONLY = ("fanout_not_summed", "max_to_smaller", "max_to_both", "sub_sign_lo
 # the kinds above that only a layer of this kind can have, in the steps it writes or (the
 # pooling's) in the dout of the cells feeding it
 LAYER_ONLY = {"kernel_flipped": ("conv2d",), "pool_spread": ("maxpool",),
-              "pool_averaged": ("maxpool",), "pool_not_divided": ("avgpool",)}
+              "pool_averaged": ("maxpool",), "pool_not_divided": ("avgpool",),
+              "scale_left_out": ("attention",), "scale_twice": ("attention",),
+              "kt_as_k": ("attention",)}
 
 # the kinds above that only a sequence (an rnn layer) can have
 SEQUENCE_ONLY = ("bptt_truncated", "dact_wrong_time", "wh_last_step_only")

@@ -42,6 +42,7 @@ from bpwalk.formulas import (
     Val,
     Word,
     add,
+    exp,
     mul,
     number,
     quantity,
@@ -55,7 +56,9 @@ __all__ = ["PROFILES", "STYLES", "Formula", "Pen", "Profile", "formula", "number
 
 _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
 # rnn1.W_h[1,2] (its bias keeps its name, rnn1.b[1], as a convolution's conv1.b[1] does)
-_RECURRENT = re.compile(r"^([A-Za-z]\w*)\.(W_x|W_h)\[(\d+(?:,\d+)?)\]$")
+_RECURRENT = re.compile(r"^([A-Za-z]\w*)\.(W_x|W_h|W_Q|W_K|W_V|W_O)\[(\d+(?:,\d+)?)\]$")
+# an attention head's matrix entry, att:Q1@t2 (Q's row 2, column 1): its letter and column
+_ENTRY = re.compile(r"^([QKVSAPH])(\d+)$")
 
 # ----------------------------------------------------------------------------- profiles
 
@@ -177,7 +180,8 @@ class Profile:
         places = {n: ("input", "", _index(n, k)) for k, n in enumerate(scenario.inputs, 1)}
         for number_, lay in enumerate(scenario.layers, self.input_layer + 1):
             layer = f"[{number_}]" if self.brackets else str(number_)
-            if lay.kind not in ("dense", "rnn"):  # cells, parameters: their indexes, z^[1]_{1,2,2}
+            if lay.kind not in ("dense", "rnn", "attention"):  # cells, parameters: their
+                # indexes, z^[1]_{1,2,2}
                 if lay.kind != "flatten":  # (flatten's cells are those of what feeds it)
                     places.update((n, ("neuron", layer, _index(n))) for n in lay.neurons)
                 places.update((w, ("weight", layer, _index(w)))
@@ -187,8 +191,8 @@ class Profile:
             wide = max(len(lay.neurons), len(lay.weight_names[0])) > 9  # w_{12,3}, not w_123
             for j, n in enumerate(lay.neurons, 1):
                 places[n] = ("neuron", layer, str(j))
-                if lay.kind == "rnn":  # W_x and W_h keep their names (rnn1.W_h[1,1])
-                    continue
+                if lay.kind in ("rnn", "attention"):  # W_x, W_h, W_Q keep their names
+                    continue  # (rnn1.W_h[1,1], att1.W_Q[2,1])
                 for k, w in enumerate(lay.weight_names[j - 1], 1):
                     places[w] = ("weight", layer, f"{j},{k}" if wide else f"{j}{k}")
             shared = lay.bias == "shared"
@@ -365,6 +369,8 @@ def state_sym(kind: str, name: str, p: Profile = MAZUR,
 def node(ref: str, p: Profile = MAZUR) -> Node:
     """The symbol of a step id or operand ref as a tree: ``grad:w5`` -> ∂E/∂w₅."""
     base, _, at = ref.partition("@")
+    if base.startswith(("att:", "datt:")) and at.startswith("t"):  # Q₂₁, ∂E/∂P₂₃
+        return _entry(base, at, p)
     if at.startswith("t"):  # a time step of a sequence (h1@t2, h1@t2@3): h^<2>
         time, _, sample_at = at.partition("@")
         return _at_time(node(f"{base}@{sample_at}" if sample_at else base, p), time[1:], p)
@@ -426,6 +432,23 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
     else:
         raise ValueError(f"unknown reference {ref!r}")
     return _with_sample(d, sample, p)
+
+
+def _entry(base: str, at: str, p: Profile) -> Node:
+    """An attention head's matrix entry, its row the token: att:Q1@t2 -> Q₂₁ (the row
+    first, as a matrix's entries are written), datt:P3@t2 -> ∂E/∂P₂₃ (dP₂₃ where the
+    profile names gradients so), with the sample's marker in a batch."""
+    kind, _, name = base.partition(":")
+    time, _, sample_at = at.partition("@")
+    m = _ENTRY.match(name)
+    if m is None:
+        raise ValueError(f"unknown reference {base}@{at!r}")
+    row, col = time[1:], m.group(2)
+    sym = Sym(m.group(1), ("," if len(row) > 1 or len(col) > 1 else "").join((row, col)))
+    sample = int(sample_at) if sample_at else None
+    if kind == "att":
+        return p.at(sym.but(sample=sample))
+    return _with_sample(_grad_name(p, sym), sample, p)
 
 
 def _at_time(d: Node, time: str, p: Profile) -> Node:
@@ -535,6 +558,8 @@ def rhs(step: Step, p: Profile, steps: Mapping[str, Step] | None = None) -> Node
         from bpwalk.graph.written import rhs as circuit_rhs
 
         return circuit_rhs(step, p)
+    if kind in ("att", "datt"):  # an attention head's entry: graph/attention.py
+        return _attention_rhs(step, p)
     book = _book(step, p, steps) if steps is not None else None
     if book is not None:
         return book
@@ -585,6 +610,89 @@ def rhs(step: Step, p: Profile, steps: Mapping[str, Step] | None = None) -> Node
     if step.batch and fn == "mean":
         return Div(_products(step, p), Num(float(len(terms))))
     return _signed(_products(step, p), _sign(kind, p))
+
+
+def _attention_rhs(step: Step, p: Profile) -> Node:
+    """An attention head's step: a sum of products (Q, K, V, S, P·V, dP, dV, dQ, dK), the
+    scale (S₂₃/√d_k, or c·S₂₃), a softmax over the row, the softmax Jacobian of a row
+    P₂₃(∂E/∂P₂₃ − Σ_k P₂ₖ·∂E/∂P₂ₖ), or a masked weight's 0."""
+    fn, terms = step.fn, step.terms
+    if fn == "masked":
+        return Num(0.0)
+    if fn == "scale":
+        x = _val(terms[0][0], p)
+        if len(step.aux) == 2:  # 1/√d_k
+            return Div(x, Root(Val(Sym("d", "k"), step.aux[1].value)))
+        return mul(Val(Sym("c"), step.aux[0].value), x)
+    if fn == "softmax":
+        from bpwalk.functions import ACTIVATIONS
+
+        return ACTIVATIONS["softmax"].formula(_val(step.aux[0], p), Num(0.0),
+                                              tuple(_val(t[0], p) for t in terms))
+    if fn == "softmax_row":
+        (pij, dpij), *row = terms
+        inner = add(*(mul(_val(a, p), _val(b, p)) for a, b in row))
+        return mul(_val(pij, p), sub(_val(dpij, p), inner), dot=False)
+    return _products(step, p)
+
+
+def matrix_symbol(name: str, grad: bool, p: Profile = MAZUR) -> Node:
+    """An attention head's matrix (Q, P, W_Q) or its gradient (∂E/∂P, dW_Q); z is the
+    head's output, written as the profile's out."""
+    sym = p.sym("out") if name == "z" else Sym("W", name[2:]) if name.startswith("W_") \
+        else Sym(name)
+    return _grad_name(p, sym) if grad else sym
+
+
+def attention_rules(p: Profile, scaling: str, causal: bool, w_o: bool) -> tuple[Node, ...]:
+    """An attention head's forward rules in matrix symbols: Q = X·W_Q ...; S = Q·Kᵀ;
+    A = S/√d_k; P = softmax(A) by row; out = P·V (then H·W_O)."""
+    X, W = Sym("X"), (lambda s: Sym("W", s))
+    Q, K, V, S, A, P, H = (Sym(c) for c in "QKVSAPH")
+    parts: list[Node] = [Seq((Rel(Q, "=", mul(X, W("Q"))), Rel(K, "=", mul(X, W("K"))),
+                              Rel(V, "=", mul(X, W("V")))), ", "),
+                         Rel(S, "=", mul(Q, Postfix(K, "T")))]
+    soft = S
+    if scaling != "none":
+        c = Root(Sym("d", "k")) if scaling == "root" else None
+        parts.append(Rel(A, "=", Div(S, c) if c is not None else mul(Sym("c"), S)))
+        soft = A
+    ij = (lambda m, s="ij": Sym(m.base, s))
+    parts.append(Rel(ij(P), "=", Div(exp(ij(soft)), BigSum("k", exp(ij(soft, "ik"))))))
+    if w_o:
+        parts.append(Seq((Rel(H, "=", mul(P, V)), Rel(p.sym("out"), "=", mul(H, W("O")))), ", "))
+    else:
+        parts.append(Rel(p.sym("out"), "=", mul(P, V)))
+    return tuple(parts)
+
+
+def attention_backward_rules(p: Profile, scaling: str, w_o: bool) -> tuple[Node, ...]:
+    """The head's backward rules: dP = dH·Vᵀ, dV = Pᵀ·dH, the softmax Jacobian by row,
+    the scale, dQ = dS·K, dK = dSᵀ·Q, dW_Q = Xᵀ·dQ, ... (dH = ∂E/∂out, or ·W_Oᵀ)."""
+    g = (lambda s: _grad_name(p, s))
+    X, W = Sym("X"), (lambda s: Sym("W", s))
+    Q, K, V, S, P, H = (Sym(c) for c in "QKVSPH")
+    A = Sym("A") if scaling != "none" else S
+    T = (lambda m: Postfix(m, "T"))
+    dout = g(p.sym("out"))
+    parts: list[Node] = []
+    if w_o:
+        parts.append(Seq((Rel(g(H), "=", mul(dout, T(W("O")))),
+                          Rel(g(W("O")), "=", mul(T(H), dout))), ", "))
+    dh = g(H) if w_o else dout
+    parts.append(Seq((Rel(g(P), "=", mul(dh, T(V))), Rel(g(V), "=", mul(T(P), dh))), ", "))
+    ij = (lambda m, s="ij": m.but(sub=s) if isinstance(m, Sym) else m)
+    gp = (lambda s: _grad_name(p, Sym("P", s)))
+    parts.append(Rel(_grad_name(p, ij(A)), "=", mul(
+        Sym("P", "ij"), sub(gp("ij"), BigSum("k", mul(Sym("P", "ik"), gp("ik")))), dot=False)))
+    if scaling == "root":
+        parts.append(Rel(g(S), "=", Div(g(A), Root(Sym("d", "k")))))
+    elif scaling == "number":
+        parts.append(Rel(g(S), "=", mul(Sym("c"), g(A))))
+    parts.append(Seq((Rel(g(Q), "=", mul(g(S), K)), Rel(g(K), "=", mul(T(g(S)), Q))), ", "))
+    parts.append(Seq(tuple(Rel(g(W(c)), "=", mul(T(X), g(m))) for c, m in
+                           (("Q", Q), ("K", K), ("V", V))), ", "))
+    return tuple(parts)
 
 
 # ----------------------------------------------------------------------------- books' lines

@@ -434,6 +434,8 @@ def _drawing(walk: Walk, index: int, style: str, decimals: int,
     questions not yet revealed)."""
     from bpwalk.views import drawing
 
+    if drawing.attention(walk.trace):  # an attention head: its weights P as a heat grid,
+        return _weights(walk, index, style, decimals, hidden)  # as far as they are known
     if getattr(walk.trace.scenario, "sequence", False):
         return Text(drawing.NOT_DRAWN)
     entry = walk.entries[index]
@@ -449,6 +451,21 @@ def _drawing(walk: Walk, index: int, style: str, decimals: int,
         if where is not None and picture.values.get(where) == walk.entries[i].step.value:
             del picture.values[where]
     return picture
+
+
+def _weights(walk: Walk, index: int, style: str, decimals: int,
+             hidden: Container[int] = ()) -> RenderableType:
+    """An attention head's picture at step `index`: the attention weights of the step's
+    sample, those worked out so far (the quiz's hidden ones left blank)."""
+    from bpwalk.views import attention
+
+    entry = walk.entries[index]
+    it = next(i for i in walk.trace.iterations if i.number == entry.iteration)
+    shown = {walk.entries[i].step.id for i in range(index + 1)
+             if i not in hidden and walk.entries[i].iteration == entry.iteration}
+    # (a step of the whole batch: the first sample's weights)
+    sample = (entry.step.sample or it.samples[0]) if len(it.samples) > 1 else None
+    return attention.picture(walk.trace, it, sample, walk.pen(style, decimals), shown)
 
 
 # ----------------------------------------------------------------------------- the terminal

@@ -113,6 +113,47 @@ grad    ``grad:rnn1.W_h[1,k]@t2``: step 2's term     (dnet:h1@t2, wrt:h1/rnn1.W_
         sum over time; a batch's then as above       the dense layer's ``grad:w@t2`` too
 ====== ============================================ ====================================
 
+An attention head (a first layer with ``kind: attention``; docs/attention.md,
+bpwalk/graph/attention.py) reads the sample's rows as its tokens. An entry of one of its
+matrices is ``att:MC@tR`` (``datt:`` for dE/d of it): M the matrix (Q, K, V; S the scores
+Q·Kᵀ; A the scaled scores; P the attention weights; H = P·V when a W_O follows), C the
+column (1-based; for S, A, P the key token), R the row (the token; for S, A, P the query
+token), then the sample's ``@S`` in a batch: ``att:P3@t2`` is P_23, ``datt:Q1@t2@3``.
+Its output's entries are the layer's cells ``out:z1@t2``. Parameters are
+``att1.W_Q[m,i]``, ``att1.W_K[m,i]``, ``att1.W_V[m,i]`` (d_model × d_k, as x @ W) and
+``att1.W_O[c,j]`` (1-based; att1 the layer's name). All its steps are of kind att (forward)
+or datt (backward), besides the loss's and the gradients' kinds:
+
+====== ============================================ ====================================
+kind    meaning                                      terms
+====== ============================================ ====================================
+att     ``att:Q1@t2`` (K, V likewise)                (in:xm@t2, param:att1.W_Q[m,1]) ...
+        ``att:S3@t2``: query 2 against key 3         (att:Qc@t2, att:Kc@t3) ...
+        ``att:A3@t2`` = S·c, fn scale                (att:S3@t2); aux (scale, c) and, for
+                                                     1/√d_k, (d_k, d_k)
+        ``att:P3@t2``, fn softmax over the row       (att:A1@t2), (att:A2@t2) ... (the
+                                                     unmasked ones); aux (att:A3@t2): its own
+        a masked weight (causal), fn masked          (0): its value is 0; note says why
+        ``att:H1@t2`` (with W_O) or ``out:z1@t2``    (att:Pj@t2, att:V1@tj) ...; with W_O
+                                                     out:z1@t2 is (att:Hc@t2,
+                                                     param:att1.W_O[c,1]) ...
+dout    ``dout:z1@t2`` = dE/d(the output's entry)    from the loss or the layer after it
+datt    ``datt:H1@t2`` (with W_O)                    (dout:zj@t2, param:att1.W_O[1,j]) ...
+        ``datt:P3@t2``                               (dout:zc@t2 or datt:Hc@t2, att:Vc@t3)
+        ``datt:V1@t3``                               (att:P3@ti, dout:z1@ti or datt:H1@ti)
+        ``datt:A3@t2``, fn softmax_row: the row's    (att:P3@t2, datt:P3@t2), then
+        Jacobian, P_23(dP_23 − Σ_k P_2k·dP_2k)       (att:Pk@t2, datt:Pk@t2) per key k
+        ``datt:S3@t2`` = c·dA, fn scale              (datt:A3@t2); aux as att:A
+        ``datt:Q1@t2``; ``datt:K1@t3``               (datt:Sj@t2, att:K1@tj) ...;
+                                                     (datt:S3@ti, att:Q1@ti) ...
+grad    ``grad:att1.W_Q[m,i]`` (``@S`` per sample    (in:xm@tT, datt:Qi@tT) per token T,
+        of a batch), fn sum: over the tokens         fn sum (W_O: (att:Hc@tT, dout:zj@tT))
+====== ============================================ ====================================
+
+Without the scale (``scale: false``) the softmax reads S itself: there is no A, and the
+softmax Jacobian's step is ``datt:S3@t2``. A causal head writes no A (nor dA, dS) for a
+masked entry: its A is −∞, its weight 0.
+
 A circuit (a ``graph:`` scenario; docs/circuits.md, bpwalk/graph) has ids of its own, NAME
 being an input, a param or an operation (``f``, or ``f.1`` inside node f's expression):
 

@@ -152,6 +152,11 @@ PAIRED = [
     ("rnn_two_steps", "bptt_truncated", "dout:h@t1"),
     ("rnn_two_steps", "dact_wrong_time", "dout:h@t1"),
     ("rnn_two_steps", "wh_last_step_only", "grad:rnn1.W_x[1,1]"),
+    # an attention head's (kind: attention), issue 24
+    ("self_attention", "scale_left_out", "att:A2@t1"),
+    ("self_attention", "scale_twice", "datt:S3@t2"),
+    ("self_attention", "jacobian_diagonal", "datt:A1@t3"),
+    ("attention_square.yaml", "kt_as_k", "att:S1@t2@2"),
     # a circuit's (graph:), issue 22
     ("graph_scenario.yaml", "fanout_not_summed", "grad:a"),
     ("graph_scenario.yaml", "upstream_left_out", "grad:c"),

@@ -1,6 +1,7 @@
 """Make the pictures of the README and the docs: never drawn or captured by hand.
 
     python tools/screenshots.py   # writes docs/images/page.png, terminal.png and report.png
+    python tools/screenshots.py attention   # attention.png and attention-terminal.png only
 
 page.png is the HTML page of Mazur's example (`bpwalk export mazur --format html`) at a
 backward step, as the system's Chromium shows it; terminal.png is `bpwalk run mazur`'s
@@ -29,6 +30,7 @@ def _bpwalk(*args: str, color: bool = False) -> str:
     env.pop("NO_COLOR", None)
     if color:
         env["FORCE_COLOR"] = "1"
+        env["COLORTERM"] = "truecolor"  # (the attention weights' shades are 24-bit colours)
     return subprocess.run([sys.executable, "-m", "bpwalk", *args], env=env, check=True,
                           capture_output=True, text=True).stdout
 
@@ -61,11 +63,60 @@ def _class(folder: Path) -> list[str]:
     return ["ann.yaml", "bob.yaml", "cat.yaml"]
 
 
+def _attention_terminal_html() -> str:
+    """`bpwalk run self_attention`'s attention weights, in colour (the heat grid)."""
+    from rich.console import Console
+    from rich.terminal_theme import MONOKAI
+    from rich.text import Text
+
+    lines = _bpwalk("run", "self_attention", "--phase", "forward",
+                    color=True).splitlines()
+    start = next(i for i, line in enumerate(lines) if "the attention weights" in line)
+    with open(os.devnull, "w") as nowhere:
+        console = Console(record=True, width=80, force_terminal=True,
+                          color_system="truecolor", file=nowhere)
+        console.print(Text.from_ansi("\n".join(lines[start - 9:start + 8])))
+    return console.export_html(inline_styles=True, theme=MONOKAI)
+
+
+def attention(browser, tmp: Path) -> None:
+    """attention.png: the HTML page of the bundled attention head, its picture (the
+    attention weights' heat grid) beside the forward pass; attention-terminal.png: the
+    same grid in the terminal, in colour."""
+    page_file = tmp / "attention.html"
+    page_file.write_text(_bpwalk("export", "self_attention", "--format", "html"),
+                         encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1000, "height": 560})
+    page.goto(page_file.as_uri())
+    for _ in range(ATTENTION_STEPS):
+        page.keyboard.press("ArrowRight")
+    # the page has scrolled to the step: the picture (sticky) beside it, as a reader sees it
+    page.screenshot(path=str(IMAGES / "attention.png"))
+    terminal_file = tmp / "attention-terminal.html"
+    terminal_file.write_text(_attention_terminal_html(), encoding="utf-8")
+    shell = browser.new_page(viewport={"width": 820, "height": 200})
+    shell.goto(terminal_file.as_uri())
+    shell.locator("pre").first.screenshot(path=str(IMAGES / "attention-terminal.png"))
+
+
+ATTENTION_STEPS = 37  # presses of → from the first step: P₁₂, in the forward pass
+
+
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))
     from bpwalk.browser import find
+
+    if sys.argv[1:] == ["attention"]:  # the attention pictures only
+        IMAGES.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=find(), args=["--no-sandbox"])
+            attention(browser, Path(tmp))
+            browser.close()
+        for name in ("attention.png", "attention-terminal.png"):
+            print(f"docs/images/{name}: {(IMAGES / name).stat().st_size:,} bytes")
+        return 0
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
@@ -93,8 +144,10 @@ def main() -> int:
         report = browser.new_page(viewport={"width": 1000, "height": 900})
         report.goto((Path(tmp) / "report.html").as_uri())
         report.screenshot(path=str(IMAGES / "report.png"))
+        attention(browser, Path(tmp))
         browser.close()
-    for name in ("page.png", "terminal.png", "report.png"):
+    for name in ("page.png", "terminal.png", "report.png", "attention.png",
+                 "attention-terminal.png"):
         print(f"docs/images/{name}: {(IMAGES / name).stat().st_size:,} bytes")
     return 0
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from bpwalk import optimizers
 from bpwalk.functions import LOSSES
+from bpwalk.graph.attention import Attention
 from bpwalk.graph.layers import Dense, Loss, Pool
 from bpwalk.trace import Operand, Step
 
@@ -54,6 +55,7 @@ _WRITERS = {
     **dict.fromkeys(Pool.KINDS, Pool.evaluate),  # (Conv writes a dense layer's kinds)
     **dict.fromkeys(("new", *optimizers.STEP_KINDS), optimizers.evaluate),
     "val": _circuit, "local": _circuit,
+    **dict.fromkeys(Attention.KINDS, Attention.evaluate),
 }
 
 

@@ -44,11 +44,16 @@ def network(scenario: Scenario) -> Network:
 
 
 def _recurrent(scenario: Scenario) -> Network:
-    """A recurrent layer unrolled in time, the dense layers after it at each output step,
-    the loss summed over time."""
+    """A recurrent layer unrolled in time (or an attention head over the tokens), the dense
+    layers after it at each output step, the loss summed over time."""
     from bpwalk.graph.recurrent import Rnn, SeqLoss, TimeDense
 
-    first = Rnn(0, scenario.layers[0], scenario.layer_inputs(0))
+    if scenario.layers[0].kind == "attention":  # a head over the tokens: graph/attention.py
+        from bpwalk.graph.attention import Attention
+
+        first = Attention(0, scenario.layers[0], scenario.layer_inputs(0))
+    else:
+        first = Rnn(0, scenario.layers[0], scenario.layer_inputs(0))
     rest = tuple(TimeDense(i, lay, scenario.layer_inputs(i))
                  for i, lay in enumerate(scenario.layers) if i)
     return Network((first, *rest), SeqLoss(scenario.loss, scenario.outputs))

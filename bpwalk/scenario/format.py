@@ -179,6 +179,28 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("outputs", "choice", "every: the next layer applies at each time step; last: "
             "at the last only.", choices=lambda: ("every", "last"), default="every"),
     ),
+    "layer:attention": (
+        Key("kind", "choice", "attention: one self-attention head over the sample's rows "
+            "(its tokens): Q = X·W_Q, K = X·W_K, V = X·W_V, P = softmax(Q·Kᵀ/√d_k) row by "
+            "row, out = P·V (then ·W_O). It comes first; dense layers after it apply at "
+            "each token.", required=True, choices=lambda: ("attention",),
+            fix="write 'kind: attention'"),
+        Key("name", "name", "The layer's name, which its parameters carry: att1.W_Q[2,1].",
+            default="att1"),
+        Key("W_Q", "matrix", "d_model × d_k: one row per input, one number per query "
+            "column (as x @ W_Q).", required=True,
+            fix="write 'W_Q:' with one row per input, one number per column of Q"),
+        Key("W_K", "matrix", "d_model × d_k: one row per input, one number per key column.",
+            required=True, fix="write 'W_K:' with one row per input, d_k numbers each"),
+        Key("W_V", "matrix", "d_model × d_k: one row per input, one number per value column.",
+            required=True, fix="write 'W_V:' with one row per input, d_k numbers each"),
+        Key("W_O", "matrix", "d_k × d_out: the output projection (none when left out: the "
+            "output is P·V)."),
+        Key("scale", "scale", "true: the scores times 1/√d_k (the default); false: not "
+            "scaled; a number: the scores times it.", default=True),
+        Key("causal", "bool", "true: a token attends to itself and the tokens before it "
+            "(the scores above the diagonal are −∞).", default=False),
+    ),
     "sample:sequence": (
         Key("sequence", "matrix", "One row per time step, one number per input.",
             required=True, fix="write 'sequence: [[...], [...]]'"),
@@ -256,6 +278,7 @@ SHAPED_KEYS = {
 }
 SAMPLE_KEYS = keys("sample")
 RNN_KEYS = keys("layer:rnn")
+ATTENTION_KEYS = keys("layer:attention")
 SEQUENCE_SAMPLE_KEYS = keys("sample:sequence")
 INIT_KEYS = keys("init")
 REQUIRED_TOP = tuple(k.name for k in FORMAT["scenario"] if k.required)
@@ -281,6 +304,7 @@ def _type_schema(k: Key) -> dict[str, Any]:
         "names": {"oneOf": [{"type": "integer", "minimum": 1}, _list_of(_NAME_SCHEMA)]},
         "names_or_name": {"oneOf": [_NAME_SCHEMA, _list_of(_NAME_SCHEMA)]},
         "bool": {"type": "boolean"},
+        "scale": {"oneOf": [{"type": "boolean"}, {"type": "number", "exclusiveMinimum": 0}]},
         "batch": {"oneOf": [{"const": "full"}, {"type": "integer", "minimum": 1}]},
         "vector": {"oneOf": [number, {"type": "array", "items": number}]},
         "sample_inputs": {"oneOf": [number, {"type": "array", "items": number},

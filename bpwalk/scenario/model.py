@@ -161,6 +161,10 @@ class Scenario:
                 str(len(lay.neurons)) if lay.kind == "dense"
                 else f"{lay.kind} {len(lay.neurons)}" if lay.kind == "flatten"
                 else f"{lay.name} {size_text(lay.out_shape)}" for lay in self.layers)])
+        if self.sequence and self.layers[0].kind == "attention":  # 2 > att1 2 > 1, per token
+            return " > ".join([str(len(self.inputs)), *(
+                f"{lay.name} {len(lay.neurons)}" if lay.kind == "attention"
+                else str(len(lay.neurons)) for lay in self.layers)])
         return "-".join(str(len(n)) for n in [self.inputs, *(lay.neurons for lay in self.layers)])
 
     def steps_per_update(self) -> int:
@@ -172,6 +176,11 @@ class Scenario:
         params = len(self.param_names)
         samples = len(self.x) if self.batch is None else self.batch
         steps = self.x.shape[1] if self.sequence else 1  # a sequence's: each time step's
+        if self.sequence and self.layers[0].kind == "attention":  # its matrices' entries,
+            att = self.layers[0]  # forward and back: Q, K, V, H (T × d_k), S, A, P (T × T)
+            return (samples * (2 * steps * (4 * att.d_k + 3 * steps + att.d_out)
+                               + steps * 5 * sum(len(lay.neurons) for lay in self.layers[1:])
+                               + params) + 2 * params)
         return samples * steps * (5 * neurons + params) + 2 * params
 
     def layer_inputs(self, index: int) -> tuple[str, ...]:
@@ -198,6 +207,9 @@ class Scenario:
                     if lay.bias_names:
                         out.append(Connection(lay.bias_names[j], li, None, fed))
                 continue
+            if lay.kind == "attention":  # W_Q[m,i]: from input m to column i of Q
+                out += _attention_connections(lay, feeds, li)
+                continue
             if lay.kind == "rnn":  # W_h[j,k] carries h_k of the time step before: h1@t-1
                 feeds = (*feeds, *(f"{n}@t-1" for n in lay.neurons))
             for j, row in enumerate(lay.weight_names):
@@ -215,6 +227,7 @@ class Scenario:
             "source": self.source,
             "inputs": list(self.inputs),
             "layers": [
+                _attention_dict(lay) if lay.kind == "attention" else
                 _shaped_dict(lay) if lay.kind not in ("dense", "rnn") else {
                     **({"kind": "rnn", "name": lay.name, "h0": lay.h0.tolist(),
                         "outputs": "every" if lay.every else "last"}
@@ -252,6 +265,33 @@ class Scenario:
             **({"input_gradients": True} if self.input_gradients else {}),
             **({"notation": self.notation} if self.notation else {}),
         }
+
+
+def _attention_connections(lay: Any, feeds: tuple[str, ...], li: int) -> list[Connection]:
+    """An attention head's parameters: W_Q[m,i] from input m to column i of Q (likewise
+    K, V); W_O[c,d] from column c of H = P·V to the output z_d."""
+    names = lay.weight_names[0]
+    out, at = [], 0
+    for what, letter in (("W_Q", "Q"), ("W_K", "K"), ("W_V", "V")):
+        for m in range(lay.n_in):
+            for i in range(lay.d_k):
+                out.append(Connection(names[at], li, feeds[m], (f"{letter}{i + 1}",)))
+                at += 1
+    for c in range(lay.d_k if lay.d_out else 0):
+        for d in range(lay.d_out):
+            out.append(Connection(names[at], li, f"H{c + 1}", (lay.neurons[d],)))
+            at += 1
+    return out
+
+
+def _attention_dict(lay: Any) -> dict[str, Any]:
+    """An attention layer as the JSON trace writes it."""
+    wq, wk, wv, wo = lay.matrices(lay.weights)
+    return {"kind": "attention", "name": lay.name, "neurons": list(lay.neurons),
+            "W_Q": wq.tolist(), "W_K": wk.tolist(), "W_V": wv.tolist(),
+            **({"W_O": wo.tolist()} if wo is not None else {}),
+            "scale": {"root": True, "none": False}.get(lay.scaling, lay.scale),
+            "causal": lay.causal, "weight_names": [list(lay.weight_names[0])]}
 
 
 def _shaped_dict(lay: Any) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Sequences: a `layers:` scenario whose first layer is recurrent (`kind: rnn`, an Elman
-layer) and whose samples are `sequence:` rows, one per time step.
+"""Sequences: a `layers:` scenario whose first layer reads rows, one per time step or token
+(`kind: rnn`, an Elman layer; `kind: attention`, one self-attention head), and whose
+samples are `sequence:` rows.
 
-The validator (validate.py) hands a scenario here when one of its layers has `kind: rnn`:
+The validator (validate.py) hands a scenario here when one of its layers has `kind: rnn`
+or `kind: attention`:
 this module reads that layer and the sequence data, and the dense layers after it with the
 validator's own reader (a dense layer after a recurrent one applies at each time step).
 
@@ -10,17 +12,29 @@ The model: the recurrent layer is an RnnLayer whose `weights` are W_x and W_h si
 parameter layout, the optimizer and the update steps read it as any layer's weights. A
 sequence scenario's `x` is (samples, time steps, inputs) and `targets` (samples, output
 steps, outputs).
+
+An attention layer is an AttentionLayer whose `weights` are W_Q, W_K, W_V (and W_O) one
+after the other, flattened row by row (a single row of names), for the same reason; its
+tokens are the sequence's rows, and every token has an output (targets: one row each).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
 
 from bpwalk.scenario.errors import choice_hint
-from bpwalk.scenario.format import FORMAT, RNN_KEYS, SEQUENCE_SAMPLE_KEYS, hint, key_of
+from bpwalk.scenario.format import (
+    ATTENTION_KEYS,
+    FORMAT,
+    RNN_KEYS,
+    SEQUENCE_SAMPLE_KEYS,
+    hint,
+    key_of,
+)
 
 RNN_ACTIVATIONS = key_of("layer:rnn", "activation").choices()  # tanh, relu (nn.RNN)
 SEQUENCE_LOSSES = ("half_squared_error", "squared_error", "mean_squared_error")
@@ -54,8 +68,43 @@ class RnnLayer(NamedTuple):
         return self.weights[:, self.n_in:]
 
 
+class AttentionLayer(NamedTuple):
+    """One self-attention head over the tokens (the sequence's rows) X, T × d_model:
+    Q = X·W_Q, K = X·W_K, V = X·W_V (d_model × d_k each, as x @ W); S = Q·Kᵀ; A = c·S
+    (−∞ above the diagonal when causal); P = softmax(A) row by row; out = P·V (H), then
+    H·W_O (d_k × d_out) when W_O is given."""
+
+    neurons: tuple[str, ...]  # the output's columns: z1..zn (n = d_k, or d_out with W_O)
+    activation: str  # linear: the head has no activation of its own
+    slope: float
+    weights: np.ndarray  # W_Q, W_K, W_V, W_O flattened row by row, one after the other
+    weight_names: tuple[tuple[str, ...], ...]  # one row: att1.W_Q[1,1] ... in that order
+    bias: str  # "none"
+    bias_values: np.ndarray
+    bias_names: tuple[str, ...]
+    name: str  # att1
+    n_in: int  # d_model: the inputs per token
+    d_k: int
+    d_out: int  # W_O's columns; 0 without W_O
+    scale: float  # c: 1/√d_k (scale: true), 1 (false) or the number given
+    scaling: str  # "root" (1/√d_k), "none" or "number"
+    causal: bool
+
+    kind = "attention"
+    every = True  # every token has an output (the rows after it: rows() in recurrent.py)
+
+    def matrices(self, w: np.ndarray) -> tuple[np.ndarray, ...]:
+        """W_Q, W_K, W_V and W_O (None without it) from a flat weights vector `w`."""
+        m, d = self.n_in, self.d_k
+        size = m * d
+        wq, wk, wv = (w[i * size:(i + 1) * size].reshape(m, d) for i in range(3))
+        wo = w[3 * size:].reshape(d, self.d_out) if self.d_out else None
+        return wq, wk, wv, wo
+
+
 # the kinds of issue 24 that are not worked out yet: refused in one line
-NOT_YET = ("lstm", "attention")
+NOT_YET = ("lstm",)
+FIRST_KINDS = ("rnn", "attention")  # a layer reading the sequence's rows: comes first
 
 
 def _kinds(top: dict) -> list[tuple[str, yaml.Node]]:
@@ -68,8 +117,9 @@ def _kinds(top: dict) -> list[tuple[str, yaml.Node]]:
 
 
 def has_rnn(top: dict) -> bool:
-    """Does the scenario have a recurrent layer (`kind: rnn`)? Then this module reads it."""
-    return any(kind == "rnn" for kind, _ in _kinds(top))
+    """Does the scenario have a layer reading rows (`kind: rnn` or `kind: attention`)?
+    Then this module reads it."""
+    return any(kind in FIRST_KINDS for kind, _ in _kinds(top))
 
 
 def not_yet(v: Any, top: dict) -> bool:
@@ -77,7 +127,7 @@ def not_yet(v: Any, top: dict) -> bool:
     found = [(kind, node) for kind, node in _kinds(top) if kind in NOT_YET]
     for kind, node in found:
         v.err(node, f"kind: {kind} is not worked out by bpwalk yet (an rnn layer is: "
-                    "kind: rnn, see docs/recurrence.md)")
+                    "kind: rnn, see docs/recurrence.md; attention: docs/attention.md)")
     return bool(found)
 
 
@@ -93,6 +143,7 @@ class Sequence:
     def __init__(self, v: Any) -> None:
         self.v = v
         self.rnn: dict[str, Any] | None = None
+        self.att: dict[str, Any] | None = None  # an attention layer's, when it comes first
         self.steps: int | None = None  # time steps of every sample
 
     # ---- layers
@@ -102,12 +153,18 @@ class Sequence:
         recurrent layer itself is kept in self.rnn)."""
         v = self.v
         first = node.value[0]
+        kind = (next((val.value for k, val in first.value
+                      if k.value == "kind" and isinstance(val, yaml.ScalarNode)), None)
+                if isinstance(first, yaml.MappingNode) else None)
+        if kind == "attention":
+            return self._attention_layers(node, first, inputs)
         m = v.mapping(first, "layer 1", RNN_KEYS)
         if m is None:
             return None
         if m.get("kind", (None, None))[1] is None or v.scalar(m["kind"][1]) != "rnn":
-            v.err(first, "the recurrent layer (kind: rnn) must come first; a dense layer "
-                         "after it applies at each time step")
+            v.err(first, "the recurrent layer (kind: rnn) or the attention layer (kind: "
+                         "attention) must come first; a dense layer after it applies at each "
+                         "time step")
             return None
         for lay in node.value[1:]:
             if isinstance(lay, yaml.MappingNode) and any(k.value == "kind" for k, _ in lay.value):
@@ -128,6 +185,119 @@ class Sequence:
                                   "use linear, sigmoid or tanh")
             return None
         return dense
+
+    def _attention_layers(self, node: yaml.SequenceNode, first: yaml.Node,
+                          inputs: list[str]) -> list | None:
+        """The attention layer (kept in self.att) and the dense layers after it, if any."""
+        v = self.v
+        m = v.mapping(first, "layer 1", ATTENTION_KEYS)
+        if m is None:
+            return None
+        for lay in node.value[1:]:
+            if isinstance(lay, yaml.MappingNode) and any(k.value == "kind" for k, _ in lay.value):
+                v.err(lay, "only the first layer may have kind: (one attention layer); write "
+                           "the layers after it as '- neurons: ...' (dense, per token)")
+                return None
+        self.att = self._attention(first, m, len(inputs))
+        if self.att is None:
+            return None
+        if len(node.value) < 2:
+            return []  # its output goes straight to the loss
+        rest = yaml.SequenceNode(node.tag, node.value[1:], node.start_mark, node.end_mark)
+        dense = v.layers(rest, list(self.att["outputs"]), first=2)
+        if dense and any(lay[1] == "softmax" for lay in dense):
+            v.err(rest.value[-1], "softmax outputs are not taken after an attention layer yet; "
+                                  "use linear, sigmoid or tanh")
+            return None
+        return dense
+
+    def _attention(self, lnode: yaml.Node, m: dict, d_model: int) -> dict[str, Any] | None:
+        v = self.v
+        required = [k.name for k in FORMAT["layer:attention"] if k.required]
+        for key in required:
+            if key not in m:
+                v.err(lnode, f"the attention layer is missing '{key}'; "
+                             f"{hint('layer:attention', key)}")
+        if any(k not in m for k in required):
+            return None
+        name = v.name(m["name"][1], "the attention layer's name") if "name" in m else "att1"
+        w_q = self._projection(m["W_Q"][1], "W_Q", d_model, None)
+        if w_q is None or name is None:
+            return None
+        d_k = len(w_q[0])
+        w_k = self._projection(m["W_K"][1], "W_K", d_model, d_k)
+        w_v = self._projection(m["W_V"][1], "W_V", d_model, d_k)
+        w_o = None
+        if "W_O" in m:
+            w_o = self._projection(m["W_O"][1], "W_O", d_k, None, rows_are="column of V "
+                                   f"(d_k = {d_k})")
+            if w_o is None:
+                return None
+        if w_k is None or w_v is None:
+            return None
+        scale, scaling = 1.0 / math.sqrt(d_k), "root"
+        if "scale" in m:
+            given = v.scalar(m["scale"][1])
+            if given is False:
+                scale, scaling = 1.0, "none"
+            elif isinstance(given, (int, float)) and not isinstance(given, bool) \
+                    and np.isfinite(given) and given > 0:
+                scale, scaling = float(given), "number"
+            elif given is not True:
+                v.err(m["scale"][1], "scale must be true (1/√d_k), false (not scaled) or a "
+                                     f"number above 0, not {given!r}; write 'scale: true'")
+                return None
+        causal = False
+        if "causal" in m:
+            causal = v.scalar(m["causal"][1])
+            if not isinstance(causal, bool):
+                v.err(m["causal"][1], f"causal must be true or false, not {causal!r}; write "
+                                      "'causal: false'")
+                return None
+        width = len(w_o[0]) if w_o else d_k
+        outputs = [f"z{j + 1}" for j in range(width)]
+        v.declare(outputs, "an output of the attention layer", lnode)
+        return {"name": name, "W_Q": w_q, "W_K": w_k, "W_V": w_v, "W_O": w_o, "d_k": d_k,
+                "scale": scale, "scaling": scaling, "causal": causal, "outputs": outputs,
+                "every": True}
+
+    def _projection(self, node: yaml.Node, what: str, rows: int, cols: int | None,
+                    rows_are: str = "input (d_model = {d})") -> list[list[float]] | None:
+        """A projection matrix, `rows` × `cols` (cols None: as many as its first row has,
+        the same in every row); shapes named with their numbers."""
+        v = self.v
+        of = rows_are.format(d=rows)
+        width = "d_k" if what != "W_O" else "d_out"
+        if (not isinstance(node, yaml.SequenceNode) or not node.value
+                or not all(isinstance(r, yaml.SequenceNode) for r in node.value)):
+            v.err(node, f"{what} must be a list of rows, one per {of}, each with {width} "
+                        f"numbers; write it like [[0.5, 0.1], [0.2, 0.3]]")
+            return None
+        if len(node.value) != rows:
+            v.err(node, f"{what} has {len(node.value)} row{'s' * (len(node.value) != 1)} but "
+                        f"it needs {rows}, one per {of}; write {rows} "
+                        f"row{'s' * (rows != 1)}")
+            return None
+        want = cols if cols is not None else len(node.value[0].value)
+        if want == 0:
+            v.err(node.value[0], f"{what} row 1 is empty; give it at least one number "
+                                 f"({width} ≥ 1)")
+            return None
+        out = []
+        for r, rnode in enumerate(node.value):
+            if len(rnode.value) != want:
+                why = (f"W_Q has {want} columns (d_k = {want})" if cols is not None
+                       else f"row 1 has {want}")
+                v.err(rnode, f"{what} row {r + 1} has {len(rnode.value)} number"
+                             f"{'s' * (len(rnode.value) != 1)} but {why}; give every row "
+                             f"{want} number{'s' * (want != 1)}")
+                return None
+            row = [v.number(c, f"{what} row {r + 1} entry {i + 1}")
+                   for i, c in enumerate(rnode.value)]
+            if None in row:
+                return None
+            out.append(row)
+        return out
 
     def _rnn(self, lnode: yaml.Node, m: dict, n_in: int) -> dict[str, Any] | None:
         v = self.v
@@ -204,6 +374,8 @@ class Sequence:
                         "...]' (one row per time step) with 'targets: [[...], ...]' below it")
             return None, None
         every = self.rnn["every"] if self.rnn else True
+        if self.att is not None and n_out is None:  # no dense layer after it: its outputs
+            n_out = len(self.att["outputs"])
         xs, ts = [], []
         for i, snode in enumerate(node.value):
             where = f"data sample {i + 1}"
@@ -226,6 +398,12 @@ class Sequence:
             want = len(x) if every else 1
             t = self._rows(m["targets"][1], f"{where} targets", n_out, "output")
             if t is None:
+                return None, None
+            if len(t) != want and self.att is not None:
+                v.err(m["targets"][1], f"{where} has {len(t)} target row"
+                                       f"{'s' * (len(t) != 1)} but {len(x)} token"
+                                       f"{'s' * (len(x) != 1)}; give one row per token (the "
+                                       "head's output there)")
                 return None, None
             if len(t) != want:
                 v.err(m["targets"][1],
@@ -264,6 +442,8 @@ class Sequence:
 
         from bpwalk.scenario.model import frozen
 
+        if self.att is not None:
+            return self._build_attention(scenario, x, t)
         spec = self.rnn
         name, hidden = spec["name"], tuple(spec["hidden"])
         n, n_in = len(hidden), len(scenario.inputs)
@@ -283,18 +463,42 @@ class Sequence:
                        param_names=(*params, *scenario.param_names),
                        x=frozen(x), targets=frozen(t), sequence=True)
 
+    def _build_attention(self, scenario: Any, x, t) -> Any:
+        from dataclasses import replace
+
+        from bpwalk.scenario.model import frozen
+
+        spec = self.att
+        name, d_k = spec["name"], spec["d_k"]
+        mats = [("W_Q", spec["W_Q"]), ("W_K", spec["W_K"]), ("W_V", spec["W_V"])]
+        if spec["W_O"] is not None:
+            mats.append(("W_O", spec["W_O"]))
+        names = tuple(param_name(name, what, i, j) for what, m in mats
+                      for i in range(len(m)) for j in range(len(m[0])))
+        flat = [c for _, m in mats for row in m for c in row]
+        att = AttentionLayer(tuple(spec["outputs"]), "linear", 0.0, frozen(flat), (names,),
+                             "none", frozen([]), (), name, len(scenario.inputs), d_k,
+                             len(spec["W_O"][0]) if spec["W_O"] is not None else 0,
+                             spec["scale"], spec["scaling"], spec["causal"])
+        return replace(scenario, layers=(att, *scenario.layers),
+                       param_names=(*names, *scenario.param_names),
+                       x=frozen(x), targets=frozen(t), sequence=True)
+
     def check_loss(self, top: dict, loss: str | None) -> None:
         if loss is not None and loss not in SEQUENCE_LOSSES:
+            what = "an attention layer" if self.att is not None else "an rnn layer"
             self.v.err(top["loss"][1], f"a sequence's loss is summed over time steps; "
-                       f"{loss} is not taken with an rnn layer yet; use "
+                       f"{loss} is not taken with {what} yet; use "
                        f"{', '.join(SEQUENCE_LOSSES[:-1])} or {SEQUENCE_LOSSES[-1]}")
 
     def refuse(self, top: dict) -> None:
         """Keys a sequence scenario does not take yet, each in one clear line."""
-        for key, why in (("init", ("init: does not draw an rnn layer's weights yet; give "
-                                  "W_x, W_h and the dense weights")),
-                         ("input_gradients", ("input_gradients is not worked out through an "
-                                             "rnn layer yet; remove it"))):
+        what = ("an attention layer" if any(k == "attention" for k, _ in _kinds(top))
+                else "an rnn layer")
+        for key, why in (("init", (f"init: does not draw {what}'s weights yet; give "
+                                   "its matrices and the dense weights")),
+                         ("input_gradients", ("input_gradients is not worked out through "
+                                              f"{what} yet; remove it"))):
             if key in top:
                 self.v.err(top[key][0], why)
 

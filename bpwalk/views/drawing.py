@@ -390,6 +390,16 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
 
 # a recurrent network's picture (unrolled in time) is not drawn yet: one line instead
 NOT_DRAWN = "(The picture of a recurrent network, unrolled in time, is not drawn yet.)"
+# an attention head's picture is its attention weights, once they are worked out
+ATTENTION_PICTURE = ("(An attention head's picture is its attention weights P, a heat grid "
+                     "with the numbers: after each update's forward pass, and at the end of "
+                     "it.)")
+
+
+def attention(trace: Trace) -> bool:
+    """Is the trace's network an attention head (its picture: the weights' heat grid)?"""
+    sc = trace.scenario
+    return getattr(sc, "sequence", False) and sc.layers[0].kind == "attention"
 
 
 def opening(trace: Trace, decimals: int, ascii: bool = False,
@@ -399,6 +409,8 @@ def opening(trace: Trace, decimals: int, ascii: bool = False,
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.opening(trace, decimals, ascii)
+    if attention(trace):
+        return Text(ATTENTION_PICTURE)
     if getattr(trace.scenario, "sequence", False):
         return Text(NOT_DRAWN)
     it = trace.iterations[0] if trace.iterations else None
@@ -413,6 +425,16 @@ def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False,
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.after(trace, it, decimals, ascii)
+    if attention(trace):  # the head's picture: its attention weights, per sample
+        from rich.console import Group
+
+        from bpwalk.notation import Pen, profile
+        from bpwalk.views import attention as heat
+
+        pen = Pen("ascii" if ascii else "unicode", decimals,
+                  profile(notation, trace.scenario))
+        samples = it.samples if len(it.samples) > 1 else [None]
+        return Group(*(heat.picture(trace, it, s, pen) for s in samples))
     if getattr(trace.scenario, "sequence", False):
         return Text(NOT_DRAWN)
     batch = " (new parameters; node values differ per sample)" if len(it.samples) > 1 else ""

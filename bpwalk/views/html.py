@@ -89,6 +89,8 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     mode += " compact" if compact else ""
     size = f"@page{{size:{_PAPER[paper]}}}" if paper else ""
     css = CSS + circuit_drawing.CSS if graph else CSS
+    if drawing.attention(trace):  # its matrices' tables and the weights' heat grid
+        css += ATTENTION_CSS
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(_title(trace, blanks, key))}</title>"
@@ -102,6 +104,9 @@ def _printed_caption(trace: Trace, blanks: bool) -> str:
     it = trace.iterations[0] if trace.iterations else None
     if blanks or it is None:
         return "The given numbers: the inputs and the starting parameters."
+    if drawing.attention(trace):
+        return (f"The attention weights of update {it.number}: each row sums to 1, a darker "
+                "cell is a larger weight.")
     batch = ("; the neurons' values differ per sample, so only the parameters are shown"
              if len(it.samples) > 1 else "")
     return (f"The network after update {it.number}: each value of the update, "
@@ -287,7 +292,7 @@ def _heading(trace: Trace, pen: Pen, blanks: bool, key: bool, matrix: bool = Fal
     acts = "; ".join(f"layer {lay.number}: {lay.activation}"
                      for lay in outline.heading(trace, pen.profile).layers
                      if lay.activated)
-    rows += [("Network", f"{sc.shape} ({_e(acts)})"),
+    rows += [("Network", f"{sc.shape} ({_e(acts)})" if acts else sc.shape),
              ("Loss", f"{_e(sc.loss)}: {mathml(pen.write(loss_rule(sc.loss, pen.profile)))}"),
              ("Learning rate", f"{_e(text.sym('lr'))} = {text.num(sc.learning_rate)}"),
              *([("Optimizer", (f"{_e(sc.optimizer.name)}: "
@@ -378,12 +383,42 @@ def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: 
             title = outline.group_title(h, phase.name, g, len(up.samples) > 1)
             out.append(f'<div class="group">{f"<h4>{_e(title)}</h4>" if title else ""}')
             out += [f"<p>{_write(c, pen)}</p>" for c in ([g.rule] if g.rule else []) + list(g.notes)]
+            grids = _grids(g.grids, pen) if g.grids and not blanks else []
+            out += grids if phase.name == "forward" else []
             out += [_step(s, pen, blanks) for s in g.steps]
+            out += grids if phase.name != "forward" else []
             out.append("</div>")
         out += [f"<p>{_write(note, pen)}</p>" for note in phase.after]
         out.append("</section>")
     out.append("</article>")
     return "\n".join(out)
+
+
+def _grids(grids, pen: Pen) -> list[str]:
+    """An attention head's matrices as tables (the weights P shaded: a heat grid)."""
+    from bpwalk.views import attention
+
+    text = _picture_pen(pen)
+    return [attention.html(g, text, f"{_write((g.symbol,), pen)}: {_e(g.words)}")
+            for g in grids]
+
+
+def _attention_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
+    """An attention head's picture: its attention weights P in the first update, per
+    sample, as heat grids with the numbers (a worksheet's: a line, the weights being
+    what the student works out)."""
+    from bpwalk.views import attention
+
+    hidden = '<svg id="net" style="display:none" aria-hidden="true"></svg>'  # (the script's)
+    if blanks or not trace.iterations:
+        return f'{hidden}<p class="undrawn">{_e(drawing.ATTENTION_PICTURE)}</p>'
+    it = trace.iterations[0]
+    text = _picture_pen(pen)
+    out = [hidden]
+    for smp in (it.samples if len(it.samples) > 1 else [None]):
+        g = attention.weights(trace, it, smp, text)
+        out.append(attention.html(g, text, f"{_write((g.symbol,), pen)}: {_e(g.words)}"))
+    return "".join(out)
 
 
 def _step(s: Step, pen: Pen, blanks: bool, where: tuple[str, str] | None = None,
@@ -583,6 +618,8 @@ def _overlaps(a: Box, boxes: list[Box]) -> bool:
 
 
 def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
+    if drawing.attention(trace):
+        return _attention_picture(trace, pen, blanks)
     if getattr(trace.scenario, "sequence", False):
         return f"<p>{_e(drawing.NOT_DRAWN)}</p>"
     """The network; without a script (or printed) it shows the given numbers, and in a
@@ -748,6 +785,13 @@ def _loss_chart(trace: Trace, title: str = "Loss over the", what: str = "loss on
 
 
 # ----------------------------------------------------------------------------- style, script
+
+ATTENTION_CSS = """
+table.heat td,table.grid td{text-align:right;font-variant-numeric:tabular-nums;
+ white-space:nowrap}
+table.heat td{print-color-adjust:exact;-webkit-print-color-adjust:exact}
+table.heat th,table.grid th{font-weight:normal;color:var(--soft)}
+"""
 
 CSS = """
 :root{--ink:#1b1b1b;--soft:#666;--lit:#d9480f;--litbg:#fff0e0;--line:#bbb}

@@ -236,6 +236,11 @@ class _Doc:
             self.add(f"#### {title}", "")
         for caption in ([g.rule] if g.rule else []) + list(g.notes):
             self.add(self.write(caption), "")
+        if g.grids and not self.blanks:  # an attention head's matrices (not a worksheet's:
+            from bpwalk.views import attention  # they hold the answers)
+
+            for grid in g.grids:
+                self.add(*attention.markdown(grid, self.pen, self.write))
         for s in g.steps:
             self.add(self._display(self.pen.formula(s)), "")
             short = self.pen.shortcut(s)

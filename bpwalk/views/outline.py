@@ -23,6 +23,8 @@ from bpwalk.functions import ACTIVATIONS
 from bpwalk.notation import (
     KRONECKER,
     Profile,
+    attention_backward_rules,
+    attention_rules,
     backward_rule,
     book_backward,
     book_update,
@@ -32,6 +34,7 @@ from bpwalk.notation import (
     jacobian_entries,
     jacobian_rule,
     loss_rule,
+    matrix_symbol,
     node,
     optimizer_rule,
     optimizer_settings,
@@ -56,6 +59,22 @@ class Group(NamedTuple):
     rule: Text  # the layer's rule (forward pass: how net and out are found)
     notes: tuple[Text, ...]  # e.g. the hidden neurons' weights are the old ones
     steps: tuple[Step, ...]
+    grids: tuple[Grid, ...] = ()  # an attention head's matrices (before the steps)
+
+
+class Grid(NamedTuple):
+    """One matrix of an attention head, assembled from the steps of its entries: a view
+    lays it out as a table (the attention weights as a heat grid). An entry with no step is
+    None: a causal mask's −∞ in the forward pass, its 0 gradient going back."""
+
+    symbol: Node  # Q, ∂E/∂P, ∂E/∂W_Q
+    words: str  # what it is: "queries, X·W_Q"
+    rows: tuple[str, ...]  # its rows' labels: token 1 ..., query 1 ..., x1 ...
+    cols: tuple[str, ...]  # its columns': 1 ..., key 1 ...
+    ids: tuple[tuple[str, ...], ...]
+    values: tuple[tuple[float | None, ...], ...]
+    heat: bool = False  # the attention weights P, each row summing to 1: shaded
+    masked: str = ""  # what an entry with no step is: "−∞" or "0"
 
 
 class Phase(NamedTuple):
@@ -196,6 +215,8 @@ def what_layer(lay) -> str:
         return ""
     if lay.kind == "flatten":
         return f"{lay.name}: the cells in a row, channel-major"
+    if lay.kind == "attention":
+        return attention_words(lay)
     size = "x".join(map(str, lay.in_shape))
     out = "x".join(map(str, lay.out_shape))
     step = "x".join(map(str, lay.stride)) if lay.stride[0] != lay.stride[1] else lay.stride[0]
@@ -210,8 +231,21 @@ def what_layer(lay) -> str:
             f"stride {step}: {out} cells")
 
 
-def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Document:
-    """The outline of the whole document, with the phases asked for in each update."""
+def attention_words(lay) -> str:
+    """An attention head in words: att1, self-attention: d_model 2, d_k 2, scores scaled
+    by 1/√d_k, causal, W_O to 2 outputs."""
+    scale = {"root": "scaled by 1/√d_k", "none": "not scaled"}.get(
+        lay.scaling, f"scaled by {lay.scale:g}")
+    return (f"{lay.name}, self-attention: d_model {lay.n_in}, d_k {lay.d_k}, scores {scale}"
+            + (", causal" if lay.causal else "")
+            + (f", W_O to {lay.d_out} output{'s' * (lay.d_out != 1)}" if lay.d_out else ""))
+
+
+def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES,
+             entries: bool = True) -> Document:
+    """The outline of the whole document, with the phases asked for in each update.
+    `entries` False: an attention head's matrices without the step of each entry (the
+    terminal's default for attention; `bpwalk run --entries` shows them)."""
     sc = trace.scenario
     params = tuple(Param(c.param, c.layer, c.source, c.targets, trace.params_first[c.param],
                          trace.params_final[c.param], trace.param_change[c.param])
@@ -219,7 +253,7 @@ def document(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> Docume
     samples = (_sequences(sc) if getattr(sc, "sequence", False) else
                tuple(Sample(k, tuple(zip(sc.inputs, x)), tuple(zip(sc.outputs, t)))
                      for k, (x, t) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1)))
-    return Document(heading(trace, p), params, samples, updates(trace, p, phases))
+    return Document(heading(trace, p), params, samples, updates(trace, p, phases, entries))
 
 
 def _sequences(sc) -> tuple[Sample, ...]:
@@ -234,11 +268,12 @@ def _sequences(sc) -> tuple[Sample, ...]:
                  for k, (x, tt) in enumerate(zip(sc.x.tolist(), sc.targets.tolist()), 1))
 
 
-def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES) -> list[Update]:
+def updates(trace: Trace, p: Profile, phases: Iterable[str] = PHASES,
+            entries: bool = True) -> list[Update]:
     """The outline of every explained update, with the phases asked for."""
     wanted = tuple(phases)
     return [Update(it.number, tuple(it.samples), it.params_before if it.number > 1 else None,
-                   tuple(_phase(trace, it, ph, p) for ph in PHASES if ph in wanted))
+                   tuple(_phase(trace, it, ph, p, entries) for ph in PHASES if ph in wanted))
             for it in trace.iterations]
 
 
@@ -256,7 +291,7 @@ def has_biases(trace: Trace, layer: int | None = None) -> bool:
     return any(lay.bias != "none" for lay in layers)
 
 
-def _phase(trace: Trace, it: Iteration, phase: str, p: Profile) -> Phase:
+def _phase(trace: Trace, it: Iteration, phase: str, p: Profile, entries: bool = True) -> Phase:
     sc = trace.scenario
     steps = [s for s in it.steps if s.phase == phase]
     after: tuple[Text, ...] = ()
@@ -264,6 +299,9 @@ def _phase(trace: Trace, it: Iteration, phase: str, p: Profile) -> Phase:
         rule: Text = ()
     elif phase == "loss":
         rule = (loss_rule(sc.loss, p),)
+    elif phase == "backward" and sc.layers[0].kind == "attention" and len(sc.layers) == 1:
+        rule = (LONE_HEAD_BACKWARD,
+                *(("; " + p.rule_words,) if p.rule_words else ()))
     elif phase == "backward":
         rule = (*book_backward(p, sc), backward_rule(p),
                 " (the input the weight carries); output layer first",
@@ -279,7 +317,8 @@ def _phase(trace: Trace, it: Iteration, phase: str, p: Profile) -> Phase:
             after = ((*_params(fixed, p), f" {verb} not updated (update_biases: false)."),)
     key = (lambda s: (s.sample, s.batch)) if phase == "loss" else \
         (lambda s: (s.sample, s.batch, s.layer))
-    groups = tuple(_group(trace, it, phase, list(g), p) for _, g in groupby(steps, key=key))
+    groups = tuple(_group(trace, it, phase, list(g), p, entries)
+                   for _, g in groupby(steps, key=key))
     return Phase(phase, PHASE_TITLES[phase], rule, groups, after)
 
 
@@ -291,13 +330,24 @@ def _optimizer_caption(sc, it: Iteration, p: Profile) -> Text:
             f"{t}. Per layer, the state carried in from the last update comes first.")
 
 
-def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profile) -> Group:
+def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profile,
+           entries: bool = True) -> Group:
     sc = trace.scenario
     first = steps[0]
     layer = None if phase == "loss" else first.layer
     rule: Text = ()
     notes: list[Text] = []
-    if phase == "forward" and layer is not None:
+    grids: tuple[Grid, ...] = ()
+    if layer and phase in ("forward", "backward") and sc.layers[layer - 1].kind == "attention":
+        grids = attention_grids(sc.layers[layer - 1], sc.inputs, it, phase, first.sample,
+                                first.batch, p)
+        if not entries:  # the matrices hold them: the head's own entries left out
+            steps = [s for s in steps if s.kind not in ("att", "datt", "grad")]
+    if phase == "forward" and layer is not None and sc.layers[layer - 1].kind == "attention":
+        lay = sc.layers[layer - 1]
+        rule = _joined(attention_rules(p, lay.scaling, lay.causal, bool(lay.d_out)))
+        notes.append((ATTENTION_FORWARD + (ATTENTION_CAUSAL if lay.causal else ""),))
+    elif phase == "forward" and layer is not None:
         lay = sc.layers[layer - 1]
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
         if lay.kind == "conv2d":
@@ -312,7 +362,11 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
                 " (the first layer's error terms through its weights, from before the update)")
     elif phase == "backward" and layer is not None and not first.batch:
         nxt_lay = _next_computing(sc, layer)
-        if sc.layers[layer - 1].kind == "rnn":
+        lay = sc.layers[layer - 1]
+        if lay.kind == "attention":
+            rule = _joined(attention_backward_rules(p, lay.scaling, bool(lay.d_out)))
+            notes.append((ATTENTION_BACKWARD,))
+        elif sc.layers[layer - 1].kind == "rnn":
             notes.append((RNN_BACKWARD,))
         elif nxt_lay is not None and nxt_lay.kind != "dense":
             notes.append((_SHAPED_NOTES[nxt_lay.kind].format(name=nxt_lay.name),))
@@ -333,7 +387,9 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
     if phase == "update":
         steps, zeros = _first_state(steps, p)
         notes += zeros
-    return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps))
+    if grids and not entries:
+        notes.append((ENTRIES_NOTE.format(name=sc.name),))
+    return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps), grids)
 
 
 CONV_WORDS = ("Each cell: the kernel over its receptive field (a cross-correlation, as "
@@ -384,6 +440,102 @@ RNN_BACKWARD = ("Backpropagation through time, from the last step to the first: 
                 "through W_h, one from step t + 1 (the gradient there times the "
                 "activation's derivative there); each weight's gradient is the sum of one "
                 "term per time step.")
+
+
+# an attention head's captions (bpwalk.graph.attention)
+ATTENTION_FORWARD = ("One self-attention head over the sample's tokens (the rows of its "
+                     "sequence): an entry's first index is its row, the token (Q21 is token "
+                     "2's query, column 1); S_ij scores query token i against key token j, "
+                     "and each row of P sums to 1.")
+ATTENTION_CAUSAL = (" Causal: a token attends to itself and the tokens before it; the "
+                    "scores of later keys are -inf, and e^(-inf) = 0.")
+ATTENTION_BACKWARD = ("Back through the head: the gradient of each output entry comes from "
+                      "the layer after it (or the loss); then P·V, the softmax Jacobian of "
+                      "each row, the scale, Q·K^T, and each projection's gradient, the sum "
+                      "over the tokens.")
+
+
+LONE_HEAD_BACKWARD = ("Each gradient from those found after it (the chain rule), the "
+                      "parameters from before the update")
+ENTRIES_NOTE = ("Each entry of the matrices below, its formula written with its numbers: "
+                "bpwalk run {name} --entries.")
+
+
+def attention_grids(lay, inputs: tuple[str, ...], it: Iteration, phase: str,
+                    sample: int | None, batch: bool, p: Profile) -> tuple[Grid, ...]:
+    """An attention head's matrices in one sample's forward or backward pass (or the
+    batch's gradients), each entry the value of its step in `it`."""
+    values = it.values
+    at = f"@{sample}" if sample is not None else ""
+    T = max(int(k.partition("@t")[2].partition("@")[0]) for k in values
+            if k.startswith("att:Q1@t"))
+    tokens = tuple(f"token {t}" for t in range(1, T + 1))
+    queries = tuple(f"query {t}" for t in range(1, T + 1))
+    keys_ = tuple(f"key {t}" for t in range(1, T + 1))
+
+    def cols(n: int) -> tuple[str, ...]:
+        return tuple(str(c) for c in range(1, n + 1))
+
+    def grid(kind: str, letter: str, words: str, n: int, rows_=tokens, cols_=None,
+             heat: bool = False, prefix: str = "", masked: str = "") -> Grid:
+        ids = tuple(tuple(f"{kind}:{prefix or letter}{c}@t{t}{at}" for c in range(1, n + 1))
+                    for t in range(1, T + 1))
+        sym = matrix_symbol(letter, kind == "datt" or kind == "dout", p)
+        return Grid(sym, words, rows_, cols_ or cols(n), ids,
+                    tuple(tuple(values.get(i) for i in row) for row in ids), heat, masked)
+
+    def params(what: str, gsfx: str) -> Grid:
+        names = [n for n in lay.weight_names[0] if f".{what}[" in n]
+        n_rows = lay.n_in if what != "W_O" else lay.d_k
+        n_cols = len(names) // n_rows
+        ids = tuple(tuple(f"grad:{names[r * n_cols + c]}{gsfx}" for c in range(n_cols))
+                    for r in range(n_rows))
+        rows_ = tuple(inputs) if what != "W_O" else tuple(f"H col {r}" for r in
+                                                          range(1, n_rows + 1))
+        words = (f"the batch's gradient of {what}" if batch else
+                 f"the gradient of {what}: the sum over the tokens")
+        return Grid(matrix_symbol(what, True, p), words, rows_, cols(n_cols), ids, tuple(tuple(values.get(i) for i in row)
+                                                    for row in ids))
+
+    d, n_out = lay.d_k, lay.d_out or lay.d_k
+    soft = "A" if lay.scaling != "none" else "S"
+    if batch:
+        return tuple(params(w, "") for w in ("W_Q", "W_K", "W_V", "W_O")
+                     if w != "W_O" or lay.d_out)
+    if phase == "forward":
+        out = [grid("att", "Q", "queries, X·W_Q", d), grid("att", "K", "keys, X·W_K", d),
+               grid("att", "V", "values, X·W_V", d),
+               grid("att", "S", "scores, Q·K^T: query i against key j", T, queries, keys_)]
+        if soft == "A":
+            out.append(grid("att", "A", "the scores scaled", T, queries, keys_, masked="−∞"))
+        out.append(grid("att", "P", "the attention weights, softmax of each row", T,
+                        queries, keys_, heat=True))
+        if lay.d_out:
+            out.append(grid("att", "H", "P·V", d))
+        out.append(grid("out", "z", "the head's output" + (", H·W_O" if lay.d_out else
+                                                           ", P·V"), n_out))
+        return tuple(out)
+    gsfx = at
+    out = [grid("dout", "z", "from the layer after it, or the loss", n_out)]
+    if lay.d_out:
+        out.append(grid("datt", "H", "through W_O", d))
+    out += [grid("datt", "P", "through P·V", T, queries, keys_),
+            grid("datt", "V", "through P·V", d),
+            grid("datt", soft, "the softmax Jacobian of each row", T, queries, keys_,
+                 masked="0")]
+    if soft == "A":
+        out.append(grid("datt", "S", "through the scale", T, queries, keys_, masked="0"))
+    out += [grid("datt", "Q", "through Q·K^T", d), grid("datt", "K", "through Q·K^T", d)]
+    out += [params(w, gsfx) for w in ("W_Q", "W_K", "W_V", "W_O") if w != "W_O" or lay.d_out]
+    return tuple(out)
+
+
+def _joined(rules: tuple[Node, ...]) -> Text:
+    """Rules one after the other, separated by semicolons."""
+    parts: list[Part] = []
+    for i, r in enumerate(rules):
+        parts += (["; "] if i else []) + [r]
+    return tuple(parts)
 
 
 def _params(names: list[str], p: Profile) -> Text:

@@ -73,11 +73,12 @@ class Walkthrough:
     every student; the same holds for the renderables below.)
     """
 
-    __slots__ = ("decimals", "keep_zeros", "notation", "phase", "style", "trace")
+    __slots__ = ("decimals", "entries", "keep_zeros", "notation", "phase", "style", "trace")
 
     def __init__(self, trace: Trace, style: str = "unicode", decimals: int = 9,
                  phase: str | None = None, notation: Profile | str | None = None,
-                 keep_zeros: bool = False) -> None:
+                 keep_zeros: bool = False, entries: bool = True) -> None:
+        self.entries = entries  # an attention head's entries one by one (else its matrices)
         self.trace = trace
         self.style = style  # or "ascii"
         self.decimals = decimals
@@ -95,7 +96,7 @@ class Walkthrough:
         pen = Pen(self.style, self.decimals, profile(self.notation, self.trace.scenario),
                   self.keep_zeros, lookup(self.trace))
         phases = PHASES if self.phase is None else (self.phase,)
-        doc = outline.document(self.trace, pen.profile, phases)
+        doc = outline.document(self.trace, pen.profile, phases, self.entries)
         yield from heading(doc.heading, pen)
         yield Text()
         yield drawing.opening(self.trace, self.decimals, self.style == "ascii", pen.profile)
@@ -163,7 +164,7 @@ def heading(h: outline.Heading, pen: Pen) -> Iterator[RenderableType]:
     acts = ", ".join(f"layer {lay.number} {lay.activation}" for lay in h.layers
                      if lay.activated)
     lines = [
-        ("Network", f"{h.shape} ({acts})"),
+        ("Network", f"{h.shape} ({acts})" if acts else h.shape),
         ("Loss", f"{pen.write(h.loss_rule)}  ({h.loss})"),
         ("Learning rate", f"{pen.sym('lr')} = {pen.num(h.learning_rate)}"),
         *([("Optimizer", f"{h.optimizer} ({pen.write(h.optimizer_settings)})")]
@@ -419,7 +420,17 @@ def _groups(doc: outline.Document, phase: Phase, pen: Pen) -> RenderResult:
             yield Text(_write(g.rule, pen), style=DIM)
         for note in g.notes:
             yield _note(_write(note, pen))
-        yield steps_grid(g.steps, pen)
+        grids = ()
+        if g.grids:  # an attention head's matrices: what the forward pass makes, before its
+            from bpwalk.views import attention  # entries; going back, after what feeds them
+
+            grids = tuple(attention.terminal(g.grids, pen))
+        if phase.name == "forward":
+            yield from grids
+        if g.steps:
+            yield steps_grid(g.steps, pen)
+        if phase.name != "forward":
+            yield from grids
         if phase.name != "loss":
             yield Text()
 

@@ -54,8 +54,9 @@ __all__ = ["PROFILES", "STYLES", "Formula", "Pen", "Profile", "formula", "number
            "symbol"]
 
 _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
-# rnn1.W_h[1,2] (its bias keeps its name, rnn1.b[1], as a convolution's conv1.b[1] does)
-_RECURRENT = re.compile(r"^([A-Za-z]\w*)\.(W_x|W_h)\[(\d+(?:,\d+)?)\]$")
+# rnn1.W_h[1,2], lstm1.W_x[5,1], lstm1.W_xf[1,2] and lstm1.b_f[1] (gates by name) (a bias
+# of torch's layout keeps its name, rnn1.b[1], lstm1.b[5], as a convolution's conv1.b[1] does)
+_RECURRENT = re.compile(r"^([A-Za-z]\w*)\.(W_x[ifgo]?|W_h[ifgo]?|b_[ifgo])\[(\d+(?:,\d+)?)\]$")
 
 # ----------------------------------------------------------------------------- profiles
 
@@ -407,6 +408,8 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
     j, _, k = name.partition("/")
     if kind == "dout":
         d = _partial_or_d(p, E, p.sym("out", name), "out", name)
+    elif kind == "dloss":  # an output's own loss term's derivative (an lstm's h: dE_h/dh)
+        d = _partial_or_d(p, p.sym("loss", name), p.sym("out", name), "out", name)
     elif kind == "dnet":
         if p.delta:
             return p.sym("delta", name, sample)
@@ -542,7 +545,7 @@ def rhs(step: Step, p: Profile, steps: Mapping[str, Step] | None = None) -> Node
     if kind == "out" and fn == "softmax":
         mine = next(o for t in terms for o in t if o.ref.split("@")[0] == f"net:{step.subject}")
         return ACTIVATIONS[fn].formula(_val(mine, p), slope, tuple(_val(t[0], p) for t in terms))
-    if kind == "out":
+    if kind == "out" and fn in ACTIVATIONS:
         return ACTIVATIONS[fn].formula(_val(terms[0][0], p), slope, None)
     if kind == "pool":  # a pooling window: its max, or its mean
         cells = tuple(_val(t[0], p) for t in terms)
@@ -550,7 +553,7 @@ def rhs(step: Step, p: Profile, steps: Mapping[str, Step] | None = None) -> Node
     if kind == "dact":
         return ACTIVATIONS[fn].derivative_formula(_val(terms[0][0], p), _val(terms[1][0], p),
                                                   slope)
-    if kind in ("loss", "dout") and step.subject and fn in LOSSES:
+    if kind in ("loss", "dout", "dloss") and step.subject and fn in LOSSES:
         loss = LOSSES[fn]
         make = loss.term_formula if kind == "loss" else loss.derivative_formula
         return make(_val(terms[0][0], p), _val(terms[1][0], p), Num(_aux(step, "K", 1.0)))

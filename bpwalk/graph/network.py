@@ -46,9 +46,10 @@ def network(scenario: Scenario) -> Network:
 def _recurrent(scenario: Scenario) -> Network:
     """A recurrent layer unrolled in time, the dense layers after it at each output step,
     the loss summed over time."""
-    from bpwalk.graph.recurrent import Rnn, SeqLoss, TimeDense
+    from bpwalk.graph.recurrent import Lstm, Rnn, SeqLoss, TimeDense
 
-    first = Rnn(0, scenario.layers[0], scenario.layer_inputs(0))
+    lay = scenario.layers[0]
+    first = (Lstm if lay.kind == "lstm" else Rnn)(0, lay, scenario.layer_inputs(0))
     rest = tuple(TimeDense(i, lay, scenario.layer_inputs(i))
                  for i, lay in enumerate(scenario.layers) if i)
-    return Network((first, *rest), SeqLoss(scenario.loss, scenario.outputs))
+    return Network((first, *rest), SeqLoss(scenario.loss, scenario.outputs, not rest))

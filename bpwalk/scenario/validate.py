@@ -143,7 +143,7 @@ class _Validator(Reader):
         input_gradients = self.flag(top, "input_gradients", False)
         optimizer = self.optimizer(top["optimizer"][1]) if "optimizer" in top else SGD
 
-        n_out = len(layers[-1][0]) if layers else None
+        n_out = len(layers[-1][0]) if layers else seq.n_out if seq is not None else None
         if seq is not None:
             x, t = (seq.data(top["data"][1], len(inputs) if inputs else None, n_out)
                     if "data" in top else (None, None))

@@ -178,7 +178,7 @@ class Profile:
         places = {n: ("input", "", _index(n, k)) for k, n in enumerate(scenario.inputs, 1)}
         for number_, lay in enumerate(scenario.layers, self.input_layer + 1):
             layer = f"[{number_}]" if self.brackets else str(number_)
-            if lay.kind not in ("dense", "rnn"):  # cells, parameters: their indexes, z^[1]_{1,2,2}
+            if lay.kind not in ("dense", "rnn", "lstm"):  # cells, parameters: their indexes
                 if lay.kind != "flatten":  # (flatten's cells are those of what feeds it)
                     places.update((n, ("neuron", layer, _index(n))) for n in lay.neurons)
                 places.update((w, ("weight", layer, _index(w)))
@@ -188,12 +188,12 @@ class Profile:
             wide = max(len(lay.neurons), len(lay.weight_names[0])) > 9  # w_{12,3}, not w_123
             for j, n in enumerate(lay.neurons, 1):
                 places[n] = ("neuron", layer, str(j))
-                if lay.kind == "rnn":  # W_x and W_h keep their names (rnn1.W_h[1,1])
+                if lay.kind in ("rnn", "lstm"):  # W_x and W_h keep their names (rnn1.W_h[1,1])
                     continue
                 for k, w in enumerate(lay.weight_names[j - 1], 1):
                     places[w] = ("weight", layer, f"{j},{k}" if wide else f"{j}{k}")
             shared = lay.bias == "shared"
-            for j, b in enumerate(lay.bias_names, 1):
+            for j, b in enumerate(lay.bias_names if lay.kind != "lstm" else (), 1):
                 places[b] = ("bias", layer, "" if shared else str(j))
         return places
 
@@ -408,8 +408,8 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
     j, _, k = name.partition("/")
     if kind == "dout":
         d = _partial_or_d(p, E, p.sym("out", name), "out", name)
-    elif kind == "dloss":  # an output's own loss term's derivative (an lstm's h: dE_h/dh)
-        d = _partial_or_d(p, p.sym("loss", name), p.sym("out", name), "out", name)
+    elif kind == "dloss":  # an output's own loss term's derivative (an lstm's h: ∂E_h/∂h),
+        d = Partial(p.sym("loss", name), p.sym("out", name))  # (CS231n's dout_h is dE/dh)
     elif kind == "dnet":
         if p.delta:
             return p.sym("delta", name, sample)

@@ -152,6 +152,7 @@ PAIRED = [
     ("rnn_two_steps", "bptt_truncated", "dout:h@t1"),
     ("rnn_two_steps", "dact_wrong_time", "dout:h@t1"),
     ("rnn_two_steps", "wh_last_step_only", "grad:rnn1.W_x[1,1]"),
+    ("lstm_gomez", "forget_path_left_out", "dnet:c@t1"),
     # a circuit's (graph:), issue 22
     ("graph_scenario.yaml", "fanout_not_summed", "grad:a"),
     ("graph_scenario.yaml", "upstream_left_out", "grad:c"),

@@ -83,7 +83,7 @@ class LstmLayer(NamedTuple):
     every: bool
     c0: np.ndarray  # (hidden,)
     gates: tuple[tuple[str, ...], ...]  # the cells of gates i, f, g, o: (("i",), ...)
-    cells: tuple[str, ...]  # the cell state's cells: ("c",) or ("c1", "c2")
+    cells: tuple[str, ...]  # the cell state's cells: ("c",) or ("c_h1", "c_h2")
     named: bool  # given as gates: by name (its parameters then named lstm1.W_xf[1,2])
 
     kind = "lstm"
@@ -104,9 +104,9 @@ class LstmLayer(NamedTuple):
 
 def lstm_cells(hidden: list[str]) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]:
     """The gates' cells and the state's of an LSTM with these hidden units: i, f, g, o, c
-    for one unit; i1, i2, ..., c1, c2 for several (numbered as the units are listed)."""
-    n = len(hidden)
-    sfx = [""] if n == 1 else [str(j + 1) for j in range(n)]
+    for one unit (as Gomez and the books write a scalar cell); i_h1, i_h2, ..., c_h1,
+    c_h2 for several (after the units' names: a dense layer's o1 stays free)."""
+    sfx = [""] if len(hidden) == 1 else ["_" + h for h in hidden]
     return tuple(tuple(q + s for s in sfx) for q in GATES), tuple("c" + s for s in sfx)
 
 
@@ -360,7 +360,7 @@ class Sequence:
         per_row = ("one per gate and hidden unit: i's, f's, g's, o's" if kind == "lstm"
                    and rows > 0 and what in ("W_x", "W_h") else "one per hidden unit")
         shape_fix = (f"write {rows} row{'s' * (rows != 1)} ({per_row}) of {cols} "
-                     f"number{'s' * (cols != 1)} (one per {of.rstrip('s') if cols == 1 else of})")
+                     f"number{'s' * (cols != 1)} (one per {of.rstrip('s')})")
         if (not isinstance(node, yaml.SequenceNode)
                 or not all(isinstance(r, yaml.SequenceNode) for r in node.value)):
             v.err(node, f"{what} must be a list of rows (hidden × {of}); {shape_fix}, like "

@@ -626,7 +626,7 @@ class Lstm(Rnn):
         wx, wh = self._wx_wh(w)
         n = len(lay.neurons)
         B, T = a.shape[0], a.shape[1]
-        fns, is_g = _gate_fns(n)
+        is_g = _gate_fns(n)[1]
         rows_ = lay.rows
         h_prev = np.broadcast_to(lay.h0, (B, n))
         c_prev = np.broadcast_to(lay.c0, (B, n))
@@ -669,7 +669,7 @@ class Lstm(Rnn):
         r, inj, lay = ctx.r, ctx.inj, self.lay
         wh = self._wx_wh(arr.w)[1]
         n = len(lay.neurons)
-        fns, is_g = _gate_fns(n)
+        is_g = _gate_fns(n)[1]
         arr.from_out = arr.dout
         B, T, _ = arr.h.shape
         g_out = np.zeros_like(arr.h)
@@ -695,7 +695,7 @@ class Lstm(Rnn):
                 variants = scaled(dh)
             dh = r(inj(ids("dout", lay.neurons), dh, variants))
             q = q_all[:, t]
-            i, f, g, o = (q[:, k * n:(k + 1) * n] for k in range(4))
+            i, _, g, o = (q[:, k * n:(k + 1) * n] for k in range(4))
             tc = arr.tc[:, t]
             do = r(inj(ids("dout", lay.gates[3]), dh * tc, scaled(dh * tc)))
             dtc = r(inj(ids("dout", lay.cells), dh * o, scaled(dh * o)))
@@ -799,7 +799,7 @@ class Lstm(Rnn):
         dh, dtc, dact_c, dc = (x[b].tolist() for x in (arr.dout, arr.dtc, arr.dact_c, arr.dc))
         dgate, dact, dnet = (x[b].tolist() for x in (arr.dgate, arr.dact, arr.dnet))
         net, q, c, tc = (x[b].tolist() for x in (arr.net, arr.gate, arr.c, arr.tc))
-        h, c_prev = arr.h[b].tolist(), arr.c_prev[b].tolist()
+        c_prev = arr.c_prev[b].tolist()
         a, prev = arr.a[b].tolist(), arr.prev[b].tolist()
         pw, pb = arr.per_w[b].tolist(), arr.per_b[b].tolist()
 
@@ -839,7 +839,8 @@ class Lstm(Rnn):
                 gi, gf, gg, go = (lay.gates[k][j] for k in range(4))
                 cj = lay.cells[j]
 
-                def gate(kk: int, terms: tuple, note: str = "") -> None:
+                def gate(kk: int, terms: tuple, note: str = "", j: int = j, st: str = st,
+                         t: int = t) -> None:
                     r, cell = kk * n + j, lay.gates[kk][j]
                     add(Step(f"dout:{cell}{st}", "backward", "dout", cell, li + 1, smp,
                              dgate[t][r], terms, fn="sum", note=note))

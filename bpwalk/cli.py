@@ -161,7 +161,7 @@ def matrix_form_of(sc: Scenario) -> None:
                    "scalar")
     if getattr(sc, "sequence", False):
         raise fail(f"--form matrix does not write a recurrent network's steps yet, and "
-                   f"{sc.name} has an rnn layer; use --form scalar")
+                   f"{sc.name} has an {sc.layers[0].kind} layer; use --form scalar")
     if not sc.optimizer.plain:
         raise fail(f"--form matrix writes plain gradient descent, and {sc.name} uses "
                    f"optimizer {sc.optimizer.name}; use --form scalar for its steps")
@@ -299,7 +299,7 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
     except ScenarioError as e:
         raise fail(str(e)) from None
     if input_gradients and getattr(sc, "sequence", False):
-        raise fail(f"--input-gradients: dE/d(input) is not worked out through an rnn layer "
+        raise fail(f"--input-gradients: dE/d(input) is not worked out through a recurrent layer "
                    f"yet, and {sc.name} has one; leave the option out")
     if input_gradients and not sc.input_gradients:
         from dataclasses import replace
@@ -973,7 +973,7 @@ def lms(
                    "convolution or pooling layers, which it does not draw yet")
     if getattr(sc, "sequence", False):
         raise fail(f"bpwalk lms does not draw variants of a recurrent network yet, and "
-                   f"{sc.name} has an rnn layer; export it with 'bpwalk worksheet' instead")
+                   f"{sc.name} has an {sc.layers[0].kind} layer; export it with 'bpwalk worksheet' instead")
     notation = notation_of(notation, sc)
     if notation is not None:
         from bpwalk.notation import in_trace_sign, profile

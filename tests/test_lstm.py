@@ -354,3 +354,37 @@ def test_validate_torch_layout_shapes_are_named_with_numbers(tmp_path):
     code, _out, err = cli("validate", "s.yaml", tmp_path=tmp_path)
     assert code == 2 and "Traceback" not in err
     assert "W_x has 7 rows but the lstm layer needs 8 (4 gates × 2 hidden units)" in err
+
+
+def test_quiz_names_the_forget_path_left_out():
+    """`run --step --quiz`: an answer for dE/dc at t1 without the forget path is named."""
+    from bpwalk.quiz import Quiz, QuizState, press
+    from bpwalk.stepper import State, Walk
+
+    sc = load(*resolve("lstm_gomez"))
+    quiz = Quiz(Walk.of(run(sc, iterations=1)), sc, None)
+    at = next(i for i, e in enumerate(quiz.walk.entries) if e.step.id == "dnet:c@t1")
+    v = gomez()
+    qs = QuizState(step=State(index=at))
+    for key in (*f"{v['dout:c@t1'] * v['dact:c@t1']:.6f}", "enter"):
+        qs = press(qs, key, quiz)
+    r = qs.answers[at].result
+    assert not r.correct and r.mistake == "forget_path_left_out"
+
+
+def test_stepper_walks_the_cell_and_says_the_picture_is_not_drawn():
+    from rich.console import Console
+
+    from bpwalk.stepper import State, Walk, press, screen
+
+    walk = Walk.of(run(load(*resolve("lstm_gomez")), iterations=1))
+    console = Console(width=80, height=24, record=True, color_system=None)
+    rows = screen(walk, press(State(index=8), "d", walk), console)
+    assert any("not drawn yet" in r for r in rows)
+    state = State(index=0)
+    for _ in range(8):  # the gates, then the cell state c at t1
+        state = press(state, "n", walk)
+    rows = screen(walk, state, console)
+    assert max(len(r) for r in rows) <= 80
+    assert walk.entries[state.index].step.id == "net:c@t1"
+    assert any("out_f^<1>·net_c^<0> + out_i^<1>·out_g^<1>" in r for r in rows)

@@ -1,12 +1,13 @@
-"""Recurrent networks (kind: rnn): how long the explained example and a long training take.
+"""Recurrent networks (kind: rnn, lstm): how long the explained examples and a long training
+take.
 
     python benchmarks/recurrent.py              # 5 rounds each, medians printed
     python benchmarks/recurrent.py --repeat 9
 
-Two figures (issue 24's targets in brackets):
+The figures (issue 24's targets in brackets):
 
-- `bpwalk run rnn_two_steps` as a whole process, start-up and imports included, at 80
-  columns without colour (under 0.5 s);
+- `bpwalk run rnn_two_steps` and `bpwalk run lstm_gomez` as whole processes, start-up and
+  imports included, at 80 columns without colour (under 0.5 s each);
 - a length-20 sequence into 8 tanh hidden units and one linear output, 1,000 updates of
   plain SGD in one process (`bpwalk run FILE -n 1000 --show none -q`, whole process; and
   engine.run alone, in-process, start-up excluded) (under 3 s).
@@ -77,6 +78,9 @@ def main() -> int:
         (here / "rnn_long.yaml").write_text(yaml.safe_dump(long_sequence()), encoding="utf-8")
         wall, cpu = medians([*bpwalk, "run", "rnn_two_steps"], here, args.repeat)
         print(f"bpwalk run rnn_two_steps (whole process)      {wall:6.3f} s wall "
+              f"{cpu:6.3f} s CPU   [target < 0.5 s]")
+        wall, cpu = medians([*bpwalk, "run", "lstm_gomez"], here, args.repeat)
+        print(f"bpwalk run lstm_gomez (whole process)         {wall:6.3f} s wall "
               f"{cpu:6.3f} s CPU   [target < 0.5 s]")
         wall, cpu = medians([*bpwalk, "run", "rnn_long.yaml", "-n", "1000", "--show", "none",
                              "-q"], here, args.repeat)

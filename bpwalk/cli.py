@@ -299,7 +299,8 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
     except ScenarioError as e:
         raise fail(str(e)) from None
     if input_gradients and getattr(sc, "sequence", False):
-        raise fail(f"--input-gradients: dE/d(input) is not worked out through a recurrent layer "
+        raise fail(f"--input-gradients: dE/d(input) is not worked out through an "
+                   f"{sc.layers[0].kind} layer "
                    f"yet, and {sc.name} has one; leave the option out")
     if input_gradients and not sc.input_gradients:
         from dataclasses import replace

@@ -768,14 +768,14 @@ class Lstm(Rnn):
                            Operand(f"net:{cj}{sp}", c_prev[t][j])),
                           (Operand(f"out:{i}{st}", q[t][j]),
                            Operand(f"out:{g}{st}", q[t][2 * n + j]))),
-                         note=("the cell state c_t = f⊙c_(t−1) + i⊙g" +
+                         note=("the cell state: c = f times c at t - 1 plus i times g" +
                                ("; c at t0 is c0" if t == 0 else ""))))
                 add(Step(f"out:{cj}{st}", "forward", "out", cj, li + 1, smp, tc[t][j],
                          ((Operand(f"net:{cj}{st}", c[t][j]),),), fn="tanh"))
                 add(Step(f"out:{name}{st}", "forward", "out", name, li + 1, smp, h[t][j],
                          ((Operand(f"out:{o}{st}", q[t][3 * n + j]),
                            Operand(f"out:{cj}{st}", tc[t][j])),), fn="product",
-                         note="h_t = o⊙tanh(c_t)"))
+                         note="h = o times tanh(c)"))
 
     def backward_steps(self, add: Add, ctx: Context, arr: LstmArrays, b: int,
                        downstream: Any, down: Any, w_down: np.ndarray | None) -> None:
@@ -852,10 +852,10 @@ class Lstm(Rnn):
                                            op("dact", cell, st, dact[t][r])),), fn=fns[r]))
 
                 dh_op = op("dout", name, st, dh[t][j])
-                gate(3, ((dh_op, op("out", cj, st, tc[t][j])),), "h_t = o⊙tanh(c_t)")
+                gate(3, ((dh_op, op("out", cj, st, tc[t][j])),), "h = o times tanh(c)")
                 add(Step(f"dout:{cj}{st}", "backward", "dout", cj, li + 1, smp, dtc[t][j],
                          ((dh_op, op("out", go, st, q[t][3 * n + j])),), fn="sum",
-                         note="h_t = o⊙tanh(c_t)"))
+                         note="h = o times tanh(c)"))
                 add(Step(f"dact:{cj}{st}", "backward", "dact", cj, li + 1, smp, dact_c[t][j],
                          ((op("net", cj, st, c[t][j]),), (op("out", cj, st, tc[t][j]),)),
                          fn="tanh"))
@@ -868,7 +868,7 @@ class Lstm(Rnn):
                          note=("through h at this step and, by the forget gate, through c "
                                "at the next step" if t + 1 < T else "through h at this step")))
                 dc_op = op("dnet", cj, st, dc[t][j])
-                gate(1, ((dc_op, op("net", cj, sp, c_prev[t][j])),), "c_t = f⊙c_(t−1) + i⊙g")
+                gate(1, ((dc_op, op("net", cj, sp, c_prev[t][j])),), "c = f times c at t - 1 plus i times g")
                 gate(0, ((dc_op, op("out", gg, st, q[t][2 * n + j])),))
                 gate(2, ((dc_op, op("out", gi, st, q[t][j])),))
             carried = [Operand(f"in:{self.inputs[i]}{st}", a[t][i]) for i in range(n_in)] + \

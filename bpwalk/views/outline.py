@@ -394,9 +394,10 @@ RNN_BACKWARD = ("Backpropagation through time, from the last step to the first: 
                 "activation's derivative there); each weight's gradient is the sum of one "
                 "term per time step.")
 
-LSTM_RULE = ("Each gate: net = Σ w·input + b over the inputs at t and h at t - 1; i, f, o = "
-             "σ(net), g = tanh(net); the cell: c = f·c(t - 1) + i·g (net_c is c), "
-             "out_c = tanh(c); h = o·out_c")
+LSTM_RULE = ("Each gate: its net sums weight times input over the inputs at t and h at "
+             "t - 1, plus its bias; i, f, o = sigmoid(net), g = tanh(net); the cell: "
+             "c = f times c at t - 1 plus i times g (net_c is c), out_c = tanh(c); h = o "
+             "times out_c")
 LSTM_FORWARD = ("Unrolled in time: at each time step t each gate adds the inputs at t "
                 "(through its W_x) and h at t - 1 (through its W_h; at t = 1, h0), and the "
                 "cell state carries c from t - 1 (at t = 1, c0). The superscript <t> is the "
@@ -404,9 +405,10 @@ LSTM_FORWARD = ("Unrolled in time: at each time step t each gate adds the inputs
 LSTM_BACKWARD = ("Backpropagation through time, from the last step to the first: the "
                  "gradient of E at h at step t gets a term from the output at t and, through "
                  "each gate's W_h, one from step t + 1; the gradient at the cell state c "
-                 "(net_c) has two paths, through h at t (o times tanh′) and through c at "
-                 "t + 1 (times the forget gate f there); f, i and g get theirs from c, o "
-                 "from h. Each weight's gradient is the sum of one term per time step.")
+                 "(net_c) has two paths, through h at t (times o and the derivative of tanh) "
+                 "and through c at t + 1 (times the forget gate f there); f, i and g get "
+                 "theirs from c, o from h. Each weight's gradient is the sum of one term per "
+                 "time step.")
 
 
 def _params(names: list[str], p: Profile) -> Text:

@@ -388,3 +388,12 @@ def test_stepper_walks_the_cell_and_says_the_picture_is_not_drawn():
     assert max(len(r) for r in rows) <= 80
     assert walk.entries[state.index].step.id == "net:c@t1"
     assert any("out_f^<1>·net_c^<0> + out_i^<1>·out_g^<1>" in r for r in rows)
+
+
+def test_steps_per_update_counts_the_cell():
+    """The estimate that sizes a trace before it is built (the 50 MB guard) is near the
+    engine's own count for an lstm too."""
+    for seed in range(3):
+        sc = loads(yaml.safe_dump(random_lstm(seed)))
+        made = len(run(sc, iterations=1).iterations[0].steps)
+        assert made / 2 <= sc.steps_per_update() <= made * 2, seed

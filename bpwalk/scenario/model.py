@@ -168,7 +168,8 @@ class Scenario:
         neuron (net, out, dout, dact, dnet) and a gradient term per parameter; per update, a
         gradient and a new value per parameter. It sizes a trace before it is built (the
         engine's own count differs by a few per cent)."""
-        neurons = sum(len(lay.neurons) for lay in self.layers)
+        # (an lstm's unit writes its four gates, its cell c and its h)
+        neurons = sum(len(lay.neurons) * (6 if lay.kind == "lstm" else 1) for lay in self.layers)
         params = len(self.param_names)
         samples = len(self.x) if self.batch is None else self.batch
         steps = self.x.shape[1] if self.sequence else 1  # a sequence's: each time step's

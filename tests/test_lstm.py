@@ -397,3 +397,34 @@ def test_steps_per_update_counts_the_cell():
         sc = loads(yaml.safe_dump(random_lstm(seed)))
         made = len(run(sc, iterations=1).iterations[0].steps)
         assert made / 2 <= sc.steps_per_update() <= made * 2, seed
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_adam_updates_of_gomez_match_torch():
+    """The optimizers read an lstm's parameters as any layer's: two Adam updates of
+    lstm_gomez against torch.optim.Adam on nn.LSTM."""
+    import torch
+
+    text = resolve_text("lstm_gomez").replace("learning_rate: 0.1",
+                                              "learning_rate: 0.1\noptimizer: {name: adam}")
+    sc = loads(text)
+    lay = sc.layers[0]
+    cell = torch.nn.LSTM(2, 1, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        cell.weight_ih_l0.copy_(torch.tensor(lay.w_x))
+        cell.weight_hh_l0.copy_(torch.tensor(lay.w_h))
+        cell.bias_ih_l0.copy_(torch.tensor(lay.bias_values))
+        cell.bias_hh_l0.zero_()
+    cell.bias_hh_l0.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in cell.parameters() if p.requires_grad], lr=0.1)
+    x, t = torch.tensor(sc.x), torch.tensor(sc.targets)
+    for _ in range(2):
+        opt.zero_grad()
+        hs, _ = cell(x)
+        (((t - hs) ** 2).sum() / 2).backward()
+        opt.step()
+    final = run(sc, iterations=2).params_final
+    for name, (tensor, r, k) in _torch_names(lay).items():
+        p = getattr(cell, tensor)
+        want = (p[r] if k < 0 else p[r, k]).item()
+        assert final[name] == pytest.approx(want, rel=1e-12, abs=1e-15), name

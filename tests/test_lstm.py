@@ -428,3 +428,23 @@ def test_adam_updates_of_gomez_match_torch():
         p = getattr(cell, tensor)
         want = (p[r] if k < 0 else p[r, k]).item()
         assert final[name] == pytest.approx(want, rel=1e-12, abs=1e-15), name
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"bias": [0.1, 0.2, 0.3]}, ("the lstm layer's bias (rows i, f, g, o) has 3 values but "
+                                 "needs 4; give one per gate and hidden unit")),
+    ({"c0": [0.0, 0.0]}, "the lstm layer's c0 has 2 values but needs 1; give one per hidden"),
+    ({"activation": "tanh"}, "unknown key 'activation' in layer 1; allowed keys: kind, name"),
+    ({"gates": {}}, "give the lstm layer's weights once: either 'gates:'"),
+])
+def test_validate_an_lstm_layer_in_one_line(change, words):
+    from bpwalk.scenario.errors import ScenarioError
+
+    doc = {"inputs": 1, "layers": [{"kind": "lstm", "hidden": 1, "W_x": [[0.1]] * 4,
+                                    "W_h": [[0.1]] * 4, **change}],
+           "data": [{"sequence": [[1]], "targets": [[0]]}], "loss": "half_squared_error",
+           "learning_rate": 0.1}
+    with pytest.raises(ScenarioError) as e:
+        loads(yaml.safe_dump(doc, sort_keys=False), "s.yaml")
+    assert str(e.value).startswith("s.yaml:") and words in str(e.value)
+    assert len(str(e.value).splitlines()) == 1

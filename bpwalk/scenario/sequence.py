@@ -182,12 +182,12 @@ class Sequence:
         kind = None
         if isinstance(first, yaml.MappingNode):
             kind = next((v.scalar(val) for k, val in first.value if k.value == "kind"), None)
-        m = v.mapping(first, "layer 1", LSTM_KEYS if kind == "lstm" else RNN_KEYS)
-        if m is None:
-            return None
         if kind not in RECURRENT:
             v.err(first, "the recurrent layer (kind: rnn or lstm) must come first; a dense "
                          "layer after it applies at each time step")
+            return None
+        m = v.mapping(first, "layer 1", LSTM_KEYS if kind == "lstm" else RNN_KEYS)
+        if m is None:
             return None
         for lay in node.value[1:]:
             if isinstance(lay, yaml.MappingNode) and any(k.value == "kind" for k, _ in lay.value):
@@ -288,12 +288,12 @@ class Sequence:
                     return None
             w_x = self._matrix(m["W_x"][1], "W_x", 4 * n, n_in, "inputs", "lstm")
             w_h = self._matrix(m["W_h"][1], "W_h", 4 * n, n, "hidden units", "lstm")
-            bias = (v.vector(m["bias"][1], "the lstm layer's bias (rows i, f, g, o)", 4 * n)
-                    if "bias" in m else None)
+            bias = (self._vector(m["bias"][1], "the lstm layer's bias (rows i, f, g, o)",
+                                 4 * n, "gate and hidden unit") if "bias" in m else None)
             if w_x is None or w_h is None or ("bias" in m and bias is None):
                 return None
-        h0 = v.vector(m["h0"][1], "the lstm layer's h0", n) if "h0" in m else [0.0] * n
-        c0 = v.vector(m["c0"][1], "the lstm layer's c0", n) if "c0" in m else [0.0] * n
+        h0, c0 = (self._vector(m[k][1], f"the lstm layer's {k}", n, "hidden unit")
+                  if k in m else [0.0] * n for k in ("h0", "c0"))
         outputs = self._outputs(m)
         if outputs is None or h0 is None or c0 is None:
             return None
@@ -328,8 +328,8 @@ class Sequence:
                     return None
             wx = self._matrix(qm["W_x"][1], f"{what} W_x", n, n_in, "inputs", "lstm")
             wh = self._matrix(qm["W_h"][1], f"{what} W_h", n, n, "hidden units", "lstm")
-            b = (v.vector(qm["bias"][1], f"the lstm layer's {what} bias", n)
-                 if "bias" in qm else None)
+            b = (self._vector(qm["bias"][1], f"the lstm layer's {what} bias", n,
+                              "hidden unit") if "bias" in qm else None)
             if wx is None or wh is None or ("bias" in qm and b is None):
                 return None
             w_x += wx
@@ -342,6 +342,15 @@ class Sequence:
                             "gate a bias (0 where it has none) or none")
             return None
         return w_x, w_h, (bias if any(with_bias) else None)
+
+    def _vector(self, node: yaml.Node, what: str, n: int, per: str) -> list[float] | None:
+        """A list of n numbers, one per `per` (a hidden unit, a gate's row)."""
+        values = self.v.vector(node, what)
+        if values is not None and len(values) != n:
+            self.v.err(node, f"{what} has {len(values)} value{'s' * (len(values) != 1)} but "
+                             f"needs {n}; give one per {per}")
+            return None
+        return values
 
     def _outputs(self, m: dict) -> str | None:
         v = self.v

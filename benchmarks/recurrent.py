@@ -1,13 +1,13 @@
-"""Recurrent networks (kind: rnn) and attention (kind: attention): how long the explained
-examples and a long training take.
+"""Recurrent networks (kind: rnn, lstm) and attention (kind: attention): how long the
+explained examples and a long training take.
 
     python benchmarks/recurrent.py              # 5 rounds each, medians printed
     python benchmarks/recurrent.py --repeat 9
 
-Three figures (issue 24's targets in brackets):
+The figures (issue 24's targets in brackets):
 
-- `bpwalk run rnn_two_steps` as a whole process, start-up and imports included, at 80
-  columns without colour (under 0.5 s);
+- `bpwalk run rnn_two_steps` and `bpwalk run lstm_gomez` as whole processes, start-up and
+  imports included, at 80 columns without colour (under 0.5 s each);
 - a length-20 sequence into 8 tanh hidden units and one linear output, 1,000 updates of
   plain SGD in one process (`bpwalk run FILE -n 1000 --show none -q`, whole process; and
   engine.run alone, in-process, start-up excluded) (under 3 s);
@@ -81,7 +81,7 @@ def main() -> int:
         wall, cpu = medians([*bpwalk, "run", "rnn_two_steps"], here, args.repeat)
         print(f"bpwalk run rnn_two_steps (whole process)      {wall:6.3f} s wall "
               f"{cpu:6.3f} s CPU   [target < 0.5 s]")
-        for name in ("self_attention", "mazur"):
+        for name in ("lstm_gomez", "self_attention", "mazur"):
             wall, cpu = medians([*bpwalk, "run", name], here, args.repeat)
             print(f"bpwalk run {name + ' (whole process)':34} {wall:6.3f} s wall "
                   f"{cpu:6.3f} s CPU   [target < 0.5 s]")

@@ -165,7 +165,7 @@ def matrix_form_of(sc: Scenario) -> None:
                    "--form scalar")
     if getattr(sc, "sequence", False):
         raise fail(f"--form matrix does not write a recurrent network's steps yet, and "
-                   f"{sc.name} has an rnn layer; use --form scalar")
+                   f"{sc.name} has an {sc.layers[0].kind} layer; use --form scalar")
     if not sc.optimizer.plain:
         raise fail(f"--form matrix writes plain gradient descent, and {sc.name} uses "
                    f"optimizer {sc.optimizer.name}; use --form scalar for its steps")

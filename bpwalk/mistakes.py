@@ -24,13 +24,14 @@ class Mistake(NamedTuple):
 
 # kind -> (what the student did, the step kinds whose formula it can change)
 MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "sign": ("the sign is flipped", ("net", "out", "loss", "dout", "dact", "dnet", "grad")),
+    "sign": ("the sign is flipped", ("net", "out", "loss", "dout", "dloss", "dact", "dnet",
+                                     "grad")),
     "activation_left_out": ("forgot the activation: net written where out = f(net) belongs",
                             ("out",)),
     "double": ("a factor of 2 too many (the ½ of the loss dropped)",
-               ("loss", "dout", "dnet", "grad")),
+               ("loss", "dout", "dloss", "dnet", "grad")),
     "half": ("a factor of ½ too many (a ½ added to the loss, or applied twice)",
-             ("loss", "dout", "dnet", "grad")),
+             ("loss", "dout", "dloss", "dnet", "grad")),
     "dact_at_out": (("the activation's derivative taken at out instead of net: f′(out), "
                      "not f′(net)"), ("dact", "dnet", "grad")),
     "dact_at_net": (("net put where out belongs in the activation's derivative (for sigmoid: "
@@ -107,6 +108,9 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
                      "d_k, not √d_k"), ("att", "datt")),
     "kt_as_k": (("Kᵀ written as K: the scores S = Q·K, not Q·Kᵀ (possible only when d_k "
                  "equals the number of tokens)"), ("att",)),
+    # an lstm layer's (the wrong formula beside the right one in graph/recurrent.py: Lstm)
+    "forget_path_left_out": (("the LSTM forget path to c_(t−1) left out: ∂E/∂c_t taken "
+                              "through h_t only, without ∂E/∂c_(t+1)·f_(t+1)"), ("dnet",)),
 }
 
 # the kinds above that only a circuit can have (a network's judge never tries them)
@@ -117,9 +121,9 @@ GRAPH_ONLY = ("fanout_not_summed", "max_to_smaller", "max_to_both", "sub_sign_lo
 LAYER_ONLY = {"kernel_flipped": ("conv2d",), "pool_spread": ("maxpool",),
               "pool_averaged": ("maxpool",), "pool_not_divided": ("avgpool",),
               "scale_left_out": ("attention",), "scale_twice": ("attention",),
-              "kt_as_k": ("attention",)}
+              "kt_as_k": ("attention",), "forget_path_left_out": ("lstm",)}
 
-# the kinds above that only a sequence (an rnn layer) can have
+# the kinds above that only a sequence (an rnn or lstm layer) can have
 SEQUENCE_ONLY = ("bptt_truncated", "dact_wrong_time", "wh_last_step_only")
 
 __all__ = ["GRAPH_ONLY", "LAYER_ONLY", "MISTAKES", "SEQUENCE_ONLY", "Mistake"]

@@ -55,8 +55,10 @@ __all__ = ["PROFILES", "STYLES", "Formula", "Pen", "Profile", "formula", "number
            "symbol"]
 
 _SPLIT = re.compile(r"^([A-Za-z]+?)(\d+)$")
-# rnn1.W_h[1,2] (its bias keeps its name, rnn1.b[1], as a convolution's conv1.b[1] does)
-_RECURRENT = re.compile(r"^([A-Za-z]\w*)\.(W_x|W_h|W_Q|W_K|W_V|W_O)\[(\d+(?:,\d+)?)\]$")
+# rnn1.W_h[1,2], lstm1.W_x[5,1], lstm1.W_xf[1,2] and lstm1.b_f[1] (gates by name), att1.W_Q[2,1]
+# (a bias of torch's layout keeps its name, rnn1.b[1], lstm1.b[5], as a convolution's conv1.b[1])
+_RECURRENT = re.compile(r"^([A-Za-z]\w*)\.(W_x[ifgo]?|W_h[ifgo]?|b_[ifgo]|W_Q|W_K|W_V|W_O)"
+                        r"\[(\d+(?:,\d+)?)\]$")
 # an attention head's matrix entry, att:Q1@t2 (Q's row 2, column 1): its letter and column
 _ENTRY = re.compile(r"^([QKVSAPH])(\d+)$")
 
@@ -180,8 +182,8 @@ class Profile:
         places = {n: ("input", "", _index(n, k)) for k, n in enumerate(scenario.inputs, 1)}
         for number_, lay in enumerate(scenario.layers, self.input_layer + 1):
             layer = f"[{number_}]" if self.brackets else str(number_)
-            if lay.kind not in ("dense", "rnn", "attention"):  # cells, parameters: their
-                # indexes, z^[1]_{1,2,2}
+            if lay.kind not in ("dense", "rnn", "lstm", "attention"):  # cells, parameters:
+                # their indexes, z^[1]_{1,2,2}
                 if lay.kind != "flatten":  # (flatten's cells are those of what feeds it)
                     places.update((n, ("neuron", layer, _index(n))) for n in lay.neurons)
                 places.update((w, ("weight", layer, _index(w)))
@@ -191,12 +193,12 @@ class Profile:
             wide = max(len(lay.neurons), len(lay.weight_names[0])) > 9  # w_{12,3}, not w_123
             for j, n in enumerate(lay.neurons, 1):
                 places[n] = ("neuron", layer, str(j))
-                if lay.kind in ("rnn", "attention"):  # W_x, W_h, W_Q keep their names
-                    continue  # (rnn1.W_h[1,1], att1.W_Q[2,1])
+                if lay.kind in ("rnn", "lstm", "attention"):  # W_x, W_h, W_Q keep their
+                    continue  # names (rnn1.W_h[1,1], att1.W_Q[2,1])
                 for k, w in enumerate(lay.weight_names[j - 1], 1):
                     places[w] = ("weight", layer, f"{j},{k}" if wide else f"{j}{k}")
             shared = lay.bias == "shared"
-            for j, b in enumerate(lay.bias_names, 1):
+            for j, b in enumerate(lay.bias_names if lay.kind != "lstm" else (), 1):
                 places[b] = ("bias", layer, "" if shared else str(j))
         return places
 
@@ -413,6 +415,8 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
     j, _, k = name.partition("/")
     if kind == "dout":
         d = _partial_or_d(p, E, p.sym("out", name), "out", name)
+    elif kind == "dloss":  # an output's own loss term's derivative (an lstm's h: ∂E_h/∂h),
+        d = Partial(p.sym("loss", name), p.sym("out", name))  # (CS231n's dout_h is dE/dh)
     elif kind == "dnet":
         if p.delta:
             return p.sym("delta", name, sample)
@@ -567,7 +571,7 @@ def rhs(step: Step, p: Profile, steps: Mapping[str, Step] | None = None) -> Node
     if kind == "out" and fn == "softmax":
         mine = next(o for t in terms for o in t if o.ref.split("@")[0] == f"net:{step.subject}")
         return ACTIVATIONS[fn].formula(_val(mine, p), slope, tuple(_val(t[0], p) for t in terms))
-    if kind == "out":
+    if kind == "out" and fn in ACTIVATIONS:
         return ACTIVATIONS[fn].formula(_val(terms[0][0], p), slope, None)
     if kind == "pool":  # a pooling window: its max, or its mean
         cells = tuple(_val(t[0], p) for t in terms)
@@ -575,7 +579,7 @@ def rhs(step: Step, p: Profile, steps: Mapping[str, Step] | None = None) -> Node
     if kind == "dact":
         return ACTIVATIONS[fn].derivative_formula(_val(terms[0][0], p), _val(terms[1][0], p),
                                                   slope)
-    if kind in ("loss", "dout") and step.subject and fn in LOSSES:
+    if kind in ("loss", "dout", "dloss") and step.subject and fn in LOSSES:
         loss = LOSSES[fn]
         make = loss.term_formula if kind == "loss" else loss.derivative_formula
         return make(_val(terms[0][0], p), _val(terms[1][0], p), Num(_aux(step, "K", 1.0)))

@@ -113,6 +113,40 @@ grad    ``grad:rnn1.W_h[1,k]@t2``: step 2's term     (dnet:h1@t2, wrt:h1/rnn1.W_
         sum over time; a batch's then as above       the dense layer's ``grad:w@t2`` too
 ====== ============================================ ====================================
 
+An lstm layer (``kind: lstm``; docs/recurrence.md, bpwalk/graph/recurrent.py: Lstm) writes
+the same kinds with the same time steps. Its cells: each gate's, ``i``, ``f``, ``g``, ``o``,
+and the cell state's ``c`` with one hidden unit (``i_h1`` ... ``c_h1`` after each unit's
+name with several); its h keeps the unit's name. Its parameters in torch's layout are
+``lstm1.W_x[r,i]``, ``lstm1.W_h[r,k]``, ``lstm1.b[r]`` (row r: gate i's units, then f's, g's,
+o's, as torch's weight_ih_l0 stacks them); with the gates by name ``lstm1.W_xf[j,i]``,
+``lstm1.W_hf[j,k]``, ``lstm1.b_f[j]`` (gate f, unit j). These ids are a contract: stable.
+
+====== ============================================ ====================================
+kind    meaning                                      terms
+====== ============================================ ====================================
+net     ``net:f@t2``: a gate's net at step 2         as an rnn unit's, with the gate's row
+        ``net:c@t2``: the cell state c_t             (out:f@t2, net:c@t1), (out:i@t2,
+                                                     out:g@t2); ``net:c@t0`` is c0
+out     ``out:f@t2`` = σ(net) (``out:g``: tanh)      (net:f@t2)
+        ``out:c@t2`` = tanh(c_t), fn tanh            (net:c@t2)
+        ``out:h@t2`` = o·tanh(c), fn product         (out:o@t2, out:c@t2)
+dloss   ``dloss:h@t2``: ∂E_h/∂h at step 2, the loss  (target:h@t2), (out:h@t2); fn the loss
+        term's derivative, when h is the output      (no layer after the lstm)
+dout    ``dout:h@t2`` = ∂E/∂h at step 2              (dloss:h@t2) or (dnet:y@t2, param:w)
+                                                     ... + (dnet:q@t3, param:W_h of q's
+                                                     row) for each gate q (recurrent)
+        ``dout:o@t2`` = ∂E/∂o                        (dout:h@t2, out:c@t2)
+        ``dout:c@t2`` = ∂E/∂tanh(c)                  (dout:h@t2, out:o@t2)
+        ``dout:f@t2``, ``dout:i@t2``, ``dout:g@t2``  (dnet:c@t2, net:c@t1), (dnet:c@t2,
+                                                     out:g@t2), (dnet:c@t2, out:i@t2)
+dact    each gate's and the cell's, at step 2        (net:q@t2), (out:q@t2); fn sigmoid/tanh
+dnet    ``dnet:c@t2`` = ∂E/∂c_t: through h, and      (dout:c@t2, dact:c@t2) + (dnet:c@t3,
+        through c at step 3 (the forget path)        out:f@t3)
+        ``dnet:f@t2``: a gate's δ                    (dout:f@t2, dact:f@t2)
+grad    ``grad:lstm1.W_h[2,1]@t2``: step 2's term    (dnet:f@t2, wrt:f/lstm1.W_h[2,1]@t2);
+                                                     the sums over time as an rnn's
+====== ============================================ ====================================
+
 An attention head (a first layer with ``kind: attention``; docs/attention.md,
 bpwalk/graph/attention.py) reads the sample's rows as its tokens. An entry of one of its
 matrices is ``att:MC@tR`` (``datt:`` for dE/d of it): M the matrix (Q, K, V; S the scores

@@ -157,6 +157,7 @@ PAIRED = [
     ("self_attention", "scale_twice", "datt:S3@t2"),
     ("self_attention", "jacobian_diagonal", "datt:A1@t3"),
     ("attention_square.yaml", "kt_as_k", "att:S1@t2@2"),
+    ("lstm_gomez", "forget_path_left_out", "dnet:c@t1"),
     # a circuit's (graph:), issue 22
     ("graph_scenario.yaml", "fanout_not_summed", "grad:a"),
     ("graph_scenario.yaml", "upstream_left_out", "grad:c"),

@@ -390,16 +390,6 @@ def test_validate_says_ok():
     assert "rnn_two_steps: ok" in out
 
 
-@pytest.mark.parametrize("kind", ["lstm"])  # (attention is: tests/test_attention.py)
-def test_kinds_not_worked_out_yet_are_refused_in_one_line(kind, tmp_path):
-    text = resolve_text("rnn_two_steps").replace("kind: rnn", f"kind: {kind}")
-    (tmp_path / "s.yaml").write_text(text, encoding="utf-8")
-    code, _out, err = cli("run", "s.yaml", tmp_path=tmp_path)
-    assert code == 2
-    assert err.startswith("s.yaml:") and len(err.strip().splitlines()) == 1
-    assert f"kind: {kind} is not worked out by bpwalk yet" in err
-
-
 def test_steps_per_update_counts_every_time_step():
     """The estimate that sizes a trace before it is built (the 50 MB guard) grows with the
     sequence's length, and is near the engine's own count."""

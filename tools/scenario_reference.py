@@ -56,6 +56,8 @@ def _properties(schema: dict[str, Any], path: list[str], table: str = "") -> dic
     """The properties of the map at path (a list's items for a key whose value is a list)."""
     node = schema
     for name in path:
+        if "oneOf" in node:  # inside an entry of another kind (an lstm's gates): that kind's
+            node = next(n for n in node["oneOf"] if name in n.get("properties", {}))
         node = node["properties"][name]
         node = node.get("items", node)
     if "oneOf" in node:  # entries of several kinds: the table's own, then its variants
@@ -73,11 +75,15 @@ def _place(table: str) -> tuple[list[str], str]:
         path, heading = _place(base)
         return path, f"{heading} with `{'kind: ' + kind if base == 'layer' else kind + ':'}`"
     for parent, keys in FORMAT.items():
-        for k in keys:
-            if k.table == table:
-                path, _ = _place(parent)
-                each = ", each entry" if k.type == "list" else ""
-                return [*path, k.name], f"`{': '.join([*path, k.name])}:`{each}"
+        holders = [k for k in keys if k.table == table]
+        if holders:
+            k = holders[0]
+            path, _ = _place(parent)
+            each = ", each entry" if k.type == "list" else ""
+            # a table several keys hold (an lstm's gates i, f, g, o): the first, and the rest
+            also = f" (and {', '.join(f'`{h.name}:`' for h in holders[1:])})" if holders[1:] \
+                else ""
+            return [*path, k.name], f"`{': '.join([*path, k.name])}:`{each}{also}"
     raise KeyError(f"no key of the format holds the table {table!r}")
 
 

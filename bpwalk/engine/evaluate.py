@@ -38,7 +38,7 @@ def _writer(step: Step) -> Callable[[Step, Callable[[Operand], float]], float] |
     """The evaluate of the operation that wrote the step: each operation of the graph core
     owns the formulas of the kinds it writes. The gradient reaching a node (dout) is
     written by the node it feeds: the loss for an output neuron, else the next layer."""
-    if step.kind == "dout" and step.fn in LOSSES:
+    if step.kind in ("dout", "dloss") and step.fn in LOSSES:
         return Loss.evaluate
     return _WRITERS.get(step.kind)
 

@@ -442,7 +442,7 @@ class Dense:
     @staticmethod
     def evaluate(step: Step, v: Value) -> float:
         kind, fn, terms = step.kind, step.fn, step.terms
-        if kind == "out":
+        if kind == "out" and fn in ACTIVATIONS:
             nets = np.array([[v(t[0]) for t in terms]])
             own = [t[0].ref for t in terms].index(f"net:{step.id.partition(':')[2]}")
             return float(ACTIVATIONS[fn].value(nets, _slope_of(step))[0, own])

@@ -46,14 +46,18 @@ def network(scenario: Scenario) -> Network:
 def _recurrent(scenario: Scenario) -> Network:
     """A recurrent layer unrolled in time (or an attention head over the tokens), the dense
     layers after it at each output step, the loss summed over time."""
-    from bpwalk.graph.recurrent import Rnn, SeqLoss, TimeDense
+    from bpwalk.graph.recurrent import Lstm, Rnn, SeqLoss, TimeDense
 
-    if scenario.layers[0].kind == "attention":  # a head over the tokens: graph/attention.py
+    head = scenario.layers[0]
+    if head.kind == "attention":  # a head over the tokens: graph/attention.py
         from bpwalk.graph.attention import Attention
 
-        first = Attention(0, scenario.layers[0], scenario.layer_inputs(0))
+        first = Attention(0, head, scenario.layer_inputs(0))
     else:
-        first = Rnn(0, scenario.layers[0], scenario.layer_inputs(0))
+        first = (Lstm if head.kind == "lstm" else Rnn)(0, head, scenario.layer_inputs(0))
     rest = tuple(TimeDense(i, lay, scenario.layer_inputs(i))
                  for i, lay in enumerate(scenario.layers) if i)
-    return Network((first, *rest), SeqLoss(scenario.loss, scenario.outputs))
+    # an lstm's h straight to the loss: its dE/dh gets the loss's term as a step of its own
+    # (dloss:h@t2) beside the recurrent path; an attention head's output has no such path
+    direct = not rest and scenario.layers[0].kind != "attention"
+    return Network((first, *rest), SeqLoss(scenario.loss, scenario.outputs, direct))

@@ -201,6 +201,40 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("causal", "bool", "true: a token attends to itself and the tokens before it "
             "(the scores above the diagonal are −∞).", default=False),
     ),
+    "layer:lstm": (
+        Key("kind", "choice", "lstm: an LSTM cell unrolled in time (torch's nn.LSTM): i, f, o "
+            "= σ(...), g = tanh(...), c_t = f⊙c_(t-1) + i⊙g, h_t = o⊙tanh(c_t) (it comes "
+            "first; dense layers after it apply at each step, or h goes to the loss).",
+            required=True, choices=lambda: ("lstm",), fix="write 'kind: lstm'"),
+        Key("name", "name", "The layer's name, which its parameters carry: lstm1.W_x[1,1].",
+            default="lstm1"),
+        Key("hidden", "names", "Names of the hidden units, or how many there are.",
+            required=True, fix="write 'hidden: [h]' or a count like 'hidden: 2'"),
+        Key("W_x", "matrix", "4·hidden × inputs, torch's weight_ih_l0: the rows of gate i, "
+            "then f, g, o (or give gates:)."),
+        Key("W_h", "matrix", "4·hidden × hidden, torch's weight_hh_l0: rows i, f, g, o."),
+        Key("bias", "vector", "4·hidden numbers, rows i, f, g, o (torch's bias_ih_l0 + "
+            "bias_hh_l0 as one); none when left out."),
+        Key("gates", "map", "The gates by name instead of W_x, W_h, bias: i, f, g, o, each "
+            "with its W_x (hidden × inputs), W_h (hidden × hidden) and optional bias.",
+            table="lstm_gates"),
+        Key("h0", "vector", "h at time step 0, one number per hidden unit (default zeros)."),
+        Key("c0", "vector", "c at time step 0, one number per hidden unit (default zeros)."),
+        Key("outputs", "choice", "every: the next layer (or the loss) at each time step; "
+            "last: at the last only.", choices=lambda: ("every", "last"), default="every"),
+    ),
+    "lstm_gates": tuple(
+        Key(q, "map", f"Gate {q} ({what}).", required=True, table="lstm_gate",
+            fix=f"write '{q}: {{W_x: [[...]], W_h: [[...]], bias: [...]}}'")
+        for q, what in (("i", "input, σ"), ("f", "forget, σ"), ("g", "candidate, tanh"),
+                        ("o", "output, σ"))),
+    "lstm_gate": (
+        Key("W_x", "matrix", "hidden × inputs.", required=True,
+            fix="write 'W_x:' with one row per hidden unit, one number per input"),
+        Key("W_h", "matrix", "hidden × hidden.", required=True,
+            fix="write 'W_h:' with one row per hidden unit, one number per hidden unit"),
+        Key("bias", "vector", "One number per hidden unit; none when left out."),
+    ),
     "sample:sequence": (
         Key("sequence", "matrix", "One row per time step, one number per input.",
             required=True, fix="write 'sequence: [[...], [...]]'"),
@@ -279,6 +313,9 @@ SHAPED_KEYS = {
 SAMPLE_KEYS = keys("sample")
 RNN_KEYS = keys("layer:rnn")
 ATTENTION_KEYS = keys("layer:attention")
+LSTM_KEYS = keys("layer:lstm")
+GATES = ("i", "f", "g", "o")  # torch's order of the gates' rows in W_x, W_h and bias
+GATE_KEYS = keys("lstm_gate")
 SEQUENCE_SAMPLE_KEYS = keys("sample:sequence")
 INIT_KEYS = keys("init")
 REQUIRED_TOP = tuple(k.name for k in FORMAT["scenario"] if k.required)

@@ -172,7 +172,8 @@ class Scenario:
         neuron (net, out, dout, dact, dnet) and a gradient term per parameter; per update, a
         gradient and a new value per parameter. It sizes a trace before it is built (the
         engine's own count differs by a few per cent)."""
-        neurons = sum(len(lay.neurons) for lay in self.layers)
+        # (an lstm's unit writes its four gates, its cell c and its h)
+        neurons = sum(len(lay.neurons) * (6 if lay.kind == "lstm" else 1) for lay in self.layers)
         params = len(self.param_names)
         samples = len(self.x) if self.batch is None else self.batch
         steps = self.x.shape[1] if self.sequence else 1  # a sequence's: each time step's
@@ -210,12 +211,13 @@ class Scenario:
             if lay.kind == "attention":  # W_Q[m,i]: from input m to column i of Q
                 out += _attention_connections(lay, feeds, li)
                 continue
-            if lay.kind == "rnn":  # W_h[j,k] carries h_k of the time step before: h1@t-1
+            fed_by = lay.rows if lay.kind == "lstm" else lay.neurons  # an lstm's: its gates
+            if lay.kind in ("rnn", "lstm"):  # W_h[j,k] carries h_k of the step before: h1@t-1
                 feeds = (*feeds, *(f"{n}@t-1" for n in lay.neurons))
             for j, row in enumerate(lay.weight_names):
-                out += [Connection(w, li, feeds[i], (lay.neurons[j],)) for i, w in enumerate(row)]
+                out += [Connection(w, li, feeds[i], (fed_by[j],)) for i, w in enumerate(row)]
             for j, b in enumerate(lay.bias_names):
-                fed = lay.neurons if lay.bias == "shared" else (lay.neurons[j],)
+                fed = lay.neurons if lay.bias == "shared" else (fed_by[j],)
                 out.append(Connection(b, li, None, fed))
         return tuple(out)
 
@@ -228,10 +230,12 @@ class Scenario:
             "inputs": list(self.inputs),
             "layers": [
                 _attention_dict(lay) if lay.kind == "attention" else
-                _shaped_dict(lay) if lay.kind not in ("dense", "rnn") else {
-                    **({"kind": "rnn", "name": lay.name, "h0": lay.h0.tolist(),
+                _shaped_dict(lay) if lay.kind not in ("dense", "rnn", "lstm") else {
+                    **({"kind": lay.kind, "name": lay.name, "h0": lay.h0.tolist(),
+                        **({"c0": lay.c0.tolist(), "gates": [list(q) for q in lay.gates],
+                            "cells": list(lay.cells)} if lay.kind == "lstm" else {}),
                         "outputs": "every" if lay.every else "last"}
-                       if lay.kind == "rnn" else {}),
+                       if lay.kind in ("rnn", "lstm") else {}),
                     "neurons": list(lay.neurons),
                     "activation": lay.activation,
                     **({ACTIVATIONS[lay.activation].parameter: lay.slope}

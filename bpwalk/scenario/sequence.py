@@ -30,6 +30,9 @@ from bpwalk.scenario.errors import choice_hint
 from bpwalk.scenario.format import (
     ATTENTION_KEYS,
     FORMAT,
+    GATE_KEYS,
+    GATES,
+    LSTM_KEYS,
     RNN_KEYS,
     SEQUENCE_SAMPLE_KEYS,
     hint,
@@ -102,9 +105,73 @@ class AttentionLayer(NamedTuple):
         return wq, wk, wv, wo
 
 
-# the kinds of issue 24 that are not worked out yet: refused in one line
-NOT_YET = ("lstm",)
-FIRST_KINDS = ("rnn", "attention")  # a layer reading the sequence's rows: comes first
+class LstmLayer(NamedTuple):
+    """An LSTM cell (torch's nn.LSTM, one layer): for each gate q of i, f, g, o,
+    net_q = W_x[q]·x_t + W_h[q]·h_(t-1) + b[q]; i, f, o = σ(net), g = tanh(net);
+    c_t = f⊙c_(t-1) + i⊙g, h_t = o⊙tanh(c_t). Its cells: each gate's (`gates`) and the
+    cell's, c (`cells`), whose net is the state c_t and whose out is tanh(c_t)."""
+
+    neurons: tuple[str, ...]  # the hidden units' names: h_t, what the next layer reads
+    activation: str  # "tanh" (g's and the cell's), for the views that name one
+    slope: float  # unused
+    weights: np.ndarray  # (4·hidden, inputs + hidden): W_x then W_h, rows i, f, g, o
+    weight_names: tuple[tuple[str, ...], ...]  # lstm1.W_x[r,i] ... lstm1.W_h[r,k] per row
+    bias: str  # "none" | "per_neuron"
+    bias_values: np.ndarray  # (4·hidden,)
+    bias_names: tuple[str, ...]
+    name: str
+    n_in: int
+    h0: np.ndarray  # (hidden,)
+    every: bool
+    c0: np.ndarray  # (hidden,)
+    gates: tuple[tuple[str, ...], ...]  # the cells of gates i, f, g, o: (("i",), ...)
+    cells: tuple[str, ...]  # the cell state's cells: ("c",) or ("c_h1", "c_h2")
+    named: bool  # given as gates: by name (its parameters then named lstm1.W_xf[1,2])
+
+    kind = "lstm"
+
+    @property
+    def w_x(self) -> np.ndarray:
+        return self.weights[:, :self.n_in]
+
+    @property
+    def w_h(self) -> np.ndarray:
+        return self.weights[:, self.n_in:]
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The gate cell each row of the weights feeds: i's, f's, g's, o's."""
+        return tuple(n for q in self.gates for n in q)
+
+
+def lstm_cells(hidden: list[str]) -> tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]:
+    """The gates' cells and the state's of an LSTM with these hidden units: i, f, g, o, c
+    for one unit (as Gomez and the books write a scalar cell); i_h1, i_h2, ..., c_h1,
+    c_h2 for several (after the units' names: a dense layer's o1 stays free)."""
+    sfx = [""] if len(hidden) == 1 else ["_" + h for h in hidden]
+    return tuple(tuple(q + s for s in sfx) for q in GATES), tuple("c" + s for s in sfx)
+
+
+def lstm_param_names(layer: str, named: bool, n: int, n_in: int
+                     ) -> tuple[list[list[str]], list[str]]:
+    """An LSTM's weight names, row by row (4·n rows: i's, f's, g's, o's), and its bias
+    names. torch's layout: lstm1.W_x[r,i], lstm1.W_h[r,k], lstm1.b[r], r = 1..4n. Gates by
+    name: lstm1.W_xf[j,i], lstm1.W_hf[j,k], lstm1.b_f[j] (Graves's and d2l's W_xf, W_hf,
+    b_f), j = 1..n within the gate."""
+    wn, bn = [], []
+    for q, gate in enumerate(GATES):
+        for j in range(n):
+            r = j if named else q * n + j
+            wx, wh, b = (("W_x" + gate, "W_h" + gate, "b_" + gate) if named
+                         else ("W_x", "W_h", "b"))
+            wn.append([param_name(layer, wx, r, i) for i in range(n_in)]
+                      + [param_name(layer, wh, r, k) for k in range(n)])
+            bn.append(param_name(layer, b, r))
+    return wn, bn
+
+
+RECURRENT = ("rnn", "lstm")
+FIRST_KINDS = (*RECURRENT, "attention")  # a layer reading the sequence's rows: comes first
 
 
 def _kinds(top: dict) -> list[tuple[str, yaml.Node]]:
@@ -117,18 +184,9 @@ def _kinds(top: dict) -> list[tuple[str, yaml.Node]]:
 
 
 def has_rnn(top: dict) -> bool:
-    """Does the scenario have a layer reading rows (`kind: rnn` or `kind: attention`)?
+    """Does the scenario have a layer reading rows (`kind: rnn`, `lstm` or `attention`)?
     Then this module reads it."""
     return any(kind in FIRST_KINDS for kind, _ in _kinds(top))
-
-
-def not_yet(v: Any, top: dict) -> bool:
-    """Refuse the kinds not worked out yet (LSTM, attention), each in one line."""
-    found = [(kind, node) for kind, node in _kinds(top) if kind in NOT_YET]
-    for kind, node in found:
-        v.err(node, f"kind: {kind} is not worked out by bpwalk yet (an rnn layer is: "
-                    "kind: rnn, see docs/recurrence.md; attention: docs/attention.md)")
-    return bool(found)
 
 
 def param_name(layer: str, what: str, *index: int) -> str:
@@ -150,34 +208,38 @@ class Sequence:
 
     def layers(self, node: yaml.SequenceNode, inputs: list[str]) -> list | None:
         """The dense layers after the recurrent one, as the validator's layer tuples (the
-        recurrent layer itself is kept in self.rnn)."""
+        recurrent layer itself is kept in self.rnn); [] when an lstm's h goes straight to
+        the loss."""
         v = self.v
         first = node.value[0]
-        kind = (next((val.value for k, val in first.value
-                      if k.value == "kind" and isinstance(val, yaml.ScalarNode)), None)
-                if isinstance(first, yaml.MappingNode) else None)
+        kind = None
+        if isinstance(first, yaml.MappingNode):
+            kind = next((v.scalar(val) for k, val in first.value if k.value == "kind"), None)
         if kind == "attention":
             return self._attention_layers(node, first, inputs)
-        m = v.mapping(first, "layer 1", RNN_KEYS)
-        if m is None:
+        if kind not in RECURRENT:
+            v.err(first, "the recurrent layer (kind: rnn or lstm) or the attention layer "
+                         "(kind: attention) must come first; a dense layer after it applies at "
+                         "each time step")
             return None
-        if m.get("kind", (None, None))[1] is None or v.scalar(m["kind"][1]) != "rnn":
-            v.err(first, "the recurrent layer (kind: rnn) or the attention layer (kind: "
-                         "attention) must come first; a dense layer after it applies at each "
-                         "time step")
+        m = v.mapping(first, "layer 1", LSTM_KEYS if kind == "lstm" else RNN_KEYS)
+        if m is None:
             return None
         for lay in node.value[1:]:
             if isinstance(lay, yaml.MappingNode) and any(k.value == "kind" for k, _ in lay.value):
-                v.err(lay, "only the first layer may have kind: (one rnn layer); write the "
+                v.err(lay, f"only the first layer may have kind: (one {kind} layer); write the "
                            "layers after it as '- neurons: ...' (dense, per time step)")
                 return None
-        if len(node.value) < 2:
+        if len(node.value) < 2 and kind == "rnn":
             v.err(node, "a recurrent layer needs a dense layer after it (the outputs the "
                         "loss compares); add '- neurons: [y]' with its weights")
             return None
-        self.rnn = self._rnn(first, m, len(inputs))
+        self.rnn = self._rnn(first, m, len(inputs)) if kind == "rnn" else \
+            self._lstm(first, m, len(inputs))
         if self.rnn is None:
             return None
+        if len(node.value) < 2:  # an lstm's h_t straight to the loss (Gomez's example)
+            return []
         rest = yaml.SequenceNode(node.tag, node.value[1:], node.start_mark, node.end_mark)
         dense = v.layers(rest, list(self.rnn["hidden"]), first=2)
         if dense and any(lay[1] == "softmax" for lay in dense):
@@ -298,6 +360,10 @@ class Sequence:
                 return None
             out.append(row)
         return out
+    @property
+    def n_out(self) -> int | None:
+        """The outputs the loss compares when no dense layer follows: the hidden units."""
+        return len(self.rnn["hidden"]) if self.rnn else None
 
     def _rnn(self, lnode: yaml.Node, m: dict, n_in: int) -> dict[str, Any] | None:
         v = self.v
@@ -331,22 +397,139 @@ class Sequence:
                 return None
         if w_x is None or w_h is None or h0 is None or ("bias" in m and bias is None):
             return None
-        return {"name": name, "hidden": hidden, "activation": activation, "W_x": w_x,
+        return {"kind": "rnn", "name": name, "hidden": hidden, "activation": activation, "W_x": w_x,
                 "W_h": w_h, "bias": bias, "h0": h0, "every": outputs == "every"}
 
-    def _matrix(self, node: yaml.Node, what: str, rows: int, cols: int,
-                of: str) -> list[list[float]] | None:
+    def _lstm(self, lnode: yaml.Node, m: dict, n_in: int) -> dict[str, Any] | None:
+        """An lstm layer: torch's layout (W_x, W_h, bias: rows i, f, g, o) or `gates:`."""
         v = self.v
-        shape_fix = (f"write {rows} row{'s' * (rows != 1)} (one per hidden unit) of {cols} "
-                     f"number{'s' * (cols != 1)} (one per {of.rstrip('s') if cols == 1 else of})")
+        if "hidden" not in m:
+            v.err(lnode, f"the lstm layer is missing 'hidden'; {hint('layer:lstm', 'hidden')}")
+            return None
+        name = v.name(m["name"][1], "the lstm layer's name") if "name" in m else "lstm1"
+        hidden = v.names(m["hidden"][1], "the lstm layer's hidden", "h")
+        if hidden is None or name is None:
+            return None
+        v.declare(hidden, "a hidden unit of the lstm layer", m["hidden"][1])
+        gates, cells = lstm_cells(hidden)
+        for q, cs in zip(GATES, gates):
+            v.declare(list(cs), f"a cell of the lstm layer's gate {q}", m["hidden"][1])
+        v.declare(list(cells), "a cell of the lstm layer's state c", m["hidden"][1])
+        n = len(hidden)
+        torch_keys = [k for k in ("W_x", "W_h", "bias") if k in m]
+        if "gates" in m and torch_keys:
+            v.err(m[torch_keys[0]][0], f"give the lstm layer's weights once: either "
+                  f"'gates:' (by name) or W_x, W_h and bias (torch's layout), not both; "
+                  f"remove '{torch_keys[0]}'")
+            return None
+        if "gates" in m:
+            spec = self._gates(m["gates"][1], n, n_in)
+            if spec is None:
+                return None
+            w_x, w_h, bias = spec
+        else:
+            for key in ("W_x", "W_h"):
+                if key not in m:
+                    v.err(lnode, f"the lstm layer is missing '{key}'; give W_x (4·hidden × "
+                                 "inputs, rows i, f, g, o as torch's weight_ih_l0) and W_h "
+                                 "(4·hidden × hidden), or the gates by name under 'gates:'")
+                    return None
+            w_x = self._matrix(m["W_x"][1], "W_x", 4 * n, n_in, "inputs", "lstm")
+            w_h = self._matrix(m["W_h"][1], "W_h", 4 * n, n, "hidden units", "lstm")
+            bias = (self._vector(m["bias"][1], "the lstm layer's bias (rows i, f, g, o)",
+                                 4 * n, "gate and hidden unit") if "bias" in m else None)
+            if w_x is None or w_h is None or ("bias" in m and bias is None):
+                return None
+        h0, c0 = (self._vector(m[k][1], f"the lstm layer's {k}", n, "hidden unit")
+                  if k in m else [0.0] * n for k in ("h0", "c0"))
+        outputs = self._outputs(m)
+        if outputs is None or h0 is None or c0 is None:
+            return None
+        return {"kind": "lstm", "name": name, "hidden": hidden, "W_x": w_x, "W_h": w_h,
+                "bias": bias, "h0": h0, "c0": c0, "every": outputs == "every",
+                "named": "gates" in m, "gates": gates, "cells": cells}
+
+    def _gates(self, node: yaml.Node, n: int, n_in: int):
+        """`gates: {i: {W_x, W_h, bias}, f: ..., g: ..., o: ...}` as torch's stacked rows
+        (W_x, W_h, bias: the gates' rows in the order i, f, g, o); None on a problem."""
+        v = self.v
+        gm = v.mapping(node, "the lstm layer's gates", GATES)
+        if gm is None:
+            return None
+        missing = [q for q in GATES if q not in gm]
+        if missing:
+            v.err(node, f"the lstm layer's gates miss {', '.join(missing)}; give all four: "
+                        "i (input), f (forget), g (candidate) and o (output), each with "
+                        "W_x, W_h and an optional bias")
+            return None
+        w_x, w_h, bias = [], [], []
+        with_bias = []
+        for q in GATES:
+            what = f"gate {q}"
+            qm = v.mapping(gm[q][1], f"the lstm layer's {what}", GATE_KEYS)
+            if qm is None:
+                return None
+            for key in ("W_x", "W_h"):
+                if key not in qm:
+                    v.err(gm[q][1], f"the lstm layer's {what} is missing '{key}'; "
+                                    f"{hint('lstm_gate', key)}")
+                    return None
+            wx = self._matrix(qm["W_x"][1], f"{what} W_x", n, n_in, "inputs", "lstm")
+            wh = self._matrix(qm["W_h"][1], f"{what} W_h", n, n, "hidden units", "lstm")
+            b = (self._vector(qm["bias"][1], f"the lstm layer's {what} bias", n,
+                              "hidden unit") if "bias" in qm else None)
+            if wx is None or wh is None or ("bias" in qm and b is None):
+                return None
+            w_x += wx
+            w_h += wh
+            bias += b or [0.0] * n
+            with_bias.append("bias" in qm)
+        if any(with_bias) and not all(with_bias):
+            q = GATES[with_bias.index(False)]
+            v.err(gm[q][1], f"gate {q} has no bias but another gate has one; give every "
+                            "gate a bias (0 where it has none) or none")
+            return None
+        return w_x, w_h, (bias if any(with_bias) else None)
+
+    def _vector(self, node: yaml.Node, what: str, n: int, per: str) -> list[float] | None:
+        """A list of n numbers, one per `per` (a hidden unit, a gate's row)."""
+        values = self.v.vector(node, what)
+        if values is not None and len(values) != n:
+            self.v.err(node, f"{what} has {len(values)} value{'s' * (len(values) != 1)} but "
+                             f"needs {n}; give one per {per}")
+            return None
+        return values
+
+    def _outputs(self, m: dict) -> str | None:
+        v = self.v
+        if "outputs" not in m:
+            return "every"
+        outputs = v.text(m["outputs"][1], "the recurrent layer's outputs")
+        if outputs not in OUTPUTS:
+            v.err(m["outputs"][1], f"outputs must be 'every' (the next layer at each time "
+                                   f"step) or 'last' (at the last), not '{outputs}'")
+            return None
+        return outputs
+
+    def _matrix(self, node: yaml.Node, what: str, rows: int, cols: int,
+                of: str, kind: str = "rnn") -> list[list[float]] | None:
+        v = self.v
+        per_row = ("one per gate and hidden unit: i's, f's, g's, o's" if kind == "lstm"
+                   and rows > 0 and what in ("W_x", "W_h") else "one per hidden unit")
+        shape_fix = (f"write {rows} row{'s' * (rows != 1)} ({per_row}) of {cols} "
+                     f"number{'s' * (cols != 1)} (one per {of.rstrip('s')})")
         if (not isinstance(node, yaml.SequenceNode)
                 or not all(isinstance(r, yaml.SequenceNode) for r in node.value)):
             v.err(node, f"{what} must be a list of rows (hidden × {of}); {shape_fix}, like "
                         f"[[0.5]]")
             return None
         if len(node.value) != rows:
+            has = (f"the rnn layer has {rows} hidden unit{'s' * (rows != 1)}" if kind == "rnn"
+                   else f"the lstm layer needs {rows} (4 gates × {rows // 4} hidden "
+                        f"unit{'s' * (rows != 4)})" if per_row.startswith("one per gate")
+                   else f"the lstm layer has {rows} hidden unit{'s' * (rows != 1)}")
             v.err(node, f"{what} has {len(node.value)} row{'s' * (len(node.value) != 1)} but "
-                        f"the rnn layer has {rows} hidden unit{'s' * (rows != 1)}; {shape_fix}")
+                        f"{has}; {shape_fix}")
             return None
         out = []
         for r, rnode in enumerate(node.value):
@@ -447,6 +630,8 @@ class Sequence:
         spec = self.rnn
         name, hidden = spec["name"], tuple(spec["hidden"])
         n, n_in = len(hidden), len(scenario.inputs)
+        if spec["kind"] == "lstm":
+            return self._build_lstm(scenario, x, t)
         wx_names = [[param_name(name, "W_x", j, i) for i in range(n_in)] for j in range(n)]
         wh_names = [[param_name(name, "W_h", j, k) for k in range(n)] for j in range(n)]
         weights = np.hstack([np.array(spec["W_x"], float).reshape(n, n_in),
@@ -484,17 +669,41 @@ class Sequence:
                        param_names=(*names, *scenario.param_names),
                        x=frozen(x), targets=frozen(t), sequence=True)
 
+    def _build_lstm(self, scenario: Any, x, t) -> Any:
+        from dataclasses import replace
+
+        from bpwalk.scenario.model import frozen
+
+        spec = self.rnn
+        name, hidden = spec["name"], tuple(spec["hidden"])
+        n, n_in = len(hidden), len(scenario.inputs)
+        wn, bn = lstm_param_names(name, spec["named"], n, n_in)
+        weights = np.hstack([np.array(spec["W_x"], float).reshape(4 * n, n_in),
+                             np.array(spec["W_h"], float).reshape(4 * n, n)])
+        has_bias = spec["bias"] is not None
+        lstm = LstmLayer(hidden, "tanh", 0.0, frozen(weights), tuple(map(tuple, wn)),
+                         "per_neuron" if has_bias else "none",
+                         frozen(spec["bias"] if has_bias else []),
+                         tuple(bn) if has_bias else (), name, n_in, frozen(spec["h0"]),
+                         spec["every"], frozen(spec["c0"]), spec["gates"], spec["cells"],
+                         spec["named"])
+        params = [w for row in lstm.weight_names for w in row] + list(lstm.bias_names)
+        return replace(scenario, layers=(lstm, *scenario.layers),
+                       param_names=(*params, *scenario.param_names),
+                       x=frozen(x), targets=frozen(t), sequence=True)
+
     def check_loss(self, top: dict, loss: str | None) -> None:
+        kind = self.rnn["kind"] if self.rnn else "rnn"
         if loss is not None and loss not in SEQUENCE_LOSSES:
-            what = "an attention layer" if self.att is not None else "an rnn layer"
+            what = "an attention layer" if self.att is not None else f"an {kind} layer"
             self.v.err(top["loss"][1], f"a sequence's loss is summed over time steps; "
                        f"{loss} is not taken with {what} yet; use "
                        f"{', '.join(SEQUENCE_LOSSES[:-1])} or {SEQUENCE_LOSSES[-1]}")
 
     def refuse(self, top: dict) -> None:
         """Keys a sequence scenario does not take yet, each in one clear line."""
-        what = ("an attention layer" if any(k == "attention" for k, _ in _kinds(top))
-                else "an rnn layer")
+        first = [k for k, _ in _kinds(top) if k in FIRST_KINDS]
+        what = f"an {first[0]} layer" if first else "a recurrent layer"
         for key, why in (("init", (f"init: does not draw {what}'s weights yet; give "
                                    "its matrices and the dense weights")),
                          ("input_gradients", ("input_gradients is not worked out through "

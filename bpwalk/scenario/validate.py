@@ -36,7 +36,7 @@ from bpwalk.scenario.format import (
 )
 from bpwalk.scenario.format import weight_names as default_weight_names
 from bpwalk.scenario.model import Conv2d, Flatten, Layer, Pool, Scenario, cells, frozen, size_text
-from bpwalk.scenario.sequence import Sequence, has_rnn, not_yet
+from bpwalk.scenario.sequence import Sequence, has_rnn
 from bpwalk.scenario.yamlread import Expect, Reader, read_text, written
 
 _DRAW: Any = object()  # a layer's weights or biases that init will draw
@@ -116,8 +116,6 @@ class _Validator(Reader):
             self.declare(inputs, "an input", top["inputs"][1])
         init = self.init(top["init"][1]) if "init" in top else None
         seq = None  # a recurrent layer first: its layer and data read by scenario/sequence.py
-        if not_yet(self, top):
-            return None
         if has_rnn(top):
             seq = Sequence(self)
             seq.refuse(top)
@@ -143,7 +141,7 @@ class _Validator(Reader):
         input_gradients = self.flag(top, "input_gradients", False)
         optimizer = self.optimizer(top["optimizer"][1]) if "optimizer" in top else SGD
 
-        n_out = len(layers[-1][0]) if layers else None
+        n_out = len(layers[-1][0]) if layers else seq.n_out if seq is not None else None
         if seq is not None:
             x, t = (seq.data(top["data"][1], len(inputs) if inputs else None, n_out)
                     if "data" in top else (None, None))

@@ -126,7 +126,7 @@ class Layer(NamedTuple):
     @property
     def activated(self) -> bool:
         """Has an activation of its own (pooling and flatten have none)?"""
-        return self.kind in ("dense", "conv2d", "rnn")
+        return self.kind in ("dense", "conv2d", "rnn", "lstm")
 
 
 class Heading(NamedTuple):
@@ -192,7 +192,8 @@ def heading(trace: Trace, p: Profile, own_numbers: bool = True) -> Heading:
     is layer 1, ch. 2), or from 1 (`own_numbers` False: the matrix form's W¹, b¹)."""
     sc = trace.scenario
     first = 1 if p.input_layer is None or p.circuit or not own_numbers else p.input_layer + 1
-    layers = tuple(Layer(i + first - 1, lay.neurons, lay.activation, lay.slope,
+    layers = tuple(Layer(i + first - 1, lay.neurons,
+                         "lstm" if lay.kind == "lstm" else lay.activation, lay.slope,
                          i == len(sc.layers), ACTIVATIONS[lay.activation].parameter,
                          what_layer(lay), lay.kind)
                    for i, lay in enumerate(sc.layers, 1))
@@ -213,6 +214,9 @@ def what_layer(lay) -> str:
     convolution, 1 kernel 2x2 over 1x4x4, stride 1, padding 0: 1x3x3 cells (relu)."""
     if lay.kind in ("dense", "rnn"):  # (a recurrent layer's words are its notes')
         return ""
+    if lay.kind == "lstm":
+        return (f"{lay.name}, an LSTM cell: gates i, f, o (sigmoid) and g (tanh), the cell "
+                "state c")
     if lay.kind == "flatten":
         return f"{lay.name}: the cells in a row, channel-major"
     if lay.kind == "attention":
@@ -352,11 +356,14 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
         if lay.kind == "conv2d":
             rule = (CONV_WORDS, *rule)
-        elif lay.kind not in ("dense", "rnn"):
+        elif lay.kind not in ("dense", "rnn", "lstm"):
             rule = ("Each cell: the largest value of its window (the winner)"
                     if lay.mode == "max" else "Each cell: the mean of its window",)
         if lay.kind == "rnn":
             notes.append((RNN_FORWARD,))
+        if lay.kind == "lstm":
+            rule = (LSTM_RULE,)
+            notes.append((LSTM_FORWARD,))
     if phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
         rule = (input_rule(p),
                 " (the first layer's error terms through its weights, from before the update)")
@@ -368,6 +375,8 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
             notes.append((ATTENTION_BACKWARD,))
         elif sc.layers[layer - 1].kind == "rnn":
             notes.append((RNN_BACKWARD,))
+        elif sc.layers[layer - 1].kind == "lstm":
+            notes.append((LSTM_BACKWARD,))
         elif nxt_lay is not None and nxt_lay.kind != "dense":
             notes.append((_SHAPED_NOTES[nxt_lay.kind].format(name=nxt_lay.name),))
         elif layer < len(sc.layers):
@@ -440,6 +449,22 @@ RNN_BACKWARD = ("Backpropagation through time, from the last step to the first: 
                 "through W_h, one from step t + 1 (the gradient there times the "
                 "activation's derivative there); each weight's gradient is the sum of one "
                 "term per time step.")
+
+LSTM_RULE = ("Each gate: its net sums weight times input over the inputs at t and h at "
+             "t - 1, plus its bias; i, f, o = sigmoid(net), g = tanh(net); the cell: "
+             "c = f times c at t - 1 plus i times g (net_c is c), out_c = tanh(c); h = o "
+             "times out_c")
+LSTM_FORWARD = ("Unrolled in time: at each time step t each gate adds the inputs at t "
+                "(through its W_x) and h at t - 1 (through its W_h; at t = 1, h0), and the "
+                "cell state carries c from t - 1 (at t = 1, c0). The superscript <t> is the "
+                "time step.")
+LSTM_BACKWARD = ("Backpropagation through time, from the last step to the first: the "
+                 "gradient of E at h at step t gets a term from the output at t and, through "
+                 "each gate's W_h, one from step t + 1; the gradient at the cell state c "
+                 "(net_c) has two paths, through h at t (times o and the derivative of tanh) "
+                 "and through c at t + 1 (times the forget gate f there); f, i and g get "
+                 "theirs from c, o from h. Each weight's gradient is the sum of one term per "
+                 "time step.")
 
 
 # an attention head's captions (bpwalk.graph.attention)

@@ -196,6 +196,16 @@ def what_layer(lay) -> str:
         return ""
     if lay.kind == "flatten":
         return f"{lay.name}: the cells in a row, channel-major"
+    fed = "x".join(map(str, lay.in_shape)) if lay.in_shape else str(len(lay.neurons))
+    if lay.kind == "dropout":
+        return (f"{lay.name}, dropout with p = {lay.p:g} over {fed} values: the given mask, "
+                f"kept values scaled by 1/(1 - p)")
+    if lay.kind == "batchnorm":
+        per = "channel" if lay.in_shape else "feature"
+        return (f"{lay.name}, batch normalisation over {fed} values: each {per} over the "
+                "batch (training mode)")
+    if lay.kind == "layernorm":
+        return f"{lay.name}, layer normalisation over {fed} values: each sample over its own"
     size = "x".join(map(str, lay.in_shape))
     out = "x".join(map(str, lay.out_shape))
     step = "x".join(map(str, lay.stride)) if lay.stride[0] != lay.stride[1] else lay.stride[0]
@@ -302,6 +312,8 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
         if lay.kind == "conv2d":
             rule = (CONV_WORDS, *rule)
+        elif lay.kind in _OWN_WORDS:
+            rule = (_OWN_WORDS[lay.kind],)
         elif lay.kind not in ("dense", "rnn"):
             rule = ("Each cell: the largest value of its window (the winner)"
                     if lay.mode == "max" else "Each cell: the mean of its window",)
@@ -336,6 +348,17 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
     return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps))
 
 
+# the forward caption of a layer kind whose cells each follow one rule
+_OWN_WORDS = {
+    "dropout": "Each cell: its input times its mask entry (1 kept, 0 dropped) times "
+               "1/(1 − p), as torch's dropout in training mode",
+    "batchnorm": "μ and σ² of each feature (or channel) over the batch, the biased "
+                 "variance as torch in training mode; then each cell: x̂ = (x − μ)/√(σ² + ε) "
+                 "and y = γ·x̂ + β",
+    "layernorm": "μ and σ² of each sample over its features; then each cell: "
+                 "x̂ = (x − μ)/√(σ² + ε) and y = γ·x̂ + β",
+}
+
 CONV_WORDS = ("Each cell: the kernel over its receptive field (a cross-correlation, as "
               "torch's Conv2d: the kernel is not flipped; padding adds zeros), ")
 
@@ -350,6 +373,14 @@ _SHAPED_NOTES = {
                "not with its other cells (0).",
     "avgpool": "Average pooling ({name}) gives each cell of a window 1/size of its "
                "gradient (the local derivative of a mean).",
+    "dropout": "Dropout ({name}) passes each cell's gradient back through the same mask and "
+               "1/(1 − p) as forward: a dropped cell gets none.",
+    "batchnorm": "Batch normalisation ({name}): x reaches E by three paths, through x̂, σ² "
+                 "and μ, and through σ² and μ every sample of the batch reaches it; the "
+                 "compact form below each gives the same number.",
+    "layernorm": "Layer normalisation ({name}): x reaches E by three paths, through x̂, σ² "
+                 "and μ of its own sample; the compact form below each gives the same "
+                 "number.",
 }
 
 

@@ -1,0 +1,228 @@
+"""Dropout, batch normalisation and layer normalisation (issue 23): the engine against
+torch (functional batch_norm in training mode, layer_norm, dropout as a given mask) and
+against finite differences, the bundled examples' published numbers, the validator's
+messages and check's mistakes."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import yaml
+
+from bpwalk.engine import run
+from bpwalk.engine.explain import _SweptPath
+from bpwalk.engine.params import Params
+from bpwalk.scenario import load, loads, resolve
+
+from .conftest import run_cli
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+ACTS = ("linear", "relu", "tanh", "sigmoid")
+
+
+def random_network(seed: int) -> dict:
+    """A random network with dropout and normalisation layers: either dense (2-4 inputs, a
+    hidden layer, then dropout, batchnorm or layernorm, maybe two) or shaped (1-3 channels,
+    a convolution with stride 1-2, then batchnorm per channel, layernorm or dropout, maybe
+    a pooling, flatten, maybe one more on the vector); 1-4 samples, mean or sum."""
+    rng = np.random.default_rng(seed)
+    samples = int(rng.integers(1, 5))
+    layers: list[dict] = []
+    r = lambda *shape: rng.uniform(-1, 1, shape).round(3).tolist()  # noqa: E731
+
+    def norm(kind: str, n: int, params: int) -> None:
+        if kind == "dropout":
+            p = float(rng.choice([0.25, 0.5, 0.2]))
+            layers.append({"kind": "dropout", "p": p,
+                           "mask": rng.integers(0, 2, (samples, n)).astype(float).tolist()})
+            return
+        lay: dict = {"kind": kind}
+        if rng.random() < 0.8:
+            lay["gamma"] = rng.uniform(0.5, 1.5, params).round(3).tolist()
+        if rng.random() < 0.8:
+            lay["beta"] = r(params)
+        if rng.random() < 0.5:
+            lay["eps"] = float(rng.choice([1e-5, 1e-3, 0.1]))
+        layers.append(lay)
+
+    def pick(n: int, cells: int, channels: int | None) -> None:
+        kinds = ["dropout", "layernorm"] + (["batchnorm"] if samples * cells // n > 1
+                                            or channels is None and samples > 1 else [])
+        kind = str(rng.choice(kinds))
+        size = n if kind != "batchnorm" or channels is None else channels
+        norm(kind, n, size)
+
+    if rng.random() < 0.5:  # dense
+        n_in, hidden = int(rng.integers(2, 5)), int(rng.integers(2, 5))
+        spec_inputs: object = n_in
+        layers.append({"neurons": hidden, "activation": str(rng.choice(ACTS)),
+                       "weights": r(hidden, n_in), "bias": r(hidden)})
+        pick(hidden, hidden, None)
+        if rng.random() < 0.4:
+            pick(hidden, hidden, None)
+        n = hidden
+        data_x = [r(n_in) for _ in range(samples)]
+    else:  # shaped
+        c, h, w = int(rng.integers(1, 4)), int(rng.integers(3, 5)), int(rng.integers(3, 5))
+        spec_inputs = {"shape": [c, h, w]}
+        co, k, stride = int(rng.integers(1, 4)), 2, int(rng.integers(1, 3))
+        layers.append({"kind": "conv2d", "kernels": r(co, c, k, k), "bias": r(co),
+                       "stride": stride, "activation": str(rng.choice(ACTS))})
+        oh, ow = (h - k) // stride + 1, (w - k) // stride + 1
+        cells = co * oh * ow
+        # batchnorm per channel: samples x height x width values each
+        kinds = ["dropout", "layernorm"] + (["batchnorm"] if samples * oh * ow > 1 else [])
+        kind = str(rng.choice(kinds))
+        norm(kind, cells, co if kind == "batchnorm" else cells)
+        if rng.random() < 0.5 and oh > 1 and ow > 1:
+            layers.append({"kind": str(rng.choice(["maxpool", "avgpool"])), "size": 2,
+                           "stride": 1})
+            oh, ow = oh - 1, ow - 1
+        layers.append({"kind": "flatten"})
+        n = co * oh * ow
+        if rng.random() < 0.5:
+            pick(n, n, None)
+        data_x = [rng.uniform(-2, 2, (c, h, w)).round(2).tolist() for _ in range(samples)]
+    layers.append({"neurons": 2, "activation": "sigmoid", "weights": r(2, n), "bias": r(2)})
+    data = [{"inputs": x, "targets": rng.uniform(0, 1, 2).round(2).tolist()} for x in data_x]
+    return {"inputs": spec_inputs if isinstance(spec_inputs, dict)
+            else [f"x{i + 1}" for i in range(spec_inputs)],
+            "layers": layers, "loss": "half_squared_error", "learning_rate": 0.1,
+            "data": data, "reduction": str(rng.choice(["mean", "sum"])), "iterations": 2}
+
+
+def scenario_of(spec: dict):
+    return loads(yaml.safe_dump(spec, sort_keys=False))
+
+
+def torch_run(spec: dict, sc) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """torch's gradients of the first update and parameters after two (plain SGD)."""
+    import torch
+    import torch.nn.functional as F
+
+    act = {"linear": lambda z: z, "relu": torch.relu, "tanh": torch.tanh,
+           "sigmoid": torch.sigmoid}
+    t64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    params, keys = [], []
+    for i, (lay, made) in enumerate(zip(spec["layers"], sc.layers)):
+        kind = lay.get("kind", "dense")
+        if kind in ("dense", "conv2d"):
+            pairs = [("w", lay.get("kernels", lay.get("weights"))), ("b", lay["bias"])]
+        elif kind in ("batchnorm", "layernorm"):
+            pairs = [("w", made.weights.tolist()), ("b", made.bias_values.tolist())]
+        else:
+            continue
+        for key, v in pairs:
+            params.append(t64(v).requires_grad_())
+            keys.append((i, key))
+    x = t64([d["inputs"] for d in spec["data"]])
+    t = t64([d["targets"] for d in spec["data"]])
+    grads = None
+    for update in range(2):
+        p = dict(zip(keys, params))
+        a = x
+        for i, (lay, made) in enumerate(zip(spec["layers"], sc.layers)):
+            kind = lay.get("kind", "dense")
+            if kind == "conv2d":
+                a = act[lay["activation"]](F.conv2d(a, p[i, "w"], p[i, "b"],
+                                                    stride=lay["stride"]))
+            elif kind == "maxpool":
+                a = F.max_pool2d(a, lay["size"], lay["stride"])
+            elif kind == "avgpool":
+                a = F.avg_pool2d(a, lay["size"], lay["stride"])
+            elif kind == "flatten":
+                a = torch.flatten(a, 1)
+            elif kind == "dropout":  # the given mask, as torch scales the kept values
+                a = a * t64(lay["mask"]).reshape(a.shape) / (1 - lay["p"])
+            elif kind == "batchnorm":
+                a = F.batch_norm(a, None, None, p[i, "w"], p[i, "b"], training=True,
+                                 eps=made.eps)
+            elif kind == "layernorm":
+                shape = a.shape[1:]
+                a = F.layer_norm(a, shape, p[i, "w"].reshape(shape), p[i, "b"].reshape(shape),
+                                 eps=made.eps)
+            else:
+                a = act[lay["activation"]](a @ p[i, "w"].T + p[i, "b"])
+        per_sample = (0.5 * (t - a) ** 2).sum(dim=1)
+        loss = per_sample.mean() if spec["reduction"] == "mean" else per_sample.sum()
+        for q in params:
+            q.grad = None
+        loss.backward()
+        if update == 0:
+            grads = [q.grad.detach().numpy().copy() for q in params]
+        with torch.no_grad():
+            for q in params:
+                q -= spec["learning_rate"] * q.grad
+    return grads, [q.detach().numpy() for q in params]
+
+
+def engine_arrays(sc, values: dict[str, float]) -> list[np.ndarray]:
+    """`values` by name, as arrays shaped as the layers' parameters (torch's order)."""
+    out = []
+    for lay in sc.layers:
+        if lay.kind in ("conv2d", "dense", "batchnorm", "layernorm"):
+            out.append(np.array([values[n] for row in lay.weight_names for n in row])
+                       .reshape(lay.weights.shape))
+            out.append(np.array([values[n] for n in lay.bias_names]))
+    return out
+
+
+def first_gradients(trace) -> dict[str, float]:
+    steps = trace.iterations[0].steps
+    batch = len(trace.iterations[0].samples) > 1
+    return {s.subject: s.value for s in steps
+            if s.kind == "grad" and (s.batch or not batch)}
+
+
+def close(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    assert len(got) == len(want) and got
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        scale = max(1.0, float(np.abs(w).max()))
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * scale)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("seed", range(20))
+def test_against_torch(seed):
+    spec = random_network(seed)
+    sc = scenario_of(spec)
+    trace = run(sc, iterations=2, show={1})
+    grads, after = torch_run(spec, sc)
+    close(engine_arrays(sc, first_gradients(trace)), grads)
+    close(engine_arrays(sc, trace.params_final), after)
+
+
+@pytest.mark.parametrize("seed", range(30, 36))
+def test_against_finite_differences(seed):
+    """Each gradient the trace reports against a central difference of the batch loss."""
+    spec = random_network(seed)
+    sc = scenario_of(spec)
+    trace = run(sc, iterations=1)
+    grads = first_gradients(trace)
+    path, params = _SweptPath(sc), Params.of(sc)
+    h = 1e-6
+    for li, lay in enumerate(sc.layers):
+        for bias in (False, True):
+            names = lay.bias_names if bias else [n for row in lay.weight_names for n in row]
+            for k, name in enumerate(names):
+                diffs = []
+                for sign in (1, -1):
+                    w = [a.copy() for a in params.weights]
+                    b = [a.copy() for a in params.biases]
+                    (b[li] if bias else w[li]).reshape(-1)[k] += sign * h
+                    diffs.append(path.dataset_loss(sc, Params(w, b)))
+                fd = (diffs[0] - diffs[1]) / (2 * h)
+                assert grads[name] == pytest.approx(fd, rel=1e-5, abs=1e-7), name
+
+
+def test_the_three_paths_equal_the_compact_form():
+    for seed in range(6):
+        trace = run(scenario_of(random_network(seed)))
+        steps = {s.id: s for s in trace.iterations[0].steps}
+        compact = [s for s in steps.values() if s.kind == "dxc"]
+        for s in compact:
+            assert s.value == pytest.approx(steps["dout:" + s.id.partition(":")[2]].value,
+                                            rel=1e-12, abs=1e-14)

@@ -798,6 +798,18 @@ def forward_rule(activation: str, biases: bool, p: Profile = MAZUR) -> Node:
     return Seq((net_rule(biases, p), activation_rule(activation, p)), ", then ")
 
 
+def dropout_rule() -> Node:
+    """out = x·m·1/(1 − p): inverted dropout, the kept values scaled."""
+    return Rel(Sym("out"), "=", mul(Sym("x"), Sym("m"), Div(Num(1.0), sub(1, Sym("p")))))
+
+
+def norm_rule() -> Node:
+    """x̂ = (x − μ)/√(σ² + ε), then y = γ·x̂ + β."""
+    xhat, mu, var = Hat(Sym("x")), Sym("mu"), Sym("sigma", sup="2")
+    return Seq((Rel(xhat, "=", Div(sub(Sym("x"), mu), Root(add(var, Sym("epsilon"))))),
+                Rel(Sym("y"), "=", add(mul(Sym("gamma"), xhat), Sym("beta")))), ", then ")
+
+
 def backward_rule(p: Profile = MAZUR) -> Node:
     """δ = ∂E/∂net; ∂E/∂w = δ·input (with the profile's names and sign)."""
     delta = p.sym("delta") if p.delta else Sym("delta")

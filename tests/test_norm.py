@@ -226,3 +226,195 @@ def test_the_three_paths_equal_the_compact_form():
         for s in compact:
             assert s.value == pytest.approx(steps["dout:" + s.id.partition(":")[2]].value,
                                             rel=1e-12, abs=1e-14)
+
+
+# ----------------------------------------------------------------------------- the bundled
+
+
+def load_named(name: str):
+    return load(resolve(name)[0])
+
+
+def steps_of(trace, update: int = 0) -> dict:
+    return {s.id: s for s in trace.iterations[update].steps}
+
+
+def test_dropout_example_gives_the_issues_numbers():
+    """Issue 23's dropout: [1, 2, 3, 4] with p = 0.5 and the mask [1, 0, 1, 0] give
+    [2, 0, 6, 0]; the gradient [0.1, 0.2, 0.3, 0.4] comes back as [0.2, 0, 0.6, 0]."""
+    steps = steps_of(run(load_named("dropout")))
+    cells = [f"drop1[{j}]" for j in range(1, 5)]
+    assert [steps[f"out:{c}"].value for c in cells] == [2.0, 0.0, 6.0, 0.0]
+    # the output's error term is 1 (its out is 2, its target 1): the gradient reaching the
+    # dropout is the output's weights, 0.1 .. 0.4 (to the last bit where out is exactly 2)
+    upstream = [steps[f"dout:{c}"].value for c in cells]
+    assert upstream == pytest.approx([0.1, 0.2, 0.3, 0.4], rel=1e-15)
+    back = [steps[f"din:x{j}"].value for j in range(1, 5)]  # (input_gradients: true)
+    assert back == [2 * m * u for m, u in zip([1, 0, 1, 0], upstream)]  # the same mask, 1/(1 − p)
+    assert back == pytest.approx([0.2, 0.0, 0.6, 0.0], rel=1e-15)
+
+
+def test_the_dropout_node_alone_gives_the_issues_numbers_exactly():
+    """The node's own arithmetic, with the issue's gradient given as its dout."""
+    from bpwalk.engine.explain import _Inject
+    from bpwalk.graph.layers import Context, Dropout
+
+    sc = load_named("dropout")
+    node = Dropout(0, sc.layers[0], sc.layer_inputs(0))
+    ctx = Context(lambda a: a, _Inject(()), [0], [""], [""], [None], True, sc)
+    arr = node.forward(ctx, np.zeros(0), np.zeros(0), np.array([[1.0, 2.0, 3.0, 4.0]]))
+    assert arr.out.tolist() == [[2.0, 0.0, 6.0, 0.0]]
+    arr.dout = np.array([[0.1, 0.2, 0.3, 0.4]])
+    back = node.input_gradient(ctx, arr, np.zeros(0), None, None)
+    assert back.tolist() == [[0.2, 0.0, 0.6, 0.0]]
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("name", ["dropout", "batchnorm"])
+def test_bundled_against_torch(name):
+    sc = load_named(name)
+    with open(sc.path) as f:
+        spec = yaml.safe_load(f)
+    spec.setdefault("reduction", "mean")
+    for lay in spec["layers"]:
+        if lay.get("bias", 0) is None:
+            lay["bias"] = [0.0] * len(lay["weights"])
+    trace = run(sc, iterations=2, show={1})
+    grads, after = torch_run(spec, sc)
+    got = engine_arrays(sc, {**{n: 0.0 for n in sc.param_names}, **first_gradients(trace)})
+    keep = [g for g, lay in zip(got, [x for lay in sc.layers if lay.kind != "dropout"
+                                      for x in (lay, lay)])]
+    assert len(keep) == len(grads)
+    for g, w in zip(keep, grads):  # (a bias given as none: torch's gradient, never applied)
+        if g.any():
+            close([g], [w])
+
+
+def test_batchnorm_couples_the_batch():
+    """Every sample's x gets a gradient through μ and σ² from every other's loss: the
+    batch's statistics are written once, before any sample's x̂, and the sums after every
+    sample's ∂E/∂x̂."""
+    trace = run(load_named("batchnorm"))
+    order = [s.id for s in trace.iterations[0].steps]
+    assert order.index("var:bn1[2]") < order.index("xhat:bn1[1]@1")
+    last_dxhat = max(order.index(f"dxhat:bn1[1]@{b}") for b in range(1, 5))
+    assert last_dxhat < order.index("dvar:bn1[1]") < order.index("dout:h1@1")
+    steps = steps_of(trace)
+    mu = steps["mu:bn1[1]"]
+    assert len(mu.terms) == 4 and mu.value == pytest.approx(
+        np.mean([t[0].value for t in mu.terms]), rel=1e-15)
+
+
+# ----------------------------------------------------------------------------- the views
+
+BUNDLED = ("dropout", "batchnorm")
+
+
+def cli(*args: str, columns: int = 80):
+    from typer.testing import CliRunner
+
+    from bpwalk.cli import app
+
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": str(columns), "NO_COLOR": "1"})
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_command_runs_at_80_columns(name, tmp_path):
+    from rich.cells import cell_len
+
+    for args in (("run", name), ("run", name, "--ascii"), ("run", name, "--notation", "ng"),
+                 ("run", name, "--notation", "cs231n"), ("run", name, "--round", "4"),
+                 ("run", name, "-n", "3", "--show", "all")):
+        done = cli(*args)
+        assert done.exit_code == 0, (args, done.output)
+        assert all(cell_len(line) <= 80 for line in done.stdout.splitlines()), args
+        assert "\x1b[" not in done.stdout
+        if "--ascii" in args:
+            assert all(line.isascii() for line in done.stdout.splitlines()[2:]), args
+    for fmt in ("md", "json", "html"):
+        out = tmp_path / f"{name}.{fmt}"
+        assert cli("export", name, "--format", fmt, "-o", str(out)).exit_code == 0
+        assert out.stat().st_size > 0
+    done = cli("worksheet", name, "-o", str(tmp_path / "ws.md"), "--key", str(tmp_path / "k.md"),
+               "--answers-template", str(tmp_path / "answers.yaml"))
+    assert done.exit_code == 0, done.output
+    template = (tmp_path / "answers.yaml").read_text(encoding="utf-8")
+    assert ("din:x1:" if name == "dropout" else "dvar:bn1[1]:") in template
+    for args in (("run", name, "--form", "matrix"), ("lms", name, "-f", "moodle", "-o",
+                                                     str(tmp_path / "q.xml"))):
+        done = cli(*args)
+        assert done.exit_code == 2 and "dropout or normalisation" in done.output
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_every_step_and_question_fits_80_columns(name):
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from bpwalk.quiz import Quiz, QuizState
+    from bpwalk.quiz import screen as quiz_screen
+    from bpwalk.stepper import State, Walk, press, screen
+
+    trace = run(load_named(name))
+    walk = Walk.of(trace)
+    console = Console(width=80, height=24, force_terminal=False, color_system=None)
+    for index in range(len(walk)):
+        rows = screen(walk, State(index=index), console, "unicode")
+        assert len(rows) == 24 and all(cell_len(r) <= 80 for r in rows)
+    text = "\n".join(screen(walk, press(State(index=3), "d", walk), console))
+    assert "not drawn yet" in text
+    found = press(State(index=0), "g", walk)  # the stepper's g finds a parameter by name
+    for key in "bn1.gamma[2]" if name == "batchnorm" else "w4":
+        found = press(found, key, walk)
+    found = press(found, "enter", walk)
+    assert found.index > 0
+    quiz = Quiz(walk, trace.scenario)
+    for i in sorted(quiz.questions)[:40]:
+        rows = quiz_screen(QuizState(step=State(index=i)), quiz, console, "unicode")
+        assert all(cell_len(r) <= 80 for r in rows)
+
+
+def test_json_names_the_parameters(tmp_path):
+    import json
+
+    out = tmp_path / "t.json"
+    assert cli("export", "batchnorm", "--format", "json", "-o", str(out)).exit_code == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    for name in ("bn1.gamma[2]", "bn1.beta[1]"):
+        assert name in doc["final"]["params"]
+    assert {"dvar:bn1[1]", "dmu:bn1[2]", "dxc:h1@3"} <= {
+        s["id"] for u in doc["iterations"] for s in u["steps"]}
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_check_marks_the_bundled_answers_right(name):
+    done = cli("check", name, str(resolve(name)[0].parent / "answers" / f"{name}.yaml"))
+    assert done.exit_code == 0, done.output
+    assert "right." in done.stdout and "wrong" not in done.stdout.lower()
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_adam_against_torch():
+    """An optimizer's rule on γ and β as on any parameter: torch.optim.Adam, two updates."""
+    import torch
+    import torch.nn.functional as F
+
+    sc = load_named("batchnorm")
+    sc2 = loads(open(sc.path).read() + "optimizer: {name: adam}\niterations: 2\n")
+    trace = run(sc2, iterations=2)
+    t64 = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+    w1, g, b, w2, b2 = (t64(v).requires_grad_() for v in (
+        sc.layers[0].weights, sc.layers[1].weights, sc.layers[1].bias_values,
+        sc.layers[2].weights, sc.layers[2].bias_values))
+    opt = torch.optim.Adam([w1, g, b, w2, b2], lr=sc.learning_rate)
+    x, t = t64(sc.x), t64(sc.targets)
+    for _ in range(2):
+        opt.zero_grad()
+        h = F.batch_norm(x @ w1.T, None, None, g, b, training=True, eps=1e-5)
+        loss = (0.5 * (t - (h @ w2.T + b2)) ** 2).sum(dim=1).mean()
+        loss.backward()
+        opt.step()
+    final = trace.params_final
+    close([np.array([final[n] for n in sc.layers[1].weight_names[0]]),
+           np.array([final[n] for n in sc.layers[1].bias_names])],
+          [g.detach().numpy(), b.detach().numpy()])

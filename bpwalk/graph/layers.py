@@ -1020,11 +1020,22 @@ class Dropout:
         values = up_arr.dout[b].tolist()
         return [Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, values[j],
                      self._ops(f"dout:{self.names[j]}{s}", dout[j], self.names[j], s, mask[j]),
-                     fn="drop", note="dropout: the same mask and 1/(1 − p) as forward")
+                     fn="drop", note="dropout: the same mask and 1/(1 - p) as forward")
                 for j, name in enumerate(up.names)]
 
     def batch_steps(self, add: Add, ctx: Context, arr: DropArrays) -> None:
         """Nothing trained: no batch gradients."""
+
+    def input_gradient_steps(self, ctx: Context, din: np.ndarray, w: np.ndarray,
+                             arr: DropArrays) -> list[Step]:
+        """dE/d(input) of each sample (a first dropout): through the mask and scale."""
+        mask, dout, values = arr.mask.tolist(), arr.dout.tolist(), din.tolist()
+        return [Step(f"din:{name}{s}", "backward", "din", name, 0, smp, values[b][j],
+                     self._ops(f"dout:{self.names[j]}{s}", dout[b][j], self.names[j], s,
+                               mask[b][j]),
+                     fn="drop", note="dropout: the same mask and 1/(1 - p) as forward")
+                for b, (s, smp) in enumerate(zip(ctx.sfx, ctx.samples))
+                for j, name in enumerate(ctx.scenario.inputs)]
 
     @staticmethod
     def evaluate(step: Step, v: Value) -> float:
@@ -1310,11 +1321,12 @@ class Norm:
                            for t, b, j in zip(dx, rows.tolist(), cols.tolist())), fn="sum"))
             add(Step(f"dvar:{gn}", "backward", "dvar", gn, li + 1, smp, float(arr.dvar[g]),
                      self._group_ops(ctx, arr, g, "dxhat", arr.dxhat, arr.a), fn="dvar",
-                     aux=(mu, var, eps), note="the σ² path"))
+                     aux=(mu, var, eps), note="the variance path"))
             add(Step(f"dmu:{gn}", "backward", "dmu", gn, li + 1, smp, float(arr.dmu[g]), dx,
                      fn="dmu", aux=(var, eps),
-                     note="the μ path; through σ² it adds ∂E/∂σ²·Σ−2(x − μ)/m, which is 0: "
-                          "the deviations from the mean sum to 0"))
+                     note="the mean path (through the variance it also adds dE/dvar times "
+                          "the sum of -2(x - mean)/m, which is 0: the deviations from the "
+                          "mean sum to 0)"))
 
     def dout_steps(self, ctx: Context, b: int, up: Any, up_arr: Any, arr: NormArrays,
                    w: Any) -> list[Step]:
@@ -1340,7 +1352,7 @@ class Norm:
             dmu = Operand(f"dmu:{gn[g]}", float(arr.dmu[g]))
             steps.append(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp,
                               values[j], ((dx, var, eps), (dvar, x, mu), (dmu,)), fn="norm",
-                              aux=(m,), note="the x̂ path + the σ² path + the μ path"))
+                              aux=(m,), note="the x-hat path + the variance path + the mean path"))
             steps.append(Step(f"dxc:{name}{s}", "backward", "dxc", name, li + 1, smp,
                               compact[j], ((dx,), (Operand(f"sdx:{gn[g]}", float(arr.sdx[g])),),
                                            (Operand(f"xhat:{cell}{s}", xhat[j]),),

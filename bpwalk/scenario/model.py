@@ -199,6 +199,16 @@ class Scenario:
         normalisation)?"""
         return self.input_shape is not None or any(
             lay.kind not in ("dense", "rnn") for lay in self.layers)
+    @property
+    def shaped_words(self) -> str:
+        """The layers that make it shaped, in words for a refusal: "convolution or pooling
+        layers", "dropout or normalisation layers" or all four."""
+        kinds = {lay.kind for lay in self.layers}
+        conv = bool(kinds & {"conv2d", "maxpool", "avgpool"}) or self.input_shape is not None
+        norm = bool(kinds & {"dropout", "batchnorm", "layernorm"})
+        if conv and norm:
+            return "convolution, pooling, dropout or normalisation layers"
+        return "dropout or normalisation layers" if norm else "convolution or pooling layers"
     # a recurrent first layer (scenario/sequence.py): x is (samples, time steps, inputs)
     # and targets (samples, output steps, outputs)
     sequence: bool = False
@@ -253,8 +263,8 @@ class Scenario:
                 continue
             if lay.kind in ("batchnorm", "layernorm"):  # gamma_j, beta_j scale and shift cells
                 per = len(lay.neurons) // len(lay.weight_names[0])
-                for names in (lay.weight_names[0], lay.bias_names):
-                    out += [Connection(g, li, None, lay.neurons[j * per:(j + 1) * per])
+                for names, src in ((lay.weight_names[0], "x-hat"), (lay.bias_names, None)):
+                    out += [Connection(g, li, src, lay.neurons[j * per:(j + 1) * per])
                             for j, g in enumerate(names)]
                 continue
             if lay.kind == "rnn":  # W_h[j,k] carries h_k of the time step before: h1@t-1

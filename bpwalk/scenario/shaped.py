@@ -21,7 +21,8 @@ from bpwalk.scenario.model import (Conv2d, Dropout, Flatten, Norm, Pool, cells, 
 
 Shape = tuple[int, int, int]
 NO_INPUT_GRADIENTS = ("input gradients are worked out through a first layer that is "
-                      "conv2d or dense; remove input_gradients")
+                      "conv2d or dense (or dropout); remove input_gradients")
+INPUT_GRADIENT_KINDS = ("conv2d", "dense", "dropout")  # (an rnn's are refused on their own)
 
 
 def input_shape(v: Any, node: yaml.Node) -> Shape | None:

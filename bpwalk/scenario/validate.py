@@ -204,7 +204,7 @@ class _Validator(Reader):
                 return None
         if x is not None and self._batch_layers(len(x), batch, top):
             return None
-        if input_gradients and layers[0].kind not in ("conv2d", "dense", "rnn"):
+        if input_gradients and layers[0].kind not in (*shaped.INPUT_GRADIENT_KINDS, "rnn"):
             self.err(top["input_gradients"][0], shaped.NO_INPUT_GRADIENTS)
             return None
         built = self.build(name, title, source, description, inputs, layers, loss, lr,
@@ -352,6 +352,9 @@ class _Validator(Reader):
         names: list[str] = []
         fan_in = n_inputs
         for index, layer in enumerate(layers):
+            if isinstance(layer, (Dropout, Norm)):  # given (gamma, beta: torch's defaults)
+                fan_in = len(layer.neurons)
+                continue
             neurons, _, _, weights, wnames, bkind, bvals, bnames = layer
             n = len(neurons)
             if weights is _DRAW:

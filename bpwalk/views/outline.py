@@ -26,6 +26,7 @@ from bpwalk.notation import (
     backward_rule,
     book_backward,
     book_update,
+    dropout_rule,
     forward_rule,
     hidden_rule,
     input_rule,
@@ -33,6 +34,7 @@ from bpwalk.notation import (
     jacobian_rule,
     loss_rule,
     node,
+    norm_rule,
     optimizer_rule,
     optimizer_settings,
     update_caption,
@@ -313,13 +315,16 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         if lay.kind == "conv2d":
             rule = (CONV_WORDS, *rule)
         elif lay.kind in _OWN_WORDS:
-            rule = (_OWN_WORDS[lay.kind],)
+            rule = _OWN_WORDS[lay.kind]
         elif lay.kind not in ("dense", "rnn"):
             rule = ("Each cell: the largest value of its window (the winner)"
                     if lay.mode == "max" else "Each cell: the mean of its window",)
         if lay.kind == "rnn":
             notes.append((RNN_FORWARD,))
-    if phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
+    if phase == "backward" and layer == 0 and sc.layers[0].kind == "dropout":
+        rule = ("Through the dropout: each input's gradient is its cell's, times the same "
+                "mask entry and 1/(1 - p) as forward",)
+    elif phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
         rule = (input_rule(p),
                 " (the first layer's error terms through its weights, from before the update)")
     elif phase == "backward" and layer is not None and not first.batch:
@@ -350,13 +355,12 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
 
 # the forward caption of a layer kind whose cells each follow one rule
 _OWN_WORDS = {
-    "dropout": "Each cell: its input times its mask entry (1 kept, 0 dropped) times "
-               "1/(1 − p), as torch's dropout in training mode",
-    "batchnorm": "μ and σ² of each feature (or channel) over the batch, the biased "
-                 "variance as torch in training mode; then each cell: x̂ = (x − μ)/√(σ² + ε) "
-                 "and y = γ·x̂ + β",
-    "layernorm": "μ and σ² of each sample over its features; then each cell: "
-                 "x̂ = (x − μ)/√(σ² + ε) and y = γ·x̂ + β",
+    "dropout": ("Each cell: ", dropout_rule(), " (m: 1 kept, 0 dropped), as torch's "
+                "dropout in training mode"),
+    "batchnorm": ("The mean and the biased variance of each feature (or channel) over the "
+                  "batch, as torch in training mode; then each cell: ", norm_rule()),
+    "layernorm": ("The mean and the biased variance of each sample over its features; then "
+                  "each cell: ", norm_rule()),
 }
 
 CONV_WORDS = ("Each cell: the kernel over its receptive field (a cross-correlation, as "
@@ -374,13 +378,13 @@ _SHAPED_NOTES = {
     "avgpool": "Average pooling ({name}) gives each cell of a window 1/size of its "
                "gradient (the local derivative of a mean).",
     "dropout": "Dropout ({name}) passes each cell's gradient back through the same mask and "
-               "1/(1 − p) as forward: a dropped cell gets none.",
-    "batchnorm": "Batch normalisation ({name}): x reaches E by three paths, through x̂, σ² "
-                 "and μ, and through σ² and μ every sample of the batch reaches it; the "
-                 "compact form below each gives the same number.",
-    "layernorm": "Layer normalisation ({name}): x reaches E by three paths, through x̂, σ² "
-                 "and μ of its own sample; the compact form below each gives the same "
-                 "number.",
+               "1/(1 - p) as forward: a dropped cell gets none.",
+    "batchnorm": "Batch normalisation ({name}): x reaches E by three paths, through x-hat, "
+                 "the variance and the mean, and through the last two every sample of the "
+                 "batch reaches it; the compact form below each gives the same number.",
+    "layernorm": "Layer normalisation ({name}): x reaches E by three paths, through x-hat, "
+                 "the variance and the mean of its own sample; the compact form below each "
+                 "gives the same number.",
 }
 
 

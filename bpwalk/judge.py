@@ -890,7 +890,8 @@ def _relevant(kind: str, step: Step, scenario: Scenario) -> bool:
     if kind in LAYER_ONLY:  # a convolution's net; the dout of the cells a pooling takes
         layers = getattr(scenario, "layers", ())
         at = step.layer or 0
-        if step.kind == "dout":  # written by the next layer that computes (past a flatten)
+        if step.kind in ("dout", "din"):  # written by the next layer that computes (past a
+            # flatten; an input's, by the first)
             at = next((k for k in range(at + 1, len(layers) + 1)
                        if layers[k - 1].kind != "flatten"), 0)
         return 0 < at <= len(layers) and layers[at - 1].kind in LAYER_ONLY[kind]

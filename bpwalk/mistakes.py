@@ -84,9 +84,9 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
                             "a·mask/(1 − p)"), ("drop",)),
     "dropout_backward_not_scaled": (("dropout's scaling forgotten in the backward pass: "
                                      "the gradient times the mask, not mask/(1 − p)"),
-                                    ("dout",)),
+                                    ("dout", "din")),
     "dropout_mask_not_applied": (("dropout's mask not applied in the backward pass: the "
-                                  "dropped values given a gradient too"), ("dout",)),
+                                  "dropped values given a gradient too"), ("dout", "din")),
     "norm_stats_constant": (("μ and σ² treated as constants in the backward pass: only the "
                              "x̂ path, ∂E/∂x̂/√(σ² + ε), without the σ² and μ paths"),
                             ("dout",)),

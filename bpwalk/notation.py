@@ -374,7 +374,7 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
         return Num(float(kind))
     if kind == "lr":
         return Sym(p.lr)
-    if kind in _NORM_SYMS or kind in ("keep", "m", "mask"):
+    if kind in _NORM_SYMS or kind == "mask" or kind in ("keep", "m") and not name:
         return _norm_node(kind, name, sample, p)
     if kind in ("slope", "K"):
         return Sym(kind)

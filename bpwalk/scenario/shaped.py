@@ -16,8 +16,17 @@ import yaml
 from bpwalk.functions import ACTIVATIONS
 from bpwalk.scenario.errors import choice_hint
 from bpwalk.scenario.format import DEFAULT_LEAKY_SLOPE, DEFAULT_NORM_EPS, MAX_CELLS, SHAPED_KEYS
-from bpwalk.scenario.model import (Conv2d, Dropout, Flatten, Norm, Pool, cells, frozen,
-                                   no_params, size_text)
+from bpwalk.scenario.model import (
+    Conv2d,
+    Dropout,
+    Flatten,
+    Norm,
+    Pool,
+    cells,
+    frozen,
+    no_params,
+    size_text,
+)
 
 Shape = tuple[int, int, int]
 NO_INPUT_GRADIENTS = ("input gradients are worked out through a first layer that is "

@@ -35,8 +35,18 @@ from bpwalk.scenario.format import (
     numbered,
 )
 from bpwalk.scenario.format import weight_names as default_weight_names
-from bpwalk.scenario.model import (Conv2d, Dropout, Flatten, Layer, Norm, Pool, Scenario, cells,
-                                   frozen, size_text)
+from bpwalk.scenario.model import (
+    Conv2d,
+    Dropout,
+    Flatten,
+    Layer,
+    Norm,
+    Pool,
+    Scenario,
+    cells,
+    frozen,
+    size_text,
+)
 from bpwalk.scenario.sequence import Sequence, has_rnn, not_yet
 from bpwalk.scenario.yamlread import Expect, Reader, read_text, written
 

@@ -322,8 +322,8 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         if lay.kind == "rnn":
             notes.append((RNN_FORWARD,))
     if phase == "backward" and layer == 0 and sc.layers[0].kind == "dropout":
-        rule = ("Through the dropout: each input's gradient is its cell's, times the same "
-                "mask entry and 1/(1 - p) as forward",)
+        rule = (("Through the dropout: each input's gradient is its cell's, times the same "
+                 "mask entry and 1/(1 - p) as forward"),)
     elif phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
         rule = (input_rule(p),
                 " (the first layer's error terms through its weights, from before the update)")
@@ -355,12 +355,12 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
 
 # the forward caption of a layer kind whose cells each follow one rule
 _OWN_WORDS = {
-    "dropout": ("Each cell: ", dropout_rule(), " (m: 1 kept, 0 dropped), as torch's "
-                "dropout in training mode"),
-    "batchnorm": ("The mean and the biased variance of each feature (or channel) over the "
-                  "batch, as torch in training mode; then each cell: ", norm_rule()),
-    "layernorm": ("The mean and the biased variance of each sample over its features; then "
-                  "each cell: ", norm_rule()),
+    "dropout": ("Each cell: ", dropout_rule(),
+                " (m: 1 kept, 0 dropped), as torch's dropout in training mode"),
+    "batchnorm": (("The mean and the biased variance of each feature (or channel) over "
+                   "the batch, as torch in training mode; then each cell: "), norm_rule()),
+    "layernorm": (("The mean and the biased variance of each sample over its features; "
+                   "then each cell: "), norm_rule()),
 }
 
 CONV_WORDS = ("Each cell: the kernel over its receptive field (a cross-correlation, as "

@@ -418,3 +418,33 @@ def test_adam_against_torch():
     close([np.array([final[n] for n in sc.layers[1].weight_names[0]]),
            np.array([final[n] for n in sc.layers[1].bias_names])],
           [params[1].detach().numpy(), params[2].detach().numpy()])
+
+
+@pytest.mark.parametrize("seed", [4, 8, 18])
+def test_random_networks_render_in_every_view(seed, tmp_path):
+    """Layernorm, batchnorm per channel after a convolution, dropout after a flatten."""
+    from rich.cells import cell_len
+
+    path = tmp_path / "net.yaml"
+    path.write_text(yaml.safe_dump(random_network(seed), sort_keys=False), encoding="utf-8")
+    done = cli("run", str(path), "--notation", "ng")
+    assert done.exit_code == 0, done.output
+    assert all(cell_len(line) <= 80 for line in done.stdout.splitlines())
+    done = cli("export", str(path), "--format", "html", "-o", str(tmp_path / "p.html"))
+    assert done.exit_code == 0, done.output
+
+
+def test_the_judge_evaluates_every_step_on_its_own_numbers():
+    """Each step's formula again (the judge's evaluate) gives its value: the kinds of
+    dropout and normalisation are registered with their writers."""
+    from bpwalk.engine import evaluate
+
+    traces = [run(load_named(n)) for n in BUNDLED]
+    traces.append(run(scenario_of(random_network(8))))  # batchnorm per channel, layernorm
+    for trace in traces:
+        for s in trace.iterations[0].steps:
+            assert evaluate(s, {}) == pytest.approx(s.value, rel=1e-12, abs=1e-12), s.id
+    steps = steps_of(traces[1])
+    var = steps["var:bn1[1]"]  # x = 0 moved to 2 about μ = 0.5: (1.5² − 0.5²)/4 more
+    x = var.terms[0][0]
+    assert evaluate(var, {x.ref: x.value + 2.0}) == pytest.approx(var.value + 0.5, rel=1e-12)

@@ -198,16 +198,19 @@ def what_layer(lay) -> str:
         return ""
     if lay.kind == "flatten":
         return f"{lay.name}: the cells in a row, channel-major"
-    fed = "x".join(map(str, lay.in_shape)) if lay.in_shape else str(len(lay.neurons))
+    n = len(lay.neurons)
+    fed = ("x".join(map(str, lay.in_shape)) + " cells" if lay.in_shape
+           else f"{n} feature{'s' * (n != 1)}")
     if lay.kind == "dropout":
-        return (f"{lay.name}, dropout with p = {lay.p:g} over {fed} values: the given mask, "
+        fed = fed.replace("feature", "value")
+        return (f"{lay.name}, dropout with p = {lay.p:g} over {fed}: the given mask, "
                 f"kept values scaled by 1/(1 - p)")
     if lay.kind == "batchnorm":
         per = "channel" if lay.in_shape else "feature"
-        return (f"{lay.name}, batch normalisation over {fed} values: each {per} over the "
-                "batch (training mode)")
+        return (f"{lay.name}, batch normalisation of {fed}: each {per} over the batch "
+                "(training mode)")
     if lay.kind == "layernorm":
-        return f"{lay.name}, layer normalisation over {fed} values: each sample over its own"
+        return f"{lay.name}, layer normalisation of {fed}: each sample over its own"
     size = "x".join(map(str, lay.in_shape))
     out = "x".join(map(str, lay.out_shape))
     step = "x".join(map(str, lay.stride)) if lay.stride[0] != lay.stride[1] else lay.stride[0]

@@ -151,8 +151,8 @@ PAIRED = [
     ("avgpool_scenario.yaml", "stride_ignored", "grad:conv1.K[1,1,1,1]"),  # stride 2
     # dropout and normalisation layers, issue 23
     ("dropout", "dropout_not_scaled", "out:drop1[1]"),
-    ("dropout", "dropout_backward_not_scaled", "dout:h1"),
-    ("dropout", "dropout_mask_not_applied", "dout:h2"),
+    ("dropout", "dropout_backward_not_scaled", "din:x1"),
+    ("dropout", "dropout_mask_not_applied", "din:x2"),
     ("batchnorm", "norm_stats_constant", "dout:h1@1"),
     ("batchnorm", "variance_unbiased", "var:bn1[2]"),
     # a sequence's (kind: rnn), issue 24

@@ -356,10 +356,11 @@ def test_every_step_and_question_fits_80_columns(name):
     text = "\n".join(screen(walk, press(State(index=3), "d", walk), console))
     assert "not drawn yet" in text
     found = press(State(index=0), "g", walk)  # the stepper's g finds a parameter by name
-    for key in "bn1.gamma[2]" if name == "batchnorm" else "w4":
+    param = "bn1.gamma[2]" if name == "batchnorm" else "w4"
+    for key in param:
         found = press(found, key, walk)
     found = press(found, "enter", walk)
-    assert found.index > 0
+    assert walk.entries[found.index].step.subject == param
     quiz = Quiz(walk, trace.scenario)
     for i in sorted(quiz.questions)[:40:2]:
         rows = quiz_screen(QuizState(step=State(index=i)), quiz, console, "unicode")
@@ -448,3 +449,19 @@ def test_the_judge_evaluates_every_step_on_its_own_numbers():
     var = steps["var:bn1[1]"]  # x = 0 moved to 2 about μ = 0.5: (1.5² − 0.5²)/4 more
     x = var.terms[0][0]
     assert evaluate(var, {x.ref: x.value + 2.0}) == pytest.approx(var.value + 0.5, rel=1e-12)
+
+
+def test_schema_describes_the_new_kinds():
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    from bpwalk.scenario import json_schema
+
+    schema = json.loads(json.dumps(json_schema()))
+    for name in BUNDLED:
+        with open(resolve(name)[0], encoding="utf-8") as f:
+            spec = yaml.safe_load(f)
+        jsonschema.validate(spec, schema)
+    spec["layers"][1]["eps"] = "small"  # batchnorm's eps: a number
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(spec, schema)

@@ -331,9 +331,9 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         rule = (input_rule(p),
                 " (the first layer's error terms through its weights, from before the update)")
     elif phase == "backward" and first.kind == "sdx" and first.sample is None:
-        notes.append(("Once every sample's gradient has reached the layer: the sums over the "
-                      "batch, then the gradients of the variance and of the mean of each "
-                      "feature (or channel), which every sample's x reaches.",))
+        notes.append((("Once every sample's gradient has reached the layer: the sums over "
+                       "the batch, then the gradients of the variance and of the mean of "
+                       "each feature (or channel), which every sample's x reaches."),))
     elif phase == "backward" and layer is not None and not first.batch:
         nxt_lay = _next_computing(sc, layer)
         if sc.layers[layer - 1].kind == "rnn":

@@ -214,7 +214,8 @@ class _Validator(Reader):
                 return None
         if x is not None and self._batch_layers(len(x), batch, top):
             return None
-        if input_gradients and layers[0].kind not in (*shaped.INPUT_GRADIENT_KINDS, "rnn"):
+        first_kind = getattr(layers[0], "kind", "dense")  # (a dense layer: a tuple here)
+        if input_gradients and first_kind not in (*shaped.INPUT_GRADIENT_KINDS, "rnn"):
             self.err(top["input_gradients"][0], shaped.NO_INPUT_GRADIENTS)
             return None
         built = self.build(name, title, source, description, inputs, layers, loss, lr,

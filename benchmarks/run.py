@@ -294,6 +294,8 @@ def circuit_case(bp: list[str], work: Path) -> list[Program]:
 CONV_RUN = "bpwalk run conv_pool"
 CONV_RUN_LIMIT = 0.5  # seconds: the 1x4x4 example explained (issue 23)
 CONV_TRAIN = "bpwalk engine, conv 1x8x8, 1k upd"
+DROPOUT_RUN = "bpwalk run dropout"  # (issue 23's dropout and batchnorm, explained: 0.5 s)
+BATCHNORM_RUN = "bpwalk run batchnorm"
 CONV_TRAIN_LIMIT = 2.0  # seconds: 1x8x8 > conv 2x3x3 > max-pool > dense 2 (issue 23)
 
 
@@ -320,6 +322,8 @@ def conv_case(bp: list[str], work: Path) -> list[Program]:
     scenario = work / "conv8.yaml"
     scenario.write_text(conv_yaml())
     return [Program(CONV_RUN, bp + ["run", "scenarios/conv_pool.yaml"]),
+            Program(DROPOUT_RUN, bp + ["run", "scenarios/dropout.yaml"]),
+            Program(BATCHNORM_RUN, bp + ["run", "scenarios/batchnorm.yaml"]),
             Program(CONV_TRAIN, [sys.executable, str(HERE / "bpwalk_train.py"), str(scenario),
                                  "1000"], stdout_loss),
             Program(FLOOR, [sys.executable, "-c", FLOOR])]
@@ -506,7 +510,8 @@ def report(repeat: int, cases: dict[str, list[Result]], params: dict[str, int],
                     circuit.median, f"<= {CIRCUIT_LIMIT:g}s",
                     circuit is not None and circuit.median <= CIRCUIT_LIMIT,
                     math.nan if circuit is None else circuit.cpu_median))
-    for label, limit in ((CONV_RUN, CONV_RUN_LIMIT), (CONV_TRAIN, CONV_TRAIN_LIMIT)):
+    for label, limit in ((CONV_RUN, CONV_RUN_LIMIT), (CONV_TRAIN, CONV_TRAIN_LIMIT),
+                         (DROPOUT_RUN, CONV_RUN_LIMIT), (BATCHNORM_RUN, CONV_RUN_LIMIT)):
         got = by.get("conv", {}).get(label)
         targets.append((label, math.nan if got is None else got.median, f"<= {limit:g}s",
                         got is not None and got.median <= limit,

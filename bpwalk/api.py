@@ -51,8 +51,8 @@ def document(trace: Trace, fmt: str, decimals: int = 9, blanks: bool = False,
     0.0310, not 0.031; `matrix`: the page opens in the matrix form (html, pdf); `paper`:
     the PDF's page size, "a4" or "letter"."""
     if matrix and getattr(trace.scenario, "shaped", False):
-        raise ValueError("the matrix form does not write convolution or pooling layers yet; "
-                         "leave matrix out")
+        raise ValueError(f"the matrix form does not write {trace.scenario.shaped_words} "
+                         "yet; leave matrix out")
     if isinstance(notation, str):  # a name, resolved here once: the views take a Profile
         from bpwalk.notation import profile
 

@@ -157,7 +157,7 @@ def matrix_form_of(sc: Scenario) -> None:
                    "circuit (graph:), which has none; use --form scalar")
     if getattr(sc, "shaped", False):
         raise fail(f"--form matrix writes dense layers as matrices, and {sc.name} has "
-                   "convolution or pooling layers, not written as matrices yet; use --form "
+                   f"{sc.shaped_words}, not written as matrices yet; use --form "
                    "scalar")
     if getattr(sc, "sequence", False) and sc.layers[0].kind == "attention":
         raise fail(f"{sc.name} is an attention head, whose matrices the scalar form already "
@@ -316,8 +316,9 @@ def load_scenario(name: str, writes: tuple[Path | None, ...] = (),
     if input_gradients and not sc.input_gradients:
         from dataclasses import replace
 
-        if getattr(sc, "shaped", False) and sc.layers[0].kind not in ("conv2d", "dense"):
-            from bpwalk.scenario.shaped import NO_INPUT_GRADIENTS
+        from bpwalk.scenario.shaped import INPUT_GRADIENT_KINDS, NO_INPUT_GRADIENTS
+
+        if getattr(sc, "shaped", False) and sc.layers[0].kind not in INPUT_GRADIENT_KINDS:
 
             raise fail("--input-gradients: " + NO_INPUT_GRADIENTS.replace(
                 "remove input_gradients", "leave it out"))
@@ -994,7 +995,7 @@ def lms(
     sc = load_scenario(scenario, (output,))
     if getattr(sc, "shaped", False):
         raise fail(f"bpwalk lms draws new numbers for dense networks, and {sc.name} has "
-                   "convolution or pooling layers, which it does not draw yet")
+                   f"{sc.shaped_words}, which it does not draw yet")
     if getattr(sc, "sequence", False):
         raise fail(f"bpwalk lms does not draw variants of a recurrent network or an attention "
                    f"head yet, and {sc.name} has an {_first_kind(sc)} layer; export it with "

@@ -666,10 +666,16 @@ class Judge:
         """The mistakes that can be made in the formula of step `source`."""
         step = self.by_id[source]
         # a network's by step kind (its 65k sources share a few lists); a circuit's by step
-        key = step.kind if getattr(self.scenario, "graph", None) is None else source
+        # (and layer: a layer's own mistakes, LAYER_ONLY, are tried where it wrote the step
+        # and first, before a generic one giving the same number: dropout's forgotten
+        # 1/(1 − p) with p = 0.5 is a factor of ½ too, and says more)
+        key = (step.kind, step.layer) if getattr(self.scenario, "graph", None) is None \
+            else source
         if key not in self._kinds:
-            self._kinds[key] = [k for k, (_, applies) in MISTAKES.items()
-                                if step.kind in applies and _relevant(k, step, self.scenario)]
+            self._kinds[key] = sorted((k for k, (_, applies) in MISTAKES.items()
+                                       if step.kind in applies
+                                       and _relevant(k, step, self.scenario)),
+                                      key=lambda k: k not in LAYER_ONLY)
         return self._kinds[key]
 
     def upstream(self, step_id: str, first: int = 0, walked: dict | None = None) -> set[str]:
@@ -884,7 +890,8 @@ def _relevant(kind: str, step: Step, scenario: Scenario) -> bool:
     if kind in LAYER_ONLY:  # a convolution's net; the dout of the cells a pooling takes
         layers = getattr(scenario, "layers", ())
         at = step.layer or 0
-        if step.kind == "dout":  # written by the next layer that computes (past a flatten)
+        if step.kind in ("dout", "din"):  # written by the next layer that computes (past a
+            # flatten; an input's, by the first)
             at = next((k for k in range(at + 1, len(layers) + 1)
                        if layers[k - 1].kind != "flatten"), 0)
         return 0 < at <= len(layers) and layers[at - 1].kind in LAYER_ONLY[kind]

@@ -111,8 +111,9 @@ def split(judge: Judge, answers: Sequence[Answer], filename: str, keep: bool = F
     if getattr(judge.trace.scenario, "shaped", False):
         a = matrices[0]
         raise ScenarioError([Problem(filename, a.line, a.col,
-                                     f"'{a.key}' is written as a matrix, and convolution or "
-                                     "pooling layers are not written as matrices yet; write "
+                                     f"'{a.key}' is written as a matrix, and "
+                                     f"{judge.trace.scenario.shaped_words} are not written as "
+                                     "matrices yet; write "
                                      "each step's value after its id, like "
                                      "'net:conv1[1,1,1]: 19'")])
     last, judge.matrix_split = getattr(judge, "matrix_split", None), None

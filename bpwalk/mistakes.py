@@ -79,6 +79,21 @@ MISTAKES: dict[str, tuple[str, tuple[str, ...]]] = {
                        "cell), not routed to its winner only"), ("dout",)),
     "pool_not_divided": (("the average-pool gradient not divided by the window's size: "
                           "each cell given all of it"), ("dout",)),
+    "stride_ignored": (("stride ignored in the kernel gradient: each product read the input "
+                        "as if the kernel slid one cell at a time"), ("grad",)),
+    # dropout's and normalisation's (the wrong formulas in graph/layers.py: Dropout, Norm)
+    "dropout_not_scaled": (("dropout's scaling forgotten in the forward pass: a·mask, not "
+                            "a·mask/(1 − p)"), ("drop",)),
+    "dropout_backward_not_scaled": (("dropout's scaling forgotten in the backward pass: "
+                                     "the gradient times the mask, not mask/(1 − p)"),
+                                    ("dout", "din")),
+    "dropout_mask_not_applied": (("dropout's mask not applied in the backward pass: the "
+                                  "dropped values given a gradient too"), ("dout", "din")),
+    "norm_stats_constant": (("μ and σ² treated as constants in the backward pass: only the "
+                             "x̂ path, ∂E/∂x̂/√(σ² + ε), without the σ² and μ paths"),
+                            ("dout",)),
+    "variance_unbiased": (("the unbiased variance (divided by m − 1) where training mode "
+                           "takes the biased one (divided by m)"), ("var",)),
     # a circuit's (graph:), made in its local gradients or its chain rule (bpwalk.graph: the
     # wrong local derivatives sit on their operations in ops.py, the chain's in engine/circuit.py)
     "fanout_not_summed": (("the gradients of a value that feeds several places not summed "
@@ -121,7 +136,12 @@ GRAPH_ONLY = ("fanout_not_summed", "max_to_smaller", "max_to_both", "sub_sign_lo
 LAYER_ONLY = {"kernel_flipped": ("conv2d",), "pool_spread": ("maxpool",),
               "pool_averaged": ("maxpool",), "pool_not_divided": ("avgpool",),
               "scale_left_out": ("attention",), "scale_twice": ("attention",),
-              "kt_as_k": ("attention",), "forget_path_left_out": ("lstm",)}
+              "kt_as_k": ("attention",), "forget_path_left_out": ("lstm",),
+              "stride_ignored": ("conv2d",), "dropout_not_scaled": ("dropout",),
+              "dropout_backward_not_scaled": ("dropout",),
+              "dropout_mask_not_applied": ("dropout",),
+              "norm_stats_constant": ("batchnorm", "layernorm"),
+              "variance_unbiased": ("batchnorm", "layernorm")}
 
 # the kinds above that only a sequence (an rnn or lstm layer) can have
 SEQUENCE_ONLY = ("bptt_truncated", "dact_wrong_time", "wh_last_step_only")

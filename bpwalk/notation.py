@@ -382,6 +382,8 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
         return Num(float(kind))
     if kind == "lr":
         return Sym(p.lr)
+    if kind in _NORM_SYMS or kind == "mask" or kind in ("keep", "m") and not name:
+        return _norm_node(kind, name, sample, p)
     if kind in ("slope", "K"):
         return Sym(kind)
     if not name and (kind in _HYPER or kind.startswith("1-")):
@@ -413,7 +415,7 @@ def node(ref: str, p: Profile = MAZUR) -> Node:
         return p.sym(kind, name, sample)
     E = p.sym("loss")
     j, _, k = name.partition("/")
-    if kind == "dout":
+    if kind in ("dout", "dxc"):  # dxc: the compact form of a normalisation's dout
         d = _partial_or_d(p, E, p.sym("out", name), "out", name)
     elif kind == "dloss":  # an output's own loss term's derivative (an lstm's h: ∂E_h/∂h),
         d = Partial(p.sym("loss", name), p.sym("out", name))  # (CS231n's dout_h is dE/dh)
@@ -453,6 +455,61 @@ def _entry(base: str, at: str, p: Profile) -> Node:
     if kind == "att":
         return p.at(sym.but(sample=sample))
     return _with_sample(_grad_name(p, sym), sample, p)
+
+
+# a dropout's and a normalisation's quantities: ∂E/∂x̂, ∂E/∂σ², Σ∂E/∂x̂ ... of a cell or
+# of a group (a feature or channel, bn1[2]; a sample's, ln1@2)
+_NORM_SYMS = ("mu", "var", "xhat", "dxhat", "dvar", "dmu", "sdx", "sdxx")
+_NORM_RHS = ("mu", "var", "xhat", "dvar", "dmu", "dout", "dxc")
+_HALF = Div(Num(1.0), Num(2.0))
+
+
+def _norm_node(kind: str, name: str, sample: int | None, p: Profile) -> Node:
+    if kind == "keep":  # dropout's scale of the kept values
+        return Div(Num(1.0), sub(1, Sym("p")))
+    if kind == "m":  # the values a normalisation's μ and σ² are taken over
+        return Sym("m")
+    if kind == "mask":
+        return p.at(Sym("m", name, sample=sample))
+    mu = p.at(Sym("mu", name, sample=sample))
+    var = p.at(Sym("sigma", name, sup="2", sample=sample))
+    xhat = Hat(p.at(Sym("x", name, sample=sample)))
+    E = p.sym("loss")
+    return {"mu": mu, "var": var, "xhat": xhat, "dxhat": Partial(E, xhat),
+            "dvar": Partial(E, var), "dmu": Partial(E, mu),
+            "sdx": BigSum("i", Partial(E, xhat)),
+            "sdxx": BigSum("i", mul(Partial(E, xhat), xhat))}[kind]
+
+
+def _norm_rhs(step: Step, p: Profile) -> Node | None:
+    """A normalisation's step written out, or None for a step of products."""
+    kind, t = step.kind, step.terms
+    aux = {o.ref.partition(":")[0]: _val(o, p) for o in step.aux}
+    if kind == "mu":
+        return Div(add(*(_val(x[0], p) for x in t)), Num(float(len(t))))
+    if kind == "var":
+        mu = aux["mu"]
+        return Div(add(*(Pow(sub(_val(x[0], p), mu), Num(2.0)) for x in t)),
+                   Num(float(len(t))))
+    if kind == "xhat":
+        x, mu, var, eps = (_val(o[0], p) for o in t)
+        return Div(sub(x, mu), Root(add(var, eps)))
+    if kind == "dvar":
+        body = add(*(mul(_val(d, p), sub(_val(x, p), aux["mu"])) for d, x in t))
+        return mul(Neg(_HALF), Pow(add(aux["var"], aux["eps"]), Num(-1.5)), body)
+    if kind == "dmu":
+        return Neg(Div(add(*(_val(d[0], p) for d in t)), Root(add(aux["var"], aux["eps"]))))
+    if kind == "dout" and step.fn == "norm":  # the x̂, σ² and μ paths
+        (dx, var, eps), (dvar, x, mu), (dmu,) = t
+        m = aux["m"]
+        return add(Div(_val(dx, p), Root(add(_val(var, p), _val(eps, p)))),
+                   mul(_val(dvar, p), Div(mul(Num(2.0), sub(_val(x, p), _val(mu, p))), m)),
+                   Div(_val(dmu, p), m))
+    if kind == "dxc":
+        dx, sdx, xhat, sdxx, var, eps = (_val(o[0], p) for o in t)
+        m = aux["m"]
+        return Div(sub(sub(mul(m, dx), sdx), mul(xhat, sdxx)), mul(m, Root(add(var, eps))))
+    return None
 
 
 def _at_time(d: Node, time: str, p: Profile) -> Node:
@@ -573,6 +630,9 @@ def rhs(step: Step, p: Profile, steps: Mapping[str, Step] | None = None) -> Node
         return ACTIVATIONS[fn].formula(_val(mine, p), slope, tuple(_val(t[0], p) for t in terms))
     if kind == "out" and fn in ACTIVATIONS:
         return ACTIVATIONS[fn].formula(_val(terms[0][0], p), slope, None)
+    norm = _norm_rhs(step, p) if kind in _NORM_RHS else None
+    if norm is not None:
+        return norm
     if kind == "pool":  # a pooling window: its max, or its mean
         cells = tuple(_val(t[0], p) for t in terms)
         return Call("max", cells) if fn == "max" else Div(add(*cells), Num(float(len(cells))))
@@ -848,6 +908,18 @@ def net_rule(biases: bool, p: Profile = MAZUR) -> Node:
 
 def forward_rule(activation: str, biases: bool, p: Profile = MAZUR) -> Node:
     return Seq((net_rule(biases, p), activation_rule(activation, p)), ", then ")
+
+
+def dropout_rule() -> Node:
+    """out = x·m·1/(1 − p): inverted dropout, the kept values scaled."""
+    return Rel(Sym("out"), "=", mul(Sym("x"), Sym("m"), Div(Num(1.0), sub(1, Sym("p")))))
+
+
+def norm_rule() -> Node:
+    """x̂ = (x − μ)/√(σ² + ε), then y = γ·x̂ + β."""
+    xhat, mu, var = Hat(Sym("x")), Sym("mu"), Sym("sigma", sup="2")
+    return Seq((Rel(xhat, "=", Div(sub(Sym("x"), mu), Root(add(var, Sym("epsilon"))))),
+                Rel(Sym("y"), "=", add(mul(Sym("gamma"), xhat), Sym("beta")))), ", then ")
 
 
 def backward_rule(p: Profile = MAZUR) -> Node:

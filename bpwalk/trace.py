@@ -86,6 +86,41 @@ din     dE/d(input) through a first convolution      as dout through a convoluti
 window's winner and 0 for its other cells (max), 1/size (average). The operand ``0`` stands
 for a sum no term reaches (a cell no window or receptive field covers).
 
+Dropout and normalisation layers (``kind: dropout``, ``batchnorm``, ``layernorm``;
+docs/convolution.md) name their cells ``drop1[j]``, ``bn1[j]``, ``ln1[j]`` (``[c,i,j]``
+after a convolution) and their parameters ``bn1.gamma[j]`` and ``bn1.beta[j]`` (one per
+feature; batchnorm after a convolution: per channel). A group is what one mean and
+variance are taken over: a feature or channel of the batch (batchnorm: ``bn1[j]``, no
+sample) or one sample (layernorm: ``ln1@S``).
+
+====== ============================================ ====================================
+kind    meaning                                      terms
+====== ============================================ ====================================
+drop    ``out:drop1[j]`` = x·m·1/(1 − p)             (out:h1 or in:x1, mask:drop1[j],
+                                                     keep); fn drop
+dout    dE/dx of a cell feeding a dropout (fn drop)  (dout:drop1[j], mask:drop1[j], keep)
+mu      ``mu:bn1[j]``, the group's mean (fn mean)    (out:h1@S) per value of the group
+var     ``var:bn1[j]``, its biased variance          (out:h1@S) per value; aux (mu:bn1[j],
+                                                     eps)
+xhat    ``xhat:bn1[j]@S`` = (x − μ)/√(σ² + ε)         (x), (mu), (var), (eps)
+norm    ``out:bn1[j]@S`` = γ·x̂ + β                   (param:bn1.gamma[j], xhat:..),
+                                                     (param:bn1.beta[j], 1)
+dxhat   ``dxhat:bn1[j]@S`` = dE/dy·γ                 (dout:bn1[j]@S, param:bn1.gamma[j])
+grad    dE/dγ, dE/dβ of one sample (fn sum)          (dout:bn1[..], xhat:bn1[..]) per
+                                                     cell it scales; β: (dout:bn1[..])
+sdx,    the group's Σ dE/dx̂ and Σ dE/dx̂·x̂           (dxhat:..) per value;
+sdxx                                                 (dxhat:.., xhat:..) per value
+dvar    dE/dσ² (fn dvar)                             (dxhat:.., x) per value; aux (mu,
+                                                     var, eps)
+dmu     dE/dμ (fn dmu)                               (dxhat:..) per value; aux (var, eps)
+dout    dE/dx of a cell feeding a normalisation,     (dxhat, var, eps), (dvar, x, mu),
+        fn norm: the x̂, σ² and μ paths               (dmu); aux (m)
+dxc     ``dxc:h1@S``: the same, the compact form     (dxhat), (sdx:G), (xhat), (sdxx:G),
+                                                     (var), (eps); aux (m)
+====== ============================================ ====================================
+
+``keep`` is 1/(1 − p), ``m`` the number of values of a group, ``eps`` the layer's ε.
+
 A recurrent network (a first layer with ``kind: rnn``; docs/recurrence.md,
 bpwalk/graph/recurrent.py) uses the kinds above with a time step: ``@tT`` (1-based) follows
 any id inside a sequence, then the sample's ``@S`` when the batch has several

@@ -148,6 +148,13 @@ PAIRED = [
     ("conv_pool", "pool_spread", "dout:conv1[1,1,1]"),
     ("conv_pool", "pool_averaged", "dout:conv1[1,2,2]"),
     ("avgpool_scenario.yaml", "pool_not_divided", "dout:conv1[1,1,1]"),
+    ("avgpool_scenario.yaml", "stride_ignored", "grad:conv1.K[1,1,1,1]"),  # stride 2
+    # dropout and normalisation layers, issue 23
+    ("dropout", "dropout_not_scaled", "out:drop1[1]"),
+    ("dropout", "dropout_backward_not_scaled", "din:x1"),
+    ("dropout", "dropout_mask_not_applied", "din:x2"),
+    ("batchnorm", "norm_stats_constant", "dout:h1@1"),
+    ("batchnorm", "variance_unbiased", "var:bn1[2]"),
     # a sequence's (kind: rnn), issue 24
     ("rnn_two_steps", "bptt_truncated", "dout:h@t1"),
     ("rnn_two_steps", "dact_wrong_time", "dout:h@t1"),

@@ -10,7 +10,7 @@ import numpy as np
 from bpwalk import optimizers
 from bpwalk.functions import LOSSES
 from bpwalk.graph.attention import Attention
-from bpwalk.graph.layers import Dense, Loss, Pool
+from bpwalk.graph.layers import Dense, Dropout, Loss, Norm, Pool
 from bpwalk.trace import Operand, Step
 
 
@@ -40,6 +40,8 @@ def _writer(step: Step) -> Callable[[Step, Callable[[Operand], float]], float] |
     written by the node it feeds: the loss for an output neuron, else the next layer."""
     if step.kind in ("dout", "dloss") and step.fn in LOSSES:
         return Loss.evaluate
+    if step.kind == "dout" and step.fn == "norm":  # the three paths through a normalisation
+        return Norm.evaluate
     return _WRITERS.get(step.kind)
 
 
@@ -53,6 +55,8 @@ _WRITERS = {
     **dict.fromkeys((*Dense.KINDS, "dout"), Dense.evaluate),  # grad: also a circuit's chain
     **dict.fromkeys(Loss.KINDS, Loss.evaluate),
     **dict.fromkeys(Pool.KINDS, Pool.evaluate),  # (Conv writes a dense layer's kinds)
+    **dict.fromkeys(Dropout.KINDS, Dropout.evaluate),
+    **dict.fromkeys(Norm.KINDS, Norm.evaluate),
     **dict.fromkeys(("new", *optimizers.STEP_KINDS), optimizers.evaluate),
     "val": _circuit, "local": _circuit,
     **dict.fromkeys(Attention.KINDS, Attention.evaluate),

@@ -264,17 +264,26 @@ def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], n
     # computes (a reshape such as flatten passes it on unchanged), or the loss.
     steps: list[Step] = []
     add = steps.append
-    for b in range(len(idx)):
-        for node, arr, w, bias in zip(net.layers, arrays, weights, biases):
-            node.forward_steps(add, ctx, arr, w, bias, b)
+    # A node that couples the batch's samples (batchnorm: one μ and σ² over all of them)
+    # splits the sweep: every sample reaches it before its batch statistics are written,
+    # and every sample's gradient reaches it before its sums over the batch are.
+    for seg in _segments(net, range(len(arrays))):
+        if _couples(net.layers[seg[0]]):
+            net.layers[seg[0]].batch_forward_steps(add, ctx, arrays[seg[0]])
+        for b in range(len(idx)):
+            for li in seg:
+                net.layers[li].forward_steps(add, ctx, arrays[li], weights[li], biases[li], b)
     net.loss.steps(add, ctx, sw.loss, sw.out, len(arrays))
     feeds = [_feeds(net, li) for li in range(len(arrays))]
-    for b in range(len(idx)):
-        for li in range(len(arrays) - 1, -1, -1):
-            d = feeds[li]
-            net.layers[li].backward_steps(
-                add, ctx, arrays[li], b, net.loss if d is None else net.layers[d],
-                None if d is None else arrays[d], None if d is None else weights[d])
+    for seg in _segments(net, range(len(arrays) - 1, -1, -1), after=True):
+        for b in range(len(idx)):
+            for li in seg:
+                d = feeds[li]
+                net.layers[li].backward_steps(
+                    add, ctx, arrays[li], b, net.loss if d is None else net.layers[d],
+                    None if d is None else arrays[d], None if d is None else weights[d])
+        if _couples(net.layers[seg[-1]]):
+            net.layers[seg[-1]].batch_backward_steps(add, ctx, arrays[seg[-1]])
     if many:
         for li in range(len(arrays) - 1, -1, -1):
             net.layers[li].batch_steps(add, ctx, arrays[li])
@@ -287,6 +296,22 @@ def _explain(scenario: Scenario, params: Params, state: dict[str, np.ndarray], n
             steps.insert(at + 1, d)
     steps += _update_steps(scenario, sw.layout, state, number, sw.seen)
     return steps, sw.new, sw.state, sw.loss.batch
+
+
+def _couples(node) -> bool:
+    return getattr(node, "couples", False)
+
+
+def _segments(net: Network, order, after: bool = False) -> list[list[int]]:
+    """The layers in `order` cut at each node that couples the batch: a segment starts at
+    it (forward), or ends with it (`after`: the backward sweep)."""
+    out: list[list[int]] = []
+    for li in order:
+        if not out or (not after and _couples(net.layers[li])) or \
+                (after and _couples(net.layers[out[-1][-1]])):
+            out.append([])
+        out[-1].append(li)
+    return out
 
 
 def _feeds(net: Network, li: int) -> int | None:

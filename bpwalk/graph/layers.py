@@ -311,12 +311,15 @@ class Dense:
         lay, li = self.lay, self.index
         s, smp = ctx.sfx[b], ctx.samples[b]
         last = isinstance(downstream, Loss)
-        douts = downstream.dout_steps(ctx, b, self, arr, down, w_down)
+        douts: dict[str, list[Step]] = {}  # each neuron's (a normalisation writes two)
+        for step in downstream.dout_steps(ctx, b, self, arr, down, w_down):
+            douts.setdefault(step.subject, []).append(step)
         dout, dnet = arr.dout[b].tolist(), arr.dnet[b].tolist()
         out, net = arr.out[b].tolist(), arr.net[b].tolist()
         dact = arr.dact[b].tolist() if arr.dact is not None else None
         for j, name in enumerate(lay.neurons):
-            add(douts[j])
+            for step in douts[name]:
+                add(step)
             if dact is not None:
                 add(Step(f"dact:{name}{s}", "backward", "dact", name, li + 1, smp, dact[j],
                          ((Operand(f"net:{name}{s}", net[j]),), (Operand(f"out:{name}{s}", out[j]),)),
@@ -568,7 +571,7 @@ class Conv(Dense):
 
     KINDS = ()  # net, out, dact, dnet, grad, dout: a dense layer's kinds and formulas
 
-    __slots__ = ("by_param", "by_src", "channel", "taps", "tk", "tn", "ts")
+    __slots__ = ("by_param", "by_src", "channel", "taps", "tk", "tn", "ts", "unstrided")
 
     def __init__(self, index: int, lay: Any, inputs: tuple[str, ...]) -> None:
         super().__init__(index, lay, inputs)
@@ -589,6 +592,15 @@ class Conv(Dense):
         self.tn, self.tk, self.ts = (np.array(v, dtype=np.intp).reshape(-1)
                                      for v in zip(*flat)) if flat else (np.zeros(0, np.intp),) * 3
         self.channel = np.repeat(np.arange(n_out), oh * ow)  # each out cell's channel
+        # the mistake "stride ignored in the kernel gradient": each out position's input
+        # read as if the kernel had slid one cell at a time, (out cell, entry, in cell)
+        wrong = [] if (sh, sw) == (1, 1) else [
+            (n, ((o * n_in + i) * kh + ky) * kw + kx, (i * h + y + ky - ph) * w + x + kx - pw)
+            for n, (o, y, x) in enumerate(np.ndindex(n_out, oh, ow))
+            for i, ky, kx in np.ndindex(n_in, kh, kw)
+            if 0 <= y + ky - ph < h and 0 <= x + kx - pw < w]
+        self.unstrided = tuple(np.array(v, dtype=np.intp) for v in zip(*wrong)) if wrong \
+            else None
         self.by_param: list[list[tuple[int, int]]] = [[] for _ in range(lay.weights.size)]
         self.by_src: list[list[tuple[int, int]]] = [[] for _ in range(len(inputs))]
         for n, k, s in flat:
@@ -625,7 +637,17 @@ class Conv(Dense):
         taps = d[:, self.tn] * a[:, self.ts]  # (samples, taps): each tap's product
         size = self.lay.weights.size  # summed into its kernel entry's gradient
         gw = np.stack([np.bincount(self.tk, row, size) for row in taps]).reshape(shape)
-        gw_s = r(inj(lambda: param_ids("grad", lay.weight_names, gsfx), gw, scaled(gw)))
+        wrong = {}
+        if self.unstrided is not None:
+            un, uk, us = self.unstrided
+
+            def unstrided() -> np.ndarray:  # WRONG: the input under the entry at stride 1
+                return np.stack([np.bincount(uk, row, size)
+                                 for row in d[:, un] * a[:, us]]).reshape(shape)
+
+            wrong["stride_ignored"] = unstrided
+        gw_s = r(inj(lambda: param_ids("grad", lay.weight_names, gsfx), gw,
+                     {**scaled(gw), **wrong}))
         arr.per_w = gw_s
         arr.grad_w = combine(gw_s, mean, r, inj, lambda: param_ids("grad", lay.weight_names))
         if lay.bias == "none" or not ctx.scenario.update_biases:
@@ -914,3 +936,467 @@ class Flatten:
 
     def batch_steps(self, add: Add, ctx: Context, arr: FlatArrays) -> None:
         pass
+
+
+# ----------------------------------------------------------------------------- Dropout
+
+
+class DropArrays:
+    __slots__ = ("a", "dout", "grad_b", "grad_w", "mask", "out", "upd")
+
+    def __init__(self, a: np.ndarray, out: np.ndarray, mask: np.ndarray) -> None:
+        self.a, self.out, self.mask = a, out, mask  # mask: the batch's rows
+        self.dout: np.ndarray | None = None
+        self.upd = None
+        self.grad_w = self.grad_b = np.zeros(0)  # nothing trained
+
+
+class Dropout:
+    """Inverted dropout, as torch's in training mode: out = a·m·1/(1 − p), the mask m given
+    (one row per sample). Backward: d out/d a = m/(1 − p), so dE/da = dE/dout·m·1/(1 − p):
+    a dropped value gets no gradient, a kept one the same scaling as forward."""
+
+    KINDS = ("drop",)  # out:drop1[j] (fn drop); the dout of the cells feeding it (fn drop)
+    reshape = False
+
+    __slots__ = ("index", "inputs", "keep", "lay", "src")
+
+    def __init__(self, index: int, lay: Any, inputs: tuple[str, ...]) -> None:
+        self.index, self.lay, self.inputs = index, lay, inputs
+        self.src = "in" if index == 0 else "out"
+        self.keep = 1.0 / (1.0 - lay.p)  # the kept values' scale
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.lay.neurons
+
+    def forward(self, ctx: Context, w: np.ndarray, b: np.ndarray, a: np.ndarray) -> DropArrays:
+        mask = self.lay.mask[ctx.idx]  # (samples, cells)
+        out = a * mask * self.keep
+        out = ctx.r(ctx.inj(lambda: ids("out", self.names, ctx.sfx), out, {
+            "sign": lambda: -out,
+            "dropout_not_scaled": lambda: a * mask}))  # WRONG: 1/(1 - p) forgotten
+        return DropArrays(a, out, mask)
+
+    def backward(self, ctx: Context, arr: DropArrays) -> None:
+        """Nothing of its own to train."""
+
+    def input_gradient(self, ctx: Context, arr: DropArrays, w: np.ndarray, upstream,
+                       up) -> np.ndarray:
+        """dE/da = dE/dout·m·1/(1 − p)."""
+        dout, mask = arr.dout, arr.mask
+        din = dout * mask * self.keep
+        names = ctx.scenario.inputs if upstream is None else upstream.names
+        return ctx.r(ctx.inj(lambda: ids("din" if upstream is None else "dout", names,
+                                          ctx.sfx), din, {
+            **scaled(din),
+            "dropout_backward_not_scaled": lambda: dout * mask,  # WRONG: the mask only
+            "dropout_mask_not_applied": lambda: dout * self.keep}))  # WRONG: no mask
+
+    def _ops(self, ref: str, value: float, name: str, s: str, m: float) -> tuple:
+        return ((Operand(ref, value), Operand(f"mask:{name}{s}", m), Operand("keep", self.keep)),)
+
+    def forward_steps(self, add: Add, ctx: Context, arr: DropArrays, w: np.ndarray,
+                      bias: np.ndarray, b: int) -> None:
+        """Sample b's out of each cell: its input times its mask entry and 1/(1 − p)."""
+        li, s, smp = self.index, ctx.sfx[b], ctx.samples[b]
+        a, out, mask = arr.a[b].tolist(), arr.out[b].tolist(), arr.mask[b].tolist()
+        for j, name in enumerate(self.names):
+            add(Step(f"out:{name}{s}", "forward", "drop", name, li + 1, smp, out[j],
+                     self._ops(f"{self.src}:{self.inputs[j]}{s}", a[j], name, s, mask[j]),
+                     fn="drop", note="" if mask[j] else "dropped: its mask entry is 0"))
+
+    def backward_steps(self, add: Add, ctx: Context, arr: DropArrays, b: int,
+                       downstream: Any, down: Any, w_down: np.ndarray | None) -> None:
+        for step in downstream.dout_steps(ctx, b, self, arr, down, w_down):
+            add(step)
+
+    def dout_steps(self, ctx: Context, b: int, up: Any, up_arr: Any, arr: DropArrays,
+                   w: Any) -> list[Step]:
+        """Sample b's dE/dout of each cell feeding it: the gradient through the same mask
+        and scale as forward."""
+        s, smp, li = ctx.sfx[b], ctx.samples[b], up.index
+        dout, mask = arr.dout[b].tolist(), arr.mask[b].tolist()
+        values = up_arr.dout[b].tolist()
+        return [Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp, values[j],
+                     self._ops(f"dout:{self.names[j]}{s}", dout[j], self.names[j], s, mask[j]),
+                     fn="drop", note="dropout: the same mask and 1/(1 - p) as forward")
+                for j, name in enumerate(up.names)]
+
+    def batch_steps(self, add: Add, ctx: Context, arr: DropArrays) -> None:
+        """Nothing trained: no batch gradients."""
+
+    def input_gradient_steps(self, ctx: Context, din: np.ndarray, w: np.ndarray,
+                             arr: DropArrays) -> list[Step]:
+        """dE/d(input) of each sample (a first dropout): through the mask and scale."""
+        mask, dout, values = arr.mask.tolist(), arr.dout.tolist(), din.tolist()
+        return [Step(f"din:{name}{s}", "backward", "din", name, 0, smp, values[b][j],
+                     self._ops(f"dout:{self.names[j]}{s}", dout[b][j], self.names[j], s,
+                               mask[b][j]),
+                     fn="drop", note="dropout: the same mask and 1/(1 - p) as forward")
+                for b, (s, smp) in enumerate(zip(ctx.sfx, ctx.samples))
+                for j, name in enumerate(ctx.scenario.inputs)]
+
+    @staticmethod
+    def evaluate(step: Step, v: Value) -> float:
+        return sum_of_products(step, v)
+
+
+# ----------------------------------------------------------------------------- Norm
+
+
+class NormArrays:
+    """A normalisation's arrays (rows are samples; a group is what one μ and σ² are taken
+    over: a feature or channel of the batch, or one sample)."""
+
+    __slots__ = ("a", "dmu", "dout", "dvar", "dxhat", "gamma", "gid", "grad_b", "grad_w", "m",
+                 "mu", "out", "per_b", "per_w", "sdx", "sdxx", "upd", "var", "xhat")
+
+    def __init__(self, a: np.ndarray, mu: np.ndarray, var: np.ndarray, xhat: np.ndarray,
+                 out: np.ndarray, gamma: np.ndarray, gid: np.ndarray, m: int) -> None:
+        self.a, self.mu, self.var, self.xhat, self.out = a, mu, var, xhat, out  # mu: (groups,)
+        self.gamma = gamma  # γ of this update (before it)
+        self.gid, self.m = gid, m  # each value's group, (samples, cells); values per group
+        self.dout: np.ndarray | None = None
+        self.upd = None
+        self.dxhat = self.sdx = self.sdxx = self.dvar = self.dmu = None
+        self.per_w = self.per_b = self.grad_w = self.grad_b = None
+
+
+class Norm:
+    """Batch normalisation (training mode) or layer normalisation, on groups of m values:
+    a feature (batchnorm after a dense layer or flatten: m = the batch's samples), a channel
+    (batchnorm after a convolution: m = samples × height × width) or a sample (layernorm:
+    m = its features).
+
+        μ = Σx/m,  σ² = Σ(x − μ)²/m (biased, as torch in training mode),
+        x̂ = (x − μ)/√(σ² + ε),  y = γ·x̂ + β.
+
+    Backward, through all three paths by which x reaches E: ∂E/∂x̂ = ∂E/∂y·γ;
+        ∂E/∂σ² = Σ ∂E/∂x̂·(x − μ)·(−½)(σ² + ε)^(−3/2)
+        ∂E/∂μ  = Σ ∂E/∂x̂·(−1/√(σ² + ε))   (the σ² path's own term, ∂E/∂σ²·Σ−2(x − μ)/m,
+                                             is zero: the deviations sum to zero)
+        ∂E/∂x  = ∂E/∂x̂/√(σ² + ε) + ∂E/∂σ²·2(x − μ)/m + ∂E/∂μ/m   (x̂, σ², μ paths)
+               = (m·∂E/∂x̂ − Σ∂E/∂x̂ − x̂·Σ(∂E/∂x̂·x̂)) / (m·√(σ² + ε))   (the compact form)
+    ∂E/∂γ = Σ ∂E/∂y·x̂ and ∂E/∂β = Σ ∂E/∂y over the cells each scales (per sample, then
+    over the batch as every parameter's). Batchnorm couples the batch's samples: the
+    gradient reaching x of one sample holds every sample's loss (`couples`).
+    """
+
+    KINDS = ("mu", "var", "xhat", "norm", "dxhat", "sdx", "sdxx", "dvar", "dmu", "dxc")
+    reshape = False
+
+    __slots__ = ("couples", "index", "inputs", "lay", "pid", "src")
+
+    def __init__(self, index: int, lay: Any, inputs: tuple[str, ...]) -> None:
+        self.index, self.lay, self.inputs = index, lay, inputs
+        self.src = "in" if index == 0 else "out"
+        self.couples = lay.mode == "batch"
+        n = len(lay.neurons)
+        per = n // len(lay.bias_names)  # cells per parameter: a channel's, else 1
+        self.pid = np.repeat(np.arange(len(lay.bias_names)), per)  # each cell's γ and β
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.lay.neurons
+
+    def _groups(self, samples: int) -> np.ndarray:
+        """Each value's group, (samples, cells): its feature or channel (batchnorm) or its
+        sample (layernorm)."""
+        n = len(self.names)
+        if self.couples:
+            return np.broadcast_to(self.pid, (samples, n))
+        return np.broadcast_to(np.arange(samples)[:, None], (samples, n))
+
+    def group_names(self, ctx: Context) -> list[str]:
+        """bn1[1] .. (a feature or channel), or ln1@2 (a sample's)."""
+        name = self.lay.name
+        if self.couples:
+            return [f"{name}[{j + 1}]" for j in range(len(self.lay.bias_names))]
+        return [f"{name}{s}" for s in ctx.sfx]
+
+    # ---- forward
+
+    def forward(self, ctx: Context, w: np.ndarray, b: np.ndarray, a: np.ndarray) -> NormArrays:
+        r, inj, eps = ctx.r, ctx.inj, self.lay.eps
+        gid = self._groups(len(a))
+        groups = int(gid.max()) + 1
+        m = a.size // groups
+
+        def gids(kind: str):
+            return lambda: np.array([f"{kind}:{g}" for g in self.group_names(ctx)], dtype=object)
+
+        def per_group(values: np.ndarray) -> np.ndarray:  # (groups,): Σ over each group
+            return np.bincount(gid.ravel(), values.ravel(), groups)
+
+        mu = r(inj(gids("mu"), per_group(a) / m, {}))
+        dev = a - mu[gid]  # x − μ, (samples, cells)
+        var = per_group(dev * dev) / m
+        wrong = {"variance_unbiased": lambda: per_group(dev * dev) / (m - 1)} if m > 1 else {}
+        var = r(inj(gids("var"), var, {**scaled(var), **wrong}))  # WRONG: n − 1
+        xhat = dev / np.sqrt(var[gid] + eps)
+        xhat = r(inj(lambda: ids("xhat", self.names, ctx.sfx), xhat, scaled(xhat)))
+        out = w[self.pid] * xhat + b[self.pid]
+        out = r(inj(lambda: ids("out", self.names, ctx.sfx), out, scaled(out)))
+        return NormArrays(a, mu, var, xhat, out, w, gid, m)
+
+    # ---- backward
+
+    def backward(self, ctx: Context, arr: NormArrays) -> None:
+        """∂E/∂x̂, each group's sums, ∂E/∂σ² and ∂E/∂μ, ∂E/∂γ and ∂E/∂β of the layer,
+        from its dout (fills them in)."""
+        r, inj, gsfx, mean = ctx.r, ctx.inj, ctx.gsfx, ctx.mean
+        dout, xhat, pid = arr.dout, arr.xhat, self.pid
+        dxhat = dout * arr.gamma[pid]
+        arr.dxhat = r(inj(lambda: ids("dxhat", self.names, ctx.sfx), dxhat, scaled(dxhat)))
+        self._sums(ctx, arr)
+        P = len(self.lay.bias_names)
+
+        def per_param(values: np.ndarray) -> np.ndarray:  # (samples, params)
+            return np.stack([np.bincount(pid, row, P) for row in values])
+
+        gw = per_param(dout * xhat)
+        gw_s = r(inj(lambda: param_ids("grad", self.lay.weight_names, gsfx)[:, 0, :], gw,
+                     scaled(gw)))
+        arr.per_w = gw_s
+        arr.grad_w = combine(gw_s, mean, r, inj,
+                             lambda: param_ids("grad", self.lay.weight_names)[0])
+        if not ctx.scenario.update_biases:
+            arr.per_b, arr.grad_b = np.zeros((len(dout), 0)), np.zeros(0)
+            return
+        gb = per_param(dout)
+
+        def bias_ids() -> np.ndarray:
+            return param_ids("grad", [self.lay.bias_names], gsfx)[:, 0, :]
+
+        arr.per_b = r(inj(bias_ids, gb, scaled(gb)))
+        arr.grad_b = combine(arr.per_b, mean, r, inj,
+                             lambda: param_ids("grad", [self.lay.bias_names])[0])
+
+    def _sums(self, ctx: Context, arr: NormArrays) -> None:
+        """Σ∂E/∂x̂, Σ∂E/∂x̂·x̂, ∂E/∂σ² and ∂E/∂μ of each group (fills them in)."""
+        r, inj, gid, eps = ctx.r, ctx.inj, arr.gid, self.lay.eps
+        groups = len(arr.mu)
+
+        def gids(kind: str):
+            return lambda: np.array([f"{kind}:{g}" for g in self.group_names(ctx)], dtype=object)
+
+        def per_group(values: np.ndarray) -> np.ndarray:
+            return np.bincount(gid.ravel(), values.ravel(), groups)
+
+        dxhat, var = arr.dxhat, arr.var
+        arr.sdx = r(inj(gids("sdx"), per_group(dxhat), {}))
+        arr.sdxx = r(inj(gids("sdxx"), per_group(dxhat * arr.xhat), {}))
+        dvar = per_group(dxhat * (arr.a - arr.mu[gid])) * -0.5 * (var + eps) ** -1.5
+        arr.dvar = r(inj(gids("dvar"), dvar, scaled(dvar)))
+        dmu = -per_group(dxhat) / np.sqrt(var + eps)
+        arr.dmu = r(inj(gids("dmu"), dmu, scaled(dmu)))
+
+    def input_gradient(self, ctx: Context, arr: NormArrays, w: np.ndarray, upstream,
+                       up) -> np.ndarray:
+        """dE/dx by the three paths: x̂, σ² and μ."""
+        gid, m, eps = arr.gid, arr.m, self.lay.eps
+        std = np.sqrt(arr.var[gid] + eps)
+        dev = arr.a - arr.mu[gid]
+        xhat_path = arr.dxhat / std
+        dx = xhat_path + arr.dvar[gid] * 2.0 * dev / m + arr.dmu[gid] / m
+        names = ctx.scenario.inputs if upstream is None else upstream.names
+        return ctx.r(ctx.inj(lambda: ids("din" if upstream is None else "dout", names,
+                                         ctx.sfx), dx, {
+            **scaled(dx),
+            "norm_stats_constant": lambda: xhat_path}))  # WRONG: the x̂ path only
+
+    # ---- steps
+
+    def _group_ops(self, ctx: Context, arr: NormArrays, g: int, kind: str,
+                   values: np.ndarray, also: np.ndarray | None = None) -> tuple:
+        """One term per value of group g: (kind:cell@s) or (kind:cell@s, also's)."""
+        terms = []
+        rows, cols = np.nonzero(arr.gid == g)
+        for b, j in zip(rows.tolist(), cols.tolist()):
+            s = ctx.sfx[b]
+            ref = (f"{self.src}:{self.inputs[j]}{s}" if kind == "in" else
+                   f"{kind}:{self.names[j]}{s}")
+            op = Operand(ref, float(values[b, j]))
+            if also is None:
+                terms.append((op,))
+            else:
+                terms.append((op, Operand(f"{self.src}:{self.inputs[j]}{s}", float(also[b, j]))))
+        return tuple(terms)
+
+    def _stat_refs(self, ctx: Context, arr: NormArrays, g: int) -> tuple[Operand, Operand]:
+        gn = self.group_names(ctx)[g]
+        return Operand(f"mu:{gn}", float(arr.mu[g])), Operand(f"var:{gn}", float(arr.var[g]))
+
+    def _stats_steps(self, add: Add, ctx: Context, arr: NormArrays, groups) -> None:
+        """μ and σ² of each group in `groups`."""
+        li, eps = self.index, Operand("eps", self.lay.eps)
+        names = self.group_names(ctx)
+        for g in groups:
+            smp = None if self.couples else ctx.samples[g]
+            x = self._group_ops(ctx, arr, g, "in", arr.a)
+            mu, var = self._stat_refs(ctx, arr, g)
+            add(Step(mu.ref, "forward", "mu", names[g], li + 1, smp, mu.value, x, fn="mean"))
+            add(Step(var.ref, "forward", "var", names[g], li + 1, smp, var.value, x, fn="var",
+                     aux=(mu, eps), note="the biased variance (divided by m), as torch in "
+                                         "training mode"))
+
+    def batch_forward_steps(self, add: Add, ctx: Context, arr: NormArrays) -> None:
+        """Batchnorm's μ and σ² of each feature or channel, over the whole batch."""
+        if self.couples:
+            self._stats_steps(add, ctx, arr, range(len(arr.mu)))
+
+    def forward_steps(self, add: Add, ctx: Context, arr: NormArrays, w: np.ndarray,
+                      bias: np.ndarray, b: int) -> None:
+        """Sample b's x̂ and y of each cell (layernorm: its μ and σ² first)."""
+        li, s, smp = self.index, ctx.sfx[b], ctx.samples[b]
+        if not self.couples:
+            self._stats_steps(add, ctx, arr, [b])
+        a, xhat, out = arr.a[b].tolist(), arr.xhat[b].tolist(), arr.out[b].tolist()
+        gid, pid = arr.gid[b].tolist(), self.pid.tolist()
+        wl, bl = w.tolist(), bias.tolist()
+        eps = Operand("eps", self.lay.eps)
+        for j, name in enumerate(self.names):
+            mu, var = self._stat_refs(ctx, arr, gid[j])
+            add(Step(f"xhat:{name}{s}", "forward", "xhat", name, li + 1, smp, xhat[j],
+                     ((Operand(f"{self.src}:{self.inputs[j]}{s}", a[j]),), (mu,), (var,),
+                      (eps,)), fn="xhat"))
+            k = pid[j]
+            add(Step(f"out:{name}{s}", "forward", "norm", name, li + 1, smp, out[j],
+                     ((Operand("param:" + self.lay.weight_names[0][k], wl[k]),
+                       Operand(f"xhat:{name}{s}", xhat[j])),
+                      (Operand("param:" + self.lay.bias_names[k], bl[k]), ONE)), fn="norm"))
+
+    def backward_steps(self, add: Add, ctx: Context, arr: NormArrays, b: int,
+                       downstream: Any, down: Any, w_down: np.ndarray | None) -> None:
+        """Sample b's dout (written by the node it feeds), ∂E/∂x̂ and its γ and β gradients;
+        layernorm: then its sample's sums, ∂E/∂σ² and ∂E/∂μ."""
+        li, s, smp = self.index, ctx.sfx[b], ctx.samples[b]
+        gsfx = "" if len(ctx.sfx) == 1 else s
+        for step in downstream.dout_steps(ctx, b, self, arr, down, w_down):
+            add(step)
+        dout, dxhat, xhat = arr.dout[b].tolist(), arr.dxhat[b].tolist(), arr.xhat[b].tolist()
+        gamma = arr.gamma.tolist()  # (γ from before the update)
+        pid = self.pid.tolist()
+        wn, bn = self.lay.weight_names[0], self.lay.bias_names
+        for j, name in enumerate(self.names):
+            add(Step(f"dxhat:{name}{s}", "backward", "dxhat", name, li + 1, smp, dxhat[j],
+                     ((Operand(f"dout:{name}{s}", dout[j]),
+                       Operand("param:" + wn[pid[j]], gamma[pid[j]])),)))
+        for k in range(len(bn)):
+            cells = [j for j in range(len(pid)) if pid[j] == k]
+            add(Step(f"grad:{wn[k]}{gsfx}", "backward", "grad", wn[k], li + 1, smp,
+                     float(arr.per_w[b, k]),
+                     tuple((Operand(f"dout:{self.names[j]}{s}", dout[j]),
+                            Operand(f"xhat:{self.names[j]}{s}", xhat[j])) for j in cells),
+                     fn="sum"))
+            if arr.per_b.size:
+                add(Step(f"grad:{bn[k]}{gsfx}", "backward", "grad", bn[k], li + 1, smp,
+                         float(arr.per_b[b, k]),
+                         tuple((Operand(f"dout:{self.names[j]}{s}", dout[j]),) for j in cells),
+                         fn="sum"))
+        if not self.couples:
+            self._sum_steps(add, ctx, arr, [b])
+
+    def batch_backward_steps(self, add: Add, ctx: Context, arr: NormArrays) -> None:
+        """Batchnorm's sums, ∂E/∂σ² and ∂E/∂μ of each feature or channel, over the batch
+        (once every sample's ∂E/∂x̂ is known)."""
+        if self.couples:
+            self._sum_steps(add, ctx, arr, range(len(arr.mu)))
+
+    def _sum_steps(self, add: Add, ctx: Context, arr: NormArrays, groups) -> None:
+        li, eps = self.index, Operand("eps", self.lay.eps)
+        names = self.group_names(ctx)
+        for g in groups:
+            smp = None if self.couples else ctx.samples[g]
+            gn = names[g]
+            dx = self._group_ops(ctx, arr, g, "dxhat", arr.dxhat)
+            mu, var = self._stat_refs(ctx, arr, g)
+            add(Step(f"sdx:{gn}", "backward", "sdx", gn, li + 1, smp, float(arr.sdx[g]), dx,
+                     fn="sum"))
+            rows, cols = np.nonzero(arr.gid == g)
+            add(Step(f"sdxx:{gn}", "backward", "sdxx", gn, li + 1, smp, float(arr.sdxx[g]),
+                     tuple((t[0], Operand(f"xhat:{self.names[j]}{ctx.sfx[b]}",
+                                          float(arr.xhat[b, j])))
+                           for t, b, j in zip(dx, rows.tolist(), cols.tolist())), fn="sum"))
+            add(Step(f"dvar:{gn}", "backward", "dvar", gn, li + 1, smp, float(arr.dvar[g]),
+                     self._group_ops(ctx, arr, g, "dxhat", arr.dxhat, arr.a), fn="dvar",
+                     aux=(mu, var, eps), note="the variance path"))
+            add(Step(f"dmu:{gn}", "backward", "dmu", gn, li + 1, smp, float(arr.dmu[g]), dx,
+                     fn="dmu", aux=(var, eps),
+                     note="the mean path (through the variance it also adds dE/dvar times "
+                          "the sum of -2(x - mean)/m, which is 0: the deviations from the "
+                          "mean sum to 0)"))
+
+    def dout_steps(self, ctx: Context, b: int, up: Any, up_arr: Any, arr: NormArrays,
+                   w: Any) -> list[Step]:
+        """Sample b's dE/dx of each cell feeding it, by the three paths, and the compact
+        form beside it (the same number)."""
+        s, smp, li = ctx.sfx[b], ctx.samples[b], up.index
+        eps, m = Operand("eps", self.lay.eps), Operand("m", float(arr.m))
+        gn = self.group_names(ctx)
+        values = up_arr.dout[b].tolist()
+        a, dxhat, xhat = arr.a[b].tolist(), arr.dxhat[b].tolist(), arr.xhat[b].tolist()
+        gid = arr.gid[b]
+        std = np.sqrt(arr.var[gid] + self.lay.eps)
+        compact = ((arr.m * arr.dxhat[b] - arr.sdx[gid] - arr.xhat[b] * arr.sdxx[gid])
+                   / (arr.m * std)).tolist()
+        steps = []
+        for j, name in enumerate(up.names):
+            g = int(gid[j])
+            cell = self.names[j]
+            mu, var = self._stat_refs(ctx, arr, g)
+            dx = Operand(f"dxhat:{cell}{s}", dxhat[j])
+            x = Operand(f"{self.src}:{self.inputs[j]}{s}", a[j])
+            dvar = Operand(f"dvar:{gn[g]}", float(arr.dvar[g]))
+            dmu = Operand(f"dmu:{gn[g]}", float(arr.dmu[g]))
+            steps.append(Step(f"dout:{name}{s}", "backward", "dout", name, li + 1, smp,
+                              values[j], ((dx, var, eps), (dvar, x, mu), (dmu,)), fn="norm",
+                              aux=(m,), note="the x-hat path + the variance path + the mean path"))
+            steps.append(Step(f"dxc:{name}{s}", "backward", "dxc", name, li + 1, smp,
+                              compact[j], ((dx,), (Operand(f"sdx:{gn[g]}", float(arr.sdx[g])),),
+                                           (Operand(f"xhat:{cell}{s}", xhat[j]),),
+                                           (Operand(f"sdxx:{gn[g]}", float(arr.sdxx[g])),),
+                                           (var,), (eps,)),
+                              fn="compact", aux=(m,),
+                              note="the compact form: the same number as the three paths"))
+        return steps
+
+    def batch_steps(self, add: Add, ctx: Context, arr: NormArrays) -> None:
+        """The batch's gradient of γ and β: the mean or sum of the samples'."""
+        li, sfx, reduction = self.index, ctx.sfx, ctx.scenario.reduction
+        for names, per, total in ((self.lay.weight_names[0], arr.per_w, arr.grad_w),
+                                  (self.lay.bias_names, arr.per_b, arr.grad_b)):
+            if not per.size:
+                continue
+            for k, pn in enumerate(names):
+                ops = tuple((Operand(f"grad:{pn}{sfx[b]}", float(per[b, k])),)
+                            for b in range(len(sfx)))
+                add(Step(f"grad:{pn}", "backward", "grad", pn, li + 1, None, float(total[k]),
+                         ops, fn=reduction, batch=True))
+
+    @staticmethod
+    def evaluate(step: Step, v: Value) -> float:
+        kind, t = step.kind, step.terms
+        aux = {o.ref.partition(":")[0]: v(o) for o in step.aux}
+        if kind == "var":
+            x = [v(term[0]) for term in t]
+            return math.fsum((xi - aux["mu"]) ** 2 for xi in x) / len(x)
+        if kind == "xhat":
+            x, mu, var, eps = (v(term[0]) for term in t)
+            return (x - mu) / math.sqrt(var + eps)
+        if kind == "dvar":
+            return (math.fsum(v(d) * (v(x) - aux["mu"]) for d, x in t)
+                    * -0.5 * (aux["var"] + aux["eps"]) ** -1.5)
+        if kind == "dmu":
+            return -math.fsum(v(term[0]) for term in t) / math.sqrt(aux["var"] + aux["eps"])
+        if kind == "dout":  # the three paths
+            (dx, var, eps), (dvar, x, mu), (dmu,) = t
+            m = aux["m"]
+            return (v(dx) / math.sqrt(v(var) + v(eps)) + v(dvar) * 2 * (v(x) - v(mu)) / m
+                    + v(dmu) / m)
+        if kind == "dxc":
+            dx, sdx, xhat, sdxx, var, eps = (v(term[0]) for term in t)
+            m = aux["m"]
+            return (m * dx - sdx - xhat * sdxx) / (m * math.sqrt(var + eps))
+        return sum_of_products(step, v)  # mu (mean), norm, dxhat, sdx, sdxx

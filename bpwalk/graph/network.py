@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from bpwalk.graph.layers import Conv, Dense, Flatten, Loss, Pool
+from bpwalk.graph.layers import Conv, Dense, Dropout, Flatten, Loss, Norm, Pool
 from bpwalk.scenario import Scenario
 
 # a layer's kind -> the node class of its operation
-NODES = {"dense": Dense, "conv2d": Conv, "maxpool": Pool, "avgpool": Pool, "flatten": Flatten}
+NODES = {"dense": Dense, "conv2d": Conv, "maxpool": Pool, "avgpool": Pool, "flatten": Flatten,
+         "dropout": Dropout, "batchnorm": Norm, "layernorm": Norm}
 
 
 class Network(NamedTuple):

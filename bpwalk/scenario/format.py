@@ -27,7 +27,9 @@ MAX_PARAMETERS = 1_000_000  # weights and biases in all: 8 MB a copy, a few copi
 # values of a shaped input (C x H x W) or of a convolution's output: the engine multiplies
 # by the convolution as a matrix of its outputs by its inputs (8 MB at this limit)
 MAX_CELLS = 1024
-LAYER_KINDS = ("dense", "conv2d", "maxpool", "avgpool", "flatten")
+LAYER_KINDS = ("dense", "conv2d", "maxpool", "avgpool", "flatten", "dropout", "batchnorm",
+               "layernorm")
+DEFAULT_NORM_EPS = 1e-5  # torch's BatchNorm and LayerNorm
 # `bpwalk new --decimals` (and a `source:` line that records it, which `check` redraws):
 # hand-friendly numbers, and 10**decimals stays small
 MAX_DRAWN_DECIMALS = 4
@@ -137,12 +139,14 @@ FORMAT: dict[str, tuple[Key, ...]] = {
             fix="write 'weights:' with one row per neuron, one number per input"),
         Key("bias", "bias", "One number shared by the layer's neurons, one per neuron, or "
             "null for none (conv2d: one per out channel)."),
-        Key("kind", "choice", "dense (the default), conv2d, maxpool, avgpool or flatten "
-            "(channel-major, as torch.flatten).", choices=lambda: LAYER_KINDS,
+        Key("kind", "choice", "dense (the default), conv2d, maxpool, avgpool, flatten "
+            "(channel-major, as torch.flatten), dropout, batchnorm (training mode) or "
+            "layernorm.", choices=lambda: LAYER_KINDS,
             default="dense"),
-        Key("name", "name", "conv2d, maxpool, avgpool, flatten: the layer's name, which "
-            "names its cells and parameters (conv1[1,2,2], conv1.K[1,1,2,1]); default conv1, "
-            "pool1, ... by kind and position."),
+        Key("name", "name", "conv2d, maxpool, avgpool, flatten, dropout, batchnorm, "
+            "layernorm: the layer's name, which names its cells and parameters "
+            "(conv1[1,2,2], conv1.K[1,1,2,1], bn1.gamma[2]); default conv1, pool1, drop1, "
+            "bn1, ln1, ... by kind and position."),
         Key("kernels", "tensor4", "conv2d: the kernels as torch's Conv2d.weight, "
             "[out channels][in channels][height][width]."),
         Key("stride", "pair", "conv2d, maxpool, avgpool: the step between windows, one "
@@ -150,6 +154,16 @@ FORMAT: dict[str, tuple[Key, ...]] = {
         Key("padding", "pair", "conv2d: zeros added on each side, one number or [height, "
             "width] (default 0)."),
         Key("size", "pair", "maxpool, avgpool: the window, one number or [height, width]."),
+        Key("p", "number", "dropout: the probability of dropping a value; the kept ones are "
+            "scaled by 1/(1 - p), as torch does.", minimum=0, maximum=1, below=True),
+        Key("mask", "matrix", "dropout: one row per sample of data, one 0 or 1 per value it "
+            "gets (channel-major after a convolution): 1 keeps the value, 0 drops it."),
+        Key("gamma", "vector", "batchnorm, layernorm: the scale, one per feature (batchnorm "
+            "after a convolution: one per channel; default ones)."),
+        Key("beta", "vector", "batchnorm, layernorm: the shift, one per feature as gamma "
+            "(default zeros)."),
+        Key("eps", "number", "batchnorm, layernorm: added to the variance under the square "
+            "root.", default=DEFAULT_NORM_EPS, minimum=0),
         Key("slope", "number", "leaky_relu's slope below zero.", default=DEFAULT_LEAKY_SLOPE),
         Key("alpha", "number", "elu's alpha: out = alpha (e^net - 1) below zero.", default=1.0),
         Key("weight_names", "name_matrix", "Names of the weights, in the shape of weights."),
@@ -309,6 +323,9 @@ SHAPED_KEYS = {
     "maxpool": ("kind", "name", "size", "stride"),
     "avgpool": ("kind", "name", "size", "stride"),
     "flatten": ("kind", "name"),
+    "dropout": ("kind", "name", "p", "mask"),
+    "batchnorm": ("kind", "name", "gamma", "beta", "eps"),
+    "layernorm": ("kind", "name", "gamma", "beta", "eps"),
 }
 SAMPLE_KEYS = keys("sample")
 RNN_KEYS = keys("layer:rnn")

@@ -104,6 +104,59 @@ class Flatten(NamedTuple):
     kind = "flatten"
 
 
+class Dropout(NamedTuple):
+    """out = a·mask/(1 − p) (inverted dropout, as torch): the mask given, one row per sample
+    of data, so that the numbers are reproducible. Its cells keep the shape of what feeds it."""
+
+    neurons: tuple[str, ...]  # drop1[1] .. (a vector) or drop1[c,i,j] (a shaped input)
+    activation: str
+    slope: float
+    weights: np.ndarray
+    weight_names: tuple[tuple[str, ...], ...]
+    bias: str
+    bias_values: np.ndarray
+    bias_names: tuple[str, ...]
+    name: str
+    in_shape: tuple[int, ...] | None  # (C, H, W), or None after a dense layer or flatten
+    p: float
+    mask: np.ndarray  # (samples of data, cells): 0 or 1, read-only
+
+    kind = "dropout"
+
+    @property
+    def out_shape(self) -> tuple[int, ...] | None:
+        return self.in_shape
+
+
+class Norm(NamedTuple):
+    """Batch normalisation (training mode: the batch's mean and biased variance per feature,
+    or per channel of a shaped input) or layer normalisation (per sample over its
+    features): x̂ = (x − μ)/√(σ² + ε), out = γ·x̂ + β. γ is the layer's `weights`
+    (weight_names one row), β its bias values, so that the optimizer and every view list
+    them as any layer's parameters."""
+
+    neurons: tuple[str, ...]  # bn1[1] .. or bn1[c,i,j]
+    activation: str
+    slope: float
+    weights: np.ndarray  # gamma: one per feature (batchnorm: per channel)
+    weight_names: tuple[tuple[str, ...], ...]  # ((bn1.gamma[1], ...),)
+    bias: str  # "per_feature"
+    bias_values: np.ndarray  # beta
+    bias_names: tuple[str, ...]  # bn1.beta[1] ..
+    name: str
+    in_shape: tuple[int, ...] | None
+    mode: str  # "batch" | "layer"
+    eps: float
+
+    @property
+    def kind(self) -> str:
+        return self.mode + "norm"
+
+    @property
+    def out_shape(self) -> tuple[int, ...] | None:
+        return self.in_shape
+
+
 def no_params() -> dict[str, Any]:
     """A layer's parameter fields when it has none (pooling, flatten)."""
     return {"activation": "linear", "slope": 0.0, "weights": frozen(np.zeros(0)),
@@ -142,8 +195,22 @@ class Scenario:
 
     @property
     def shaped(self) -> bool:
-        """Has layers other than dense ones (convolution, pooling, flatten)?"""
-        return self.input_shape is not None
+        """Has layers other than dense ones (convolution, pooling, flatten, dropout,
+        normalisation)?"""
+        return self.input_shape is not None or any(
+            lay.kind not in ("dense", "rnn", "lstm", "attention") for lay in self.layers)
+
+    @property
+    def shaped_words(self) -> str:
+        """The layers that make it shaped, in words for a refusal: "convolution or pooling
+        layers", "dropout or normalisation layers" or all four."""
+        kinds = {lay.kind for lay in self.layers}
+        conv = bool(kinds & {"conv2d", "maxpool", "avgpool"}) or self.input_shape is not None
+        norm = bool(kinds & {"dropout", "batchnorm", "layernorm"})
+        if conv and norm:
+            return "convolution, pooling, dropout or normalisation layers"
+        return "dropout or normalisation layers" if norm else "convolution or pooling layers"
+
     # a recurrent first layer (scenario/sequence.py): x is (samples, time steps, inputs)
     # and targets (samples, output steps, outputs)
     sequence: bool = False
@@ -156,11 +223,9 @@ class Scenario:
     def shape(self) -> str:
         """Layer sizes from the inputs to the outputs, as tutorials write them: 2-2-2 (a
         shaped network: 1x4x4 > conv1 1x3x3 > pool1 1x1x1 > flatten 1 > 1)."""
-        if self.input_shape is not None:
-            return " > ".join([size_text(self.input_shape), *(
-                str(len(lay.neurons)) if lay.kind == "dense"
-                else f"{lay.kind} {len(lay.neurons)}" if lay.kind == "flatten"
-                else f"{lay.name} {size_text(lay.out_shape)}" for lay in self.layers)])
+        if self.shaped:
+            first = size_text(self.input_shape) if self.input_shape else str(len(self.inputs))
+            return " > ".join([first, *(_size(lay) for lay in self.layers)])
         if self.sequence and self.layers[0].kind == "attention":  # 2 > att1 2 > 1, per token
             return " > ".join([str(len(self.inputs)), *(
                 f"{lay.name} {len(lay.neurons)}" if lay.kind == "attention"
@@ -210,6 +275,12 @@ class Scenario:
                 continue
             if lay.kind == "attention":  # W_Q[m,i]: from input m to column i of Q
                 out += _attention_connections(lay, feeds, li)
+                continue
+            if lay.kind in ("batchnorm", "layernorm"):  # gamma_j, beta_j scale and shift cells
+                per = len(lay.neurons) // len(lay.weight_names[0])
+                for names, src in ((lay.weight_names[0], "x-hat"), (lay.bias_names, None)):
+                    out += [Connection(g, li, src, lay.neurons[j * per:(j + 1) * per])
+                            for j, g in enumerate(names)]
                 continue
             fed_by = lay.rows if lay.kind == "lstm" else lay.neurons  # an lstm's: its gates
             if lay.kind in ("rnn", "lstm"):  # W_h[j,k] carries h_k of the step before: h1@t-1
@@ -298,11 +369,28 @@ def _attention_dict(lay: Any) -> dict[str, Any]:
             "causal": lay.causal, "weight_names": [list(lay.weight_names[0])]}
 
 
+def _size(lay: Any) -> str:
+    """A layer in a shaped network's shape: 2 (dense), flatten 4, conv1 1x2x2, bn1 4."""
+    if lay.kind == "dense":
+        return str(len(lay.neurons))
+    if lay.kind == "flatten":
+        return f"flatten {len(lay.neurons)}"
+    if lay.out_shape is None:  # dropout or a normalisation of a vector
+        return f"{lay.name} {len(lay.neurons)}"
+    return f"{lay.name} {size_text(lay.out_shape)}"
+
+
 def _shaped_dict(lay: Any) -> dict[str, Any]:
     """A convolution, pooling or flatten layer as the JSON trace writes it."""
     out: dict[str, Any] = {"kind": lay.kind, "name": lay.name,
-                           "in_shape": list(lay.in_shape)}
-    if lay.kind == "conv2d":
+                           "in_shape": list(lay.in_shape) if lay.in_shape else None}
+    if lay.kind == "dropout":
+        out.update(p=lay.p, mask=lay.mask.tolist())
+    elif lay.kind in ("batchnorm", "layernorm"):
+        out.update(gamma=lay.weights.tolist(), beta=lay.bias_values.tolist(), eps=lay.eps,
+                   weight_names=[list(r) for r in lay.weight_names],
+                   bias_names=list(lay.bias_names))
+    elif lay.kind == "conv2d":
         out.update(kernels=lay.weights.tolist(),
                    bias=lay.bias_values.tolist() if lay.bias != "none" else None,
                    stride=list(lay.stride), padding=list(lay.padding),
@@ -313,7 +401,7 @@ def _shaped_dict(lay: Any) -> dict[str, Any]:
                    bias_names=list(lay.bias_names))
     elif lay.kind != "flatten":
         out.update(size=list(lay.size), stride=list(lay.stride))
-    if lay.kind != "flatten":
+    if lay.kind != "flatten" and lay.out_shape is not None:
         out["out_shape"] = list(lay.out_shape)
     out["neurons"] = list(lay.neurons)
     return out

@@ -15,12 +15,23 @@ import yaml
 
 from bpwalk.functions import ACTIVATIONS
 from bpwalk.scenario.errors import choice_hint
-from bpwalk.scenario.format import DEFAULT_LEAKY_SLOPE, MAX_CELLS, SHAPED_KEYS
-from bpwalk.scenario.model import Conv2d, Flatten, Pool, cells, frozen, no_params, size_text
+from bpwalk.scenario.format import DEFAULT_LEAKY_SLOPE, DEFAULT_NORM_EPS, MAX_CELLS, SHAPED_KEYS
+from bpwalk.scenario.model import (
+    Conv2d,
+    Dropout,
+    Flatten,
+    Norm,
+    Pool,
+    cells,
+    frozen,
+    no_params,
+    size_text,
+)
 
 Shape = tuple[int, int, int]
 NO_INPUT_GRADIENTS = ("input gradients are worked out through a first layer that is "
-                      "conv2d or dense; remove input_gradients")
+                      "conv2d or dense (or dropout); remove input_gradients")
+INPUT_GRADIENT_KINDS = ("conv2d", "dense", "dropout")  # (an rnn's are refused on their own)
 
 
 def input_shape(v: Any, node: yaml.Node) -> Shape | None:
@@ -113,7 +124,10 @@ def sample_inputs(v: Any, node: yaml.Node, what: str, shape: Shape) -> list[floa
     return None if x is None else x.ravel().tolist()
 
 
-_PREFIX = {"conv2d": "conv", "maxpool": "pool", "avgpool": "pool", "flatten": "flatten"}
+_PREFIX = {"conv2d": "conv", "maxpool": "pool", "avgpool": "pool", "flatten": "flatten",
+           "dropout": "drop", "batchnorm": "bn", "layernorm": "ln"}
+# the kinds that take a vector (after a dense layer or flatten) as well as a shaped input
+ANY_SHAPE = ("dropout", "batchnorm", "layernorm")
 
 
 def layer(v: Any, m: dict, lnode: yaml.Node, where: str, kind: str, shape: Shape | None,
@@ -125,7 +139,7 @@ def layer(v: Any, m: dict, lnode: yaml.Node, where: str, kind: str, shape: Shape
             v.err(knode, f"'{key}' is not a key of a {kind} layer; {kind} takes "
                          f"{', '.join(SHAPED_KEYS[kind])}")
             return None
-    if shape is None:
+    if shape is None and kind not in ANY_SHAPE:
         v.err(lnode, f"{where} is {kind} but gets {len(names_in)} values without a shape "
                      "(after a flatten or dense layer, or from inputs given as names); "
                      f"{kind} needs channels, height and width: give 'inputs: {{shape: "
@@ -140,6 +154,10 @@ def layer(v: Any, m: dict, lnode: yaml.Node, where: str, kind: str, shape: Shape
         return Flatten(neurons=tuple(names_in), **{**no_params(), "name": name,
                                                    "in_shape": shape})
     what = f"{where} ({name})"
+    if kind == "dropout":
+        return _dropout(v, m, lnode, what, name, shape, names_in)
+    if kind in ("batchnorm", "layernorm"):
+        return _norm(v, m, what, name, shape, names_in, kind)
     if kind == "conv2d":
         return _conv(v, m, lnode, what, name, shape)
     size = _pair(v, m, "size", what, 1, (0, 0))
@@ -224,3 +242,96 @@ def _conv(v: Any, m: dict, lnode: yaml.Node, what: str, name: str, shape: Shape)
                   weights=frozen(k), weight_names=wnames, bias=bias,
                   bias_values=frozen(bias_values), bias_names=bnames, name=name,
                   in_shape=shape, out_shape=out, stride=stride, padding=padding)
+
+
+def _cells_of(name: str, shape: Shape | None, names_in: list[str]) -> tuple[str, ...]:
+    """The cells of a layer that keeps the shape of what feeds it: drop1[1] .. (a vector),
+    bn1[1,2,2] .. (a shaped input)."""
+    return cells(name, shape) if shape is not None else cells(name, (len(names_in),))
+
+
+def _dropout(v: Any, m: dict, lnode: yaml.Node, what: str, name: str, shape: Shape | None,
+             names_in: list[str]) -> Dropout | None:
+    """p and the mask: one row per sample, one 0 or 1 per value (checked against the
+    samples of data once they are read: validate.py, masks)."""
+    if "p" not in m:
+        v.err(lnode, f"{what} is missing 'p', the probability of dropping a value; write "
+                     "'p: 0.5'")
+        return None
+    p = v.number(m["p"][1], f"{what} p")
+    if p is None:
+        return None
+    if not 0 <= p < 1:
+        v.err(m["p"][1], f"{what} p must be at least 0 and below 1, not {p:g}: the kept "
+                         "values are scaled by 1/(1 - p); write it like 0.5")
+        return None
+    n = len(names_in)
+    if "mask" not in m:
+        v.err(lnode, f"{what} is missing 'mask', which values each sample keeps (1) or drops "
+                     f"(0); write one row of {n} per sample, like [{', '.join(['1', '0'] * (n // 2) + ['1'] * (n % 2))}]")
+        return None
+    node = m["mask"][1]
+    rows = node.value if isinstance(node, yaml.SequenceNode) else None
+    if not rows or not all(isinstance(r, yaml.SequenceNode) for r in rows):
+        v.err(node, f"{what} mask must be a list of rows, one per sample of data, each with "
+                    f"{n} zeros and ones; write it like [[{', '.join(['1'] * min(n, 4))}{', ...' * (n > 4)}]]")
+        return None
+    mask = []
+    kind = "channel-major, as flatten orders them" if shape is not None else "one per value"
+    for i, r in enumerate(rows):
+        row = v.vector(r, f"{what} mask row {i + 1}")
+        if row is None:
+            return None
+        if len(row) != n:
+            fed = f" ({size_text(shape)})" if shape is not None else ""
+            v.err(r, f"{what} mask row {i + 1} has {len(row)} value{'s' * (len(row) != 1)} "
+                     f"but {name} gets {n}{fed}; give {n} zeros and ones ({kind})")
+            return None
+        bad = next((x for x in row if x not in (0.0, 1.0)), None)
+        if bad is not None:
+            v.err(r, f"{what} mask row {i + 1} holds {bad:g}; a mask holds only 0 (dropped) "
+                     "and 1 (kept): the scaling by 1/(1 - p) is bpwalk's to apply")
+            return None
+        mask.append(row)
+    return Dropout(neurons=_cells_of(name, shape, names_in),
+                   **{**no_params(), "name": name, "in_shape": shape, "p": p,
+                      "mask": frozen(mask)})
+
+
+def _norm(v: Any, m: dict, what: str, name: str, shape: Shape | None,
+          names_in: list[str], kind: str) -> Norm | None:
+    """gamma, beta (one per feature; batchnorm after a convolution: one per channel) and
+    eps, with torch's defaults: ones, zeros, 1e-5."""
+    per_channel = kind == "batchnorm" and shape is not None
+    size = shape[0] if per_channel else len(names_in)
+    per = ("channel" if per_channel else "feature")
+    fed = (f"{size_text(shape)}: {size} channel{'s' * (size != 1)}" if per_channel
+           else f"{size} value{'s' * (size != 1)}")
+    values = {}
+    for key, default in (("gamma", 1.0), ("beta", 0.0)):
+        if key in m:
+            got = v.vector(m[key][1], f"{what} {key}")
+            if got is None:
+                return None
+            if len(got) != size:
+                v.err(m[key][1], f"{what} {key} has {len(got)} value{'s' * (len(got) != 1)} "
+                                 f"but {name} gets {fed}; give one per {per} ({size})")
+                return None
+            values[key] = got
+        else:
+            values[key] = [default] * size
+    eps = DEFAULT_NORM_EPS
+    if "eps" in m:
+        eps = v.number(m["eps"][1], f"{what} eps")
+        if eps is None:
+            return None
+        if eps < 0:
+            v.err(m["eps"][1], f"{what} eps must be at least 0, not {eps:g}; torch's default "
+                               "is 0.00001")
+            return None
+    gamma = (tuple(f"{name}.gamma[{j + 1}]" for j in range(size)),)
+    beta = tuple(f"{name}.beta[{j + 1}]" for j in range(size))
+    return Norm(neurons=_cells_of(name, shape, names_in), activation="linear", slope=0.0,
+                weights=frozen(values["gamma"]), weight_names=gamma, bias="per_feature",
+                bias_values=frozen(values["beta"]), bias_names=beta, name=name,
+                in_shape=shape, mode=kind[:-4], eps=eps)

@@ -35,8 +35,19 @@ from bpwalk.scenario.format import (
     numbered,
 )
 from bpwalk.scenario.format import weight_names as default_weight_names
-from bpwalk.scenario.model import Conv2d, Flatten, Layer, Pool, Scenario, cells, frozen, size_text
-from bpwalk.scenario.sequence import Sequence, has_rnn
+from bpwalk.scenario.model import (
+    Conv2d,
+    Dropout,
+    Flatten,
+    Layer,
+    Norm,
+    Pool,
+    Scenario,
+    cells,
+    frozen,
+    size_text,
+)
+from bpwalk.scenario.sequence import FIRST_KINDS, Sequence, has_rnn
 from bpwalk.scenario.yamlread import Expect, Reader, read_text, written
 
 _DRAW: Any = object()  # a layer's weights or biases that init will draw
@@ -76,6 +87,7 @@ class _Validator(Reader):
     def __init__(self, filename: str):
         super().__init__(filename)
         self.declared: list[tuple[str, str, yaml.Node]] = []  # (name, what it names, where)
+        self.batch_layers: list[tuple] = []  # (dropout or batchnorm layer, node, where)
 
     def scenario(self, root: yaml.Node, default_name: str) -> Scenario | None:
         top = self.mapping(root, "the scenario", TOP_KEYS)
@@ -198,7 +210,11 @@ class _Validator(Reader):
             drawn = self.draw(init, layers, len(inputs), top["init"][0])
             if drawn is None:
                 return None
-        if input_gradients and shape and layers[0].kind not in ("conv2d", "dense"):
+        if x is not None and self._batch_layers(len(x), batch, top):
+            return None
+        # (a sequence's input_gradients is refused by seq.refuse; a dense layer is a tuple here)
+        first_kind = getattr(layers[0], "kind", "dense") if layers else None
+        if input_gradients and seq is None and first_kind not in shaped.INPUT_GRADIENT_KINDS:
             self.err(top["input_gradients"][0], shaped.NO_INPUT_GRADIENTS)
             return None
         built = self.build(name, title, source, description, inputs, layers, loss, lr,
@@ -207,6 +223,32 @@ class _Validator(Reader):
             built = seq.build(built, x, t)
         return replace(built, optimizer=optimizer, input_gradients=input_gradients,
                        notation=notation, input_shape=shape)
+
+    def _batch_layers(self, samples: int, batch: int | None, top: dict) -> bool:
+        """A dropout's mask has one row per sample of data; batchnorm in training mode needs
+        more than one value per feature in every batch (torch refuses one: "Expected more
+        than 1 value per channel when training"). True when something is wrong."""
+        bad = False
+        for lay, node, where in self.batch_layers:
+            if lay.kind == "dropout" and len(lay.mask) != samples:
+                self.err(node, f"{where} ({lay.name}) mask has {len(lay.mask)} row"
+                               f"{'s' * (len(lay.mask) != 1)} but data has {samples} "
+                               f"sample{'s' * (samples != 1)}; give one row per sample")
+                bad = True
+            if lay.kind != "batchnorm":
+                continue
+            size = samples if batch is None else batch
+            sizes = {size, samples % size or size}  # the last batch of an epoch may be short
+            spatial = len(lay.neurons) // len(lay.bias_names)
+            if min(sizes) * spatial == 1:
+                how = ("data has one sample: give at least two" if samples == 1 else
+                       "a batch holds one sample: use 'batch: full' or a batch size that "
+                       "leaves no sample alone")
+                self.err(node, f"{where} ({lay.name}) normalises each feature over the batch, "
+                               f"and one sample gives one value per feature (x̂ = 0, and torch "
+                               f"refuses it in training mode); {how}")
+                bad = True
+        return bad
 
     def flag(self, top: dict, key: str, default: bool) -> bool:
         """A true/false key of the scenario."""
@@ -320,6 +362,9 @@ class _Validator(Reader):
         names: list[str] = []
         fan_in = n_inputs
         for index, layer in enumerate(layers):
+            if isinstance(layer, (Dropout, Norm)):  # given (gamma, beta: torch's defaults)
+                fan_in = len(layer.neurons)
+                continue
             neurons, _, _, weights, wnames, bkind, bvals, bnames = layer
             n = len(neurons)
             if weights is _DRAW:
@@ -358,7 +403,7 @@ class _Validator(Reader):
             if kind not in LAYER_KINDS:
                 if kind is not None:
                     self.err(m["kind"][1], f"unknown layer kind '{kind}'"
-                                           f"{choice_hint(kind, LAYER_KINDS)}")
+                                           f"{choice_hint(kind, (*LAYER_KINDS, *FIRST_KINDS))}")
                 return None
             if kind != "dense":  # convolution, pooling, flatten: their own reader
                 lay = shaped.layer(self, m, lnode, where, kind, shape,
@@ -373,6 +418,8 @@ class _Validator(Reader):
                     self.err(lnode, f"{where} is {kind}, but the last layer is the output "
                                     "layer and must be dense; add '- neurons: ...' after it")
                     return None
+                if kind in ("dropout", "batchnorm"):  # checked against data: _batch_layers
+                    self.batch_layers.append((lay, m.get("mask", (None, lnode))[1], where))
                 out.append(lay)
                 shape = getattr(lay, "out_shape", None)
                 fan_in = len(lay.neurons)
@@ -614,7 +661,7 @@ class _Validator(Reader):
         built = []
         params: list[str] = []
         for entry in layers:
-            if isinstance(entry, (Conv2d, Pool, Flatten)):  # read whole by shaped.py
+            if isinstance(entry, (Conv2d, Pool, Flatten, Dropout, Norm)):  # read by shaped.py
                 built.append(entry)
                 params += [n for row in entry.weight_names for n in row] + list(entry.bias_names)
                 continue

@@ -161,7 +161,7 @@ def drawable(trace: Trace) -> str | None:
     """None if the network can be drawn, else one line saying why not."""
     sc = trace.scenario
     if getattr(sc, "shaped", False):
-        return "Not drawn: convolution and pooling layers are not drawn yet."
+        return f"Not drawn: {sc.shaped_words.replace(' or ', ' and ')} are not drawn yet."
     columns = [sc.inputs, *(lay.neurons for lay in sc.layers)]
     if len(columns) > MAX_COLUMNS or max(len(c) for c in columns) > MAX_NEURONS:
         return (f"Not drawn: {sc.shape} is more than {MAX_COLUMNS} layers (inputs counted) "

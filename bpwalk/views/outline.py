@@ -28,6 +28,7 @@ from bpwalk.notation import (
     backward_rule,
     book_backward,
     book_update,
+    dropout_rule,
     forward_rule,
     hidden_rule,
     input_rule,
@@ -36,6 +37,7 @@ from bpwalk.notation import (
     loss_rule,
     matrix_symbol,
     node,
+    norm_rule,
     optimizer_rule,
     optimizer_settings,
     update_caption,
@@ -221,6 +223,19 @@ def what_layer(lay) -> str:
         return f"{lay.name}: the cells in a row, channel-major"
     if lay.kind == "attention":
         return attention_words(lay)
+    n = len(lay.neurons)
+    fed = ("x".join(map(str, lay.in_shape)) + " cells" if lay.in_shape
+           else f"{n} feature{'s' * (n != 1)}")
+    if lay.kind == "dropout":
+        fed = fed.replace("feature", "value")
+        return (f"{lay.name}, dropout with p = {lay.p:g} over {fed}: the given mask, "
+                f"kept values scaled by 1/(1 - p)")
+    if lay.kind == "batchnorm":
+        per = "channel" if lay.in_shape else "feature"
+        return (f"{lay.name}, batch normalisation of {fed}: each {per} over the batch "
+                "(training mode)")
+    if lay.kind == "layernorm":
+        return f"{lay.name}, layer normalisation of {fed}: each sample over its own"
     size = "x".join(map(str, lay.in_shape))
     out = "x".join(map(str, lay.out_shape))
     step = "x".join(map(str, lay.stride)) if lay.stride[0] != lay.stride[1] else lay.stride[0]
@@ -356,6 +371,8 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         rule = (forward_rule(lay.activation, lay.bias != "none", p),)
         if lay.kind == "conv2d":
             rule = (CONV_WORDS, *rule)
+        elif lay.kind in _OWN_WORDS:
+            rule = _OWN_WORDS[lay.kind]
         elif lay.kind not in ("dense", "rnn", "lstm"):
             rule = ("Each cell: the largest value of its window (the winner)"
                     if lay.mode == "max" else "Each cell: the mean of its window",)
@@ -364,9 +381,16 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
         if lay.kind == "lstm":
             rule = (LSTM_RULE,)
             notes.append((LSTM_FORWARD,))
-    if phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
+    if phase == "backward" and layer == 0 and sc.layers[0].kind == "dropout":
+        rule = (("Through the dropout: each input's gradient is its cell's, times the same "
+                 "mask entry and 1/(1 - p) as forward"),)
+    elif phase == "backward" and layer == 0:  # dE/d(input), with input_gradients
         rule = (input_rule(p),
                 " (the first layer's error terms through its weights, from before the update)")
+    elif phase == "backward" and first.kind == "sdx" and first.sample is None:
+        notes.append((("Once every sample's gradient has reached the layer: the sums over "
+                       "the batch, then the gradients of the variance and of the mean of "
+                       "each feature (or channel), which every sample's x reaches."),))
     elif phase == "backward" and layer is not None and not first.batch:
         nxt_lay = _next_computing(sc, layer)
         lay = sc.layers[layer - 1]
@@ -401,6 +425,16 @@ def _group(trace: Trace, it: Iteration, phase: str, steps: list[Step], p: Profil
     return Group(first.sample, layer, first.batch, rule, tuple(notes), tuple(steps), grids)
 
 
+# the forward caption of a layer kind whose cells each follow one rule
+_OWN_WORDS = {
+    "dropout": ("Each cell: ", dropout_rule(),
+                " (m: 1 kept, 0 dropped), as torch's dropout in training mode"),
+    "batchnorm": (("The mean and the biased variance of each feature (or channel) over "
+                   "the batch, as torch in training mode; then each cell: "), norm_rule()),
+    "layernorm": (("The mean and the biased variance of each sample over its features; "
+                   "then each cell: "), norm_rule()),
+}
+
 CONV_WORDS = ("Each cell: the kernel over its receptive field (a cross-correlation, as "
               "torch's Conv2d: the kernel is not flipped; padding adds zeros), ")
 
@@ -415,6 +449,14 @@ _SHAPED_NOTES = {
                "not with its other cells (0).",
     "avgpool": "Average pooling ({name}) gives each cell of a window 1/size of its "
                "gradient (the local derivative of a mean).",
+    "dropout": "Dropout ({name}) passes each cell's gradient back through the same mask and "
+               "1/(1 - p) as forward: a dropped cell gets none.",
+    "batchnorm": "Batch normalisation ({name}): x reaches E by three paths, through x-hat, "
+                 "the variance and the mean, and through the last two every sample of the "
+                 "batch reaches it; the compact form below each gives the same number.",
+    "layernorm": "Layer normalisation ({name}): x reaches E by three paths, through x-hat, "
+                 "the variance and the mean of its own sample; the compact form below each "
+                 "gives the same number.",
 }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
 from bpwalk.formulas import render
@@ -381,6 +381,14 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.at_step(trace, it, index, decimals, ascii)
+    if getattr(trace.scenario, "shaped", False):
+        from bpwalk.views import grids
+
+        return grids.at_step(trace, it, index, decimals, ascii)
+    if getattr(trace.scenario, "sequence", False):
+        from bpwalk.views import unrolled
+
+        return unrolled.at_step(trace, it, index, decimals, ascii)
     step = it.steps[index]
     which = sample_label(it, step)
     return Drawing(trace, values_at(trace, it, index), frozenset(operands(step)), decimals,
@@ -388,8 +396,9 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
                    ascii=ascii, notation=notation)
 
 
-# a recurrent network's picture (unrolled in time) is not drawn yet: one line instead
-NOT_DRAWN = "(The picture of a recurrent network, unrolled in time, is not drawn yet.)"
+def _spaced(items: list) -> list:
+    """Renderables with an empty line between them."""
+    return [x for k, item in enumerate(items) for x in ((Text(), item) if k else (item,))]
 
 
 def opening(trace: Trace, decimals: int, ascii: bool = False,
@@ -399,9 +408,15 @@ def opening(trace: Trace, decimals: int, ascii: bool = False,
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.opening(trace, decimals, ascii)
-    if getattr(trace.scenario, "sequence", False):
-        return Text(NOT_DRAWN)
     it = trace.iterations[0] if trace.iterations else None
+    if getattr(trace.scenario, "shaped", False):  # the given grids: input, kernels
+        from bpwalk.views import grids
+
+        return Group(*_spaced(grids.once(trace, None, decimals, ascii, ("forward",))))
+    if getattr(trace.scenario, "sequence", False):
+        from bpwalk.views import unrolled
+
+        return unrolled.once(trace, it, decimals, ascii, given_only=True)
     return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii, notation=notation)
 
 
@@ -413,8 +428,14 @@ def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False,
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.after(trace, it, decimals, ascii)
+    if getattr(trace.scenario, "shaped", False):  # each grid layer's panels, once
+        from bpwalk.views import grids
+
+        return Group(*_spaced(grids.once(trace, it, decimals, ascii)))
     if getattr(trace.scenario, "sequence", False):
-        return Text(NOT_DRAWN)
+        from bpwalk.views import unrolled
+
+        return unrolled.once(trace, it, decimals, ascii)
     batch = " (new parameters; node values differ per sample)" if len(it.samples) > 1 else ""
     return Drawing(trace, values_at(trace, it, len(it.steps) - 1), decimals=decimals,
                    title=f"The network after update {it.number}{batch}", ascii=ascii,

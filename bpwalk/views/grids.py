@@ -95,11 +95,11 @@ def values_at(trace: Trace, it: Iteration, upto: int, one_number: bool = True
 
 
 def lit(it: Iteration, index: int, one_number: bool = True) -> set[str]:
-    """The cells step `index` reads and the cell it fills; an activation's step (out, dnet of
-    a cell) also lights what its net was made of: the receptive field stays in view."""
+    """The cells step `index` reads and the cell it fills; an activation's step (a cell's
+    out) also lights what its net was made of: the receptive field stays in view."""
     s = it.steps[index]
     out = _reads(s, one_number)
-    if s.kind in ("out", "dact", "dnet") and ":" in s.id:
+    if s.kind == "out" and ":" in s.id:
         net = f"net:{s.id.partition(':')[2]}"
         out |= next((_reads(t, one_number) for t in it.steps[:index] if t.id == net), set())
     return out
@@ -505,7 +505,7 @@ function paint(s){
   const on=new Set((s.dataset.lit||'').split(' ')), win=new Set((s.dataset.win||'').split(' '));
   for(const c of cells()){
     c.textContent=c.dataset.k in v?v[c.dataset.k]:'\u00b7';
-    c.classList.toggle('lit',on.has(c.dataset.k)); c.classList.toggle('win',win.has(c.dataset.k));
+    c.classList.toggle('lit',on.has(c.dataset.a||c.dataset.k)); c.classList.toggle('win',win.has(c.dataset.k));
   }
   for(const p of box.querySelectorAll('.panel')) p.classList.toggle('shown',!s.dataset.panel||p.dataset.panel===s.dataset.panel);
 }

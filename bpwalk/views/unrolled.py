@@ -109,6 +109,25 @@ def _label(params: list[str]) -> str:
     return base.pop() if len(base) == 1 else ", ".join(short)
 
 
+def arrow_lit(a: Arrow, t: int, ends: tuple[str, str], lit: set[str]) -> bool:
+    """Is the arrow at time step t part of a step: the step reads its weight between two
+    boxes it also reads or fills (`ends`), or fills that weight's gradient term at t?"""
+    both = all(any(k.startswith(e + "|") for k in lit) for e in ends)
+    return any(f"{p}@t{t}|grad" in lit or (both and f"{p}|value" in lit) for p in a.params)
+
+
+def arrows(lay: Layout) -> list[tuple[Arrow, int, tuple[str, str], str]]:
+    """Every arrow with its time step, the boxes it joins and its key (``down 1 2``)."""
+    out = []
+    for (r, t), a in lay.down.items():
+        ends = (f"{lay.rows[r].names[0]}@t{t}", f"{lay.rows[r + 1].names[0]}@t{t}")
+        out.append((a, t, ends, f"down {r} {t}"))  # (the page's data-a: down/r/t)
+    for (r, t), a in lay.across.items():
+        ends = (f"{lay.rows[r].names[0]}@t{t - 1}", f"{lay.rows[r].names[0]}@t{t}")
+        out.append((a, t, ends, f"across {r} {t}"))
+    return out
+
+
 # ----------------------------------------------------------------------------- terminal
 
 
@@ -183,11 +202,8 @@ class Unrolled:
 
     def _arrow_text(self, a: Arrow, t: int, d: int, ends: tuple[str, str] = ("", "")
                     ) -> tuple[str, str, bool]:
-        """(label, numbers, lit): "W_h[1,1]", "0.1 ∂ −0.15". An arrow is lit when the step
-        reads its weight between two lit boxes (ends), or fills its gradient's term."""
-        both = all(any(k.startswith(e + "|") for k in self.lit) for e in ends)
-        on = any(f"{p}@t{t}|grad" in self.lit or (both and f"{p}|value" in self.lit)
-                 for p in a.params)
+        """(label, numbers, lit): "W_h[1,1]", "0.1  ∂ −0.15"."""
+        on = arrow_lit(a, t, ends, self.lit)
         if len(a.params) != 1:
             return a.label, "", on
         p = a.params[0]
@@ -330,13 +346,18 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
                        for f in lay.fields.get(node, ()))
         return f'<div class="box"><b>{_e(node)}</b>{rows}</div>'
 
-    def arrow(a: Arrow | None, t: int, cls: str) -> str:
+    def arrow(a: Arrow | None, t: int, cls: str, r: int) -> str:
         if a is None:
-            return '<div></div>'
+            return "<div></div>"
+        name = f"{cls}/{r}/{t}"  # lit as a whole (arrow_lit), not by its weight's key
+
+        def part(k: str) -> str:
+            return (f'<span data-k="{_e(k)}" data-a="{name}">'
+                    f'{pen.num(values[k]) if k in values else ""}</span>')
         nums = ""
         if len(a.params) == 1:
             p = a.params[0]
-            nums = f'{num(f"{p}|value")}<br><span class="g">∂ {num(f"{p}@t{t}|grad")}</span>'
+            nums = f'{part(f"{p}|value")}<br><span class="g">∂ {part(f"{p}@t{t}|grad")}</span>'
         return f'<div class="arrow {cls}"><i>{_e(a.label)}</i><br>{nums}</div>'
 
     cols = 1 + 2 * lay.steps
@@ -348,13 +369,13 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
                      if row.recurrent else "<div></div>")
             cells.append(start)
             for t in range(1, lay.steps + 1):
-                cells.append(arrow(lay.across.get((r, t)), t, "across") if row.recurrent
+                cells.append(arrow(lay.across.get((r, t)), t, "across", r) if row.recurrent
                              and n == row.names[0] else "<div></div>")
                 cells.append(box(f"{n}@t{t}") if f"{n}@t{t}" in lay.fields else "<div></div>")
         if r + 1 < len(lay.rows):
             cells.append("<div></div>")
             for t in range(1, lay.steps + 1):
-                cells += ["<div></div>", arrow(lay.down.get((r, t)), t, "down")]
+                cells += ["<div></div>", arrow(lay.down.get((r, t)), t, "down", r)]
     return (f'<div id="grids"><div class="panel" data-panel="unrolled"><p class="ptitle">'
             f'The network unrolled in time: a column per time step; on each arrow its weight '
             f'and, backward, that step\'s term of its gradient (∂); δ = ∂E/∂net</p>'
@@ -366,8 +387,10 @@ def step_attrs(trace: Trace, it: Iteration, index: int, pen: Pen) -> str:
     """What the page's script needs of a step (see grids.SCRIPT)."""
     s = it.steps[index]
     k = grids.key(s.id, one_number=False)
-    out = (' data-panel="unrolled" data-lit="'
-           f'{_e(" ".join(sorted(grids.lit(it, index, one_number=False))))}"')
+    on = grids.lit(it, index, one_number=False)
+    on |= {name.replace(" ", "/") for a, t, ends, name in arrows(layout(trace))
+           if arrow_lit(a, t, ends, on)}
+    out = f' data-panel="unrolled" data-lit="{_e(" ".join(sorted(on)))}"'
     if k is not None:
         out += f' data-k="{_e(k)}" data-kv="{pen.num(s.value)}"'
     return out

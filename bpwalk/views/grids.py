@@ -303,6 +303,8 @@ class Grids:
             if all(cell_len(b[0].plain) <= width for b in blocks) or d == MIN_DECIMALS:
                 break
         title = self.title or self.panel.title
+        if self.ascii:
+            title = as_ascii(title)
         yield Text(title + (f" (values to {d} decimals)" if d < self.decimals else ""),
                    style="bold cyan")
         yield from _flow(blocks, width)
@@ -314,10 +316,11 @@ class Grids:
 
     def _grid(self, g: Grid, d: int) -> list[Text]:
         pen = Pen("ascii" if self.ascii else "unicode", d)
-        shown = [[pen.num(self.values[k]) if k in self.values else EMPTY for k in row]
+        empty = "." if self.ascii else EMPTY
+        shown = [[pen.num(self.values[k]) if k in self.values else empty for k in row]
                  for row in g.cells]
         sizing = self.sizing or self.values
-        w = max(cell_len(pen.num(sizing[k]) if k in sizing else EMPTY)
+        w = max(cell_len(pen.num(sizing[k]) if k in sizing else empty)
                 for row in g.cells for k in row)
         w = max(w, *(cell_len(s) for row in shown for s in row))
         side = "|" if self.ascii else "│"
@@ -332,10 +335,13 @@ class Grids:
                 t.append(WIN if k in self.marks else " ")
             t.append(side)
             lines.append(t)
-        inner = cell_len(lines[0].plain)
-        head = Text(g.title[:inner].ljust(inner), style="bold")
-        return [head.copy(), *lines] if cell_len(g.title) <= inner else \
-            [Text(g.title, style="bold"), *lines]
+        title = as_ascii(g.title) if self.ascii else g.title
+        return [Text(title, style="bold"), *lines]
+
+
+def as_ascii(text: str) -> str:
+    """A title in ASCII (--ascii): dE/dK for ∂E/∂K."""
+    return text.replace("∂", "d").replace("δ", "d")
 
 
 def _flow(blocks: list[list[Text]], width: int, gap: int = 3) -> Iterable[Text]:

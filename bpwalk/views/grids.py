@@ -476,17 +476,17 @@ def given_attr(trace: Trace, it: Iteration, pen: Pen) -> str:
 
 
 CSS = """
-#grids .panel{margin:.2em 0 1em}#grids .ptitle{margin:.2em 0;font-weight:bold;color:#333}
+#grids .panel{margin:.2em 0 1em;max-width:100%;overflow-x:auto}#grids .ptitle{margin:.2em 0;font-weight:bold;color:#333}
 #grids .grids{display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:flex-start}
 table.grid{border-collapse:collapse;margin:0;font-variant-numeric:tabular-nums}
 table.grid caption{font-weight:normal;color:var(--soft);font-size:.85em;text-align:left}
-table.grid td{border:1px solid #999;padding:.1em .35em;text-align:right;font-size:.85em;
+table.grid td{border:1px solid #999;padding:.1em .35em;text-align:right;font-size:.95em;
  min-width:2.2em;overflow-wrap:normal;white-space:nowrap}
 table.grid td.lit{background:var(--litbg);outline:2px solid var(--lit);outline-offset:-2px;
  font-weight:bold}
 table.grid td.win::after{content:"*";color:var(--lit);font-weight:bold}
 .stepping.live #grids .panel:not(.shown){display:none}
-@media print{.stepping.live #grids .panel{display:block}}
+@media print{.stepping.live #grids .panel{display:block!important}}
 """
 
 # The page's script for the grids (and the unrolled picture): it follows the step the main

@@ -109,11 +109,12 @@ def _label(params: list[str]) -> str:
     return base.pop() if len(base) == 1 else ", ".join(short)
 
 
-def arrow_lit(a: Arrow, t: int, ends: tuple[str, str], lit: set[str]) -> bool:
-    """Is the arrow at time step t part of a step: the step reads its weight between two
-    boxes it also reads or fills (`ends`), or fills that weight's gradient term at t?"""
+def arrow_lit(a: Arrow, t: int, ends: tuple[str, str], lit: set[str]) -> tuple[bool, bool]:
+    """Which of the arrow's numbers at time step t a step reads or fills: (its weight: read
+    between two boxes the step also reads or fills, `ends`; its gradient's term at t)."""
     both = all(any(k.startswith(e + "|") for k in lit) for e in ends)
-    return any(f"{p}@t{t}|grad" in lit or (both and f"{p}|value" in lit) for p in a.params)
+    return (both and any(f"{p}|value" in lit for p in a.params),
+            any(f"{p}@t{t}|grad" in lit for p in a.params))
 
 
 def arrows(lay: Layout) -> list[tuple[Arrow, int, tuple[str, str], str]]:
@@ -202,13 +203,18 @@ class Unrolled:
 
     def _arrow_text(self, a: Arrow, t: int, d: int, ends: tuple[str, str] = ("", "")
                     ) -> tuple[str, str, bool]:
-        """(label, numbers, lit): "W_h[1,1]", "0.1  ∂ −0.15"."""
-        on = arrow_lit(a, t, ends, self.lit)
+        """(label, numbers, lit): "W_h[1,1]", "0.1  ∂ −0.15", the numbers a step reads or
+        fills in brackets: "[0.1]  ∂ −0.15"."""
+        weight, term = arrow_lit(a, t, ends, self.lit)
         if len(a.params) != 1:
-            return a.label, "", on
+            return (f"[{a.label}]" if weight or term else a.label), "", weight or term
         p = a.params[0]
         value, grad = self._num(f"{p}|value", d), self._num(f"{p}@t{t}|grad", d)
-        return a.label, value + (f"  {'d' if self.ascii else '∂'} {grad}" if grad else ""), on
+        value = f"[{value}]" if weight else value
+        grad = f"{'d' if self.ascii else '∂'} {grad}" if grad else ""
+        grad = f"[{grad}]" if term and grad else grad
+        return (f"[{a.label}]" if weight or term else a.label,
+                value + (f"  {grad}" if grad else ""), weight or term)
 
     def _bands(self, d: int, width: int, per_band: int | None = None
                ) -> list[list[Text]] | None:
@@ -216,19 +222,20 @@ class Unrolled:
         steps do not fit one band; sized by the values of the whole update (`sizing`), so
         that stepping through it does not move the columns."""
         lay = self.lay
-        shown, self.values = self.values, self.sizing or self.values
+        (shown, lit), self.values, self.lit = (self.values, self.lit), \
+            self.sizing or self.values, set()  # (brackets: room kept below)
         col_w = max(max((cell_len(x.plain) for x in self._box(f"{n}@t{t}", d)), default=0)
                     for row in lay.rows for n in row.names for t in range(1, lay.steps + 1))
-        col_w = max([col_w] + [cell_len(part) + 4 for (r, t), a in lay.down.items()
+        col_w = max([col_w] + [cell_len(part) + 6 for (r, t), a in lay.down.items()
                                for part in self._arrow_text(a, t, d)[:2]])
         starts = [f"{n}@t0" for row in lay.rows if row.recurrent for n in row.names]
         start_w = max([cell_len(n) + 4 for n in starts] +
                       [cell_len(self._num(f"{n}|out", d)) + 2 for n in starts] + [0])
-        gap_w = max([cell_len(part) + 4 for (r, t), a in lay.across.items()
+        gap_w = max([cell_len(part) + 5 for (r, t), a in lay.across.items()
                      for part in (self._arrow_text(a, t, d)[0],
                                   *self._arrow_text(a, t, d)[1].split("  "))] + [4]) \
             if starts else 2
-        self.values = shown
+        self.values, self.lit = shown, lit
         times = list(range(1, lay.steps + 1))
         fit = per_band or max(1, (width - start_w) // (gap_w + col_w))
         if per_band is None and fit < lay.steps and d > grids.MIN_DECIMALS:
@@ -267,9 +274,8 @@ class Unrolled:
                         value, _, grad = nums.partition("  ")  # the weight, its term
                         part = (" " + label if i == 0 else arrow if i == 1 else
                                 " " + value if i == 2 else " " + grad if i == 3 else "")
-                        if on and i in (0, 2, 3) and part.strip():
-                            part = f"[{part.strip()}]".center(gap_w)
-                        line.append(part.ljust(gap_w)[:gap_w], style=style if i != 1 else "")
+                        lit = i != 1 and "[" in part
+                        line.append(part.ljust(gap_w)[:gap_w], style=style if lit else "")
                     else:
                         line.append(" " * gap_w)
                     b = boxes[t]
@@ -290,8 +296,6 @@ class Unrolled:
                         label, nums, on = self._arrow_text(a, t, d, ends)
                         head = ("|" if i == 0 else "v") if self.ascii else ("│" if i == 0 else "▼")
                         text = f"{head} " + (label if i == 0 else nums)
-                        if on:
-                            text = f"{head}[{(label if i == 0 else nums)}]"
                         line.append(text.ljust(col_w), style=HIGHLIGHT if on else "")
                     line.rstrip()
                     lines.append(line)
@@ -349,7 +353,7 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     def arrow(a: Arrow | None, t: int, cls: str, r: int) -> str:
         if a is None:
             return "<div></div>"
-        name = f"{cls}/{r}/{t}"  # lit as a whole (arrow_lit), not by its weight's key
+        name = f"{cls}/{r}/{t}"  # its weight lit by arrow_lit, not by the weight's key
 
         def part(k: str) -> str:
             return (f'<span data-k="{_e(k)}" data-a="{name}">'
@@ -357,7 +361,9 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
         nums = ""
         if len(a.params) == 1:
             p = a.params[0]
-            nums = f'{part(f"{p}|value")}<br><span class="g">∂ {part(f"{p}@t{t}|grad")}</span>'
+            grad = f"{p}@t{t}|grad"  # lit by its own step
+            nums = (f'{part(f"{p}|value")}<br><span class="g">∂ <span data-k="{_e(grad)}">'
+                    f'{pen.num(values[grad]) if grad in values else ""}</span></span>')
         return f'<div class="arrow {cls}"><i>{_e(a.label)}</i><br>{nums}</div>'
 
     cols = 1 + 2 * lay.steps
@@ -389,7 +395,7 @@ def step_attrs(trace: Trace, it: Iteration, index: int, pen: Pen) -> str:
     k = grids.key(s.id, one_number=False)
     on = grids.lit(it, index, one_number=False)
     on |= {name.replace(" ", "/") for a, t, ends, name in arrows(layout(trace))
-           if arrow_lit(a, t, ends, on)}
+           if arrow_lit(a, t, ends, on)[0]}
     out = f' data-panel="unrolled" data-lit="{_e(" ".join(sorted(on)))}"'
     if k is not None:
         out += f' data-k="{_e(k)}" data-kv="{pen.num(s.value)}"'
@@ -397,8 +403,8 @@ def step_attrs(trace: Trace, it: Iteration, index: int, pen: Pen) -> str:
 
 
 CSS = """
-.unrolled{display:grid;gap:.2em .4em;align-items:center;justify-content:start;
- font-variant-numeric:tabular-nums;font-size:.85em}
+.unrolled{display:grid;gap:.2em .3em;align-items:center;justify-content:start;
+ font-variant-numeric:tabular-nums;font-size:.8em}
 .unrolled .box{border:1.5px solid #4a6fa5;border-radius:6px;background:#eef3fb;
  padding:.2em .5em;white-space:nowrap}
 .unrolled .box:has(.lit){border-color:var(--lit);background:var(--litbg)}

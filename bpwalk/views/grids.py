@@ -217,8 +217,8 @@ def panels(trace: Trace) -> list[Panel]:
             out.append(Panel(f"{lay.name} forward", f"{lay.name}: each cell is {how}",
                              (*_input_grids(sc, li, "out", src),
                               *_titled(cells, f"{lay.name} out"))))
-            to = ("to each window's winner only (*)" if lay.mode == "max"
-                  else "1/size to each cell of the window")
+            to = ("to its window's winner only (*)" if lay.mode == "max"
+                  else "1/size to each cell of its window")
             out.append(Panel(f"{lay.name} backward",
                              f"{lay.name}, backward: each cell's gradient goes {to}",
                              (*_titled(_cube(lay.neurons, lay.out_shape, "dout"),

@@ -254,6 +254,17 @@ def _layer(trace: Trace, panel_key: str):
     return next(lay for lay in trace.scenario.layers if lay.name == name)
 
 
+def shown_once(it: Iteration) -> tuple[int, str]:
+    """The step up to which a picture shown once (run, a printed page) holds the values,
+    and whose they are: the whole update; in a batch, its first sample (each sample's
+    cells differ) up to that sample's last step."""
+    if len(it.samples) == 1:
+        return len(it.steps) - 1, ""
+    first = it.samples[0]
+    last = max(i for i, s in enumerate(it.steps) if s.sample == first)
+    return last, f" (sample {first} of {len(it.samples)})"
+
+
 def static_marks(trace: Trace, it: Iteration | None, p: Panel) -> tuple[set[str], set[str]]:
     """What a panel shown once (run, a printed page) highlights: on a convolution's panels
     its first output cell's step (the receptive field: how the kernel lines up), its first
@@ -261,15 +272,18 @@ def static_marks(trace: Trace, it: Iteration | None, p: Panel) -> tuple[set[str]
     window's winner."""
     if it is None:
         return set(), set()
+    sample = it.steps[shown_once(it)[0]].sample
     phase = p.key.rpartition(" ")[2]
     lay = _layer(trace, p.key)
     if lay.kind == "conv2d":
-        first = {"forward": f"net:{lay.neurons[0]}", "backward": f"grad:{lay.weight_names[0][0]}",
-                 "update": f"new:{lay.weight_names[0][0]}"}[phase]
-        k = next((i for i, s in enumerate(it.steps) if s.id == first), None)
+        kind, subject = {"forward": ("net", lay.neurons[0]),
+                         "backward": ("grad", lay.weight_names[0][0]),
+                         "update": ("new", lay.weight_names[0][0])}[phase]
+        k = next((i for i, s in enumerate(it.steps) if s.kind == kind
+                  and s.subject == subject and s.sample in (sample, None)), None)
         return (lit(it, k) if k is not None else set()), set()
     field = "out" if phase == "forward" else "dout"
-    return set(), {f"{w}|{field}" for w in winners(it).values()}
+    return set(), {f"{w}|{field}" for w in winners(it, sample).values()}
 
 
 # ----------------------------------------------------------------------------- terminal
@@ -394,14 +408,16 @@ def once(trace: Trace, it: Iteration | None, decimals: int, ascii: bool = False,
     """Each grid layer's panels for `passes`, shown once: the values of the whole update
     (`it`; None: the given numbers only), with ``static_marks``."""
     out = []
-    values = given(trace, it, None) if it is None else values_at(trace, it, len(it.steps) - 1)
+    upto, whose = shown_once(it) if it is not None else (-1, "")
+    values = given(trace, it, None) if it is None else values_at(trace, it, upto)
     for p in panels(trace):
         if p.key.rpartition(" ")[2] not in passes:
             continue
         if it is None and not any(k in values for g in p.grids for r in g.cells for k in r):
             continue  # nothing given on it
         on, marks = static_marks(trace, it, p)
-        out.append(Grids(p, values, on, marks, decimals, ascii, said=STATIC[p.key.rpartition(" ")[2]]))
+        out.append(Grids(p, values, on, marks, decimals, ascii, p.title + whose,
+                         said=STATIC[p.key.rpartition(" ")[2]]))
     return out
 
 
@@ -444,7 +460,7 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     on screen the script shows the panel of the current step."""
     it = trace.iterations[0] if trace.iterations else None
     values = given(trace, it, None) if blanks or it is None else \
-        values_at(trace, it, len(it.steps) - 1)
+        values_at(trace, it, shown_once(it)[0])
     out = []
     for p in panels(trace):
         on, marks = static_marks(trace, None if blanks else it, p)
@@ -478,7 +494,7 @@ def given_attr(trace: Trace, it: Iteration, pen: Pen) -> str:
 CSS = """
 #grids .panel{margin:.2em 0 1em;max-width:100%;overflow-x:auto}#grids .ptitle{margin:.2em 0;font-weight:bold;color:#333}
 #grids .grids{display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:flex-start}
-table.grid{border-collapse:collapse;margin:0;font-variant-numeric:tabular-nums}
+table.grid{border-collapse:collapse;margin:0;font-variant-numeric:tabular-nums;break-inside:avoid}
 table.grid caption{font-weight:normal;color:var(--soft);font-size:.85em;text-align:left}
 table.grid td{border:1px solid #999;padding:.1em .35em;text-align:right;font-size:.95em;
  min-width:2.2em;overflow-wrap:normal;white-space:nowrap}

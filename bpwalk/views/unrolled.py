@@ -33,6 +33,7 @@ RECURRENT = ("rnn",)  # layer kinds whose nodes feed themselves at the next time
 LABELS = {"in": "", "net": "net", "out": "out", "dout": "∂E/∂out", "dnet": "δ"}
 ORDER = ("in", "net", "out", "dout", "dnet")
 HIGHLIGHT = grids.HIGHLIGHT
+FEW = 4  # the fewest decimals the picture drops to before it wraps its time steps
 
 
 class Row(NamedTuple):
@@ -153,12 +154,15 @@ class Unrolled:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
-        for d in range(min(self.decimals, 9), grids.MIN_DECIMALS - 1, -1):
-            bands = self._bands(d, width)
-            if bands is not None or d == grids.MIN_DECIMALS:
-                break
-        if bands is None:  # one time step to a band, at the fewest decimals
-            bands = self._bands(d, width, per_band=1) or []
+        # every time step side by side, with fewer decimals down to FEW; else in bands of
+        # as many time steps as fit, with as many decimals as fit
+        top = min(self.decimals, 9)
+        d, bands = next(((d, b) for d in range(top, min(top, FEW) - 1, -1)
+                         if (b := self._bands(d, width)) is not None), (top, None))
+        if bands is None:
+            d, bands = next(((d, b) for d in range(top, grids.MIN_DECIMALS - 1, -1)
+                             if (b := self._bands(d, width, wrap=True)) is not None),
+                            (grids.MIN_DECIMALS, self._bands(grids.MIN_DECIMALS, width, 1)))
         yield Text(self.title + (f" (values to {d} decimals)" if d < self.decimals else ""),
                    style="bold cyan")
         for k, band in enumerate(bands):
@@ -216,7 +220,7 @@ class Unrolled:
         return (f"[{a.label}]" if weight or term else a.label,
                 value + (f"  {grad}" if grad else ""), weight or term)
 
-    def _bands(self, d: int, width: int, per_band: int | None = None
+    def _bands(self, d: int, width: int, per_band: int | None = None, wrap: bool = False
                ) -> list[list[Text]] | None:
         """The picture in bands of time steps at `d` decimals, or None when all the time
         steps do not fit one band; sized by the values of the whole update (`sizing`), so
@@ -237,8 +241,8 @@ class Unrolled:
             if starts else 2
         self.values, self.lit = shown, lit
         times = list(range(1, lay.steps + 1))
-        fit = per_band or max(1, (width - start_w) // (gap_w + col_w))
-        if per_band is None and fit < lay.steps and d > grids.MIN_DECIMALS:
+        fit = per_band or (width - start_w) // (gap_w + col_w)
+        if per_band is None and (fit < 1 or (fit < lay.steps and not wrap)):
             return None
         return [self._band(times[k:k + fit], col_w, start_w, gap_w, d, col_w - 2)
                 for k in range(0, len(times), fit)]
@@ -318,12 +322,13 @@ def once(trace: Trace, it: Iteration | None, decimals: int, ascii: bool = False,
     """The unrolled picture with the given numbers (`given_only`), or once update `it` is
     done (every value and gradient of it)."""
     if given_only or it is None:
-        return Unrolled(trace, grids.given(trace, it, None), (), decimals, ascii,
-                        "The network unrolled in time (the given numbers)")
-    batch = " (sample values differ per sample: the parameters only)" \
-        if len(it.samples) > 1 else ""
-    return Unrolled(trace, grids.values_at(trace, it, len(it.steps) - 1, one_number=False),
-                    (), decimals, ascii, f"The network unrolled, after update {it.number}{batch}")
+        first = it.samples[0] if it is not None else None
+        whose = f" of sample {first}" if it is not None and len(it.samples) > 1 else ""
+        return Unrolled(trace, grids.given(trace, it, first), (), decimals, ascii,
+                        f"The network unrolled in time (the given numbers{whose})")
+    upto, whose = grids.shown_once(it)
+    return Unrolled(trace, grids.values_at(trace, it, upto, one_number=False),
+                    (), decimals, ascii, f"The network unrolled, after update {it.number}{whose}")
 
 
 # ----------------------------------------------------------------------------- the page
@@ -339,8 +344,8 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     fills in the step on screen."""
     lay = layout(trace)
     it = trace.iterations[0] if trace.iterations else None
-    values = grids.given(trace, it, None) if blanks or it is None else \
-        grids.values_at(trace, it, len(it.steps) - 1, one_number=False)
+    values = grids.given(trace, it, it.samples[0] if it else None) if blanks or it is None \
+        else grids.values_at(trace, it, grids.shown_once(it)[0], one_number=False)
 
     def num(k: str) -> str:
         return f'<span data-k="{_e(k)}">{pen.num(values[k]) if k in values else ""}</span>'

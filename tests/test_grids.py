@@ -246,3 +246,49 @@ def test_a_worksheet_s_picture_holds_the_given_numbers_only(tmp_path, name):
         if s.kind in ("net", "out", "pool") and abs(s.value) > 1e-9:
             k = grids.key(s.id, not getattr(tr.scenario, "sequence", False))
             assert not re.search(rf'data-k="{re.escape(k)}"[^>]*>[^<·]', picture), k
+
+
+TWO_CONVS = """name: two
+inputs: {shape: [2, 4, 4]}
+input_gradients: true
+layers:
+  - kind: conv2d
+    kernels: [[[[0.5, -0.25], [0.25, 0.5]], [[0.1, 0.2], [0.3, -0.4]]],
+              [[[0.2, 0.1], [0.0, 0.3]], [[-0.1, 0.2], [0.1, 0.1]]]]
+    bias: [0.1, -0.1]
+    padding: 1
+    activation: relu
+  - kind: avgpool
+    size: 2
+  - kind: conv2d
+    kernels: [[[[0.5]], [[0.3]]]]
+    activation: linear
+  - kind: flatten
+  - neurons: [o1]
+    activation: sigmoid
+    weights: [[0.4, -0.3, 0.2, 0.1]]
+loss: half_squared_error
+learning_rate: 0.5
+data:
+  - inputs: [[[1, 0, 2, 1], [0, 1, 3, 0], [2, 1, 0, 1], [1, 0, 1, 2]],
+             [[0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0]]]
+    targets: [1]
+"""
+
+
+def test_a_gradient_through_a_convolution_shows_its_kernel_and_fits():
+    """Two channels, padding, a convolution after a pooling and the input's gradient: the
+    gradient reaching a layer's cells through a convolution is drawn with that
+    convolution's kernel and its cells' ∂E/∂net, each step's panel at 80 columns."""
+    tr = run(loads(TWO_CONVS))
+    it = tr.iterations[0]
+    for step_id, panel in (("dout:pool1[1,1,1]", "conv2 backward"),
+                           ("din:x[1,2,2]", "conv1 backward")):
+        k = index_of(it, step_id)
+        assert grids.panel_of(tr, it.steps[k]) == panel
+        lines = text_of(grids.at_step(tr, it, k, 9))
+        assert all(cell_len(x) <= 80 for x in lines)
+        text = "\n".join(lines)
+        assert "K[1,1]" in text and "∂E/∂" + ("pool1" if "pool1" in step_id else "x") in text
+    for k in range(len(it.steps)):  # every step has a panel that fits
+        assert all(cell_len(x) <= 80 for x in text_of(grids.at_step(tr, it, k, 9)))

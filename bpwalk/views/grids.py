@@ -94,14 +94,18 @@ def values_at(trace: Trace, it: Iteration, upto: int, one_number: bool = True
     return values
 
 
-def lit(it: Iteration, index: int, one_number: bool = True) -> set[str]:
+def lit(it: Iteration, index: int, one_number: bool = True,
+        ids: dict[str, Step] | None = None) -> set[str]:
     """The cells step `index` reads and the cell it fills; an activation's step (a cell's
-    out) also lights what its net was made of: the receptive field stays in view."""
+    out) also lights what its net was made of: the receptive field stays in view. (`ids`:
+    the update's steps by id, when the caller has them.)"""
     s = it.steps[index]
     out = _reads(s, one_number)
     if s.kind == "out" and ":" in s.id:
         net = f"net:{s.id.partition(':')[2]}"
-        out |= next((_reads(t, one_number) for t in it.steps[:index] if t.id == net), set())
+        found = ids.get(net) if ids is not None else \
+            next((t for t in it.steps[:index] if t.id == net), None)
+        out |= _reads(found, one_number) if found is not None else set()
     return out
 
 
@@ -202,11 +206,15 @@ def panels(trace: Trace) -> list[Panel]:
                     *_titled(_cube(lay.neurons, lay.out_shape, "dnet"), "∂E/∂net"),
                     *_kernels(lay, "grad", "∂E/∂K"), *_bias(lay, "grad", "∂E/∂b")]
             feeds = sc.layer_inputs(li)
-            if f"{feeds[0]}|dout" in has:  # the gradient goes on to this layer's input
-                back += _input_grids(sc, li, "dout", f"∂E/∂{src}")
+            if f"{feeds[0]}|dout" in has:  # the gradient goes on to this layer's input:
+                # its cells' ∂E/∂net through the kernel (the full correlation, flipped)
+                back += [*_kernels(lay, "value", "K"),
+                         *_input_grids(sc, li, "dout", f"∂E/∂{src}")]
+            onward = (f"; ∂E/∂{src} sums each cell's ∂E/∂net times the kernel entry that "
+                      "met it" if f"{feeds[0]}|dout" in has else "")
             out.append(Panel(f"{lay.name} backward", (
                 f"{lay.name}, backward: ∂E/∂K sums, over the output cells, each cell's "
-                f"∂E/∂net times the {src} cell its kernel entry met"), tuple(back)))
+                f"∂E/∂net times the {src} cell its kernel entry met{onward}"), tuple(back)))
             out.append(Panel(f"{lay.name} update", f"{lay.name}: the kernel updated",
                              (*_kernels(lay, "value", "K"), *_kernels(lay, "grad", "∂E/∂K"),
                               *_kernels(lay, "new", "K new"), *_bias(lay, "value", "b"),
@@ -382,6 +390,16 @@ def _flow(blocks: list[list[Text]], width: int, gap: int = 3) -> Iterable[Text]:
             band.append(b)
 
 
+def _marks(trace: Trace, step: Step, pkey: str, wins: dict[str, str]) -> set[str]:
+    """The winners a step's panel marks: its window's at a max-pool step, every window's
+    on a max-pool's backward panel (where the gradient goes)."""
+    if step.kind == "pool":
+        return {f"{wins[step.subject]}|out"} if step.subject in wins else set()
+    if pkey.endswith("backward") and _layer(trace, pkey).kind == "maxpool":
+        return {f"{w}|dout" for w in wins.values()}
+    return set()
+
+
 def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False
             ) -> Grids:
     """The panel of step `index`: the values so far, the step's cells in brackets, and the
@@ -390,13 +408,7 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
     pkey = panel_of(trace, step)
     panel = next(p for p in panels(trace) if p.key == pkey)
     on = lit(it, index)
-    wins = winners(it, step.sample)
-    if step.kind == "pool":
-        marks = {f"{wins[step.subject]}|out"} if step.subject in wins else set()
-    elif pkey.endswith("backward") and _layer(trace, pkey).kind == "maxpool":
-        marks = {f"{w}|dout" for w in wins.values()}
-    else:
-        marks = set()
+    marks = _marks(trace, step, pkey, winners(it, step.sample))
     who = f" (sample {step.sample})" if step.sample is not None else ""
     return Grids(panel, values_at(trace, it, index), on, marks, decimals, ascii,
                  f"{panel.title}: at {step.id}{who}",
@@ -468,17 +480,23 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     return f'<div id="grids">{"".join(out)}</div>'
 
 
-def step_attrs(trace: Trace, it: Iteration, index: int, pen: Pen) -> str:
-    """What the page's script needs of a step: its panel, the cell it fills and its value
-    there, the cells it lights and the winners it marks."""
-    s = it.steps[index]
-    k = key(s.id)
-    out = f' data-panel="{_e(panel_of(trace, s))}" data-lit="{_e(" ".join(sorted(lit(it, index))))}"'
-    if k is not None:
-        out += f' data-k="{_e(k)}" data-kv="{pen.num(s.value)}"'
-    shown = at_step(trace, it, index, 9)
-    if shown.marks:
-        out += f' data-win="{_e(" ".join(sorted(shown.marks)))}"'
+def steps_attrs(trace: Trace, it: Iteration, pen: Pen) -> list[str]:
+    """What the page's script needs of each step of `it`: its panel, the cell it fills and
+    its value there, the cells it lights and the winners it marks."""
+    ids = {s.id: s for s in it.steps}
+    wins = {k: winners(it, k) for k in {s.sample for s in it.steps}}
+    out = []
+    for index, s in enumerate(it.steps):
+        pkey = panel_of(trace, s)
+        on = " ".join(sorted(lit(it, index, ids=ids)))
+        attrs = f' data-panel="{_e(pkey)}" data-lit="{_e(on)}"'
+        k = key(s.id)
+        if k is not None:
+            attrs += f' data-k="{_e(k)}" data-kv="{pen.num(s.value)}"'
+        marks = _marks(trace, s, pkey, wins[s.sample])
+        if marks:
+            attrs += f' data-win="{_e(" ".join(sorted(marks)))}"'
+        out.append(attrs)
     return out
 
 
@@ -495,7 +513,8 @@ CSS = """
 #grids .panel{margin:.2em 0 1em;max-width:100%;overflow-x:auto}#grids .ptitle{margin:.2em 0;font-weight:bold;color:#333}
 #grids .grids{display:flex;flex-wrap:wrap;gap:.6em 1.2em;align-items:flex-start}
 table.grid{border-collapse:collapse;margin:0;font-variant-numeric:tabular-nums;break-inside:avoid}
-table.grid caption{font-weight:normal;color:var(--soft);font-size:.85em;text-align:left}
+table.grid caption{font-weight:normal;color:var(--soft);font-size:.85em;text-align:left;
+ white-space:nowrap}
 table.grid td{border:1px solid #999;padding:.1em .35em;text-align:right;font-size:.95em;
  min-width:2.2em;overflow-wrap:normal;white-space:nowrap}
 table.grid td.lit{background:var(--litbg);outline:2px solid var(--lit);outline-offset:-2px;

@@ -396,12 +396,12 @@ def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: 
              for k in (None, *(it.samples if len(it.samples) > 1 else ()))}
     view = _grid_view(trace)
     cells = "" if view is None else grids_given(trace, it, pen)
-    index = {id(s): k for k, s in enumerate(it.steps)}
+    # what the grids' script needs of each step (a worksheet's steps carry no results)
+    extra = {} if view is None or blanks else \
+        dict(zip(map(id, it.steps), view.steps_attrs(trace, it, _picture_pen(pen))))
 
-    def attrs(s: Step) -> str:  # what the grids' script needs of a step
-        if view is None or blanks:  # (a worksheet's steps carry no results)
-            return ""
-        return view.step_attrs(trace, it, index[id(s)], _picture_pen(pen))
+    def attrs(s: Step) -> str:
+        return extra.get(id(s), "")
 
     out = [(f'<article class="update" data-given="{_e(json.dumps(given))}" '
             f'data-samples="{len(it.samples)}"{cells}>'

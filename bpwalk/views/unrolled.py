@@ -394,16 +394,21 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
             f'{"".join(cells)}</div></div></div>')
 
 
-def step_attrs(trace: Trace, it: Iteration, index: int, pen: Pen) -> str:
-    """What the page's script needs of a step (see grids.SCRIPT)."""
-    s = it.steps[index]
-    k = grids.key(s.id, one_number=False)
-    on = grids.lit(it, index, one_number=False)
-    on |= {name.replace(" ", "/") for a, t, ends, name in arrows(layout(trace))
-           if arrow_lit(a, t, ends, on)[0]}
-    out = f' data-panel="unrolled" data-lit="{_e(" ".join(sorted(on)))}"'
-    if k is not None:
-        out += f' data-k="{_e(k)}" data-kv="{pen.num(s.value)}"'
+def steps_attrs(trace: Trace, it: Iteration, pen: Pen) -> list[str]:
+    """What the page's script needs of each step of `it` (see grids.SCRIPT): the cells it
+    lights, with the arrows whose weight it reads (arrow_lit), and the cell it fills."""
+    ids = {s.id: s for s in it.steps}
+    every = arrows(layout(trace))
+    out = []
+    for index, s in enumerate(it.steps):
+        on = grids.lit(it, index, one_number=False, ids=ids)
+        on |= {name.replace(" ", "/") for a, t, ends, name in every
+               if arrow_lit(a, t, ends, on)[0]}
+        attrs = f' data-panel="unrolled" data-lit="{_e(" ".join(sorted(on)))}"'
+        k = grids.key(s.id, one_number=False)
+        if k is not None:
+            attrs += f' data-k="{_e(k)}" data-kv="{pen.num(s.value)}"'
+        out.append(attrs)
     return out
 
 

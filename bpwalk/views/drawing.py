@@ -91,7 +91,7 @@ def given(trace: Trace, it: Iteration | None, sample: int | None = None) -> dict
 def _inputs(trace: Trace, sample: int) -> dict[tuple[str, str], float]:
     """The input nodes of the picture at `sample`'s inputs."""
     sc = trace.scenario
-    if getattr(sc, "sequence", False):  # a sequence is not drawn (NOT_DRAWN)
+    if getattr(sc, "sequence", False):  # a sequence: bpwalk.views.unrolled's picture
         return {}
     return {(f"node:{n}", "in"): v for n, v in zip(sc.inputs, sc.x[sample - 1].tolist())}
 
@@ -159,9 +159,7 @@ _ASCII_JOINS = {k: " " if k == 0 else "-" if k in (4, 8, 12) else "|" if k in (1
 
 def drawable(trace: Trace) -> str | None:
     """None if the network can be drawn, else one line saying why not."""
-    sc = trace.scenario
-    if getattr(sc, "shaped", False):
-        return "Not drawn: convolution and pooling layers are not drawn yet."
+    sc = trace.scenario  # (a convolution's grids and a sequence: bpwalk.views.grids, unrolled)
     columns = [sc.inputs, *(lay.neurons for lay in sc.layers)]
     if len(columns) > MAX_COLUMNS or max(len(c) for c in columns) > MAX_NEURONS:
         return (f"Not drawn: {sc.shape} is more than {MAX_COLUMNS} layers (inputs counted) "

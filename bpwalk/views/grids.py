@@ -184,55 +184,60 @@ def _bias(lay, field: str, title: str) -> list[Grid]:
     return [Grid(title, (tuple(f"{b}|{field}" for b in lay.bias_names),))]
 
 
+GRID_KINDS = ("conv2d", "maxpool", "avgpool")  # the layers drawn as grids
+
+
 def panels(trace: Trace) -> list[Panel]:
     """Every panel of the network, in layer order: per convolution its forward, backward and
     update panels, per pooling its forward and backward panels."""
     sc = trace.scenario
     has = {key(s.id) for it in trace.iterations for s in it.steps}
-    out = []
+    out: list[Panel] = []
     for li, lay in enumerate(sc.layers):
-        if lay.kind not in ("conv2d", "maxpool", "avgpool"):
-            continue
-        src = _source(sc, li)
-        cells = _cube(lay.neurons, lay.out_shape, "out")
         if lay.kind == "conv2d":
-            out.append(Panel(f"{lay.name} forward", (
-                f"{lay.name}: the kernel slides over {src}; each cell of the output is the "
-                "sum of products over its receptive field"),
-                (*_input_grids(sc, li, "out", src), *_kernels(lay, "value", "K"),
-                 *_bias(lay, "value", "b"), *_titled(cells, f"{lay.name} out"))))
-            back = [*_input_grids(sc, li, "out", src),
-                    *_titled(_cube(lay.neurons, lay.out_shape, "dout"), "∂E/∂out"),
-                    *_titled(_cube(lay.neurons, lay.out_shape, "dnet"), "∂E/∂net"),
-                    *_kernels(lay, "grad", "∂E/∂K"), *_bias(lay, "grad", "∂E/∂b")]
-            feeds = sc.layer_inputs(li)
-            if f"{feeds[0]}|dout" in has:  # the gradient goes on to this layer's input:
-                # its cells' ∂E/∂net through the kernel (the full correlation, flipped)
-                back += [*_kernels(lay, "value", "K"),
-                         *_input_grids(sc, li, "dout", f"∂E/∂{src}")]
-            onward = (f"; ∂E/∂{src} sums each cell's ∂E/∂net times the kernel entry that "
-                      "met it" if f"{feeds[0]}|dout" in has else "")
-            out.append(Panel(f"{lay.name} backward", (
-                f"{lay.name}, backward: ∂E/∂K sums, over the output cells, each cell's "
-                f"∂E/∂net times the {src} cell its kernel entry met{onward}"), tuple(back)))
-            out.append(Panel(f"{lay.name} update", f"{lay.name}: the kernel updated",
-                             (*_kernels(lay, "value", "K"), *_kernels(lay, "grad", "∂E/∂K"),
-                              *_kernels(lay, "new", "K new"), *_bias(lay, "value", "b"),
-                              *_bias(lay, "grad", "∂E/∂b"), *_bias(lay, "new", "b new"))))
-        else:
-            how = ("the largest value of its window (* its winner)" if lay.mode == "max"
-                   else "the mean of its window")
-            out.append(Panel(f"{lay.name} forward", f"{lay.name}: each cell is {how}",
-                             (*_input_grids(sc, li, "out", src),
-                              *_titled(cells, f"{lay.name} out"))))
-            to = ("to its window's winner only (*)" if lay.mode == "max"
-                  else "1/size to each cell of its window")
-            out.append(Panel(f"{lay.name} backward",
-                             f"{lay.name}, backward: each cell's gradient goes {to}",
-                             (*_titled(_cube(lay.neurons, lay.out_shape, "dout"),
-                                       f"∂E/∂out {lay.name}"),
-                              *_input_grids(sc, li, "dout", f"∂E/∂out {src}"))))
+            out += _conv_panels(sc, li, f"{sc.layer_inputs(li)[0]}|dout" in has)
+        elif lay.kind in GRID_KINDS:
+            out += _pool_panels(sc, li)
     return out
+
+
+def _conv_panels(sc, li: int, onward: bool) -> list[Panel]:
+    """A convolution's panels; `onward`: the gradient goes on to its input's cells."""
+    lay, src = sc.layers[li], _source(sc, li)
+    forward = Panel(f"{lay.name} forward", (
+        f"{lay.name}: the kernel slides over {src}; each cell of the output is the sum of "
+        "products over its receptive field"),
+        (*_input_grids(sc, li, "out", src), *_kernels(lay, "value", "K"),
+         *_bias(lay, "value", "b"),
+         *_titled(_cube(lay.neurons, lay.out_shape, "out"), f"{lay.name} out")))
+    back = [*_input_grids(sc, li, "out", src),
+            *_titled(_cube(lay.neurons, lay.out_shape, "dout"), "∂E/∂out"),
+            *_titled(_cube(lay.neurons, lay.out_shape, "dnet"), "∂E/∂net"),
+            *_kernels(lay, "grad", "∂E/∂K"), *_bias(lay, "grad", "∂E/∂b")]
+    title = (f"{lay.name}, backward: ∂E/∂K sums, over the output cells, each cell's ∂E/∂net "
+             f"times the {src} cell its kernel entry met")
+    if onward:  # its cells' ∂E/∂net back through the kernel (the full correlation)
+        back += [*_kernels(lay, "value", "K"), *_input_grids(sc, li, "dout", f"∂E/∂{src}")]
+        title += f"; ∂E/∂{src} sums each cell's ∂E/∂net times the kernel entry that met it"
+    update = Panel(f"{lay.name} update", f"{lay.name}: the kernel updated",
+                   (*_kernels(lay, "value", "K"), *_kernels(lay, "grad", "∂E/∂K"),
+                    *_kernels(lay, "new", "K new"), *_bias(lay, "value", "b"),
+                    *_bias(lay, "grad", "∂E/∂b"), *_bias(lay, "new", "b new")))
+    return [forward, Panel(f"{lay.name} backward", title, tuple(back)), update]
+
+
+def _pool_panels(sc, li: int) -> list[Panel]:
+    lay, src = sc.layers[li], _source(sc, li)
+    how = ("the largest value of its window (* its winner)" if lay.mode == "max"
+           else "the mean of its window")
+    to = ("to its window's winner only (*)" if lay.mode == "max"
+          else "1/size to each cell of its window")
+    return [Panel(f"{lay.name} forward", f"{lay.name}: each cell is {how}",
+                  (*_input_grids(sc, li, "out", src),
+                   *_titled(_cube(lay.neurons, lay.out_shape, "out"), f"{lay.name} out"))),
+            Panel(f"{lay.name} backward", f"{lay.name}, backward: each cell's gradient goes {to}",
+                  (*_titled(_cube(lay.neurons, lay.out_shape, "dout"), f"∂E/∂out {lay.name}"),
+                   *_input_grids(sc, li, "dout", f"∂E/∂out {src}")))]
 
 
 def panel_of(trace: Trace, step: Step) -> str:
@@ -240,8 +245,7 @@ def panel_of(trace: Trace, step: Step) -> str:
     gradient reaching a layer's cells, the panel of the layer it came back through; a step
     of a dense layer or of the loss, the last grid layer's panel for its pass."""
     sc = trace.scenario
-    grid_layers = [i for i, lay in enumerate(sc.layers) if lay.kind in
-                   ("conv2d", "maxpool", "avgpool")]
+    grid_layers = [i for i, lay in enumerate(sc.layers) if lay.kind in GRID_KINDS]
     phase = {"loss": "forward"}.get(step.phase, step.phase)
     li = (step.layer or 0) - 1
     if step.kind in ("dout", "din") and li + 1 < len(sc.layers):

@@ -334,7 +334,8 @@ class Grids:
         yield Text(title + (f" (values to {d} decimals)" if d < self.decimals else ""),
                    style="bold cyan")
         yield from _flow(blocks, width)
-        legend = f"[ ] {self.said}" if self.lit else ""
+        drawn = {k for g in self.panel.grids for row in g.cells for k in row}
+        legend = f"[ ] {self.said}" if self.lit & drawn else ""
         if self.marks:
             legend += ("; " if legend else "") + f"{WIN} a window's winner"
         if legend:

@@ -172,8 +172,9 @@ class Unrolled:
         legend = "δ = ∂E/∂net; an arrow: its weight, then ∂ its gradient's term at that step"
         if self.lit:
             legend += "; [ ] read or filled by this step"
-        yield Text(legend if not self.ascii else legend.replace("δ", "d").replace("∂E/∂", "dE/d")
-                   .replace("∂ ", "d "), style="dim")
+        if self.ascii:
+            legend = legend.replace("δ = ∂E/∂net; ", "").replace("∂ its", "dE/dW, its")
+        yield Text(legend, style="dim")
 
     # -- pieces
 
@@ -188,7 +189,7 @@ class Unrolled:
         for f, k in zip(fields, keys):
             label = LABELS.get(f, f)
             if self.ascii:
-                label = label.replace("∂E/∂out", "dE/dout").replace("δ", "d")
+                label = label.replace("∂E/∂out", "dE/dout").replace("δ", "dE/dnet")
             text = f"{label} {self._num(k, d)}".strip() if label else self._num(k, d)
             rows.append((f"[{text}]" if k in self.lit else f" {text} ", k in self.lit))
         lit = any(on for _, on in rows)
@@ -215,7 +216,7 @@ class Unrolled:
         p = a.params[0]
         value, grad = self._num(f"{p}|value", d), self._num(f"{p}@t{t}|grad", d)
         value = f"[{value}]" if weight else value
-        grad = f"{'d' if self.ascii else '∂'} {grad}" if grad else ""
+        grad = f"{'dE/dW' if self.ascii else '∂'} {grad}" if grad else ""
         grad = f"[{grad}]" if term and grad else grad
         return (f"[{a.label}]" if weight or term else a.label,
                 value + (f"  {grad}" if grad else ""), weight or term)
@@ -230,8 +231,9 @@ class Unrolled:
             self.sizing or self.values, set()  # (brackets: room kept below)
         col_w = max(max((cell_len(x.plain) for x in self._box(f"{n}@t{t}", d)), default=0)
                     for row in lay.rows for n in row.names for t in range(1, lay.steps + 1))
-        col_w = max([col_w] + [cell_len(part) + 6 for (r, t), a in lay.down.items()
-                               for part in self._arrow_text(a, t, d)[:2]])
+        col_w = max([col_w] + [cell_len(part) + 4 for (r, t), a in lay.down.items()
+                               for part in (self._arrow_text(a, t, d)[0],
+                                            *self._arrow_text(a, t, d)[1].split("  "))])
         starts = [f"{n}@t0" for row in lay.rows if row.recurrent for n in row.names]
         start_w = max([cell_len(n) + 4 for n in starts] +
                       [cell_len(self._num(f"{n}|out", d)) + 2 for n in starts] + [0])
@@ -287,8 +289,11 @@ class Unrolled:
                     line.append(" " * (col_w - (cell_len(b[i].plain) if i < len(b) else 0)))
                 line.rstrip()
                 lines.append(line)
-            if r + 1 < len(lay.rows):  # the arrows down to the next row
-                for i in range(2):
+            if r + 1 < len(lay.rows):  # the arrows down to the next row: the weight's
+                # name, its value, its gradient's term (once the update has gradients)
+                grads = any(k.endswith("|grad") and "@t" in k
+                            for k in (self.sizing or self.values))
+                for i in range(3 if grads else 2):
                     line = Text(" " * start_w)
                     for t in times:
                         line.append(" " * gap_w)
@@ -298,9 +303,10 @@ class Unrolled:
                             continue
                         ends = (f"{lay.rows[r].names[0]}@t{t}", f"{lay.rows[r + 1].names[0]}@t{t}")
                         label, nums, on = self._arrow_text(a, t, d, ends)
-                        head = ("|" if i == 0 else "v") if self.ascii else ("│" if i == 0 else "▼")
-                        text = f"{head} " + (label if i == 0 else nums)
-                        line.append(text.ljust(col_w), style=HIGHLIGHT if on else "")
+                        value, _, grad = nums.partition("  ")
+                        head = ("|", "v", " ")[i] if self.ascii else ("│", "▼", " ")[i]
+                        text = f"{head} " + (label, value, grad)[i]
+                        line.append(text.ljust(col_w), style=HIGHLIGHT if "[" in text else "")
                     line.rstrip()
                     lines.append(line)
         return lines

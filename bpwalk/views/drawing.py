@@ -382,11 +382,11 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
     if getattr(trace.scenario, "shaped", False):
         from bpwalk.views import grids
 
-        return grids.at_step(trace, it, index, decimals, ascii)
+        return grids.at_step(trace, it, index, decimals, ascii, notation)
     if getattr(trace.scenario, "sequence", False):
         from bpwalk.views import unrolled
 
-        return unrolled.at_step(trace, it, index, decimals, ascii)
+        return unrolled.at_step(trace, it, index, decimals, ascii, notation)
     step = it.steps[index]
     which = sample_label(it, step)
     return Drawing(trace, values_at(trace, it, index), frozenset(operands(step)), decimals,
@@ -410,11 +410,11 @@ def opening(trace: Trace, decimals: int, ascii: bool = False,
     if getattr(trace.scenario, "shaped", False):  # the given grids: input, kernels
         from bpwalk.views import grids
 
-        return Group(*_spaced(grids.once(trace, None, decimals, ascii, ("forward",))))
+        return Group(*_spaced(grids.once(trace, None, decimals, ascii, ("forward",), notation)))
     if getattr(trace.scenario, "sequence", False):
         from bpwalk.views import unrolled
 
-        return unrolled.once(trace, it, decimals, ascii, given_only=True)
+        return unrolled.once(trace, it, decimals, ascii, given_only=True, notation=notation)
     return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii, notation=notation)
 
 
@@ -429,11 +429,11 @@ def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False,
     if getattr(trace.scenario, "shaped", False):  # each grid layer's panels, once
         from bpwalk.views import grids
 
-        return Group(*_spaced(grids.once(trace, it, decimals, ascii)))
+        return Group(*_spaced(grids.once(trace, it, decimals, ascii, notation=notation)))
     if getattr(trace.scenario, "sequence", False):
         from bpwalk.views import unrolled
 
-        return unrolled.once(trace, it, decimals, ascii)
+        return unrolled.once(trace, it, decimals, ascii, notation=notation)
     batch = " (new parameters; node values differ per sample)" if len(it.samples) > 1 else ""
     return Drawing(trace, values_at(trace, it, len(it.steps) - 1), decimals=decimals,
                    title=f"The network after update {it.number}{batch}", ascii=ascii,

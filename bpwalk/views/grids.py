@@ -10,9 +10,11 @@ renderable) and the page (HTML tables). Three parts:
   and fills (what the picture highlights).
 - the *panels*: which grids a layer shows in each pass (``panels``) and which panel a step is
   shown on (``panel_of``): a convolution's forward pass is input, kernels, bias and output;
-  its backward pass the input, ∂E/∂out, ∂E/∂net and ∂E/∂K (its cells summed against the
-  input); a pooling's forward pass its input and output with the winners marked, its
-  backward pass the gradient routed from its cells back to its inputs.
+  its backward pass the input and the gradients at its cells' out and net and at its
+  kernel (its cells summed against the input); a pooling's forward pass its input and
+  output with the winners marked, its backward pass the gradient routed from its cells
+  back to its inputs. The gradients are named in the notation (``Names``: dE/dK, or
+  Nielsen's dC/dK, printed by ``bpwalk.formulas``).
 - ``Grids``, the terminal's drawing of a panel, and ``html_panel``, the page's.
 
 A highlighted cell is in brackets (and bold, reversed where there is colour) and a max-pool
@@ -30,7 +32,8 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from bpwalk.notation import Pen
+from bpwalk.formulas import Partial, Sym, render
+from bpwalk.notation import Pen, Profile, profile
 from bpwalk.trace import Iteration, Step, Trace
 
 HIGHLIGHT = "bold reverse"
@@ -130,6 +133,32 @@ def winners(it: Iteration, sample: int | None = None) -> dict[str, str]:
     return found
 
 
+# ----------------------------------------------------------------------------- names
+
+
+class Names:
+    """What the pictures call a gradient and a field, in a notation and a style: the
+    derivative of the loss with respect to out, net, K, x (Mazur's E and net, Nielsen's C
+    and z ...), written by the formula printers."""
+
+    __slots__ = ("profile", "style")
+
+    def __init__(self, notation: Profile | str | None, scenario, style: str = "unicode"
+                 ) -> None:
+        self.profile = profile(notation, scenario)
+        self.style = style
+
+    def d(self, bottom: str) -> str:
+        """The loss's derivative with respect to a field (out, net) or a name (K, x)."""
+        p = self.profile
+        sym = p.sym(bottom) if bottom in ("out", "net") else Sym(bottom)
+        return render(Partial(p.sym("loss"), sym), self.style)
+
+    def field(self, name: str) -> str:
+        """A field's own symbol: net, out (z, a under Nielsen)."""
+        return render(self.profile.sym(name), self.style)
+
+
 # ----------------------------------------------------------------------------- panels
 
 
@@ -187,21 +216,23 @@ def _bias(lay, field: str, title: str) -> list[Grid]:
 GRID_KINDS = ("conv2d", "maxpool", "avgpool")  # the layers drawn as grids
 
 
-def panels(trace: Trace) -> list[Panel]:
+def panels(trace: Trace, n: Names | None = None) -> list[Panel]:
     """Every panel of the network, in layer order: per convolution its forward, backward and
-    update panels, per pooling its forward and backward panels."""
+    update panels, per pooling its forward and backward panels; named by `n` (default:
+    the scenario's notation, in Unicode)."""
     sc = trace.scenario
+    n = n or Names(None, sc)
     has = {key(s.id) for it in trace.iterations for s in it.steps}
     out: list[Panel] = []
     for li, lay in enumerate(sc.layers):
         if lay.kind == "conv2d":
-            out += _conv_panels(sc, li, f"{sc.layer_inputs(li)[0]}|dout" in has)
+            out += _conv_panels(sc, li, f"{sc.layer_inputs(li)[0]}|dout" in has, n)
         elif lay.kind in GRID_KINDS:
-            out += _pool_panels(sc, li)
+            out += _pool_panels(sc, li, n)
     return out
 
 
-def _conv_panels(sc, li: int, onward: bool) -> list[Panel]:
+def _conv_panels(sc, li: int, onward: bool, n: Names) -> list[Panel]:
     """A convolution's panels; `onward`: the gradient goes on to its input's cells."""
     lay, src = sc.layers[li], _source(sc, li)
     forward = Panel(f"{lay.name} forward", (
@@ -211,22 +242,23 @@ def _conv_panels(sc, li: int, onward: bool) -> list[Panel]:
          *_bias(lay, "value", "b"),
          *_titled(_cube(lay.neurons, lay.out_shape, "out"), f"{lay.name} out")))
     back = [*_input_grids(sc, li, "out", src),
-            *_titled(_cube(lay.neurons, lay.out_shape, "dout"), "∂E/∂out"),
-            *_titled(_cube(lay.neurons, lay.out_shape, "dnet"), "∂E/∂net"),
-            *_kernels(lay, "grad", "∂E/∂K"), *_bias(lay, "grad", "∂E/∂b")]
-    title = (f"{lay.name}, backward: ∂E/∂K sums, over the output cells, each cell's ∂E/∂net "
-             f"times the {src} cell its kernel entry met")
-    if onward:  # its cells' ∂E/∂net back through the kernel (the full correlation)
-        back += [*_kernels(lay, "value", "K"), *_input_grids(sc, li, "dout", f"∂E/∂{src}")]
-        title += f"; ∂E/∂{src} sums each cell's ∂E/∂net times the kernel entry that met it"
+            *_titled(_cube(lay.neurons, lay.out_shape, "dout"), n.d("out")),
+            *_titled(_cube(lay.neurons, lay.out_shape, "dnet"), n.d("net")),
+            *_kernels(lay, "grad", n.d("K")), *_bias(lay, "grad", n.d("b"))]
+    title = (f"{lay.name}, backward: {n.d('K')} sums, over the output cells, each cell's "
+             f"{n.d('net')} times the {src} cell its kernel entry met")
+    if onward:  # its cells' gradient at net back through the kernel (the full correlation)
+        back += [*_kernels(lay, "value", "K"), *_input_grids(sc, li, "dout", n.d(src))]
+        title += (f"; {n.d(src)} sums each cell's {n.d('net')} times the kernel entry that "
+                  "met it")
     update = Panel(f"{lay.name} update", f"{lay.name}: the kernel updated",
-                   (*_kernels(lay, "value", "K"), *_kernels(lay, "grad", "∂E/∂K"),
+                   (*_kernels(lay, "value", "K"), *_kernels(lay, "grad", n.d("K")),
                     *_kernels(lay, "new", "K new"), *_bias(lay, "value", "b"),
-                    *_bias(lay, "grad", "∂E/∂b"), *_bias(lay, "new", "b new")))
+                    *_bias(lay, "grad", n.d("b")), *_bias(lay, "new", "b new")))
     return [forward, Panel(f"{lay.name} backward", title, tuple(back)), update]
 
 
-def _pool_panels(sc, li: int) -> list[Panel]:
+def _pool_panels(sc, li: int, n: Names) -> list[Panel]:
     lay, src = sc.layers[li], _source(sc, li)
     how = ("the largest value of its window (* its winner)" if lay.mode == "max"
            else "the mean of its window")
@@ -236,8 +268,9 @@ def _pool_panels(sc, li: int) -> list[Panel]:
                   (*_input_grids(sc, li, "out", src),
                    *_titled(_cube(lay.neurons, lay.out_shape, "out"), f"{lay.name} out"))),
             Panel(f"{lay.name} backward", f"{lay.name}, backward: each cell's gradient goes {to}",
-                  (*_titled(_cube(lay.neurons, lay.out_shape, "dout"), f"∂E/∂out {lay.name}"),
-                   *_input_grids(sc, li, "dout", f"∂E/∂out {src}")))]
+                  (*_titled(_cube(lay.neurons, lay.out_shape, "dout"),
+                            f"{n.d('out')} {lay.name}"),
+                   *_input_grids(sc, li, "dout", f"{n.d('out')} {src}")))]
 
 
 def panel_of(trace: Trace, step: Step) -> str:
@@ -329,8 +362,6 @@ class Grids:
             if all(cell_len(b[0].plain) <= width for b in blocks) or d == MIN_DECIMALS:
                 break
         title = self.title or self.panel.title
-        if self.ascii:
-            title = as_ascii(title)
         yield Text(title + (f" (values to {d} decimals)" if d < self.decimals else ""),
                    style="bold cyan")
         yield from _flow(blocks, width)
@@ -362,13 +393,7 @@ class Grids:
                 t.append(WIN if k in self.marks else " ")
             t.append(side)
             lines.append(t)
-        title = as_ascii(g.title) if self.ascii else g.title
-        return [Text(title, style="bold"), *lines]
-
-
-def as_ascii(text: str) -> str:
-    """A title in ASCII (--ascii): dE/dK for ∂E/∂K."""
-    return text.replace("∂", "d").replace("δ", "d")
+        return [Text(g.title, style="bold"), *lines]
 
 
 def _flow(blocks: list[list[Text]], width: int, gap: int = 3) -> Iterable[Text]:
@@ -405,13 +430,14 @@ def _marks(trace: Trace, step: Step, pkey: str, wins: dict[str, str]) -> set[str
     return set()
 
 
-def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False
-            ) -> Grids:
+def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False,
+            notation: Profile | str | None = None) -> Grids:
     """The panel of step `index`: the values so far, the step's cells in brackets, and the
     winner of a max-pool window (at its forward step) or of every window (routing back)."""
     step = it.steps[index]
     pkey = panel_of(trace, step)
-    panel = next(p for p in panels(trace) if p.key == pkey)
+    names = Names(notation, trace.scenario, "ascii" if ascii else "unicode")
+    panel = next(p for p in panels(trace, names) if p.key == pkey)
     on = lit(it, index)
     marks = _marks(trace, step, pkey, winners(it, step.sample))
     who = f" (sample {step.sample})" if step.sample is not None else ""
@@ -421,13 +447,14 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
 
 
 def once(trace: Trace, it: Iteration | None, decimals: int, ascii: bool = False,
-         passes: tuple[str, ...] = ("forward", "backward")) -> list[Grids]:
+         passes: tuple[str, ...] = ("forward", "backward"),
+         notation: Profile | str | None = None) -> list[Grids]:
     """Each grid layer's panels for `passes`, shown once: the values of the whole update
     (`it`; None: the given numbers only), with ``static_marks``."""
     out = []
     upto, whose = shown_once(it) if it is not None else (-1, "")
     values = given(trace, it, None) if it is None else values_at(trace, it, upto)
-    for p in panels(trace):
+    for p in panels(trace, Names(notation, trace.scenario, "ascii" if ascii else "unicode")):
         if p.key.rpartition(" ")[2] not in passes:
             continue
         if it is None and not any(k in values for g in p.grids for r in g.cells for k in r):
@@ -479,7 +506,7 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     values = given(trace, it, None) if blanks or it is None else \
         values_at(trace, it, shown_once(it)[0])
     out = []
-    for p in panels(trace):
+    for p in panels(trace, Names(pen.profile, trace.scenario)):
         on, marks = static_marks(trace, None if blanks else it, p)
         out.append(html_panel(p, values, pen, on, marks))
     return f'<div id="grids">{"".join(out)}</div>'

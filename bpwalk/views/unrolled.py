@@ -4,7 +4,7 @@ The picture of a sequence scenario (docs/recurrence.md), for the terminal and th
 layout is data, read from the scenario's layers and the trace, not from the RNN's equations:
 
 - a *row* per layer (the inputs first), its nodes at each time step: a box ``h@t2`` listing
-  the fields the trace has for it (net, out, ∂E/∂out, δ) in the cell model of
+  the fields the trace has for it (net, out and the gradients at them) in the cell model of
   ``bpwalk.views.grids`` (keys ``h@t2|out``); a layer whose kind is in RECURRENT also has
   h at t0 (given) and an arrow from each time step to the next;
 - an *arrow* between two boxes carries the parameters whose terms join them in the head's
@@ -25,12 +25,11 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from bpwalk.notation import Pen
+from bpwalk.notation import Pen, Profile
 from bpwalk.trace import Iteration, Trace
 from bpwalk.views import grids
 
 RECURRENT = ("rnn",)  # layer kinds whose nodes feed themselves at the next time step
-LABELS = {"in": "", "net": "net", "out": "out", "dout": "∂E/∂out", "dnet": "δ"}
 ORDER = ("in", "net", "out", "dout", "dnet")
 HIGHLIGHT = grids.HIGHLIGHT
 FEW = 4  # the fewest decimals the picture drops to before it wraps its time steps
@@ -110,6 +109,13 @@ def _label(params: list[str]) -> str:
     return base.pop() if len(base) == 1 else ", ".join(short)
 
 
+def labels(n: grids.Names) -> dict[str, str]:
+    """A box's fields as the notation names them: net, out, and the loss's derivatives
+    with respect to them."""
+    return {"in": "", "net": n.field("net"), "out": n.field("out"), "dout": n.d("out"),
+            "dnet": n.d("net")}
+
+
 def arrow_lit(a: Arrow, t: int, ends: tuple[str, str], lit: set[str]) -> tuple[bool, bool]:
     """Which of the arrow's numbers at time step t a step reads or fills: (its weight: read
     between two boxes the step also reads or fills, `ends`; its gradient's term at t)."""
@@ -139,12 +145,14 @@ class Unrolled:
     gradient's term at that step below. A box with a highlighted field has a double border
     and the field in brackets."""
 
-    __slots__ = ("ascii", "decimals", "lay", "lit", "sizing", "title", "values")
+    __slots__ = ("ascii", "decimals", "lay", "lit", "names", "sizing", "title", "values")
 
     def __init__(self, trace: Trace, values: dict[str, float], lit: Iterable[str] = (),
                  decimals: int = 9, ascii: bool = False, title: str = "",
-                 sizing: dict[str, float] | None = None) -> None:
+                 sizing: dict[str, float] | None = None,
+                 notation: Profile | str | None = None) -> None:
         self.lay = layout(trace)
+        self.names = grids.Names(notation, trace.scenario, "ascii" if ascii else "unicode")
         self.sizing = sizing  # the values the picture is sized by (default: its own)
         self.values = values
         self.lit = set(lit)
@@ -169,11 +177,9 @@ class Unrolled:
             if k:
                 yield Text()
             yield from band
-        legend = "δ = ∂E/∂net; an arrow: its weight, then ∂ its gradient's term at that step"
+        legend = f"an arrow: its weight, then {self.names.d('W')}, its term at that step"
         if self.lit:
             legend += "; [ ] read or filled by this step"
-        if self.ascii:
-            legend = legend.replace("δ = ∂E/∂net; ", "").replace("∂ its", "dE/dW, its")
         yield Text(legend, style="dim")
 
     # -- pieces
@@ -187,9 +193,7 @@ class Unrolled:
         keys = [f"{node}|{f}" for f in fields]
         rows = []
         for f, k in zip(fields, keys):
-            label = LABELS.get(f, f)
-            if self.ascii:
-                label = label.replace("∂E/∂out", "dE/dout").replace("δ", "dE/dnet")
+            label = labels(self.names).get(f, f)
             text = f"{label} {self._num(k, d)}".strip() if label else self._num(k, d)
             rows.append((f"[{text}]" if k in self.lit else f" {text} ", k in self.lit))
         lit = any(on for _, on in rows)
@@ -208,15 +212,15 @@ class Unrolled:
 
     def _arrow_text(self, a: Arrow, t: int, d: int, ends: tuple[str, str] = ("", "")
                     ) -> tuple[str, str, bool]:
-        """(label, numbers, lit): "W_h[1,1]", "0.1  ∂ −0.15", the numbers a step reads or
-        fills in brackets: "[0.1]  ∂ −0.15"."""
+        """(label, numbers, lit): "W_h[1,1]", "0.1  dE/dW −0.15", the numbers a step reads
+        or fills in brackets: "[0.1]  dE/dW −0.15"."""
         weight, term = arrow_lit(a, t, ends, self.lit)
         if len(a.params) != 1:
             return (f"[{a.label}]" if weight or term else a.label), "", weight or term
         p = a.params[0]
         value, grad = self._num(f"{p}|value", d), self._num(f"{p}@t{t}|grad", d)
         value = f"[{value}]" if weight else value
-        grad = f"{'dE/dW' if self.ascii else '∂'} {grad}" if grad else ""
+        grad = f"{self.names.d('W')} {grad}" if grad else ""
         grad = f"[{grad}]" if term and grad else grad
         return (f"[{a.label}]" if weight or term else a.label,
                 value + (f"  {grad}" if grad else ""), weight or term)
@@ -237,7 +241,7 @@ class Unrolled:
         starts = [f"{n}@t0" for row in lay.rows if row.recurrent for n in row.names]
         start_w = max([cell_len(n) + 4 for n in starts] +
                       [cell_len(self._num(f"{n}|out", d)) + 2 for n in starts] + [0])
-        gap_w = max([cell_len(part) + 5 for (r, t), a in lay.across.items()
+        gap_w = max([cell_len(part) + 3 for (r, t), a in lay.across.items()
                      for part in (self._arrow_text(a, t, d)[0],
                                   *self._arrow_text(a, t, d)[1].split("  "))] + [4]) \
             if starts else 2
@@ -312,29 +316,31 @@ class Unrolled:
         return lines
 
 
-def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False
-            ) -> Unrolled:
+def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool = False,
+            notation: Profile | str | None = None) -> Unrolled:
     """The unrolled picture at step `index`: the values so far, its numbers highlighted."""
     step = it.steps[index]
     who = f" (sample {step.sample})" if step.sample is not None else ""
     return Unrolled(trace, grids.values_at(trace, it, index, one_number=False),
                     grids.lit(it, index, one_number=False), decimals, ascii,
                     f"The network unrolled in time, at {step.id}{who}",
-                    grids.values_at(trace, it, len(it.steps) - 1, one_number=False))
+                    grids.values_at(trace, it, len(it.steps) - 1, one_number=False), notation)
 
 
 def once(trace: Trace, it: Iteration | None, decimals: int, ascii: bool = False,
-         given_only: bool = False) -> Unrolled:
+         given_only: bool = False, notation: Profile | str | None = None) -> Unrolled:
     """The unrolled picture with the given numbers (`given_only`), or once update `it` is
     done (every value and gradient of it)."""
     if given_only or it is None:
         first = it.samples[0] if it is not None else None
         whose = f" of sample {first}" if it is not None and len(it.samples) > 1 else ""
         return Unrolled(trace, grids.given(trace, it, first), (), decimals, ascii,
-                        f"The network unrolled in time (the given numbers{whose})")
+                        f"The network unrolled in time (the given numbers{whose})",
+                        notation=notation)
     upto, whose = grids.shown_once(it)
     return Unrolled(trace, grids.values_at(trace, it, upto, one_number=False),
-                    (), decimals, ascii, f"The network unrolled, after update {it.number}{whose}")
+                    (), decimals, ascii, f"The network unrolled, after update {it.number}{whose}",
+                    notation=notation)
 
 
 # ----------------------------------------------------------------------------- the page
@@ -349,6 +355,8 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     the whole first update (a handout: the given numbers); the page's script (grids.SCRIPT)
     fills in the step on screen."""
     lay = layout(trace)
+    names = grids.Names(pen.profile, trace.scenario)
+    named = labels(names)
     it = trace.iterations[0] if trace.iterations else None
     values = grids.given(trace, it, it.samples[0] if it else None) if blanks or it is None \
         else grids.values_at(trace, it, grids.shown_once(it)[0], one_number=False)
@@ -357,7 +365,7 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
         return f'<span data-k="{_e(k)}">{pen.num(values[k]) if k in values else ""}</span>'
 
     def box(node: str) -> str:
-        rows = "".join(f'<div>{_e(LABELS.get(f, f))} {num(f"{node}|{f}")}</div>'
+        rows = "".join(f'<div>{_e(named.get(f, f))} {num(f"{node}|{f}")}</div>'
                        for f in lay.fields.get(node, ()))
         return f'<div class="box"><b>{_e(node)}</b>{rows}</div>'
 
@@ -373,7 +381,7 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
         if len(a.params) == 1:
             p = a.params[0]
             grad = f"{p}@t{t}|grad"  # lit by its own step
-            nums = (f'{part(f"{p}|value")}<br><span class="g">∂ <span data-k="{_e(grad)}">'
+            nums = (f'{part(f"{p}|value")}<br><span class="g">{_e(names.d("W"))}<br><span data-k="{_e(grad)}">'
                     f'{pen.num(values[grad]) if grad in values else ""}</span></span>')
         return f'<div class="arrow {cls}"><i>{_e(a.label)}</i><br>{nums}</div>'
 
@@ -395,7 +403,7 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
                 cells += ["<div></div>", arrow(lay.down.get((r, t)), t, "down", r)]
     return (f'<div id="grids"><div class="panel" data-panel="unrolled"><p class="ptitle">'
             f'The network unrolled in time: a column per time step; on each arrow its weight '
-            f'and, backward, that step\'s term of its gradient (∂); δ = ∂E/∂net</p>'
+            f'and, backward, that step\'s term of its gradient ({_e(names.d("W"))})</p>'
             f'<div class="unrolled" style="grid-template-columns:repeat({cols},auto)">'
             f'{"".join(cells)}</div></div></div>')
 

@@ -432,18 +432,20 @@ def _drawing(walk: Walk, index: int, style: str, decimals: int,
              hidden: Container[int] = ()) -> RenderableType:
     """The picture at step `index`, without the results of `hidden` steps (the quiz's
     questions not yet revealed)."""
-    from bpwalk.views import drawing
+    from bpwalk.views import drawing, grids
 
     if drawing.attention(walk.trace):  # an attention head: its weights P as a heat grid,
         return _weights(walk, index, style, decimals, hidden)  # as far as they are known
-    if getattr(walk.trace.scenario, "sequence", False):
-        return Text(drawing.NOT_DRAWN)
     entry = walk.entries[index]
     it = next(i for i in walk.trace.iterations if i.number == entry.iteration)
     picture = drawing.at_step(walk.trace, it, it.steps.index(entry.step), decimals,
                               style == "ascii", walk.notation)
-    if is_graph(walk.trace.scenario):
+    sc = walk.trace.scenario
+    if is_graph(sc):
         from bpwalk.views.circuit_drawing import slot
+    elif drawing.gridded(walk.trace) or getattr(sc, "sequence", False):
+        def slot(s: Step) -> str | None:  # a grid's or the unrolled picture's cell
+            return grids.key(s.id, not getattr(sc, "sequence", False))
     else:
         slot = drawing.slot
     for i in range(index + 1):

@@ -342,7 +342,7 @@ def resolve_text(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def test_stepper_draw_key_says_not_drawn():
+def test_stepper_draw_key_draws_the_network_unrolled():
     from rich.console import Console
 
     from bpwalk.stepper import State, Walk, press, screen
@@ -351,7 +351,7 @@ def test_stepper_draw_key_says_not_drawn():
     state = press(State(index=3), "d", walk)
     console = Console(width=80, height=30, record=True, color_system=None)
     rows = screen(walk, state, console)
-    assert any("not drawn yet" in r for r in rows)
+    assert any(f"unrolled in time, at {walk.entries[3].step.id}" in r for r in rows)
     assert press(press(State(index=0), "n", walk), "n", walk).index == 2
 
 

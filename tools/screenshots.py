@@ -1,6 +1,8 @@
 """Make the pictures of the README and the docs: never drawn or captured by hand.
 
-    python tools/screenshots.py   # writes docs/images/page.png, terminal.png and report.png
+    python tools/screenshots.py   # writes docs/images/page.png, terminal.png, report.png,
+                                  # attention.png, attention-terminal.png, conv-grids.png
+                                  # and rnn-unrolled.png
     python tools/screenshots.py attention   # attention.png and attention-terminal.png only
 
 page.png is the HTML page of Mazur's example (`bpwalk export mazur --format html`) at a
@@ -8,7 +10,11 @@ backward step, as the system's Chromium shows it; terminal.png is `bpwalk run ma
 backward pass in colour at 80 columns, its ANSI colours turned into HTML by rich and shot
 by the same browser; report.png is the top of a class report (`bpwalk check mazur
 *.yaml --format html`) for three students: the bundled answers example (a sign mistake),
-one whose answers are the engine's own, and one who handed in a blank file. The browser is the one on PATH (chromium, chromium-browser,
+one whose answers are the engine's own, and one who handed in a blank file;
+conv-grids.png is the page of d2l's cross-correlation (`bpwalk export d2l_conv --format
+html`) at the step of its last output cell, its receptive field highlighted on the input;
+rnn-unrolled.png is the two-step RNN's page (rnn_two_steps) at the step where the gradient
+at h_1 takes its term from h_2 through W_h. The browser is the one on PATH (chromium, chromium-browser,
 google-chrome, or BPWALK_BROWSER), driven by playwright without downloading one.
 """
 
@@ -23,6 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
 BACKWARD_STEPS = 18  # presses of → from the first step: ∂E/∂w5, in the backward pass
+# the pictures of a convolution and of a sequence: (example, the step shown, file)
+STEPPED = (("d2l_conv", "net:conv1[1,2,2]", "conv-grids.png"),
+           ("rnn_two_steps", "dout:h@t1", "rnn-unrolled.png"))
 
 
 def _bpwalk(*args: str, color: bool = False) -> str:
@@ -100,6 +109,25 @@ def attention(browser, tmp: Path) -> None:
 
 
 ATTENTION_STEPS = 37  # presses of → from the first step: P₁₂, in the forward pass
+def _at_step(browser, folder: Path, name: str, step_id: str, image: str) -> None:
+    """The page of example `name` stepped to `step_id`: its controls, picture and step."""
+    page_file = folder / f"{name}.html"
+    page_file.write_text(_bpwalk("export", name, "--format", "html"), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(page_file.as_uri())
+    for _ in range(1000):
+        if page.eval_on_selector(".step.current", "e => e.dataset.id") == step_id:
+            break
+        page.keyboard.press("ArrowRight")
+    else:
+        raise SystemExit(f"{name}: no step {step_id}")
+    top = page.locator("#controls").bounding_box()
+    picture = page.locator("#picture").bounding_box()
+    step = page.locator(".step.current").bounding_box()
+    bottom = max(picture["y"] + picture["height"], step["y"] + step["height"])
+    page.screenshot(path=str(IMAGES / image), clip={
+        "x": 0, "y": top["y"], "width": 1280, "height": bottom - top["y"] + 12})
+    page.close()
 
 
 def main() -> int:
@@ -145,9 +173,11 @@ def main() -> int:
         report.goto((Path(tmp) / "report.html").as_uri())
         report.screenshot(path=str(IMAGES / "report.png"))
         attention(browser, Path(tmp))
+        for name, step_id, image in STEPPED:
+            _at_step(browser, Path(tmp), name, step_id, image)
         browser.close()
     for name in ("page.png", "terminal.png", "report.png", "attention.png",
-                 "attention-terminal.png"):
+                 "attention-terminal.png", *(s[2] for s in STEPPED)):
         print(f"docs/images/{name}: {(IMAGES / name).stat().st_size:,} bytes")
     return 0
 

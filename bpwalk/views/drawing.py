@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.text import Text
 
 from bpwalk.formulas import render
@@ -91,7 +91,7 @@ def given(trace: Trace, it: Iteration | None, sample: int | None = None) -> dict
 def _inputs(trace: Trace, sample: int) -> dict[tuple[str, str], float]:
     """The input nodes of the picture at `sample`'s inputs."""
     sc = trace.scenario
-    if getattr(sc, "sequence", False):  # a sequence is not drawn (NOT_DRAWN)
+    if getattr(sc, "sequence", False):  # a sequence: bpwalk.views.unrolled's picture
         return {}
     return {(f"node:{n}", "in"): v for n, v in zip(sc.inputs, sc.x[sample - 1].tolist())}
 
@@ -159,8 +159,8 @@ _ASCII_JOINS = {k: " " if k == 0 else "-" if k in (4, 8, 12) else "|" if k in (1
 
 def drawable(trace: Trace) -> str | None:
     """None if the network can be drawn, else one line saying why not."""
-    sc = trace.scenario
-    if getattr(sc, "shaped", False):
+    sc = trace.scenario  # (a convolution's grids and a sequence: bpwalk.views.grids, unrolled)
+    if getattr(sc, "shaped", False) and not gridded(trace):
         return f"Not drawn: {sc.shaped_words.replace(' or ', ' and ')} are not drawn yet."
     columns = [sc.inputs, *(lay.neurons for lay in sc.layers)]
     if len(columns) > MAX_COLUMNS or max(len(c) for c in columns) > MAX_NEURONS:
@@ -381,6 +381,14 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
         from bpwalk.views import circuit_drawing as circuit
 
         return circuit.at_step(trace, it, index, decimals, ascii)
+    if gridded(trace):
+        from bpwalk.views import grids
+
+        return grids.at_step(trace, it, index, decimals, ascii, notation)
+    if getattr(trace.scenario, "sequence", False):
+        from bpwalk.views import unrolled
+
+        return unrolled.at_step(trace, it, index, decimals, ascii, notation)
     step = it.steps[index]
     which = sample_label(it, step)
     return Drawing(trace, values_at(trace, it, index), frozenset(operands(step)), decimals,
@@ -388,18 +396,29 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
                    ascii=ascii, notation=notation)
 
 
-# a recurrent network's picture (unrolled in time) is not drawn yet: one line instead
-NOT_DRAWN = "(The picture of a recurrent network, unrolled in time, is not drawn yet.)"
 # an attention head's picture is its attention weights, once they are worked out
 ATTENTION_PICTURE = ("(An attention head's picture is its attention weights P, a heat grid "
                      "with the numbers: after each update's forward pass, and at the end of "
                      "it.)")
 
 
+def gridded(trace: Trace) -> bool:
+    """Is the trace's network drawn as grids (it has a convolution or a pooling layer)?"""
+    from bpwalk.views.grids import GRID_KINDS
+
+    sc = trace.scenario
+    return getattr(sc, "shaped", False) and any(lay.kind in GRID_KINDS for lay in sc.layers)
+
+
 def attention(trace: Trace) -> bool:
     """Is the trace's network an attention head (its picture: the weights' heat grid)?"""
     sc = trace.scenario
     return getattr(sc, "sequence", False) and sc.layers[0].kind == "attention"
+
+
+def _spaced(items: list) -> list:
+    """Renderables with an empty line between them."""
+    return [x for k, item in enumerate(items) for x in ((Text(), item) if k else (item,))]
 
 
 def opening(trace: Trace, decimals: int, ascii: bool = False,
@@ -411,9 +430,15 @@ def opening(trace: Trace, decimals: int, ascii: bool = False,
         return circuit.opening(trace, decimals, ascii)
     if attention(trace):
         return Text(ATTENTION_PICTURE)
-    if getattr(trace.scenario, "sequence", False):
-        return Text(NOT_DRAWN)
     it = trace.iterations[0] if trace.iterations else None
+    if gridded(trace):  # the given grids: input, kernels
+        from bpwalk.views import grids
+
+        return Group(*_spaced(grids.once(trace, None, decimals, ascii, ("forward",), notation)))
+    if getattr(trace.scenario, "sequence", False):
+        from bpwalk.views import unrolled
+
+        return unrolled.once(trace, it, decimals, ascii, given_only=True, notation=notation)
     return Drawing(trace, given(trace, it), decimals=decimals, ascii=ascii, notation=notation)
 
 
@@ -426,8 +451,6 @@ def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False,
 
         return circuit.after(trace, it, decimals, ascii)
     if attention(trace):  # the head's picture: its attention weights, per sample
-        from rich.console import Group
-
         from bpwalk.notation import Pen, profile
         from bpwalk.views import attention as heat
 
@@ -435,8 +458,14 @@ def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False,
                   profile(notation, trace.scenario))
         samples = it.samples if len(it.samples) > 1 else [None]
         return Group(*(heat.picture(trace, it, s, pen) for s in samples))
+    if gridded(trace):  # each grid layer's panels, once
+        from bpwalk.views import grids
+
+        return Group(*_spaced(grids.once(trace, it, decimals, ascii, notation=notation)))
     if getattr(trace.scenario, "sequence", False):
-        return Text(NOT_DRAWN)
+        from bpwalk.views import unrolled
+
+        return unrolled.once(trace, it, decimals, ascii, notation=notation)
     batch = " (new parameters; node values differ per sample)" if len(it.samples) > 1 else ""
     return Drawing(trace, values_at(trace, it, len(it.steps) - 1), decimals=decimals,
                    title=f"The network after update {it.number}{batch}", ascii=ascii,

@@ -91,12 +91,37 @@ def render(trace: Trace, decimals: int = 9, blanks: bool = False,
     css = CSS + circuit_drawing.CSS if graph else CSS
     if drawing.attention(trace):  # its matrices' tables and the weights' heat grid
         css += ATTENTION_CSS
+    picture = _grid_view(trace)
+    script = SCRIPT
+    if picture is not None:  # a convolution's grids, a sequence unrolled: their own script
+        from bpwalk.views import grids, unrolled
+
+        css += grids.CSS + unrolled.CSS
+        script += "</script><script>" + grids.SCRIPT
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(_title(trace, blanks, key))}</title>"
             f"<style>{math_font_css()}{css}{size}</style></head>\n<body class=\"{mode}\">\n"
             f"{body}\n"
-            f"<script>{'' if sheet else SCRIPT}</script></body></html>\n")
+            f"<script>{'' if sheet else script}</script></body></html>\n")
+
+
+def _grid_view(trace: Trace):
+    """The module drawing this network's picture instead of the network's SVG: the grids
+    of a convolution (bpwalk.views.grids), a sequence unrolled (bpwalk.views.unrolled);
+    None for a dense network (and a circuit) and an attention head (its heat grid)."""
+    sc = trace.scenario
+    if drawing.attention(trace):
+        return None
+    if drawing.gridded(trace):
+        from bpwalk.views import grids
+
+        return grids
+    if getattr(sc, "sequence", False):
+        from bpwalk.views import unrolled
+
+        return unrolled
+    return None
 
 
 def _printed_caption(trace: Trace, blanks: bool) -> str:
@@ -107,6 +132,12 @@ def _printed_caption(trace: Trace, blanks: bool) -> str:
     if drawing.attention(trace):
         return (f"The attention weights of update {it.number}: each row sums to 1, a darker "
                 "cell is a larger weight.")
+    if drawing.gridded(trace):
+        return (f"Each layer's grids after update {it.number}: highlighted, a convolution's "
+                "first output cell and its receptive field, its first kernel entry's "
+                "gradient and the cells it sums; * marks each max-pool window's winner.")
+    if getattr(trace.scenario, "sequence", False):
+        return f"The network unrolled in time after update {it.number}: each value of it."
     batch = ("; the neurons' values differ per sample, so only the parameters are shown"
              if len(it.samples) > 1 else "")
     return (f"The network after update {it.number}: each value of the update, "
@@ -370,8 +401,17 @@ def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: 
     given = {("" if k is None else str(k)): {f"{el} {f}": num(v) for (el, f), v in
                                               drawing.values_at_start(trace, it, k).items()}
              for k in (None, *(it.samples if len(it.samples) > 1 else ()))}
+    view = _grid_view(trace)
+    cells = "" if view is None else grids_given(trace, it, pen)
+    # what the grids' script needs of each step (a worksheet's steps carry no results)
+    extra = {} if view is None or blanks else \
+        dict(zip(map(id, it.steps), view.steps_attrs(trace, it, _picture_pen(pen))))
+
+    def attrs(s: Step) -> str:
+        return extra.get(id(s), "")
+
     out = [(f'<article class="update" data-given="{_e(json.dumps(given))}" '
-            f'data-samples="{len(it.samples)}">'
+            f'data-samples="{len(it.samples)}"{cells}>'
             f"<h2>Update {up.number}</h2>"
             f"<p>Sample{'s' * (len(up.samples) != 1)} {', '.join(map(str, up.samples))} "
             "of the data.</p>")]
@@ -385,7 +425,7 @@ def _update(trace: Trace, h: outline.Heading, it, up: Update, pen: Pen, blanks: 
             out += [f"<p>{_write(c, pen)}</p>" for c in ([g.rule] if g.rule else []) + list(g.notes)]
             grids = _grids(g.grids, pen) if g.grids and not blanks else []
             out += grids if phase.name == "forward" else []
-            out += [_step(s, pen, blanks) for s in g.steps]
+            out += [_step(s, pen, blanks, extra=attrs(s)) for s in g.steps]
             out += grids if phase.name != "forward" else []
             out.append("</div>")
         out += [f"<p>{_write(note, pen)}</p>" for note in phase.after]
@@ -421,8 +461,14 @@ def _attention_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     return "".join(out)
 
 
+def grids_given(trace: Trace, it: Iteration, pen: Pen) -> str:
+    from bpwalk.views import grids
+
+    return grids.given_attr(trace, it, _picture_pen(pen))
+
+
 def _step(s: Step, pen: Pen, blanks: bool, where: tuple[str, str] | None = None,
-          ops: frozenset[str] | None = None, picture: Pen | None = None) -> str:
+          ops: frozenset[str] | None = None, picture: Pen | None = None, extra: str = "") -> str:
     """One step; `where` and `ops` (its slot and operands on the picture) default to the
     network picture's, and `picture` (the pen of the picture's numbers) to the tables'."""
     if ops is None:
@@ -431,6 +477,7 @@ def _step(s: Step, pen: Pen, blanks: bool, where: tuple[str, str] | None = None,
     attrs = f' data-id="{_e(s.id)}" data-ops="{_e(" ".join(sorted(ops)))}"'
     if s.sample is not None:
         attrs += f' data-sample="{s.sample}"'
+    attrs += extra
     if where is not None and not blanks:
         el, f = where
         mark = drawing.NEW_MARK if f == "new" else ""  # a new value, marked as in the terminal
@@ -618,15 +665,19 @@ def _overlaps(a: Box, boxes: list[Box]) -> bool:
 
 
 def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
-    if drawing.attention(trace):
-        return _attention_picture(trace, pen, blanks)
-    if getattr(trace.scenario, "sequence", False):
-        return f"<p>{_e(drawing.NOT_DRAWN)}</p>"
     """The network; without a script (or printed) it shows the given numbers, and in a
     solution the values of the whole first update (new parameter values marked *). The
-    neurons' fields and the parameters are written in the notation of `pen`."""
+    neurons' fields and the parameters are written in the notation of `pen`. A convolution
+    or a sequence: its grids or its unrolled columns instead (the SVG empty, for the
+    page's script)."""
+    if drawing.attention(trace):
+        return _attention_picture(trace, pen, blanks)
     sc = trace.scenario
-    if getattr(sc, "shaped", False):  # convolution, pooling: not drawn yet, said in one line
+    view = _grid_view(trace)
+    if view is not None:
+        return ('<svg id="net" style="display:none" aria-hidden="true"></svg>'
+                + view.page_picture(trace, _picture_pen(pen), blanks))
+    if getattr(sc, "shaped", False):  # dropout, normalisation: not drawn yet, in one line
         return ('<svg id="net" style="display:none" aria-hidden="true"></svg>'  # (the script's)
                 f'<p class="undrawn">{_e(drawing.drawable(trace) or "")}</p>')
     it = trace.iterations[0] if trace.iterations else None

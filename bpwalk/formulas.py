@@ -330,11 +330,20 @@ class Printer:
         return self.paren(text) if _prec(node, self.numeric) < prec else text
 
     def p_Val(self, node: Val) -> str:
-        if not self.numeric:
-            return self(node.symbol)
-        if isinstance(node.symbol, Num):  # a constant such as a bias's input 1
-            return self(node.symbol)
-        return self.num(node.value, True)  # as a _Quantity prints (not made: 50,000 a check)
+        if self.numeric and not isinstance(node.symbol, Num):  # (Num: a bias's input 1)
+            return self.num(node.value, True)  # as a _Quantity prints (not made: 50,000 a check)
+        return self.symbol(node.symbol)
+
+    def symbol(self, symbol: Node) -> str:
+        """A quantity's symbol, printed once per printer class and kept on its node: a
+        symbol holds no number of the trace, so its text depends on the style alone, and
+        notation.node gives every step that reads a ref the same node (each gradient of a
+        wide layer's weights reads its neuron's δ)."""
+        printed = symbol.__dict__.setdefault("_printed", {})
+        text = printed.get(type(self))
+        if text is None:
+            text = printed[type(self)] = self(symbol)
+        return text
 
     def p_Word(self, node: Word) -> str:
         return node.text

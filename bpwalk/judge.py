@@ -336,7 +336,9 @@ class Judge:
                    ) -> np.ndarray | None:
         """The `steps`' values when `kind` is made at every one of `sources` (None when
         that run blows up): read from a run that writes no Steps where it can."""
-        mistakes = tuple(map(Mistake, repeat(kind), sources))  # (50,000 at a time: map's)
+        # (up to 50,000 at a time: each made as a tuple is, without NamedTuple's __new__, a
+        # Python call each)
+        mistakes = tuple(map(tuple.__new__, repeat(Mistake), zip(repeat(kind), sources)))
         try:
             if getattr(self.scenario, "graph", None) is None:
                 record = Record(self._quantities.known)

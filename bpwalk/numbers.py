@@ -25,11 +25,13 @@ def half_up_floats(values: np.ndarray, decimals: int) -> np.ndarray:
     """float(half_up(v, decimals)) for every finite v of an array (others kept), at once.
 
     A rounded run rounds every quantity of an update: one Decimal each took most of such a
-    run's time on a wide network. In floats, y = |v|·10^d is within two units in its last
-    place of the digits repr(v) shows, times 10^d; rounding them half up is floor(y + 1/2)
-    unless y lies that close to a tie (x.5), and k/10^d (both exact in a float for d ≤ 15
-    and k < 2^50) is the float nearest k·10^-d, as float(Decimal) is. The few entries near
-    a tie, past 2^50 or not finite are rounded the Decimal way.
+    run's time on a wide network. In floats, y = |v|·10^d is within 1.5 units in its last
+    place of r·10^d, r the number repr(v) shows (r is within half a unit of v, and a unit of
+    v times 10^d is under two of y; the product rounds by half a unit more). Rounding r·10^d
+    half up is then floor(y + 1/2), unless y lies within 4 units of a tie (x.5); and k/10^d
+    (both exact in a float for d ≤ 15 and k < 2^50) is the float nearest k·10^-d, as
+    float(Decimal) is. The few entries near a tie, past 2^50 or not finite are rounded the
+    Decimal way.
     """
     import numpy as np  # (not at import: the judge's marks need no NumPy)
 
@@ -41,7 +43,7 @@ def half_up_floats(values: np.ndarray, decimals: int) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         y = np.abs(a) * scale
         k = np.floor(y + 0.5)
-        sure = (np.abs(y - np.floor(y) - 0.5) > 1e-12 * y) & (y < 2.0**50)
+        sure = (np.abs(y - np.floor(y) - 0.5) > 4 * np.spacing(y)) & (y < 2.0**50)
         out = np.copysign(k / scale, a, out=np.empty(a.shape))  # (0-d: an array too)
     if not sure.all():
         unsure = ~sure

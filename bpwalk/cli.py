@@ -732,21 +732,28 @@ def check(
     _refuse_swapped(scenario, answers)
     sc = load_scenario(scenario, (output,))
     notation = notation_of(notation, sc)
+    from bpwalk.engine import collector_paused
     from bpwalk.views import check as check_view
 
     judges: dict = {}  # by seed: one Judge per problem
-    if source is not None:
-        files = _from_lms(source, answers, sc, judges, ask)
-    else:
-        files = [_file_mark(path, sc, judges, round_to, update, notation) for path in answers]
+    # The judges keep what they make (traces, verdicts, their formulas) until the reports
+    # are shown: the collector's passes over it, while it grows, find nothing to free (they
+    # took a third of the marking of 50,000 answers). One pass at the end, after the traces.
+    with collector_paused():
+        if source is not None:
+            files = _from_lms(source, answers, sc, judges, ask)
+        else:
+            files = [_file_mark(path, sc, judges, round_to, update, notation)
+                     for path in answers]
+        # the class page's step order; then the engine's traces are freed, the reports
+        # shown without them (a wide network's is 150 MB, on top of the text of 50,000
+        # results)
+        steps = list(next(iter(judges.values())).order) if judges and format == "html" else []
+        judges.clear()
+    gc.collect()
     bad = sum(f.report is None for f in files)
     if len(files) == 1 and bad and format == "text" and source is None:
         raise typer.Exit(2)
-    # the class page's step order; then the engine's traces are freed, the reports shown
-    # without them (a wide network's is 150 MB, on top of the text of 50,000 results)
-    steps = list(next(iter(judges.values())).order) if judges and format == "html" else []
-    judges.clear()
-    gc.collect()
     if format == "json":
         emit(check_view.render_json(files, many=len(files) > 1 or source is not None), output)
     elif format == "csv":

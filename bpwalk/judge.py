@@ -15,7 +15,7 @@ The quiz mode judges one answer at a time: ``Judge(scenario).judge_one("grad:w5"
 from __future__ import annotations
 
 import difflib
-import gc
+import functools
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from itertools import repeat
 import numpy as np
 
 from bpwalk import judge_matrix
-from bpwalk.engine import EngineError, Record, bounds, evaluate, run
+from bpwalk.engine import EngineError, Record, bounds, collector_paused, evaluate, run
 from bpwalk.marking import (
     agrees,
     at_decimals,
@@ -235,21 +235,7 @@ class Judge:
 
     def _run(self, mistakes: tuple[Mistake, ...], round_to: int | None = None
              ) -> dict[str, float] | None:
-        # The collector stays off until the run's steps are freed again: re-enabled while
-        # they lived (the engine's own pause ends there), it rescanned every step of the
-        # judge's trace after each run, half a second a run on a 75k-step network.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            trace = run(self.scenario, iterations=self.iteration, show={self.iteration},
-                        round_to=round_to, mistakes=mistakes)
-            return {s.id: s.value for s in trace.iterations[0].steps}
-        except EngineError:
-            return None  # a mistake that blows up reproduces nothing
-        finally:
-            trace = None
-            if was_enabled:
-                gc.enable()
+        return _step_values(self.scenario, self.iteration, mistakes, round_to)
 
     def rounded(self, places: int) -> dict[str, float] | _Read | None:
         """Each step's value in the calculation rounded to `places` decimals at every step
@@ -262,18 +248,17 @@ class Judge:
         if getattr(self.scenario, "graph", None) is not None:
             return self._run((), places)
         record = Record(self._quantities.known)
-        was_enabled = gc.isenabled()
-        gc.disable()  # (see _run)
         try:
-            run(self.scenario, iterations=self.iteration, show={self.iteration},
-                round_to=places, record=record)
+            with collector_paused():  # (see _step_values)
+                run(self.scenario, iterations=self.iteration, show={self.iteration},
+                    round_to=places, record=record)
         except EngineError:
             return None
-        finally:
-            if was_enabled:
-                gc.enable()
-        got = self._quantities.every(record, lambda: self._run((), places))
-        return self._run((), places) if got is None else got
+        # (the whole run made when needed holds no reference to the judge: a judge in a
+        # reference cycle, its trace with it, waited for the collector to be freed)
+        whole = functools.partial(_step_values, self.scenario, self.iteration, (), places)
+        got = self._quantities.every(record, whole)
+        return whole() if got is None else got
 
     def mistaken(self, kind: str, source: str, step_id: str) -> float | None:
         """step_id's value when `kind` is made in the formula of `source` (None: no change)."""
@@ -351,22 +336,20 @@ class Judge:
                    ) -> np.ndarray | None:
         """The `steps`' values when `kind` is made at every one of `sources` (None when
         that run blows up): read from a run that writes no Steps where it can."""
-        mistakes = tuple(map(Mistake, repeat(kind), sources))  # (50,000 at a time: map's)
-        was_enabled = gc.isenabled()
-        gc.disable()  # (see _run)
+        # (up to 50,000 at a time: each made as a tuple is, without NamedTuple's __new__, a
+        # Python call each)
+        mistakes = tuple(map(tuple.__new__, repeat(Mistake), zip(repeat(kind), sources)))
         try:
             if getattr(self.scenario, "graph", None) is None:
                 record = Record(self._quantities.known)
-                run(self.scenario, iterations=self.iteration, show={self.iteration},
-                    mistakes=mistakes, record=record)
+                with collector_paused():  # (see _step_values)
+                    run(self.scenario, iterations=self.iteration, show={self.iteration},
+                        mistakes=mistakes, record=record)
                 got = self._quantities.read(record, steps)
                 if got is not None:
                     return got
         except EngineError:
             return None  # a mistake that blows up reproduces nothing
-        finally:
-            if was_enabled:
-                gc.enable()
         whole = self._run(tuple(sorted(mistakes)))
         return None if whole is None else np.array([whole[s] for s in steps])
 
@@ -749,6 +732,24 @@ class Judge:
         if matrices is not None:
             matrices.finish(report)
         return report
+
+
+def _step_values(scenario: Scenario, iteration: int, mistakes: tuple[Mistake, ...],
+                 round_to: int | None = None) -> dict[str, float] | None:
+    """Every step's value of update `iteration` with `mistakes` injected (None when that
+    run blows up)."""
+    # The collector stays off until the run's steps are freed again: re-enabled while
+    # they lived (the engine's own pause ends there), it rescanned every step of the
+    # judge's trace after each run, half a second a run on a 75k-step network.
+    with collector_paused():
+        try:
+            trace = run(scenario, iterations=iteration, show={iteration}, round_to=round_to,
+                        mistakes=mistakes)
+            return {s.id: s.value for s in trace.iterations[0].steps}
+        except EngineError:
+            return None  # a mistake that blows up reproduces nothing
+        finally:
+            trace = None
 
 
 def describe(kind: str, scenario: Scenario) -> str:

@@ -13,6 +13,7 @@ LaTeX (Markdown) or MathML (HTML). Every view asks this module how a step reads.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -63,6 +64,9 @@ _RECURRENT = re.compile(r"^([A-Za-z]\w*)\.(W_x[ifgo]?|W_h[ifgo]?|b_[ifgo]|W_Q|W_
 _ENTRY = re.compile(r"^([QKVSAPH])(\d+)$")
 
 # ----------------------------------------------------------------------------- profiles
+
+
+_NAMED = frozenset(("net", "out", "target", "loss", "delta"))  # a profile's names of these
 
 
 class Profile:
@@ -130,8 +134,7 @@ class Profile:
         return f"Profile({self.name!r})"
 
     def sym(self, kind: str, name: str = "", sample: int | None = None) -> Sym:
-        base = {"net": self.net, "out": self.out, "target": self.target, "loss": self.loss,
-                "delta": self.delta}.get(kind, kind)
+        base = getattr(self, kind) if kind in _NAMED else kind
         if name in self.places:  # z^l_j; a target y_j and a loss term C_j: the output index
             _, layer, index = self.places[name]
             layer = "" if kind in ("target", "loss") else layer
@@ -368,7 +371,8 @@ def state_sym(kind: str, name: str, p: Profile = MAZUR,
     return Hat(sym) if mark == "^" else sym
 
 
-def node(ref: str, p: Profile = MAZUR) -> Node:
+@functools.lru_cache(maxsize=1 << 14)  # a ref is read by many steps (out:h1 by every net of
+def node(ref: str, p: Profile = MAZUR) -> Node:  # the next layer); its tree is never changed
     """The symbol of a step id or operand ref as a tree: ``grad:w5`` -> ∂E/∂w₅."""
     base, _, at = ref.partition("@")
     if base.startswith(("att:", "datt:")) and at.startswith("t"):  # Q₂₁, ∂E/∂P₂₃

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pytest
 import yaml
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from bpwalk.engine import EngineError, batches, run
+from bpwalk.numbers import half_up, half_up_floats
 from bpwalk.scenario import loads
 
 from .conftest import run_cli
@@ -78,6 +82,24 @@ def test_round_rounds_half_up_and_carries_forward():
     v = run(loads(yaml.safe_dump(spec)), round_to=2).iterations[0].values
     assert v["net:o1"] == 0.13  # 0.125 rounds half up, as by hand (numpy would give 0.12)
     assert v["dout:o1"] == 0.13  # computed from the rounded out, not from 0.125
+
+
+# values written with one digit past `decimals`, a 5 (ties in decimal, rarely in binary)
+_TIES = st.builds(lambda k, d: float(f"{k}5e-{d + 1}"), st.integers(-10**6, 10**6),
+                  st.integers(0, 15))
+
+
+@given(st.lists(st.floats(allow_subnormal=True) | _TIES, min_size=1, max_size=40),
+       st.integers(0, 15))
+@example([0.145, -0.145, 0.125, 2.675, -0.0, float("nan")], 2)
+def test_rounding_an_array_at_once_is_the_decimal_half_up_of_each_value(values, decimals):
+    """half_up_floats (the rounded runs' rounding, in floats) gives exactly what the Decimal
+    half-up rounding of each value's repr gives: ties, a float just below a written tie
+    (0.145 is 0.14499999999999999), huge, tiny, negative zero, inf and nan included."""
+    got = half_up_floats(np.array(values), decimals).tolist()
+    for v, g in zip(values, got):
+        want = float(half_up(v, decimals)) if np.isfinite(v) else v
+        assert repr(g) == repr(want), (v, decimals)
 
 
 def test_extreme_nets_do_not_warn_or_overflow():

@@ -26,8 +26,8 @@ from bpwalk.engine.evaluate import bounds, evaluate
 from bpwalk.engine.explain import Record
 from bpwalk.engine.params import Params, Plan, batches
 from bpwalk.engine.tiny import tiny_source
-from bpwalk.engine.train import MAX_HISTORY, Watch, run
+from bpwalk.engine.train import MAX_HISTORY, Watch, collector_paused, run
 from bpwalk.mistakes import Mistake
 
 __all__ = ["DIVERGED", "MAX_HISTORY", "EngineError", "Mistake", "Params", "Plan", "Record",
-           "Watch", "batches", "bounds", "evaluate", "run", "tiny_source"]
+           "Watch", "batches", "bounds", "collector_paused", "evaluate", "run", "tiny_source"]

@@ -40,9 +40,9 @@ UPDATE_MISTAKES = ("lr_left_out", "lr_twice", "update_added")
 def _rounder(round_to: int | None) -> Callable[[float], float]:
     if round_to is None:
         return lambda v: v
-    from bpwalk.numbers import half_up
+    from bpwalk.numbers import half_up_float
 
-    return lambda v: float(half_up(v, round_to)) if math.isfinite(v) else v
+    return lambda v: half_up_float(v, round_to)
 
 
 class _Sweep:

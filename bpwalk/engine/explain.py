@@ -166,16 +166,9 @@ def _recorded(scenario: Scenario, params: Params, state: dict[str, np.ndarray], 
 def _rounder(round_to: int | None):
     if round_to is None:
         return lambda a: a
-    from bpwalk.numbers import half_up  # decimal: only a --round run pays for it
+    from bpwalk.numbers import half_up_floats  # decimal: only a --round run pays for it
 
-    def one(v: float) -> float:
-        return float(half_up(v, round_to)) if math.isfinite(v) else v
-
-    def rnd(a: np.ndarray) -> np.ndarray:
-        flat = [one(v) for v in np.asarray(a, dtype=np.float64).ravel().tolist()]
-        return np.array(flat, dtype=np.float64).reshape(np.shape(a))
-
-    return rnd
+    return lambda a: half_up_floats(a, round_to)
 
 
 class _Swept(NamedTuple):

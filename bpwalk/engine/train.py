@@ -113,7 +113,7 @@ def _train(scenario: Scenario, params: Params, plan: list[list[int]], n_iter: in
             kept = (explained - 1) % every == 0
             if not full_batch and kept:
                 history.append(fast.dataset_loss(scenario, params))
-            with _collector_paused():
+            with collector_paused():
                 it, params, state, loss = _explained(scenario, params, state, explained, idx,
                                                      round_to, mistakes, record)
             shown.append(it)
@@ -160,8 +160,9 @@ def _changes(first: dict[str, float], final: dict[str, float],
 
 
 @contextmanager
-def _collector_paused():
-    """Pause Python's cyclic garbage collector while Steps are built.
+def collector_paused():
+    """Pause Python's cyclic garbage collector while Steps are built (and, in the judge and
+    `check`, while they are read).
 
     A wide network's update makes hundreds of thousands of Steps and Operand tuples, none in
     a reference cycle; the collector would rescan them over and over as they pile up, which

@@ -443,7 +443,7 @@ def _drawing(walk: Walk, index: int, style: str, decimals: int,
     sc = walk.trace.scenario
     if is_graph(sc):
         from bpwalk.views.circuit_drawing import slot
-    elif drawing.gridded(walk.trace) or getattr(sc, "sequence", False):
+    elif drawing.gridded(walk.trace) or drawing.drawn_unrolled(walk.trace):
         def slot(s: Step) -> str | None:  # a grid's or the unrolled picture's cell
             return grids.key(s.id, not getattr(sc, "sequence", False))
     else:

@@ -117,7 +117,7 @@ def _grid_view(trace: Trace):
         from bpwalk.views import grids
 
         return grids
-    if getattr(sc, "sequence", False):
+    if drawing.drawn_unrolled(trace):
         from bpwalk.views import unrolled
 
         return unrolled
@@ -136,7 +136,7 @@ def _printed_caption(trace: Trace, blanks: bool) -> str:
         return (f"Each layer's grids after update {it.number}: highlighted, a convolution's "
                 "first output cell and its receptive field, its first kernel entry's "
                 "gradient and the cells it sums; * marks each max-pool window's winner.")
-    if getattr(trace.scenario, "sequence", False):
+    if drawing.drawn_unrolled(trace):
         return f"The network unrolled in time after update {it.number}: each value of it."
     batch = ("; the neurons' values differ per sample, so only the parameters are shown"
              if len(it.samples) > 1 else "")
@@ -677,7 +677,8 @@ def _svg(trace: Trace, pen: Pen, blanks: bool, key: bool = False) -> str:
     if view is not None:
         return ('<svg id="net" style="display:none" aria-hidden="true"></svg>'
                 + view.page_picture(trace, _picture_pen(pen), blanks))
-    if getattr(sc, "shaped", False):  # dropout, normalisation: not drawn yet, in one line
+    if getattr(sc, "shaped", False) or getattr(sc, "sequence", False):  # dropout,
+        # normalisation, an LSTM: not drawn yet, said in one line
         return ('<svg id="net" style="display:none" aria-hidden="true"></svg>'  # (the script's)
                 f'<p class="undrawn">{_e(drawing.drawable(trace) or "")}</p>')
     it = trace.iterations[0] if trace.iterations else None

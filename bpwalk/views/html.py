@@ -110,7 +110,6 @@ def _grid_view(trace: Trace):
     """The module drawing this network's picture instead of the network's SVG: the grids
     of a convolution (bpwalk.views.grids), a sequence unrolled (bpwalk.views.unrolled);
     None for a dense network (and a circuit) and an attention head (its heat grid)."""
-    sc = trace.scenario
     if drawing.attention(trace):
         return None
     if drawing.gridded(trace):

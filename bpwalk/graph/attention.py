@@ -240,11 +240,11 @@ class Attention:
                 if mask[i][j]:
                     step("att", "P", j, i, 0.0, ((Operand("0", 0.0),),), fn="masked",
                          note=f"causal: key token {j + 1} comes after query token {i + 1}, "
-                              f"so {letter}{i + 1}{j + 1} = −∞ and e^(−∞) = 0")
+                              f"so {letter}{i + 1}{j + 1} = -inf, whose exponential is 0")
                     continue
                 note = (f"causal: the keys after token {i + 1} are masked "
-                        f"({', '.join(f'{letter}{i + 1}{k_ + 1}' for k_ in later)} = −∞), "
-                        "e^(−∞) = 0" if later else "")
+                        f"({', '.join(f'{letter}{i + 1}{k_ + 1}' for k_ in later)} = -inf, "
+                        "whose exponential is 0)" if later else "")
                 step("att", "P", j, i, p[i][j], row, fn="softmax", note=note,
                      aux=(ref(letter, j, i, at[i][j]),))
         v = mats["V"]
@@ -255,8 +255,8 @@ class Attention:
             for c in range(d):
                 step(hk, hl, c, i, h[i][c], tuple(
                     (ref("P", j, i, p[i][j]), ref("V", c, j, v[j][c])) for j in range(T)
-                    if not mask[i][j]), note="" if c or i else "P·V: row i of P times "
-                                                              "column c of V")
+                    if not mask[i][j]), note="" if c or i else "the output: row i of P "
+                                                              "times column c of V")
         if lay.d_out:
             o = arr.o[b].tolist()
             for i in range(T):
@@ -333,7 +333,8 @@ class Attention:
                            for k_ in row))
                 step("A" if lay.scaling != "none" else "S", j, i, dat[i][j], terms,
                      fn="softmax_row", note="" if i or j else
-                     "the softmax Jacobian of row i: P_ij(dP_ij − Σ_k P_ik·dP_ik)")
+                     "the softmax Jacobian of row i: P_ij times (dP_ij minus the sum over k "
+                     "of P_ik dP_ik)")
         if lay.scaling != "none":
             scale = self._scale_aux()
             for i in range(T):

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from rich import box
 from rich.color import Color
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
@@ -36,11 +37,15 @@ def _rgb(value: float) -> tuple[int, int, int]:
 
 
 def _title(g: Grid, pen: Pen) -> str:
-    return f"{pen.write(g.symbol)}: {g.words}"
+    words = "".join(p if isinstance(p, str) else pen.write(p) for p in g.words)
+    return f"{pen.write(g.symbol)}: {words}"
 
 
 def _cell(g: Grid, value: float | None, pen: Pen) -> str:
-    return g.masked if value is None else pen.num(value)
+    """An entry's number; an entry with no step: minus infinity (a masked score) or 0."""
+    if value is not None:
+        return pen.num(value)
+    return ("-inf" if pen.style == "ascii" else "−∞") if g.masked == "inf" else g.masked
 
 
 class GridTable:
@@ -77,7 +82,19 @@ class GridTable:
                 else:
                     cells.append(text)
             table.add_row(*cells)
-        yield table
+        # its natural width (a shaded cell is two words: its minimum would split them)
+        if Measurement.get(console, options.update_width(10**6), table).maximum \
+                <= options.max_width:
+            yield table
+            return
+        for label, row in zip(g.rows, _rows(table)):  # too narrow: one line a row,
+            yield Text.assemble(f"{label}: ", *row)  # wrapping between the numbers
+
+
+def _rows(table: Table) -> list[list[Text | str]]:
+    """A table's rows of cells (after the label), each followed by two spaces."""
+    cells = [list(c.cells) for c in table.columns[1:]]
+    return [[part for col in cells for part in (col[r], "  ")] for r in range(table.row_count)]
 
 
 def terminal(grids: tuple[Grid, ...], pen: Pen) -> Iterator[RenderableType]:
@@ -96,8 +113,9 @@ def weights(trace: Trace, it: Iteration, sample: int | None, pen: Pen,
         p = p._replace(values=tuple(tuple(v if i in shown else None for i, v in zip(ids, row))
                                     for ids, row in zip(p.ids, p.values)), masked="")
     which = f", sample {sample}" if sample is not None else ""
-    return p._replace(words=f"the attention weights of update {it.number}{which}, each row "
-                            "summing to 1 (darker: larger)")
+    words = f"the attention weights of update {it.number}{which}, each row summing to 1 " \
+            "(darker: larger)"
+    return p._replace(words=(words,))
 
 
 def picture(trace: Trace, it: Iteration, sample: int | None, pen: Pen,
@@ -108,7 +126,7 @@ def picture(trace: Trace, it: Iteration, sample: int | None, pen: Pen,
 
 def markdown(g: Grid, pen: Pen, write) -> list[str]:
     """A matrix as a Markdown table under its title (a heat grid's shade as a character)."""
-    head = f"**{write((g.symbol,))}**: {write((g.words,))}"
+    head = f"**{write((g.symbol,))}**: {write(g.words)}"
     lines = [head, "", "| | " + " | ".join(g.cols) + " |",
              "|---|" + "---:|" * len(g.cols)]
     for label, row in zip(g.rows, g.values):
@@ -136,5 +154,5 @@ def html(g: Grid, pen: Pen, title: str) -> str:
         rows.append(f"<tr><th>{escape(label)}</th>{''.join(cells)}</tr>")
     head = "".join(f"<th>{escape(c)}</th>" for c in g.cols)
     kind = ' class="heat"' if g.heat else ' class="grid"'
-    return (f'<table{kind}><caption>{title}</caption><tr><th></th>{head}</tr>'
-            f'{"".join(rows)}</table>')
+    return (f'<div class="grids"><table{kind}><caption>{title}</caption><tr><th></th>'
+            f'{head}</tr>{"".join(rows)}</table></div>')

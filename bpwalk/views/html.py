@@ -438,7 +438,7 @@ def _grids(grids, pen: Pen) -> list[str]:
     from bpwalk.views import attention
 
     text = _picture_pen(pen)
-    return [attention.html(g, text, f"{_write((g.symbol,), pen)}: {_e(g.words)}")
+    return [attention.html(g, text, f"{_write((g.symbol,), pen)}: {_write(g.words, pen)}")
             for g in grids]
 
 
@@ -456,7 +456,7 @@ def _attention_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     out = [hidden]
     for smp in (it.samples if len(it.samples) > 1 else [None]):
         g = attention.weights(trace, it, smp, text)
-        out.append(attention.html(g, text, f"{_write((g.symbol,), pen)}: {_e(g.words)}"))
+        out.append(attention.html(g, text, f"{_write((g.symbol,), pen)}: {_write(g.words, pen)}"))
     return "".join(out)
 
 
@@ -838,6 +838,9 @@ def _loss_chart(trace: Trace, title: str = "Loss over the", what: str = "loss on
 # ----------------------------------------------------------------------------- style, script
 
 ATTENTION_CSS = """
+.grids{overflow-x:auto;max-width:100%}table.heat,table.grid{font-size:.9em}
+.step .eq{overflow-x:auto}
+@media (max-width:900px){#walk{grid-template-columns:minmax(0,1fr)}#picture{position:static}}
 table.heat td,table.grid td{text-align:right;font-variant-numeric:tabular-nums;
  white-space:nowrap}
 table.heat td{print-color-adjust:exact;-webkit-print-color-adjust:exact}

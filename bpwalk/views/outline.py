@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from itertools import groupby
 from typing import NamedTuple
 
-from bpwalk.formulas import Node, Num, Seq
+from bpwalk.formulas import Node, Num, Postfix, Seq, Sym, mul
 from bpwalk.functions import ACTIVATIONS
 from bpwalk.notation import (
     KRONECKER,
@@ -67,16 +67,16 @@ class Group(NamedTuple):
 class Grid(NamedTuple):
     """One matrix of an attention head, assembled from the steps of its entries: a view
     lays it out as a table (the attention weights as a heat grid). An entry with no step is
-    None: a causal mask's −∞ in the forward pass, its 0 gradient going back."""
+    None: a causal mask's minus infinity in the forward pass, its 0 gradient going back."""
 
-    symbol: Node  # Q, ∂E/∂P, ∂E/∂W_Q
-    words: str  # what it is: "queries, X·W_Q"
+    symbol: Node  # Q, the gradient of P, of W_Q
+    words: Text  # what it is: ("queries, ", X·W_Q)
     rows: tuple[str, ...]  # its rows' labels: token 1 ..., query 1 ..., x1 ...
     cols: tuple[str, ...]  # its columns': 1 ..., key 1 ...
     ids: tuple[tuple[str, ...], ...]
     values: tuple[tuple[float | None, ...], ...]
     heat: bool = False  # the attention weights P, each row summing to 1: shaded
-    masked: str = ""  # what an entry with no step is: "−∞" or "0"
+    masked: str = ""  # what an entry with no step is: "inf" (minus infinity) or "0"
 
 
 class Phase(NamedTuple):
@@ -252,8 +252,8 @@ def what_layer(lay) -> str:
 
 def attention_words(lay) -> str:
     """An attention head in words: att1, self-attention: d_model 2, d_k 2, scores scaled
-    by 1/√d_k, causal, W_O to 2 outputs."""
-    scale = {"root": "scaled by 1/√d_k", "none": "not scaled"}.get(
+    by 1/sqrt(d_k), causal, W_O to 2 outputs (words every style prints)."""
+    scale = {"root": "scaled by 1/sqrt(d_k)", "none": "not scaled"}.get(
         lay.scaling, f"scaled by {lay.scale:g}")
     return (f"{lay.name}, self-attention: d_model {lay.n_in}, d_k {lay.d_k}, scores {scale}"
             + (", causal" if lay.causal else "")
@@ -515,11 +515,12 @@ ATTENTION_FORWARD = ("One self-attention head over the sample's tokens (the rows
                      "2's query, column 1); S_ij scores query token i against key token j, "
                      "and each row of P sums to 1.")
 ATTENTION_CAUSAL = (" Causal: a token attends to itself and the tokens before it; the "
-                    "scores of later keys are -inf, and e^(-inf) = 0.")
+                    "scores of later keys are -inf, whose exponential is 0.")
 ATTENTION_BACKWARD = ("Back through the head: the gradient of each output entry comes from "
-                      "the layer after it (or the loss); then P·V, the softmax Jacobian of "
-                      "each row, the scale, Q·K^T, and each projection's gradient, the sum "
-                      "over the tokens.")
+                      "the layer after it (or the loss); then back through the product of P "
+                      "and V, the softmax Jacobian of each row, the scale, the product of Q "
+                      "and K transposed; each projection's gradient is the sum over the "
+                      "tokens.")
 
 
 LONE_HEAD_BACKWARD = ("Each gradient from those found after it (the chain rule), the "
@@ -543,7 +544,7 @@ def attention_grids(lay, inputs: tuple[str, ...], it: Iteration, phase: str,
     def cols(n: int) -> tuple[str, ...]:
         return tuple(str(c) for c in range(1, n + 1))
 
-    def grid(kind: str, letter: str, words: str, n: int, rows_=tokens, cols_=None,
+    def grid(kind: str, letter: str, words: Text, n: int, rows_=tokens, cols_=None,
              heat: bool = False, prefix: str = "", masked: str = "") -> Grid:
         ids = tuple(tuple(f"{kind}:{prefix or letter}{c}@t{t}{at}" for c in range(1, n + 1))
                     for t in range(1, T + 1))
@@ -559,40 +560,45 @@ def attention_grids(lay, inputs: tuple[str, ...], it: Iteration, phase: str,
                     for r in range(n_rows))
         rows_ = tuple(inputs) if what != "W_O" else tuple(f"H col {r}" for r in
                                                           range(1, n_rows + 1))
-        words = (f"the batch's gradient of {what}" if batch else
-                 f"the gradient of {what}: the sum over the tokens")
+        words = ((f"the batch's gradient of {what}",) if batch else
+                 (f"the gradient of {what}: the sum over the tokens",))
         return Grid(matrix_symbol(what, True, p), words, rows_, cols(n_cols), ids, tuple(tuple(values.get(i) for i in row)
                                                     for row in ids))
 
     d, n_out = lay.d_k, lay.d_out or lay.d_k
     soft = "A" if lay.scaling != "none" else "S"
+    X, Q, K, V, P, H = (Sym(c) for c in "XQKVPH")
+    qkt = mul(Q, Postfix(K, "T"))
     if batch:
         return tuple(params(w, "") for w in ("W_Q", "W_K", "W_V", "W_O")
                      if w != "W_O" or lay.d_out)
     if phase == "forward":
-        out = [grid("att", "Q", "queries, X·W_Q", d), grid("att", "K", "keys, X·W_K", d),
-               grid("att", "V", "values, X·W_V", d),
-               grid("att", "S", "scores, Q·K^T: query i against key j", T, queries, keys_)]
+        out = [grid("att", "Q", ("queries, ", mul(X, Sym("W", "Q"))), d),
+               grid("att", "K", ("keys, ", mul(X, Sym("W", "K"))), d),
+               grid("att", "V", ("values, ", mul(X, Sym("W", "V"))), d),
+               grid("att", "S", ("scores, ", qkt, ": query i against key j"), T, queries,
+                    keys_)]
         if soft == "A":
-            out.append(grid("att", "A", "the scores scaled", T, queries, keys_, masked="−∞"))
-        out.append(grid("att", "P", "the attention weights, softmax of each row", T,
+            out.append(grid("att", "A", ("the scores scaled",), T, queries, keys_,
+                            masked="inf"))
+        out.append(grid("att", "P", ("the attention weights, softmax of each row",), T,
                         queries, keys_, heat=True))
         if lay.d_out:
-            out.append(grid("att", "H", "P·V", d))
-        out.append(grid("out", "z", "the head's output" + (", H·W_O" if lay.d_out else
-                                                           ", P·V"), n_out))
+            out.append(grid("att", "H", (mul(P, V),), d))
+        out.append(grid("out", "z", ("the head's output, ", mul(H, Sym("W", "O"))
+                                     if lay.d_out else mul(P, V)), n_out))
         return tuple(out)
     gsfx = at
-    out = [grid("dout", "z", "from the layer after it, or the loss", n_out)]
+    out = [grid("dout", "z", ("from the layer after it, or the loss",), n_out)]
     if lay.d_out:
-        out.append(grid("datt", "H", "through W_O", d))
-    out += [grid("datt", "P", "through P·V", T, queries, keys_),
-            grid("datt", "V", "through P·V", d),
-            grid("datt", soft, "the softmax Jacobian of each row", T, queries, keys_,
+        out.append(grid("datt", "H", ("through ", Sym("W", "O")), d))
+    out += [grid("datt", "P", ("through ", mul(P, V)), T, queries, keys_),
+            grid("datt", "V", ("through ", mul(P, V)), d),
+            grid("datt", soft, ("the softmax Jacobian of each row",), T, queries, keys_,
                  masked="0")]
     if soft == "A":
-        out.append(grid("datt", "S", "through the scale", T, queries, keys_, masked="0"))
-    out += [grid("datt", "Q", "through Q·K^T", d), grid("datt", "K", "through Q·K^T", d)]
+        out.append(grid("datt", "S", ("through the scale",), T, queries, keys_, masked="0"))
+    out += [grid("datt", "Q", ("through ", qkt), d), grid("datt", "K", ("through ", qkt), d)]
     out += [params(w, gsfx) for w in ("W_Q", "W_K", "W_V", "W_O") if w != "W_O" or lay.d_out]
     return tuple(out)
 

@@ -417,9 +417,9 @@ def gridded(trace: Trace) -> bool:
 
 
 def drawn_unrolled(trace: Trace) -> bool:
-    """Is the trace's network drawn unrolled in time (an rnn layer first)?"""
+    """Is the trace's network drawn unrolled in time (an rnn or lstm layer first)?"""
     sc = trace.scenario
-    return getattr(sc, "sequence", False) and sc.layers[0].kind == "rnn"
+    return getattr(sc, "sequence", False) and sc.layers[0].kind in ("rnn", "lstm")
 
 
 # a recurrent network that is not drawn yet (an LSTM: its gates and cell state), in a line

@@ -438,8 +438,9 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
             grad = f"{p}@t{t}|grad"  # lit by its own step
             nums = (f'{part(f"{p}|value")}<br><span class="g">{_e(names.d("W"))}<br><span data-k="{_e(grad)}">'
                     f'{pen.num(values[grad]) if grad in values else ""}</span></span>')
-        lit = "" if a.params else f' data-a="{name}"'  # c_(t-1) -> c_t: by its ends
-        return f'<div class="arrow {cls}"><i{lit}>{_e(a.label)}</i><br>{nums}</div>'
+        if not a.params:  # c_(t-1) -> c_t carries c_(t-1)'s value, lit by its ends
+            nums = part(f"{lay.rows[r].cell}@t{t - 1}|net")
+        return f'<div class="arrow {cls}"><i>{_e(a.label)}</i><br>{nums}</div>'
 
     cols = 1 + 2 * lay.steps
     cells = ['<div class="time"></div>'] + [

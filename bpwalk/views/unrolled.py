@@ -440,7 +440,8 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
                     f'{pen.num(values[grad]) if grad in values else ""}</span></span>')
         if not a.params:  # c_(t-1) -> c_t carries c_(t-1)'s value, lit by its ends
             nums = part(f"{lay.rows[r].cell}@t{t - 1}|net")
-        return f'<div class="arrow {cls}"><i>{_e(a.label)}</i><br>{nums}</div>'
+        look = "across" if cls == "cell" else cls  # (drawn as the recurrent arrow)
+        return f'<div class="arrow {look}"><i>{_e(a.label)}</i><br>{nums}</div>'
 
     cols = 1 + 2 * lay.steps
     cells = ['<div class="time"></div>'] + [
@@ -494,7 +495,7 @@ CSS = """
 .unrolled .box:has(.lit){border-color:var(--lit);background:var(--litbg)}
 .unrolled .time{text-align:center;color:var(--soft)}
 .unrolled .arrow{text-align:center;color:#444;white-space:nowrap}
-.unrolled .arrow.across::after,.unrolled .arrow.cell::after{content:"⟶";display:block;font-size:1.4em;line-height:.8}
+.unrolled .arrow.across::after{content:"⟶";display:block;font-size:1.4em;line-height:.8}
 .unrolled .arrow.down::before{content:"↓ ";font-size:1.2em}
 .unrolled .lit{color:var(--lit);font-weight:bold;outline:2px solid var(--lit)}
 .unrolled .g{color:#0b6e4f}

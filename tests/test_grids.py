@@ -77,6 +77,71 @@ def test_the_stepper_d_shows_the_receptive_field_in_a_real_terminal():
     assert any("[ ] this step's cells" in r for r in rows)
 
 
+def test_the_stepper_d_draws_the_lstm_s_forget_path_in_a_real_terminal():
+    """At dnet:c@t1, ∂E/∂c_1 takes a term from c_2 through the forget gate f_2 (Gomez's
+    forget path): c@t1's and c@t2's gradients, f@t2's value and the arrow c between them
+    in brackets, each gate's box in both columns, no colour, 80 columns."""
+    pexpect = pytest.importorskip("pexpect")
+    from tests.test_stepper import _CSI, _MOVE, _env
+
+    it = trace("lstm_gomez").iterations[0]
+    k = index_of(it, "dnet:c@t1")
+    child = pexpect.spawn(sys.executable, ["-m", "bpwalk", "run", "lstm_gomez", "--step"],
+                          dimensions=(70, 80), env=_env() | {"NO_COLOR": "1"},
+                          encoding="utf-8", timeout=15)
+    try:
+        child.expect(r"step 1/\d+")
+        for n in range(k):
+            child.send("n")
+            child.expect(rf"step {n + 2}/\d+")
+        child.send("d")
+        child.expect(rf"step {k + 1}/\d+")
+        raw = child.before
+        child.send("x")  # any key returns to the step
+        child.expect(rf"step {k + 1}/\d+")
+        child.send("q")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    rows = [r.rstrip() for r in _CSI.sub("", _MOVE.sub("\n", raw.rsplit("\x1b[1;1H", 1)[-1]))
+            .splitlines()]
+    text = "\n".join(rows)
+    assert "at dnet:c@t1" in text and all(cell_len(r) <= 80 for r in rows), text
+    assert all(f"{q}@t{t}" in text for q in "ifgoch" for t in (1, 2))
+    pen = Pen()
+    dc1, dc2 = (pen.num(it.steps[index_of(it, f"dnet:c@t{t}")].value) for t in (1, 2))
+    f2 = pen.num(it.steps[index_of(it, "out:f@t2")].value)
+    assert re.search(rf"║\[∂E/∂c {re.escape(dc1)}\]\s*║.*║\[∂E/∂c {re.escape(dc2)}\]", text), text
+    assert re.search(rf"║\[out {re.escape(f2)}\]", text), text
+    assert re.search(r"╗ \[c\]\s+╔ c@t2", text), text  # the arrow c_1 -> c_2, lit
+
+
+def test_run_draws_the_lstm_unrolled_at_80_columns_without_colour_and_in_ascii():
+    it = trace("lstm_gomez").iterations[0]
+    pen = Pen()
+    for ascii in (False, True):
+        done = run_cli("run", "lstm_gomez", *(["--ascii"] if ascii else []),
+                       env={"NO_COLOR": "1", "COLUMNS": "80"})
+        assert done.returncode == 0, done.stderr
+        out = done.stdout
+        assert all(cell_len(x) <= 80 for x in out.splitlines()) and "\x1b[" not in out
+        assert "Not drawn" not in out and out.count("unrolled") == 2  # given, after
+        if ascii:
+            assert not any(ord(ch) > 127 for ch in out.split("The network unrolled")[-1]
+                           .split("Summary")[0])
+        after = out.split("The network unrolled, after update 1")[1].split("Summary")[0]
+        # Gomez's forward values (his c = 0.78572, 1.5176; h = 0.53631, 0.77197), as the
+        # engine computes them, and the backward ones where the rnn shows its
+        for ref, label in (("net:c@t1", "c"), ("net:c@t2", "c"), ("out:h@t2", "out"),
+                           ("out:i@t1", "out"), ("dnet:c@t1", "dE/dc" if ascii else "∂E/∂c"),
+                           ("dout:h@t1", "dE/dout" if ascii else "∂E/∂out")):
+            value = Pen("ascii" if ascii else "unicode").num(it.steps[index_of(it, ref)].value)
+            assert f"{label} {value}" in after, (ref, after)
+        assert ("c@t0    ---->" if ascii else "c@t0    ────▶") in after
+        assert "W_h" in after and "W_x" in after
+    assert pen.num(it.steps[index_of(it, "net:c@t1")].value).startswith("0.78572")
+
+
 def test_a_max_pool_step_marks_its_window_and_its_winner():
     tr = trace("conv_pool")
     walk = Walk.of(tr)
@@ -234,7 +299,29 @@ def test_the_page_unrolls_the_rnn_and_lights_the_recurrent_arrow(browser, tmp_pa
     page.close()
 
 
-@pytest.mark.parametrize("name", ["d2l_conv", "conv_pool", "rnn_two_steps"])
+def test_the_page_unrolls_the_lstm_and_lights_the_forget_path(browser, tmp_path):
+    out = tmp_path / "lstm.html"
+    assert run_cli("export", "lstm_gomez", "-f", "html", "-o", str(out)).returncode == 0
+    it = trace("lstm_gomez").iterations[0]
+    page = open_page(browser, out, viewport={"width": 1280, "height": 900})
+    assert "Not drawn" not in page.content()
+    k = index_of(it, "dnet:c@t1")
+    for _ in range(k):
+        page.keyboard.press("ArrowRight")
+    assert page.eval_on_selector(".step.current", "e => e.dataset.id") == "dnet:c@t1"
+    lit = set(page.eval_on_selector_all("#grids .lit", "es => es.map(e => e.dataset.a || "
+                                        "e.dataset.k)"))
+    assert {"c@t1|dnet", "c@t2|dnet", "f@t2|out", "cell/1/2"} <= lit and "cell/1/1" not in lit
+    value = page.eval_on_selector('[data-k="c@t1|dnet"]', "e => e.textContent")
+    assert value == Pen().num(it.steps[k].value)
+    # x1, x2 and the gates, c and h at each of 2 time steps; c0 and h0
+    assert page.locator("#grids .unrolled .box").count() == 2 * (2 + 6) + 2
+    assert page.evaluate(OVERFLOW) == [] and page.errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("name", ["d2l_conv", "conv_pool", "rnn_two_steps",
+                                  "lstm_gomez"])
 def test_a_worksheet_s_picture_holds_the_given_numbers_only(tmp_path, name):
     out = tmp_path / "sheet.html"
     assert run_cli("worksheet", name, "-f", "html", "-o", str(out)).returncode == 0

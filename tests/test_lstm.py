@@ -372,7 +372,7 @@ def test_quiz_names_the_forget_path_left_out():
     assert not r.correct and r.mistake == "forget_path_left_out"
 
 
-def test_stepper_walks_the_cell_and_says_the_picture_is_not_drawn():
+def test_stepper_walks_the_cell_and_draws_it_unrolled():
     from rich.console import Console
 
     from bpwalk.stepper import State, Walk, press, screen
@@ -380,7 +380,8 @@ def test_stepper_walks_the_cell_and_says_the_picture_is_not_drawn():
     walk = Walk.of(run(load(*resolve("lstm_gomez")), iterations=1))
     console = Console(width=80, height=24, record=True, color_system=None)
     rows = screen(walk, press(State(index=8), "d", walk), console)
-    assert any("not drawn yet" in r for r in rows)
+    assert any("The network unrolled in time, at net:c@t1" in r for r in rows), rows
+    assert max(len(r) for r in rows) <= 80  # (tests/test_grids.py: the picture in full)
     state = State(index=0)
     for _ in range(8):  # the gates, then the cell state c at t1
         state = press(state, "n", walk)

@@ -162,8 +162,6 @@ def drawable(trace: Trace) -> str | None:
     sc = trace.scenario  # (a convolution's grids and a sequence: bpwalk.views.grids, unrolled)
     if getattr(sc, "shaped", False) and not gridded(trace):
         return f"Not drawn: {sc.shaped_words.replace(' or ', ' and ')} are not drawn yet."
-    if getattr(sc, "sequence", False) and not drawn_unrolled(trace) and not attention(trace):
-        return NOT_DRAWN
     columns = [sc.inputs, *(lay.neurons for lay in sc.layers)]
     if len(columns) > MAX_COLUMNS or max(len(c) for c in columns) > MAX_NEURONS:
         return (f"Not drawn: {sc.shape} is more than {MAX_COLUMNS} layers (inputs counted) "
@@ -389,8 +387,6 @@ def at_step(trace: Trace, it: Iteration, index: int, decimals: int, ascii: bool 
         return grids.at_step(trace, it, index, decimals, ascii, notation)
     if attention(trace):  # (the stepper draws its weights: stepper._weights)
         return Text(ATTENTION_PICTURE)
-    if getattr(trace.scenario, "sequence", False) and not drawn_unrolled(trace):
-        return Text(NOT_DRAWN)
     if getattr(trace.scenario, "sequence", False):
         from bpwalk.views import unrolled
 
@@ -417,13 +413,9 @@ def gridded(trace: Trace) -> bool:
 
 
 def drawn_unrolled(trace: Trace) -> bool:
-    """Is the trace's network drawn unrolled in time (an rnn layer first)?"""
+    """Is the trace's network drawn unrolled in time (an rnn or lstm layer first)?"""
     sc = trace.scenario
-    return getattr(sc, "sequence", False) and sc.layers[0].kind == "rnn"
-
-
-# a recurrent network that is not drawn yet (an LSTM: its gates and cell state), in a line
-NOT_DRAWN = "Not drawn: an LSTM's unrolled picture (its gates, its cell) is not drawn yet."
+    return getattr(sc, "sequence", False) and sc.layers[0].kind in ("rnn", "lstm")
 
 
 def attention(trace: Trace) -> bool:
@@ -451,8 +443,6 @@ def opening(trace: Trace, decimals: int, ascii: bool = False,
         from bpwalk.views import grids
 
         return Group(*_spaced(grids.once(trace, None, decimals, ascii, ("forward",), notation)))
-    if getattr(trace.scenario, "sequence", False) and not drawn_unrolled(trace):
-        return Text(NOT_DRAWN)
     if getattr(trace.scenario, "sequence", False):
         from bpwalk.views import unrolled
 
@@ -480,8 +470,6 @@ def after(trace: Trace, it: Iteration, decimals: int, ascii: bool = False,
         from bpwalk.views import grids
 
         return Group(*_spaced(grids.once(trace, it, decimals, ascii, notation=notation)))
-    if getattr(trace.scenario, "sequence", False) and not drawn_unrolled(trace):
-        return Text(NOT_DRAWN)
     if getattr(trace.scenario, "sequence", False):
         from bpwalk.views import unrolled
 

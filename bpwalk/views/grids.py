@@ -79,6 +79,8 @@ def given(trace: Trace, it: Iteration | None, sample: int | None) -> dict[str, f
             values.update({f"{n}@t{t}|in": v for n, v in zip(sc.inputs, row)})
         lay = sc.layers[0]  # h0: given, an operand of the first step only
         values.update({f"{n}@t0|out": v for n, v in zip(lay.neurons, lay.h0)})
+        if lay.kind == "lstm":  # c0 too (net:c@t0: the cell state's value is its net)
+            values.update({f"{n}@t0|net": v for n, v in zip(lay.cells, lay.c0)})
     else:
         values.update({f"{n}|in": v for n, v in zip(sc.inputs, x.tolist())})
     return values

@@ -11,8 +11,9 @@ layout is data, read from the scenario's layers and the trace, not from the RNN'
   net step (``rnn1.W_h[1,1]`` joins h@t1 to h@t2): forward, the weight's value; backward,
   that weight's term of its gradient at that time step (``grad:rnn1.W_h[1,1]@t2``).
 
-A recurrent kind added later (an LSTM) draws in the same columns once its layer kind is in
-RECURRENT and its steps name their nodes NAME@tT; the boxes list whatever fields it has.
+An LSTM's row stacks a box per gate (i, f, g, o), its cell c and its h at each time step;
+the arrow W_h carries h_(t-1) to the gates, and a second arrow c_(t-1) to c_t (the forget
+path, no parameter on it: ``cell``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bpwalk.notation import Pen, Profile
 from bpwalk.trace import Iteration, Trace
 from bpwalk.views import grids
 
-RECURRENT = ("rnn",)  # layer kinds whose nodes feed themselves at the next time step
+RECURRENT = ("rnn", "lstm")  # layer kinds whose nodes feed themselves at the next time step
 ORDER = ("in", "net", "out", "dout", "dnet")
 HIGHLIGHT = grids.HIGHLIGHT
 FEW = 4  # the fewest decimals the picture drops to before it wraps its time steps
@@ -39,6 +40,8 @@ class Row(NamedTuple):
     title: str  # "inputs", "rnn1", "layer 2"
     names: tuple[str, ...]  # its nodes (a box each, at each time step)
     recurrent: bool
+    carried: tuple[str, ...] = ()  # its nodes given at t0 (h0; an lstm's c0 too)
+    cell: str = ""  # an lstm's (first) cell state c, drawn with an arrow c_(t-1) -> c_t
 
 
 class Arrow(NamedTuple):
@@ -52,14 +55,24 @@ class Layout(NamedTuple):
     fields: dict[str, tuple[str, ...]]  # node@tT -> the fields its box lists
     down: dict[tuple[int, int], Arrow]  # (row, t): from row to row + 1 at time t
     across: dict[tuple[int, int], Arrow]  # (row, t): from t - 1 to t in a recurrent row
+    cell: dict[tuple[int, int], Arrow]  # (row, t): an lstm's c_(t-1) -> c_t
+
+
+def _row(i: int, lay) -> Row:
+    """A layer's row: an lstm's gates, cell and h; another's neurons."""
+    title = lay.name if getattr(lay, "name", "") else f"layer {i}"
+    if lay.kind == "lstm":
+        names = (*(n for q in lay.gates for n in q), *lay.cells, *lay.neurons)
+        return Row(title, names, True, (*lay.cells, *lay.neurons), lay.cells[0])
+    recurrent = lay.kind in RECURRENT
+    return Row(title, tuple(lay.neurons), recurrent, tuple(lay.neurons) if recurrent else ())
 
 
 def layout(trace: Trace) -> Layout:
     """Rows, boxes and arrows from the scenario's layers and the steps of the trace."""
     sc = trace.scenario
     rows = [Row("inputs", tuple(sc.inputs), False)]
-    rows += [Row(lay.name if getattr(lay, "name", "") else f"layer {i}", tuple(lay.neurons),
-                 lay.kind in RECURRENT) for i, lay in enumerate(sc.layers, 1)]
+    rows += [_row(i, lay) for i, lay in enumerate(sc.layers, 1)]
     steps = sc.x.shape[1]
     its = trace.iterations
     seen: dict[str, list[str]] = {}
@@ -97,7 +110,9 @@ def layout(trace: Trace) -> Layout:
     for (kind, r, t), params in joins.items():
         arrow = Arrow(tuple(params), _label(params))
         (down if kind == "down" else across)[(r, t)] = arrow
-    return Layout(tuple(rows), steps, fields, down, across)
+    cell = {(r, t): Arrow((), "c") for r, lay in enumerate(sc.layers, 1)
+            if lay.kind == "lstm" for t in range(1, steps + 1)}
+    return Layout(tuple(rows), steps, fields, down, across, cell)
 
 
 def _label(params: list[str]) -> str:
@@ -106,20 +121,32 @@ def _label(params: list[str]) -> str:
     if len(short) == 1:
         return short[0]
     base = {s.split("[")[0] for s in short}
+    stems = {b[:-1] for b in base}  # an lstm's gates' matrices: W_hi, W_hf ... are W_h
+    if len(base) > 1 and len(stems) == 1 and {b[-1] for b in base} <= set("ifgo"):
+        return stems.pop()
     return base.pop() if len(base) == 1 else ", ".join(short)
 
 
-def labels(n: grids.Names) -> dict[str, str]:
+def labels(n: grids.Names, cell: bool = False) -> dict[str, str]:
     """A box's fields as the notation names them: net, out, and the loss's derivatives
-    with respect to them."""
+    with respect to them; an lstm's cell state: c (its net) and tanh(c) (its out)."""
+    if cell:
+        return {"net": "c", "out": "tanh(c)", "dout": n.d("tanh(c)"), "dnet": n.d("c")}
     return {"in": "", "net": n.field("net"), "out": n.field("out"), "dout": n.d("out"),
             "dnet": n.d("net")}
+
+
+def cell_states(trace: Trace) -> set[str]:
+    """The names of the lstm layers' cell states (their boxes are labelled c, tanh(c))."""
+    return {c for lay in trace.scenario.layers if lay.kind == "lstm" for c in lay.cells}
 
 
 def arrow_lit(a: Arrow, t: int, ends: tuple[str, str], lit: set[str]) -> tuple[bool, bool]:
     """Which of the arrow's numbers at time step t a step reads or fills: (its weight: read
     between two boxes the step also reads or fills, `ends`; its gradient's term at t)."""
     both = all(any(k.startswith(e + "|") for k in lit) for e in ends)
+    if not a.params:  # c_(t-1) -> c_t: lit when a step reads one and fills the other
+        return both, False
     return (both and any(f"{p}|value" in lit for p in a.params),
             any(f"{p}@t{t}|grad" in lit for p in a.params))
 
@@ -131,9 +158,23 @@ def arrows(lay: Layout) -> list[tuple[Arrow, int, tuple[str, str], str]]:
         ends = (f"{lay.rows[r].names[0]}@t{t}", f"{lay.rows[r + 1].names[0]}@t{t}")
         out.append((a, t, ends, f"down {r} {t}"))  # (the page's data-a: down/r/t)
     for (r, t), a in lay.across.items():
-        ends = (f"{lay.rows[r].names[0]}@t{t - 1}", f"{lay.rows[r].names[0]}@t{t}")
-        out.append((a, t, ends, f"across {r} {t}"))
+        out.append((a, t, across_ends(lay, r, t), f"across {r} {t}"))
+    for (r, t), a in lay.cell.items():
+        out.append((a, t, cell_ends(lay, r, t), f"cell {r} {t}"))
     return out
+
+
+def across_ends(lay: Layout, r: int, t: int) -> tuple[str, str]:
+    """The boxes a recurrent arrow joins: h_(t-1) and the row's first node at t (an lstm's
+    first gate; an rnn's h)."""
+    row = lay.rows[r]
+    h = row.carried[len(row.carried) // 2] if row.cell else row.names[0]
+    return f"{h}@t{t - 1}", f"{row.names[0]}@t{t}"
+
+
+def cell_ends(lay: Layout, r: int, t: int) -> tuple[str, str]:
+    c = lay.rows[r].cell
+    return f"{c}@t{t - 1}", f"{c}@t{t}"
 
 
 # ----------------------------------------------------------------------------- terminal
@@ -145,13 +186,15 @@ class Unrolled:
     gradient's term at that step below. A box with a highlighted field has a double border
     and the field in brackets."""
 
-    __slots__ = ("ascii", "decimals", "lay", "lit", "names", "sizing", "title", "values")
+    __slots__ = ("ascii", "cells", "decimals", "lay", "lit", "names", "sizing", "title",
+                 "values")
 
     def __init__(self, trace: Trace, values: dict[str, float], lit: Iterable[str] = (),
                  decimals: int = 9, ascii: bool = False, title: str = "",
                  sizing: dict[str, float] | None = None,
                  notation: Profile | str | None = None) -> None:
         self.lay = layout(trace)
+        self.cells = cell_states(trace)
         self.names = grids.Names(notation, trace.scenario, "ascii" if ascii else "unicode")
         self.sizing = sizing  # the values the picture is sized by (default: its own)
         self.values = values
@@ -188,12 +231,16 @@ class Unrolled:
         v = self.values.get(k)
         return "" if v is None else Pen("ascii" if self.ascii else "unicode", d).num(v)
 
+    def _start(self, node: str, d: int) -> str:
+        """A carried node's given value at t0: h0 (out), an lstm's c0 (its net)."""
+        return self._num(f"{node}@t0|out", d) or self._num(f"{node}@t0|net", d)
+
     def _box(self, node: str, d: int, inner: int = 0) -> list[Text]:
         fields = self.lay.fields.get(node, ())
         keys = [f"{node}|{f}" for f in fields]
         rows = []
         for f, k in zip(fields, keys):
-            label = labels(self.names).get(f, f)
+            label = labels(self.names, node.split("@")[0] in self.cells).get(f, f)
             text = f"{label} {self._num(k, d)}".strip() if label else self._num(k, d)
             rows.append((f"[{text}]" if k in self.lit else f" {text} ", k in self.lit))
         lit = any(on for _, on in rows)
@@ -238,10 +285,10 @@ class Unrolled:
         col_w = max([col_w] + [cell_len(part) + 4 for (r, t), a in lay.down.items()
                                for part in (self._arrow_text(a, t, d)[0],
                                             *self._arrow_text(a, t, d)[1].split("  "))])
-        starts = [f"{n}@t0" for row in lay.rows if row.recurrent for n in row.names]
-        start_w = max([cell_len(n) + 4 for n in starts] +
-                      [cell_len(self._num(f"{n}|out", d)) + 2 for n in starts] + [0])
-        gap_w = max([cell_len(part) + 3 for (r, t), a in lay.across.items()
+        starts = [n for row in lay.rows for n in row.carried]
+        start_w = max([cell_len(n) + 7 for n in starts] +
+                      [cell_len(self._start(n, d)) + 2 for n in starts] + [0])
+        gap_w = max([cell_len(part) + 3 for (r, t), a in [*lay.across.items(), *lay.cell.items()]
                      for part in (self._arrow_text(a, t, d)[0],
                                   *self._arrow_text(a, t, d)[1].split("  "))] + [4]) \
             if starts else 2
@@ -258,33 +305,40 @@ class Unrolled:
         lay = self.lay
         lines: list[Text] = []
         for r, row in enumerate(lay.rows):
+            # each node's box stacked in the row: (node, line within its box) per line
             boxes = {t: [x for n in row.names for x in (self._box(f"{n}@t{t}", d, inner)
                                                           if f"{n}@t{t}" in lay.fields else [])]
                      for t in times}
+            where = [(n, i) for n in row.names
+                     for i in range(len(self._box(f"{n}@t{times[0]}", d, inner))
+                                    if f"{n}@t{times[0]}" in lay.fields else 0)]
             height = max(len(b) for b in boxes.values())
-            each = height // len(row.names)  # a node's box, stacked in the row
+            where += [("", -1)] * (height - len(where))
             first = times[0]
             for i in range(height):
                 line = Text()
-                h0 = row.names[min(i // each, len(row.names) - 1)]
-                if row.recurrent and first == 1:  # h at t0, given
-                    line.append((f"{h0}@t0" if i % each == 1 else
-                                 self._num(f"{h0}@t0|out", d) if i % each == 2 else "")
-                                .ljust(start_w))
+                node, at = where[i]
+                if node in row.carried and first == 1:  # h (and c) at t0, given
+                    line.append((f"{node}@t0" if at == 1 else self._start(node, d) if at == 2
+                                 else "").ljust(start_w))
                 else:
                     line.append(" " * start_w)
                 for t in times:
-                    a = lay.across.get((r, t))
-                    if a is not None and (t > first or first == 1):
-                        ends = tuple(f"{n}@t{k}" for n in row.names[:1] for k in (t - 1, t))
+                    a, ends = None, ("", "")
+                    if row.recurrent and (t > first or first == 1) and at >= 0:
+                        if node == row.names[0]:
+                            a, ends = lay.across.get((r, t)), across_ends(lay, r, t)
+                        elif node == row.cell:
+                            a, ends = lay.cell.get((r, t)), cell_ends(lay, r, t)
+                    if a is not None:
                         label, nums, on = self._arrow_text(a, t, d, ends)
                         style = HIGHLIGHT if on else ""
                         arrow = ("-" * (gap_w - 2) + "> ") if self.ascii else \
                             ("─" * (gap_w - 2) + "▶ ")
                         value, _, grad = nums.partition("  ")  # the weight, its term
-                        part = (" " + label if i == 0 else arrow if i == 1 else
-                                " " + value if i == 2 else " " + grad if i == 3 else "")
-                        lit = i != 1 and "[" in part
+                        part = (" " + label if at == 0 else arrow if at == 1 else
+                                " " + value if at == 2 else " " + grad if at == 3 else "")
+                        lit = at != 1 and "[" in part
                         line.append(part.ljust(gap_w)[:gap_w], style=style if lit else "")
                     else:
                         line.append(" " * gap_w)
@@ -356,7 +410,7 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
     fills in the step on screen."""
     lay = layout(trace)
     names = grids.Names(pen.profile, trace.scenario)
-    named = labels(names)
+    named, cell_named, cell_names = labels(names), labels(names, True), cell_states(trace)
     it = trace.iterations[0] if trace.iterations else None
     values = grids.given(trace, it, it.samples[0] if it else None) if blanks or it is None \
         else grids.values_at(trace, it, grids.shown_once(it)[0], one_number=False)
@@ -365,7 +419,8 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
         return f'<span data-k="{_e(k)}">{pen.num(values[k]) if k in values else ""}</span>'
 
     def box(node: str) -> str:
-        rows = "".join(f'<div>{_e(named.get(f, f))} {num(f"{node}|{f}")}</div>'
+        named_here = cell_named if node.split("@")[0] in cell_names else named
+        rows = "".join(f'<div>{_e(named_here.get(f, f))} {num(f"{node}|{f}")}</div>'
                        for f in lay.fields.get(node, ()))
         return f'<div class="box"><b>{_e(node)}</b>{rows}</div>'
 
@@ -383,19 +438,25 @@ def page_picture(trace: Trace, pen: Pen, blanks: bool) -> str:
             grad = f"{p}@t{t}|grad"  # lit by its own step
             nums = (f'{part(f"{p}|value")}<br><span class="g">{_e(names.d("W"))}<br><span data-k="{_e(grad)}">'
                     f'{pen.num(values[grad]) if grad in values else ""}</span></span>')
-        return f'<div class="arrow {cls}"><i>{_e(a.label)}</i><br>{nums}</div>'
+        if not a.params:  # c_(t-1) -> c_t carries c_(t-1)'s value, lit by its ends
+            nums = part(f"{lay.rows[r].cell}@t{t - 1}|net")
+        look = "across" if cls == "cell" else cls  # (drawn as the recurrent arrow)
+        return f'<div class="arrow {look}"><i>{_e(a.label)}</i><br>{nums}</div>'
 
     cols = 1 + 2 * lay.steps
     cells = ['<div class="time"></div>'] + [
         f'<div></div><div class="time">t = {t}</div>' for t in range(1, lay.steps + 1)]
     for r, row in enumerate(lay.rows):
         for n in row.names:
-            start = (f'<div class="box h0"><b>{_e(n)}@t0</b><div>{num(f"{n}@t0|out")}</div></div>'
-                     if row.recurrent else "<div></div>")
+            given = num(f"{n}@t0|net" if n == row.cell else f"{n}@t0|out")
+            start = (f'<div class="box h0"><b>{_e(n)}@t0</b><div>{given}</div></div>'
+                     if n in row.carried else "<div></div>")
             cells.append(start)
             for t in range(1, lay.steps + 1):
-                cells.append(arrow(lay.across.get((r, t)), t, "across", r) if row.recurrent
-                             and n == row.names[0] else "<div></div>")
+                cells.append(arrow(lay.across.get((r, t)), t, "across", r)
+                             if row.recurrent and n == row.names[0] else
+                             arrow(lay.cell.get((r, t)), t, "cell", r)
+                             if n == row.cell else "<div></div>")
                 cells.append(box(f"{n}@t{t}") if f"{n}@t{t}" in lay.fields else "<div></div>")
         if r + 1 < len(lay.rows):
             cells.append("<div></div>")

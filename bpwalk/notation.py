@@ -465,7 +465,6 @@ def _entry(base: str, at: str, p: Profile) -> Node:
 # of a group (a feature or channel, bn1[2]; a sample's, ln1@2)
 _NORM_SYMS = ("mu", "var", "xhat", "dxhat", "dvar", "dmu", "sdx", "sdxx")
 _NORM_RHS = ("mu", "var", "xhat", "dvar", "dmu", "dout", "dxc")
-_HALF = Div(Num(1.0), Num(2.0))
 
 
 def _norm_node(kind: str, name: str, sample: int | None, p: Profile) -> Node:
@@ -493,16 +492,18 @@ def _norm_rhs(step: Step, p: Profile) -> Node | None:
         return Div(add(*(_val(x[0], p) for x in t)), Num(float(len(t))))
     if kind == "var":
         mu = aux["mu"]
-        return Div(add(*(Pow(sub(_val(x[0], p), mu), Num(2.0)) for x in t)),
-                   Num(float(len(t))))
+        # (1/m)·Σ: a product of a long sum wraps on the page, a fraction's top would not
+        return mul(Div(Num(1.0), Num(float(len(t)))),
+                   add(*(Pow(sub(_val(x[0], p), mu), Num(2.0)) for x in t)))
     if kind == "xhat":
         x, mu, var, eps = (_val(o[0], p) for o in t)
         return Div(sub(x, mu), Root(add(var, eps)))
-    if kind == "dvar":
-        body = add(*(mul(_val(d, p), sub(_val(x, p), aux["mu"])) for d, x in t))
-        return mul(Neg(_HALF), Pow(add(aux["var"], aux["eps"]), Num(-1.5)), body)
-    if kind == "dmu":
-        return Neg(Div(add(*(_val(d[0], p) for d in t)), Root(add(aux["var"], aux["eps"]))))
+    if kind == "dvar":  # −½·Σ∂E/∂x̂·x̂/(σ² + ε)
+        sdxx, var, eps = (_val(o[0], p) for o in t)
+        return Neg(Div(sdxx, mul(Num(2.0), add(var, eps))))
+    if kind == "dmu":  # −Σ∂E/∂x̂/√(σ² + ε)
+        sdx, var, eps = (_val(o[0], p) for o in t)
+        return Neg(Div(sdx, Root(add(var, eps))))
     if kind == "dout" and step.fn == "norm":  # the x̂, σ² and μ paths
         (dx, var, eps), (dvar, x, mu), (dmu,) = t
         m = aux["m"]

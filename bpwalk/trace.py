@@ -110,9 +110,9 @@ grad    dE/dγ, dE/dβ of one sample (fn sum)          (dout:bn1[..], xhat:bn1[.
                                                      cell it scales; β: (dout:bn1[..])
 sdx,    the group's Σ dE/dx̂ and Σ dE/dx̂·x̂           (dxhat:..) per value;
 sdxx                                                 (dxhat:.., xhat:..) per value
-dvar    dE/dσ² (fn dvar)                             (dxhat:.., x) per value; aux (mu,
-                                                     var, eps)
-dmu     dE/dμ (fn dmu)                               (dxhat:..) per value; aux (var, eps)
+dvar    dE/dσ² = −Σ dE/dx̂·x̂ / (2(σ² + ε)) (fn      (sdxx:G), (var:G), (eps)
+        dvar: the σ² path, x − μ = x̂·√(σ² + ε))
+dmu     dE/dμ = −Σ dE/dx̂ / √(σ² + ε) (fn dmu)        (sdx:G), (var:G), (eps)
 dout    dE/dx of a cell feeding a normalisation,     (dxhat, var, eps), (dvar, x, mu),
         fn norm: the x̂, σ² and μ paths               (dmu); aux (m)
 dxc     ``dxc:h1@S``: the same, the compact form     (dxhat), (sdx:G), (xhat), (sdxx:G),

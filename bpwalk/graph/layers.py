@@ -1187,9 +1187,10 @@ class Norm:
         dxhat, var = arr.dxhat, arr.var
         arr.sdx = r(inj(gids("sdx"), per_group(dxhat), {}))
         arr.sdxx = r(inj(gids("sdxx"), per_group(dxhat * arr.xhat), {}))
-        dvar = per_group(dxhat * (arr.a - arr.mu[gid])) * -0.5 * (var + eps) ** -1.5
+        # Σ∂E/∂x̂·(x − μ)·(−½)(σ² + ε)^(−3/2), with x − μ = x̂·√(σ² + ε): the sum above
+        dvar = -0.5 * arr.sdxx / (var + eps)
         arr.dvar = r(inj(gids("dvar"), dvar, scaled(dvar)))
-        dmu = -per_group(dxhat) / np.sqrt(var + eps)
+        dmu = -arr.sdx / np.sqrt(var + eps)
         arr.dmu = r(inj(gids("dmu"), dmu, scaled(dmu)))
 
     def input_gradient(self, ctx: Context, arr: NormArrays, w: np.ndarray, upstream,
@@ -1311,7 +1312,7 @@ class Norm:
             smp = None if self.couples else ctx.samples[g]
             gn = names[g]
             dx = self._group_ops(ctx, arr, g, "dxhat", arr.dxhat)
-            mu, var = self._stat_refs(ctx, arr, g)
+            _, var = self._stat_refs(ctx, arr, g)
             add(Step(f"sdx:{gn}", "backward", "sdx", gn, li + 1, smp, float(arr.sdx[g]), dx,
                      fn="sum"))
             rows, cols = np.nonzero(arr.gid == g)
@@ -1319,11 +1320,14 @@ class Norm:
                      tuple((t[0], Operand(f"xhat:{self.names[j]}{ctx.sfx[b]}",
                                           float(arr.xhat[b, j])))
                            for t, b, j in zip(dx, rows.tolist(), cols.tolist())), fn="sum"))
+            sdxx = Operand(f"sdxx:{gn}", float(arr.sdxx[g]))
+            sdx = Operand(f"sdx:{gn}", float(arr.sdx[g]))
             add(Step(f"dvar:{gn}", "backward", "dvar", gn, li + 1, smp, float(arr.dvar[g]),
-                     self._group_ops(ctx, arr, g, "dxhat", arr.dxhat, arr.a), fn="dvar",
-                     aux=(mu, var, eps), note="the variance path"))
-            add(Step(f"dmu:{gn}", "backward", "dmu", gn, li + 1, smp, float(arr.dmu[g]), dx,
-                     fn="dmu", aux=(var, eps),
+                     ((sdxx,), (var,), (eps,)), fn="dvar",
+                     note="the variance path: the sum of dE/dx-hat times (x - mean), times "
+                          "-1/2 (var + eps)^(-3/2), is this (x - mean = x-hat sqrt(var + eps))"))
+            add(Step(f"dmu:{gn}", "backward", "dmu", gn, li + 1, smp, float(arr.dmu[g]),
+                     ((sdx,), (var,), (eps,)), fn="dmu",
                      note="the mean path (through the variance it also adds dE/dvar times "
                           "the sum of -2(x - mean)/m, which is 0: the deviations from the "
                           "mean sum to 0)"))
@@ -1386,10 +1390,11 @@ class Norm:
             x, mu, var, eps = (v(term[0]) for term in t)
             return (x - mu) / math.sqrt(var + eps)
         if kind == "dvar":
-            return (math.fsum(v(d) * (v(x) - aux["mu"]) for d, x in t)
-                    * -0.5 * (aux["var"] + aux["eps"]) ** -1.5)
+            sdxx, var, eps = (v(term[0]) for term in t)
+            return -0.5 * sdxx / (var + eps)
         if kind == "dmu":
-            return -math.fsum(v(term[0]) for term in t) / math.sqrt(aux["var"] + aux["eps"])
+            sdx, var, eps = (v(term[0]) for term in t)
+            return -sdx / math.sqrt(var + eps)
         if kind == "dout":  # the three paths
             (dx, var, eps), (dvar, x, mu), (dmu,) = t
             m = aux["m"]

@@ -112,7 +112,11 @@ LIKE_ANOTHER = {"cs231n_neuron", "cs231n_sigmoid", "mazur_momentum", "mazur_rmsp
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in LIKE_ANOTHER
                                   else n for n in BUNDLED])
 def test_no_page_is_wider_than_its_window(browser, tmp_path, name):
-    for notation in PROFILES:
+    from bpwalk.cli import SEQUENCE_NOTATIONS
+
+    sequence = getattr(load(resolve(name)[0]), "sequence", False)
+    # (a sequence's page in another notation is refused: bpwalk.cli.notation_of)
+    for notation in SEQUENCE_NOTATIONS if sequence else PROFILES:
         out = tmp_path / f"{notation}.html"
         out.write_text(page_of(name, notation), encoding="utf-8")
         page = open_page(browser, out)

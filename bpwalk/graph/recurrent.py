@@ -355,7 +355,11 @@ class Rnn:
                 add(Step(f"grad:{bn}{st}", "backward", "grad", bn, li + 1, smp, pb[t][j],
                          ((d, Operand(f"wrt:{lay.neurons[j]}/{bn}{st}", 1.0)),),
                          aux=(Operand("1", 1.0), d)))
-        times = list(range(1, T + 1))
+        self._parameter_sums(add, ctx, arr, b, T)
+
+    def _parameter_sums(self, add: Add, ctx: Context, arr: Any, b: int, T: int) -> None:
+        """Sample b's gradient of each weight and bias: the sum over its T time steps."""
+        lay, li, times = self.lay, self.index, list(range(1, T + 1))
         names = [n for row in lay.weight_names for n in row]
         _time_sums(add, ctx, li, names, arr.per_w.reshape(*arr.per_w.shape[:2], -1),
                    arr.seq_w.reshape(len(ctx.sfx), -1), b, times)
@@ -885,9 +889,4 @@ class Lstm(Rnn):
                 add(Step(f"grad:{bn}{st}", "backward", "grad", bn, li + 1, smp, pb[t][r],
                          ((d, Operand(f"wrt:{rows_[r]}/{bn}{st}", 1.0)),),
                          aux=(Operand("1", 1.0), d)))
-        times = list(range(1, T + 1))
-        names = [x for row in lay.weight_names for x in row]
-        _time_sums(add, ctx, li, names, arr.per_w.reshape(*arr.per_w.shape[:2], -1),
-                   arr.seq_w.reshape(len(ctx.sfx), -1), b, times)
-        if arr.per_b.shape[-1]:
-            _time_sums(add, ctx, li, list(lay.bias_names), arr.per_b, arr.seq_b, b, times)
+        self._parameter_sums(add, ctx, arr, b, T)

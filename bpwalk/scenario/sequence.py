@@ -360,6 +360,7 @@ class Sequence:
                 return None
             out.append(row)
         return out
+
     @property
     def n_out(self) -> int | None:
         """The outputs the loss compares when no dense layer follows: the hidden units."""

@@ -354,9 +354,8 @@ class Sequence:
                              f"{'s' * (len(rnode.value) != 1)} but {why}; give every row "
                              f"{want} number{'s' * (want != 1)}")
                 return None
-            row = [v.number(c, f"{what} row {r + 1} entry {i + 1}")
-                   for i, c in enumerate(rnode.value)]
-            if None in row:
+            row = v.row_numbers(rnode, what, r)
+            if row is None:
                 return None
             out.append(row)
         return out
@@ -540,9 +539,8 @@ class Sequence:
                              f"{'s' * (len(rnode.value) != 1)} but there {are}; "
                              f"{shape_fix}")
                 return None
-            row = [v.number(c, f"{what} row {r + 1} entry {i + 1}")
-                   for i, c in enumerate(rnode.value)]
-            if None in row:
+            row = v.row_numbers(rnode, what, r)
+            if row is None:
                 return None
             out.append(row)
         return out

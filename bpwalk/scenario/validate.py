@@ -573,11 +573,18 @@ class _Validator(Reader):
                                 f"number{'s' * (len(rnode.value) != 1)} but the layer has {cols} "
                                 f"input{'s' * (cols != 1)} ({', '.join(col_names)}); give one per input")
                 return None
-            row = [self.number(c, f"{what} row {r + 1} entry {i + 1}") for i, c in enumerate(rnode.value)]
-            if None in row:
+            row = self.row_numbers(rnode, what, r)
+            if row is None:
                 return None
             out.append(row)
         return out
+
+    def row_numbers(self, rnode: yaml.SequenceNode, what: str, r: int) -> list[float] | None:
+        """Row r (0-based) of matrix `what`, its length already checked: its numbers, or
+        None with each bad entry reported (W1 row 2 entry 3)."""
+        row = [self.number(c, f"{what} row {r + 1} entry {i + 1}")
+               for i, c in enumerate(rnode.value)]
+        return None if None in row else row
 
     def name_matrix(self, node: yaml.Node, what: str, rows: int, cols: int) -> list[list[str]] | None:
         if (not isinstance(node, yaml.SequenceNode) or len(node.value) != rows
